@@ -1,0 +1,4 @@
+//! mfs: the MINIX file system, V1, V2 and V3.
+#![no_std]
+
+extern crate alloc;
