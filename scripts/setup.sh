@@ -1,0 +1,58 @@
+# Sourced by boot.sh and test.sh: installs what the build and the tests need
+# and stops with a message naming anything it could not install.
+
+die() {
+    echo "setup: error: $*" >&2
+    exit 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        return 1
+    fi
+}
+
+apt_updated=0
+# need_apt PACKAGE COMMAND: make COMMAND available, installing PACKAGE with apt.
+need_apt() {
+    local pkg=$1 cmd=$2
+    if command -v "$cmd" >/dev/null 2>&1 || [ -x "/sbin/$cmd" ] || [ -x "/usr/sbin/$cmd" ]; then
+        return 0
+    fi
+    echo "setup: installing $pkg (for $cmd)" >&2
+    command -v apt-get >/dev/null 2>&1 || die "'$cmd' is missing and apt-get is not available to install package '$pkg'"
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
+            || die "'apt-get update' failed; cannot install '$pkg' (needed for '$cmd')"
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2 \
+        || die "could not install package '$pkg' (needed for '$cmd'); install it by hand and retry"
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/sbin/$cmd" ] || [ -x "/usr/sbin/$cmd" ] \
+        || die "package '$pkg' installed but '$cmd' is still missing"
+}
+
+ensure_tools() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust with rustup (https://rustup.rs) first"
+    command -v rustup >/dev/null 2>&1 || die "rustup is missing: it is needed to add the x86_64-unknown-none target"
+    if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-none; then
+        echo "setup: adding Rust target x86_64-unknown-none" >&2
+        rustup target add x86_64-unknown-none >&2 || die "could not add the Rust target x86_64-unknown-none (rustup target add failed)"
+    fi
+    for comp in rustfmt clippy; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+            rustup component add "$comp" >&2 || die "could not add the Rust component $comp"
+        fi
+    done
+    need_apt qemu-system-x86 qemu-system-x86_64
+    need_apt binutils objcopy
+    need_apt util-linux mkfs.minix
+    need_apt util-linux fsck.minix
+    need_apt xorriso xorriso
+    # mkfs.minix and fsck.minix live in /sbin, which is not on every user's PATH.
+    export PATH="$PATH:/usr/sbin:/sbin"
+}
