@@ -7,10 +7,39 @@
 //! opened, then resend what was in flight). File servers and `libminixfs` see
 //! a device through the [`BlockDevice`] trait.
 //!
-//! `no_std` + `alloc` at its core; the `std` feature adds host back ends.
+//! # Pieces
+//!
+//! * [`Bdev`]: the client. Owns one [`Driver`], tracks open minors, and runs
+//!   every request through the retry and recovery rules (see the [`client`]
+//!   module doc for the exact rules and the MINIX constants they follow:
+//!   [`TRANSFER_TRIES`], [`DRIVER_TRIES`], [`RECOVER_TRIES`]).
+//! * [`BdevDevice`]: one open minor of a shared client
+//!   (`Rc<RefCell<Bdev<D>>>`), implementing [`BlockDevice`]. Several minors
+//!   share one driver connection, so one driver restart reopens all of them.
+//! * [`RawDevice`]: [`BlockDevice`] straight over a [`Driver`], one attempt per
+//!   call, for host tools that need no recovery.
+//! * Back ends: [`MemDriver`] (in-memory), [`SimDriver`] (simulated device
+//!   with latency, bandwidth, injected errors and crashes, on a [`SimClock`]),
+//!   and with the `std` feature `FileDriver` (a host image file).
+//!
+//! The native back end (BDEV messages to a driver server) plugs in behind the
+//! same [`Driver`] trait.
+//!
+//! `no_std` + `alloc` at its core; the `std` feature (on by default) adds the
+//! host back ends and wall-clock pacing of the simulated device.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
+
+pub mod client;
+pub mod mem;
+mod segs;
+
+pub use client::{
+    Bdev, BdevDevice, BdevStats, DRIVER_TRIES, MAX_OPEN_MINORS, RECOVER_TRIES, RawDevice,
+    TRANSFER_TRIES,
+};
+pub use mem::MemDriver;
 
 /// A minor device number on one driver.
 pub type Minor = u32;
@@ -74,9 +103,15 @@ pub struct Access {
 
 impl Access {
     /// Read-only access.
-    pub const R: Access = Access { read: true, write: false };
+    pub const R: Access = Access {
+        read: true,
+        write: false,
+    };
     /// Read-write access.
-    pub const RW: Access = Access { read: true, write: true };
+    pub const RW: Access = Access {
+        read: true,
+        write: true,
+    };
 }
 
 /// The raw transport to one block driver: one attempt per call, no retries.
@@ -84,6 +119,17 @@ impl Access {
 /// The native back end sends BDEV requests to a driver server; the test back
 /// ends live in this crate. Positions and segment lengths are byte counts;
 /// transfers may come back short at the end of the device.
+///
+/// Error conventions the client ([`Bdev`]) relies on:
+/// * [`BdevError::DeadDriver`]: the request could not be delivered or its
+///   reply never came because the driver died (MINIX: IPC result
+///   `EDEADSRCDST`). A write that fails this way may have written any prefix
+///   of its data. The client answers with [`Driver::reconnect`] and reopens.
+/// * [`BdevError::Restart`]: the driver instance answering does not have this
+///   minor open, because it restarted since the minor was opened (MINIX:
+///   reply status `ERESTART` from libblockdriver). Nothing was transferred.
+/// * [`BdevError::Io`]: the device failed the transfer; it may have
+///   transferred a prefix. Transfers are retried.
 pub trait Driver {
     /// Open `minor` with the given access.
     fn open(&mut self, minor: Minor, access: Access) -> Result<()>;
@@ -97,6 +143,78 @@ pub trait Driver {
     fn size(&mut self, minor: Minor) -> Result<u64>;
     /// Make written data durable.
     fn flush(&mut self, minor: Minor) -> Result<()>;
+
+    /// Find the current driver instance after [`BdevError::DeadDriver`]
+    /// (MINIX: poll DS for the label's endpoint, `bdev_update`). `Ok` means a
+    /// live instance is reachable — a new endpoint or the same one: unlike
+    /// MINIX, which only accepts an endpoint different from the old one, a
+    /// restart that keeps its endpoint is fine. The new instance has no minor
+    /// open; the client reopens them. `Err(DeadDriver)` means no driver could
+    /// be found (MINIX gives up after `DS_NR_TRIES`=100 lookups).
+    ///
+    /// The default is for transports that cannot lose their driver.
+    fn reconnect(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called before a request answered with [`BdevError::Restart`] is sent
+    /// again (MINIX sleeps 1000 µs there to let the restarted driver settle).
+    /// The default does not wait.
+    fn backoff(&mut self) {}
+}
+
+impl<T: Driver + ?Sized> Driver for &mut T {
+    fn open(&mut self, minor: Minor, access: Access) -> Result<()> {
+        (**self).open(minor, access)
+    }
+    fn close(&mut self, minor: Minor) -> Result<()> {
+        (**self).close(minor)
+    }
+    fn gather(&mut self, minor: Minor, pos: u64, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        (**self).gather(minor, pos, bufs)
+    }
+    fn scatter(&mut self, minor: Minor, pos: u64, bufs: &[&[u8]]) -> Result<usize> {
+        (**self).scatter(minor, pos, bufs)
+    }
+    fn size(&mut self, minor: Minor) -> Result<u64> {
+        (**self).size(minor)
+    }
+    fn flush(&mut self, minor: Minor) -> Result<()> {
+        (**self).flush(minor)
+    }
+    fn reconnect(&mut self) -> Result<()> {
+        (**self).reconnect()
+    }
+    fn backoff(&mut self) {
+        (**self).backoff()
+    }
+}
+
+impl<T: Driver + ?Sized> Driver for alloc::boxed::Box<T> {
+    fn open(&mut self, minor: Minor, access: Access) -> Result<()> {
+        (**self).open(minor, access)
+    }
+    fn close(&mut self, minor: Minor) -> Result<()> {
+        (**self).close(minor)
+    }
+    fn gather(&mut self, minor: Minor, pos: u64, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        (**self).gather(minor, pos, bufs)
+    }
+    fn scatter(&mut self, minor: Minor, pos: u64, bufs: &[&[u8]]) -> Result<usize> {
+        (**self).scatter(minor, pos, bufs)
+    }
+    fn size(&mut self, minor: Minor) -> Result<u64> {
+        (**self).size(minor)
+    }
+    fn flush(&mut self, minor: Minor) -> Result<()> {
+        (**self).flush(minor)
+    }
+    fn reconnect(&mut self) -> Result<()> {
+        (**self).reconnect()
+    }
+    fn backoff(&mut self) {
+        (**self).backoff()
+    }
 }
 
 /// One open block device as a file server's cache sees it: byte-addressed
@@ -112,4 +230,34 @@ pub trait BlockDevice {
     fn size(&mut self) -> Result<u64>;
     /// Make written data durable.
     fn flush(&mut self) -> Result<()>;
+}
+
+impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
+    fn read_vectored(&mut self, pos: u64, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        (**self).read_vectored(pos, bufs)
+    }
+    fn write_vectored(&mut self, pos: u64, bufs: &[&[u8]]) -> Result<usize> {
+        (**self).write_vectored(pos, bufs)
+    }
+    fn size(&mut self) -> Result<u64> {
+        (**self).size()
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
+impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
+    fn read_vectored(&mut self, pos: u64, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        (**self).read_vectored(pos, bufs)
+    }
+    fn write_vectored(&mut self, pos: u64, bufs: &[&[u8]]) -> Result<usize> {
+        (**self).write_vectored(pos, bufs)
+    }
+    fn size(&mut self) -> Result<u64> {
+        (**self).size()
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
 }
