@@ -1,0 +1,162 @@
+//! The kernel/user ABI: the single place where raw system-call numbers, error
+//! codes, exit codes and the user address-space layout are defined.
+//!
+//! Shared by the kernel (`kernel/`, which decodes calls with
+//! [`Syscall::try_from`]) and the user runtime (`servers/rt`, which encodes
+//! them). Decoding is hand-written `TryFrom`, so an unknown number is an error
+//! value ([`Errno::NoSys`]) and never a crash.
+//!
+//! # Calling convention (`int 0x80`)
+//!
+//! * `rax` = system-call number, arguments in `rdi`, `rsi`, `rdx`.
+//! * Result in `rax`: a non-negative value on success, or `-(errno)` (see
+//!   [`Errno`]) on failure.
+//! * All other general-purpose registers are preserved.
+//!
+//! # Program start
+//!
+//! A program starts at its ELF entry point in ring 3 with
+//! `rdi` = pointer to its argument string (UTF-8, the module command line
+//! after the program name, without a trailing NUL) and `rsi` = its length in
+//! bytes. The string lives at the top of the user stack; `rsp` is
+//! `8 mod 16` as after a `call`, so the entry may be an ordinary
+//! `extern "C" fn(*const u8, usize) -> !`.
+#![no_std]
+
+/// Interrupt vector of the system-call gate (DPL 3).
+pub const SYSCALL_VECTOR: u8 = 0x80;
+
+/// Lowest user virtual address. User programs are linked here.
+///
+/// The kernel identity-maps physical memory in the first GiB (supervisor
+/// only); user space is the second GiB, which still lies below 2 GiB as the
+/// `x86_64-unknown-none` code model requires for statically linked code.
+pub const USER_BASE: u64 = 0x4000_0000;
+/// One past the highest user virtual address.
+pub const USER_END: u64 = 0x8000_0000;
+/// Top of the initial user stack (exclusive). One unmapped guard page sits
+/// above it, before [`USER_END`].
+pub const USER_STACK_TOP: u64 = USER_END - 0x1000;
+/// Size of the initial user stack.
+pub const USER_STACK_SIZE: u64 = 64 * 1024;
+/// Lowest address of the user stack. Program segments must end below
+/// `USER_STACK_BOTTOM - 0x1000` (a guard page).
+pub const USER_STACK_BOTTOM: u64 = USER_STACK_TOP - USER_STACK_SIZE;
+/// Longest argument string the kernel hands to a program; longer command
+/// lines are refused at load time.
+pub const MAX_ARGS_LEN: usize = 1024;
+/// Longest buffer accepted by [`Syscall::DebugPrint`] in one call.
+pub const MAX_DEBUG_PRINT: usize = 4096;
+
+/// System calls. The discriminant is the number passed in `rax`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Syscall {
+    /// Print `rsi` bytes at `rdi` (UTF-8 text, one or more lines) on the
+    /// kernel console, each line prefixed with `[name] `. Returns the number
+    /// of bytes printed.
+    DebugPrint = 1,
+    /// Terminate the calling process with exit code `rdi` (as `i32`).
+    /// Does not return.
+    Exit = 2,
+}
+
+impl TryFrom<u64> for Syscall {
+    type Error = Errno;
+
+    fn try_from(value: u64) -> Result<Self, Errno> {
+        match value {
+            1 => Ok(Self::DebugPrint),
+            2 => Ok(Self::Exit),
+            _ => Err(Errno::NoSys),
+        }
+    }
+}
+
+/// Errors returned by system calls, as `-(code)` in `rax`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum Errno {
+    /// A pointer argument does not lie in memory mapped for the caller.
+    Fault = 14,
+    /// An argument is out of range (e.g. a buffer longer than allowed).
+    Inval = 22,
+    /// Unknown system-call number.
+    NoSys = 38,
+}
+
+impl Errno {
+    /// The value placed in `rax`.
+    pub const fn to_return(self) -> u64 {
+        (-(self as i64)) as u64
+    }
+
+    /// Decodes a system-call return value: `Ok(value)` for non-negative
+    /// results, `Err` for a known error code, `Err(Inval)` for an unknown
+    /// negative value.
+    pub fn from_return(ret: u64) -> Result<u64, Errno> {
+        match ret as i64 {
+            v if v >= 0 => Ok(ret),
+            -14 => Err(Errno::Fault),
+            -38 => Err(Errno::NoSys),
+            _ => Err(Errno::Inval),
+        }
+    }
+}
+
+/// Exit code of a program that returned normally.
+pub const EXIT_SUCCESS: i32 = 0;
+/// Exit code used by the user runtime when a program panics.
+pub const EXIT_PANIC: i32 = 101;
+
+/// Values the kernel writes to the QEMU `isa-debug-exit` device (port
+/// [`QEMU_EXIT_PORT`]); QEMU exits with status `(value << 1) | 1`.
+pub const QEMU_EXIT_PORT: u16 = 0xf4;
+/// Written when every process has finished and nothing marked the run failed.
+pub const QEMU_EXIT_PASS: u32 = 0x10;
+/// Written after a kernel panic or when the run was marked failed.
+pub const QEMU_EXIT_FAIL: u32 = 0x11;
+/// QEMU's process exit status for [`QEMU_EXIT_PASS`].
+pub const QEMU_STATUS_PASS: i32 = ((QEMU_EXIT_PASS << 1) | 1) as i32;
+/// QEMU's process exit status for [`QEMU_EXIT_FAIL`].
+pub const QEMU_STATUS_FAIL: i32 = ((QEMU_EXIT_FAIL << 1) | 1) as i32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscall_numbers_round_trip() {
+        for call in [Syscall::DebugPrint, Syscall::Exit] {
+            assert_eq!(Syscall::try_from(call as u64), Ok(call));
+        }
+        assert_eq!(Syscall::try_from(0), Err(Errno::NoSys));
+        assert_eq!(Syscall::try_from(u64::MAX), Err(Errno::NoSys));
+    }
+
+    #[test]
+    fn errno_round_trip() {
+        for e in [Errno::Fault, Errno::NoSys] {
+            assert_eq!(Errno::from_return(e.to_return()), Err(e));
+        }
+        assert_eq!(Errno::from_return(5), Ok(5));
+        assert_eq!(
+            Errno::from_return(Errno::Inval.to_return()),
+            Err(Errno::Inval)
+        );
+    }
+
+    #[test]
+    fn qemu_status_codes() {
+        assert_eq!(QEMU_STATUS_PASS, 33);
+        assert_eq!(QEMU_STATUS_FAIL, 35);
+    }
+
+    #[test]
+    fn layout_is_consistent() {
+        const { assert!(USER_BASE < USER_STACK_BOTTOM) };
+        const { assert!(USER_STACK_TOP < USER_END) };
+        const { assert!(USER_END <= 0x8000_0000) };
+        assert_eq!(USER_BASE % 0x20_0000, 0);
+    }
+}

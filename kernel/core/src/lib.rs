@@ -1,0 +1,25 @@
+//! Hardware-independent parts of the microkernel, kept apart from the
+//! `kernel` binary (Hubris `kerncore` style) so they are unit-tested on the
+//! host with a plain `cargo test -p kernel-core`.
+//!
+//! * [`range`]: physical/virtual address ranges and overlap checks.
+//! * [`frame`]: the physical frame allocator (bitmap, reserved ranges).
+//! * [`multiboot`]: parsing the multiboot 1 information structure through
+//!   zerocopy structs, from any [`multiboot::PhysMemory`].
+//! * [`elf`]: validating an ELF64 executable before anything is loaded.
+//! * [`fault`]: naming CPU exceptions for fault reports.
+//! * [`process`]: the process table (slots, endpoints, round-robin choice).
+//!
+//! The crate is `no_std` + `alloc` and contains no `unsafe`: the kernel's
+//! arch layer is the only place that touches hardware or raw memory.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod elf;
+pub mod fault;
+pub mod frame;
+pub mod multiboot;
+pub mod process;
+pub mod range;

@@ -1,0 +1,281 @@
+//! The process table: fixed slots, endpoints with generations, states and
+//! the round-robin choice of the next process to run.
+//!
+//! The table is generic over the architecture's saved context `C` (register
+//! frame, page-table root, owned frames), so the bookkeeping is tested on the
+//! host. Endpoints are `generation << 16 | slot` as planned for IPC: when a
+//! slot is reused its generation grows, so a stale endpoint never names the
+//! new occupant.
+
+use crate::fault::Fault;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Number of process slots.
+pub const NR_PROCS: usize = 64;
+
+/// A process's identity for IPC: slot index plus generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint(pub u32);
+
+impl Endpoint {
+    /// The endpoint for `slot` in its `generation`.
+    pub const fn new(slot: u16, generation: u16) -> Self {
+        Self(((generation as u32) << 16) | slot as u32)
+    }
+    /// The slot index.
+    pub const fn slot(self) -> usize {
+        (self.0 & 0xffff) as usize
+    }
+    /// The generation.
+    pub const fn generation(self) -> u16 {
+        (self.0 >> 16) as u16
+    }
+}
+
+/// Life-cycle state of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcState {
+    /// Ready to run (or running).
+    Runnable,
+    /// Called exit with this code.
+    Exited(i32),
+    /// Stopped by the kernel after a fault.
+    Killed(Fault),
+}
+
+/// One process slot's contents.
+#[derive(Debug)]
+pub struct Process<C> {
+    /// Name from the boot module command line.
+    pub name: String,
+    /// IPC identity.
+    pub endpoint: Endpoint,
+    /// Current state.
+    pub state: ProcState,
+    /// Architecture context (registers, address space).
+    pub ctx: C,
+}
+
+/// Why a process could not be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// Every slot is in use.
+    Full,
+    /// No process in that slot.
+    NoSuchProcess(usize),
+}
+
+/// Counts of how processes ended, for the final summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Processes that called exit.
+    pub exited: usize,
+    /// Of those, how many with a nonzero code.
+    pub nonzero: usize,
+    /// Processes stopped after a fault.
+    pub killed: usize,
+}
+
+/// The process table.
+#[derive(Debug)]
+pub struct ProcessTable<C> {
+    slots: Vec<Option<Process<C>>>,
+    generations: Vec<u16>,
+    current: Option<usize>,
+    summary: Summary,
+}
+
+impl<C> Default for ProcessTable<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C> ProcessTable<C> {
+    /// An empty table with [`NR_PROCS`] slots.
+    pub fn new() -> Self {
+        let mut slots = Vec::with_capacity(NR_PROCS);
+        slots.resize_with(NR_PROCS, || None);
+        Self {
+            slots,
+            generations: alloc::vec![0; NR_PROCS],
+            current: None,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Puts a new runnable process in the lowest free slot.
+    pub fn spawn(&mut self, name: &str, ctx: C) -> Result<Endpoint, TableError> {
+        let slot = self
+            .slots
+            .iter()
+            .position(Option::is_none)
+            .ok_or(TableError::Full)?;
+        let endpoint = Endpoint::new(slot as u16, self.generations[slot]);
+        self.slots[slot] = Some(Process {
+            name: String::from(name),
+            endpoint,
+            state: ProcState::Runnable,
+            ctx,
+        });
+        Ok(endpoint)
+    }
+
+    /// The process in `slot`.
+    pub fn get(&self, slot: usize) -> Option<&Process<C>> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// The process in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut Process<C>> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// The slot of the running process.
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+
+    /// Records which slot runs now.
+    pub fn set_current(&mut self, slot: Option<usize>) {
+        self.current = slot;
+    }
+
+    /// Marks the process in `slot` as exited with `code`.
+    pub fn exit(&mut self, slot: usize, code: i32) -> Result<(), TableError> {
+        self.finish(slot, ProcState::Exited(code))
+    }
+
+    /// Marks the process in `slot` as killed by `fault`.
+    pub fn kill(&mut self, slot: usize, fault: Fault) -> Result<(), TableError> {
+        self.finish(slot, ProcState::Killed(fault))
+    }
+
+    fn finish(&mut self, slot: usize, state: ProcState) -> Result<(), TableError> {
+        let p = self.get_mut(slot).ok_or(TableError::NoSuchProcess(slot))?;
+        if p.state != ProcState::Runnable {
+            return Ok(());
+        }
+        p.state = state;
+        match state {
+            ProcState::Exited(code) => {
+                self.summary.exited += 1;
+                if code != 0 {
+                    self.summary.nonzero += 1;
+                }
+            }
+            ProcState::Killed(_) => self.summary.killed += 1,
+            ProcState::Runnable => {}
+        }
+        Ok(())
+    }
+
+    /// Empties `slot` (its process must have finished), returning the
+    /// process so the caller can free its resources. The slot's generation
+    /// grows so its old endpoint stays dead.
+    pub fn release(&mut self, slot: usize) -> Option<Process<C>> {
+        let p = self.slots.get_mut(slot)?.take()?;
+        self.generations[slot] = self.generations[slot].wrapping_add(1);
+        if self.current == Some(slot) {
+            self.current = None;
+        }
+        Some(p)
+    }
+
+    /// The next runnable slot after `after` in round-robin order (wrapping,
+    /// `after` itself last), or `None` when nothing can run.
+    pub fn next_runnable(&self, after: Option<usize>) -> Option<usize> {
+        let n = self.slots.len();
+        let start = after.map_or(0, |a| a + 1);
+        (0..n).map(|i| (start + i) % n).find(|&s| {
+            self.slots[s]
+                .as_ref()
+                .is_some_and(|p| p.state == ProcState::Runnable)
+        })
+    }
+
+    /// How processes have ended so far.
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    /// Number of occupied slots.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// True when no slot is occupied.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::FaultKind;
+
+    fn gp() -> Fault {
+        Fault {
+            kind: FaultKind::GeneralProtection,
+            error_code: 0,
+            rip: 0x4000_0000,
+            addr: None,
+        }
+    }
+
+    #[test]
+    fn round_robin_skips_finished() {
+        let mut t = ProcessTable::new();
+        for name in ["a", "b", "c"] {
+            t.spawn(name, ()).unwrap();
+        }
+        assert_eq!(t.next_runnable(None), Some(0));
+        assert_eq!(t.next_runnable(Some(0)), Some(1));
+        assert_eq!(t.next_runnable(Some(2)), Some(0));
+        t.exit(1, 0).unwrap();
+        assert_eq!(t.next_runnable(Some(0)), Some(2));
+        t.kill(2, gp()).unwrap();
+        assert_eq!(t.next_runnable(Some(0)), Some(0), "only a left");
+        t.exit(0, 3).unwrap();
+        assert_eq!(t.next_runnable(Some(0)), None);
+        assert_eq!(
+            t.summary(),
+            Summary {
+                exited: 2,
+                nonzero: 1,
+                killed: 1
+            }
+        );
+    }
+
+    #[test]
+    fn finishing_twice_counts_once() {
+        let mut t = ProcessTable::new();
+        t.spawn("a", ()).unwrap();
+        t.exit(0, 0).unwrap();
+        t.kill(0, gp()).unwrap();
+        assert_eq!(t.get(0).unwrap().state, ProcState::Exited(0));
+        assert_eq!(t.summary().exited, 1);
+        assert_eq!(t.summary().killed, 0);
+        assert_eq!(t.exit(5, 0), Err(TableError::NoSuchProcess(5)));
+    }
+
+    #[test]
+    fn slots_fill_up_and_reuse_bumps_generation() {
+        let mut t = ProcessTable::new();
+        for i in 0..NR_PROCS {
+            assert_eq!(t.spawn("p", ()).unwrap().slot(), i);
+        }
+        assert_eq!(t.spawn("p", ()), Err(TableError::Full));
+        t.exit(3, 0).unwrap();
+        let old = t.get(3).unwrap().endpoint;
+        assert!(t.release(3).is_some());
+        let new = t.spawn("q", ()).unwrap();
+        assert_eq!(new.slot(), 3);
+        assert_eq!(new.generation(), old.generation() + 1);
+        assert_ne!(new, old);
+        assert_eq!(t.len(), NR_PROCS);
+    }
+}
