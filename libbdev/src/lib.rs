@@ -32,14 +32,20 @@
 extern crate alloc;
 
 pub mod client;
+#[cfg(feature = "std")]
+pub mod file;
 pub mod mem;
 mod segs;
+pub mod sim;
 
 pub use client::{
     Bdev, BdevDevice, BdevStats, DRIVER_TRIES, MAX_OPEN_MINORS, RECOVER_TRIES, RawDevice,
     TRANSFER_TRIES,
 };
+#[cfg(feature = "std")]
+pub use file::FileDriver;
 pub use mem::MemDriver;
+pub use sim::{Fault, FaultKind, FaultOps, SimClock, SimDriver, SimStats, WallPacing};
 
 /// A minor device number on one driver.
 pub type Minor = u32;
