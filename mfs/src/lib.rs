@@ -8,3 +8,5 @@
 extern crate alloc;
 
 pub mod format;
+pub mod fsck;
+pub mod mkfs;

@@ -1,4 +1,11 @@
 //! `mfs`: make, check, inspect and edit MINIX file-system images.
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("mfs: no command implemented yet")
+//!
+//! A thin wrapper: all logic is in `images::mfstool`, so tests can call it.
+fn main() {
+    let code = images::mfstool::run_with(
+        std::env::args_os(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    std::process::exit(code);
 }

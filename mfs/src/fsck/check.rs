@@ -1,0 +1,999 @@
+//! One pass of the checker (optionally repairing as it goes).
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use libbdev::BlockDevice;
+
+use super::report::{Finding, FindingKind, Report, Severity};
+use super::view;
+use crate::format::{self, DiskInode, Geometry, NR_DZONES};
+
+/// Past this many findings of one kind only a summary is kept, so a wrecked
+/// image gives a readable report in bounded memory.
+const MAX_PER_KIND: usize = 50;
+/// Paths longer than this are shortened to `…/name` in findings.
+const MAX_PATH: usize = 1024;
+
+/// Run one pass over `dev`.
+pub(super) fn run<D: BlockDevice + ?Sized>(dev: &mut D, repair: bool) -> Report {
+    let mut disk = Disk::new(dev);
+    let geo = match view::read_geometry(&mut disk) {
+        Ok(g) => g,
+        Err(msg) => {
+            return Report {
+                fatal: Some(msg),
+                ..Report::default()
+            };
+        }
+    };
+    let mut c = Checker::new(disk, geo, repair);
+    c.check_all();
+    c.finish()
+}
+
+/// Block access with an overlay of changed blocks, written back at the end.
+pub(crate) struct Disk<'d, D: BlockDevice + ?Sized> {
+    dev: &'d mut D,
+    /// Bytes on the device (0 if it could not be asked).
+    pub(crate) size: u64,
+    dirty: BTreeMap<u64, Vec<u8>>,
+}
+
+impl<'d, D: BlockDevice + ?Sized> Disk<'d, D> {
+    fn new(dev: &'d mut D) -> Self {
+        let size = dev.size().unwrap_or(0);
+        Disk {
+            dev,
+            size,
+            dirty: BTreeMap::new(),
+        }
+    }
+
+    /// Read `len` bytes at byte `pos`; an error if any of it is missing.
+    pub(crate) fn read_at(&mut self, pos: u64, len: usize) -> Result<Vec<u8>, String> {
+        let end = pos.checked_add(len as u64).ok_or("position overflow")?;
+        if end > self.size {
+            return Err(format!(
+                "bytes {pos}..{end} lie past the end of the image ({} bytes)",
+                self.size
+            ));
+        }
+        let mut buf = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            let n = self
+                .dev
+                .read_vectored(pos + done as u64, &mut [&mut buf[done..]])
+                .map_err(|e| format!("read at byte {}: {e}", pos + done as u64))?;
+            if n == 0 {
+                return Err(format!("short read at byte {}", pos + done as u64));
+            }
+            done += n;
+        }
+        Ok(buf)
+    }
+
+    fn read_block(&mut self, bs: u32, blk: u64) -> Result<Vec<u8>, String> {
+        if let Some(b) = self.dirty.get(&blk) {
+            return Ok(b.clone());
+        }
+        let pos = blk
+            .checked_mul(u64::from(bs))
+            .ok_or("block number overflow")?;
+        self.read_at(pos, bs as usize)
+            .map_err(|e| format!("block {blk}: {e}"))
+    }
+
+    fn write_block(&mut self, blk: u64, data: Vec<u8>) {
+        self.dirty.insert(blk, data);
+    }
+
+    fn flush(&mut self, bs: u32) -> Result<(), String> {
+        let dirty = core::mem::take(&mut self.dirty);
+        for (blk, data) in dirty {
+            let pos = blk * u64::from(bs);
+            let mut done = 0;
+            while done < data.len() {
+                let n = self
+                    .dev
+                    .write_vectored(pos + done as u64, &[&data[done..]])
+                    .map_err(|e| format!("write of block {blk}: {e}"))?;
+                if n == 0 {
+                    return Err(format!("short write of block {blk}"));
+                }
+                done += n;
+            }
+        }
+        self.dev.flush().map_err(|e| format!("flush: {e}"))
+    }
+}
+
+/// A growable bit set.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: u64) -> Self {
+        Bits(vec![0; (n / 64 + 1) as usize])
+    }
+    fn get(&self, i: u64) -> bool {
+        self.0
+            .get((i / 64) as usize)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    /// Set bit `i`; returns whether it was already set.
+    fn set(&mut self, i: u64) -> bool {
+        match self.0.get_mut((i / 64) as usize) {
+            Some(w) => {
+                let was = *w & (1 << (i % 64)) != 0;
+                *w |= 1 << (i % 64);
+                was
+            }
+            None => false,
+        }
+    }
+}
+
+/// Bit `i` of an on-disk bitmap (LSB-first bytes).
+fn map_get(map: &[u8], i: u64) -> bool {
+    map.get((i / 8) as usize)
+        .is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+fn map_put(map: &mut [u8], i: u64, on: bool) {
+    if let Some(b) = map.get_mut((i / 8) as usize) {
+        if on {
+            *b |= 1 << (i % 8);
+        } else {
+            *b &= !(1 << (i % 8));
+        }
+    }
+}
+
+/// What reached a zone pointer: the data block index it maps, or that it
+/// is an indirect block covering indices from `first` on.
+#[derive(Clone, Copy)]
+enum Slot {
+    Data(u64),
+    Indirect { level: u32, first: u64 },
+}
+
+struct Checker<'d, D: BlockDevice + ?Sized> {
+    disk: Disk<'d, D>,
+    geo: Geometry,
+    repair: bool,
+    findings: Vec<Finding>,
+    per_kind: BTreeMap<FindingKind, usize>,
+    imap: Vec<u8>,
+    zmap: Vec<u8>,
+    /// Directory entries naming each inode (`.` and `..` included).
+    links: Vec<u32>,
+    /// Inodes whose zones have been scanned.
+    scanned: Bits,
+    /// Directories already reached (so a second parent is a loop).
+    dir_seen: Bits,
+    /// Zones referenced so far, by zone number − first data zone.
+    zone_used: Bits,
+    /// One path per inode for messages (first found).
+    paths: BTreeMap<u32, String>,
+    modified: bool,
+    /// The walk could not start (bad root): skip count checks that would
+    /// only repeat that.
+    no_walk: bool,
+}
+
+impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
+    fn new(disk: Disk<'d, D>, geo: Geometry, repair: bool) -> Self {
+        let ninodes = u64::from(geo.ninodes);
+        let nzones = u64::from(geo.zones.saturating_sub(geo.first_data_zone));
+        Checker {
+            disk,
+            repair,
+            findings: Vec::new(),
+            per_kind: BTreeMap::new(),
+            imap: Vec::new(),
+            zmap: Vec::new(),
+            links: vec![0; (ninodes + 1) as usize],
+            scanned: Bits::new(ninodes + 1),
+            dir_seen: Bits::new(ninodes + 1),
+            zone_used: Bits::new(nzones),
+            paths: BTreeMap::new(),
+            modified: false,
+            no_walk: false,
+            geo,
+        }
+    }
+
+    fn note(
+        &mut self,
+        kind: FindingKind,
+        severity: Severity,
+        ino: Option<u32>,
+        path: Option<String>,
+        message: String,
+        repaired: bool,
+    ) {
+        let n = self.per_kind.entry(kind).or_insert(0);
+        *n += 1;
+        if *n > MAX_PER_KIND {
+            // Still an error for the exit code; keep one summary line.
+            if *n == MAX_PER_KIND + 1 {
+                self.findings.push(Finding {
+                    kind,
+                    severity,
+                    ino: None,
+                    path: None,
+                    message: format!("more {} problems not listed", kind.name()),
+                    repaired,
+                });
+            }
+            return;
+        }
+        self.findings.push(Finding {
+            kind,
+            severity,
+            ino,
+            path,
+            message,
+            repaired,
+        });
+    }
+
+    fn err(&mut self, kind: FindingKind, ino: Option<u32>, message: String, repaired: bool) {
+        let path = ino.and_then(|i| self.paths.get(&i).cloned());
+        self.note(kind, Severity::Error, ino, path, message, repaired);
+    }
+
+    fn err_at(&mut self, kind: FindingKind, ino: u32, path: &str, message: String, repaired: bool) {
+        self.note(
+            kind,
+            Severity::Error,
+            Some(ino),
+            Some(path.to_string()),
+            message,
+            repaired,
+        );
+    }
+
+    fn finish(mut self) -> Report {
+        if self.repair && !self.disk.dirty.is_empty() {
+            self.modified = true;
+            if let Err(e) = self.disk.flush(self.geo.block_size) {
+                self.err(
+                    FindingKind::Io,
+                    None,
+                    format!("writing repairs: {e}"),
+                    false,
+                );
+            }
+        }
+        let remaining = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error && !f.repaired)
+            .count()
+            // Summarised findings past MAX_PER_KIND count too.
+            + self
+                .per_kind
+                .values()
+                .map(|n| n.saturating_sub(MAX_PER_KIND + 1))
+                .sum::<usize>();
+        Report {
+            findings: self.findings,
+            fatal: None,
+            remaining_errors: remaining,
+            modified: self.modified,
+        }
+    }
+
+    // ---- block helpers ----------------------------------------------------
+
+    fn read_block(&mut self, blk: u64) -> Result<Vec<u8>, String> {
+        self.disk.read_block(self.geo.block_size, blk)
+    }
+
+    fn inode_location(&self, ino: u32) -> (u64, usize) {
+        let (blk, off) = self.geo.inode_location(ino);
+        (u64::from(blk), off)
+    }
+
+    fn read_inode(&mut self, ino: u32) -> Result<DiskInode, String> {
+        let (blk, off) = self.inode_location(ino);
+        let b = self.read_block(blk)?;
+        DiskInode::decode(self.geo.version, b.get(off..).unwrap_or(&[]))
+            .ok_or_else(|| format!("inode {ino} lies outside its block"))
+    }
+
+    fn write_inode(&mut self, ino: u32, inode: &DiskInode) {
+        let (blk, off) = self.inode_location(ino);
+        if let Ok(mut b) = self.read_block(blk) {
+            let ok = b
+                .get_mut(off..)
+                .is_some_and(|slot| inode.encode(self.geo.version, slot).is_ok());
+            if ok {
+                self.disk.write_block(blk, b);
+            }
+        }
+    }
+
+    fn zone_ok(&self, z: u32) -> bool {
+        z >= self.geo.first_data_zone && z < self.geo.zones
+    }
+
+    // ---- the pass -----------------------------------------------------------
+
+    fn check_all(&mut self) {
+        self.check_layout();
+        if !self.load_maps() {
+            return;
+        }
+        self.walk();
+        if !self.no_walk {
+            self.check_inodes();
+            self.check_zones();
+        }
+    }
+
+    fn check_layout(&mut self) {
+        let g = self.geo;
+        let expect = view::meta_end(&g);
+        if u64::from(g.first_data_zone) != expect {
+            self.err(
+                FindingKind::Superblock,
+                None,
+                format!(
+                    "first data zone is {} but the layout puts it at {expect}",
+                    g.first_data_zone
+                ),
+                false,
+            );
+        }
+        let need = u64::from(g.zones) * u64::from(g.block_size);
+        if self.disk.size < need {
+            self.err(
+                FindingKind::ShortImage,
+                None,
+                format!(
+                    "the file system has {} zones ({need} bytes) but the image holds only {} bytes",
+                    g.zones, self.disk.size
+                ),
+                false,
+            );
+        }
+    }
+
+    fn load_maps(&mut self) -> bool {
+        let bs = u64::from(self.geo.block_size);
+        let ipos = u64::from(self.geo.imap_start) * bs;
+        let ilen = u64::from(self.geo.imap_blocks) * bs;
+        let zlen = u64::from(self.geo.zmap_blocks) * bs;
+        match (
+            self.disk.read_at(ipos, ilen as usize),
+            self.disk.read_at(ipos + ilen, zlen as usize),
+        ) {
+            (Ok(i), Ok(z)) => {
+                self.imap = i;
+                self.zmap = z;
+                true
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                self.err(
+                    FindingKind::Io,
+                    None,
+                    format!("reading the bitmaps: {e}"),
+                    false,
+                );
+                self.no_walk = true;
+                false
+            }
+        }
+    }
+
+    /// Walk the tree from the root with an explicit stack.
+    fn walk(&mut self) {
+        let root = match self.read_inode(1) {
+            Ok(r) => r,
+            Err(e) => {
+                self.err(
+                    FindingKind::Io,
+                    Some(1),
+                    format!("reading the root inode: {e}"),
+                    false,
+                );
+                self.no_walk = true;
+                return;
+            }
+        };
+        if !root.is_dir() {
+            self.err(
+                FindingKind::Root,
+                Some(1),
+                format!("the root inode is not a directory (mode {:o})", root.mode),
+                false,
+            );
+            self.no_walk = true;
+            return;
+        }
+        self.paths.insert(1, "/".to_string());
+        self.dir_seen.set(1);
+        // (directory, its parent, its path)
+        let mut stack: Vec<(u32, u32, String)> = vec![(1, 1, String::new())];
+        while let Some((dir, parent, path)) = stack.pop() {
+            self.walk_dir(dir, parent, &path, &mut stack);
+        }
+    }
+
+    fn child_path(path: &str, name: &str) -> String {
+        if path.len() > MAX_PATH {
+            format!("…/{name}")
+        } else {
+            format!("{path}/{name}")
+        }
+    }
+
+    fn walk_dir(&mut self, dir: u32, parent: u32, path: &str, stack: &mut Vec<(u32, u32, String)>) {
+        let shown = if path.is_empty() { "/" } else { path };
+        let mut inode = match self.read_inode(dir) {
+            Ok(i) => i,
+            Err(e) => {
+                self.err_at(FindingKind::Io, dir, shown, e, false);
+                return;
+            }
+        };
+        let blocks = self.scan_inode(dir, &mut inode, shown);
+        let des = self.geo.dirent_size;
+        let size = u64::from(inode.size);
+        if size % u64::from(des) != 0 {
+            self.err_at(
+                FindingKind::DirStructure,
+                dir,
+                shown,
+                format!("directory size {size} is not a multiple of {des}"),
+                false,
+            );
+        }
+        let nslots = size / u64::from(des);
+        if nslots < 2 {
+            self.err_at(
+                FindingKind::DirStructure,
+                dir,
+                shown,
+                format!("directory size {size} is too small for . and .."),
+                false,
+            );
+        }
+        let per_block = u64::from(self.geo.block_size / des);
+        let mut slot: u64 = 0;
+        for (bi, zone) in blocks.iter().enumerate() {
+            if slot >= nslots {
+                break;
+            }
+            let Some(z) = *zone else {
+                self.err_at(
+                    FindingKind::DirStructure,
+                    dir,
+                    shown,
+                    format!("directory has a hole at block {bi}"),
+                    false,
+                );
+                slot += per_block;
+                continue;
+            };
+            let mut data = match self.read_block(u64::from(z)) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.err_at(FindingKind::Io, dir, shown, e, false);
+                    slot += per_block;
+                    continue;
+                }
+            };
+            let mut changed = false;
+            for k in 0..per_block {
+                if slot >= nslots {
+                    break;
+                }
+                let off = (k * u64::from(des)) as usize;
+                let ent = &mut data[off..off + des as usize];
+                if self.check_entry(dir, parent, path, slot, ent, stack) {
+                    changed = true;
+                }
+                slot += 1;
+            }
+            if changed {
+                self.disk.write_block(u64::from(z), data);
+            }
+        }
+        if slot < nslots && slot >= 2 {
+            // Blocks are missing past the end of the zone list: the size
+            // claims more than the zones hold.
+            self.err_at(
+                FindingKind::FileSize,
+                dir,
+                shown,
+                format!("directory size {size} is larger than its zones"),
+                false,
+            );
+        }
+        if slot < 2 && nslots >= 2 {
+            self.err_at(
+                FindingKind::DirStructure,
+                dir,
+                shown,
+                "directory has no data zone for . and ..".to_string(),
+                false,
+            );
+        }
+    }
+
+    /// Check one directory entry; returns whether `ent` was changed.
+    fn check_entry(
+        &mut self,
+        dir: u32,
+        parent: u32,
+        path: &str,
+        slot: u64,
+        ent: &mut [u8],
+        stack: &mut Vec<(u32, u32, String)>,
+    ) -> bool {
+        let shown = if path.is_empty() { "/" } else { path };
+        let ino = format::dirent_ino(&self.geo, ent);
+        let name = format::dirent_name(&self.geo, ent).to_vec();
+        let name_str = String::from_utf8_lossy(&name).into_owned();
+        if slot < 2 {
+            let (want_name, want_ino, kind) = if slot == 0 {
+                (".", dir, FindingKind::DirStructure)
+            } else {
+                ("..", parent, FindingKind::BadParent)
+            };
+            if name.as_slice() != want_name.as_bytes() {
+                self.err_at(
+                    FindingKind::DirStructure,
+                    dir,
+                    shown,
+                    format!("entry {slot} is {name_str:?}, not {want_name:?}"),
+                    false,
+                );
+                if ino != 0 && ino <= self.geo.ninodes {
+                    self.links[ino as usize] += 1;
+                }
+                return false;
+            }
+            if ino != want_ino {
+                let fix = self.repair;
+                self.err_at(
+                    kind,
+                    dir,
+                    shown,
+                    format!("{want_name:?} names inode {ino}, should be {want_ino}"),
+                    fix,
+                );
+                if fix {
+                    view::set_dirent_ino(&self.geo, ent, want_ino);
+                    self.links[want_ino as usize] += 1;
+                    return true;
+                }
+                if ino != 0 && ino <= self.geo.ninodes {
+                    self.links[ino as usize] += 1;
+                }
+                return false;
+            }
+            self.links[want_ino as usize] += 1;
+            return false;
+        }
+        if ino == 0 {
+            return false;
+        }
+        let cpath = Self::child_path(path, &name_str);
+        let bad_name = name.is_empty() || name.contains(&b'/') || name == b"." || name == b"..";
+        if bad_name || ino > self.geo.ninodes {
+            let why = if bad_name {
+                format!("bad name {name_str:?}")
+            } else {
+                format!(
+                    "inode number {ino} is beyond the last inode {}",
+                    self.geo.ninodes
+                )
+            };
+            let fix = self.repair;
+            self.err_at(
+                FindingKind::BadEntry,
+                dir,
+                &cpath,
+                format!("entry {slot}: {why}"),
+                fix,
+            );
+            if fix {
+                view::set_dirent_ino(&self.geo, ent, 0);
+                return true;
+            }
+            if ino > self.geo.ninodes {
+                return false;
+            }
+        }
+        let inode = match self.read_inode(ino) {
+            Ok(i) => i,
+            Err(e) => {
+                self.err_at(FindingKind::Io, ino, &cpath, e, false);
+                return false;
+            }
+        };
+        if inode.mode == 0 {
+            let fix = self.repair;
+            self.err_at(
+                FindingKind::BadEntry,
+                ino,
+                &cpath,
+                "entry names a free inode (mode 0)".to_string(),
+                fix,
+            );
+            if fix {
+                view::set_dirent_ino(&self.geo, ent, 0);
+                return true;
+            }
+            self.links[ino as usize] += 1;
+            return false;
+        }
+        if inode.is_dir() {
+            if self.dir_seen.set(u64::from(ino)) {
+                let first = self.paths.get(&ino).cloned().unwrap_or_default();
+                let fix = self.repair;
+                self.err_at(
+                    FindingKind::DirectoryLoop,
+                    ino,
+                    &cpath,
+                    format!("directory already reached as {first:?} (loop or directory hard link)"),
+                    fix,
+                );
+                if fix {
+                    view::set_dirent_ino(&self.geo, ent, 0);
+                    return true;
+                }
+                self.links[ino as usize] += 1;
+                return false;
+            }
+            self.links[ino as usize] += 1;
+            self.paths.insert(ino, cpath.clone());
+            stack.push((ino, dir, cpath));
+            return false;
+        }
+        self.links[ino as usize] += 1;
+        if !self.scanned.get(u64::from(ino)) {
+            self.paths.insert(ino, cpath.clone());
+            if !view::known_type(inode.mode) {
+                self.note(
+                    FindingKind::UnknownMode,
+                    Severity::Warning,
+                    Some(ino),
+                    Some(cpath.clone()),
+                    format!("unknown file type in mode {:o}", inode.mode),
+                    false,
+                );
+            }
+            let mut inode = inode;
+            self.scan_inode(ino, &mut inode, &cpath);
+        }
+        false
+    }
+
+    /// Check and mark the zones of one inode (once). Returns, for
+    /// directories, the zone of each data block in order (`None` = hole).
+    fn scan_inode(&mut self, ino: u32, inode: &mut DiskInode, path: &str) -> Vec<Option<u32>> {
+        if self.scanned.set(u64::from(ino)) {
+            return Vec::new();
+        }
+        if !inode.has_data_zones() {
+            return Vec::new();
+        }
+        let is_dir = inode.is_dir();
+        let bs = u64::from(self.geo.block_size);
+        let size = u64::from(inode.size);
+        let nblocks = size.div_ceil(bs);
+        let max = self.geo.max_blocks_mapped();
+        if nblocks > max {
+            self.err_at(
+                FindingKind::FileSize,
+                ino,
+                path,
+                format!("size {size} is more than the zones can map ({max} blocks)"),
+                false,
+            );
+        }
+        let mut blocks: Vec<Option<u32>> = Vec::new();
+        if is_dir {
+            // Bounded by the data area, so a huge bogus size cannot exhaust memory.
+            let cap = nblocks.min(u64::from(self.geo.zones));
+            blocks = vec![None; cap as usize];
+        }
+        let mut changed = false;
+        let mut past_eof = false;
+        let nd = NR_DZONES;
+        let n = u64::from(self.geo.ptrs_per_block);
+        let mut first: u64 = nd as u64;
+        for i in 0..self.geo.nr_tzones {
+            let slot = if i < nd {
+                Slot::Data(i as u64)
+            } else {
+                let level = (i - nd + 1) as u32;
+                let s = Slot::Indirect { level, first };
+                first = first.saturating_add(n.saturating_pow(level));
+                s
+            };
+            let z = inode.zone[i];
+            if z == 0 {
+                continue;
+            }
+            match self.visit_zone(ino, path, z, slot, nblocks, &mut blocks, &mut past_eof) {
+                Visit::Keep => {}
+                Visit::Clear => {
+                    inode.zone[i] = 0;
+                    changed = true;
+                }
+            }
+        }
+        if past_eof {
+            let fix = self.repair;
+            self.err_at(
+                FindingKind::FileSize,
+                ino,
+                path,
+                format!("zones allocated past the end of the file (size {size})"),
+                fix,
+            );
+        }
+        if changed {
+            self.write_inode(ino, inode);
+        }
+        blocks
+    }
+
+    /// Check one zone pointer and what hangs below it.
+    #[allow(clippy::too_many_arguments)]
+    fn visit_zone(
+        &mut self,
+        ino: u32,
+        path: &str,
+        z: u32,
+        slot: Slot,
+        nblocks: u64,
+        blocks: &mut [Option<u32>],
+        past_eof: &mut bool,
+    ) -> Visit {
+        if !self.zone_ok(z) {
+            let fix = self.repair;
+            self.err_at(
+                FindingKind::ZoneOutOfRange,
+                ino,
+                path,
+                format!(
+                    "zone {z} is outside the data area [{}, {})",
+                    self.geo.first_data_zone, self.geo.zones
+                ),
+                fix,
+            );
+            return if fix { Visit::Clear } else { Visit::Keep };
+        }
+        let start = match slot {
+            Slot::Data(i) => i,
+            Slot::Indirect { first, .. } => first,
+        };
+        if start >= nblocks {
+            *past_eof = true;
+            if self.repair {
+                return Visit::Clear;
+            }
+        }
+        if self.zone_used.set(u64::from(z - self.geo.first_data_zone)) {
+            self.err_at(
+                FindingKind::DuplicateZone,
+                ino,
+                path,
+                format!("zone {z} is already used by another file or block"),
+                false,
+            );
+            // Do not descend twice into a shared indirect block: that keeps
+            // the work bounded on hostile images.
+            return Visit::Keep;
+        }
+        match slot {
+            Slot::Data(i) => {
+                if let Some(b) = blocks.get_mut(i as usize) {
+                    *b = Some(z);
+                }
+            }
+            Slot::Indirect { level, first } => {
+                let mut data = match self.read_block(u64::from(z)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.err_at(FindingKind::Io, ino, path, e, false);
+                        return Visit::Keep;
+                    }
+                };
+                let n = u64::from(self.geo.ptrs_per_block);
+                let span = n.saturating_pow(level - 1);
+                let mut changed = false;
+                for e in 0..n {
+                    let child = format::ind_get(&self.geo, &data, e as usize);
+                    if child == 0 {
+                        continue;
+                    }
+                    let cfirst = first.saturating_add(e.saturating_mul(span));
+                    let cslot = if level == 1 {
+                        Slot::Data(cfirst)
+                    } else {
+                        Slot::Indirect {
+                            level: level - 1,
+                            first: cfirst,
+                        }
+                    };
+                    if let Visit::Clear =
+                        self.visit_zone(ino, path, child, cslot, nblocks, blocks, past_eof)
+                    {
+                        format::ind_set(&self.geo, &mut data, e as usize, 0);
+                        changed = true;
+                    }
+                }
+                if changed {
+                    self.disk.write_block(u64::from(z), data);
+                }
+            }
+        }
+        Visit::Keep
+    }
+
+    /// Compare every inode with the bitmap and the links found.
+    fn check_inodes(&mut self) {
+        let mut imap_changed = false;
+        if !map_get(&self.imap, 0) {
+            let fix = self.repair;
+            self.err(
+                FindingKind::InodeBitmap,
+                None,
+                "bit 0 of the inode bitmap is clear".into(),
+                fix,
+            );
+            if fix {
+                map_put(&mut self.imap, 0, true);
+                imap_changed = true;
+            }
+        }
+        for ino in 1..=self.geo.ninodes {
+            let used = map_get(&self.imap, u64::from(ino));
+            let found = self.links[ino as usize];
+            let reached = found > 0 || ino == 1;
+            if !reached && !used {
+                continue;
+            }
+            let mut inode = match self.read_inode(ino) {
+                Ok(i) => i,
+                Err(e) => {
+                    self.err(FindingKind::Io, Some(ino), e, false);
+                    continue;
+                }
+            };
+            if reached && !used {
+                let fix = self.repair;
+                self.err(
+                    FindingKind::InodeBitmap,
+                    Some(ino),
+                    "inode in use but marked free in the inode bitmap".into(),
+                    fix,
+                );
+                if fix {
+                    map_put(&mut self.imap, u64::from(ino), true);
+                    imap_changed = true;
+                }
+            }
+            if !reached && used {
+                let fix = self.repair;
+                if inode.mode != 0 {
+                    self.err(
+                        FindingKind::Orphan,
+                        Some(ino),
+                        format!(
+                            "inode (mode {:o}, {} links, size {}) is not named by any directory entry",
+                            inode.mode, inode.nlinks, inode.size
+                        ),
+                        fix,
+                    );
+                    if fix {
+                        // Release it; its zones are freed by the zone-bitmap
+                        // rebuild since nothing reachable uses them.
+                        self.write_inode(ino, &DiskInode::default());
+                    }
+                } else {
+                    self.err(
+                        FindingKind::InodeBitmap,
+                        Some(ino),
+                        "free inode marked in use in the inode bitmap".into(),
+                        fix,
+                    );
+                }
+                if fix {
+                    map_put(&mut self.imap, u64::from(ino), false);
+                    imap_changed = true;
+                }
+                continue;
+            }
+            if reached && inode.mode != 0 && u32::from(inode.nlinks) != found {
+                let fix = self.repair && found <= u32::from(self.geo.link_max);
+                self.err(
+                    FindingKind::LinkCount,
+                    Some(ino),
+                    format!(
+                        "link count is {} but {found} directory entries name it",
+                        inode.nlinks
+                    ),
+                    fix,
+                );
+                if fix {
+                    inode.nlinks = found as u16;
+                    self.write_inode(ino, &inode);
+                }
+            }
+        }
+        if imap_changed {
+            self.write_map(u64::from(self.geo.imap_start), self.imap.clone());
+        }
+    }
+
+    /// Compare the zone bitmap with the zones the walk found in use.
+    fn check_zones(&mut self) {
+        let fd = self.geo.first_data_zone;
+        let mut changed = false;
+        if !map_get(&self.zmap, 0) {
+            let fix = self.repair;
+            self.err(
+                FindingKind::ZoneBitmap,
+                None,
+                "bit 0 of the zone bitmap is clear".into(),
+                fix,
+            );
+            if fix {
+                map_put(&mut self.zmap, 0, true);
+                changed = true;
+            }
+        }
+        for z in fd..self.geo.zones {
+            let bit = u64::from(z - fd) + 1;
+            let on = map_get(&self.zmap, bit);
+            let used = self.zone_used.get(u64::from(z - fd));
+            if on == used {
+                continue;
+            }
+            let fix = self.repair;
+            let msg = if used {
+                format!("zone {z} is in use but marked free in the zone bitmap")
+            } else {
+                format!("zone {z} is marked in use but no file uses it")
+            };
+            self.err(FindingKind::ZoneBitmap, None, msg, fix);
+            if fix {
+                map_put(&mut self.zmap, bit, used);
+                changed = true;
+            }
+        }
+        if changed {
+            let start = u64::from(self.geo.zmap_start);
+            self.write_map(start, self.zmap.clone());
+        }
+    }
+
+    fn write_map(&mut self, start: u64, map: Vec<u8>) {
+        let bs = self.geo.block_size as usize;
+        for (i, chunk) in map.chunks(bs).enumerate() {
+            let blk = start + i as u64;
+            let same = self.read_block(blk).is_ok_and(|b| b == chunk);
+            if !same {
+                self.disk.write_block(blk, chunk.to_vec());
+            }
+        }
+    }
+}
+
+enum Visit {
+    Keep,
+    Clear,
+}

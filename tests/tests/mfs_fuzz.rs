@@ -1,0 +1,93 @@
+//! Proptest stand-in for the cargo-fuzz target `mfs/fuzz` (which needs
+//! nightly): random byte mutations of valid, populated images of every
+//! version are checked and repaired; neither may panic, a repair must
+//! never make things worse than "errors left", and a repaired image checks
+//! clean or reports only what repair said it could not fix.
+
+mod mfs_common;
+
+use mfs::format::Version;
+use mfs::fsck::{self, Options};
+use mfs::mkfs::VecDevice;
+use mfs_common::sample;
+use proptest::prelude::*;
+
+/// Where mutations land: metadata (first blocks) is where it hurts most.
+fn mutation() -> impl Strategy<Value = (usize, u8, bool)> {
+    (0usize..1 << 20, any::<u8>(), any::<bool>())
+}
+
+fn images() -> Vec<(Version, Vec<u8>)> {
+    [
+        (Version::V1, 14, 1024),
+        (Version::V2, 30, 1024),
+        (Version::V3, 60, 1024),
+        (Version::V3, 60, 4096),
+    ]
+    .into_iter()
+    .map(|(v, n, bs)| (v, sample(v, n, bs).0.data))
+    .collect()
+}
+
+fn mutate(base: &[u8], muts: &[(usize, u8, bool)]) -> Vec<u8> {
+    let mut img = base.to_vec();
+    // Confine most writes to the metadata and the first data zones.
+    let hot = img.len().min(64 * 1024);
+    for &(pos, byte, anywhere) in muts {
+        let span = if anywhere { img.len() } else { hot };
+        let p = pos % span;
+        img[p] = byte;
+    }
+    img
+}
+
+fn check_and_repair(img: &[u8]) {
+    let r = fsck::check_bytes(img);
+    let code = r.exit_code();
+    assert!(matches!(code, 0 | 4 | 8), "check-only exit {code}");
+    let mut dev = VecDevice::new(img.to_vec());
+    let rr = fsck::fsck(&mut dev, Options { repair: true });
+    let rcode = rr.exit_code();
+    assert!(matches!(rcode, 0 | 1 | 4 | 8), "repair exit {rcode}");
+    if code == 0 {
+        assert_eq!(rcode, 0, "repair of a clean image found errors");
+    }
+    if code == 8 {
+        assert_eq!(rcode, 8);
+    }
+    // A repaired image never checks worse than the repair said.
+    let after = fsck::check_bytes(&dev.into_inner());
+    if rcode == 1 || rcode == 0 {
+        assert_eq!(
+            after.exit_code(),
+            0,
+            "repair said fixed: {:#?}",
+            after.findings
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_images_never_panic(which in 0usize..4, muts in prop::collection::vec(mutation(), 1..24)) {
+        let imgs = images();
+        let (_, base) = &imgs[which];
+        check_and_repair(&mutate(base, &muts));
+    }
+
+    #[test]
+    fn random_superblocks_never_panic(which in 0usize..4, sb in prop::collection::vec(any::<u8>(), 32)) {
+        let imgs = images();
+        let (_, base) = &imgs[which];
+        let mut img = base.clone();
+        img[1024..1056].copy_from_slice(&sb);
+        check_and_repair(&img);
+    }
+
+    #[test]
+    fn arbitrary_small_inputs_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..8192)) {
+        let _ = fsck::check_bytes(&bytes).exit_code();
+    }
+}
