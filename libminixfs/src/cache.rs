@@ -1,0 +1,1391 @@
+//! The buffer cache: buffer slots in a [`CacheRegion`], a hash index keyed
+//! by (device, block), an intrusive LRU list of unreferenced slots, the
+//! device table, write-back, prefetch and read-ahead.
+//!
+//! Invariants (checked by the property test):
+//! * a slot is in the hash index iff its device is not [`NO_DEV`];
+//! * a slot is on the LRU list iff its reference count is 0 and it holds
+//!   memory; referenced slots are never evicted, retired or written back;
+//! * at most one slot holds a given (device, block), whatever its size.
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::{Cell, Ref, RefCell, RefMut};
+
+use libbdev::{BlockDevice, MAX_SEGMENTS};
+
+use crate::error::{CacheError, Result};
+use crate::region::{self, AdoptReport, Buf, CacheRegion, NIL, RegionDev, RegionEntry, Slot};
+use crate::{BlockNo, Dev, MIN_BUFS, NO_DEV, valid_block_size};
+
+/// How [`Cache::get_block`] treats a block that is not cached (a cached
+/// block is returned as it is for every `How`; a hit never does I/O).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Read the block from the device (MINIX `NORMAL`). May read ahead when
+    /// the access is sequential (see [`Cache::set_readahead`]).
+    Normal,
+    /// The caller overwrites the whole block: no read; the buffer is zeroed
+    /// (MINIX `NO_READ`, which leaves it undefined).
+    NoRead,
+    /// Return the block only if cached, else [`CacheError::NotCached`]; no
+    /// I/O, no memory taken (MINIX `PEEK`).
+    Peek,
+}
+
+/// Event counters since the cache was created (not kept across adoption).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `get_block` calls served from the cache.
+    pub hits: u64,
+    /// `get_block` calls that found the block absent (any `How`).
+    pub misses: u64,
+    /// Read requests sent to devices (one vectored read counts once).
+    pub read_requests: u64,
+    /// Blocks read from devices and kept.
+    pub blocks_read: u64,
+    /// Write requests sent to devices.
+    pub write_requests: u64,
+    /// Blocks written to devices.
+    pub blocks_written: u64,
+    /// Cached blocks evicted to make room (free slots reused are not counted).
+    pub evictions: u64,
+    /// Blocks read by prefetch or read-ahead that nobody had asked for yet.
+    pub prefetched: u64,
+    /// Of those, blocks later returned by a `get_block` hit.
+    pub prefetch_used: u64,
+    /// Write requests issued by flushes (explicit, on eviction, on resize).
+    pub flush_requests: u64,
+    /// `change_blockusage` calls that had to clamp.
+    pub usage_clamps: u64,
+}
+
+/// File-system block usage as last told by the file server
+/// ([`Cache::set_blockusage`], [`Cache::change_blockusage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockUsage {
+    /// Blocks in the file system.
+    pub total: u64,
+    /// Blocks in use.
+    pub used: u64,
+    /// `total - used`.
+    pub free: u64,
+}
+
+struct DevHandle {
+    dev: Dev,
+    device: Box<dyn BlockDevice>,
+    /// Block a sequential reader would ask for next.
+    ra_next: BlockNo,
+    /// Current sequential read-ahead window in blocks.
+    ra_window: usize,
+}
+
+pub(crate) struct Inner {
+    region: CacheRegion,
+    /// Slots holding memory.
+    nr_live: usize,
+    /// Slots holding no memory, for reuse.
+    retired: Vec<u32>,
+    buckets: Vec<u32>,
+    hash_bits: u32,
+    /// Least recently used (next victim).
+    lru_head: u32,
+    /// Most recently used.
+    lru_tail: u32,
+    /// Slots with a reference count > 0.
+    in_use: usize,
+    handles: Vec<DevHandle>,
+    counters: Counters,
+    usage: BlockUsage,
+    readahead: bool,
+}
+
+/// The block cache of one file server. Single-threaded: interior
+/// mutability lets several [`BlockRef`]s be held at once while the cache is
+/// shared by `&Cache`.
+pub struct Cache {
+    inner: RefCell<Inner>,
+}
+
+impl core::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.inner.try_borrow() {
+            Ok(g) => f
+                .debug_struct("Cache")
+                .field("capacity", &g.region.capacity)
+                .field("live", &g.nr_live)
+                .field("in_use", &g.in_use)
+                .field("counters", &g.counters)
+                .finish(),
+            Err(_) => f.write_str("Cache { <busy> }"),
+        }
+    }
+}
+
+/// A referenced cached block. While it lives the block is neither evicted
+/// nor written back; dropping it (or [`BlockRef::put`]) releases the
+/// reference (MINIX `lmfs_put_block`). Several `BlockRef`s, to the same or
+/// different blocks, may be held at once.
+pub struct BlockRef<'c> {
+    cache: &'c Cache,
+    slot: u32,
+    dev: Dev,
+    block: BlockNo,
+    buf: Buf,
+    /// Contents changed or dirtiness set through this reference: the crc
+    /// is refreshed on release.
+    touched: Cell<bool>,
+}
+
+impl core::fmt::Debug for BlockRef<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BlockRef")
+            .field("dev", &self.dev)
+            .field("block", &self.block)
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+impl BlockRef<'_> {
+    /// Device of the block.
+    pub fn dev(&self) -> Dev {
+        self.dev
+    }
+
+    /// Block number.
+    pub fn block(&self) -> BlockNo {
+        self.block
+    }
+
+    /// Size of the block in bytes (the device's block size, or less for the
+    /// partial last block of a device obtained through [`crate::bio`]).
+    pub fn len(&self) -> usize {
+        self.buf.borrow().len()
+    }
+
+    /// Never true for a block obtained from the cache; present for clippy.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Read access to the contents.
+    ///
+    /// Panics if a [`BlockRef::data_mut`] borrow of the same block (through
+    /// another `BlockRef`) is alive: that is a caller bug, the same rule as
+    /// `RefCell`.
+    pub fn data(&self) -> Ref<'_, [u8]> {
+        Ref::map(self.buf.borrow(), |b| &**b)
+    }
+
+    /// Write access to the contents; marks the block dirty (MINIX
+    /// `lmfs_markdirty`). Nothing is written until the block is released
+    /// and flushed. Panics like [`BlockRef::data`] on a conflicting borrow.
+    pub fn data_mut(&mut self) -> RefMut<'_, [u8]> {
+        self.mark_dirty();
+        RefMut::map(self.buf.borrow_mut(), |b| &mut **b)
+    }
+
+    /// Mark the block dirty without changing it (MINIX `lmfs_markdirty`).
+    /// Ignored if the block was invalidated or freed while held.
+    pub fn mark_dirty(&self) {
+        self.touched.set(true);
+        self.cache
+            .inner
+            .borrow_mut()
+            .set_dirty(self.slot, self.dev, true);
+    }
+
+    /// Mark the block clean: its changes will not be written (MINIX
+    /// `lmfs_markclean`).
+    pub fn mark_clean(&self) {
+        self.touched.set(true);
+        self.cache
+            .inner
+            .borrow_mut()
+            .set_dirty(self.slot, self.dev, false);
+    }
+
+    /// Whether the block is dirty (MINIX `!lmfs_isclean`). False once the
+    /// block was invalidated or freed while held.
+    pub fn is_dirty(&self) -> bool {
+        let g = self.cache.inner.borrow();
+        let m = &g.region.slots[self.slot as usize].meta;
+        m.dev == self.dev && m.dev != NO_DEV && m.dirty
+    }
+
+    /// Fill the block with zeros and mark it dirty (MFS `zero_block`).
+    pub fn zero(&mut self) {
+        self.data_mut().fill(0);
+    }
+
+    /// Release the reference now (same as dropping it).
+    pub fn put(self) {}
+}
+
+impl Drop for BlockRef<'_> {
+    fn drop(&mut self) {
+        let mut g = self.cache.inner.borrow_mut();
+        g.release(self.slot, self.touched.get());
+    }
+}
+
+fn bucket_bits(capacity: usize) -> u32 {
+    let n = capacity.max(16).next_power_of_two();
+    n.trailing_zeros()
+}
+
+impl Inner {
+    fn empty(region: CacheRegion) -> Inner {
+        let bits = bucket_bits(region.capacity);
+        Inner {
+            region,
+            nr_live: 0,
+            retired: Vec::new(),
+            buckets: vec![NIL; 1usize << bits],
+            hash_bits: bits,
+            lru_head: NIL,
+            lru_tail: NIL,
+            in_use: 0,
+            handles: Vec::new(),
+            counters: Counters::default(),
+            usage: BlockUsage::default(),
+            readahead: true,
+        }
+    }
+
+    #[inline]
+    fn bucket(&self, dev: Dev, block: BlockNo) -> usize {
+        let h = (block ^ ((dev as u64) << 40) ^ dev as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> (64 - self.hash_bits)) as usize
+    }
+
+    #[inline]
+    fn lookup(&self, dev: Dev, block: BlockNo) -> Option<u32> {
+        let mut i = self.buckets[self.bucket(dev, block)];
+        while i != NIL {
+            let s = &self.region.slots[i as usize];
+            if s.meta.block == block && s.meta.dev == dev {
+                return Some(i);
+            }
+            i = s.hash_next;
+        }
+        None
+    }
+
+    fn hash_insert(&mut self, i: u32) {
+        let m = self.region.slots[i as usize].meta;
+        let b = self.bucket(m.dev, m.block);
+        self.region.slots[i as usize].hash_next = self.buckets[b];
+        self.buckets[b] = i;
+    }
+
+    fn hash_remove(&mut self, i: u32) {
+        let m = self.region.slots[i as usize].meta;
+        let b = self.bucket(m.dev, m.block);
+        let next = self.region.slots[i as usize].hash_next;
+        if self.buckets[b] == i {
+            self.buckets[b] = next;
+        } else {
+            let mut p = self.buckets[b];
+            while p != NIL {
+                let pn = self.region.slots[p as usize].hash_next;
+                if pn == i {
+                    self.region.slots[p as usize].hash_next = next;
+                    break;
+                }
+                p = pn;
+            }
+        }
+        self.region.slots[i as usize].hash_next = NIL;
+    }
+
+    fn rehash(&mut self) {
+        let bits = bucket_bits(self.region.capacity.max(self.nr_live));
+        self.hash_bits = bits;
+        self.buckets = vec![NIL; 1usize << bits];
+        for i in 0..self.region.slots.len() {
+            if self.region.slots[i].meta.dev != NO_DEV {
+                self.hash_insert(i as u32);
+            }
+        }
+    }
+
+    fn lru_unlink(&mut self, i: u32) {
+        let (p, n) = {
+            let s = &mut self.region.slots[i as usize];
+            if !s.on_lru {
+                return;
+            }
+            s.on_lru = false;
+            let pn = (s.lru_prev, s.lru_next);
+            s.lru_prev = NIL;
+            s.lru_next = NIL;
+            pn
+        };
+        if p == NIL {
+            self.lru_head = n;
+        } else {
+            self.region.slots[p as usize].lru_next = n;
+        }
+        if n == NIL {
+            self.lru_tail = p;
+        } else {
+            self.region.slots[n as usize].lru_prev = p;
+        }
+    }
+
+    fn lru_push_back(&mut self, i: u32) {
+        let t = self.lru_tail;
+        {
+            let s = &mut self.region.slots[i as usize];
+            s.on_lru = true;
+            s.lru_prev = t;
+            s.lru_next = NIL;
+        }
+        if t == NIL {
+            self.lru_head = i;
+        } else {
+            self.region.slots[t as usize].lru_next = i;
+        }
+        self.lru_tail = i;
+    }
+
+    fn lru_push_front(&mut self, i: u32) {
+        let h = self.lru_head;
+        {
+            let s = &mut self.region.slots[i as usize];
+            s.on_lru = true;
+            s.lru_prev = NIL;
+            s.lru_next = h;
+        }
+        if h == NIL {
+            self.lru_tail = i;
+        } else {
+            self.region.slots[h as usize].lru_prev = i;
+        }
+        self.lru_head = i;
+    }
+
+    fn block_size(&self, dev: Dev) -> Option<usize> {
+        self.region
+            .devs
+            .iter()
+            .find(|d| d.dev == dev)
+            .map(|d| d.block_size as usize)
+    }
+
+    fn handle_idx(&self, dev: Dev) -> Option<usize> {
+        self.handles.iter().position(|h| h.dev == dev)
+    }
+
+    fn readahead_limit(&self) -> usize {
+        let free = self.region.capacity.saturating_sub(self.in_use);
+        (free / 2).clamp(1, MAX_SEGMENTS)
+    }
+
+    fn set_dirty(&mut self, slot: u32, dev: Dev, dirty: bool) {
+        let m = &mut self.region.slots[slot as usize].meta;
+        if m.dev == dev && dev != NO_DEV {
+            m.dirty = dirty;
+        }
+    }
+
+    /// Take a reference on slot `i` (a hit).
+    #[inline]
+    fn take_ref(&mut self, i: u32) -> Result<()> {
+        let rc = self.region.slots[i as usize].meta.refcount;
+        if rc == u32::MAX {
+            return Err(CacheError::Busy);
+        }
+        if rc == 0 {
+            self.lru_unlink(i);
+            self.in_use += 1;
+        }
+        self.region.slots[i as usize].meta.refcount = rc + 1;
+        Ok(())
+    }
+
+    /// Drop one reference of slot `i`; refresh its crc if it was touched.
+    fn release(&mut self, i: u32, touched: bool) {
+        let s = &mut self.region.slots[i as usize];
+        if touched
+            && s.meta.dev != NO_DEV
+            && let Some(buf) = s.buf.as_ref()
+            && let Ok(b) = buf.try_borrow()
+        {
+            // Another holder with a live write borrow refreshes it on its release.
+            s.meta.crc = crc32fast::hash(&b);
+        }
+        if s.meta.refcount == 0 {
+            return;
+        }
+        s.meta.refcount -= 1;
+        if s.meta.refcount > 0 {
+            return;
+        }
+        self.in_use -= 1;
+        self.region.clock += 1;
+        let s = &mut self.region.slots[i as usize];
+        s.meta.stamp = self.region.clock;
+        if s.meta.dev == NO_DEV {
+            self.lru_push_front(i);
+        } else {
+            self.lru_push_back(i);
+        }
+        if self.nr_live > self.region.capacity {
+            self.trim();
+        }
+    }
+
+    /// Detach slot `i` from its block: contents dropped, dirty data lost.
+    /// A referenced slot stays with its holders until released.
+    fn forget(&mut self, i: u32) {
+        if self.region.slots[i as usize].meta.dev != NO_DEV {
+            self.hash_remove(i);
+        }
+        let s = &mut self.region.slots[i as usize];
+        s.meta.dev = NO_DEV;
+        s.meta.dirty = false;
+        s.prefetched = false;
+        if s.meta.refcount == 0 && s.on_lru {
+            self.lru_unlink(i);
+            self.lru_push_front(i);
+        }
+    }
+
+    /// Free the memory of unreferenced slot `i`.
+    fn retire(&mut self, i: u32) {
+        self.lru_unlink(i);
+        if self.region.slots[i as usize].meta.dev != NO_DEV {
+            self.hash_remove(i);
+        }
+        let s = &mut self.region.slots[i as usize];
+        s.meta = RegionEntry::FREE;
+        s.buf = None;
+        s.prefetched = false;
+        self.nr_live -= 1;
+        self.retired.push(i);
+    }
+
+    /// Retire clean unreferenced slots, least recently used first, while the
+    /// cache holds more slots than its capacity.
+    fn trim(&mut self) {
+        let mut i = self.lru_head;
+        while self.nr_live > self.region.capacity && i != NIL {
+            let next = self.region.slots[i as usize].lru_next;
+            if !self.region.slots[i as usize].meta.dirty {
+                self.retire(i);
+            }
+            i = next;
+        }
+    }
+
+    fn first_clean_lru(&self) -> Option<u32> {
+        let mut i = self.lru_head;
+        while i != NIL {
+            let s = &self.region.slots[i as usize];
+            if !s.meta.dirty {
+                return Some(i);
+            }
+            i = s.lru_next;
+        }
+        None
+    }
+
+    /// A slot with a zeroed buffer of `size` bytes, referenced once, not in
+    /// the hash, device [`NO_DEV`]. Evicts the least recently used
+    /// unreferenced block if the cache is full; a dirty victim first makes
+    /// its whole device flush (as MINIX does), and if it still cannot be
+    /// written the first clean unreferenced block is taken instead.
+    fn alloc_slot(&mut self, size: usize) -> Result<u32> {
+        let i = if self.nr_live < self.region.capacity {
+            let i = match self.retired.pop() {
+                Some(i) => i,
+                None => {
+                    self.region.slots.push(Slot::new());
+                    (self.region.slots.len() - 1) as u32
+                }
+            };
+            self.region.slots[i as usize].buf =
+                Some(Rc::new(RefCell::new(vec![0u8; size].into_boxed_slice())));
+            self.nr_live += 1;
+            i
+        } else {
+            let mut v = self.lru_head;
+            if v == NIL {
+                return Err(CacheError::NoBuffers);
+            }
+            if self.region.slots[v as usize].meta.dirty {
+                let dev = self.region.slots[v as usize].meta.dev;
+                let r = self.flush_dev(dev);
+                if self.region.slots[v as usize].meta.dirty {
+                    v = match self.first_clean_lru() {
+                        Some(c) => c,
+                        None => return Err(r.err().unwrap_or(CacheError::Short)),
+                    };
+                }
+            }
+            self.lru_unlink(v);
+            if self.region.slots[v as usize].meta.dev != NO_DEV {
+                self.hash_remove(v);
+                self.counters.evictions += 1;
+            }
+            let s = &mut self.region.slots[v as usize];
+            let reuse = match s.buf.as_mut() {
+                Some(b) if b.borrow().len() == size && Rc::strong_count(b) == 1 => {
+                    b.borrow_mut().fill(0);
+                    true
+                }
+                _ => false,
+            };
+            if !reuse {
+                s.buf = Some(Rc::new(RefCell::new(vec![0u8; size].into_boxed_slice())));
+            }
+            v
+        };
+        let s = &mut self.region.slots[i as usize];
+        s.meta = RegionEntry {
+            bytes: size as u32,
+            refcount: 1,
+            ..RegionEntry::FREE
+        };
+        s.prefetched = false;
+        self.in_use += 1;
+        Ok(i)
+    }
+
+    /// Give slot `i` (fresh from `alloc_slot`) its identity.
+    fn assign(&mut self, i: u32, dev: Dev, block: BlockNo) {
+        let m = &mut self.region.slots[i as usize].meta;
+        m.dev = dev;
+        m.block = block;
+        self.hash_insert(i);
+    }
+
+    /// Drop the reference `alloc_slot`/`fill_range` took on slot `i`.
+    fn unref(&mut self, i: u32) {
+        self.release(i, false);
+    }
+
+    /// Get (dev, block) of `size` bytes with a reference taken.
+    fn get(&mut self, dev: Dev, block: BlockNo, how: How, size: usize, bs: usize) -> Result<u32> {
+        if block > u64::MAX / bs as u64 {
+            return Err(CacheError::Invalid);
+        }
+        if let Some(i) = self.lookup(dev, block) {
+            if self.region.slots[i as usize].meta.bytes as usize != size {
+                return Err(CacheError::SizeMismatch);
+            }
+            self.take_ref(i)?;
+            self.counters.hits += 1;
+            let s = &mut self.region.slots[i as usize];
+            if s.prefetched {
+                s.prefetched = false;
+                self.counters.prefetch_used += 1;
+            }
+            if how == How::Normal
+                && let Some(h) = self.handles.iter_mut().find(|h| h.dev == dev)
+            {
+                h.ra_next = block.wrapping_add(1);
+            }
+            return Ok(i);
+        }
+        self.counters.misses += 1;
+        match how {
+            How::Peek => Err(CacheError::NotCached),
+            How::NoRead => {
+                if self.handle_idx(dev).is_none() {
+                    return Err(CacheError::NoDevice);
+                }
+                let i = self.alloc_slot(size)?;
+                self.assign(i, dev, block);
+                Ok(i)
+            }
+            How::Normal => {
+                let limit = self.readahead_limit();
+                let readahead = self.readahead;
+                let h = self
+                    .handles
+                    .iter_mut()
+                    .find(|h| h.dev == dev)
+                    .ok_or(CacheError::NoDevice)?;
+                let n = if readahead && size == bs && block == h.ra_next {
+                    h.ra_window = (h.ra_window * 2).max(8).min(limit);
+                    h.ra_window
+                } else {
+                    h.ra_window = 1;
+                    1
+                };
+                h.ra_next = block.wrapping_add(1);
+                let last = if n == 1 { size } else { bs };
+                let (_, held) = self.fill_range(dev, block, n, last, Some(block))?;
+                held.ok_or(CacheError::Short)
+            }
+        }
+    }
+
+    /// Read the absent blocks of `start .. start+n` (at most
+    /// [`MAX_SEGMENTS`]; the last is `last_size` bytes, the others the block
+    /// size) with one vectored read spanning the first to the last absent
+    /// block. Blocks cached already are never overwritten: their range is
+    /// read into scratch memory. If `hold` names an absent block of the
+    /// range, it is returned referenced and its failure is an error; other
+    /// failures only mean fewer blocks were read. Returns blocks read.
+    fn fill_range(
+        &mut self,
+        dev: Dev,
+        start: BlockNo,
+        n: usize,
+        last_size: usize,
+        hold: Option<BlockNo>,
+    ) -> Result<(usize, Option<u32>)> {
+        let bs = self.block_size(dev).ok_or(CacheError::NoDevice)?;
+        let hidx = self.handle_idx(dev).ok_or(CacheError::NoDevice)?;
+        let n = n.min(MAX_SEGMENTS);
+        if n == 0 {
+            return Ok((0, None));
+        }
+        let max_block = u64::MAX / bs as u64;
+        let mut plan: Vec<Option<u32>> = Vec::with_capacity(n);
+        for k in 0..n {
+            let b = start + k as u64;
+            if b > max_block {
+                break;
+            }
+            let size = if k == n - 1 { last_size } else { bs };
+            if self.lookup(dev, b).is_some() {
+                plan.push(None);
+                continue;
+            }
+            match self.alloc_slot(size) {
+                Ok(i) => {
+                    self.assign(i, dev, b);
+                    plan.push(Some(i));
+                }
+                Err(e) => {
+                    if hold == Some(b) {
+                        for i in plan.iter().flatten() {
+                            self.forget(*i);
+                            self.unref(*i);
+                        }
+                        return Err(e);
+                    }
+                    break;
+                }
+            }
+        }
+        let Some(first) = plan.iter().position(|p| p.is_some()) else {
+            return Ok((0, None));
+        };
+        let last = plan.iter().rposition(|p| p.is_some()).unwrap_or(first);
+        let seg_len = |k: usize| if k == n - 1 { last_size } else { bs };
+        let bufs: Vec<Buf> = plan[first..=last]
+            .iter()
+            .flatten()
+            .map(|i| {
+                self.region.slots[*i as usize]
+                    .buf
+                    .clone()
+                    .expect("allocated slot has memory")
+            })
+            .collect();
+        let scratch_len: usize = (first..=last)
+            .filter(|k| plan[*k].is_none())
+            .map(seg_len)
+            .sum();
+        let result = {
+            let mut guards: Vec<RefMut<'_, Box<[u8]>>> =
+                bufs.iter().map(|b| b.borrow_mut()).collect();
+            let mut scratch = vec![0u8; scratch_len];
+            let mut gi = guards.iter_mut();
+            let mut rest: &mut [u8] = &mut scratch;
+            let mut segs: Vec<&mut [u8]> = Vec::with_capacity(last - first + 1);
+            for (k, p) in plan.iter().enumerate().take(last + 1).skip(first) {
+                if p.is_some() {
+                    match gi.next() {
+                        Some(g) => segs.push(&mut g[..]),
+                        None => break,
+                    }
+                } else {
+                    let (a, b) = core::mem::take(&mut rest).split_at_mut(seg_len(k));
+                    segs.push(a);
+                    rest = b;
+                }
+            }
+            self.counters.read_requests += 1;
+            let pos = (start + first as u64) * bs as u64;
+            self.handles[hidx].device.read_vectored(pos, &mut segs)
+        };
+        let (mut avail, err) = match result {
+            Ok(n) => (n, None),
+            Err(e) => (0, Some(CacheError::Device(e))),
+        };
+        let mut nread = 0;
+        let mut held = None;
+        let mut failed = false;
+        for (k, p) in plan.iter().enumerate().take(last + 1).skip(first) {
+            let len = seg_len(k);
+            let ok = !failed && avail >= len;
+            if ok {
+                avail -= len;
+            } else {
+                failed = true;
+            }
+            let Some(i) = *p else { continue };
+            let b = start + k as u64;
+            if ok {
+                nread += 1;
+                self.counters.blocks_read += 1;
+                let s = &mut self.region.slots[i as usize];
+                if let Some(buf) = s.buf.as_ref() {
+                    s.meta.crc = crc32fast::hash(&buf.borrow());
+                }
+                if hold == Some(b) {
+                    held = Some(i);
+                } else {
+                    s.prefetched = true;
+                    self.counters.prefetched += 1;
+                    self.unref(i);
+                }
+            } else {
+                self.forget(i);
+                self.unref(i);
+            }
+        }
+        // Slots allocated past `last` cannot exist: `last` is the last absent one.
+        if let Some(h) = hold
+            && h >= start
+            && h < start + plan.len() as u64
+            && plan[(h - start) as usize].is_some()
+            && held.is_none()
+        {
+            return Err(err.unwrap_or(CacheError::Short));
+        }
+        Ok((nread, held))
+    }
+
+    /// Write back every unreferenced dirty block of `dev`, sorted by block
+    /// number, consecutive blocks coalesced into one vectored write of at
+    /// most [`MAX_SEGMENTS`] blocks. Returns blocks written.
+    fn flush_dev(&mut self, dev: Dev) -> Result<usize> {
+        let bs = self.block_size(dev).ok_or(CacheError::NoDevice)?;
+        let mut list: Vec<(BlockNo, u32)> = self
+            .region
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.meta.dev == dev && s.meta.dirty && s.meta.refcount == 0 && s.buf.is_some()
+            })
+            .map(|(i, s)| (s.meta.block, i as u32))
+            .collect();
+        if list.is_empty() {
+            return Ok(0);
+        }
+        let hidx = self.handle_idx(dev).ok_or(CacheError::NoDevice)?;
+        list.sort_unstable();
+        let mut written = 0;
+        let mut i = 0;
+        while i < list.len() {
+            let first = list[i].0;
+            let mut j = i + 1;
+            while j < list.len()
+                && j - i < MAX_SEGMENTS
+                && list[j].0 == first + (j - i) as u64
+                && self.region.slots[list[j - 1].1 as usize].meta.bytes as usize == bs
+            {
+                j += 1;
+            }
+            let bufs: Vec<Buf> = list[i..j]
+                .iter()
+                .filter_map(|(_, s)| self.region.slots[*s as usize].buf.clone())
+                .collect();
+            let result = {
+                let refs: Vec<Ref<'_, Box<[u8]>>> = bufs.iter().map(|b| b.borrow()).collect();
+                let segs: Vec<&[u8]> = refs.iter().map(|r| &r[..]).collect();
+                self.counters.write_requests += 1;
+                self.counters.flush_requests += 1;
+                self.handles[hidx]
+                    .device
+                    .write_vectored(first * bs as u64, &segs)
+            };
+            let (mut avail, err) = match result {
+                Ok(n) => (n, CacheError::Short),
+                Err(e) => (0, CacheError::Device(e)),
+            };
+            let mut progressed = 0;
+            for &(_, s) in &list[i..j] {
+                let len = self.region.slots[s as usize].meta.bytes as usize;
+                if avail < len {
+                    break;
+                }
+                avail -= len;
+                self.region.slots[s as usize].meta.dirty = false;
+                progressed += 1;
+            }
+            written += progressed;
+            self.counters.blocks_written += progressed as u64;
+            if progressed == 0 {
+                // Unlike MINIX the block is kept dirty (not dropped) and the
+                // error goes to the caller.
+                return Err(err);
+            }
+            i += progressed;
+        }
+        self.handles[hidx].device.flush()?;
+        if self.nr_live > self.region.capacity {
+            self.trim();
+        }
+        Ok(written)
+    }
+
+    fn flush_all(&mut self) -> Result<usize> {
+        let devs: Vec<Dev> = self.handles.iter().map(|h| h.dev).collect();
+        let mut total = 0;
+        let mut first_err = None;
+        for dev in devs {
+            match self.flush_dev(dev) {
+                Ok(n) => total += n,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+}
+
+impl Cache {
+    /// An empty cache of `nr_bufs` buffers (at least [`MIN_BUFS`]; fewer are
+    /// raised to it). Buffers are allocated on first use.
+    pub fn new(nr_bufs: usize) -> Cache {
+        let region = CacheRegion::new(nr_bufs.max(MIN_BUFS));
+        Cache {
+            inner: RefCell::new(Inner::empty(region)),
+        }
+    }
+
+    /// Take over the region of a dead cache owner. Every slot is validated
+    /// (header, device table, size, block-number range, duplicates, crc32 of
+    /// the contents); valid blocks are kept with their dirty bit and
+    /// reference count 0, everything else is dropped and listed in the
+    /// report. A dropped block is never written. Devices must be attached
+    /// again ([`Cache::attach`], same block size) before cached blocks of
+    /// them can be flushed or missed blocks read; hits work at once.
+    /// Counters start from zero; block usage must be set again.
+    pub fn adopt(mut region: CacheRegion) -> (Cache, AdoptReport) {
+        let report = region::validate(&mut region);
+        region.capacity = region.capacity.max(MIN_BUFS);
+        let mut inner = Inner::empty(region);
+        let mut valid: Vec<(u64, u32)> = Vec::new();
+        for i in 0..inner.region.slots.len() {
+            let s = &inner.region.slots[i];
+            if s.buf.is_none() {
+                inner.retired.push(i as u32);
+                continue;
+            }
+            inner.nr_live += 1;
+            if s.meta.dev == NO_DEV {
+                inner.lru_push_front(i as u32);
+            } else {
+                valid.push((s.meta.stamp, i as u32));
+            }
+        }
+        valid.sort_unstable();
+        inner.rehash();
+        for &(_, i) in &valid {
+            inner.lru_push_back(i);
+        }
+        if inner.nr_live > inner.region.capacity {
+            inner.trim();
+        }
+        (
+            Cache {
+                inner: RefCell::new(inner),
+            },
+            report,
+        )
+    }
+
+    /// The owner dies: give up the region as it is, writing nothing, with
+    /// reference counts and stale checksums of blocks being modified left
+    /// in place. Devices are dropped (a new owner reopens them).
+    pub fn crash(self) -> CacheRegion {
+        self.inner.into_inner().region
+    }
+
+    /// Orderly hand-over: flush every device (errors ignored: blocks that
+    /// could not be written stay dirty in the region), then give up the region.
+    pub fn into_region(self) -> CacheRegion {
+        let mut inner = self.inner.into_inner();
+        let _ = inner.flush_all();
+        inner.region
+    }
+
+    /// Attach `device` as device number `dev` with blocks of `block_size`
+    /// bytes (a power of two, 512..=65536). Errors: `Invalid` for `dev ==
+    /// NO_DEV`, a bad block size, or cached blocks of `dev` (left by an
+    /// adopted region) with another block size; `Busy` if `dev` is attached.
+    pub fn attach(&self, dev: Dev, device: Box<dyn BlockDevice>, block_size: usize) -> Result<()> {
+        if dev == NO_DEV || !valid_block_size(block_size) {
+            return Err(CacheError::Invalid);
+        }
+        let mut g = self.inner.borrow_mut();
+        if g.handle_idx(dev).is_some() {
+            return Err(CacheError::Busy);
+        }
+        match g.region.devs.iter().position(|d| d.dev == dev) {
+            Some(k) => {
+                if g.region.devs[k].block_size as usize != block_size {
+                    let has_blocks = g.region.slots.iter().any(|s| s.meta.dev == dev);
+                    if has_blocks {
+                        return Err(CacheError::Invalid);
+                    }
+                    g.region.devs[k].block_size = block_size as u32;
+                }
+            }
+            None => g.region.devs.push(RegionDev {
+                dev,
+                block_size: block_size as u32,
+            }),
+        }
+        g.handles.push(DevHandle {
+            dev,
+            device,
+            ra_next: 0,
+            ra_window: 1,
+        });
+        Ok(())
+    }
+
+    /// Detach `dev`: flush its dirty blocks, drop its cached blocks, and
+    /// return the device. Errors: `NoDevice` if not attached, `Busy` if a
+    /// block of it is referenced, a flush error (then nothing changes).
+    pub fn detach(&self, dev: Dev) -> Result<Box<dyn BlockDevice>> {
+        let mut g = self.inner.borrow_mut();
+        let k = g.handle_idx(dev).ok_or(CacheError::NoDevice)?;
+        if g.region
+            .slots
+            .iter()
+            .any(|s| s.meta.dev == dev && s.meta.refcount > 0)
+        {
+            return Err(CacheError::Busy);
+        }
+        g.flush_dev(dev)?;
+        for i in 0..g.region.slots.len() {
+            if g.region.slots[i].meta.dev == dev {
+                g.forget(i as u32);
+            }
+        }
+        g.region.devs.retain(|d| d.dev != dev);
+        Ok(g.handles.remove(k).device)
+    }
+
+    /// Block size of `dev`, if attached or known from an adopted region.
+    pub fn block_size(&self, dev: Dev) -> Option<usize> {
+        self.inner.borrow().block_size(dev)
+    }
+
+    /// Size of `dev` in bytes, asked of the device every time (MINIX does
+    /// not cache it: repartitioning is invisible to the file server).
+    pub fn device_size(&self, dev: Dev) -> Result<u64> {
+        let mut g = self.inner.borrow_mut();
+        let k = g.handle_idx(dev).ok_or(CacheError::NoDevice)?;
+        Ok(g.handles[k].device.size()?)
+    }
+
+    /// Get block `block` of `dev` with a reference (MINIX `lmfs_get_block`).
+    ///
+    /// * Hit (cached, any `how`): no I/O; the reference count goes up and an
+    ///   unreferenced block leaves the LRU list. A block cached with another
+    ///   size (a partial last block from [`crate::bio`]) gives `SizeMismatch`.
+    /// * Miss: `Peek` → `NotCached` (nothing allocated); `NoRead` → a
+    ///   zero-filled buffer, nothing read; `Normal` → the block is read (with
+    ///   read-ahead if the access is sequential, see
+    ///   [`Cache::set_readahead`]); a failed or short read gives the error
+    ///   and caches nothing.
+    /// * Making room evicts the least recently used unreferenced block; a
+    ///   dirty victim makes its device flush first. `NoBuffers` if every
+    ///   buffer is referenced (MINIX panics).
+    ///
+    /// Other errors: `Invalid` (dev 0, block * block size overflows),
+    /// `NoDevice` (dev unknown, or not attached on a miss).
+    pub fn get_block(&self, dev: Dev, block: BlockNo, how: How) -> Result<BlockRef<'_>> {
+        if dev == NO_DEV {
+            return Err(CacheError::Invalid);
+        }
+        let bs = self.block_size(dev).ok_or(CacheError::NoDevice)?;
+        self.get_block_sized(dev, block, how, bs)
+    }
+
+    /// [`Cache::get_block`] with an explicit byte size: less than the block
+    /// size only for the partial last block of a device (MINIX
+    /// `lmfs_get_partial_block`). The device offset is `block * block_size`
+    /// whatever the size.
+    pub fn get_block_sized(
+        &self,
+        dev: Dev,
+        block: BlockNo,
+        how: How,
+        size: usize,
+    ) -> Result<BlockRef<'_>> {
+        if dev == NO_DEV {
+            return Err(CacheError::Invalid);
+        }
+        let mut g = self.inner.borrow_mut();
+        let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
+        if size == 0 || size > bs {
+            return Err(CacheError::Invalid);
+        }
+        let i = g.get(dev, block, how, size, bs)?;
+        let buf = g.region.slots[i as usize]
+            .buf
+            .clone()
+            .expect("a referenced slot holds memory");
+        Ok(BlockRef {
+            cache: self,
+            slot: i,
+            dev,
+            block,
+            buf,
+            touched: Cell::new(false),
+        })
+    }
+
+    /// Get block `block` of `dev` for overwriting: no read, zero-filled,
+    /// marked dirty (MFS `zero_block` after a `NO_READ` get).
+    pub fn zero_block(&self, dev: Dev, block: BlockNo) -> Result<BlockRef<'_>> {
+        let mut b = self.get_block(dev, block, How::NoRead)?;
+        b.zero();
+        Ok(b)
+    }
+
+    /// Release a reference (MINIX `lmfs_put_block`); same as dropping it.
+    /// The block goes to the most-recently-used end of the LRU list when its
+    /// last reference goes, or to the front if it was invalidated meanwhile.
+    pub fn put_block(&self, block: BlockRef<'_>) {
+        drop(block);
+    }
+
+    /// True if (dev, block) is cached (any size). No reference, no counters.
+    pub fn is_cached(&self, dev: Dev, block: BlockNo) -> bool {
+        self.inner.borrow().lookup(dev, block).is_some()
+    }
+
+    /// Write back every unreferenced dirty block of `dev` (MINIX
+    /// `lmfs_flushdev`): sorted by block number, each run of consecutive
+    /// blocks one vectored write of at most 64 blocks, then the device's
+    /// `flush`. Referenced blocks are never written (the file server may be
+    /// half-way through changing them). A short write marks the fully
+    /// written blocks clean and retries from the first unwritten block; a
+    /// write that makes no progress stops the flush and is returned as the
+    /// error, with that block and all later ones kept dirty (MINIX drops the
+    /// block and only prints). Returns blocks written.
+    pub fn flush_dev(&self, dev: Dev) -> Result<usize> {
+        self.inner.borrow_mut().flush_dev(dev)
+    }
+
+    /// [`Cache::flush_dev`] for every attached device (MINIX
+    /// `lmfs_flushall`). Every device is tried; the first error is returned.
+    /// Dirty blocks of devices not attached (after adoption) stay dirty.
+    pub fn flush_all(&self) -> Result<usize> {
+        self.inner.borrow_mut().flush_all()
+    }
+
+    /// Drop every cached block of `dev`, dirty or not, referenced or not
+    /// (MINIX `lmfs_invalidate`). Holders keep their (now detached) buffer
+    /// until they release it; changes to it are never written.
+    pub fn invalidate(&self, dev: Dev) {
+        let mut g = self.inner.borrow_mut();
+        for i in 0..g.region.slots.len() {
+            if g.region.slots[i].meta.dev == dev && dev != NO_DEV {
+                g.forget(i as u32);
+            }
+        }
+        if let Some(h) = g.handles.iter_mut().find(|h| h.dev == dev) {
+            h.ra_next = 0;
+            h.ra_window = 1;
+        }
+    }
+
+    /// The file system freed `block`: forget it if cached, even if
+    /// referenced or dirty (MINIX `lmfs_free_block`), so it is never
+    /// written. Not a TRIM hook.
+    pub fn free_block(&self, dev: Dev, block: BlockNo) {
+        let mut g = self.inner.borrow_mut();
+        if let Some(i) = g.lookup(dev, block) {
+            g.forget(i);
+        }
+    }
+
+    /// Change the number of buffers at run time (MINIX `lmfs_buf_pool`, which
+    /// flushes and empties the whole cache and panics if a block is in use).
+    /// Here cached blocks are kept: growing only raises the limit; shrinking
+    /// writes back dirty blocks (like `flush_all`) and frees the least
+    /// recently used unreferenced buffers. Referenced buffers cannot go:
+    /// the cache then stays over its new size until they are released.
+    /// Errors: `Invalid` if `nr_bufs < MIN_BUFS`; a flush error (the new size
+    /// is in force anyway).
+    pub fn resize(&self, nr_bufs: usize) -> Result<()> {
+        if nr_bufs < MIN_BUFS {
+            return Err(CacheError::Invalid);
+        }
+        let mut g = self.inner.borrow_mut();
+        g.region.capacity = nr_bufs;
+        if bucket_bits(nr_bufs.max(g.nr_live)) != g.hash_bits {
+            g.rehash();
+        }
+        let mut res = Ok(());
+        if g.nr_live > nr_bufs {
+            g.trim();
+            if g.nr_live > nr_bufs {
+                res = g.flush_all().map(|_| ());
+                g.trim();
+            }
+        }
+        res
+    }
+
+    /// Buffer limit.
+    pub fn capacity(&self) -> usize {
+        self.inner.borrow().region.capacity
+    }
+
+    /// Buffers currently holding memory (may exceed the capacity only while
+    /// referenced or dirty blocks keep a shrink from completing).
+    pub fn live_buffers(&self) -> usize {
+        self.inner.borrow().nr_live
+    }
+
+    /// Buffers with a reference count above 0 (MINIX `bufs_in_use`).
+    pub fn in_use(&self) -> usize {
+        self.inner.borrow().in_use
+    }
+
+    /// Dirty blocks of `dev` (all devices for [`NO_DEV`]).
+    pub fn dirty_count(&self, dev: Dev) -> usize {
+        let g = self.inner.borrow();
+        g.region
+            .slots
+            .iter()
+            .filter(|s| {
+                s.meta.dev != NO_DEV && s.meta.dirty && (dev == NO_DEV || s.meta.dev == dev)
+            })
+            .count()
+    }
+
+    /// Turn sequential read-ahead on `Normal` misses on or off (on by
+    /// default). When on, a miss on the block right after the previous
+    /// `Normal` access of the same device reads a window of following
+    /// blocks in the same request: 8 blocks at first, doubling on each
+    /// further sequential miss up to [`Cache::readahead_limit`]; any other
+    /// miss reads just the block and resets the window.
+    pub fn set_readahead(&self, on: bool) {
+        self.inner.borrow_mut().readahead = on;
+    }
+
+    /// Most blocks one prefetch or read-ahead reads: half the unreferenced
+    /// buffers, between 1 and 64 ([`MAX_SEGMENTS`]) whatever the block size.
+    /// MINIX uses min(64 / (bs / 4096), nr_bufs < 50 ? 18 : nr_bufs − 4),
+    /// which can exceed a small pool; here one segment carries a whole block
+    /// and a prefetch never evicts more than half the free buffers.
+    pub fn readahead_limit(&self) -> usize {
+        self.inner.borrow().readahead_limit()
+    }
+
+    /// The file server expects to need `blocks` of `dev` soon (MINIX
+    /// `lmfs_prefetch`); `blocks[0]` is needed now. The set may be unordered
+    /// and hold duplicates. From `blocks[0]` = base, the run of consecutive
+    /// numbers present in the set below base (`nr_before`) and above it
+    /// (`nr_after`) is found (entries more than 64 away are ignored); of the
+    /// span `nr_before + 1 + nr_after`, `nr = min(span, readahead_limit())`
+    /// blocks are read starting at `base - min(nr_before, nr - 1)`, so base
+    /// is always in range. Blocks already cached are skipped (never
+    /// overwritten); the absent ones are read with one vectored read.
+    /// Prefetched blocks go to the LRU rear unreferenced. Returns the number
+    /// of blocks read; a device error is returned (nothing cached for the
+    /// failed part); a short read at the device end is not an error.
+    pub fn prefetch(&self, dev: Dev, blocks: &[BlockNo]) -> Result<usize> {
+        let Some(&base) = blocks.first() else {
+            return Ok(0);
+        };
+        if dev == NO_DEV {
+            return Err(CacheError::Invalid);
+        }
+        let mut before: u64 = 0;
+        let mut after: u64 = 0;
+        for &b in &blocks[1..] {
+            if b < base && base - b <= 64 {
+                before |= 1 << (base - b - 1);
+            } else if b > base && b - base <= 64 {
+                after |= 1 << (b - base - 1);
+            }
+        }
+        let nr_before = before.trailing_ones() as usize;
+        let nr_after = after.trailing_ones() as usize;
+        let mut g = self.inner.borrow_mut();
+        let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
+        if base > u64::MAX / bs as u64 {
+            return Err(CacheError::Invalid);
+        }
+        let span = nr_before + 1 + nr_after;
+        let nr = span.min(g.readahead_limit());
+        let start = base - nr_before.min(nr - 1) as u64;
+        let (n, _) = g.fill_range(dev, start, nr, bs, None)?;
+        Ok(n)
+    }
+
+    /// Read the absent prefix... internal helper for `bio`: read blocks
+    /// `start .. start+n` that are absent, the last `last_size` bytes.
+    pub(crate) fn fill_range(
+        &self,
+        dev: Dev,
+        start: BlockNo,
+        n: usize,
+        last_size: usize,
+    ) -> Result<usize> {
+        self.inner
+            .borrow_mut()
+            .fill_range(dev, start, n, last_size, None)
+            .map(|(n, _)| n)
+    }
+
+    /// Record the file system's block usage (MINIX `lmfs_set_blockusage`).
+    /// `Invalid` if `used > total`.
+    pub fn set_blockusage(&self, total: u64, used: u64) -> Result<()> {
+        if used > total {
+            return Err(CacheError::Invalid);
+        }
+        self.inner.borrow_mut().usage = BlockUsage {
+            total,
+            used,
+            free: total - used,
+        };
+        Ok(())
+    }
+
+    /// Add `delta` (negative: subtract) to the used blocks (MINIX
+    /// `lmfs_change_blockusage`), clamped to `0..=total`; a clamp is counted
+    /// in [`Counters::usage_clamps`]. Returns the new usage.
+    pub fn change_blockusage(&self, delta: i64) -> BlockUsage {
+        let mut g = self.inner.borrow_mut();
+        let u = g.usage;
+        let used = if delta >= 0 {
+            let d = delta as u64;
+            if d > u.free {
+                g.counters.usage_clamps += 1;
+            }
+            u.used + d.min(u.free)
+        } else {
+            let d = delta.unsigned_abs();
+            if d > u.used {
+                g.counters.usage_clamps += 1;
+            }
+            u.used - d.min(u.used)
+        };
+        g.usage = BlockUsage {
+            total: u.total,
+            used,
+            free: u.total - used,
+        };
+        g.usage
+    }
+
+    /// Block usage for `statvfs`, without asking the file system.
+    pub fn stats(&self) -> BlockUsage {
+        self.inner.borrow().usage
+    }
+
+    /// Event counters.
+    pub fn counters(&self) -> Counters {
+        self.inner.borrow().counters
+    }
+
+    /// (dev, block) of the unreferenced cached blocks, next victim first.
+    #[cfg(test)]
+    pub(crate) fn lru_order(&self) -> Vec<(Dev, BlockNo)> {
+        let g = self.inner.borrow();
+        let mut v = Vec::new();
+        let mut i = g.lru_head;
+        while i != NIL {
+            let s = &g.region.slots[i as usize];
+            if s.meta.dev != NO_DEV {
+                v.push((s.meta.dev, s.meta.block));
+            }
+            i = s.lru_next;
+        }
+        v
+    }
+
+    /// Reference count of a cached block.
+    #[cfg(test)]
+    pub(crate) fn refcount(&self, dev: Dev, block: BlockNo) -> Option<u32> {
+        let g = self.inner.borrow();
+        g.lookup(dev, block)
+            .map(|i| g.region.slots[i as usize].meta.refcount)
+    }
+
+    /// Check the internal invariants; a description of the first violation.
+    /// For tests and debugging; O(buffers).
+    pub fn check_invariants(&self) -> core::result::Result<(), &'static str> {
+        let g = self.inner.borrow();
+        let mut lru = 0;
+        let mut i = g.lru_head;
+        let mut prev = NIL;
+        while i != NIL {
+            let s = &g.region.slots[i as usize];
+            if !s.on_lru || s.lru_prev != prev {
+                return Err("broken LRU links");
+            }
+            if s.meta.refcount != 0 {
+                return Err("referenced slot on the LRU list");
+            }
+            lru += 1;
+            if lru > g.region.slots.len() {
+                return Err("LRU cycle");
+            }
+            prev = i;
+            i = s.lru_next;
+        }
+        if g.lru_tail != prev {
+            return Err("LRU tail wrong");
+        }
+        let mut live = 0;
+        let mut used = 0;
+        for (k, s) in g.region.slots.iter().enumerate() {
+            if s.buf.is_some() {
+                live += 1;
+            }
+            if s.meta.refcount > 0 {
+                used += 1;
+                if s.on_lru {
+                    return Err("referenced slot on LRU");
+                }
+            } else if s.buf.is_some() && !s.on_lru {
+                return Err("unreferenced slot off the LRU list");
+            }
+            if s.meta.dev != NO_DEV {
+                if g.lookup(s.meta.dev, s.meta.block) != Some(k as u32) {
+                    return Err("slot missing from hash");
+                }
+                if s.buf
+                    .as_ref()
+                    .is_none_or(|b| b.borrow().len() != s.meta.bytes as usize)
+                {
+                    return Err("size mismatch");
+                }
+            }
+        }
+        if live != g.nr_live || used != g.in_use {
+            return Err("counts wrong");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,544 @@
+//! Unit tests: the MINIX test vectors (reference §1.13) and every edge of
+//! the cache API.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::testdev::{Req, TestDev};
+use crate::*;
+
+const BS: usize = 1024;
+const D: Dev = 3;
+
+fn setup(nr_bufs: usize, blocks: usize) -> (Cache, TestDev) {
+    let dev = TestDev::new(blocks * BS);
+    let c = Cache::new(nr_bufs);
+    c.attach(D, dev.boxed(), BS).unwrap();
+    c.set_readahead(false);
+    (c, dev)
+}
+
+fn fill(c: &Cache, block: BlockNo, v: u8) {
+    let mut b = c.get_block(D, block, How::NoRead).unwrap();
+    b.data_mut().fill(v);
+}
+
+#[test]
+fn vector_get_twice_put_twice_one_read_lru_rear() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 1);
+    let a = c.get_block(D, 5, How::Normal).unwrap();
+    let b = c.get_block(D, 5, How::Normal).unwrap();
+    assert_eq!(dev.reads(), 1);
+    assert_eq!(c.refcount(D, 5), Some(2));
+    assert_eq!(c.in_use(), 2 - 1);
+    drop(a);
+    assert_eq!(c.refcount(D, 5), Some(1));
+    c.put_block(b);
+    assert_eq!(c.refcount(D, 5), Some(0));
+    assert_eq!(c.in_use(), 0);
+    assert_eq!(c.lru_order(), vec![(D, 1), (D, 5)]);
+    assert_eq!(
+        &c.get_block(D, 5, How::Normal).unwrap().data()[..],
+        &dev.bytes(5 * BS, BS)[..]
+    );
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn vector_partial_then_full_is_size_mismatch() {
+    let (c, _dev) = setup(16, 64);
+    let p = c.get_block_sized(D, 9, How::Normal, 512).unwrap();
+    assert_eq!(p.len(), 512);
+    assert_eq!(
+        c.get_block(D, 9, How::Normal).unwrap_err(),
+        CacheError::SizeMismatch
+    );
+    assert_eq!(
+        c.get_block(D, 9, How::Peek).unwrap_err(),
+        CacheError::SizeMismatch
+    );
+    drop(p);
+    assert_eq!(
+        c.get_block(D, 9, How::NoRead).unwrap_err(),
+        CacheError::SizeMismatch
+    );
+    assert_eq!(CacheError::SizeMismatch.errno(), 5);
+}
+
+#[test]
+fn vector_peek_miss_no_io_no_memory() {
+    let (c, dev) = setup(16, 64);
+    let e = c.get_block(D, 7, How::Peek).unwrap_err();
+    assert_eq!(e, CacheError::NotCached);
+    assert_eq!(e.errno(), 2);
+    assert_eq!(dev.reads(), 0);
+    assert_eq!(c.live_buffers(), 0);
+    assert!(!c.is_cached(D, 7));
+}
+
+#[test]
+fn vector_held_dirty_block_not_flushed_until_released() {
+    let (c, dev) = setup(16, 64);
+    let mut b = c.get_block(D, 4, How::Normal).unwrap();
+    b.data_mut()[0] = 0xee;
+    assert!(b.is_dirty());
+    assert_eq!(c.flush_dev(D).unwrap(), 0);
+    assert!(dev.writes().is_empty());
+    drop(b);
+    assert_eq!(c.flush_dev(D).unwrap(), 1);
+    assert_eq!(dev.writes(), vec![(4 * BS as u64, 1)]);
+    assert_eq!(dev.bytes(4 * BS, 1), vec![0xee]);
+}
+
+#[test]
+fn vector_flush_sorted_and_coalesced() {
+    let (c, dev) = setup(16, 64);
+    for b in [7, 3, 4, 5, 9] {
+        fill(&c, b, b as u8);
+    }
+    assert_eq!(c.flush_dev(D).unwrap(), 5);
+    assert_eq!(
+        dev.writes(),
+        vec![(3 * BS as u64, 3), (7 * BS as u64, 1), (9 * BS as u64, 1)]
+    );
+    assert_eq!(c.counters().flush_requests, 3);
+    assert_eq!(c.counters().blocks_written, 5);
+    assert_eq!(dev.bytes(4 * BS, BS), vec![4; BS]);
+    assert_eq!(c.dirty_count(D), 0);
+}
+
+#[test]
+fn vector_short_write_retries_then_keeps_dirty() {
+    let (c, dev) = setup(16, 64);
+    for b in [3, 4, 5] {
+        fill(&c, b, 0x40 + b as u8);
+    }
+    // 1.5 blocks, then no progress.
+    dev.0.borrow_mut().write_script = vec![Ok(BS + BS / 2), Ok(0)];
+    assert_eq!(c.flush_dev(D).unwrap_err(), CacheError::Short);
+    assert_eq!(dev.writes(), vec![(3 * BS as u64, 3), (4 * BS as u64, 2)]);
+    assert!(!c.get_block(D, 3, How::Peek).unwrap().is_dirty());
+    // MINIX drops block 4 here; we keep it dirty so nothing is lost.
+    assert!(c.get_block(D, 4, How::Peek).unwrap().is_dirty());
+    assert!(c.get_block(D, 5, How::Peek).unwrap().is_dirty());
+    assert_eq!(c.flush_dev(D).unwrap(), 2);
+    assert_eq!(dev.bytes(4 * BS, BS), vec![0x44; BS]);
+    assert_eq!(dev.bytes(5 * BS, BS), vec![0x45; BS]);
+}
+
+#[test]
+fn write_error_returned_block_stays_dirty() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 8, 8);
+    dev.0.borrow_mut().write_script = vec![Err(BdevError::Io)];
+    assert_eq!(
+        c.flush_all().unwrap_err(),
+        CacheError::Device(BdevError::Io)
+    );
+    assert_eq!(c.dirty_count(D), 1);
+    assert_eq!(c.flush_all().unwrap(), 1);
+    assert_eq!(dev.bytes(8 * BS, BS), vec![8; BS]);
+}
+
+#[test]
+fn flush_splits_runs_at_64_segments() {
+    let (c, dev) = setup(200, 200);
+    for b in 0..130 {
+        fill(&c, b, 1);
+    }
+    assert_eq!(c.flush_dev(D).unwrap(), 130);
+    assert_eq!(
+        dev.writes(),
+        vec![(0, 64), (64 * BS as u64, 64), (128 * BS as u64, 2)]
+    );
+}
+
+#[test]
+fn hit_never_does_io_for_any_how() {
+    let (c, dev) = setup(16, 64);
+    drop(c.get_block(D, 2, How::Normal).unwrap());
+    for how in [How::Normal, How::NoRead, How::Peek] {
+        let b = c.get_block(D, 2, how).unwrap();
+        assert_eq!(&b.data()[..], &dev.bytes(2 * BS, BS)[..]);
+    }
+    assert_eq!(dev.reads(), 1);
+    assert_eq!(c.counters().hits, 3);
+    assert_eq!(c.counters().misses, 1);
+}
+
+#[test]
+fn noread_gives_zeroed_buffer_without_io() {
+    let (c, dev) = setup(6, 64);
+    for b in 0..6 {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+    }
+    let b = c.get_block(D, 40, How::NoRead).unwrap();
+    assert!(b.data().iter().all(|&x| x == 0));
+    assert_eq!(dev.reads(), 6);
+    assert!(!b.is_dirty());
+}
+
+#[test]
+fn read_error_returned_nothing_cached() {
+    let (c, dev) = setup(16, 64);
+    dev.0.borrow_mut().bad_read = Some((10 * BS as u64, 11 * BS as u64));
+    assert_eq!(
+        c.get_block(D, 10, How::Normal).unwrap_err(),
+        CacheError::Device(BdevError::Io)
+    );
+    assert!(!c.is_cached(D, 10));
+    assert_eq!(c.in_use(), 0);
+    c.check_invariants().unwrap();
+    // Beyond the end: short read is EIO.
+    assert_eq!(
+        c.get_block(D, 64, How::Normal).unwrap_err(),
+        CacheError::Short
+    );
+    assert_eq!(CacheError::Short.errno(), 5);
+    assert!(!c.is_cached(D, 64));
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let (c, _dev) = setup(16, 64);
+    assert_eq!(
+        c.get_block(NO_DEV, 1, How::Normal).unwrap_err(),
+        CacheError::Invalid
+    );
+    assert_eq!(
+        c.get_block(99, 1, How::Normal).unwrap_err(),
+        CacheError::NoDevice
+    );
+    assert_eq!(
+        c.get_block(D, u64::MAX, How::NoRead).unwrap_err(),
+        CacheError::Invalid
+    );
+    assert_eq!(
+        c.get_block_sized(D, 1, How::Normal, 0).unwrap_err(),
+        CacheError::Invalid
+    );
+    assert_eq!(
+        c.get_block_sized(D, 1, How::Normal, BS + 1).unwrap_err(),
+        CacheError::Invalid
+    );
+    let other = TestDev::new(BS);
+    assert_eq!(
+        c.attach(D, other.boxed(), BS).unwrap_err(),
+        CacheError::Busy
+    );
+    assert_eq!(
+        c.attach(NO_DEV, other.boxed(), BS).unwrap_err(),
+        CacheError::Invalid
+    );
+    assert_eq!(
+        c.attach(5, other.boxed(), 1000).unwrap_err(),
+        CacheError::Invalid
+    );
+    assert_eq!(c.resize(MIN_BUFS - 1).unwrap_err(), CacheError::Invalid);
+    assert_eq!(c.set_blockusage(1, 2).unwrap_err(), CacheError::Invalid);
+}
+
+#[test]
+fn referenced_blocks_never_evicted_no_buffers_error() {
+    let (c, _dev) = setup(6, 64);
+    let held: Vec<_> = (0..6)
+        .map(|b| c.get_block(D, b, How::Normal).unwrap())
+        .collect();
+    assert_eq!(
+        c.get_block(D, 20, How::Normal).unwrap_err(),
+        CacheError::NoBuffers
+    );
+    assert_eq!(
+        c.get_block(D, 20, How::NoRead).unwrap_err(),
+        CacheError::NoBuffers
+    );
+    for b in 0..6 {
+        assert!(c.is_cached(D, b));
+    }
+    drop(held);
+    assert!(c.get_block(D, 20, How::Normal).is_ok());
+    assert_eq!(c.counters().evictions, 1);
+    assert!(
+        !c.is_cached(D, 0),
+        "LRU victim is the least recently released"
+    );
+}
+
+#[test]
+fn dirty_victim_flushes_its_device() {
+    let (c, dev) = setup(6, 64);
+    for b in 0..6 {
+        fill(&c, b, 9);
+    }
+    drop(c.get_block(D, 30, How::Normal).unwrap());
+    // Evicting block 0 wrote every unreferenced dirty block in one request.
+    assert_eq!(dev.writes(), vec![(0, 6)]);
+    assert_eq!(c.dirty_count(D), 0);
+    assert_eq!(dev.bytes(5 * BS, BS), vec![9; BS]);
+}
+
+#[test]
+fn unwritable_dirty_victim_is_skipped_for_a_clean_one() {
+    let (c, dev) = setup(6, 64);
+    fill(&c, 0, 1);
+    for b in 1..6 {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+    }
+    dev.0.borrow_mut().write_script = vec![Err(BdevError::Io); 8];
+    drop(c.get_block(D, 30, How::Normal).unwrap());
+    assert!(c.is_cached(D, 0));
+    assert!(!c.is_cached(D, 1));
+    assert_eq!(c.dirty_count(D), 1);
+    // All dirty and unwritable: the write error comes back.
+    let (c, dev) = setup(6, 64);
+    for b in 0..6 {
+        fill(&c, b, 1);
+    }
+    dev.0.borrow_mut().write_script = vec![Err(BdevError::Io); 8];
+    assert_eq!(
+        c.get_block(D, 30, How::Normal).unwrap_err(),
+        CacheError::Device(BdevError::Io)
+    );
+    assert_eq!(c.dirty_count(D), 6);
+}
+
+#[test]
+fn invalidate_drops_everything_even_held() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 1);
+    let mut held = c.get_block(D, 2, How::Normal).unwrap();
+    held.data_mut()[0] = 0x77;
+    c.invalidate(D);
+    assert!(!c.is_cached(D, 1) && !c.is_cached(D, 2));
+    assert!(!held.is_dirty());
+    held.data_mut()[1] = 1; // the detached buffer is still usable
+    drop(held);
+    assert_eq!(c.flush_all().unwrap(), 0);
+    assert!(dev.writes().is_empty());
+    c.check_invariants().unwrap();
+    // A new get reads the device again.
+    let b = c.get_block(D, 2, How::Normal).unwrap();
+    assert_eq!(&b.data()[..], &dev.bytes(2 * BS, BS)[..]);
+}
+
+#[test]
+fn free_block_forgets_dirty_block() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 6, 6);
+    c.free_block(D, 6);
+    c.free_block(D, 7); // not cached: no-op
+    assert!(!c.is_cached(D, 6));
+    assert_eq!(c.flush_all().unwrap(), 0);
+    assert!(dev.writes().is_empty());
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn zero_block_is_zero_and_dirty() {
+    let (c, dev) = setup(16, 64);
+    drop(c.get_block(D, 3, How::Normal).unwrap());
+    let b = c.zero_block(D, 3).unwrap();
+    assert!(b.data().iter().all(|&x| x == 0));
+    assert!(b.is_dirty());
+    drop(b);
+    c.flush_all().unwrap();
+    assert_eq!(dev.bytes(3 * BS, BS), vec![0; BS]);
+    let mut b = c.get_block(D, 4, How::Normal).unwrap();
+    b.zero();
+    assert!(b.is_dirty());
+    b.mark_clean();
+    assert!(!b.is_dirty());
+}
+
+#[test]
+fn resize_shrinks_lazily_around_held_blocks_and_grows() {
+    let (c, dev) = setup(32, 64);
+    for b in 0..32 {
+        fill(&c, b, b as u8);
+    }
+    let held: Vec<_> = (0..8)
+        .map(|b| c.get_block(D, b, How::Normal).unwrap())
+        .collect();
+    c.resize(6).unwrap();
+    assert_eq!(c.capacity(), 6);
+    // Dirty blocks were written, the unreferenced ones freed; 8 held stay.
+    assert_eq!(c.live_buffers(), 8);
+    assert_eq!(dev.bytes(31 * BS, BS), vec![31; BS]);
+    for b in 0..8 {
+        assert!(c.is_cached(D, b));
+    }
+    c.check_invariants().unwrap();
+    drop(held);
+    // The held blocks are dirty: they go once written.
+    assert_eq!(c.live_buffers(), 8);
+    assert_eq!(c.flush_all().unwrap(), 8);
+    assert_eq!(c.live_buffers(), 6);
+    c.check_invariants().unwrap();
+    c.resize(100).unwrap();
+    for b in 0..100 {
+        drop(c.get_block(D, b % 64, How::Normal).unwrap());
+    }
+    assert_eq!(c.live_buffers(), 64);
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn block_usage_stats_and_clamping() {
+    let (c, _dev) = setup(16, 64);
+    c.set_blockusage(1000, 100).unwrap();
+    assert_eq!(
+        c.stats(),
+        BlockUsage {
+            total: 1000,
+            used: 100,
+            free: 900
+        }
+    );
+    assert_eq!(c.change_blockusage(50).used, 150);
+    assert_eq!(c.change_blockusage(-20).free, 870);
+    assert_eq!(c.change_blockusage(10_000).used, 1000);
+    assert_eq!(c.change_blockusage(-5000).used, 0);
+    assert_eq!(c.counters().usage_clamps, 2);
+    assert_eq!(
+        c.change_blockusage(0),
+        BlockUsage {
+            total: 1000,
+            used: 0,
+            free: 1000
+        }
+    );
+}
+
+#[test]
+fn prefetch_minix_example_range() {
+    let (c, dev) = setup(256, 256);
+    let n = c.prefetch(D, &[100, 101, 102, 99, 98, 150, 101]).unwrap();
+    assert_eq!(n, 5);
+    let log = dev.0.borrow().log.clone();
+    assert_eq!(
+        log,
+        vec![Req::Read {
+            pos: 98 * BS as u64,
+            segs: vec![BS; 5]
+        }]
+    );
+    for b in 98..=102 {
+        assert!(c.is_cached(D, b));
+    }
+    assert!(!c.is_cached(D, 150));
+    assert_eq!(c.counters().prefetched, 5);
+    drop(c.get_block(D, 100, How::Normal).unwrap());
+    assert_eq!(c.counters().prefetch_used, 1);
+    assert_eq!(dev.reads(), 1);
+}
+
+#[test]
+fn prefetch_limited_starts_low_but_includes_base() {
+    let (c, dev) = setup(6, 256);
+    // Hold 2 of 6 buffers: limit = 4 / 2 = 2.
+    let _h: Vec<_> = (0..2)
+        .map(|b| c.get_block(D, 200 + b, How::Normal).unwrap())
+        .collect();
+    assert_eq!(c.readahead_limit(), 2);
+    assert_eq!(c.prefetch(D, &[100, 99, 98, 97]).unwrap(), 2);
+    assert!(c.is_cached(D, 99) && c.is_cached(D, 100));
+    assert!(!c.is_cached(D, 98));
+    assert_eq!(
+        dev.0.borrow().log.last().cloned(),
+        Some(Req::Read {
+            pos: 99 * BS as u64,
+            segs: vec![BS; 2]
+        })
+    );
+}
+
+#[test]
+fn prefetch_unordered_duplicates_skips_cached_one_request() {
+    let (c, dev) = setup(256, 256);
+    fill(&c, 12, 0xd1); // dirty and cached: must not be overwritten
+    drop(c.get_block(D, 14, How::Normal).unwrap());
+    let before = dev.reads();
+    let n = c
+        .prefetch(D, &[10, 15, 13, 13, 11, 12, 14, 11, 90])
+        .unwrap();
+    assert_eq!(n, 4); // 10, 11, 13, 15
+    assert_eq!(dev.reads(), before + 1);
+    assert_eq!(c.get_block(D, 12, How::Peek).unwrap().data()[0], 0xd1);
+    for b in 10..=15 {
+        let blk = c.get_block(D, b, How::Peek).unwrap();
+        if b != 12 {
+            assert_eq!(&blk.data()[..], &dev.bytes(b as usize * BS, BS)[..]);
+        }
+    }
+    // All cached: nothing read.
+    assert_eq!(c.prefetch(D, &[10, 11]).unwrap(), 0);
+    assert_eq!(dev.reads(), before + 1);
+    assert_eq!(c.prefetch(D, &[]).unwrap(), 0);
+    // Base alone is always read.
+    assert_eq!(c.prefetch(D, &[40, 200]).unwrap(), 1);
+    assert!(c.is_cached(D, 40));
+}
+
+#[test]
+fn prefetch_at_device_end_keeps_what_was_read() {
+    let (c, _dev) = setup(256, 64);
+    assert_eq!(c.prefetch(D, &[62, 63, 64, 65]).unwrap(), 2);
+    assert!(c.is_cached(D, 63) && !c.is_cached(D, 64));
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn sequential_readahead_cuts_requests() {
+    let (c, dev) = setup(256, 1024);
+    c.set_readahead(true);
+    for b in 0..1024 {
+        let blk = c.get_block(D, b, How::Normal).unwrap();
+        assert_eq!(blk.data()[5], dev.bytes(b as usize * BS + 5, 1)[0]);
+    }
+    let reqs = dev.reads();
+    assert!(reqs <= 1024 / 64 + 4, "{reqs} read requests");
+    let cnt = c.counters();
+    assert_eq!(cnt.prefetched, cnt.prefetch_used);
+    // Random access does not read ahead.
+    let (c, dev) = setup(256, 1024);
+    c.set_readahead(true);
+    for b in [500u64, 20, 700, 3] {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+    }
+    assert_eq!(dev.reads(), 4);
+    assert_eq!(c.counters().prefetched, 0);
+}
+
+#[test]
+fn several_blocks_held_at_once() {
+    let (c, dev) = setup(16, 64);
+    let mut inode = c.get_block(D, 2, How::Normal).unwrap();
+    let ind = c.get_block(D, 9, How::Normal).unwrap();
+    let mut data = c.get_block(D, 20, How::NoRead).unwrap();
+    let idx = ind.data()[0] as usize;
+    data.data_mut()[idx] = 42;
+    inode.data_mut()[0] = 1;
+    let same = c.get_block(D, 2, How::Peek).unwrap();
+    assert_eq!(same.data()[0], 1);
+    drop((inode, ind, data, same));
+    assert_eq!(c.flush_all().unwrap(), 2);
+    assert_eq!(dev.bytes(20 * BS + idx, 1), vec![42]);
+}
+
+#[test]
+fn detach_flushes_and_returns_device() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 0x31);
+    let h = c.get_block(D, 2, How::Normal).unwrap();
+    assert_eq!(c.detach(D).err(), Some(CacheError::Busy));
+    drop(h);
+    let _d = c.detach(D).unwrap();
+    assert_eq!(dev.bytes(BS, BS), vec![0x31; BS]);
+    assert!(!c.is_cached(D, 1));
+    assert_eq!(
+        c.get_block(D, 1, How::Normal).unwrap_err(),
+        CacheError::NoDevice
+    );
+    assert_eq!(c.detach(D).err(), Some(CacheError::NoDevice));
+}
