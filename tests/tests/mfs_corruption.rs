@@ -313,14 +313,14 @@ fn hard_link_to_root_directory() {
 }
 
 #[test]
-fn duplicate_zone_is_reported() {
-    // Two files sharing a data zone: neither copy can be chosen as the true
-    // owner without guessing, so this one is left for a human (exit 4).
+fn duplicate_zone_gets_a_private_copy() {
+    // Two files sharing a data zone: repair gives the second one its own
+    // copy, so both keep the contents they show now.
     case(
         "dup",
         FindingKind::DuplicateZone,
         true,
-        4,
+        1,
         |img, [_, _, f1, big, _]| {
             let z = img.inode(big).zone[0];
             let mut i = img.inode(f1);
@@ -331,6 +331,31 @@ fn duplicate_zone_is_reported() {
             format::bit_set(img.zmap_mut(), bit, false);
         },
     );
+}
+
+#[test]
+fn duplicate_zone_repair_keeps_both_contents() {
+    for (v, n, bs) in FORMATS {
+        let (mut img, [_, _, f1, big, _]) = sample(v, n, bs);
+        // f1 shares big's 9th block, reached through the single indirect.
+        let z = img.bmap(big, 8);
+        let mut i = img.inode(f1);
+        let old = i.zone[0];
+        i.zone[0] = z;
+        img.set_inode(f1, &i);
+        let bit = img.g.bit_of_zone(old) as usize;
+        format::bit_set(img.zmap_mut(), bit, false);
+        let before_big = img.read_file(big);
+        let before_f1 = img.read_file(f1);
+        let (r, fixed) = repair(&img);
+        assert_eq!(r.exit_code(), 1, "{v:?}: {:#?}", r.findings);
+        assert_eq!(fixed.read_file(big), before_big);
+        assert_eq!(fixed.read_file(f1), before_f1);
+        // Whichever was reached second now has its own zone.
+        let (a, b) = (fixed.inode(f1).zone[0], fixed.bmap(big, 8));
+        assert_ne!(a, b);
+        assert!(a == z || b == z);
+    }
 }
 
 #[test]

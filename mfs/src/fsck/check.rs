@@ -180,6 +180,8 @@ struct Checker<'d, D: BlockDevice + ?Sized> {
     /// One path per inode for messages (first found).
     paths: BTreeMap<u32, String>,
     modified: bool,
+    /// Second references to data zones found by a repairing walk.
+    shared: Vec<Shared>,
     /// The walk could not start (bad root): skip count checks that would
     /// only repeat that.
     no_walk: bool,
@@ -202,6 +204,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             zone_used: Bits::new(nzones),
             paths: BTreeMap::new(),
             modified: false,
+            shared: Vec::new(),
             no_walk: false,
             geo,
         }
@@ -331,6 +334,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             return;
         }
         self.walk();
+        self.clone_shared();
         if !self.no_walk {
             self.check_inodes();
             self.check_zones();
@@ -731,6 +735,12 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                     inode.zone[i] = 0;
                     changed = true;
                 }
+                Visit::Shared => self.shared.push(Shared {
+                    holder: Holder::Inode(ino, i),
+                    zone: z,
+                    ino,
+                    path: path.to_string(),
+                }),
             }
         }
         if past_eof {
@@ -786,6 +796,11 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             }
         }
         if self.zone_used.set(u64::from(z - self.geo.first_data_zone)) {
+            if self.repair && matches!(slot, Slot::Data(_)) {
+                // A shared data zone gets a private copy once the walk
+                // knows which zones are really free (see `clone_shared`).
+                return Visit::Shared;
+            }
             self.err_at(
                 FindingKind::DuplicateZone,
                 ino,
@@ -828,11 +843,18 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                             first: cfirst,
                         }
                     };
-                    if let Visit::Clear =
-                        self.visit_zone(ino, path, child, cslot, nblocks, blocks, past_eof)
-                    {
-                        format::ind_set(&self.geo, &mut data, e as usize, 0);
-                        changed = true;
+                    match self.visit_zone(ino, path, child, cslot, nblocks, blocks, past_eof) {
+                        Visit::Keep => {}
+                        Visit::Clear => {
+                            format::ind_set(&self.geo, &mut data, e as usize, 0);
+                            changed = true;
+                        }
+                        Visit::Shared => self.shared.push(Shared {
+                            holder: Holder::Indirect(z, e as usize),
+                            zone: child,
+                            ino,
+                            path: path.to_string(),
+                        }),
                     }
                 }
                 if changed {
@@ -841,6 +863,65 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             }
         }
         Visit::Keep
+    }
+
+    /// Give each second reference to a data zone a copy of the zone in a
+    /// zone no reachable file uses, so both files keep their contents.
+    fn clone_shared(&mut self) {
+        let shared = core::mem::take(&mut self.shared);
+        let fd = self.geo.first_data_zone;
+        let bs = u64::from(self.geo.block_size);
+        let mut cursor = fd;
+        for s in shared {
+            while cursor < self.geo.zones
+                && (self.zone_used.get(u64::from(cursor - fd))
+                    || (u64::from(cursor) + 1) * bs > self.disk.size)
+            {
+                cursor += 1;
+            }
+            let copied = if cursor < self.geo.zones {
+                self.read_block(u64::from(s.zone)).ok()
+            } else {
+                None
+            };
+            let Some(data) = copied else {
+                self.err_at(
+                    FindingKind::DuplicateZone,
+                    s.ino,
+                    &s.path,
+                    format!(
+                        "zone {} is already used by another file (no free zone to copy it to)",
+                        s.zone
+                    ),
+                    false,
+                );
+                continue;
+            };
+            let new = cursor;
+            self.zone_used.set(u64::from(new - fd));
+            self.disk.write_block(u64::from(new), data);
+            match s.holder {
+                Holder::Inode(ino, slot) => {
+                    if let Ok(mut i) = self.read_inode(ino) {
+                        i.zone[slot] = new;
+                        self.write_inode(ino, &i);
+                    }
+                }
+                Holder::Indirect(blk, idx) => {
+                    if let Ok(mut b) = self.read_block(u64::from(blk)) {
+                        format::ind_set(&self.geo, &mut b, idx, new);
+                        self.disk.write_block(u64::from(blk), b);
+                    }
+                }
+            }
+            self.err_at(
+                FindingKind::DuplicateZone,
+                s.ino,
+                &s.path,
+                format!("zone {} was also used by another file; this file now has its own copy in zone {new}", s.zone),
+                true,
+            );
+        }
     }
 
     /// Compare every inode with the bitmap and the links found.
@@ -996,4 +1077,20 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
 enum Visit {
     Keep,
     Clear,
+    /// A data zone some earlier pointer already claimed (repair mode).
+    Shared,
+}
+
+/// Where a zone pointer lives: inode slot, or entry of an indirect block.
+enum Holder {
+    Inode(u32, usize),
+    Indirect(u32, usize),
+}
+
+/// A second reference to a data zone, to be given its own copy.
+struct Shared {
+    holder: Holder,
+    zone: u32,
+    ino: u32,
+    path: String,
 }

@@ -1,0 +1,161 @@
+//! Interchange with util-linux: images made by `mkfs.minix` are read and
+//! checked by us; images made by our `mkfs` (and filled by hand through
+//! `mfs::format`, independently of the file-system core) pass
+//! `fsck.minix -f`. Under CI=true a missing mkfs.minix/fsck.minix fails.
+
+mod mfs_common;
+
+use mfs::format::{ROOT_INO, SUPER_AREA, SUPER_OFFSET, SuperBlock, Version};
+use mfs::fsck;
+use mfs::mkfs::{self, MkfsOptions, VecDevice};
+use mfs_common::{Img, fsck_minix, have_util_linux, mkfs_minix};
+
+/// util-linux flags, and the version and name length they must give.
+const UL_FORMATS: [(&[&str], Version, u32); 5] = [
+    (&["-1", "-n", "14"], Version::V1, 14),
+    (&["-1", "-n", "30"], Version::V1, 30),
+    (&["-2", "-n", "14"], Version::V2, 14),
+    (&["-2", "-n", "30"], Version::V2, 30),
+    (&["-3"], Version::V3, 60),
+];
+
+fn checksum(data: &[u8]) -> u64 {
+    // FNV-1a: enough to tell contents apart.
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+#[test]
+fn util_linux_images_are_read_and_clean() {
+    if !have_util_linux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, v, name_len) in UL_FORMATS {
+        let p = dir.path().join("ul.img");
+        mkfs_minix(&p, 16 << 20, flags);
+        let data = std::fs::read(&p).unwrap();
+        let sb = SuperBlock::parse(&data[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA]).unwrap();
+        assert_eq!(sb.version, v, "{flags:?}");
+        let g = sb.geometry();
+        assert_eq!(g.name_len, name_len, "{flags:?}");
+        assert_eq!(g.block_size, 1024);
+        let r = fsck::check_bytes(&data);
+        assert_eq!(r.exit_code(), 0, "{flags:?}: {:#?}", r.findings);
+        // The root as util-linux makes it.
+        let img = Img::from_bytes(data);
+        let root = img.inode(ROOT_INO);
+        assert!(root.is_dir());
+        assert_eq!(root.nlinks, 2);
+        assert!(img.find_entry(ROOT_INO, ".").is_some());
+        assert!(img.find_entry(ROOT_INO, "..").is_some());
+    }
+}
+
+#[test]
+fn our_mkfs_passes_fsck_minix() {
+    if !have_util_linux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (v, n) in [
+        (Version::V1, 14),
+        (Version::V1, 30),
+        (Version::V2, 14),
+        (Version::V2, 30),
+        (Version::V3, 60),
+    ] {
+        for blocks in [64u64, 5000, 65_535] {
+            let mut o = MkfsOptions::for_version(v, blocks);
+            o.name_len = n;
+            o.block_size = 1024;
+            let img = mkfs::mkfs_to_vec(&o).unwrap();
+            let p = dir.path().join("our.img");
+            std::fs::write(&p, &img).unwrap();
+            let (code, out) = fsck_minix(&p);
+            assert_eq!(code, 0, "{v:?}/{n} {blocks} blocks: {out}");
+        }
+    }
+}
+
+/// Fill an image by hand with a tree and a file big enough for the double
+/// indirect zone; both checkers must find it clean and the contents must
+/// read back.
+fn fill_and_verify(mut img: Img, label: &str) {
+    let n = u64::from(img.g.ptrs_per_block);
+    let bs = img.g.block_size as usize;
+    // One block into the double-indirect range, plus a partial block.
+    let big_len = (7 + n as usize + 3) * bs + 123;
+    let big: Vec<u8> = (0..big_len).map(|i| (i * 31 % 253) as u8).collect();
+    let d = img.mkdir(ROOT_INO, "dir");
+    let sub = img.mkdir(d, "sub");
+    let bi = img.mkfile(sub, "big", &big);
+    let small = img.mkfile(d, "small", b"abc");
+    img.symlink(ROOT_INO, "to-big", "dir/sub/big");
+    assert_ne!(
+        img.inode(bi).zone[mfs::format::ZONE_DIND],
+        0,
+        "{label}: no double indirect"
+    );
+    let r = fsck::check_bytes(&img.data);
+    assert_eq!(r.exit_code(), 0, "{label}: {:#?}", r.findings);
+    assert_eq!(checksum(&img.read_file(bi)), checksum(&big));
+    assert_eq!(img.read_file(small), b"abc");
+    if have_util_linux() && img.g.block_size == 1024 {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("filled.img");
+        img.write_to(&p);
+        let (code, out) = fsck_minix(&p);
+        assert_eq!(code, 0, "{label}: {out}");
+    }
+}
+
+#[test]
+fn hand_filled_util_linux_images_stay_clean() {
+    if !have_util_linux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, _, _) in UL_FORMATS {
+        let p = dir.path().join("ul.img");
+        mkfs_minix(&p, 8 << 20, flags);
+        fill_and_verify(
+            Img::from_bytes(std::fs::read(&p).unwrap()),
+            &format!("{flags:?}"),
+        );
+    }
+}
+
+#[test]
+fn hand_filled_images_of_our_mkfs_stay_clean() {
+    for (v, n, bs) in [
+        (Version::V1, 14, 1024),
+        (Version::V1, 30, 1024),
+        (Version::V2, 14, 1024),
+        (Version::V2, 30, 1024),
+        (Version::V3, 60, 1024),
+        (Version::V3, 60, 4096),
+    ] {
+        let blocks = (8u64 << 20) / u64::from(bs);
+        fill_and_verify(Img::new(v, n, bs, blocks), &format!("{v:?}/{n}/{bs}"));
+    }
+}
+
+#[test]
+fn repair_never_touches_a_clean_util_linux_image() {
+    if !have_util_linux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, _, _) in UL_FORMATS {
+        let p = dir.path().join("ul.img");
+        mkfs_minix(&p, 4 << 20, flags);
+        let data = std::fs::read(&p).unwrap();
+        let mut dev = VecDevice::new(data.clone());
+        let r = fsck::fsck(&mut dev, fsck::Options { repair: true });
+        assert_eq!(r.exit_code(), 0);
+        assert!(!r.modified);
+        assert_eq!(dev.bytes(), &data[..]);
+    }
+}
