@@ -1,0 +1,257 @@
+//! Messages the kernel (or the simulator standing in for it) generates:
+//! notifications, dead-peer bounces of asynchronous requests, and crash
+//! reports to RS (RS is the signal manager of every system process).
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::message::Message;
+use zerocopy::little_endian::{I32, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// A notification; the source says who notified (CLOCK = alarm).
+pub const NOTIFY: u32 = 0x100;
+/// An asynchronous request could not be answered: the peer died.
+pub const DEAD_PEER: u32 = 0x101;
+/// A process died (sent to RS only).
+pub const PROC_DIED: u32 = 0x102;
+
+/// Payload bytes of the failed request carried in a [`DeadPeer`] bounce.
+pub const BOUNCE_HEAD: usize = 44;
+
+/// Signal numbers (NetBSD/MINIX).
+pub mod sig {
+    /// Illegal instruction.
+    pub const SIGILL: u32 = 4;
+    /// Abort (panic).
+    pub const SIGABRT: u32 = 6;
+    /// Floating point exception.
+    pub const SIGFPE: u32 = 8;
+    /// Kill.
+    pub const SIGKILL: u32 = 9;
+    /// Bus error.
+    pub const SIGBUS: u32 = 10;
+    /// Segmentation fault.
+    pub const SIGSEGV: u32 = 11;
+    /// Polite termination request (`service down`).
+    pub const SIGTERM: u32 = 15;
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct NotifyP {
+    time: U64,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct DeadPeerP {
+    dead: U32,
+    new: U32,
+    mtype: U32,
+    head: [u8; BOUNCE_HEAD],
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct DiedP {
+    ep: U32,
+    kind: U32,
+    value: I32,
+}
+
+const _: () = assert!(core::mem::size_of::<DeadPeerP>() == 56);
+
+/// Build a notification stamped with the time it was raised.
+pub fn notify_message(now: u64) -> Message {
+    Message::with(
+        NOTIFY,
+        &NotifyP {
+            time: U64::new(now),
+        },
+    )
+}
+
+/// Whether `m` is a notification.
+pub fn is_notify(m: &Message) -> bool {
+    m.mtype() == NOTIFY
+}
+
+/// The time stamp of a notification.
+pub fn notify_time(m: &Message) -> u64 {
+    m.payload_as::<NotifyP>().map(|p| p.time.get()).unwrap_or(0)
+}
+
+/// Bounce of an asynchronous request whose destination died before
+/// answering. Source is [`Endpoint::SYSTEM`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadPeer {
+    /// The endpoint the request was sent to.
+    pub dead: Endpoint,
+    /// The slot's new endpoint, if a new instance is already running there.
+    pub new: Option<Endpoint>,
+    /// Type of the failed request.
+    pub mtype: u32,
+    /// First [`BOUNCE_HEAD`] payload bytes of the failed request.
+    pub head: [u8; BOUNCE_HEAD],
+}
+
+impl DeadPeer {
+    /// Build the bounce for `req` sent to `dead`.
+    pub fn for_request(dead: Endpoint, new: Option<Endpoint>, req: &Message) -> Self {
+        let mut head = [0u8; BOUNCE_HEAD];
+        head.copy_from_slice(&req.payload()[..BOUNCE_HEAD]);
+        DeadPeer {
+            dead,
+            new,
+            mtype: req.mtype(),
+            head,
+        }
+    }
+
+    /// The request id of the failed request (payload convention).
+    pub fn request_id(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.head[..8]);
+        u64::from_le_bytes(b)
+    }
+
+    /// The error this bounce stands for.
+    pub fn errno(&self) -> Errno {
+        Errno::EDEADSRCDST(self.new)
+    }
+
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        Message::with(
+            DEAD_PEER,
+            &DeadPeerP {
+                dead: U32::new(self.dead.0),
+                new: U32::new(self.new.unwrap_or(Endpoint::NONE).0),
+                mtype: U32::new(self.mtype),
+                head: self.head,
+            },
+        )
+    }
+}
+
+impl TryFrom<&Message> for DeadPeer {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        if m.mtype() != DEAD_PEER || m.source() != Endpoint::SYSTEM {
+            return Err(Errno::EBADCALL);
+        }
+        let p: DeadPeerP = m.payload_as()?;
+        let new = Endpoint(p.new.get());
+        Ok(DeadPeer {
+            dead: Endpoint(p.dead.get()),
+            new: (new != Endpoint::NONE).then_some(new),
+            mtype: p.mtype.get(),
+            head: p.head,
+        })
+    }
+}
+
+/// Why a process died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// It panicked (SIGABRT in MINIX terms).
+    Panic,
+    /// A CPU fault, with the signal the kernel raised (SIGSEGV, SIGILL, ...).
+    Fault(u32),
+    /// It exited on its own with this code.
+    Exit(i32),
+    /// It was killed (by RS: SIGKILL).
+    Killed,
+}
+
+/// Crash report to RS (source [`Endpoint::SYSTEM`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcDied {
+    /// The dead process.
+    pub ep: Endpoint,
+    /// Why it died.
+    pub cause: Cause,
+}
+
+impl ProcDied {
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let (kind, value) = match self.cause {
+            Cause::Panic => (0, 0),
+            Cause::Fault(s) => (1, s as i32),
+            Cause::Exit(c) => (2, c),
+            Cause::Killed => (3, 0),
+        };
+        Message::with(
+            PROC_DIED,
+            &DiedP {
+                ep: U32::new(self.ep.0),
+                kind: U32::new(kind),
+                value: I32::new(value),
+            },
+        )
+    }
+}
+
+impl TryFrom<&Message> for ProcDied {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        if m.mtype() != PROC_DIED || m.source() != Endpoint::SYSTEM {
+            return Err(Errno::EBADCALL);
+        }
+        let p: DiedP = m.payload_as()?;
+        let v = p.value.get();
+        let cause = match p.kind.get() {
+            0 => Cause::Panic,
+            1 => Cause::Fault(v as u32),
+            2 => Cause::Exit(v),
+            3 => Cause::Killed,
+            _ => return Err(Errno::EINVAL),
+        };
+        Ok(ProcDied {
+            ep: Endpoint(p.ep.get()),
+            cause,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrips() {
+        let mut req = Message::new(0x777);
+        req.payload_mut()[..8].copy_from_slice(&99u64.to_le_bytes());
+        let b = DeadPeer::for_request(Endpoint::new(6, 1), None, &req);
+        let mut m = b.to_message();
+        m.set_source(Endpoint::SYSTEM);
+        let back = DeadPeer::try_from(&m).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.request_id(), 99);
+        assert_eq!(back.mtype, 0x777);
+        assert_eq!(back.errno(), Errno::EDEADSRCDST(None));
+        // Forged source is refused.
+        m.set_source(Endpoint::new(9, 0));
+        assert!(DeadPeer::try_from(&m).is_err());
+
+        for cause in [
+            Cause::Panic,
+            Cause::Fault(sig::SIGSEGV),
+            Cause::Exit(-3),
+            Cause::Killed,
+        ] {
+            let d = ProcDied {
+                ep: Endpoint::new(8, 2),
+                cause,
+            };
+            let mut m = d.to_message();
+            m.set_source(Endpoint::SYSTEM);
+            assert_eq!(ProcDied::try_from(&m).unwrap(), d);
+        }
+        let mut n = notify_message(1234);
+        n.set_source(Endpoint::CLOCK);
+        assert!(is_notify(&n));
+        assert_eq!(notify_time(&n), 1234);
+    }
+}

@@ -1,0 +1,248 @@
+//! RS <-> service control protocol, handled inside SEF: init (fresh /
+//! live update / restart), signals, fault injection, live-update prepare.
+//! Pings are plain notifications from RS, answered by a notification.
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::message::{Message, get_name, put_name};
+use crate::proto::LABEL_LEN;
+use alloc::string::{String, ToString};
+use zerocopy::little_endian::{I32, U32};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+const INIT: u32 = 0x200;
+const INIT_DONE: u32 = 0x201;
+const SIGNAL: u32 = 0x202;
+const FI_CRASH: u32 = 0x203;
+const LU_PREPARE: u32 = 0x204;
+const LU_READY: u32 = 0x205;
+
+/// Whether `mtype` belongs to this protocol (SEF intercepts these).
+pub fn is_control(mtype: u32) -> bool {
+    (INIT..=LU_READY).contains(&mtype)
+}
+
+/// How a service instance starts (MINIX SEF_INIT_*; same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitKind {
+    /// First start, or a reset (new endpoint, no state).
+    Fresh,
+    /// Live update: a new version takes over; the old one's state is handed over.
+    LiveUpdate,
+    /// Restart after a crash (endpoint kept; state handed over if stateful).
+    Restart,
+}
+
+impl InitKind {
+    fn to_raw(self) -> u32 {
+        match self {
+            InitKind::Fresh => 0,
+            InitKind::LiveUpdate => 1,
+            InitKind::Restart => 2,
+        }
+    }
+    fn from_raw(v: u32) -> Result<Self, Errno> {
+        Ok(match v {
+            0 => InitKind::Fresh,
+            1 => InitKind::LiveUpdate,
+            2 => InitKind::Restart,
+            _ => return Err(Errno::EINVAL),
+        })
+    }
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct InitP {
+    kind: U32,
+    restarts: U32,
+    label: [u8; LABEL_LEN],
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct StatusP {
+    status: I32,
+    flags: U32,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct SignalP {
+    sig: U32,
+}
+
+/// Flag in [`ServiceToRs::InitDone`]: a saved state blob was refused
+/// (checksum mismatch) and the service started fresh instead.
+const FLAG_STATE_REFUSED: u32 = 1;
+
+/// RS -> service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RsToService {
+    /// Initialise (answered by [`ServiceToRs::InitDone`]).
+    Init {
+        /// Start kind.
+        kind: InitKind,
+        /// How many times this service has been restarted.
+        restarts: u32,
+        /// The service's label.
+        label: String,
+    },
+    /// A signal (SIGTERM on `service down`).
+    Signal(u32),
+    /// Fault injection: crash now (`service fi`).
+    FiCrash,
+    /// Live update: save state for a successor (answered by [`ServiceToRs::LuReady`]).
+    LuPrepare,
+}
+
+impl RsToService {
+    /// Encode; `ENAMETOOLONG`/`EINVAL` for a bad label.
+    pub fn to_message(&self) -> Result<Message, Errno> {
+        Ok(match self {
+            RsToService::Init {
+                kind,
+                restarts,
+                label,
+            } => {
+                let mut p = InitP {
+                    kind: U32::new(kind.to_raw()),
+                    restarts: U32::new(*restarts),
+                    label: [0; LABEL_LEN],
+                };
+                put_name(&mut p.label, label)?;
+                Message::with(INIT, &p)
+            }
+            RsToService::Signal(s) => Message::with(SIGNAL, &SignalP { sig: U32::new(*s) }),
+            RsToService::FiCrash => Message::new(FI_CRASH),
+            RsToService::LuPrepare => Message::new(LU_PREPARE),
+        })
+    }
+}
+
+impl TryFrom<&Message> for RsToService {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        Ok(match m.mtype() {
+            INIT => {
+                let p: InitP = m.payload_as()?;
+                RsToService::Init {
+                    kind: InitKind::from_raw(p.kind.get())?,
+                    restarts: p.restarts.get(),
+                    label: get_name(&p.label)?.to_string(),
+                }
+            }
+            SIGNAL => RsToService::Signal(m.payload_as::<SignalP>()?.sig.get()),
+            FI_CRASH => RsToService::FiCrash,
+            LU_PREPARE => RsToService::LuPrepare,
+            _ => return Err(Errno::EBADCALL),
+        })
+    }
+}
+
+/// Service -> RS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceToRs {
+    /// Result of initialisation. `Err(ERESTART)` asks RS for a fresh
+    /// instance with a new endpoint (MINIX reset).
+    InitDone {
+        /// Init result.
+        result: Result<(), Errno>,
+        /// A corrupted state blob was refused (fresh start instead).
+        state_refused: bool,
+    },
+    /// Live-update preparation result (state saved).
+    LuReady(Result<(), Errno>),
+}
+
+impl ServiceToRs {
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        match *self {
+            ServiceToRs::InitDone {
+                result,
+                state_refused,
+            } => Message::with(
+                INIT_DONE,
+                &StatusP {
+                    status: I32::new(Errno::to_status(result)),
+                    flags: U32::new(if state_refused { FLAG_STATE_REFUSED } else { 0 }),
+                },
+            ),
+            ServiceToRs::LuReady(result) => Message::with(
+                LU_READY,
+                &StatusP {
+                    status: I32::new(Errno::to_status(result)),
+                    flags: U32::new(0),
+                },
+            ),
+        }
+    }
+}
+
+impl TryFrom<&Message> for ServiceToRs {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: StatusP = m.payload_as()?;
+        let result = Errno::from_status(p.status.get());
+        Ok(match m.mtype() {
+            INIT_DONE => ServiceToRs::InitDone {
+                result,
+                state_refused: p.flags.get() & FLAG_STATE_REFUSED != 0,
+            },
+            LU_READY => ServiceToRs::LuReady(result),
+            _ => return Err(Errno::EBADCALL),
+        })
+    }
+}
+
+/// The endpoint SEF accepts control messages from.
+pub const CONTROLLER: Endpoint = Endpoint::RS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrips() {
+        for r in [
+            RsToService::Init {
+                kind: InitKind::Restart,
+                restarts: 3,
+                label: "echo".into(),
+            },
+            RsToService::Init {
+                kind: InitKind::LiveUpdate,
+                restarts: 0,
+                label: "x".into(),
+            },
+            RsToService::Signal(15),
+            RsToService::FiCrash,
+            RsToService::LuPrepare,
+        ] {
+            let m = r.to_message().unwrap();
+            assert!(is_control(m.mtype()));
+            assert_eq!(RsToService::try_from(&m).unwrap(), r);
+        }
+        for s in [
+            ServiceToRs::InitDone {
+                result: Ok(()),
+                state_refused: true,
+            },
+            ServiceToRs::InitDone {
+                result: Err(Errno::ERESTART),
+                state_refused: false,
+            },
+            ServiceToRs::LuReady(Err(Errno::EAGAIN)),
+        ] {
+            assert_eq!(ServiceToRs::try_from(&s.to_message()).unwrap(), s);
+        }
+        let mut bad = Message::new(INIT);
+        bad.payload_mut()[0] = 9;
+        assert_eq!(RsToService::try_from(&bad), Err(Errno::EINVAL));
+        assert_eq!(
+            RsToService::try_from(&Message::new(0x2ff)),
+            Err(Errno::EBADCALL)
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! The `service` utility's verbs as a typed protocol to RS: up, down,
+//! restart, refresh, update, fi (fault injection) and status. Replies are late
+//! where MINIX's are (up/refresh/update answer when the instance finished
+//! init, down when it is dead).
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::message::{Message, get_name, put_name};
+use crate::proto::LABEL_LEN;
+use alloc::string::{String, ToString};
+use zerocopy::little_endian::{I32, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+const UP: u32 = 0x300;
+const DOWN: u32 = 0x301;
+const RESTART: u32 = 0x302;
+const REFRESH: u32 = 0x303;
+const UPDATE: u32 = 0x304;
+const FI: u32 = 0x305;
+const STATUS: u32 = 0x306;
+const REPLY: u32 = 0x380;
+
+/// What RS does when a service dies unexpectedly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Restart in place: same endpoint, init kind Restart, no state.
+    Restart,
+    /// Fresh instance, visible new endpoint (next generation of the slot).
+    Reset,
+    /// Restart in place and hand the saved state to the new instance.
+    Stateful,
+}
+
+impl Policy {
+    fn to_raw(self) -> u32 {
+        match self {
+            Policy::Restart => 1,
+            Policy::Reset => 2,
+            Policy::Stateful => 3,
+        }
+    }
+    fn from_raw(v: u32) -> Result<Self, Errno> {
+        Ok(match v {
+            1 => Policy::Restart,
+            2 => Policy::Reset,
+            3 => Policy::Stateful,
+            _ => return Err(Errno::EINVAL),
+        })
+    }
+}
+
+/// A service's state as RS reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// Spawned, waiting for its init reply.
+    Initializing,
+    /// Up and pinged.
+    Running,
+    /// Dead, waiting for its back-off to expire.
+    BackingOff,
+    /// Being stopped (`down`).
+    Stopping,
+    /// Stopped, or failed init; not restarted.
+    Down,
+    /// Being restarted on request (`refresh`).
+    Refreshing,
+    /// Being live-updated.
+    Updating,
+}
+
+impl RunState {
+    fn to_raw(self) -> u32 {
+        match self {
+            RunState::Initializing => 1,
+            RunState::Running => 2,
+            RunState::BackingOff => 3,
+            RunState::Stopping => 4,
+            RunState::Down => 5,
+            RunState::Refreshing => 6,
+            RunState::Updating => 7,
+        }
+    }
+    fn from_raw(v: u32) -> Result<Self, Errno> {
+        Ok(match v {
+            1 => RunState::Initializing,
+            2 => RunState::Running,
+            3 => RunState::BackingOff,
+            4 => RunState::Stopping,
+            5 => RunState::Down,
+            6 => RunState::Refreshing,
+            7 => RunState::Updating,
+            _ => return Err(Errno::EINVAL),
+        })
+    }
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct ReqP {
+    id: U64,
+    label: [u8; LABEL_LEN],
+    program: [u8; LABEL_LEN],
+    policy: U32,
+    period: U32,
+    flags: U32,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct ReplyP {
+    id: U64,
+    status: I32,
+    endpoint: U32,
+    restarts: U32,
+    state: U32,
+    policy: U32,
+}
+
+const _: () = assert!(core::mem::size_of::<ReqP>() <= 56);
+
+/// `up` flag: no binary exponential back-off (MINIX `-b`).
+pub const UP_NO_BACKOFF: u32 = 1;
+
+/// A `service` request to RS. Every request carries an id echoed in the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceRequest {
+    /// Start a new service.
+    Up {
+        /// Request id.
+        id: u64,
+        /// Label (must be unused, else `EBUSY`).
+        label: String,
+        /// Program name.
+        program: String,
+        /// Restart policy.
+        policy: Policy,
+        /// Ping period in ticks (0: no pings).
+        period: u32,
+        /// `UP_*` flags.
+        flags: u32,
+    },
+    /// Stop a service (SIGTERM, SIGKILL after 2 s); no further restarts.
+    Down {
+        /// Request id.
+        id: u64,
+        /// Label.
+        label: String,
+    },
+    /// Start a stopped / backing-off service now (`EBUSY` if running).
+    Restart {
+        /// Request id.
+        id: u64,
+        /// Label.
+        label: String,
+    },
+    /// Stop and restart a running service.
+    Refresh {
+        /// Request id.
+        id: u64,
+        /// Label.
+        label: String,
+    },
+    /// Live update to `program` (may be the same), state handed over.
+    Update {
+        /// Request id.
+        id: u64,
+        /// Label.
+        label: String,
+        /// New program.
+        program: String,
+    },
+    /// Controlled crash (`service fi`).
+    Fi {
+        /// Request id.
+        id: u64,
+        /// Label.
+        label: String,
+    },
+    /// Query endpoint, restart count, state.
+    Status {
+        /// Request id.
+        id: u64,
+        /// Label.
+        label: String,
+    },
+}
+
+impl ServiceRequest {
+    /// Encode; label/program errors as errno.
+    pub fn to_message(&self) -> Result<Message, Errno> {
+        let mut p = ReqP {
+            id: U64::new(0),
+            label: [0; LABEL_LEN],
+            program: [0; LABEL_LEN],
+            policy: U32::new(0),
+            period: U32::new(0),
+            flags: U32::new(0),
+        };
+        let mtype = match self {
+            ServiceRequest::Up {
+                id,
+                label,
+                program,
+                policy,
+                period,
+                flags,
+            } => {
+                p.id = U64::new(*id);
+                put_name(&mut p.label, label)?;
+                put_name(&mut p.program, program)?;
+                p.policy = U32::new(policy.to_raw());
+                p.period = U32::new(*period);
+                p.flags = U32::new(*flags);
+                UP
+            }
+            ServiceRequest::Update { id, label, program } => {
+                p.id = U64::new(*id);
+                put_name(&mut p.label, label)?;
+                put_name(&mut p.program, program)?;
+                UPDATE
+            }
+            ServiceRequest::Down { id, label }
+            | ServiceRequest::Restart { id, label }
+            | ServiceRequest::Refresh { id, label }
+            | ServiceRequest::Fi { id, label }
+            | ServiceRequest::Status { id, label } => {
+                p.id = U64::new(*id);
+                put_name(&mut p.label, label)?;
+                match self {
+                    ServiceRequest::Down { .. } => DOWN,
+                    ServiceRequest::Restart { .. } => RESTART,
+                    ServiceRequest::Refresh { .. } => REFRESH,
+                    ServiceRequest::Fi { .. } => FI,
+                    _ => STATUS,
+                }
+            }
+        };
+        Ok(Message::with(mtype, &p))
+    }
+
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        match self {
+            ServiceRequest::Up { id, .. }
+            | ServiceRequest::Down { id, .. }
+            | ServiceRequest::Restart { id, .. }
+            | ServiceRequest::Refresh { id, .. }
+            | ServiceRequest::Update { id, .. }
+            | ServiceRequest::Fi { id, .. }
+            | ServiceRequest::Status { id, .. } => *id,
+        }
+    }
+}
+
+impl TryFrom<&Message> for ServiceRequest {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        if !(UP..=STATUS).contains(&m.mtype()) {
+            return Err(Errno::EBADCALL);
+        }
+        let p: ReqP = m.payload_as()?;
+        let id = p.id.get();
+        let label = get_name(&p.label)?.to_string();
+        Ok(match m.mtype() {
+            UP => ServiceRequest::Up {
+                id,
+                label,
+                program: get_name(&p.program)?.to_string(),
+                policy: Policy::from_raw(p.policy.get())?,
+                period: p.period.get(),
+                flags: p.flags.get(),
+            },
+            UPDATE => ServiceRequest::Update {
+                id,
+                label,
+                program: get_name(&p.program)?.to_string(),
+            },
+            DOWN => ServiceRequest::Down { id, label },
+            RESTART => ServiceRequest::Restart { id, label },
+            REFRESH => ServiceRequest::Refresh { id, label },
+            FI => ServiceRequest::Fi { id, label },
+            _ => ServiceRequest::Status { id, label },
+        })
+    }
+}
+
+/// What RS knows about one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// Current endpoint.
+    pub endpoint: Endpoint,
+    /// Restart count.
+    pub restarts: u32,
+    /// Run state.
+    pub state: RunState,
+    /// Restart policy.
+    pub policy: Policy,
+}
+
+/// RS's answer to a [`ServiceRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceReply {
+    /// The request's id.
+    pub id: u64,
+    /// Outcome; the status is filled for every successful request.
+    pub result: Result<ServiceStatus, Errno>,
+}
+
+impl ServiceReply {
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let mut p = ReplyP {
+            id: U64::new(self.id),
+            status: I32::new(0),
+            endpoint: U32::new(Endpoint::NONE.0),
+            restarts: U32::new(0),
+            state: U32::new(0),
+            policy: U32::new(0),
+        };
+        match self.result {
+            Ok(s) => {
+                p.endpoint = U32::new(s.endpoint.0);
+                p.restarts = U32::new(s.restarts);
+                p.state = U32::new(s.state.to_raw());
+                p.policy = U32::new(s.policy.to_raw());
+            }
+            Err(e) => p.status = I32::new(-e.code()),
+        }
+        Message::with(REPLY, &p)
+    }
+}
+
+impl TryFrom<&Message> for ServiceReply {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        if m.mtype() != REPLY {
+            return Err(Errno::EBADCALL);
+        }
+        let p: ReplyP = m.payload_as()?;
+        let result = match Errno::from_status(p.status.get()) {
+            Ok(()) => Ok(ServiceStatus {
+                endpoint: Endpoint(p.endpoint.get()),
+                restarts: p.restarts.get(),
+                state: RunState::from_raw(p.state.get())?,
+                policy: Policy::from_raw(p.policy.get())?,
+            }),
+            Err(e) => Err(e),
+        };
+        Ok(ServiceReply {
+            id: p.id.get(),
+            result,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrips() {
+        let reqs = [
+            ServiceRequest::Up {
+                id: 1,
+                label: "echo2".into(),
+                program: "echo".into(),
+                policy: Policy::Reset,
+                period: 100,
+                flags: UP_NO_BACKOFF,
+            },
+            ServiceRequest::Down {
+                id: 2,
+                label: "a".into(),
+            },
+            ServiceRequest::Restart {
+                id: 3,
+                label: "a".into(),
+            },
+            ServiceRequest::Refresh {
+                id: 4,
+                label: "a".into(),
+            },
+            ServiceRequest::Update {
+                id: 5,
+                label: "a".into(),
+                program: "b".into(),
+            },
+            ServiceRequest::Fi {
+                id: 6,
+                label: "a".into(),
+            },
+            ServiceRequest::Status {
+                id: 7,
+                label: "a".into(),
+            },
+        ];
+        for r in reqs {
+            let m = r.to_message().unwrap();
+            assert_eq!(m.request_id(), r.id());
+            assert_eq!(ServiceRequest::try_from(&m).unwrap(), r);
+        }
+        let ok = ServiceReply {
+            id: 9,
+            result: Ok(ServiceStatus {
+                endpoint: Endpoint::new(4, 1),
+                restarts: 2,
+                state: RunState::Running,
+                policy: Policy::Stateful,
+            }),
+        };
+        assert_eq!(ServiceReply::try_from(&ok.to_message()).unwrap(), ok);
+        let err = ServiceReply {
+            id: 10,
+            result: Err(Errno::EBUSY),
+        };
+        assert_eq!(ServiceReply::try_from(&err.to_message()).unwrap(), err);
+        assert!(
+            ServiceRequest::Down {
+                id: 1,
+                label: "a-very-long-label-x".into()
+            }
+            .to_message()
+            .is_err()
+        );
+    }
+}
