@@ -63,6 +63,10 @@ pub const fn valid_block_size(bs: usize) -> bool {
 }
 
 #[cfg(test)]
+mod bio_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod testdev;
 #[cfg(test)]
 mod tests;

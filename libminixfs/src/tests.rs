@@ -542,3 +542,198 @@ fn detach_flushes_and_returns_device() {
     );
     assert_eq!(c.detach(D).err(), Some(CacheError::NoDevice));
 }
+
+// ---- crash survival: region adoption ----
+
+fn reattach(c: &Cache, dev: &TestDev) {
+    c.attach(D, dev.boxed(), BS).unwrap();
+    c.set_readahead(false);
+}
+
+#[test]
+fn adopt_keeps_clean_and_dirty_blocks() {
+    let (c, dev) = setup(16, 64);
+    for b in [1, 2, 3] {
+        fill(&c, b, 0x10 + b as u8);
+    }
+    drop(c.get_block(D, 9, How::Normal).unwrap());
+    let region = c.crash();
+    assert!(dev.writes().is_empty(), "a crash writes nothing");
+    let (c, report) = Cache::adopt(region);
+    assert_eq!(report.kept_dirty, 3);
+    assert_eq!(report.kept_clean, 1);
+    assert!(report.dropped.is_empty());
+    // Hits work before the device is back; misses need it.
+    assert_eq!(c.get_block(D, 2, How::Normal).unwrap().data()[0], 0x12);
+    assert_eq!(
+        c.get_block(D, 30, How::Normal).unwrap_err(),
+        CacheError::NoDevice
+    );
+    assert_eq!(
+        c.flush_all().unwrap(),
+        0,
+        "unattached devices are not flushed"
+    );
+    reattach(&c, &dev);
+    let reads = dev.reads();
+    assert_eq!(
+        &c.get_block(D, 9, How::Normal).unwrap().data()[..],
+        &dev.bytes(9 * BS, BS)[..]
+    );
+    assert_eq!(dev.reads(), reads);
+    assert_eq!(c.flush_all().unwrap(), 3);
+    assert_eq!(dev.writes(), vec![(BS as u64, 3)]);
+    assert_eq!(dev.bytes(3 * BS, BS), vec![0x13; BS]);
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn adopt_drops_corrupt_dirty_block_and_never_writes_it() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 4, 0x44);
+    fill(&c, 5, 0x55);
+    let mut region = c.crash();
+    let slot = region.blocks().find(|(_, e)| e.block == 4).unwrap().0;
+    region.data_mut(slot).unwrap()[100] ^= 1;
+    let (c, report) = Cache::adopt(region);
+    assert_eq!(report.kept_dirty, 1);
+    assert_eq!(report.lost_writes(), 1);
+    assert_eq!(report.dropped[0].block, 4);
+    assert_eq!(report.dropped[0].reason, DropReason::Checksum);
+    reattach(&c, &dev);
+    let old4 = dev.bytes(4 * BS, BS);
+    assert_eq!(c.flush_all().unwrap(), 1);
+    assert_eq!(dev.bytes(4 * BS, BS), old4);
+    assert_eq!(dev.bytes(5 * BS, BS), vec![0x55; BS]);
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn adopt_drops_block_being_modified_at_crash() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 7, 0x70);
+    {
+        let mut b = c.get_block(D, 7, How::Normal).unwrap();
+        b.data_mut()[0] = 0x71; // half-way through a change...
+        let mut clean = c.get_block(D, 8, How::Normal).unwrap();
+        let _ = &mut clean; // held but unchanged: its checksum stays valid
+        core::mem::forget(clean);
+        core::mem::forget(b); // ...when the owner dies
+    }
+    let region = c.crash();
+    let (c, report) = Cache::adopt(region);
+    assert_eq!(report.dropped.len(), 1);
+    assert_eq!(report.dropped[0].block, 7);
+    assert!(report.dropped[0].dirty);
+    assert_eq!(report.kept_clean, 1);
+    assert_eq!(c.in_use(), 0, "holders died with the owner");
+    reattach(&c, &dev);
+    assert_eq!(c.flush_all().unwrap(), 0);
+    assert!(dev.writes().is_empty());
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn adopt_refreshed_checksum_after_release_is_valid() {
+    let (c, dev) = setup(16, 64);
+    let mut b = c.get_block(D, 7, How::Normal).unwrap();
+    b.data_mut()[0] = 0x71;
+    drop(b);
+    let b = c.get_block(D, 7, How::Normal).unwrap();
+    b.mark_dirty();
+    core::mem::forget(b);
+    let (c, report) = Cache::adopt(c.crash());
+    assert_eq!(report.kept_dirty, 1);
+    reattach(&c, &dev);
+    assert_eq!(c.flush_all().unwrap(), 1);
+    assert_eq!(dev.bytes(7 * BS, 1), vec![0x71]);
+}
+
+#[test]
+fn adopt_validates_metadata() {
+    let (c, dev) = setup(16, 64);
+    for b in 0..6 {
+        fill(&c, b, b as u8);
+    }
+    let mut region = c.crash();
+    let slots: Vec<usize> = region.blocks().map(|(i, _)| i).collect();
+    region.entry_mut(slots[0]).unwrap().bytes = 4096; // larger than the block size
+    region.entry_mut(slots[1]).unwrap().dev = 77; // unknown device
+    region.entry_mut(slots[2]).unwrap().block = u64::MAX; // offset overflows
+    let b4 = region.entry(slots[4]).unwrap().block;
+    let e3 = region.entry_mut(slots[3]).unwrap();
+    e3.block = b4; // two slots claim one block
+    let (c, report) = Cache::adopt(region);
+    let reasons: Vec<DropReason> = report.dropped.iter().map(|d| d.reason).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            DropReason::BadSize,
+            DropReason::UnknownDevice,
+            DropReason::BadBlockNumber,
+            DropReason::Duplicate,
+            DropReason::Duplicate
+        ]
+    );
+    assert_eq!(report.kept_dirty, 1);
+    reattach(&c, &dev);
+    assert_eq!(c.flush_all().unwrap(), 1);
+    assert_eq!(dev.writes(), vec![(5 * BS as u64, 1)]);
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn adopt_bad_header_drops_everything() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 1);
+    drop(c.get_block(D, 2, How::Normal).unwrap());
+    let mut region = c.crash();
+    region.corrupt_header();
+    let (c, report) = Cache::adopt(region);
+    assert_eq!(report.dropped.len(), 2);
+    assert!(
+        report
+            .dropped
+            .iter()
+            .all(|d| d.reason == DropReason::BadHeader)
+    );
+    assert_eq!(report.lost_writes(), 1);
+    reattach(&c, &dev);
+    assert_eq!(c.flush_all().unwrap(), 0);
+    assert!(!c.is_cached(D, 2));
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn adopt_then_attach_with_other_block_size_refused() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 1);
+    let (c, _) = Cache::adopt(c.crash());
+    assert_eq!(
+        c.attach(D, dev.boxed(), 4096).unwrap_err(),
+        CacheError::Invalid
+    );
+    c.invalidate(D);
+    c.attach(D, dev.boxed(), 4096).unwrap();
+    assert_eq!(c.block_size(D), Some(4096));
+}
+
+#[test]
+fn adopt_keeps_lru_order_and_capacity() {
+    let (c, _dev) = setup(8, 64);
+    for b in [5, 3, 9] {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+    }
+    let (c, _) = Cache::adopt(c.crash());
+    assert_eq!(c.capacity(), 8);
+    assert_eq!(c.lru_order(), vec![(D, 5), (D, 3), (D, 9)]);
+}
+
+#[test]
+fn into_region_flushes_first() {
+    let (c, dev) = setup(8, 64);
+    fill(&c, 2, 0x22);
+    let region = c.into_region();
+    assert_eq!(dev.bytes(2 * BS, BS), vec![0x22; BS]);
+    assert_eq!(region.blocks().filter(|(_, e)| e.dirty).count(), 0);
+}
