@@ -28,6 +28,8 @@ impl Rng {
     }
 }
 
+/// The names of test85's cases.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy)]
 enum Case {
     BeforeEof,
