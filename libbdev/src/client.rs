@@ -138,6 +138,8 @@ pub struct Bdev<D: Driver> {
     driver: D,
     opens: Vec<OpenMinor>,
     stats: BdevStats,
+    /// [`Driver::instance_id`] of the last reply, when the driver reports one.
+    instance: Option<u64>,
 }
 
 impl<D: Driver> Bdev<D> {
@@ -147,6 +149,7 @@ impl<D: Driver> Bdev<D> {
             driver,
             opens: Vec::new(),
             stats: BdevStats::default(),
+            instance: None,
         }
     }
 
@@ -225,6 +228,7 @@ impl<D: Driver> Bdev<D> {
                 live: 1,
             }),
         }
+        self.settle();
         Ok(())
     }
 
@@ -246,6 +250,7 @@ impl<D: Driver> Bdev<D> {
                 self.opens.swap_remove(i);
             }
         }
+        self.settle();
         Ok(())
     }
 
@@ -273,7 +278,9 @@ impl<D: Driver> Bdev<D> {
         if bufs.is_empty() {
             return Ok(0);
         }
-        self.run(Kind::Transfer, |d| d.gather(minor, pos, bufs))
+        let n = self.run(Kind::Transfer, |d| d.gather(minor, pos, bufs))?;
+        self.settle();
+        Ok(n)
     }
 
     /// Write up to [`MAX_SEGMENTS`] segments in order starting at `pos`.
@@ -287,7 +294,9 @@ impl<D: Driver> Bdev<D> {
         if bufs.is_empty() {
             return Ok(0);
         }
-        self.run(Kind::Transfer, |d| d.scatter(minor, pos, bufs))
+        let n = self.run(Kind::Transfer, |d| d.scatter(minor, pos, bufs))?;
+        self.settle();
+        Ok(n)
     }
 
     /// Size of `minor` in bytes (MINIX asks with the `DIOCGETP` ioctl, so
@@ -295,7 +304,9 @@ impl<D: Driver> Bdev<D> {
     pub fn size(&mut self, minor: Minor) -> Result<u64> {
         self.stats.requests += 1;
         self.require_open(minor)?;
-        self.run(Kind::Control, |d| d.size(minor))
+        let n = self.run(Kind::Control, |d| d.size(minor))?;
+        self.settle();
+        Ok(n)
     }
 
     /// Make written data of `minor` durable (an ioctl-like request: `Io` is
@@ -303,7 +314,9 @@ impl<D: Driver> Bdev<D> {
     pub fn flush(&mut self, minor: Minor) -> Result<()> {
         self.stats.requests += 1;
         self.require_open(minor)?;
-        self.run(Kind::Control, |d| d.flush(minor))
+        self.run(Kind::Control, |d| d.flush(minor))?;
+        self.settle();
+        Ok(())
     }
 
     fn find(&self, minor: Minor) -> Option<usize> {
@@ -324,17 +337,28 @@ impl<D: Driver> Bdev<D> {
         nsegs: usize,
         write: bool,
     ) -> Result<()> {
+        // Order: unknown minor, then malformed request, then access.
         let access = self.require_open(minor)?;
-        if write && !access.write {
-            return Err(BdevError::ReadOnly);
-        }
         if nsegs > MAX_SEGMENTS {
             return Err(BdevError::Invalid);
         }
         let total = lens.try_fold(0u64, |acc, l| acc.checked_add(u64::try_from(l).ok()?));
-        match total.and_then(|t| pos.checked_add(t)) {
-            Some(_) => Ok(()),
-            None => Err(BdevError::Invalid),
+        if total.and_then(|t| pos.checked_add(t)).is_none() {
+            return Err(BdevError::Invalid);
+        }
+        if write && !access.write {
+            return Err(BdevError::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// After a successful request (and its bookkeeping): if its reply
+    /// revealed a silent restart (see `note_instance`), reopen now so the
+    /// instance matches our records when the call returns. A failure here is
+    /// not the request's; the reopen is retried before the next request.
+    fn settle(&mut self) {
+        if self.reopen_pending() {
+            let _ = self.recover(false);
         }
     }
 
@@ -344,7 +368,11 @@ impl<D: Driver> Bdev<D> {
     }
 
     /// Send one request under the retry rules of the module doc.
-    fn run<T>(&mut self, kind: Kind, mut send: impl FnMut(&mut D) -> Result<T>) -> Result<T> {
+    fn run<T: PartialEq>(
+        &mut self,
+        kind: Kind,
+        mut send: impl FnMut(&mut D) -> Result<T>,
+    ) -> Result<T> {
         let mut driver_tries = 0u32;
         let mut transfer_tries = 0u32;
         loop {
@@ -354,7 +382,11 @@ impl<D: Driver> Bdev<D> {
                 self.recover(false)?;
             }
             self.stats.attempts += 1;
-            match send(&mut self.driver) {
+            let reply = send(&mut self.driver);
+            if reply != Err(BdevError::DeadDriver) {
+                self.note_instance();
+            }
+            match reply {
                 Err(BdevError::DeadDriver) => {
                     // Like MINIX, recover before counting, so the client is
                     // left with a live driver even when this request gives up.
@@ -402,6 +434,7 @@ impl<D: Driver> Bdev<D> {
                     break;
                 }
                 self.stats.reconnects += 1;
+                self.instance = self.driver.instance_id();
                 for o in &mut self.opens {
                     o.live = 0;
                 }
@@ -422,10 +455,36 @@ impl<D: Driver> Bdev<D> {
                 let OpenMinor { minor, access, .. } = self.opens[i];
                 self.stats.reopens += 1;
                 self.driver.open(minor, access)?;
+                if self.note_instance() {
+                    // Yet another instance took this open: the reopens so far
+                    // went to its predecessor. Count it as a death so the
+                    // next round starts over (bounded by RECOVER_TRIES).
+                    self.opens[i].live = 1;
+                    return Err(BdevError::DeadDriver);
+                }
                 self.opens[i].live += 1;
             }
         }
         Ok(())
+    }
+
+    /// Compare the driver's instance id with the last one seen. A change
+    /// means the driver restarted without the client noticing: the new
+    /// instance has none of our opens, so all are marked not live (the reply
+    /// that revealed it is the caller's to account for). Returns whether the
+    /// instance changed.
+    fn note_instance(&mut self) -> bool {
+        let Some(id) = self.driver.instance_id() else {
+            return false;
+        };
+        let changed = self.instance.is_some_and(|old| old != id);
+        self.instance = Some(id);
+        if changed {
+            for o in &mut self.opens {
+                o.live = 0;
+            }
+        }
+        changed
     }
 }
 

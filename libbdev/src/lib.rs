@@ -36,6 +36,9 @@ pub mod client;
 pub mod file;
 pub mod mem;
 mod segs;
+
+#[cfg(test)]
+mod model_tests;
 pub mod sim;
 
 pub use client::{
@@ -163,6 +166,17 @@ pub trait Driver {
         Ok(())
     }
 
+    /// An identifier of the driver instance that sent the most recent reply,
+    /// if the transport knows one (e.g. a boot counter the driver publishes,
+    /// or the endpoint's generation). The client compares it across replies
+    /// to notice a restart that kept the endpoint even when the first request
+    /// the new instance sees is an open (which it accepts, so no
+    /// [`BdevError::Restart`] answer would reveal the restart). `None` (the
+    /// default) disables the check.
+    fn instance_id(&self) -> Option<u64> {
+        None
+    }
+
     /// Called before a request answered with [`BdevError::Restart`] is sent
     /// again (MINIX sleeps 1000 µs there to let the restarted driver settle).
     /// The default does not wait.
@@ -191,6 +205,9 @@ impl<T: Driver + ?Sized> Driver for &mut T {
     fn reconnect(&mut self) -> Result<()> {
         (**self).reconnect()
     }
+    fn instance_id(&self) -> Option<u64> {
+        (**self).instance_id()
+    }
     fn backoff(&mut self) {
         (**self).backoff()
     }
@@ -217,6 +234,9 @@ impl<T: Driver + ?Sized> Driver for alloc::boxed::Box<T> {
     }
     fn reconnect(&mut self) -> Result<()> {
         (**self).reconnect()
+    }
+    fn instance_id(&self) -> Option<u64> {
+        (**self).instance_id()
     }
     fn backoff(&mut self) {
         (**self).backoff()

@@ -731,6 +731,10 @@ impl Driver for SimDriver {
         Ok(())
     }
 
+    fn instance_id(&self) -> Option<u64> {
+        Some(self.generation)
+    }
+
     fn backoff(&mut self) {
         // MINIX sleeps 1000 µs before resending after ERESTART; charge the
         // same on the simulated clock (never in wall time).
