@@ -19,6 +19,14 @@
 //!   client's back (for example a restart that kept its endpoint, which MINIX
 //!   cannot pick up). The client calls [`Driver::backoff`], reopens the
 //!   minors as above (without reconnecting), and resends.
+//! * **Silent restarts** ([`Driver::instance_id`]): when the transport reports
+//!   which driver instance answered, a change the client did not cause by
+//!   reconnecting means the driver restarted in place. Every open is then
+//!   treated as lost and reopened — even when the revealing reply was a
+//!   successful open, which a restarted driver accepts without `Restart`.
+//!   Such reopens happen before the call returns, so when a call succeeds
+//!   the live driver instance has each minor open exactly as often as the
+//!   client does.
 //! * **Bounds** ([`DRIVER_TRIES`] = 10, [`RECOVER_TRIES`] = 2): one request
 //!   is attempted at most `DRIVER_TRIES` times across driver deaths and
 //!   restart replies, then fails with `DeadDriver`. One recovery makes at
@@ -36,8 +44,12 @@
 //!   reopen before the next request, so a driver that comes back is used.
 //! * MINIX tracks at most 4 open minors (`NR_OPEN_DEVS`) and silently stops
 //!   tracking more (they are then never reopened). Here up to
-//!   [`MAX_OPEN_MINORS`] are tracked and an open beyond that fails with
-//!   [`BdevError::TooManyOpen`] (the driver-side open is undone).
+//!   [`MAX_OPEN_MINORS`] are tracked and an open of one more fails with
+//!   [`BdevError::TooManyOpen`] before it reaches the driver.
+//! * MINIX cannot recover a driver restart that keeps its endpoint (its DS
+//!   poll waits for a *different* endpoint). Here [`Driver::reconnect`]
+//!   accepts any live instance, and restarts nobody reported are caught by
+//!   `Restart` answers and instance ids (above).
 //! * Requests on a minor the client has not opened fail at once with
 //!   [`BdevError::NoDevice`], writes on a minor opened without write access
 //!   with [`BdevError::ReadOnly`], and vectors of more than

@@ -27,6 +27,28 @@
 //!
 //! `no_std` + `alloc` at its core; the `std` feature (on by default) adds the
 //! host back ends and wall-clock pacing of the simulated device.
+//!
+//! # Example
+//!
+//! ```
+//! use libbdev::{Access, Bdev, BdevDevice, BlockDevice, FaultKind, FaultOps, SimDriver};
+//!
+//! // A 1 MiB simulated disk, 200 µs per request, whose block 3 fails twice.
+//! let mut sim = SimDriver::disk(1 << 20).with_latency_ns(200_000);
+//! sim.fail_blocks(0, 4096, 3..4, FaultKind::Transient { failures: 2 }, FaultOps::Read);
+//! let clock = sim.clock().clone();
+//! let client = Bdev::shared(sim);
+//! let mut dev = BdevDevice::open(&client, 0, Access::RW)?;
+//!
+//! dev.write_vectored(0, &[&[7u8; 4096], &[8u8; 4096]])?;
+//! client.borrow_mut().driver_mut().crash_now();
+//! let mut buf = [0u8; 4096];
+//! // Retried twice on Io, recovered from the crash, and answered.
+//! assert_eq!(dev.read_vectored(3 * 4096, &mut [&mut buf])?, 4096);
+//! assert_eq!(client.borrow().stats().reconnects, 1);
+//! assert!(clock.now_ns() > 0);
+//! # Ok::<(), libbdev::BdevError>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

@@ -1035,4 +1035,36 @@ mod tests {
         assert_eq!(s.reconnects, u64::from(crate::DRIVER_TRIES));
         assert_eq!(s.opens, 1 + u64::from(crate::DRIVER_TRIES));
     }
+
+    #[test]
+    fn client_notices_a_silent_restart_revealed_by_an_open() {
+        // The restarted instance accepts the open (no Restart answer); only
+        // its instance id changed. The client must reopen the rest at once.
+        let mut b = Bdev::new(SimDriver::disk(4096).with_minor(1, 4096));
+        b.open(0, Access::RW).unwrap();
+        b.open(1, Access::R).unwrap();
+        b.open(1, Access::R).unwrap();
+        b.driver_mut().restart_in_place();
+        b.open(0, Access::R).unwrap();
+        let d = b.driver();
+        assert_eq!((d.open_count(0), d.open_count(1)), (2, 2));
+        assert_eq!(d.stats().restart_replies, 0);
+        assert_eq!(b.stats().reopens, 3);
+        assert_eq!(b.open_access(0), Some(Access::RW));
+    }
+
+    #[test]
+    fn client_recovers_repeated_in_place_restarts() {
+        // Each in-place restart is noticed by the Restart answer (and the
+        // instance id), the minor reopened once, and the read resent.
+        let mut b = Bdev::new(SimDriver::disk(4096));
+        b.open(0, Access::RW).unwrap();
+        let mut buf = [0u8; 4];
+        for _ in 0..3 {
+            b.driver_mut().restart_in_place();
+            assert_eq!(b.read(0, 0, &mut buf), Ok(4));
+        }
+        assert_eq!(b.driver().open_count(0), 1);
+        assert_eq!(b.driver().generation(), 3);
+    }
 }
