@@ -9,6 +9,7 @@
 //! * [`elf`]: validating an ELF64 executable before anything is loaded.
 //! * [`fault`]: naming CPU exceptions for fault reports.
 //! * [`process`]: the process table (slots, endpoints, round-robin choice).
+//! * [`options`]: kernel command-line flags.
 //!
 //! The crate is `no_std` + `alloc` and contains no `unsafe`: the kernel's
 //! arch layer is the only place that touches hardware or raw memory.
@@ -21,5 +22,6 @@ pub mod elf;
 pub mod fault;
 pub mod frame;
 pub mod multiboot;
+pub mod options;
 pub mod process;
 pub mod range;

@@ -1,0 +1,48 @@
+//! Kernel command-line options (`-append` in QEMU).
+//!
+//! Words are separated by blanks; unknown words are kept and reported by the
+//! kernel, never fatal.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// Options the kernel understands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `strict`: a process that exits nonzero or is killed by a fault marks
+    /// the run as failed (QEMU then exits with the fail code).
+    pub strict: bool,
+    /// `panic_test`: panic deliberately once boot is done, to prove that a
+    /// kernel panic is reported and fails the run.
+    pub panic_test: bool,
+    /// Words that were not recognised.
+    pub unknown: Vec<String>,
+}
+
+impl Options {
+    /// Parses the kernel arguments (without the kernel file name).
+    pub fn parse(args: &str) -> Self {
+        let mut o = Self::default();
+        for word in args.split_ascii_whitespace() {
+            match word {
+                "strict" => o.strict = true,
+                "panic_test" => o.panic_test = true,
+                other => o.unknown.push(other.to_string()),
+            }
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags_and_keeps_unknown_words() {
+        assert_eq!(Options::parse(""), Options::default());
+        let o = Options::parse("  strict  bogus panic_test ");
+        assert!(o.strict && o.panic_test);
+        assert_eq!(o.unknown, ["bogus"]);
+    }
+}

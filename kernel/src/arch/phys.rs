@@ -1,0 +1,94 @@
+//! Access to physical memory through the boot identity map (virtual ==
+//! physical for the first GiB, supervisor-only, present in every address
+//! space). Every function checks that the range lies inside that window.
+
+use kernel_core::multiboot::PhysMemory;
+use kernel_core::range::AddrRange;
+
+/// End of the identity-mapped window.
+pub const IDENTITY_LIMIT: u64 = 1 << 30;
+
+fn in_window(addr: u64, len: usize) -> bool {
+    AddrRange::from_len(addr, len as u64).is_some_and(|r| r.end <= IDENTITY_LIMIT && r.start != 0)
+}
+
+/// Reads boot-loader structures (MBI, module list, memory map, strings).
+pub struct IdentityMem;
+
+impl PhysMemory for IdentityMem {
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        if !in_window(addr, len) {
+            return None;
+        }
+        // SAFETY: the range is inside the identity map, which is always
+        // mapped; boot-loader data is not written while the kernel reads it
+        // (its frames are reserved in the frame allocator).
+        Some(unsafe { core::slice::from_raw_parts(addr as *const u8, len) })
+    }
+}
+
+/// The bytes of a boot module, which stay reserved (never allocated or
+/// written) for the kernel's lifetime.
+pub fn module_bytes(range: AddrRange) -> Option<&'static [u8]> {
+    let len = usize::try_from(range.len()).ok()?;
+    if len == 0 {
+        return Some(&[]);
+    }
+    if !in_window(range.start, len) {
+        return None;
+    }
+    // SAFETY: inside the identity map; module frames are reserved, so
+    // nothing ever writes them.
+    Some(unsafe { core::slice::from_raw_parts(range.start as *const u8, len) })
+}
+
+/// Fills the frame at `phys` with zeros.
+pub fn zero_frame(phys: u64) {
+    assert!(
+        in_window(phys, 4096),
+        "frame {phys:#x} outside identity map"
+    );
+    // SAFETY: the frame lies in the identity map and was handed to the
+    // caller by the frame allocator, so no one else uses it.
+    unsafe { core::ptr::write_bytes(phys as *mut u8, 0, 4096) }
+}
+
+/// Copies `bytes` to physical address `phys`.
+pub fn copy_to(phys: u64, bytes: &[u8]) {
+    assert!(
+        in_window(phys, bytes.len()),
+        "copy to {phys:#x} outside identity map"
+    );
+    // SAFETY: destination is inside the identity map and owned by the
+    // caller (a frame it allocated); source and destination cannot overlap
+    // because modules and allocated frames are disjoint.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys as *mut u8, bytes.len()) }
+}
+
+/// Reads the `len` bytes at `phys` (a frame belonging to a process).
+pub fn read(phys: u64, len: usize) -> &'static [u8] {
+    assert!(
+        in_window(phys, len),
+        "read of {phys:#x} outside identity map"
+    );
+    // SAFETY: inside the identity map; the caller only reads frames of the
+    // calling process, which cannot run (and so cannot write them) while the
+    // kernel is in a system call on a single CPU. The slice is used before
+    // returning to user mode.
+    unsafe { core::slice::from_raw_parts(phys as *const u8, len) }
+}
+
+/// Reads entry `index` of the page table at `table`.
+pub fn read_entry(table: u64, index: usize) -> u64 {
+    assert!(index < 512 && in_window(table, 4096));
+    // SAFETY: page tables are frames inside the identity map, 8-aligned
+    // entries, owned by the address space being edited.
+    unsafe { core::ptr::read_volatile((table as *const u64).add(index)) }
+}
+
+/// Writes entry `index` of the page table at `table`.
+pub fn write_entry(table: u64, index: usize, value: u64) {
+    assert!(index < 512 && in_window(table, 4096));
+    // SAFETY: as for `read_entry`.
+    unsafe { core::ptr::write_volatile((table as *mut u64).add(index), value) }
+}

@@ -1,0 +1,96 @@
+//! The kernel heap: size classes over a static arena.
+//!
+//! Blocks up to 4 KiB are rounded to a power of two and recycled through
+//! per-class free lists; larger blocks (only the process table and boot-time
+//! vectors) are carved from the arena and not reused. Single CPU, interrupts
+//! off: no locking.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ptr;
+
+const ARENA_SIZE: usize = 4 << 20;
+const MIN_CLASS: usize = 16;
+const CLASSES: usize = 9; // 16 .. 4096
+
+#[repr(C, align(4096))]
+struct Arena([u8; ARENA_SIZE]);
+
+struct State {
+    next: usize,
+    free: [usize; CLASSES],
+}
+
+/// The kernel's global allocator.
+pub struct KernelHeap {
+    arena: UnsafeCell<Arena>,
+    state: UnsafeCell<State>,
+}
+
+// SAFETY: one CPU, interrupts disabled while the kernel runs, and no
+// allocation in trap stubs, so calls never overlap.
+unsafe impl Sync for KernelHeap {}
+
+#[global_allocator]
+static HEAP: KernelHeap = KernelHeap {
+    arena: UnsafeCell::new(Arena([0; ARENA_SIZE])),
+    state: UnsafeCell::new(State {
+        next: 0,
+        free: [0; CLASSES],
+    }),
+};
+
+fn class_of(layout: &Layout) -> Option<(usize, usize)> {
+    let size = layout
+        .size()
+        .max(layout.align())
+        .max(MIN_CLASS)
+        .next_power_of_two();
+    let idx = (size.trailing_zeros() - MIN_CLASS.trailing_zeros()) as usize;
+    (idx < CLASSES).then_some((idx, size))
+}
+
+// SAFETY: blocks come from the arena, are aligned to at least the requested
+// alignment, never overlap (bump pointer only grows; freed blocks go back to
+// the list of their own size) and are handed out once until freed.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: no concurrent calls (see `Sync` above).
+        let st = unsafe { &mut *self.state.get() };
+        let base = self.arena.get() as usize;
+        let (size, align) = match class_of(&layout) {
+            Some((idx, size)) => {
+                let head = st.free[idx];
+                if head != 0 {
+                    // SAFETY: `head` is a freed block of this class; its
+                    // first word holds the next free block.
+                    st.free[idx] = unsafe { ptr::read(head as *const usize) };
+                    return head as *mut u8;
+                }
+                // Align to the block size so every class block also
+                // satisfies any smaller alignment.
+                (size, size)
+            }
+            None => (layout.size(), layout.align()),
+        };
+        let start = (base + st.next).next_multiple_of(align);
+        let end = match start.checked_add(size) {
+            Some(e) if e <= base + ARENA_SIZE => e,
+            _ => return ptr::null_mut(),
+        };
+        st.next = end - base;
+        start as *mut u8
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        if let Some((idx, _)) = class_of(&layout) {
+            // SAFETY: no concurrent calls; `p` was a block of this class and
+            // is at least 16 bytes, 16-aligned, so it can hold the link.
+            let st = unsafe { &mut *self.state.get() };
+            // SAFETY: as above.
+            unsafe { ptr::write(p as *mut usize, st.free[idx]) };
+            st.free[idx] = p as usize;
+        }
+        // Large blocks are boot-time only and are not reused.
+    }
+}

@@ -1,0 +1,408 @@
+//! The safe kernel core on the hardware side: boot sequence, loading boot
+//! modules into processes, system-call dispatch, user fault handling and
+//! round-robin switching. Uses the `arch` layer for everything unsafe and
+//! `kernel_core` for the hardware-independent bookkeeping.
+
+use crate::arch::paging::{AddressSpace, MapError};
+use crate::arch::phys::{self, IDENTITY_LIMIT, IdentityMem};
+use crate::arch::trap::{self, TrapFrame};
+use crate::arch::{boot, cpu, serial};
+use crate::global::Global;
+use crate::kprintln;
+use abi::{Errno, Syscall};
+use kernel_core::elf::{ElfError, ElfImage, LoadPolicy};
+use kernel_core::fault::{Fault, FaultKind};
+use kernel_core::frame::{FRAME_SIZE, FrameAllocator};
+use kernel_core::multiboot::{BootInfo, BootModule};
+use kernel_core::options::Options;
+use kernel_core::process::{ProcState, ProcessTable};
+use kernel_core::range::AddrRange;
+
+/// Bitmap words covering the identity-mapped GiB.
+const FRAME_WORDS: usize = (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize;
+/// User RFLAGS: reserved bit 1 only. IF stays clear until the clock and
+/// preemption arrive; IOPL 0 makes `cli`/`hlt`/port I/O fault in ring 3.
+const USER_RFLAGS: u64 = 0x2;
+
+static FRAMES: Global<FrameAllocator<FRAME_WORDS>> = Global::new(FrameAllocator::new());
+static KERNEL: Global<Option<Kernel>> = Global::new(None);
+
+/// Architecture context of a process.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Saved user registers (valid while the process is not running).
+    frame: TrapFrame,
+    /// Page tables and owned frames.
+    space: AddressSpace,
+}
+
+struct Kernel {
+    procs: ProcessTable<Ctx>,
+    options: Options,
+    /// Set when something makes the run a failure (refused module, or in
+    /// `strict` mode a nonzero exit or a fault).
+    failed: bool,
+    refused: usize,
+}
+
+/// Why a boot module could not become a process.
+#[derive(Debug)]
+enum LoadError {
+    Unreadable,
+    ArgsTooLong(usize),
+    Elf(ElfError),
+    Map(MapError),
+}
+
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Unreadable => f.write_str("module memory is not readable"),
+            Self::ArgsTooLong(n) => write!(f, "argument string too long ({n} bytes)"),
+            Self::Elf(e) => write!(f, "bad ELF executable: {e:?}"),
+            Self::Map(e) => write!(f, "cannot map memory: {e:?}"),
+        }
+    }
+}
+
+impl From<ElfError> for LoadError {
+    fn from(e: ElfError) -> Self {
+        Self::Elf(e)
+    }
+}
+
+impl From<MapError> for LoadError {
+    fn from(e: MapError) -> Self {
+        Self::Map(e)
+    }
+}
+
+/// Entry from the boot trampoline.
+pub fn boot(magic: u32, mbi: u32) -> ! {
+    serial::init();
+    cpu::init();
+    kprintln!("kernel: booting (multiboot info at {mbi:#x})");
+
+    let info = match BootInfo::parse(&IdentityMem, magic, u64::from(mbi)) {
+        Ok(info) => info,
+        Err(e) => panic!("unusable boot information: {e:?}"),
+    };
+    let (kstart, kend) = boot::kernel_image();
+    let kernel_range = AddrRange::new(kstart, kend);
+    if let Err(e) = info.check_overlaps(kernel_range) {
+        panic!("boot image overlap: {e:?}");
+    }
+    let free = FRAMES.with(|fa| {
+        for region in info.memory.iter().filter(|r| r.available) {
+            fa.add_free(region.range);
+        }
+        // Real-mode structures, BIOS data and frame 0 (null) stay unused.
+        fa.reserve(AddrRange::new(0, 0x10_0000));
+        fa.reserve(kernel_range);
+        for m in &info.modules {
+            fa.reserve(m.range);
+        }
+        for r in &info.reserved {
+            fa.reserve(*r);
+        }
+        fa.free_frames()
+    });
+    kprintln!(
+        "kernel: image {kstart:#x}..{kend:#x}, {} modules, {} KiB free",
+        info.modules.len(),
+        free * FRAME_SIZE / 1024
+    );
+
+    let options = Options::parse(info.kernel_args());
+    for word in &options.unknown {
+        kprintln!("kernel: ignoring unknown option '{word}'");
+    }
+    let mut k = Kernel {
+        procs: ProcessTable::new(),
+        options,
+        failed: false,
+        refused: 0,
+    };
+    for m in &info.modules {
+        start_module(&mut k, m);
+    }
+    if k.options.panic_test {
+        panic!("panic requested by the kernel command line (panic_test)");
+    }
+
+    let first = KERNEL.with(|slot| {
+        let k = slot.insert(k);
+        match k.procs.next_runnable(None) {
+            Some(n) => {
+                k.procs.set_current(Some(n));
+                let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;
+                cpu::write_cr3(ctx.space.root());
+                Some(ctx.frame)
+            }
+            None => None,
+        }
+    });
+    match first {
+        Some(frame) => trap::return_to_user(&frame),
+        None => KERNEL.with(|slot| finish_run(slot.as_mut().expect("kernel state set above"))),
+    }
+}
+
+fn start_module(k: &mut Kernel, m: &BootModule) {
+    let name = m.name();
+    let loaded = FRAMES.with(|fa| load_module(fa, m));
+    match loaded {
+        Ok(ctx) => {
+            let entry = ctx.frame.rip;
+            let frames = ctx.space.frame_count();
+            match k.procs.spawn(name, ctx) {
+                Ok(ep) => kprintln!(
+                    "kernel: loaded '{name}' as slot {} (entry {entry:#x}, {frames} frames)",
+                    ep.slot()
+                ),
+                Err(e) => {
+                    kprintln!("kernel: module '{name}' refused: {e:?}");
+                    k.failed = true;
+                    k.refused += 1;
+                }
+            }
+        }
+        Err(e) => {
+            kprintln!("kernel: module '{name}' refused: {e}");
+            k.failed = true;
+            k.refused += 1;
+        }
+    }
+}
+
+/// Validates the module's ELF, builds its address space, stack and
+/// arguments, and returns its initial context. Nothing is mapped unless the
+/// ELF passed every check; a failure after that frees what was built.
+fn load_module(fa: &mut FrameAllocator<FRAME_WORDS>, m: &BootModule) -> Result<Ctx, LoadError> {
+    let bytes = phys::module_bytes(m.range).ok_or(LoadError::Unreadable)?;
+    let args = m.args().as_bytes();
+    if args.len() > abi::MAX_ARGS_LEN {
+        return Err(LoadError::ArgsTooLong(args.len()));
+    }
+    let guard = abi::USER_STACK_BOTTOM - FRAME_SIZE;
+    let stack_area = [AddrRange::new(guard, abi::USER_END)];
+    let policy = LoadPolicy {
+        allowed: AddrRange::new(abi::USER_BASE, abi::USER_END),
+        reserved: &stack_area,
+    };
+    let image = ElfImage::parse(bytes, &policy)?;
+    let mut space = AddressSpace::new(fa)?;
+    match populate(fa, &mut space, &image, bytes, args) {
+        Ok(frame) => Ok(Ctx { frame, space }),
+        Err(e) => {
+            space.destroy(fa);
+            Err(e.into())
+        }
+    }
+}
+
+fn populate(
+    fa: &mut FrameAllocator<FRAME_WORDS>,
+    space: &mut AddressSpace,
+    image: &ElfImage,
+    file: &[u8],
+    args: &[u8],
+) -> Result<TrapFrame, MapError> {
+    for seg in &image.segments {
+        let data = seg.file_bytes(file);
+        let file_end = seg.vaddr + seg.filesz;
+        let pages = seg.range().page_aligned(FRAME_SIZE);
+        for page in (pages.start..pages.end).step_by(FRAME_SIZE as usize) {
+            let frame = space.map_user_page(fa, page, seg.writable)?;
+            let lo = page.max(seg.vaddr);
+            let hi = (page + FRAME_SIZE).min(file_end);
+            if lo < hi {
+                let src = &data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
+                phys::copy_to(frame + (lo - page), src);
+            }
+        }
+    }
+    for page in (abi::USER_STACK_BOTTOM..abi::USER_STACK_TOP).step_by(FRAME_SIZE as usize) {
+        space.map_user_page(fa, page, true)?;
+    }
+    // Argument string at the top of the stack, 16-aligned; rsp = 8 mod 16
+    // below it, as after a `call`.
+    let args_addr = (abi::USER_STACK_TOP - args.len() as u64) & !15;
+    for (i, chunk) in args.chunks(16).enumerate() {
+        let va = args_addr + (i * 16) as u64;
+        // 16-byte chunks at a 16-aligned address never cross a page.
+        let pa = space.translate(va).ok_or(MapError::NotUser(va))?;
+        phys::copy_to(pa, chunk);
+    }
+    Ok(TrapFrame {
+        rip: image.entry,
+        cs: cpu::USER_CS,
+        rflags: USER_RFLAGS,
+        rsp: args_addr - 8,
+        ss: cpu::USER_DS,
+        rdi: args_addr,
+        rsi: args.len() as u64,
+        ..TrapFrame::default()
+    })
+}
+
+/// Safe trap dispatcher, called by the `arch::trap` shim.
+pub fn handle_trap(frame: &mut TrapFrame) {
+    if !frame.is_user() || frame.vector == 8 {
+        kernel_fault(frame);
+    }
+    KERNEL.with(|slot| {
+        let k = slot
+            .as_mut()
+            .expect("user trap before the kernel started a process");
+        if frame.vector == u64::from(abi::SYSCALL_VECTOR) {
+            syscall(k, frame);
+        } else {
+            user_fault(k, frame);
+        }
+    });
+}
+
+fn kernel_fault(frame: &TrapFrame) -> ! {
+    let fault = describe(frame);
+    panic!("{fault} in kernel mode (vector {})", frame.vector);
+}
+
+fn describe(frame: &TrapFrame) -> Fault {
+    let kind =
+        FaultKind::from_vector(frame.vector).unwrap_or(FaultKind::Reserved(frame.vector as u8));
+    Fault {
+        kind,
+        error_code: frame.error,
+        rip: frame.rip,
+        addr: (kind == FaultKind::PageFault).then(cpu::read_cr2),
+    }
+}
+
+fn current(k: &Kernel) -> usize {
+    k.procs
+        .current()
+        .expect("a trap from ring 3 implies a current process")
+}
+
+fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
+    let slot = current(k);
+    match Syscall::try_from(frame.rax) {
+        Ok(Syscall::DebugPrint) => {
+            frame.rax = match debug_print(k, slot, frame.rdi, frame.rsi) {
+                Ok(n) => n,
+                Err(e) => e.to_return(),
+            }
+        }
+        Ok(Syscall::Exit) => {
+            let code = frame.rdi as i32;
+            let name = &k.procs.get(slot).expect("current slot").name;
+            kprintln!("kernel: process '{name}' exited with code {code}");
+            if code != 0 && k.options.strict {
+                k.failed = true;
+            }
+            k.procs.exit(slot, code).expect("current slot");
+            switch_away(k, frame);
+        }
+        Err(e) => frame.rax = e.to_return(),
+    }
+}
+
+/// Prints the caller's buffer, each line prefixed with `[name] `. The
+/// whole buffer is checked before anything is printed.
+fn debug_print(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errno> {
+    let p = k.procs.get(slot).ok_or(Errno::Inval)?;
+    if len > abi::MAX_DEBUG_PRINT as u64 {
+        return Err(Errno::Inval);
+    }
+    let range = AddrRange::from_len(addr, len).ok_or(Errno::Fault)?;
+    let pages = range.page_aligned(FRAME_SIZE);
+    for page in (pages.start..pages.end).step_by(FRAME_SIZE as usize) {
+        p.ctx.space.translate(page).ok_or(Errno::Fault)?;
+    }
+    let mut at_line_start = true;
+    let mut va = range.start;
+    while va < range.end {
+        let chunk_end = ((va / FRAME_SIZE) + 1) * FRAME_SIZE;
+        let n = (chunk_end.min(range.end) - va) as usize;
+        let pa = p.ctx.space.translate(va).ok_or(Errno::Fault)?;
+        for &b in phys::read(pa, n) {
+            if at_line_start {
+                serial::write_bytes(b"[");
+                serial::write_bytes(p.name.as_bytes());
+                serial::write_bytes(b"] ");
+            }
+            serial::write_byte(b);
+            at_line_start = b == b'\n';
+        }
+        va += n as u64;
+    }
+    if !at_line_start {
+        serial::write_byte(b'\n');
+    }
+    Ok(len)
+}
+
+fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
+    let slot = current(k);
+    let fault = describe(frame);
+    let name = &k.procs.get(slot).expect("current slot").name;
+    kprintln!("kernel: process '{name}' killed: {fault}");
+    if k.options.strict {
+        k.failed = true;
+    }
+    k.procs.kill(slot, fault).expect("current slot");
+    switch_away(k, frame);
+}
+
+/// Leaves the current process: saves it if it can still run, loads the next
+/// runnable process into `frame` (or ends the run), and frees the old
+/// process if it has finished.
+fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
+    let prev = k.procs.current();
+    if let Some(p) = prev.and_then(|s| k.procs.get_mut(s))
+        && p.state == ProcState::Runnable
+    {
+        p.ctx.frame = *frame;
+    }
+    let next = k.procs.next_runnable(prev);
+    k.procs.set_current(next);
+    match next {
+        Some(n) => {
+            let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;
+            cpu::write_cr3(ctx.space.root());
+            *frame = ctx.frame;
+        }
+        None => cpu::write_cr3(boot::boot_pml4_phys()),
+    }
+    if let Some(p) = prev
+        && k.procs
+            .get(p)
+            .is_some_and(|p| p.state != ProcState::Runnable)
+        && let Some(old) = k.procs.release(p)
+    {
+        FRAMES.with(|fa| old.ctx.space.destroy(fa));
+    }
+    if next.is_none() {
+        finish_run(k);
+    }
+}
+
+fn finish_run(k: &mut Kernel) -> ! {
+    let s = k.procs.summary();
+    let free = FRAMES.with(|fa| fa.free_frames());
+    kprintln!(
+        "kernel: no runnable process left: {} exited ({} nonzero), {} killed, {} refused; {} KiB free",
+        s.exited,
+        s.nonzero,
+        s.killed,
+        k.refused,
+        free * FRAME_SIZE / 1024
+    );
+    if k.failed {
+        kprintln!("kernel: run FAILED");
+        cpu::qemu_exit(abi::QEMU_EXIT_FAIL)
+    }
+    kprintln!("kernel: run PASSED");
+    cpu::qemu_exit(abi::QEMU_EXIT_PASS)
+}

@@ -1,0 +1,32 @@
+//! `hello`: the smallest useful boot program. Prints its arguments and a
+//! few numbered lines (through the kernel's debug print, using the heap for
+//! formatting to exercise `alloc`), then exits with code 0. With argument
+//! `exit=N` it exits with code N instead.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::vec::Vec;
+
+/// Number of numbered lines printed.
+const LINES: usize = 5;
+
+rt::entry!(main);
+
+fn main(args: &str) -> i32 {
+    rt::println!("hello from user space, args '{args}'");
+    let lines: Vec<_> = (1..=LINES).map(|i| format!("line {i}/{LINES}")).collect();
+    for line in &lines {
+        rt::println!("{line}");
+    }
+    let code = args
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("exit="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    rt::println!("done, exiting with {code}");
+    code
+}

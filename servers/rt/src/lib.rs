@@ -1,0 +1,78 @@
+//! The user runtime for programs on our microkernel (the "native" runtime).
+//!
+//! A program is a `#![no_std] #![no_main]` binary for `x86_64-unknown-none`
+//! that depends on this crate, links with `user.ld` (via a two-line
+//! `build.rs`, see `servers/hello`) and names its main function with
+//! [`entry!`]:
+//!
+//! ```ignore
+//! rt::entry!(main);
+//! fn main(args: &str) -> i32 { rt::println!("hi {args}"); 0 }
+//! ```
+//!
+//! It provides `_start` (receives the argument string from the kernel, see
+//! `abi`), system-call wrappers ([`sys`]), [`println!`] through the kernel's
+//! debug-print call, a panic handler that prints the message and exits with
+//! [`abi::EXIT_PANIC`], and a global allocator over a static heap so
+//! programs can use `alloc`. Deliberate faults for tests live in [`fault`].
+//! It talks only to the kernel, through `int 0x80`.
+//!
+//! Target-only items (`_start` glue, panic handler, allocator registration)
+//! are compiled for `target_os = "none"`; the rest is host-testable.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod fault;
+pub mod heap;
+pub mod print;
+pub mod sys;
+
+pub use abi;
+
+/// Defines the program entry `_start`, which calls `main(args) -> i32` and
+/// exits with its return value.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = ".text._start")]
+        extern "C" fn _start(args: *const u8, len: usize) -> ! {
+            // SAFETY: the kernel enters `_start` with the argument string's
+            // address and length (see `abi`).
+            unsafe { $crate::start(args, len, $main) }
+        }
+    };
+}
+
+/// Runtime start-up: turns the kernel's (pointer, length) into `&str` and
+/// runs `main`. Called by the `_start` that [`entry!`] defines.
+///
+/// # Safety
+///
+/// `args` must point to `len` readable bytes that stay unchanged for the
+/// program's life (the kernel guarantees this for the initial stack).
+pub unsafe fn start(args: *const u8, len: usize, main: fn(&str) -> i32) -> ! {
+    let args = if args.is_null() || len > abi::MAX_ARGS_LEN {
+        ""
+    } else {
+        // SAFETY: the kernel placed `len` bytes of the argument string at
+        // `args`, on the initial stack, which stays mapped for the program's
+        // life and is never written again (it lies above the initial rsp).
+        let bytes = unsafe { core::slice::from_raw_parts(args, len) };
+        core::str::from_utf8(bytes).unwrap_or("")
+    };
+    let code = main(args);
+    sys::exit(code)
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    crate::println!("panic: {}", info);
+    sys::exit(abi::EXIT_PANIC)
+}
+
+#[cfg(target_os = "none")]
+#[global_allocator]
+static ALLOCATOR: heap::StaticHeap = heap::StaticHeap::new();

@@ -1,0 +1,40 @@
+//! System-call wrappers (`int 0x80`, numbers and conventions in `abi`).
+
+use abi::{Errno, Syscall};
+
+/// Raw system call with up to two arguments.
+fn syscall2(call: Syscall, a0: u64, a1: u64) -> u64 {
+    let ret: u64;
+    // SAFETY: `int 0x80` enters the kernel, which reads rax/rdi/rsi, returns
+    // its result in rax and preserves every other register. Pointer
+    // arguments are checked by the kernel, so a bad one is an error value.
+    unsafe {
+        core::arch::asm!(
+            "int 0x80",
+            inlateout("rax") call as u64 => ret,
+            in("rdi") a0,
+            in("rsi") a1,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Prints `text` on the kernel console, prefixed with the program's name.
+pub fn debug_print(text: &[u8]) -> Result<usize, Errno> {
+    Errno::from_return(syscall2(
+        Syscall::DebugPrint,
+        text.as_ptr() as u64,
+        text.len() as u64,
+    ))
+    .map(|n| n as usize)
+}
+
+/// Ends the program with `code`.
+pub fn exit(code: i32) -> ! {
+    syscall2(Syscall::Exit, code as u32 as u64, 0);
+    // The kernel never returns from exit; if it did, fault rather than run on.
+    loop {
+        core::hint::spin_loop();
+    }
+}
