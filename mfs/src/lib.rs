@@ -1,12 +1,34 @@
 //! mfs: the MINIX file system, V1, V2 and V3.
 //!
-//! `format` holds every on-disk structure and constant; the file-system core
-//! (built on `libminixfs`'s block cache over a `libbdev` device) is used by
-//! the MFS server behind VFS and by the host `mfs` tool in `images/`.
+//! - [`format`]: every on-disk structure and constant, superblock validation.
+//! - [`fs`]: the file-system core, [`FileSystem`], with inode-number based
+//!   operations like MINIX's VFS<->FS protocol; [`path`] adds path helpers.
+//! - [`blockio`]: the seam to the block cache ([`BlockAccess`]); the product
+//!   runs on libminixfs's cache over a libbdev device.
+//! - `mkfs` and `fsck` (the tool helper's) make and check images.
+//!
+//! Used by the MFS server behind VFS and by the host `mfs` tool in `images/`.
 #![no_std]
 
 extern crate alloc;
 
+pub mod blockio;
+pub mod cache;
+pub mod errno;
 pub mod format;
+pub mod fs;
+pub mod path;
+
+#[cfg(test)]
+mod core_tests;
+#[cfg(test)]
+mod testutil;
+
+pub use blockio::{BlockAccess, MemBlocks};
+pub use cache::CachedDevice;
+pub use errno::Errno;
+pub use fs::{
+    DirEntry, FileSystem, MountError, MountOptions, MountWarning, Stat, StatVfs, Walk, WalkFlags,
+};
 pub mod fsck;
 pub mod mkfs;

@@ -1,0 +1,1710 @@
+//! The file-system core: every operation a VFS needs, by inode number.
+//!
+//! [`FileSystem`] is mounted on anything implementing [`BlockAccess`] (in the
+//! product, libminixfs's block cache over a libbdev device). Operations take
+//! and return inode numbers like MINIX's VFS<->FS protocol; `crate::path`
+//! adds path-based helpers on top. The caller supplies the current time
+//! (`now`, seconds since the epoch) to every operation that stamps inodes.
+//!
+//! Robustness rule: every value read from disk is checked before use. A zone
+//! number outside the data area, an inode number out of range, a directory
+//! whose size is not a multiple of the entry size or that has a hole, a V1
+//! field overflow: each is an error value ([`Errno::EIO`] for corrupt disk
+//! data), never a panic and never an out-of-bounds access.
+//!
+//! Disk inodes are written through to the block cache at the end of every
+//! operation that changes them; the in-core inode table only tracks open
+//! references, so an unlinked file stays readable until its last
+//! [`FileSystem::put`].
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::blockio::BlockAccess;
+use crate::errno::{Errno, Result};
+use crate::format::{
+    self, DiskInode, Geometry, NR_DZONES, ROOT_INO, SUPER_OFFSET, SuperBlock, SuperError, Version,
+    ZONE_DIND, ZONE_IND, ZONE_TIND, mode,
+};
+
+/// How to mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MountOptions {
+    /// Mount read-only.
+    pub read_only: bool,
+    /// Mount read-write even if the superblock is not marked clean (for
+    /// tools that have just checked the image, and for util-linux V3 images,
+    /// whose superblock has no clean flag at all).
+    pub force_rw_unclean: bool,
+}
+
+/// Something the caller should tell the user about a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountWarning {
+    /// The file system was not cleanly unmounted; it was mounted read-only.
+    UncleanReadOnly,
+    /// Not cleanly unmounted, mounted read-write because the caller forced it.
+    UncleanForced,
+}
+
+impl core::fmt::Display for MountWarning {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MountWarning::UncleanReadOnly => f.write_str("file system unclean, mounting read-only"),
+            MountWarning::UncleanForced => {
+                f.write_str("file system unclean, mounted read-write as requested")
+            }
+        }
+    }
+}
+
+/// Why a mount failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    /// The superblock is invalid.
+    #[error("bad superblock: {0}")]
+    Super(#[from] SuperError),
+    /// The root inode is missing or not a directory.
+    #[error("root inode is not a directory")]
+    BadRoot,
+    /// Reading or writing the device failed.
+    #[error("device error: {0}")]
+    Io(Errno),
+}
+
+/// Inode attributes as `stat` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: u32,
+    /// Type and permission bits.
+    pub mode: u16,
+    /// Link count.
+    pub nlinks: u16,
+    /// Owner.
+    pub uid: u16,
+    /// Group.
+    pub gid: u16,
+    /// Size in bytes.
+    pub size: u32,
+    /// Access time.
+    pub atime: u32,
+    /// Modification time.
+    pub mtime: u32,
+    /// Status-change time.
+    pub ctime: u32,
+    /// Device number of a block/character special (zone 0), else 0.
+    pub rdev: u32,
+    /// Preferred I/O size (the block size).
+    pub blksize: u32,
+}
+
+/// File-system statistics (`statvfs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatVfs {
+    /// Block size.
+    pub bsize: u32,
+    /// Fragment size (= block size).
+    pub frsize: u32,
+    /// Total blocks (zones), metadata included.
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Free blocks for unprivileged users (same as `bfree`).
+    pub bavail: u64,
+    /// Total inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// Free inodes for unprivileged users.
+    pub favail: u64,
+    /// Longest file name.
+    pub namemax: u32,
+}
+
+/// One directory entry from [`FileSystem::getdents`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Inode number.
+    pub ino: u32,
+    /// Name bytes.
+    pub name: Vec<u8>,
+    /// Position to pass to `getdents` to continue after this entry.
+    pub next_pos: u64,
+}
+
+/// Where a path walk stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Walk {
+    /// The whole path was resolved.
+    Found {
+        /// The inode the path names.
+        ino: u32,
+        /// The directory holding the last component (the start for an empty path).
+        parent: u32,
+    },
+    /// A symbolic link was reached and must be resolved by the caller.
+    Symlink {
+        /// The link's inode.
+        ino: u32,
+        /// Directory containing the link (relative targets start here).
+        dir: u32,
+        /// Index of the component that is the link (0-based).
+        component: usize,
+        /// The rest of the path after the link (no leading '/').
+        rest: Vec<u8>,
+    },
+    /// A directory on which something is mounted was reached.
+    MountPoint {
+        /// The mount point's inode.
+        ino: u32,
+        /// Index of the component that is the mount point.
+        component: usize,
+        /// The rest of the path after it.
+        rest: Vec<u8>,
+    },
+    /// ".." at this file system's root: the path leaves the file system.
+    LeaveRoot {
+        /// Index of the ".." component.
+        component: usize,
+        /// The rest of the path starting at that "..".
+        rest: Vec<u8>,
+    },
+}
+
+/// Options of [`FileSystem::walk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalkFlags {
+    /// Hand back a symlink even when it is the last component.
+    pub follow_last: bool,
+    /// Hand back ".." at the root as [`Walk::LeaveRoot`] (a mounted FS);
+    /// otherwise the root's ".." entry (itself) is used.
+    pub leave_at_root: bool,
+}
+
+/// A mounted MINIX file system.
+pub struct FileSystem<B: BlockAccess> {
+    io: B,
+    sb: SuperBlock,
+    g: Geometry,
+    read_only: bool,
+    warning: Option<MountWarning>,
+    /// Open references per inode (the in-core inode table).
+    open: BTreeMap<u32, u32>,
+    /// Inodes with links gone but still open: freed at the last put.
+    orphans: BTreeSet<u32>,
+    mountpoints: BTreeSet<u32>,
+    /// Inode-bitmap search hint (bit number).
+    isearch: u64,
+    /// Zone-bitmap search hint (bit number).
+    zsearch: u64,
+    /// Zones in use, metadata included (as MINIX's `used_zones`).
+    used_zones: u64,
+}
+
+impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileSystem")
+            .field("sb", &self.sb)
+            .field("read_only", &self.read_only)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most symbolic links followed while resolving one path.
+pub const SYMLOOP_MAX: usize = 16;
+
+/// Result of a directory search: (position, inode) of the name if
+/// present, and the first free slot seen.
+type DirFind = (Option<(u64, u32)>, Option<u64>);
+
+/// Indices of one file block in the zone tree: the inode slot, the depth
+/// below it (0 direct, 1..3 indirect) and the entry index at each level.
+#[derive(Debug, Clone, Copy)]
+struct BlockPath {
+    slot: usize,
+    depth: usize,
+    idx: [usize; 3],
+}
+
+impl<B: BlockAccess> FileSystem<B> {
+    // -----------------------------------------------------------------------
+    // Mount, unmount, sync.
+
+    /// Reads and validates the superblock and the root inode. An unclean file
+    /// system is mounted read-only (unless forced) and a warning is returned
+    /// in [`FileSystem::warning`]. A read-write mount marks the superblock
+    /// unclean until [`FileSystem::unmount`].
+    pub fn mount(mut io: B, opts: MountOptions) -> core::result::Result<FileSystem<B>, MountError> {
+        io.set_block_size(1024).map_err(MountError::Io)?;
+        let mut area = [0u8; 64];
+        io.read(1, |d| area.copy_from_slice(&d[..64]))
+            .map_err(MountError::Io)?;
+        let sb = SuperBlock::parse(&area)?;
+        sb.check_device_size(io.device_size().map_err(MountError::Io)?)?;
+        io.set_block_size(sb.block_size).map_err(MountError::Io)?;
+        let g = sb.geometry();
+        let mut read_only = opts.read_only;
+        let mut warning = None;
+        if !read_only && !sb.is_clean() {
+            if opts.force_rw_unclean {
+                warning = Some(MountWarning::UncleanForced);
+            } else {
+                warning = Some(MountWarning::UncleanReadOnly);
+                read_only = true;
+            }
+        }
+        let mut fs = FileSystem {
+            io,
+            sb,
+            g,
+            read_only,
+            warning,
+            open: BTreeMap::new(),
+            orphans: BTreeSet::new(),
+            mountpoints: BTreeSet::new(),
+            isearch: 1,
+            zsearch: 1,
+            used_zones: 0,
+        };
+        let root = fs.load(ROOT_INO).map_err(|_| MountError::BadRoot)?;
+        if !root.is_dir() {
+            return Err(MountError::BadRoot);
+        }
+        let free = fs.count_free_bits(false).map_err(MountError::Io)?;
+        fs.used_zones = u64::from(g.zones).saturating_sub(free);
+        fs.io.set_usage(u64::from(g.zones), fs.used_zones);
+        if !fs.read_only {
+            fs.sb.set_clean(false);
+            fs.write_super().map_err(MountError::Io)?;
+            fs.io.flush().map_err(MountError::Io)?;
+        }
+        Ok(fs)
+    }
+
+    /// Formats nothing: a convenience for tests and tools that mount with
+    /// default options.
+    pub fn mount_rw(io: B) -> core::result::Result<FileSystem<B>, MountError> {
+        FileSystem::mount(io, MountOptions::default())
+    }
+
+    /// Frees orphaned inodes, flushes, marks the superblock clean (read-write
+    /// mounts) and gives the block store back.
+    pub fn unmount(mut self) -> Result<B> {
+        if !self.read_only {
+            let orphans: Vec<u32> = self.orphans.iter().copied().collect();
+            for ino in orphans {
+                self.free_inode_now(ino)?;
+            }
+            self.orphans.clear();
+            self.sb.set_clean(true);
+            self.write_super()?;
+        }
+        self.io.flush()?;
+        Ok(self.io)
+    }
+
+    /// Writes every dirty block to the device.
+    pub fn sync(&mut self) -> Result<()> {
+        self.io.flush()
+    }
+
+    /// The warning of the mount, if any (print it).
+    pub fn warning(&self) -> Option<MountWarning> {
+        self.warning
+    }
+
+    /// True when mounted read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The validated superblock.
+    pub fn superblock(&self) -> &SuperBlock {
+        &self.sb
+    }
+
+    /// The derived geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.g
+    }
+
+    /// The root directory's inode number.
+    pub fn root(&self) -> u32 {
+        ROOT_INO
+    }
+
+    /// The block store (for statistics).
+    pub fn io(&self) -> &B {
+        &self.io
+    }
+
+    /// The block store, mutably.
+    pub fn io_mut(&mut self) -> &mut B {
+        &mut self.io
+    }
+
+    fn write_super(&mut self) -> Result<()> {
+        let sb = self.sb;
+        let (block, off) = if self.g.block_size == 1024 {
+            (1, 0)
+        } else {
+            (0, SUPER_OFFSET)
+        };
+        self.io
+            .modify(block, |d| sb.encode(&mut d[off..]))?
+            .map_err(|_| Errno::EIO)
+    }
+
+    fn check_rw(&self) -> Result<()> {
+        if self.read_only {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Inodes.
+
+    /// Reads inode `ino` from disk; the inode must be in use.
+    fn load(&mut self, ino: u32) -> Result<DiskInode> {
+        let inode = self.load_raw(ino)?;
+        if inode.mode == 0 {
+            return Err(Errno::EIO);
+        }
+        Ok(inode)
+    }
+
+    fn load_raw(&mut self, ino: u32) -> Result<DiskInode> {
+        if !self.g.is_valid_ino(ino) {
+            return Err(Errno::EINVAL);
+        }
+        let (block, off) = self.g.inode_location(ino);
+        let version = self.g.version;
+        let size = self.g.inode_size as usize;
+        self.io
+            .read(block, |d| DiskInode::decode(version, &d[off..off + size]))?
+            .ok_or(Errno::EIO)
+    }
+
+    fn store(&mut self, ino: u32, inode: &DiskInode) -> Result<()> {
+        if !self.g.is_valid_ino(ino) {
+            return Err(Errno::EINVAL);
+        }
+        let (block, off) = self.g.inode_location(ino);
+        let version = self.g.version;
+        let size = self.g.inode_size as usize;
+        // Encode first so an overflow leaves the disk untouched.
+        let mut buf = [0u8; 64];
+        inode.encode(version, &mut buf).map_err(|_| Errno::EINVAL)?;
+        self.io
+            .modify(block, |d| d[off..off + size].copy_from_slice(&buf[..size]))
+    }
+
+    /// Takes an open reference on `ino` (VFS "get"): the inode stays
+    /// allocated until the last [`FileSystem::put`], even if unlinked.
+    pub fn get(&mut self, ino: u32) -> Result<()> {
+        self.load(ino)?;
+        *self.open.entry(ino).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// Drops an open reference; frees the inode if it was the last one and
+    /// the inode has no links left.
+    pub fn put(&mut self, ino: u32) -> Result<()> {
+        let count = self.open.get_mut(&ino).ok_or(Errno::EINVAL)?;
+        *count -= 1;
+        if *count == 0 {
+            self.open.remove(&ino);
+            if self.orphans.remove(&ino) && !self.read_only {
+                self.free_inode_now(ino)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Open references on `ino`.
+    pub fn open_count(&self, ino: u32) -> u32 {
+        self.open.get(&ino).copied().unwrap_or(0)
+    }
+
+    /// Marks or unmarks `ino` as a mount point (walks stop there).
+    pub fn set_mountpoint(&mut self, ino: u32, on: bool) -> Result<()> {
+        let inode = self.load(ino)?;
+        if !inode.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if on {
+            self.mountpoints.insert(ino);
+        } else {
+            self.mountpoints.remove(&ino);
+        }
+        Ok(())
+    }
+
+    /// Drops one link; frees the inode now or at its last put.
+    fn drop_link(&mut self, ino: u32, inode: &mut DiskInode, now: u32) -> Result<()> {
+        inode.nlinks = inode.nlinks.saturating_sub(1);
+        inode.ctime = now;
+        self.store(ino, inode)?;
+        if inode.nlinks == 0 {
+            if self.open_count(ino) > 0 {
+                self.orphans.insert(ino);
+            } else {
+                self.free_inode_now(ino)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn free_inode_now(&mut self, ino: u32) -> Result<()> {
+        let mut inode = self.load_raw(ino)?;
+        if inode.has_data_zones() {
+            self.free_from(&mut inode, 0)?;
+        }
+        self.store(ino, &DiskInode::default())?;
+        self.free_bit(true, u64::from(ino))
+    }
+
+    fn alloc_inode(
+        &mut self,
+        mode_bits: u16,
+        uid: u16,
+        gid: u16,
+        now: u32,
+    ) -> Result<(u32, DiskInode)> {
+        if self.g.version == Version::V1 && gid > 255 {
+            return Err(Errno::EINVAL);
+        }
+        let bit = self.alloc_bit(true, self.isearch)?;
+        let ino = u32::try_from(bit).map_err(|_| Errno::EIO)?;
+        self.isearch = bit;
+        let inode = DiskInode {
+            mode: mode_bits,
+            nlinks: 0,
+            uid,
+            gid,
+            size: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            zone: [0; format::V2_NR_TZONES],
+        };
+        Ok((ino, inode))
+    }
+
+    // -----------------------------------------------------------------------
+    // Bitmaps.
+
+    fn map_geometry(&self, imap: bool) -> (u32, u32, u64) {
+        if imap {
+            (self.g.imap_start, self.g.imap_blocks, self.g.imap_bits())
+        } else {
+            (self.g.zmap_start, self.g.zmap_blocks, self.g.zmap_bits())
+        }
+    }
+
+    /// First-fit allocation from `hint`, wrapping once; bit 0 is never handed out.
+    fn alloc_bit(&mut self, imap: bool, hint: u64) -> Result<u64> {
+        let (start, nblocks, nbits) = self.map_geometry(imap);
+        let bpb = self.g.bits_per_block();
+        let hint = if hint == 0 || hint >= nbits { 1 } else { hint };
+        // Scan [hint, nbits) then [1, hint).
+        for (lo, hi) in [(hint, nbits), (1, hint)] {
+            let mut bit = lo;
+            while bit < hi {
+                let blk = bit / bpb;
+                if blk >= u64::from(nblocks) {
+                    break;
+                }
+                let in_blk = (bit % bpb) as usize;
+                let limit = (hi - blk * bpb).min(bpb) as usize;
+                let found = self.io.read(start + blk as u32, |d| {
+                    format::bit_find_zero(d, in_blk, limit)
+                })?;
+                if let Some(i) = found {
+                    let b = blk * bpb + i as u64;
+                    self.io
+                        .modify(start + blk as u32, |d| format::bit_set(d, i, true))?;
+                    return Ok(b);
+                }
+                bit = (blk + 1) * bpb;
+            }
+        }
+        Err(Errno::ENOSPC)
+    }
+
+    fn free_bit(&mut self, imap: bool, bit: u64) -> Result<()> {
+        let (start, _, nbits) = self.map_geometry(imap);
+        if bit == 0 || bit >= nbits {
+            return Err(Errno::EIO);
+        }
+        let bpb = self.g.bits_per_block();
+        let blk = start + (bit / bpb) as u32;
+        let i = (bit % bpb) as usize;
+        let was = self.io.modify(blk, |d| {
+            let was = format::bit_get(d, i);
+            format::bit_set(d, i, false);
+            was
+        })?;
+        if imap {
+            self.isearch = self.isearch.min(bit);
+        } else {
+            self.zsearch = self.zsearch.min(bit);
+            if was {
+                self.used_zones = self.used_zones.saturating_sub(1);
+                self.io.change_usage(-1);
+            }
+        }
+        Ok(())
+    }
+
+    fn count_free_bits(&mut self, imap: bool) -> Result<u64> {
+        let (start, nblocks, nbits) = self.map_geometry(imap);
+        let bpb = self.g.bits_per_block();
+        let mut free = 0u64;
+        for b in 0..nblocks {
+            let first = u64::from(b) * bpb;
+            if first >= nbits {
+                break;
+            }
+            let limit = (nbits - first).min(bpb) as usize;
+            free += self
+                .io
+                .read(start + b, |d| format::bit_count_zeros(d, limit))? as u64;
+        }
+        // Bit 0 is reserved and always set; a corrupt clear bit 0 is not free space.
+        if self.io.read(start, |d| !format::bit_get(d, 0))? {
+            free = free.saturating_sub(1);
+        }
+        Ok(free)
+    }
+
+    /// Allocates a data zone near `near` (a zone number, 0 = anywhere) and
+    /// zero-fills it.
+    fn alloc_zone(&mut self, near: u32) -> Result<u32> {
+        let hint = if self.g.is_data_zone(near) {
+            self.g.bit_of_zone(near)
+        } else {
+            self.zsearch
+        };
+        let bit = self.alloc_bit(false, hint)?;
+        self.zsearch = bit;
+        let zone = self.g.zone_of_bit(bit);
+        if !self.g.is_data_zone(zone) {
+            return Err(Errno::EIO);
+        }
+        self.used_zones += 1;
+        self.io.change_usage(1);
+        self.io.overwrite(zone, |_| ())?;
+        Ok(zone)
+    }
+
+    fn free_zone(&mut self, zone: u32) -> Result<()> {
+        if !self.g.is_data_zone(zone) {
+            return Err(Errno::EIO);
+        }
+        self.free_bit(false, self.g.bit_of_zone(zone))
+    }
+
+    /// A zone number read from disk: 0 (hole) or a data zone, else EIO.
+    fn checked_zone(&self, z: u32) -> Result<u32> {
+        if z == 0 || self.g.is_data_zone(z) {
+            Ok(z)
+        } else {
+            Err(Errno::EIO)
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Zone mapping.
+
+    fn block_path(&self, fblock: u64) -> Result<BlockPath> {
+        let n = u64::from(self.g.ptrs_per_block);
+        if fblock < NR_DZONES as u64 {
+            return Ok(BlockPath {
+                slot: fblock as usize,
+                depth: 0,
+                idx: [0; 3],
+            });
+        }
+        let mut e = fblock - NR_DZONES as u64;
+        if e < n {
+            return Ok(BlockPath {
+                slot: ZONE_IND,
+                depth: 1,
+                idx: [e as usize, 0, 0],
+            });
+        }
+        e -= n;
+        if e < n * n {
+            return Ok(BlockPath {
+                slot: ZONE_DIND,
+                depth: 2,
+                idx: [(e / n) as usize, (e % n) as usize, 0],
+            });
+        }
+        e -= n * n;
+        if self.g.has_triple_indirect() && e < n * n * n {
+            return Ok(BlockPath {
+                slot: ZONE_TIND,
+                depth: 3,
+                idx: [
+                    (e / (n * n)) as usize,
+                    ((e / n) % n) as usize,
+                    (e % n) as usize,
+                ],
+            });
+        }
+        Err(Errno::EFBIG)
+    }
+
+    /// Zone holding file block `fblock`, 0 for a hole.
+    fn bmap(&mut self, inode: &DiskInode, fblock: u64) -> Result<u32> {
+        let p = match self.block_path(fblock) {
+            Ok(p) => p,
+            Err(_) => return Ok(0),
+        };
+        let mut z = self.checked_zone(inode.zone[p.slot])?;
+        for level in 0..p.depth {
+            if z == 0 {
+                return Ok(0);
+            }
+            let g = self.g;
+            let idx = p.idx[level];
+            let e = self.io.read(z, |d| format::ind_get(&g, d, idx))?;
+            z = self.checked_zone(e)?;
+        }
+        Ok(z)
+    }
+
+    /// Zone for file block `fblock`, allocating it (and indirect blocks) if
+    /// it is a hole. Returns the zone and whether it is new (zero-filled).
+    fn bmap_alloc(&mut self, inode: &mut DiskInode, fblock: u64, near: u32) -> Result<(u32, bool)> {
+        let p = self.block_path(fblock)?;
+        let mut z = self.checked_zone(inode.zone[p.slot])?;
+        let mut new = false;
+        if z == 0 {
+            z = self.alloc_zone(near)?;
+            inode.zone[p.slot] = z;
+            new = true;
+        }
+        for level in 0..p.depth {
+            let g = self.g;
+            let idx = p.idx[level];
+            let e = self.io.read(z, |d| format::ind_get(&g, d, idx))?;
+            let mut child = self.checked_zone(e)?;
+            new = false;
+            if child == 0 {
+                child = self.alloc_zone(z)?;
+                self.io.modify(z, |d| format::ind_set(&g, d, idx, child))?;
+                new = true;
+            }
+            z = child;
+        }
+        Ok((z, new))
+    }
+
+    /// Frees every zone of file blocks `>= first` and indirect blocks that
+    /// no longer map anything.
+    fn free_from(&mut self, inode: &mut DiskInode, first: u64) -> Result<()> {
+        for slot in 0..NR_DZONES {
+            if slot as u64 >= first && inode.zone[slot] != 0 {
+                let z = self.checked_zone(inode.zone[slot])?;
+                self.free_zone(z)?;
+                inode.zone[slot] = 0;
+            }
+        }
+        let n = u64::from(self.g.ptrs_per_block);
+        let mut base = NR_DZONES as u64;
+        let mut span = n;
+        for (slot, depth) in [(ZONE_IND, 1u32), (ZONE_DIND, 2), (ZONE_TIND, 3)] {
+            if slot >= self.g.nr_tzones {
+                break;
+            }
+            let z = self.checked_zone(inode.zone[slot])?;
+            if z != 0 && self.free_tree(z, depth, base, first)? {
+                self.free_zone(z)?;
+                inode.zone[slot] = 0;
+            }
+            base += span;
+            span = span.saturating_mul(n);
+        }
+        Ok(())
+    }
+
+    /// Frees, under indirect block `z` of `depth` covering file blocks from
+    /// `base`, everything at or past `first`. Returns true when `z` itself
+    /// maps nothing any more (the caller frees it).
+    fn free_tree(&mut self, z: u32, depth: u32, base: u64, first: u64) -> Result<bool> {
+        let g = self.g;
+        let n = u64::from(g.ptrs_per_block);
+        let child_span = n.pow(depth - 1);
+        let entries: Vec<u32> = self.io.read(z, |d| {
+            (0..n as usize).map(|i| format::ind_get(&g, d, i)).collect()
+        })?;
+        let mut changed = false;
+        let mut all_empty = true;
+        for (i, &e) in entries.iter().enumerate() {
+            let child_base = base + i as u64 * child_span;
+            if e == 0 {
+                continue;
+            }
+            let child = self.checked_zone(e)?;
+            let drop = if child_base + child_span <= first {
+                false
+            } else if depth == 1 {
+                child_base >= first
+            } else {
+                self.free_tree(child, depth - 1, child_base, first)?
+            };
+            if drop {
+                self.free_zone(child)?;
+                self.io.modify(z, |d| format::ind_set(&g, d, i, 0))?;
+                changed = true;
+            } else {
+                all_empty = false;
+            }
+        }
+        let _ = changed;
+        Ok(all_empty)
+    }
+
+    // -----------------------------------------------------------------------
+    // Data.
+
+    /// Reads file data of `inode` at `off` into `buf`; returns bytes read.
+    fn read_data(&mut self, inode: &DiskInode, off: u64, buf: &mut [u8]) -> Result<usize> {
+        let size = u64::from(inode.size);
+        if off >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(size - off) as usize;
+        let bs = u64::from(self.g.block_size);
+        let mut done = 0usize;
+        let last_block = (size - 1) / bs;
+        let mut prefetched_to = 0u64;
+        while done < n {
+            let pos = off + done as u64;
+            let fb = pos / bs;
+            if fb >= prefetched_to {
+                prefetched_to = self.prefetch_from(inode, fb, last_block)?;
+            }
+            let in_blk = (pos % bs) as usize;
+            let chunk = (bs as usize - in_blk).min(n - done);
+            let z = self.bmap(inode, fb)?;
+            let dst = &mut buf[done..done + chunk];
+            if z == 0 {
+                dst.fill(0);
+            } else {
+                self.io
+                    .read(z, |d| dst.copy_from_slice(&d[in_blk..in_blk + chunk]))?;
+            }
+            done += chunk;
+        }
+        Ok(n)
+    }
+
+    /// Hands the zones of file blocks `fb..` (at most 64, not past
+    /// `last_block`) to the cache's prefetch; returns the first block not covered.
+    fn prefetch_from(&mut self, inode: &DiskInode, fb: u64, last_block: u64) -> Result<u64> {
+        const PREFETCH: u64 = 64;
+        let end = (fb + PREFETCH).min(last_block + 1);
+        let mut zones = Vec::with_capacity((end - fb) as usize);
+        for b in fb..end {
+            let z = self.bmap(inode, b)?;
+            if z != 0 {
+                zones.push(z);
+            }
+        }
+        if zones.len() > 1 {
+            self.io.prefetch(&zones);
+        }
+        Ok(end)
+    }
+
+    /// Writes `data` at `off`, allocating zones; updates size (not times).
+    /// Returns bytes written; a short count only when space ran out midway.
+    fn write_data(&mut self, inode: &mut DiskInode, off: u64, data: &[u8]) -> Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let end = off.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
+        if end > self.g.max_file_size() {
+            return Err(Errno::EFBIG);
+        }
+        let bs = u64::from(self.g.block_size);
+        let mut done = 0usize;
+        let mut near = 0u32;
+        let mut result = Ok(());
+        while done < data.len() {
+            let pos = off + done as u64;
+            let fb = pos / bs;
+            let in_blk = (pos % bs) as usize;
+            let chunk = (bs as usize - in_blk).min(data.len() - done);
+            let (z, new) = match self.bmap_alloc(inode, fb, near) {
+                Ok(v) => v,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            near = z;
+            let src = &data[done..done + chunk];
+            if chunk == bs as usize && !new {
+                self.io.overwrite(z, |d| d.copy_from_slice(src))?;
+            } else {
+                self.io
+                    .modify(z, |d| d[in_blk..in_blk + chunk].copy_from_slice(src))?;
+            }
+            done += chunk;
+        }
+        let new_end = off + done as u64;
+        if new_end > u64::from(inode.size) {
+            inode.size = new_end as u32;
+        }
+        match result {
+            Err(e) if done == 0 => Err(e),
+            _ => Ok(done),
+        }
+    }
+
+    /// Sets the size of `inode` to `size`, freeing or zeroing as needed.
+    fn truncate_inode(&mut self, inode: &mut DiskInode, size: u64) -> Result<()> {
+        if size > self.g.max_file_size() {
+            return Err(Errno::EFBIG);
+        }
+        let bs = u64::from(self.g.block_size);
+        let old = u64::from(inode.size);
+        if size < old {
+            let first_free = size.div_ceil(bs);
+            self.free_from(inode, first_free)?;
+            // Zero the tail of the last kept block so a later grow reads zeros.
+            let tail = (size % bs) as usize;
+            if tail != 0 {
+                let z = self.bmap(inode, size / bs)?;
+                if z != 0 {
+                    self.io.modify(z, |d| d[tail..].fill(0))?;
+                }
+            }
+        }
+        inode.size = size as u32;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // Public data operations.
+
+    /// Reads up to `buf.len()` bytes at `off` from a file, directory or
+    /// symlink; returns the bytes read (0 at or past the end). Holes read as
+    /// zeros. atime is not updated (as on a `noatime` mount).
+    pub fn read(&mut self, ino: u32, off: u64, buf: &mut [u8]) -> Result<usize> {
+        let inode = self.load(ino)?;
+        if !inode.has_data_zones() {
+            return Err(Errno::EINVAL);
+        }
+        self.read_data(&inode, off, buf)
+    }
+
+    /// Writes `data` at `off` into a regular file; returns bytes written
+    /// (short only if the device filled up midway). EFBIG past the maximum size.
+    pub fn write(&mut self, ino: u32, off: u64, data: &[u8], now: u32) -> Result<usize> {
+        self.check_rw()?;
+        let mut inode = self.load(ino)?;
+        if inode.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        if !inode.is_reg() {
+            return Err(Errno::EINVAL);
+        }
+        let r = self.write_data(&mut inode, off, data);
+        if matches!(r, Ok(n) if n > 0) {
+            inode.mtime = now;
+            inode.ctime = now;
+        }
+        self.store(ino, &inode)?;
+        r
+    }
+
+    /// Sets a regular file's size (grows with a hole, shrinks freeing zones).
+    pub fn truncate(&mut self, ino: u32, size: u64, now: u32) -> Result<()> {
+        self.check_rw()?;
+        let mut inode = self.load(ino)?;
+        if inode.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        if !inode.is_reg() {
+            return Err(Errno::EINVAL);
+        }
+        self.truncate_inode(&mut inode, size)?;
+        inode.mtime = now;
+        inode.ctime = now;
+        self.store(ino, &inode)
+    }
+
+    // -----------------------------------------------------------------------
+    // Attributes.
+
+    /// Attributes of `ino`.
+    pub fn stat(&mut self, ino: u32) -> Result<Stat> {
+        let inode = self.load(ino)?;
+        Ok(Stat {
+            ino,
+            mode: inode.mode,
+            nlinks: inode.nlinks,
+            uid: inode.uid,
+            gid: inode.gid,
+            size: inode.size,
+            atime: inode.atime,
+            mtime: inode.mtime,
+            ctime: inode.ctime,
+            rdev: if inode.is_device() { inode.zone[0] } else { 0 },
+            blksize: self.g.block_size,
+        })
+    }
+
+    /// Changes the permission bits (the file type stays).
+    pub fn chmod(&mut self, ino: u32, perm: u16, now: u32) -> Result<()> {
+        self.check_rw()?;
+        let mut inode = self.load(ino)?;
+        inode.mode = (inode.mode & mode::S_IFMT) | (perm & mode::PERM_MASK);
+        inode.ctime = now;
+        self.store(ino, &inode)
+    }
+
+    /// Changes owner and group (EINVAL if the group does not fit V1's byte).
+    pub fn chown(&mut self, ino: u32, uid: u16, gid: u16, now: u32) -> Result<()> {
+        self.check_rw()?;
+        let mut inode = self.load(ino)?;
+        inode.uid = uid;
+        inode.gid = gid;
+        inode.ctime = now;
+        self.store(ino, &inode)
+    }
+
+    /// Sets access and modification times (V1 keeps only `mtime`).
+    pub fn utimes(&mut self, ino: u32, atime: u32, mtime: u32, now: u32) -> Result<()> {
+        self.check_rw()?;
+        let mut inode = self.load(ino)?;
+        inode.atime = atime;
+        inode.mtime = mtime;
+        inode.ctime = now;
+        if self.g.version == Version::V1 {
+            // One timestamp on disk: it is the modification time.
+            inode.ctime = mtime;
+        }
+        self.store(ino, &inode)
+    }
+
+    /// File-system statistics; block counts come from the cache's usage
+    /// counters, free inodes from a scan of the inode bitmap.
+    pub fn statvfs(&mut self) -> Result<StatVfs> {
+        let ffree = self.count_free_bits(true)?;
+        let used = self.io.used_blocks().unwrap_or(self.used_zones);
+        let bfree = u64::from(self.g.zones).saturating_sub(used);
+        Ok(StatVfs {
+            bsize: self.g.block_size,
+            frsize: self.g.block_size,
+            blocks: u64::from(self.g.zones),
+            bfree,
+            bavail: bfree,
+            files: u64::from(self.g.ninodes),
+            ffree,
+            favail: ffree,
+            namemax: self.g.name_len,
+        })
+    }
+
+    // -----------------------------------------------------------------------
+    // Directories.
+
+    fn check_name(&self, name: &[u8]) -> Result<()> {
+        if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+        if name.len() > self.g.name_len as usize {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        Ok(())
+    }
+
+    fn load_dir(&mut self, ino: u32) -> Result<DiskInode> {
+        let inode = self.load(ino)?;
+        if !inode.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if inode.size % self.g.dirent_size != 0 {
+            return Err(Errno::EIO);
+        }
+        Ok(inode)
+    }
+
+    /// Visits every entry slot of a directory in order: `f(pos, ino, name)`
+    /// returns `true` to stop. Returns the position where it stopped.
+    fn dir_scan(
+        &mut self,
+        dir: &DiskInode,
+        from: u64,
+        mut f: impl FnMut(u64, u32, &[u8]) -> bool,
+    ) -> Result<Option<u64>> {
+        let g = self.g;
+        let bs = u64::from(g.block_size);
+        let es = u64::from(g.dirent_size);
+        let size = u64::from(dir.size);
+        let mut fb = from / bs;
+        while fb * bs < size {
+            let z = self.bmap(dir, fb)?;
+            if z == 0 {
+                // Directories have no holes.
+                return Err(Errno::EIO);
+            }
+            let block_start = fb * bs;
+            let first = from.max(block_start);
+            let end = size.min(block_start + bs);
+            let stop = self.io.read(z, |d| {
+                let mut pos = first;
+                while pos < end {
+                    let o = (pos - block_start) as usize;
+                    let e = &d[o..o + es as usize];
+                    if f(pos, format::dirent_ino(&g, e), format::dirent_name(&g, e)) {
+                        return Some(pos);
+                    }
+                    pos += es;
+                }
+                None
+            })?;
+            if stop.is_some() {
+                return Ok(stop);
+            }
+            fb += 1;
+        }
+        Ok(None)
+    }
+
+    /// Finds `name` in directory inode `dir`: (position, inode) if present,
+    /// and the first free slot seen.
+    fn dir_find(&mut self, dir: &DiskInode, name: &[u8]) -> Result<DirFind> {
+        let mut free = None;
+        let mut found = None;
+        self.dir_scan(dir, 0, |pos, ino, n| {
+            if ino == 0 {
+                if free.is_none() {
+                    free = Some(pos);
+                }
+                false
+            } else if n == name {
+                found = Some((pos, ino));
+                true
+            } else {
+                false
+            }
+        })?;
+        if let Some((_, ino)) = found
+            && !self.g.is_valid_ino(ino)
+        {
+            return Err(Errno::EIO);
+        }
+        Ok((found, free))
+    }
+
+    /// Writes entry (`ino`, `name`) at byte `pos` of directory `dir`.
+    fn dir_put(&mut self, dir: &mut DiskInode, pos: u64, ino: u32, name: &[u8]) -> Result<()> {
+        let mut e = vec![0u8; self.g.dirent_size as usize];
+        format::dirent_write(&self.g, &mut e, ino, name);
+        if pos < u64::from(dir.size) {
+            let bs = u64::from(self.g.block_size);
+            let z = self.bmap(dir, pos / bs)?;
+            if z == 0 {
+                return Err(Errno::EIO);
+            }
+            let o = (pos % bs) as usize;
+            self.io.modify(z, |d| d[o..o + e.len()].copy_from_slice(&e))
+        } else {
+            let n = self.write_data(dir, pos, &e)?;
+            if n != e.len() {
+                Err(Errno::ENOSPC)
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// Changes the inode number of the entry at `pos` (name kept).
+    fn dir_set_ino(&mut self, dir: &DiskInode, pos: u64, ino: u32) -> Result<()> {
+        let g = self.g;
+        let bs = u64::from(g.block_size);
+        let z = self.bmap(dir, pos / bs)?;
+        if z == 0 {
+            return Err(Errno::EIO);
+        }
+        let o = (pos % bs) as usize;
+        let isz = g.dirent_ino_size as usize;
+        self.io.modify(z, |d| {
+            if isz == 4 {
+                d[o..o + 4].copy_from_slice(&ino.to_le_bytes());
+            } else {
+                d[o..o + 2].copy_from_slice(&(ino as u16).to_le_bytes());
+            }
+        })
+    }
+
+    /// Adds `name` -> `ino` to directory `dir_ino` (EEXIST if present).
+    fn dir_add(
+        &mut self,
+        dir_ino: u32,
+        dir: &mut DiskInode,
+        name: &[u8],
+        ino: u32,
+        now: u32,
+    ) -> Result<()> {
+        let (found, free) = self.dir_find(dir, name)?;
+        if found.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let pos = free.unwrap_or(u64::from(dir.size));
+        self.dir_put(dir, pos, ino, name)?;
+        dir.mtime = now;
+        dir.ctime = now;
+        self.store(dir_ino, dir)
+    }
+
+    /// True when a directory holds nothing but "." and "..".
+    fn dir_is_empty(&mut self, dir: &DiskInode) -> Result<bool> {
+        let mut empty = true;
+        self.dir_scan(dir, 0, |_, ino, n| {
+            if ino != 0 && n != b"." && n != b".." {
+                empty = false;
+                true
+            } else {
+                false
+            }
+        })?;
+        Ok(empty)
+    }
+
+    /// Looks up one component in directory `dir`.
+    pub fn lookup(&mut self, dir: u32, name: &[u8]) -> Result<u32> {
+        let d = self.load_dir(dir)?;
+        if name.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if name.len() > self.g.name_len as usize {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        match self.dir_find(&d, name)?.0 {
+            Some((_, ino)) => Ok(ino),
+            None => Err(Errno::ENOENT),
+        }
+    }
+
+    /// Walks `path` (components separated by '/', empty ones skipped) from
+    /// directory `start`. Stops and hands back at symlinks, mount points and
+    /// ".." at the root as [`WalkFlags`] asks.
+    pub fn walk(&mut self, start: u32, path: &[u8], flags: WalkFlags) -> Result<Walk> {
+        let comps: Vec<(usize, &[u8])> = split_components(path);
+        let mut cur = start;
+        let mut parent = start;
+        let trailing_slash = path.last() == Some(&b'/');
+        for (k, &(offset, comp)) in comps.iter().enumerate() {
+            let last = k + 1 == comps.len();
+            let dir = self.load(cur)?;
+            if !dir.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            if comp == b".." && cur == ROOT_INO && flags.leave_at_root {
+                return Ok(Walk::LeaveRoot {
+                    component: k,
+                    rest: path[offset..].to_vec(),
+                });
+            }
+            let child = self.lookup(cur, comp)?;
+            let cinode = self.load(child)?;
+            let rest_start = offset + comp.len();
+            let rest = trim_leading_slashes(&path[rest_start..]).to_vec();
+            if cinode.is_symlink() && (!last || flags.follow_last || trailing_slash) {
+                return Ok(Walk::Symlink {
+                    ino: child,
+                    dir: cur,
+                    component: k,
+                    rest,
+                });
+            }
+            if self.mountpoints.contains(&child) {
+                return Ok(Walk::MountPoint {
+                    ino: child,
+                    component: k,
+                    rest,
+                });
+            }
+            parent = cur;
+            cur = child;
+        }
+        if trailing_slash && !comps.is_empty() && !self.load(cur)?.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(Walk::Found { ino: cur, parent })
+    }
+
+    /// Reads directory entries from byte position `pos` (a multiple of the
+    /// entry size, else ENOENT as MINIX), at most `max` entries; free slots
+    /// are skipped. An empty result means the end of the directory.
+    pub fn getdents(&mut self, dir: u32, pos: u64, max: usize) -> Result<Vec<DirEntry>> {
+        let d = self.load_dir(dir)?;
+        let es = u64::from(self.g.dirent_size);
+        if !pos.is_multiple_of(es) {
+            return Err(Errno::ENOENT);
+        }
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        self.dir_scan(&d, pos, |p, ino, name| {
+            if ino != 0 {
+                out.push(DirEntry {
+                    ino,
+                    name: name.to_vec(),
+                    next_pos: p + es,
+                });
+            }
+            out.len() >= max
+        })?;
+        Ok(out)
+    }
+
+    /// Every entry of a directory, "." and ".." included.
+    pub fn read_dir(&mut self, dir: u32) -> Result<Vec<DirEntry>> {
+        self.getdents(dir, 0, usize::MAX)
+    }
+
+    // -----------------------------------------------------------------------
+    // Creating and removing names.
+
+    fn new_node(
+        &mut self,
+        dir_ino: u32,
+        name: &[u8],
+        mode_bits: u16,
+        uid: u16,
+        gid: u16,
+        now: u32,
+    ) -> Result<(DiskInode, u32, DiskInode)> {
+        self.check_rw()?;
+        self.check_name(name)?;
+        let dir = self.load_dir(dir_ino)?;
+        if dir.nlinks == 0 {
+            // Creating in a removed directory.
+            return Err(Errno::ENOENT);
+        }
+        // EEXIST is found by `dir_add` in the same scan that finds a free
+        // slot; the inode allocated here is given back then.
+        let (ino, inode) = self.alloc_inode(mode_bits, uid, gid, now)?;
+        Ok((dir, ino, inode))
+    }
+
+    /// Undo of an inode allocation after a later step failed.
+    fn abandon_inode(&mut self, ino: u32, inode: &mut DiskInode) {
+        if inode.has_data_zones() {
+            let _ = self.free_from(inode, 0);
+        }
+        let _ = self.store(ino, &DiskInode::default());
+        let _ = self.free_bit(true, u64::from(ino));
+    }
+
+    /// Creates a regular file `name` in `dir` with permission bits `perm`.
+    pub fn create(
+        &mut self,
+        dir: u32,
+        name: &[u8],
+        perm: u16,
+        uid: u16,
+        gid: u16,
+        now: u32,
+    ) -> Result<u32> {
+        self.make_node(
+            dir,
+            name,
+            mode::S_IFREG | (perm & mode::PERM_MASK),
+            uid,
+            gid,
+            0,
+            now,
+        )
+    }
+
+    /// Creates a special file: `mode_bits` carries the type (S_IFCHR,
+    /// S_IFBLK, S_IFIFO, S_IFSOCK or S_IFREG) and permissions; `rdev` is
+    /// stored in zone 0 for devices.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mknod(
+        &mut self,
+        dir: u32,
+        name: &[u8],
+        mode_bits: u16,
+        uid: u16,
+        gid: u16,
+        rdev: u32,
+        now: u32,
+    ) -> Result<u32> {
+        match mode_bits & mode::S_IFMT {
+            mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK | mode::S_IFREG => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        self.make_node(dir, name, mode_bits, uid, gid, rdev, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_node(
+        &mut self,
+        dir_ino: u32,
+        name: &[u8],
+        mode_bits: u16,
+        uid: u16,
+        gid: u16,
+        rdev: u32,
+        now: u32,
+    ) -> Result<u32> {
+        let is_dev = matches!(mode_bits & mode::S_IFMT, mode::S_IFCHR | mode::S_IFBLK);
+        if is_dev && self.g.version == Version::V1 && rdev > u32::from(u16::MAX) {
+            return Err(Errno::EINVAL);
+        }
+        let (mut dir, ino, mut inode) = self.new_node(dir_ino, name, mode_bits, uid, gid, now)?;
+        inode.nlinks = 1;
+        if is_dev {
+            inode.zone[0] = rdev;
+        }
+        if let Err(e) = self
+            .store(ino, &inode)
+            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, now))
+        {
+            self.abandon_inode(ino, &mut inode);
+            return Err(e);
+        }
+        Ok(ino)
+    }
+
+    /// Creates directory `name` in `dir` with "." and "..".
+    pub fn mkdir(
+        &mut self,
+        dir_ino: u32,
+        name: &[u8],
+        perm: u16,
+        uid: u16,
+        gid: u16,
+        now: u32,
+    ) -> Result<u32> {
+        let parent = self.load_dir(dir_ino)?;
+        if parent.nlinks >= self.g.link_max {
+            return Err(Errno::EMLINK);
+        }
+        let (mut dir, ino, mut inode) = self.new_node(
+            dir_ino,
+            name,
+            mode::S_IFDIR | (perm & mode::PERM_MASK),
+            uid,
+            gid,
+            now,
+        )?;
+        inode.nlinks = 2;
+        let r = self
+            .dir_put(&mut inode, 0, ino, b".")
+            .and_then(|_| {
+                let pos = u64::from(inode.size);
+                self.dir_put(&mut inode, pos, dir_ino, b"..")
+            })
+            .and_then(|_| self.store(ino, &inode))
+            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, now));
+        if let Err(e) = r {
+            self.abandon_inode(ino, &mut inode);
+            return Err(e);
+        }
+        dir.nlinks += 1;
+        self.store(dir_ino, &dir)?;
+        Ok(ino)
+    }
+
+    /// Creates symbolic link `name` -> `target` (stored in one data block;
+    /// ENAMETOOLONG if it does not fit).
+    pub fn symlink(
+        &mut self,
+        dir_ino: u32,
+        name: &[u8],
+        target: &[u8],
+        uid: u16,
+        gid: u16,
+        now: u32,
+    ) -> Result<u32> {
+        if target.is_empty() || target.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+        if target.len() >= self.g.block_size as usize {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let (mut dir, ino, mut inode) =
+            self.new_node(dir_ino, name, mode::S_IFLNK | 0o777, uid, gid, now)?;
+        inode.nlinks = 1;
+        let r = self
+            .write_data(&mut inode, 0, target)
+            .and_then(|n| {
+                if n == target.len() {
+                    Ok(())
+                } else {
+                    Err(Errno::ENOSPC)
+                }
+            })
+            .and_then(|_| self.store(ino, &inode))
+            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, now));
+        if let Err(e) = r {
+            self.abandon_inode(ino, &mut inode);
+            return Err(e);
+        }
+        Ok(ino)
+    }
+
+    /// The target of symbolic link `ino`.
+    pub fn readlink(&mut self, ino: u32) -> Result<Vec<u8>> {
+        let inode = self.load(ino)?;
+        if !inode.is_symlink() {
+            return Err(Errno::EINVAL);
+        }
+        if inode.size as usize > self.g.block_size as usize {
+            return Err(Errno::EIO);
+        }
+        let mut buf = vec![0u8; inode.size as usize];
+        let n = self.read_data(&inode, 0, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Adds a hard link `name` in `dir` to `ino` (not a directory).
+    pub fn link(&mut self, dir_ino: u32, name: &[u8], ino: u32, now: u32) -> Result<()> {
+        self.check_rw()?;
+        self.check_name(name)?;
+        let mut inode = self.load(ino)?;
+        if inode.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        if inode.nlinks >= self.g.link_max {
+            return Err(Errno::EMLINK);
+        }
+        if inode.nlinks == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let mut dir = self.load_dir(dir_ino)?;
+        if dir.nlinks == 0 {
+            return Err(Errno::ENOENT);
+        }
+        self.dir_add(dir_ino, &mut dir, name, ino, now)?;
+        inode.nlinks += 1;
+        inode.ctime = now;
+        self.store(ino, &inode)
+    }
+
+    /// Removes name `name` (not a directory: EISDIR) from `dir`.
+    pub fn unlink(&mut self, dir_ino: u32, name: &[u8], now: u32) -> Result<()> {
+        self.check_rw()?;
+        self.check_name(name)?;
+        let mut dir = self.load_dir(dir_ino)?;
+        let (pos, ino) = self.dir_find(&dir, name)?.0.ok_or(Errno::ENOENT)?;
+        let mut inode = self.load(ino)?;
+        if inode.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        self.dir_set_ino(&dir, pos, 0)?;
+        dir.mtime = now;
+        dir.ctime = now;
+        self.store(dir_ino, &dir)?;
+        self.drop_link(ino, &mut inode, now)
+    }
+
+    /// Removes empty directory `name` from `dir`.
+    pub fn rmdir(&mut self, dir_ino: u32, name: &[u8], now: u32) -> Result<()> {
+        self.check_rw()?;
+        if name == b"." {
+            return Err(Errno::EINVAL);
+        }
+        if name == b".." {
+            return Err(Errno::ENOTEMPTY);
+        }
+        self.check_name(name)?;
+        let mut dir = self.load_dir(dir_ino)?;
+        let (pos, ino) = self.dir_find(&dir, name)?.0.ok_or(Errno::ENOENT)?;
+        let mut inode = self.load(ino)?;
+        if !inode.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if ino == ROOT_INO || self.mountpoints.contains(&ino) {
+            return Err(Errno::EBUSY);
+        }
+        if inode.size % self.g.dirent_size != 0 {
+            return Err(Errno::EIO);
+        }
+        if !self.dir_is_empty(&inode)? {
+            return Err(Errno::ENOTEMPTY);
+        }
+        self.dir_set_ino(&dir, pos, 0)?;
+        dir.nlinks = dir.nlinks.saturating_sub(1);
+        dir.mtime = now;
+        dir.ctime = now;
+        self.store(dir_ino, &dir)?;
+        // The entry and "." both go.
+        inode.nlinks = 1;
+        self.drop_link(ino, &mut inode, now)
+    }
+
+    /// True if directory `ino` is `anc` or lies below it (walks "..").
+    fn is_under(&mut self, mut ino: u32, anc: u32) -> Result<bool> {
+        let mut steps = 0u64;
+        loop {
+            if ino == anc {
+                return Ok(true);
+            }
+            if ino == ROOT_INO {
+                return Ok(false);
+            }
+            steps += 1;
+            if steps > u64::from(self.g.ninodes) {
+                // A ".." loop: the tree is corrupt.
+                return Err(Errno::EIO);
+            }
+            ino = self.lookup(ino, b"..")?;
+        }
+    }
+
+    /// Renames `old_dir/old_name` to `new_dir/new_name`, replacing an
+    /// existing target (a file by a file, an empty directory by a
+    /// directory); refuses to move a directory into itself (EINVAL).
+    pub fn rename(
+        &mut self,
+        old_dir: u32,
+        old_name: &[u8],
+        new_dir: u32,
+        new_name: &[u8],
+        now: u32,
+    ) -> Result<()> {
+        self.check_rw()?;
+        for n in [old_name, new_name] {
+            if n == b"." || n == b".." {
+                return Err(Errno::EINVAL);
+            }
+            self.check_name(n)?;
+        }
+        let odir = self.load_dir(old_dir)?;
+        let ndir = self.load_dir(new_dir)?;
+        let (opos, ino) = self.dir_find(&odir, old_name)?.0.ok_or(Errno::ENOENT)?;
+        let inode = self.load(ino)?;
+        let is_dir = inode.is_dir();
+        if is_dir && self.mountpoints.contains(&ino) {
+            return Err(Errno::EBUSY);
+        }
+        if ndir.nlinks == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if is_dir && old_dir != new_dir && self.is_under(new_dir, ino)? {
+            return Err(Errno::EINVAL);
+        }
+        let (target, _) = self.dir_find(&ndir, new_name)?;
+        if let Some((_, tino)) = target {
+            if tino == ino {
+                // Two names of one inode: POSIX says do nothing.
+                return Ok(());
+            }
+            let t = self.load(tino)?;
+            if is_dir {
+                if !t.is_dir() {
+                    return Err(Errno::ENOTDIR);
+                }
+                if self.mountpoints.contains(&tino) {
+                    return Err(Errno::EBUSY);
+                }
+                if !self.dir_is_empty(&t)? {
+                    return Err(Errno::ENOTEMPTY);
+                }
+            } else if t.is_dir() {
+                return Err(Errno::EISDIR);
+            }
+        }
+        let moving_dir_across = is_dir && old_dir != new_dir;
+        let replacing_dir = target.is_some() && is_dir;
+        if moving_dir_across && !replacing_dir && ndir.nlinks >= self.g.link_max {
+            return Err(Errno::EMLINK);
+        }
+
+        // 1. Point the new name at the inode.
+        let mut ndir = ndir;
+        match target {
+            Some((tpos, tino)) => {
+                self.dir_set_ino(&ndir, tpos, ino)?;
+                ndir.mtime = now;
+                ndir.ctime = now;
+                let mut t = self.load(tino)?;
+                if t.is_dir() {
+                    // The replaced directory's ".." no longer counts on new_dir.
+                    ndir.nlinks = ndir.nlinks.saturating_sub(1);
+                    self.store(new_dir, &ndir)?;
+                    t.nlinks = 1;
+                } else {
+                    self.store(new_dir, &ndir)?;
+                }
+                self.drop_link(tino, &mut t, now)?;
+            }
+            None => self.dir_add(new_dir, &mut ndir, new_name, ino, now)?,
+        }
+        // 2. Remove the old name (reload: new_dir may be old_dir).
+        let mut odir = self.load_dir(old_dir)?;
+        self.dir_set_ino(&odir, opos, 0)?;
+        odir.mtime = now;
+        odir.ctime = now;
+        if moving_dir_across {
+            odir.nlinks = odir.nlinks.saturating_sub(1);
+        }
+        self.store(old_dir, &odir)?;
+        // 3. Fix the moved directory's "..".
+        if moving_dir_across {
+            let moved = self.load_dir(ino)?;
+            let mut dotdot = None;
+            self.dir_scan(&moved, 0, |pos, _, n| {
+                if n == b".." {
+                    dotdot = Some(pos);
+                    true
+                } else {
+                    false
+                }
+            })?;
+            let pos = dotdot.ok_or(Errno::EIO)?;
+            self.dir_set_ino(&moved, pos, new_dir)?;
+            let mut ndir = self.load_dir(new_dir)?;
+            ndir.nlinks += 1;
+            self.store(new_dir, &ndir)?;
+        }
+        let mut inode = self.load(ino)?;
+        inode.ctime = now;
+        self.store(ino, &inode)
+    }
+}
+
+/// Splits a path into (byte offset, component) pairs, skipping empty ones.
+fn split_components(path: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in path
+        .iter()
+        .enumerate()
+        .chain(core::iter::once((path.len(), &b'/')))
+    {
+        if b == b'/' {
+            if i > start {
+                out.push((start, &path[start..i]));
+            }
+            start = i + 1;
+        }
+    }
+    out
+}
+
+fn trim_leading_slashes(p: &[u8]) -> &[u8] {
+    let n = p.iter().take_while(|&&b| b == b'/').count();
+    &p[n..]
+}
