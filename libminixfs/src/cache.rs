@@ -14,7 +14,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::{Cell, Ref, RefCell, RefMut};
 
-use libbdev::{BlockDevice, MAX_SEGMENTS};
+use libbdev::{BdevError, BlockDevice, MAX_SEGMENTS};
 
 use crate::error::{CacheError, Result};
 use crate::region::{self, AdoptReport, Buf, CacheRegion, NIL, RegionDev, RegionEntry, Slot};
@@ -651,13 +651,18 @@ impl Inner {
         }
         let max_block = u64::MAX / bs as u64;
         let mut plan: Vec<Option<u32>> = Vec::with_capacity(n);
+        let mut pinned: Vec<u32> = Vec::new();
         for k in 0..n {
             let b = start + k as u64;
             if b > max_block {
                 break;
             }
             let size = if k == n - 1 { last_size } else { bs };
-            if self.lookup(dev, b).is_some() {
+            if let Some(i) = self.lookup(dev, b) {
+                // Pin it so making room for the others cannot evict it.
+                if self.take_ref(i).is_ok() {
+                    pinned.push(i);
+                }
                 plan.push(None);
                 continue;
             }
@@ -672,11 +677,17 @@ impl Inner {
                             self.forget(*i);
                             self.unref(*i);
                         }
+                        for i in pinned {
+                            self.unref(i);
+                        }
                         return Err(e);
                     }
                     break;
                 }
             }
+        }
+        for i in pinned {
+            self.unref(i);
         }
         let Some(first) = plan.iter().position(|p| p.is_some()) else {
             return Ok((0, None));
@@ -765,6 +776,9 @@ impl Inner {
         {
             return Err(err.unwrap_or(CacheError::Short));
         }
+        if let Some(e) = err {
+            return Err(e);
+        }
         Ok((nread, held))
     }
 
@@ -789,6 +803,7 @@ impl Inner {
         let hidx = self.handle_idx(dev).ok_or(CacheError::NoDevice)?;
         list.sort_unstable();
         let mut written = 0;
+        let mut first_err = None;
         let mut i = 0;
         while i < list.len() {
             let first = list[i].0;
@@ -815,6 +830,18 @@ impl Inner {
             };
             let (mut avail, err) = match result {
                 Ok(n) => (n, CacheError::Short),
+                Err(BdevError::Io) if j - i > 1 => {
+                    // The device refused the run but says nothing of how far
+                    // it got: write its blocks one by one so every good block
+                    // still reaches the disk, and report the first failure.
+                    let e = self.flush_singly(hidx, bs, &list[i..j]);
+                    written += e.0;
+                    if let Some(err) = e.1 {
+                        first_err.get_or_insert(err);
+                    }
+                    i = j;
+                    continue;
+                }
                 Err(e) => (0, CacheError::Device(e)),
             };
             let mut progressed = 0;
@@ -836,11 +863,56 @@ impl Inner {
             }
             i += progressed;
         }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
         self.handles[hidx].device.flush()?;
         if self.nr_live > self.region.capacity {
             self.trim();
         }
         Ok(written)
+    }
+
+    /// Write `blocks` (sorted (block, slot) pairs) with one request each,
+    /// marking the written ones clean. Returns (blocks written, first error);
+    /// a device that stopped answering (not `Io`) ends the walk.
+    fn flush_singly(
+        &mut self,
+        hidx: usize,
+        bs: usize,
+        blocks: &[(BlockNo, u32)],
+    ) -> (usize, Option<CacheError>) {
+        let mut written = 0;
+        let mut first_err = None;
+        for &(b, s) in blocks {
+            let Some(buf) = self.region.slots[s as usize].buf.clone() else {
+                continue;
+            };
+            let len = buf.borrow().len();
+            self.counters.write_requests += 1;
+            self.counters.flush_requests += 1;
+            let r = self.handles[hidx]
+                .device
+                .write_vectored(b * bs as u64, &[&buf.borrow()[..]]);
+            match r {
+                Ok(n) if n >= len => {
+                    self.region.slots[s as usize].meta.dirty = false;
+                    self.counters.blocks_written += 1;
+                    written += 1;
+                }
+                Ok(_) => {
+                    first_err.get_or_insert(CacheError::Short);
+                }
+                Err(BdevError::Io) => {
+                    first_err.get_or_insert(CacheError::Device(BdevError::Io));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(CacheError::Device(e));
+                    break;
+                }
+            }
+        }
+        (written, first_err)
     }
 
     fn flush_all(&mut self) -> Result<usize> {

@@ -737,3 +737,18 @@ fn into_region_flushes_first() {
     assert_eq!(dev.bytes(2 * BS, BS), vec![0x22; BS]);
     assert_eq!(region.blocks().filter(|(_, e)| e.dirty).count(), 0);
 }
+
+#[test]
+fn prefetch_never_evicts_cached_blocks_of_its_range() {
+    let (c, _dev) = setup(6, 64);
+    fill(&c, 17, 0x17);
+    for b in 30..35 {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+    }
+    // 17 is the LRU victim, but it is in the prefetch range: it stays.
+    assert_eq!(c.lru_order()[0], (D, 17));
+    assert_eq!(c.prefetch(D, &[17, 18]).unwrap(), 1);
+    assert!(c.is_cached(D, 17) && c.is_cached(D, 18));
+    assert_eq!(c.get_block(D, 17, How::Peek).unwrap().data()[0], 0x17);
+    c.check_invariants().unwrap();
+}
