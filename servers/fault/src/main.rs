@@ -7,6 +7,7 @@
 //! * `de`: integer division by zero (divide error)
 //! * `ud`: `ud2` (invalid opcode)
 //! * `panic`: a Rust panic (the runtime prints it and exits with 101)
+//! * `hang`: spin forever (for harness timeout tests)
 //!
 //! Anything else prints a usage line and exits with 2.
 #![no_std]
@@ -36,8 +37,11 @@ fn main(args: &str) -> i32 {
             rt::println!("ud2 did not fault");
         }
         "panic" => panic!("deliberate panic"),
+        "hang" => loop {
+            core::hint::black_box(0u64);
+        },
         _ => {
-            rt::println!("usage: fault pf|gp|de|ud|panic");
+            rt::println!("usage: fault pf|gp|de|ud|panic|hang");
             return 2;
         }
     }

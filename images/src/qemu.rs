@@ -1,0 +1,343 @@
+//! Running the OS in QEMU and judging the result.
+//!
+//! The kernel reports through two channels: serial lines (COM1, captured
+//! from QEMU's stdout into a log file, and echoed to the terminal in
+//! interactive mode) and the `isa-debug-exit` device, whose value `v` makes
+//! QEMU exit with status `(v << 1) | 1`. Only status 33 (`0x10`, written by
+//! the kernel when every process finished and nothing failed) is a pass;
+//! 35 is the kernel's own failure report, 0 means a reset or triple fault
+//! (`-no-reboot`), 1 means QEMU itself failed, and the tool's timeout kills
+//! QEMU when the guest hangs.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Exit status of a passing run.
+pub const STATUS_PASS: i32 = 33;
+/// Exit status when the kernel reports failure.
+pub const STATUS_FAIL: i32 = 35;
+/// Default time limit for one run (TCG on a loaded 2-core machine).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Errors that prevent a run from happening at all.
+#[derive(Debug, Error)]
+pub enum QemuError {
+    /// QEMU could not be started.
+    #[error("cannot start {QEMU}: {0} (install the qemu-system-x86 package)")]
+    Spawn(std::io::Error),
+    /// The serial log could not be written.
+    #[error("serial log {0}: {1}")]
+    Log(PathBuf, std::io::Error),
+    /// Waiting for QEMU failed.
+    #[error("waiting for {QEMU}: {0}")]
+    Wait(std::io::Error),
+}
+
+/// What to run and how.
+#[derive(Clone, Debug)]
+pub struct QemuConfig {
+    /// Kernel in ELF32 form (`-kernel`).
+    pub kernel: PathBuf,
+    /// `-initrd` string (see `build::stage_modules`).
+    pub initrd: String,
+    /// Kernel command line (`-append`), may be empty.
+    pub append: String,
+    /// Use KVM instead of TCG.
+    pub kvm: bool,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Where the serial output is saved.
+    pub log: PathBuf,
+    /// Raw disk image attached as an IDE drive.
+    pub disk: Option<PathBuf>,
+    /// Echo the serial console to the terminal and connect stdin.
+    pub interactive: bool,
+    /// Guest memory (`-m`).
+    pub memory: String,
+}
+
+impl QemuConfig {
+    /// A TCG run of `kernel` with modules `initrd`, logging to `log`.
+    pub fn new(kernel: PathBuf, initrd: String, log: PathBuf) -> Self {
+        Self {
+            kernel,
+            initrd,
+            append: String::new(),
+            kvm: false,
+            timeout: DEFAULT_TIMEOUT,
+            log,
+            disk: None,
+            interactive: false,
+            memory: "256M".to_string(),
+        }
+    }
+
+    /// The full QEMU argument list.
+    pub fn args(&self) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "-machine",
+            "q35",
+            "-cpu",
+            "qemu64",
+            "-m",
+            &self.memory,
+            "-smp",
+            "1",
+            "-accel",
+            if self.kvm { "kvm" } else { "tcg" },
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push("-kernel".into());
+        a.push(self.kernel.to_string_lossy().into_owned());
+        if !self.initrd.is_empty() {
+            a.push("-initrd".into());
+            a.push(self.initrd.clone());
+        }
+        if !self.append.is_empty() {
+            a.push("-append".into());
+            a.push(self.append.clone());
+        }
+        if let Some(disk) = &self.disk {
+            a.push("-drive".into());
+            a.push(format!(
+                "file={},format=raw,if=ide",
+                disk.to_string_lossy().replace(',', ",,")
+            ));
+        }
+        a
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Status 33: the kernel reported success.
+    Pass,
+    /// Status 35: the kernel reported failure (panic or failed run).
+    KernelFail,
+    /// Status 0: the guest reset (triple fault) under `-no-reboot`.
+    Reset,
+    /// Status 1: QEMU failed (bad arguments, missing files, no KVM...).
+    QemuFailed,
+    /// Killed after the time limit.
+    Timeout,
+    /// Any other exit status.
+    OtherStatus(i32),
+    /// Killed by a signal.
+    Signal,
+}
+
+impl Outcome {
+    fn from_status(status: Option<i32>) -> Self {
+        match status {
+            Some(STATUS_PASS) => Self::Pass,
+            Some(STATUS_FAIL) => Self::KernelFail,
+            Some(0) => Self::Reset,
+            Some(1) => Self::QemuFailed,
+            Some(s) => Self::OtherStatus(s),
+            None => Self::Signal,
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// QEMU's exit status, if it exited.
+    pub status: Option<i32>,
+    /// Everything the guest wrote to the serial port.
+    pub serial: String,
+    /// QEMU's own stderr.
+    pub stderr: String,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+}
+
+impl RunResult {
+    /// True only for status 33.
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Pass
+    }
+
+    /// A one-line explanation of the outcome.
+    pub fn describe(&self) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        match self.outcome {
+            Outcome::Pass => format!("PASS: QEMU exit status 33 after {secs:.2} s"),
+            Outcome::KernelFail => {
+                let why = if self.serial.contains("KERNEL PANIC") {
+                    "kernel panic"
+                } else {
+                    "the kernel marked the run as failed"
+                };
+                format!("FAIL: QEMU exit status 35 ({why}) after {secs:.2} s")
+            }
+            Outcome::Reset => {
+                format!(
+                    "FAIL: QEMU exit status 0: the guest reset (triple fault?) after {secs:.2} s"
+                )
+            }
+            Outcome::QemuFailed => format!(
+                "FAIL: QEMU failed to start or run (status 1): {}",
+                self.stderr.trim()
+            ),
+            Outcome::Timeout => format!("FAIL: timed out after {secs:.2} s; QEMU was killed"),
+            Outcome::OtherStatus(s) => format!("FAIL: unexpected QEMU exit status {s}"),
+            Outcome::Signal => "FAIL: QEMU was killed by a signal".to_string(),
+        }
+    }
+}
+
+/// True when the QEMU binary can be started.
+pub fn available() -> bool {
+    Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs QEMU once and classifies the result. Errors only when QEMU cannot
+/// be run at all; a failing guest is an [`Outcome`].
+pub fn run(cfg: &QemuConfig) -> Result<RunResult, QemuError> {
+    if let Some(dir) = cfg.log.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| QemuError::Log(cfg.log.clone(), e))?;
+    }
+    let log = std::fs::File::create(&cfg.log).map_err(|e| QemuError::Log(cfg.log.clone(), e))?;
+    let start = Instant::now();
+    let mut child = Command::new(QEMU)
+        .args(cfg.args())
+        .stdin(if cfg.interactive {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(QemuError::Spawn)?;
+
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let echo = cfg.interactive;
+    let serial_thread = std::thread::spawn(move || tee(stdout, log, echo));
+    let stderr_thread: JoinHandle<Vec<u8>> = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut stderr = stderr;
+        // A read error just truncates the captured stderr.
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+
+    let (status, timed_out) = wait_with_timeout(&mut child, cfg.timeout)?;
+    let elapsed = start.elapsed();
+    let serial = serial_thread.join().unwrap_or_default();
+    let stderr = stderr_thread.join().unwrap_or_default();
+    let outcome = if timed_out {
+        Outcome::Timeout
+    } else {
+        Outcome::from_status(status)
+    };
+    Ok(RunResult {
+        outcome,
+        status,
+        serial: String::from_utf8_lossy(&serial).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        elapsed,
+    })
+}
+
+/// Copies QEMU's stdout to the log (and the terminal) until EOF; returns
+/// everything read.
+fn tee(mut from: impl Read, mut log: std::fs::File, echo: bool) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut out = std::io::stdout();
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                all.extend_from_slice(&buf[..n]);
+                // The in-memory copy is authoritative; log/terminal write
+                // errors must not stop the capture.
+                let _ = log.write_all(&buf[..n]);
+                if echo {
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+            }
+        }
+    }
+    let _ = log.flush();
+    all
+}
+
+fn wait_with_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<(Option<i32>, bool), QemuError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(QemuError::Wait)? {
+            return Ok((status.code(), false));
+        }
+        if Instant::now() >= deadline {
+            // Already exited between the checks is fine: kill errors are
+            // then irrelevant.
+            let _ = child.kill();
+            let status = child.wait().map_err(QemuError::Wait)?;
+            return Ok((status.code(), true));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_33_passes() {
+        assert_eq!(Outcome::from_status(Some(33)), Outcome::Pass);
+        assert_eq!(Outcome::from_status(Some(35)), Outcome::KernelFail);
+        assert_eq!(Outcome::from_status(Some(0)), Outcome::Reset);
+        assert_eq!(Outcome::from_status(Some(1)), Outcome::QemuFailed);
+        assert_eq!(Outcome::from_status(Some(124)), Outcome::OtherStatus(124));
+        assert_eq!(Outcome::from_status(None), Outcome::Signal);
+    }
+
+    #[test]
+    fn builds_expected_command_line() {
+        let mut c = QemuConfig::new("k32.elf".into(), "a x,b".into(), "log".into());
+        c.disk = Some("root.mfs".into());
+        c.append = "strict".into();
+        let a = c.args().join(" ");
+        assert!(a.contains("-accel tcg"));
+        assert!(a.contains("-device isa-debug-exit,iobase=0xf4,iosize=0x04"));
+        assert!(a.contains("-no-reboot"));
+        assert!(a.contains("-kernel k32.elf -initrd a x,b -append strict"));
+        assert!(a.ends_with("-drive file=root.mfs,format=raw,if=ide"));
+        c.kvm = true;
+        assert!(c.args().join(" ").contains("-accel kvm"));
+    }
+}
