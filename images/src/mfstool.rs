@@ -4,8 +4,12 @@
 //! `mkfs` and `fsck` use the `mfs` crate's own `mkfs`/`fsck` modules over a
 //! host file; every other command (and populating a new image from a host
 //! directory or a proto file) goes through the MFS core's file-system
-//! operations. Errors are one line, `mfs: IMAGE: PATH: what is wrong`, and
-//! a nonzero exit; a corrupt or foreign image is an error, never a panic.
+//! operations ([`mfs::fs::FileSystem`] over libminixfs's block cache, as
+//! in the MFS server, on a [`HostFile`] device). Errors
+//! are one line, `mfs: IMAGE: PATH: what is wrong`, and a nonzero exit; a
+//! corrupt or foreign image is an error, never a panic.
+
+pub mod tree;
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -15,9 +19,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use libbdev::{BdevError, BlockDevice};
-use mfs::format::Version;
+use mfs::errno::Errno;
+use mfs::format::{Version, mode};
+use mfs::fs::{FileSystem, MountOptions, Stat};
 use mfs::fsck;
 use mfs::mkfs::{self, MkfsOptions};
+
+use mfs::cache::{CachedDevice, DEFAULT_BUFS};
 
 /// Command line of the `mfs` tool.
 #[derive(Debug, Parser)]
@@ -41,6 +49,91 @@ pub enum Command {
         /// Fix what can safely be fixed, then re-check.
         #[arg(long)]
         repair: bool,
+        /// The image file.
+        image: PathBuf,
+    },
+    /// List a directory (or show one file).
+    Ls {
+        /// Long format: mode, links, owner, group, size, time, name.
+        #[arg(short = 'l')]
+        long: bool,
+        /// The image file.
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+    /// Write a file's contents to standard output.
+    Cat {
+        /// The image file.
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+    /// Copy a host file into the image (into PATH if it is a directory).
+    Put {
+        /// The image file.
+        image: PathBuf,
+        /// The host file to copy.
+        host_file: PathBuf,
+        /// Destination path inside the image.
+        path: String,
+    },
+    /// Copy a file out of the image.
+    Get {
+        /// The image file.
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+        /// Destination host file.
+        host_file: PathBuf,
+    },
+    /// Make a directory (its parent must exist).
+    Mkdir {
+        /// The image file.
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+    /// Remove a file, symlink or (with -r) a directory tree.
+    Rm {
+        /// Remove directories and their contents.
+        #[arg(short = 'r')]
+        recursive: bool,
+        /// The image file.
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+    /// Rename or move (into TO if it is a directory).
+    Mv {
+        /// The image file.
+        image: PathBuf,
+        /// Existing path.
+        from: String,
+        /// New path.
+        to: String,
+    },
+    /// Make a hard link, or with -s a symbolic link, PATH -> TARGET.
+    Ln {
+        /// Make a symbolic link.
+        #[arg(short = 's')]
+        symbolic: bool,
+        /// The image file.
+        image: PathBuf,
+        /// Existing file (hard link) or link text (symbolic).
+        target: String,
+        /// The new name.
+        path: String,
+    },
+    /// Show an inode's attributes (symlinks are not followed).
+    Stat {
+        /// The image file.
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+    /// Show space and inode usage.
+    Df {
         /// The image file.
         image: PathBuf,
     },
@@ -68,6 +161,12 @@ pub struct MkfsArgs {
     /// File-system size in blocks.
     #[arg(long)]
     pub blocks: Option<u64>,
+    /// Copy this host directory tree in (files, directories, symlinks, devices, modes, owners, times).
+    #[arg(long, conflicts_with = "proto")]
+    pub from: Option<PathBuf>,
+    /// Build the tree a MINIX proto file describes.
+    #[arg(long)]
+    pub proto: Option<PathBuf>,
     /// The image file (created if missing).
     pub image: PathBuf,
 }
@@ -218,6 +317,44 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<i32, ToolError> {
     match cli.command {
         Command::Mkfs(a) => cmd_mkfs(&a, out).map(|()| 0),
         Command::Fsck { repair, image } => cmd_fsck(&image, repair, out),
+        Command::Ls { long, image, path } => cmd_ls(&image, &path, long, out).map(|()| 0),
+        Command::Cat { image, path } => cmd_cat(&image, &path, out).map(|()| 0),
+        Command::Put {
+            image,
+            host_file,
+            path,
+        } => cmd_put(&image, &host_file, &path).map(|()| 0),
+        Command::Get {
+            image,
+            path,
+            host_file,
+        } => cmd_get(&image, &path, &host_file).map(|()| 0),
+        Command::Mkdir { image, path } => with_rw(&image, &path, |fs| {
+            fs.mkdir_path(path.as_bytes(), 0o755, now()).map(|_| ())
+        })
+        .map(|()| 0),
+        Command::Rm {
+            recursive,
+            image,
+            path,
+        } => cmd_rm(&image, &path, recursive).map(|()| 0),
+        Command::Mv { image, from, to } => cmd_mv(&image, &from, &to).map(|()| 0),
+        Command::Ln {
+            symbolic,
+            image,
+            target,
+            path,
+        } => with_rw(&image, &path, |fs| {
+            if symbolic {
+                fs.symlink_path(target.as_bytes(), path.as_bytes(), now())
+                    .map(|_| ())
+            } else {
+                fs.link_path(target.as_bytes(), path.as_bytes(), now())
+            }
+        })
+        .map(|()| 0),
+        Command::Stat { image, path } => cmd_stat(&image, &path, out).map(|()| 0),
+        Command::Df { image } => cmd_df(&image, out).map(|()| 0),
     }
 }
 
@@ -257,7 +394,18 @@ pub fn mkfs_options(a: &MkfsArgs) -> Result<MkfsOptions, ToolError> {
 }
 
 fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write) -> Result<(), ToolError> {
-    let o = mkfs_options(a)?;
+    let mut o = mkfs_options(a)?;
+    if let (None, Some(p)) = (a.inodes, &a.proto) {
+        // The proto file's inode count applies unless --inodes was given.
+        if let Some(n) = std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| tree::parse_proto(&t).ok())
+            .map(|p| p.inodes)
+            .filter(|&n| n > 0)
+        {
+            o.inodes = Some(n);
+        }
+    }
     // Refuse impossible layouts before touching the file.
     mkfs::plan(&o).map_err(|e| io_err(&a.image, e))?;
     let need = o.blocks * u64::from(o.block_size);
@@ -274,6 +422,30 @@ fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write) -> Result<(), ToolError> {
     }
     let mut dev = HostFile { file };
     let sb = mkfs::mkfs(&mut dev, &o).map_err(|e| io_err(&a.image, e))?;
+    if let Some(dir) = &a.from {
+        let (root, entries) = tree::tree_from_dir(dir)
+            .map_err(|e| ToolError::new(&a.image, None, format!("{}: {e}", dir.display())))?;
+        populate(&a.image, &root, &entries, false)?;
+    }
+    if let Some(p) = &a.proto {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| ToolError::new(&a.image, None, format!("{}: {e}", p.display())))?;
+        let proto = tree::parse_proto(&text)
+            .map_err(|e| ToolError::new(&a.image, None, format!("{}: {e}", p.display())))?;
+        if proto.blocks > o.blocks {
+            return Err(ToolError::new(
+                &a.image,
+                None,
+                format!(
+                    "{}: asks for {} blocks but the file system has only {}",
+                    p.display(),
+                    proto.blocks,
+                    o.blocks
+                ),
+            ));
+        }
+        populate(&a.image, &proto.root, &proto.entries, true)?;
+    }
     let g = sb.geometry();
     let _ = writeln!(
         out,
@@ -317,6 +489,411 @@ fn cmd_fsck(image: &Path, repair: bool, out: &mut dyn Write) -> Result<i32, Tool
     Ok(code)
 }
 
+/// The core mounted on an image file.
+pub type Fs = FileSystem<CachedDevice>;
+
+/// Mount `image`, read-only unless `write`. Unclean images are mounted
+/// anyway (util-linux V3 images have no clean flag at all).
+pub fn mount(image: &Path, write: bool) -> Result<Fs, ToolError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(image)
+        .map_err(|e| io_err(image, e))?;
+    let opts = MountOptions {
+        read_only: !write,
+        force_rw_unclean: true,
+    };
+    FileSystem::mount_device(Box::new(HostFile { file }), DEFAULT_BUFS, opts)
+        .map_err(|e| io_err(image, e))
+}
+
+fn fs_err(image: &Path, path: &str, e: Errno) -> ToolError {
+    ToolError::new(image, Some(path), e)
+}
+
+/// Run `f` on a read-only mount; errors name `path`.
+pub fn with_ro<T>(
+    image: &Path,
+    path: &str,
+    f: impl FnOnce(&mut Fs) -> Result<T, Errno>,
+) -> Result<T, ToolError> {
+    let mut fs = mount(image, false)?;
+    f(&mut fs).map_err(|e| fs_err(image, path, e))
+}
+
+/// Run `f` on a read-write mount and unmount (marking the image clean)
+/// whether or not it succeeded; errors name `path`.
+pub fn with_rw<T>(
+    image: &Path,
+    path: &str,
+    f: impl FnOnce(&mut Fs) -> Result<T, Errno>,
+) -> Result<T, ToolError> {
+    let mut fs = mount(image, true)?;
+    let r = f(&mut fs);
+    let u = fs.unmount();
+    let v = r.map_err(|e| fs_err(image, path, e))?;
+    u.map_err(|e| ToolError::new(image, None, format!("unmount: {e}")))?;
+    Ok(v)
+}
+
+fn populate(
+    image: &Path,
+    root: &tree::Attr,
+    entries: &[tree::Node],
+    truncate_names: bool,
+) -> Result<(), ToolError> {
+    let mut fs = mount(image, true)?;
+    let opts = tree::BuildOptions {
+        truncate_names,
+        now: now(),
+    };
+    let r = tree::build(&mut fs, root, entries, opts);
+    let u = fs.unmount();
+    r.map_err(|e| ToolError::new(image, Some(&e.path), e.msg))?;
+    u.map_err(|e| ToolError::new(image, None, format!("unmount: {e}")))?;
+    Ok(())
+}
+
+fn is_dir(st: &Stat) -> bool {
+    st.mode & mode::S_IFMT == mode::S_IFDIR
+}
+
+/// `ls -l`-style mode string.
+pub fn mode_string(m: u16) -> String {
+    let t = match m & mode::S_IFMT {
+        mode::S_IFDIR => 'd',
+        mode::S_IFREG => '-',
+        mode::S_IFLNK => 'l',
+        mode::S_IFCHR => 'c',
+        mode::S_IFBLK => 'b',
+        mode::S_IFIFO => 'p',
+        mode::S_IFSOCK => 's',
+        _ => '?',
+    };
+    let mut s = String::from(t);
+    for (shift, special, ch) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let bits = (m >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        let x = bits & 1 != 0;
+        s.push(match (m & special != 0, x) {
+            (true, true) => ch,
+            (true, false) => ch.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for a MINIX timestamp.
+pub fn format_time(t: u32) -> String {
+    let days = i64::from(t / 86_400);
+    let rem = t % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn long_line(fs: &mut Fs, ino: u32, name: &[u8]) -> Result<String, Errno> {
+    let st = fs.stat(ino)?;
+    let size = match st.mode & mode::S_IFMT {
+        mode::S_IFCHR | mode::S_IFBLK => format!("{}, {}", st.rdev >> 8, st.rdev & 0xff),
+        _ => st.size.to_string(),
+    };
+    let mut line = format!(
+        "{} {:>3} {:>5} {:>5} {:>10} {} {}",
+        mode_string(st.mode),
+        st.nlinks,
+        st.uid,
+        st.gid,
+        size,
+        format_time(st.mtime),
+        String::from_utf8_lossy(name)
+    );
+    if st.mode & mode::S_IFMT == mode::S_IFLNK {
+        let t = fs.readlink(ino)?;
+        line.push_str(" -> ");
+        line.push_str(&String::from_utf8_lossy(&t));
+    }
+    Ok(line)
+}
+
+fn cmd_ls(image: &Path, path: &str, long: bool, out: &mut dyn Write) -> Result<(), ToolError> {
+    let lines = with_ro(image, path, |fs| {
+        let ino = fs.resolve(path.as_bytes(), true)?;
+        let st = fs.stat(ino)?;
+        let mut lines = Vec::new();
+        if !is_dir(&st) {
+            let name = path.as_bytes();
+            lines.push(if long {
+                long_line(fs, ino, name)?
+            } else {
+                path.to_string()
+            });
+            return Ok(lines);
+        }
+        let mut ents = fs.read_dir(ino)?;
+        ents.retain(|e| e.name != b"." && e.name != b"..");
+        ents.sort_by(|a, b| a.name.cmp(&b.name));
+        for e in ents {
+            lines.push(if long {
+                long_line(fs, e.ino, &e.name)?
+            } else {
+                String::from_utf8_lossy(&e.name).into_owned()
+            });
+        }
+        Ok(lines)
+    })?;
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    Ok(())
+}
+
+/// Stream a regular file's contents to `sink` in chunks.
+fn read_out(
+    fs: &mut Fs,
+    ino: u32,
+    sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), Errno> {
+    let st = fs.stat(ino)?;
+    if is_dir(&st) {
+        return Err(Errno::EISDIR);
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    let mut off = 0u64;
+    while off < u64::from(st.size) {
+        let n = fs.read(ino, off, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sink(&buf[..n]).map_err(|_| Errno::EIO)?;
+        off += n as u64;
+    }
+    Ok(())
+}
+
+fn cmd_cat(image: &Path, path: &str, out: &mut dyn Write) -> Result<(), ToolError> {
+    with_ro(image, path, |fs| {
+        let ino = fs.resolve(path.as_bytes(), true)?;
+        read_out(fs, ino, &mut |b| out.write_all(b))
+    })?;
+    let _ = out.flush();
+    Ok(())
+}
+
+fn cmd_get(image: &Path, path: &str, host: &Path) -> Result<(), ToolError> {
+    let mut fs = mount(image, false)?;
+    let ino = fs
+        .resolve(path.as_bytes(), true)
+        .map_err(|e| fs_err(image, path, e))?;
+    let st = fs.stat(ino).map_err(|e| fs_err(image, path, e))?;
+    if is_dir(&st) {
+        return Err(fs_err(image, path, Errno::EISDIR));
+    }
+    let mut f = File::create(host)
+        .map_err(|e| ToolError::new(image, Some(path), format!("{}: {e}", host.display())))?;
+    let mut werr = None;
+    let r = read_out(&mut fs, ino, &mut |b| {
+        f.write_all(b).inspect_err(|e| werr = Some(e.to_string()))
+    });
+    if let Some(e) = werr {
+        return Err(ToolError::new(
+            image,
+            Some(path),
+            format!("{}: {e}", host.display()),
+        ));
+    }
+    r.map_err(|e| fs_err(image, path, e))
+}
+
+/// Join `dir` and `name` as an image path.
+fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn basename(p: &str) -> &str {
+    p.trim_end_matches('/').rsplit('/').next().unwrap_or(p)
+}
+
+fn cmd_put(image: &Path, host: &Path, path: &str) -> Result<(), ToolError> {
+    let md = std::fs::metadata(host)
+        .map_err(|e| ToolError::new(image, Some(path), format!("{}: {e}", host.display())))?;
+    if md.is_dir() {
+        return Err(ToolError::new(
+            image,
+            Some(path),
+            format!("{}: is a directory", host.display()),
+        ));
+    }
+    let perm = {
+        use std::os::unix::fs::PermissionsExt;
+        (md.permissions().mode() & 0o7777) as u16
+    };
+    let hname = host
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut dest = path.to_string();
+    with_rw(image, path, |fs| {
+        let t = now();
+        let ino = match fs.resolve(dest.as_bytes(), true) {
+            Ok(ino) if is_dir(&fs.stat(ino)?) => {
+                dest = join(&dest, &hname);
+                match fs.resolve(dest.as_bytes(), true) {
+                    Ok(i) => i,
+                    Err(Errno::ENOENT) => {
+                        let (dir, name) = fs.resolve_parent(dest.as_bytes())?;
+                        fs.create(dir, name, perm, 0, 0, t)?
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(ino) => ino,
+            Err(Errno::ENOENT) => {
+                let (dir, name) = fs.resolve_parent(dest.as_bytes())?;
+                fs.create(dir, name, perm, 0, 0, t)?
+            }
+            Err(e) => return Err(e),
+        };
+        if is_dir(&fs.stat(ino)?) {
+            return Err(Errno::EISDIR);
+        }
+        fs.truncate(ino, 0, t)?;
+        tree::copy_in(fs, ino, host, t).map_err(|_| Errno::EIO)?;
+        Ok(())
+    })
+}
+
+fn cmd_rm(image: &Path, path: &str, recursive: bool) -> Result<(), ToolError> {
+    with_rw(image, path, |fs| {
+        let (dir, name) = fs.resolve_parent(path.as_bytes())?;
+        let ino = fs.lookup(dir, name)?;
+        if is_dir(&fs.stat(ino)?) && !recursive {
+            return Err(Errno::EISDIR);
+        }
+        fs.remove_path(path.as_bytes(), recursive, now())
+    })
+}
+
+fn cmd_mv(image: &Path, from: &str, to: &str) -> Result<(), ToolError> {
+    with_rw(image, from, |fs| {
+        let mut dest = to.to_string();
+        if let Ok(ino) = fs.resolve(to.as_bytes(), true)
+            && is_dir(&fs.stat(ino)?)
+        {
+            let src = fs.resolve(from.as_bytes(), false)?;
+            if src != ino {
+                dest = join(to, basename(from));
+            }
+        }
+        fs.rename_path(from.as_bytes(), dest.as_bytes(), now())
+    })
+}
+
+fn type_name(m: u16) -> &'static str {
+    match m & mode::S_IFMT {
+        mode::S_IFDIR => "directory",
+        mode::S_IFREG => "regular file",
+        mode::S_IFLNK => "symbolic link",
+        mode::S_IFCHR => "character special file",
+        mode::S_IFBLK => "block special file",
+        mode::S_IFIFO => "fifo",
+        mode::S_IFSOCK => "socket",
+        _ => "unknown",
+    }
+}
+
+fn cmd_stat(image: &Path, path: &str, out: &mut dyn Write) -> Result<(), ToolError> {
+    let (st, target) = with_ro(image, path, |fs| {
+        let ino = fs.resolve(path.as_bytes(), false)?;
+        let st = fs.stat(ino)?;
+        let target = if st.mode & mode::S_IFMT == mode::S_IFLNK {
+            Some(fs.readlink(ino)?)
+        } else {
+            None
+        };
+        Ok((st, target))
+    })?;
+    let mut name = path.to_string();
+    if let Some(t) = target {
+        name = format!("{name} -> {}", String::from_utf8_lossy(&t));
+    }
+    let dev = match st.mode & mode::S_IFMT {
+        mode::S_IFCHR | mode::S_IFBLK => format!("  Device: {},{}", st.rdev >> 8, st.rdev & 0xff),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "  File: {name}");
+    let _ = writeln!(
+        out,
+        "  Size: {}  Type: {}{dev}",
+        st.size,
+        type_name(st.mode)
+    );
+    let _ = writeln!(out, " Inode: {}  Links: {}", st.ino, st.nlinks);
+    let _ = writeln!(
+        out,
+        "  Mode: ({:04o}/{})  Uid: {}  Gid: {}",
+        st.mode & mode::PERM_MASK,
+        mode_string(st.mode),
+        st.uid,
+        st.gid
+    );
+    let _ = writeln!(out, "Access: {}", format_time(st.atime));
+    let _ = writeln!(out, "Modify: {}", format_time(st.mtime));
+    let _ = writeln!(out, "Change: {}", format_time(st.ctime));
+    Ok(())
+}
+
+fn cmd_df(image: &Path, out: &mut dyn Write) -> Result<(), ToolError> {
+    let (v, st) = with_ro(image, "/", |fs| {
+        let v = fs.geometry().version;
+        Ok((v, fs.statvfs()?))
+    })?;
+    let _ = writeln!(
+        out,
+        "{}: MINIX V{}, {}-byte blocks, names up to {} bytes",
+        image.display(),
+        v.number(),
+        st.bsize,
+        st.namemax
+    );
+    let _ = writeln!(
+        out,
+        "blocks: {} total, {} used, {} free",
+        st.blocks,
+        st.blocks - st.bfree.min(st.blocks),
+        st.bfree
+    );
+    let _ = writeln!(
+        out,
+        "inodes: {} total, {} used, {} free",
+        st.files,
+        st.files - st.ffree.min(st.files),
+        st.ffree
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +907,25 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("x").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn mode_strings() {
+        assert_eq!(mode_string(0o040755), "drwxr-xr-x");
+        assert_eq!(mode_string(0o100644), "-rw-r--r--");
+        assert_eq!(mode_string(0o104755), "-rwsr-xr-x");
+        assert_eq!(mode_string(0o102644), "-rw-r-Sr--");
+        assert_eq!(mode_string(0o041777), "drwxrwxrwt");
+        assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
+        assert_eq!(mode_string(0o020600), "crw-------");
+    }
+
+    #[test]
+    fn times_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(format_time(u32::MAX), "2106-02-07 06:28:15");
     }
 
     #[test]
