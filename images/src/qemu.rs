@@ -96,7 +96,13 @@ impl QemuConfig {
             "-monitor",
             "none",
             "-serial",
-            "stdio",
+            // Interactive runs multiplex QEMU's monitor on the console so
+            // Ctrl-A X quits and Ctrl-A C reaches the monitor.
+            if self.interactive {
+                "mon:stdio"
+            } else {
+                "stdio"
+            },
             "-no-reboot",
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
@@ -193,7 +199,7 @@ impl RunResult {
             }
             Outcome::Reset => {
                 format!(
-                    "FAIL: QEMU exit status 0: the guest reset (triple fault?) after {secs:.2} s"
+                    "FAIL: QEMU exit status 0: guest reset or triple fault (or QEMU quit by hand) after {secs:.2} s"
                 )
             }
             Outcome::QemuFailed => format!(
