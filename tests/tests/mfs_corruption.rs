@@ -8,7 +8,7 @@ mod mfs_common;
 use mfs::format::{self, DiskInode, ROOT_INO, Version, mode};
 use mfs::fsck::{self, FindingKind, Report};
 use mfs::mkfs::VecDevice;
-use mfs_common::{Img, fsck_minix, have_util_linux, sample};
+use mfs_common::{Img, fsck_minix, have_util_linux, mount_and_modify, mount_and_walk, sample};
 
 /// The formats every case runs on: (version, name length, block size).
 const FORMATS: [(Version, usize, u32); 5] = [
@@ -73,6 +73,9 @@ fn case(
         );
         assert_eq!(r.exit_code(), 4, "{name} {v:?}/{n}/{bs}: {:#?}", r.findings);
         assert!(!r.modified);
+        // Mounting and walking the damaged image gives errors, not panics.
+        let _ = mount_and_walk(img.data.clone());
+        mount_and_modify(img.data.clone());
         if ul_sees && let Some(code) = util_linux(&img) {
             assert_eq!(code & 4, 4, "{name} {v:?}/{n}/{bs}: fsck.minix missed it");
         }
@@ -92,6 +95,12 @@ fn case(
                 0,
                 "{name} {v:?}/{n}/{bs} re-check: {:#?}",
                 again.findings
+            );
+            // The repaired image is whole again for the core too.
+            let walked = mount_and_walk(fixed.data.clone());
+            assert!(
+                walked.is_ok(),
+                "{name} {v:?}/{n}/{bs}: core walk after repair: {walked:?}"
             );
             if let Some(code) = util_linux(&fixed) {
                 assert_eq!(

@@ -9,7 +9,7 @@ mod mfs_common;
 use mfs::format::Version;
 use mfs::fsck::{self, Options};
 use mfs::mkfs::VecDevice;
-use mfs_common::sample;
+use mfs_common::{mount_and_modify, mount_and_walk, sample};
 use proptest::prelude::*;
 
 /// Where mutations land: metadata (first blocks) is where it hurts most.
@@ -42,6 +42,9 @@ fn mutate(base: &[u8], muts: &[(usize, u8, bool)]) -> Vec<u8> {
 }
 
 fn check_and_repair(img: &[u8]) {
+    // The core must cope with the same bytes: walk, then try changes.
+    let _ = mount_and_walk(img.to_vec());
+    mount_and_modify(img.to_vec());
     let r = fsck::check_bytes(img);
     let code = r.exit_code();
     assert!(matches!(code, 0 | 4 | 8), "check-only exit {code}");

@@ -357,3 +357,70 @@ pub fn mkfs_minix(img: &Path, bytes: u64, args: &[&str]) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Mount `data` with the MFS core (read-only) and walk every reachable
+/// directory, stat every entry, read every file (up to 4 MiB each) and
+/// every symlink. Returns the number of entries seen, or the first error.
+/// Used on damaged images: any outcome but a panic is acceptable.
+pub fn mount_and_walk(data: Vec<u8>) -> Result<usize, String> {
+    use mfs::blockio::MemBlocks;
+    use mfs::fs::{FileSystem, MountOptions};
+    let opts = MountOptions {
+        read_only: true,
+        force_rw_unclean: false,
+    };
+    let mut fs = FileSystem::mount(MemBlocks::new(data), opts).map_err(|e| e.to_string())?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = vec![fs.root()];
+    let mut count = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while let Some(dir) = stack.pop() {
+        if !seen.insert(dir) || count > 20_000 {
+            continue;
+        }
+        let ents = fs.read_dir(dir).map_err(|e| e.to_string())?;
+        for e in ents {
+            count += 1;
+            if e.name == b"." || e.name == b".." {
+                continue;
+            }
+            let Ok(st) = fs.stat(e.ino) else { continue };
+            match st.mode & mode::S_IFMT {
+                mode::S_IFDIR => stack.push(e.ino),
+                mode::S_IFLNK => {
+                    let _ = fs.readlink(e.ino);
+                }
+                mode::S_IFREG => {
+                    let mut off = 0u64;
+                    while off < u64::from(st.size).min(4 << 20) {
+                        match fs.read(e.ino, off, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => off += n as u64,
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// Mount `data` read-write (even if unclean) and try a few changes:
+/// create, write, mkdir, rename, unlink. Errors are fine; panics are not.
+pub fn mount_and_modify(data: Vec<u8>) {
+    use mfs::blockio::MemBlocks;
+    use mfs::fs::{FileSystem, MountOptions};
+    let opts = MountOptions {
+        read_only: false,
+        force_rw_unclean: true,
+    };
+    let Ok(mut fs) = FileSystem::mount(MemBlocks::new(data), opts) else {
+        return;
+    };
+    let _ = fs.write_path(b"/new-file", &[7u8; 5000], 0o644, 1);
+    let _ = fs.mkdir_path(b"/new-dir", 0o755, 1);
+    let _ = fs.rename_path(b"/new-file", b"/new-dir/moved", 1);
+    let _ = fs.remove_path(b"/new-dir", true, 1);
+    let _ = fs.unmount();
+}
