@@ -81,6 +81,19 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok((dino, name))
     }
 
+    /// Attributes of the inode `path` names (the last symlink followed if
+    /// `follow_last`).
+    pub fn stat_path(&mut self, path: &[u8], follow_last: bool) -> Result<crate::fs::Stat> {
+        let ino = self.resolve(path, follow_last)?;
+        self.stat(ino)
+    }
+
+    /// Target of the symlink at `path`.
+    pub fn readlink_path(&mut self, path: &[u8]) -> Result<Vec<u8>> {
+        let ino = self.resolve(path, false)?;
+        self.readlink(ino)
+    }
+
     /// Whole contents of the file at `path`.
     pub fn read_path(&mut self, path: &[u8]) -> Result<Vec<u8>> {
         let ino = self.resolve(path, true)?;
