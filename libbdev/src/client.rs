@@ -446,10 +446,17 @@ impl<D: Driver> Bdev<D> {
                     break;
                 }
                 self.stats.reconnects += 1;
-                self.instance = self.driver.instance_id();
-                for o in &mut self.opens {
-                    o.live = 0;
+                // A new instance has none of our opens. If the driver reports
+                // instance ids and the id did not change, the driver did not
+                // restart (e.g. only the transport failed): keep the opens it
+                // has instead of opening everything twice.
+                let id = self.driver.instance_id();
+                if id.is_none() || id != self.instance {
+                    for o in &mut self.opens {
+                        o.live = 0;
+                    }
                 }
+                self.instance = id;
             }
             match self.reopen_all() {
                 Ok(()) => return Ok(()),
@@ -656,6 +663,7 @@ mod tests {
         mem: MemDriver,
         log: Vec<Call>,
         plan: Plan,
+        id: Option<u64>,
     }
 
     impl Scripted {
@@ -667,6 +675,7 @@ mod tests {
                 mem,
                 log: Vec::new(),
                 plan: Box::new(plan),
+                id: None,
             }
         }
         fn call(&mut self, c: Call) -> Result<()> {
@@ -709,6 +718,9 @@ mod tests {
         }
         fn reconnect(&mut self) -> Result<()> {
             self.call(Call::Reconnect)
+        }
+        fn instance_id(&self) -> Option<u64> {
+            self.id
         }
     }
 
@@ -1051,5 +1063,41 @@ mod tests {
         let segs = vec![&[0u8][..]; MAX_SEGMENTS + 1];
         assert_eq!(raw.write_vectored(0, &segs), Err(BdevError::Invalid));
         assert_eq!(raw.flush(), Ok(()));
+    }
+
+    #[test]
+    fn dead_driver_with_unchanged_instance_id_is_not_reopened() {
+        // The transport failed but the same driver instance is still there:
+        // reconnecting reports the same id, so nothing is reopened twice.
+        let mut d = Scripted::new(fail_first(1, is_gather, BdevError::DeadDriver));
+        d.id = Some(5);
+        let mut b = Bdev::new(d);
+        b.open(0, Access::R).unwrap();
+        b.driver_mut().log.clear();
+        let mut buf = [0u8; 8];
+        assert_eq!(b.read(0, 0, &mut buf), Ok(8));
+        assert_eq!(
+            b.driver().log,
+            vec![Call::Gather(0), Call::Reconnect, Call::Gather(0)]
+        );
+        // A different id after the reconnect: a new instance, reopen.
+        b.driver_mut().plan = Box::new(fail_first(1, is_gather, BdevError::DeadDriver));
+        b.driver_mut().log.clear();
+        b.driver_mut().id = Some(6);
+        assert_eq!(b.read(0, 0, &mut buf), Ok(8));
+        assert_eq!(
+            b.driver().log,
+            vec![
+                Call::Gather(0),
+                Call::Reconnect,
+                Call::Open(0, Access::R),
+                Call::Gather(0)
+            ]
+        );
+        assert_eq!(
+            b.driver().mem.open_count(0),
+            2,
+            "the scripted driver never lost the first"
+        );
     }
 }

@@ -179,8 +179,9 @@ pub trait Driver {
     /// (MINIX: poll DS for the label's endpoint, `bdev_update`). `Ok` means a
     /// live instance is reachable — a new endpoint or the same one: unlike
     /// MINIX, which only accepts an endpoint different from the old one, a
-    /// restart that keeps its endpoint is fine. The new instance has no minor
-    /// open; the client reopens them. `Err(DeadDriver)` means no driver could
+    /// restart that keeps its endpoint is fine. The client then reopens
+    /// every minor, unless [`Driver::instance_id`] reports the same instance
+    /// as before (the driver did not restart, only the transport failed). `Err(DeadDriver)` means no driver could
     /// be found (MINIX gives up after `DS_NR_TRIES`=100 lookups).
     ///
     /// The default is for transports that cannot lose their driver.

@@ -778,6 +778,7 @@ mod tests {
         assert_eq!((s.requests, s.reads, s.bytes_read), (3, 2, 4196));
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn wall_pacing_spends_at_least_the_simulated_time() {
         for pacing in [WallPacing::Spin, WallPacing::Sleep] {
