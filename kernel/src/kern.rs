@@ -129,6 +129,11 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
     if k.options.panic_test {
         panic!("panic requested by the kernel command line (panic_test)");
     }
+    if k.options.fault_test {
+        kprintln!("kernel: fault_test: reading unmapped memory in ring 0");
+        let v = cpu::provoke_kernel_page_fault();
+        panic!("fault_test: read {v} from unmapped memory without a fault");
+    }
 
     let first = KERNEL.with(|slot| {
         let k = slot.insert(k);

@@ -220,3 +220,37 @@ fn qemu_hung_guest_is_a_timeout_failure() {
     assert!(!r.passed());
     assert!(r.describe().contains("timed out"));
 }
+
+#[test]
+fn qemu_kernel_mode_fault_is_a_kernel_panic() {
+    let Some(r) = boot("hello", "fault_test", GENEROUS) else {
+        return;
+    };
+    assert!(
+        r.serial.contains("KERNEL PANIC: page fault at 0x100000000"),
+        "kernel fault reported with its kind and address"
+    );
+    assert!(r.serial.contains("in kernel mode (vector 14)"));
+    assert_eq!(r.outcome, Outcome::KernelFail);
+    assert!(!r.passed());
+}
+
+#[test]
+fn qemu_bad_system_calls_return_errors() {
+    let Some(r) = boot("fault:fault_sys syscalls,hello", "strict", GENEROUS) else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[fault_sys] kernel pointer: Err(Fault) (ok)".to_string(),
+            "[fault_sys] unmapped pointer: Err(Fault) (ok)".to_string(),
+            "[fault_sys] buffer too long: Err(Inval) (ok)".to_string(),
+            "[fault_sys] wrapping range: Err(Fault) (ok)".to_string(),
+            "[fault_sys] unknown call: Err(NoSys) (ok)".to_string(),
+            "kernel: process 'fault_sys' exited with code 0".to_string(),
+        ],
+    );
+    assert_in_order(&r.serial, &hello_lines("hello", "", 0));
+    assert!(r.passed(), "strict run passes: {}", r.describe());
+}

@@ -15,6 +15,9 @@ pub struct Options {
     /// `panic_test`: panic deliberately once boot is done, to prove that a
     /// kernel panic is reported and fails the run.
     pub panic_test: bool,
+    /// `fault_test`: touch unmapped memory in ring 0 once boot is done, to
+    /// prove that a kernel-mode CPU exception is reported as a kernel panic.
+    pub fault_test: bool,
     /// Words that were not recognised.
     pub unknown: Vec<String>,
 }
@@ -27,6 +30,7 @@ impl Options {
             match word {
                 "strict" => o.strict = true,
                 "panic_test" => o.panic_test = true,
+                "fault_test" => o.fault_test = true,
                 other => o.unknown.push(other.to_string()),
             }
         }
@@ -42,7 +46,8 @@ mod tests {
     fn parses_flags_and_keeps_unknown_words() {
         assert_eq!(Options::parse(""), Options::default());
         let o = Options::parse("  strict  bogus panic_test ");
-        assert!(o.strict && o.panic_test);
+        assert!(o.strict && o.panic_test && !o.fault_test);
+        assert!(Options::parse("fault_test").fault_test);
         assert_eq!(o.unknown, ["bogus"]);
     }
 }

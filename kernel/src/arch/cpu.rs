@@ -64,6 +64,18 @@ pub fn write_cr3(pml4: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
 }
 
+/// An address no page table maps (PDPT entry 4 is never present).
+pub const UNMAPPED_KERNEL_ADDRESS: u64 = 0x1_0000_0000;
+
+/// Reads [`UNMAPPED_KERNEL_ADDRESS`] in ring 0, which raises a page fault;
+/// used by the `fault_test` option to exercise the kernel-fault path.
+pub fn provoke_kernel_page_fault() -> u8 {
+    // SAFETY: the address is unmapped, so the read traps into the kernel's
+    // page-fault handler, which reports a kernel panic and exits QEMU; no
+    // value is ever produced and no memory is touched.
+    unsafe { core::ptr::read_volatile(UNMAPPED_KERNEL_ADDRESS as *const u8) }
+}
+
 /// Stops the CPU forever.
 pub fn halt_forever() -> ! {
     loop {

@@ -4,6 +4,12 @@ use abi::{Errno, Syscall};
 
 /// Raw system call with up to two arguments.
 fn syscall2(call: Syscall, a0: u64, a1: u64) -> u64 {
+    raw_syscall(call as u64, a0, a1)
+}
+
+/// A system call by raw number, for testing how the kernel treats unknown
+/// numbers and bad arguments. Returns the raw `rax` value.
+pub fn raw_syscall(number: u64, a0: u64, a1: u64) -> u64 {
     let ret: u64;
     // SAFETY: `int 0x80` enters the kernel, which reads rax/rdi/rsi, returns
     // its result in rax and preserves every other register. Pointer
@@ -11,7 +17,7 @@ fn syscall2(call: Syscall, a0: u64, a1: u64) -> u64 {
     unsafe {
         core::arch::asm!(
             "int 0x80",
-            inlateout("rax") call as u64 => ret,
+            inlateout("rax") number => ret,
             in("rdi") a0,
             in("rsi") a1,
             options(nostack),
