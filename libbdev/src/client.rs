@@ -380,11 +380,7 @@ impl<D: Driver> Bdev<D> {
     }
 
     /// Send one request under the retry rules of the module doc.
-    fn run<T: PartialEq>(
-        &mut self,
-        kind: Kind,
-        mut send: impl FnMut(&mut D) -> Result<T>,
-    ) -> Result<T> {
+    fn run<T>(&mut self, kind: Kind, mut send: impl FnMut(&mut D) -> Result<T>) -> Result<T> {
         let mut driver_tries = 0u32;
         let mut transfer_tries = 0u32;
         loop {
@@ -395,7 +391,7 @@ impl<D: Driver> Bdev<D> {
             }
             self.stats.attempts += 1;
             let reply = send(&mut self.driver);
-            if reply != Err(BdevError::DeadDriver) {
+            if !matches!(reply, Err(BdevError::DeadDriver)) {
                 self.note_instance();
             }
             match reply {
