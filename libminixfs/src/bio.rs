@@ -87,6 +87,14 @@ fn transfer(cache: &Cache, dev: Dev, pos: u64, len: usize, mut op: Op<'_>) -> Re
         bs as usize
     };
     let writing = matches!(op, Op::Write(_));
+    // Sequential reads read ahead past the end of this transfer (MINIX
+    // only prefetches within the transfer).
+    let window = if writing {
+        0
+    } else {
+        cache.seq_window(dev, first) as u64
+    };
+    let dev_blocks = size.div_ceil(bs);
     let mut done = 0usize;
     let mut err = None;
     for k in 0..nblocks {
@@ -98,7 +106,20 @@ fn transfer(cache: &Cache, dev: Dev, pos: u64, len: usize, mut op: Op<'_>) -> Re
         };
         let chunk = (size_k - off).min(len - done);
         if !writing {
-            block_prefetch(cache, dev, block, nblocks - k, bs as usize, last_size);
+            let want = (nblocks - k).max(window.saturating_sub(k));
+            let end_size = if size % bs != 0 {
+                (size % bs) as usize
+            } else {
+                bs as usize
+            };
+            if block + want >= dev_blocks {
+                // The run reaches the real last block of the device.
+                block_prefetch(cache, dev, block, dev_blocks - block, bs as usize, end_size);
+            } else if want > nblocks - k {
+                block_prefetch(cache, dev, block, want, bs as usize, bs as usize);
+            } else {
+                block_prefetch(cache, dev, block, nblocks - k, bs as usize, last_size);
+            }
         }
         let how = if writing && chunk == size_k {
             How::NoRead

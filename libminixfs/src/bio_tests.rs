@@ -301,3 +301,41 @@ fn bio_large_read_prefetches_in_few_requests() {
     // 201 blocks in runs of at most 64.
     assert_eq!(dev.reads(), 4);
 }
+
+#[test]
+fn bio_sequential_small_reads_read_ahead_across_calls() {
+    let bs = 4096;
+    let size = 300 * bs + 512;
+    let dev = TestDev::new(size);
+    let c = Cache::new(512);
+    c.attach(D, dev.boxed(), bs).unwrap();
+    let mut buf = vec![0u8; 6000]; // not block aligned on purpose
+    let mut pos = 0usize;
+    loop {
+        let n = bio::read(&c, D, pos as u64, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert_eq!(&buf[..n], &dev.bytes(pos, n)[..]);
+        pos += n;
+    }
+    assert_eq!(pos, size);
+    // 301 blocks at 64 per request after a short ramp-up, not one per call.
+    assert!(dev.reads() <= 12, "{} reads", dev.reads());
+    // The partial last block is cached with its real size.
+    assert_eq!(
+        c.get_block_sized(D, 300, How::Peek, 512).unwrap().len(),
+        512
+    );
+    // Random small reads do not read ahead.
+    let c = Cache::new(512);
+    c.attach(D, dev.boxed(), bs).unwrap();
+    let before = dev.reads();
+    for p in [100 * bs, 7 * bs, 250 * bs] {
+        assert_eq!(bio::read(&c, D, p as u64, &mut buf[..100]).unwrap(), 100);
+    }
+    assert_eq!(dev.reads(), before + 3);
+    let cnt = c.counters();
+    assert_eq!(cnt.blocks_read, 3);
+    assert_eq!(cnt.prefetched, cnt.prefetch_used);
+}

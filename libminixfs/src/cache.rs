@@ -314,6 +314,7 @@ impl Inner {
         }
     }
 
+    #[inline]
     fn lru_unlink(&mut self, i: u32) {
         let (p, n) = {
             let s = &mut self.region.slots[i as usize];
@@ -338,6 +339,7 @@ impl Inner {
         }
     }
 
+    #[inline]
     fn lru_push_back(&mut self, i: u32) {
         let t = self.lru_tail;
         {
@@ -354,6 +356,7 @@ impl Inner {
         self.lru_tail = i;
     }
 
+    #[inline]
     fn lru_push_front(&mut self, i: u32) {
         let h = self.lru_head;
         {
@@ -370,6 +373,7 @@ impl Inner {
         self.lru_head = i;
     }
 
+    #[inline]
     fn block_size(&self, dev: Dev) -> Option<usize> {
         self.region
             .devs
@@ -410,6 +414,7 @@ impl Inner {
     }
 
     /// Drop one reference of slot `i`; refresh its crc if it was touched.
+    #[inline]
     fn release(&mut self, i: u32, touched: bool) {
         let s = &mut self.region.slots[i as usize];
         if touched
@@ -1093,8 +1098,21 @@ impl Cache {
         if dev == NO_DEV {
             return Err(CacheError::Invalid);
         }
-        let bs = self.block_size(dev).ok_or(CacheError::NoDevice)?;
-        self.get_block_sized(dev, block, how, bs)
+        let mut g = self.inner.borrow_mut();
+        let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
+        let i = g.get(dev, block, how, bs, bs)?;
+        let buf = g.region.slots[i as usize]
+            .buf
+            .clone()
+            .expect("a referenced slot holds memory");
+        Ok(BlockRef {
+            cache: self,
+            slot: i,
+            dev,
+            block,
+            buf,
+            touched: Cell::new(false),
+        })
     }
 
     /// [`Cache::get_block`] with an explicit byte size: less than the block
@@ -1314,8 +1332,29 @@ impl Cache {
         Ok(n)
     }
 
-    /// Read the absent prefix... internal helper for `bio`: read blocks
-    /// `start .. start+n` that are absent, the last `last_size` bytes.
+    /// For `bio`: a byte transfer starts at `block`. If it continues the
+    /// previous one sequentially (and read-ahead is on), grow and return the
+    /// device's read-ahead window (blocks to read from `block` on, possibly
+    /// past the end of this transfer); else reset it and return 0.
+    pub(crate) fn seq_window(&self, dev: Dev, block: BlockNo) -> usize {
+        let mut g = self.inner.borrow_mut();
+        let limit = g.readahead_limit();
+        let on = g.readahead;
+        let Some(h) = g.handles.iter_mut().find(|h| h.dev == dev) else {
+            return 0;
+        };
+        // A transfer may resume inside the block the previous one ended in.
+        if on && (block == h.ra_next || block.wrapping_add(1) == h.ra_next) {
+            h.ra_window = (h.ra_window * 2).max(8).min(limit);
+            h.ra_window
+        } else {
+            h.ra_window = 1;
+            0
+        }
+    }
+
+    /// Internal helper for `bio`: read blocks `start .. start+n` that are
+    /// absent, the last `last_size` bytes.
     pub(crate) fn fill_range(
         &self,
         dev: Dev,
