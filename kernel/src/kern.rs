@@ -81,6 +81,7 @@ impl From<MapError> for LoadError {
 pub fn boot(magic: u32, mbi: u32) -> ! {
     serial::init();
     cpu::init();
+    crate::arch::paging::unmap_null_page();
     kprintln!("kernel: booting (multiboot info at {mbi:#x})");
 
     let info = match BootInfo::parse(&IdentityMem, magic, u64::from(mbi)) {

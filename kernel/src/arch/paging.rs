@@ -17,6 +17,31 @@ const WRITABLE: u64 = 1 << 1;
 const USER: u64 = 1 << 2;
 const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 
+/// Page table that splits the first 2 MiB of the identity map into 4 KiB
+/// pages so page 0 can stay unmapped: a kernel null-pointer access then
+/// faults (and becomes a kernel panic) instead of reading low memory.
+#[repr(C, align(4096))]
+struct LowTable([u64; 512]);
+
+static LOW_TABLE: crate::global::Global<LowTable> = crate::global::Global::new(LowTable([0; 512]));
+
+/// Unmaps physical page 0 from the shared kernel identity map. Call once,
+/// before any process exists.
+pub fn unmap_null_page() {
+    LOW_TABLE.with(|t| {
+        for (i, e) in t.0.iter_mut().enumerate().skip(1) {
+            *e = (i as u64 * 4096) | PRESENT | WRITABLE;
+        }
+        t.0[0] = 0;
+        let table = t.0.as_ptr() as u64;
+        // The kernel image is linked in the identity map, so the table's
+        // virtual address is its physical address.
+        phys::write_entry(boot::kernel_pd_phys(), 0, table | PRESENT | WRITABLE);
+    });
+    // Reloading CR3 flushes the stale 2 MiB translation.
+    super::cpu::write_cr3(boot::boot_pml4_phys());
+}
+
 /// Why a mapping could not be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {

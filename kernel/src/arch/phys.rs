@@ -1,6 +1,7 @@
 //! Access to physical memory through the boot identity map (virtual ==
 //! physical for the first GiB, supervisor-only, present in every address
-//! space). Every function checks that the range lies inside that window.
+//! space). Every function checks that the range lies inside that window
+//! and off page 0, which is left unmapped to catch null pointers.
 
 use kernel_core::multiboot::PhysMemory;
 use kernel_core::range::AddrRange;
