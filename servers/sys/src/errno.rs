@@ -10,7 +10,7 @@ use crate::endpoint::Endpoint;
 
 /// Error codes. The numbers are MINIX's (`sys/sys/errno.h`).
 #[allow(clippy::upper_case_acronyms)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Errno {
     /// Operation not permitted (1).
     EPERM,

@@ -1,0 +1,90 @@
+//! The service table: every system service RS starts at boot, in order, in
+//! one declarative list (MINIX `system.conf` + the boot image list; Hubris
+//! `app.toml`). `service up` can start further instances of the programs
+//! listed here under new labels; they inherit the program's privileges.
+
+use sys::proto::service::Policy;
+use sys::{Endpoint, HZ, IpcTargets, Privileges, Ticks};
+
+/// IPC privilege as written in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipc {
+    /// May send to anyone.
+    Any,
+    /// May send only to these labels (RS, DS, SYSTEM and CLOCK always).
+    Only(&'static [&'static str]),
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Label: the service's name in DS, RS and `service` requests.
+    pub label: &'static str,
+    /// Program to run.
+    pub program: &'static str,
+    /// Restart policy.
+    pub policy: Policy,
+    /// Ping period in ticks; 0 disables heartbeats.
+    pub period: Ticks,
+    /// May create / kill processes.
+    pub process_mgmt: bool,
+    /// IPC targets.
+    pub ipc: Ipc,
+    /// A well-known endpoint the service always runs at, or `None`.
+    pub endpoint: Option<Endpoint>,
+    /// Restart without binary exponential back-off (MINIX `-b`).
+    pub no_backoff: bool,
+    /// Start at boot (else only known for `service up`).
+    pub boot: bool,
+}
+
+impl ServiceSpec {
+    /// The privilege record this row grants.
+    pub fn privileges(&self) -> Privileges {
+        Privileges {
+            process_mgmt: self.process_mgmt,
+            ipc: match self.ipc {
+                Ipc::Any => IpcTargets::Any,
+                Ipc::Only(l) => IpcTargets::Labels(l.iter().map(|s| (*s).into()).collect()),
+            },
+        }
+    }
+}
+
+/// The system's service table. DS comes first: everyone else's label is
+/// published there before it starts.
+pub const SERVICES: &[ServiceSpec] = &[
+    ServiceSpec {
+        label: "ds",
+        program: "ds",
+        policy: Policy::Stateful,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Any,
+        endpoint: Some(Endpoint::DS),
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
+        label: "echo",
+        program: "echo",
+        policy: Policy::Restart,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Only(&[]),
+        endpoint: None,
+        no_backoff: false,
+        boot: true,
+    },
+    ServiceSpec {
+        label: "counter",
+        program: "counter",
+        policy: Policy::Stateful,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Only(&[]),
+        endpoint: None,
+        no_backoff: false,
+        boot: false,
+    },
+];

@@ -1,0 +1,341 @@
+//! `sim`: a deterministic simulator for the system servers
+//! (FoundationDB-style deterministic simulation testing).
+//!
+//! Every server is written once against [`sys::Sys`]; here any set of them
+//! runs inside one host process. One seeded PRNG decides everything that
+//! varies: which queued message is delivered next (sender->receiver pairs stay
+//! FIFO, different pairs interleave freely), when simulated time advances,
+//! and where injected faults strike. There are no threads and no wall clock,
+//! so a seed replays a run exactly; [`Sim::trace_hash`] summarises a run and
+//! [`Sim::trace`] lists it.
+//!
+//! What the simulator provides, standing in for the kernel:
+//! - process slots and endpoints with generations, `spawn`/`kill` for RS,
+//!   crash reports to RS ([`ProcDied`](sys::proto::kernel::ProcDied));
+//! - asynchronous send / request / notify, blocking `sendrec` / `receive`
+//!   (see [`core`](crate) docs: nested scheduling), dead-peer errors and
+//!   bounces ([`DeadPeer`](sys::proto::kernel::DeadPeer)) for every request a
+//!   dying process leaves unanswered;
+//! - grants and safecopy, alarms, preserved memory, IPC privilege checks;
+//! - fault injection: crash a labelled process at its Nth message from now,
+//!   crash or hang processes at random with a per-message probability, or
+//!   hang one now (it swallows every message, pings included).
+//!
+//! A test harness process ("harness") lets tests talk to servers with
+//! [`Sim::call`]. [`system::boot`] starts RS (with DS and the sample services
+//! registered as programs) for system-level tests. [`seeded`] reads
+//! `SIM_SEED` and prints the seed of a failing test so it can be replayed.
+//!
+//! Simulated block devices: not yet wired (libbdev's `SimDriver` had not
+//! landed when this was written); file servers can use it in-process.
+#![forbid(unsafe_code)]
+
+mod core;
+pub mod rng;
+pub mod samples;
+pub mod system;
+pub mod trace;
+
+pub use crate::core::{Factory, SimConfig, Stats};
+pub use trace::Event;
+
+use crate::core::{Core, Kind};
+use std::any::Any;
+use std::collections::VecDeque;
+use sys::proto::kernel::{DeadPeer, is_notify};
+use sys::{Endpoint, Errno, Message, Privileges, Process, SpawnAt, Sys, Ticks};
+
+/// The harness's process: a mailbox tests read.
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    /// Messages received, oldest first.
+    pub inbox: VecDeque<Message>,
+}
+
+impl Process for Mailbox {
+    fn receive(&mut self, _sys: &mut dyn Sys, msg: Message) {
+        self.inbox.push_back(msg);
+    }
+}
+
+/// A simulated system.
+pub struct Sim {
+    core: Core,
+    harness: Endpoint,
+}
+
+impl Sim {
+    /// An empty system with a harness process.
+    pub fn new(cfg: SimConfig) -> Self {
+        let mut core = Core::new(cfg);
+        let harness = core
+            .create(
+                SpawnAt::Fresh,
+                "harness",
+                Box::new(Mailbox::default()),
+                Privileges::service(),
+                true,
+            )
+            .unwrap_or(Endpoint::NONE);
+        Sim { core, harness }
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.core.cfg.seed
+    }
+
+    /// Register a program RS can spawn by name.
+    pub fn register(&mut self, program: &str, factory: impl Fn() -> Box<dyn Process> + 'static) {
+        self.core
+            .programs
+            .insert(program.to_string(), Box::new(factory));
+    }
+
+    /// Start RS at its well-known endpoint with process-management rights.
+    pub fn start_rs(&mut self, rs: Box<dyn Process>) -> Result<Endpoint, Errno> {
+        let privileges = Privileges {
+            process_mgmt: true,
+            ipc: sys::IpcTargets::Any,
+        };
+        self.core
+            .create(SpawnAt::Exact(Endpoint::RS), "rs", rs, privileges, false)
+    }
+
+    /// Start an unsupervised user process (a client, a load generator).
+    pub fn spawn_user(&mut self, label: &str, p: Box<dyn Process>) -> Result<Endpoint, Errno> {
+        self.core
+            .create(SpawnAt::Fresh, label, p, Privileges::service(), true)
+    }
+
+    /// Simulated time.
+    pub fn now(&self) -> Ticks {
+        self.core.now
+    }
+
+    /// One scheduling step; `false` when nothing can happen any more.
+    pub fn step(&mut self) -> bool {
+        self.core.step()
+    }
+
+    /// Run for `ticks` of simulated time (or until nothing can happen).
+    pub fn run_for(&mut self, ticks: Ticks) {
+        let end = self.core.now.saturating_add(ticks);
+        while self.core.now < end && self.core.step() {}
+    }
+
+    /// Run until `pred` holds (checked after every step) or `max_ticks`
+    /// pass; returns whether `pred` held.
+    pub fn run_until(&mut self, max_ticks: Ticks, mut pred: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.core.now.saturating_add(max_ticks);
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if self.core.now >= end || !self.core.step() {
+                return pred(self);
+            }
+        }
+    }
+
+    /// The harness's endpoint.
+    pub fn harness(&self) -> Endpoint {
+        self.harness
+    }
+
+    /// Messages the harness received and no [`Sim::call`] consumed.
+    pub fn harness_inbox(&mut self) -> VecDeque<Message> {
+        self.with_process_mut::<Mailbox, _>("harness", |m| std::mem::take(&mut m.inbox))
+            .unwrap_or_default()
+    }
+
+    /// Send `msg` from the harness as a request to `dest` and run until the
+    /// answer (or a dead-peer bounce) arrives. `ETIMEDOUT` after the
+    /// configured block timeout.
+    pub fn call(&mut self, dest: Endpoint, msg: Message) -> Result<Message, Errno> {
+        let h = self.harness.slot() as usize;
+        self.core.post_as(h, dest, msg, Kind::Request)?;
+        let deadline = self.core.now.saturating_add(self.core.cfg.block_timeout);
+        loop {
+            let got = self.with_process_mut::<Mailbox, _>("harness", |m| {
+                let i = m.inbox.iter().position(|r| {
+                    (r.source() == dest && !is_notify(r))
+                        || DeadPeer::try_from(r)
+                            .map(|b| b.dead == dest)
+                            .unwrap_or(false)
+                })?;
+                m.inbox.remove(i)
+            });
+            match got {
+                Some(Some(r)) => {
+                    return match DeadPeer::try_from(&r) {
+                        Ok(b) => Err(b.errno()),
+                        Err(_) => Ok(r),
+                    };
+                }
+                None => return Err(Errno::ESRCH),
+                Some(None) => {}
+            }
+            if self.core.now > deadline {
+                return Err(Errno::ETIMEDOUT);
+            }
+            if !self.core.step() {
+                return Err(Errno::ELOCKED);
+            }
+        }
+    }
+
+    /// The endpoint of the live process labelled `label`.
+    pub fn endpoint_of(&self, label: &str) -> Option<Endpoint> {
+        self.core
+            .slot_of_label(label)
+            .map(|s| self.core.slots[s].ep)
+    }
+
+    /// Whether a process labelled `label` is alive.
+    pub fn is_alive(&self, label: &str) -> bool {
+        self.core.slot_of_label(label).is_some()
+    }
+
+    /// Inspect the live process labelled `label` as a `T`.
+    pub fn with_process<T: Any, R>(&self, label: &str, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let s = self.core.slot_of_label(label)?;
+        let p: &dyn Any = self.core.slots[s].proc.as_deref()?;
+        p.downcast_ref::<T>().map(f)
+    }
+
+    /// Modify the live process labelled `label` as a `T` (fault injection
+    /// into its state, e.g. corrupting a stored blob).
+    pub fn with_process_mut<T: Any, R>(
+        &mut self,
+        label: &str,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        let s = self.core.slot_of_label(label)?;
+        let p: &mut dyn Any = self.core.slots[s].proc.as_deref_mut()?;
+        p.downcast_mut::<T>().map(f)
+    }
+
+    /// Crash `label` when it receives its `nth` message from now (1 = next).
+    pub fn crash_at(&mut self, label: &str, nth: u64) {
+        let base = self.core.faults.delivered.get(label).copied().unwrap_or(0);
+        self.core
+            .faults
+            .crash_at
+            .entry(label.to_string())
+            .or_default()
+            .push(base + nth.max(1));
+    }
+
+    /// Make `label` hang (ignore everything) from its `nth` message from now.
+    pub fn hang_at(&mut self, label: &str, nth: u64) {
+        let base = self.core.faults.delivered.get(label).copied().unwrap_or(0);
+        self.core
+            .faults
+            .hang_at
+            .entry(label.to_string())
+            .or_default()
+            .push(base + nth.max(1));
+    }
+
+    /// Crash `label` now (a fault, SIGSEGV); false if it is not alive.
+    pub fn crash_now(&mut self, label: &str) -> bool {
+        match self.core.slot_of_label(label) {
+            Some(s) if Endpoint::RS != self.core.slots[s].ep => {
+                self.core.stats.crashes_injected += 1;
+                self.core.kill_slot(
+                    s,
+                    sys::proto::kernel::Cause::Fault(sys::proto::kernel::sig::SIGSEGV),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Make `label` hang now; false if it is not alive.
+    pub fn hang_now(&mut self, label: &str) -> bool {
+        match self.core.slot_of_label(label) {
+            Some(s) if Endpoint::RS != self.core.slots[s].ep => {
+                self.core.stats.hangs_injected += 1;
+                self.core.set_hung(s);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Before every delivery to a process whose label is in `labels`, crash
+    /// it with probability `crash_ppm` / 10^6, else hang it with probability
+    /// `hang_ppm` / 10^6. Zero for both turns random faults off.
+    pub fn faults_randomly(&mut self, labels: &[&str], crash_ppm: u32, hang_ppm: u32) {
+        self.core.faults.random_targets = labels.iter().map(|s| s.to_string()).collect();
+        self.core.faults.random_per_million = crash_ppm;
+        self.core.faults.random_hang_per_million = hang_ppm;
+    }
+
+    /// Events so far (empty unless `keep_trace`).
+    pub fn trace(&self) -> &[Event] {
+        self.core.tracer.events()
+    }
+
+    /// Hash of all events so far.
+    pub fn trace_hash(&self) -> u64 {
+        self.core.tracer.hash()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats
+    }
+
+    /// Set when RS died (a system failure): the run stops.
+    pub fn fatal(&self) -> Option<&str> {
+        self.core.fatal.as_deref()
+    }
+}
+
+/// The seed to use: `SIM_SEED` from the environment if set (decimal or
+/// 0x-hex), else `default`.
+pub fn seed_from_env(default: u64) -> u64 {
+    match std::env::var("SIM_SEED") {
+        Ok(v) => {
+            let v = v.trim();
+            let parsed = match v.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => v.parse().ok(),
+            };
+            parsed.unwrap_or(default)
+        }
+        Err(_) => default,
+    }
+}
+
+/// Prints the seed if the test panics while it is alive.
+#[derive(Debug)]
+pub struct SeedGuard {
+    name: String,
+    seed: u64,
+}
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "simulation '{}' failed with seed {}; replay with SIM_SEED={}",
+                self.name, self.seed, self.seed
+            );
+        }
+    }
+}
+
+/// Run `f` with the seed from `SIM_SEED` (or `default`), printing the seed
+/// if it panics.
+pub fn seeded<R>(name: &str, default: u64, f: impl FnOnce(u64) -> R) -> R {
+    let seed = seed_from_env(default);
+    let _guard = SeedGuard {
+        name: name.to_string(),
+        seed,
+    };
+    f(seed)
+}
