@@ -97,22 +97,20 @@ pub fn os_target_dir() -> PathBuf {
     workspace_root().join("target").join("os")
 }
 
-/// Builds the kernel and all [`PROGRAMS`], converts the kernel, and writes
-/// the default module list.
-pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
-    let root = workspace_root();
-    let target_dir = os_target_dir();
+/// Crates compiled only for the OS target (checked by [`clippy`]); the
+/// runtime `rt` is also a host crate but is checked here for the target too.
+pub const OS_CRATES: &[&str] = &["kernel", "rt", "hello", "fault"];
+
+/// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
+/// -p <crates>`, with the outer build's flags removed.
+fn os_cargo(subcommand: &str, crates: &[&str]) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--target", OS_TARGET, "--target-dir"])
-        .arg(&target_dir)
-        .args(["-p", "kernel"]);
-    for p in PROGRAMS {
+    cmd.current_dir(workspace_root())
+        .args([subcommand, "--target", OS_TARGET, "--target-dir"])
+        .arg(os_target_dir());
+    for p in crates {
         cmd.args(["-p", p]);
-    }
-    if opts.release {
-        cmd.arg("--release");
     }
     // Flags meant for an outer host build would replace the
     // `relocation-model=static` from .cargo/config.toml and break the link.
@@ -123,6 +121,27 @@ pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
         "CARGO_TARGET_DIR",
     ] {
         cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs clippy with `-D warnings` on every OS crate for the OS target.
+pub fn clippy() -> Result<(), BuildError> {
+    let mut cmd = os_cargo("clippy", OS_CRATES);
+    cmd.args(["--", "-D", "warnings"]);
+    run(&mut cmd, "cargo clippy (OS crates)")
+}
+
+/// Builds the kernel and all [`PROGRAMS`], converts the kernel, and writes
+/// the default module list.
+pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
+    let target_dir = os_target_dir();
+    let crates: Vec<&str> = std::iter::once("kernel")
+        .chain(PROGRAMS.iter().copied())
+        .collect();
+    let mut cmd = os_cargo("build", &crates);
+    if opts.release {
+        cmd.arg("--release");
     }
     run(&mut cmd, "cargo build (OS)")?;
 

@@ -3,6 +3,8 @@
 //! * `images build [--release]`: kernel + boot programs for
 //!   `x86_64-unknown-none` into `target/os`, `kernel32.elf` via objcopy,
 //!   and the default module list `target/os/<profile>/modules.txt`.
+//! * `images clippy`: clippy with `-D warnings` on the OS crates for
+//!   `x86_64-unknown-none`.
 //! * `images run [--release] [--kvm] [--timeout SECS] [--log FILE]
 //!   [--modules "prog[:name] args,..."] [--append ARGS] [--disk IMAGE]
 //!   [--interactive]`: builds, then boots in QEMU (TCG unless `--kvm`).
@@ -32,6 +34,8 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
+    /// Run clippy (-D warnings) on the OS crates for x86_64-unknown-none.
+    Clippy,
     /// Build, then boot in QEMU; exit status 0 only for a pass (QEMU 33).
     Run {
         /// Use the release profile.
@@ -71,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             println!("module list: {}", out.module_list.display());
             Ok(())
         }
+        Cmd::Clippy => Ok(build::clippy()?),
         Cmd::Run {
             release,
             kvm,
