@@ -1067,6 +1067,20 @@ pub fn dirent_name<'a>(geom: &Geometry, entry: &'a [u8]) -> &'a [u8] {
     &raw[..len]
 }
 
+/// True when the entry's name is exactly `name` (the fast test used by
+/// directory searches: no scan for the terminating NUL).
+pub fn dirent_name_is(geom: &Geometry, entry: &[u8], name: &[u8]) -> bool {
+    let start = geom.dirent_ino_size as usize;
+    let nl = geom.name_len as usize;
+    if name.len() > nl {
+        return false;
+    }
+    match entry.get(start..start + nl) {
+        Some(field) => field.starts_with(name) && (name.len() == nl || field[name.len()] == 0),
+        None => false,
+    }
+}
+
 /// Writes an entry (inode number and NUL-padded name) into `entry`.
 /// The caller has checked `name.len() <= name_len` and that `ino` fits.
 pub fn dirent_write(geom: &Geometry, entry: &mut [u8], ino: u32, name: &[u8]) {
@@ -1426,8 +1440,13 @@ mod tests {
                 n,
                 "full-length name has no terminator"
             );
+            assert!(dirent_name_is(&g, &e, &name[..n]));
+            assert!(!dirent_name_is(&g, &e, &name[..n - 1]));
             dirent_write(&g, &mut e, 7, b"ab");
             assert_eq!(dirent_name(&g, &e), b"ab");
+            assert!(dirent_name_is(&g, &e, b"ab"));
+            assert!(!dirent_name_is(&g, &e, b"a"));
+            assert!(!dirent_name_is(&g, &e, b"abc"));
             dirent_clear(&g, &mut e);
             assert_eq!(dirent_ino(&g, &e), 0);
         }

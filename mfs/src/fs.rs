@@ -1042,13 +1042,13 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok(inode)
     }
 
-    /// Visits every entry slot of a directory in order: `f(pos, ino, name)`
+    /// Visits every entry slot of a directory in order: `f(pos, entry)`
     /// returns `true` to stop. Returns the position where it stopped.
     fn dir_scan(
         &mut self,
         dir: &DiskInode,
         from: u64,
-        mut f: impl FnMut(u64, u32, &[u8]) -> bool,
+        mut f: impl FnMut(u64, &[u8]) -> bool,
     ) -> Result<Option<u64>> {
         let g = self.g;
         let bs = u64::from(g.block_size);
@@ -1069,7 +1069,7 @@ impl<B: BlockAccess> FileSystem<B> {
                 while pos < end {
                     let o = (pos - block_start) as usize;
                     let e = &d[o..o + es as usize];
-                    if f(pos, format::dirent_ino(&g, e), format::dirent_name(&g, e)) {
+                    if f(pos, e) {
                         return Some(pos);
                     }
                     pos += es;
@@ -1089,13 +1089,15 @@ impl<B: BlockAccess> FileSystem<B> {
     fn dir_find(&mut self, dir: &DiskInode, name: &[u8]) -> Result<DirFind> {
         let mut free = None;
         let mut found = None;
-        self.dir_scan(dir, 0, |pos, ino, n| {
+        let g = self.g;
+        self.dir_scan(dir, 0, |pos, e| {
+            let ino = format::dirent_ino(&g, e);
             if ino == 0 {
                 if free.is_none() {
                     free = Some(pos);
                 }
                 false
-            } else if n == name {
+            } else if format::dirent_name_is(&g, e, name) {
                 found = Some((pos, ino));
                 true
             } else {
@@ -1174,8 +1176,10 @@ impl<B: BlockAccess> FileSystem<B> {
     /// True when a directory holds nothing but "." and "..".
     fn dir_is_empty(&mut self, dir: &DiskInode) -> Result<bool> {
         let mut empty = true;
-        self.dir_scan(dir, 0, |_, ino, n| {
-            if ino != 0 && n != b"." && n != b".." {
+        let g = self.g;
+        self.dir_scan(dir, 0, |_, e| {
+            let n = format::dirent_name(&g, e);
+            if format::dirent_ino(&g, e) != 0 && n != b"." && n != b".." {
                 empty = false;
                 true
             } else {
@@ -1261,11 +1265,13 @@ impl<B: BlockAccess> FileSystem<B> {
         if max == 0 {
             return Ok(out);
         }
-        self.dir_scan(&d, pos, |p, ino, name| {
+        let g = self.g;
+        self.dir_scan(&d, pos, |p, e| {
+            let ino = format::dirent_ino(&g, e);
             if ino != 0 {
                 out.push(DirEntry {
                     ino,
-                    name: name.to_vec(),
+                    name: format::dirent_name(&g, e).to_vec(),
                     next_pos: p + es,
                 });
             }
@@ -1665,8 +1671,9 @@ impl<B: BlockAccess> FileSystem<B> {
         if moving_dir_across {
             let moved = self.load_dir(ino)?;
             let mut dotdot = None;
-            self.dir_scan(&moved, 0, |pos, _, n| {
-                if n == b".." {
+            let g = self.g;
+            self.dir_scan(&moved, 0, |pos, e| {
+                if format::dirent_ino(&g, e) != 0 && format::dirent_name_is(&g, e, b"..") {
                     dotdot = Some(pos);
                     true
                 } else {
