@@ -455,6 +455,20 @@ fn zones_past_end_of_file() {
 }
 
 #[test]
+fn symlink_longer_than_a_block() {
+    for (v, n, bs) in FORMATS {
+        let (mut img, [_, _, _, _, link]) = sample(v, n, bs);
+        let mut i = img.inode(link);
+        i.size = bs + 5;
+        img.set_inode(link, &i);
+        let r = check(&img);
+        assert!(r.has(FindingKind::FileSize), "{v:?}: {:#?}", r.findings);
+        assert_eq!(r.exit_code(), 4);
+        assert!(mount_and_walk(img.data.clone()).is_ok());
+    }
+}
+
+#[test]
 fn root_is_not_a_directory() {
     for (v, n, bs) in FORMATS {
         let (mut img, _) = sample(v, n, bs);

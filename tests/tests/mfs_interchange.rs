@@ -143,20 +143,62 @@ fn hand_filled_images_of_our_mkfs_stay_clean() {
 }
 
 #[test]
-fn repair_never_touches_a_clean_util_linux_image() {
+fn repair_of_a_clean_util_linux_image_only_marks_it_clean() {
     if !have_util_linux() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for (flags, _, _) in UL_FORMATS {
+    for (flags, v, _) in UL_FORMATS {
         let p = dir.path().join("ul.img");
         mkfs_minix(&p, 4 << 20, flags);
         let data = std::fs::read(&p).unwrap();
         let mut dev = VecDevice::new(data.clone());
         let r = fsck::fsck(&mut dev, fsck::Options { repair: true });
+        assert_eq!(r.exit_code(), 0, "{flags:?}");
+        let mut expect = data.clone();
+        if v == Version::V3 {
+            // util-linux V3 superblocks have no clean flag; MINIX reads
+            // byte 14 as s_flags and would mount read-only until it is set.
+            assert!(r.modified, "{flags:?}");
+            expect[SUPER_OFFSET + 14] = 1;
+        } else {
+            assert!(!r.modified, "{flags:?}: util-linux marks V1/V2 valid");
+        }
+        assert!(
+            dev.bytes() == &expect[..],
+            "{flags:?}: more than the clean flag changed"
+        );
+        let sb = SuperBlock::parse(&dev.bytes()[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA]).unwrap();
+        assert!(sb.is_clean());
+        // fsck.minix still accepts it.
+        std::fs::write(&p, dev.bytes()).unwrap();
+        assert_eq!(fsck_minix(&p).0, 0, "{flags:?}");
+    }
+}
+
+#[test]
+fn unclean_images_warn_and_repair_marks_them_clean() {
+    for v in [Version::V1, Version::V2, Version::V3] {
+        let mut o = MkfsOptions::for_version(v, 2048);
+        o.block_size = 1024;
+        let mut img = mkfs::mkfs_to_vec(&o).unwrap();
+        let mut sb = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA]).unwrap();
+        sb.set_clean(false);
+        sb.encode(&mut img[SUPER_OFFSET..]).unwrap();
+        let r = fsck::check_bytes(&img);
+        assert_eq!(r.exit_code(), 0, "{v:?}: a warning, not an error");
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.kind == fsck::FindingKind::Superblock
+                    && f.severity == fsck::Severity::Warning)
+        );
+        let mut dev = VecDevice::new(img);
+        let r = fsck::fsck(&mut dev, fsck::Options { repair: true });
         assert_eq!(r.exit_code(), 0);
-        assert!(!r.modified);
-        assert_eq!(dev.bytes(), &data[..]);
+        assert!(r.modified);
+        let after = fsck::check_bytes(dev.bytes());
+        assert!(after.findings.is_empty(), "{v:?}: {:?}", after.findings);
     }
 }
 

@@ -19,9 +19,28 @@ const MAX_PER_KIND: usize = 50;
 const MAX_PATH: usize = 1024;
 
 /// Run one pass over `dev`.
+/// After a repair left no errors: mark the superblock clean so MINIX
+/// mounts the file system read-write again. Returns a finding if it did.
+pub(super) fn mark_clean<D: BlockDevice + ?Sized>(dev: &mut D) -> Option<Finding> {
+    let mut disk = Disk::new(dev);
+    let (message, repaired) = match view::mark_clean(&mut disk) {
+        Ok(false) => return None,
+        Ok(true) => ("marked the file system clean".to_string(), true),
+        Err(e) => (format!("could not mark the file system clean: {e}"), false),
+    };
+    Some(Finding {
+        kind: FindingKind::Superblock,
+        severity: Severity::Warning,
+        ino: None,
+        path: None,
+        message,
+        repaired,
+    })
+}
+
 pub(super) fn run<D: BlockDevice + ?Sized>(dev: &mut D, repair: bool) -> Report {
     let mut disk = Disk::new(dev);
-    let geo = match view::read_geometry(&mut disk) {
+    let (sb, geo) = match view::read_geometry(&mut disk) {
         Ok(g) => g,
         Err(msg) => {
             return Report {
@@ -31,6 +50,16 @@ pub(super) fn run<D: BlockDevice + ?Sized>(dev: &mut D, repair: bool) -> Report 
         }
     };
     let mut c = Checker::new(disk, geo, repair);
+    if !sb.is_clean() {
+        c.note(
+            FindingKind::Superblock,
+            Severity::Warning,
+            None,
+            None,
+            "the file system is not marked clean (MINIX would mount it read-only)".to_string(),
+            false,
+        );
+    }
     c.check_all();
     c.finish()
 }
@@ -86,6 +115,22 @@ impl<'d, D: BlockDevice + ?Sized> Disk<'d, D> {
             .ok_or("block number overflow")?;
         self.read_at(pos, bs as usize)
             .map_err(|e| format!("block {blk}: {e}"))
+    }
+
+    /// Write `data` at byte `pos` straight to the device.
+    pub(crate) fn write_at(&mut self, pos: u64, data: &[u8]) -> Result<(), String> {
+        let mut done = 0;
+        while done < data.len() {
+            let n = self
+                .dev
+                .write_vectored(pos + done as u64, &[&data[done..]])
+                .map_err(|e| format!("write at byte {}: {e}", pos + done as u64))?;
+            if n == 0 {
+                return Err(format!("short write at byte {}", pos + done as u64));
+            }
+            done += n;
+        }
+        self.dev.flush().map_err(|e| format!("flush: {e}"))
     }
 
     fn write_block(&mut self, blk: u64, data: Vec<u8>) {
@@ -702,6 +747,16 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 ino,
                 path,
                 format!("size {size} is more than the zones can map ({max} blocks)"),
+                false,
+            );
+        }
+        if inode.is_symlink() && (size == 0 || size >= bs) {
+            // MINIX keeps a link's target in one block, shorter than it.
+            self.err_at(
+                FindingKind::FileSize,
+                ino,
+                path,
+                format!("symbolic link size {size} is not in 1..{bs}"),
                 false,
             );
         }

@@ -58,6 +58,19 @@ pub fn fsck<D: BlockDevice + ?Sized>(dev: &mut D, opts: Options) -> Report {
             .into_iter()
             .filter(|f| f.severity == Severity::Error),
     );
+    if report.remaining_errors == 0
+        && report.fatal.is_none()
+        && let Some(f) = check::mark_clean(dev)
+    {
+        report.modified |= f.repaired;
+        // The "not marked clean" warning no longer holds.
+        if f.repaired {
+            report.findings.retain(|x| {
+                !(x.kind == FindingKind::Superblock && x.severity == Severity::Warning)
+            });
+        }
+        report.findings.push(f);
+    }
     report
 }
 

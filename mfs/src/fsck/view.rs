@@ -1,7 +1,7 @@
 //! The checker's view of the on-disk format, all through [`crate::format`].
 
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 
 use libbdev::BlockDevice;
 
@@ -15,7 +15,7 @@ use crate::format::{self, Geometry, SUPER_AREA, SUPER_OFFSET, SuperBlock, mode};
 /// is sized from them, so this bounds its memory by the image size.
 pub(super) fn read_geometry<D: BlockDevice + ?Sized>(
     disk: &mut Disk<'_, D>,
-) -> Result<Geometry, String> {
+) -> Result<(SuperBlock, Geometry), String> {
     let area = disk
         .read_at(SUPER_OFFSET as u64, SUPER_AREA)
         .map_err(|e| format!("cannot read the superblock: {e}"))?;
@@ -30,7 +30,24 @@ pub(super) fn read_geometry<D: BlockDevice + ?Sized>(
             disk.size
         ));
     }
-    Ok(g)
+    Ok((sb, g))
+}
+
+/// Mark the superblock clean (V3 `s_flags`, V1/V2 `s_state` valid and no
+/// error bit). Returns whether anything had to change.
+pub(super) fn mark_clean<D: BlockDevice + ?Sized>(disk: &mut Disk<'_, D>) -> Result<bool, String> {
+    let mut area = disk.read_at(SUPER_OFFSET as u64, SUPER_AREA)?;
+    let mut sb = SuperBlock::parse(&area).map_err(|e| e.to_string())?;
+    if sb.is_clean() {
+        return Ok(false);
+    }
+    sb.set_clean(true);
+    if sb.version != format::Version::V3 {
+        sb.flags &= !format::STATE_ERROR;
+    }
+    sb.encode(&mut area).map_err(|e| e.to_string())?;
+    disk.write_at(SUPER_OFFSET as u64, &area)?;
+    Ok(true)
 }
 
 /// First block after the inode table: where the first data zone belongs.
