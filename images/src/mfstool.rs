@@ -635,7 +635,15 @@ fn long_line(fs: &mut Fs, ino: u32, name: &[u8]) -> Result<String, Errno> {
 
 fn cmd_ls(image: &Path, path: &str, long: bool, out: &mut dyn Write) -> Result<(), ToolError> {
     let lines = with_ro(image, path, |fs| {
-        let ino = fs.resolve(path.as_bytes(), true)?;
+        // Like ls(1): `ls -l LINK` shows the link itself, `ls LINK` lists
+        // what it points to.
+        let own = fs.resolve(path.as_bytes(), false)?;
+        let is_link = fs.stat(own)?.mode & mode::S_IFMT == mode::S_IFLNK;
+        let ino = if is_link && long {
+            own
+        } else {
+            fs.resolve(path.as_bytes(), true)?
+        };
         let st = fs.stat(ino)?;
         let mut lines = Vec::new();
         if !is_dir(&st) {

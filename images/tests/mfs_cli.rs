@@ -289,6 +289,13 @@ fn fill_and_check(dir: &tempfile::TempDir, img: &Path, label: &str) {
     ok(&["ln", s(img), "/d/small.txt", "/hard"]);
     let listing = ok(&["ls", s(img), "/d"]);
     assert_eq!(listing, "e\nsmall.txt\nto-big\n", "{label}");
+    ok(&["ln", "-s", s(img), "d/e", "/dir-link"]);
+    assert_eq!(ok(&["ls", s(img), "/dir-link"]), "big\n", "{label}");
+    let l = ok(&["ls", "-l", s(img), "/dir-link"]);
+    assert!(
+        l.starts_with("lrwxrwxrwx") && l.trim_end().ends_with("/dir-link -> d/e"),
+        "{label}: {l}"
+    );
     let out = dir.path().join("back.bin");
     ok(&["get", s(img), "/d/to-big", s(&out)]);
     assert!(

@@ -455,6 +455,37 @@ fn zones_past_end_of_file() {
 }
 
 #[test]
+fn holes_in_regular_files_are_fine() {
+    for (v, n, bs) in FORMATS {
+        let (mut img, [_, _, _, big, _]) = sample(v, n, bs);
+        // Punch holes: a direct zone and one entry of the single indirect.
+        let mut i = img.inode(big);
+        let freed = i.zone[2];
+        i.zone[2] = 0;
+        img.set_inode(big, &i);
+        let ind = i.zone[format::ZONE_IND];
+        let g = img.g;
+        let freed2 = format::ind_get(&g, img.block(ind), 1);
+        format::ind_set(&g, img.block_mut(ind), 1, 0);
+        for z in [freed, freed2] {
+            let bit = img.g.bit_of_zone(z) as usize;
+            format::bit_set(img.zmap_mut(), bit, false);
+        }
+        let r = check(&img);
+        assert_eq!(r.exit_code(), 0, "{v:?}: {:#?}", r.findings);
+        let data = img.read_file(big);
+        assert!(
+            data[2 * bs as usize..3 * bs as usize]
+                .iter()
+                .all(|&b| b == 0)
+        );
+        if let Some(code) = util_linux(&img) {
+            assert_eq!(code, 0);
+        }
+    }
+}
+
+#[test]
 fn symlink_longer_than_a_block() {
     for (v, n, bs) in FORMATS {
         let (mut img, [_, _, _, _, link]) = sample(v, n, bs);
