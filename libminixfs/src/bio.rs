@@ -2,13 +2,20 @@
 //! `lmfs_bio`): what a file server runs for `read`/`write` on a
 //! block-special file and for the page-in of an `mmap`ed block device.
 //!
-//! EOF rules (MINIX test85): the device size is asked of the device on
-//! every call; a transfer starting at or after the end returns 0 (writes
+//! EOF rules (MINIX test85): a transfer starting at or after the end returns 0 (writes
 //! too: not an error); a transfer crossing the end is cut short at the last
 //! byte. A device whose size is not a multiple of the block size ends in a
 //! partial block of `size % block_size` bytes, cached as a block of that
 //! size. A partial and a full block with the same number never coexist: a
 //! request of the other size gets [`CacheError::SizeMismatch`].
+//!
+//! Device size: MINIX asks the driver on every call (one request per
+//! transfer). Here the size last reported is reused while a transfer ends
+//! within it, and asked again for any transfer reaching past it (so a
+//! device that grew is seen at once); [`flush`] (last close) and
+//! [`Cache::invalidate`] forget it. A device that shrank while open is seen
+//! at the next close: until then transfers past the new end fail with EIO
+//! instead of returning 0.
 //!
 //! Writes are only cached: success means "accepted by the cache"; data
 //! reaches the device on flush ([`flush`], [`Cache::flush_dev`]) or eviction.
@@ -71,7 +78,7 @@ fn transfer(cache: &Cache, dev: Dev, pos: u64, len: usize, mut op: Op<'_>) -> Re
     if len64 > i64::MAX as u64 || pos > i64::MAX as u64 - len64 + 1 {
         return Err(CacheError::Invalid);
     }
-    let size = cache.device_size(dev)?;
+    let size = cache.known_size(dev, pos + len64)?;
     if pos >= size {
         return Ok(0);
     }

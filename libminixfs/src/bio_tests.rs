@@ -339,3 +339,22 @@ fn bio_sequential_small_reads_read_ahead_across_calls() {
     assert_eq!(cnt.blocks_read, 3);
     assert_eq!(cnt.prefetched, cnt.prefetch_used);
 }
+
+#[test]
+fn bio_device_size_asked_only_near_the_end() {
+    let bs = 1024;
+    let dev = TestDev::new(8 * bs);
+    let c = Cache::new(16);
+    c.attach(D, dev.boxed(), bs).unwrap();
+    let mut buf = vec![0u8; 100];
+    assert_eq!(bio::read(&c, D, 0, &mut buf).unwrap(), 100);
+    // The device grows: a transfer past the known end asks again.
+    dev.0.borrow_mut().data.resize(9 * bs + 512, 0xab);
+    assert_eq!(bio::read(&c, D, 9 * bs as u64, &mut buf).unwrap(), 100);
+    assert_eq!(bio::read(&c, D, 9 * bs as u64 + 500, &mut buf).unwrap(), 12);
+    assert_eq!(buf[0], 0xab);
+    // Shrinks are seen after the last close (bflush).
+    bio::flush(&c, D).unwrap();
+    dev.0.borrow_mut().data.truncate(2 * bs);
+    assert_eq!(bio::read(&c, D, 3 * bs as u64, &mut buf).unwrap(), 0);
+}

@@ -17,6 +17,7 @@ use core::cell::{Cell, Ref, RefCell, RefMut};
 use libbdev::{BdevError, BlockDevice, MAX_SEGMENTS};
 
 use crate::error::{CacheError, Result};
+use crate::mem::BlockMem;
 use crate::region::{self, AdoptReport, Buf, CacheRegion, NIL, RegionDev, RegionEntry, Slot};
 use crate::{BlockNo, Dev, MIN_BUFS, NO_DEV, valid_block_size};
 
@@ -81,6 +82,8 @@ struct DevHandle {
     ra_next: BlockNo,
     /// Current sequential read-ahead window in blocks.
     ra_window: usize,
+    /// Device size last reported by the device.
+    size: Option<u64>,
 }
 
 pub(crate) struct Inner {
@@ -178,7 +181,7 @@ impl BlockRef<'_> {
     /// another `BlockRef`) is alive: that is a caller bug, the same rule as
     /// `RefCell`.
     pub fn data(&self) -> Ref<'_, [u8]> {
-        Ref::map(self.buf.borrow(), |b| &**b)
+        Ref::map(self.buf.borrow(), |b| b.bytes())
     }
 
     /// Write access to the contents; marks the block dirty (MINIX
@@ -186,7 +189,7 @@ impl BlockRef<'_> {
     /// and flushed. Panics like [`BlockRef::data`] on a conflicting borrow.
     pub fn data_mut(&mut self) -> RefMut<'_, [u8]> {
         self.mark_dirty();
-        RefMut::map(self.buf.borrow_mut(), |b| &mut **b)
+        RefMut::map(self.buf.borrow_mut(), |b| b.bytes_mut())
     }
 
     /// Mark the block dirty without changing it (MINIX `lmfs_markdirty`).
@@ -423,7 +426,7 @@ impl Inner {
             && let Ok(b) = buf.try_borrow()
         {
             // Another holder with a live write borrow refreshes it on its release.
-            s.meta.crc = crc32fast::hash(&b);
+            s.meta.crc = crc32fast::hash(b.bytes());
         }
         if s.meta.refcount == 0 {
             return;
@@ -515,8 +518,8 @@ impl Inner {
                     (self.region.slots.len() - 1) as u32
                 }
             };
-            self.region.slots[i as usize].buf =
-                Some(Rc::new(RefCell::new(vec![0u8; size].into_boxed_slice())));
+            let mem = BlockMem::zeroed(size).ok_or(CacheError::NoBuffers)?;
+            self.region.slots[i as usize].buf = Some(Rc::new(RefCell::new(mem)));
             self.nr_live += 1;
             i
         } else {
@@ -542,13 +545,22 @@ impl Inner {
             let s = &mut self.region.slots[v as usize];
             let reuse = match s.buf.as_mut() {
                 Some(b) if b.borrow().len() == size && Rc::strong_count(b) == 1 => {
-                    b.borrow_mut().fill(0);
+                    b.borrow_mut().bytes_mut().fill(0);
                     true
                 }
                 _ => false,
             };
             if !reuse {
-                s.buf = Some(Rc::new(RefCell::new(vec![0u8; size].into_boxed_slice())));
+                // On failure the victim stays evicted as a retired slot.
+                s.buf = None;
+                s.meta = RegionEntry::FREE;
+                self.nr_live -= 1;
+                self.retired.push(v);
+                let mem = BlockMem::zeroed(size).ok_or(CacheError::NoBuffers)?;
+                let s = &mut self.region.slots[v as usize];
+                s.buf = Some(Rc::new(RefCell::new(mem)));
+                self.retired.pop();
+                self.nr_live += 1;
             }
             v
         };
@@ -714,7 +726,7 @@ impl Inner {
             .map(seg_len)
             .sum();
         let result = {
-            let mut guards: Vec<RefMut<'_, Box<[u8]>>> =
+            let mut guards: Vec<RefMut<'_, BlockMem>> =
                 bufs.iter().map(|b| b.borrow_mut()).collect();
             let mut scratch = vec![0u8; scratch_len];
             let mut gi = guards.iter_mut();
@@ -723,7 +735,7 @@ impl Inner {
             for (k, p) in plan.iter().enumerate().take(last + 1).skip(first) {
                 if p.is_some() {
                     match gi.next() {
-                        Some(g) => segs.push(&mut g[..]),
+                        Some(g) => segs.push(g.bytes_mut()),
                         None => break,
                     }
                 } else {
@@ -758,7 +770,7 @@ impl Inner {
                 self.counters.blocks_read += 1;
                 let s = &mut self.region.slots[i as usize];
                 if let Some(buf) = s.buf.as_ref() {
-                    s.meta.crc = crc32fast::hash(&buf.borrow());
+                    s.meta.crc = crc32fast::hash(buf.borrow().bytes());
                 }
                 if hold == Some(b) {
                     held = Some(i);
@@ -825,8 +837,8 @@ impl Inner {
                 .filter_map(|(_, s)| self.region.slots[*s as usize].buf.clone())
                 .collect();
             let result = {
-                let refs: Vec<Ref<'_, Box<[u8]>>> = bufs.iter().map(|b| b.borrow()).collect();
-                let segs: Vec<&[u8]> = refs.iter().map(|r| &r[..]).collect();
+                let refs: Vec<Ref<'_, BlockMem>> = bufs.iter().map(|b| b.borrow()).collect();
+                let segs: Vec<&[u8]> = refs.iter().map(|r| r.bytes()).collect();
                 self.counters.write_requests += 1;
                 self.counters.flush_requests += 1;
                 self.handles[hidx]
@@ -898,7 +910,7 @@ impl Inner {
             self.counters.flush_requests += 1;
             let r = self.handles[hidx]
                 .device
-                .write_vectored(b * bs as u64, &[&buf.borrow()[..]]);
+                .write_vectored(b * bs as u64, &[buf.borrow().bytes()]);
             match r {
                 Ok(n) if n >= len => {
                     self.region.slots[s as usize].meta.dirty = false;
@@ -1038,6 +1050,7 @@ impl Cache {
             device,
             ra_next: 0,
             ra_window: 1,
+            size: None,
         });
         Ok(())
     }
@@ -1075,7 +1088,24 @@ impl Cache {
     pub fn device_size(&self, dev: Dev) -> Result<u64> {
         let mut g = self.inner.borrow_mut();
         let k = g.handle_idx(dev).ok_or(CacheError::NoDevice)?;
-        Ok(g.handles[k].device.size()?)
+        let size = g.handles[k].device.size()?;
+        g.handles[k].size = Some(size);
+        Ok(size)
+    }
+
+    /// For `bio`: the device size, asked of the device unless a transfer
+    /// ending at byte `end` lies within the size last reported.
+    pub(crate) fn known_size(&self, dev: Dev, end: u64) -> Result<u64> {
+        {
+            let g = self.inner.borrow();
+            let k = g.handle_idx(dev).ok_or(CacheError::NoDevice)?;
+            if let Some(s) = g.handles[k].size
+                && end <= s
+            {
+                return Ok(s);
+            }
+        }
+        self.device_size(dev)
     }
 
     /// Get block `block` of `dev` with a reference (MINIX `lmfs_get_block`).
@@ -1191,7 +1221,8 @@ impl Cache {
 
     /// Drop every cached block of `dev`, dirty or not, referenced or not
     /// (MINIX `lmfs_invalidate`). Holders keep their (now detached) buffer
-    /// until they release it; changes to it are never written.
+    /// until they release it; changes to it are never written. Also
+    /// forgets the device's read-ahead state and remembered size.
     pub fn invalidate(&self, dev: Dev) {
         let mut g = self.inner.borrow_mut();
         for i in 0..g.region.slots.len() {
@@ -1202,6 +1233,7 @@ impl Cache {
         if let Some(h) = g.handles.iter_mut().find(|h| h.dev == dev) {
             h.ra_next = 0;
             h.ra_window = 1;
+            h.size = None;
         }
     }
 

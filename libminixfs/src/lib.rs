@@ -35,6 +35,7 @@ extern crate alloc;
 pub mod bio;
 mod cache;
 mod error;
+mod mem;
 mod region;
 
 pub use cache::{BlockRef, BlockUsage, Cache, Counters, How};

@@ -13,11 +13,11 @@
 //! checksum is stale on purpose: if the owner dies there, the block is
 //! half-modified and [`crate::Cache::adopt`] drops it rather than write it.
 
-use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+use crate::mem::BlockMem;
 use crate::{BlockNo, Dev, NO_DEV};
 
 /// Magic number at the start of a valid region ("LMFS").
@@ -29,7 +29,7 @@ pub(crate) const NIL: u32 = u32::MAX;
 
 /// The shared block buffer of one slot. A [`crate::BlockRef`] holds a clone
 /// so it can reach the bytes without borrowing the cache.
-pub(crate) type Buf = Rc<RefCell<Box<[u8]>>>;
+pub(crate) type Buf = Rc<RefCell<BlockMem>>;
 
 /// Metadata of one buffer slot as stored in the region. Public so tests and
 /// recovery tools can inspect, and scribble on, a region left by a dead
@@ -160,7 +160,7 @@ impl CacheRegion {
     /// injection.
     pub fn data_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         let buf = self.slots.get_mut(i)?.buf.as_mut()?;
-        Rc::get_mut(buf).map(|c| &mut **c.get_mut())
+        Rc::get_mut(buf).map(|c| c.get_mut().bytes_mut())
     }
 
     /// The per-device block-size table.
@@ -281,7 +281,7 @@ pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
                 Some(DropReason::BadSize)
             } else if m.block > u64::MAX / bs {
                 Some(DropReason::BadBlockNumber)
-            } else if crc32fast::hash(&buf.borrow()) != m.crc {
+            } else if crc32fast::hash(buf.borrow().bytes()) != m.crc {
                 Some(DropReason::Checksum)
             } else {
                 None
