@@ -33,6 +33,7 @@
 mod core;
 pub mod rng;
 pub mod samples;
+pub mod soak;
 pub mod system;
 pub mod trace;
 

@@ -67,9 +67,14 @@ pub fn ds_service() -> ServiceConfig {
 /// service answered its init. Panics if boot does not finish: only a bug
 /// can cause that.
 pub fn boot(cfg: SimConfig, table: Vec<ServiceConfig>) -> Sim {
+    boot_with(cfg, RsConfig::with_table(table))
+}
+
+/// [`boot`] with explicit RS tunables.
+pub fn boot_with(cfg: SimConfig, rs_cfg: RsConfig) -> Sim {
     let mut sim = Sim::new(cfg);
     register_programs(&mut sim);
-    let started = sim.start_rs(Box::new(Rs::new(RsConfig::with_table(table))));
+    let started = sim.start_rs(Box::new(Rs::new(rs_cfg)));
     assert!(started.is_ok(), "RS did not start: {started:?}");
     let ok = sim.run_until(100 * HZ, |s| {
         s.with_process::<Rs, _>("rs", |rs| rs.booted())

@@ -41,13 +41,24 @@ pub fn ds_call(sim: &mut Sim, req: DsRequest) -> Result<DsAnswer, Errno> {
 }
 
 pub fn ds_label(sim: &mut Sim, label: &str) -> Result<Endpoint, Errno> {
-    ds_call(sim, DsRequest::Retrieve { id: 3, key: label.into(), ty: DsType::Label, grant: None }).map(|a| Endpoint(a.value))
+    ds_call(
+        sim,
+        DsRequest::Retrieve {
+            id: 3,
+            key: label.into(),
+            ty: DsType::Label,
+            grant: None,
+        },
+    )
+    .map(|a| Endpoint(a.value))
 }
 
 /// Run until RS reports `label` running with at least `restarts` restarts.
 pub fn wait_running(sim: &mut Sim, label: &str, restarts: u32, max_ticks: u64) -> bool {
     sim.run_until(max_ticks, |s| {
-        s.rs_service(label).map(|i| i.state == RunState::Running && i.restarts >= restarts).unwrap_or(false)
+        s.rs_service(label)
+            .map(|i| i.state == RunState::Running && i.restarts >= restarts)
+            .unwrap_or(false)
     })
 }
 

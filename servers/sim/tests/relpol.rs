@@ -14,27 +14,44 @@ use sys::proto::service::{Policy, RunState, ServiceRequest};
 use sys::{Endpoint, HZ, Sef};
 
 fn fi(sim: &mut sim::Sim, label: &str) {
-    let st = sim.service_request(ServiceRequest::Fi { id: 1, label: label.into() }).expect("fi accepted");
+    let st = sim
+        .service_request(ServiceRequest::Fi {
+            id: 1,
+            label: label.into(),
+        })
+        .expect("fi accepted");
     assert_eq!(st.state, RunState::Running);
 }
 
 #[test]
 fn restart_policy_keeps_endpoint() {
     seeded("relpol-restart", 11, |seed| {
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
         let pre = sim.rs_service("echo").unwrap();
         fi(&mut sim, "echo");
         assert!(wait_running(&mut sim, "echo", pre.restarts + 1, TEN_S));
         let post = sim.rs_service("echo").unwrap();
         assert_eq!(post.restarts, pre.restarts + 1);
-        assert_eq!(post.endpoint, pre.endpoint, "restart policy must keep the endpoint");
+        assert_eq!(
+            post.endpoint, pre.endpoint,
+            "restart policy must keep the endpoint"
+        );
         assert_eq!(ds_label(&mut sim, "echo"), Ok(pre.endpoint));
-        let kind = sim.with_process::<Sef<sim::samples::Echo>, _>("echo", |p| p.service().kind).flatten();
+        let kind = sim
+            .with_process::<Sef<sim::samples::Echo>, _>("echo", |p| p.service().kind)
+            .flatten();
         assert_eq!(kind, Some(InitKind::Restart));
         echo(&mut sim, post.endpoint, 77).unwrap();
         let recs = sim.crash_records("echo");
         assert_eq!(recs.len(), 1);
-        assert_eq!(recs[0].cause, rs::CrashCause::Panic, "fi is a controlled panic");
+        assert_eq!(
+            recs[0].cause,
+            rs::CrashCause::Panic,
+            "fi is a controlled panic"
+        );
         assert_eq!(recs[0].restarts, 0);
     });
 }
@@ -42,17 +59,34 @@ fn restart_policy_keeps_endpoint() {
 #[test]
 fn reset_policy_changes_endpoint() {
     seeded("relpol-reset", 12, |seed| {
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Reset, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Reset, HZ)],
+        );
         let pre = sim.rs_service("echo").unwrap();
         fi(&mut sim, "echo");
         assert!(wait_running(&mut sim, "echo", pre.restarts + 1, TEN_S));
         let post = sim.rs_service("echo").unwrap();
         assert_eq!(post.restarts, pre.restarts + 1);
-        assert_ne!(post.endpoint, pre.endpoint, "reset policy must change the endpoint");
-        assert_eq!(post.endpoint, pre.endpoint.next_generation(), "same slot, next generation");
-        assert_eq!(ds_label(&mut sim, "echo"), Ok(post.endpoint), "DS has the new endpoint");
+        assert_ne!(
+            post.endpoint, pre.endpoint,
+            "reset policy must change the endpoint"
+        );
+        assert_eq!(
+            post.endpoint,
+            pre.endpoint.next_generation(),
+            "same slot, next generation"
+        );
+        assert_eq!(
+            ds_label(&mut sim, "echo"),
+            Ok(post.endpoint),
+            "DS has the new endpoint"
+        );
         // The old endpoint is dead and the error names the new one.
-        assert_eq!(echo(&mut sim, pre.endpoint, 1), Err(sys::Errno::EDEADSRCDST(Some(post.endpoint))));
+        assert_eq!(
+            echo(&mut sim, pre.endpoint, 1),
+            Err(sys::Errno::EDEADSRCDST(Some(post.endpoint)))
+        );
         echo(&mut sim, post.endpoint, 2).unwrap();
     });
 }
@@ -60,15 +94,25 @@ fn reset_policy_changes_endpoint() {
 #[test]
 fn restart_init_answering_erestart_is_a_reset() {
     seeded("relpol-erestart", 13, |seed| {
-        let mut sim =
-            boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo_reset", Policy::Restart, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![
+                ds_service(),
+                service("echo", "echo_reset", Policy::Restart, HZ),
+            ],
+        );
         let pre = sim.rs_service("echo").unwrap();
         assert!(sim.crash_now("echo"));
         assert!(wait_running(&mut sim, "echo", 1, TEN_S));
         let post = sim.rs_service("echo").unwrap();
-        assert_eq!(post.restarts, 1, "the reset after ERESTART is not counted twice");
+        assert_eq!(
+            post.restarts, 1,
+            "the reset after ERESTART is not counted twice"
+        );
         assert_ne!(post.endpoint, pre.endpoint);
-        let kind = sim.with_process::<Sef<sim::samples::Echo>, _>("echo", |p| p.service().kind).flatten();
+        let kind = sim
+            .with_process::<Sef<sim::samples::Echo>, _>("echo", |p| p.service().kind)
+            .flatten();
         assert_eq!(kind, Some(InitKind::Fresh));
         echo(&mut sim, post.endpoint, 3).unwrap();
     });
@@ -77,8 +121,13 @@ fn restart_init_answering_erestart_is_a_reset() {
 #[test]
 fn stateful_policy_hands_state_over() {
     seeded("relpol-stateful", 14, |seed| {
-        let mut sim =
-            boot(SimConfig::new(seed), vec![ds_service(), service("counter", "counter", Policy::Stateful, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![
+                ds_service(),
+                service("counter", "counter", Policy::Stateful, HZ),
+            ],
+        );
         let mut expect = 0;
         for d in [5u32, 17, 1000, 3] {
             expect += u64::from(d);
@@ -92,7 +141,9 @@ fn stateful_policy_hands_state_over() {
         assert_eq!(post.endpoint, pre.endpoint);
         assert_eq!(post.state_refusals, 0);
         assert_eq!(counter_get(&mut sim, "counter"), Ok(expect), "state intact");
-        let restored = sim.with_process::<Sef<sim::samples::Counter>, _>("counter", |p| p.service().restored).flatten();
+        let restored = sim
+            .with_process::<Sef<sim::samples::Counter>, _>("counter", |p| p.service().restored)
+            .flatten();
         assert_eq!(restored, Some(expect));
         // And again, with a crash that is not controlled.
         assert_eq!(counter_add(&mut sim, "counter", 1), Ok(expect + 1));
@@ -105,13 +156,21 @@ fn stateful_policy_hands_state_over() {
 #[test]
 fn corrupted_state_blob_gives_fresh_start_without_crash_loop() {
     seeded("relpol-corrupt", 15, |seed| {
-        let mut sim =
-            boot(SimConfig::new(seed), vec![ds_service(), service("counter", "counter", Policy::Stateful, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![
+                ds_service(),
+                service("counter", "counter", Policy::Stateful, HZ),
+            ],
+        );
         assert_eq!(counter_add(&mut sim, "counter", 42), Ok(42));
         // Flip one byte of the saved blob inside DS.
         let flipped = sim
             .with_process_mut::<Sef<ds::Ds>, _>("ds", |d| {
-                match d.service_mut().entry_value_mut("sef.st.counter", DsType::Mem) {
+                match d
+                    .service_mut()
+                    .entry_value_mut("sef.st.counter", DsType::Mem)
+                {
                     Some(ds::Value::Mem(m)) => {
                         let last = m.len() - 1;
                         m[last] ^= 0x01;
@@ -127,7 +186,10 @@ fn corrupted_state_blob_gives_fresh_start_without_crash_loop() {
         assert!(wait_running(&mut sim, "counter", pre.restarts + 1, TEN_S));
         let post = sim.rs_service("counter").unwrap();
         assert_eq!(post.restarts, pre.restarts + 1);
-        assert_eq!(post.state_refusals, 1, "RS learned that the blob was refused");
+        assert_eq!(
+            post.state_refusals, 1,
+            "RS learned that the blob was refused"
+        );
         let info = sim
             .with_process::<Sef<sim::samples::Counter>, _>("counter", |p| p.init_info().cloned())
             .flatten()

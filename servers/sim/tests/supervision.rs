@@ -13,7 +13,13 @@ use sys::{Errno, HZ};
 fn hung_service_is_killed_after_two_periods_and_restarted() {
     seeded("hang", 21, |seed| {
         let period = 2 * HZ;
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Restart, period)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![
+                ds_service(),
+                service("echo", "echo", Policy::Restart, period),
+            ],
+        );
         sim.run_for(5 * HZ);
         let pre = sim.rs_service("echo").unwrap();
         assert!(pre.pings_sent > 0, "pings are sent");
@@ -27,9 +33,15 @@ fn hung_service_is_killed_after_two_periods_and_restarted() {
         // Killed once no ping reply came for more than two periods, at the
         // first RS tick (1 s) after that.
         let silent = r.time - r.last_alive;
-        assert!(silent > 2 * period && silent <= 2 * period + HZ, "silent for {silent} ticks");
+        assert!(
+            silent > 2 * period && silent <= 2 * period + HZ,
+            "silent for {silent} ticks"
+        );
         assert!(r.last_alive <= hung_at);
-        assert!(r.time >= hung_at + period, "not killed before a full ping period passed");
+        assert!(
+            r.time >= hung_at + period,
+            "not killed before a full ping period passed"
+        );
         let post = sim.rs_service("echo").unwrap();
         assert_eq!(post.endpoint, pre.endpoint);
         echo(&mut sim, post.endpoint, 9).unwrap();
@@ -39,13 +51,23 @@ fn hung_service_is_killed_after_two_periods_and_restarted() {
 #[test]
 fn backoff_grows_on_repeated_crashes_and_is_capped() {
     seeded("backoff", 22, |seed| {
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
         for n in 1..=7u32 {
             assert!(sim.crash_now("echo"), "crash {n}");
             assert!(wait_running(&mut sim, "echo", n, 100 * HZ), "restart {n}");
         }
-        let backoffs: Vec<u64> = sim.crash_records("echo").iter().map(|r| r.backoff.unwrap()).collect();
-        assert_eq!(backoffs, vec![0, 2 * HZ, 4 * HZ, 8 * HZ, 16 * HZ, 30 * HZ, 30 * HZ]);
+        let backoffs: Vec<u64> = sim
+            .crash_records("echo")
+            .iter()
+            .map(|r| r.backoff.unwrap())
+            .collect();
+        assert_eq!(
+            backoffs,
+            vec![0, 2 * HZ, 4 * HZ, 8 * HZ, 16 * HZ, 30 * HZ, 30 * HZ]
+        );
         // The restarts really waited that long (restart at the first RS tick
         // after the back-off expired).
         let mut died = None;
@@ -72,7 +94,10 @@ fn backoff_grows_on_repeated_crashes_and_is_capped() {
 #[test]
 fn backoff_level_decays_after_a_stable_period() {
     seeded("backoff-decay", 23, |seed| {
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
         for n in 1..=3u32 {
             assert!(sim.crash_now("echo"));
             assert!(wait_running(&mut sim, "echo", n, 100 * HZ));
@@ -81,37 +106,64 @@ fn backoff_level_decays_after_a_stable_period() {
         assert!(sim.crash_now("echo"));
         assert!(wait_running(&mut sim, "echo", 4, 100 * HZ));
         let last = sim.crash_records("echo").last().unwrap().clone();
-        assert_eq!(last.backoff, Some(0), "a service that stayed up restarts at once again");
+        assert_eq!(
+            last.backoff,
+            Some(0),
+            "a service that stayed up restarts at once again"
+        );
     });
 }
 
 #[test]
 fn down_stops_pings_and_restarts_then_restart_brings_it_back() {
     seeded("down", 24, |seed| {
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
         sim.run_for(3 * HZ);
         let ep = sim.endpoint_of("echo").unwrap();
-        let st = sim.service_request(ServiceRequest::Down { id: 4, label: "echo".into() }).unwrap();
+        let st = sim
+            .service_request(ServiceRequest::Down {
+                id: 4,
+                label: "echo".into(),
+            })
+            .unwrap();
         assert_eq!(st.state, RunState::Down);
         assert!(!sim.is_alive("echo"));
         let down_at = sim.now();
         let pings = sim.rs_service("echo").unwrap().pings_sent;
-        assert_eq!(ds_label(&mut sim, "echo"), Err(Errno::ESRCH), "label unpublished");
+        assert_eq!(
+            ds_label(&mut sim, "echo"),
+            Err(Errno::ESRCH),
+            "label unpublished"
+        );
         sim.run_for(60 * HZ);
         let info = sim.rs_service("echo").unwrap();
         assert_eq!(info.state, RunState::Down);
         assert_eq!(info.pings_sent, pings, "no pings after down");
         assert_eq!(info.restarts, 0, "no restarts after down");
-        let respawned = sim.trace().iter().any(|e| matches!(e, Event::Spawn { t, label, .. } if label == "echo" && *t > down_at));
+        let respawned = sim
+            .trace()
+            .iter()
+            .any(|e| matches!(e, Event::Spawn { t, label, .. } if label == "echo" && *t > down_at));
         assert!(!respawned);
         let pinged = sim
             .trace()
             .iter()
             .any(|e| matches!(e, Event::Deliver { t, dst, src, .. } if *t > down_at && *dst == ep && *src == sys::Endpoint::RS));
         assert!(!pinged);
-        assert!(sim.crash_records("echo").is_empty(), "a down is not a crash");
+        assert!(
+            sim.crash_records("echo").is_empty(),
+            "a down is not a crash"
+        );
         // `restart` brings a stopped service back.
-        let st = sim.service_request(ServiceRequest::Restart { id: 5, label: "echo".into() }).unwrap();
+        let st = sim
+            .service_request(ServiceRequest::Restart {
+                id: 5,
+                label: "echo".into(),
+            })
+            .unwrap();
         assert_eq!(st.state, RunState::Running);
         echo(&mut sim, st.endpoint, 1).unwrap();
         assert_eq!(ds_label(&mut sim, "echo"), Ok(st.endpoint));
@@ -121,7 +173,10 @@ fn down_stops_pings_and_restarts_then_restart_brings_it_back() {
 #[test]
 fn verbs_up_refresh_update_status_and_errors() {
     seeded("verbs", 25, |seed| {
-        let mut sim = boot(SimConfig::new(seed), vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)]);
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
         // up a new service
         let up = ServiceRequest::Up {
             id: 1,
@@ -138,27 +193,59 @@ fn verbs_up_refresh_update_status_and_errors() {
         assert_eq!(sim.service_request(up), Err(Errno::EBUSY));
         assert_eq!(counter_add(&mut sim, "count2", 10), Ok(10));
         // refresh: restart on request
-        let st2 = sim.service_request(ServiceRequest::Refresh { id: 2, label: "count2".into() }).unwrap();
+        let st2 = sim
+            .service_request(ServiceRequest::Refresh {
+                id: 2,
+                label: "count2".into(),
+            })
+            .unwrap();
         assert_eq!(st2.restarts, 1);
         assert_eq!(st2.endpoint, st.endpoint);
         assert_eq!(counter_get(&mut sim, "count2"), Ok(10));
-        assert!(sim.crash_records("count2").is_empty(), "a refresh is not a crash");
+        assert!(
+            sim.crash_records("count2").is_empty(),
+            "a refresh is not a crash"
+        );
         // live update: state handed over, restart count unchanged
         assert_eq!(counter_add(&mut sim, "count2", 5), Ok(15));
         let st3 = sim
-            .service_request(ServiceRequest::Update { id: 3, label: "count2".into(), program: "counter".into() })
+            .service_request(ServiceRequest::Update {
+                id: 3,
+                label: "count2".into(),
+                program: "counter".into(),
+            })
             .unwrap();
         assert_eq!(st3.restarts, 1);
         assert_eq!(st3.endpoint, st.endpoint);
         assert_eq!(counter_get(&mut sim, "count2"), Ok(15));
         let kind = sim
-            .with_process::<sys::Sef<sim::samples::Counter>, _>("count2", |p| p.init_info().map(|i| i.kind))
+            .with_process::<sys::Sef<sim::samples::Counter>, _>("count2", |p| {
+                p.init_info().map(|i| i.kind)
+            })
             .flatten();
         assert_eq!(kind, Some(sys::proto::rs::InitKind::LiveUpdate));
         // errors
-        assert_eq!(sim.service_request(ServiceRequest::Status { id: 4, label: "nope".into() }), Err(Errno::ESRCH));
-        assert_eq!(sim.service_request(ServiceRequest::Restart { id: 5, label: "echo".into() }), Err(Errno::EBUSY));
-        assert_eq!(sim.service_request(ServiceRequest::Down { id: 6, label: "nope".into() }), Err(Errno::ESRCH));
+        assert_eq!(
+            sim.service_request(ServiceRequest::Status {
+                id: 4,
+                label: "nope".into()
+            }),
+            Err(Errno::ESRCH)
+        );
+        assert_eq!(
+            sim.service_request(ServiceRequest::Restart {
+                id: 5,
+                label: "echo".into()
+            }),
+            Err(Errno::EBUSY)
+        );
+        assert_eq!(
+            sim.service_request(ServiceRequest::Down {
+                id: 6,
+                label: "nope".into()
+            }),
+            Err(Errno::ESRCH)
+        );
         let bad_up = ServiceRequest::Up {
             id: 7,
             label: "x".into(),
@@ -168,7 +255,12 @@ fn verbs_up_refresh_update_status_and_errors() {
             flags: 0,
         };
         assert_eq!(sim.service_request(bad_up), Err(Errno::ENOENT));
-        let st = sim.service_request(ServiceRequest::Status { id: 8, label: "echo".into() }).unwrap();
+        let st = sim
+            .service_request(ServiceRequest::Status {
+                id: 8,
+                label: "echo".into(),
+            })
+            .unwrap();
         assert_eq!(st.state, RunState::Running);
         assert_eq!(Some(st.endpoint), sim.endpoint_of("echo"));
     });
