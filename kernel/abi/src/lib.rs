@@ -73,19 +73,42 @@ impl TryFrom<u64> for Syscall {
     }
 }
 
-/// Errors returned by system calls, as `-(code)` in `rax`.
+/// Errors returned by system calls, as `-(code)` in `rax`. The numbers are
+/// the MINIX-style codes used by `servers/sys` (`sys::errno`), so user
+/// space decodes kernel errors with the same table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]
 pub enum Errno {
+    /// Operation not permitted by the caller's privileges.
+    Perm = 1,
     /// A pointer argument does not lie in memory mapped for the caller.
     Fault = 14,
     /// An argument is out of range (e.g. a buffer longer than allowed).
     Inval = 22,
     /// Unknown system-call number.
-    NoSys = 38,
+    NoSys = 78,
+    /// Non-blocking send: the destination is not waiting.
+    NotReady = 201,
+    /// The peer is dead or the endpoint is stale.
+    DeadSrcDst = 202,
+    /// The call would deadlock (a send cycle).
+    Locked = 208,
+    /// The endpoint names no process slot at all.
+    BadEndpoint = 216,
 }
 
 impl Errno {
+    const ALL: [Errno; 8] = [
+        Errno::Perm,
+        Errno::Fault,
+        Errno::Inval,
+        Errno::NoSys,
+        Errno::NotReady,
+        Errno::DeadSrcDst,
+        Errno::Locked,
+        Errno::BadEndpoint,
+    ];
+
     /// The value placed in `rax`.
     pub const fn to_return(self) -> u64 {
         (-(self as i64)) as u64
@@ -95,14 +118,29 @@ impl Errno {
     /// results, `Err` for a known error code, `Err(Inval)` for an unknown
     /// negative value.
     pub fn from_return(ret: u64) -> Result<u64, Errno> {
-        match ret as i64 {
-            v if v >= 0 => Ok(ret),
-            -14 => Err(Errno::Fault),
-            -38 => Err(Errno::NoSys),
-            _ => Err(Errno::Inval),
+        let v = ret as i64;
+        if v >= 0 {
+            return Ok(ret);
         }
+        Err(Self::ALL
+            .into_iter()
+            .find(|e| -(*e as i64) == v)
+            .unwrap_or(Errno::Inval))
     }
 }
+
+/// Size of an IPC message in bytes (`sys::Message`).
+pub const MESSAGE_SIZE: usize = 64;
+/// Byte offset of the source endpoint (`u32` LE), stamped by the kernel.
+pub const MSG_SOURCE_OFFSET: usize = 0;
+/// Byte offset of the message type (`u32` LE).
+pub const MSG_TYPE_OFFSET: usize = 4;
+/// Byte offset of the 56-byte payload.
+pub const MSG_PAYLOAD_OFFSET: usize = 8;
+/// Message type of a notification (`sys::proto::kernel::NOTIFY`). Payload:
+/// `u64` time stamp at payload offset 0, `u64` bitmap of the slots with a
+/// pending notification for the receiver at payload offset 8.
+pub const NOTIFY_MTYPE: u32 = 0x100;
 
 /// Exit code of a program that returned normally.
 pub const EXIT_SUCCESS: i32 = 0;
@@ -136,9 +174,10 @@ mod tests {
 
     #[test]
     fn errno_round_trip() {
-        for e in [Errno::Fault, Errno::NoSys] {
+        for e in Errno::ALL {
             assert_eq!(Errno::from_return(e.to_return()), Err(e));
         }
+        assert_eq!(Errno::from_return(-3i64 as u64), Err(Errno::Inval));
         assert_eq!(Errno::from_return(5), Ok(5));
         assert_eq!(
             Errno::from_return(Errno::Inval.to_return()),

@@ -10,6 +10,8 @@
 //! * [`fault`]: naming CPU exceptions for fault reports.
 //! * [`process`]: the process table (slots, endpoints, round-robin choice).
 //! * [`options`]: kernel command-line flags.
+//! * [`ipc`]: the IPC state machine (send/receive/sendrec/notify/sendnb,
+//!   deadlock detection, dead-peer wakeups, send privileges).
 //!
 //! The crate is `no_std` + `alloc` and contains no `unsafe`: the kernel's
 //! arch layer is the only place that touches hardware or raw memory.
@@ -21,6 +23,7 @@ extern crate alloc;
 pub mod elf;
 pub mod fault;
 pub mod frame;
+pub mod ipc;
 pub mod multiboot;
 pub mod options;
 pub mod process;

@@ -1,0 +1,794 @@
+//! The IPC state machine: rendezvous message passing between process
+//! slots, MINIX style, independent of the hardware.
+//!
+//! Operations (`send`, `sendnb`, `sendrec`, `receive`, `notify`) take the
+//! caller's slot and return what happens to the caller ([`Completion`] or an
+//! [`IpcError`]) and push a [`Wake`] for every *other* process whose blocked
+//! call finished as a side effect. The kernel's arch layer turns those into
+//! register values and copies messages into user buffers; this module never
+//! touches memory.
+//!
+//! Rules:
+//! * Messages are 64 bytes; the kernel stamps the source endpoint (bytes
+//!   0..4), so a sender cannot forge it.
+//! * An endpoint is `(generation, slot)`. A stale or empty one fails with
+//!   [`IpcError::DeadPeer`], which names the endpoint now in the slot if any.
+//! * A blocked send is queued on the receiver in arrival order; `receive`
+//!   prefers pending notifications, then the oldest matching sender.
+//! * `sendnb` fails with [`IpcError::NotReady`] unless the receiver waits.
+//! * `notify` never blocks; repeated notifications from one source to one
+//!   receiver coalesce into one pending bit.
+//! * A send that would close a cycle of blocked processes fails with
+//!   [`IpcError::Deadlock`] instead of hanging.
+//! * When a process dies, everyone blocked sending to it or receiving from
+//!   it specifically wakes with [`IpcError::DeadPeer`].
+//! * Every send and notify is checked against the caller's
+//!   [`Privileges::send_to`] mask; a denial is [`IpcError::Denied`].
+
+use crate::process::{Endpoint, NR_PROCS};
+use abi::{
+    Errno, MESSAGE_SIZE, MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, NOTIFY_MTYPE,
+};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// A raw 64-byte message (layout in `abi`).
+pub type Message = [u8; MESSAGE_SIZE];
+
+/// Slot bit sets fit in one word because there are at most 64 slots.
+const _: () = assert!(NR_PROCS <= 64);
+
+/// Builds a message of type `mtype` with `payload` (truncated to 56 bytes).
+pub fn message(mtype: u32, payload: &[u8]) -> Message {
+    let mut m = [0u8; MESSAGE_SIZE];
+    m[MSG_TYPE_OFFSET..MSG_TYPE_OFFSET + 4].copy_from_slice(&mtype.to_le_bytes());
+    let n = payload.len().min(MESSAGE_SIZE - MSG_PAYLOAD_OFFSET);
+    m[MSG_PAYLOAD_OFFSET..MSG_PAYLOAD_OFFSET + n].copy_from_slice(&payload[..n]);
+    m
+}
+
+/// The source endpoint stamped in `m`.
+pub fn source_of(m: &Message) -> Endpoint {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&m[MSG_SOURCE_OFFSET..MSG_SOURCE_OFFSET + 4]);
+    Endpoint(u32::from_le_bytes(b))
+}
+
+/// The type of `m`.
+pub fn type_of(m: &Message) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&m[MSG_TYPE_OFFSET..MSG_TYPE_OFFSET + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn stamp(m: &mut Message, from: Endpoint) {
+    m[MSG_SOURCE_OFFSET..MSG_SOURCE_OFFSET + 4].copy_from_slice(&from.0.to_le_bytes());
+}
+
+/// The `u64` at payload offset `off` of `m`.
+pub fn payload_u64(m: &Message, off: usize) -> u64 {
+    let at = MSG_PAYLOAD_OFFSET + off;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&m[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Whom a receive accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Anyone.
+    Any,
+    /// Only this endpoint.
+    Ep(Endpoint),
+}
+
+/// Why an IPC operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpcError {
+    /// The peer is dead or the endpoint is stale. `now` is the endpoint that
+    /// currently occupies the slot, if any, so the caller can retry there.
+    DeadPeer {
+        /// Current occupant of the peer's slot.
+        now: Option<Endpoint>,
+    },
+    /// `sendnb`: the destination is not waiting for this sender.
+    NotReady,
+    /// The call would close a cycle of blocked processes.
+    Deadlock,
+    /// The caller's privileges do not allow this destination.
+    Denied,
+    /// The endpoint names no slot (out of range, or the caller itself).
+    BadEndpoint,
+}
+
+impl IpcError {
+    /// The code returned to user space.
+    pub fn errno(self) -> Errno {
+        match self {
+            Self::DeadPeer { .. } => Errno::DeadSrcDst,
+            Self::NotReady => Errno::NotReady,
+            Self::Deadlock => Errno::Locked,
+            Self::Denied => Errno::Perm,
+            Self::BadEndpoint => Errno::BadEndpoint,
+        }
+    }
+}
+
+/// What happened to the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The send was delivered (the caller continues).
+    Sent,
+    /// The receive got this message at once.
+    Received(Message),
+    /// The caller is blocked; a later [`Wake`] finishes its call.
+    Blocked,
+}
+
+/// A blocked process whose call has finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wake {
+    /// Its slot.
+    pub slot: usize,
+    /// `Ok(Some(m))`: it received `m` (a receive, or a sendrec's reply);
+    /// `Ok(None)`: its send was delivered; `Err`: the call failed.
+    pub result: Result<Option<Message>, IpcError>,
+}
+
+/// Per-process IPC permissions (part of the privilege record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Privileges {
+    /// Bit `s` set: may send to and notify slot `s`.
+    pub send_to: u64,
+    /// Bit `n` set: may make kernel call number `n` (checked by the
+    /// kernel-call dispatcher with [`Privileges::may_call`]).
+    pub calls: u64,
+}
+
+impl Privileges {
+    /// May send anywhere and make every kernel call.
+    pub const ALL: Privileges = Privileges {
+        send_to: u64::MAX,
+        calls: u64::MAX,
+    };
+
+    /// A plain user process: may send only to `slots`, no kernel calls.
+    pub fn user(slots: &[usize]) -> Self {
+        Self {
+            send_to: slots
+                .iter()
+                .filter(|&&s| s < 64)
+                .fold(0, |m, &s| m | 1 << s),
+            calls: 0,
+        }
+    }
+
+    /// Whether sending to `slot` is allowed.
+    pub fn may_send(&self, slot: usize) -> bool {
+        slot < 64 && self.send_to & (1 << slot) != 0
+    }
+
+    /// Whether kernel call `n` is allowed.
+    pub fn may_call(&self, n: u32) -> bool {
+        n < 64 && self.calls & (1 << n) != 0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Ready,
+    /// Blocked in send (or the send half of sendrec when `then_receive`).
+    Sending {
+        to: usize,
+        msg: Message,
+        then_receive: bool,
+    },
+    Receiving(Source),
+}
+
+#[derive(Debug)]
+struct Proc {
+    ep: Endpoint,
+    state: State,
+    privileges: Privileges,
+    /// Slots blocked sending to this process, oldest first.
+    senders: VecDeque<usize>,
+    /// Bit `s`: slot `s` notified this process and it has not received it.
+    pending: u64,
+}
+
+/// The IPC state of every slot. The kernel keeps it in step with the
+/// process table (`add` when a process starts, `remove` when it dies).
+#[derive(Debug)]
+pub struct Ipc {
+    procs: Vec<Option<Proc>>,
+}
+
+impl Default for Ipc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ipc {
+    /// No processes.
+    pub fn new() -> Self {
+        let mut procs = Vec::with_capacity(NR_PROCS);
+        procs.resize_with(NR_PROCS, || None);
+        Self { procs }
+    }
+
+    /// Registers the process `ep` (in slot `ep.slot()`).
+    pub fn add(&mut self, ep: Endpoint, privileges: Privileges) -> Result<(), IpcError> {
+        let slot = self.procs.get_mut(ep.slot()).ok_or(IpcError::BadEndpoint)?;
+        *slot = Some(Proc {
+            ep,
+            state: State::Ready,
+            privileges,
+            senders: VecDeque::new(),
+            pending: 0,
+        });
+        Ok(())
+    }
+
+    /// Replaces a process's privileges.
+    pub fn set_privileges(&mut self, slot: usize, p: Privileges) -> Result<(), IpcError> {
+        self.proc_mut(slot)?.privileges = p;
+        Ok(())
+    }
+
+    /// The privileges of `slot`.
+    pub fn privileges(&self, slot: usize) -> Option<Privileges> {
+        self.proc(slot).ok().map(|p| p.privileges)
+    }
+
+    /// True when `slot` is blocked in IPC.
+    pub fn is_blocked(&self, slot: usize) -> bool {
+        self.proc(slot).is_ok_and(|p| p.state != State::Ready)
+    }
+
+    fn proc(&self, slot: usize) -> Result<&Proc, IpcError> {
+        self.procs
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(IpcError::BadEndpoint)
+    }
+
+    fn proc_mut(&mut self, slot: usize) -> Result<&mut Proc, IpcError> {
+        self.procs
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(IpcError::BadEndpoint)
+    }
+
+    /// Resolves a live endpoint to its slot.
+    fn resolve(&self, ep: Endpoint) -> Result<usize, IpcError> {
+        let slot = ep.slot();
+        match self.procs.get(slot) {
+            None => Err(IpcError::BadEndpoint),
+            Some(None) => Err(IpcError::DeadPeer { now: None }),
+            Some(Some(p)) if p.ep != ep => Err(IpcError::DeadPeer { now: Some(p.ep) }),
+            Some(Some(_)) => Ok(slot),
+        }
+    }
+
+    fn accepts(&self, receiver: usize, sender: usize) -> bool {
+        let (Ok(r), Ok(s)) = (self.proc(receiver), self.proc(sender)) else {
+            return false;
+        };
+        match r.state {
+            State::Receiving(Source::Any) => true,
+            State::Receiving(Source::Ep(e)) => e == s.ep,
+            _ => false,
+        }
+    }
+
+    /// Checks the destination of a send from `caller`.
+    fn check_dest(&self, caller: usize, to: Endpoint) -> Result<usize, IpcError> {
+        let me = self.proc(caller)?;
+        let dest = self.resolve(to)?;
+        if dest == caller {
+            return Err(IpcError::BadEndpoint);
+        }
+        if !me.privileges.may_send(dest) {
+            return Err(IpcError::Denied);
+        }
+        Ok(dest)
+    }
+
+    /// Would `caller` blocking on `dest` close a cycle?
+    fn would_deadlock(&self, caller: usize, dest: usize) -> bool {
+        let mut cur = dest;
+        for _ in 0..NR_PROCS {
+            let next = match self.proc(cur).map(|p| p.state) {
+                Ok(State::Sending { to, .. }) => to,
+                Ok(State::Receiving(Source::Ep(e))) => e.slot(),
+                _ => return false,
+            };
+            if next == caller {
+                return true;
+            }
+            cur = next;
+        }
+        false
+    }
+
+    /// Blocking send of `msg` to `to`.
+    pub fn send(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        self.do_send(caller, to, msg, false, false, wakes)
+    }
+
+    /// Non-blocking send: fails with `NotReady` unless `to` is waiting.
+    pub fn sendnb(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        self.do_send(caller, to, msg, false, true, wakes)
+    }
+
+    /// Send, then receive the reply from the same endpoint. Completes (with
+    /// the reply) only through a later [`Wake`].
+    pub fn sendrec(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        self.do_send(caller, to, msg, true, false, wakes)
+    }
+
+    fn do_send(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        mut msg: Message,
+        then_receive: bool,
+        nonblocking: bool,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        let dest = self.check_dest(caller, to)?;
+        let me = self.proc(caller)?.ep;
+        stamp(&mut msg, me);
+        if self.accepts(dest, caller) {
+            self.proc_mut(dest)?.state = State::Ready;
+            wakes.push(Wake {
+                slot: dest,
+                result: Ok(Some(msg)),
+            });
+            if then_receive {
+                self.proc_mut(caller)?.state = State::Receiving(Source::Ep(to));
+                return Ok(Completion::Blocked);
+            }
+            return Ok(Completion::Sent);
+        }
+        if nonblocking {
+            return Err(IpcError::NotReady);
+        }
+        if self.would_deadlock(caller, dest) {
+            return Err(IpcError::Deadlock);
+        }
+        self.proc_mut(caller)?.state = State::Sending {
+            to: dest,
+            msg,
+            then_receive,
+        };
+        self.proc_mut(dest)?.senders.push_back(caller);
+        Ok(Completion::Blocked)
+    }
+
+    /// Receive from `from`. `now` stamps a delivered notification.
+    pub fn receive(
+        &mut self,
+        caller: usize,
+        from: Source,
+        now: u64,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        let want = match from {
+            Source::Any => None,
+            Source::Ep(ep) => Some(self.resolve(ep)?),
+        };
+        // Pending notifications first (lowest slot first).
+        let pending = self.proc(caller)?.pending;
+        let mask = want.map_or(u64::MAX, |s| 1u64 << s);
+        if pending & mask != 0 {
+            let src = (pending & mask).trailing_zeros() as usize;
+            let src_ep = self.proc(src).map(|p| p.ep).unwrap_or(Endpoint(u32::MAX));
+            self.proc_mut(caller)?.pending &= !(1 << src);
+            return Ok(Completion::Received(notification(src_ep, now, pending)));
+        }
+        // Then the oldest matching blocked sender.
+        let senders = &self.proc(caller)?.senders;
+        let pos = senders.iter().position(|&s| want.is_none_or(|w| w == s));
+        if let Some(pos) = pos {
+            let me = self.proc(caller)?.ep;
+            let sender = self
+                .proc_mut(caller)?
+                .senders
+                .remove(pos)
+                .expect("position is in range");
+            let State::Sending {
+                msg, then_receive, ..
+            } = self.proc(sender)?.state
+            else {
+                // Queue and states are updated together; a queued slot is
+                // always sending.
+                return Err(IpcError::BadEndpoint);
+            };
+            if then_receive {
+                self.proc_mut(sender)?.state = State::Receiving(Source::Ep(me));
+            } else {
+                self.proc_mut(sender)?.state = State::Ready;
+                wakes.push(Wake {
+                    slot: sender,
+                    result: Ok(None),
+                });
+            }
+            return Ok(Completion::Received(msg));
+        }
+        self.proc_mut(caller)?.state = State::Receiving(from);
+        Ok(Completion::Blocked)
+    }
+
+    /// Non-blocking notification of `to`: delivered at once if `to` waits
+    /// for the caller, otherwise recorded as a pending bit (coalesced).
+    pub fn notify(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        now: u64,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<(), IpcError> {
+        let dest = self.check_dest(caller, to)?;
+        let me = self.proc(caller)?.ep;
+        let bit = 1u64 << caller;
+        if self.accepts(dest, caller) {
+            let pending = self.proc(dest)?.pending | bit;
+            self.proc_mut(dest)?.state = State::Ready;
+            wakes.push(Wake {
+                slot: dest,
+                result: Ok(Some(notification(me, now, pending))),
+            });
+        } else {
+            self.proc_mut(dest)?.pending |= bit;
+        }
+        Ok(())
+    }
+
+    /// Removes the process in `slot` (it died or was killed): everyone
+    /// blocked on it wakes with `DeadPeer`, its queued sends vanish, and its
+    /// pending notifications to others are dropped.
+    pub fn remove(&mut self, slot: usize, wakes: &mut Vec<Wake>) -> Result<(), IpcError> {
+        let dead = self.proc(slot)?.ep;
+        self.procs[slot] = None;
+        let bit = 1u64 << slot;
+        for (i, p) in self.procs.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
+            p.pending &= !bit;
+            p.senders.retain(|&s| s != slot);
+            let blocked_on_dead = match p.state {
+                State::Sending { to, .. } => to == slot,
+                State::Receiving(Source::Ep(e)) => e == dead,
+                _ => false,
+            };
+            if blocked_on_dead {
+                p.state = State::Ready;
+                wakes.push(Wake {
+                    slot: i,
+                    result: Err(IpcError::DeadPeer { now: None }),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn notification(source: Endpoint, now: u64, pending: u64) -> Message {
+    let mut payload = [0u8; 16];
+    payload[..8].copy_from_slice(&now.to_le_bytes());
+    payload[8..].copy_from_slice(&pending.to_le_bytes());
+    let mut m = message(NOTIFY_MTYPE, &payload);
+    stamp(&mut m, source);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(slot: u16) -> Endpoint {
+        Endpoint::new(slot, 0)
+    }
+
+    /// An IPC table with `n` fully privileged processes in slots 0..n.
+    fn table(n: u16) -> Ipc {
+        let mut ipc = Ipc::new();
+        for s in 0..n {
+            ipc.add(ep(s), Privileges::ALL).unwrap();
+        }
+        ipc
+    }
+
+    fn msg(t: u32, byte: u8) -> Message {
+        message(t, &[byte; 56])
+    }
+
+    #[test]
+    fn ping_pong_with_sendrec() {
+        let mut ipc = table(2);
+        let mut w = Vec::new();
+        // Server 1 waits; client 0 sendrecs.
+        assert_eq!(
+            ipc.receive(1, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(
+            ipc.sendrec(0, ep(1), msg(7, 0xaa), &mut w),
+            Ok(Completion::Blocked)
+        );
+        let delivered = w.pop().unwrap();
+        assert_eq!(delivered.slot, 1);
+        let req = delivered.result.unwrap().unwrap();
+        assert_eq!(source_of(&req), ep(0), "source stamped by the kernel");
+        assert_eq!(type_of(&req), 7);
+        assert_eq!(req[8..], [0xaa; 56]);
+        // The reply wakes the client with the reply message.
+        assert_eq!(
+            ipc.send(1, ep(0), msg(8, 0x55), &mut w),
+            Ok(Completion::Sent)
+        );
+        let reply = w.pop().unwrap();
+        assert_eq!(reply.slot, 0);
+        let r = reply.result.unwrap().unwrap();
+        assert_eq!((type_of(&r), source_of(&r), r[63]), (8, ep(1), 0x55));
+        assert!(!ipc.is_blocked(0) && !ipc.is_blocked(1));
+    }
+
+    #[test]
+    fn queued_senders_are_received_in_order() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        assert_eq!(
+            ipc.send(0, ep(2), msg(1, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(
+            ipc.send(1, ep(2), msg(2, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Any, 0, &mut w) else {
+            panic!()
+        };
+        assert_eq!(type_of(&m), 1);
+        assert_eq!(
+            w.pop(),
+            Some(Wake {
+                slot: 0,
+                result: Ok(None)
+            })
+        );
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Any, 0, &mut w) else {
+            panic!()
+        };
+        assert_eq!(type_of(&m), 2);
+    }
+
+    #[test]
+    fn receive_from_a_specific_endpoint() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        ipc.send(0, ep(2), msg(1, 0), &mut w).unwrap();
+        ipc.send(1, ep(2), msg(2, 0), &mut w).unwrap();
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Ep(ep(1)), 0, &mut w) else {
+            panic!()
+        };
+        assert_eq!(source_of(&m), ep(1));
+        // Waiting for 1 again: 0's queued message does not satisfy it.
+        assert_eq!(
+            ipc.receive(2, Source::Ep(ep(1)), 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+        // A direct send from 0 while 2 waits for 1 also queues.
+        assert!(ipc.is_blocked(0));
+    }
+
+    #[test]
+    fn sendnb_to_busy_peer_fails() {
+        let mut ipc = table(2);
+        let mut w = Vec::new();
+        assert_eq!(
+            ipc.sendnb(0, ep(1), msg(1, 0), &mut w),
+            Err(IpcError::NotReady)
+        );
+        assert!(!ipc.is_blocked(0));
+        ipc.receive(1, Source::Any, 0, &mut w).unwrap();
+        assert_eq!(
+            ipc.sendnb(0, ep(1), msg(1, 0), &mut w),
+            Ok(Completion::Sent)
+        );
+    }
+
+    #[test]
+    fn notifications_coalesce_and_carry_a_bitmap() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        for _ in 0..3 {
+            ipc.notify(0, ep(2), 10, &mut w).unwrap();
+        }
+        ipc.notify(1, ep(2), 11, &mut w).unwrap();
+        assert!(w.is_empty(), "notify never blocks and 2 was not waiting");
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Any, 42, &mut w) else {
+            panic!()
+        };
+        assert_eq!((type_of(&m), source_of(&m)), (NOTIFY_MTYPE, ep(0)));
+        assert_eq!(payload_u64(&m, 0), 42);
+        assert_eq!(payload_u64(&m, 8), 0b11);
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Any, 43, &mut w) else {
+            panic!()
+        };
+        assert_eq!(source_of(&m), ep(1));
+        // Three notifies from 0 coalesced into one message.
+        assert_eq!(
+            ipc.receive(2, Source::Any, 44, &mut w),
+            Ok(Completion::Blocked)
+        );
+        // Waiting receiver gets a notification at once.
+        ipc.notify(0, ep(2), 50, &mut w).unwrap();
+        let wake = w.pop().unwrap();
+        let m = wake.result.unwrap().unwrap();
+        assert_eq!(
+            (wake.slot, type_of(&m), payload_u64(&m, 0)),
+            (2, NOTIFY_MTYPE, 50)
+        );
+    }
+
+    #[test]
+    fn notification_before_queued_message() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        ipc.send(0, ep(2), msg(5, 0), &mut w).unwrap();
+        ipc.notify(1, ep(2), 1, &mut w).unwrap();
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Any, 1, &mut w) else {
+            panic!()
+        };
+        assert_eq!(type_of(&m), NOTIFY_MTYPE);
+        let Ok(Completion::Received(m)) = ipc.receive(2, Source::Any, 1, &mut w) else {
+            panic!()
+        };
+        assert_eq!(type_of(&m), 5);
+    }
+
+    #[test]
+    fn sendrec_cycle_is_detected() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        assert_eq!(
+            ipc.sendrec(0, ep(1), msg(1, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(
+            ipc.sendrec(1, ep(2), msg(1, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(
+            ipc.sendrec(2, ep(0), msg(1, 0), &mut w),
+            Err(IpcError::Deadlock)
+        );
+        assert!(!ipc.is_blocked(2), "the refused caller is not blocked");
+        // Two-party cycle.
+        let mut ipc = table(2);
+        ipc.sendrec(0, ep(1), msg(1, 0), &mut w).unwrap();
+        assert_eq!(
+            ipc.sendrec(1, ep(0), msg(1, 0), &mut w),
+            Err(IpcError::Deadlock)
+        );
+    }
+
+    #[test]
+    fn privileges_deny_sends_and_notifies() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        ipc.set_privileges(0, Privileges::user(&[1])).unwrap();
+        assert_eq!(ipc.send(0, ep(2), msg(1, 0), &mut w), Err(IpcError::Denied));
+        assert_eq!(ipc.notify(0, ep(2), 0, &mut w), Err(IpcError::Denied));
+        assert_eq!(
+            ipc.send(0, ep(1), msg(1, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        let p = ipc.privileges(0).unwrap();
+        assert!(!p.may_call(3) && Privileges::ALL.may_call(3) && !Privileges::ALL.may_call(64));
+    }
+
+    #[test]
+    fn death_wakes_blocked_peers_with_dead_peer() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        ipc.sendrec(0, ep(3), msg(1, 0), &mut w).unwrap(); // queued on 3
+        ipc.receive(1, Source::Ep(ep(3)), 0, &mut w).unwrap(); // waits for 3
+        ipc.receive(2, Source::Any, 0, &mut w).unwrap(); // unrelated
+        ipc.notify(3, ep(1), 0, &mut w).unwrap_or(()); // 1 waits for 3: delivered
+        assert_eq!(w.len(), 1);
+        w.clear();
+        ipc.receive(1, Source::Ep(ep(3)), 0, &mut w).unwrap();
+        ipc.remove(3, &mut w).unwrap();
+        let mut slots: Vec<_> = w.iter().map(|x| (x.slot, x.result)).collect();
+        slots.sort_by_key(|x| x.0);
+        assert_eq!(
+            slots,
+            [
+                (0, Err(IpcError::DeadPeer { now: None })),
+                (1, Err(IpcError::DeadPeer { now: None }))
+            ]
+        );
+        assert!(ipc.is_blocked(2));
+        // Sending to the dead endpoint fails; after a restart in the same
+        // slot the error names the new endpoint.
+        assert_eq!(
+            ipc.send(0, ep(3), msg(1, 0), &mut w),
+            Err(IpcError::DeadPeer { now: None })
+        );
+        ipc.add(Endpoint::new(3, 1), Privileges::ALL).unwrap();
+        assert_eq!(
+            ipc.send(0, ep(3), msg(1, 0), &mut w),
+            Err(IpcError::DeadPeer {
+                now: Some(Endpoint::new(3, 1))
+            })
+        );
+        assert_eq!(
+            ipc.send(0, Endpoint::new(3, 1), msg(1, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn dead_sender_leaves_no_queued_message_or_notification() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        ipc.send(0, ep(2), msg(1, 0), &mut w).unwrap();
+        ipc.notify(1, ep(2), 0, &mut w).unwrap();
+        ipc.remove(0, &mut w).unwrap();
+        ipc.remove(1, &mut w).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn bad_endpoints_are_errors() {
+        let mut ipc = table(2);
+        let mut w = Vec::new();
+        assert_eq!(
+            ipc.send(0, ep(0), msg(1, 0), &mut w),
+            Err(IpcError::BadEndpoint)
+        );
+        assert_eq!(
+            ipc.send(0, Endpoint(0xffff), msg(1, 0), &mut w),
+            Err(IpcError::BadEndpoint)
+        );
+        assert_eq!(
+            ipc.send(0, ep(5), msg(1, 0), &mut w),
+            Err(IpcError::DeadPeer { now: None })
+        );
+        assert_eq!(
+            ipc.receive(0, Source::Ep(ep(9)), 0, &mut w),
+            Err(IpcError::DeadPeer { now: None })
+        );
+        assert_eq!(IpcError::Deadlock.errno(), Errno::Locked);
+        assert_eq!(
+            ipc.send(40, ep(0), msg(1, 0), &mut w),
+            Err(IpcError::BadEndpoint)
+        );
+    }
+}
