@@ -10,6 +10,8 @@
 //! * [`fault`]: naming CPU exceptions for fault reports.
 //! * [`process`]: the process table (slots, endpoints, round-robin choice).
 //! * [`options`]: kernel command-line flags.
+//! * [`grant`]: memory grants and the safecopy check (direct, indirect, revoke).
+//! * [`sched`]: priority run queues with round-robin quantum.
 //! * [`ipc`]: the IPC state machine (send/receive/sendrec/notify/sendnb,
 //!   deadlock detection, dead-peer wakeups, send privileges).
 //!
@@ -23,8 +25,10 @@ extern crate alloc;
 pub mod elf;
 pub mod fault;
 pub mod frame;
+pub mod grant;
 pub mod ipc;
 pub mod multiboot;
 pub mod options;
 pub mod process;
 pub mod range;
+pub mod sched;
