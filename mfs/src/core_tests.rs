@@ -774,3 +774,18 @@ fn runs_on_libminixfs_cache_with_eviction() {
         assert_eq!(f.statvfs().unwrap(), st);
     }
 }
+
+#[test]
+fn recursive_remove_survives_directory_loop() {
+    let mut f = fs(Version::V3, 60, 1024, 1024);
+    let a = f.mkdir_path(b"/a", 0o755, 1).unwrap();
+    f.mkdir_path(b"/a/b", 0o755, 1).unwrap();
+    f.write_path(b"/a/b/loopname", b"x", 0o644, 1).unwrap();
+    let mut img = f.unmount().unwrap().into_image();
+    // Point /a/b/loopname at /a: a directory loop.
+    let at = img.windows(8).position(|w| w == b"loopname").unwrap();
+    img[at - 4..at].copy_from_slice(&a.to_le_bytes());
+    let mut f = FileSystem::mount_rw(MemBlocks::new(img)).unwrap();
+    assert_eq!(f.remove_path(b"/a", true, 2), Err(Errno::EIO));
+    assert!(f.read_dir(a).is_ok());
+}

@@ -138,7 +138,7 @@ impl<B: BlockAccess> FileSystem<B> {
     pub fn remove_path(&mut self, path: &[u8], recursive: bool, now: u32) -> Result<()> {
         let (dir, name) = self.resolve_parent(path)?;
         let ino = self.lookup(dir, name)?;
-        self.remove_entry(dir, name, ino, recursive, now)
+        self.remove_entry(dir, name, ino, recursive, now, 0)
     }
 
     fn remove_entry(
@@ -148,15 +148,20 @@ impl<B: BlockAccess> FileSystem<B> {
         ino: u32,
         recursive: bool,
         now: u32,
+        depth: usize,
     ) -> Result<()> {
         let st = self.stat(ino)?;
         if st.mode & crate::format::mode::S_IFMT != crate::format::mode::S_IFDIR {
             return self.unlink(dir, name, now);
         }
         if recursive {
+            // A directory loop (corrupt image) must not recurse forever.
+            if depth >= MAX_REMOVE_DEPTH {
+                return Err(Errno::EIO);
+            }
             for e in self.read_dir(ino)? {
                 if e.name != b"." && e.name != b".." {
-                    self.remove_entry(ino, &e.name, e.ino, true, now)?;
+                    self.remove_entry(ino, &e.name, e.ino, true, now, depth + 1)?;
                 }
             }
         }
@@ -183,6 +188,9 @@ impl<B: BlockAccess> FileSystem<B> {
         self.link(dir, name, ino, now)
     }
 }
+
+/// Deepest directory nesting `remove_path` descends into.
+pub const MAX_REMOVE_DEPTH: usize = 256;
 
 fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     let n = p.iter().rev().take_while(|&&b| b == b'/').count();
