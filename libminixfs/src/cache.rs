@@ -98,6 +98,9 @@ pub(crate) struct Inner {
     lru_head: u32,
     /// Most recently used.
     lru_tail: u32,
+    /// LRU links [prev, next] per slot, apart from the slots so that
+    /// relinking on a hit touches few cache lines.
+    links: Vec<[u32; 2]>,
     /// Slots with a reference count > 0.
     in_use: usize,
     handles: Vec<DevHandle>,
@@ -244,6 +247,7 @@ fn bucket_bits(capacity: usize) -> u32 {
 impl Inner {
     fn empty(region: CacheRegion) -> Inner {
         let bits = bucket_bits(region.capacity);
+        let nslots = region.slots.len();
         Inner {
             region,
             nr_live: 0,
@@ -252,6 +256,7 @@ impl Inner {
             hash_bits: bits,
             lru_head: NIL,
             lru_tail: NIL,
+            links: vec![[NIL, NIL]; nslots],
             in_use: 0,
             handles: Vec::new(),
             counters: Counters::default(),
@@ -319,42 +324,34 @@ impl Inner {
 
     #[inline]
     fn lru_unlink(&mut self, i: u32) {
-        let (p, n) = {
-            let s = &mut self.region.slots[i as usize];
-            if !s.on_lru {
-                return;
-            }
-            s.on_lru = false;
-            let pn = (s.lru_prev, s.lru_next);
-            s.lru_prev = NIL;
-            s.lru_next = NIL;
-            pn
-        };
+        let s = &mut self.region.slots[i as usize];
+        if !s.on_lru {
+            return;
+        }
+        s.on_lru = false;
+        let [p, n] = self.links[i as usize];
+        self.links[i as usize] = [NIL, NIL];
         if p == NIL {
             self.lru_head = n;
         } else {
-            self.region.slots[p as usize].lru_next = n;
+            self.links[p as usize][1] = n;
         }
         if n == NIL {
             self.lru_tail = p;
         } else {
-            self.region.slots[n as usize].lru_prev = p;
+            self.links[n as usize][0] = p;
         }
     }
 
     #[inline]
     fn lru_push_back(&mut self, i: u32) {
         let t = self.lru_tail;
-        {
-            let s = &mut self.region.slots[i as usize];
-            s.on_lru = true;
-            s.lru_prev = t;
-            s.lru_next = NIL;
-        }
+        self.region.slots[i as usize].on_lru = true;
+        self.links[i as usize] = [t, NIL];
         if t == NIL {
             self.lru_head = i;
         } else {
-            self.region.slots[t as usize].lru_next = i;
+            self.links[t as usize][1] = i;
         }
         self.lru_tail = i;
     }
@@ -362,16 +359,12 @@ impl Inner {
     #[inline]
     fn lru_push_front(&mut self, i: u32) {
         let h = self.lru_head;
-        {
-            let s = &mut self.region.slots[i as usize];
-            s.on_lru = true;
-            s.lru_prev = NIL;
-            s.lru_next = h;
-        }
+        self.region.slots[i as usize].on_lru = true;
+        self.links[i as usize] = [NIL, h];
         if h == NIL {
             self.lru_tail = i;
         } else {
-            self.region.slots[h as usize].lru_prev = i;
+            self.links[h as usize][0] = i;
         }
         self.lru_head = i;
     }
@@ -484,7 +477,7 @@ impl Inner {
     fn trim(&mut self) {
         let mut i = self.lru_head;
         while self.nr_live > self.region.capacity && i != NIL {
-            let next = self.region.slots[i as usize].lru_next;
+            let next = self.links[i as usize][1];
             if !self.region.slots[i as usize].meta.dirty {
                 self.retire(i);
             }
@@ -495,11 +488,10 @@ impl Inner {
     fn first_clean_lru(&self) -> Option<u32> {
         let mut i = self.lru_head;
         while i != NIL {
-            let s = &self.region.slots[i as usize];
-            if !s.meta.dirty {
+            if !self.region.slots[i as usize].meta.dirty {
                 return Some(i);
             }
-            i = s.lru_next;
+            i = self.links[i as usize][1];
         }
         None
     }
@@ -515,6 +507,7 @@ impl Inner {
                 Some(i) => i,
                 None => {
                     self.region.slots.push(Slot::new());
+                    self.links.push([NIL, NIL]);
                     (self.region.slots.len() - 1) as u32
                 }
             };
@@ -1462,7 +1455,7 @@ impl Cache {
             if s.meta.dev != NO_DEV {
                 v.push((s.meta.dev, s.meta.block));
             }
-            i = s.lru_next;
+            i = g.links[i as usize][1];
         }
         v
     }
@@ -1484,7 +1477,7 @@ impl Cache {
         let mut prev = NIL;
         while i != NIL {
             let s = &g.region.slots[i as usize];
-            if !s.on_lru || s.lru_prev != prev {
+            if !s.on_lru || g.links[i as usize][0] != prev {
                 return Err("broken LRU links");
             }
             if s.meta.refcount != 0 {
@@ -1495,7 +1488,7 @@ impl Cache {
                 return Err("LRU cycle");
             }
             prev = i;
-            i = s.lru_next;
+            i = g.links[i as usize][1];
         }
         if g.lru_tail != prev {
             return Err("LRU tail wrong");

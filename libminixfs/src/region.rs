@@ -70,8 +70,6 @@ pub(crate) struct Slot {
     pub(crate) meta: RegionEntry,
     /// `None`: retired, holds no memory.
     pub(crate) buf: Option<Buf>,
-    pub(crate) lru_prev: u32,
-    pub(crate) lru_next: u32,
     pub(crate) on_lru: bool,
     pub(crate) hash_next: u32,
     /// Read by prefetch/read-ahead and not yet asked for.
@@ -83,8 +81,6 @@ impl Slot {
         Slot {
             meta: RegionEntry::FREE,
             buf: None,
-            lru_prev: NIL,
-            lru_next: NIL,
             on_lru: false,
             hash_next: NIL,
             prefetched: false,
@@ -257,8 +253,6 @@ pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
 
     let mut seen: Vec<(Dev, BlockNo, usize)> = Vec::new();
     for (i, slot) in region.slots.iter_mut().enumerate() {
-        slot.lru_prev = NIL;
-        slot.lru_next = NIL;
         slot.on_lru = false;
         slot.hash_next = NIL;
         slot.prefetched = false;
