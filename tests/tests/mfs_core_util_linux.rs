@@ -211,3 +211,135 @@ fn core_on_our_4k_v3_image_passes_our_fsck() {
     assert_eq!(report.exit_code(), 0, "{:?}", report.findings);
     check_back(&p, &files);
 }
+
+/// A small deterministic generator (xorshift64*), so failures replay by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random operations (results ignored: errors are part of the mix) with
+/// remounts; the structure must stay consistent for fsck.minix.
+fn random_ops(p: &Path, seed: u64) {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let names: [&[u8]; 6] = [b"a", b"b", b"c", b"dd", b"eee", b"f"];
+    let mut fs = mount(p);
+    let mut dirs: Vec<Vec<u8>> = vec![b"".to_vec()];
+    for step in 0..150u32 {
+        let now = 1000 + step;
+        let d = dirs[rng.below(dirs.len() as u64) as usize].clone();
+        let name = names[rng.below(names.len() as u64) as usize];
+        let mut path = d.clone();
+        path.push(b'/');
+        path.extend_from_slice(name);
+        match rng.below(10) {
+            0 => {
+                if fs.mkdir_path(&path, 0o755, now).is_ok() {
+                    dirs.push(path);
+                }
+            }
+            1..=3 => {
+                let ino = match fs.resolve(&path, false) {
+                    Ok(i) => i,
+                    Err(_) => match fs.write_path(&path, b"", 0o644, now) {
+                        Ok(i) => i,
+                        Err(_) => continue,
+                    },
+                };
+                let off = rng.below(400 * 1024);
+                let len = 1 + rng.below(20 * 1024) as usize;
+                let _ = fs.write(ino, off, &pat(len, step), now);
+            }
+            4 => {
+                if let Ok(ino) = fs.resolve(&path, false) {
+                    let _ = fs.truncate(ino, rng.below(300 * 1024), now);
+                }
+            }
+            5 => {
+                let _ = fs.remove_path(&path, rng.below(2) == 0, now);
+                dirs.retain(|x| !x.starts_with(&path));
+                if dirs.is_empty() {
+                    dirs.push(b"".to_vec());
+                }
+            }
+            6 => {
+                let to_dir = dirs[rng.below(dirs.len() as u64) as usize].clone();
+                let mut to = to_dir;
+                to.push(b'/');
+                to.extend_from_slice(names[rng.below(names.len() as u64) as usize]);
+                if fs.rename_path(&path, &to, now).is_ok() {
+                    // Directory paths changed: rebuild the list from scratch.
+                    dirs = vec![b"".to_vec()];
+                    let mut i = 0;
+                    while i < dirs.len() {
+                        let base = dirs[i].clone();
+                        let ino = fs
+                            .resolve(if base.is_empty() { b"/" } else { &base }, true)
+                            .unwrap();
+                        for e in fs.read_dir(ino).unwrap() {
+                            if e.name != b"." && e.name != b".." {
+                                let st = fs.stat(e.ino).unwrap();
+                                if st.mode & mode::S_IFMT == mode::S_IFDIR {
+                                    let mut c = base.clone();
+                                    c.push(b'/');
+                                    c.extend_from_slice(&e.name);
+                                    dirs.push(c);
+                                }
+                            }
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            7 => {
+                let other = names[rng.below(names.len() as u64) as usize];
+                let _ = fs.link_path(&path, other, now);
+                let _ = fs.symlink_path(other, &path, now);
+            }
+            8 => {
+                let _ = fs.mknod(ROOT_INO, name, mode::S_IFIFO | 0o644, 0, 0, 0, now);
+            }
+            _ => {
+                unmount(fs);
+                fs = mount(p);
+            }
+        }
+    }
+    unmount(fs);
+}
+
+#[test]
+fn random_operations_keep_images_fsck_minix_clean() {
+    if !have_util_linux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for flags in [
+        &["-1", "-n", "14"][..],
+        &["-1", "-n", "30"],
+        &["-2", "-n", "14"],
+        &["-2", "-n", "30"],
+        &["-3"],
+    ] {
+        for seed in 0..8u64 {
+            let p = dir.path().join("rand.img");
+            mkfs_minix(&p, 8 << 20, flags);
+            random_ops(&p, seed);
+            let (code, out) = fsck_minix(&p);
+            assert_eq!(
+                code, 0,
+                "fsck.minix -f after random ops, mkfs.minix {flags:?}, seed {seed}: {out}"
+            );
+        }
+    }
+}
