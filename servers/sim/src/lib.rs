@@ -109,6 +109,16 @@ impl Sim {
             .create(SpawnAt::Fresh, label, p, Privileges::service(), true)
     }
 
+    /// Start an unsupervised process with explicit privileges.
+    pub fn spawn_user_with(
+        &mut self,
+        label: &str,
+        p: Box<dyn Process>,
+        privileges: Privileges,
+    ) -> Result<Endpoint, Errno> {
+        self.core.create(SpawnAt::Fresh, label, p, privileges, true)
+    }
+
     /// Simulated time.
     pub fn now(&self) -> Ticks {
         self.core.now
