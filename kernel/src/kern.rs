@@ -10,12 +10,14 @@ use crate::arch::{boot, cpu, serial};
 use crate::global::Global;
 use crate::kprintln;
 use abi::{Errno, Syscall};
+use alloc::vec::Vec;
 use kernel_core::elf::{ElfError, ElfImage, LoadPolicy};
 use kernel_core::fault::{Fault, FaultKind};
 use kernel_core::frame::{FRAME_SIZE, FrameAllocator};
+use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
-use kernel_core::process::{ProcState, ProcessTable};
+use kernel_core::process::{Endpoint, ProcessTable};
 use kernel_core::range::AddrRange;
 
 /// Bitmap words covering the identity-mapped GiB.
@@ -34,10 +36,13 @@ pub struct Ctx {
     frame: TrapFrame,
     /// Page tables and owned frames.
     space: AddressSpace,
+    /// While blocked in receive/sendrec: where the message goes.
+    recv_buf: Option<u64>,
 }
 
 struct Kernel {
     procs: ProcessTable<Ctx>,
+    ipc: Ipc,
     options: Options,
     /// Set when something makes the run a failure (refused module, or in
     /// `strict` mode a nonzero exit or a fault).
@@ -120,6 +125,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
     }
     let mut k = Kernel {
         procs: ProcessTable::new(),
+        ipc: Ipc::new(),
         options,
         failed: false,
         refused: 0,
@@ -162,10 +168,17 @@ fn start_module(k: &mut Kernel, m: &BootModule) {
             let entry = ctx.frame.rip;
             let frames = ctx.space.frame_count();
             match k.procs.spawn(name, ctx) {
-                Ok(ep) => kprintln!(
-                    "kernel: loaded '{name}' as slot {} (entry {entry:#x}, {frames} frames)",
-                    ep.slot()
-                ),
+                Ok(ep) => {
+                    // Boot programs are trusted system processes for now;
+                    // privilege records arrive with the process manager.
+                    if let Err(e) = k.ipc.add(ep, Privileges::ALL) {
+                        panic!("IPC table out of step with the process table: {e:?}");
+                    }
+                    kprintln!(
+                        "kernel: loaded '{name}' as slot {} (entry {entry:#x}, {frames} frames)",
+                        ep.slot()
+                    )
+                }
                 Err(e) => {
                     kprintln!("kernel: module '{name}' refused: {e:?}");
                     k.failed = true;
@@ -199,7 +212,11 @@ fn load_module(fa: &mut FrameAllocator<FRAME_WORDS>, m: &BootModule) -> Result<C
     let image = ElfImage::parse(bytes, &policy)?;
     let mut space = AddressSpace::new(fa)?;
     match populate(fa, &mut space, &image, bytes, args) {
-        Ok(frame) => Ok(Ctx { frame, space }),
+        Ok(frame) => Ok(Ctx {
+            frame,
+            space,
+            recv_buf: None,
+        }),
         Err(e) => {
             space.destroy(fa);
             Err(e.into())
@@ -293,14 +310,16 @@ fn current(k: &Kernel) -> usize {
 
 fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
     let slot = current(k);
-    match Syscall::try_from(frame.rax) {
-        Ok(Syscall::DebugPrint) => {
-            frame.rax = match debug_print(k, slot, frame.rdi, frame.rsi) {
-                Ok(n) => n,
-                Err(e) => e.to_return(),
-            }
+    let call = match Syscall::try_from(frame.rax) {
+        Ok(call) => call,
+        Err(e) => {
+            frame.rax = e.to_return();
+            return;
         }
-        Ok(Syscall::Exit) => {
+    };
+    let result = match call {
+        Syscall::DebugPrint => debug_print(k, slot, frame.rdi, frame.rsi),
+        Syscall::Exit => {
             let code = frame.rdi as i32;
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!("kernel: process '{name}' exited with code {code}");
@@ -308,10 +327,139 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
                 k.failed = true;
             }
             k.procs.exit(slot, code).expect("current slot");
+            process_gone(k, slot);
             switch_away(k, frame);
+            return;
         }
-        Err(e) => frame.rax = e.to_return(),
+        Syscall::Send | Syscall::SendNb | Syscall::SendRec | Syscall::Receive => {
+            match ipc_call(k, slot, call, frame.rdi, frame.rsi) {
+                Ok(Some(Completion::Blocked)) => {
+                    k.procs.set_blocked(slot, true).expect("current slot");
+                    switch_away(k, frame);
+                    return;
+                }
+                Ok(_) => Ok(0),
+                Err(e) => Err(e),
+            }
+        }
+        Syscall::Notify => {
+            let mut wakes = Vec::new();
+            let r = k
+                .ipc
+                .notify(slot, Endpoint(frame.rdi as u32), 0, &mut wakes)
+                .map(|()| 0)
+                .map_err(|e| e.errno());
+            apply_wakes(k, wakes);
+            r
+        }
+        Syscall::WhoIs => whois(k, slot, frame.rdi, frame.rsi),
+    };
+    frame.rax = match result {
+        Ok(v) => v,
+        Err(e) => e.to_return(),
+    };
+}
+
+/// Send/receive family. `Ok(Some(Blocked))` means the caller must block;
+/// a message received at once has already been copied to the caller.
+fn ipc_call(
+    k: &mut Kernel,
+    slot: usize,
+    call: Syscall,
+    ep: u64,
+    buf: u64,
+) -> Result<Option<Completion>, Errno> {
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    let mut msg = [0u8; abi::MESSAGE_SIZE];
+    let receives = matches!(call, Syscall::Receive | Syscall::SendRec);
+    if receives {
+        // Check the reply buffer before anything happens, so a bad buffer
+        // is an error and never a lost message. 64 bytes span at most two
+        // pages, so checking the first and last byte covers the buffer.
+        for off in [0, abi::MESSAGE_SIZE as u64 - 1] {
+            space
+                .translate_for(buf.checked_add(off).ok_or(Errno::Fault)?, true)
+                .ok_or(Errno::Fault)?;
+        }
     }
+    if call != Syscall::Receive {
+        space.read_user(buf, &mut msg).ok_or(Errno::Fault)?;
+    }
+    let to = Endpoint(ep as u32);
+    let mut wakes = Vec::new();
+    let r = match call {
+        Syscall::Send => k.ipc.send(slot, to, msg, &mut wakes),
+        Syscall::SendNb => k.ipc.sendnb(slot, to, msg, &mut wakes),
+        Syscall::SendRec => k.ipc.sendrec(slot, to, msg, &mut wakes),
+        _ => {
+            let from = if ep as u32 == abi::ENDPOINT_ANY {
+                Source::Any
+            } else {
+                Source::Ep(to)
+            };
+            k.ipc.receive(slot, from, 0, &mut wakes)
+        }
+    };
+    apply_wakes(k, wakes);
+    let completion = r.map_err(|e| e.errno())?;
+    let ctx = &mut k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx;
+    match completion {
+        Completion::Received(m) => {
+            ctx.space.write_user(buf, &m).ok_or(Errno::Fault)?;
+        }
+        Completion::Blocked if receives => ctx.recv_buf = Some(buf),
+        _ => {}
+    }
+    Ok(Some(completion))
+}
+
+/// Finishes the blocked calls of woken processes: result in their saved
+/// `rax`, received message in their buffer, and makes them runnable.
+fn apply_wakes(k: &mut Kernel, wakes: Vec<Wake>) {
+    for w in wakes {
+        let Some(p) = k.procs.get_mut(w.slot) else {
+            continue;
+        };
+        let rax = match w.result {
+            Ok(Some(m)) => match p.ctx.recv_buf {
+                Some(buf) if p.ctx.space.write_user(buf, &m).is_some() => 0,
+                _ => Errno::Fault.to_return(),
+            },
+            Ok(None) => 0,
+            Err(e) => e.errno().to_return(),
+        };
+        p.ctx.frame.rax = rax;
+        p.ctx.recv_buf = None;
+        k.procs
+            .set_blocked(w.slot, false)
+            .expect("woken slot exists");
+    }
+}
+
+/// A process finished: drop it from IPC, waking everyone blocked on it.
+fn process_gone(k: &mut Kernel, slot: usize) {
+    let mut wakes = Vec::new();
+    // The slot was registered when the process was spawned.
+    if k.ipc.remove(slot, &mut wakes).is_ok() {
+        apply_wakes(k, wakes);
+    }
+}
+
+/// Looks up a live process by name.
+fn whois(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errno> {
+    if len > 64 {
+        return Err(Errno::Inval);
+    }
+    let mut name = [0u8; 64];
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space
+        .read_user(addr, &mut name[..len as usize])
+        .ok_or(Errno::Fault)?;
+    let name = core::str::from_utf8(&name[..len as usize]).map_err(|_| Errno::Inval)?;
+    k.procs
+        .find(name)
+        .map(|p| u64::from(p.endpoint.0))
+        .ok_or(Errno::DeadSrcDst)
 }
 
 /// Prints the caller's buffer, each line prefixed with `[name] `. The
@@ -358,6 +506,7 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
         k.failed = true;
     }
     k.procs.kill(slot, fault).expect("current slot");
+    process_gone(k, slot);
     switch_away(k, frame);
 }
 
@@ -367,7 +516,7 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
 fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
     let prev = k.procs.current();
     if let Some(p) = prev.and_then(|s| k.procs.get_mut(s))
-        && p.state == ProcState::Runnable
+        && p.is_alive()
     {
         p.ctx.frame = *frame;
     }
@@ -382,9 +531,7 @@ fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
         None => cpu::write_cr3(boot::boot_pml4_phys()),
     }
     if let Some(p) = prev
-        && k.procs
-            .get(p)
-            .is_some_and(|p| p.state != ProcState::Runnable)
+        && k.procs.get(p).is_some_and(|p| !p.is_alive())
         && let Some(old) = k.procs.release(p)
     {
         FRAMES.with(|fa| old.ctx.space.destroy(fa));
@@ -398,11 +545,12 @@ fn finish_run(k: &mut Kernel) -> ! {
     let s = k.procs.summary();
     let free = FRAMES.with(|fa| fa.free_frames());
     kprintln!(
-        "kernel: no runnable process left: {} exited ({} nonzero), {} killed, {} refused; {} KiB free",
+        "kernel: no runnable process left: {} exited ({} nonzero), {} killed, {} refused, {} blocked; {} KiB free",
         s.exited,
         s.nonzero,
         s.killed,
         k.refused,
+        k.procs.blocked(),
         free * FRAME_SIZE / 1024
     );
     if k.failed {

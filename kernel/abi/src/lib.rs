@@ -59,7 +59,27 @@ pub enum Syscall {
     /// Terminate the calling process with exit code `rdi` (as `i32`).
     /// Does not return.
     Exit = 2,
+    /// Send the 64-byte message at `rsi` to endpoint `rdi`; blocks until
+    /// the receiver takes it. Returns 0.
+    Send = 3,
+    /// Receive into the 64-byte buffer at `rsi` from endpoint `rdi` (or
+    /// [`ENDPOINT_ANY`]); blocks until a message or notification arrives.
+    /// Returns 0.
+    Receive = 4,
+    /// Send the message at `rsi` to `rdi`, then receive the reply from it
+    /// into the same buffer. Returns 0.
+    SendRec = 5,
+    /// Notify endpoint `rdi` (never blocks; coalesced). Returns 0.
+    Notify = 6,
+    /// Send without blocking: fails with [`Errno::NotReady`] unless the
+    /// receiver is waiting. Returns 0.
+    SendNb = 7,
+    /// Endpoint of the live process named by the `rsi` bytes at `rdi`.
+    WhoIs = 8,
 }
+
+/// The "any sender" endpoint for [`Syscall::Receive`].
+pub const ENDPOINT_ANY: u32 = 0xFFFF_FFFF;
 
 impl TryFrom<u64> for Syscall {
     type Error = Errno;
@@ -68,6 +88,12 @@ impl TryFrom<u64> for Syscall {
         match value {
             1 => Ok(Self::DebugPrint),
             2 => Ok(Self::Exit),
+            3 => Ok(Self::Send),
+            4 => Ok(Self::Receive),
+            5 => Ok(Self::SendRec),
+            6 => Ok(Self::Notify),
+            7 => Ok(Self::SendNb),
+            8 => Ok(Self::WhoIs),
             _ => Err(Errno::NoSys),
         }
     }
@@ -165,7 +191,16 @@ mod tests {
 
     #[test]
     fn syscall_numbers_round_trip() {
-        for call in [Syscall::DebugPrint, Syscall::Exit] {
+        for call in [
+            Syscall::DebugPrint,
+            Syscall::Exit,
+            Syscall::Send,
+            Syscall::Receive,
+            Syscall::SendRec,
+            Syscall::Notify,
+            Syscall::SendNb,
+            Syscall::WhoIs,
+        ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
         assert_eq!(Syscall::try_from(0), Err(Errno::NoSys));

@@ -38,6 +38,8 @@ impl Endpoint {
 pub enum ProcState {
     /// Ready to run (or running).
     Runnable,
+    /// Waiting in IPC; not scheduled until woken.
+    Blocked,
     /// Called exit with this code.
     Exited(i32),
     /// Stopped by the kernel after a fault.
@@ -75,6 +77,13 @@ pub struct Summary {
     pub nonzero: usize,
     /// Processes stopped after a fault.
     pub killed: usize,
+}
+
+impl<C> Process<C> {
+    /// True until the process exits or is killed.
+    pub fn is_alive(&self) -> bool {
+        matches!(self.state, ProcState::Runnable | ProcState::Blocked)
+    }
 }
 
 /// The process table.
@@ -152,9 +161,39 @@ impl<C> ProcessTable<C> {
         self.finish(slot, ProcState::Killed(fault))
     }
 
+    /// Marks a live process blocked (`blocked`) or runnable again.
+    pub fn set_blocked(&mut self, slot: usize, blocked: bool) -> Result<(), TableError> {
+        let p = self.get_mut(slot).ok_or(TableError::NoSuchProcess(slot))?;
+        if p.is_alive() {
+            p.state = if blocked {
+                ProcState::Blocked
+            } else {
+                ProcState::Runnable
+            };
+        }
+        Ok(())
+    }
+
+    /// Number of processes blocked in IPC.
+    pub fn blocked(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|p| p.state == ProcState::Blocked)
+            .count()
+    }
+
+    /// The live process named `name` (lowest slot first).
+    pub fn find(&self, name: &str) -> Option<&Process<C>> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|p| p.is_alive() && p.name == name)
+    }
+
     fn finish(&mut self, slot: usize, state: ProcState) -> Result<(), TableError> {
         let p = self.get_mut(slot).ok_or(TableError::NoSuchProcess(slot))?;
-        if p.state != ProcState::Runnable {
+        if !p.is_alive() {
             return Ok(());
         }
         p.state = state;
@@ -166,7 +205,7 @@ impl<C> ProcessTable<C> {
                 }
             }
             ProcState::Killed(_) => self.summary.killed += 1,
-            ProcState::Runnable => {}
+            ProcState::Runnable | ProcState::Blocked => {}
         }
         Ok(())
     }
@@ -248,6 +287,29 @@ mod tests {
                 killed: 1
             }
         );
+    }
+
+    #[test]
+    fn blocked_processes_are_not_scheduled_but_can_die() {
+        let mut t = ProcessTable::new();
+        t.spawn("srv", ()).unwrap();
+        t.spawn("cli", ()).unwrap();
+        t.set_blocked(0, true).unwrap();
+        assert_eq!(t.next_runnable(None), Some(1));
+        assert_eq!(t.next_runnable(Some(1)), Some(1));
+        assert_eq!(t.blocked(), 1);
+        assert_eq!(t.find("srv").unwrap().endpoint.slot(), 0);
+        t.set_blocked(0, false).unwrap();
+        assert_eq!(t.next_runnable(Some(1)), Some(0));
+        t.set_blocked(0, true).unwrap();
+        t.kill(0, gp()).unwrap();
+        assert_eq!(t.summary().killed, 1);
+        t.set_blocked(0, false).unwrap();
+        assert!(
+            matches!(t.get(0).unwrap().state, ProcState::Killed(_)),
+            "dead stays dead"
+        );
+        assert!(t.find("srv").is_none());
     }
 
     #[test]

@@ -143,6 +143,59 @@ impl AddressSpace {
         Ok(page)
     }
 
+    /// Physical address backing user address `vaddr`, if mapped (and
+    /// writable when `write`).
+    pub fn translate_for(&self, vaddr: u64, write: bool) -> Option<u64> {
+        let pa = self.translate(vaddr)?;
+        let pte = self.leaf(vaddr)?;
+        (!write || pte & WRITABLE != 0).then_some(pa)
+    }
+
+    fn leaf(&self, vaddr: u64) -> Option<u64> {
+        let pde = phys::read_entry(self.user_pd, ((vaddr >> 21) & 511) as usize);
+        if pde & PRESENT == 0 {
+            return None;
+        }
+        Some(phys::read_entry(
+            pde & ADDR_MASK,
+            ((vaddr >> 12) & 511) as usize,
+        ))
+    }
+
+    /// Copies user memory at `vaddr` into `buf`; `None` if any byte is not
+    /// mapped for the user.
+    pub fn read_user(&self, vaddr: u64, buf: &mut [u8]) -> Option<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let va = vaddr.checked_add(done as u64)?;
+            let n = ((4096 - (va & 0xFFF)) as usize).min(buf.len() - done);
+            let pa = self.translate_for(va, false)?;
+            buf[done..done + n].copy_from_slice(phys::read(pa, n));
+            done += n;
+        }
+        Some(())
+    }
+
+    /// Copies `data` to user memory at `vaddr`; `None` (nothing written) if
+    /// any byte is not mapped writable for the user.
+    pub fn write_user(&self, vaddr: u64, data: &[u8]) -> Option<()> {
+        let end = vaddr.checked_add(data.len() as u64)?;
+        let mut va = vaddr & !0xFFF;
+        while va < end {
+            self.translate_for(va, true)?;
+            va += 4096;
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let va = vaddr + done as u64;
+            let n = ((4096 - (va & 0xFFF)) as usize).min(data.len() - done);
+            let pa = self.translate_for(va, true)?;
+            phys::copy_to(pa, &data[done..done + n]);
+            done += n;
+        }
+        Some(())
+    }
+
     /// Physical address backing user address `vaddr`, if mapped.
     pub fn translate(&self, vaddr: u64) -> Option<u64> {
         if !(abi::USER_BASE..abi::USER_END).contains(&vaddr) {

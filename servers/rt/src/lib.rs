@@ -13,7 +13,8 @@
 //! It provides `_start` (receives the argument string from the kernel, see
 //! `abi`), system-call wrappers ([`sys`]), [`println!`] through the kernel's
 //! debug-print call, a panic handler that prints the message and exits with
-//! [`abi::EXIT_PANIC`], and a global allocator over a static heap so
+//! [`abi::EXIT_PANIC`], IPC ([`ipc`]: send, receive, sendrec, notify,
+//! whois), and a global allocator over a static heap so
 //! programs can use `alloc`. Deliberate faults for tests live in [`fault`].
 //! It talks only to the kernel, through `int 0x80`.
 //!
@@ -25,6 +26,7 @@ extern crate alloc;
 
 pub mod fault;
 pub mod heap;
+pub mod ipc;
 pub mod print;
 pub mod sys;
 

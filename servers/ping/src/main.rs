@@ -1,0 +1,107 @@
+//! `ping`: the client half of the IPC test. Arguments: `[rounds] [bench N]`.
+//!
+//! 1. Looks up `pong` by name, then does `rounds` (default 5) `sendrec`
+//!    round trips, checking the reply's type, source and content.
+//! 2. With `bench N`, times N more round trips with `rdtsc` and prints the
+//!    median, min and max in TSC cycles.
+//! 3. Notifies pong three times in a row (pong sees two notifications: the
+//!    first wakes it, the other two coalesce), then checks that `sendnb`
+//!    to the busy pong fails with `NotReady`.
+//! 4. Sends `QUIT`, then checks that a further `sendrec` and `whois` fail
+//!    with `DeadSrcDst`.
+//!
+//! Exits 0 when every check passed, 1 otherwise.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use rt::abi::Errno;
+use rt::ipc;
+
+const PING: u32 = 1;
+const PONG: u32 = 2;
+const QUIT: u32 = 3;
+const QUIT_ACK: u32 = 4;
+
+rt::entry!(main);
+
+fn main(args: &str) -> i32 {
+    let mut words = args.split_ascii_whitespace();
+    let rounds: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(5);
+    let bench: usize = match (words.next(), words.next()) {
+        (Some("bench"), Some(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let pong = match ipc::whois("pong") {
+        Ok(ep) => ep,
+        Err(e) => {
+            rt::println!("whois(pong) failed: {e:?}");
+            return 1;
+        }
+    };
+    let mut failures = 0;
+    for i in 1..=rounds {
+        let mut m = ipc::message(PING);
+        ipc::set(&mut m, 0, i);
+        if let Err(e) = ipc::sendrec(pong, &mut m) {
+            failures += 1;
+            rt::println!("round {i}: failed: {e:?}");
+            continue;
+        }
+        let ok = ipc::mtype(&m) == PONG && ipc::source(&m) == pong && ipc::get(&m, 0) == 2 * i;
+        if !ok {
+            failures += 1;
+        }
+        rt::println!("round {i}: {}", if ok { "ok" } else { "WRONG REPLY" });
+    }
+    if bench > 0 {
+        let mut cycles = Vec::with_capacity(bench);
+        for i in 0..bench as u64 {
+            let mut m = ipc::message(PING);
+            ipc::set(&mut m, 0, i);
+            let t0 = ipc::rdtsc();
+            let r = ipc::sendrec(pong, &mut m);
+            let t1 = ipc::rdtsc();
+            if r.is_err() || ipc::get(&m, 0) != 2 * i {
+                failures += 1;
+            }
+            cycles.push(t1.wrapping_sub(t0));
+        }
+        cycles.sort_unstable();
+        rt::println!(
+            "bench: sendrec round trip median {} cycles over {bench} rounds (min {}, max {})",
+            cycles[bench / 2],
+            cycles[0],
+            cycles[bench - 1]
+        );
+    }
+    for _ in 0..3 {
+        if let Err(e) = ipc::notify(pong) {
+            rt::println!("notify failed: {e:?}");
+            failures += 1;
+        }
+    }
+    let busy = ipc::sendnb(pong, &ipc::message(PING));
+    rt::println!("sendnb to busy pong: {busy:?}");
+    if busy != Err(Errno::NotReady) {
+        failures += 1;
+    }
+    let mut q = ipc::message(QUIT);
+    let quit = ipc::sendrec(pong, &mut q);
+    rt::println!("quit: {quit:?}, reply type {}", ipc::mtype(&q));
+    if quit.is_err() || ipc::mtype(&q) != QUIT_ACK {
+        failures += 1;
+    }
+    let mut m = ipc::message(PING);
+    let after = ipc::sendrec(pong, &mut m);
+    let who = ipc::whois("pong");
+    rt::println!("after quit: sendrec {after:?}, whois {who:?}");
+    if after != Err(Errno::DeadSrcDst) || who != Err(Errno::DeadSrcDst) {
+        failures += 1;
+    }
+    rt::println!("ipc checks: {failures} failed");
+    i32::from(failures != 0)
+}

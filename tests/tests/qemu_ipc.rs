@@ -1,0 +1,115 @@
+//! QEMU IPC scenarios (issue 5 groundwork): `ping` and `pong` boot
+//! programs exchange messages through the kernel. Checks sendrec round trips
+//! with content, notify coalescing, `sendnb` to a busy peer, and the
+//! dead-peer error after the server exits. Same harness rules as
+//! `qemu_boot.rs`: under `CI=true` a missing QEMU fails, otherwise skips.
+
+use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
+use images::qemu::{self, QemuConfig, RunResult};
+use std::sync::OnceLock;
+
+fn built() -> &'static BuildOutput {
+    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
+    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
+        Ok(out) => out,
+        Err(e) => panic!("building the OS failed: {e}"),
+    }
+}
+
+fn boot(modules: &str, append: &str) -> Option<RunResult> {
+    if !qemu::available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but {} is not installed", qemu::QEMU);
+        }
+        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+        return None;
+    }
+    let out = built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
+    cfg.append = append.to_string();
+    let r = qemu::run(&cfg).expect("running QEMU");
+    eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
+    Some(r)
+}
+
+fn assert_in_order(log: &str, lines: &[&str]) {
+    let mut pos = 0;
+    for line in lines {
+        let at = log[pos..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
+        pos += at + line.len();
+    }
+}
+
+#[test]
+fn qemu_ipc_ping_pong_notify_and_dead_peer() {
+    let Some(r) = boot("pong,ping 4", "strict") else {
+        return;
+    };
+    let log = &r.serial;
+    assert_in_order(
+        log,
+        &[
+            "[ping] round 1: ok",
+            "[ping] round 2: ok",
+            "[ping] round 3: ok",
+            "[ping] round 4: ok",
+            "[ping] sendnb to busy pong: Err(NotReady)",
+        ],
+    );
+    // Three notifies: the first wakes pong, the other two coalesce.
+    assert_eq!(log.matches("[pong] notification from 0x1").count(), 2);
+    assert_in_order(
+        log,
+        &[
+            "[pong] served 4 requests, 2 notifications",
+            "kernel: process 'pong' exited with code 0",
+            "[ping] quit: Ok(()), reply type 4",
+            "[ping] after quit: sendrec Err(DeadSrcDst), whois Err(DeadSrcDst)",
+            "[ping] ipc checks: 0 failed",
+            "kernel: process 'ping' exited with code 0",
+        ],
+    );
+    assert!(!log.contains("WRONG"));
+    assert!(!log.contains("KERNEL PANIC"));
+    assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_ipc_server_fault_wakes_blocked_client() {
+    // The client blocks in sendrec on a server that faults instead of
+    // answering: the kernel must wake the client with the dead-peer error.
+    let Some(r) = boot("pong crash,ping 2", "") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[pong] crashing instead of answering",
+            "kernel: process 'pong' killed: general protection fault",
+            "[ping] round 1: failed: DeadSrcDst",
+            "[ping] round 2: failed: DeadSrcDst",
+            "kernel: process 'ping' exited with code 1",
+        ],
+    );
+    assert!(!r.serial.contains("KERNEL PANIC"));
+    assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_ipc_lookup_of_dead_server_fails() {
+    // pong (slot 0) runs first and faults before ping looks it up.
+    let Some(r) = boot("fault:pong gp,ping 1", "") else {
+        return;
+    };
+    assert!(
+        r.serial
+            .contains("kernel: process 'pong' killed: general protection fault")
+    );
+    assert!(r.serial.contains("[ping] whois(pong) failed: DeadSrcDst"));
+    assert!(r.passed(), "{}", r.describe());
+}
