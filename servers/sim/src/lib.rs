@@ -26,11 +26,13 @@
 //! registered as programs) for system-level tests. [`seeded`] reads
 //! `SIM_SEED` and prints the seed of a failing test so it can be replayed.
 //!
-//! Simulated block devices: not yet wired (libbdev's `SimDriver` had not
-//! landed when this was written); file servers can use it in-process.
+//! Simulated block devices: a file server links libbdev's `SimDriver`
+//! in-process; registered with [`Sim::add_device`], it is crashed by the same
+//! seeded injector ([`Sim::device_faults_randomly`], [`Sim::crash_device_now`]).
 #![forbid(unsafe_code)]
 
 mod core;
+pub mod devices;
 pub mod rng;
 pub mod samples;
 pub mod soak;
@@ -63,6 +65,7 @@ impl Process for Mailbox {
 pub struct Sim {
     core: Core,
     harness: Endpoint,
+    devices: devices::Devices,
 }
 
 impl Sim {
@@ -78,7 +81,11 @@ impl Sim {
                 true,
             )
             .unwrap_or(Endpoint::NONE);
-        Sim { core, harness }
+        Sim {
+            core,
+            harness,
+            devices: devices::Devices::default(),
+        }
     }
 
     /// The seed of this run.
@@ -126,13 +133,64 @@ impl Sim {
 
     /// One scheduling step; `false` when nothing can happen any more.
     pub fn step(&mut self) -> bool {
+        self.device_faults();
         self.core.step()
+    }
+
+    fn device_faults(&mut self) {
+        if self.devices.crash_ppm == 0 || self.devices.list.is_empty() {
+            return;
+        }
+        if (self.core.rng.below(1_000_000) as u32) < self.devices.crash_ppm {
+            let i = self.core.rng.below(self.devices.list.len() as u64) as usize;
+            let variant = self.core.rng.next_u64();
+            let (label, dev) = &self.devices.list[i];
+            if dev.borrow().alive() {
+                dev.borrow_mut().inject_crash(variant);
+                self.devices.crashes += 1;
+                let t = self.core.now;
+                self.core.tracer.push(Event::Log {
+                    t,
+                    ep: Endpoint::SYSTEM,
+                    text: format!("device {label} crashed"),
+                });
+            }
+        }
+    }
+
+    /// Register a device handle under `label` for fault injection.
+    pub fn add_device(&mut self, label: &str, dev: devices::DeviceHandle) {
+        self.devices.list.push((label.to_string(), dev));
+    }
+
+    /// Before every scheduling step, crash a random registered device with
+    /// probability `ppm` / 10^6 (0 turns it off).
+    pub fn device_faults_randomly(&mut self, ppm: u32) {
+        self.devices.crash_ppm = ppm;
+    }
+
+    /// Crash the device `label` now; false if unknown or already dead.
+    pub fn crash_device_now(&mut self, label: &str) -> bool {
+        let v = self.core.rng.next_u64();
+        match self.devices.list.iter().find(|(l, _)| l == label) {
+            Some((_, d)) if d.borrow().alive() => {
+                d.borrow_mut().inject_crash(v - v % 3);
+                self.devices.crashes += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Device crashes injected so far.
+    pub fn device_crashes(&self) -> u64 {
+        self.devices.crashes
     }
 
     /// Run for `ticks` of simulated time (or until nothing can happen).
     pub fn run_for(&mut self, ticks: Ticks) {
         let end = self.core.now.saturating_add(ticks);
-        while self.core.now < end && self.core.step() {}
+        while self.core.now < end && self.step() {}
     }
 
     /// Run until `pred` holds (checked after every step) or `max_ticks`
@@ -143,7 +201,7 @@ impl Sim {
             if pred(self) {
                 return true;
             }
-            if self.core.now >= end || !self.core.step() {
+            if self.core.now >= end || !self.step() {
                 return pred(self);
             }
         }
@@ -190,7 +248,7 @@ impl Sim {
             if self.core.now > deadline {
                 return Err(Errno::ETIMEDOUT);
             }
-            if !self.core.step() {
+            if !self.step() {
                 return Err(Errno::ELOCKED);
             }
         }
