@@ -789,3 +789,73 @@ fn recursive_remove_survives_directory_loop() {
     assert_eq!(f.remove_path(b"/a", true, 2), Err(Errno::EIO));
     assert!(f.read_dir(a).is_ok());
 }
+
+/// MemBlocks that records prefetch hints.
+struct Recording {
+    inner: MemBlocks,
+    hints: Vec<Vec<u32>>,
+}
+
+impl BlockAccess for Recording {
+    fn set_block_size(&mut self, bs: u32) -> crate::errno::Result<()> {
+        self.inner.set_block_size(bs)
+    }
+    fn device_size(&mut self) -> crate::errno::Result<u64> {
+        self.inner.device_size()
+    }
+    fn read<R>(&mut self, b: u32, f: impl FnOnce(&[u8]) -> R) -> crate::errno::Result<R> {
+        self.inner.read(b, f)
+    }
+    fn modify<R>(&mut self, b: u32, f: impl FnOnce(&mut [u8]) -> R) -> crate::errno::Result<R> {
+        self.inner.modify(b, f)
+    }
+    fn overwrite<R>(&mut self, b: u32, f: impl FnOnce(&mut [u8]) -> R) -> crate::errno::Result<R> {
+        self.inner.overwrite(b, f)
+    }
+    fn prefetch(&mut self, blocks: &[u32]) {
+        self.hints.push(blocks.to_vec());
+    }
+    fn set_usage(&mut self, total: u64, used: u64) {
+        self.inner.set_usage(total, used)
+    }
+    fn change_usage(&mut self, delta: i64) {
+        self.inner.change_usage(delta)
+    }
+    fn flush(&mut self) -> crate::errno::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn reads_hand_next_zones_to_prefetch() {
+    let io = Recording {
+        inner: mem_fs(Version::V3, 60, 1024, 64, 2048),
+        hints: Vec::new(),
+    };
+    let mut f = FileSystem::mount_rw(io).unwrap();
+    let ino = f.create(ROOT_INO, b"f", 0o644, 0, 0, 1).unwrap();
+    f.write(ino, 0, &pattern(100 * 1024, 1), 2).unwrap();
+    // A hole at blocks 100..110, then data again.
+    f.write(ino, 110 * 1024, &pattern(1024, 2), 3).unwrap();
+    f.io_mut().hints.clear();
+    let mut buf = vec![0u8; 111 * 1024];
+    assert_eq!(f.read(ino, 0, &mut buf).unwrap(), buf.len());
+    let hints = core::mem::take(&mut f.io_mut().hints);
+    assert_eq!(hints.len(), 2, "64 blocks, then the rest");
+    assert_eq!(hints[0].len(), 64);
+    // Second window: blocks 64..99 and 110 (holes left out).
+    assert_eq!(hints[1].len(), 36 + 1);
+    // Hints are the file's zones in file order, the needed block first.
+    let mut inode_zones = Vec::new();
+    for fb in 0..111u64 {
+        let z = f.zone_of(ino, fb).unwrap();
+        if z != 0 {
+            inode_zones.push(z);
+        }
+    }
+    let flat: Vec<u32> = hints.concat();
+    assert_eq!(flat, inode_zones);
+    // A one-block read gives no hint (nothing beyond the block asked for).
+    f.read(ino, 5000, &mut [0u8; 10]).unwrap();
+    assert!(f.io_mut().hints.is_empty());
+}

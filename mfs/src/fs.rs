@@ -213,6 +213,9 @@ impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
     }
 }
 
+/// Most file blocks mapped and handed to prefetch at once (MINIX `NR_IOREQS`).
+pub const PREFETCH_BLOCKS: u64 = 64;
+
 /// Most symbolic links followed while resolving one path.
 pub const SYMLOOP_MAX: usize = 16;
 
@@ -785,17 +788,21 @@ impl<B: BlockAccess> FileSystem<B> {
         let n = (buf.len() as u64).min(size - off) as usize;
         let bs = u64::from(self.g.block_size);
         let mut done = 0usize;
-        let last_block = (size - 1) / bs;
-        let mut prefetched_to = 0u64;
+        let last_needed = (off + n as u64 - 1) / bs;
+        // Zones of file blocks window_start.., mapped once for both the
+        // prefetch hint and the reads.
+        let mut window: Vec<u32> = Vec::new();
+        let mut window_start = 0u64;
         while done < n {
             let pos = off + done as u64;
             let fb = pos / bs;
-            if fb >= prefetched_to {
-                prefetched_to = self.prefetch_from(inode, fb, last_block)?;
+            if fb >= window_start + window.len() as u64 {
+                window = self.map_window(inode, fb, last_needed)?;
+                window_start = fb;
             }
             let in_blk = (pos % bs) as usize;
             let chunk = (bs as usize - in_blk).min(n - done);
-            let z = self.bmap(inode, fb)?;
+            let z = window[(fb - window_start) as usize];
             let dst = &mut buf[done..done + chunk];
             if z == 0 {
                 dst.fill(0);
@@ -808,22 +815,20 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok(n)
     }
 
-    /// Hands the zones of file blocks `fb..` (at most 64, not past
-    /// `last_block`) to the cache's prefetch; returns the first block not covered.
-    fn prefetch_from(&mut self, inode: &DiskInode, fb: u64, last_block: u64) -> Result<u64> {
-        const PREFETCH: u64 = 64;
-        let end = (fb + PREFETCH).min(last_block + 1);
+    /// Maps file blocks `fb..=last` (at most [`PREFETCH_BLOCKS`]) to zones (0
+    /// for holes) and hands the allocated ones to the cache's prefetch, the
+    /// block needed now first.
+    fn map_window(&mut self, inode: &DiskInode, fb: u64, last: u64) -> Result<Vec<u32>> {
+        let end = (fb + PREFETCH_BLOCKS).min(last + 1);
         let mut zones = Vec::with_capacity((end - fb) as usize);
         for b in fb..end {
-            let z = self.bmap(inode, b)?;
-            if z != 0 {
-                zones.push(z);
-            }
+            zones.push(self.bmap(inode, b)?);
         }
-        if zones.len() > 1 {
-            self.io.prefetch(&zones);
+        let wanted: Vec<u32> = zones.iter().copied().filter(|&z| z != 0).collect();
+        if wanted.len() > 1 {
+            self.io.prefetch(&wanted);
         }
-        Ok(end)
+        Ok(zones)
     }
 
     /// Writes `data` at `off`, allocating zones; updates size (not times).
@@ -927,6 +932,13 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         self.store(ino, &inode)?;
         r
+    }
+
+    /// Zone holding file block `fblock` of `ino` (0 for a hole): for tools
+    /// and tests that look at the layout.
+    pub fn zone_of(&mut self, ino: u32, fblock: u64) -> Result<u32> {
+        let inode = self.load(ino)?;
+        self.bmap(&inode, fblock)
     }
 
     /// Sets a regular file's size (grows with a hole, shrinks freeing zones).
