@@ -46,6 +46,10 @@ enum Op {
     Resize(usize),
     Prefetch(Vec<u64>),
     Readahead(bool),
+    /// `bio::read` of `len` bytes at byte `pos` (may cross the end).
+    BioRead(u64, usize),
+    /// `bio::write` of `len` bytes of value `v` at byte `pos`.
+    BioWrite(u64, usize, u8),
     Crash,
 }
 
@@ -67,6 +71,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (MIN_BUFS..24usize).prop_map(Op::Resize),
         2 => proptest::collection::vec(b, 1..8).prop_map(Op::Prefetch),
         1 => any::<bool>().prop_map(Op::Readahead),
+        2 => (0..NBLOCKS * BS as u64 + 600, 1..3000usize).prop_map(|(p, l)| Op::BioRead(p, l)),
+        2 => (0..NBLOCKS * BS as u64 + 600, 1..3000usize, any::<u8>())
+            .prop_map(|(p, l, v)| Op::BioWrite(p, l, v)),
         1 => Just(Op::Crash),
     ]
 }
@@ -181,6 +188,33 @@ fn run(ops: Vec<Op>, nr_bufs: usize) {
                         assert!(c.is_cached(D, list[0]));
                     }
                     Op::Readahead(on) => c.set_readahead(on),
+                    Op::BioRead(pos, len) => {
+                        let size = NBLOCKS * BS as u64;
+                        let want = if pos >= size {
+                            0
+                        } else {
+                            (size - pos).min(len as u64) as usize
+                        };
+                        let mut buf = vec![0u8; len];
+                        assert_eq!(bio::read(c, D, pos, &mut buf).unwrap(), want);
+                        for (k, &byte) in buf[..want].iter().enumerate() {
+                            let p = pos as usize + k;
+                            assert_eq!(byte, model[p / BS][p % BS], "bio read at {p}");
+                        }
+                    }
+                    Op::BioWrite(pos, len, v) => {
+                        let size = NBLOCKS * BS as u64;
+                        let want = if pos >= size {
+                            0
+                        } else {
+                            (size - pos).min(len as u64) as usize
+                        };
+                        assert_eq!(bio::write(c, D, pos, &vec![v; len]).unwrap(), want);
+                        for k in 0..want {
+                            let p = pos as usize + k;
+                            model[p / BS][p % BS] = v;
+                        }
+                    }
                     Op::Crash => {
                         for h in held.drain(..) {
                             if h.touched {

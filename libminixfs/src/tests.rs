@@ -752,3 +752,40 @@ fn prefetch_never_evicts_cached_blocks_of_its_range() {
     assert_eq!(c.get_block(D, 17, How::Peek).unwrap().data()[0], 0x17);
     c.check_invariants().unwrap();
 }
+
+#[test]
+fn tiny_pool_prefetch_and_readahead_never_run_out() {
+    // MINIX's limit (18 with < 50 buffers) exceeds a 6-buffer pool and can
+    // panic "all buffers in use"; ours follows the free buffers.
+    let (c, dev) = setup(6, 256);
+    c.set_readahead(true);
+    let held: Vec<_> = (0..5)
+        .map(|b| c.get_block(D, 100 + b, How::Normal).unwrap())
+        .collect();
+    assert_eq!(c.readahead_limit(), 1);
+    let list: Vec<u64> = (0..64).collect();
+    assert_eq!(c.prefetch(D, &list).unwrap(), 1);
+    for b in 1..40 {
+        let blk = c.get_block(D, b, How::Normal).unwrap();
+        assert_eq!(&blk.data()[..], &dev.bytes(b as usize * BS, BS)[..]);
+    }
+    drop(held);
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn counters_count_requests_and_evictions() {
+    let (c, _dev) = setup(8, 64);
+    for b in 0..10 {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+    }
+    drop(c.get_block(D, 9, How::Normal).unwrap());
+    let _ = c.get_block(D, 50, How::Peek);
+    let n = c.counters();
+    assert_eq!(n.misses, 11);
+    assert_eq!(n.hits, 1);
+    assert_eq!(n.read_requests, 10);
+    assert_eq!(n.blocks_read, 10);
+    assert_eq!(n.evictions, 2);
+    assert_eq!(n.write_requests, 0);
+}
