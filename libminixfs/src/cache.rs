@@ -583,7 +583,8 @@ impl Inner {
 
     /// Get (dev, block) of `size` bytes with a reference taken.
     fn get(&mut self, dev: Dev, block: BlockNo, how: How, size: usize, bs: usize) -> Result<u32> {
-        if block > u64::MAX / bs as u64 {
+        // Same as block > u64::MAX / bs, without a division on the hot path.
+        if block.checked_mul(bs as u64).is_none() {
             return Err(CacheError::Invalid);
         }
         if let Some(i) = self.lookup(dev, block) {
