@@ -859,3 +859,44 @@ fn reads_hand_next_zones_to_prefetch() {
     f.read(ino, 5000, &mut [0u8; 10]).unwrap();
     assert!(f.io_mut().hints.is_empty());
 }
+
+#[test]
+fn triple_indirect_write_read_truncate() {
+    // V2 with 1 KiB blocks: double indirect ends at (7 + 256 + 65536) blocks.
+    let mut f = fs(Version::V2, 30, 1024, 4096);
+    let free0 = f.statvfs().unwrap().bfree;
+    let ino = f.create(ROOT_INO, b"huge", 0o644, 0, 0, 1).unwrap();
+    let tind_start = (7 + 256 + 256 * 256) * 1024u64;
+    let far = tind_start + 300 * 1024 * 1024 + 17;
+    f.write(ino, far, b"triple", 2).unwrap();
+    f.write(ino, tind_start - 3, b"edge", 2).unwrap();
+    let mut f = remount(f);
+    let mut buf = [0u8; 6];
+    f.read(ino, far, &mut buf).unwrap();
+    assert_eq!(&buf, b"triple");
+    let mut buf = [0u8; 4];
+    f.read(ino, tind_start - 3, &mut buf).unwrap();
+    assert_eq!(&buf, b"edge");
+    let fb = far / 1024;
+    assert_ne!(f.zone_of(ino, fb).unwrap(), 0);
+    // data + ind + dind + tind-chain (tind, dind, ind) for the far block,
+    // and the edge write's 2 data blocks, ind, dind and first tind chain.
+    let used = free0 - f.statvfs().unwrap().bfree;
+    assert!(
+        used <= 12,
+        "sparse file uses only its path of indirect blocks ({used})"
+    );
+    // Shrink into the double-indirect range: the triple tree goes.
+    f.truncate(ino, tind_start - 1, 3).unwrap();
+    assert_eq!(f.zone_of(ino, fb).unwrap(), 0);
+    let mut buf = [0u8; 3];
+    f.read(ino, tind_start - 4, &mut buf).unwrap();
+    assert_eq!(&buf, &[0, b'e', b'd']);
+    f.truncate(ino, 0, 4).unwrap();
+    assert_eq!(f.statvfs().unwrap().bfree, free0);
+    // V1 has no triple indirect: EFBIG at its double-indirect end.
+    let mut f1 = fs(Version::V1, 30, 1024, 1024);
+    let i1 = f1.create(ROOT_INO, b"x", 0o644, 0, 0, 1).unwrap();
+    let end = (7 + 512 + 512 * 512) * 1024u64;
+    assert_eq!(f1.write(i1, end, b"x", 2), Err(Errno::EFBIG));
+}
