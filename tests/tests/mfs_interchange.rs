@@ -293,3 +293,80 @@ fn core_writes_on_our_images_pass_both_checkers() {
         write_through_core(mkfs::mkfs_to_vec(&o).unwrap(), &format!("{v:?}/{n}/{bs}"));
     }
 }
+
+mod agreement {
+    //! Random damage to populated 1 KiB-block images: whenever util-linux
+    //! `fsck.minix -f` finds a problem, our fsck must find one too (we
+    //! check a superset), and whenever our repair says it fixed
+    //! everything, `fsck.minix -f` must agree on the repaired image.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bases() -> Vec<(String, Vec<u8>)> {
+        [
+            (Version::V1, 14),
+            (Version::V1, 30),
+            (Version::V2, 30),
+            (Version::V3, 60),
+        ]
+        .into_iter()
+        .map(|(v, n)| (format!("{v:?}/{n}"), mfs_common::sample(v, n, 1024).0.data))
+        .collect()
+    }
+
+    fn ul_code(data: &[u8], dir: &std::path::Path) -> i32 {
+        let p = dir.join("agree.img");
+        std::fs::write(&p, data).unwrap();
+        fsck_minix(&p).0
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn our_fsck_finds_what_fsck_minix_finds(
+            which in 0usize..4,
+            muts in prop::collection::vec((0usize..(1 << 20), any::<u8>()), 1..6),
+        ) {
+            if !have_util_linux() {
+                return Ok(());
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let (label, base) = &bases()[which];
+            let mut img = base.clone();
+            // Leave the superblock alone (both tools just refuse a bad one):
+            // hit bitmaps, inode table and the first directory/data zones.
+            // Half the hits go to the bitmaps and the first inode blocks,
+            // half to the first data zones (directories, indirect blocks).
+            let g = Img::from_bytes(base.clone()).g;
+            let itab = g.inode_table_start as usize * 1024;
+            let data = g.first_data_zone as usize * 1024;
+            for (pos, byte) in muts {
+                let at = if pos % 2 == 0 {
+                    2048 + pos / 2 % (itab + 4096 - 2048)
+                } else {
+                    data + pos / 2 % (40 * 1024)
+                };
+                img[at] = byte;
+            }
+            let ours = fsck::check_bytes(&img);
+            let theirs = ul_code(&img, dir.path());
+            if theirs != 0 {
+                prop_assert!(
+                    ours.exit_code() != 0,
+                    "{label}: fsck.minix exit {theirs}, ours clean"
+                );
+            }
+            let mut dev = VecDevice::new(img);
+            let rep = fsck::fsck(&mut dev, fsck::Options { repair: true });
+            if rep.exit_code() <= 1 && ours.fatal.is_none() {
+                let after = ul_code(dev.bytes(), dir.path());
+                prop_assert_eq!(
+                    after, 0,
+                    "{}: our repair claimed success (exit {}) but fsck.minix disagrees; findings {:#?}",
+                    label, rep.exit_code(), rep.findings
+                );
+            }
+        }
+    }
+}
