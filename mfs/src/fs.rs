@@ -465,8 +465,13 @@ impl<B: BlockAccess> FileSystem<B> {
 
     fn free_inode_now(&mut self, ino: u32) -> Result<()> {
         let mut inode = self.load_raw(ino)?;
-        if inode.has_data_zones() {
-            self.free_from(&mut inode, 0)?;
+        if inode.has_data_zones()
+            && let Err(e) = self.free_from(&mut inode, 0)
+        {
+            // Corrupt zone tree: keep the inode, minus what was freed, so
+            // no freed zone stays referenced.
+            self.store(ino, &inode)?;
+            return Err(e);
         }
         self.store(ino, &DiskInode::default())?;
         self.free_bit(true, u64::from(ino))
@@ -951,10 +956,13 @@ impl<B: BlockAccess> FileSystem<B> {
         if !inode.is_reg() {
             return Err(Errno::EINVAL);
         }
-        self.truncate_inode(&mut inode, size)?;
+        let r = self.truncate_inode(&mut inode, size);
         inode.mtime = now;
         inode.ctime = now;
-        self.store(ino, &inode)
+        // Stored even after a failure midway: zones freed so far are no
+        // longer referenced.
+        self.store(ino, &inode)?;
+        r
     }
 
     // -----------------------------------------------------------------------
