@@ -12,7 +12,9 @@
 //! Crashes happen at message boundaries: an injected crash strikes a process
 //! just as a message is delivered to it (the message counts as received, so a
 //! request in it is bounced). A kill of a process that is on the stack takes
-//! effect when its handler returns.
+//! effect when its handler returns (what it sends until then goes out, so a
+//! handler is never cut in half); a process that panics or exits sends
+//! nothing more from that point.
 
 use crate::rng::Rng;
 use crate::trace::{Event, Tracer};
@@ -61,6 +63,9 @@ pub(crate) struct Slot {
     running: bool,
     hung: bool,
     doomed: Option<Cause>,
+    /// It panicked or exited: it runs no further, so nothing it still
+    /// tries to send in the current handler goes out.
+    halted: bool,
     waiting: Option<Wait>,
     reply: Option<Result<Message, Errno>>,
     owed: VecDeque<(Endpoint, Kind, Message)>,
@@ -82,6 +87,7 @@ impl Slot {
             running: false,
             hung: false,
             doomed: None,
+            halted: false,
             waiting: None,
             reply: None,
             owed: VecDeque::new(),
@@ -641,6 +647,9 @@ impl Core {
     }
 
     fn post(&mut self, me: usize, dest: Endpoint, msg: Message, kind: Kind) -> Result<(), Errno> {
+        if self.slots[me].halted {
+            return Ok(());
+        }
         let d = self.resolve(dest)?;
         if !self.may_send(me, d) {
             return Err(Errno::EPERM);
@@ -806,6 +815,7 @@ impl Sys for Ctx<'_> {
 
     fn exit(&mut self, code: i32) {
         let slot = &mut self.core.slots[self.me];
+        slot.halted = true;
         if slot.doomed.is_none() {
             slot.doomed = Some(Cause::Exit(code));
         }
@@ -820,6 +830,7 @@ impl Sys for Ctx<'_> {
             text: format!("panic: {why}"),
         });
         let slot = &mut self.core.slots[self.me];
+        slot.halted = true;
         if slot.doomed.is_none() {
             slot.doomed = Some(Cause::Panic);
         }

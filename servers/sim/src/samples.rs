@@ -340,3 +340,25 @@ impl Process for LoadClient {
         self.answer(&msg);
     }
 }
+
+/// A service whose init always goes wrong: `crash` panics during init,
+/// otherwise init answers `EINVAL`. Used to check that RS gives up instead
+/// of restarting it forever, and that a live update to it rolls back.
+#[derive(Debug, Default)]
+pub struct Broken {
+    /// Panic in init (else fail with EINVAL).
+    pub crash: bool,
+}
+
+impl Service for Broken {
+    fn init(&mut self, cx: &mut Ctx<'_>, _info: InitInfo) -> Result<(), Errno> {
+        if self.crash {
+            cx.sys.panic("broken: crash during init");
+        }
+        Err(Errno::EINVAL)
+    }
+
+    fn handle(&mut self, _cx: &mut Ctx<'_>, _msg: Message) -> Option<Message> {
+        None
+    }
+}

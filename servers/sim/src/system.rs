@@ -1,7 +1,7 @@
 //! A booted system for tests: RS with DS and the sample services registered
 //! as programs, plus helpers to speak the `service` protocol and query RS.
 
-use crate::samples::{Counter, Echo, Watcher};
+use crate::samples::{Broken, Counter, Echo, Watcher};
 use crate::{Sim, SimConfig};
 use ds::Ds;
 use rs::{CrashRecord, Rs, RsConfig, ServiceConfig, ServiceInfo};
@@ -10,7 +10,8 @@ use sys::{Endpoint, Errno, HZ, Privileges, Sef, StateStore, Ticks};
 
 /// Programs registered by [`boot`]: "ds", "echo", "echo_reset" (answers
 /// ERESTART to a restart init), "counter" (stateful), "watcher" (watches
-/// every label: pattern `*`).
+/// every label: pattern `*`), "broken_fail" / "broken_crash" (init fails /
+/// panics every time).
 pub fn register_programs(sim: &mut Sim) {
     sim.register("ds", || {
         Box::new(Sef::new(Ds::new(), StateStore::Preserved))
@@ -32,6 +33,12 @@ pub fn register_programs(sim: &mut Sim) {
     });
     sim.register("watcher", || {
         Box::new(Sef::new(Watcher::new("*"), StateStore::None))
+    });
+    sim.register("broken_fail", || {
+        Box::new(Sef::new(Broken { crash: false }, StateStore::None))
+    });
+    sim.register("broken_crash", || {
+        Box::new(Sef::new(Broken { crash: true }, StateStore::None))
     });
 }
 

@@ -265,3 +265,82 @@ fn verbs_up_refresh_update_status_and_errors() {
         assert_eq!(Some(st.endpoint), sim.endpoint_of("echo"));
     });
 }
+
+#[test]
+fn failing_init_is_not_restarted_forever() {
+    seeded("init-fail", 26, |seed| {
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
+        let up = |label: &str, program: &str| ServiceRequest::Up {
+            id: 1,
+            label: label.into(),
+            program: program.into(),
+            policy: Policy::Restart,
+            period: HZ as u32,
+            flags: 0,
+        };
+        // Init answers an error: killed, recorded, not restarted.
+        assert_eq!(
+            sim.service_request(up("bad1", "broken_fail")),
+            Err(Errno::EGENERIC)
+        );
+        let recs = sim.crash_records("bad1");
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].cause, CrashCause::InitFailed(Errno::EINVAL));
+        assert_eq!(recs[0].backoff, None);
+        // Init crashes every time: retried with back-off, then given up.
+        assert_eq!(
+            sim.service_request(up("bad2", "broken_crash")),
+            Err(Errno::EGENERIC)
+        );
+        let n = sim.crash_records("bad2").len() as u32;
+        assert_eq!(n, rs::MAX_INIT_FAILURES + 1);
+        sim.run_for(120 * HZ);
+        for l in ["bad1", "bad2"] {
+            assert_eq!(sim.rs_service(l).unwrap().state, RunState::Down);
+            assert!(!sim.is_alive(l));
+        }
+        assert_eq!(
+            sim.crash_records("bad2").len() as u32,
+            n,
+            "no more restarts"
+        );
+        assert_eq!(ds_label(&mut sim, "bad2"), Err(Errno::ESRCH));
+    });
+}
+
+#[test]
+fn failed_live_update_rolls_back_with_state() {
+    seeded("lu-rollback", 27, |seed| {
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![
+                ds_service(),
+                service("counter", "counter", Policy::Stateful, HZ),
+            ],
+        );
+        assert_eq!(counter_add(&mut sim, "counter", 21), Ok(21));
+        let pre = sim.rs_service("counter").unwrap();
+        let r = sim.service_request(ServiceRequest::Update {
+            id: 9,
+            label: "counter".into(),
+            program: "broken_fail".into(),
+        });
+        assert_eq!(r, Err(Errno::EINVAL));
+        assert!(wait_running(&mut sim, "counter", 0, TEN_S));
+        let post = sim.rs_service("counter").unwrap();
+        assert_eq!(
+            post.config.program, "counter",
+            "rolled back to the old program"
+        );
+        assert_eq!(post.endpoint, pre.endpoint);
+        assert_eq!(post.restarts, pre.restarts);
+        assert_eq!(
+            counter_get(&mut sim, "counter"),
+            Ok(21),
+            "state survived the failed update"
+        );
+    });
+}
