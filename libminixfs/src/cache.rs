@@ -962,11 +962,18 @@ impl Cache {
     /// report. A dropped block is never written. Devices must be attached
     /// again ([`Cache::attach`], same block size) before cached blocks of
     /// them can be flushed or missed blocks read; hits work at once.
-    /// Counters start from zero; block usage must be set again.
+    /// Counters start from zero; block usage is kept if valid
+    /// ([`AdoptReport::usage_kept`]).
     pub fn adopt(mut region: CacheRegion) -> (Cache, AdoptReport) {
         let report = region::validate(&mut region);
         region.capacity = region.capacity.max(MIN_BUFS);
+        let (total, used) = region.usage;
         let mut inner = Inner::empty(region);
+        inner.usage = BlockUsage {
+            total,
+            used,
+            free: total - used,
+        };
         let mut valid: Vec<(u64, u32)> = Vec::new();
         for i in 0..inner.region.slots.len() {
             let s = &inner.region.slots[i];
@@ -1400,11 +1407,13 @@ impl Cache {
         if used > total {
             return Err(CacheError::Invalid);
         }
-        self.inner.borrow_mut().usage = BlockUsage {
+        let mut g = self.inner.borrow_mut();
+        g.usage = BlockUsage {
             total,
             used,
             free: total - used,
         };
+        g.region.usage = (total, used);
         Ok(())
     }
 
@@ -1432,10 +1441,12 @@ impl Cache {
             used,
             free: u.total - used,
         };
+        g.region.usage = (u.total, used);
         g.usage
     }
 
-    /// Block usage for `statvfs`, without asking the file system.
+    /// Block usage for `statvfs`, without asking the file system. Kept in
+    /// the region, so it survives an owner crash.
     pub fn stats(&self) -> BlockUsage {
         self.inner.borrow().usage
     }

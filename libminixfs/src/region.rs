@@ -105,6 +105,8 @@ pub struct CacheRegion {
     pub(crate) version: u32,
     pub(crate) capacity: usize,
     pub(crate) clock: u64,
+    /// Block usage (total, used) as last told by the file server.
+    pub(crate) usage: (u64, u64),
     pub(crate) devs: Vec<RegionDev>,
     pub(crate) slots: Vec<Slot>,
 }
@@ -126,6 +128,7 @@ impl CacheRegion {
             version: REGION_VERSION,
             capacity,
             clock: 0,
+            usage: (0, 0),
             devs: Vec::new(),
             slots: Vec::new(),
         }
@@ -167,6 +170,11 @@ impl CacheRegion {
     /// Overwrite the region header with garbage, for fault injection.
     pub fn corrupt_header(&mut self) {
         self.magic = !REGION_MAGIC;
+    }
+
+    /// Mutable stored block usage (total, used), for fault injection.
+    pub fn usage_mut(&mut self) -> &mut (u64, u64) {
+        &mut self.usage
     }
 
     /// Slots holding a valid block: (slot, entry).
@@ -220,6 +228,9 @@ pub struct AdoptReport {
     pub kept_dirty: usize,
     /// Blocks dropped, in slot order. Never written to a device.
     pub dropped: Vec<DroppedBlock>,
+    /// The block usage (total, used) was valid and is kept; otherwise it
+    /// was reset to 0/0 and must be set again.
+    pub usage_kept: bool,
 }
 
 impl AdoptReport {
@@ -234,6 +245,10 @@ impl AdoptReport {
 pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
     let mut report = AdoptReport::default();
     let header_ok = region.magic == REGION_MAGIC && region.version == REGION_VERSION;
+    report.usage_kept = header_ok && region.usage.1 <= region.usage.0;
+    if !report.usage_kept {
+        region.usage = (0, 0);
+    }
     if !header_ok {
         region.devs.clear();
         region.magic = REGION_MAGIC;

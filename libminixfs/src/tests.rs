@@ -789,3 +789,36 @@ fn counters_count_requests_and_evictions() {
     assert_eq!(n.evictions, 2);
     assert_eq!(n.write_requests, 0);
 }
+
+#[test]
+fn adopt_keeps_block_usage_and_partial_dirty_blocks() {
+    let dev = TestDev::new(5 * BS + 512);
+    let c = Cache::new(16);
+    c.attach(D, dev.boxed(), BS).unwrap();
+    c.set_blockusage(500, 120).unwrap();
+    c.change_blockusage(5);
+    assert_eq!(
+        bio::write(&c, D, 5 * BS as u64 + 10, &[0x5a; 100]).unwrap(),
+        100
+    );
+    let (c, report) = Cache::adopt(c.crash());
+    assert!(report.usage_kept);
+    assert_eq!(report.kept_dirty, 1);
+    assert_eq!(
+        c.stats(),
+        BlockUsage {
+            total: 500,
+            used: 125,
+            free: 375
+        }
+    );
+    c.attach(D, dev.boxed(), BS).unwrap();
+    assert_eq!(c.flush_all().unwrap(), 1);
+    assert_eq!(dev.bytes(5 * BS + 10, 100), vec![0x5a; 100]);
+    // Garbage usage is reset, not trusted.
+    let mut region = c.crash();
+    *region.usage_mut() = (10, 20);
+    let (c, report) = Cache::adopt(region);
+    assert!(!report.usage_kept);
+    assert_eq!(c.stats(), BlockUsage::default());
+}
