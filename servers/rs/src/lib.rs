@@ -222,6 +222,32 @@ struct Svc {
     init_failures: u32,
 }
 
+impl Svc {
+    fn new(cfg: ServiceConfig) -> Self {
+        Svc {
+            ep: cfg.endpoint.unwrap_or(Endpoint::NONE),
+            cfg,
+            state: RunState::Down,
+            restarts: 0,
+            backoff_level: 0,
+            restart_at: 0,
+            started_at: 0,
+            alive_tm: 0,
+            check_tm: 0,
+            ping_pending: false,
+            pings_sent: 0,
+            init_kind: InitKind::Fresh,
+            init_sent: None,
+            spawned_at: 0,
+            stop_started: 0,
+            waiters: Vec::new(),
+            after_death: AfterDeath::Crash(None),
+            state_refusals: 0,
+            init_failures: 0,
+        }
+    }
+}
+
 /// The reincarnation server.
 #[derive(Debug)]
 pub struct Rs {
@@ -247,31 +273,7 @@ pub struct Rs {
 impl Rs {
     /// RS with a configuration.
     pub fn new(cfg: RsConfig) -> Self {
-        let svcs = cfg
-            .services
-            .into_iter()
-            .map(|c| Svc {
-                ep: c.endpoint.unwrap_or(Endpoint::NONE),
-                cfg: c,
-                state: RunState::Down,
-                restarts: 0,
-                backoff_level: 0,
-                restart_at: 0,
-                started_at: 0,
-                alive_tm: 0,
-                check_tm: 0,
-                ping_pending: false,
-                pings_sent: 0,
-                init_kind: InitKind::Fresh,
-                init_sent: None,
-                spawned_at: 0,
-                stop_started: 0,
-                waiters: Vec::new(),
-                after_death: AfterDeath::Crash(None),
-                state_refusals: 0,
-                init_failures: 0,
-            })
-            .collect();
+        let svcs = cfg.services.into_iter().map(Svc::new).collect();
         Rs {
             delta: cfg.delta.max(1),
             init_timeout: cfg.init_timeout.max(1),
@@ -845,27 +847,7 @@ impl Rs {
                                 i
                             }
                             None => {
-                                self.svcs.push(Svc {
-                                    cfg,
-                                    ep: Endpoint::NONE,
-                                    state: RunState::Down,
-                                    restarts: 0,
-                                    backoff_level: 0,
-                                    restart_at: 0,
-                                    started_at: 0,
-                                    alive_tm: 0,
-                                    check_tm: 0,
-                                    ping_pending: false,
-                                    pings_sent: 0,
-                                    init_kind: InitKind::Fresh,
-                                    init_sent: None,
-                                    spawned_at: 0,
-                                    stop_started: 0,
-                                    waiters: Vec::new(),
-                                    after_death: AfterDeath::Crash(None),
-                                    state_refusals: 0,
-                                    init_failures: 0,
-                                });
+                                self.svcs.push(Svc::new(cfg));
                                 self.svcs.len() - 1
                             }
                         };
@@ -1052,5 +1034,64 @@ impl Process for Rs {
             Ok(req) => self.on_request(sys, src, req),
             Err(e) => Rs::reply(sys, src, msg.request_id(), Err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use sys::proto::LABEL_LEN;
+
+    #[test]
+    fn service_table_is_well_formed() {
+        let t = services::SERVICES;
+        assert_eq!(t[0].label, "ds", "DS boots first");
+        assert_eq!(t[0].endpoint, Some(Endpoint::DS));
+        assert_ne!(
+            t[0].policy,
+            Policy::Reset,
+            "DS must keep its well-known endpoint"
+        );
+        for (i, s) in t.iter().enumerate() {
+            assert!(
+                !s.label.is_empty() && s.label.len() <= LABEL_LEN,
+                "{}",
+                s.label
+            );
+            assert!(
+                !s.program.is_empty() && s.program.len() <= LABEL_LEN,
+                "{}",
+                s.program
+            );
+            assert!(sys::proto::ds::KEY_LEN >= s.label.len());
+            assert!(
+                t[i + 1..].iter().all(|o| o.label != s.label),
+                "duplicate label {}",
+                s.label
+            );
+            assert!(!s.process_mgmt, "only RS manages processes");
+        }
+        let cfg = RsConfig::system();
+        assert_eq!(cfg.services.len(), t.len());
+        assert_eq!(cfg.delta, HZ);
+    }
+
+    #[test]
+    fn backoff_follows_minix_and_decays() {
+        let mut rs = Rs::new(RsConfig::with_table(vec![ServiceConfig::from(
+            &services::SERVICES[1],
+        )]));
+        let d = rs.delta;
+        let seq: Vec<u64> = (0..8).map(|_| rs.backoff_for(0, 0) / d).collect();
+        assert_eq!(seq, vec![0, 2, 4, 8, 16, 30, 30, 30]);
+        // Up and running long enough: back to an immediate restart.
+        rs.svcs[0].state = RunState::Running;
+        rs.svcs[0].started_at = 0;
+        assert_eq!(rs.backoff_for(0, BACKOFF_RESET_TICKS * d), 0);
+        // Without exponential back-off: one tick after the first crash.
+        rs.svcs[0].cfg.no_backoff = true;
+        rs.svcs[0].state = RunState::BackingOff;
+        assert_eq!(rs.backoff_for(0, 0), d);
     }
 }
