@@ -633,7 +633,17 @@ impl Inner {
                 };
                 h.ra_next = block.wrapping_add(1);
                 let last = if n == 1 { size } else { bs };
-                let (_, held) = self.fill_range(dev, block, n, last, Some(block))?;
+                let (_, held) = match self.fill_range(dev, block, n, last, Some(block)) {
+                    // A bad block further on must not fail this read: retry
+                    // without read-ahead.
+                    Err(CacheError::Device(_)) if n > 1 => {
+                        if let Some(h) = self.handles.iter_mut().find(|h| h.dev == dev) {
+                            h.ra_window = 1;
+                        }
+                        self.fill_range(dev, block, 1, size, Some(block))?
+                    }
+                    r => r?,
+                };
                 held.ok_or(CacheError::Short)
             }
         }

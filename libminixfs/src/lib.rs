@@ -29,6 +29,7 @@
 //! Single-threaded by design (one cache per server process): `Cache` uses
 //! interior mutability and is neither `Send` nor `Sync`.
 #![no_std]
+#![deny(missing_docs)]
 
 extern crate alloc;
 

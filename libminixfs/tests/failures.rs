@@ -226,3 +226,33 @@ fn sim_device_size_not_multiple_of_block_size() {
         412
     );
 }
+
+#[test]
+fn bad_block_ahead_does_not_fail_sequential_reads() {
+    let (cache, client) = setup();
+    client.borrow_mut().driver_mut().fail_blocks(
+        0,
+        BS as u64,
+        50..51,
+        FaultKind::Permanent,
+        FaultOps::Read,
+    );
+    for b in 0..50 {
+        let blk = cache.get_block(DEV, b, How::Normal).unwrap();
+        assert_eq!(blk.data()[0], b as u8);
+    }
+    assert_eq!(
+        cache.get_block(DEV, 50, How::Normal).unwrap_err(),
+        CacheError::Device(BdevError::Io)
+    );
+    for b in 51..120 {
+        assert_eq!(
+            cache.get_block(DEV, b, How::Normal).unwrap().data()[0],
+            b as u8
+        );
+    }
+    // Sequential bio reads across the bad block stop short of it.
+    let mut buf = vec![0u8; 64 * BS];
+    cache.invalidate(DEV);
+    assert_eq!(bio::read(&cache, DEV, 0, &mut buf).unwrap(), 50 * BS);
+}
