@@ -18,7 +18,6 @@ const MAX_PER_KIND: usize = 50;
 /// Paths longer than this are shortened to `…/name` in findings.
 const MAX_PATH: usize = 1024;
 
-/// Run one pass over `dev`.
 /// After a repair left no errors: mark the superblock clean so MINIX
 /// mounts the file system read-write again. Returns a finding if it did.
 pub(super) fn mark_clean<D: BlockDevice + ?Sized>(dev: &mut D) -> Option<Finding> {
@@ -38,6 +37,7 @@ pub(super) fn mark_clean<D: BlockDevice + ?Sized>(dev: &mut D) -> Option<Finding
     })
 }
 
+/// Run one pass over `dev`.
 pub(super) fn run<D: BlockDevice + ?Sized>(dev: &mut D, repair: bool) -> Report {
     let mut disk = Disk::new(dev);
     let (sb, geo) = match view::read_geometry(&mut disk) {
@@ -848,6 +848,13 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             *past_eof = true;
             if self.repair {
                 return Visit::Clear;
+            }
+        }
+        if let (Slot::Data(i), false) = (slot, self.repair) {
+            // Checking only: a shared directory block is still read, so its
+            // entries are judged (and not reported as a hole).
+            if let Some(b) = blocks.get_mut(i as usize) {
+                *b = Some(z);
             }
         }
         if self.zone_used.set(u64::from(z - self.geo.first_data_zone)) {

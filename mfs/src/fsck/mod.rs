@@ -50,7 +50,7 @@ pub fn fsck<D: BlockDevice + ?Sized>(dev: &mut D, opts: Options) -> Report {
     report
         .findings
         .retain(|f| f.repaired || f.severity == Severity::Warning);
-    report.remaining_errors = again.errors().count();
+    report.remaining_errors = again.remaining_errors;
     report.fatal = again.fatal;
     report.findings.extend(
         again
@@ -79,4 +79,140 @@ pub fn fsck<D: BlockDevice + ?Sized>(dev: &mut D, opts: Options) -> Report {
 pub fn check_bytes(image: &[u8]) -> Report {
     let mut dev = crate::mkfs::VecDevice::new(image.to_vec());
     fsck(&mut dev, Options { repair: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::format::{self, SUPER_AREA, SUPER_OFFSET, SuperBlock, Version};
+    use crate::mkfs::{MkfsOptions, VecDevice, mkfs_to_vec};
+
+    fn fresh(v: Version) -> (Vec<u8>, format::Geometry) {
+        let mut o = MkfsOptions::for_version(v, 1024);
+        o.block_size = 1024;
+        let img = mkfs_to_vec(&o).unwrap();
+        let g = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
+            .unwrap()
+            .geometry();
+        (img, g)
+    }
+
+    fn repair(img: Vec<u8>) -> (Report, Vec<u8>) {
+        let mut dev = VecDevice::new(img);
+        let r = fsck(&mut dev, Options { repair: true });
+        (r, dev.into_inner())
+    }
+
+    #[test]
+    fn exit_code_contract() {
+        let mut r = Report::default();
+        assert_eq!(r.exit_code(), EXIT_CLEAN);
+        let f = Finding {
+            kind: FindingKind::LinkCount,
+            severity: Severity::Error,
+            ino: Some(3),
+            path: Some("/x".into()),
+            message: "m".into(),
+            repaired: true,
+        };
+        r.findings.push(f.clone());
+        assert_eq!(r.exit_code(), EXIT_CORRECTED);
+        r.remaining_errors = 1;
+        assert_eq!(r.exit_code(), EXIT_UNCORRECTED);
+        r.fatal = Some("bad".into());
+        assert_eq!(r.exit_code(), EXIT_CANNOT_CHECK);
+        let mut w = Report::default();
+        w.findings.push(Finding {
+            severity: Severity::Warning,
+            ..f
+        });
+        assert_eq!(w.exit_code(), EXIT_CLEAN, "warnings do not count");
+    }
+
+    #[test]
+    fn garbage_cannot_be_checked() {
+        for img in [vec![], vec![0u8; 1500], vec![0xa5u8; 1 << 16]] {
+            let r = check_bytes(&img);
+            assert_eq!(r.exit_code(), EXIT_CANNOT_CHECK);
+            assert!(r.fatal.is_some());
+        }
+    }
+
+    #[test]
+    fn fresh_images_are_clean_and_repair_writes_nothing() {
+        for v in [Version::V1, Version::V2, Version::V3] {
+            let (img, _) = fresh(v);
+            assert_eq!(check_bytes(&img).exit_code(), EXIT_CLEAN);
+            let (r, after) = repair(img.clone());
+            assert_eq!(r.exit_code(), EXIT_CLEAN);
+            assert!(!r.modified);
+            assert_eq!(after, img);
+        }
+    }
+
+    #[test]
+    fn root_bitmap_bit_cleared_then_repaired() {
+        let (mut img, g) = fresh(Version::V2);
+        let imap = g.imap_start as usize * 1024;
+        format::bit_set(&mut img[imap..imap + 1024], 1, false);
+        let r = check_bytes(&img);
+        assert!(r.has(FindingKind::InodeBitmap));
+        assert_eq!(r.exit_code(), EXIT_UNCORRECTED);
+        let (r, after) = repair(img);
+        assert_eq!(r.exit_code(), EXIT_CORRECTED);
+        assert!(format::bit_get(&after[imap..imap + 1024], 1));
+        assert_eq!(check_bytes(&after).exit_code(), EXIT_CLEAN);
+    }
+
+    #[test]
+    fn root_that_is_not_a_directory_stops_the_walk() {
+        let (mut img, g) = fresh(Version::V3);
+        let (blk, off) = g.inode_location(1);
+        let p = blk as usize * 1024 + off;
+        img[p] = 0;
+        img[p + 1] = 0x80; // S_IFREG
+        let r = check_bytes(&img);
+        assert!(r.has(FindingKind::Root));
+        assert_eq!(r.exit_code(), EXIT_UNCORRECTED);
+        let (r, _) = repair(img);
+        assert_eq!(r.exit_code(), EXIT_UNCORRECTED);
+    }
+
+    #[test]
+    fn many_findings_are_summarised_but_all_counted() {
+        let (mut img, g) = fresh(Version::V1);
+        let zmap = g.zmap_start as usize * 1024;
+        // Mark 200 free zones in use.
+        for bit in 2..202 {
+            format::bit_set(&mut img[zmap..zmap + 1024], bit, true);
+        }
+        let r = check_bytes(&img);
+        let listed = r
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::ZoneBitmap)
+            .count();
+        assert!(listed <= 51, "{listed}");
+        assert_eq!(r.remaining_errors, 200);
+        let (r, after) = repair(img);
+        assert_eq!(r.exit_code(), EXIT_CORRECTED);
+        assert_eq!(check_bytes(&after).exit_code(), EXIT_CLEAN);
+    }
+
+    #[test]
+    fn superblock_field_damage_is_fatal() {
+        let (img, _) = fresh(Version::V3);
+        // s_log_zone_size != 0: zones bigger than blocks.
+        let mut bad = img.clone();
+        bad[SUPER_OFFSET + 12] = 1;
+        let r = check_bytes(&bad);
+        assert_eq!(r.exit_code(), EXIT_CANNOT_CHECK);
+        assert!(r.fatal.unwrap().contains("zone"));
+        // Inode table past the end of the image.
+        let r = check_bytes(&img[..4 * 1024]);
+        assert_eq!(r.exit_code(), EXIT_CANNOT_CHECK);
+    }
 }
