@@ -144,28 +144,28 @@ pub enum Command {
 #[command(group(clap::ArgGroup::new("sizing").required(true).args(["size", "blocks"])))]
 pub struct MkfsArgs {
     /// File-system version: 1, 2 or 3.
-    #[arg(long = "version", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
+    #[arg(long = "version", value_name = "1|2|3", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub fs_version: u8,
     /// Longest file name for V1/V2: 14 or 30 (default 30; V3 always uses 60).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(14..=30))]
+    #[arg(long, value_name = "14|30", value_parser = clap::value_parser!(u8).range(14..=30))]
     pub namelen: Option<u8>,
     /// Block size in bytes: V3 a power of two 1024..=32768 (default 4096); V1/V2 only 1024.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub block_size: Option<u32>,
     /// Number of inodes (default: MINIX mkfs.mfs's rule, one per 2 KiB on small devices).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub inodes: Option<u32>,
     /// File-system size in bytes (suffixes K, M, G allowed); the image is grown to it.
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub size: Option<u64>,
     /// File-system size in blocks.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub blocks: Option<u64>,
     /// Copy this host directory tree in (files, directories, symlinks, devices, modes, owners, times).
-    #[arg(long, conflicts_with = "proto")]
+    #[arg(long, value_name = "DIR", conflicts_with = "proto")]
     pub from: Option<PathBuf>,
     /// Build the tree a MINIX proto file describes.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub proto: Option<PathBuf>,
     /// The image file (created if missing).
     pub image: PathBuf,

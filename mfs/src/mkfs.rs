@@ -78,7 +78,8 @@ pub struct MkfsOptions {
     pub blocks: u64,
     /// Inode count; `None` = MINIX mkfs.mfs's rule ([`default_inodes`]).
     pub inodes: Option<u32>,
-    /// Permission bits of the root directory.
+    /// Permission bits of the root directory (default 0755 as util-linux;
+    /// MINIX's mkfs.mfs uses 0777 when there is no proto file).
     pub root_perm: u16,
     /// Owner of the root directory.
     pub root_uid: u16,
