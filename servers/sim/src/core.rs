@@ -59,6 +59,7 @@ pub(crate) struct Slot {
     pub(crate) ep: Endpoint,
     pub(crate) alive: bool,
     pub(crate) label: String,
+    label_id: usize,
     pub(crate) proc: Option<Box<dyn Process>>,
     running: bool,
     hung: bool,
@@ -83,6 +84,7 @@ impl Slot {
             ep: Endpoint::NONE,
             alive: false,
             label: String::new(),
+            label_id: 0,
             proc: None,
             running: false,
             hung: false,
@@ -117,15 +119,34 @@ pub struct Stats {
     pub spawns: u64,
 }
 
+/// Fault plans, by interned label id (labels are interned so the per-delivery
+/// checks compare integers, not strings).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Faults {
-    /// label -> absolute delivery counts at which to crash.
-    pub(crate) crash_at: BTreeMap<String, Vec<u64>>,
-    pub(crate) hang_at: BTreeMap<String, Vec<u64>>,
-    pub(crate) random_targets: Vec<String>,
+    pub(crate) label_ids: BTreeMap<String, usize>,
+    /// label id -> absolute delivery counts at which to crash / hang.
+    pub(crate) crash_at: BTreeMap<usize, Vec<u64>>,
+    pub(crate) hang_at: BTreeMap<usize, Vec<u64>>,
+    /// label id -> random faults apply.
+    pub(crate) random_targets: Vec<bool>,
     pub(crate) random_per_million: u32,
     pub(crate) random_hang_per_million: u32,
-    pub(crate) delivered: BTreeMap<String, u64>,
+    /// label id -> messages delivered to processes with that label.
+    pub(crate) delivered: Vec<u64>,
+}
+
+impl Faults {
+    /// The id of `label`, allocating one if new.
+    pub(crate) fn intern(&mut self, label: &str) -> usize {
+        if let Some(&id) = self.label_ids.get(label) {
+            return id;
+        }
+        let id = self.delivered.len();
+        self.label_ids.insert(label.to_string(), id);
+        self.delivered.push(0);
+        self.random_targets.push(false);
+        id
+    }
 }
 
 /// Tunables of a run.
@@ -259,6 +280,7 @@ impl Core {
         slot.ep = ep;
         slot.alive = true;
         slot.label = label.to_string();
+        slot.label_id = self.faults.intern(label);
         slot.privileges = privileges;
         slot.user = user;
         slot.preserved = preserved;
@@ -492,12 +514,9 @@ impl Core {
     fn deliver(&mut self, e: Envelope) {
         let s = e.dst.slot() as usize;
         self.stats.deliveries += 1;
-        let label = self.slots[s].label.clone();
-        let n = {
-            let c = self.faults.delivered.entry(label.clone()).or_insert(0);
-            *c += 1;
-            *c
-        };
+        let lid = self.slots[s].label_id;
+        self.faults.delivered[lid] += 1;
+        let n = self.faults.delivered[lid];
         if matches!(e.kind, Kind::Request | Kind::SyncRequest) {
             self.slots[s].owed.push_back((e.src, e.kind, e.msg));
         }
@@ -514,13 +533,15 @@ impl Core {
         // Fault injection at this message boundary.
         let mut crash = false;
         let mut hang = false;
-        if let Some(v) = self.faults.crash_at.get_mut(&label)
+        if !self.faults.crash_at.is_empty()
+            && let Some(v) = self.faults.crash_at.get_mut(&lid)
             && let Some(p) = v.iter().position(|&x| x == n)
         {
             v.swap_remove(p);
             crash = true;
         }
-        if let Some(v) = self.faults.hang_at.get_mut(&label)
+        if !self.faults.hang_at.is_empty()
+            && let Some(v) = self.faults.hang_at.get_mut(&lid)
             && let Some(p) = v.iter().position(|&x| x == n)
         {
             v.swap_remove(p);
@@ -530,7 +551,7 @@ impl Core {
             && !hang
             && e.dst != Endpoint::RS
             && (self.faults.random_per_million > 0 || self.faults.random_hang_per_million > 0)
-            && self.faults.random_targets.contains(&label)
+            && self.faults.random_targets[lid]
         {
             let r = self.rng.below(1_000_000) as u32;
             if r < self.faults.random_per_million {
@@ -548,6 +569,7 @@ impl Core {
         if hang && e.dst != Endpoint::RS {
             self.stats.hangs_injected += 1;
             self.slots[s].hung = true;
+            let label = self.slots[s].label.clone();
             self.event(Event::Hang {
                 t: self.now,
                 label,

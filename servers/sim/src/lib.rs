@@ -287,24 +287,18 @@ impl Sim {
 
     /// Crash `label` when it receives its `nth` message from now (1 = next).
     pub fn crash_at(&mut self, label: &str, nth: u64) {
-        let base = self.core.faults.delivered.get(label).copied().unwrap_or(0);
-        self.core
-            .faults
-            .crash_at
-            .entry(label.to_string())
-            .or_default()
-            .push(base + nth.max(1));
+        let f = &mut self.core.faults;
+        let id = f.intern(label);
+        let at = f.delivered[id] + nth.max(1);
+        f.crash_at.entry(id).or_default().push(at);
     }
 
     /// Make `label` hang (ignore everything) from its `nth` message from now.
     pub fn hang_at(&mut self, label: &str, nth: u64) {
-        let base = self.core.faults.delivered.get(label).copied().unwrap_or(0);
-        self.core
-            .faults
-            .hang_at
-            .entry(label.to_string())
-            .or_default()
-            .push(base + nth.max(1));
+        let f = &mut self.core.faults;
+        let id = f.intern(label);
+        let at = f.delivered[id] + nth.max(1);
+        f.hang_at.entry(id).or_default().push(at);
     }
 
     /// Crash `label` now (a fault, SIGSEGV); false if it is not alive.
@@ -338,7 +332,12 @@ impl Sim {
     /// it with probability `crash_ppm` / 10^6, else hang it with probability
     /// `hang_ppm` / 10^6. Zero for both turns random faults off.
     pub fn faults_randomly(&mut self, labels: &[&str], crash_ppm: u32, hang_ppm: u32) {
-        self.core.faults.random_targets = labels.iter().map(|s| s.to_string()).collect();
+        let f = &mut self.core.faults;
+        f.random_targets.iter_mut().for_each(|t| *t = false);
+        for l in labels {
+            let id = f.intern(l);
+            f.random_targets[id] = true;
+        }
         self.core.faults.random_per_million = crash_ppm;
         self.core.faults.random_hang_per_million = hang_ppm;
     }
