@@ -5,6 +5,9 @@
 //!   and the default module list `target/os/<profile>/modules.txt`.
 //! * `images clippy`: clippy with `-D warnings` on the OS crates for
 //!   `x86_64-unknown-none`.
+//! * `images ipc-bench [--rounds N] [--release] [--kvm]`: median `sendrec`
+//!   round trip between `ping` and `pong` in QEMU, and a Linux pipe
+//!   ping-pong on the host, both in TSC cycles.
 //! * `images run [--release] [--kvm] [--timeout SECS] [--log FILE]
 //!   [--modules "prog[:name] args,..."] [--append ARGS] [--disk IMAGE]
 //!   [--interactive]`: builds, then boots in QEMU (TCG unless `--kvm`).
@@ -36,6 +39,19 @@ enum Cmd {
     },
     /// Run clippy (-D warnings) on the OS crates for x86_64-unknown-none.
     Clippy,
+    /// Benchmark: sendrec round trip between two user processes in QEMU
+    /// versus a Linux pipe ping-pong on the host, both in TSC cycles.
+    IpcBench {
+        /// Round trips to time (median reported).
+        #[arg(long, default_value_t = 2000)]
+        rounds: usize,
+        /// Use the release profile.
+        #[arg(long)]
+        release: bool,
+        /// Use KVM instead of TCG.
+        #[arg(long)]
+        kvm: bool,
+    },
     /// Build, then boot in QEMU; exit status 0 only for a pass (QEMU 33).
     Run {
         /// Use the release profile.
@@ -76,6 +92,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Clippy => Ok(build::clippy()?),
+        Cmd::IpcBench {
+            rounds,
+            release,
+            kvm,
+        } => ipc_bench(rounds, release, kvm),
         Cmd::Run {
             release,
             kvm,
@@ -119,4 +140,70 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn ipc_bench(rounds: usize, release: bool, kvm: bool) -> anyhow::Result<()> {
+    let out = build::build(BuildOptions { release })?;
+    let specs = ModuleSpec::parse_list(&format!("pong,ping 1 bench {rounds}"))?;
+    let stage = out.kernel32.with_file_name("boot");
+    let initrd = build::stage_modules(&out, &specs, &stage)?;
+    let log = build::os_target_dir().join("ipc-bench.log");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, log);
+    cfg.kvm = kvm;
+    let result = qemu::run(&cfg).context("running QEMU")?;
+    if !result.passed() {
+        print!("{}", result.serial);
+        bail!("benchmark run failed: {}", result.describe());
+    }
+    let line = result
+        .serial
+        .lines()
+        .find(|l| l.contains("bench: sendrec round trip"))
+        .context("the guest printed no benchmark line")?;
+    let accel = if kvm { "KVM" } else { "TCG" };
+    let profile = if release { "release" } else { "debug" };
+    println!("QEMU ({accel}, {profile} build): {line}");
+    let (median, min, max) = pipe_ping_pong(rounds)?;
+    println!(
+        "host Linux pipe ping-pong: round trip median {median} cycles over {rounds} rounds (min {min}, max {max})"
+    );
+    Ok(())
+}
+
+fn tsc() -> u64 {
+    // SAFETY: `rdtsc` only reads the time-stamp counter; it is available
+    // on every x86-64 CPU and has no memory effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Round trips of 8 bytes between two threads over two pipes.
+fn pipe_ping_pong(rounds: usize) -> anyhow::Result<(u64, u64, u64)> {
+    use std::io::{Read, Write};
+    let (mut to_echo_r, mut to_echo_w) = std::io::pipe()?;
+    let (mut back_r, mut back_w) = std::io::pipe()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = [0u8; 8];
+        for _ in 0..rounds {
+            to_echo_r.read_exact(&mut buf)?;
+            back_w.write_all(&buf)?;
+        }
+        Ok(())
+    });
+    let mut cycles = Vec::with_capacity(rounds);
+    let mut buf = [0u8; 8];
+    for i in 0..rounds as u64 {
+        let t0 = tsc();
+        to_echo_w.write_all(&i.to_le_bytes())?;
+        back_r.read_exact(&mut buf)?;
+        cycles.push(tsc().wrapping_sub(t0));
+        anyhow::ensure!(
+            u64::from_le_bytes(buf) == i,
+            "pipe echo returned the wrong value"
+        );
+    }
+    echo.join()
+        .map_err(|_| anyhow::anyhow!("echo thread panicked"))??;
+    cycles.sort_unstable();
+    anyhow::ensure!(!cycles.is_empty(), "no rounds");
+    Ok((cycles[rounds / 2], cycles[0], cycles[rounds - 1]))
 }

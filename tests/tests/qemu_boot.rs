@@ -243,6 +243,8 @@ fn qemu_bad_system_calls_return_errors() {
     assert_in_order(
         &r.serial,
         &[
+            "[fault_sys] printed through int 0x80".to_string(),
+            "[fault_sys] int 0x80 gate: Ok(24) (ok)".to_string(),
             "[fault_sys] kernel pointer: Err(Fault) (ok)".to_string(),
             "[fault_sys] unmapped pointer: Err(Fault) (ok)".to_string(),
             "[fault_sys] buffer too long: Err(Inval) (ok)".to_string(),

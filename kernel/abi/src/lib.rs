@@ -6,12 +6,17 @@
 //! them). Decoding is hand-written `TryFrom`, so an unknown number is an error
 //! value ([`Errno::NoSys`]) and never a crash.
 //!
-//! # Calling convention (`int 0x80`)
+//! # Calling convention (`syscall`, or `int 0x80`)
 //!
 //! * `rax` = system-call number, arguments in `rdi`, `rsi`, `rdx`.
+//! * Enter the kernel with the `syscall` instruction (which itself
+//!   overwrites `rcx` and `r11`), or with `int 0x80` (vector
+//!   [`SYSCALL_VECTOR`]), which preserves them.
 //! * Result in `rax`: a non-negative value on success, or `-(errno)` (see
 //!   [`Errno`]) on failure.
 //! * All other general-purpose registers are preserved.
+//! * A call that blocks (IPC) returns when it completes; its result is then
+//!   in `rax` like any other.
 //!
 //! # Program start
 //!

@@ -46,6 +46,35 @@ pub fn outl(port: u16, value: u32) {
     }
 }
 
+/// Writes a model-specific register.
+fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: only called by `init` for the SYSCALL MSRs (EFER, STAR,
+    // LSTAR, FMASK) with values that keep long mode and paging enabled.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32,
+             options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads a model-specific register.
+fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: reading EFER has no side effects.
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi,
+             options(nomem, nostack, preserves_flags))
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+const MSR_EFER: u32 = 0xC000_0080;
+const MSR_STAR: u32 = 0xC000_0081;
+const MSR_LSTAR: u32 = 0xC000_0082;
+const MSR_FMASK: u32 = 0xC000_0084;
+const EFER_SCE: u64 = 1;
+/// RFLAGS bits cleared on SYSCALL: TF, IF, DF, AC.
+const FMASK: u64 = 0x100 | 0x200 | 0x400 | 0x4_0000;
+
 /// Faulting address of the last page fault.
 pub fn read_cr2() -> u64 {
     let v: u64;
@@ -245,6 +274,18 @@ pub fn init() {
     };
     // SAFETY: the IDT holds valid gates to the stubs in `trap`.
     unsafe { asm!("lidt [{}]", in(reg) &idt_ptr, options(nostack)) }
+
+    // SYSCALL enters at `syscall_entry` with kernel CS 0x08 / SS 0x10 and
+    // interrupts off. The return path is the shared `iretq`, so SYSRET's
+    // selector base (STAR[63:48]) is set only for completeness.
+    trap::set_syscall_stack(trap_top);
+    wrmsr(
+        MSR_STAR,
+        (u64::from(KERNEL_DS) << 48) | (u64::from(KERNEL_CS) << 32),
+    );
+    wrmsr(MSR_LSTAR, trap::syscall_entry_addr());
+    wrmsr(MSR_FMASK, FMASK);
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
 
     // Mask every legacy PIC line; hardware interrupts stay off (IF = 0)
     // until the clock arrives.

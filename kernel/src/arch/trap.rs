@@ -1,5 +1,5 @@
-//! Trap entry: the assembly stubs for exceptions 0-31 and the `int 0x80`
-//! system-call gate, the saved register frame, and the thin unsafe shim
+//! Trap entry: the assembly stubs for exceptions 0-31, the `int 0x80`
+//! system-call gate and the SYSCALL entry, the saved register frame, and the thin unsafe shim
 //! that hands the frame to the safe dispatcher in `crate::kern`.
 //!
 //! Every stub pushes a uniform frame (a dummy error code where the CPU pushes
@@ -135,11 +135,36 @@ global_asm!(
         add rsp, 16
         iretq
 
+    /* SYSCALL entry (LSTAR). RCX = user RIP, R11 = user RFLAGS, RSP is
+       still the user stack; IF is clear (FMASK). Switch to the trap stack
+       and build the same frame an `int 0x80` would, so the rest of the
+       path (and the return with iretq) is shared. */
+    .global syscall_entry
+    syscall_entry:
+        mov [rip + syscall_user_rsp], rsp
+        mov rsp, [rip + syscall_kernel_rsp]
+        push 0x1b
+        push qword ptr [rip + syscall_user_rsp]
+        push r11
+        push 0x23
+        push rcx
+        push 0
+        push 0x80
+        jmp trap_common
+
     /* enter_user(frame: *const TrapFrame): restore a frame and iretq. */
     .global enter_user
     enter_user:
         mov rsp, rdi
         jmp trap_return
+
+    .section .data.syscall, "aw"
+    .balign 8
+    syscall_user_rsp:
+        .quad 0
+    .global syscall_kernel_rsp
+    syscall_kernel_rsp:
+        .quad 0
 
     .section .rodata.trap, "a"
     .balign 8
@@ -161,6 +186,20 @@ global_asm!(
 unsafe extern "C" {
     static trap_stub_table: [u64; 33];
     fn enter_user(frame: *const TrapFrame) -> !;
+    fn syscall_entry();
+    static mut syscall_kernel_rsp: u64;
+}
+
+/// Address of the SYSCALL entry point (for LSTAR).
+pub fn syscall_entry_addr() -> u64 {
+    syscall_entry as *const () as u64
+}
+
+/// Sets the stack the SYSCALL entry switches to (the trap stack top).
+pub fn set_syscall_stack(top: u64) {
+    // SAFETY: written once during start-up, before any process runs; the
+    // entry stub only reads it with interrupts off on the only CPU.
+    unsafe { core::ptr::addr_of_mut!(syscall_kernel_rsp).write(top) }
 }
 
 /// Addresses of the stubs for exceptions 0-31.

@@ -58,7 +58,13 @@ fn bad_syscalls() -> i32 {
     let kernel_ptr = core::hint::black_box(0x10_0000u64); // kernel image
     let unmapped = core::hint::black_box(rt::fault::BAD_ADDRESS);
     let mapped = b"ok";
-    let cases: [(&str, u64, Result<u64, Errno>); 5] = [
+    let via_gate = b"printed through int 0x80";
+    let cases: [(&str, u64, Result<u64, Errno>); 6] = [
+        (
+            "int 0x80 gate",
+            rt::sys::raw_int80(1, via_gate.as_ptr() as u64, via_gate.len() as u64),
+            Ok(via_gate.len() as u64),
+        ),
         (
             "kernel pointer",
             rt::sys::raw_syscall(1, kernel_ptr, 16),
