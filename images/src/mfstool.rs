@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use libbdev::{BdevError, BlockDevice};
 use mfs::errno::Errno;
-use mfs::format::{Version, mode};
+use mfs::format::{SuperBlock, Version, mode};
 use mfs::fs::{FileSystem, MountOptions, Stat};
 use mfs::fsck;
 use mfs::mkfs::{self, MkfsOptions};
@@ -393,59 +393,87 @@ pub fn mkfs_options(a: &MkfsArgs) -> Result<MkfsOptions, ToolError> {
     Ok(o)
 }
 
-fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write) -> Result<(), ToolError> {
-    let mut o = mkfs_options(a)?;
-    if let (None, Some(p)) = (a.inodes, &a.proto) {
-        // The proto file's inode count applies unless --inodes was given.
-        if let Some(n) = std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| tree::parse_proto(&t).ok())
-            .map(|p| p.inodes)
-            .filter(|&n| n > 0)
-        {
-            o.inodes = Some(n);
+/// What a new image is filled with.
+#[derive(Debug, Clone, Copy)]
+pub enum Contents<'a> {
+    /// Just the root directory.
+    Empty,
+    /// A copy of this host directory tree.
+    Dir(&'a Path),
+    /// The tree this MINIX proto file describes.
+    Proto(&'a Path),
+}
+
+/// Make (or overwrite) the file system in `image` and fill it: the library
+/// form of `mfs mkfs`, for tools that build disk images. The file is created
+/// if missing and grown to the file-system size. A proto file's inode count
+/// applies when `opts.inodes` is `None`.
+pub fn make_image(
+    image: &Path,
+    opts: &MkfsOptions,
+    contents: Contents<'_>,
+) -> Result<SuperBlock, ToolError> {
+    let mut o = *opts;
+    let proto = match contents {
+        Contents::Proto(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| ToolError::new(image, None, format!("{}: {e}", p.display())))?;
+            let proto = tree::parse_proto(&text)
+                .map_err(|e| ToolError::new(image, None, format!("{}: {e}", p.display())))?;
+            if proto.blocks > o.blocks {
+                return Err(ToolError::new(
+                    image,
+                    None,
+                    format!(
+                        "{}: asks for {} blocks but the file system has only {}",
+                        p.display(),
+                        proto.blocks,
+                        o.blocks
+                    ),
+                ));
+            }
+            if o.inodes.is_none() && proto.inodes > 0 {
+                o.inodes = Some(proto.inodes);
+            }
+            Some(proto)
         }
-    }
+        _ => None,
+    };
     // Refuse impossible layouts before touching the file.
-    mkfs::plan(&o).map_err(|e| io_err(&a.image, e))?;
+    mkfs::plan(&o).map_err(|e| io_err(image, e))?;
     let need = o.blocks * u64::from(o.block_size);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&a.image)
-        .map_err(|e| io_err(&a.image, e))?;
-    let len = file.metadata().map_err(|e| io_err(&a.image, e))?.len();
+        .open(image)
+        .map_err(|e| io_err(image, e))?;
+    let len = file.metadata().map_err(|e| io_err(image, e))?.len();
     if len < need {
-        file.set_len(need).map_err(|e| io_err(&a.image, e))?;
+        file.set_len(need).map_err(|e| io_err(image, e))?;
     }
     let mut dev = HostFile { file };
-    let sb = mkfs::mkfs(&mut dev, &o).map_err(|e| io_err(&a.image, e))?;
-    if let Some(dir) = &a.from {
+    let sb = mkfs::mkfs(&mut dev, &o).map_err(|e| io_err(image, e))?;
+    if let Contents::Dir(dir) = contents {
         let (root, entries) = tree::tree_from_dir(dir)
-            .map_err(|e| ToolError::new(&a.image, None, format!("{}: {e}", dir.display())))?;
-        populate(&a.image, &root, &entries, false)?;
+            .map_err(|e| ToolError::new(image, None, format!("{}: {e}", dir.display())))?;
+        populate(image, &root, &entries, false)?;
     }
-    if let Some(p) = &a.proto {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| ToolError::new(&a.image, None, format!("{}: {e}", p.display())))?;
-        let proto = tree::parse_proto(&text)
-            .map_err(|e| ToolError::new(&a.image, None, format!("{}: {e}", p.display())))?;
-        if proto.blocks > o.blocks {
-            return Err(ToolError::new(
-                &a.image,
-                None,
-                format!(
-                    "{}: asks for {} blocks but the file system has only {}",
-                    p.display(),
-                    proto.blocks,
-                    o.blocks
-                ),
-            ));
-        }
-        populate(&a.image, &proto.root, &proto.entries, true)?;
+    if let Some(p) = proto {
+        populate(image, &p.root, &p.entries, true)?;
     }
+    Ok(sb)
+}
+
+fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write) -> Result<(), ToolError> {
+    let o = mkfs_options(a)?;
+    let contents = match (&a.from, &a.proto) {
+        (Some(d), _) => Contents::Dir(d),
+        (None, Some(p)) => Contents::Proto(p),
+        (None, None) => Contents::Empty,
+    };
+    let sb = make_image(&a.image, &o, contents)?;
     let g = sb.geometry();
     let _ = writeln!(
         out,
@@ -934,6 +962,33 @@ mod tests {
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
         assert_eq!(format_time(u32::MAX), "2106-02-07 06:28:15");
+    }
+
+    #[test]
+    fn make_image_as_a_library_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("tree");
+        std::fs::create_dir_all(src.join("etc")).unwrap();
+        std::fs::write(src.join("etc/motd"), b"welcome\n").unwrap();
+        let img = dir.path().join("disk.img");
+        let mut o = MkfsOptions::new(512);
+        o.block_size = 4096;
+        let sb = make_image(&img, &o, Contents::Dir(&src)).unwrap();
+        assert_eq!(sb.zones, 512);
+        assert_eq!(std::fs::metadata(&img).unwrap().len(), 512 * 4096);
+        let data = with_ro(&img, "/etc/motd", |fs| fs.read_path(b"/etc/motd")).unwrap();
+        assert_eq!(data, b"welcome\n");
+        let mut dev = HostFile::open(&img, false).unwrap();
+        assert_eq!(
+            fsck::fsck(&mut dev, fsck::Options::default()).exit_code(),
+            0
+        );
+        // A missing source is an error naming the image.
+        let e = make_image(&img, &o, Contents::Dir(&dir.path().join("nope"))).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("mfs: {}: ", img.display()))
+        );
     }
 
     #[test]
