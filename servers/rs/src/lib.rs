@@ -52,7 +52,8 @@ use sys::{Endpoint, Errno, HZ, Message, Privileges, Process, SpawnAt, SpawnSpec,
 pub const BACKOFF_RESET_TICKS: u64 = 60;
 /// Largest back-off, in RS ticks (MINIX caps at 30).
 pub const MAX_BACKOFF: u64 = 30;
-/// Consecutive failed inits (crash or timeout) before RS gives up.
+/// Consecutive failed inits (crash or timeout) before RS gives up on a
+/// service that never completed an init.
 pub const MAX_INIT_FAILURES: u32 = 10;
 /// Crash records kept (older ones are dropped; the total is still counted).
 pub const CRASH_LOG_LEN: usize = 4096;
@@ -220,6 +221,8 @@ struct Svc {
     after_death: AfterDeath,
     state_refusals: u32,
     init_failures: u32,
+    /// Some instance completed its init.
+    ever_ran: bool,
 }
 
 impl Svc {
@@ -244,6 +247,7 @@ impl Svc {
             after_death: AfterDeath::Crash(None),
             state_refusals: 0,
             init_failures: 0,
+            ever_ran: false,
         }
     }
 }
@@ -676,7 +680,15 @@ impl Rs {
                     Cause::Exit(c) => CrashCause::Exit(c),
                     Cause::Killed => CrashCause::Killed,
                 });
-                if matches!(was, RunState::Initializing | RunState::Updating) {
+                // A program that never completed an init is given up after
+                // MAX_INIT_FAILURES tries (MINIX gives up at once); one that
+                // has run before keeps being restarted with the capped
+                // back-off. An unreachable state store (EAGAIN) is not the
+                // service's fault and never counts.
+                if matches!(was, RunState::Initializing | RunState::Updating)
+                    && !self.svcs[i].ever_ran
+                    && cause != CrashCause::InitFailed(Errno::EAGAIN)
+                {
                     self.svcs[i].init_failures += 1;
                     if self.svcs[i].init_failures > MAX_INIT_FAILURES {
                         self.record(sys, i, cause, None);
@@ -729,6 +741,7 @@ impl Rs {
                 s.check_tm = now;
                 s.ping_pending = false;
                 s.init_failures = 0;
+                s.ever_ran = true;
                 if let Some(p) = self.pending_program.remove(&s.cfg.label) {
                     s.cfg.program = p;
                 }
