@@ -22,9 +22,11 @@ use kernel_core::range::AddrRange;
 
 /// Bitmap words covering the identity-mapped GiB.
 const FRAME_WORDS: usize = (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize;
-/// User RFLAGS: reserved bit 1 only. IF stays clear until the clock and
-/// preemption arrive; IOPL 0 makes `cli`/`hlt`/port I/O fault in ring 3.
-const USER_RFLAGS: u64 = 0x2;
+/// User RFLAGS: reserved bit 1 and IF (the clock preempts user code);
+/// IOPL 0 makes `cli`/`hlt`/port I/O fault in ring 3.
+const USER_RFLAGS: u64 = 0x202;
+/// Clock ticks a process may run before the next runnable one gets the CPU.
+const QUANTUM_TICKS: u32 = 5;
 
 static FRAMES: Global<FrameAllocator<FRAME_WORDS>> = Global::new(FrameAllocator::new());
 static KERNEL: Global<Option<Kernel>> = Global::new(None);
@@ -48,6 +50,10 @@ struct Kernel {
     /// `strict` mode a nonzero exit or a fault).
     failed: bool,
     refused: usize,
+    /// Clock ticks since boot.
+    ticks: u64,
+    /// Ticks left in the running process's quantum.
+    quantum_left: u32,
 }
 
 /// Why a boot module could not become a process.
@@ -129,6 +135,8 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         options,
         failed: false,
         refused: 0,
+        ticks: 0,
+        quantum_left: QUANTUM_TICKS,
     };
     for m in &info.modules {
         start_module(&mut k, m);
@@ -271,6 +279,11 @@ fn populate(
 
 /// Safe trap dispatcher, called by the `arch::trap` shim.
 pub fn handle_trap(frame: &mut TrapFrame) {
+    let irq_vectors = u64::from(cpu::IRQ_BASE)..u64::from(cpu::IRQ_BASE) + 16;
+    if irq_vectors.contains(&frame.vector) {
+        irq(frame, (frame.vector - u64::from(cpu::IRQ_BASE)) as u8);
+        return;
+    }
     if !frame.is_user() || frame.vector == 8 {
         kernel_fault(frame);
     }
@@ -282,6 +295,25 @@ pub fn handle_trap(frame: &mut TrapFrame) {
             syscall(k, frame);
         } else {
             user_fault(k, frame);
+        }
+    });
+}
+
+/// A hardware interrupt. Only the clock is unmasked: it counts ticks and
+/// preempts the running process when its quantum is used up.
+fn irq(frame: &mut TrapFrame, irq: u8) {
+    if !cpu::ack_irq(irq) || irq != 0 {
+        return;
+    }
+    KERNEL.with(|slot| {
+        let Some(k) = slot.as_mut() else { return };
+        k.ticks += 1;
+        if !frame.is_user() {
+            return;
+        }
+        k.quantum_left = k.quantum_left.saturating_sub(1);
+        if k.quantum_left == 0 {
+            switch_away(k, frame);
         }
     });
 }
@@ -346,7 +378,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             let mut wakes = Vec::new();
             let r = k
                 .ipc
-                .notify(slot, Endpoint(frame.rdi as u32), 0, &mut wakes)
+                .notify(slot, Endpoint(frame.rdi as u32), k.ticks, &mut wakes)
                 .map(|()| 0)
                 .map_err(|e| e.errno());
             apply_wakes(k, wakes);
@@ -397,7 +429,7 @@ fn ipc_call(
             } else {
                 Source::Ep(to)
             };
-            k.ipc.receive(slot, from, 0, &mut wakes)
+            k.ipc.receive(slot, from, k.ticks, &mut wakes)
         }
     };
     apply_wakes(k, wakes);
@@ -522,6 +554,7 @@ fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
     }
     let next = k.procs.next_runnable(prev);
     k.procs.set_current(next);
+    k.quantum_left = QUANTUM_TICKS;
     match next {
         Some(n) => {
             let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;

@@ -256,3 +256,16 @@ fn qemu_bad_system_calls_return_errors() {
     assert_in_order(&r.serial, &hello_lines("hello", "", 0));
     assert!(r.passed(), "strict run passes: {}", r.describe());
 }
+
+#[test]
+fn qemu_clock_preempts_a_spinning_process() {
+    // `fault_hang` (slot 0) never yields; the clock must still give `hello`
+    // the CPU. The run then ends by the harness timeout, as hang never exits.
+    let Some(r) = boot("fault:fault_hang hang,hello", "", Duration::from_secs(8)) else {
+        return;
+    };
+    assert!(r.serial.contains("[fault_hang] about to fault: hang"));
+    assert_in_order(&r.serial, &hello_lines("hello", "", 0));
+    assert_eq!(r.outcome, Outcome::Timeout);
+    assert!(!r.serial.contains("KERNEL PANIC"));
+}

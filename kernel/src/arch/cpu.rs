@@ -1,5 +1,6 @@
 //! CPU primitives: port I/O, control registers, GDT with user segments and
-//! TSS, IDT, PIC masking, and the QEMU exit port.
+//! TSS, IDT, SYSCALL MSRs, the legacy PIC and PIT clock, and the QEMU exit
+//! port.
 //!
 //! GDT layout (fixed, SYSRET-compatible for later use):
 //! `0x08` kernel code, `0x10` kernel data, `0x18` user data (`0x1b` with
@@ -287,8 +288,55 @@ pub fn init() {
     wrmsr(MSR_FMASK, FMASK);
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
 
-    // Mask every legacy PIC line; hardware interrupts stay off (IF = 0)
-    // until the clock arrives.
-    outb(0x21, 0xff);
+    for (i, handler) in trap::irq_stubs().iter().enumerate() {
+        idt[IRQ_BASE as usize + i] = gate(*handler, 0, 0);
+    }
+    init_pic_and_timer();
+}
+
+/// First vector of the remapped legacy PIC (IRQ 0 = timer).
+pub const IRQ_BASE: u8 = 32;
+/// Clock interrupt frequency.
+pub const TIMER_HZ: u32 = 100;
+const PIT_HZ: u32 = 1_193_182;
+
+/// Remaps the PICs to vectors 32-47 (away from the CPU exceptions), masks
+/// every line but the timer, and starts PIT channel 0 at [`TIMER_HZ`]. The
+/// kernel itself always runs with IF = 0; user processes run with IF = 1,
+/// so the clock can preempt them.
+fn init_pic_and_timer() {
+    outb(0x20, 0x11); // ICW1: init, expect ICW4
+    outb(0xa0, 0x11);
+    outb(0x21, IRQ_BASE); // ICW2: vector offsets
+    outb(0xa1, IRQ_BASE + 8);
+    outb(0x21, 4); // ICW3: slave on IRQ2
+    outb(0xa1, 2);
+    outb(0x21, 1); // ICW4: 8086 mode
+    outb(0xa1, 1);
+    outb(0x21, !1u8); // only IRQ 0 (timer)
     outb(0xa1, 0xff);
+    let divisor = PIT_HZ / TIMER_HZ;
+    outb(0x43, 0x34); // channel 0, lobyte/hibyte, rate generator
+    outb(0x40, divisor as u8);
+    outb(0x40, (divisor >> 8) as u8);
+}
+
+/// Acknowledges IRQ `irq` (0-15) at the PIC. Returns false for a spurious
+/// IRQ 7/15, which must not be acknowledged (except the cascade line).
+pub fn ack_irq(irq: u8) -> bool {
+    if irq == 7 || irq == 15 {
+        let (cmd, bit) = if irq == 7 { (0x20, 0x80) } else { (0xa0, 0x80) };
+        outb(cmd, 0x0b); // OCW3: read in-service register
+        if inb(cmd) & bit == 0 {
+            if irq == 15 {
+                outb(0x20, 0x20);
+            }
+            return false;
+        }
+    }
+    if irq >= 8 {
+        outb(0xa0, 0x20);
+    }
+    outb(0x20, 0x20);
+    true
 }

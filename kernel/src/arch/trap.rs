@@ -1,5 +1,5 @@
-//! Trap entry: the assembly stubs for exceptions 0-31, the `int 0x80`
-//! system-call gate and the SYSCALL entry, the saved register frame, and the thin unsafe shim
+//! Trap entry: the assembly stubs for exceptions 0-31, hardware IRQs
+//! 32-47, the `int 0x80` system-call gate and the SYSCALL entry, the saved register frame, and the thin unsafe shim
 //! that hands the frame to the safe dispatcher in `crate::kern`.
 //!
 //! Every stub pushes a uniform frame (a dummy error code where the CPU pushes
@@ -94,6 +94,22 @@ global_asm!(
     STUB_ERR 29
     STUB_ERR 30
     STUB_NOERR 31
+    STUB_NOERR 32
+    STUB_NOERR 33
+    STUB_NOERR 34
+    STUB_NOERR 35
+    STUB_NOERR 36
+    STUB_NOERR 37
+    STUB_NOERR 38
+    STUB_NOERR 39
+    STUB_NOERR 40
+    STUB_NOERR 41
+    STUB_NOERR 42
+    STUB_NOERR 43
+    STUB_NOERR 44
+    STUB_NOERR 45
+    STUB_NOERR 46
+    STUB_NOERR 47
     STUB_NOERR 128
 
     trap_common:
@@ -178,13 +194,17 @@ global_asm!(
         .quad trap_stub_20, trap_stub_21, trap_stub_22, trap_stub_23
         .quad trap_stub_24, trap_stub_25, trap_stub_26, trap_stub_27
         .quad trap_stub_28, trap_stub_29, trap_stub_30, trap_stub_31
+        .quad trap_stub_32, trap_stub_33, trap_stub_34, trap_stub_35
+        .quad trap_stub_36, trap_stub_37, trap_stub_38, trap_stub_39
+        .quad trap_stub_40, trap_stub_41, trap_stub_42, trap_stub_43
+        .quad trap_stub_44, trap_stub_45, trap_stub_46, trap_stub_47
         .quad trap_stub_128
     "#,
     entry = sym trap_entry,
 );
 
 unsafe extern "C" {
-    static trap_stub_table: [u64; 33];
+    static trap_stub_table: [u64; 49];
     fn enter_user(frame: *const TrapFrame) -> !;
     fn syscall_entry();
     static mut syscall_kernel_rsp: u64;
@@ -211,10 +231,19 @@ pub fn exception_stubs() -> [u64; 32] {
     out
 }
 
+/// Addresses of the stubs for the legacy PIC's IRQ vectors 32-47.
+pub fn irq_stubs() -> [u64; 16] {
+    // SAFETY: the table is immutable data defined in the assembly above.
+    let table = unsafe { &trap_stub_table };
+    let mut out = [0; 16];
+    out.copy_from_slice(&table[32..48]);
+    out
+}
+
 /// Address of the system-call stub.
 pub fn syscall_stub() -> u64 {
     // SAFETY: as above.
-    unsafe { trap_stub_table[32] }
+    unsafe { trap_stub_table[48] }
 }
 
 /// Called by `trap_common` with a pointer to the frame on the trap stack.
