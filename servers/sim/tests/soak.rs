@@ -35,12 +35,16 @@ fn check(r: &SoakReport, want: u64) {
 }
 
 fn soak(name: &str, default_seed: u64, crashes: u64) {
+    soak_at(name, default_seed, crashes, 20_000, 200);
+}
+
+fn soak_at(name: &str, default_seed: u64, crashes: u64, crash_ppm: u32, hang_ppm: u32) {
     seeded(name, default_seed, |seed| {
         let cfg = SoakConfig {
             seed,
             crashes,
-            crash_ppm: 20_000,
-            hang_ppm: 200,
+            crash_ppm,
+            hang_ppm,
             keep_trace: false,
         };
         let t0 = Instant::now();
@@ -73,4 +77,12 @@ fn soak_100k_crashes() {
 fn soak_10k_crashes_other_seeds() {
     soak("soak-10k-a", 7, 10_000);
     soak("soak-10k-b", 0xdead_beef, 10_000);
+}
+
+#[test]
+fn soak_harsh_rates() {
+    // One delivery in ten crashes its receiver, one in two hundred hangs it:
+    // inits are interrupted again and again, and services that ran before
+    // must still come back with exact state.
+    soak_at("soak-harsh", 3, 10_000, 100_000, 5_000);
 }
