@@ -14,6 +14,9 @@ use alloc::vec::Vec;
 use kernel_core::elf::{ElfError, ElfImage, LoadPolicy};
 use kernel_core::fault::{Fault, FaultKind};
 use kernel_core::frame::{FRAME_SIZE, FrameAllocator};
+use kernel_core::grant::{
+    Access, Grant, GrantId, GrantKind, GrantLookup, GrantTable, Grantee, resolve,
+};
 use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
@@ -40,6 +43,20 @@ pub struct Ctx {
     space: AddressSpace,
     /// While blocked in receive/sendrec: where the message goes.
     recv_buf: Option<u64>,
+    /// Memory this process lets others read or write.
+    grants: GrantTable,
+}
+
+/// Grant tables of live processes, by endpoint.
+struct LiveGrants<'a>(&'a ProcessTable<Ctx>);
+
+impl GrantLookup for LiveGrants<'_> {
+    fn table(&self, ep: Endpoint) -> Option<&GrantTable> {
+        self.0
+            .get(ep.slot())
+            .filter(|p| p.endpoint == ep && p.is_alive())
+            .map(|p| &p.ctx.grants)
+    }
 }
 
 struct Kernel {
@@ -224,6 +241,7 @@ fn load_module(fa: &mut FrameAllocator<FRAME_WORDS>, m: &BootModule) -> Result<C
             frame,
             space,
             recv_buf: None,
+            grants: GrantTable::new(),
         }),
         Err(e) => {
             space.destroy(fa);
@@ -385,6 +403,19 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             r
         }
         Syscall::WhoIs => whois(k, slot, frame.rdi, frame.rsi),
+        Syscall::GrantCreate => grant_create(k, slot, frame),
+        Syscall::GrantRevoke => match k.procs.get_mut(slot) {
+            Some(p) => p
+                .ctx
+                .grants
+                .revoke(GrantId(frame.rdi as u32))
+                .map(|()| 0)
+                .map_err(|e| e.errno()),
+            None => Err(Errno::Inval),
+        },
+        Syscall::SafeCopyFrom | Syscall::SafeCopyTo => {
+            safecopy(k, slot, frame, call == Syscall::SafeCopyTo)
+        }
     };
     frame.rax = match result {
         Ok(v) => v,
@@ -475,6 +506,114 @@ fn process_gone(k: &mut Kernel, slot: usize) {
     if k.ipc.remove(slot, &mut wakes).is_ok() {
         apply_wakes(k, wakes);
     }
+}
+
+fn access_of(bits: u64) -> Result<Access, Errno> {
+    if bits & !(abi::GRANT_READ | abi::GRANT_WRITE) != 0 {
+        return Err(Errno::Inval);
+    }
+    Ok(Access {
+        read: bits & abi::GRANT_READ != 0,
+        write: bits & abi::GRANT_WRITE != 0,
+    })
+}
+
+/// `GrantCreate`: records a direct or indirect grant in the caller's table.
+/// A direct grant must lie in user space; whether it is mapped is checked
+/// at copy time, when it matters.
+fn grant_create(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let grantee = if f.rsi as u32 == abi::ENDPOINT_ANY {
+        Grantee::Any
+    } else {
+        Grantee::Ep(Endpoint(f.rsi as u32))
+    };
+    let access = access_of(f.rdx)?;
+    let kind = match f.rdi {
+        abi::GRANT_DIRECT => {
+            let r = AddrRange::from_len(f.r10, f.r8).ok_or(Errno::Inval)?;
+            if !AddrRange::new(abi::USER_BASE, abi::USER_END).contains_range(&r) {
+                return Err(Errno::Fault);
+            }
+            GrantKind::Direct {
+                base: f.r10,
+                len: f.r8,
+            }
+        }
+        abi::GRANT_INDIRECT => GrantKind::Indirect {
+            from: Endpoint((f.r9 >> 32) as u32),
+            id: GrantId(f.r9 as u32),
+            offset: f.r10,
+            len: f.r8,
+        },
+        _ => return Err(Errno::Inval),
+    };
+    let p = k.procs.get_mut(slot).ok_or(Errno::Inval)?;
+    let id = p.ctx.grants.create(Grant {
+        grantee,
+        access,
+        kind,
+    });
+    Ok(u64::from(id.0))
+}
+
+/// `SafeCopyFrom` / `SafeCopyTo`: checks the grant chain, both address
+/// ranges, then copies between the two address spaces in chunks.
+fn safecopy(k: &mut Kernel, slot: usize, f: &TrapFrame, to_grant: bool) -> Result<u64, Errno> {
+    let len = f.r8;
+    if len > abi::MAX_SAFECOPY {
+        return Err(Errno::Inval);
+    }
+    let me = k.procs.get(slot).ok_or(Errno::Inval)?.endpoint;
+    let want = if to_grant {
+        Access::WRITE
+    } else {
+        Access::READ
+    };
+    let granter = Endpoint(f.rdi as u32);
+    let r = resolve(
+        &LiveGrants(&k.procs),
+        granter,
+        GrantId(f.rsi as u32),
+        me,
+        f.rdx,
+        len,
+        want,
+    )
+    .map_err(|e| e.errno())?;
+    let owner = &k
+        .procs
+        .get(r.owner.slot())
+        .ok_or(Errno::DeadSrcDst)?
+        .ctx
+        .space;
+    let mine = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    let (src, src_addr, dst, dst_addr) = if to_grant {
+        (mine, f.r10, owner, r.addr)
+    } else {
+        (owner, r.addr, mine, f.r10)
+    };
+    // Validate every page of both ranges before copying anything.
+    let check = |space: &AddressSpace, addr: u64, write: bool| -> Result<(), Errno> {
+        let range = AddrRange::from_len(addr, len).ok_or(Errno::Fault)?;
+        let pages = range.page_aligned(FRAME_SIZE);
+        for page in (pages.start..pages.end).step_by(FRAME_SIZE as usize) {
+            space.translate_for(page, write).ok_or(Errno::Fault)?;
+        }
+        Ok(())
+    };
+    check(src, src_addr, false)?;
+    check(dst, dst_addr, true)?;
+    let mut buf = [0u8; 512];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        src.read_user(src_addr + done, &mut buf[..n])
+            .ok_or(Errno::Fault)?;
+        dst.write_user(dst_addr + done, &buf[..n])
+            .ok_or(Errno::Fault)?;
+        done += n as u64;
+    }
+    Ok(len)
 }
 
 /// Looks up a live process by name.

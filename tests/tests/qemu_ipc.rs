@@ -113,3 +113,37 @@ fn qemu_ipc_lookup_of_dead_server_fails() {
     assert!(r.serial.contains("[ping] whois(pong) failed: DeadSrcDst"));
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_grants_copy_check_and_revoke() {
+    let Some(r) = boot(
+        "grants:gserver server,grants:gdriver driver,grants:gclient client",
+        "strict",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    for check in [
+        "[gserver] check copy from client: ok",
+        "[gserver] check client text: ok",
+        "[gserver] check copy to client: ok",
+        "[gserver] check write via read-only grant refused: ok",
+        "[gserver] check out-of-range copy refused: ok",
+        "[gserver] check indirect grant: ok",
+        "[gdriver] check write via indirect grant: ok",
+        "[gdriver] check indirect grant is write-only: ok",
+        "[gdriver] check client grant is not for the driver: ok",
+        "[gclient] check server wrote: ok",
+        "[gclient] check driver wrote: ok",
+        "[gclient] check revoke: ok",
+        "[gserver] check revoked grant refused: ok",
+        "[gclient] check server saw revoked grant fail: ok",
+    ] {
+        assert!(log.contains(check), "missing {check:?}");
+    }
+    assert!(!log.contains("WRONG"));
+    for name in ["gserver", "gdriver", "gclient"] {
+        assert!(log.contains(&format!("kernel: process '{name}' exited with code 0")));
+    }
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -8,7 +8,8 @@
 //!
 //! # Calling convention (`syscall`, or `int 0x80`)
 //!
-//! * `rax` = system-call number, arguments in `rdi`, `rsi`, `rdx`.
+//! * `rax` = system-call number, arguments in `rdi`, `rsi`, `rdx`, `r10`,
+//!   `r8`, `r9` (as Linux: `r10` because `syscall` overwrites `rcx`).
 //! * Enter the kernel with the `syscall` instruction (which itself
 //!   overwrites `rcx` and `r11`), or with `int 0x80` (vector
 //!   [`SYSCALL_VECTOR`]), which preserves them.
@@ -81,7 +82,33 @@ pub enum Syscall {
     SendNb = 7,
     /// Endpoint of the live process named by the `rsi` bytes at `rdi`.
     WhoIs = 8,
+    /// Create a grant: `rdi` = [`GRANT_DIRECT`] or [`GRANT_INDIRECT`],
+    /// `rsi` = grantee endpoint (or [`ENDPOINT_ANY`]), `rdx` = access bits
+    /// ([`GRANT_READ`] | [`GRANT_WRITE`]), `r10` = address (direct) or
+    /// offset inside the passed-on grant (indirect), `r8` = length, `r9` =
+    /// `from_endpoint << 32 | from_grant_id` (indirect only). Returns the
+    /// grant id.
+    GrantCreate = 9,
+    /// Revoke grant `rdi` of the caller.
+    GrantRevoke = 10,
+    /// Copy `r8` bytes from grant `rsi` of endpoint `rdi`, starting `rdx`
+    /// bytes into the grant, to the caller's address `r10`.
+    SafeCopyFrom = 11,
+    /// Copy `r8` bytes from the caller's address `r10` into grant `rsi` of
+    /// endpoint `rdi`, starting `rdx` bytes into the grant.
+    SafeCopyTo = 12,
 }
+
+/// [`Syscall::GrantCreate`] kind: a range of the caller's own memory.
+pub const GRANT_DIRECT: u64 = 0;
+/// [`Syscall::GrantCreate`] kind: passes on part of a grant the caller holds.
+pub const GRANT_INDIRECT: u64 = 1;
+/// Grant access bit: the grantee may copy from the range.
+pub const GRANT_READ: u64 = 1;
+/// Grant access bit: the grantee may copy into the range.
+pub const GRANT_WRITE: u64 = 2;
+/// Longest single safecopy.
+pub const MAX_SAFECOPY: u64 = 64 * 1024;
 
 /// The "any sender" endpoint for [`Syscall::Receive`].
 pub const ENDPOINT_ANY: u32 = 0xFFFF_FFFF;
@@ -99,6 +126,10 @@ impl TryFrom<u64> for Syscall {
             6 => Ok(Self::Notify),
             7 => Ok(Self::SendNb),
             8 => Ok(Self::WhoIs),
+            9 => Ok(Self::GrantCreate),
+            10 => Ok(Self::GrantRevoke),
+            11 => Ok(Self::SafeCopyFrom),
+            12 => Ok(Self::SafeCopyTo),
             _ => Err(Errno::NoSys),
         }
     }
@@ -205,6 +236,10 @@ mod tests {
             Syscall::Notify,
             Syscall::SendNb,
             Syscall::WhoIs,
+            Syscall::GrantCreate,
+            Syscall::GrantRevoke,
+            Syscall::SafeCopyFrom,
+            Syscall::SafeCopyTo,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

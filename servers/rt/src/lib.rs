@@ -25,6 +25,7 @@
 extern crate alloc;
 
 pub mod fault;
+pub mod grant;
 pub mod heap;
 pub mod ipc;
 pub mod print;

@@ -30,6 +30,30 @@ pub fn raw_syscall(number: u64, a0: u64, a1: u64) -> u64 {
     ret
 }
 
+/// A system call with up to six arguments (`rdi`, `rsi`, `rdx`, `r10`,
+/// `r8`, `r9`). Returns the raw `rax` value.
+pub fn raw_syscall6(number: u64, a: [u64; 6]) -> u64 {
+    let ret: u64;
+    // SAFETY: as for `raw_syscall`, with the extra arguments in the
+    // registers the kernel reads; it preserves all of them.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") number => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
 /// The same as [`raw_syscall`] through the `int 0x80` gate (kept for
 /// tests of that entry path).
 pub fn raw_int80(number: u64, a0: u64, a1: u64) -> u64 {
