@@ -647,6 +647,40 @@ impl Core {
         }
     }
 
+    /// Create a grant owned by the process in slot `me`.
+    pub(crate) fn grant_as(
+        &mut self,
+        me: usize,
+        grantee: Endpoint,
+        access: GrantAccess,
+        buf: Vec<u8>,
+    ) -> Result<GrantId, Errno> {
+        let slot = &mut self.slots[me];
+        if slot.grants.len() >= 1024 {
+            return Err(Errno::ENOMEM);
+        }
+        let id = slot.next_grant;
+        slot.next_grant = slot.next_grant.wrapping_add(1).max(1);
+        slot.grants.insert(
+            id,
+            Grant {
+                grantee,
+                access,
+                buf,
+            },
+        );
+        Ok(GrantId(id))
+    }
+
+    /// Revoke a grant of the process in slot `me`.
+    pub(crate) fn revoke_as(&mut self, me: usize, gid: GrantId) -> Result<Vec<u8>, Errno> {
+        self.slots[me]
+            .grants
+            .remove(&gid.0)
+            .map(|g| g.buf)
+            .ok_or(Errno::EINVAL)
+    }
+
     /// Send as the process in slot `me` (used by the harness too).
     pub(crate) fn post_as(
         &mut self,
@@ -766,29 +800,11 @@ impl Sys for Ctx<'_> {
         access: GrantAccess,
         buf: Vec<u8>,
     ) -> Result<GrantId, Errno> {
-        let slot = &mut self.core.slots[self.me];
-        if slot.grants.len() >= 1024 {
-            return Err(Errno::ENOMEM);
-        }
-        let id = slot.next_grant;
-        slot.next_grant = slot.next_grant.wrapping_add(1).max(1);
-        slot.grants.insert(
-            id,
-            Grant {
-                grantee,
-                access,
-                buf,
-            },
-        );
-        Ok(GrantId(id))
+        self.core.grant_as(self.me, grantee, access, buf)
     }
 
     fn grant_revoke(&mut self, gid: GrantId) -> Result<Vec<u8>, Errno> {
-        self.core.slots[self.me]
-            .grants
-            .remove(&gid.0)
-            .map(|g| g.buf)
-            .ok_or(Errno::EINVAL)
+        self.core.revoke_as(self.me, gid)
     }
 
     fn safecopy_from(

@@ -222,15 +222,51 @@ impl Sim {
     /// answer (or a dead-peer bounce) arrives. `ETIMEDOUT` after the
     /// configured block timeout.
     pub fn call(&mut self, dest: Endpoint, msg: Message) -> Result<Message, Errno> {
+        self.send_request(dest, msg)?;
+        self.wait_reply(dest, msg.request_id())
+    }
+
+    /// Send `msg` from the harness as a request to `dest` without waiting.
+    pub fn send_request(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
         let h = self.harness.slot() as usize;
-        self.core.post_as(h, dest, msg, Kind::Request)?;
+        self.core.post_as(h, dest, msg, Kind::Request)
+    }
+
+    /// Send `msg` from the harness one-way (no answer owed).
+    pub fn send_plain(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
+        let h = self.harness.slot() as usize;
+        self.core.post_as(h, dest, msg, Kind::Plain)
+    }
+
+    /// Grant `grantee` access to `buf` on behalf of the harness.
+    pub fn harness_grant(
+        &mut self,
+        grantee: Endpoint,
+        access: sys::GrantAccess,
+        buf: Vec<u8>,
+    ) -> Result<sys::GrantId, Errno> {
+        let h = self.harness.slot() as usize;
+        self.core.grant_as(h, grantee, access, buf)
+    }
+
+    /// Revoke a harness grant and take its buffer back.
+    pub fn harness_revoke(&mut self, gid: sys::GrantId) -> Result<Vec<u8>, Errno> {
+        let h = self.harness.slot() as usize;
+        self.core.revoke_as(h, gid)
+    }
+
+    /// Run until the harness holds the answer from `dest` to request `id`
+    /// (a non-notify message from `dest` whose payload starts with `id`, or
+    /// a dead-peer bounce of it), and take it. `ETIMEDOUT` after the
+    /// configured block timeout.
+    pub fn wait_reply(&mut self, dest: Endpoint, id: u64) -> Result<Message, Errno> {
         let deadline = self.core.now.saturating_add(self.core.cfg.block_timeout);
         loop {
             let got = self.with_process_mut::<Mailbox, _>("harness", |m| {
                 let i = m.inbox.iter().position(|r| {
-                    (r.source() == dest && !is_notify(r))
+                    (r.source() == dest && !is_notify(r) && r.request_id() == id)
                         || DeadPeer::try_from(r)
-                            .map(|b| b.dead == dest)
+                            .map(|b| b.dead == dest && b.request_id() == id)
                             .unwrap_or(false)
                 })?;
                 m.inbox.remove(i)

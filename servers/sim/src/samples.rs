@@ -362,3 +362,288 @@ impl Service for Broken {
         None
     }
 }
+
+/// A loopback character device (minor 0): bytes written can be read back,
+/// through a FIFO of `capacity` bytes. Reads on an empty FIFO and writes to
+/// a full one are suspended (or fail `EAGAIN` when non-blocking) and are
+/// completed by later writes / reads; select reports readiness at once and,
+/// when asked to, again later. Stateless across restarts (its FIFO is lost,
+/// like a tty's input queue).
+#[derive(Debug)]
+pub struct LoopDev {
+    capacity: usize,
+    fifo: std::collections::VecDeque<u8>,
+    readers: std::collections::VecDeque<Pending>,
+    writers: std::collections::VecDeque<Pending>,
+    selectors: Vec<(Endpoint, u32)>,
+    /// Open count.
+    pub opens: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    src: Endpoint,
+    id: u64,
+    grant: sys::GrantId,
+    size: u32,
+}
+
+impl LoopDev {
+    /// A device with a FIFO of `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        LoopDev {
+            capacity: capacity.max(1),
+            fifo: Default::default(),
+            readers: Default::default(),
+            writers: Default::default(),
+            selectors: Vec::new(),
+            opens: 0,
+        }
+    }
+
+    fn ready(&self) -> u32 {
+        use sys::proto::cdev::sel;
+        let mut r = 0;
+        if !self.fifo.is_empty() {
+            r |= sel::READ;
+        }
+        if self.fifo.len() < self.capacity {
+            r |= sel::WRITE;
+        }
+        r
+    }
+
+    fn try_read(&mut self, sys: &mut dyn Sys, p: Pending) -> Option<Result<u32, Errno>> {
+        if self.fifo.is_empty() {
+            return None;
+        }
+        let n = (p.size as usize).min(self.fifo.len());
+        let bytes: Vec<u8> = self.fifo.iter().take(n).copied().collect();
+        if let Err(e) = sys.safecopy_to(p.src, p.grant, 0, &bytes) {
+            return Some(Err(e));
+        }
+        self.fifo.drain(..n);
+        Some(Ok(n as u32))
+    }
+
+    fn try_write(&mut self, sys: &mut dyn Sys, p: Pending) -> Option<Result<u32, Errno>> {
+        let space = self.capacity - self.fifo.len();
+        if space == 0 {
+            return None;
+        }
+        let n = (p.size as usize).min(space);
+        let mut bytes = vec![0u8; n];
+        if let Err(e) = sys.safecopy_from(p.src, p.grant, 0, &mut bytes) {
+            return Some(Err(e));
+        }
+        self.fifo.extend(bytes);
+        Some(Ok(n as u32))
+    }
+
+    /// Complete suspended requests and notify selectors after a change.
+    fn progress(&mut self, sys: &mut dyn Sys) {
+        use sys::proto::cdev::CdevReply;
+        loop {
+            let mut moved = false;
+            if let Some(&p) = self.readers.front()
+                && let Some(r) = self.try_read(sys, p)
+            {
+                self.readers.pop_front();
+                let _ = sys.send(
+                    p.src,
+                    CdevReply::Done {
+                        id: p.id,
+                        result: r,
+                    }
+                    .to_message(),
+                );
+                moved = true;
+            }
+            if let Some(&p) = self.writers.front()
+                && let Some(r) = self.try_write(sys, p)
+            {
+                self.writers.pop_front();
+                let _ = sys.send(
+                    p.src,
+                    CdevReply::Done {
+                        id: p.id,
+                        result: r,
+                    }
+                    .to_message(),
+                );
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        let ready = self.ready();
+        let mut keep = Vec::new();
+        for (ep, ops) in std::mem::take(&mut self.selectors) {
+            if ops & ready != 0 {
+                let _ = sys.send(
+                    ep,
+                    CdevReply::SelectReady {
+                        minor: 0,
+                        ops: ops & ready,
+                    }
+                    .to_message(),
+                );
+            } else {
+                keep.push((ep, ops));
+            }
+        }
+        self.selectors = keep;
+    }
+}
+
+impl Service for LoopDev {
+    fn init(&mut self, _cx: &mut Ctx<'_>, _info: InitInfo) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        use sys::proto::cdev::{CdevReply, CdevRequest};
+        let src = msg.source();
+        let req = match CdevRequest::try_from(&msg) {
+            Ok(r) => r,
+            Err(_) if is_notify(&msg) => return None,
+            Err(e) => {
+                return Some(
+                    CdevReply::Done {
+                        id: msg.request_id(),
+                        result: Err(e),
+                    }
+                    .to_message(),
+                );
+            }
+        };
+        let minor = match req {
+            CdevRequest::Open { minor, .. }
+            | CdevRequest::Close { minor, .. }
+            | CdevRequest::Read { minor, .. }
+            | CdevRequest::Write { minor, .. }
+            | CdevRequest::Cancel { minor, .. }
+            | CdevRequest::Select { minor, .. } => minor,
+        };
+        if minor != 0 {
+            return Some(
+                CdevReply::Done {
+                    id: msg.request_id(),
+                    result: Err(Errno::ENXIO),
+                }
+                .to_message(),
+            );
+        }
+        let done = |id, result| Some(CdevReply::Done { id, result }.to_message());
+        match req {
+            CdevRequest::Open { id, .. } => {
+                self.opens += 1;
+                done(id, Ok(0))
+            }
+            CdevRequest::Close { id, .. } => {
+                self.opens = self.opens.saturating_sub(1);
+                done(id, Ok(0))
+            }
+            CdevRequest::Read {
+                id,
+                grant,
+                size,
+                nonblock,
+                ..
+            } => {
+                let p = Pending {
+                    src,
+                    id,
+                    grant,
+                    size,
+                };
+                if !self.readers.is_empty() {
+                    // Keep FIFO order among suspended readers.
+                    if nonblock {
+                        return done(id, Err(Errno::EAGAIN));
+                    }
+                    self.readers.push_back(p);
+                    return None;
+                }
+                match self.try_read(cx.sys, p) {
+                    Some(r) => {
+                        self.progress(cx.sys);
+                        done(id, r)
+                    }
+                    None if nonblock => done(id, Err(Errno::EAGAIN)),
+                    None => {
+                        self.readers.push_back(p);
+                        None
+                    }
+                }
+            }
+            CdevRequest::Write {
+                id,
+                grant,
+                size,
+                nonblock,
+                ..
+            } => {
+                let p = Pending {
+                    src,
+                    id,
+                    grant,
+                    size,
+                };
+                if !self.writers.is_empty() {
+                    if nonblock {
+                        return done(id, Err(Errno::EAGAIN));
+                    }
+                    self.writers.push_back(p);
+                    return None;
+                }
+                match self.try_write(cx.sys, p) {
+                    Some(r) => {
+                        self.progress(cx.sys);
+                        done(id, r)
+                    }
+                    None if nonblock => done(id, Err(Errno::EAGAIN)),
+                    None => {
+                        self.writers.push_back(p);
+                        None
+                    }
+                }
+            }
+            CdevRequest::Cancel { id, .. } => {
+                // Sent one-way: the answer is the cancelled request's EINTR.
+                let before = self.readers.len() + self.writers.len();
+                self.readers.retain(|p| !(p.src == src && p.id == id));
+                self.writers.retain(|p| !(p.src == src && p.id == id));
+                if self.readers.len() + self.writers.len() != before {
+                    let _ = cx.sys.send(
+                        src,
+                        CdevReply::Done {
+                            id,
+                            result: Err(Errno::EINTR),
+                        }
+                        .to_message(),
+                    );
+                }
+                None
+            }
+            CdevRequest::Select {
+                id, ops, notify, ..
+            } => {
+                let ready = self.ready() & ops;
+                if ready == 0 && notify {
+                    self.selectors.retain(|(ep, _)| *ep != src);
+                    self.selectors.push((src, ops));
+                }
+                Some(
+                    CdevReply::Select {
+                        id,
+                        minor: 0,
+                        result: Ok(ready),
+                    }
+                    .to_message(),
+                )
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! A booted system for tests: RS with DS and the sample services registered
 //! as programs, plus helpers to speak the `service` protocol and query RS.
 
-use crate::samples::{Broken, Counter, Echo, Watcher};
+use crate::samples::{Broken, Counter, Echo, LoopDev, Watcher};
 use crate::{Sim, SimConfig};
 use ds::Ds;
 use rs::{CrashRecord, Rs, RsConfig, ServiceConfig, ServiceInfo};
@@ -11,7 +11,7 @@ use sys::{Endpoint, Errno, HZ, Privileges, Sef, StateStore, Ticks};
 /// Programs registered by [`boot`]: "ds", "echo", "echo_reset" (answers
 /// ERESTART to a restart init), "counter" (stateful), "watcher" (watches
 /// every label: pattern `*`), "broken_fail" / "broken_crash" (init fails /
-/// panics every time).
+/// panics every time), "loopdev" (loopback character device, 64-byte FIFO).
 pub fn register_programs(sim: &mut Sim) {
     sim.register("ds", || {
         Box::new(Sef::new(Ds::new(), StateStore::Preserved))
@@ -33,6 +33,9 @@ pub fn register_programs(sim: &mut Sim) {
     });
     sim.register("watcher", || {
         Box::new(Sef::new(Watcher::new("*"), StateStore::None))
+    });
+    sim.register("loopdev", || {
+        Box::new(Sef::new(LoopDev::new(64), StateStore::None))
     });
     sim.register("broken_fail", || {
         Box::new(Sef::new(Broken { crash: false }, StateStore::None))

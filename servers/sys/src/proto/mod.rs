@@ -3,13 +3,17 @@
 //! `to_message()` and `TryFrom<&Message>` (a bad number is an error value).
 //!
 //! Number ranges: kernel 0x1xx, RS<->service control (SEF) 0x2xx, `service`
-//! verbs 0x3xx, DS 0x4xx, sample echo/counter services 0x5xx.
+//! verbs 0x3xx, DS 0x4xx, sample echo/counter services 0x5xx, character
+//! devices 0x8xx.
 
+pub mod cdev;
 pub mod ds;
+pub mod fs;
 pub mod kernel;
 pub mod rs;
 pub mod sample;
 pub mod service;
+pub mod vfs;
 
 /// A fixed-size label field (service labels, program names).
 pub const LABEL_LEN: usize = 16;
