@@ -13,7 +13,6 @@ pub mod kernel;
 pub mod rs;
 pub mod sample;
 pub mod service;
-pub mod vfs;
 
 /// A fixed-size label field (service labels, program names).
 pub const LABEL_LEN: usize = 16;
