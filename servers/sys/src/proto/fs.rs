@@ -526,8 +526,14 @@ impl FsRequest {
             | Putnode { .. }
             | Mountpoint { .. }
             | NewNode { .. } => true,
-            ReadSuper { .. } | Unmount { .. } | Readlink { .. } | Read { .. } | Stat { .. }
-            | Getdents { .. } | Statvfs { .. } | Sync { .. } => false,
+            ReadSuper { .. }
+            | Unmount { .. }
+            | Readlink { .. }
+            | Read { .. }
+            | Stat { .. }
+            | Getdents { .. }
+            | Statvfs { .. }
+            | Sync { .. } => false,
         }
     }
 
@@ -559,9 +565,9 @@ impl FsRequest {
                 p.ino = U32::new(dir);
                 name(&mut p, path);
                 p.flags = U32::new(
-                    u32::from(flags.follow_last) * LF_FOLLOW
-                        | u32::from(flags.leave_at_root) * LF_LEAVE_ROOT
-                        | u32::from(flags.open) * LF_OPEN,
+                    (u32::from(flags.follow_last) * LF_FOLLOW)
+                        | (u32::from(flags.leave_at_root) * LF_LEAVE_ROOT)
+                        | (u32::from(flags.open) * LF_OPEN),
                 );
                 cred(&mut p, c);
                 LOOKUP
@@ -766,7 +772,10 @@ impl FsRequest {
                 MOUNTPOINT
             }
             NewNode {
-                mode, rdev, cred: c, ..
+                mode,
+                rdev,
+                cred: c,
+                ..
             } => {
                 p.mode = U32::new(u32::from(mode));
                 p.extra = U32::new(rdev);
@@ -1275,7 +1284,13 @@ const _: () = assert!(core::mem::size_of::<DirentHead>() == DIRENT_HEAD);
 
 /// Append a directory record to `out` at `at`; returns the bytes used, or
 /// `None` if it does not fit (or the name is longer than 65535 bytes).
-pub fn put_dirent(out: &mut [u8], at: usize, ino: u32, next_pos: u64, name: &[u8]) -> Option<usize> {
+pub fn put_dirent(
+    out: &mut [u8],
+    at: usize,
+    ino: u32,
+    next_pos: u64,
+    name: &[u8],
+) -> Option<usize> {
     let namelen = u16::try_from(name.len()).ok()?;
     let n = DIRENT_HEAD + name.len();
     let dst = out.get_mut(at..at.checked_add(n)?)?;

@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod rs;
 pub mod sample;
 pub mod service;
+pub mod vfs;
 
 /// A fixed-size label field (service labels, program names).
 pub const LABEL_LEN: usize = 16;

@@ -1,0 +1,832 @@
+//! The user <-> VFS protocol (POSIX file calls), numbers 0xAxx.
+//!
+//! Every call starts with a `u64` request id (echoed in the reply). Path
+//! names and data buffers travel in grants the *caller* creates for VFS
+//! ([`Buf`], the same type as in the FS protocol): a path grant is readable,
+//! a read/getdents/readlink buffer writable. Results: a number (fd, bytes,
+//! offset, 0) or a stat / statvfs structure (types shared with
+//! [`crate::proto::fs`]). Directory entries use the record format of
+//! [`crate::proto::fs::put_dirent`].
+
+use crate::errno::Errno;
+use crate::ipc::GrantId;
+use crate::message::Message;
+use crate::proto::fs::{Buf, FsStat, FsStatVfs};
+use zerocopy::little_endian::{I32, I64, U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+const OPEN: u32 = 0xa00;
+const CLOSE: u32 = 0xa01;
+const READ: u32 = 0xa02;
+const WRITE: u32 = 0xa03;
+const LSEEK: u32 = 0xa04;
+const DUP: u32 = 0xa05;
+const DUP2: u32 = 0xa06;
+const STAT: u32 = 0xa07;
+const FSTAT: u32 = 0xa08;
+const LSTAT: u32 = 0xa09;
+const MKDIR: u32 = 0xa0a;
+const RMDIR: u32 = 0xa0b;
+const UNLINK: u32 = 0xa0c;
+const LINK: u32 = 0xa0d;
+const RENAME: u32 = 0xa0e;
+const SYMLINK: u32 = 0xa0f;
+const READLINK: u32 = 0xa10;
+const CHMOD: u32 = 0xa11;
+const CHOWN: u32 = 0xa12;
+const UTIMES: u32 = 0xa13;
+const GETDENTS: u32 = 0xa14;
+const TRUNCATE: u32 = 0xa15;
+const FTRUNCATE: u32 = 0xa16;
+const FSYNC: u32 = 0xa17;
+const SYNC: u32 = 0xa18;
+const STATVFS: u32 = 0xa19;
+const MKNOD: u32 = 0xa1a;
+
+const R_VALUE: u32 = 0xa80;
+const R_STAT: u32 = 0xa81;
+const R_STATVFS: u32 = 0xa82;
+
+/// Open flags (MINIX / NetBSD values).
+pub mod oflag {
+    /// Read only.
+    pub const O_RDONLY: u32 = 0;
+    /// Write only.
+    pub const O_WRONLY: u32 = 1;
+    /// Read and write.
+    pub const O_RDWR: u32 = 2;
+    /// Access-mode mask.
+    pub const O_ACCMODE: u32 = 3;
+    /// Non-blocking.
+    pub const O_NONBLOCK: u32 = 0x4;
+    /// Append.
+    pub const O_APPEND: u32 = 0x8;
+    /// Create if absent.
+    pub const O_CREAT: u32 = 0x200;
+    /// Truncate.
+    pub const O_TRUNC: u32 = 0x400;
+    /// With O_CREAT: fail if it exists.
+    pub const O_EXCL: u32 = 0x800;
+    /// Fail unless a directory.
+    pub const O_DIRECTORY: u32 = 0x20_0000;
+}
+
+/// lseek whence values.
+pub mod whence {
+    /// From the start.
+    pub const SEEK_SET: u32 = 0;
+    /// From the current position.
+    pub const SEEK_CUR: u32 = 1;
+    /// From the end.
+    pub const SEEK_END: u32 = 2;
+}
+
+/// File type bits of a mode.
+pub mod mode {
+    /// Type mask.
+    pub const S_IFMT: u16 = 0o170000;
+    /// Regular file.
+    pub const S_IFREG: u16 = 0o100000;
+    /// Directory.
+    pub const S_IFDIR: u16 = 0o040000;
+    /// Symbolic link.
+    pub const S_IFLNK: u16 = 0o120000;
+    /// Character special.
+    pub const S_IFCHR: u16 = 0o020000;
+    /// Block special.
+    pub const S_IFBLK: u16 = 0o060000;
+    /// FIFO.
+    pub const S_IFIFO: u16 = 0o010000;
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct CallP {
+    id: U64,
+    fd: I32,
+    fd2: I32,
+    grant: U32,
+    len: U32,
+    grant2: U32,
+    len2: U32,
+    off: I64,
+    flags: U32,
+    mode: U32,
+    uid: U16,
+    gid: U16,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct ValueP {
+    id: U64,
+    status: I32,
+    value: I64,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct StatP {
+    id: U64,
+    ino: U32,
+    mode: U16,
+    nlinks: U16,
+    uid: U16,
+    gid: U16,
+    size: U64,
+    atime: U32,
+    mtime: U32,
+    ctime: U32,
+    rdev: U32,
+    blksize: U32,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct StatVfsP {
+    id: U64,
+    bsize: U32,
+    namemax: U32,
+    blocks: U64,
+    bfree: U64,
+    files: U64,
+    ffree: U64,
+}
+
+const _: () = assert!(core::mem::size_of::<CallP>() <= 56);
+const _: () = assert!(core::mem::size_of::<StatP>() <= 56);
+const _: () = assert!(core::mem::size_of::<StatVfsP>() <= 56);
+
+/// A POSIX file call.
+#[allow(missing_docs)] // field names are the POSIX argument names
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VfsCall {
+    /// open(path, flags, mode) -> fd.
+    Open {
+        id: u64,
+        path: Buf,
+        flags: u32,
+        mode: u16,
+    },
+    /// close(fd) -> 0.
+    Close { id: u64, fd: i32 },
+    /// read(fd, buf) -> bytes.
+    Read { id: u64, fd: i32, buf: Buf },
+    /// write(fd, buf) -> bytes.
+    Write { id: u64, fd: i32, buf: Buf },
+    /// lseek(fd, off, whence) -> new offset.
+    Lseek {
+        id: u64,
+        fd: i32,
+        off: i64,
+        whence: u32,
+    },
+    /// dup(fd) -> new fd.
+    Dup { id: u64, fd: i32 },
+    /// dup2(fd, fd2) -> fd2.
+    Dup2 { id: u64, fd: i32, fd2: i32 },
+    /// stat(path) -> stat.
+    Stat { id: u64, path: Buf },
+    /// fstat(fd) -> stat.
+    Fstat { id: u64, fd: i32 },
+    /// lstat(path) -> stat.
+    Lstat { id: u64, path: Buf },
+    /// mkdir(path, mode) -> 0.
+    Mkdir { id: u64, path: Buf, mode: u16 },
+    /// rmdir(path) -> 0.
+    Rmdir { id: u64, path: Buf },
+    /// unlink(path) -> 0.
+    Unlink { id: u64, path: Buf },
+    /// link(old, new) -> 0.
+    Link { id: u64, old: Buf, new: Buf },
+    /// rename(old, new) -> 0.
+    Rename { id: u64, old: Buf, new: Buf },
+    /// symlink(target, path) -> 0.
+    Symlink { id: u64, target: Buf, path: Buf },
+    /// readlink(path, buf) -> bytes.
+    Readlink { id: u64, path: Buf, buf: Buf },
+    /// chmod(path, mode) -> 0.
+    Chmod { id: u64, path: Buf, mode: u16 },
+    /// chown(path, uid, gid) -> 0.
+    Chown {
+        id: u64,
+        path: Buf,
+        uid: u16,
+        gid: u16,
+    },
+    /// utimes(path, atime, mtime) -> 0.
+    Utimes {
+        id: u64,
+        path: Buf,
+        atime: u32,
+        mtime: u32,
+    },
+    /// getdents(fd, buf) -> bytes (0 at the end).
+    Getdents { id: u64, fd: i32, buf: Buf },
+    /// truncate(path, size) -> 0.
+    Truncate { id: u64, path: Buf, size: u64 },
+    /// ftruncate(fd, size) -> 0.
+    Ftruncate { id: u64, fd: i32, size: u64 },
+    /// fsync(fd) -> 0.
+    Fsync { id: u64, fd: i32 },
+    /// sync() -> 0.
+    Sync { id: u64 },
+    /// statvfs(path) -> statvfs.
+    Statvfs { id: u64, path: Buf },
+    /// mknod(path, mode, dev) -> 0.
+    Mknod {
+        id: u64,
+        path: Buf,
+        mode: u16,
+        rdev: u32,
+    },
+}
+
+impl VfsCall {
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        self.to_message().request_id()
+    }
+
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        use VfsCall::*;
+        let mut p = CallP::default();
+        let set1 = |p: &mut CallP, b: Buf| {
+            p.grant = U32::new(b.grant.0);
+            p.len = U32::new(b.len);
+        };
+        let set2 = |p: &mut CallP, b: Buf| {
+            p.grant2 = U32::new(b.grant.0);
+            p.len2 = U32::new(b.len);
+        };
+        let (t, id) = match *self {
+            Open {
+                id,
+                path,
+                flags,
+                mode,
+            } => {
+                set1(&mut p, path);
+                p.flags = U32::new(flags);
+                p.mode = U32::new(u32::from(mode));
+                (OPEN, id)
+            }
+            Close { id, fd } => {
+                p.fd = I32::new(fd);
+                (CLOSE, id)
+            }
+            Read { id, fd, buf } => {
+                p.fd = I32::new(fd);
+                set1(&mut p, buf);
+                (READ, id)
+            }
+            Write { id, fd, buf } => {
+                p.fd = I32::new(fd);
+                set1(&mut p, buf);
+                (WRITE, id)
+            }
+            Lseek {
+                id,
+                fd,
+                off,
+                whence,
+            } => {
+                p.fd = I32::new(fd);
+                p.off = I64::new(off);
+                p.flags = U32::new(whence);
+                (LSEEK, id)
+            }
+            Dup { id, fd } => {
+                p.fd = I32::new(fd);
+                (DUP, id)
+            }
+            Dup2 { id, fd, fd2 } => {
+                p.fd = I32::new(fd);
+                p.fd2 = I32::new(fd2);
+                (DUP2, id)
+            }
+            Stat { id, path } => {
+                set1(&mut p, path);
+                (STAT, id)
+            }
+            Fstat { id, fd } => {
+                p.fd = I32::new(fd);
+                (FSTAT, id)
+            }
+            Lstat { id, path } => {
+                set1(&mut p, path);
+                (LSTAT, id)
+            }
+            Mkdir { id, path, mode } => {
+                set1(&mut p, path);
+                p.mode = U32::new(u32::from(mode));
+                (MKDIR, id)
+            }
+            Rmdir { id, path } => {
+                set1(&mut p, path);
+                (RMDIR, id)
+            }
+            Unlink { id, path } => {
+                set1(&mut p, path);
+                (UNLINK, id)
+            }
+            Link { id, old, new } => {
+                set1(&mut p, old);
+                set2(&mut p, new);
+                (LINK, id)
+            }
+            Rename { id, old, new } => {
+                set1(&mut p, old);
+                set2(&mut p, new);
+                (RENAME, id)
+            }
+            Symlink { id, target, path } => {
+                set1(&mut p, target);
+                set2(&mut p, path);
+                (SYMLINK, id)
+            }
+            Readlink { id, path, buf } => {
+                set1(&mut p, path);
+                set2(&mut p, buf);
+                (READLINK, id)
+            }
+            Chmod { id, path, mode } => {
+                set1(&mut p, path);
+                p.mode = U32::new(u32::from(mode));
+                (CHMOD, id)
+            }
+            Chown { id, path, uid, gid } => {
+                set1(&mut p, path);
+                p.uid = U16::new(uid);
+                p.gid = U16::new(gid);
+                (CHOWN, id)
+            }
+            Utimes {
+                id,
+                path,
+                atime,
+                mtime,
+            } => {
+                set1(&mut p, path);
+                p.flags = U32::new(atime);
+                p.mode = U32::new(mtime);
+                (UTIMES, id)
+            }
+            Getdents { id, fd, buf } => {
+                p.fd = I32::new(fd);
+                set1(&mut p, buf);
+                (GETDENTS, id)
+            }
+            Truncate { id, path, size } => {
+                set1(&mut p, path);
+                p.off = I64::new(size as i64);
+                (TRUNCATE, id)
+            }
+            Ftruncate { id, fd, size } => {
+                p.fd = I32::new(fd);
+                p.off = I64::new(size as i64);
+                (FTRUNCATE, id)
+            }
+            Fsync { id, fd } => {
+                p.fd = I32::new(fd);
+                (FSYNC, id)
+            }
+            Sync { id } => (SYNC, id),
+            Statvfs { id, path } => {
+                set1(&mut p, path);
+                (STATVFS, id)
+            }
+            Mknod {
+                id,
+                path,
+                mode,
+                rdev,
+            } => {
+                set1(&mut p, path);
+                p.mode = U32::new(u32::from(mode));
+                p.flags = U32::new(rdev);
+                (MKNOD, id)
+            }
+        };
+        p.id = U64::new(id);
+        Message::with(t, &p)
+    }
+
+    /// Whether `m` carries a VFS call number.
+    pub fn is_vfs_call(m: &Message) -> bool {
+        (OPEN..=MKNOD).contains(&m.mtype())
+    }
+}
+
+impl TryFrom<&Message> for VfsCall {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: CallP = m.payload_as()?;
+        let id = p.id.get();
+        let fd = p.fd.get();
+        let b1 = Buf {
+            grant: GrantId(p.grant.get()),
+            len: p.len.get(),
+        };
+        let b2 = Buf {
+            grant: GrantId(p.grant2.get()),
+            len: p.len2.get(),
+        };
+        let mode = u16::try_from(p.mode.get()).map_err(|_| Errno::EINVAL);
+        let size = u64::try_from(p.off.get()).map_err(|_| Errno::EINVAL);
+        use VfsCall::*;
+        Ok(match m.mtype() {
+            OPEN => Open {
+                id,
+                path: b1,
+                flags: p.flags.get(),
+                mode: mode?,
+            },
+            CLOSE => Close { id, fd },
+            READ => Read { id, fd, buf: b1 },
+            WRITE => Write { id, fd, buf: b1 },
+            LSEEK => Lseek {
+                id,
+                fd,
+                off: p.off.get(),
+                whence: p.flags.get(),
+            },
+            DUP => Dup { id, fd },
+            DUP2 => Dup2 {
+                id,
+                fd,
+                fd2: p.fd2.get(),
+            },
+            STAT => Stat { id, path: b1 },
+            FSTAT => Fstat { id, fd },
+            LSTAT => Lstat { id, path: b1 },
+            MKDIR => Mkdir {
+                id,
+                path: b1,
+                mode: mode?,
+            },
+            RMDIR => Rmdir { id, path: b1 },
+            UNLINK => Unlink { id, path: b1 },
+            LINK => Link {
+                id,
+                old: b1,
+                new: b2,
+            },
+            RENAME => Rename {
+                id,
+                old: b1,
+                new: b2,
+            },
+            SYMLINK => Symlink {
+                id,
+                target: b1,
+                path: b2,
+            },
+            READLINK => Readlink {
+                id,
+                path: b1,
+                buf: b2,
+            },
+            CHMOD => Chmod {
+                id,
+                path: b1,
+                mode: mode?,
+            },
+            CHOWN => Chown {
+                id,
+                path: b1,
+                uid: p.uid.get(),
+                gid: p.gid.get(),
+            },
+            UTIMES => Utimes {
+                id,
+                path: b1,
+                atime: p.flags.get(),
+                mtime: p.mode.get(),
+            },
+            GETDENTS => Getdents { id, fd, buf: b1 },
+            TRUNCATE => Truncate {
+                id,
+                path: b1,
+                size: size?,
+            },
+            FTRUNCATE => Ftruncate {
+                id,
+                fd,
+                size: size?,
+            },
+            FSYNC => Fsync { id, fd },
+            SYNC => Sync { id },
+            STATVFS => Statvfs { id, path: b1 },
+            MKNOD => Mknod {
+                id,
+                path: b1,
+                mode: mode?,
+                rdev: p.flags.get(),
+            },
+            _ => return Err(Errno::EBADCALL),
+        })
+    }
+}
+
+/// A successful VFS answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VfsAnswer {
+    /// A number: fd, byte count, offset, or 0.
+    Value(i64),
+    /// stat/fstat/lstat.
+    Stat(FsStat),
+    /// statvfs.
+    StatVfs(FsStatVfs),
+}
+
+/// VFS's reply to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfsReply {
+    /// The call's id.
+    pub id: u64,
+    /// Answer or error.
+    pub result: Result<VfsAnswer, Errno>,
+}
+
+impl VfsReply {
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let id = U64::new(self.id);
+        match self.result {
+            Err(e) => Message::with(
+                R_VALUE,
+                &ValueP {
+                    id,
+                    status: I32::new(-e.code()),
+                    value: I64::new(0),
+                },
+            ),
+            Ok(VfsAnswer::Value(v)) => Message::with(
+                R_VALUE,
+                &ValueP {
+                    id,
+                    status: I32::new(0),
+                    value: I64::new(v),
+                },
+            ),
+            Ok(VfsAnswer::Stat(s)) => Message::with(
+                R_STAT,
+                &StatP {
+                    id,
+                    ino: U32::new(s.ino),
+                    mode: U16::new(s.mode),
+                    nlinks: U16::new(s.nlinks),
+                    uid: U16::new(s.uid),
+                    gid: U16::new(s.gid),
+                    size: U64::new(s.size),
+                    atime: U32::new(s.atime),
+                    mtime: U32::new(s.mtime),
+                    ctime: U32::new(s.ctime),
+                    rdev: U32::new(s.rdev),
+                    blksize: U32::new(s.blksize),
+                },
+            ),
+            Ok(VfsAnswer::StatVfs(s)) => Message::with(
+                R_STATVFS,
+                &StatVfsP {
+                    id,
+                    bsize: U32::new(s.bsize),
+                    namemax: U32::new(s.namemax),
+                    blocks: U64::new(s.blocks),
+                    bfree: U64::new(s.bfree),
+                    files: U64::new(s.files),
+                    ffree: U64::new(s.ffree),
+                },
+            ),
+        }
+    }
+}
+
+impl TryFrom<&Message> for VfsReply {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        match m.mtype() {
+            R_VALUE => {
+                let p: ValueP = m.payload_as()?;
+                let result =
+                    Errno::from_status(p.status.get()).map(|()| VfsAnswer::Value(p.value.get()));
+                Ok(VfsReply {
+                    id: p.id.get(),
+                    result,
+                })
+            }
+            R_STAT => {
+                let s: StatP = m.payload_as()?;
+                Ok(VfsReply {
+                    id: s.id.get(),
+                    result: Ok(VfsAnswer::Stat(FsStat {
+                        ino: s.ino.get(),
+                        mode: s.mode.get(),
+                        nlinks: s.nlinks.get(),
+                        uid: s.uid.get(),
+                        gid: s.gid.get(),
+                        size: s.size.get(),
+                        atime: s.atime.get(),
+                        mtime: s.mtime.get(),
+                        ctime: s.ctime.get(),
+                        rdev: s.rdev.get(),
+                        blksize: s.blksize.get(),
+                    })),
+                })
+            }
+            R_STATVFS => {
+                let s: StatVfsP = m.payload_as()?;
+                Ok(VfsReply {
+                    id: s.id.get(),
+                    result: Ok(VfsAnswer::StatVfs(FsStatVfs {
+                        bsize: s.bsize.get(),
+                        namemax: s.namemax.get(),
+                        blocks: s.blocks.get(),
+                        bfree: s.bfree.get(),
+                        files: s.files.get(),
+                        ffree: s.ffree.get(),
+                    })),
+                })
+            }
+            _ => Err(Errno::EBADCALL),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(g: u32, l: u32) -> Buf {
+        Buf {
+            grant: GrantId(g),
+            len: l,
+        }
+    }
+
+    #[test]
+    fn calls_roundtrip() {
+        use VfsCall::*;
+        let calls = [
+            Open {
+                id: 1,
+                path: b(1, 5),
+                flags: oflag::O_CREAT | oflag::O_RDWR,
+                mode: 0o644,
+            },
+            Close { id: 2, fd: 3 },
+            Read {
+                id: 3,
+                fd: 3,
+                buf: b(2, 100),
+            },
+            Write {
+                id: 4,
+                fd: 3,
+                buf: b(2, 100),
+            },
+            Lseek {
+                id: 5,
+                fd: 3,
+                off: -5,
+                whence: whence::SEEK_END,
+            },
+            Dup { id: 6, fd: 3 },
+            Dup2 {
+                id: 7,
+                fd: 3,
+                fd2: 9,
+            },
+            Stat {
+                id: 8,
+                path: b(1, 2),
+            },
+            Fstat { id: 9, fd: 1 },
+            Lstat {
+                id: 10,
+                path: b(1, 2),
+            },
+            Mkdir {
+                id: 11,
+                path: b(1, 2),
+                mode: 0o755,
+            },
+            Rmdir {
+                id: 12,
+                path: b(1, 2),
+            },
+            Unlink {
+                id: 13,
+                path: b(1, 2),
+            },
+            Link {
+                id: 14,
+                old: b(1, 2),
+                new: b(3, 4),
+            },
+            Rename {
+                id: 15,
+                old: b(1, 2),
+                new: b(3, 4),
+            },
+            Symlink {
+                id: 16,
+                target: b(1, 2),
+                path: b(3, 4),
+            },
+            Readlink {
+                id: 17,
+                path: b(1, 2),
+                buf: b(3, 4),
+            },
+            Chmod {
+                id: 18,
+                path: b(1, 2),
+                mode: 0o600,
+            },
+            Chown {
+                id: 19,
+                path: b(1, 2),
+                uid: 5,
+                gid: 6,
+            },
+            Utimes {
+                id: 20,
+                path: b(1, 2),
+                atime: 7,
+                mtime: 8,
+            },
+            Getdents {
+                id: 21,
+                fd: 4,
+                buf: b(1, 4096),
+            },
+            Truncate {
+                id: 22,
+                path: b(1, 2),
+                size: 1 << 33,
+            },
+            Ftruncate {
+                id: 23,
+                fd: 4,
+                size: 10,
+            },
+            Fsync { id: 24, fd: 4 },
+            Sync { id: 25 },
+            Statvfs {
+                id: 26,
+                path: b(1, 1),
+            },
+            Mknod {
+                id: 27,
+                path: b(1, 2),
+                mode: mode::S_IFBLK | 0o600,
+                rdev: 0x301,
+            },
+        ];
+        for c in calls {
+            let m = c.to_message();
+            assert!(VfsCall::is_vfs_call(&m));
+            assert_eq!(VfsCall::try_from(&m).unwrap(), c);
+        }
+        assert_eq!(
+            VfsCall::try_from(&Message::new(0xaff)),
+            Err(Errno::EBADCALL)
+        );
+    }
+
+    #[test]
+    fn replies_roundtrip() {
+        for r in [
+            VfsReply {
+                id: 1,
+                result: Ok(VfsAnswer::Value(-3_i64.abs() << 40)),
+            },
+            VfsReply {
+                id: 2,
+                result: Err(Errno::EBADF),
+            },
+            VfsReply {
+                id: 3,
+                result: Ok(VfsAnswer::Stat(FsStat {
+                    ino: 2,
+                    mode: 0o100644,
+                    size: 5,
+                    ..FsStat::default()
+                })),
+            },
+            VfsReply {
+                id: 4,
+                result: Ok(VfsAnswer::StatVfs(FsStatVfs {
+                    bsize: 4096,
+                    blocks: 10,
+                    ..FsStatVfs::default()
+                })),
+            },
+        ] {
+            assert_eq!(VfsReply::try_from(&r.to_message()).unwrap(), r);
+        }
+    }
+}
