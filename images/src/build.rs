@@ -21,7 +21,7 @@ use thiserror::Error;
 /// Target triple of every OS binary.
 pub const OS_TARGET: &str = "x86_64-unknown-none";
 /// Boot programs built with the kernel.
-pub const PROGRAMS: &[&str] = &["hello", "fault", "ping", "pong", "grants"];
+pub const PROGRAMS: &[&str] = &["hello", "fault", "ping", "pong", "grants", "timer"];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
 pub const DEFAULT_MODULES: &str =
@@ -99,7 +99,9 @@ pub fn os_target_dir() -> PathBuf {
 
 /// Crates compiled only for the OS target (checked by [`clippy`]); the
 /// runtime `rt` is also a host crate but is checked here for the target too.
-pub const OS_CRATES: &[&str] = &["kernel", "rt", "hello", "fault", "ping", "pong", "grants"];
+pub const OS_CRATES: &[&str] = &[
+    "kernel", "rt", "hello", "fault", "ping", "pong", "grants", "timer",
+];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
 /// -p <crates>`, with the outer build's flags removed.

@@ -20,7 +20,7 @@ use kernel_core::grant::{
 use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
-use kernel_core::process::{Endpoint, ProcessTable};
+use kernel_core::process::{CLOCK_SLOT, Endpoint, ProcessTable, SYSTEM_SLOT};
 use kernel_core::range::AddrRange;
 
 /// Bitmap words covering the identity-mapped GiB.
@@ -45,6 +45,8 @@ pub struct Ctx {
     recv_buf: Option<u64>,
     /// Memory this process lets others read or write.
     grants: GrantTable,
+    /// Clock tick at which its alarm fires.
+    alarm: Option<u64>,
 }
 
 /// Grant tables of live processes, by endpoint.
@@ -71,6 +73,8 @@ struct Kernel {
     ticks: u64,
     /// Ticks left in the running process's quantum.
     quantum_left: u32,
+    /// Per IRQ line: bit `s` set when slot `s` hooked it.
+    irq_hooks: [u64; 16],
 }
 
 /// Why a boot module could not become a process.
@@ -154,7 +158,14 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         refused: 0,
         ticks: 0,
         quantum_left: QUANTUM_TICKS,
+        irq_hooks: [0; 16],
     };
+    // The kernel tasks exist for IPC as notification sources only.
+    for task in [SYSTEM_SLOT, CLOCK_SLOT] {
+        if let Err(e) = k.ipc.add(Endpoint::new(task as u16, 0), Privileges::ALL) {
+            panic!("cannot register kernel task {task}: {e:?}");
+        }
+    }
     for m in &info.modules {
         start_module(&mut k, m);
     }
@@ -185,6 +196,16 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
     }
 }
 
+/// Boot programs are trusted system processes for now: every kernel call
+/// and every process, but not the kernel tasks, which never receive
+/// (a send to them could never complete).
+fn boot_privileges() -> Privileges {
+    Privileges {
+        send_to: !((1u64 << SYSTEM_SLOT) | (1u64 << CLOCK_SLOT)),
+        calls: u64::MAX,
+    }
+}
+
 fn start_module(k: &mut Kernel, m: &BootModule) {
     let name = m.name();
     let loaded = FRAMES.with(|fa| load_module(fa, m));
@@ -196,7 +217,7 @@ fn start_module(k: &mut Kernel, m: &BootModule) {
                 Ok(ep) => {
                     // Boot programs are trusted system processes for now;
                     // privilege records arrive with the process manager.
-                    if let Err(e) = k.ipc.add(ep, Privileges::ALL) {
+                    if let Err(e) = k.ipc.add(ep, boot_privileges()) {
                         panic!("IPC table out of step with the process table: {e:?}");
                     }
                     kprintln!(
@@ -242,6 +263,7 @@ fn load_module(fa: &mut FrameAllocator<FRAME_WORDS>, m: &BootModule) -> Result<C
             space,
             recv_buf: None,
             grants: GrantTable::new(),
+            alarm: None,
         }),
         Err(e) => {
             space.destroy(fa);
@@ -317,21 +339,56 @@ pub fn handle_trap(frame: &mut TrapFrame) {
     });
 }
 
-/// A hardware interrupt. Only the clock is unmasked: it counts ticks and
-/// preempts the running process when its quantum is used up.
+/// A hardware interrupt. Hooked lines notify their processes (from
+/// SYSTEM); the clock (IRQ 0) also counts ticks, fires alarms (notify from
+/// CLOCK) and preempts the running process when its quantum is used up. In
+/// the idle context it switches to whatever became runnable.
 fn irq(frame: &mut TrapFrame, irq: u8) {
-    if !cpu::ack_irq(irq) || irq != 0 {
+    if !cpu::ack_irq(irq) {
         return;
     }
     KERNEL.with(|slot| {
         let Some(k) = slot.as_mut() else { return };
-        k.ticks += 1;
+        let mut wakes = Vec::new();
+        let hooked = k.irq_hooks[usize::from(irq)];
+        for s in (0..64).filter(|s| hooked & (1u64 << s) != 0) {
+            if let Some(ep) = k.procs.get(s).map(|p| p.endpoint) {
+                // A notification to a live process cannot fail.
+                let _ = k.ipc.notify(SYSTEM_SLOT, ep, k.ticks, &mut wakes);
+            }
+        }
+        if irq == 0 {
+            k.ticks += 1;
+            let now = k.ticks;
+            let due: Vec<(usize, Endpoint)> = (0..kernel_core::process::NR_PROCS)
+                .filter_map(|s| k.procs.get(s).map(|p| (s, p)))
+                .filter(|(_, p)| p.is_alive() && p.ctx.alarm.is_some_and(|t| t <= now))
+                .map(|(s, p)| (s, p.endpoint))
+                .collect();
+            for (s, ep) in due {
+                if let Some(p) = k.procs.get_mut(s) {
+                    p.ctx.alarm = None;
+                }
+                let _ = k.ipc.notify(CLOCK_SLOT, ep, now, &mut wakes);
+            }
+        }
+        apply_wakes(k, wakes);
         if !frame.is_user() {
+            // Idle: run whatever became runnable.
+            if let Some(n) = k.procs.next_runnable(None) {
+                k.procs.set_current(Some(n));
+                k.quantum_left = QUANTUM_TICKS;
+                let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;
+                cpu::write_cr3(ctx.space.root());
+                *frame = ctx.frame;
+            }
             return;
         }
-        k.quantum_left = k.quantum_left.saturating_sub(1);
-        if k.quantum_left == 0 {
-            switch_away(k, frame);
+        if irq == 0 {
+            k.quantum_left = k.quantum_left.saturating_sub(1);
+            if k.quantum_left == 0 {
+                switch_away(k, frame);
+            }
         }
     });
 }
@@ -416,6 +473,25 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::SafeCopyFrom | Syscall::SafeCopyTo => {
             safecopy(k, slot, frame, call == Syscall::SafeCopyTo)
         }
+        Syscall::SetAlarm => {
+            let ticks = k.ticks;
+            match k.procs.get_mut(slot) {
+                Some(p) => {
+                    p.ctx.alarm = (frame.rdi != 0).then(|| ticks.saturating_add(frame.rdi));
+                    Ok(0)
+                }
+                None => Err(Errno::Inval),
+            }
+        }
+        Syscall::Uptime => Ok(k.ticks),
+        Syscall::IrqHook => match u8::try_from(frame.rdi) {
+            Ok(line) if line < 16 => {
+                k.irq_hooks[usize::from(line)] |= 1 << slot;
+                cpu::unmask_irq(line);
+                Ok(0)
+            }
+            _ => Err(Errno::Inval),
+        },
     };
     frame.rax = match result {
         Ok(v) => v,
@@ -501,6 +577,9 @@ fn apply_wakes(k: &mut Kernel, wakes: Vec<Wake>) {
 
 /// A process finished: drop it from IPC, waking everyone blocked on it.
 fn process_gone(k: &mut Kernel, slot: usize) {
+    for hooks in &mut k.irq_hooks {
+        *hooks &= !(1u64 << slot);
+    }
     let mut wakes = Vec::new();
     // The slot was registered when the process was spawned.
     if k.ipc.remove(slot, &mut wakes).is_ok() {
@@ -702,15 +781,29 @@ fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
         }
         None => cpu::write_cr3(boot::boot_pml4_phys()),
     }
+    let idle = next.is_none() && can_be_woken(k, prev);
     if let Some(p) = prev
         && k.procs.get(p).is_some_and(|p| !p.is_alive())
         && let Some(old) = k.procs.release(p)
     {
         FRAMES.with(|fa| old.ctx.space.destroy(fa));
     }
-    if next.is_none() {
+    if idle {
+        *frame = trap::idle_frame();
+    } else if next.is_none() {
         finish_run(k);
     }
+}
+
+/// True when some live process (other than `leaving`, which is finishing)
+/// is blocked but could still be woken by an interrupt: it has an alarm
+/// armed or a hooked IRQ line.
+fn can_be_woken(k: &Kernel, leaving: Option<usize>) -> bool {
+    let hooked = k.irq_hooks.iter().fold(0u64, |a, h| a | h);
+    (0..kernel_core::process::NR_PROCS)
+        .filter(|&s| Some(s) != leaving || k.procs.get(s).is_some_and(|p| p.is_alive()))
+        .filter_map(|s| k.procs.get(s).map(|p| (s, p)))
+        .any(|(s, p)| p.is_alive() && (p.ctx.alarm.is_some() || hooked & (1u64 << s) != 0))
 }
 
 fn finish_run(k: &mut Kernel) -> ! {

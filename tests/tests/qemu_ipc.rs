@@ -62,7 +62,7 @@ fn qemu_ipc_ping_pong_notify_and_dead_peer() {
         ],
     );
     // Three notifies: the first wakes pong, the other two coalesce.
-    assert_eq!(log.matches("[pong] notification from 0x1").count(), 2);
+    assert_eq!(log.matches("[pong] notification from 0x3").count(), 2);
     assert_in_order(
         log,
         &[
@@ -143,6 +143,29 @@ fn qemu_grants_copy_check_and_revoke() {
     }
     assert!(!log.contains("WRONG"));
     for name in ["gserver", "gdriver", "gclient"] {
+        assert!(log.contains(&format!("kernel: process '{name}' exited with code 0")));
+    }
+    assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_clock_alarms_and_irq_notifications() {
+    // Both timer programs block waiting for the clock, so the kernel must
+    // idle (hlt with interrupts on) and wake them from the timer interrupt.
+    let Some(r) = boot("timer alarm 7,timer:irqs irq 4,hello", "strict") else {
+        return;
+    };
+    let log = &r.serial;
+    assert_eq!(
+        log.matches("[timer] check notification from CLOCK: ok")
+            .count(),
+        3
+    );
+    assert_eq!(log.matches("[timer] check alarm not early: ok").count(), 3);
+    assert!(log.contains("[irqs] check IRQ notifications: ok"));
+    assert!(log.contains("[irqs] irq notifications: 4"));
+    assert!(!log.contains("WRONG"));
+    for name in ["timer", "irqs", "hello"] {
         assert!(log.contains(&format!("kernel: process '{name}' exited with code 0")));
     }
     assert!(r.passed(), "{}", r.describe());

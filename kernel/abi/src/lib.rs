@@ -97,7 +97,25 @@ pub enum Syscall {
     /// Copy `r8` bytes from the caller's address `r10` into grant `rsi` of
     /// endpoint `rdi`, starting `rdx` bytes into the grant.
     SafeCopyTo = 12,
+    /// Arm (or with 0, cancel) the caller's alarm `rdi` clock ticks from
+    /// now; when it expires the caller gets a notification from
+    /// [`CLOCK_ENDPOINT`]. Returns 0.
+    SetAlarm = 13,
+    /// Clock ticks since boot ([`CLOCK_HZ`] per second).
+    Uptime = 14,
+    /// Hook IRQ line `rdi` (0-15): each interrupt on it becomes a
+    /// notification from [`SYSTEM_ENDPOINT`]. Returns 0.
+    IrqHook = 15,
 }
+
+/// Endpoint of the kernel's SYSTEM task (slot 0, generation 0): source of
+/// IRQ notifications. Same value as `sys::Endpoint::SYSTEM`.
+pub const SYSTEM_ENDPOINT: u32 = 0;
+/// Endpoint of the kernel's CLOCK task (slot 1): source of alarm
+/// notifications. Same value as `sys::Endpoint::CLOCK`.
+pub const CLOCK_ENDPOINT: u32 = 1;
+/// Clock ticks per second.
+pub const CLOCK_HZ: u64 = 100;
 
 /// [`Syscall::GrantCreate`] kind: a range of the caller's own memory.
 pub const GRANT_DIRECT: u64 = 0;
@@ -130,6 +148,9 @@ impl TryFrom<u64> for Syscall {
             10 => Ok(Self::GrantRevoke),
             11 => Ok(Self::SafeCopyFrom),
             12 => Ok(Self::SafeCopyTo),
+            13 => Ok(Self::SetAlarm),
+            14 => Ok(Self::Uptime),
+            15 => Ok(Self::IrqHook),
             _ => Err(Errno::NoSys),
         }
     }
@@ -240,6 +261,9 @@ mod tests {
             Syscall::GrantRevoke,
             Syscall::SafeCopyFrom,
             Syscall::SafeCopyTo,
+            Syscall::SetAlarm,
+            Syscall::Uptime,
+            Syscall::IrqHook,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

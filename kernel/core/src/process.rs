@@ -13,6 +13,16 @@ use alloc::vec::Vec;
 
 /// Number of process slots.
 pub const NR_PROCS: usize = 64;
+/// Slot of the kernel's SYSTEM task (source of IRQ notifications and
+/// kernel-generated messages; `sys::Endpoint::SYSTEM`).
+pub const SYSTEM_SLOT: usize = 0;
+/// Slot of the kernel's CLOCK task (source of alarm notifications;
+/// `sys::Endpoint::CLOCK`).
+pub const CLOCK_SLOT: usize = 1;
+/// First slot for processes; boot modules fill slots from here in module
+/// order, so with MINIX's order RS is slot 2 and DS slot 3 as `sys`
+/// expects.
+pub const FIRST_USER_SLOT: usize = 2;
 
 /// A process's identity for IPC: slot index plus generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,12 +124,11 @@ impl<C> ProcessTable<C> {
         }
     }
 
-    /// Puts a new runnable process in the lowest free slot.
+    /// Puts a new runnable process in the lowest free slot at or above
+    /// [`FIRST_USER_SLOT`] (lower slots belong to kernel tasks).
     pub fn spawn(&mut self, name: &str, ctx: C) -> Result<Endpoint, TableError> {
-        let slot = self
-            .slots
-            .iter()
-            .position(Option::is_none)
+        let slot = (FIRST_USER_SLOT..self.slots.len())
+            .find(|&s| self.slots[s].is_none())
             .ok_or(TableError::Full)?;
         let endpoint = Endpoint::new(slot as u16, self.generations[slot]);
         self.slots[slot] = Some(Process {
@@ -270,15 +279,16 @@ mod tests {
         for name in ["a", "b", "c"] {
             t.spawn(name, ()).unwrap();
         }
-        assert_eq!(t.next_runnable(None), Some(0));
-        assert_eq!(t.next_runnable(Some(0)), Some(1));
-        assert_eq!(t.next_runnable(Some(2)), Some(0));
-        t.exit(1, 0).unwrap();
-        assert_eq!(t.next_runnable(Some(0)), Some(2));
-        t.kill(2, gp()).unwrap();
-        assert_eq!(t.next_runnable(Some(0)), Some(0), "only a left");
-        t.exit(0, 3).unwrap();
-        assert_eq!(t.next_runnable(Some(0)), None);
+        let (a, b, c) = (FIRST_USER_SLOT, FIRST_USER_SLOT + 1, FIRST_USER_SLOT + 2);
+        assert_eq!(t.next_runnable(None), Some(a));
+        assert_eq!(t.next_runnable(Some(a)), Some(b));
+        assert_eq!(t.next_runnable(Some(c)), Some(a));
+        t.exit(b, 0).unwrap();
+        assert_eq!(t.next_runnable(Some(a)), Some(c));
+        t.kill(c, gp()).unwrap();
+        assert_eq!(t.next_runnable(Some(a)), Some(a), "only a left");
+        t.exit(a, 3).unwrap();
+        assert_eq!(t.next_runnable(Some(a)), None);
         assert_eq!(
             t.summary(),
             Summary {
@@ -292,21 +302,21 @@ mod tests {
     #[test]
     fn blocked_processes_are_not_scheduled_but_can_die() {
         let mut t = ProcessTable::new();
-        t.spawn("srv", ()).unwrap();
-        t.spawn("cli", ()).unwrap();
-        t.set_blocked(0, true).unwrap();
-        assert_eq!(t.next_runnable(None), Some(1));
-        assert_eq!(t.next_runnable(Some(1)), Some(1));
+        let srv = t.spawn("srv", ()).unwrap().slot();
+        let cli = t.spawn("cli", ()).unwrap().slot();
+        t.set_blocked(srv, true).unwrap();
+        assert_eq!(t.next_runnable(None), Some(cli));
+        assert_eq!(t.next_runnable(Some(cli)), Some(cli));
         assert_eq!(t.blocked(), 1);
-        assert_eq!(t.find("srv").unwrap().endpoint.slot(), 0);
-        t.set_blocked(0, false).unwrap();
-        assert_eq!(t.next_runnable(Some(1)), Some(0));
-        t.set_blocked(0, true).unwrap();
-        t.kill(0, gp()).unwrap();
+        assert_eq!(t.find("srv").unwrap().endpoint.slot(), srv);
+        t.set_blocked(srv, false).unwrap();
+        assert_eq!(t.next_runnable(Some(cli)), Some(srv));
+        t.set_blocked(srv, true).unwrap();
+        t.kill(srv, gp()).unwrap();
         assert_eq!(t.summary().killed, 1);
-        t.set_blocked(0, false).unwrap();
+        t.set_blocked(srv, false).unwrap();
         assert!(
-            matches!(t.get(0).unwrap().state, ProcState::Killed(_)),
+            matches!(t.get(srv).unwrap().state, ProcState::Killed(_)),
             "dead stays dead"
         );
         assert!(t.find("srv").is_none());
@@ -315,10 +325,10 @@ mod tests {
     #[test]
     fn finishing_twice_counts_once() {
         let mut t = ProcessTable::new();
-        t.spawn("a", ()).unwrap();
-        t.exit(0, 0).unwrap();
-        t.kill(0, gp()).unwrap();
-        assert_eq!(t.get(0).unwrap().state, ProcState::Exited(0));
+        let a = t.spawn("a", ()).unwrap().slot();
+        t.exit(a, 0).unwrap();
+        t.kill(a, gp()).unwrap();
+        assert_eq!(t.get(a).unwrap().state, ProcState::Exited(0));
         assert_eq!(t.summary().exited, 1);
         assert_eq!(t.summary().killed, 0);
         assert_eq!(t.exit(5, 0), Err(TableError::NoSuchProcess(5)));
@@ -327,17 +337,18 @@ mod tests {
     #[test]
     fn slots_fill_up_and_reuse_bumps_generation() {
         let mut t = ProcessTable::new();
-        for i in 0..NR_PROCS {
+        for i in FIRST_USER_SLOT..NR_PROCS {
             assert_eq!(t.spawn("p", ()).unwrap().slot(), i);
         }
         assert_eq!(t.spawn("p", ()), Err(TableError::Full));
-        t.exit(3, 0).unwrap();
-        let old = t.get(3).unwrap().endpoint;
-        assert!(t.release(3).is_some());
+        assert!(t.get(SYSTEM_SLOT).is_none() && t.get(CLOCK_SLOT).is_none());
+        t.exit(5, 0).unwrap();
+        let old = t.get(5).unwrap().endpoint;
+        assert!(t.release(5).is_some());
         let new = t.spawn("q", ()).unwrap();
-        assert_eq!(new.slot(), 3);
+        assert_eq!(new.slot(), 5);
         assert_eq!(new.generation(), old.generation() + 1);
         assert_ne!(new, old);
-        assert_eq!(t.len(), NR_PROCS);
+        assert_eq!(t.len(), NR_PROCS - FIRST_USER_SLOT);
     }
 }

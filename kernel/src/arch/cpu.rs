@@ -321,6 +321,16 @@ fn init_pic_and_timer() {
     outb(0x40, (divisor >> 8) as u8);
 }
 
+/// Unmasks IRQ line `irq` (0-15) at the PIC (and the cascade for 8-15).
+pub fn unmask_irq(irq: u8) {
+    if irq < 8 {
+        outb(0x21, inb(0x21) & !(1 << irq));
+    } else if irq < 16 {
+        outb(0xa1, inb(0xa1) & !(1 << (irq - 8)));
+        outb(0x21, inb(0x21) & !(1 << 2));
+    }
+}
+
 /// Acknowledges IRQ `irq` (0-15) at the PIC. Returns false for a spurious
 /// IRQ 7/15, which must not be acknowledged (except the cascade line).
 pub fn ack_irq(irq: u8) -> bool {

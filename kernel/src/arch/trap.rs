@@ -168,6 +168,14 @@ global_asm!(
         push 0x80
         jmp trap_common
 
+    /* The idle context: runs in ring 0 on its own stack with interrupts
+       on, until the clock makes something runnable. */
+    .global idle_loop
+    idle_loop:
+        sti
+        hlt
+        jmp idle_loop
+
     /* enter_user(frame: *const TrapFrame): restore a frame and iretq. */
     .global enter_user
     enter_user:
@@ -203,7 +211,32 @@ global_asm!(
     entry = sym trap_entry,
 );
 
+#[repr(C, align(16))]
+struct IdleStack(core::cell::UnsafeCell<[u8; 4096]>);
+
+// SAFETY: Rust code never reads or writes the idle stack; only the CPU
+// pushes interrupt frames on it while the idle loop runs.
+unsafe impl Sync for IdleStack {}
+
+/// Stack of the idle context (writable memory, so `.bss`).
+static IDLE_STACK: IdleStack = IdleStack(core::cell::UnsafeCell::new([0; 4096]));
+
+/// A frame that, restored by `iretq`, runs the idle loop in ring 0 with
+/// interrupts enabled. A clock interrupt taken there sees a kernel-mode
+/// frame, which the dispatcher may replace with a user process's frame.
+pub fn idle_frame() -> TrapFrame {
+    TrapFrame {
+        rip: idle_loop as *const () as u64,
+        cs: u64::from(super::cpu::KERNEL_CS),
+        rflags: 0x202,
+        rsp: IDLE_STACK.0.get() as u64 + 4096,
+        ss: u64::from(super::cpu::KERNEL_DS),
+        ..TrapFrame::default()
+    }
+}
+
 unsafe extern "C" {
+    fn idle_loop();
     static trap_stub_table: [u64; 49];
     fn enter_user(frame: *const TrapFrame) -> !;
     fn syscall_entry();

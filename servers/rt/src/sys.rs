@@ -90,3 +90,20 @@ pub fn exit(code: i32) -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// Arms the caller's alarm `ticks` clock ticks from now (0 cancels); a
+/// notification from `abi::CLOCK_ENDPOINT` arrives when it expires.
+pub fn set_alarm(ticks: u64) -> Result<(), Errno> {
+    Errno::from_return(raw_syscall(Syscall::SetAlarm as u64, ticks, 0)).map(drop)
+}
+
+/// Clock ticks since boot (`abi::CLOCK_HZ` per second).
+pub fn uptime() -> u64 {
+    raw_syscall(Syscall::Uptime as u64, 0, 0)
+}
+
+/// Hooks IRQ line `line`: each interrupt becomes a notification from
+/// `abi::SYSTEM_ENDPOINT`.
+pub fn irq_hook(line: u8) -> Result<(), Errno> {
+    Errno::from_return(raw_syscall(Syscall::IrqHook as u64, u64::from(line), 0)).map(drop)
+}
