@@ -4,7 +4,7 @@
 //! boot (DS first), pings each service every `period` ticks and kills one
 //! that has not answered for two periods, learns of every death from the
 //! kernel (it is the signal manager of system processes: a
-//! [`ProcDied`](sys::proto::kernel::ProcDied) message per fault, panic, exit
+//! [`ProcDied`] message per fault, panic, exit
 //! or kill), and restarts the service by its policy:
 //!
 //! - *restart*: same endpoint, init kind Restart, no state;

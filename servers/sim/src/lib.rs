@@ -14,7 +14,7 @@
 //!   crash reports to RS ([`ProcDied`](sys::proto::kernel::ProcDied));
 //! - asynchronous send / request / notify, blocking `sendrec` / `receive`
 //!   (see [`core`](crate) docs: nested scheduling), dead-peer errors and
-//!   bounces ([`DeadPeer`](sys::proto::kernel::DeadPeer)) for every request a
+//!   bounces ([`DeadPeer`]) for every request a
 //!   dying process leaves unanswered;
 //! - grants and safecopy, alarms, preserved memory, IPC privilege checks;
 //! - fault injection: crash a labelled process at its Nth message from now,
