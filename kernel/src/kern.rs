@@ -424,6 +424,15 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             return;
         }
     };
+    if call.is_kernel_call()
+        && !k
+            .ipc
+            .privileges(slot)
+            .is_some_and(|p| p.may_call(call as u32))
+    {
+        frame.rax = Errno::Perm.to_return();
+        return;
+    }
     let result = match call {
         Syscall::DebugPrint => debug_print(k, slot, frame.rdi, frame.rsi),
         Syscall::Exit => {
@@ -492,6 +501,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             }
             _ => Err(Errno::Inval),
         },
+        Syscall::SetPriv => set_priv(k, frame),
     };
     frame.rax = match result {
         Ok(v) => v,
@@ -693,6 +703,24 @@ fn safecopy(k: &mut Kernel, slot: usize, f: &TrapFrame, to_grant: bool) -> Resul
         done += n as u64;
     }
     Ok(len)
+}
+
+/// `SetPriv`: replaces another live process's privilege record. The kernel
+/// tasks' bits can never be granted as send targets (they do not receive).
+fn set_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = Endpoint(f.rdi as u32);
+    let p = k.procs.get(target.slot()).ok_or(Errno::DeadSrcDst)?;
+    if p.endpoint != target || !p.is_alive() {
+        return Err(Errno::DeadSrcDst);
+    }
+    let privileges = Privileges {
+        send_to: f.rsi & boot_privileges().send_to,
+        calls: f.rdx,
+    };
+    k.ipc
+        .set_privileges(target.slot(), privileges)
+        .map(|()| 0)
+        .map_err(|e| e.errno())
 }
 
 /// Looks up a live process by name.

@@ -170,3 +170,29 @@ fn qemu_clock_alarms_and_irq_notifications() {
     }
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_privileges_deny_sends_and_kernel_calls() {
+    let Some(r) = boot(
+        "privs:boss boss,privs:victim victim,privs:other other",
+        "strict",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    for check in [
+        "[boss] check restrict victim: ok",
+        "[victim] check send to other denied: ok",
+        "[victim] check notify other denied: ok",
+        "[victim] check kernel call set_alarm denied: ok",
+        "[victim] check kernel call grant denied: ok",
+        "[victim] check kernel call set_priv denied: ok",
+        "[victim] check reply to boss allowed: ok",
+        "[boss] check victim saw no surprises: ok",
+        "[other] check bye from boss: ok",
+    ] {
+        assert!(log.contains(check), "missing {check:?}");
+    }
+    assert!(!log.contains("WRONG"));
+    assert!(r.passed(), "{}", r.describe());
+}

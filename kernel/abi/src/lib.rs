@@ -106,6 +106,19 @@ pub enum Syscall {
     /// Hook IRQ line `rdi` (0-15): each interrupt on it becomes a
     /// notification from [`SYSTEM_ENDPOINT`]. Returns 0.
     IrqHook = 15,
+    /// Set the privileges of endpoint `rdi`: `rsi` = bit set of slots it
+    /// may send to / notify, `rdx` = bit set of kernel calls it may make
+    /// (bit `n` = call number `n`; see [`Syscall::is_kernel_call`]).
+    SetPriv = 16,
+}
+
+impl Syscall {
+    /// Kernel calls are checked against the caller's call mask; the others
+    /// (debug print, exit, IPC, name lookup) are open to every process,
+    /// IPC being checked against its send mask instead.
+    pub const fn is_kernel_call(self) -> bool {
+        (self as u64) >= Syscall::GrantCreate as u64
+    }
 }
 
 /// Endpoint of the kernel's SYSTEM task (slot 0, generation 0): source of
@@ -151,6 +164,7 @@ impl TryFrom<u64> for Syscall {
             13 => Ok(Self::SetAlarm),
             14 => Ok(Self::Uptime),
             15 => Ok(Self::IrqHook),
+            16 => Ok(Self::SetPriv),
             _ => Err(Errno::NoSys),
         }
     }
@@ -264,11 +278,20 @@ mod tests {
             Syscall::SetAlarm,
             Syscall::Uptime,
             Syscall::IrqHook,
+            Syscall::SetPriv,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
         assert_eq!(Syscall::try_from(0), Err(Errno::NoSys));
         assert_eq!(Syscall::try_from(u64::MAX), Err(Errno::NoSys));
+    }
+
+    #[test]
+    fn kernel_calls_are_marked() {
+        assert!(!Syscall::SendRec.is_kernel_call());
+        assert!(!Syscall::WhoIs.is_kernel_call());
+        assert!(Syscall::SafeCopyTo.is_kernel_call());
+        assert!(Syscall::SetPriv.is_kernel_call());
     }
 
     #[test]

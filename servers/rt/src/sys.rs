@@ -107,3 +107,10 @@ pub fn uptime() -> u64 {
 pub fn irq_hook(line: u8) -> Result<(), Errno> {
     Errno::from_return(raw_syscall(Syscall::IrqHook as u64, u64::from(line), 0)).map(drop)
 }
+
+/// Sets the privileges of `target`: slots it may send to (bit set) and
+/// kernel calls it may make (bit `n` = `abi::Syscall` number `n`).
+pub fn set_priv(target: u32, send_to: u64, calls: u64) -> Result<(), Errno> {
+    let a = [u64::from(target), send_to, calls, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::SetPriv as u64, a)).map(drop)
+}

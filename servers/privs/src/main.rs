@@ -1,0 +1,91 @@
+//! `privs`: test program for privilege records. Run as three processes:
+//! `privs:boss boss`, `privs:victim victim`, `privs:other other`.
+//!
+//! * boss: restricts `victim` to sending only to boss and to no kernel
+//!   calls, then tells it to go and waits for its report.
+//! * victim: waits for the go message, then checks that sending to or
+//!   notifying `other` and making kernel calls (alarm, grant, set_priv) are
+//!   denied with `Perm`, while replying to boss still works.
+//! * other: waits for boss's final message and exits.
+//!
+//! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use rt::abi::Errno;
+use rt::{grant, ipc, sys};
+
+const GO: u32 = 30;
+const REPORT: u32 = 31;
+const BYE: u32 = 32;
+
+rt::entry!(main);
+
+fn main(args: &str) -> i32 {
+    let mut wrong = 0;
+    let mut check = |name: &str, ok: bool| {
+        rt::println!("check {name}: {}", if ok { "ok" } else { "WRONG" });
+        if !ok {
+            wrong += 1;
+        }
+    };
+    let who = |n: &str| ipc::whois(n).unwrap_or(ipc::ANY);
+    match args.split_ascii_whitespace().next() {
+        Some("boss") => {
+            let (victim, other) = (who("victim"), who("other"));
+            let boss_slot = ipc::whois("boss").map_or(64, |e| e & 0xffff);
+            check(
+                "restrict victim",
+                sys::set_priv(victim, 1u64 << boss_slot, 0).is_ok(),
+            );
+            let mut m = ipc::message(GO);
+            check("victim reports", ipc::sendrec(victim, &mut m).is_ok());
+            check("report type", ipc::mtype(&m) == REPORT);
+            check("victim saw no surprises", ipc::get(&m, 0) == 0);
+            check("tell other", ipc::send(other, &ipc::message(BYE)).is_ok());
+        }
+        Some("victim") => {
+            let (boss, other) = (who("boss"), who("other"));
+            let Ok(m) = ipc::receive(ipc::ANY) else {
+                check("receive go", false);
+                return wrong;
+            };
+            let mut surprises = 0u64;
+            let mut expect_perm = |name: &str, r: Result<(), Errno>| {
+                let ok = r == Err(Errno::Perm);
+                rt::println!("check {name} denied: {}", if ok { "ok" } else { "WRONG" });
+                if !ok {
+                    surprises += 1;
+                }
+            };
+            expect_perm("send to other", ipc::sendnb(other, &ipc::message(1)));
+            expect_perm("notify other", ipc::notify(other));
+            expect_perm("kernel call set_alarm", sys::set_alarm(5));
+            expect_perm(
+                "kernel call grant",
+                grant::direct(boss, [0u8; 4].as_ptr(), 4, grant::READ).map(drop),
+            );
+            expect_perm(
+                "kernel call set_priv",
+                sys::set_priv(other, u64::MAX, u64::MAX),
+            );
+            let mut r = ipc::message(REPORT);
+            ipc::set(&mut r, 0, surprises);
+            check(
+                "reply to boss allowed",
+                ipc::send(ipc::source(&m), &r).is_ok(),
+            );
+            check("no surprises", surprises == 0);
+        }
+        Some("other") => {
+            let m = ipc::receive(ipc::ANY);
+            check("bye from boss", m.is_ok_and(|m| ipc::mtype(&m) == BYE));
+        }
+        _ => {
+            rt::println!("usage: privs boss|victim|other");
+            return 2;
+        }
+    }
+    wrong
+}
