@@ -369,3 +369,39 @@ fn sigterm_exit_is_reported_as_exit_not_crash() {
         assert!(sim.crash_records("echo").is_empty());
     });
 }
+
+#[test]
+fn rs_death_is_a_system_failure() {
+    seeded("rs-death", 58, |seed| {
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
+        // The injector never picks RS.
+        assert!(!sim.crash_now("rs"));
+        assert!(!sim.hang_now("rs"));
+        let (killer, klog) = script(|sys, m, log| {
+            if m.is_none() {
+                log.borrow_mut()
+                    .push(format!("{:?}", sys.kill(Endpoint::RS)));
+            }
+        });
+        let privileged = Privileges {
+            process_mgmt: true,
+            ipc: IpcTargets::Any,
+        };
+        sim.spawn_user_with("killer", killer, privileged).unwrap();
+        assert_eq!(*klog.borrow(), vec!["Ok(())".to_string()]);
+        assert!(sim.fatal().unwrap_or("").contains("RS died"));
+        assert!(!sim.step(), "the run stops");
+        // Without the privilege, kill is refused.
+        let (k2, k2log) = script(|sys, m, log| {
+            if m.is_none() {
+                log.borrow_mut()
+                    .push(format!("{:?}", sys.kill(Endpoint::DS)));
+            }
+        });
+        sim.spawn_user("k2", k2).unwrap();
+        assert_eq!(*k2log.borrow(), vec!["Err(EPERM)".to_string()]);
+    });
+}
