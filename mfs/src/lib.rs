@@ -18,6 +18,7 @@ pub mod errno;
 pub mod format;
 pub mod fs;
 pub mod path;
+pub mod server;
 
 #[cfg(test)]
 mod core_tests;

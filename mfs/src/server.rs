@@ -1,0 +1,870 @@
+//! The MFS server: serves the VFS<->FS protocol (`sys::proto::fs`) over a
+//! [`FileSystem`] on a libminixfs [`Cache`] over a block device (a libbdev
+//! client to a driver; in the simulator libbdev's `SimDriver`).
+//!
+//! Data moves through grants VFS creates (`safecopy_from`/`safecopy_to`).
+//!
+//! Crash recovery (stateful restart). The server keeps everything that must
+//! outlive an instance in [`MfsMemory`], memory the runtime hands to every
+//! instance of the program (in the simulator: an `Rc` the program factory
+//! captures; natively: a preserved region). It holds
+//! - the block cache itself: a new instance takes the dead one's cache,
+//!   gives it up as a [`libminixfs::CacheRegion`] exactly as it was
+//!   ([`Cache::crash`]) and validates and adopts it ([`Cache::adopt`]), so
+//!   dirty (acknowledged but unflushed) blocks survive;
+//! - the durable server state ([`Durable`]): open inode references, mount
+//!   points, and the bounded record of recent side-effecting request ids and
+//!   their replies. A request whose id is in the record is answered from it
+//!   and not applied again (exactly-once across crashes: VFS resends held
+//!   requests with the same id).
+//!
+//! The record is updated in place when a handler finishes, in the same
+//! memory as the cache, so "applied" and "recorded" cannot diverge: crashes
+//! strike between handlers (the simulator never cuts a handler in half; a
+//! native server would keep the region in memory that survives it).
+//!
+//! Stateless restart ([`MfsConfig::stateful`] = false): the new instance
+//! drops what the dead one left (dirty blocks are lost, as in MINIX when a
+//! file server dies) and mounts from the device; the record is empty, so a
+//! resent request is applied again.
+//!
+//! Known limit: an inode unlinked while open and still open at a crash is
+//! not freed after the restart (the core's orphan list is not part of the
+//! durable state); fsck reports it as an unreferenced inode.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use libminixfs::{BlockDevice, BlockNo, Cache, CacheError, Dev, How};
+use sys::proto::fs::{
+    Buf, Cred, FsAnswer, FsReply, FsRequest, FsStat, FsStatVfs, LookupFlags, NodeAttr, WalkOutcome,
+    put_dirent,
+};
+use sys::proto::kernel::is_notify;
+use sys::{Ctx, Endpoint, Errno as SysErrno, HZ, InitInfo, Message, Service};
+
+use crate::blockio::BlockAccess;
+use crate::errno::{Errno, Result};
+use crate::format::{SUPER_OFFSET, SuperBlock, mode};
+use crate::fs::{FileSystem, MountOptions, Stat};
+
+/// Device number of the file system's device in the server's cache.
+const DEV: Dev = 1;
+/// Longest path a lookup accepts (MINIX `PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+/// Largest single read/write/getdents transfer.
+pub const MAX_IO: usize = 1 << 20;
+
+/// Opens the block device (a fresh libbdev handle each time: a new instance
+/// cannot use the dead one's).
+pub type DeviceOpener = Rc<dyn Fn() -> core::result::Result<Box<dyn BlockDevice>, SysErrno>>;
+
+/// Server settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MfsConfig {
+    /// Cache buffers.
+    pub nr_bufs: usize,
+    /// Adopt the dead instance's cache and state on a restart.
+    pub stateful: bool,
+    /// Record side-effecting requests for exactly-once answers.
+    pub exactly_once: bool,
+    /// Records kept (oldest dropped first).
+    pub record_limit: usize,
+}
+
+impl Default for MfsConfig {
+    fn default() -> Self {
+        MfsConfig {
+            nr_bufs: 256,
+            stateful: true,
+            exactly_once: true,
+            record_limit: 1024,
+        }
+    }
+}
+
+/// Server state that must survive a crash (see the module doc).
+#[derive(Debug, Default)]
+pub struct Durable {
+    records: BTreeMap<u64, Message>,
+    order: VecDeque<u64>,
+    refs: BTreeMap<u32, u32>,
+    mountpoints: BTreeSet<u32>,
+    block_size: u32,
+}
+
+impl Durable {
+    /// Open references per inode.
+    pub fn refs(&self) -> &BTreeMap<u32, u32> {
+        &self.refs
+    }
+    /// Recorded request ids.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+}
+
+/// Memory handed from one instance to the next.
+#[derive(Default)]
+pub struct MfsMemoryInner {
+    cache: Option<Rc<Cache>>,
+    /// The durable state.
+    pub durable: Durable,
+    /// Instances that adopted a predecessor's cache.
+    pub adoptions: u64,
+    /// Blocks dropped by adoption checks, summed.
+    pub adopt_dropped: u64,
+}
+
+/// Shared handle to [`MfsMemoryInner`].
+pub type MfsMemory = Rc<RefCell<MfsMemoryInner>>;
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MfsStats {
+    /// Requests applied.
+    pub applied: u64,
+    /// Requests answered from the record (resends).
+    pub replayed: u64,
+    /// Malformed requests answered with an error.
+    pub bad: u64,
+}
+
+/// `BlockAccess` over a cache shared with [`MfsMemory`]. The device is
+/// attached once at the file system's block size; the 1024-byte reads
+/// `FileSystem::mount` does to find the superblock are served from the
+/// containing block.
+struct SharedCacheDevice {
+    cache: Rc<Cache>,
+    real_bs: u32,
+    logical_bs: u32,
+}
+
+fn cerr(e: CacheError) -> Errno {
+    Errno::from_code(e.errno())
+}
+
+impl SharedCacheDevice {
+    fn map(&self, block: u32) -> (u64, usize, usize) {
+        if self.logical_bs >= self.real_bs {
+            (u64::from(block), 0, self.real_bs as usize)
+        } else {
+            let per = self.real_bs / self.logical_bs;
+            (
+                u64::from(block / per),
+                ((block % per) * self.logical_bs) as usize,
+                self.logical_bs as usize,
+            )
+        }
+    }
+}
+
+impl BlockAccess for SharedCacheDevice {
+    fn set_block_size(&mut self, block_size: u32) -> Result<()> {
+        if block_size > self.real_bs || block_size == 0 || !self.real_bs.is_multiple_of(block_size)
+        {
+            return Err(Errno::EINVAL);
+        }
+        self.logical_bs = block_size;
+        Ok(())
+    }
+    fn device_size(&mut self) -> Result<u64> {
+        self.cache.device_size(DEV).map_err(cerr)
+    }
+    fn read<R>(&mut self, block: u32, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let (b, off, len) = self.map(block);
+        let r = self
+            .cache
+            .get_block(DEV, BlockNo::from(b), How::Normal)
+            .map_err(cerr)?;
+        let d = r.data();
+        Ok(f(&d[off..off + len]))
+    }
+    fn modify<R>(&mut self, block: u32, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let (b, off, len) = self.map(block);
+        let mut r = self
+            .cache
+            .get_block(DEV, BlockNo::from(b), How::Normal)
+            .map_err(cerr)?;
+        let mut d = r.data_mut();
+        Ok(f(&mut d[off..off + len]))
+    }
+    fn overwrite<R>(&mut self, block: u32, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        if self.logical_bs != self.real_bs {
+            // Only whole real blocks can be overwritten without a read.
+            return self.modify(block, |d| {
+                d.fill(0);
+                f(d)
+            });
+        }
+        let mut r = self
+            .cache
+            .zero_block(DEV, BlockNo::from(block))
+            .map_err(cerr)?;
+        let mut d = r.data_mut();
+        Ok(f(&mut d))
+    }
+    fn prefetch(&mut self, blocks: &[u32]) {
+        if self.logical_bs == self.real_bs {
+            let v: Vec<BlockNo> = blocks.iter().map(|&b| BlockNo::from(b)).collect();
+            // A failed prefetch only loses a hint.
+            let _ = self.cache.prefetch(DEV, &v);
+        }
+    }
+    fn set_usage(&mut self, total: u64, used: u64) {
+        let _ = self.cache.set_blockusage(total, used);
+    }
+    fn change_usage(&mut self, delta: i64) {
+        self.cache.change_blockusage(delta);
+    }
+    fn used_blocks(&self) -> Option<u64> {
+        Some(self.cache.stats().used)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.cache.flush_dev(DEV).map(|_| ()).map_err(cerr)
+    }
+}
+
+/// The MFS server (run under `sys::Sef`, state store `None`: its state
+/// lives in [`MfsMemory`]).
+pub struct MfsServer {
+    cfg: MfsConfig,
+    mem: MfsMemory,
+    opener: DeviceOpener,
+    fs: Option<FileSystem<SharedCacheDevice>>,
+    stats: MfsStats,
+}
+
+fn sys_err(e: Errno) -> SysErrno {
+    SysErrno::from_code(e.code()).unwrap_or(SysErrno::EIO)
+}
+
+fn attr(st: &Stat) -> NodeAttr {
+    NodeAttr {
+        ino: st.ino,
+        mode: st.mode,
+        uid: st.uid,
+        gid: st.gid,
+        nlinks: st.nlinks,
+        size: u64::from(st.size),
+        rdev: st.rdev,
+    }
+}
+
+/// Whether `cred` has all of `want` (4 read, 2 write, 1 search/exec) on
+/// an inode with attributes `st`. Root passes everything.
+pub fn permitted(st_mode: u16, st_uid: u16, st_gid: u16, cred: Cred, want: u16) -> bool {
+    if cred.uid == 0 {
+        return true;
+    }
+    let bits = if cred.uid == st_uid {
+        st_mode >> 6
+    } else if cred.gid == st_gid {
+        st_mode >> 3
+    } else {
+        st_mode
+    };
+    bits & want & 7 == want
+}
+
+fn is_type(st: &Stat, t: u16) -> bool {
+    st.mode & mode::S_IFMT == t
+}
+
+impl MfsServer {
+    /// A server with `cfg`, keeping durable state in `mem`, opening its
+    /// device with `opener`.
+    pub fn new(cfg: MfsConfig, mem: MfsMemory, opener: DeviceOpener) -> Self {
+        MfsServer {
+            cfg,
+            mem,
+            opener,
+            fs: None,
+            stats: MfsStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MfsStats {
+        self.stats
+    }
+
+    /// The mounted file system (inspection in tests).
+    pub fn is_mounted(&self) -> bool {
+        self.fs.is_some()
+    }
+
+    fn mount(&mut self, restart: bool) -> core::result::Result<(), SysErrno> {
+        let mut device = (self.opener)()?;
+        let mut m = self.mem.borrow_mut();
+        let old = m.cache.take();
+        let adopt = restart && self.cfg.stateful;
+        let cache = match (adopt, old) {
+            (true, Some(rc)) => match Rc::try_unwrap(rc) {
+                Ok(c) => {
+                    let (c, report) = Cache::adopt(c.crash());
+                    m.adoptions += 1;
+                    m.adopt_dropped += report.dropped.len() as u64;
+                    c
+                }
+                Err(_) => Cache::new(self.cfg.nr_bufs),
+            },
+            _ => {
+                m.durable = Durable::default();
+                Cache::new(self.cfg.nr_bufs)
+            }
+        };
+        let bs = if adopt && m.durable.block_size != 0 {
+            m.durable.block_size
+        } else {
+            let mut area = [0u8; 64];
+            device
+                .read_vectored(SUPER_OFFSET as u64, &mut [&mut area[..]])
+                .map_err(|_| SysErrno::EIO)?;
+            SuperBlock::parse(&area)
+                .map_err(|_| SysErrno::EINVAL)?
+                .block_size
+        };
+        cache
+            .attach(DEV, device, bs as usize)
+            .map_err(|e| SysErrno::from_code(e.errno()).unwrap_or(SysErrno::EIO))?;
+        let cache = Rc::new(cache);
+        m.cache = Some(cache.clone());
+        m.durable.block_size = bs;
+        let io = SharedCacheDevice {
+            cache,
+            real_bs: bs,
+            logical_bs: bs,
+        };
+        let opts = MountOptions {
+            read_only: false,
+            // Our own previous instance left it unclean.
+            force_rw_unclean: restart,
+        };
+        let mut fs = FileSystem::mount(io, opts).map_err(|_| SysErrno::EIO)?;
+        let refs: Vec<(u32, u32)> = m.durable.refs.iter().map(|(&i, &n)| (i, n)).collect();
+        for (ino, n) in refs {
+            for _ in 0..n {
+                if fs.get(ino).is_err() {
+                    break;
+                }
+            }
+        }
+        self.fs = Some(fs);
+        Ok(())
+    }
+
+    fn record(&mut self, id: u64, reply: Message) {
+        let mut m = self.mem.borrow_mut();
+        let d = &mut m.durable;
+        if d.records.insert(id, reply).is_none() {
+            d.order.push_back(id);
+        }
+        while d.order.len() > self.cfg.record_limit {
+            if let Some(old) = d.order.pop_front() {
+                d.records.remove(&old);
+            }
+        }
+    }
+
+    fn add_ref(&mut self, ino: u32, n: i64) {
+        let mut m = self.mem.borrow_mut();
+        let e = m.durable.refs.entry(ino).or_insert(0);
+        let v = (i64::from(*e) + n).max(0) as u32;
+        if v == 0 {
+            m.durable.refs.remove(&ino);
+        } else {
+            *e = v;
+        }
+    }
+
+    fn fetch(
+        cx: &mut Ctx<'_>,
+        from: Endpoint,
+        b: Buf,
+        limit: usize,
+    ) -> core::result::Result<Vec<u8>, SysErrno> {
+        let n = b.len as usize;
+        if n > limit {
+            return Err(SysErrno::ENAMETOOLONG);
+        }
+        let mut v = vec![0u8; n];
+        cx.sys
+            .safecopy_from(from, b.grant, 0, &mut v)
+            .map_err(|_| SysErrno::EFAULT)?;
+        Ok(v)
+    }
+
+    fn now(cx: &Ctx<'_>) -> u32 {
+        (cx.sys.now() / HZ) as u32
+    }
+
+    fn check_dir_write(
+        fs: &mut FileSystem<SharedCacheDevice>,
+        dir: u32,
+        cred: Cred,
+    ) -> core::result::Result<(), SysErrno> {
+        let st = fs.stat(dir).map_err(sys_err)?;
+        if !is_type(&st, mode::S_IFDIR) {
+            return Err(SysErrno::ENOTDIR);
+        }
+        if !permitted(st.mode, st.uid, st.gid, cred, 3) {
+            return Err(SysErrno::EACCES);
+        }
+        Ok(())
+    }
+
+    fn walk(
+        &mut self,
+        dir: u32,
+        path: &[u8],
+        flags: LookupFlags,
+        cred: Cred,
+    ) -> core::result::Result<WalkOutcome, SysErrno> {
+        let mountpoints = self.mem.borrow().durable.mountpoints.clone();
+        let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
+        let root = fs.root();
+        let mut comps: Vec<(usize, &[u8])> = Vec::new();
+        let mut i = 0;
+        while i < path.len() {
+            if path[i] == b'/' {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < path.len() && path[i] != b'/' {
+                i += 1;
+            }
+            comps.push((s, &path[s..i]));
+        }
+        let trailing_slash = path.last() == Some(&b'/');
+        let mut cur = dir;
+        let mut parent = dir;
+        for (k, &(off, comp)) in comps.iter().enumerate() {
+            let last = k + 1 == comps.len();
+            let st = fs.stat(cur).map_err(sys_err)?;
+            if !is_type(&st, mode::S_IFDIR) {
+                return Err(SysErrno::ENOTDIR);
+            }
+            if !permitted(st.mode, st.uid, st.gid, cred, 1) {
+                return Err(SysErrno::EACCES);
+            }
+            if comp == b".." && cur == root && flags.leave_at_root {
+                return Ok(WalkOutcome::LeaveRoot {
+                    consumed: off as u32,
+                });
+            }
+            let child = fs.lookup(cur, comp).map_err(sys_err)?;
+            let cst = fs.stat(child).map_err(sys_err)?;
+            let end = (off + comp.len()) as u32;
+            if is_type(&cst, mode::S_IFLNK) && (!last || flags.follow_last || trailing_slash) {
+                return Ok(WalkOutcome::Symlink {
+                    ino: child,
+                    dir: cur,
+                    consumed: end,
+                });
+            }
+            if mountpoints.contains(&child) && comp != b"." && comp != b".." {
+                return Ok(WalkOutcome::MountPoint {
+                    ino: child,
+                    consumed: end,
+                });
+            }
+            parent = cur;
+            cur = child;
+        }
+        let st = fs.stat(cur).map_err(sys_err)?;
+        if trailing_slash && !comps.is_empty() && !is_type(&st, mode::S_IFDIR) {
+            return Err(SysErrno::ENOTDIR);
+        }
+        if flags.open {
+            fs.get(cur).map_err(sys_err)?;
+            self.add_ref(cur, 1);
+        }
+        Ok(WalkOutcome::Found {
+            node: attr(&st),
+            parent,
+        })
+    }
+
+    fn apply(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        from: Endpoint,
+        req: &FsRequest,
+    ) -> core::result::Result<FsAnswer, SysErrno> {
+        let now = Self::now(cx);
+        if self.fs.is_none() {
+            return Err(SysErrno::EIO);
+        }
+        use FsRequest::*;
+        match *req {
+            Lookup {
+                dir,
+                path,
+                flags,
+                cred,
+                ..
+            } => {
+                let p = Self::fetch(cx, from, path, PATH_MAX)?;
+                return self.walk(dir, &p, flags, cred).map(FsAnswer::Walk);
+            }
+            Mountpoint { ino, on, .. } => {
+                let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
+                let st = fs.stat(ino).map_err(sys_err)?;
+                if !is_type(&st, mode::S_IFDIR) {
+                    return Err(SysErrno::ENOTDIR);
+                }
+                let mut m = self.mem.borrow_mut();
+                if on {
+                    if !m.durable.mountpoints.insert(ino) {
+                        return Err(SysErrno::EBUSY);
+                    }
+                } else {
+                    m.durable.mountpoints.remove(&ino);
+                }
+                return Ok(FsAnswer::Done);
+            }
+            _ => {}
+        }
+        let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
+        let e = sys_err;
+        let node = |fs: &mut FileSystem<SharedCacheDevice>, ino: u32| {
+            fs.stat(ino).map(|s| FsAnswer::Node(attr(&s))).map_err(e)
+        };
+        let mut new_ref = None;
+        let mut drop_ref = None;
+        let ans = match *req {
+            ReadSuper { .. } => node(fs, fs.root())?,
+            Unmount { .. } | Sync { .. } => {
+                fs.sync().map_err(e)?;
+                FsAnswer::Done
+            }
+            Create {
+                dir,
+                name,
+                mode: m,
+                cred,
+                ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                let ino = fs
+                    .create(dir, &n, m & 0o7777, cred.uid, cred.gid, now)
+                    .map_err(e)?;
+                fs.get(ino).map_err(e)?;
+                new_ref = Some(ino);
+                node(fs, ino)?
+            }
+            Mkdir {
+                dir,
+                name,
+                mode: m,
+                cred,
+                ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                let ino = fs
+                    .mkdir(dir, &n, m & 0o7777, cred.uid, cred.gid, now)
+                    .map_err(e)?;
+                node(fs, ino)?
+            }
+            Mknod {
+                dir,
+                name,
+                mode: m,
+                rdev,
+                cred,
+                ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                let ino = if m & mode::S_IFMT == mode::S_IFREG || m & mode::S_IFMT == 0 {
+                    fs.create(dir, &n, m & 0o7777, cred.uid, cred.gid, now)
+                } else {
+                    fs.mknod(dir, &n, m, cred.uid, cred.gid, rdev, now)
+                }
+                .map_err(e)?;
+                node(fs, ino)?
+            }
+            Unlink {
+                dir, name, cred, ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                fs.unlink(dir, &n, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Rmdir {
+                dir, name, cred, ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                let child = fs.lookup(dir, &n).map_err(e)?;
+                if self_mounted(&self.mem, child) {
+                    return Err(SysErrno::EBUSY);
+                }
+                fs.rmdir(dir, &n, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Rename {
+                old_dir,
+                old_name,
+                new_dir,
+                new_name,
+                cred,
+                ..
+            } => {
+                let a = Self::fetch(cx, from, old_name, PATH_MAX)?;
+                let b = Self::fetch(cx, from, new_name, PATH_MAX)?;
+                Self::check_dir_write(fs, old_dir, cred)?;
+                Self::check_dir_write(fs, new_dir, cred)?;
+                fs.rename(old_dir, &a, new_dir, &b, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Link {
+                dir,
+                name,
+                ino,
+                cred,
+                ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                fs.link(dir, &n, ino, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Symlink {
+                dir,
+                name,
+                target,
+                cred,
+                ..
+            } => {
+                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let t = Self::fetch(cx, from, target, PATH_MAX)?;
+                Self::check_dir_write(fs, dir, cred)?;
+                let ino = fs
+                    .symlink(dir, &n, &t, cred.uid, cred.gid, now)
+                    .map_err(e)?;
+                node(fs, ino)?
+            }
+            Readlink { ino, buf, .. } => {
+                let t = fs.readlink(ino).map_err(e)?;
+                let n = t.len().min(buf.len as usize);
+                cx.sys
+                    .safecopy_to(from, buf.grant, 0, &t[..n])
+                    .map_err(|_| SysErrno::EFAULT)?;
+                FsAnswer::Count {
+                    n: n as u64,
+                    pos: 0,
+                }
+            }
+            Read { ino, pos, buf, .. } => {
+                let len = (buf.len as usize).min(MAX_IO);
+                let mut v = vec![0u8; len];
+                let n = fs.read(ino, pos, &mut v).map_err(e)?;
+                cx.sys
+                    .safecopy_to(from, buf.grant, 0, &v[..n])
+                    .map_err(|_| SysErrno::EFAULT)?;
+                FsAnswer::Count {
+                    n: n as u64,
+                    pos: pos + n as u64,
+                }
+            }
+            Write { ino, pos, buf, .. } => {
+                let v = Self::fetch(cx, from, buf, MAX_IO).map_err(|e| {
+                    if e == SysErrno::ENAMETOOLONG {
+                        SysErrno::EINVAL
+                    } else {
+                        e
+                    }
+                })?;
+                let n = fs.write(ino, pos, &v, now).map_err(e)?;
+                let size = fs.stat(ino).map_err(e)?.size;
+                FsAnswer::Count {
+                    n: n as u64,
+                    pos: u64::from(size),
+                }
+            }
+            Truncate { ino, size, .. } => {
+                fs.truncate(ino, size, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Stat { ino, .. } => {
+                let s = fs.stat(ino).map_err(e)?;
+                FsAnswer::Stat(FsStat {
+                    ino: s.ino,
+                    mode: s.mode,
+                    nlinks: s.nlinks,
+                    uid: s.uid,
+                    gid: s.gid,
+                    size: u64::from(s.size),
+                    atime: s.atime,
+                    mtime: s.mtime,
+                    ctime: s.ctime,
+                    rdev: s.rdev,
+                    blksize: s.blksize,
+                })
+            }
+            Chmod {
+                ino, mode: m, cred, ..
+            } => {
+                let s = fs.stat(ino).map_err(e)?;
+                if cred.uid != 0 && cred.uid != s.uid {
+                    return Err(SysErrno::EPERM);
+                }
+                fs.chmod(ino, m & 0o7777, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Chown {
+                ino,
+                uid,
+                gid,
+                cred,
+                ..
+            } => {
+                if cred.uid != 0 {
+                    return Err(SysErrno::EPERM);
+                }
+                fs.chown(ino, uid, gid, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Utimes {
+                ino,
+                atime,
+                mtime,
+                cred,
+                ..
+            } => {
+                let s = fs.stat(ino).map_err(e)?;
+                if cred.uid != 0 && cred.uid != s.uid {
+                    return Err(SysErrno::EPERM);
+                }
+                fs.utimes(ino, atime, mtime, now).map_err(e)?;
+                FsAnswer::Done
+            }
+            Getdents { ino, pos, buf, .. } => {
+                let cap = (buf.len as usize).min(MAX_IO);
+                let ents = fs.getdents(ino, pos, cap / 16 + 1).map_err(e)?;
+                let mut out = vec![0u8; cap];
+                let mut at = 0;
+                let mut next = pos;
+                for d in &ents {
+                    match put_dirent(&mut out, at, d.ino, d.next_pos, &d.name) {
+                        Some(n) => {
+                            at += n;
+                            next = d.next_pos;
+                        }
+                        None => break,
+                    }
+                }
+                if at == 0 && !ents.is_empty() {
+                    return Err(SysErrno::EINVAL);
+                }
+                cx.sys
+                    .safecopy_to(from, buf.grant, 0, &out[..at])
+                    .map_err(|_| SysErrno::EFAULT)?;
+                FsAnswer::Count {
+                    n: at as u64,
+                    pos: next,
+                }
+            }
+            Statvfs { .. } => {
+                let s = fs.statvfs().map_err(e)?;
+                FsAnswer::StatVfs(FsStatVfs {
+                    bsize: s.bsize,
+                    namemax: s.namemax,
+                    blocks: s.blocks,
+                    bfree: s.bfree,
+                    files: s.files,
+                    ffree: s.ffree,
+                })
+            }
+            Putnode { ino, count, .. } => {
+                for _ in 0..count {
+                    fs.put(ino).map_err(e)?;
+                }
+                drop_ref = Some((ino, count));
+                FsAnswer::Done
+            }
+            NewNode { .. } => return Err(SysErrno::ENOSYS),
+            Lookup { .. } | Mountpoint { .. } => return Err(SysErrno::EINVAL),
+        };
+        if let Some(ino) = new_ref {
+            self.add_ref(ino, 1);
+        }
+        if let Some((ino, n)) = drop_ref {
+            self.add_ref(ino, -i64::from(n));
+        }
+        Ok(ans)
+    }
+}
+
+fn self_mounted(mem: &MfsMemory, ino: u32) -> bool {
+    mem.borrow().durable.mountpoints.contains(&ino)
+}
+
+impl Service for MfsServer {
+    fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> core::result::Result<(), SysErrno> {
+        let restart = info.kind != sys::proto::rs::InitKind::Fresh || info.restarts > 0;
+        let r = self.mount(restart);
+        if let Err(e) = r {
+            cx.sys.log("mfs: mount failed");
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        if is_notify(&msg) {
+            return None;
+        }
+        let req = match FsRequest::try_from(&msg) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.bad += 1;
+                return Some(
+                    FsReply {
+                        id: msg.request_id(),
+                        result: Err(e),
+                    }
+                    .to_message(),
+                );
+            }
+        };
+        let id = req.id();
+        let record = self.cfg.exactly_once && req.is_side_effecting();
+        if record && let Some(r) = self.mem.borrow().durable.records.get(&id) {
+            self.stats.replayed += 1;
+            return Some(*r);
+        }
+        self.stats.applied += 1;
+        let result = self.apply(cx, msg.source(), &req);
+        let reply = FsReply { id, result }.to_message();
+        if record {
+            self.record(id, reply);
+        }
+        Some(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_bits() {
+        let u = Cred { uid: 5, gid: 7 };
+        assert!(permitted(0o700, 5, 1, u, 7));
+        assert!(!permitted(0o070, 5, 7, u, 4)); // owner class wins
+        assert!(permitted(0o070, 1, 7, u, 6));
+        assert!(!permitted(0o007 & 0o5, 1, 1, u, 2));
+        assert!(permitted(0, 1, 1, Cred::ROOT, 7));
+    }
+}
