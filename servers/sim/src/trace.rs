@@ -81,6 +81,13 @@ impl Tracer {
         }
     }
 
+    /// Mix one 64-bit word (fixed-width fields: cheaper than per byte).
+    fn word(&mut self, v: u64) {
+        self.hash = (self.hash ^ v)
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(29);
+    }
+
     fn mix(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.hash ^= u64::from(b);
@@ -99,12 +106,9 @@ impl Tracer {
                 mtype,
                 swallowed,
             } => {
-                self.mix(&[0]);
-                self.mix(&t.to_le_bytes());
-                self.mix(&src.0.to_le_bytes());
-                self.mix(&dst.0.to_le_bytes());
-                self.mix(&mtype.to_le_bytes());
-                self.mix(&[u8::from(*swallowed)]);
+                self.word(*t);
+                self.word((u64::from(src.0) << 32) | u64::from(dst.0));
+                self.word((u64::from(*mtype) << 1) | u64::from(*swallowed));
             }
             Event::Spawn { t, label, ep } | Event::Hang { t, label, ep } => {
                 self.mix(&[if matches!(e, Event::Spawn { .. }) {
