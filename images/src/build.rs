@@ -21,7 +21,9 @@ use thiserror::Error;
 /// Target triple of every OS binary.
 pub const OS_TARGET: &str = "x86_64-unknown-none";
 /// Boot programs built with the kernel.
-pub const PROGRAMS: &[&str] = &["hello", "fault", "ping", "pong", "grants", "timer", "privs"];
+pub const PROGRAMS: &[&str] = &[
+    "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr",
+];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
 pub const DEFAULT_MODULES: &str =
@@ -100,7 +102,7 @@ pub fn os_target_dir() -> PathBuf {
 /// Crates compiled only for the OS target (checked by [`clippy`]); the
 /// runtime `rt` is also a host crate but is checked here for the target too.
 pub const OS_CRATES: &[&str] = &[
-    "kernel", "rt", "hello", "fault", "ping", "pong", "grants", "timer", "privs",
+    "kernel", "rt", "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

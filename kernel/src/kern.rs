@@ -47,6 +47,9 @@ pub struct Ctx {
     grants: GrantTable,
     /// Clock tick at which its alarm fires.
     alarm: Option<u64>,
+    /// Told about this process's faults; while set, a faulted process is
+    /// kept (not freed) until the manager replaces it.
+    signal_manager: Option<Endpoint>,
 }
 
 /// Grant tables of live processes, by endpoint.
@@ -75,6 +78,8 @@ struct Kernel {
     quantum_left: u32,
     /// Per IRQ line: bit `s` set when slot `s` hooked it.
     irq_hooks: [u64; 16],
+    /// The boot modules (their memory stays reserved), for `Spawn`.
+    modules: Vec<BootModule>,
 }
 
 /// Why a boot module could not become a process.
@@ -159,6 +164,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         ticks: 0,
         quantum_left: QUANTUM_TICKS,
         irq_hooks: [0; 16],
+        modules: info.modules.clone(),
     };
     // The kernel tasks exist for IPC as notification sources only.
     for task in [SYSTEM_SLOT, CLOCK_SLOT] {
@@ -208,6 +214,12 @@ fn boot_privileges() -> Privileges {
 
 fn start_module(k: &mut Kernel, m: &BootModule) {
     let name = m.name();
+    if !k.procs.has_free_slot() {
+        kprintln!("kernel: module '{name}' refused: process table full");
+        k.failed = true;
+        k.refused += 1;
+        return;
+    }
     let loaded = FRAMES.with(|fa| load_module(fa, m));
     match loaded {
         Ok(ctx) => {
@@ -244,8 +256,17 @@ fn start_module(k: &mut Kernel, m: &BootModule) {
 /// arguments, and returns its initial context. Nothing is mapped unless the
 /// ELF passed every check; a failure after that frees what was built.
 fn load_module(fa: &mut FrameAllocator<FRAME_WORDS>, m: &BootModule) -> Result<Ctx, LoadError> {
-    let bytes = phys::module_bytes(m.range).ok_or(LoadError::Unreadable)?;
-    let args = m.args().as_bytes();
+    load_program(fa, m.range, m.args().as_bytes())
+}
+
+/// Loads the ELF executable in module memory `range` with argument string
+/// `args` into a fresh address space.
+fn load_program(
+    fa: &mut FrameAllocator<FRAME_WORDS>,
+    range: AddrRange,
+    args: &[u8],
+) -> Result<Ctx, LoadError> {
+    let bytes = phys::module_bytes(range).ok_or(LoadError::Unreadable)?;
     if args.len() > abi::MAX_ARGS_LEN {
         return Err(LoadError::ArgsTooLong(args.len()));
     }
@@ -264,6 +285,7 @@ fn load_module(fa: &mut FrameAllocator<FRAME_WORDS>, m: &BootModule) -> Result<C
             recv_buf: None,
             grants: GrantTable::new(),
             alarm: None,
+            signal_manager: None,
         }),
         Err(e) => {
             space.destroy(fa);
@@ -502,6 +524,9 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             _ => Err(Errno::Inval),
         },
         Syscall::SetPriv => set_priv(k, frame),
+        Syscall::Spawn => spawn(k, slot, frame),
+        Syscall::SetSigMgr => set_sigmgr(k, frame),
+        Syscall::Update => update(k, frame),
     };
     frame.rax = match result {
         Ok(v) => v,
@@ -705,6 +730,92 @@ fn safecopy(k: &mut Kernel, slot: usize, f: &TrapFrame, to_grant: bool) -> Resul
     Ok(len)
 }
 
+/// The slot of live endpoint `ep`.
+fn live_slot(k: &Kernel, ep: Endpoint) -> Result<usize, Errno> {
+    match k.procs.get(ep.slot()) {
+        Some(p) if p.endpoint == ep && p.is_alive() => Ok(ep.slot()),
+        _ => Err(Errno::DeadSrcDst),
+    }
+}
+
+/// `SetSigMgr`: live `rsi` becomes the signal manager of live `rdi`.
+fn set_sigmgr(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let mgr = Endpoint(f.rsi as u32);
+    live_slot(k, mgr)?;
+    if let Some(p) = k.procs.get_mut(target) {
+        p.ctx.signal_manager = Some(mgr);
+    }
+    Ok(0)
+}
+
+/// `Spawn`: a new process from a boot module, by module name.
+fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    if f.rsi > 64 || f.r10 > abi::MAX_ARGS_LEN as u64 {
+        return Err(Errno::Inval);
+    }
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    let mut name = [0u8; 64];
+    let mut args = [0u8; abi::MAX_ARGS_LEN];
+    let (name, args) = (&mut name[..f.rsi as usize], &mut args[..f.r10 as usize]);
+    space.read_user(f.rdi, name).ok_or(Errno::Fault)?;
+    space.read_user(f.rdx, args).ok_or(Errno::Fault)?;
+    let name = core::str::from_utf8(name).map_err(|_| Errno::Inval)?;
+    let range = k
+        .modules
+        .iter()
+        .find(|m| m.name() == name)
+        .map(|m| m.range)
+        .ok_or(Errno::Inval)?;
+    if !k.procs.has_free_slot() {
+        return Err(Errno::Inval);
+    }
+    let ctx = FRAMES
+        .with(|fa| load_program(fa, range, args))
+        .map_err(|e| {
+            kprintln!("kernel: spawn of '{name}' failed: {e}");
+            Errno::Inval
+        })?;
+    let ep = k.procs.spawn(name, ctx).map_err(|_| Errno::Inval)?;
+    if let Err(e) = k.ipc.add(ep, boot_privileges()) {
+        panic!("IPC table out of step with the process table: {e:?}");
+    }
+    kprintln!("kernel: spawned '{name}' as slot {}", ep.slot());
+    Ok(u64::from(ep.0))
+}
+
+/// `Update`: the live process `rsi` takes over endpoint `rdi`, whose
+/// process died and was kept for its manager.
+fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let old = Endpoint(f.rdi as u32);
+    let new = Endpoint(f.rsi as u32);
+    let old_slot = old.slot();
+    match k.procs.get(old_slot) {
+        Some(p) if p.endpoint == old && !p.is_alive() && p.ctx.signal_manager.is_some() => {}
+        _ => return Err(Errno::DeadSrcDst),
+    }
+    let new_slot = live_slot(k, new)?;
+    if k.ipc.is_blocked(new_slot) || k.procs.current() == Some(new_slot) {
+        return Err(Errno::NotReady);
+    }
+    let privileges = k.ipc.privileges(new_slot).unwrap_or_else(boot_privileges);
+    process_gone(k, new_slot);
+    let dead = k
+        .procs
+        .take_over(old_slot, new_slot)
+        .map_err(|_| Errno::Inval)?;
+    FRAMES.with(|fa| dead.ctx.space.destroy(fa));
+    if let Err(e) = k.ipc.add(old, privileges) {
+        panic!("IPC table out of step after update: {e:?}");
+    }
+    let name = &k.procs.get(old_slot).expect("just moved in").name;
+    kprintln!(
+        "kernel: '{name}' (was slot {new_slot}) took over endpoint {:#x}",
+        old.0
+    );
+    Ok(0)
+}
+
 /// `SetPriv`: replaces another live process's privilege record. The kernel
 /// tasks' bits can never be granted as send targets (they do not receive).
 fn set_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
@@ -785,6 +896,18 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     }
     k.procs.kill(slot, fault).expect("current slot");
     process_gone(k, slot);
+    // A process with a live signal manager is kept for it, and the manager
+    // is told (notification from SYSTEM).
+    let manager = k.procs.get(slot).and_then(|p| p.ctx.signal_manager);
+    if let Some(mgr) = manager {
+        let mut wakes = Vec::new();
+        if k.ipc.notify(SYSTEM_SLOT, mgr, k.ticks, &mut wakes).is_ok() {
+            kprintln!("kernel: fault reported to signal manager {:#x}", mgr.0);
+        } else if let Some(p) = k.procs.get_mut(slot) {
+            p.ctx.signal_manager = None; // manager gone: nothing to keep it for
+        }
+        apply_wakes(k, wakes);
+    }
     switch_away(k, frame);
 }
 
@@ -811,7 +934,9 @@ fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
     }
     let idle = next.is_none() && can_be_woken(k, prev);
     if let Some(p) = prev
-        && k.procs.get(p).is_some_and(|p| !p.is_alive())
+        && k.procs
+            .get(p)
+            .is_some_and(|p| !p.is_alive() && p.ctx.signal_manager.is_none())
         && let Some(old) = k.procs.release(p)
     {
         FRAMES.with(|fa| old.ctx.space.destroy(fa));

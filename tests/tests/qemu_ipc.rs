@@ -196,3 +196,33 @@ fn qemu_privileges_deny_sends_and_kernel_calls() {
     assert!(!log.contains("WRONG"));
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_faulted_server_is_restarted_under_its_old_endpoint() {
+    // pong faults on its first request; the kernel keeps it and notifies its
+    // signal manager, which spawns a fresh pong and lets it take over the
+    // old endpoint. ping, which kept that endpoint, gets the dead-peer error,
+    // retries, and reaches the new instance.
+    let Some(r) = boot("sigmgr pong,pong crash,ping 3 retry", "") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[sigmgr] managing pong (0x3)",
+            "[pong] crashing instead of answering",
+            "kernel: process 'pong' killed: general protection fault",
+            "kernel: fault reported to signal manager 0x2",
+            "[ping] round 1: pong is dead, retrying",
+            "[sigmgr] pong faulted; restarting it",
+            "took over endpoint 0x3",
+            "[ping] round 1: ok",
+            "[ping] round 3: ok",
+            "[pong] served 3 requests, 2 notifications",
+            "[ping] ipc checks: 0 failed",
+            "kernel: process 'ping' exited with code 0",
+        ],
+    );
+    assert!(!r.serial.contains("KERNEL PANIC"));
+    assert!(r.passed(), "{}", r.describe());
+}

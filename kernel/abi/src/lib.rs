@@ -110,6 +110,18 @@ pub enum Syscall {
     /// may send to / notify, `rdx` = bit set of kernel calls it may make
     /// (bit `n` = call number `n`; see [`Syscall::is_kernel_call`]).
     SetPriv = 16,
+    /// Start a new process from the boot module named by the `rsi` bytes at
+    /// `rdi`, with the `r10` bytes at `rdx` as its argument string. Returns
+    /// its endpoint.
+    Spawn = 17,
+    /// Make endpoint `rsi` the signal manager of endpoint `rdi`: when `rdi`
+    /// faults it is stopped and kept (not freed), and `rsi` gets a
+    /// notification from [`SYSTEM_ENDPOINT`].
+    SetSigMgr = 18,
+    /// Let the live process `rsi` take over endpoint `rdi`, whose process
+    /// died and was kept for its manager (MINIX `update`): afterwards `rdi`
+    /// names the new instance and `rsi` is gone.
+    Update = 19,
 }
 
 impl Syscall {
@@ -165,6 +177,9 @@ impl TryFrom<u64> for Syscall {
             14 => Ok(Self::Uptime),
             15 => Ok(Self::IrqHook),
             16 => Ok(Self::SetPriv),
+            17 => Ok(Self::Spawn),
+            18 => Ok(Self::SetSigMgr),
+            19 => Ok(Self::Update),
             _ => Err(Errno::NoSys),
         }
     }
@@ -279,6 +294,9 @@ mod tests {
             Syscall::Uptime,
             Syscall::IrqHook,
             Syscall::SetPriv,
+            Syscall::Spawn,
+            Syscall::SetSigMgr,
+            Syscall::Update,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

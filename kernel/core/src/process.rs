@@ -76,6 +76,10 @@ pub enum TableError {
     Full,
     /// No process in that slot.
     NoSuchProcess(usize),
+    /// The slot's process is still alive (take-over needs a dead one).
+    StillAlive(usize),
+    /// The process is dead (take-over needs a live new instance).
+    NotAlive(usize),
 }
 
 /// Counts of how processes ended, for the final summary.
@@ -148,6 +152,36 @@ impl<C> ProcessTable<C> {
     /// The process in `slot`, mutably.
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Process<C>> {
         self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// True when [`Self::spawn`] would find a slot.
+    pub fn has_free_slot(&self) -> bool {
+        self.slots[FIRST_USER_SLOT..].iter().any(Option::is_none)
+    }
+
+    /// Moves the live process in slot `new` into slot `old`, whose process
+    /// has died but was kept for its manager, so the new instance answers
+    /// to the old endpoint (MINIX `update`). Returns the dead process so
+    /// the caller can free it; slot `new` becomes free (generation bumped).
+    pub fn take_over(&mut self, old: usize, new: usize) -> Result<Process<C>, TableError> {
+        match (self.get(old), self.get(new)) {
+            (None, _) => return Err(TableError::NoSuchProcess(old)),
+            (_, None) => return Err(TableError::NoSuchProcess(new)),
+            (Some(o), _) if o.is_alive() => return Err(TableError::StillAlive(old)),
+            (_, Some(n)) if !n.is_alive() => return Err(TableError::NotAlive(new)),
+            _ if old == new => return Err(TableError::StillAlive(old)),
+            _ => {}
+        }
+        let mut incoming = self.release(new).ok_or(TableError::NoSuchProcess(new))?;
+        let dead = self.slots[old]
+            .take()
+            .ok_or(TableError::NoSuchProcess(old))?;
+        incoming.endpoint = dead.endpoint;
+        self.slots[old] = Some(incoming);
+        if self.current == Some(old) {
+            self.current = None;
+        }
+        Ok(dead)
     }
 
     /// The slot of the running process.
@@ -320,6 +354,34 @@ mod tests {
             "dead stays dead"
         );
         assert!(t.find("srv").is_none());
+    }
+
+    #[test]
+    fn take_over_keeps_the_old_endpoint() {
+        let mut t = ProcessTable::new();
+        let old = t.spawn("srv", 1).unwrap();
+        let other = t.spawn("cli", 2).unwrap();
+        assert_eq!(
+            t.take_over(old.slot(), other.slot()).unwrap_err(),
+            TableError::StillAlive(old.slot())
+        );
+        t.kill(old.slot(), gp()).unwrap();
+        let new = t.spawn("srv", 3).unwrap();
+        let dead = t.take_over(old.slot(), new.slot()).unwrap();
+        assert_eq!(dead.ctx, 1);
+        let p = t.get(old.slot()).unwrap();
+        assert_eq!((p.endpoint, p.ctx, p.is_alive()), (old, 3, true));
+        assert!(t.get(new.slot()).is_none());
+        // The vacated slot's next occupant gets a new generation.
+        let again = t.spawn("x", 4).unwrap();
+        assert_eq!(again.slot(), new.slot());
+        assert_ne!(again, new);
+        t.exit(other.slot(), 0).unwrap();
+        assert_eq!(
+            t.take_over(old.slot(), other.slot()).unwrap_err(),
+            TableError::StillAlive(old.slot())
+        );
+        assert!(t.has_free_slot());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `ping`: the client half of the IPC test. Arguments: `[rounds] [bench N]`.
+//! `ping`: the client half of the IPC test. Arguments:
+//! `[rounds] [retry] [bench N]`.
 //!
 //! 1. Looks up `pong` by name, then does `rounds` (default 5) `sendrec`
 //!    round trips, checking the reply's type, source and content.
@@ -9,6 +10,9 @@
 //!    to the busy pong fails with `NotReady`.
 //! 4. Sends `QUIT`, then checks that a further `sendrec` and `whois` fail
 //!    with `DeadSrcDst`.
+//!
+//! With `retry`, a round that finds pong dead waits (alarm) and retries
+//! with the same endpoint, for the restart-by-manager test.
 //!
 //! Exits 0 when every check passed, 1 otherwise.
 #![no_std]
@@ -31,10 +35,14 @@ rt::entry!(main);
 fn main(args: &str) -> i32 {
     let mut words = args.split_ascii_whitespace();
     let rounds: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(5);
-    let bench: usize = match (words.next(), words.next()) {
-        (Some("bench"), Some(n)) => n.parse().unwrap_or(0),
-        _ => 0,
-    };
+    let rest: Vec<&str> = words.collect();
+    let retry = rest.contains(&"retry");
+    let bench: usize = rest
+        .iter()
+        .position(|w| *w == "bench")
+        .and_then(|i| rest.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let pong = match ipc::whois("pong") {
         Ok(ep) => ep,
         Err(e) => {
@@ -46,7 +54,20 @@ fn main(args: &str) -> i32 {
     for i in 1..=rounds {
         let mut m = ipc::message(PING);
         ipc::set(&mut m, 0, i);
-        if let Err(e) = ipc::sendrec(pong, &mut m) {
+        let mut result = ipc::sendrec(pong, &mut m);
+        // With `retry`, a dead server is waited for: its manager restarts
+        // it under the same endpoint, which we keep using.
+        let mut tries = 0;
+        while retry && result == Err(Errno::DeadSrcDst) && tries < 50 {
+            rt::println!("round {i}: pong is dead, retrying");
+            tries += 1;
+            let _ = rt::sys::set_alarm(2);
+            let _ = ipc::receive(ipc::ANY);
+            m = ipc::message(PING);
+            ipc::set(&mut m, 0, i);
+            result = ipc::sendrec(pong, &mut m);
+        }
+        if let Err(e) = result {
             failures += 1;
             rt::println!("round {i}: failed: {e:?}");
             continue;

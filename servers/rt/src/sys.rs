@@ -114,3 +114,31 @@ pub fn set_priv(target: u32, send_to: u64, calls: u64) -> Result<(), Errno> {
     let a = [u64::from(target), send_to, calls, 0, 0, 0];
     Errno::from_return(raw_syscall6(Syscall::SetPriv as u64, a)).map(drop)
 }
+
+/// Starts a new process from the boot module called `module` with argument
+/// string `args`; returns its endpoint.
+pub fn spawn(module: &str, args: &str) -> Result<u32, Errno> {
+    let a = [
+        module.as_ptr() as u64,
+        module.len() as u64,
+        args.as_ptr() as u64,
+        args.len() as u64,
+        0,
+        0,
+    ];
+    Errno::from_return(raw_syscall6(Syscall::Spawn as u64, a)).map(|e| e as u32)
+}
+
+/// Makes `manager` the signal manager of `target`: a fault of `target`
+/// keeps it for the manager and notifies the manager (from SYSTEM).
+pub fn set_sigmgr(target: u32, manager: u32) -> Result<(), Errno> {
+    let a = [u64::from(target), u64::from(manager), 0, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::SetSigMgr as u64, a)).map(drop)
+}
+
+/// Lets live process `new` take over endpoint `old` (whose process died
+/// and was kept for its manager).
+pub fn update(old: u32, new: u32) -> Result<(), Errno> {
+    let a = [u64::from(old), u64::from(new), 0, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::Update as u64, a)).map(drop)
+}
