@@ -226,3 +226,22 @@ fn qemu_faulted_server_is_restarted_under_its_old_endpoint() {
     assert!(!r.serial.contains("KERNEL PANIC"));
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_sendrec_cycle_is_refused_not_hung() {
+    // a blocks in sendrec to b; b's sendrec to a would close the cycle and
+    // must fail with Locked, after which b serves a's request.
+    let Some(r) = boot("ping:a cycle b,ping:b cycle a", "strict") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[b] sendrec to a: Locked",
+            "kernel: process 'b' exited with code 0",
+            "[a] sendrec to b: reply 42",
+            "kernel: process 'a' exited with code 0",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

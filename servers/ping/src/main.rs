@@ -11,6 +11,10 @@
 //! 4. Sends `QUIT`, then checks that a further `sendrec` and `whois` fail
 //!    with `DeadSrcDst`.
 //!
+//! With `cycle PEER` instead, it only does a `sendrec` to `PEER` (run two
+//! instances naming each other): the second one must get `Locked`
+//! (deadlock refused), then serves the first one's request.
+//!
 //! With `retry`, a round that finds pong dead waits (alarm) and retries
 //! with the same endpoint, for the restart-by-manager test.
 //!
@@ -33,6 +37,9 @@ const QUIT_ACK: u32 = 4;
 rt::entry!(main);
 
 fn main(args: &str) -> i32 {
+    if let Some(peer) = args.strip_prefix("cycle ") {
+        return cycle(peer.trim());
+    }
     let mut words = args.split_ascii_whitespace();
     let rounds: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(5);
     let rest: Vec<&str> = words.collect();
@@ -125,4 +132,31 @@ fn main(args: &str) -> i32 {
     }
     rt::println!("ipc checks: {failures} failed");
     i32::from(failures != 0)
+}
+
+/// `cycle PEER`: sendrec to the peer; if that would deadlock, serve the
+/// peer's pending request instead.
+fn cycle(peer: &str) -> i32 {
+    let Ok(peer_ep) = ipc::whois(peer) else {
+        rt::println!("no {peer}");
+        return 1;
+    };
+    let mut m = ipc::message(PING);
+    ipc::set(&mut m, 0, 21);
+    match ipc::sendrec(peer_ep, &mut m) {
+        Ok(()) => {
+            rt::println!("sendrec to {peer}: reply {}", ipc::get(&m, 0));
+            i32::from(ipc::get(&m, 0) != 42)
+        }
+        Err(e) => {
+            rt::println!("sendrec to {peer}: {e:?}");
+            let Ok(req) = ipc::receive(ipc::ANY) else {
+                return 1;
+            };
+            let mut reply = ipc::message(PONG);
+            ipc::set(&mut reply, 0, ipc::get(&req, 0) * 2);
+            let sent = ipc::send(ipc::source(&req), &reply);
+            i32::from(e != Errno::Locked || sent.is_err())
+        }
+    }
 }
