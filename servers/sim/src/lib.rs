@@ -383,6 +383,15 @@ impl Sim {
         self.core.tracer.events()
     }
 
+    /// The last `n` kept events, one per line (for failure messages).
+    pub fn trace_tail(&self, n: usize) -> String {
+        let ev = self.core.tracer.events();
+        ev[ev.len().saturating_sub(n)..]
+            .iter()
+            .map(|e| format!("{e:?}\n"))
+            .collect()
+    }
+
     /// Hash of all events so far.
     pub fn trace_hash(&self) -> u64 {
         self.core.tracer.hash()

@@ -36,3 +36,16 @@ fn boot_echo_crash_restart() {
         );
     });
 }
+
+#[test]
+fn trace_tail_lists_recent_events() {
+    let mut sim = boot(
+        SimConfig::new(2),
+        vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+    );
+    assert!(sim.crash_now("echo"));
+    let tail = sim.trace_tail(3);
+    assert_eq!(tail.lines().count(), 3);
+    assert!(tail.contains("Died"), "{tail}");
+    assert!(sim.trace().len() > 3);
+}
