@@ -410,6 +410,91 @@ fn orphan_inode() {
 }
 
 #[test]
+fn orphan_file_is_reconnected_with_its_contents() {
+    for (v, n, bs) in FORMATS {
+        let (mut img, [_, _, f1, _, _]) = sample(v, n, bs);
+        // Lose /f1's only name.
+        img.set_entry_ino(ROOT_INO, "f1", 0);
+        let r = check(&img);
+        assert!(r.has(FindingKind::Orphan), "{v:?}: {:#?}", r.findings);
+        let (rr, fixed) = repair(&img);
+        assert_eq!(rr.exit_code(), 1, "{v:?}: {:#?}", rr.findings);
+        let name = format!("#{f1}");
+        assert!(
+            fixed.find_entry(ROOT_INO, &name).is_some(),
+            "{v:?}: not reconnected"
+        );
+        assert_eq!(fixed.read_file(f1), b"hello, minix\n");
+        assert_eq!(check(&fixed).exit_code(), 0);
+        if let Some(code) = util_linux(&fixed) {
+            assert_eq!(code, 0, "{v:?}");
+        }
+    }
+}
+
+#[test]
+fn lost_directory_subtree_is_reconnected_whole() {
+    for (v, n, bs) in FORMATS {
+        let (mut img, [a, b, _, big, _]) = sample(v, n, bs);
+        let before = img.read_file(big);
+        // Lose /a: its subtree (a/b, a/big) hangs in the air.
+        img.set_entry_ino(ROOT_INO, "a", 0);
+        let r = check(&img);
+        assert!(r.has(FindingKind::Orphan), "{v:?}: {:#?}", r.findings);
+        let (rr, fixed) = repair(&img);
+        assert_eq!(rr.exit_code(), 1, "{v:?}: {:#?}", rr.findings);
+        let again = check(&fixed);
+        assert_eq!(again.exit_code(), 0, "{v:?}: {:#?}", again.findings);
+        // One new name in the root, for the top of the subtree only.
+        assert!(fixed.find_entry(ROOT_INO, &format!("#{a}")).is_some());
+        assert!(fixed.find_entry(ROOT_INO, &format!("#{b}")).is_none());
+        assert_eq!(fixed.find_entry(a, "b").map(|_| ()), Some(()));
+        assert_eq!(fixed.read_file(big), before, "{v:?}: contents kept");
+        // /a/b/.. still names a, and a/.. now names the root.
+        assert!(fixed.inode(a).is_dir());
+        if let Some(code) = util_linux(&fixed) {
+            assert_eq!(code, 0, "{v:?}");
+        }
+        // The core sees the reconnected tree.
+        let mut fs = mfs::fs::FileSystem::mount(
+            mfs::blockio::MemBlocks::new(fixed.data.clone()),
+            mfs::fs::MountOptions {
+                read_only: true,
+                force_rw_unclean: false,
+            },
+        )
+        .unwrap();
+        let data = fs.read_path(format!("/#{a}/big").as_bytes()).unwrap();
+        assert_eq!(data, before);
+    }
+}
+
+#[test]
+fn many_orphans_fill_new_root_blocks() {
+    for (v, n, bs) in FORMATS {
+        let (mut img, _) = sample(v, n, bs);
+        // More orphans than fit in the root's first block.
+        let count = (bs / img.g.dirent_size) as usize + 5;
+        for _ in 0..count {
+            let ino = img.alloc_inode();
+            let i = DiskInode {
+                mode: mode::S_IFREG | 0o644,
+                nlinks: 1,
+                ..DiskInode::default()
+            };
+            img.set_inode(ino, &i);
+        }
+        let (rr, fixed) = repair(&img);
+        assert_eq!(rr.exit_code(), 1, "{v:?}: {:#?}", rr.findings);
+        assert_eq!(check(&fixed).exit_code(), 0, "{v:?}");
+        assert!(fixed.inode(ROOT_INO).zone[1] != 0, "{v:?}: root grew");
+        if let Some(code) = util_linux(&fixed) {
+            assert_eq!(code, 0, "{v:?}");
+        }
+    }
+}
+
+#[test]
 fn entry_names_a_free_inode() {
     case(
         "free-entry",

@@ -310,7 +310,12 @@ mod agreement {
             (Version::V3, 60),
         ]
         .into_iter()
-        .map(|(v, n)| (format!("{v:?}/{n}"), mfs_common::sample(v, n, 1024).0.data))
+        .map(|(v, n)| {
+            (
+                format!("{v:?}/{n}"),
+                mfs_common::sample_sized(v, n, 1024, 1024).0.data,
+            )
+        })
         .collect()
     }
 

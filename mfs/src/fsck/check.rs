@@ -17,6 +17,9 @@ use crate::format::{self, DiskInode, Geometry, NR_DZONES};
 const MAX_PER_KIND: usize = 50;
 /// Paths longer than this are shortened to `…/name` in findings.
 const MAX_PATH: usize = 1024;
+/// Most orphans one repair reconnects (the rest are released), so a
+/// wrecked image cannot make repair run for ever.
+const MAX_RECONNECT: usize = 10_000;
 
 /// After a repair left no errors: mark the superblock clean so MINIX
 /// mounts the file system read-write again. Returns a finding if it did.
@@ -230,6 +233,12 @@ struct Checker<'d, D: BlockDevice + ?Sized> {
     /// The walk could not start (bad root): skip count checks that would
     /// only repeat that.
     no_walk: bool,
+    /// The root directory's data zones (from the walk), for reconnecting.
+    root_blocks: Vec<Option<u32>>,
+    /// Orphans to be named in the root once zones can be allocated.
+    pending: Vec<u32>,
+    /// Next zone to try when allocating (below it all are taken).
+    alloc_cursor: u32,
 }
 
 impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
@@ -251,6 +260,9 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             modified: false,
             shared: Vec::new(),
             no_walk: false,
+            root_blocks: Vec::new(),
+            pending: Vec::new(),
+            alloc_cursor: geo.first_data_zone,
             geo,
         }
     }
@@ -379,7 +391,11 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             return;
         }
         self.walk();
+        if self.repair && !self.no_walk {
+            self.adopt_orphans();
+        }
         self.clone_shared();
+        self.name_adopted();
         if !self.no_walk {
             self.check_inodes();
             self.check_zones();
@@ -493,6 +509,9 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             }
         };
         let blocks = self.scan_inode(dir, &mut inode, shown);
+        if dir == 1 {
+            self.root_blocks.clone_from(&blocks);
+        }
         let des = self.geo.dirent_size;
         let size = u64::from(inode.size);
         if size % u64::from(des) != 0 {
@@ -931,22 +950,13 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
     /// zone no reachable file uses, so both files keep their contents.
     fn clone_shared(&mut self) {
         let shared = core::mem::take(&mut self.shared);
-        let fd = self.geo.first_data_zone;
-        let bs = u64::from(self.geo.block_size);
-        let mut cursor = fd;
         for s in shared {
-            while cursor < self.geo.zones
-                && (self.zone_used.get(u64::from(cursor - fd))
-                    || (u64::from(cursor) + 1) * bs > self.disk.size)
-            {
-                cursor += 1;
-            }
-            let copied = if cursor < self.geo.zones {
-                self.read_block(u64::from(s.zone)).ok()
-            } else {
-                None
+            let free = self.free_zone();
+            let copied = match free {
+                Some(_) => self.read_block(u64::from(s.zone)).ok(),
+                None => None,
             };
-            let Some(data) = copied else {
+            let (Some(new), Some(data)) = (free, copied) else {
                 self.err_at(
                     FindingKind::DuplicateZone,
                     s.ino,
@@ -959,8 +969,8 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 );
                 continue;
             };
-            let new = cursor;
-            self.zone_used.set(u64::from(new - fd));
+            self.zone_used
+                .set(u64::from(new - self.geo.first_data_zone));
             self.disk.write_block(u64::from(new), data);
             match s.holder {
                 Holder::Inode(ino, slot) => {
@@ -984,6 +994,184 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 true,
             );
         }
+    }
+
+    /// A zone no reachable file uses and the image holds (not yet marked).
+    fn free_zone(&mut self) -> Option<u32> {
+        let fd = self.geo.first_data_zone;
+        let bs = u64::from(self.geo.block_size);
+        while self.alloc_cursor < self.geo.zones {
+            let z = self.alloc_cursor;
+            if !self.zone_used.get(u64::from(z - fd)) && (u64::from(z) + 1) * bs <= self.disk.size {
+                return Some(z);
+            }
+            self.alloc_cursor += 1;
+        }
+        None
+    }
+
+    /// Repair: orphans that still look like live files (a known type and
+    /// a link count) are kept rather than released. Orphan directories are
+    /// walked as children of the root, so their subtrees count as reached;
+    /// the rest have their zones claimed. All are named `#<inode>` in the
+    /// root by [`Checker::name_adopted`] once zone copies are placed.
+    fn adopt_orphans(&mut self) {
+        let mut dirs = Vec::new();
+        let mut files = Vec::new();
+        for ino in 2..=self.geo.ninodes {
+            if dirs.len() + files.len() >= MAX_RECONNECT {
+                break;
+            }
+            if self.links[ino as usize] > 0
+                || self.dir_seen.get(u64::from(ino))
+                || !map_get(&self.imap, u64::from(ino))
+            {
+                continue;
+            }
+            let Ok(i) = self.read_inode(ino) else {
+                continue;
+            };
+            if i.nlinks == 0 || !view::known_type(i.mode) {
+                continue;
+            }
+            if i.is_dir() {
+                dirs.push(ino);
+            } else {
+                files.push(ino);
+            }
+        }
+        // Directories whose `..` names another lost directory hang below
+        // it: adopt the top ones first so subtrees stay whole.
+        let lost: alloc::collections::BTreeSet<u32> = dirs.iter().copied().collect();
+        let (mut tops, rest): (Vec<u32>, Vec<u32>) = dirs.into_iter().partition(|&d| {
+            let up = self.dotdot_of(d);
+            up == d || !lost.contains(&up)
+        });
+        tops.extend(rest);
+        for d in tops {
+            if self.dir_seen.get(u64::from(d)) {
+                continue; // reached below an adopted directory
+            }
+            self.dir_seen.set(u64::from(d));
+            let path = format!("/#{d}");
+            self.paths.insert(d, path.clone());
+            let mut stack = vec![(d, 1, path)];
+            while let Some((dir, parent, p)) = stack.pop() {
+                self.walk_dir(dir, parent, &p, &mut stack);
+            }
+            self.pending.push(d);
+        }
+        for f in files {
+            if self.links[f as usize] > 0 {
+                continue; // named inside an adopted directory
+            }
+            let path = format!("/#{f}");
+            self.paths.insert(f, path.clone());
+            if let Ok(mut i) = self.read_inode(f) {
+                self.scan_inode(f, &mut i, &path);
+            }
+            self.pending.push(f);
+        }
+    }
+
+    /// The inode a directory's `..` entry names (0 if unreadable).
+    fn dotdot_of(&mut self, dir: u32) -> u32 {
+        let Ok(i) = self.read_inode(dir) else {
+            return 0;
+        };
+        let z = i.zone[0];
+        if !self.zone_ok(z) {
+            return 0;
+        }
+        let des = self.geo.dirent_size as usize;
+        match self.read_block(u64::from(z)) {
+            Ok(b) => b
+                .get(des..2 * des)
+                .map_or(0, |e| format::dirent_ino(&self.geo, e)),
+            Err(_) => 0,
+        }
+    }
+
+    /// Name each adopted orphan `#<inode>` in the root directory.
+    fn name_adopted(&mut self) {
+        let pending = core::mem::take(&mut self.pending);
+        for ino in pending {
+            let name = format!("#{ino}");
+            let ok = self.add_root_entry(name.as_bytes(), ino);
+            if ok {
+                self.links[ino as usize] += 1;
+            }
+            self.err(
+                FindingKind::Orphan,
+                Some(ino),
+                if ok {
+                    format!("inode was not named by any directory entry; reconnected as /{name}")
+                } else {
+                    "inode is not named by any directory entry (no room in / to reconnect it)"
+                        .to_string()
+                },
+                ok,
+            );
+        }
+    }
+
+    /// Put entry `name` -> `ino` in the root: in a free slot, after the last
+    /// entry, or in a new direct zone.
+    fn add_root_entry(&mut self, name: &[u8], ino: u32) -> bool {
+        let Ok(mut root) = self.read_inode(1) else {
+            return false;
+        };
+        let des = self.geo.dirent_size;
+        let per = u64::from(self.geo.block_size / des);
+        let size = u64::from(root.size);
+        if size % u64::from(des) != 0 {
+            return false;
+        }
+        let nslots = size / u64::from(des);
+        // A free slot inside the directory.
+        for slot in 2..nslots {
+            let Some(Some(z)) = self.root_blocks.get((slot / per) as usize).copied() else {
+                continue;
+            };
+            let Ok(mut b) = self.read_block(u64::from(z)) else {
+                continue;
+            };
+            let off = ((slot % per) * u64::from(des)) as usize;
+            if format::dirent_ino(&self.geo, &b[off..off + des as usize]) == 0 {
+                format::dirent_write(&self.geo, &mut b[off..off + des as usize], ino, name);
+                self.disk.write_block(u64::from(z), b);
+                return true;
+            }
+        }
+        // Append, in the last block or a new direct zone.
+        let blk = (nslots / per) as usize;
+        let z = match self.root_blocks.get(blk).copied().flatten() {
+            Some(z) => z,
+            None if blk < NR_DZONES && root.zone[blk] == 0 => {
+                let Some(z) = self.free_zone() else {
+                    return false;
+                };
+                self.zone_used.set(u64::from(z - self.geo.first_data_zone));
+                self.disk
+                    .write_block(u64::from(z), vec![0; self.geo.block_size as usize]);
+                root.zone[blk] = z;
+                if self.root_blocks.len() <= blk {
+                    self.root_blocks.resize(blk + 1, None);
+                }
+                self.root_blocks[blk] = Some(z);
+                z
+            }
+            None => return false,
+        };
+        let Ok(mut b) = self.read_block(u64::from(z)) else {
+            return false;
+        };
+        let off = ((nslots % per) * u64::from(des)) as usize;
+        format::dirent_write(&self.geo, &mut b[off..off + des as usize], ino, name);
+        self.disk.write_block(u64::from(z), b);
+        root.size += des;
+        self.write_inode(1, &root);
+        true
     }
 
     /// Compare every inode with the bitmap and the links found.

@@ -298,7 +298,12 @@ impl Img {
 /// (needs single indirect), /link -> a/big. Returns the image and the
 /// inode numbers (a, b, f1, big, link).
 pub fn sample(version: Version, name_len: usize, bs: u32) -> (Img, [u32; 5]) {
-    let mut img = Img::new(version, name_len, bs, 4096);
+    sample_sized(version, name_len, bs, 4096)
+}
+
+/// [`sample`] on a file system of `blocks` blocks.
+pub fn sample_sized(version: Version, name_len: usize, bs: u32, blocks: u64) -> (Img, [u32; 5]) {
+    let mut img = Img::new(version, name_len, bs, blocks);
     let a = img.mkdir(ROOT_INO, "a");
     let b = img.mkdir(a, "b");
     let f1 = img.mkfile(ROOT_INO, "f1", b"hello, minix\n");
