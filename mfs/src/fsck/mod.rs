@@ -11,8 +11,12 @@
 //! With `repair`, a first pass fixes what can be fixed without guessing
 //! (bitmaps rebuilt from reachability, link counts, `.`/`..`, out-of-range
 //! and past-EOF zone pointers cleared, entries naming free or invalid inodes
-//! or a second parent removed, orphan inodes released), writes the changed
-//! blocks, and a second pass re-checks. Nothing on any input panics: every
+//! or a second parent removed, a data zone shared by two files copied so
+//! each has its own, orphan files and lost directory subtrees reconnected
+//! in the root as `#<inode>`, orphans with no links released), writes the
+//! changed blocks, marks the superblock clean, and a second pass re-checks.
+//! Duplicate indirect blocks, a root that is not a directory and a damaged
+//! superblock are reported but left alone. Nothing on any input panics: every
 //! number read from disk is range-checked before use, the walk uses an
 //! explicit stack, and memory is bounded by the image size.
 
