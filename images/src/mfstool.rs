@@ -815,7 +815,13 @@ fn cmd_put(image: &Path, host: &Path, path: &str) -> Result<(), ToolError> {
             return Err(Errno::EISDIR);
         }
         fs.truncate(ino, 0, t)?;
-        tree::copy_in(fs, ino, host, t).map_err(|_| Errno::EIO)?;
+        match tree::copy_in(fs, ino, host, t) {
+            Ok(_) => {}
+            Err(tree::CopyError::Fs(e)) => return Err(e),
+            // The host file was readable a moment ago; treat a failure
+            // now as an I/O error.
+            Err(tree::CopyError::Host(_)) => return Err(Errno::EIO),
+        }
         Ok(())
     })
 }

@@ -438,6 +438,15 @@ fn errors_are_one_line_naming_image_and_path() {
     assert!(e.contains("ENAMETOOLONG"), "{e}");
     // The image is still consistent after all the failures.
     assert_eq!(mfs(&["fsck", s(&p)]).status.code(), Some(0));
+
+    // Out of space: the errno comes through, the image stays consistent.
+    let tiny = img_path(&dir, "tiny.img");
+    ok(&["mkfs", "--version", "2", "--blocks", "128", s(&tiny)]);
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, pattern(200_000, 5)).unwrap();
+    let e = fails(&["put", s(&tiny), s(&big), "/big"], &tiny);
+    assert!(e.contains("/big: ") && e.contains("ENOSPC"), "{e}");
+    assert_eq!(mfs(&["fsck", s(&tiny)]).status.code(), Some(0));
 }
 
 #[test]

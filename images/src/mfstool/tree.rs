@@ -472,28 +472,36 @@ fn build_dir<B: BlockAccess>(
     Ok(())
 }
 
+/// Why copying a host file in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading the host file failed.
+    #[error("{0}")]
+    Host(String),
+    /// The file system refused the write.
+    #[error("{0}")]
+    Fs(Errno),
+}
+
 /// Copy a host file into inode `ino` in chunks.
 pub fn copy_in<B: BlockAccess>(
     fs: &mut FileSystem<B>,
     ino: u32,
     src: &Path,
     now: u32,
-) -> Result<u64, String> {
-    let mut f = File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
+) -> Result<u64, CopyError> {
+    let host = |e: std::io::Error| CopyError::Host(format!("{}: {e}", src.display()));
+    let mut f = File::open(src).map_err(host)?;
     let mut buf = vec![0u8; 1 << 16];
     let mut off = 0u64;
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("{}: {e}", src.display()))?;
+        let n = f.read(&mut buf).map_err(host)?;
         if n == 0 {
             return Ok(off);
         }
-        let w = fs
-            .write(ino, off, &buf[..n], now)
-            .map_err(|e| e.to_string())?;
+        let w = fs.write(ino, off, &buf[..n], now).map_err(CopyError::Fs)?;
         if w != n {
-            return Err(Errno::ENOSPC.to_string());
+            return Err(CopyError::Fs(Errno::ENOSPC));
         }
         off += n as u64;
     }
