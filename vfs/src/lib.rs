@@ -1,0 +1,570 @@
+//! vfs: the VFS server. It owns per-process file-descriptor tables, open
+//! files (position, flags) and the mount table, resolves paths across mount
+//! points and symlinks, checks open permissions, and routes every POSIX file
+//! call (`sys::proto::vfs`) to the file servers (MFS, PFS) over the
+//! VFS<->FS protocol (`sys::proto::fs`).
+//!
+//! Worker model. Each user call becomes a job: an `async` block that awaits
+//! file-server answers ([`ops`]). A tiny executor ([`Vfs`]) polls a job
+//! when its awaited answer arrives, so a call waiting on a file server never
+//! blocks other processes' calls (MINIX's worker threads, without threads).
+//! Jobs never touch the transport: an awaited FS request is queued with the
+//! data it carries, and the executor creates the grants, sends the request
+//! with `Sys::request`, and on the answer revokes the grants and hands the
+//! data back.
+//!
+//! Crash handling. A request whose file server dies is bounced
+//! (`DeadPeer`); the executor holds it and resends the *same message, same
+//! id, same grants* once the server is back (retried on an alarm tick). A
+//! stateful MFS answers a resent side-effecting request from its record, so
+//! it is applied exactly once; the caller sees nothing but latency.
+//!
+//! Talks to: users (calls in, replies out), file servers (requests out,
+//! replies and bounces in), the clock (retry alarm). Runs as a plain
+//! `sys::Process`.
+#![no_std]
+
+extern crate alloc;
+
+pub mod client;
+pub mod ops;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use sys::proto::fs::{Buf, Cred, FsAnswer, FsReply, FsRequest};
+use sys::proto::kernel::{DeadPeer, is_notify};
+use sys::proto::vfs::{VfsCall, VfsReply};
+use sys::{Endpoint, Errno, GrantAccess, GrantId, Message, Process, Sys};
+
+/// Most open files per process (MINIX `OPEN_MAX`).
+pub const OPEN_MAX: usize = 64;
+/// Longest path (MINIX `PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+/// Most symlinks followed in one resolution (MINIX `SYMLOOP_MAX`).
+pub const SYMLOOP_MAX: u32 = 16;
+/// Largest single read/write.
+pub const MAX_IO: usize = 1 << 20;
+/// Ticks between attempts to resend held requests.
+pub const RETRY_TICKS: u64 = 1;
+
+/// A mounted file system.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// Service label of the file server.
+    pub label: String,
+    /// Its endpoint.
+    pub ep: Endpoint,
+    /// Root inode (from `ReadSuper`).
+    pub root: u32,
+    /// (mount index, inode) of the directory it covers; `None` for `/`.
+    pub covered: Option<(usize, u32)>,
+}
+
+/// An open file (`filp`).
+#[derive(Debug, Clone)]
+pub struct Filp {
+    /// Mount index of the vnode.
+    pub mnt: usize,
+    /// Inode.
+    pub ino: u32,
+    /// Type and permission bits at open.
+    pub mode: u16,
+    /// Open flags.
+    pub flags: u32,
+    /// Position.
+    pub pos: u64,
+    /// Descriptors referring to it.
+    pub refs: u32,
+}
+
+/// Per-process state.
+#[derive(Debug, Clone)]
+pub struct ProcFs {
+    /// Descriptor table: index into the open-file table.
+    pub fds: Vec<Option<usize>>,
+    /// Credentials.
+    pub cred: Cred,
+}
+
+impl Default for ProcFs {
+    fn default() -> Self {
+        ProcFs {
+            fds: alloc::vec![None; OPEN_MAX],
+            cred: Cred::ROOT,
+        }
+    }
+}
+
+/// A grant to create for an FS request.
+#[derive(Debug, Clone)]
+pub enum GSpec {
+    /// No grant.
+    None,
+    /// Bytes the file server reads (names, paths, write data).
+    In(Vec<u8>),
+    /// A buffer of this many bytes the file server fills.
+    Out(usize),
+}
+
+/// An FS request a job waits on.
+#[derive(Debug)]
+pub struct FsOp {
+    /// Mount index.
+    pub mnt: usize,
+    /// The request; its `Buf` fields are filled in by the executor.
+    pub req: FsRequest,
+    /// First grant (path / name / data buffer).
+    pub g1: GSpec,
+    /// Second grant (second name / link target).
+    pub g2: GSpec,
+}
+
+/// An FS answer plus the filled `Out` buffer, if any.
+pub type FsResult = Result<(FsAnswer, Option<Vec<u8>>), Errno>;
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VfsStats {
+    /// User calls answered.
+    pub calls: u64,
+    /// FS requests sent (first sends).
+    pub fs_requests: u64,
+    /// FS requests bounced by a dead server.
+    pub bounced: u64,
+    /// Resends of held requests that went out.
+    pub resent: u64,
+    /// Jobs suspended on an FS answer at the same time, maximum.
+    pub max_concurrent: u64,
+}
+
+/// State shared between the executor and the jobs.
+#[derive(Default)]
+pub struct State {
+    /// Mount table (index 0 is `/`).
+    pub mounts: Vec<Mount>,
+    /// Open-file table.
+    pub filps: Vec<Option<Filp>>,
+    /// Per-process tables, by endpoint number.
+    pub procs: BTreeMap<u32, ProcFs>,
+    next_id: u64,
+    current_job: u64,
+    outbox: Vec<(u64, u64, FsOp)>,
+    results: BTreeMap<u64, FsResult>,
+}
+
+impl State {
+    /// A fresh request id.
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The process table entry of `ep` (created on first use).
+    pub fn proc_mut(&mut self, ep: Endpoint) -> &mut ProcFs {
+        self.procs.entry(ep.0).or_default()
+    }
+}
+
+/// Shared state handle.
+pub type Shared = Rc<RefCell<State>>;
+
+/// Awaitable FS request (see [`FsOp`]).
+pub struct FsFuture {
+    st: Shared,
+    op: Option<FsOp>,
+    id: u64,
+}
+
+impl FsFuture {
+    /// Queue `op` when first polled.
+    pub fn new(st: Shared, op: FsOp) -> Self {
+        FsFuture {
+            st,
+            op: Some(op),
+            id: 0,
+        }
+    }
+}
+
+impl Future for FsFuture {
+    type Output = FsResult;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<FsResult> {
+        let this = &mut *self;
+        let mut st = this.st.borrow_mut();
+        if let Some(op) = this.op.take() {
+            this.id = st.new_id();
+            let job = st.current_job;
+            st.outbox.push((job, this.id, op));
+            return Poll::Pending;
+        }
+        match st.results.remove(&this.id) {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// What a finished job answers, plus data to copy into the caller's grant.
+pub struct Outcome {
+    /// The reply.
+    pub reply: VfsReply,
+    /// (caller's grant, bytes) to copy out before replying.
+    pub copy_out: Option<(Buf, Vec<u8>)>,
+}
+
+type JobFuture = Pin<Box<dyn Future<Output = Outcome>>>;
+
+struct Job {
+    fut: JobFuture,
+    caller: Endpoint,
+}
+
+struct Pending {
+    job: u64,
+    mnt: usize,
+    msg: Message,
+    grants: Vec<(GrantId, bool)>,
+    held: bool,
+}
+
+/// What to mount at start-up: the first entry is `/`.
+#[derive(Debug, Clone)]
+pub struct MountSpec {
+    /// Service label (for diagnostics).
+    pub label: String,
+    /// File server endpoint.
+    pub ep: Endpoint,
+    /// Mount point path (ignored for the root).
+    pub path: String,
+}
+
+/// The VFS server process.
+pub struct Vfs {
+    st: Shared,
+    jobs: BTreeMap<u64, Job>,
+    next_job: u64,
+    pending: BTreeMap<u64, Pending>,
+    queued: VecDeque<Message>,
+    specs: Vec<MountSpec>,
+    ready: bool,
+    mount_error: Option<Errno>,
+    alarm_armed: bool,
+    stats: VfsStats,
+}
+
+const MOUNT_JOB_CALLER: Endpoint = Endpoint::NONE;
+
+impl Vfs {
+    /// A VFS that mounts `mounts` at start (the first is `/`).
+    pub fn new(mounts: Vec<MountSpec>) -> Self {
+        Vfs {
+            st: Rc::new(RefCell::new(State::default())),
+            jobs: BTreeMap::new(),
+            next_job: 0,
+            pending: BTreeMap::new(),
+            queued: VecDeque::new(),
+            specs: mounts,
+            ready: false,
+            mount_error: None,
+            alarm_armed: false,
+            stats: VfsStats::default(),
+        }
+    }
+
+    /// Whether start-up mounting finished.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Why mounting failed, if it did.
+    pub fn mount_error(&self) -> Option<Errno> {
+        self.mount_error
+    }
+
+    /// Set the credentials of process `ep` (PM's job in MINIX).
+    pub fn set_cred(&mut self, ep: Endpoint, cred: Cred) {
+        self.st.borrow_mut().proc_mut(ep).cred = cred;
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> VfsStats {
+        self.stats
+    }
+
+    /// Calls and requests in flight (jobs, FS requests, held requests).
+    pub fn in_flight(&self) -> (usize, usize, usize) {
+        let held = self.pending.values().filter(|p| p.held).count();
+        (self.jobs.len(), self.pending.len(), held)
+    }
+
+    /// The mount table.
+    pub fn mounts(&self) -> Vec<Mount> {
+        self.st.borrow().mounts.clone()
+    }
+
+    /// Open files of `ep` (descriptor count).
+    pub fn open_fds(&self, ep: Endpoint) -> usize {
+        self.st
+            .borrow()
+            .procs
+            .get(&ep.0)
+            .map(|p| p.fds.iter().filter(|f| f.is_some()).count())
+            .unwrap_or(0)
+    }
+
+    fn spawn_job(&mut self, sys: &mut dyn Sys, caller: Endpoint, fut: JobFuture) {
+        self.next_job += 1;
+        let id = self.next_job;
+        self.jobs.insert(id, Job { fut, caller });
+        self.poll_job(sys, id);
+    }
+
+    fn poll_job(&mut self, sys: &mut dyn Sys, id: u64) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        self.st.borrow_mut().current_job = id;
+        let mut cx = Context::from_waker(Waker::noop());
+        let r = job.fut.as_mut().poll(&mut cx);
+        if let Poll::Ready(out) = r {
+            let caller = job.caller;
+            self.jobs.remove(&id);
+            self.finish(sys, caller, out);
+        }
+        self.drain_outbox(sys);
+        let waiting = self.jobs.len() as u64;
+        self.stats.max_concurrent = self.stats.max_concurrent.max(waiting);
+    }
+
+    fn finish(&mut self, sys: &mut dyn Sys, caller: Endpoint, out: Outcome) {
+        if caller == MOUNT_JOB_CALLER {
+            match out.reply.result {
+                Ok(_) => {
+                    self.ready = true;
+                    while let Some(m) = self.queued.pop_front() {
+                        self.call(sys, m);
+                    }
+                }
+                Err(e) => self.mount_error = Some(e),
+            }
+            return;
+        }
+        let mut reply = out.reply;
+        if let Some((buf, data)) = out.copy_out
+            && !data.is_empty()
+            && sys.safecopy_to(caller, buf.grant, 0, &data).is_err()
+        {
+            reply.result = Err(Errno::EFAULT);
+        }
+        self.stats.calls += 1;
+        // The caller may be gone; nothing to do then.
+        let _ = sys.send(caller, reply.to_message());
+    }
+
+    fn drain_outbox(&mut self, sys: &mut dyn Sys) {
+        let out = core::mem::take(&mut self.st.borrow_mut().outbox);
+        for (job, id, op) in out {
+            let ep = self.st.borrow().mounts.get(op.mnt).map(|m| m.ep);
+            let Some(ep) = ep else {
+                self.st.borrow_mut().results.insert(id, Err(Errno::ENODEV));
+                self.poll_job(sys, job);
+                continue;
+            };
+            let mut grants = Vec::new();
+            let mut bufs = [None, None];
+            let mut failed = false;
+            for (k, g) in [op.g1, op.g2].into_iter().enumerate() {
+                let (data, access, out) = match g {
+                    GSpec::None => continue,
+                    GSpec::In(v) => (v, GrantAccess::READ, false),
+                    GSpec::Out(n) => (alloc::vec![0u8; n], GrantAccess::WRITE, true),
+                };
+                let len = data.len() as u32;
+                match sys.grant_create(ep, access, data) {
+                    Ok(gid) => {
+                        grants.push((gid, out));
+                        bufs[k] = Some(Buf { grant: gid, len });
+                    }
+                    Err(_) => failed = true,
+                }
+            }
+            if failed {
+                for (g, _) in grants {
+                    let _ = sys.grant_revoke(g);
+                }
+                self.st.borrow_mut().results.insert(id, Err(Errno::ENOMEM));
+                self.poll_job(sys, job);
+                continue;
+            }
+            let req = ops::with_bufs(op.req, id, bufs[0], bufs[1]);
+            let msg = req.to_message();
+            self.stats.fs_requests += 1;
+            let held = sys.request(ep, msg).is_err();
+            if held {
+                self.stats.bounced += 1;
+                self.arm(sys);
+            }
+            self.pending.insert(
+                id,
+                Pending {
+                    job,
+                    mnt: op.mnt,
+                    msg,
+                    grants,
+                    held,
+                },
+            );
+        }
+    }
+
+    fn arm(&mut self, sys: &mut dyn Sys) {
+        if !self.alarm_armed {
+            self.alarm_armed = true;
+            sys.set_alarm(RETRY_TICKS);
+        }
+    }
+
+    fn fs_reply(&mut self, sys: &mut dyn Sys, msg: &Message) {
+        let Ok(rep) = FsReply::try_from(msg) else {
+            return;
+        };
+        let Some(p) = self.pending.get(&rep.id) else {
+            return;
+        };
+        let from_ok = self
+            .st
+            .borrow()
+            .mounts
+            .get(p.mnt)
+            .is_some_and(|m| m.ep == msg.source());
+        if !from_ok {
+            return;
+        }
+        let Some(p) = self.pending.remove(&rep.id) else {
+            return;
+        };
+        let mut data = None;
+        for (g, out) in p.grants {
+            if let Ok(v) = sys.grant_revoke(g)
+                && out
+            {
+                data = Some(v);
+            }
+        }
+        let res = rep.result.map(|a| (a, data));
+        self.st.borrow_mut().results.insert(rep.id, res);
+        self.poll_job(sys, p.job);
+    }
+
+    fn bounce(&mut self, sys: &mut dyn Sys, b: &DeadPeer) {
+        let id = b.request_id();
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.held = true;
+            self.stats.bounced += 1;
+            if let Some(new) = b.new {
+                let mut st = self.st.borrow_mut();
+                if let Some(m) = st.mounts.get_mut(p.mnt)
+                    && m.ep == b.dead
+                {
+                    m.ep = new;
+                }
+            }
+            self.arm(sys);
+        }
+    }
+
+    fn retry_held(&mut self, sys: &mut dyn Sys) {
+        self.alarm_armed = false;
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.held)
+            .map(|(&i, _)| i)
+            .collect();
+        let mut still = false;
+        for id in ids {
+            let Some(p) = self.pending.get(&id) else {
+                continue;
+            };
+            let (mnt, msg) = (p.mnt, p.msg);
+            let ep = self.st.borrow().mounts.get(mnt).map(|m| m.ep);
+            let Some(ep) = ep else { continue };
+            match sys.request(ep, msg) {
+                Ok(()) => {
+                    self.stats.resent += 1;
+                    if let Some(p) = self.pending.get_mut(&id) {
+                        p.held = false;
+                    }
+                }
+                Err(Errno::EDEADSRCDST(Some(new))) => {
+                    if let Some(m) = self.st.borrow_mut().mounts.get_mut(mnt) {
+                        m.ep = new;
+                    }
+                    still = true;
+                }
+                Err(_) => still = true,
+            }
+        }
+        if still {
+            self.arm(sys);
+        }
+    }
+
+    fn call(&mut self, sys: &mut dyn Sys, msg: Message) {
+        let caller = msg.source();
+        let call = match VfsCall::try_from(&msg) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = sys.send(
+                    caller,
+                    VfsReply {
+                        id: msg.request_id(),
+                        result: Err(e),
+                    }
+                    .to_message(),
+                );
+                return;
+            }
+        };
+        if !self.ready {
+            self.queued.push_back(msg);
+            return;
+        }
+        let fut = ops::start_call(sys, self.st.clone(), caller, call);
+        self.spawn_job(sys, caller, fut);
+    }
+}
+
+impl Process for Vfs {
+    fn start(&mut self, sys: &mut dyn Sys) {
+        let specs = self.specs.clone();
+        let fut = ops::mount_all(self.st.clone(), specs);
+        self.spawn_job(sys, MOUNT_JOB_CALLER, fut);
+    }
+
+    fn receive(&mut self, sys: &mut dyn Sys, msg: Message) {
+        if is_notify(&msg) {
+            if msg.source() == Endpoint::CLOCK {
+                self.retry_held(sys);
+            }
+            return;
+        }
+        if let Ok(b) = DeadPeer::try_from(&msg) {
+            self.bounce(sys, &b);
+            return;
+        }
+        if FsReply::is_fs_reply(&msg) {
+            self.fs_reply(sys, &msg);
+            return;
+        }
+        self.call(sys, msg);
+    }
+}

@@ -1,0 +1,1145 @@
+//! The POSIX calls as jobs: `async` code that awaits file-server answers
+//! through [`FsFuture`]. User data is copied in before a job starts
+//! ([`start_call`]) and out when it ends ([`Outcome::copy_out`]).
+//!
+//! Simplifications (documented, not hidden): every process's root and
+//! working directory is `/` (relative paths resolve from `/`); each open
+//! holds one file-server reference (no shared vnode table).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::pin::Pin;
+
+use sys::proto::fs::{Buf, Cred, FsAnswer, FsRequest, FsStat, LookupFlags, NodeAttr, WalkOutcome};
+use sys::proto::vfs::{VfsAnswer, VfsCall, VfsReply, mode, oflag, whence};
+use sys::{Endpoint, Errno, Sys};
+
+use crate::{
+    Filp, FsFuture, FsOp, GSpec, MAX_IO, Mount, MountSpec, OPEN_MAX, Outcome, PATH_MAX,
+    SYMLOOP_MAX, Shared,
+};
+
+type R<T> = Result<T, Errno>;
+
+/// `req` with request id `id` and grants `b1`/`b2` filled in.
+pub fn with_bufs(req: FsRequest, id: u64, b1: Option<Buf>, b2: Option<Buf>) -> FsRequest {
+    use FsRequest::*;
+    let z = Buf {
+        grant: sys::GrantId(0),
+        len: 0,
+    };
+    let b1 = b1.unwrap_or(z);
+    let b2 = b2.unwrap_or(z);
+    match req {
+        ReadSuper { .. } => ReadSuper { id },
+        Unmount { .. } => Unmount { id },
+        Lookup {
+            dir, flags, cred, ..
+        } => Lookup {
+            id,
+            dir,
+            path: b1,
+            flags,
+            cred,
+        },
+        Create {
+            dir, mode, cred, ..
+        } => Create {
+            id,
+            dir,
+            name: b1,
+            mode,
+            cred,
+        },
+        Mkdir {
+            dir, mode, cred, ..
+        } => Mkdir {
+            id,
+            dir,
+            name: b1,
+            mode,
+            cred,
+        },
+        Mknod {
+            dir,
+            mode,
+            rdev,
+            cred,
+            ..
+        } => Mknod {
+            id,
+            dir,
+            name: b1,
+            mode,
+            rdev,
+            cred,
+        },
+        Unlink { dir, cred, .. } => Unlink {
+            id,
+            dir,
+            name: b1,
+            cred,
+        },
+        Rmdir { dir, cred, .. } => Rmdir {
+            id,
+            dir,
+            name: b1,
+            cred,
+        },
+        Rename {
+            old_dir,
+            new_dir,
+            cred,
+            ..
+        } => Rename {
+            id,
+            old_dir,
+            old_name: b1,
+            new_dir,
+            new_name: b2,
+            cred,
+        },
+        Link { dir, ino, cred, .. } => Link {
+            id,
+            dir,
+            name: b1,
+            ino,
+            cred,
+        },
+        Symlink { dir, cred, .. } => Symlink {
+            id,
+            dir,
+            name: b1,
+            target: b2,
+            cred,
+        },
+        Readlink { ino, .. } => Readlink { id, ino, buf: b1 },
+        Read {
+            ino, pos, flags, ..
+        } => Read {
+            id,
+            ino,
+            pos,
+            buf: b1,
+            flags,
+        },
+        Write {
+            ino, pos, flags, ..
+        } => Write {
+            id,
+            ino,
+            pos,
+            buf: b1,
+            flags,
+        },
+        Truncate { ino, size, .. } => Truncate { id, ino, size },
+        Stat { ino, .. } => Stat { id, ino },
+        Chmod {
+            ino, mode, cred, ..
+        } => Chmod {
+            id,
+            ino,
+            mode,
+            cred,
+        },
+        Chown {
+            ino,
+            uid,
+            gid,
+            cred,
+            ..
+        } => Chown {
+            id,
+            ino,
+            uid,
+            gid,
+            cred,
+        },
+        Utimes {
+            ino,
+            atime,
+            mtime,
+            cred,
+            ..
+        } => Utimes {
+            id,
+            ino,
+            atime,
+            mtime,
+            cred,
+        },
+        Getdents { ino, pos, .. } => Getdents {
+            id,
+            ino,
+            pos,
+            buf: b1,
+        },
+        Statvfs { .. } => Statvfs { id },
+        Sync { .. } => Sync { id },
+        Putnode { ino, count, .. } => Putnode { id, ino, count },
+        Mountpoint { ino, on, .. } => Mountpoint { id, ino, on },
+        NewNode {
+            mode, rdev, cred, ..
+        } => NewNode {
+            id,
+            mode,
+            rdev,
+            cred,
+        },
+    }
+}
+
+/// A job's handle on VFS state for one caller.
+#[derive(Clone)]
+struct V {
+    st: Shared,
+    caller: Endpoint,
+    cred: Cred,
+}
+
+fn no_buf() -> Buf {
+    Buf {
+        grant: sys::GrantId(0),
+        len: 0,
+    }
+}
+
+fn is_dir(m: u16) -> bool {
+    m & mode::S_IFMT == mode::S_IFDIR
+}
+
+/// A resolved path.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    mnt: usize,
+    attr: NodeAttr,
+}
+
+impl V {
+    async fn fs(
+        &self,
+        mnt: usize,
+        req: FsRequest,
+        g1: GSpec,
+        g2: GSpec,
+    ) -> R<(FsAnswer, Option<Vec<u8>>)> {
+        FsFuture::new(self.st.clone(), FsOp { mnt, req, g1, g2 }).await
+    }
+
+    async fn fs_simple(&self, mnt: usize, req: FsRequest) -> R<FsAnswer> {
+        self.fs(mnt, req, GSpec::None, GSpec::None)
+            .await
+            .map(|r| r.0)
+    }
+
+    fn root(&self) -> (usize, u32) {
+        let st = self.st.borrow();
+        (0, st.mounts.first().map(|m| m.root).unwrap_or(1))
+    }
+
+    /// Resolve `path`; `open` takes a file-server reference on the result.
+    async fn resolve(&self, path: &[u8], follow_last: bool, open: bool) -> R<Node> {
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if path.len() > PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let (mut mnt, mut dir) = self.root();
+        let mut cur: Vec<u8> = path.to_vec();
+        let mut links = 0;
+        loop {
+            let flags = LookupFlags {
+                follow_last,
+                leave_at_root: mnt != 0,
+                open,
+            };
+            let req = FsRequest::Lookup {
+                id: 0,
+                dir,
+                path: no_buf(),
+                flags,
+                cred: self.cred,
+            };
+            let (ans, _) = self
+                .fs(mnt, req, GSpec::In(cur.clone()), GSpec::None)
+                .await?;
+            let FsAnswer::Walk(w) = ans else {
+                return Err(Errno::EIO);
+            };
+            match w {
+                WalkOutcome::Found { node, .. } => return Ok(Node { mnt, attr: node }),
+                WalkOutcome::Symlink {
+                    ino,
+                    dir: d,
+                    consumed,
+                } => {
+                    links += 1;
+                    if links > SYMLOOP_MAX {
+                        return Err(Errno::ELOOP);
+                    }
+                    let req = FsRequest::Readlink {
+                        id: 0,
+                        ino,
+                        buf: no_buf(),
+                    };
+                    let (ans, data) = self.fs(mnt, req, GSpec::Out(PATH_MAX), GSpec::None).await?;
+                    let n = match ans {
+                        FsAnswer::Count { n, .. } => n as usize,
+                        _ => return Err(Errno::EIO),
+                    };
+                    let mut target = data.unwrap_or_default();
+                    target.truncate(n);
+                    if target.is_empty() {
+                        return Err(Errno::ENOENT);
+                    }
+                    let rest = cur.get(consumed as usize..).unwrap_or(&[]);
+                    let mut next = target.clone();
+                    if !rest.is_empty() {
+                        next.push(b'/');
+                        next.extend_from_slice(rest);
+                    }
+                    if next.len() > PATH_MAX {
+                        return Err(Errno::ENAMETOOLONG);
+                    }
+                    if target[0] == b'/' {
+                        (mnt, dir) = self.root();
+                    } else {
+                        dir = d;
+                    }
+                    cur = next;
+                }
+                WalkOutcome::MountPoint { ino, consumed } => {
+                    let st = self.st.borrow();
+                    let m = st
+                        .mounts
+                        .iter()
+                        .position(|m| m.covered == Some((mnt, ino)))
+                        .ok_or(Errno::EIO)?;
+                    mnt = m;
+                    dir = st.mounts[m].root;
+                    cur = cur.get(consumed as usize..).unwrap_or(&[]).to_vec();
+                }
+                WalkOutcome::LeaveRoot { consumed } => {
+                    let st = self.st.borrow();
+                    let (pm, pino) = st
+                        .mounts
+                        .get(mnt)
+                        .and_then(|m| m.covered)
+                        .ok_or(Errno::EIO)?;
+                    mnt = pm;
+                    dir = pino;
+                    cur = cur.get(consumed as usize..).unwrap_or(&[]).to_vec();
+                }
+            }
+        }
+    }
+
+    /// Resolve everything but the last component: (mount, directory, name).
+    async fn resolve_parent(&self, path: &[u8]) -> R<(usize, u32, Vec<u8>)> {
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if path.len() > PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut end = path.len();
+        while end > 1 && path[end - 1] == b'/' {
+            end -= 1;
+        }
+        let p = &path[..end];
+        let (dirpart, name): (&[u8], &[u8]) = match p.iter().rposition(|&c| c == b'/') {
+            Some(0) => (b"/", &p[1..]),
+            Some(i) => (&p[..i], &p[i + 1..]),
+            None => (b"/", p),
+        };
+        if name.is_empty() {
+            // The path is "/" itself.
+            return Err(Errno::EEXIST);
+        }
+        let d = self.resolve(dirpart, true, false).await?;
+        if !is_dir(d.attr.mode) {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok((d.mnt, d.attr.ino, name.to_vec()))
+    }
+
+    async fn put(&self, mnt: usize, ino: u32) {
+        // A failed put only leaks a reference in the file server.
+        let _ = self
+            .fs_simple(
+                mnt,
+                FsRequest::Putnode {
+                    id: 0,
+                    ino,
+                    count: 1,
+                },
+            )
+            .await;
+    }
+
+    fn filp(&self, fd: i32) -> R<(usize, Filp)> {
+        let st = self.st.borrow();
+        let p = st.procs.get(&self.caller.0).ok_or(Errno::EBADF)?;
+        let idx = usize::try_from(fd)
+            .ok()
+            .and_then(|i| p.fds.get(i).copied().flatten())
+            .ok_or(Errno::EBADF)?;
+        let f = st.filps.get(idx).cloned().flatten().ok_or(Errno::EBADF)?;
+        Ok((idx, f))
+    }
+
+    fn set_pos(&self, idx: usize, pos: u64) {
+        if let Some(Some(f)) = self.st.borrow_mut().filps.get_mut(idx) {
+            f.pos = pos;
+        }
+    }
+
+    fn install(&self, filp: Filp) -> R<i32> {
+        let mut st = self.st.borrow_mut();
+        let caller = self.caller;
+        let fd = st
+            .proc_mut(caller)
+            .fds
+            .iter()
+            .position(|f| f.is_none())
+            .ok_or(Errno::EMFILE)?;
+        let idx = match st.filps.iter().position(|f| f.is_none()) {
+            Some(i) => {
+                st.filps[i] = Some(filp);
+                i
+            }
+            None => {
+                st.filps.push(Some(filp));
+                st.filps.len() - 1
+            }
+        };
+        st.proc_mut(caller).fds[fd] = Some(idx);
+        Ok(fd as i32)
+    }
+
+    /// Drop descriptor `fd`; the file server's reference goes with the
+    /// last descriptor of the open file.
+    async fn close_fd(&self, fd: i32) -> R<()> {
+        let (idx, _) = self.filp(fd)?;
+        let last = {
+            let mut st = self.st.borrow_mut();
+            let caller = self.caller;
+            st.proc_mut(caller).fds[fd as usize] = None;
+            let f = st.filps[idx].as_mut().ok_or(Errno::EBADF)?;
+            f.refs -= 1;
+            if f.refs == 0 {
+                st.filps[idx].take()
+            } else {
+                None
+            }
+        };
+        if let Some(f) = last {
+            self.put(f.mnt, f.ino).await;
+        }
+        Ok(())
+    }
+
+    async fn stat_ino(&self, mnt: usize, ino: u32) -> R<FsStat> {
+        match self.fs_simple(mnt, FsRequest::Stat { id: 0, ino }).await? {
+            FsAnswer::Stat(s) => Ok(s),
+            _ => Err(Errno::EIO),
+        }
+    }
+
+    async fn open(&self, path: &[u8], flags: u32, perm: u16) -> R<i32> {
+        let acc = flags & oflag::O_ACCMODE;
+        if acc == 3 {
+            return Err(Errno::EINVAL);
+        }
+        let mut created = false;
+        let node = if flags & oflag::O_CREAT != 0 {
+            let (mnt, dir, name) = self.resolve_parent(path).await?;
+            let req = FsRequest::Create {
+                id: 0,
+                dir,
+                name: no_buf(),
+                mode: perm & 0o7777,
+                cred: self.cred,
+            };
+            match self.fs(mnt, req, GSpec::In(name), GSpec::None).await {
+                Ok((FsAnswer::Node(attr), _)) => {
+                    created = true;
+                    Node { mnt, attr }
+                }
+                Ok(_) => return Err(Errno::EIO),
+                Err(Errno::EEXIST) if flags & oflag::O_EXCL == 0 => {
+                    self.resolve(path, true, true).await?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.resolve(path, true, true).await?
+        };
+        let a = node.attr;
+        let check = || -> R<()> {
+            if flags & oflag::O_DIRECTORY != 0 && !is_dir(a.mode) {
+                return Err(Errno::ENOTDIR);
+            }
+            if is_dir(a.mode) && acc != oflag::O_RDONLY {
+                return Err(Errno::EISDIR);
+            }
+            if !created {
+                let want = match acc {
+                    oflag::O_RDONLY => 4,
+                    oflag::O_WRONLY => 2,
+                    _ => 6,
+                } | if flags & oflag::O_TRUNC != 0 { 2 } else { 0 };
+                if !mfs_permitted(a.mode, a.uid, a.gid, self.cred, want) {
+                    return Err(Errno::EACCES);
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = check() {
+            self.put(node.mnt, a.ino).await;
+            return Err(e);
+        }
+        if flags & oflag::O_TRUNC != 0
+            && acc != oflag::O_RDONLY
+            && a.mode & mode::S_IFMT == mode::S_IFREG
+            && a.size != 0
+            && let Err(e) = self
+                .fs_simple(
+                    node.mnt,
+                    FsRequest::Truncate {
+                        id: 0,
+                        ino: a.ino,
+                        size: 0,
+                    },
+                )
+                .await
+        {
+            self.put(node.mnt, a.ino).await;
+            return Err(e);
+        }
+        let filp = Filp {
+            mnt: node.mnt,
+            ino: a.ino,
+            mode: a.mode,
+            flags,
+            pos: 0,
+            refs: 1,
+        };
+        match self.install(filp) {
+            Ok(fd) => Ok(fd),
+            Err(e) => {
+                self.put(node.mnt, a.ino).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(&self, fd: i32, len: usize) -> R<Vec<u8>> {
+        let (idx, f) = self.filp(fd)?;
+        if f.flags & oflag::O_ACCMODE == oflag::O_WRONLY {
+            return Err(Errno::EBADF);
+        }
+        if is_dir(f.mode) {
+            return Err(Errno::EISDIR);
+        }
+        let req = FsRequest::Read {
+            id: 0,
+            ino: f.ino,
+            pos: f.pos,
+            buf: no_buf(),
+            flags: f.flags,
+        };
+        let (ans, data) = self
+            .fs(f.mnt, req, GSpec::Out(len.min(MAX_IO)), GSpec::None)
+            .await?;
+        let FsAnswer::Count { n, .. } = ans else {
+            return Err(Errno::EIO);
+        };
+        let mut data = data.unwrap_or_default();
+        data.truncate(n as usize);
+        self.set_pos(idx, f.pos + n);
+        Ok(data)
+    }
+
+    async fn write(&self, fd: i32, data: Vec<u8>) -> R<u64> {
+        let (idx, f) = self.filp(fd)?;
+        if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY {
+            return Err(Errno::EBADF);
+        }
+        let pos = if f.flags & oflag::O_APPEND != 0 {
+            self.stat_ino(f.mnt, f.ino).await?.size
+        } else {
+            f.pos
+        };
+        let req = FsRequest::Write {
+            id: 0,
+            ino: f.ino,
+            pos,
+            buf: no_buf(),
+            flags: f.flags,
+        };
+        let (ans, _) = self.fs(f.mnt, req, GSpec::In(data), GSpec::None).await?;
+        let FsAnswer::Count { n, .. } = ans else {
+            return Err(Errno::EIO);
+        };
+        self.set_pos(idx, pos + n);
+        Ok(n)
+    }
+
+    async fn lseek(&self, fd: i32, off: i64, wh: u32) -> R<i64> {
+        let (idx, f) = self.filp(fd)?;
+        let base: i64 = match wh {
+            whence::SEEK_SET => 0,
+            whence::SEEK_CUR => f.pos as i64,
+            whence::SEEK_END => self.stat_ino(f.mnt, f.ino).await?.size as i64,
+            _ => return Err(Errno::EINVAL),
+        };
+        let new = base.checked_add(off).ok_or(Errno::EOVERFLOW)?;
+        if new < 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.set_pos(idx, new as u64);
+        Ok(new)
+    }
+
+    fn dup(&self, fd: i32, to: Option<i32>) -> R<(i32, Option<i32>)> {
+        let (idx, _) = self.filp(fd)?;
+        let mut st = self.st.borrow_mut();
+        let caller = self.caller;
+        let target = match to {
+            Some(t) => {
+                if t < 0 || t as usize >= OPEN_MAX {
+                    return Err(Errno::EBADF);
+                }
+                if t == fd {
+                    return Ok((t, None));
+                }
+                t as usize
+            }
+            None => st
+                .proc_mut(caller)
+                .fds
+                .iter()
+                .position(|f| f.is_none())
+                .ok_or(Errno::EMFILE)?,
+        };
+        // An open target is closed first (by the caller of dup2).
+        let was_open = st.proc_mut(caller).fds[target].is_some();
+        if was_open {
+            return Ok((target as i32, Some(target as i32)));
+        }
+        st.proc_mut(caller).fds[target] = Some(idx);
+        if let Some(Some(f)) = st.filps.get_mut(idx) {
+            f.refs += 1;
+        }
+        Ok((target as i32, None))
+    }
+
+    async fn getdents(&self, fd: i32, len: usize) -> R<Vec<u8>> {
+        let (idx, f) = self.filp(fd)?;
+        if !is_dir(f.mode) {
+            return Err(Errno::ENOTDIR);
+        }
+        let req = FsRequest::Getdents {
+            id: 0,
+            ino: f.ino,
+            pos: f.pos,
+            buf: no_buf(),
+        };
+        let (ans, data) = self
+            .fs(f.mnt, req, GSpec::Out(len.min(MAX_IO)), GSpec::None)
+            .await?;
+        let FsAnswer::Count { n, pos } = ans else {
+            return Err(Errno::EIO);
+        };
+        let mut data = data.unwrap_or_default();
+        data.truncate(n as usize);
+        self.set_pos(idx, pos);
+        Ok(data)
+    }
+
+    async fn named(
+        &self,
+        path: &[u8],
+        make: impl FnOnce(u32, Cred) -> FsRequest,
+        g2: GSpec,
+    ) -> R<FsAnswer> {
+        let (mnt, dir, name) = self.resolve_parent(path).await?;
+        let req = make(dir, self.cred);
+        self.fs(mnt, req, GSpec::In(name), g2).await.map(|r| r.0)
+    }
+}
+
+/// The permission rule shared with the file servers.
+fn mfs_permitted(st_mode: u16, st_uid: u16, st_gid: u16, cred: Cred, want: u16) -> bool {
+    if cred.uid == 0 {
+        return true;
+    }
+    let bits = if cred.uid == st_uid {
+        st_mode >> 6
+    } else if cred.gid == st_gid {
+        st_mode >> 3
+    } else {
+        st_mode
+    };
+    bits & want & 7 == want
+}
+
+fn value(id: u64, r: R<i64>) -> Outcome {
+    Outcome {
+        reply: VfsReply {
+            id,
+            result: r.map(VfsAnswer::Value),
+        },
+        copy_out: None,
+    }
+}
+
+fn stat_out(id: u64, r: R<FsStat>) -> Outcome {
+    Outcome {
+        reply: VfsReply {
+            id,
+            result: r.map(VfsAnswer::Stat),
+        },
+        copy_out: None,
+    }
+}
+
+fn data_out(id: u64, buf: Buf, r: R<Vec<u8>>) -> Outcome {
+    match r {
+        Ok(d) => Outcome {
+            reply: VfsReply {
+                id,
+                result: Ok(VfsAnswer::Value(d.len() as i64)),
+            },
+            copy_out: Some((buf, d)),
+        },
+        Err(e) => value(id, Err(e)),
+    }
+}
+
+fn fetch(sys: &mut dyn Sys, from: Endpoint, b: Buf, limit: usize, too_long: Errno) -> R<Vec<u8>> {
+    let n = b.len as usize;
+    if n > limit {
+        return Err(too_long);
+    }
+    let mut v = alloc::vec![0u8; n];
+    if n > 0 {
+        sys.safecopy_from(from, b.grant, 0, &mut v)
+            .map_err(|_| Errno::EFAULT)?;
+    }
+    Ok(v)
+}
+
+fn done<T>(r: R<T>) -> R<i64> {
+    r.map(|_| 0)
+}
+
+type JobFut = Pin<Box<dyn core::future::Future<Output = Outcome>>>;
+
+/// Copy the call's inputs from the caller and build its job.
+pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall) -> JobFut {
+    let cred = st.borrow_mut().proc_mut(caller).cred;
+    let v = V { st, caller, cred };
+    let id = call.id();
+    let path = |sys: &mut dyn Sys, b: Buf| fetch(sys, caller, b, PATH_MAX, Errno::ENAMETOOLONG);
+    use VfsCall::*;
+    // Inputs first: a bad grant fails the call before anything happens.
+    let inputs: R<(Vec<u8>, Vec<u8>)> = match call {
+        Open { path: p, .. }
+        | Stat { path: p, .. }
+        | Lstat { path: p, .. }
+        | Mkdir { path: p, .. }
+        | Rmdir { path: p, .. }
+        | Unlink { path: p, .. }
+        | Readlink { path: p, .. }
+        | Chmod { path: p, .. }
+        | Chown { path: p, .. }
+        | Utimes { path: p, .. }
+        | Truncate { path: p, .. }
+        | Statvfs { path: p, .. }
+        | Mknod { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
+        Link { old, new, .. } | Rename { old, new, .. } => {
+            path(sys, old).and_then(|a| path(sys, new).map(|b| (a, b)))
+        }
+        Symlink {
+            target, path: p, ..
+        } => path(sys, target).and_then(|a| path(sys, p).map(|b| (a, b))),
+        Write { buf, .. } => {
+            fetch(sys, caller, buf, MAX_IO, Errno::EINVAL).map(|a| (a, Vec::new()))
+        }
+        _ => Ok((Vec::new(), Vec::new())),
+    };
+    let (a, b) = match inputs {
+        Ok(x) => x,
+        Err(e) => return Box::pin(async move { value(id, Err(e)) }),
+    };
+    Box::pin(async move {
+        match call {
+            Open { flags, mode: m, .. } => value(id, v.open(&a, flags, m).await.map(i64::from)),
+            Close { fd, .. } => value(id, done(v.close_fd(fd).await)),
+            Read { fd, buf, .. } => data_out(id, buf, v.read(fd, buf.len as usize).await),
+            Write { fd, .. } => value(id, v.write(fd, a).await.map(|n| n as i64)),
+            Lseek {
+                fd, off, whence, ..
+            } => value(id, v.lseek(fd, off, whence).await),
+            Dup { fd, .. } => value(id, v.dup(fd, None).map(|r| i64::from(r.0))),
+            Dup2 { fd, fd2, .. } => {
+                let r = match v.dup(fd, Some(fd2)) {
+                    Ok((t, Some(_))) => match v.close_fd(t).await {
+                        Ok(()) => v.dup(fd, Some(fd2)).map(|r| r.0),
+                        Err(e) => Err(e),
+                    },
+                    Ok((t, None)) => Ok(t),
+                    Err(e) => Err(e),
+                };
+                value(id, r.map(i64::from))
+            }
+            Stat { .. } | Lstat { .. } => {
+                let follow = matches!(call, Stat { .. });
+                let r = match v.resolve(&a, follow, false).await {
+                    Ok(n) => v.stat_ino(n.mnt, n.attr.ino).await,
+                    Err(e) => Err(e),
+                };
+                stat_out(id, r)
+            }
+            Fstat { fd, .. } => {
+                let r = match v.filp(fd) {
+                    Ok((_, f)) => v.stat_ino(f.mnt, f.ino).await,
+                    Err(e) => Err(e),
+                };
+                stat_out(id, r)
+            }
+            Mkdir { mode: m, .. } => {
+                let r = v
+                    .named(
+                        &a,
+                        |dir, cred| FsRequest::Mkdir {
+                            id: 0,
+                            dir,
+                            name: no_buf(),
+                            mode: m & 0o7777,
+                            cred,
+                        },
+                        GSpec::None,
+                    )
+                    .await;
+                value(id, done(r))
+            }
+            Mknod { mode: m, rdev, .. } => {
+                let r = v
+                    .named(
+                        &a,
+                        |dir, cred| FsRequest::Mknod {
+                            id: 0,
+                            dir,
+                            name: no_buf(),
+                            mode: m,
+                            rdev,
+                            cred,
+                        },
+                        GSpec::None,
+                    )
+                    .await;
+                value(id, done(r))
+            }
+            Rmdir { .. } | Unlink { .. } => {
+                let rmdir = matches!(call, Rmdir { .. });
+                let r = async {
+                    let (mnt, dir, name) = v.resolve_parent(&a).await?;
+                    if rmdir && name == b"." {
+                        return Err(Errno::EINVAL);
+                    }
+                    if rmdir && name == b".." {
+                        return Err(Errno::ENOTEMPTY);
+                    }
+                    // A mount point or a mounted root is busy.
+                    if rmdir {
+                        let child = v.resolve(&a, false, false).await?;
+                        let st = v.st.borrow();
+                        let busy = st.mounts.iter().enumerate().any(|(i, m)| {
+                            m.covered == Some((child.mnt, child.attr.ino))
+                                || (i == child.mnt && m.root == child.attr.ino)
+                        });
+                        if busy {
+                            return Err(Errno::EBUSY);
+                        }
+                    }
+                    let req = if rmdir {
+                        FsRequest::Rmdir {
+                            id: 0,
+                            dir,
+                            name: no_buf(),
+                            cred: v.cred,
+                        }
+                    } else {
+                        FsRequest::Unlink {
+                            id: 0,
+                            dir,
+                            name: no_buf(),
+                            cred: v.cred,
+                        }
+                    };
+                    v.fs(mnt, req, GSpec::In(name), GSpec::None).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Link { .. } => {
+                let r = async {
+                    let old = v.resolve(&a, false, false).await?;
+                    if is_dir(old.attr.mode) {
+                        return Err(Errno::EPERM);
+                    }
+                    let (mnt, dir, name) = v.resolve_parent(&b).await?;
+                    if mnt != old.mnt {
+                        return Err(Errno::EXDEV);
+                    }
+                    let req = FsRequest::Link {
+                        id: 0,
+                        dir,
+                        name: no_buf(),
+                        ino: old.attr.ino,
+                        cred: v.cred,
+                    };
+                    v.fs(mnt, req, GSpec::In(name), GSpec::None).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Rename { .. } => {
+                let r = async {
+                    let (m1, d1, n1) = v.resolve_parent(&a).await?;
+                    let (m2, d2, n2) = v.resolve_parent(&b).await?;
+                    if m1 != m2 {
+                        return Err(Errno::EXDEV);
+                    }
+                    if n1 == b"." || n1 == b".." || n2 == b"." || n2 == b".." {
+                        return Err(Errno::EINVAL);
+                    }
+                    let req = FsRequest::Rename {
+                        id: 0,
+                        old_dir: d1,
+                        old_name: no_buf(),
+                        new_dir: d2,
+                        new_name: no_buf(),
+                        cred: v.cred,
+                    };
+                    v.fs(m1, req, GSpec::In(n1), GSpec::In(n2)).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Symlink { .. } => {
+                let target = a.clone();
+                let r = v
+                    .named(
+                        &b,
+                        |dir, cred| FsRequest::Symlink {
+                            id: 0,
+                            dir,
+                            name: no_buf(),
+                            target: no_buf(),
+                            cred,
+                        },
+                        GSpec::In(target),
+                    )
+                    .await;
+                value(id, done(r))
+            }
+            Readlink { buf, .. } => {
+                let r = async {
+                    let n = v.resolve(&a, false, false).await?;
+                    if n.attr.mode & mode::S_IFMT != mode::S_IFLNK {
+                        return Err(Errno::EINVAL);
+                    }
+                    let req = FsRequest::Readlink {
+                        id: 0,
+                        ino: n.attr.ino,
+                        buf: no_buf(),
+                    };
+                    let cap = (buf.len as usize).min(PATH_MAX);
+                    let (ans, data) = v.fs(n.mnt, req, GSpec::Out(cap), GSpec::None).await?;
+                    let FsAnswer::Count { n: k, .. } = ans else {
+                        return Err(Errno::EIO);
+                    };
+                    let mut d = data.unwrap_or_default();
+                    d.truncate(k as usize);
+                    Ok(d)
+                }
+                .await;
+                data_out(id, buf, r)
+            }
+            Chmod { mode: m, .. } => {
+                let r = async {
+                    let n = v.resolve(&a, true, false).await?;
+                    let req = FsRequest::Chmod {
+                        id: 0,
+                        ino: n.attr.ino,
+                        mode: m,
+                        cred: v.cred,
+                    };
+                    v.fs_simple(n.mnt, req).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Chown { uid, gid, .. } => {
+                let r = async {
+                    let n = v.resolve(&a, true, false).await?;
+                    let req = FsRequest::Chown {
+                        id: 0,
+                        ino: n.attr.ino,
+                        uid,
+                        gid,
+                        cred: v.cred,
+                    };
+                    v.fs_simple(n.mnt, req).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Utimes { atime, mtime, .. } => {
+                let r = async {
+                    let n = v.resolve(&a, true, false).await?;
+                    let req = FsRequest::Utimes {
+                        id: 0,
+                        ino: n.attr.ino,
+                        atime,
+                        mtime,
+                        cred: v.cred,
+                    };
+                    v.fs_simple(n.mnt, req).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Getdents { fd, buf, .. } => data_out(id, buf, v.getdents(fd, buf.len as usize).await),
+            Truncate { size, .. } => {
+                let r = async {
+                    let n = v.resolve(&a, true, false).await?;
+                    if is_dir(n.attr.mode) {
+                        return Err(Errno::EISDIR);
+                    }
+                    if !mfs_permitted(n.attr.mode, n.attr.uid, n.attr.gid, v.cred, 2) {
+                        return Err(Errno::EACCES);
+                    }
+                    let req = FsRequest::Truncate {
+                        id: 0,
+                        ino: n.attr.ino,
+                        size,
+                    };
+                    v.fs_simple(n.mnt, req).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Ftruncate { fd, size, .. } => {
+                let r = async {
+                    let (_, f) = v.filp(fd)?;
+                    if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY || is_dir(f.mode) {
+                        return Err(Errno::EINVAL);
+                    }
+                    let req = FsRequest::Truncate {
+                        id: 0,
+                        ino: f.ino,
+                        size,
+                    };
+                    v.fs_simple(f.mnt, req).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Fsync { fd, .. } => {
+                let r = async {
+                    let (_, f) = v.filp(fd)?;
+                    v.fs_simple(f.mnt, FsRequest::Sync { id: 0 }).await
+                }
+                .await;
+                value(id, done(r))
+            }
+            Sync { .. } => {
+                let n = v.st.borrow().mounts.len();
+                let mut r = Ok(FsAnswer::Done);
+                for m in 0..n {
+                    let x = v.fs_simple(m, FsRequest::Sync { id: 0 }).await;
+                    if r.is_ok() {
+                        r = x;
+                    }
+                }
+                value(id, done(r))
+            }
+            Statvfs { .. } => {
+                let r = async {
+                    let n = v.resolve(&a, true, false).await?;
+                    match v.fs_simple(n.mnt, FsRequest::Statvfs { id: 0 }).await? {
+                        FsAnswer::StatVfs(s) => Ok(s),
+                        _ => Err(Errno::EIO),
+                    }
+                }
+                .await;
+                Outcome {
+                    reply: VfsReply {
+                        id,
+                        result: r.map(VfsAnswer::StatVfs),
+                    },
+                    copy_out: None,
+                }
+            }
+        }
+    })
+}
+
+/// The start-up job: read the root's superblock, then mount each further
+/// file system on its mount point.
+pub fn mount_all(st: Shared, specs: Vec<MountSpec>) -> JobFut {
+    let v = V {
+        st,
+        caller: Endpoint::NONE,
+        cred: Cred::ROOT,
+    };
+    Box::pin(async move {
+        let r: R<()> = async {
+            for (i, s) in specs.iter().enumerate() {
+                let covered = if i == 0 {
+                    None
+                } else {
+                    let n = v.resolve(s.path.as_bytes(), true, false).await?;
+                    if !is_dir(n.attr.mode) {
+                        return Err(Errno::ENOTDIR);
+                    }
+                    Some((n.mnt, n.attr.ino))
+                };
+                // The new server must be in the table before it can be asked.
+                v.st.borrow_mut().mounts.push(Mount {
+                    label: s.label.clone(),
+                    ep: s.ep,
+                    root: 0,
+                    covered: None,
+                });
+                let root = match v.fs_simple(i, FsRequest::ReadSuper { id: 0 }).await? {
+                    FsAnswer::Node(n) => n.ino,
+                    _ => return Err(Errno::EIO),
+                };
+                if let Some((pm, pino)) = covered {
+                    v.fs_simple(
+                        pm,
+                        FsRequest::Mountpoint {
+                            id: 0,
+                            ino: pino,
+                            on: true,
+                        },
+                    )
+                    .await?;
+                }
+                let mut st = v.st.borrow_mut();
+                st.mounts[i].root = root;
+                st.mounts[i].covered = covered;
+            }
+            Ok(())
+        }
+        .await;
+        value(0, done(r))
+    })
+}
