@@ -464,6 +464,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             if code != 0 && k.options.strict {
                 k.failed = true;
             }
+            check_critical(k, slot);
             k.procs.exit(slot, code).expect("current slot");
             process_gone(k, slot);
             switch_away(k, frame);
@@ -527,6 +528,18 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::Spawn => spawn(k, slot, frame),
         Syscall::SetSigMgr => set_sigmgr(k, frame),
         Syscall::Update => update(k, frame),
+        Syscall::Shutdown => {
+            let name = &k.procs.get(slot).expect("current slot").name;
+            kprintln!(
+                "kernel: shutdown requested by '{name}' (verdict {})",
+                frame.rdi
+            );
+            if frame.rdi != 0 {
+                k.failed = true;
+            }
+            cpu::write_cr3(boot::boot_pml4_phys());
+            finish_run(k);
+        }
     };
     frame.rax = match result {
         Ok(v) => v,
@@ -894,6 +907,7 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     if k.options.strict {
         k.failed = true;
     }
+    check_critical(k, slot);
     k.procs.kill(slot, fault).expect("current slot");
     process_gone(k, slot);
     // A process with a live signal manager is kept for it, and the manager
@@ -909,6 +923,15 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
         apply_wakes(k, wakes);
     }
     switch_away(k, frame);
+}
+
+/// The death of a process named in `critical=` is fatal for the system.
+fn check_critical(k: &Kernel, slot: usize) {
+    if let Some(p) = k.procs.get(slot)
+        && k.options.critical.contains(&p.name)
+    {
+        panic!("critical process '{}' died", p.name);
+    }
 }
 
 /// Leaves the current process: saves it if it can still run, loads the next

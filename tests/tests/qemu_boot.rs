@@ -269,3 +269,33 @@ fn qemu_clock_preempts_a_spinning_process() {
     assert_eq!(r.outcome, Outcome::Timeout);
     assert!(!r.serial.contains("KERNEL PANIC"));
 }
+
+#[test]
+fn qemu_shutdown_call_ends_the_run_with_its_verdict() {
+    // `hello shutdown=0` powers off while `fault_hang` would spin forever.
+    let Some(r) = boot("fault:fault_hang hang,hello shutdown=0", "", GENEROUS) else {
+        return;
+    };
+    assert!(
+        r.serial
+            .contains("kernel: shutdown requested by 'hello' (verdict 0)")
+    );
+    assert!(r.passed(), "{}", r.describe());
+    let Some(r) = boot("hello shutdown=3", "", GENEROUS) else {
+        return;
+    };
+    assert!(r.serial.contains("kernel: run FAILED"));
+    assert_eq!(r.outcome, Outcome::KernelFail);
+}
+
+#[test]
+fn qemu_death_of_a_critical_process_is_a_kernel_panic() {
+    let Some(r) = boot("hello,fault:rs gp", "critical=rs", GENEROUS) else {
+        return;
+    };
+    assert!(
+        r.serial
+            .contains("KERNEL PANIC: critical process 'rs' died")
+    );
+    assert_eq!(r.outcome, Outcome::KernelFail);
+}

@@ -122,6 +122,10 @@ pub enum Syscall {
     /// died and was kept for its manager (MINIX `update`): afterwards `rdi`
     /// names the new instance and `rsi` is gone.
     Update = 19,
+    /// Power off: ends the run now with `rdi` as the verdict (0 = pass, so
+    /// QEMU exits with status 33 unless the run was already marked failed;
+    /// anything else = fail, status 35). For in-guest test drivers.
+    Shutdown = 20,
 }
 
 impl Syscall {
@@ -180,6 +184,7 @@ impl TryFrom<u64> for Syscall {
             17 => Ok(Self::Spawn),
             18 => Ok(Self::SetSigMgr),
             19 => Ok(Self::Update),
+            20 => Ok(Self::Shutdown),
             _ => Err(Errno::NoSys),
         }
     }
@@ -297,6 +302,7 @@ mod tests {
             Syscall::Spawn,
             Syscall::SetSigMgr,
             Syscall::Update,
+            Syscall::Shutdown,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

@@ -18,6 +18,9 @@ pub struct Options {
     /// `fault_test`: touch unmapped memory in ring 0 once boot is done, to
     /// prove that a kernel-mode CPU exception is reported as a kernel panic.
     pub fault_test: bool,
+    /// `critical=NAME[,NAME...]`: processes whose death (exit or fault)
+    /// is a kernel panic, as RS's would be.
+    pub critical: Vec<String>,
     /// Words that were not recognised.
     pub unknown: Vec<String>,
 }
@@ -31,6 +34,12 @@ impl Options {
                 "strict" => o.strict = true,
                 "panic_test" => o.panic_test = true,
                 "fault_test" => o.fault_test = true,
+                w if w.starts_with("critical=") => o.critical.extend(
+                    w["critical=".len()..]
+                        .split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(ToString::to_string),
+                ),
                 other => o.unknown.push(other.to_string()),
             }
         }
@@ -47,7 +56,10 @@ mod tests {
         assert_eq!(Options::parse(""), Options::default());
         let o = Options::parse("  strict  bogus panic_test ");
         assert!(o.strict && o.panic_test && !o.fault_test);
-        assert!(Options::parse("fault_test").fault_test);
         assert_eq!(o.unknown, ["bogus"]);
+        assert!(Options::parse("fault_test").fault_test);
+        let o = Options::parse("critical=rs,ds critical=vm");
+        assert_eq!(o.critical, ["rs", "ds", "vm"]);
+        assert!(o.unknown.is_empty());
     }
 }

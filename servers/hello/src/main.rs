@@ -1,7 +1,8 @@
 //! `hello`: the smallest useful boot program. Prints its arguments and a
 //! few numbered lines (through the kernel's debug print, using the heap for
 //! formatting to exercise `alloc`), then exits with code 0. With argument
-//! `exit=N` it exits with code N instead.
+//! `exit=N` it exits with code N instead; with `shutdown=N` it powers the
+//! system off with verdict N (0 = pass) instead of exiting.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -27,6 +28,14 @@ fn main(args: &str) -> i32 {
         .find_map(|w| w.strip_prefix("exit="))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    if let Some(v) = args
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("shutdown="))
+        .and_then(|n| n.parse().ok())
+    {
+        rt::println!("shutting down with verdict {v}");
+        rt::sys::shutdown(v);
+    }
     rt::println!("done, exiting with {code}");
     code
 }
