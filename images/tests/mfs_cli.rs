@@ -530,6 +530,14 @@ fn mkfs_from_a_host_directory() {
         .unwrap()
         .set_modified(old)
         .unwrap();
+    // Directory times too (set last: creating entries changes them).
+    let older = std::time::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
+    for d in [src.join("sub"), src.clone()] {
+        std::fs::File::open(&d)
+            .unwrap()
+            .set_modified(older)
+            .unwrap();
+    }
     let p = img_path(&dir, "from.img");
     ok(&[
         "mkfs",
@@ -553,6 +561,10 @@ fn mkfs_from_a_host_directory() {
     );
     let st = ok(&["stat", s(&p), "/sub/big"]);
     assert!(st.contains("Modify: 2001-02-03 04:05:06"), "{st}");
+    for d in ["/sub", "/"] {
+        let st = ok(&["stat", s(&p), d]);
+        assert!(st.contains("Modify: 2000-01-01 00:00:00"), "{d}: {st}");
+    }
     let out = dir.path().join("big.out");
     ok(&["get", s(&p), "/sub/big", s(&out)]);
     assert!(std::fs::read(&out).unwrap() == big);

@@ -372,10 +372,9 @@ pub fn build<B: BlockAccess>(
     opts: BuildOptions,
 ) -> Result<(), BuildError> {
     let r = fs.root();
-    set_attr(fs, r, root, opts.now).map_err(|e| berr(b"/", e))?;
     build_dir(fs, r, b"", entries, opts)?;
-    // Directory times last: adding entries changed them.
-    Ok(())
+    // Directory attributes last: adding entries changed the times.
+    set_attr(fs, r, root, opts.now).map_err(|e| berr(b"/", e))
 }
 
 fn set_attr<B: BlockAccess>(
