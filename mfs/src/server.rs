@@ -74,6 +74,10 @@ pub struct MfsConfig {
     pub exactly_once: bool,
     /// Records kept (oldest dropped first).
     pub record_limit: usize,
+    /// Fault injection (tests): probability per million that the server
+    /// dies right after applying and recording a side-effecting request,
+    /// before its reply goes out (the case exactly-once exists for).
+    pub die_after_apply_ppm: u32,
 }
 
 impl Default for MfsConfig {
@@ -83,6 +87,7 @@ impl Default for MfsConfig {
             stateful: true,
             exactly_once: true,
             record_limit: 1024,
+            die_after_apply_ppm: 0,
         }
     }
 }
@@ -118,6 +123,10 @@ pub struct MfsMemoryInner {
     pub adoptions: u64,
     /// Blocks dropped by adoption checks, summed.
     pub adopt_dropped: u64,
+    /// State of the fault injector's generator (SplitMix64).
+    pub fault_rng: u64,
+    /// Deaths injected after an applied request.
+    pub injected_deaths: u64,
 }
 
 /// Shared handle to [`MfsMemoryInner`].
@@ -806,6 +815,18 @@ impl MfsServer {
     }
 }
 
+impl MfsServer {
+    fn roll(&mut self) -> bool {
+        let mut m = self.mem.borrow_mut();
+        m.fault_rng = m.fault_rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = m.fault_rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z % 1_000_000) < u64::from(self.cfg.die_after_apply_ppm)
+    }
+}
+
 fn self_mounted(mem: &MfsMemory, ino: u32) -> bool {
     mem.borrow().durable.mountpoints.contains(&ino)
 }
@@ -849,6 +870,11 @@ impl Service for MfsServer {
         let reply = FsReply { id, result }.to_message();
         if record {
             self.record(id, reply);
+        }
+        if req.is_side_effecting() && self.cfg.die_after_apply_ppm > 0 && self.roll() {
+            self.mem.borrow_mut().injected_deaths += 1;
+            cx.sys.panic("mfs: injected death after apply");
+            return None;
         }
         Some(reply)
     }

@@ -43,7 +43,10 @@ pub fn make_device(blocks: u64) -> SharedDriver {
 }
 
 fn svc(label: &str, policy: Policy) -> ServiceConfig {
-    sim::system::service(label, label, policy, HZ)
+    let mut c = sim::system::service(label, label, policy, HZ);
+    // Crash tests restart MFS thousands of times.
+    c.no_backoff = true;
+    c
 }
 
 /// Boot RS + DS + `n_fs` MFS servers ("mfs", "mfs2", ...; the second is
