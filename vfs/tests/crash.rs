@@ -247,16 +247,21 @@ struct Run {
     replayed_hint: u64,
     resent: u64,
     fsck_errors: usize,
+    dev_crashes: u64,
 }
 
-fn run(
-    seed: u64,
-    clients: usize,
-    ops: u64,
+struct Faults {
     crash_ppm: u32,
     die_ppm: u32,
-    exactly_once: bool,
-) -> Run {
+    dev_ppm: u32,
+}
+
+fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -> Run {
+    let Faults {
+        crash_ppm,
+        die_ppm,
+        dev_ppm,
+    } = f;
     let cfg = MfsConfig {
         exactly_once,
         die_after_apply_ppm: die_ppm,
@@ -282,10 +287,15 @@ fn run(
     if crash_ppm > 0 {
         w.sim.faults_randomly(&["mfs"], crash_ppm, 0);
     }
+    if dev_ppm > 0 {
+        w.sim.device_faults_randomly(dev_ppm);
+    }
     let ok = w
         .sim
         .run_until(10_000_000, |_| sh.borrow().finished == clients);
     w.sim.faults_randomly(&["mfs"], 0, 0);
+    w.sim.device_faults_randomly(0);
+    let dev_crashes = w.sim.device_crashes();
     let mut errors = std::mem::take(&mut sh.borrow_mut().errors);
     if !ok {
         errors.push(format!(
@@ -322,12 +332,23 @@ fn run(
         replayed_hint: m.adoptions,
         resent,
         fsck_errors,
+        dev_crashes,
     }
 }
 
 #[test]
 fn no_faults_baseline() {
-    let r = run(11, 4, 150, 0, 0, true);
+    let r = run(
+        11,
+        4,
+        150,
+        Faults {
+            crash_ppm: 0,
+            die_ppm: 0,
+            dev_ppm: 0,
+        },
+        true,
+    );
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
     assert_eq!(r.ops, 4 * 150);
     assert_eq!(r.crashes, 0);
@@ -336,7 +357,17 @@ fn no_faults_baseline() {
 #[test]
 fn mfs_crashes_are_invisible_and_exactly_once() {
     sim::seeded("vfs-crash", 7, |seed| {
-        let r = run(seed, 8, 250, 20_000, 20_000, true);
+        let r = run(
+            seed,
+            8,
+            250,
+            Faults {
+                crash_ppm: 20_000,
+                die_ppm: 20_000,
+                dev_ppm: 0,
+            },
+            true,
+        );
         assert!(
             r.errors.is_empty(),
             "{:#?}",
@@ -363,7 +394,17 @@ fn mfs_crashes_are_invisible_and_exactly_once() {
 fn without_the_record_resends_apply_twice() {
     // Same faults, exactly-once off: a resent append/create/rename/unlink
     // is applied again, and the workload notices.
-    let r = run(7, 8, 250, 0, 20_000, false);
+    let r = run(
+        7,
+        8,
+        250,
+        Faults {
+            crash_ppm: 0,
+            die_ppm: 20_000,
+            dev_ppm: 0,
+        },
+        false,
+    );
     assert!(r.deaths_after_apply > 20);
     eprintln!(
         "without the record: {:?}",
@@ -373,4 +414,32 @@ fn without_the_record_resends_apply_twice() {
         !r.errors.is_empty(),
         "duplicates must be visible without the record"
     );
+}
+
+#[test]
+fn block_driver_crashes_are_invisible() {
+    sim::seeded("vfs-dev-crash", 5, |seed| {
+        let r = run(
+            seed,
+            4,
+            200,
+            Faults {
+                crash_ppm: 10_000,
+                die_ppm: 0,
+                dev_ppm: 300_000,
+            },
+            true,
+        );
+        assert!(
+            r.errors.is_empty(),
+            "{:#?}",
+            &r.errors[..r.errors.len().min(20)]
+        );
+        assert!(r.dev_crashes > 20, "device crashes: {}", r.dev_crashes);
+        assert_eq!(r.fsck_errors, 0);
+        eprintln!(
+            "seed {seed}: {} device crashes, {} MFS crashes",
+            r.dev_crashes, r.crashes
+        );
+    });
 }
