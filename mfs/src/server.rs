@@ -33,7 +33,7 @@
 //! durable state); fsck reports it as an unreferenced inode.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -95,8 +95,10 @@ impl Default for MfsConfig {
 /// Server state that must survive a crash (see the module doc).
 #[derive(Debug, Default)]
 pub struct Durable {
-    records: BTreeMap<u64, Message>,
-    order: VecDeque<u64>,
+    /// Records in a ring indexed by `id % record_limit`: O(1) insert and
+    /// look-up; a record lives until an id `record_limit` later (VFS ids
+    /// increase) takes its slot.
+    records: Vec<Option<(u64, Message)>>,
     refs: BTreeMap<u32, u32>,
     mountpoints: BTreeSet<u32>,
     block_size: u32,
@@ -109,7 +111,18 @@ impl Durable {
     }
     /// Recorded request ids.
     pub fn record_count(&self) -> usize {
-        self.records.len()
+        self.records.iter().filter(|r| r.is_some()).count()
+    }
+
+    fn lookup(&self, id: u64) -> Option<Message> {
+        let n = self.records.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        match self.records[(id % n) as usize] {
+            Some((rid, m)) if rid == id => Some(m),
+            _ => None,
+        }
     }
 }
 
@@ -127,6 +140,8 @@ pub struct MfsMemoryInner {
     pub fault_rng: u64,
     /// Deaths injected after an applied request.
     pub injected_deaths: u64,
+    /// Resent requests answered from the record, over all instances.
+    pub replayed: u64,
 }
 
 /// Shared handle to [`MfsMemoryInner`].
@@ -370,14 +385,11 @@ impl MfsServer {
     fn record(&mut self, id: u64, reply: Message) {
         let mut m = self.mem.borrow_mut();
         let d = &mut m.durable;
-        if d.records.insert(id, reply).is_none() {
-            d.order.push_back(id);
+        let n = self.cfg.record_limit.max(1);
+        if d.records.len() != n {
+            d.records = alloc::vec![None; n];
         }
-        while d.order.len() > self.cfg.record_limit {
-            if let Some(old) = d.order.pop_front() {
-                d.records.remove(&old);
-            }
-        }
+        d.records[(id % n as u64) as usize] = Some((id, reply));
     }
 
     fn add_ref(&mut self, ino: u32, n: i64) {
@@ -861,9 +873,15 @@ impl Service for MfsServer {
         };
         let id = req.id();
         let record = self.cfg.exactly_once && req.is_side_effecting();
-        if record && let Some(r) = self.mem.borrow().durable.records.get(&id) {
+        let hit = if record {
+            self.mem.borrow().durable.lookup(id)
+        } else {
+            None
+        };
+        if let Some(r) = hit {
             self.stats.replayed += 1;
-            return Some(*r);
+            self.mem.borrow_mut().replayed += 1;
+            return Some(r);
         }
         self.stats.applied += 1;
         let result = self.apply(cx, msg.source(), &req);

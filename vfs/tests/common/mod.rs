@@ -3,6 +3,8 @@
 //! that make blocking POSIX calls.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use libbdev::{Access, BdevDevice, SimDriver};
 use libminixfs::BlockDevice;
 use mfs::mkfs::{MkfsOptions, mkfs};
