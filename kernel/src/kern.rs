@@ -20,16 +20,20 @@ use kernel_core::grant::{
 use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
-use kernel_core::process::{CLOCK_SLOT, Endpoint, ProcessTable, SYSTEM_SLOT};
+use kernel_core::process::{CLOCK_SLOT, Endpoint, ProcState, ProcessTable, SYSTEM_SLOT};
 use kernel_core::range::AddrRange;
+use kernel_core::sched::RunQueues;
 
 /// Bitmap words covering the identity-mapped GiB.
 const FRAME_WORDS: usize = (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize;
 /// User RFLAGS: reserved bit 1 and IF (the clock preempts user code);
 /// IOPL 0 makes `cli`/`hlt`/port I/O fault in ring 3.
 const USER_RFLAGS: u64 = 0x202;
-/// Clock ticks a process may run before the next runnable one gets the CPU.
+/// Clock ticks a process may run before the next runnable one of the same
+/// priority gets the CPU.
 const QUANTUM_TICKS: u32 = 5;
+/// Priority of boot programs and spawned processes (0 = highest).
+const DEFAULT_PRIORITY: usize = 7;
 
 static FRAMES: Global<FrameAllocator<FRAME_WORDS>> = Global::new(FrameAllocator::new());
 static KERNEL: Global<Option<Kernel>> = Global::new(None);
@@ -74,8 +78,8 @@ struct Kernel {
     refused: usize,
     /// Clock ticks since boot.
     ticks: u64,
-    /// Ticks left in the running process's quantum.
-    quantum_left: u32,
+    /// Run queues: exactly the runnable processes, by priority.
+    rq: RunQueues,
     /// Per IRQ line: bit `s` set when slot `s` hooked it.
     irq_hooks: [u64; 16],
     /// The boot modules (their memory stays reserved), for `Spawn`.
@@ -162,7 +166,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         failed: false,
         refused: 0,
         ticks: 0,
-        quantum_left: QUANTUM_TICKS,
+        rq: RunQueues::new(kernel_core::process::NR_PROCS),
         irq_hooks: [0; 16],
         modules: info.modules.clone(),
     };
@@ -186,7 +190,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
 
     let first = KERNEL.with(|slot| {
         let k = slot.insert(k);
-        match k.procs.next_runnable(None) {
+        match k.rq.pick() {
             Some(n) => {
                 k.procs.set_current(Some(n));
                 let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;
@@ -232,6 +236,10 @@ fn start_module(k: &mut Kernel, m: &BootModule) {
                     if let Err(e) = k.ipc.add(ep, boot_privileges()) {
                         panic!("IPC table out of step with the process table: {e:?}");
                     }
+                    if let Err(e) = k.rq.configure(ep.slot(), DEFAULT_PRIORITY, QUANTUM_TICKS) {
+                        panic!("run queues out of step with the process table: {e:?}");
+                    }
+                    make_runnable(k, ep.slot());
                     kprintln!(
                         "kernel: loaded '{name}' as slot {} (entry {entry:#x}, {frames} frames)",
                         ep.slot()
@@ -397,18 +405,21 @@ fn irq(frame: &mut TrapFrame, irq: u8) {
         apply_wakes(k, wakes);
         if !frame.is_user() {
             // Idle: run whatever became runnable.
-            if let Some(n) = k.procs.next_runnable(None) {
+            if let Some(n) = k.rq.pick() {
                 k.procs.set_current(Some(n));
-                k.quantum_left = QUANTUM_TICKS;
                 let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;
                 cpu::write_cr3(ctx.space.root());
                 *frame = ctx.frame;
             }
             return;
         }
-        if irq == 0 {
-            k.quantum_left = k.quantum_left.saturating_sub(1);
-            if k.quantum_left == 0 {
+        if irq == 0
+            && let Some(cur) = k.procs.current()
+        {
+            // Preempt at the end of the quantum, or at once when a process
+            // of higher priority became runnable.
+            let expired = k.rq.tick(cur);
+            if expired || k.rq.pick() != Some(cur) {
                 switch_away(k, frame);
             }
         }
@@ -466,6 +477,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             }
             check_critical(k, slot);
             k.procs.exit(slot, code).expect("current slot");
+            k.rq.remove(slot);
             process_gone(k, slot);
             switch_away(k, frame);
             return;
@@ -474,6 +486,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             match ipc_call(k, slot, call, frame.rdi, frame.rsi) {
                 Ok(Some(Completion::Blocked)) => {
                     k.procs.set_blocked(slot, true).expect("current slot");
+                    k.rq.dequeue(slot);
                     switch_away(k, frame);
                     return;
                 }
@@ -528,6 +541,20 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::Spawn => spawn(k, slot, frame),
         Syscall::SetSigMgr => set_sigmgr(k, frame),
         Syscall::Update => update(k, frame),
+        Syscall::SetPriority => {
+            let target = live_slot(k, Endpoint(frame.rdi as u32));
+            match target {
+                Ok(t) => match usize::try_from(frame.rsi) {
+                    Ok(prio) => {
+                        k.rq.configure(t, prio, u32::try_from(frame.rdx).unwrap_or(u32::MAX))
+                            .map(|()| 0)
+                            .map_err(|_| Errno::Inval)
+                    }
+                    Err(_) => Err(Errno::Inval),
+                },
+                Err(e) => Err(e),
+            }
+        }
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -620,6 +647,19 @@ fn apply_wakes(k: &mut Kernel, wakes: Vec<Wake>) {
         k.procs
             .set_blocked(w.slot, false)
             .expect("woken slot exists");
+        make_runnable(k, w.slot);
+    }
+}
+
+/// Puts a live, unblocked process on the run queues (no effect if it is
+/// already there).
+fn make_runnable(k: &mut Kernel, slot: usize) {
+    if k.procs
+        .get(slot)
+        .is_some_and(|p| p.state == ProcState::Runnable)
+    {
+        // AlreadyQueued is fine: the process is runnable either way.
+        let _ = k.rq.enqueue(slot);
     }
 }
 
@@ -793,6 +833,13 @@ fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     if let Err(e) = k.ipc.add(ep, boot_privileges()) {
         panic!("IPC table out of step with the process table: {e:?}");
     }
+    if k.rq
+        .configure(ep.slot(), DEFAULT_PRIORITY, QUANTUM_TICKS)
+        .is_err()
+    {
+        return Err(Errno::Inval);
+    }
+    make_runnable(k, ep.slot());
     kprintln!("kernel: spawned '{name}' as slot {}", ep.slot());
     Ok(u64::from(ep.0))
 }
@@ -813,6 +860,7 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     }
     let privileges = k.ipc.privileges(new_slot).unwrap_or_else(boot_privileges);
     process_gone(k, new_slot);
+    k.rq.remove(new_slot);
     let dead = k
         .procs
         .take_over(old_slot, new_slot)
@@ -821,6 +869,13 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     if let Err(e) = k.ipc.add(old, privileges) {
         panic!("IPC table out of step after update: {e:?}");
     }
+    if k.rq
+        .configure(old_slot, DEFAULT_PRIORITY, QUANTUM_TICKS)
+        .is_err()
+    {
+        return Err(Errno::Inval);
+    }
+    make_runnable(k, old_slot);
     let name = &k.procs.get(old_slot).expect("just moved in").name;
     kprintln!(
         "kernel: '{name}' (was slot {new_slot}) took over endpoint {:#x}",
@@ -849,6 +904,10 @@ fn set_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
 
 /// Looks up a live process by name.
 fn whois(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errno> {
+    if len == 0 {
+        // The empty name means the caller itself.
+        return Ok(u64::from(k.procs.get(slot).ok_or(Errno::Inval)?.endpoint.0));
+    }
     if len > 64 {
         return Err(Errno::Inval);
     }
@@ -909,6 +968,7 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     }
     check_critical(k, slot);
     k.procs.kill(slot, fault).expect("current slot");
+    k.rq.remove(slot);
     process_gone(k, slot);
     // A process with a live signal manager is kept for it, and the manager
     // is told (notification from SYSTEM).
@@ -944,9 +1004,8 @@ fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
     {
         p.ctx.frame = *frame;
     }
-    let next = k.procs.next_runnable(prev);
+    let next = k.rq.pick();
     k.procs.set_current(next);
-    k.quantum_left = QUANTUM_TICKS;
     match next {
         Some(n) => {
             let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;

@@ -245,3 +245,22 @@ fn qemu_sendrec_cycle_is_refused_not_hung() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_higher_priority_process_runs_first() {
+    // Both spin for 30 ticks of wall-clock time. bg starts first; fg raises
+    // itself to priority 0 at its first quantum and then keeps the CPU, so
+    // it must finish first (with equal priorities bg would).
+    let Some(r) = boot("timer:bg spin 30,timer:fg spin 30 prio 0", "strict") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[fg] check set priority: ok",
+            "[fg] spun 30 ticks",
+            "[bg] spun 30 ticks",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

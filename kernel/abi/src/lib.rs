@@ -80,7 +80,8 @@ pub enum Syscall {
     /// Send without blocking: fails with [`Errno::NotReady`] unless the
     /// receiver is waiting. Returns 0.
     SendNb = 7,
-    /// Endpoint of the live process named by the `rsi` bytes at `rdi`.
+    /// Endpoint of the live process named by the `rsi` bytes at `rdi`
+    /// (the caller's own endpoint for an empty name).
     WhoIs = 8,
     /// Create a grant: `rdi` = [`GRANT_DIRECT`] or [`GRANT_INDIRECT`],
     /// `rsi` = grantee endpoint (or [`ENDPOINT_ANY`]), `rdx` = access bits
@@ -126,6 +127,9 @@ pub enum Syscall {
     /// QEMU exits with status 33 unless the run was already marked failed;
     /// anything else = fail, status 35). For in-guest test drivers.
     Shutdown = 20,
+    /// Set the scheduling priority of endpoint `rdi` to `rsi` (0 = highest,
+    /// up to 15) and its quantum to `rdx` clock ticks.
+    SetPriority = 21,
 }
 
 impl Syscall {
@@ -185,6 +189,7 @@ impl TryFrom<u64> for Syscall {
             18 => Ok(Self::SetSigMgr),
             19 => Ok(Self::Update),
             20 => Ok(Self::Shutdown),
+            21 => Ok(Self::SetPriority),
             _ => Err(Errno::NoSys),
         }
     }
@@ -303,6 +308,7 @@ mod tests {
             Syscall::SetSigMgr,
             Syscall::Update,
             Syscall::Shutdown,
+            Syscall::SetPriority,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

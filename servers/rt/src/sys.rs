@@ -149,3 +149,10 @@ pub fn shutdown(verdict: u64) -> ! {
     // Only a process without the Shutdown privilege gets here.
     exit(abi::EXIT_PANIC)
 }
+
+/// Sets the scheduling priority (0 = highest .. 15) and quantum (clock
+/// ticks) of `target`.
+pub fn set_priority(target: u32, priority: u64, quantum: u64) -> Result<(), Errno> {
+    let a = [u64::from(target), priority, quantum, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::SetPriority as u64, a)).map(drop)
+}

@@ -4,6 +4,9 @@
 //!   notification from CLOCK; checks that at least N ticks passed.
 //! * `irq K`: hooks IRQ 0 (the clock) and waits for K notifications from
 //!   SYSTEM.
+//! * `spin N [prio P]`: optionally sets its own priority to P, then
+//!   busy-waits until N clock ticks have passed and prints `spun N ticks`
+//!   (for preemption and priority tests).
 //!
 //! While it waits nothing else may be runnable, so this also exercises the
 //! kernel's idle loop. Prints `check <name>: ok|WRONG`; exits with the
@@ -62,8 +65,23 @@ fn main(args: &str) -> i32 {
             check("IRQ notifications", got == n);
             rt::println!("irq notifications: {got}");
         }
+        "spin" => {
+            let prio = match (words.next(), words.next()) {
+                (Some("prio"), Some(p)) => p.parse().ok(),
+                _ => None,
+            };
+            if let Some(p) = prio {
+                let me = ipc::whois("").unwrap_or(ipc::ANY);
+                check("set priority", sys::set_priority(me, p, 5).is_ok());
+            }
+            let start = sys::uptime();
+            while sys::uptime().saturating_sub(start) < n {
+                core::hint::spin_loop();
+            }
+            rt::println!("spun {n} ticks");
+        }
         _ => {
-            rt::println!("usage: timer alarm N | timer irq K");
+            rt::println!("usage: timer alarm N | timer irq K | timer spin N [prio P]");
             return 2;
         }
     }
