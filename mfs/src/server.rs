@@ -261,6 +261,16 @@ pub struct MfsServer {
     opener: DeviceOpener,
     fs: Option<FileSystem<SharedCacheDevice>>,
     stats: MfsStats,
+    /// Block devices reachable through block-special nodes: device number
+    /// -> opener; attached to the cache as device `FIRST_BDEV + index`.
+    bdevs: Vec<(u32, DeviceOpener)>,
+}
+
+/// Cache device number of the first block-special device.
+const FIRST_BDEV: Dev = 2;
+
+fn cache_err(e: CacheError) -> SysErrno {
+    SysErrno::from_code(e.errno()).unwrap_or(SysErrno::EIO)
 }
 
 fn sys_err(e: Errno) -> SysErrno {
@@ -309,7 +319,27 @@ impl MfsServer {
             opener,
             fs: None,
             stats: MfsStats::default(),
+            bdevs: Vec::new(),
         }
+    }
+
+    /// Serve block-special nodes with device number `rdev` from the device
+    /// `opener` opens: byte I/O through libminixfs `bio` on this server's
+    /// cache, written back when the node's last reference is dropped.
+    pub fn with_block_device(mut self, rdev: u32, opener: DeviceOpener) -> Self {
+        self.bdevs.push((rdev, opener));
+        self
+    }
+
+    fn bdev_of(&self, rdev: u32) -> Option<Dev> {
+        self.bdevs
+            .iter()
+            .position(|(r, _)| *r == rdev)
+            .map(|i| FIRST_BDEV + i as Dev)
+    }
+
+    fn cache(&self) -> Option<Rc<Cache>> {
+        self.mem.borrow().cache.clone()
     }
 
     /// Counters.
@@ -356,6 +386,12 @@ impl MfsServer {
         cache
             .attach(DEV, device, bs as usize)
             .map_err(|e| SysErrno::from_code(e.errno()).unwrap_or(SysErrno::EIO))?;
+        for (i, (_, open)) in self.bdevs.iter().enumerate() {
+            // A block device that cannot be opened now fails its I/O later.
+            if let Ok(d) = open() {
+                let _ = cache.attach(FIRST_BDEV + i as Dev, d, bs as usize);
+            }
+        }
         let cache = Rc::new(cache);
         m.cache = Some(cache.clone());
         m.durable.block_size = bs;
@@ -563,6 +599,9 @@ impl MfsServer {
             ReadSuper { .. } => node(fs, fs.root())?,
             Unmount { .. } | Sync { .. } => {
                 fs.sync().map_err(e)?;
+                if let Some(cache) = self.cache() {
+                    cache.flush_all().map_err(cache_err)?;
+                }
                 FsAnswer::Done
             }
             Create {
@@ -689,7 +728,14 @@ impl MfsServer {
             Read { ino, pos, buf, .. } => {
                 let len = (buf.len as usize).min(MAX_IO);
                 let mut v = vec![0u8; len];
-                let n = fs.read(ino, pos, &mut v).map_err(e)?;
+                let st = fs.stat(ino).map_err(e)?;
+                let n = if is_type(&st, mode::S_IFBLK) {
+                    let dev = self.bdev_of(st.rdev).ok_or(SysErrno::ENXIO)?;
+                    let cache = self.cache().ok_or(SysErrno::EIO)?;
+                    libminixfs::bio::read(&cache, dev, pos, &mut v).map_err(cache_err)?
+                } else {
+                    fs.read(ino, pos, &mut v).map_err(e)?
+                };
                 cx.sys
                     .safecopy_to(from, buf.grant, 0, &v[..n])
                     .map_err(|_| SysErrno::EFAULT)?;
@@ -706,6 +752,16 @@ impl MfsServer {
                         e
                     }
                 })?;
+                let st = fs.stat(ino).map_err(e)?;
+                if is_type(&st, mode::S_IFBLK) {
+                    let dev = self.bdev_of(st.rdev).ok_or(SysErrno::ENXIO)?;
+                    let cache = self.cache().ok_or(SysErrno::EIO)?;
+                    let n = libminixfs::bio::write(&cache, dev, pos, &v).map_err(cache_err)?;
+                    return Ok(FsAnswer::Count {
+                        n: n as u64,
+                        pos: pos + n as u64,
+                    });
+                }
                 let n = fs.write(ino, pos, &v, now).map_err(e)?;
                 let size = fs.stat(ino).map_err(e)?.size;
                 FsAnswer::Count {
@@ -808,10 +864,20 @@ impl MfsServer {
                 })
             }
             Putnode { ino, count, .. } => {
+                let st = fs.stat(ino).ok();
                 for _ in 0..count {
                     fs.put(ino).map_err(e)?;
                 }
                 drop_ref = Some((ino, count));
+                // Last close of a block-special node: write its blocks back.
+                if fs.open_count(ino) == 0
+                    && let Some(st) = st
+                    && is_type(&st, mode::S_IFBLK)
+                    && let Some(dev) = self.bdev_of(st.rdev)
+                    && let Some(cache) = self.cache()
+                {
+                    libminixfs::bio::flush(&cache, dev).map_err(cache_err)?;
+                }
                 FsAnswer::Done
             }
             NewNode { .. } => return Err(SysErrno::ENOSYS),

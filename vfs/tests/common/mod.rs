@@ -54,6 +54,28 @@ fn svc(label: &str, policy: Policy) -> ServiceConfig {
 /// Boot RS + DS + `n_fs` MFS servers ("mfs", "mfs2", ...; the second is
 /// mounted on /mnt, which is created on the first) + VFS.
 pub fn world(seed: u64, n_fs: usize, cfg: MfsConfig, policy: Policy) -> World {
+    world_with(seed, n_fs, cfg, policy, None)
+}
+
+/// An opener for minor 0 of `drv` through libbdev.
+pub fn opener_of(drv: &SharedDriver) -> DeviceOpener {
+    let d2 = drv.clone();
+    Rc::new(move || {
+        BdevDevice::open_new(d2.clone(), 0, Access::RW)
+            .map(|d| Box::new(d) as Box<dyn BlockDevice>)
+            .map_err(|_| Errno::EIO)
+    })
+}
+
+/// [`world`], with `bdev` = (device number, driver) served by the root MFS
+/// through block-special nodes.
+pub fn world_with(
+    seed: u64,
+    n_fs: usize,
+    cfg: MfsConfig,
+    policy: Policy,
+    bdev: Option<(u32, SharedDriver)>,
+) -> World {
     let mut sim = Sim::new(SimConfig::new(seed));
     sim::system::register_programs(&mut sim);
     let mut fss = Vec::new();
@@ -84,11 +106,17 @@ pub fn world(seed: u64, n_fs: usize, cfg: MfsConfig, policy: Policy) -> World {
                 .map_err(|_| Errno::EIO)
         });
         let m2 = mem.clone();
+        let bd = if i == 0 {
+            bdev.as_ref().map(|(r, d)| (*r, opener_of(d)))
+        } else {
+            None
+        };
         sim.register(&label, move || {
-            Box::new(Sef::new(
-                MfsServer::new(cfg, m2.clone(), opener.clone()),
-                StateStore::None,
-            ))
+            let mut srv = MfsServer::new(cfg, m2.clone(), opener.clone());
+            if let Some((rdev, o)) = &bd {
+                srv = srv.with_block_device(*rdev, o.clone());
+            }
+            Box::new(Sef::new(srv, StateStore::None))
         });
         table.push(svc(&label, policy));
         fss.push(Fs { label, drv, mem });

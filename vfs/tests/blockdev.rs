@@ -1,0 +1,165 @@
+//! Block-special files (MINIX test85 through VFS): I/O on a block device
+//! node goes to the file server hosting the node and through libminixfs
+//! `bio`; devices of `b*bs ± 512` bytes; reads and writes at the six EOF
+//! positions in random order; after close the backing bytes equal the
+//! reference.
+
+mod common;
+
+use common::*;
+use libbdev::{Access, BdevDevice, SimDriver};
+use libminixfs::BlockDevice;
+use mfs::server::MfsConfig;
+use sim::devices::SharedDriver;
+use std::cell::RefCell;
+use std::rc::Rc;
+use sys::proto::service::Policy;
+use sys::proto::vfs::{mode, oflag::*, whence::SEEK_SET};
+
+const BS: u64 = 4096;
+const RDEV: u32 = 0x0e00;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Inclusive range.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// The six cases: (pos, len, expected bytes).
+fn case(k: usize, s: u64, r: &mut Rng) -> (u64, u64, u64) {
+    match k {
+        0 => {
+            let n = r.range(1, s - 1);
+            (s - n - 1, n, n)
+        }
+        1 => {
+            let n = r.range(1, s);
+            (s - n, n, n)
+        }
+        2 => {
+            let start = r.range(1, s - 1);
+            let len = r.range(s - start + 1, s);
+            (start, len, s - start)
+        }
+        3 => {
+            let n = r.range(1, s - 1);
+            (s - n + 1, n, n - 1)
+        }
+        4 => (s, r.range(1, s), 0),
+        _ => (r.range(s + 1, 2 * s), r.range(1, s), 0),
+    }
+}
+
+fn device_bytes(drv: &SharedDriver, size: u64) -> Vec<u8> {
+    let mut d = BdevDevice::open_new(drv.clone(), 0, Access::RW).unwrap();
+    let mut v = vec![0u8; size as usize];
+    let n = d.read_vectored(0, &mut [&mut v[..]]).unwrap();
+    assert_eq!(n as u64, size);
+    v
+}
+
+fn one_image(size: u64, seq: usize, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let drv = SharedDriver::new(SimDriver::disk(size));
+    let reference = rng.bytes(size as usize);
+    {
+        let mut d = BdevDevice::open_new(drv.clone(), 0, Access::RW).unwrap();
+        d.write_vectored(0, &[&reference[..]]).unwrap();
+    }
+    let mut w = world_with(
+        seed,
+        1,
+        MfsConfig::default(),
+        Policy::Stateful,
+        Some((RDEV, drv.clone())),
+    );
+    w.wait_ready();
+    let reference = Rc::new(RefCell::new(reference));
+    let r2 = reference.clone();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/vnd0", mode::S_IFBLK | 0o600, RDEV).unwrap();
+        let fd = c.open(s, "/vnd0", O_RDWR, 0).unwrap();
+        let mut order: Vec<usize> = (0..6).collect();
+        let passes: &[bool] = match seq {
+            0 => &[false, true, false],
+            _ => &[true, false],
+        };
+        for &write in passes {
+            // Random order of the six cases (caching effects).
+            for i in (1..order.len()).rev() {
+                order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            for &k in &order {
+                let (pos, len, want) = case(k, size, &mut rng);
+                assert_eq!(c.lseek(s, fd, pos as i64, SEEK_SET).unwrap(), pos as i64);
+                if write {
+                    let data = rng.bytes(len as usize);
+                    let n = c.write(s, fd, &data).unwrap();
+                    assert_eq!(n as u64, want, "write case {k} pos {pos} len {len}");
+                    if want > 0 {
+                        let mut rf = r2.borrow_mut();
+                        rf[pos as usize..(pos + want) as usize]
+                            .copy_from_slice(&data[..want as usize]);
+                    }
+                } else {
+                    let d = c.read(s, fd, len as usize).unwrap();
+                    assert_eq!(d.len() as u64, want, "read case {k} pos {pos} len {len}");
+                    if want > 0 {
+                        assert_eq!(&d[..], &r2.borrow()[pos as usize..(pos + want) as usize]);
+                    }
+                }
+            }
+        }
+        c.close(s, fd).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+    // Flushed on close: the backing bytes equal the reference.
+    assert!(
+        device_bytes(&drv, size) == *reference.borrow(),
+        "size {size} seq {seq}"
+    );
+}
+
+#[test]
+fn test85_block_special_eof_handling() {
+    let mut seed = 1;
+    for blocks in [1u64, 4, 3, 5, 2] {
+        for size in [blocks * BS + 512, blocks * BS, blocks * BS - 512] {
+            for seq in 0..2 {
+                one_image(size, seq, seed);
+                seed += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_device_is_enxio() {
+    let mut w = world(2, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/nodev", mode::S_IFBLK | 0o600, 0x0700).unwrap();
+        let fd = c.open(s, "/nodev", O_RDWR, 0).unwrap();
+        assert_eq!(c.read(s, fd, 10), Err(sys::Errno::ENXIO));
+        assert_eq!(c.write(s, fd, b"x"), Err(sys::Errno::ENXIO));
+        c.close(s, fd).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}
