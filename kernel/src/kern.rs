@@ -54,6 +54,8 @@ pub struct Ctx {
     /// Told about this process's faults; while set, a faulted process is
     /// kept (not freed) until the manager replaces it.
     signal_manager: Option<Endpoint>,
+    /// I/O port ranges `[start, end)` this process may use with `DevIo`.
+    io_ranges: Vec<(u16, u32)>,
 }
 
 /// Grant tables of live processes, by endpoint.
@@ -294,6 +296,7 @@ fn load_program(
             grants: GrantTable::new(),
             alarm: None,
             signal_manager: None,
+            io_ranges: Vec::new(),
         }),
         Err(e) => {
             space.destroy(fa);
@@ -555,6 +558,8 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
                 Err(e) => Err(e),
             }
         }
+        Syscall::SetIoPriv => set_io_priv(k, frame),
+        Syscall::DevIo => dev_io(k, slot, frame),
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -789,6 +794,58 @@ fn live_slot(k: &Kernel, ep: Endpoint) -> Result<usize, Errno> {
         Some(p) if p.endpoint == ep && p.is_alive() => Ok(ep.slot()),
         _ => Err(Errno::DeadSrcDst),
     }
+}
+
+/// `SetIoPriv`: adds a port range to a live process's privileges.
+fn set_io_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let start = u16::try_from(f.rsi).map_err(|_| Errno::Inval)?;
+    let end = f
+        .rsi
+        .checked_add(f.rdx)
+        .filter(|&e| e <= 0x1_0000 && f.rdx > 0);
+    let end = end.ok_or(Errno::Inval)? as u32;
+    let ranges = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.io_ranges;
+    if ranges.len() >= abi::MAX_IO_RANGES {
+        return Err(Errno::Inval);
+    }
+    ranges.push((start, end));
+    Ok(0)
+}
+
+/// `DevIo`: one port access, if every byte of it lies in one of the
+/// caller's port ranges.
+fn dev_io(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let port = u16::try_from(f.rdi).map_err(|_| Errno::Inval)?;
+    let width: u32 = match f.rdx & !abi::DEVIO_WRITE {
+        abi::DEVIO_BYTE => 1,
+        abi::DEVIO_WORD => 2,
+        abi::DEVIO_LONG => 4,
+        _ => return Err(Errno::Inval),
+    };
+    let ranges = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.io_ranges;
+    let (lo, hi) = (u32::from(port), u32::from(port) + width);
+    if !ranges.iter().any(|&(s, e)| u32::from(s) <= lo && hi <= e) {
+        return Err(Errno::Perm);
+    }
+    let write = f.rdx & abi::DEVIO_WRITE != 0;
+    Ok(match (width, write) {
+        (1, true) => {
+            cpu::outb(port, f.rsi as u8);
+            0
+        }
+        (2, true) => {
+            cpu::outw(port, f.rsi as u16);
+            0
+        }
+        (_, true) => {
+            cpu::outl(port, f.rsi as u32);
+            0
+        }
+        (1, false) => u64::from(cpu::inb(port)),
+        (2, false) => u64::from(cpu::inw(port)),
+        (_, false) => u64::from(cpu::inl(port)),
+    })
 }
 
 /// `SetSigMgr`: live `rsi` becomes the signal manager of live `rdi`.

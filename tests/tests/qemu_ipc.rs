@@ -264,3 +264,19 @@ fn qemu_higher_priority_process_runs_first() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_port_io_needs_a_port_range_privilege() {
+    let Some(r) = boot("privs:io io", "strict") else {
+        return;
+    };
+    for check in [
+        "[io] check port I/O refused before SetIoPriv: ok",
+        "[io] check grant scratch port: ok",
+        "[io] check scratch reads back: ok",
+        "[io] check other port still refused: ok",
+    ] {
+        assert!(r.serial.contains(check), "missing {check:?}");
+    }
+    assert!(r.passed(), "{}", r.describe());
+}

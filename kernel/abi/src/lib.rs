@@ -130,7 +130,26 @@ pub enum Syscall {
     /// Set the scheduling priority of endpoint `rdi` to `rsi` (0 = highest,
     /// up to 15) and its quantum to `rdx` clock ticks.
     SetPriority = 21,
+    /// Allow endpoint `rdi` port I/O on ports `rsi .. rsi + rdx` (adds a
+    /// range; at most [`MAX_IO_RANGES`] per process).
+    SetIoPriv = 22,
+    /// Port I/O on port `rdi`: `rdx` = flags ([`DEVIO_WRITE`], width
+    /// [`DEVIO_BYTE`] / [`DEVIO_WORD`] / [`DEVIO_LONG`]), `rsi` = value to
+    /// write. Returns the value read (0 for a write). Only on ports the
+    /// caller was given with [`Syscall::SetIoPriv`].
+    DevIo = 23,
 }
+
+/// Most I/O port ranges per process.
+pub const MAX_IO_RANGES: usize = 8;
+/// [`Syscall::DevIo`] flag: write instead of read.
+pub const DEVIO_WRITE: u64 = 1;
+/// [`Syscall::DevIo`] width: 8 bits.
+pub const DEVIO_BYTE: u64 = 0;
+/// [`Syscall::DevIo`] width: 16 bits.
+pub const DEVIO_WORD: u64 = 2;
+/// [`Syscall::DevIo`] width: 32 bits.
+pub const DEVIO_LONG: u64 = 4;
 
 impl Syscall {
     /// Kernel calls are checked against the caller's call mask; the others
@@ -190,6 +209,8 @@ impl TryFrom<u64> for Syscall {
             19 => Ok(Self::Update),
             20 => Ok(Self::Shutdown),
             21 => Ok(Self::SetPriority),
+            22 => Ok(Self::SetIoPriv),
+            23 => Ok(Self::DevIo),
             _ => Err(Errno::NoSys),
         }
     }
@@ -309,6 +330,8 @@ mod tests {
             Syscall::Update,
             Syscall::Shutdown,
             Syscall::SetPriority,
+            Syscall::SetIoPriv,
+            Syscall::DevIo,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

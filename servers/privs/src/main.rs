@@ -8,6 +8,10 @@
 //!   denied with `Perm`, while replying to boss still works.
 //! * other: waits for boss's final message and exits.
 //!
+//! `privs io` alone checks port I/O privileges: a port access is refused
+//! before `SetIoPriv`, works after it (COM1's scratch register reads back
+//! what was written), and a port outside the range is still refused.
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
@@ -77,6 +81,24 @@ fn main(args: &str) -> i32 {
                 ipc::send(ipc::source(&m), &r).is_ok(),
             );
             check("no surprises", surprises == 0);
+        }
+        Some("io") => {
+            const SCRATCH: u16 = 0x3ff; // COM1 scratch register
+            let me = ipc::whois("").unwrap_or(ipc::ANY);
+            check(
+                "port I/O refused before SetIoPriv",
+                sys::inb(SCRATCH) == Err(Errno::Perm),
+            );
+            check(
+                "grant scratch port",
+                sys::set_io_priv(me, SCRATCH, 1).is_ok(),
+            );
+            check("write scratch", sys::outb(SCRATCH, 0x5a).is_ok());
+            check("scratch reads back", sys::inb(SCRATCH) == Ok(0x5a));
+            check(
+                "other port still refused",
+                sys::inb(0x3fe) == Err(Errno::Perm),
+            );
         }
         Some("other") => {
             let m = ipc::receive(ipc::ANY);

@@ -156,3 +156,36 @@ pub fn set_priority(target: u32, priority: u64, quantum: u64) -> Result<(), Errn
     let a = [u64::from(target), priority, quantum, 0, 0, 0];
     Errno::from_return(raw_syscall6(Syscall::SetPriority as u64, a)).map(drop)
 }
+
+/// Allows `target` port I/O on `count` ports from `first`.
+pub fn set_io_priv(target: u32, first: u16, count: u32) -> Result<(), Errno> {
+    let a = [
+        u64::from(target),
+        u64::from(first),
+        u64::from(count),
+        0,
+        0,
+        0,
+    ];
+    Errno::from_return(raw_syscall6(Syscall::SetIoPriv as u64, a)).map(drop)
+}
+
+/// Writes the byte `value` to `port` (needs the port in the caller's
+/// privileges).
+pub fn outb(port: u16, value: u8) -> Result<(), Errno> {
+    let a = [
+        u64::from(port),
+        u64::from(value),
+        abi::DEVIO_WRITE | abi::DEVIO_BYTE,
+        0,
+        0,
+        0,
+    ];
+    Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(drop)
+}
+
+/// Reads a byte from `port` (needs the port in the caller's privileges).
+pub fn inb(port: u16) -> Result<u8, Errno> {
+    let a = [u64::from(port), 0, abi::DEVIO_BYTE, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(|v| v as u8)
+}
