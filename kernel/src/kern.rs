@@ -560,6 +560,15 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         }
         Syscall::SetIoPriv => set_io_priv(k, frame),
         Syscall::DevIo => dev_io(k, slot, frame),
+        Syscall::Kill => {
+            let r = kill(k, slot, frame);
+            if k.procs.current() != Some(slot) {
+                // The caller killed itself; `frame` now belongs to the next
+                // process and must not get this call's result.
+                return;
+            }
+            r
+        }
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -1018,13 +1027,22 @@ fn debug_print(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errn
 fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     let slot = current(k);
     let fault = describe(frame);
-    let name = &k.procs.get(slot).expect("current slot").name;
+    terminate(k, slot, fault);
+    switch_away(k, frame);
+}
+
+/// Stops the process in `slot` (a fault, or a `Kill`): reports it, takes it
+/// off the run queues and out of IPC (waking its peers), and, if it has a
+/// live signal manager, keeps it and notifies the manager. The caller
+/// frees an unkept process (`switch_away` for the current one).
+fn terminate(k: &mut Kernel, slot: usize, fault: Fault) {
+    let name = &k.procs.get(slot).expect("live slot").name;
     kprintln!("kernel: process '{name}' killed: {fault}");
     if k.options.strict {
         k.failed = true;
     }
     check_critical(k, slot);
-    k.procs.kill(slot, fault).expect("current slot");
+    k.procs.kill(slot, fault).expect("live slot");
     k.rq.remove(slot);
     process_gone(k, slot);
     // A process with a live signal manager is kept for it, and the manager
@@ -1039,7 +1057,31 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
         }
         apply_wakes(k, wakes);
     }
-    switch_away(k, frame);
+}
+
+/// `Kill`: stops another process (or the caller itself).
+fn kill(k: &mut Kernel, caller: usize, frame: &mut TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(frame.rdi as u32))?;
+    let fault = Fault {
+        kind: FaultKind::Killed,
+        error_code: 0,
+        rip: k.procs.get(target).map_or(0, |p| p.ctx.frame.rip),
+        addr: None,
+    };
+    terminate(k, target, fault);
+    if target == caller {
+        switch_away(k, frame);
+        return Ok(0);
+    }
+    if k.procs
+        .get(target)
+        .is_some_and(|p| p.ctx.signal_manager.is_none())
+        && let Some(old) = k.procs.release(target)
+    {
+        // Not the current process, so its page tables are not loaded.
+        FRAMES.with(|fa| old.ctx.space.destroy(fa));
+    }
+    Ok(0)
 }
 
 /// The death of a process named in `critical=` is fatal for the system.

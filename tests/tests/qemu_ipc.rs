@@ -280,3 +280,21 @@ fn qemu_port_io_needs_a_port_range_privilege() {
     }
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kill_stops_a_blocked_process() {
+    let Some(r) = boot("pong,privs:killer killer pong", "") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "kernel: process 'pong' killed: kill request",
+            "[killer] check kill: ok",
+            "[killer] check target gone: ok",
+            "[killer] check second kill refused: ok",
+            "1 exited (0 nonzero), 1 killed",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

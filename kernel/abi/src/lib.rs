@@ -138,6 +138,10 @@ pub enum Syscall {
     /// write. Returns the value read (0 for a write). Only on ports the
     /// caller was given with [`Syscall::SetIoPriv`].
     DevIo = 23,
+    /// Stop process `rdi` as if it had faulted: it is reported (and kept
+    /// for its signal manager, if it has one) and its peers are woken with
+    /// [`Errno::DeadSrcDst`].
+    Kill = 24,
 }
 
 /// Most I/O port ranges per process.
@@ -211,6 +215,7 @@ impl TryFrom<u64> for Syscall {
             21 => Ok(Self::SetPriority),
             22 => Ok(Self::SetIoPriv),
             23 => Ok(Self::DevIo),
+            24 => Ok(Self::Kill),
             _ => Err(Errno::NoSys),
         }
     }
@@ -332,6 +337,7 @@ mod tests {
             Syscall::SetPriority,
             Syscall::SetIoPriv,
             Syscall::DevIo,
+            Syscall::Kill,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

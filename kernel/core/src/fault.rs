@@ -48,6 +48,8 @@ pub enum FaultKind {
     ControlProtection,
     /// Any other vector below 32 (reserved by Intel).
     Reserved(u8),
+    /// Not a CPU exception: stopped by another process's `Kill` call.
+    Killed,
 }
 
 impl FaultKind {
@@ -109,6 +111,7 @@ impl FaultKind {
             Self::Virtualization => "virtualization exception",
             Self::ControlProtection => "control-protection exception",
             Self::Reserved(_) => "reserved exception",
+            Self::Killed => "kill request",
         }
     }
 }

@@ -12,6 +12,9 @@
 //! before `SetIoPriv`, works after it (COM1's scratch register reads back
 //! what was written), and a port outside the range is still refused.
 //!
+//! `privs killer NAME` kills the process NAME (e.g. a pong blocked in
+//! receive), then checks that it is gone and that a second kill fails.
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
@@ -98,6 +101,16 @@ fn main(args: &str) -> i32 {
             check(
                 "other port still refused",
                 sys::inb(0x3fe) == Err(Errno::Perm),
+            );
+        }
+        Some("killer") => {
+            let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
+            let target = who(name);
+            check("kill", sys::kill(target).is_ok());
+            check("target gone", ipc::whois(name) == Err(Errno::DeadSrcDst));
+            check(
+                "second kill refused",
+                sys::kill(target) == Err(Errno::DeadSrcDst),
             );
         }
         Some("other") => {

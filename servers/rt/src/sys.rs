@@ -189,3 +189,9 @@ pub fn inb(port: u16) -> Result<u8, Errno> {
     let a = [u64::from(port), 0, abi::DEVIO_BYTE, 0, 0, 0];
     Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(|v| v as u8)
 }
+
+/// Stops process `target` as if it had faulted.
+pub fn kill(target: u32) -> Result<(), Errno> {
+    let a = [u64::from(target), 0, 0, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::Kill as u64, a)).map(drop)
+}
