@@ -336,6 +336,13 @@ impl Client {
         }
     }
 
+    /// pipe(2): (read end, write end).
+    pub fn pipe(&mut self, sys: &mut dyn Sys) -> R<(i32, i32)> {
+        let id = self.id();
+        self.value(sys, Grants(Vec::new()), VfsCall::Pipe { id })
+            .map(sys::proto::vfs::split_pipe_fds)
+    }
+
     /// One getdents(2) call: raw records (decode with [`Dirents`]).
     pub fn getdents(&mut self, sys: &mut dyn Sys, fd: i32, len: usize) -> R<Vec<u8>> {
         let mut gs = Grants(Vec::new());

@@ -64,8 +64,12 @@ pub struct Mount {
     pub ep: Endpoint,
     /// Root inode (from `ReadSuper`).
     pub root: u32,
-    /// (mount index, inode) of the directory it covers; `None` for `/`.
+    /// (mount index, inode) of the directory it covers; `None` for `/`
+    /// and the pipe server.
     pub covered: Option<(usize, u32)>,
+    /// The pipe server (PFS): not reachable by path; holds pipes and the
+    /// FIFOs opened through file-system nodes.
+    pub pipes: bool,
 }
 
 /// An open file (`filp`).
@@ -125,6 +129,8 @@ pub struct FsOp {
     pub g1: GSpec,
     /// Second grant (second name / link target).
     pub g2: GSpec,
+    /// A pipe-server request to send instead of `req` (its id is filled in).
+    pub pipe: Option<pfs::proto::PipeRequest>,
 }
 
 /// An FS answer plus the filled `Out` buffer, if any.
@@ -254,6 +260,7 @@ pub struct Vfs {
     pending: BTreeMap<u64, Pending>,
     queued: VecDeque<Message>,
     specs: Vec<MountSpec>,
+    pipe_spec: Option<MountSpec>,
     ready: bool,
     mount_error: Option<Errno>,
     alarm_armed: bool,
@@ -272,11 +279,22 @@ impl Vfs {
             pending: BTreeMap::new(),
             queued: VecDeque::new(),
             specs: mounts,
+            pipe_spec: None,
             ready: false,
             mount_error: None,
             alarm_armed: false,
             stats: VfsStats::default(),
         }
+    }
+
+    /// Use the pipe server `ep` (PFS) for `pipe()` and FIFOs.
+    pub fn with_pipe_server(mut self, label: &str, ep: Endpoint) -> Self {
+        self.pipe_spec = Some(MountSpec {
+            label: label.into(),
+            ep,
+            path: String::new(),
+        });
+        self
     }
 
     /// Whether start-up mounting finished.
@@ -404,8 +422,10 @@ impl Vfs {
                 self.poll_job(sys, job);
                 continue;
             }
-            let req = ops::with_bufs(op.req, id, bufs[0], bufs[1]);
-            let msg = req.to_message();
+            let msg = match op.pipe {
+                Some(p) => ops::pipe_with_id(p, id).to_message(),
+                None => ops::with_bufs(op.req, id, bufs[0], bufs[1]).to_message(),
+            };
             self.stats.fs_requests += 1;
             let held = sys.request(ep, msg).is_err();
             if held {
@@ -546,7 +566,7 @@ impl Vfs {
 impl Process for Vfs {
     fn start(&mut self, sys: &mut dyn Sys) {
         let specs = self.specs.clone();
-        let fut = ops::mount_all(self.st.clone(), specs);
+        let fut = ops::mount_all(self.st.clone(), specs, self.pipe_spec.clone());
         self.spawn_job(sys, MOUNT_JOB_CALLER, fut);
     }
 

@@ -10,6 +10,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::pin::Pin;
 
+use pfs::pipe::Access;
+use pfs::proto::PipeRequest;
 use sys::proto::fs::{Buf, Cred, FsAnswer, FsRequest, FsStat, LookupFlags, NodeAttr, WalkOutcome};
 use sys::proto::vfs::{VfsAnswer, VfsCall, VfsReply, mode, oflag, whence};
 use sys::{Endpoint, Errno, Sys};
@@ -189,6 +191,41 @@ pub fn with_bufs(req: FsRequest, id: u64, b1: Option<Buf>, b2: Option<Buf>) -> F
     }
 }
 
+/// `p` with request id `id`.
+pub fn pipe_with_id(p: PipeRequest, id: u64) -> PipeRequest {
+    match p {
+        PipeRequest::Open {
+            key,
+            access,
+            nonblock,
+            ..
+        } => PipeRequest::Open {
+            id,
+            key,
+            access,
+            nonblock,
+        },
+        PipeRequest::Close { ino, access, .. } => PipeRequest::Close { id, ino, access },
+        PipeRequest::Select {
+            ino, ops, block, ..
+        } => PipeRequest::Select {
+            id,
+            ino,
+            ops,
+            block,
+        },
+        PipeRequest::Cancel { target, .. } => PipeRequest::Cancel { id, target },
+    }
+}
+
+fn access_of(flags: u32) -> Access {
+    match flags & oflag::O_ACCMODE {
+        oflag::O_RDONLY => Access::Read,
+        oflag::O_WRONLY => Access::Write,
+        _ => Access::ReadWrite,
+    }
+}
+
 /// A job's handle on VFS state for one caller.
 #[derive(Clone)]
 struct V {
@@ -223,7 +260,82 @@ impl V {
         g1: GSpec,
         g2: GSpec,
     ) -> R<(FsAnswer, Option<Vec<u8>>)> {
-        FsFuture::new(self.st.clone(), FsOp { mnt, req, g1, g2 }).await
+        FsFuture::new(
+            self.st.clone(),
+            FsOp {
+                mnt,
+                req,
+                g1,
+                g2,
+                pipe: None,
+            },
+        )
+        .await
+    }
+
+    async fn pipe_req(&self, mnt: usize, p: PipeRequest) -> R<FsAnswer> {
+        let op = FsOp {
+            mnt,
+            req: FsRequest::Sync { id: 0 },
+            g1: GSpec::None,
+            g2: GSpec::None,
+            pipe: Some(p),
+        };
+        FsFuture::new(self.st.clone(), op).await.map(|r| r.0)
+    }
+
+    fn pipe_mnt(&self) -> Option<usize> {
+        self.st.borrow().mounts.iter().position(|m| m.pipes)
+    }
+
+    fn is_pipe_mnt(&self, mnt: usize) -> bool {
+        self.st.borrow().mounts.get(mnt).is_some_and(|m| m.pipes)
+    }
+
+    async fn pipe(&self) -> R<i64> {
+        let mnt = self.pipe_mnt().ok_or(Errno::ENOSYS)?;
+        let req = FsRequest::NewNode {
+            id: 0,
+            mode: mode::S_IFIFO | 0o600,
+            rdev: 0,
+            cred: self.cred,
+        };
+        let FsAnswer::Node(n) = self.fs_simple(mnt, req).await? else {
+            return Err(Errno::EIO);
+        };
+        let end = |flags| Filp {
+            mnt,
+            ino: n.ino,
+            mode: mode::S_IFIFO | 0o600,
+            flags,
+            pos: 0,
+            refs: 1,
+        };
+        let rd = match self.install(end(oflag::O_RDONLY)) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let req = FsRequest::Putnode {
+                    id: 0,
+                    ino: n.ino,
+                    count: 1,
+                };
+                let _ = self.fs_simple(mnt, req).await;
+                return Err(e);
+            }
+        };
+        match self.install(end(oflag::O_WRONLY)) {
+            Ok(wr) => Ok(sys::proto::vfs::join_pipe_fds(rd, wr)),
+            Err(e) => {
+                let _ = self.close_fd(rd).await;
+                let p = PipeRequest::Close {
+                    id: 0,
+                    ino: n.ino,
+                    access: Access::Write,
+                };
+                let _ = self.pipe_req(mnt, p).await;
+                Err(e)
+            }
+        }
     }
 
     async fn fs_simple(&self, mnt: usize, req: FsRequest) -> R<FsAnswer> {
@@ -435,7 +547,17 @@ impl V {
             }
         };
         if let Some(f) = last {
-            self.put(f.mnt, f.ino).await;
+            if self.is_pipe_mnt(f.mnt) {
+                let p = PipeRequest::Close {
+                    id: 0,
+                    ino: f.ino,
+                    access: access_of(f.flags),
+                };
+                // The end is gone from the caller's view whatever PFS says.
+                let _ = self.pipe_req(f.mnt, p).await;
+            } else {
+                self.put(f.mnt, f.ino).await;
+            }
         }
         Ok(())
     }
@@ -518,6 +640,42 @@ impl V {
             self.put(node.mnt, a.ino).await;
             return Err(e);
         }
+        if a.mode & mode::S_IFMT == mode::S_IFIFO
+            && let Some(pm) = self.pipe_mnt()
+        {
+            // The FIFO's data lives in PFS, keyed by the node's identity;
+            // the file-server reference is not needed past the rendezvous.
+            self.put(node.mnt, a.ino).await;
+            let p = PipeRequest::Open {
+                id: 0,
+                key: ((node.mnt as u64) << 32) | u64::from(a.ino),
+                access: access_of(flags),
+                nonblock: flags & oflag::O_NONBLOCK != 0,
+            };
+            let FsAnswer::Node(n) = self.pipe_req(pm, p).await? else {
+                return Err(Errno::EIO);
+            };
+            let filp = Filp {
+                mnt: pm,
+                ino: n.ino,
+                mode: a.mode,
+                flags,
+                pos: 0,
+                refs: 1,
+            };
+            return match self.install(filp) {
+                Ok(fd) => Ok(fd),
+                Err(e) => {
+                    let p = PipeRequest::Close {
+                        id: 0,
+                        ino: n.ino,
+                        access: access_of(flags),
+                    };
+                    let _ = self.pipe_req(pm, p).await;
+                    Err(e)
+                }
+            };
+        }
         let filp = Filp {
             mnt: node.mnt,
             ino: a.ino,
@@ -567,7 +725,7 @@ impl V {
         if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY {
             return Err(Errno::EBADF);
         }
-        let pos = if f.flags & oflag::O_APPEND != 0 {
+        let pos = if f.flags & oflag::O_APPEND != 0 && f.mode & mode::S_IFMT == mode::S_IFREG {
             self.stat_ino(f.mnt, f.ino).await?.size
         } else {
             f.pos
@@ -589,6 +747,9 @@ impl V {
 
     async fn lseek(&self, fd: i32, off: i64, wh: u32) -> R<i64> {
         let (idx, f) = self.filp(fd)?;
+        if f.mode & mode::S_IFMT == mode::S_IFIFO {
+            return Err(Errno::ESPIPE);
+        }
         let base: i64 = match wh {
             whence::SEEK_SET => 0,
             whence::SEEK_CUR => f.pos as i64,
@@ -1016,6 +1177,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 value(id, done(r))
             }
             Getdents { fd, buf, .. } => data_out(id, buf, v.getdents(fd, buf.len as usize).await),
+            Pipe { .. } => value(id, v.pipe().await),
             Truncate { size, .. } => {
                 let r = async {
                     let n = v.resolve(&a, true, false).await?;
@@ -1063,6 +1225,9 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 let n = v.st.borrow().mounts.len();
                 let mut r = Ok(FsAnswer::Done);
                 for m in 0..n {
+                    if v.is_pipe_mnt(m) {
+                        continue;
+                    }
                     let x = v.fs_simple(m, FsRequest::Sync { id: 0 }).await;
                     if r.is_ok() {
                         r = x;
@@ -1093,7 +1258,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
 
 /// The start-up job: read the root's superblock, then mount each further
 /// file system on its mount point.
-pub fn mount_all(st: Shared, specs: Vec<MountSpec>) -> JobFut {
+pub fn mount_all(st: Shared, specs: Vec<MountSpec>, pipes: Option<MountSpec>) -> JobFut {
     let v = V {
         st,
         caller: Endpoint::NONE,
@@ -1117,6 +1282,7 @@ pub fn mount_all(st: Shared, specs: Vec<MountSpec>) -> JobFut {
                     ep: s.ep,
                     root: 0,
                     covered: None,
+                    pipes: false,
                 });
                 let root = match v.fs_simple(i, FsRequest::ReadSuper { id: 0 }).await? {
                     FsAnswer::Node(n) => n.ino,
@@ -1136,6 +1302,15 @@ pub fn mount_all(st: Shared, specs: Vec<MountSpec>) -> JobFut {
                 let mut st = v.st.borrow_mut();
                 st.mounts[i].root = root;
                 st.mounts[i].covered = covered;
+            }
+            if let Some(p) = pipes {
+                v.st.borrow_mut().mounts.push(Mount {
+                    label: p.label,
+                    ep: p.ep,
+                    root: 0,
+                    covered: None,
+                    pipes: true,
+                });
             }
             Ok(())
         }

@@ -121,6 +121,11 @@ pub fn world_with(
         table.push(svc(&label, policy));
         fss.push(Fs { label, drv, mem });
     }
+    // The pipe server, stateful like MFS.
+    sim.register("pfs", || {
+        pfs::server::program(pfs::server::Config::default())
+    });
+    table.push(svc("pfs", Policy::Stateful));
     let started = sim.start_rs(Box::new(Rs::new(RsConfig::with_table(table))));
     assert!(started.is_ok());
     let ok = sim.run_until(100 * HZ, |s| {
@@ -141,7 +146,11 @@ pub fn world_with(
         });
     }
     let vfs = sim
-        .spawn_user_with("vfs", Box::new(Vfs::new(specs)), Privileges::service())
+        .spawn_user_with(
+            "vfs",
+            Box::new(Vfs::new(specs).with_pipe_server("pfs", sim.endpoint_of("pfs").unwrap())),
+            Privileges::service(),
+        )
         .unwrap();
     World { sim, vfs, fss }
 }

@@ -42,6 +42,7 @@ const FSYNC: u32 = 0xa17;
 const SYNC: u32 = 0xa18;
 const STATVFS: u32 = 0xa19;
 const MKNOD: u32 = 0xa1a;
+const PIPE: u32 = 0xa1b;
 
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
@@ -240,6 +241,18 @@ pub enum VfsCall {
         mode: u16,
         rdev: u32,
     },
+    /// pipe() -> read fd | write fd << 32 (see [`split_pipe_fds`]).
+    Pipe { id: u64 },
+}
+
+/// The two descriptors of a `pipe()` answer: (read end, write end).
+pub fn split_pipe_fds(v: i64) -> (i32, i32) {
+    (v as u32 as i32, (v >> 32) as u32 as i32)
+}
+
+/// Pack the two descriptors of a `pipe()` answer.
+pub fn join_pipe_fds(rd: i32, wr: i32) -> i64 {
+    i64::from(rd as u32) | (i64::from(wr as u32) << 32)
 }
 
 impl VfsCall {
@@ -408,6 +421,7 @@ impl VfsCall {
                 p.flags = U32::new(rdev);
                 (MKNOD, id)
             }
+            Pipe { id } => (PIPE, id),
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -415,7 +429,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=MKNOD).contains(&m.mtype())
+        (OPEN..=PIPE).contains(&m.mtype())
     }
 }
 
@@ -525,6 +539,7 @@ impl TryFrom<&Message> for VfsCall {
                 mode: mode?,
                 rdev: p.flags.get(),
             },
+            PIPE => Pipe { id },
             _ => return Err(Errno::EBADCALL),
         })
     }
@@ -785,6 +800,7 @@ mod tests {
                 mode: mode::S_IFBLK | 0o600,
                 rdev: 0x301,
             },
+            Pipe { id: 28 },
         ];
         for c in calls {
             let m = c.to_message();
