@@ -485,7 +485,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             switch_away(k, frame);
             return;
         }
-        Syscall::Send | Syscall::SendNb | Syscall::SendRec | Syscall::Receive => {
+        Syscall::Send | Syscall::SendNb | Syscall::SendRec | Syscall::Receive | Syscall::SendA => {
             match ipc_call(k, slot, call, frame.rdi, frame.rsi) {
                 Ok(Some(Completion::Blocked)) => {
                     k.procs.set_blocked(slot, true).expect("current slot");
@@ -619,6 +619,7 @@ fn ipc_call(
         Syscall::Send => k.ipc.send(slot, to, msg, &mut wakes),
         Syscall::SendNb => k.ipc.sendnb(slot, to, msg, &mut wakes),
         Syscall::SendRec => k.ipc.sendrec(slot, to, msg, &mut wakes),
+        Syscall::SendA => k.ipc.senda(slot, to, msg, &mut wakes),
         _ => {
             let from = if ep as u32 == abi::ENDPOINT_ANY {
                 Source::Any

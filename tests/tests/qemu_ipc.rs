@@ -298,3 +298,37 @@ fn qemu_kill_stops_a_blocked_process() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_asynchronous_sends_are_answered_or_bounced() {
+    let Some(r) = boot("pong,ping async pong", "strict") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[ping] sent 3 asynchronous requests",
+            "[ping] reply 2 (ok)",
+            "[ping] reply 4 (ok)",
+            "[ping] reply 6 (ok)",
+            "kernel: process 'ping' exited with code 0",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+    // The receiver exits without receiving: every request bounces.
+    let Some(r) = boot("ping async victim,hello:victim", "strict") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[ping] sent 3 asynchronous requests",
+            "kernel: process 'victim' exited with code 0",
+            "[ping] bounce for request 1 (ok)",
+            "[ping] bounce for request 2 (ok)",
+            "[ping] bounce for request 3 (ok)",
+            "kernel: process 'ping' exited with code 0",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -142,6 +142,12 @@ pub enum Syscall {
     /// for its signal manager, if it has one) and its peers are woken with
     /// [`Errno::DeadSrcDst`].
     Kill = 24,
+    /// Asynchronous send of the message at `rsi` to `rdi`: never blocks;
+    /// delivered at once if the receiver waits, else queued for its next
+    /// receive (at most [`MAX_ASYNC_QUEUE`] per receiver, then
+    /// [`Errno::NotReady`]). If the receiver dies first, the sender gets a
+    /// [`DEAD_PEER_MTYPE`] bounce. Returns 0.
+    SendA = 25,
 }
 
 /// Most I/O port ranges per process.
@@ -160,7 +166,7 @@ impl Syscall {
     /// (debug print, exit, IPC, name lookup) are open to every process,
     /// IPC being checked against its send mask instead.
     pub const fn is_kernel_call(self) -> bool {
-        (self as u64) >= Syscall::GrantCreate as u64
+        (self as u64) >= Syscall::GrantCreate as u64 && !matches!(self, Syscall::SendA)
     }
 }
 
@@ -216,6 +222,7 @@ impl TryFrom<u64> for Syscall {
             22 => Ok(Self::SetIoPriv),
             23 => Ok(Self::DevIo),
             24 => Ok(Self::Kill),
+            25 => Ok(Self::SendA),
             _ => Err(Errno::NoSys),
         }
     }
@@ -285,6 +292,20 @@ pub const MSG_SOURCE_OFFSET: usize = 0;
 pub const MSG_TYPE_OFFSET: usize = 4;
 /// Byte offset of the 56-byte payload.
 pub const MSG_PAYLOAD_OFFSET: usize = 8;
+/// Message type of a dead-peer bounce (`sys::proto::kernel::DEAD_PEER`):
+/// an asynchronous message ([`Syscall::SendA`]) whose destination died
+/// before receiving it comes back from [`SYSTEM_ENDPOINT`] with payload
+/// `u32` dead endpoint @0, `u32` endpoint now in its slot (or
+/// [`ENDPOINT_NONE`]) @4, `u32` type of the lost message @8, and its first
+/// [`BOUNCE_HEAD`] payload bytes @12.
+pub const DEAD_PEER_MTYPE: u32 = 0x101;
+/// Payload bytes of the lost message carried in a bounce.
+pub const BOUNCE_HEAD: usize = 44;
+/// "No process" (`sys::Endpoint::NONE`).
+pub const ENDPOINT_NONE: u32 = 0xFFFF_FFFE;
+/// Most asynchronous messages queued for one receiver.
+pub const MAX_ASYNC_QUEUE: usize = 32;
+
 /// Message type of a notification (`sys::proto::kernel::NOTIFY`). Payload:
 /// `u64` time stamp at payload offset 0, `u64` bitmap of the slots with a
 /// pending notification for the receiver at payload offset 8.
@@ -338,6 +359,7 @@ mod tests {
             Syscall::SetIoPriv,
             Syscall::DevIo,
             Syscall::Kill,
+            Syscall::SendA,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -351,6 +373,7 @@ mod tests {
         assert!(!Syscall::WhoIs.is_kernel_call());
         assert!(Syscall::SafeCopyTo.is_kernel_call());
         assert!(Syscall::SetPriv.is_kernel_call());
+        assert!(!Syscall::SendA.is_kernel_call());
     }
 
     #[test]

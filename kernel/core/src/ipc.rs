@@ -16,6 +16,10 @@
 //! * A blocked send is queued on the receiver in arrival order; `receive`
 //!   prefers pending notifications, then the oldest matching sender.
 //! * `sendnb` fails with [`IpcError::NotReady`] unless the receiver waits.
+//! * `senda` never blocks: the message is delivered at once or queued on
+//!   the receiver (bounded) and received after blocked senders; if the
+//!   receiver dies first the sender gets a dead-peer bounce from SYSTEM
+//!   (slot 0).
 //! * `notify` never blocks; repeated notifications from one source to one
 //!   receiver coalesce into one pending bit.
 //! * A send that would close a cycle of blocked processes fails with
@@ -25,9 +29,10 @@
 //! * Every send and notify is checked against the caller's
 //!   [`Privileges::send_to`] mask; a denial is [`IpcError::Denied`].
 
-use crate::process::{Endpoint, NR_PROCS};
+use crate::process::{Endpoint, NR_PROCS, SYSTEM_SLOT};
 use abi::{
-    Errno, MESSAGE_SIZE, MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, NOTIFY_MTYPE,
+    BOUNCE_HEAD, DEAD_PEER_MTYPE, ENDPOINT_NONE, Errno, MAX_ASYNC_QUEUE, MESSAGE_SIZE,
+    MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, NOTIFY_MTYPE,
 };
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -195,6 +200,9 @@ struct Proc {
     senders: VecDeque<usize>,
     /// Bit `s`: slot `s` notified this process and it has not received it.
     pending: u64,
+    /// Asynchronous messages waiting for this process: (sender slot,
+    /// stamped message), oldest first. Bounces come from slot 0.
+    async_in: VecDeque<(usize, Message)>,
 }
 
 /// The IPC state of every slot. The kernel keeps it in step with the
@@ -227,6 +235,7 @@ impl Ipc {
             privileges,
             senders: VecDeque::new(),
             pending: 0,
+            async_in: VecDeque::new(),
         });
         Ok(())
     }
@@ -347,6 +356,57 @@ impl Ipc {
         self.do_send(caller, to, msg, true, false, wakes)
     }
 
+    /// Asynchronous send: delivered now if `to` waits for the caller,
+    /// otherwise queued on `to` (`NotReady` when its queue is full).
+    pub fn senda(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        mut msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        let dest = self.check_dest(caller, to)?;
+        stamp(&mut msg, self.proc(caller)?.ep);
+        self.deliver_async(dest, caller, msg, wakes)
+    }
+
+    fn deliver_async(
+        &mut self,
+        dest: usize,
+        from: usize,
+        msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        if self.accepts_slot(dest, from) {
+            self.proc_mut(dest)?.state = State::Ready;
+            wakes.push(Wake {
+                slot: dest,
+                result: Ok(Some(msg)),
+            });
+            return Ok(Completion::Sent);
+        }
+        let q = &mut self.proc_mut(dest)?.async_in;
+        if q.len() >= MAX_ASYNC_QUEUE {
+            return Err(IpcError::NotReady);
+        }
+        q.push_back((from, msg));
+        Ok(Completion::Sent)
+    }
+
+    /// Like `accepts`, by sender slot (which may be a kernel task).
+    fn accepts_slot(&self, receiver: usize, sender: usize) -> bool {
+        let Ok(r) = self.proc(receiver) else {
+            return false;
+        };
+        match r.state {
+            State::Receiving(Source::Any) => true,
+            State::Receiving(Source::Ep(e)) => {
+                e.slot() == sender && self.proc(sender).is_ok_and(|s| s.ep == e)
+            }
+            _ => false,
+        }
+    }
+
     fn do_send(
         &mut self,
         caller: usize,
@@ -436,6 +496,16 @@ impl Ipc {
             }
             return Ok(Completion::Received(msg));
         }
+        // Then the oldest matching asynchronous message.
+        let q = &self.proc(caller)?.async_in;
+        if let Some(pos) = q.iter().position(|(s, _)| want.is_none_or(|w| w == *s)) {
+            let (_, msg) = self
+                .proc_mut(caller)?
+                .async_in
+                .remove(pos)
+                .expect("position is in range");
+            return Ok(Completion::Received(msg));
+        }
         self.proc_mut(caller)?.state = State::Receiving(from);
         Ok(Completion::Blocked)
     }
@@ -470,7 +540,12 @@ impl Ipc {
     /// pending notifications to others are dropped.
     pub fn remove(&mut self, slot: usize, wakes: &mut Vec<Wake>) -> Result<(), IpcError> {
         let dead = self.proc(slot)?.ep;
-        self.procs[slot] = None;
+        let undelivered = self
+            .procs
+            .get_mut(slot)
+            .and_then(Option::take)
+            .map(|p| p.async_in)
+            .unwrap_or_default();
         let bit = 1u64 << slot;
         for (i, p) in self.procs.iter_mut().enumerate() {
             let Some(p) = p else { continue };
@@ -488,9 +563,34 @@ impl Ipc {
                     result: Err(IpcError::DeadPeer { now: None }),
                 });
             }
+            // Asynchronous messages from the dead process are dropped.
+            p.async_in.retain(|(s, _)| *s != slot);
+        }
+        // Asynchronous messages it never received bounce to their senders.
+        for (sender, msg) in undelivered {
+            if sender == SYSTEM_SLOT || self.proc(sender).is_err() {
+                continue;
+            }
+            let bounce = dead_peer_bounce(dead, &msg);
+            // A full queue loses the bounce; the sender's own timeout
+            // handling covers that rare case.
+            let _ = self.deliver_async(sender, SYSTEM_SLOT, bounce, wakes);
         }
         Ok(())
     }
+}
+
+/// The bounce for `lost`, an asynchronous message to `dead` (layout in
+/// `abi::DEAD_PEER_MTYPE`).
+fn dead_peer_bounce(dead: Endpoint, lost: &Message) -> Message {
+    let mut payload = [0u8; 12 + BOUNCE_HEAD];
+    payload[..4].copy_from_slice(&dead.0.to_le_bytes());
+    payload[4..8].copy_from_slice(&ENDPOINT_NONE.to_le_bytes());
+    payload[8..12].copy_from_slice(&type_of(lost).to_le_bytes());
+    payload[12..].copy_from_slice(&lost[MSG_PAYLOAD_OFFSET..MSG_PAYLOAD_OFFSET + BOUNCE_HEAD]);
+    let mut m = message(DEAD_PEER_MTYPE, &payload);
+    stamp(&mut m, Endpoint::new(SYSTEM_SLOT as u16, 0));
+    m
 }
 
 fn notification(source: Endpoint, now: u64, pending: u64) -> Message {
@@ -763,6 +863,63 @@ mod tests {
             ipc.receive(2, Source::Any, 0, &mut w),
             Ok(Completion::Blocked)
         );
+    }
+
+    #[test]
+    fn senda_queues_without_blocking_and_is_received_in_order() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        assert_eq!(ipc.senda(1, ep(2), msg(1, 0), &mut w), Ok(Completion::Sent));
+        assert_eq!(ipc.senda(1, ep(2), msg(2, 0), &mut w), Ok(Completion::Sent));
+        assert!(!ipc.is_blocked(1) && w.is_empty());
+        // A blocked synchronous sender goes before queued async messages.
+        ipc.send(0, ep(2), msg(9, 0), &mut w).unwrap();
+        let types: Vec<u32> = (0..3)
+            .map(|_| match ipc.receive(2, Source::Any, 0, &mut w) {
+                Ok(Completion::Received(m)) => type_of(&m),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(types, [9, 1, 2]);
+        // A waiting receiver gets it at once.
+        ipc.receive(2, Source::Any, 0, &mut w).unwrap();
+        w.clear();
+        ipc.senda(1, ep(2), msg(3, 0), &mut w).unwrap();
+        assert_eq!(w[0].slot, 2);
+        // The queue is bounded.
+        for _ in 0..MAX_ASYNC_QUEUE {
+            ipc.senda(1, ep(2), msg(4, 0), &mut w).unwrap();
+        }
+        assert_eq!(
+            ipc.senda(1, ep(2), msg(4, 0), &mut w),
+            Err(IpcError::NotReady)
+        );
+    }
+
+    #[test]
+    fn senda_to_a_dying_receiver_bounces() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        let mut lost = msg(0x42, 0);
+        lost[8..16].copy_from_slice(&77u64.to_le_bytes()); // request id
+        ipc.senda(2, ep(3), lost, &mut w).unwrap();
+        ipc.remove(3, &mut w).unwrap();
+        assert!(w.is_empty(), "sender 2 was not waiting");
+        let Ok(Completion::Received(b)) = ipc.receive(2, Source::Any, 0, &mut w) else {
+            panic!("no bounce")
+        };
+        assert_eq!((type_of(&b), source_of(&b)), (DEAD_PEER_MTYPE, ep(0)));
+        assert_eq!(payload_u64(&b, 0) as u32, ep(3).0, "dead endpoint");
+        assert_eq!((payload_u64(&b, 0) >> 32) as u32, ENDPOINT_NONE);
+        assert_eq!(payload_u64(&b, 8) as u32, 0x42, "lost message type");
+        assert_eq!(payload_u64(&b, 12), 77, "request id in the head");
+        // A sender waiting in receive gets the bounce at once.
+        ipc.senda(1, ep(2), msg(1, 0), &mut w).unwrap(); // 2 not waiting: queued
+        ipc.receive(1, Source::Any, 0, &mut w).unwrap();
+        w.clear();
+        ipc.remove(2, &mut w).unwrap();
+        assert_eq!(w.len(), 1);
+        assert_eq!(type_of(&w[0].result.unwrap().unwrap()), DEAD_PEER_MTYPE);
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //! instances naming each other): the second one must get `Locked`
 //! (deadlock refused), then serves the first one's request.
 //!
+//! With `async NAME`: three `senda` requests to NAME; if NAME is `pong`
+//! the three replies are checked, otherwise NAME is expected to die
+//! without receiving and each request must come back as a dead-peer bounce
+//! from SYSTEM naming NAME, the lost type and the request id.
+//!
 //! With `retry`, a round that finds pong dead waits (alarm) and retries
 //! with the same endpoint, for the restart-by-manager test.
 //!
@@ -39,6 +44,9 @@ rt::entry!(main);
 fn main(args: &str) -> i32 {
     if let Some(peer) = args.strip_prefix("cycle ") {
         return cycle(peer.trim());
+    }
+    if let Some(target) = args.strip_prefix("async ") {
+        return async_sends(target.trim());
     }
     let mut words = args.split_ascii_whitespace();
     let rounds: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(5);
@@ -159,4 +167,52 @@ fn cycle(peer: &str) -> i32 {
             i32::from(e != Errno::Locked || sent.is_err())
         }
     }
+}
+
+/// `async NAME`: asynchronous sends and their replies or bounces.
+fn async_sends(name: &str) -> i32 {
+    let Ok(target) = ipc::whois(name) else {
+        rt::println!("no {name}");
+        return 1;
+    };
+    let mut wrong = 0;
+    for id in 1..=3u64 {
+        let mut m = ipc::message(PING);
+        ipc::set(&mut m, 0, id);
+        if let Err(e) = ipc::senda(target, &m) {
+            rt::println!("senda {id}: {e:?}");
+            wrong += 1;
+        }
+    }
+    rt::println!("sent 3 asynchronous requests");
+    for _ in 1..=3 {
+        let Ok(r) = ipc::receive(ipc::ANY) else {
+            wrong += 1;
+            continue;
+        };
+        if ipc::mtype(&r) == rt::abi::DEAD_PEER_MTYPE {
+            let ok = ipc::source(&r) == rt::abi::SYSTEM_ENDPOINT
+                && ipc::get32(&r, 0) == target
+                && ipc::get32(&r, 8) == PING;
+            rt::println!(
+                "bounce for request {} ({})",
+                ipc::get(&r, 12),
+                if ok { "ok" } else { "WRONG" }
+            );
+            wrong += i32::from(!ok);
+        } else {
+            let ok = ipc::mtype(&r) == PONG && ipc::source(&r) == target;
+            rt::println!(
+                "reply {} ({})",
+                ipc::get(&r, 0),
+                if ok { "ok" } else { "WRONG" }
+            );
+            wrong += i32::from(!ok);
+        }
+    }
+    if name == "pong" {
+        let mut q = ipc::message(QUIT);
+        wrong += i32::from(ipc::sendrec(target, &mut q).is_err());
+    }
+    wrong
 }

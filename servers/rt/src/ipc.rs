@@ -62,6 +62,17 @@ pub fn sendnb(to: u32, m: &Message) -> Result<(), Errno> {
     call(Syscall::SendNb, u64::from(to), m.as_ptr() as u64).map(drop)
 }
 
+/// Asynchronous send: never blocks; if `to` dies before receiving it, a
+/// dead-peer bounce (`abi::DEAD_PEER_MTYPE`) comes back from SYSTEM.
+pub fn senda(to: u32, m: &Message) -> Result<(), Errno> {
+    call(Syscall::SendA, u64::from(to), m.as_ptr() as u64).map(drop)
+}
+
+/// The `u32` at payload offset `off` (0..=52).
+pub fn get32(m: &Message, off: usize) -> u32 {
+    get_u32(m, MSG_PAYLOAD_OFFSET + off.min(52))
+}
+
 /// Receives from `from` (or [`ANY`]).
 pub fn receive(from: u32) -> Result<Message, Errno> {
     let mut m = [0u8; MESSAGE_SIZE];
