@@ -36,6 +36,7 @@ fn main() {
     assert!(base.errors.is_empty(), "{:?}", base.errors);
     let mut crashes = 0;
     let mut dev = 0;
+    let mut pfs = 0;
     let mut replayed = 0;
     let mut ops_done = 0;
     let mut seed = 100;
@@ -61,13 +62,14 @@ fn main() {
         }
         crashes += r.crashes;
         dev += r.dev_crashes;
+        pfs += r.pfs_restarts;
         replayed += r.replayed;
         ops_done += r.ops;
         seed += 1;
     }
     let el = t.elapsed().as_secs_f64();
     println!(
-        "soak: {} runs, {crashes} MFS crashes + {dev} block-driver crashes survived, {replayed} resends answered from the record, {ops_done} client ops verified in {el:.1} s",
+        "soak: {} runs, {crashes} MFS+PFS crashes ({pfs} of PFS) + {dev} block-driver crashes survived, {replayed} resends answered from the record, {ops_done} client ops verified in {el:.1} s",
         seed - 100
     );
     println!(

@@ -56,13 +56,14 @@ fn mfs_crashes_are_invisible_and_exactly_once() {
             r.deaths_after_apply
         );
         assert!(r.resent > 0);
+        assert!(r.pfs_restarts > 5, "pfs restarts: {}", r.pfs_restarts);
         assert!(r.adoptions > 100, "adoptions: {}", r.adoptions);
         // Resends of applied requests were answered from the record.
         assert!(r.replayed > 20, "replayed: {}", r.replayed);
         assert_eq!(r.fsck_errors, 0);
         eprintln!(
-            "seed {seed}: {} ops, {} crashes ({} after apply), {} resends, {} answered from the record",
-            r.ops, r.crashes, r.deaths_after_apply, r.resent, r.replayed
+            "seed {seed}: {} ops, {} crashes ({} after apply, {} PFS restarts), {} resends, {} answered from the record",
+            r.ops, r.crashes, r.deaths_after_apply, r.pfs_restarts, r.resent, r.replayed
         );
     });
 }

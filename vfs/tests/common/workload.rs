@@ -167,6 +167,7 @@ impl Worker {
                 }
                 Err(e) => self.err(format!("unlink {name}: {e:?}")),
             },
+            (94..97, _) => self.pipe_round(s),
             (_, Some(name)) => {
                 let p = self.path(&name);
                 match self.c.open(s, &p, O_RDONLY, 0) {
@@ -181,6 +182,45 @@ impl Worker {
             }
         }
         self.sh.borrow_mut().ops += 1;
+    }
+
+    /// pipe(), a checksummed message through it, EOF after the writer
+    /// closes.
+    fn pipe_round(&mut self, s: &mut dyn Sys) {
+        self.next += 1;
+        let data = content(self.id, self.next, (self.rand() % 3000) as usize + 1);
+        let (r, wr) = match self.c.pipe(s) {
+            Ok(p) => p,
+            Err(e) => return self.err(format!("pipe: {e:?}")),
+        };
+        match self.c.write(s, wr, &data) {
+            Ok(n) if n == data.len() => {}
+            x => self.err(format!("pipe write: {x:?}")),
+        }
+        if let Err(e) = self.c.close(s, wr) {
+            self.err(format!("pipe close w: {e:?}"));
+        }
+        let mut got = Vec::new();
+        loop {
+            match self.c.read(s, r, 1000) {
+                Ok(d) if d.is_empty() => break,
+                Ok(d) => got.extend(d),
+                Err(e) => {
+                    self.err(format!("pipe read: {e:?}"));
+                    break;
+                }
+            }
+        }
+        if got != data {
+            self.err(format!(
+                "pipe gave {} bytes, sent {}",
+                got.len(),
+                data.len()
+            ));
+        }
+        if let Err(e) = self.c.close(s, r) {
+            self.err(format!("pipe close r: {e:?}"));
+        }
     }
 
     fn verify_all(&mut self, s: &mut dyn Sys) {
@@ -244,6 +284,7 @@ pub struct Run {
     pub resent: u64,
     pub fsck_errors: usize,
     pub dev_crashes: u64,
+    pub pfs_restarts: u32,
 }
 
 pub struct Faults {
@@ -281,7 +322,7 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
             .unwrap();
     }
     if crash_ppm > 0 {
-        w.sim.faults_randomly(&["mfs"], crash_ppm, 0);
+        w.sim.faults_randomly(&["mfs", "pfs"], crash_ppm, 0);
     }
     if dev_ppm > 0 {
         w.sim.device_faults_randomly(dev_ppm);
@@ -289,7 +330,7 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
     let ok = w
         .sim
         .run_until(10_000_000, |_| sh.borrow().finished == clients);
-    w.sim.faults_randomly(&["mfs"], 0, 0);
+    w.sim.faults_randomly(&["mfs", "pfs"], 0, 0);
     w.sim.device_faults_randomly(0);
     let dev_crashes = w.sim.device_crashes();
     let mut errors = std::mem::take(&mut sh.borrow_mut().errors);
@@ -330,5 +371,6 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
         resent,
         fsck_errors,
         dev_crashes,
+        pfs_restarts: w.sim.rs_service("pfs").map(|i| i.restarts).unwrap_or(0),
     }
 }
