@@ -569,6 +569,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             }
             r
         }
+        Syscall::MapPages => map_pages(k, frame),
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -803,6 +804,41 @@ fn live_slot(k: &Kernel, ep: Endpoint) -> Result<usize, Errno> {
     match k.procs.get(ep.slot()) {
         Some(p) if p.endpoint == ep && p.is_alive() => Ok(ep.slot()),
         _ => Err(Errno::DeadSrcDst),
+    }
+}
+
+/// `MapPages`: fresh zeroed pages in a live process's user space.
+fn map_pages(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let (start, count) = (f.rsi, f.rdx);
+    if start % FRAME_SIZE != 0 || count == 0 || count > abi::MAX_MAP_PAGES {
+        return Err(Errno::Inval);
+    }
+    let len = count.checked_mul(FRAME_SIZE).ok_or(Errno::Inval)?;
+    let range = AddrRange::from_len(start, len).ok_or(Errno::Fault)?;
+    let heap_area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_BOTTOM - FRAME_SIZE);
+    if !heap_area.contains_range(&range) {
+        return Err(Errno::Fault);
+    }
+    let writable = f.r10 != 0;
+    let space = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.space;
+    let mapped = FRAMES.with(|fa| {
+        (range.start..range.end)
+            .step_by(FRAME_SIZE as usize)
+            .try_for_each(|page| space.map_user_page(fa, page, writable).map(drop))
+    });
+    // New mappings only replace non-present entries, but reload CR3 when
+    // the target is running so no stale paging-structure cache survives.
+    if k.procs.current() == Some(target)
+        && let Some(p) = k.procs.get(target)
+    {
+        cpu::write_cr3(p.ctx.space.root());
+    }
+    match mapped {
+        Ok(()) => Ok(0),
+        // Pages mapped before running out of memory stay mapped (they
+        // belong to the process and are freed with it).
+        Err(_) => Err(Errno::Inval),
     }
 }
 

@@ -332,3 +332,20 @@ fn qemu_asynchronous_sends_are_answered_or_bounced() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_map_pages_grows_an_address_space() {
+    let Some(r) = boot("privs:vm vm", "strict") else {
+        return;
+    };
+    for check in [
+        "[vm] check map 4 pages: ok",
+        "[vm] check fresh pages are zero: ok",
+        "[vm] check pages keep data: ok",
+        "[vm] check map over the kernel refused: ok",
+        "[vm] check misaligned map refused: ok",
+    ] {
+        assert!(r.serial.contains(check), "missing {check:?}");
+    }
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -148,7 +148,16 @@ pub enum Syscall {
     /// [`Errno::NotReady`]). If the receiver dies first, the sender gets a
     /// [`DEAD_PEER_MTYPE`] bounce. Returns 0.
     SendA = 25,
+    /// Map `rdx` fresh zero-filled pages at page-aligned user address `rsi`
+    /// in the address space of endpoint `rdi` (writable when `r10` is
+    /// nonzero). Pages already mapped are kept as they are. For the VM
+    /// server (heap growth); the range must lie in user space below the
+    /// stack guard. Returns 0.
+    MapPages = 26,
 }
+
+/// Most pages one [`Syscall::MapPages`] call maps.
+pub const MAX_MAP_PAGES: u64 = 1024;
 
 /// Most I/O port ranges per process.
 pub const MAX_IO_RANGES: usize = 8;
@@ -223,6 +232,7 @@ impl TryFrom<u64> for Syscall {
             23 => Ok(Self::DevIo),
             24 => Ok(Self::Kill),
             25 => Ok(Self::SendA),
+            26 => Ok(Self::MapPages),
             _ => Err(Errno::NoSys),
         }
     }
@@ -360,6 +370,7 @@ mod tests {
             Syscall::DevIo,
             Syscall::Kill,
             Syscall::SendA,
+            Syscall::MapPages,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

@@ -12,6 +12,10 @@
 //! before `SetIoPriv`, works after it (COM1's scratch register reads back
 //! what was written), and a port outside the range is still refused.
 //!
+//! `privs vm` maps four pages for itself with `MapPages`, checks they read
+//! as zero and keep what is written, and that mapping outside user space
+//! or misaligned is refused.
+//!
 //! `privs killer NAME` kills the process NAME (e.g. a pong blocked in
 //! receive), then checks that it is gone and that a second kill fails.
 //!
@@ -101,6 +105,36 @@ fn main(args: &str) -> i32 {
             check(
                 "other port still refused",
                 sys::inb(0x3fe) == Err(Errno::Perm),
+            );
+        }
+        Some("vm") => {
+            const HEAP: u64 = 0x6000_0000;
+            let me = ipc::whois("").unwrap_or(ipc::ANY);
+            check("map 4 pages", sys::map_pages(me, HEAP, 4, true).is_ok());
+            let mut buf = [0xffu8; 16];
+            // Read and write the new pages through a grant to ourselves,
+            // which goes through the kernel's checked copy path.
+            let g = grant::direct(me, HEAP as *const u8, 4 * 4096, grant::READ | grant::WRITE);
+            let g = g.unwrap_or(u32::MAX);
+            check("fresh pages are zero", {
+                let ok = grant::copy_from(me, g, 3 * 4096, &mut buf).is_ok();
+                ok && buf == [0u8; 16]
+            });
+            check(
+                "pages keep data",
+                grant::copy_to(me, g, 4096 + 8, b"vm pages work!!!").is_ok() && {
+                    let mut back = [0u8; 16];
+                    grant::copy_from(me, g, 4096 + 8, &mut back).is_ok()
+                        && &back == b"vm pages work!!!"
+                },
+            );
+            check(
+                "map over the kernel refused",
+                sys::map_pages(me, 0x10_0000, 1, true) == Err(Errno::Fault),
+            );
+            check(
+                "misaligned map refused",
+                sys::map_pages(me, HEAP + 1, 1, true) == Err(Errno::Inval),
             );
         }
         Some("killer") => {

@@ -195,3 +195,10 @@ pub fn kill(target: u32) -> Result<(), Errno> {
     let a = [u64::from(target), 0, 0, 0, 0, 0];
     Errno::from_return(raw_syscall6(Syscall::Kill as u64, a)).map(drop)
 }
+
+/// Maps `count` fresh zeroed pages at page-aligned `addr` in `target`'s
+/// address space (the VM server's heap-growth primitive).
+pub fn map_pages(target: u32, addr: u64, count: u64, writable: bool) -> Result<(), Errno> {
+    let a = [u64::from(target), addr, count, u64::from(writable), 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::MapPages as u64, a)).map(drop)
+}
