@@ -29,6 +29,7 @@ fn main() {
             crash_ppm: 0,
             die_ppm: 0,
             dev_ppm: 0,
+            bs: 0,
         },
         true,
     );
@@ -50,6 +51,7 @@ fn main() {
                 crash_ppm: 30_000,
                 die_ppm: 20_000,
                 dev_ppm: 100_000,
+                bs: 0,
             },
             true,
         );

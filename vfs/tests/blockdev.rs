@@ -83,6 +83,7 @@ fn one_image(size: u64, seq: usize, seed: u64) {
         MfsConfig::default(),
         Policy::Stateful,
         Some((RDEV, drv.clone())),
+        4096,
     );
     w.wait_ready();
     let reference = Rc::new(RefCell::new(reference));

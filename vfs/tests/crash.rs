@@ -21,6 +21,7 @@ fn no_faults_baseline() {
             crash_ppm: 0,
             die_ppm: 0,
             dev_ppm: 0,
+            bs: 0,
         },
         true,
     );
@@ -40,6 +41,7 @@ fn mfs_crashes_are_invisible_and_exactly_once() {
                 crash_ppm: 20_000,
                 die_ppm: 20_000,
                 dev_ppm: 0,
+                bs: 0,
             },
             true,
         );
@@ -80,6 +82,7 @@ fn without_the_record_resends_apply_twice() {
             crash_ppm: 0,
             die_ppm: 20_000,
             dev_ppm: 0,
+            bs: 0,
         },
         false,
     );
@@ -105,6 +108,7 @@ fn block_driver_crashes_are_invisible() {
                 crash_ppm: 10_000,
                 die_ppm: 0,
                 dev_ppm: 300_000,
+                bs: 0,
             },
             true,
         );
@@ -120,4 +124,53 @@ fn block_driver_crashes_are_invisible() {
             r.dev_crashes, r.crashes
         );
     });
+}
+
+/// util-linux `fsck.minix -f` on the image left by a crash run (1024-byte
+/// blocks, which util-linux handles). Under CI=true a missing tool fails.
+#[test]
+fn crash_run_image_passes_util_linux_fsck() {
+    let tool = std::path::Path::new("/usr/sbin/fsck.minix");
+    if !tool.exists() {
+        assert!(
+            std::env::var("CI").map(|v| v != "true").unwrap_or(true),
+            "CI=true but /usr/sbin/fsck.minix is missing (install util-linux)"
+        );
+        eprintln!("skipping: util-linux fsck.minix not installed");
+        return;
+    }
+    let r = run(
+        9,
+        4,
+        200,
+        Faults {
+            crash_ppm: 20_000,
+            die_ppm: 20_000,
+            dev_ppm: 0,
+            bs: 1024,
+        },
+        true,
+    );
+    assert!(
+        r.errors.is_empty(),
+        "{:#?}",
+        &r.errors[..r.errors.len().min(20)]
+    );
+    assert!(r.crashes > 20);
+    let dir = std::env::temp_dir().join(format!("vfs-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("crash.img");
+    std::fs::write(&img, &r.image).unwrap();
+    let out = std::process::Command::new(tool)
+        .arg("-f")
+        .arg(&img)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "fsck.minix -f: {text}");
 }

@@ -35,10 +35,14 @@ pub struct World {
     pub fss: Vec<Fs>,
 }
 
-pub fn make_device(blocks: u64) -> SharedDriver {
-    let drv = SharedDriver::new(SimDriver::disk(blocks * 4096));
+/// A device of `bytes` bytes holding a fresh V3 file system with blocks
+/// of `bs` bytes.
+pub fn make_device(bytes: u64, bs: u32) -> SharedDriver {
+    let blocks = bytes / u64::from(bs);
+    let drv = SharedDriver::new(SimDriver::disk(bytes));
     let mut raw = BdevDevice::open_new(drv.clone(), 0, Access::RW).expect("open");
     let mut opts = MkfsOptions::new(blocks);
+    opts.block_size = bs;
     opts.root_perm = 0o755;
     mkfs(&mut raw, &opts).expect("mkfs on a fresh device");
     drv
@@ -54,7 +58,7 @@ fn svc(label: &str, policy: Policy) -> ServiceConfig {
 /// Boot RS + DS + `n_fs` MFS servers ("mfs", "mfs2", ...; the second is
 /// mounted on /mnt, which is created on the first) + VFS.
 pub fn world(seed: u64, n_fs: usize, cfg: MfsConfig, policy: Policy) -> World {
-    world_with(seed, n_fs, cfg, policy, None)
+    world_with(seed, n_fs, cfg, policy, None, 4096)
 }
 
 /// An opener for minor 0 of `drv` through libbdev.
@@ -68,13 +72,14 @@ pub fn opener_of(drv: &SharedDriver) -> DeviceOpener {
 }
 
 /// [`world`], with `bdev` = (device number, driver) served by the root MFS
-/// through block-special nodes.
+/// through block-special nodes, and file systems of `bs`-byte blocks.
 pub fn world_with(
     seed: u64,
     n_fs: usize,
     cfg: MfsConfig,
     policy: Policy,
     bdev: Option<(u32, SharedDriver)>,
+    bs: u32,
 ) -> World {
     let mut sim = Sim::new(SimConfig::new(seed));
     sim::system::register_programs(&mut sim);
@@ -86,7 +91,7 @@ pub fn world_with(
         } else {
             format!("mfs{}", i + 1)
         };
-        let drv = make_device(BLOCKS);
+        let drv = make_device(BLOCKS * 4096, bs);
         if i == 0 {
             // Mount points for the other file systems.
             let dev = Box::new(BdevDevice::open_new(drv.clone(), 0, Access::RW).unwrap());

@@ -6,6 +6,7 @@
 
 use super::*;
 use libbdev::{Access, BdevDevice};
+use libminixfs::BlockDevice;
 use mfs::server::MfsConfig;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -285,12 +286,17 @@ pub struct Run {
     pub fsck_errors: usize,
     pub dev_crashes: u64,
     pub pfs_restarts: u32,
+    /// The device's bytes after the final sync.
+    pub image: Vec<u8>,
 }
 
 pub struct Faults {
     pub crash_ppm: u32,
     pub die_ppm: u32,
     pub dev_ppm: u32,
+    /// File-system block size (4096 if 0; 1024 makes an image util-linux
+    /// fsck.minix can check too).
+    pub bs: u32,
 }
 
 pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -> Run {
@@ -298,13 +304,15 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
         crash_ppm,
         die_ppm,
         dev_ppm,
+        bs,
     } = f;
     let cfg = MfsConfig {
         exactly_once,
         die_after_apply_ppm: die_ppm,
         ..MfsConfig::default()
     };
-    let mut w = world(seed, 1, cfg, Policy::Stateful);
+    let bs = if bs == 0 { 4096 } else { bs };
+    let mut w = world_with(seed, 1, cfg, Policy::Stateful, None, bs);
     w.wait_ready();
     let sh: Rc<RefCell<Shared>> = Rc::default();
     for i in 0..clients {
@@ -348,6 +356,9 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
     });
     assert_eq!(*synced.borrow(), Some(true), "sync");
     let mut dev = BdevDevice::open_new(w.fss[0].drv.clone(), 0, Access::RW).unwrap();
+    let size = dev.size().unwrap();
+    let mut image = vec![0u8; size as usize];
+    dev.read_vectored(0, &mut [&mut image[..]]).unwrap();
     let report = mfs::fsck::fsck(&mut dev, mfs::fsck::Options::default());
     let fsck_errors = report.remaining_errors + usize::from(report.fatal.is_some());
     if fsck_errors > 0 {
@@ -372,5 +383,6 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
         fsck_errors,
         dev_crashes,
         pfs_restarts: w.sim.rs_service("pfs").map(|i| i.restarts).unwrap_or(0),
+        image,
     }
 }
