@@ -1318,3 +1318,89 @@ pub fn mount_all(st: Shared, specs: Vec<MountSpec>, pipes: Option<MountSpec>) ->
         value(0, done(r))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sys::GrantId;
+
+    fn b(g: u32, l: u32) -> Option<Buf> {
+        Some(Buf {
+            grant: GrantId(g),
+            len: l,
+        })
+    }
+
+    #[test]
+    fn with_bufs_fills_id_and_grants_and_keeps_the_rest() {
+        let cred = Cred { uid: 3, gid: 4 };
+        let r = with_bufs(
+            FsRequest::Rename {
+                id: 0,
+                old_dir: 5,
+                old_name: no_buf(),
+                new_dir: 6,
+                new_name: no_buf(),
+                cred,
+            },
+            77,
+            b(1, 2),
+            b(3, 4),
+        );
+        assert_eq!(
+            r,
+            FsRequest::Rename {
+                id: 77,
+                old_dir: 5,
+                old_name: b(1, 2).unwrap(),
+                new_dir: 6,
+                new_name: b(3, 4).unwrap(),
+                cred,
+            }
+        );
+        let r = with_bufs(
+            FsRequest::Write {
+                id: 0,
+                ino: 9,
+                pos: 1 << 40,
+                buf: no_buf(),
+                flags: 8,
+            },
+            5,
+            b(7, 100),
+            None,
+        );
+        assert_eq!(r.id(), 5);
+        assert!(
+            matches!(r, FsRequest::Write { ino: 9, pos, buf, flags: 8, .. } if pos == 1 << 40 && buf.len == 100)
+        );
+        assert_eq!(with_bufs(FsRequest::Sync { id: 1 }, 9, None, None).id(), 9);
+    }
+
+    #[test]
+    fn pipe_requests_get_their_id() {
+        let p = pipe_with_id(
+            PipeRequest::Close {
+                id: 0,
+                ino: 4,
+                access: Access::Write,
+            },
+            12,
+        );
+        assert_eq!(p.id(), 12);
+        assert_eq!(access_of(oflag::O_RDONLY), Access::Read);
+        assert_eq!(access_of(oflag::O_WRONLY | oflag::O_APPEND), Access::Write);
+        assert_eq!(access_of(oflag::O_RDWR), Access::ReadWrite);
+    }
+
+    #[test]
+    fn permission_rule() {
+        let u = Cred { uid: 10, gid: 20 };
+        assert!(mfs_permitted(0o600, 10, 0, u, 6));
+        assert!(!mfs_permitted(0o060, 10, 20, u, 4));
+        assert!(mfs_permitted(0o040, 1, 20, u, 4));
+        assert!(mfs_permitted(0o004, 1, 1, u, 4));
+        assert!(!mfs_permitted(0o004, 1, 1, u, 2));
+        assert!(mfs_permitted(0, 1, 1, Cred::ROOT, 6));
+    }
+}
