@@ -570,6 +570,18 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             r
         }
         Syscall::MapPages => map_pages(k, frame),
+        Syscall::IrqUnhook => match u8::try_from(frame.rdi) {
+            Ok(line) if line < 16 => {
+                let hooks = &mut k.irq_hooks[usize::from(line)];
+                *hooks &= !(1u64 << slot);
+                if *hooks == 0 {
+                    cpu::mask_irq(line);
+                }
+                Ok(0)
+            }
+            _ => Err(Errno::Inval),
+        },
+        Syscall::BootModules => boot_modules(k, slot, frame),
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -805,6 +817,25 @@ fn live_slot(k: &Kernel, ep: Endpoint) -> Result<usize, Errno> {
         Some(p) if p.endpoint == ep && p.is_alive() => Ok(ep.slot()),
         _ => Err(Errno::DeadSrcDst),
     }
+}
+
+/// `BootModules`: the boot module list as text, for RS.
+fn boot_modules(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let mut text = alloc::string::String::new();
+    for m in &k.modules {
+        text.push_str(m.name());
+        if !m.args().is_empty() {
+            text.push(' ');
+            text.push_str(m.args());
+        }
+        text.push('\n');
+    }
+    let n = text.len().min(usize::try_from(f.rsi).unwrap_or(usize::MAX));
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space
+        .write_user(f.rdi, &text.as_bytes()[..n])
+        .ok_or(Errno::Fault)?;
+    Ok(text.len() as u64)
 }
 
 /// `MapPages`: fresh zeroed pages in a live process's user space.

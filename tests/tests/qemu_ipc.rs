@@ -349,3 +349,23 @@ fn qemu_map_pages_grows_an_address_space() {
     }
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_irq_unhook_and_boot_module_list() {
+    let Some(r) = boot("timer:irqs irq 3,hello modules", "strict") else {
+        return;
+    };
+    assert_in_order(
+        &r.serial,
+        &[
+            "[hello] boot module: irqs irq 3",
+            "[hello] boot module: hello modules",
+        ],
+    );
+    assert!(r.serial.contains("[irqs] check unhook IRQ 0: ok"));
+    assert!(
+        r.serial
+            .contains("[irqs] check no notification after unhook: ok")
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -154,6 +154,13 @@ pub enum Syscall {
     /// server (heap growth); the range must lie in user space below the
     /// stack guard. Returns 0.
     MapPages = 26,
+    /// Undo [`Syscall::IrqHook`] for line `rdi`; a line nobody hooks is
+    /// masked again (except the clock). Returns 0.
+    IrqUnhook = 27,
+    /// Write the boot module list (one `name args` line each, in boot
+    /// order) into the `rsi`-byte buffer at `rdi`. Returns the full length
+    /// (the text is cut off if the buffer is shorter).
+    BootModules = 28,
 }
 
 /// Most pages one [`Syscall::MapPages`] call maps.
@@ -233,6 +240,8 @@ impl TryFrom<u64> for Syscall {
             24 => Ok(Self::Kill),
             25 => Ok(Self::SendA),
             26 => Ok(Self::MapPages),
+            27 => Ok(Self::IrqUnhook),
+            28 => Ok(Self::BootModules),
             _ => Err(Errno::NoSys),
         }
     }
@@ -371,6 +380,8 @@ mod tests {
             Syscall::Kill,
             Syscall::SendA,
             Syscall::MapPages,
+            Syscall::IrqUnhook,
+            Syscall::BootModules,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

@@ -360,6 +360,18 @@ pub fn unmask_irq(irq: u8) {
     }
 }
 
+/// Masks IRQ line `irq` (1-15; the clock stays on).
+pub fn mask_irq(irq: u8) {
+    if irq == 0 {
+        return;
+    }
+    if irq < 8 {
+        outb(0x21, inb(0x21) | (1 << irq));
+    } else if irq < 16 {
+        outb(0xa1, inb(0xa1) | (1 << (irq - 8)));
+    }
+}
+
 /// Acknowledges IRQ `irq` (0-15) at the PIC. Returns false for a spurious
 /// IRQ 7/15, which must not be acknowledged (except the cascade line).
 pub fn ack_irq(irq: u8) -> bool {

@@ -202,3 +202,19 @@ pub fn map_pages(target: u32, addr: u64, count: u64, writable: bool) -> Result<(
     let a = [u64::from(target), addr, count, u64::from(writable), 0, 0];
     Errno::from_return(raw_syscall6(Syscall::MapPages as u64, a)).map(drop)
 }
+
+/// Undoes [`irq_hook`] for `line`.
+pub fn irq_unhook(line: u8) -> Result<(), Errno> {
+    Errno::from_return(raw_syscall(Syscall::IrqUnhook as u64, u64::from(line), 0)).map(drop)
+}
+
+/// Writes the boot module list (`name args` lines) into `buf`; returns the
+/// full length of the list.
+pub fn boot_modules(buf: &mut [u8]) -> Result<usize, Errno> {
+    Errno::from_return(raw_syscall(
+        Syscall::BootModules as u64,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+    ))
+    .map(|n| n as usize)
+}

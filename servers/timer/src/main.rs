@@ -64,6 +64,23 @@ fn main(args: &str) -> i32 {
             }
             check("IRQ notifications", got == n);
             rt::println!("irq notifications: {got}");
+            check("unhook IRQ 0", sys::irq_unhook(0).is_ok());
+            // No more IRQ notifications: apart from at most one raised before
+            // the unhook (coalesced), the alarm is the next thing to come.
+            let _ = sys::set_alarm(3);
+            let mut stale = 0;
+            let mut alarm = false;
+            for _ in 0..3 {
+                match ipc::receive(ipc::ANY) {
+                    Ok(m) if ipc::source(&m) == CLOCK_ENDPOINT => {
+                        alarm = true;
+                        break;
+                    }
+                    Ok(_) => stale += 1,
+                    Err(_) => break,
+                }
+            }
+            check("no notification after unhook", alarm && stale <= 1);
         }
         "spin" => {
             let prio = match (words.next(), words.next()) {
