@@ -336,6 +336,12 @@ impl Client {
         }
     }
 
+    /// fcntl(2).
+    pub fn fcntl(&mut self, sys: &mut dyn Sys, fd: i32, cmd: u32, arg: i64) -> R<i64> {
+        let id = self.id();
+        self.value(sys, Grants(Vec::new()), VfsCall::Fcntl { id, fd, cmd, arg })
+    }
+
     /// pipe(2): (read end, write end).
     pub fn pipe(&mut self, sys: &mut dyn Sys) -> R<(i32, i32)> {
         let id = self.id();

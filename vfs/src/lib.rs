@@ -96,13 +96,18 @@ pub struct ProcFs {
     pub fds: Vec<Option<usize>>,
     /// Credentials.
     pub cred: Cred,
+    /// Close-on-exec flags, one bit per descriptor.
+    pub cloexec: u64,
 }
+
+const _: () = assert!(OPEN_MAX <= 64);
 
 impl Default for ProcFs {
     fn default() -> Self {
         ProcFs {
             fds: alloc::vec![None; OPEN_MAX],
             cred: Cred::ROOT,
+            cloexec: 0,
         }
     }
 }

@@ -538,6 +538,7 @@ impl V {
             let mut st = self.st.borrow_mut();
             let caller = self.caller;
             st.proc_mut(caller).fds[fd as usize] = None;
+            st.proc_mut(caller).cloexec &= !(1u64 << fd);
             let f = st.filps[idx].as_mut().ok_or(Errno::EBADF)?;
             f.refs -= 1;
             if f.refs == 0 {
@@ -791,10 +792,57 @@ impl V {
             return Ok((target as i32, Some(target as i32)));
         }
         st.proc_mut(caller).fds[target] = Some(idx);
+        st.proc_mut(caller).cloexec &= !(1u64 << target);
         if let Some(Some(f)) = st.filps.get_mut(idx) {
             f.refs += 1;
         }
         Ok((target as i32, None))
+    }
+
+    fn fcntl(&self, fd: i32, cmd: u32, arg: i64) -> R<i64> {
+        use sys::proto::vfs::fcntl::*;
+        let (idx, f) = self.filp(fd)?;
+        let mut st = self.st.borrow_mut();
+        let caller = self.caller;
+        let p = st.proc_mut(caller);
+        let bit = 1u64 << fd;
+        match cmd {
+            F_DUPFD => {
+                let from = usize::try_from(arg)
+                    .ok()
+                    .filter(|&a| a < OPEN_MAX)
+                    .ok_or(Errno::EINVAL)?;
+                let t = (from..OPEN_MAX)
+                    .find(|&i| p.fds[i].is_none())
+                    .ok_or(Errno::EMFILE)?;
+                p.fds[t] = Some(idx);
+                p.cloexec &= !(1u64 << t);
+                if let Some(Some(f)) = st.filps.get_mut(idx) {
+                    f.refs += 1;
+                }
+                Ok(t as i64)
+            }
+            F_GETFD => Ok(i64::from(p.cloexec & bit != 0)),
+            F_SETFD => {
+                if arg & FD_CLOEXEC != 0 {
+                    p.cloexec |= bit;
+                } else {
+                    p.cloexec &= !bit;
+                }
+                Ok(0)
+            }
+            F_GETFL => Ok(i64::from(
+                f.flags & (oflag::O_ACCMODE | oflag::O_APPEND | oflag::O_NONBLOCK),
+            )),
+            F_SETFL => {
+                let settable = oflag::O_APPEND | oflag::O_NONBLOCK;
+                if let Some(Some(f)) = st.filps.get_mut(idx) {
+                    f.flags = (f.flags & !settable) | (arg as u32 & settable);
+                }
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     async fn getdents(&self, fd: i32, len: usize) -> R<Vec<u8>> {
@@ -1178,6 +1226,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             }
             Getdents { fd, buf, .. } => data_out(id, buf, v.getdents(fd, buf.len as usize).await),
             Pipe { .. } => value(id, v.pipe().await),
+            Fcntl { fd, cmd, arg, .. } => value(id, v.fcntl(fd, cmd, arg)),
             Truncate { size, .. } => {
                 let r = async {
                     let n = v.resolve(&a, true, false).await?;

@@ -444,3 +444,40 @@ fn two_mounts_cross_device_and_busy() {
     });
     assert_eq!(*done.borrow(), Some(true));
 }
+
+#[test]
+fn fcntl_basics() {
+    use sys::proto::vfs::fcntl::*;
+    let mut w = w1();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        let fd = c.open(s, "/f", O_CREAT | O_RDWR, 0o644).unwrap();
+        assert_eq!(c.fcntl(s, fd, F_GETFL, 0).unwrap(), i64::from(O_RDWR));
+        c.fcntl(s, fd, F_SETFL, i64::from(O_APPEND | O_NONBLOCK | O_TRUNC))
+            .unwrap();
+        // Only O_APPEND and O_NONBLOCK change.
+        assert_eq!(
+            c.fcntl(s, fd, F_GETFL, 0).unwrap(),
+            i64::from(O_RDWR | O_APPEND | O_NONBLOCK)
+        );
+        c.write(s, fd, b"ab").unwrap();
+        c.lseek(s, fd, 0, SEEK_SET).unwrap();
+        c.write(s, fd, b"cd").unwrap();
+        assert_eq!(c.stat(s, "/f").unwrap().size, 4, "O_APPEND set by fcntl");
+        assert_eq!(c.fcntl(s, fd, F_GETFD, 0).unwrap(), 0);
+        c.fcntl(s, fd, F_SETFD, FD_CLOEXEC).unwrap();
+        assert_eq!(c.fcntl(s, fd, F_GETFD, 0).unwrap(), FD_CLOEXEC);
+        // F_DUPFD: lowest free at or above arg; the copy has no FD_CLOEXEC.
+        let d = c.fcntl(s, fd, F_DUPFD, 10).unwrap();
+        assert_eq!(d, 10);
+        assert_eq!(c.fcntl(s, d as i32, F_GETFD, 0).unwrap(), 0);
+        assert_eq!(c.fcntl(s, fd, F_DUPFD, 10).unwrap(), 11);
+        assert_eq!(c.fcntl(s, fd, F_DUPFD, -1), Err(EINVAL));
+        assert_eq!(c.fcntl(s, fd, F_DUPFD, 64), Err(EINVAL));
+        assert_eq!(c.fcntl(s, fd, 99, 0), Err(EINVAL));
+        assert_eq!(c.fcntl(s, 50, F_GETFL, 0), Err(EBADF));
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}

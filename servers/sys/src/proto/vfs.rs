@@ -43,6 +43,7 @@ const SYNC: u32 = 0xa18;
 const STATVFS: u32 = 0xa19;
 const MKNOD: u32 = 0xa1a;
 const PIPE: u32 = 0xa1b;
+const FCNTL: u32 = 0xa1c;
 
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
@@ -243,6 +244,29 @@ pub enum VfsCall {
     },
     /// pipe() -> read fd | write fd << 32 (see [`split_pipe_fds`]).
     Pipe { id: u64 },
+    /// fcntl(fd, cmd, arg) -> per command ([`fcntl`]).
+    Fcntl {
+        id: u64,
+        fd: i32,
+        cmd: u32,
+        arg: i64,
+    },
+}
+
+/// fcntl commands (NetBSD / MINIX values) and the descriptor flag.
+pub mod fcntl {
+    /// Duplicate to the lowest free descriptor >= arg.
+    pub const F_DUPFD: u32 = 0;
+    /// Descriptor flags.
+    pub const F_GETFD: u32 = 1;
+    /// Set descriptor flags.
+    pub const F_SETFD: u32 = 2;
+    /// File status flags (access mode, O_APPEND, O_NONBLOCK).
+    pub const F_GETFL: u32 = 3;
+    /// Set O_APPEND / O_NONBLOCK.
+    pub const F_SETFL: u32 = 4;
+    /// Close on exec.
+    pub const FD_CLOEXEC: i64 = 1;
 }
 
 /// The two descriptors of a `pipe()` answer: (read end, write end).
@@ -422,6 +446,12 @@ impl VfsCall {
                 (MKNOD, id)
             }
             Pipe { id } => (PIPE, id),
+            Fcntl { id, fd, cmd, arg } => {
+                p.fd = I32::new(fd);
+                p.flags = U32::new(cmd);
+                p.off = I64::new(arg);
+                (FCNTL, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -429,7 +459,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=PIPE).contains(&m.mtype())
+        (OPEN..=FCNTL).contains(&m.mtype())
     }
 }
 
@@ -540,6 +570,12 @@ impl TryFrom<&Message> for VfsCall {
                 rdev: p.flags.get(),
             },
             PIPE => Pipe { id },
+            FCNTL => Fcntl {
+                id,
+                fd,
+                cmd: p.flags.get(),
+                arg: p.off.get(),
+            },
             _ => return Err(Errno::EBADCALL),
         })
     }
@@ -801,6 +837,12 @@ mod tests {
                 rdev: 0x301,
             },
             Pipe { id: 28 },
+            Fcntl {
+                id: 29,
+                fd: 3,
+                cmd: fcntl::F_SETFL,
+                arg: -2,
+            },
         ];
         for c in calls {
             let m = c.to_message();
