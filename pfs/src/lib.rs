@@ -6,6 +6,10 @@
 //!   operations are explicit pending records, so the server answers them
 //!   asynchronously and VFS never blocks on PFS.
 //!
+//! - [`proto`]: the pipe requests (FIFO open, close of an end, select,
+//!   cancel) that extend the VFS<->FS protocol of `sys::proto::fs`.
+//! - [`server`]: the PFS [`sys::Service`] over the core.
+//!
 //! The server speaks the VFS<->FS protocol subset pipes need and keeps pipe
 //! contents across a stateful restart by saving the core's state blob.
 //! `no_std` + `alloc`; talks only through [`sys::Sys`].
@@ -16,5 +20,7 @@ extern crate alloc;
 
 pub mod codec;
 pub mod pipe;
+pub mod proto;
+pub mod server;
 
 pub use pipe::{Access, Done, Event, Outcome, PIPE_BUF, PipeId, Pipes, Token};

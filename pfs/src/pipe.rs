@@ -515,6 +515,35 @@ impl Pipes {
         Ok(())
     }
 
+    /// Drop a pipe whatever its state (VFS released the node: nothing can
+    /// use it any more). Pending records fail with `EBADF`, watches fire
+    /// with every op they watched (the fd is dead: report it ready).
+    pub fn release(&mut self, pipe: PipeId) -> Result<(), Errno> {
+        let p = self.pipes.remove(&pipe).ok_or(Errno::EBADF)?;
+        if let Some(k) = p.fifo_key {
+            self.fifos.remove(&k);
+        }
+        let mut tokens: Vec<Token> = p.reads.iter().map(|r| r.token).collect();
+        tokens.extend(p.writes.iter().map(|w| w.token));
+        tokens.extend(p.opens.iter().map(|o| o.token));
+        for token in tokens {
+            self.owner.remove(&token);
+            self.events.push(Event::Complete {
+                token,
+                done: Done::err(Errno::EBADF),
+            });
+        }
+        for w in p.watches {
+            self.owner.remove(&w.token);
+            self.events.push(Event::SelectReady {
+                token: w.token,
+                pipe,
+                ops: w.ops,
+            });
+        }
+        Ok(())
+    }
+
     /// Cancel a pending record (signal, caller gone) or watch. Returns what
     /// the caller should be answered: `EINTR`, or the byte count of a write
     /// that had partly happened; `None` for an unknown token or a watch.
@@ -1142,6 +1171,32 @@ mod tests {
             }]
         );
         assert_eq!(t.select(q, 0x10, None), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn release_fails_pending_and_fires_watches() {
+        let mut t = table();
+        let p = t.create().unwrap();
+        t.read(p, 1, 4, false).unwrap();
+        t.select(p, SEL_RD, Some(2)).unwrap();
+        t.release(p).unwrap();
+        assert_eq!(
+            t.take_events(),
+            vec![
+                Event::Complete {
+                    token: 1,
+                    done: Done::err(Errno::EBADF)
+                },
+                Event::SelectReady {
+                    token: 2,
+                    pipe: p,
+                    ops: SEL_RD
+                },
+            ]
+        );
+        assert!(t.is_empty());
+        assert_eq!(t.pending_tokens().count(), 0);
+        assert_eq!(t.release(p), Err(Errno::EBADF));
     }
 
     #[test]
