@@ -181,6 +181,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
     for m in &info.modules {
         start_module(&mut k, m);
     }
+    restrict_plain_users(&mut k);
     if k.options.panic_test {
         panic!("panic requested by the kernel command line (panic_test)");
     }
@@ -215,6 +216,33 @@ fn boot_privileges() -> Privileges {
     Privileges {
         send_to: !((1u64 << SYSTEM_SLOT) | (1u64 << CLOCK_SLOT)),
         calls: u64::MAX,
+    }
+}
+
+/// Servers a plain user process may talk to (MINIX: PM, VFS and VM).
+const USER_SERVERS: [&str; 3] = ["pm", "vfs", "vm"];
+
+/// Gives the boot processes named in `user=` plain-user privileges: IPC
+/// only to the live processes named in [`USER_SERVERS`], no kernel calls.
+fn restrict_plain_users(k: &mut Kernel) {
+    let servers: Vec<usize> = USER_SERVERS
+        .iter()
+        .filter_map(|n| k.procs.find(n).map(|p| p.endpoint.slot()))
+        .collect();
+    let users: Vec<usize> = (0..kernel_core::process::NR_PROCS)
+        .filter(|&s| {
+            k.procs
+                .get(s)
+                .is_some_and(|p| k.options.users.contains(&p.name))
+        })
+        .collect();
+    for slot in users {
+        if k.ipc
+            .set_privileges(slot, Privileges::user(&servers))
+            .is_err()
+        {
+            panic!("IPC table out of step with the process table");
+        }
     }
 }
 

@@ -369,3 +369,19 @@ fn qemu_irq_unhook_and_boot_module_list() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_plain_user_may_only_talk_to_pm_vfs_vm() {
+    let Some(r) = boot("pong:vfs,privs:sh plain,hello:other", "user=sh strict") else {
+        return;
+    };
+    for check in [
+        "[sh] check request to vfs allowed: ok",
+        "[sh] check send to other denied: ok",
+        "[sh] check kernel call denied: ok",
+        "[sh] check quit vfs: ok",
+    ] {
+        assert!(r.serial.contains(check), "missing {check:?}");
+    }
+    assert!(r.passed(), "{}", r.describe());
+}

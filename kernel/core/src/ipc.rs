@@ -295,14 +295,15 @@ impl Ipc {
     /// Checks the destination of a send from `caller`.
     fn check_dest(&self, caller: usize, to: Endpoint) -> Result<usize, IpcError> {
         let me = self.proc(caller)?;
-        let dest = self.resolve(to)?;
-        if dest == caller {
+        if to.slot() >= self.procs.len() || to.slot() == caller {
             return Err(IpcError::BadEndpoint);
         }
-        if !me.privileges.may_send(dest) {
+        // Privileges first, so a process cannot probe which of the
+        // endpoints it may not use are alive.
+        if !me.privileges.may_send(to.slot()) {
             return Err(IpcError::Denied);
         }
-        Ok(dest)
+        self.resolve(to)
     }
 
     /// Would `caller` blocking on `dest` close a cycle?
@@ -801,6 +802,9 @@ mod tests {
         ipc.set_privileges(0, Privileges::user(&[1])).unwrap();
         assert_eq!(ipc.send(0, ep(2), msg(1, 0), &mut w), Err(IpcError::Denied));
         assert_eq!(ipc.notify(0, ep(2), 0, &mut w), Err(IpcError::Denied));
+        // Denied even when the endpoint is dead: liveness is not revealed.
+        ipc.remove(2, &mut w).unwrap();
+        assert_eq!(ipc.send(0, ep(2), msg(1, 0), &mut w), Err(IpcError::Denied));
         assert_eq!(
             ipc.send(0, ep(1), msg(1, 0), &mut w),
             Ok(Completion::Blocked)

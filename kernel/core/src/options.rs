@@ -21,6 +21,10 @@ pub struct Options {
     /// `critical=NAME[,NAME...]`: processes whose death (exit or fault)
     /// is a kernel panic, as RS's would be.
     pub critical: Vec<String>,
+    /// `user=NAME[,NAME...]`: boot processes that get plain-user
+    /// privileges (IPC only to the processes named pm, vfs and vm; no
+    /// kernel calls), the MINIX rule for ordinary programs.
+    pub users: Vec<String>,
     /// Words that were not recognised.
     pub unknown: Vec<String>,
 }
@@ -36,6 +40,12 @@ impl Options {
                 "fault_test" => o.fault_test = true,
                 w if w.starts_with("critical=") => o.critical.extend(
                     w["critical=".len()..]
+                        .split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(ToString::to_string),
+                ),
+                w if w.starts_with("user=") => o.users.extend(
+                    w["user=".len()..]
                         .split(',')
                         .filter(|n| !n.is_empty())
                         .map(ToString::to_string),
@@ -60,6 +70,7 @@ mod tests {
         assert!(Options::parse("fault_test").fault_test);
         let o = Options::parse("critical=rs,ds critical=vm");
         assert_eq!(o.critical, ["rs", "ds", "vm"]);
+        assert_eq!(Options::parse("user=sh,cat").users, ["sh", "cat"]);
         assert!(o.unknown.is_empty());
     }
 }

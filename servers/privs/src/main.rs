@@ -12,6 +12,10 @@
 //! before `SetIoPriv`, works after it (COM1's scratch register reads back
 //! what was written), and a port outside the range is still refused.
 //!
+//! `privs plain` runs as a plain user process (kernel option
+//! `user=<its name>`): a request to `vfs` works, a send to `other` and any
+//! kernel call are refused.
+//!
 //! `privs vm` maps four pages for itself with `MapPages`, checks they read
 //! as zero and keep what is written, and that mapping outside user space
 //! or misaligned is refused.
@@ -106,6 +110,22 @@ fn main(args: &str) -> i32 {
                 "other port still refused",
                 sys::inb(0x3fe) == Err(Errno::Perm),
             );
+        }
+        Some("plain") => {
+            let (vfs, other) = (who("vfs"), who("other"));
+            let mut m = ipc::message(1); // pong's PING
+            ipc::set(&mut m, 0, 5);
+            check(
+                "request to vfs allowed",
+                ipc::sendrec(vfs, &mut m).is_ok() && ipc::get(&m, 0) == 10,
+            );
+            check(
+                "send to other denied",
+                ipc::sendnb(other, &ipc::message(1)) == Err(Errno::Perm),
+            );
+            check("kernel call denied", sys::set_alarm(1) == Err(Errno::Perm));
+            let mut q = ipc::message(3); // pong's QUIT
+            check("quit vfs", ipc::sendrec(vfs, &mut q).is_ok());
         }
         Some("vm") => {
             const HEAP: u64 = 0x6000_0000;
