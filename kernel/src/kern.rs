@@ -1,7 +1,9 @@
 //! The safe kernel core on the hardware side: boot sequence, loading boot
-//! modules into processes, system-call dispatch, user fault handling and
-//! round-robin switching. Uses the `arch` layer for everything unsafe and
-//! `kernel_core` for the hardware-independent bookkeeping.
+//! modules into processes, system-call dispatch (IPC, grants, clock,
+//! privileges, restarts, port I/O, memory), user fault handling and fault
+//! forwarding, and scheduling on the priority run queues. Uses the `arch`
+//! layer for everything unsafe and `kernel_core` for the
+//! hardware-independent state machines.
 
 use crate::arch::paging::{AddressSpace, MapError};
 use crate::arch::phys::{self, IDENTITY_LIMIT, IdentityMem};

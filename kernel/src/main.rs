@@ -2,20 +2,25 @@
 //!
 //! Booted by QEMU's multiboot loader (`-kernel kernel32.elf -initrd
 //! "prog args,..."`): a 32-bit trampoline (`arch::boot`) enters long mode and
-//! calls [`kmain`], which sets up GDT/TSS/IDT and COM1, builds the frame
-//! allocator from the multiboot memory map minus every reserved range, loads
-//! each boot module that is an ELF64 executable into its own address space
-//! and runs them in ring 3 one after another (round-robin on exit or fault).
-//! User programs talk to the kernel through `int 0x80` (see the `abi`
-//! crate): debug print and exit. A faulting program is stopped and reported;
-//! a kernel fault or panic prints `KERNEL PANIC:` and exits QEMU with the fail
-//! code. When nothing is left to run the kernel prints a summary and exits
-//! QEMU with the pass code (status 33) unless the run was marked failed.
+//! calls [`kmain`], which sets up GDT/TSS/IDT, SYSCALL, the PIC and clock and
+//! COM1, builds the frame allocator from the multiboot memory map minus every
+//! reserved range, and loads each boot module that is an ELF64 executable
+//! into its own address space in ring 3. Processes are scheduled by priority
+//! with a quantum; they use the system calls listed in the `abi` crate
+//! (debug print, exit, MINIX-style IPC, grants and safe copies, alarms, IRQ
+//! hooks, privileges, spawn/update for restarts, port I/O, page mapping).
+//! A faulting program is stopped and reported (or handed to its signal
+//! manager); a kernel fault or panic prints `KERNEL PANIC:` and exits QEMU
+//! with the fail code. When nothing can run any more the kernel prints a
+//! summary and exits QEMU with the pass code (status 33) unless the run was
+//! marked failed.
 //!
 //! Layout: `arch` (all `unsafe`: trampoline, CPU tables, traps, paging,
-//! physical memory, serial), `kern` (safe boot/syscall/fault logic), `global`
-//! and `heap` (kernel-wide state and allocator). Hardware-independent logic
-//! lives in the `kernel-core` crate and is tested on the host.
+//! physical memory, serial), `kern` (safe boot/syscall/fault/scheduling
+//! logic), `global` and `heap` (kernel-wide state and allocator).
+//! Hardware-independent logic (IPC, grants, run queues, frame allocator, ELF
+//! and multiboot parsing, process table) lives in the `kernel-core` crate
+//! and is tested on the host.
 #![no_std]
 #![no_main]
 
