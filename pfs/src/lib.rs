@@ -9,6 +9,8 @@
 //! - [`proto`]: the pipe requests (FIFO open, close of an end, select,
 //!   cancel) that extend the VFS<->FS protocol of `sys::proto::fs`.
 //! - [`server`]: the PFS [`sys::Service`] over the core.
+//! - [`select`]: the select core VFS drives — fd sets, timeouts, queries to
+//!   drivers/PFS, the early-alarm rule, dead drivers reporting ready.
 //!
 //! The server speaks the VFS<->FS protocol subset pipes need and keeps pipe
 //! contents across a stateful restart by saving the core's state blob.
@@ -21,6 +23,7 @@ extern crate alloc;
 pub mod codec;
 pub mod pipe;
 pub mod proto;
+pub mod select;
 pub mod server;
 
 pub use pipe::{Access, Done, Event, Outcome, PIPE_BUF, PipeId, Pipes, Token};

@@ -433,16 +433,7 @@ fn random_crashes_lose_no_bytes() {
             }
         }
         sim.faults_randomly(&["pfs"], 0, 0);
-        loop {
-            id += 1;
-            match read(&mut sim, id, p, 4096, true) {
-                Ok(d) => read_back.extend(d),
-                Err(e) => {
-                    assert_eq!(e, Errno::EAGAIN);
-                    break;
-                }
-            }
-        }
+        drain(&mut sim, &mut id, p, &mut read_back);
         let crashes = sim.crash_records("pfs").len();
         println!(
             "pfs random crashes: {crashes} crashes, {resends} resends, {} bytes",
@@ -452,4 +443,129 @@ fn random_crashes_lose_no_bytes() {
         assert_eq!(read_back.len(), written.len(), "no byte lost or duplicated");
         assert!(read_back == written, "bytes in order");
     });
+}
+
+/// Random crashes while a blocking read is suspended most of the time: the
+/// client (playing VFS) resends its outstanding read after every restart,
+/// as VFS must; every byte arrives once, in order.
+#[test]
+fn random_crashes_with_suspended_reads_lose_no_bytes() {
+    seeded("pfs-random-suspended", 7, |seed| {
+        let mut sim = boot(seed, true);
+        let p = new_pipe(&mut sim, 1);
+        sim.faults_randomly(&["pfs"], 40_000, 0);
+        let mut rng = sim::rng::Rng::new(seed ^ 0xb10c);
+        let (mut written, mut read_back) = (Vec::new(), Vec::new());
+        let mut id = 1000;
+        let mut resends = 0;
+        // The outstanding blocking read: (request, grant, restarts when sent).
+        let mut outstanding: Option<(Message, Buf, u32)> = None;
+        let restarts = |s: &Sim| s.rs_service("pfs").map_or(0, |i| i.restarts);
+        for _ in 0..400 {
+            if outstanding.is_none() {
+                id += 1;
+                let n = (rng.below(600) + 1) as usize;
+                let (m, buf) = read_msg(&mut sim, id, p, n, false);
+                robust_send(&mut sim, m);
+                outstanding = Some((m, buf, restarts(&sim)));
+            }
+            id += 1;
+            let n = (rng.below(300) + 1) as usize;
+            let chunk: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+            let (m, buf) = write_msg(&mut sim, id, p, &chunk, true);
+            let (r, k) = robust(&mut sim, m);
+            resends += k;
+            sim.harness_revoke(buf.grant).unwrap();
+            match count(r) {
+                Ok(w) => written.extend(&chunk[..w]),
+                Err(e) => assert_eq!(e, Errno::EAGAIN),
+            }
+            sim.run_for(1);
+            // Pick up the read's answer, or resend it after a restart.
+            let Some((rm, rbuf, sent_at)) = outstanding else {
+                continue;
+            };
+            let ep = pfs_ep(&sim);
+            let got = sim
+                .harness_inbox()
+                .into_iter()
+                .find(|m| m.source() == ep && m.request_id() == rm.request_id());
+            if let Some(ans) = got {
+                let back = sim.harness_revoke(rbuf.grant).unwrap();
+                let k = count(reply(ans)).expect("blocking read answered with data");
+                read_back.extend(&back[..k]);
+                outstanding = None;
+            } else if restarts(&sim) != sent_at {
+                resends += 1;
+                robust_send(&mut sim, rm);
+                outstanding = Some((rm, rbuf, restarts(&sim)));
+            }
+        }
+        sim.faults_randomly(&["pfs"], 0, 0);
+        // Finish: let the outstanding read complete, then drain.
+        sim.run_for(HZ);
+        assert!(sim.run_until(200 * HZ, |s| {
+            s.is_alive("pfs")
+                && s.rs_service("pfs")
+                    .is_some_and(|i| i.state == RunState::Running)
+        }));
+        if let Some((rm, rbuf, sent_at)) = outstanding {
+            if restarts(&sim) != sent_at {
+                robust_send(&mut sim, rm);
+            }
+            id += 1;
+            let (m, buf) = write_msg(&mut sim, id, p, b"#", false);
+            let (r, _) = robust(&mut sim, m);
+            sim.harness_revoke(buf.grant).unwrap();
+            assert_eq!(count(r), Ok(1));
+            written.push(b'#');
+            let ep = pfs_ep(&sim);
+            let k = count(reply(sim.wait_reply(ep, rm.request_id()).unwrap())).unwrap();
+            read_back.extend(&sim.harness_revoke(rbuf.grant).unwrap()[..k]);
+        }
+        drain(&mut sim, &mut id, p, &mut read_back);
+        let crashes = sim.crash_records("pfs").len();
+        println!(
+            "pfs random crashes with suspended reads: {crashes} crashes, {resends} resends, {} bytes",
+            written.len()
+        );
+        assert!(crashes >= 5, "the injector crashed PFS ({crashes})");
+        assert_eq!(read_back.len(), written.len(), "no byte lost or duplicated");
+        assert!(read_back == written, "bytes in order");
+    });
+}
+
+/// Send a request that may stay suspended; retry while PFS is down.
+fn robust_send(sim: &mut Sim, m: Message) {
+    loop {
+        assert!(
+            sim.run_until(200 * HZ, |s| s.is_alive("pfs")
+                && s.rs_service("pfs")
+                    .is_some_and(|i| i.state == RunState::Running)),
+            "pfs back up"
+        );
+        let ep = pfs_ep(sim);
+        match sim.send_request(ep, m) {
+            Ok(()) => return,
+            Err(e) if e.is_dead_peer() => sim.run_for(1),
+            Err(e) => panic!("send failed: {e}"),
+        }
+    }
+}
+
+/// Read (non-blocking, resending across crashes) until the pipe is empty.
+fn drain(sim: &mut Sim, id: &mut u64, p: u32, out: &mut Vec<u8>) {
+    loop {
+        *id += 1;
+        let (m, buf) = read_msg(sim, *id, p, 4096, true);
+        let (r, _) = robust(sim, m);
+        let back = sim.harness_revoke(buf.grant).unwrap();
+        match count(r) {
+            Ok(k) => out.extend(&back[..k]),
+            Err(e) => {
+                assert_eq!(e, Errno::EAGAIN);
+                return;
+            }
+        }
+    }
 }
