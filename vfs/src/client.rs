@@ -336,6 +336,38 @@ impl Client {
         }
     }
 
+    /// select(2) on descriptors below `nfds` with sets (read, write,
+    /// except) as bit masks; returns the count and the ready sets.
+    pub fn select(
+        &mut self,
+        sys: &mut dyn Sys,
+        nfds: i32,
+        sets: [u64; 3],
+        timeout: Option<(i64, i64)>,
+    ) -> R<(i64, [u64; 3])> {
+        use sys::proto::vfs::{decode_sets, encode_sets};
+        let mut gs = Grants(Vec::new());
+        let b = Self::grant(
+            sys,
+            self.vfs,
+            &mut gs,
+            encode_sets(sets).to_vec(),
+            GrantAccess::RW,
+        )?;
+        let id = self.id();
+        let call = VfsCall::Select {
+            id,
+            nfds,
+            sets: b,
+            timeout,
+        };
+        let (a, bufs) = self.exchange(sys, gs, call)?;
+        let VfsAnswer::Value(n) = a else {
+            return Err(Errno::EBADCALL);
+        };
+        Ok((n, decode_sets(bufs.first().map(|v| &v[..]).unwrap_or(&[]))))
+    }
+
     /// fcntl(2).
     pub fn fcntl(&mut self, sys: &mut dyn Sys, fd: i32, cmd: u32, arg: i64) -> R<i64> {
         let id = self.id();

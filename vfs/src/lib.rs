@@ -169,6 +169,13 @@ pub struct State {
     current_job: u64,
     outbox: Vec<(u64, u64, FsOp)>,
     results: BTreeMap<u64, FsResult>,
+    /// Requests whose awaiting future was dropped: their answers are
+    /// discarded.
+    abandoned: alloc::collections::BTreeSet<u64>,
+    /// Current time (ticks), updated whenever VFS runs.
+    pub now: u64,
+    /// Timers armed by jobs since the executor last looked: (deadline, job).
+    new_timers: Vec<(u64, u64)>,
 }
 
 impl State {
@@ -192,6 +199,7 @@ pub struct FsFuture {
     st: Shared,
     op: Option<FsOp>,
     id: u64,
+    done: bool,
 }
 
 impl FsFuture {
@@ -201,7 +209,62 @@ impl FsFuture {
             st,
             op: Some(op),
             id: 0,
+            done: false,
         }
+    }
+}
+
+impl FsFuture {
+    /// The request id, once the request was queued (0 before).
+    pub fn request_id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for FsFuture {
+    fn drop(&mut self) {
+        if self.id != 0
+            && !self.done
+            && let Ok(mut st) = self.st.try_borrow_mut()
+            && st.results.remove(&self.id).is_none()
+        {
+            st.abandoned.insert(self.id);
+        }
+    }
+}
+
+/// Completes at simulated time `deadline` (ticks).
+pub struct Sleep {
+    st: Shared,
+    deadline: u64,
+    armed: bool,
+}
+
+impl Sleep {
+    /// Sleep until `deadline`.
+    pub fn until(st: Shared, deadline: u64) -> Self {
+        Sleep {
+            st,
+            deadline,
+            armed: false,
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut st = this.st.borrow_mut();
+        if st.now >= this.deadline {
+            return Poll::Ready(());
+        }
+        if !this.armed {
+            this.armed = true;
+            let job = st.current_job;
+            st.new_timers.push((this.deadline, job));
+        }
+        Poll::Pending
     }
 }
 
@@ -217,7 +280,10 @@ impl Future for FsFuture {
             return Poll::Pending;
         }
         match st.results.remove(&this.id) {
-            Some(r) => Poll::Ready(r),
+            Some(r) => {
+                this.done = true;
+                Poll::Ready(r)
+            }
             None => Poll::Pending,
         }
     }
@@ -268,7 +334,8 @@ pub struct Vfs {
     pipe_spec: Option<MountSpec>,
     ready: bool,
     mount_error: Option<Errno>,
-    alarm_armed: bool,
+    alarm_at: Option<u64>,
+    timers: BTreeMap<u64, Vec<u64>>,
     stats: VfsStats,
 }
 
@@ -287,7 +354,8 @@ impl Vfs {
             pipe_spec: None,
             ready: false,
             mount_error: None,
-            alarm_armed: false,
+            alarm_at: None,
+            timers: BTreeMap::new(),
             stats: VfsStats::default(),
         }
     }
@@ -354,7 +422,11 @@ impl Vfs {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        self.st.borrow_mut().current_job = id;
+        {
+            let mut st = self.st.borrow_mut();
+            st.current_job = id;
+            st.now = sys.now();
+        }
         let mut cx = Context::from_waker(Waker::noop());
         let r = job.fut.as_mut().poll(&mut cx);
         if let Poll::Ready(out) = r {
@@ -363,6 +435,7 @@ impl Vfs {
             self.finish(sys, caller, out);
         }
         self.drain_outbox(sys);
+        self.take_new_timers(sys);
         let waiting = self.jobs.len() as u64;
         self.stats.max_concurrent = self.stats.max_concurrent.max(waiting);
     }
@@ -450,10 +523,38 @@ impl Vfs {
         }
     }
 
+    /// Retry held requests soon.
     fn arm(&mut self, sys: &mut dyn Sys) {
-        if !self.alarm_armed {
-            self.alarm_armed = true;
-            sys.set_alarm(RETRY_TICKS);
+        let t = sys.now() + RETRY_TICKS;
+        self.arm_at(sys, t);
+    }
+
+    /// Make sure the alarm goes off at `t` at the latest.
+    fn arm_at(&mut self, sys: &mut dyn Sys, t: u64) {
+        let now = sys.now();
+        if self.alarm_at.is_none_or(|a| t < a || a <= now) {
+            self.alarm_at = Some(t);
+            sys.set_alarm(t.saturating_sub(now).max(1));
+        }
+    }
+
+    fn take_new_timers(&mut self, sys: &mut dyn Sys) {
+        let new = core::mem::take(&mut self.st.borrow_mut().new_timers);
+        for (t, job) in new {
+            self.timers.entry(t).or_default().push(job);
+            self.arm_at(sys, t);
+        }
+    }
+
+    fn fire_timers(&mut self, sys: &mut dyn Sys) {
+        let now = sys.now();
+        let later = self.timers.split_off(&(now + 1));
+        let due = core::mem::replace(&mut self.timers, later);
+        for job in due.into_values().flatten() {
+            self.poll_job(sys, job);
+        }
+        if let Some((&t, _)) = self.timers.iter().next() {
+            self.arm_at(sys, t);
         }
     }
 
@@ -485,6 +586,9 @@ impl Vfs {
             }
         }
         let res = rep.result.map(|a| (a, data));
+        if self.st.borrow_mut().abandoned.remove(&rep.id) {
+            return;
+        }
         self.st.borrow_mut().results.insert(rep.id, res);
         self.poll_job(sys, p.job);
     }
@@ -507,7 +611,7 @@ impl Vfs {
     }
 
     fn retry_held(&mut self, sys: &mut dyn Sys) {
-        self.alarm_armed = false;
+        self.alarm_at = None;
         let ids: Vec<u64> = self
             .pending
             .iter()
@@ -579,6 +683,7 @@ impl Process for Vfs {
         if is_notify(&msg) {
             if msg.source() == Endpoint::CLOCK {
                 self.retry_held(sys);
+                self.fire_timers(sys);
             }
             return;
         }

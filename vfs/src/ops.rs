@@ -13,12 +13,14 @@ use core::pin::Pin;
 use pfs::pipe::Access;
 use pfs::proto::PipeRequest;
 use sys::proto::fs::{Buf, Cred, FsAnswer, FsRequest, FsStat, LookupFlags, NodeAttr, WalkOutcome};
-use sys::proto::vfs::{VfsAnswer, VfsCall, VfsReply, mode, oflag, whence};
+use sys::proto::vfs::{
+    SELECT_SETS_LEN, VfsAnswer, VfsCall, VfsReply, decode_sets, encode_sets, mode, oflag, whence,
+};
 use sys::{Endpoint, Errno, Sys};
 
 use crate::{
     Filp, FsFuture, FsOp, GSpec, MAX_IO, Mount, MountSpec, OPEN_MAX, Outcome, PATH_MAX,
-    SYMLOOP_MAX, Shared,
+    SYMLOOP_MAX, Shared, Sleep,
 };
 
 type R<T> = Result<T, Errno>;
@@ -799,6 +801,149 @@ impl V {
         Ok((target as i32, None))
     }
 
+    /// select(2) over regular files (always ready) and pipes/FIFOs (asked
+    /// of PFS). Returns the count of ready (fd, set) pairs and the sets.
+    async fn select(
+        &self,
+        nfds: i32,
+        sets: [u64; 3],
+        timeout: Option<(i64, i64)>,
+    ) -> R<(i64, [u64; 3])> {
+        use pfs::pipe::{SEL_ERR, SEL_RD, SEL_WR};
+        let n = usize::try_from(nfds)
+            .ok()
+            .filter(|&n| n <= OPEN_MAX)
+            .ok_or(Errno::EINVAL)?;
+        let ticks = match timeout {
+            None => None,
+            Some((sec, usec)) => {
+                if sec < 0 || !(0..1_000_000).contains(&usec) {
+                    return Err(Errno::EINVAL);
+                }
+                let hz = sys::HZ as i64;
+                let t = sec
+                    .saturating_mul(hz)
+                    .saturating_add((usec * hz + 999_999) / 1_000_000);
+                Some(t as u64)
+            }
+        };
+        let block = ticks != Some(0);
+        let deadline = ticks.map(|t| self.st.borrow().now.saturating_add(t));
+        // (fd, ops wanted, filp, is a pipe)
+        let mut entries = Vec::new();
+        for fd in 0..n {
+            let bit = 1u64 << fd;
+            let ops = (u8::from(sets[0] & bit != 0) * SEL_RD)
+                | (u8::from(sets[1] & bit != 0) * SEL_WR)
+                | (u8::from(sets[2] & bit != 0) * SEL_ERR);
+            if ops == 0 {
+                continue;
+            }
+            let (_, f) = self.filp(fd as i32)?;
+            let pipe = self.is_pipe_mnt(f.mnt);
+            if !pipe && f.mode & mode::S_IFMT != mode::S_IFREG {
+                // MINIX: no select type for directories and block devices.
+                return Err(Errno::EBADF);
+            }
+            entries.push((fd, ops, f, pipe));
+        }
+        loop {
+            let mut ready = [0u64; 3];
+            let mut count = 0i64;
+            for &(fd, ops, ref f, pipe) in &entries {
+                let mut got = 0u8;
+                if pipe {
+                    // An end not open for an op is "ready" for it: the call
+                    // would not block (it fails at once).
+                    let acc = f.flags & oflag::O_ACCMODE;
+                    if acc == oflag::O_WRONLY {
+                        got |= ops & SEL_RD;
+                    }
+                    if acc == oflag::O_RDONLY {
+                        got |= ops & SEL_WR;
+                    }
+                    let ask = ops & !got;
+                    if ask != 0 {
+                        let p = PipeRequest::Select {
+                            id: 0,
+                            ino: f.ino,
+                            ops: ask,
+                            block: false,
+                        };
+                        match self.pipe_req(f.mnt, p).await {
+                            Ok(FsAnswer::Count { n, .. }) => got |= (n as u8) & ask,
+                            // A pipe that cannot be asked reports ready.
+                            _ => got |= ask,
+                        }
+                    }
+                } else {
+                    got = ops;
+                }
+                for (k, op) in [SEL_RD, SEL_WR, SEL_ERR].into_iter().enumerate() {
+                    if got & op != 0 {
+                        ready[k] |= 1u64 << fd;
+                        count += 1;
+                    }
+                }
+            }
+            if count > 0 || !block {
+                return Ok((count, ready));
+            }
+            if deadline.is_some_and(|d| self.st.borrow().now >= d) {
+                return Ok((0, [0; 3]));
+            }
+            // Wait for the first of: a pipe becoming ready, the timeout.
+            let mut waiters: Vec<Waiter> = Vec::new();
+            for &(_, ops, ref f, pipe) in &entries {
+                if pipe {
+                    let p = PipeRequest::Select {
+                        id: 0,
+                        ino: f.ino,
+                        ops,
+                        block: true,
+                    };
+                    let op = FsOp {
+                        mnt: f.mnt,
+                        req: FsRequest::Sync { id: 0 },
+                        g1: GSpec::None,
+                        g2: GSpec::None,
+                        pipe: Some(p),
+                    };
+                    waiters.push(Waiter::Fs(f.mnt, FsFuture::new(self.st.clone(), op)));
+                }
+            }
+            if let Some(d) = deadline {
+                waiters.push(Waiter::Sleep(Sleep::until(self.st.clone(), d)));
+            }
+            if waiters.is_empty() {
+                // Nothing can ever become ready and no timeout: MINIX would
+                // sleep for ever; report nothing instead of hanging.
+                return Ok((0, [0; 3]));
+            }
+            let won = FirstOf(&mut waiters).await;
+            // Cancel the blocking queries still outstanding in PFS.
+            let mut cancels = Vec::new();
+            for (i, w) in waiters.iter().enumerate() {
+                if i != won
+                    && let Waiter::Fs(mnt, f) = w
+                    && f.request_id() != 0
+                {
+                    cancels.push((*mnt, f.request_id()));
+                }
+            }
+            let timed_out = matches!(waiters[won], Waiter::Sleep(_));
+            drop(waiters);
+            for (mnt, target) in cancels {
+                let _ = self
+                    .pipe_req(mnt, PipeRequest::Cancel { id: 0, target })
+                    .await;
+            }
+            if timed_out {
+                return Ok((0, [0; 3]));
+            }
+        }
+    }
+
     fn fcntl(&self, fd: i32, cmd: u32, arg: i64) -> R<i64> {
         use sys::proto::vfs::fcntl::*;
         let (idx, f) = self.filp(fd)?;
@@ -877,6 +1022,37 @@ impl V {
         let (mnt, dir, name) = self.resolve_parent(path).await?;
         let req = make(dir, self.cred);
         self.fs(mnt, req, GSpec::In(name), g2).await.map(|r| r.0)
+    }
+}
+
+/// Something a select waits on.
+enum Waiter {
+    Fs(usize, FsFuture),
+    Sleep(Sleep),
+}
+
+/// Completes with the index of the first waiter that completes.
+struct FirstOf<'a>(&'a mut Vec<Waiter>);
+
+impl core::future::Future for FirstOf<'_> {
+    type Output = usize;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> core::task::Poll<usize> {
+        use core::task::Poll;
+        // Poll every waiter (the first poll of each queues its request).
+        let mut done = None;
+        for (i, w) in self.0.iter_mut().enumerate() {
+            let ready = match w {
+                Waiter::Fs(_, f) => Pin::new(f).poll(cx).is_ready(),
+                Waiter::Sleep(s) => Pin::new(s).poll(cx).is_ready(),
+            };
+            if ready && done.is_none() {
+                done = Some(i);
+            }
+        }
+        match done {
+            Some(i) => Poll::Ready(i),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -977,6 +1153,9 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         } => path(sys, target).and_then(|a| path(sys, p).map(|b| (a, b))),
         Write { buf, .. } => {
             fetch(sys, caller, buf, MAX_IO, Errno::EINVAL).map(|a| (a, Vec::new()))
+        }
+        Select { sets, .. } => {
+            fetch(sys, caller, sets, SELECT_SETS_LEN, Errno::EINVAL).map(|a| (a, Vec::new()))
         }
         _ => Ok((Vec::new(), Vec::new())),
     };
@@ -1227,6 +1406,21 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             Getdents { fd, buf, .. } => data_out(id, buf, v.getdents(fd, buf.len as usize).await),
             Pipe { .. } => value(id, v.pipe().await),
             Fcntl { fd, cmd, arg, .. } => value(id, v.fcntl(fd, cmd, arg)),
+            Select {
+                nfds,
+                sets,
+                timeout,
+                ..
+            } => match v.select(nfds, decode_sets(&a), timeout).await {
+                Ok((n, out)) => Outcome {
+                    reply: VfsReply {
+                        id,
+                        result: Ok(VfsAnswer::Value(n)),
+                    },
+                    copy_out: Some((sets, encode_sets(out).to_vec())),
+                },
+                Err(e) => value(id, Err(e)),
+            },
             Truncate { size, .. } => {
                 let r = async {
                     let n = v.resolve(&a, true, false).await?;

@@ -44,6 +44,7 @@ const STATVFS: u32 = 0xa19;
 const MKNOD: u32 = 0xa1a;
 const PIPE: u32 = 0xa1b;
 const FCNTL: u32 = 0xa1c;
+const SELECT: u32 = 0xa1d;
 
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
@@ -251,6 +252,42 @@ pub enum VfsCall {
         cmd: u32,
         arg: i64,
     },
+    /// select(nfds, sets, timeout) -> ready (fd, set) pairs; `sets` is a
+    /// read/write grant of [`SELECT_SETS_LEN`] bytes ([`encode_sets`]),
+    /// updated in place; `timeout` = (seconds, microseconds), `None` waits
+    /// for ever.
+    Select {
+        id: u64,
+        nfds: i32,
+        sets: Buf,
+        timeout: Option<(i64, i64)>,
+    },
+}
+
+/// Bytes of the three select sets (read, write, except), one `u64` bit
+/// mask each (descriptors 0..64), little-endian.
+pub const SELECT_SETS_LEN: usize = 24;
+
+/// Encode select sets.
+pub fn encode_sets(sets: [u64; 3]) -> [u8; SELECT_SETS_LEN] {
+    let mut b = [0u8; SELECT_SETS_LEN];
+    for (i, s) in sets.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&s.to_le_bytes());
+    }
+    b
+}
+
+/// Decode select sets (missing bytes read as zero).
+pub fn decode_sets(b: &[u8]) -> [u64; 3] {
+    let mut out = [0u64; 3];
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut w = [0u8; 8];
+        for (k, x) in w.iter_mut().enumerate() {
+            *x = b.get(i * 8 + k).copied().unwrap_or(0);
+        }
+        *o = u64::from_le_bytes(w);
+    }
+    out
 }
 
 /// fcntl commands (NetBSD / MINIX values) and the descriptor flag.
@@ -452,6 +489,22 @@ impl VfsCall {
                 p.off = I64::new(arg);
                 (FCNTL, id)
             }
+            Select {
+                id,
+                nfds,
+                sets,
+                timeout,
+            } => {
+                p.fd = I32::new(nfds);
+                set1(&mut p, sets);
+                if let Some((sec, usec)) = timeout {
+                    p.flags = U32::new(1);
+                    p.off = I64::new(sec);
+                    // Out-of-range microseconds stay out of range (EINVAL).
+                    p.fd2 = I32::new(i32::try_from(usec).unwrap_or(-1));
+                }
+                (SELECT, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -459,7 +512,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=FCNTL).contains(&m.mtype())
+        (OPEN..=SELECT).contains(&m.mtype())
     }
 }
 
@@ -570,6 +623,12 @@ impl TryFrom<&Message> for VfsCall {
                 rdev: p.flags.get(),
             },
             PIPE => Pipe { id },
+            SELECT => Select {
+                id,
+                nfds: fd,
+                sets: b1,
+                timeout: (p.flags.get() & 1 != 0).then(|| (p.off.get(), i64::from(p.fd2.get()))),
+            },
             FCNTL => Fcntl {
                 id,
                 fd,
@@ -837,6 +896,18 @@ mod tests {
                 rdev: 0x301,
             },
             Pipe { id: 28 },
+            Select {
+                id: 30,
+                nfds: 5,
+                sets: b(1, 24),
+                timeout: Some((2, 999_999)),
+            },
+            Select {
+                id: 31,
+                nfds: 1,
+                sets: b(1, 24),
+                timeout: None,
+            },
             Fcntl {
                 id: 29,
                 fd: 3,
