@@ -168,13 +168,13 @@ fn run(
         for (i, bit) in [SEL_RD, SEL_WR, SEL_ERR].into_iter().enumerate() {
             prop_assert_eq!(out[i].is_some(), supplied[i]);
             let Some(s) = out[i] else { continue };
-            for fd in 0..nfds {
+            for (fd, class) in classes.iter().enumerate() {
                 if !s.is_set(fd) {
                     continue;
                 }
                 count += 1;
                 prop_assert!(wanted(fd) & bit != 0, "unrequested bit");
-                let ok = match classes[fd] {
+                let ok = match *class {
                     FdClass::Closed => bit != SEL_ERR,
                     FdClass::Regular { .. } => true,
                     FdClass::Queried {
