@@ -41,6 +41,9 @@ use zerocopy::{FromBytes, IntoBytes};
 pub const MAX_IO: usize = 128 * 1024;
 /// How many recent non-data answers are remembered for resends.
 pub const RECENT: usize = 64;
+/// Most parked orphan answers kept; beyond, the lowest (oldest) request ids
+/// go first (their callers stopped resending, e.g. they died).
+pub const PARKED: usize = 256;
 
 /// Server configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +275,13 @@ impl Pfs {
         }
     }
 
+    fn park(&mut self, key: (u32, u64), a: Answer) {
+        if self.parked.len() >= PARKED {
+            self.parked.pop_first();
+        }
+        self.parked.insert(key, a);
+    }
+
     fn remember(&mut self, key: (u32, u64), m: Message) {
         if self.recent.len() >= RECENT {
             self.recent.pop_front();
@@ -294,7 +304,7 @@ impl Pfs {
             self.by_request.remove(&key);
             let a = self.answer(c.id, c.kind, done);
             if c.orphan {
-                self.parked.insert(key, a);
+                self.park(key, a);
             } else {
                 let m = Self::deliver(cx, c.ep, c.id, c.grant, &a);
                 if let Answer::Reply(r) = a {
@@ -503,10 +513,10 @@ impl Pfs {
                     let key = (c.ep.0, c.id);
                     match self.answer(c.id, c.kind, done) {
                         a @ Answer::Data(_) => {
-                            self.parked.insert(key, a);
+                            self.park(key, a);
                         }
                         Answer::Reply(m) if c.orphan => {
-                            self.parked.insert(key, Answer::Reply(m));
+                            self.park(key, Answer::Reply(m));
                         }
                         Answer::Reply(m) => {
                             self.remember(key, m);
@@ -761,5 +771,92 @@ fn is_side_effecting(m: &Message) -> bool {
         Ok(FsRequest::Read { .. }) => false,
         Ok(r) => r.is_side_effecting(),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn populated() -> Pfs {
+        let mut s = Pfs::new(Config {
+            capacity: 600,
+            ..Config::default()
+        });
+        let p = s.pipes.create().unwrap();
+        s.attrs.insert(p.0, (S_IFIFO | 0o640, 3, 4));
+        s.pipes.write(p, 1, vec![7; 500], false).unwrap();
+        s.pipes.write(p, 2, vec![8; 300], false).unwrap();
+        let q = s.pipes.create().unwrap();
+        s.pipes.read(q, 3, 10, false).unwrap();
+        s.next_token = 4;
+        s.suspend(2, Endpoint(0x10005), 77, Kind::Write, None);
+        let buf = Buf {
+            grant: GrantId(9),
+            len: 10,
+        };
+        s.suspend(3, Endpoint(0x10005), 78, Kind::Read, Some(buf));
+        s.park((5, 6), Answer::Data(vec![1, 2, 3]));
+        s.park((5, 7), Answer::Reply(Pfs::count(7, 3)));
+        s.remember((5, 8), Pfs::ok(8, FsAnswer::Done));
+        s
+    }
+
+    #[test]
+    fn state_roundtrips_and_pending_become_orphans() {
+        let s = populated();
+        let blob = s.encode();
+        let mut t = Pfs::new(s.cfg);
+        t.restore(&blob).unwrap();
+        assert_eq!(t.pipes, s.pipes);
+        assert_eq!(t.next_token, s.next_token);
+        assert_eq!(t.parked, s.parked);
+        assert_eq!(t.recent, s.recent);
+        assert_eq!(t.attrs, s.attrs);
+        assert_eq!(t.by_request, s.by_request);
+        assert_eq!(t.callers.len(), 2);
+        assert!(t.callers.values().all(|c| c.orphan));
+        assert_eq!(t.callers[&3].grant, s.callers[&3].grant);
+    }
+
+    #[test]
+    fn bad_state_is_refused_without_panic() {
+        let blob = populated().encode();
+        for cut in 0..blob.len() {
+            let mut t = Pfs::new(Config::default());
+            assert!(t.restore(&blob[..cut]).is_err(), "cut {cut}");
+        }
+        // A caller record naming a token the core does not hold is refused.
+        let mut s = populated();
+        s.callers.insert(
+            3000,
+            Caller {
+                ep: Endpoint(1),
+                id: 1,
+                kind: Kind::Read,
+                grant: None,
+                orphan: false,
+            },
+        );
+        let mut t = Pfs::new(Config::default());
+        assert_eq!(t.restore(&s.encode()), Err(Errno::EINVAL));
+        // Flipped bytes never panic (they may or may not decode).
+        let blob = populated().encode();
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0xff;
+            let _ = Pfs::new(Config::default()).restore(&bad);
+        }
+    }
+
+    #[test]
+    fn parked_answers_are_bounded() {
+        let mut s = Pfs::new(Config::default());
+        for id in 0..(PARKED as u64 + 10) {
+            s.park((1, id), Answer::Reply(Pfs::count(id, 0)));
+        }
+        assert_eq!(s.parked.len(), PARKED);
+        assert!(!s.parked.contains_key(&(1, 0)), "oldest dropped");
+        assert!(s.parked.contains_key(&(1, PARKED as u64 + 9)));
     }
 }
