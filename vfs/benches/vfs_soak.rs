@@ -38,6 +38,7 @@ fn main() {
     let mut crashes = 0;
     let mut dev = 0;
     let mut pfs = 0;
+    let mut chr = 0;
     let mut replayed = 0;
     let mut ops_done = 0;
     let mut seed = 100;
@@ -65,13 +66,14 @@ fn main() {
         crashes += r.crashes;
         dev += r.dev_crashes;
         pfs += r.pfs_restarts;
+        chr += r.loopdev_restarts;
         replayed += r.replayed;
         ops_done += r.ops;
         seed += 1;
     }
     let el = t.elapsed().as_secs_f64();
     println!(
-        "soak: {} runs, {crashes} MFS+PFS crashes ({pfs} of PFS) + {dev} block-driver crashes survived, {replayed} resends answered from the record, {ops_done} client ops verified in {el:.1} s",
+        "soak: {} runs, {crashes} MFS+PFS+char-driver crashes ({pfs} of PFS, {chr} of the char driver) + {dev} block-driver crashes survived, {replayed} resends answered from the record, {ops_done} client ops verified in {el:.1} s",
         seed - 100
     );
     println!(

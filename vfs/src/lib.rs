@@ -70,6 +70,12 @@ pub struct Mount {
     /// The pipe server (PFS): not reachable by path; holds pipes and the
     /// FIFOs opened through file-system nodes.
     pub pipes: bool,
+    /// A character driver serving this major device number (not reachable
+    /// by path; files are opened through device nodes).
+    pub cdev: Option<u32>,
+    /// Incremented when the driver died: files opened before must be
+    /// reopened.
+    pub generation: u32,
 }
 
 /// An open file (`filp`).
@@ -83,6 +89,11 @@ pub struct Filp {
     pub mode: u16,
     /// Open flags.
     pub flags: u32,
+    /// Driver generation at open (character devices).
+    pub generation: u32,
+    /// The file-system node a FIFO or device file was opened through
+    /// (for fstat).
+    pub node: Option<(usize, u32)>,
     /// Position.
     pub pos: u64,
     /// Descriptors referring to it.
@@ -136,6 +147,9 @@ pub struct FsOp {
     pub g2: GSpec,
     /// A pipe-server request to send instead of `req` (its id is filled in).
     pub pipe: Option<pfs::proto::PipeRequest>,
+    /// A character-driver request to send instead of `req` (id and grant
+    /// filled in).
+    pub cdev: Option<sys::proto::cdev::CdevRequest>,
 }
 
 /// An FS answer plus the filled `Out` buffer, if any.
@@ -176,6 +190,9 @@ pub struct State {
     pub now: u64,
     /// Timers armed by jobs since the executor last looked: (deadline, job).
     new_timers: Vec<(u64, u64)>,
+    /// Unprompted select readiness from character drivers: (mount, minor)
+    /// -> ops.
+    pub cdev_ready: BTreeMap<(usize, u32), u32>,
 }
 
 impl State {
@@ -332,6 +349,7 @@ pub struct Vfs {
     queued: VecDeque<Message>,
     specs: Vec<MountSpec>,
     pipe_spec: Option<MountSpec>,
+    cdev_specs: Vec<(u32, MountSpec)>,
     ready: bool,
     mount_error: Option<Errno>,
     alarm_at: Option<u64>,
@@ -352,6 +370,7 @@ impl Vfs {
             queued: VecDeque::new(),
             specs: mounts,
             pipe_spec: None,
+            cdev_specs: Vec::new(),
             ready: false,
             mount_error: None,
             alarm_at: None,
@@ -367,6 +386,19 @@ impl Vfs {
             ep,
             path: String::new(),
         });
+        self
+    }
+
+    /// Use character driver `ep` for device nodes of major `major`.
+    pub fn with_char_driver(mut self, major: u32, label: &str, ep: Endpoint) -> Self {
+        self.cdev_specs.push((
+            major,
+            MountSpec {
+                label: label.into(),
+                ep,
+                path: String::new(),
+            },
+        ));
         self
     }
 
@@ -500,12 +532,24 @@ impl Vfs {
                 self.poll_job(sys, job);
                 continue;
             }
-            let msg = match op.pipe {
-                Some(p) => ops::pipe_with_id(p, id).to_message(),
-                None => ops::with_bufs(op.req, id, bufs[0], bufs[1]).to_message(),
+            let msg = match (op.pipe, op.cdev) {
+                (Some(p), _) => ops::pipe_with_id(p, id).to_message(),
+                (None, Some(c)) => ops::cdev_with(c, id, bufs[0]).to_message(),
+                (None, None) => ops::with_bufs(op.req, id, bufs[0], bufs[1]).to_message(),
             };
+            let is_cdev = op.cdev.is_some();
             self.stats.fs_requests += 1;
             let held = sys.request(ep, msg).is_err();
+            if held && is_cdev {
+                // A character driver's state died with it: no resend.
+                self.driver_died(op.mnt);
+                for (g, _) in grants {
+                    let _ = sys.grant_revoke(g);
+                }
+                self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
+                self.poll_job(sys, job);
+                continue;
+            }
             if held {
                 self.stats.bounced += 1;
                 self.arm(sys);
@@ -593,8 +637,93 @@ impl Vfs {
         self.poll_job(sys, p.job);
     }
 
+    fn driver_died(&mut self, mnt: usize) {
+        let mut st = self.st.borrow_mut();
+        if let Some(m) = st.mounts.get_mut(mnt) {
+            m.generation = m.generation.wrapping_add(1);
+        }
+        st.cdev_ready.retain(|&(m, _), _| m != mnt);
+    }
+
+    fn cdev_reply(&mut self, sys: &mut dyn Sys, msg: &Message) {
+        use sys::proto::cdev::CdevReply;
+        let Ok(rep) = CdevReply::try_from(msg) else {
+            return;
+        };
+        let (id, res) = match rep {
+            CdevReply::Done { id, result } => (id, result),
+            CdevReply::Select { id, result, .. } => (id, result),
+            CdevReply::SelectReady { minor, ops } => {
+                let mnt = self
+                    .st
+                    .borrow()
+                    .mounts
+                    .iter()
+                    .position(|m| m.cdev.is_some() && m.ep == msg.source());
+                if let Some(mnt) = mnt {
+                    *self
+                        .st
+                        .borrow_mut()
+                        .cdev_ready
+                        .entry((mnt, minor))
+                        .or_insert(0) |= ops;
+                    // Whoever waits on it re-checks.
+                    let jobs: Vec<u64> = self.jobs.keys().copied().collect();
+                    for j in jobs {
+                        self.poll_job(sys, j);
+                    }
+                }
+                return;
+            }
+        };
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let mut data = None;
+        for (g, out) in p.grants {
+            if let Ok(v) = sys.grant_revoke(g)
+                && out
+            {
+                data = Some(v);
+            }
+        }
+        if self.st.borrow_mut().abandoned.remove(&id) {
+            return;
+        }
+        let r = res.map(|n| {
+            (
+                FsAnswer::Count {
+                    n: u64::from(n),
+                    pos: 0,
+                },
+                data,
+            )
+        });
+        self.st.borrow_mut().results.insert(id, r);
+        self.poll_job(sys, p.job);
+    }
+
     fn bounce(&mut self, sys: &mut dyn Sys, b: &DeadPeer) {
         let id = b.request_id();
+        let cdev_mnt = self.pending.get(&id).and_then(|p| {
+            let st = self.st.borrow();
+            st.mounts.get(p.mnt).and_then(|m| m.cdev.map(|_| p.mnt))
+        });
+        if let Some(mnt) = cdev_mnt {
+            // The driver died with the request: fail it (EIO); files open
+            // on the driver are reopened on their next use.
+            self.driver_died(mnt);
+            if let Some(p) = self.pending.remove(&id) {
+                for (g, _) in p.grants {
+                    let _ = sys.grant_revoke(g);
+                }
+                if !self.st.borrow_mut().abandoned.remove(&id) {
+                    self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
+                    self.poll_job(sys, p.job);
+                }
+            }
+            return;
+        }
         if let Some(p) = self.pending.get_mut(&id) {
             p.held = true;
             self.stats.bounced += 1;
@@ -675,7 +804,12 @@ impl Vfs {
 impl Process for Vfs {
     fn start(&mut self, sys: &mut dyn Sys) {
         let specs = self.specs.clone();
-        let fut = ops::mount_all(self.st.clone(), specs, self.pipe_spec.clone());
+        let fut = ops::mount_all(
+            self.st.clone(),
+            specs,
+            self.pipe_spec.clone(),
+            self.cdev_specs.clone(),
+        );
         self.spawn_job(sys, MOUNT_JOB_CALLER, fut);
     }
 
@@ -693,6 +827,10 @@ impl Process for Vfs {
         }
         if FsReply::is_fs_reply(&msg) {
             self.fs_reply(sys, &msg);
+            return;
+        }
+        if sys::proto::cdev::CdevReply::try_from(&msg).is_ok() {
+            self.cdev_reply(sys, &msg);
             return;
         }
         self.call(sys, msg);

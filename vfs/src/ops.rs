@@ -12,6 +12,7 @@ use core::pin::Pin;
 
 use pfs::pipe::Access;
 use pfs::proto::PipeRequest;
+use sys::proto::cdev::CdevRequest;
 use sys::proto::fs::{Buf, Cred, FsAnswer, FsRequest, FsStat, LookupFlags, NodeAttr, WalkOutcome};
 use sys::proto::vfs::{
     SELECT_SETS_LEN, VfsAnswer, VfsCall, VfsReply, decode_sets, encode_sets, mode, oflag, whence,
@@ -220,6 +221,58 @@ pub fn pipe_with_id(p: PipeRequest, id: u64) -> PipeRequest {
     }
 }
 
+/// `c` with request id `id` and, for reads and writes, grant `b`.
+pub fn cdev_with(c: CdevRequest, id: u64, b: Option<Buf>) -> CdevRequest {
+    let g = b.map(|b| b.grant).unwrap_or(sys::GrantId(0));
+    match c {
+        CdevRequest::Open { minor, access, .. } => CdevRequest::Open { id, minor, access },
+        CdevRequest::Close { minor, .. } => CdevRequest::Close { id, minor },
+        CdevRequest::Read {
+            minor,
+            size,
+            nonblock,
+            ..
+        } => CdevRequest::Read {
+            id,
+            minor,
+            grant: g,
+            size,
+            nonblock,
+        },
+        CdevRequest::Write {
+            minor,
+            size,
+            nonblock,
+            ..
+        } => CdevRequest::Write {
+            id,
+            minor,
+            grant: g,
+            size,
+            nonblock,
+        },
+        // A cancel names the request it cancels: keep that id.
+        CdevRequest::Cancel { id, minor } => CdevRequest::Cancel { id, minor },
+        CdevRequest::Select {
+            minor, ops, notify, ..
+        } => CdevRequest::Select {
+            id,
+            minor,
+            ops,
+            notify,
+        },
+    }
+}
+
+fn cdev_access(flags: u32) -> u32 {
+    use sys::proto::cdev::access;
+    match flags & oflag::O_ACCMODE {
+        oflag::O_RDONLY => access::READ,
+        oflag::O_WRONLY => access::WRITE,
+        _ => access::READ | access::WRITE,
+    }
+}
+
 fn access_of(flags: u32) -> Access {
     match flags & oflag::O_ACCMODE {
         oflag::O_RDONLY => Access::Read,
@@ -270,6 +323,7 @@ impl V {
                 g1,
                 g2,
                 pipe: None,
+                cdev: None,
             },
         )
         .await
@@ -282,6 +336,7 @@ impl V {
             g1: GSpec::None,
             g2: GSpec::None,
             pipe: Some(p),
+            cdev: None,
         };
         FsFuture::new(self.st.clone(), op).await.map(|r| r.0)
     }
@@ -292,6 +347,63 @@ impl V {
 
     fn is_pipe_mnt(&self, mnt: usize) -> bool {
         self.st.borrow().mounts.get(mnt).is_some_and(|m| m.pipes)
+    }
+
+    fn is_cdev_mnt(&self, mnt: usize) -> bool {
+        self.st
+            .borrow()
+            .mounts
+            .get(mnt)
+            .is_some_and(|m| m.cdev.is_some())
+    }
+
+    fn cdev_generation(&self, mnt: usize) -> u32 {
+        self.st
+            .borrow()
+            .mounts
+            .get(mnt)
+            .map(|m| m.generation)
+            .unwrap_or(0)
+    }
+
+    /// A character-driver request; the answer's count and filled buffer.
+    async fn cdev_req(&self, mnt: usize, c: CdevRequest, g1: GSpec) -> R<(u64, Option<Vec<u8>>)> {
+        let op = FsOp {
+            mnt,
+            req: FsRequest::Sync { id: 0 },
+            g1,
+            g2: GSpec::None,
+            pipe: None,
+            cdev: Some(c),
+        };
+        match FsFuture::new(self.st.clone(), op).await? {
+            (FsAnswer::Count { n, .. }, d) => Ok((n, d)),
+            _ => Err(Errno::EIO),
+        }
+    }
+
+    /// A device file whose driver restarted since it was opened is opened
+    /// again on the new instance (MINIX reopen); `EIO` if that fails.
+    async fn cdev_usable(&self, idx: usize, f: &Filp) -> R<()> {
+        let generation = self.cdev_generation(f.mnt);
+        if f.generation == generation {
+            return Ok(());
+        }
+        let c = CdevRequest::Open {
+            id: 0,
+            minor: f.ino,
+            access: cdev_access(f.flags),
+        };
+        match self.cdev_req(f.mnt, c, GSpec::None).await {
+            Ok(_) => {
+                let now_gen = self.cdev_generation(f.mnt).max(generation);
+                if let Some(Some(fp)) = self.st.borrow_mut().filps.get_mut(idx) {
+                    fp.generation = now_gen;
+                }
+                Ok(())
+            }
+            Err(_) => Err(Errno::EIO),
+        }
     }
 
     async fn pipe(&self) -> R<i64> {
@@ -312,6 +424,8 @@ impl V {
             flags,
             pos: 0,
             refs: 1,
+            generation: 0,
+            node: None,
         };
         let rd = match self.install(end(oflag::O_RDONLY)) {
             Ok(fd) => fd,
@@ -550,7 +664,16 @@ impl V {
             }
         };
         if let Some(f) = last {
-            if self.is_pipe_mnt(f.mnt) {
+            if self.is_cdev_mnt(f.mnt) {
+                // A file the driver lost (restart) has nothing to close.
+                if f.generation == self.cdev_generation(f.mnt) {
+                    let c = CdevRequest::Close {
+                        id: 0,
+                        minor: f.ino,
+                    };
+                    let _ = self.cdev_req(f.mnt, c, GSpec::None).await;
+                }
+            } else if self.is_pipe_mnt(f.mnt) {
                 let p = PipeRequest::Close {
                     id: 0,
                     ino: f.ino,
@@ -643,6 +766,44 @@ impl V {
             self.put(node.mnt, a.ino).await;
             return Err(e);
         }
+        if a.mode & mode::S_IFMT == mode::S_IFCHR {
+            self.put(node.mnt, a.ino).await;
+            let major = a.rdev >> 8;
+            let minor = a.rdev & 0xff;
+            let dm = self
+                .st
+                .borrow()
+                .mounts
+                .iter()
+                .position(|m| m.cdev == Some(major))
+                .ok_or(Errno::ENXIO)?;
+            let generation = self.cdev_generation(dm);
+            let c = CdevRequest::Open {
+                id: 0,
+                minor,
+                access: cdev_access(flags),
+            };
+            self.cdev_req(dm, c, GSpec::None).await?;
+            let filp = Filp {
+                mnt: dm,
+                ino: minor,
+                mode: a.mode,
+                flags,
+                pos: 0,
+                refs: 1,
+                generation,
+                node: Some((node.mnt, a.ino)),
+            };
+            return match self.install(filp) {
+                Ok(fd) => Ok(fd),
+                Err(e) => {
+                    let _ = self
+                        .cdev_req(dm, CdevRequest::Close { id: 0, minor }, GSpec::None)
+                        .await;
+                    Err(e)
+                }
+            };
+        }
         if a.mode & mode::S_IFMT == mode::S_IFIFO
             && let Some(pm) = self.pipe_mnt()
         {
@@ -665,6 +826,8 @@ impl V {
                 flags,
                 pos: 0,
                 refs: 1,
+                generation: 0,
+                node: Some((node.mnt, a.ino)),
             };
             return match self.install(filp) {
                 Ok(fd) => Ok(fd),
@@ -686,6 +849,8 @@ impl V {
             flags,
             pos: 0,
             refs: 1,
+            generation: 0,
+            node: None,
         };
         match self.install(filp) {
             Ok(fd) => Ok(fd),
@@ -703,6 +868,20 @@ impl V {
         }
         if is_dir(f.mode) {
             return Err(Errno::EISDIR);
+        }
+        if self.is_cdev_mnt(f.mnt) {
+            self.cdev_usable(idx, &f).await?;
+            let c = CdevRequest::Read {
+                id: 0,
+                minor: f.ino,
+                grant: sys::GrantId(0),
+                size: len.min(MAX_IO) as u32,
+                nonblock: f.flags & oflag::O_NONBLOCK != 0,
+            };
+            let (n, d) = self.cdev_req(f.mnt, c, GSpec::Out(len.min(MAX_IO))).await?;
+            let mut d = d.unwrap_or_default();
+            d.truncate(n as usize);
+            return Ok(d);
         }
         let req = FsRequest::Read {
             id: 0,
@@ -727,6 +906,17 @@ impl V {
         let (idx, f) = self.filp(fd)?;
         if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY {
             return Err(Errno::EBADF);
+        }
+        if self.is_cdev_mnt(f.mnt) {
+            self.cdev_usable(idx, &f).await?;
+            let c = CdevRequest::Write {
+                id: 0,
+                minor: f.ino,
+                grant: sys::GrantId(0),
+                size: data.len() as u32,
+                nonblock: f.flags & oflag::O_NONBLOCK != 0,
+            };
+            return Ok(self.cdev_req(f.mnt, c, GSpec::In(data)).await?.0);
         }
         let pos = if f.flags & oflag::O_APPEND != 0 && f.mode & mode::S_IFMT == mode::S_IFREG {
             self.stat_ino(f.mnt, f.ino).await?.size
@@ -839,20 +1029,39 @@ impl V {
             if ops == 0 {
                 continue;
             }
-            let (_, f) = self.filp(fd as i32)?;
+            let (idx, f) = self.filp(fd as i32)?;
             let pipe = self.is_pipe_mnt(f.mnt);
-            if !pipe && f.mode & mode::S_IFMT != mode::S_IFREG {
+            let cdev = self.is_cdev_mnt(f.mnt);
+            if !pipe && !cdev && f.mode & mode::S_IFMT != mode::S_IFREG {
                 // MINIX: no select type for directories and block devices.
                 return Err(Errno::EBADF);
             }
-            entries.push((fd, ops, f, pipe));
+            entries.push((fd, ops, f, pipe, cdev, idx));
         }
         loop {
             let mut ready = [0u64; 3];
             let mut count = 0i64;
-            for &(fd, ops, ref f, pipe) in &entries {
+            for &(fd, ops, ref f, pipe, cdev, idx) in &entries {
                 let mut got = 0u8;
-                if pipe {
+                if cdev {
+                    // A device the driver lost and that cannot be reopened
+                    // reports ready (its calls fail at once).
+                    got = match self.cdev_usable(idx, f).await {
+                        Err(_) => ops,
+                        Ok(()) => {
+                            let c = CdevRequest::Select {
+                                id: 0,
+                                minor: f.ino,
+                                ops: u32::from(ops),
+                                notify: false,
+                            };
+                            match self.cdev_req(f.mnt, c, GSpec::None).await {
+                                Ok((n, _)) => (n as u8) & ops,
+                                Err(_) => ops,
+                            }
+                        }
+                    };
+                } else if pipe {
                     // An end not open for an op is "ready" for it: the call
                     // would not block (it fails at once).
                     let acc = f.flags & oflag::O_ACCMODE;
@@ -894,7 +1103,26 @@ impl V {
             }
             // Wait for the first of: a pipe becoming ready, the timeout.
             let mut waiters: Vec<Waiter> = Vec::new();
-            for &(_, ops, ref f, pipe) in &entries {
+            let mut early = false;
+            for &(_, ops, ref f, pipe, cdev, _) in &entries {
+                if cdev {
+                    let key = (f.mnt, f.ino);
+                    self.st.borrow_mut().cdev_ready.remove(&key);
+                    let c = CdevRequest::Select {
+                        id: 0,
+                        minor: f.ino,
+                        ops: u32::from(ops),
+                        notify: true,
+                    };
+                    match self.cdev_req(f.mnt, c, GSpec::None).await {
+                        Ok((n, _)) if (n as u8) & ops == 0 => {
+                            let g = self.cdev_generation(f.mnt);
+                            waiters.push(Waiter::Cdev(self.st.clone(), key, ops, g));
+                        }
+                        // Ready already, or the driver failed: rescan.
+                        _ => early = true,
+                    }
+                }
                 if pipe {
                     let p = PipeRequest::Select {
                         id: 0,
@@ -908,12 +1136,16 @@ impl V {
                         g1: GSpec::None,
                         g2: GSpec::None,
                         pipe: Some(p),
+                        cdev: None,
                     };
                     waiters.push(Waiter::Fs(f.mnt, FsFuture::new(self.st.clone(), op)));
                 }
             }
             if let Some(d) = deadline {
                 waiters.push(Waiter::Sleep(Sleep::until(self.st.clone(), d)));
+            }
+            if early {
+                continue;
             }
             if waiters.is_empty() {
                 // Nothing can ever become ready and no timeout: MINIX would
@@ -1029,6 +1261,8 @@ impl V {
 enum Waiter {
     Fs(usize, FsFuture),
     Sleep(Sleep),
+    /// Unprompted readiness of (driver mount, minor) for these ops.
+    Cdev(Shared, (usize, u32), u8, u32),
 }
 
 /// Completes with the index of the first waiter that completes.
@@ -1044,6 +1278,18 @@ impl core::future::Future for FirstOf<'_> {
             let ready = match w {
                 Waiter::Fs(_, f) => Pin::new(f).poll(cx).is_ready(),
                 Waiter::Sleep(s) => Pin::new(s).poll(cx).is_ready(),
+                Waiter::Cdev(st, key, ops, generation) => {
+                    let st = st.borrow();
+                    // A driver that died since forgot the query: ready.
+                    let gone = st
+                        .mounts
+                        .get(key.0)
+                        .is_none_or(|m| m.generation != *generation);
+                    st.cdev_ready
+                        .get(key)
+                        .is_some_and(|&r| r & u32::from(*ops) != 0)
+                        || gone
+                }
             };
             if ready && done.is_none() {
                 done = Some(i);
@@ -1194,7 +1440,10 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             }
             Fstat { fd, .. } => {
                 let r = match v.filp(fd) {
-                    Ok((_, f)) => v.stat_ino(f.mnt, f.ino).await,
+                    Ok((_, f)) => {
+                        let (m, i) = f.node.unwrap_or((f.mnt, f.ino));
+                        v.stat_ino(m, i).await
+                    }
                     Err(e) => Err(e),
                 };
                 stat_out(id, r)
@@ -1468,7 +1717,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 let n = v.st.borrow().mounts.len();
                 let mut r = Ok(FsAnswer::Done);
                 for m in 0..n {
-                    if v.is_pipe_mnt(m) {
+                    if v.is_pipe_mnt(m) || v.is_cdev_mnt(m) {
                         continue;
                     }
                     let x = v.fs_simple(m, FsRequest::Sync { id: 0 }).await;
@@ -1501,7 +1750,12 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
 
 /// The start-up job: read the root's superblock, then mount each further
 /// file system on its mount point.
-pub fn mount_all(st: Shared, specs: Vec<MountSpec>, pipes: Option<MountSpec>) -> JobFut {
+pub fn mount_all(
+    st: Shared,
+    specs: Vec<MountSpec>,
+    pipes: Option<MountSpec>,
+    cdevs: Vec<(u32, MountSpec)>,
+) -> JobFut {
     let v = V {
         st,
         caller: Endpoint::NONE,
@@ -1526,6 +1780,8 @@ pub fn mount_all(st: Shared, specs: Vec<MountSpec>, pipes: Option<MountSpec>) ->
                     root: 0,
                     covered: None,
                     pipes: false,
+                    cdev: None,
+                    generation: 0,
                 });
                 let root = match v.fs_simple(i, FsRequest::ReadSuper { id: 0 }).await? {
                     FsAnswer::Node(n) => n.ino,
@@ -1546,6 +1802,17 @@ pub fn mount_all(st: Shared, specs: Vec<MountSpec>, pipes: Option<MountSpec>) ->
                 st.mounts[i].root = root;
                 st.mounts[i].covered = covered;
             }
+            for (major, c) in cdevs {
+                v.st.borrow_mut().mounts.push(Mount {
+                    label: c.label,
+                    ep: c.ep,
+                    root: 0,
+                    covered: None,
+                    pipes: false,
+                    cdev: Some(major),
+                    generation: 0,
+                });
+            }
             if let Some(p) = pipes {
                 v.st.borrow_mut().mounts.push(Mount {
                     label: p.label,
@@ -1553,6 +1820,8 @@ pub fn mount_all(st: Shared, specs: Vec<MountSpec>, pipes: Option<MountSpec>) ->
                     root: 0,
                     covered: None,
                     pipes: true,
+                    cdev: None,
+                    generation: 0,
                 });
             }
             Ok(())

@@ -59,6 +59,11 @@ fn mfs_crashes_are_invisible_and_exactly_once() {
         );
         assert!(r.resent > 0);
         assert!(r.pfs_restarts > 5, "pfs restarts: {}", r.pfs_restarts);
+        assert!(
+            r.loopdev_restarts > 0,
+            "char driver restarts: {}",
+            r.loopdev_restarts
+        );
         assert!(r.adoptions > 100, "adoptions: {}", r.adoptions);
         // Resends of applied requests were answered from the record.
         assert!(r.replayed > 20, "replayed: {}", r.replayed);

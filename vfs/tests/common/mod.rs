@@ -131,6 +131,8 @@ pub fn world_with(
         pfs::server::program(pfs::server::Config::default())
     });
     table.push(svc("pfs", Policy::Stateful));
+    // A character driver (loopback, 64-byte FIFO, stateless) as major 4.
+    table.push(svc("loopdev", Policy::Restart));
     let started = sim.start_rs(Box::new(Rs::new(RsConfig::with_table(table))));
     assert!(started.is_ok());
     let ok = sim.run_until(100 * HZ, |s| {
@@ -153,7 +155,11 @@ pub fn world_with(
     let vfs = sim
         .spawn_user_with(
             "vfs",
-            Box::new(Vfs::new(specs).with_pipe_server("pfs", sim.endpoint_of("pfs").unwrap())),
+            Box::new(
+                Vfs::new(specs)
+                    .with_pipe_server("pfs", sim.endpoint_of("pfs").unwrap())
+                    .with_char_driver(4, "loopdev", sim.endpoint_of("loopdev").unwrap()),
+            ),
             Privileges::service(),
         )
         .unwrap();

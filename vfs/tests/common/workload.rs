@@ -168,7 +168,8 @@ impl Worker {
                 }
                 Err(e) => self.err(format!("unlink {name}: {e:?}")),
             },
-            (94..97, _) => self.pipe_round(s),
+            (94..96, _) => self.pipe_round(s),
+            (96..97, _) => self.device_round(s),
             (_, Some(name)) => {
                 let p = self.path(&name);
                 match self.c.open(s, &p, O_RDONLY, 0) {
@@ -221,6 +222,33 @@ impl Worker {
         }
         if let Err(e) = self.c.close(s, r) {
             self.err(format!("pipe close r: {e:?}"));
+        }
+    }
+
+    /// Write to and read from the loopback character device. Its driver
+    /// is stateless and shared by all clients, so only the error contract
+    /// is checked: a call fails with EIO when the driver died under it
+    /// (EAGAIN when the FIFO is empty or full), never hangs or errs
+    /// otherwise.
+    fn device_round(&mut self, s: &mut dyn Sys) {
+        let ok = |r: Result<(), sys::Errno>| {
+            matches!(r, Ok(()) | Err(sys::Errno::EIO) | Err(sys::Errno::EAGAIN))
+        };
+        let fd = match self.c.open(s, "/loop", O_RDWR | O_NONBLOCK, 0) {
+            Ok(fd) => fd,
+            Err(sys::Errno::EIO) => return,
+            Err(e) => return self.err(format!("open /loop: {e:?}")),
+        };
+        let w = self.c.write(s, fd, b"ping");
+        if !ok(w.map(|_| ())) {
+            self.err(format!("device write: {w:?}"));
+        }
+        let r = self.c.read(s, fd, 16);
+        if !ok(r.as_ref().map(|_| ()).map_err(|e| *e)) {
+            self.err(format!("device read: {r:?}"));
+        }
+        if let Err(e) = self.c.close(s, fd) {
+            self.err(format!("device close: {e:?}"));
         }
     }
 
@@ -286,6 +314,7 @@ pub struct Run {
     pub fsck_errors: usize,
     pub dev_crashes: u64,
     pub pfs_restarts: u32,
+    pub loopdev_restarts: u32,
     /// The device's bytes after the final sync.
     pub image: Vec<u8>,
 }
@@ -314,6 +343,13 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
     let bs = if bs == 0 { 4096 } else { bs };
     let mut w = world_with(seed, 1, cfg, Policy::Stateful, None, bs);
     w.wait_ready();
+    let made = slot::<bool>();
+    let m2 = made.clone();
+    w.run(move |s, c| {
+        let r = c.mknod(s, "/loop", sys::proto::vfs::mode::S_IFCHR | 0o666, 4 << 8);
+        m2.borrow_mut().replace(r.is_ok());
+    });
+    assert_eq!(*made.borrow(), Some(true), "mknod /loop");
     let sh: Rc<RefCell<Shared>> = Rc::default();
     for i in 0..clients {
         let worker = Worker {
@@ -330,7 +366,8 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
             .unwrap();
     }
     if crash_ppm > 0 {
-        w.sim.faults_randomly(&["mfs", "pfs"], crash_ppm, 0);
+        w.sim
+            .faults_randomly(&["mfs", "pfs", "loopdev"], crash_ppm, 0);
     }
     if dev_ppm > 0 {
         w.sim.device_faults_randomly(dev_ppm);
@@ -338,7 +375,7 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
     let ok = w
         .sim
         .run_until(10_000_000, |_| sh.borrow().finished == clients);
-    w.sim.faults_randomly(&["mfs", "pfs"], 0, 0);
+    w.sim.faults_randomly(&["mfs", "pfs", "loopdev"], 0, 0);
     w.sim.device_faults_randomly(0);
     let dev_crashes = w.sim.device_crashes();
     let mut errors = std::mem::take(&mut sh.borrow_mut().errors);
@@ -383,6 +420,7 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
         fsck_errors,
         dev_crashes,
         pfs_restarts: w.sim.rs_service("pfs").map(|i| i.restarts).unwrap_or(0),
+        loopdev_restarts: w.sim.rs_service("loopdev").map(|i| i.restarts).unwrap_or(0),
         image,
     }
 }

@@ -1,0 +1,121 @@
+//! Character devices through VFS: a device node opens the driver's minor;
+//! read/write/select go to the driver; when the driver dies, a request it
+//! held fails with EIO, and files opened before are reopened on the new
+//! instance at their next use.
+
+mod common;
+
+use common::*;
+use mfs::server::MfsConfig;
+use sys::Errno::*;
+use sys::proto::service::Policy;
+use sys::proto::service::ServiceRequest;
+use sys::proto::vfs::{mode, oflag::*};
+use sys::{Endpoint, Message, Process, Sys};
+
+const LOOP: u32 = 4 << 8;
+
+fn w(seed: u64) -> World {
+    let mut w = world(seed, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    w
+}
+
+#[test]
+fn loopback_device_read_write_select() {
+    let mut w = w(51);
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/loop", mode::S_IFCHR | 0o666, LOOP).unwrap();
+        c.mknod(s, "/none", mode::S_IFCHR | 0o666, 9 << 8).unwrap();
+        assert_eq!(c.open(s, "/none", O_RDWR, 0), Err(ENXIO));
+        let fd = c.open(s, "/loop", O_RDWR | O_NONBLOCK, 0).unwrap();
+        assert_eq!(c.fstat(s, fd).unwrap().rdev, LOOP);
+        assert_eq!(c.read(s, fd, 10), Err(EAGAIN));
+        let bit = 1u64 << fd;
+        assert_eq!(
+            c.select(s, fd + 1, [bit, bit, 0], Some((0, 0))).unwrap(),
+            (1, [0, bit, 0])
+        );
+        assert_eq!(c.write(s, fd, b"abc").unwrap(), 3);
+        assert_eq!(
+            c.select(s, fd + 1, [bit, 0, 0], None).unwrap(),
+            (1, [bit, 0, 0])
+        );
+        assert_eq!(c.read(s, fd, 10).unwrap(), b"abc");
+        c.close(s, fd).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}
+
+/// Asks RS for a controlled crash of `label` (`service fi`) on its first
+/// alarm, i.e. while another process is blocked.
+struct Crasher {
+    label: &'static str,
+}
+
+impl Process for Crasher {
+    fn start(&mut self, s: &mut dyn Sys) {
+        s.set_alarm(20);
+    }
+    fn receive(&mut self, s: &mut dyn Sys, msg: Message) {
+        if msg.source() == Endpoint::CLOCK {
+            let req = ServiceRequest::Fi {
+                id: 1,
+                label: self.label.into(),
+            };
+            let r = s.sendrec(Endpoint::RS, req.to_message().unwrap());
+            assert!(r.is_ok(), "service fi: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn driver_crash_fails_the_held_read_and_reopens() {
+    let mut w = w(52);
+    let setup = slot::<bool>();
+    let s2 = setup.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/loop", mode::S_IFCHR | 0o666, LOOP).unwrap();
+        s2.borrow_mut().replace(true);
+    });
+    assert_eq!(*setup.borrow(), Some(true));
+    // 20 ticks from now, while the script below waits in read(), the
+    // driver is crashed on purpose.
+    w.sim
+        .spawn_user("crasher", Box::new(Crasher { label: "loopdev" }))
+        .unwrap();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        let fd = c.open(s, "/loop", O_RDWR, 0).unwrap();
+        assert_eq!(c.write(s, fd, b"q").unwrap(), 1);
+        assert_eq!(c.read(s, fd, 10).unwrap(), b"q");
+        // Empty FIFO: the read is suspended in the driver, which dies.
+        assert_eq!(c.read(s, fd, 10), Err(EIO));
+        // Once the driver is back, the same descriptor works again
+        // (reopened on the new instance; its FIFO started empty).
+        let mut tries = 0;
+        loop {
+            match c.write(s, fd, b"after") {
+                Ok(n) => {
+                    assert_eq!(n, 5);
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e, EIO);
+                    tries += 1;
+                    assert!(tries < 100, "driver never came back");
+                    c.select(s, 0, [0; 3], Some((0, 100_000))).unwrap();
+                }
+            }
+        }
+        assert_eq!(c.read(s, fd, 10).unwrap(), b"after");
+        c.close(s, fd).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+    assert!(w.sim.rs_service("loopdev").unwrap().restarts >= 1);
+}
