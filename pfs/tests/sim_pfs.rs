@@ -569,3 +569,57 @@ fn drain(sim: &mut Sim, id: &mut u64, p: u32, out: &mut Vec<u8>) {
         }
     }
 }
+
+#[test]
+fn blocking_select_survives_a_crash_and_putnode_releases() {
+    seeded("pfs-select-crash", 8, |seed| {
+        let mut sim = boot(seed, true);
+        let ep = pfs_ep(&sim);
+        let p = new_pipe(&mut sim, 1);
+        let sel = PipeRequest::Select {
+            id: 2,
+            ino: p,
+            ops: SEL_RD,
+            block: true,
+        }
+        .to_message();
+        sim.send_request(ep, sel).unwrap();
+        sim.run_for(HZ);
+        assert!(sim.crash_now("pfs"));
+        assert!(sim.wait_reply(ep, 2).unwrap_err().is_dead_peer());
+        assert!(running(&mut sim, 1));
+        // Resent select is re-attached; data wakes it.
+        sim.send_request(ep, sel).unwrap();
+        assert_eq!(write(&mut sim, 3, p, b"z", false), Ok(1));
+        assert_eq!(
+            count(reply(sim.wait_reply(ep, 2).unwrap())),
+            Ok(usize::from(SEL_RD))
+        );
+        // Putnode drops the pipe: a suspended read on it fails, later use is EBADF.
+        assert_eq!(read(&mut sim, 4, p, 1, false).unwrap(), b"z");
+        let (rm, rbuf) = read_msg(&mut sim, 5, p, 4, false);
+        sim.send_request(ep, rm).unwrap();
+        let put = FsRequest::Putnode {
+            id: 6,
+            ino: p,
+            count: 1,
+        };
+        assert_eq!(call(&mut sim, put.to_message()), Ok(FsAnswer::Done));
+        assert_eq!(
+            count(reply(sim.wait_reply(ep, 5).unwrap())),
+            Err(Errno::EBADF)
+        );
+        sim.harness_revoke(rbuf.grant).unwrap();
+        assert_eq!(write(&mut sim, 7, p, b"x", false), Err(Errno::EBADF));
+        // Requests a pipe server cannot do are refused, not ignored.
+        let st = FsRequest::Statvfs { id: 8 };
+        assert_eq!(call(&mut sim, st.to_message()), Err(Errno::ENOSYS));
+        let bad = FsRequest::NewNode {
+            id: 9,
+            mode: 0o100644,
+            rdev: 0,
+            cred: Cred::ROOT,
+        };
+        assert_eq!(call(&mut sim, bad.to_message()), Err(Errno::EINVAL));
+    });
+}
