@@ -57,7 +57,9 @@ enum Cmd {
         /// Use the release profile.
         #[arg(long)]
         release: bool,
-        /// Use KVM instead of TCG (slower on nested machines).
+        /// Use KVM instead of TCG (slower on nested machines, and on this
+        /// nested host system calls from user mode fail under KVM; see
+        /// kernel/README.md).
         #[arg(long)]
         kvm: bool,
         /// Kill QEMU after this many seconds.
