@@ -368,6 +368,20 @@ impl Client {
         Ok((n, decode_sets(bufs.first().map(|v| &v[..]).unwrap_or(&[]))))
     }
 
+    /// mount(2): the file server labelled `label` on `path`.
+    pub fn mount(&mut self, sys: &mut dyn Sys, path: &str, label: &str) -> R<()> {
+        self.two_path_call(sys, path, label, |id, path, label| VfsCall::Mount {
+            id,
+            path,
+            label,
+        })
+    }
+
+    /// umount(2).
+    pub fn umount(&mut self, sys: &mut dyn Sys, path: &str) -> R<()> {
+        self.path_call(sys, path, |id, path| VfsCall::Umount { id, path })
+    }
+
     /// fcntl(2).
     pub fn fcntl(&mut self, sys: &mut dyn Sys, fd: i32, cmd: u32, arg: i64) -> R<i64> {
         let id = self.id();

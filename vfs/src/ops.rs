@@ -1176,6 +1176,118 @@ impl V {
         }
     }
 
+    /// mount(2): the file server `ep` (looked up by label) on `path`.
+    async fn mount(&self, path: &[u8], label: &[u8], ep: Option<Endpoint>) -> R<()> {
+        if self.cred.uid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let ep = ep.ok_or(Errno::ENODEV)?;
+        let busy = self
+            .st
+            .borrow()
+            .mounts
+            .iter()
+            .any(|m| m.ep == ep && !m.pipes && m.cdev.is_none());
+        if busy {
+            return Err(Errno::EBUSY);
+        }
+        let n = self.resolve(path, true, false).await?;
+        if !is_dir(n.attr.mode) {
+            return Err(Errno::ENOTDIR);
+        }
+        let covers_root = self
+            .st
+            .borrow()
+            .mounts
+            .get(n.mnt)
+            .is_some_and(|m| m.root == n.attr.ino);
+        if covers_root {
+            return Err(Errno::EBUSY);
+        }
+        let idx = {
+            let mut st = self.st.borrow_mut();
+            st.mounts.push(Mount {
+                label: core::str::from_utf8(label).unwrap_or("?").into(),
+                ep,
+                root: 0,
+                covered: None,
+                pipes: false,
+                cdev: None,
+                generation: 0,
+            });
+            st.mounts.len() - 1
+        };
+        let r = async {
+            let root = match self.fs_simple(idx, FsRequest::ReadSuper { id: 0 }).await? {
+                FsAnswer::Node(r) => r.ino,
+                _ => return Err(Errno::EIO),
+            };
+            let req = FsRequest::Mountpoint {
+                id: 0,
+                ino: n.attr.ino,
+                on: true,
+            };
+            self.fs_simple(n.mnt, req).await?;
+            Ok(root)
+        }
+        .await;
+        let mut st = self.st.borrow_mut();
+        match r {
+            Ok(root) => {
+                st.mounts[idx].root = root;
+                st.mounts[idx].covered = Some((n.mnt, n.attr.ino));
+                Ok(())
+            }
+            Err(e) => {
+                // Never reachable: not covering anything.
+                st.mounts[idx].ep = Endpoint::NONE;
+                Err(e)
+            }
+        }
+    }
+
+    /// umount(2): `path` names the root of a mounted file system.
+    async fn umount(&self, path: &[u8]) -> R<()> {
+        if self.cred.uid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let n = self.resolve(path, true, false).await?;
+        let (covered, busy) = {
+            let st = self.st.borrow();
+            let m = st.mounts.get(n.mnt).ok_or(Errno::EINVAL)?;
+            if n.mnt == 0 || m.root != n.attr.ino || m.covered.is_none() {
+                return Err(Errno::EINVAL);
+            }
+            let busy = st
+                .filps
+                .iter()
+                .flatten()
+                .any(|f| f.mnt == n.mnt || f.node.is_some_and(|(fm, _)| fm == n.mnt))
+                || st
+                    .mounts
+                    .iter()
+                    .any(|x| x.covered.is_some_and(|(pm, _)| pm == n.mnt));
+            (m.covered, busy)
+        };
+        if busy {
+            return Err(Errno::EBUSY);
+        }
+        let Some((pm, pino)) = covered else {
+            return Err(Errno::EINVAL);
+        };
+        self.fs_simple(n.mnt, FsRequest::Unmount { id: 0 }).await?;
+        let req = FsRequest::Mountpoint {
+            id: 0,
+            ino: pino,
+            on: false,
+        };
+        self.fs_simple(pm, req).await?;
+        let mut st = self.st.borrow_mut();
+        st.mounts[n.mnt].covered = None;
+        st.mounts[n.mnt].ep = Endpoint::NONE;
+        Ok(())
+    }
+
     fn fcntl(&self, fd: i32, cmd: u32, arg: i64) -> R<i64> {
         use sys::proto::vfs::fcntl::*;
         let (idx, f) = self.filp(fd)?;
@@ -1391,6 +1503,10 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         | Truncate { path: p, .. }
         | Statvfs { path: p, .. }
         | Mknod { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
+        Umount { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
+        Mount { path: p, label, .. } => {
+            path(sys, p).and_then(|a| fetch(sys, caller, label, 64, Errno::EINVAL).map(|b| (a, b)))
+        }
         Link { old, new, .. } | Rename { old, new, .. } => {
             path(sys, old).and_then(|a| path(sys, new).map(|b| (a, b)))
         }
@@ -1408,6 +1524,13 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
     let (a, b) = match inputs {
         Ok(x) => x,
         Err(e) => return Box::pin(async move { value(id, Err(e)) }),
+    };
+    // A file server is found by its label in DS (which always answers).
+    let mount_ep = match call {
+        Mount { .. } => core::str::from_utf8(&b)
+            .ok()
+            .and_then(|l| sys::ds::retrieve_label(sys, l).ok()),
+        _ => None,
     };
     Box::pin(async move {
         match call {
@@ -1654,6 +1777,8 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             }
             Getdents { fd, buf, .. } => data_out(id, buf, v.getdents(fd, buf.len as usize).await),
             Pipe { .. } => value(id, v.pipe().await),
+            Mount { .. } => value(id, done(v.mount(&a, &b, mount_ep).await)),
+            Umount { .. } => value(id, done(v.umount(&a).await)),
             Fcntl { fd, cmd, arg, .. } => value(id, v.fcntl(fd, cmd, arg)),
             Select {
                 nfds,

@@ -481,3 +481,43 @@ fn fcntl_basics() {
     });
     assert_eq!(*done.borrow(), Some(true));
 }
+
+#[test]
+fn umount_and_mount_at_run_time() {
+    let mut w = world(4, 2, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        let fd = c
+            .open(s, "/mnt2/on-second", O_CREAT | O_WRONLY, 0o644)
+            .unwrap();
+        assert_eq!(c.umount(s, "/mnt2"), Err(EBUSY));
+        c.close(s, fd).unwrap();
+        assert_eq!(c.umount(s, "/"), Err(EINVAL));
+        c.mkdir(s, "/plain", 0o755).unwrap();
+        assert_eq!(c.umount(s, "/plain"), Err(EINVAL));
+        c.umount(s, "/mnt2").unwrap();
+        // The covered directory of the root FS is back (empty).
+        assert_eq!(c.stat(s, "/mnt2/on-second"), Err(ENOENT));
+        assert_eq!(
+            c.stat(s, "/mnt2").unwrap().ino,
+            c.stat(s, "/mnt2/.").unwrap().ino
+        );
+        assert_ne!(c.stat(s, "/mnt2").unwrap().ino, 1);
+        // Mount it again elsewhere.
+        let f = c.open(s, "/file", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.close(s, f).unwrap();
+        assert_eq!(c.mount(s, "/file", "mfs2"), Err(ENOTDIR));
+        assert_eq!(c.mount(s, "/plain", "nosuchfs"), Err(ENODEV));
+        c.mount(s, "/plain", "mfs2").unwrap();
+        assert_eq!(c.mount(s, "/mnt2", "mfs2"), Err(EBUSY));
+        assert!(c.stat(s, "/plain/on-second").is_ok());
+        assert!(c.stat(s, "/plain/../file").is_ok());
+        assert_eq!(c.rename(s, "/file", "/plain/file"), Err(EXDEV));
+        c.umount(s, "/plain").unwrap();
+        assert_eq!(c.stat(s, "/plain/on-second"), Err(ENOENT));
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}

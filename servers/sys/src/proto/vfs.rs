@@ -45,6 +45,8 @@ const MKNOD: u32 = 0xa1a;
 const PIPE: u32 = 0xa1b;
 const FCNTL: u32 = 0xa1c;
 const SELECT: u32 = 0xa1d;
+const MOUNT: u32 = 0xa1e;
+const UMOUNT: u32 = 0xa1f;
 
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
@@ -262,6 +264,11 @@ pub enum VfsCall {
         sets: Buf,
         timeout: Option<(i64, i64)>,
     },
+    /// mount(path, label) -> 0: mount the file server published under
+    /// `label` (service label) on directory `path`.
+    Mount { id: u64, path: Buf, label: Buf },
+    /// umount(path) -> 0: `path` is the root of a mounted file system.
+    Umount { id: u64, path: Buf },
 }
 
 /// Bytes of the three select sets (read, write, except), one `u64` bit
@@ -505,6 +512,15 @@ impl VfsCall {
                 }
                 (SELECT, id)
             }
+            Mount { id, path, label } => {
+                set1(&mut p, path);
+                set2(&mut p, label);
+                (MOUNT, id)
+            }
+            Umount { id, path } => {
+                set1(&mut p, path);
+                (UMOUNT, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -512,7 +528,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=SELECT).contains(&m.mtype())
+        (OPEN..=UMOUNT).contains(&m.mtype())
     }
 }
 
@@ -623,6 +639,12 @@ impl TryFrom<&Message> for VfsCall {
                 rdev: p.flags.get(),
             },
             PIPE => Pipe { id },
+            MOUNT => Mount {
+                id,
+                path: b1,
+                label: b2,
+            },
+            UMOUNT => Umount { id, path: b1 },
             SELECT => Select {
                 id,
                 nfds: fd,
@@ -901,6 +923,15 @@ mod tests {
                 nfds: 5,
                 sets: b(1, 24),
                 timeout: Some((2, 999_999)),
+            },
+            Mount {
+                id: 32,
+                path: b(1, 4),
+                label: b(2, 4),
+            },
+            Umount {
+                id: 33,
+                path: b(1, 4),
             },
             Select {
                 id: 31,
