@@ -182,3 +182,95 @@ fn blocked_select_is_woken_by_a_write_and_by_eof() {
         .unwrap();
     assert_eq!(st, (0, 0, 0), "nothing left in flight");
 }
+
+/// A character driver that answers select queries `delay` ticks late
+/// (with `ready` ops), everything else at once.
+struct SlowDev {
+    delay: u64,
+    ready: u32,
+    queued: Vec<(Endpoint, u64, u32)>,
+}
+
+impl Process for SlowDev {
+    fn receive(&mut self, s: &mut dyn Sys, msg: Message) {
+        use sys::proto::cdev::{CdevReply, CdevRequest};
+        if msg.source() == Endpoint::CLOCK {
+            for (to, id, minor) in std::mem::take(&mut self.queued) {
+                let r = CdevReply::Select {
+                    id,
+                    minor,
+                    result: Ok(self.ready),
+                };
+                let _ = s.send(to, r.to_message());
+            }
+            return;
+        }
+        let Ok(req) = CdevRequest::try_from(&msg) else {
+            return;
+        };
+        let reply = match req {
+            CdevRequest::Select { id, minor, .. } => {
+                self.queued.push((msg.source(), id, minor));
+                s.set_alarm(self.delay);
+                return;
+            }
+            CdevRequest::Open { id, .. } | CdevRequest::Close { id, .. } => {
+                CdevReply::Done { id, result: Ok(0) }
+            }
+            CdevRequest::Read { id, .. } | CdevRequest::Write { id, .. } => CdevReply::Done {
+                id,
+                result: Err(sys::Errno::EIO),
+            },
+            CdevRequest::Cancel { id, .. } => CdevReply::Done {
+                id,
+                result: Err(sys::Errno::EINTR),
+            },
+        };
+        let _ = s.send(msg.source(), reply.to_message());
+    }
+}
+
+/// The MINIX fix: the driver answers the initial query only after the
+/// timeout has passed; select then finishes as though non-blocking with
+/// what the driver reported, instead of waiting again or hanging.
+#[test]
+fn driver_answering_after_the_timeout() {
+    for ready in [0u32, sys::proto::cdev::sel::READ] {
+        let slow = SlowDev {
+            delay: 50,
+            ready,
+            queued: Vec::new(),
+        };
+        let mut w = world_full(
+            43,
+            1,
+            MfsConfig::default(),
+            Policy::Stateful,
+            None,
+            4096,
+            vec![(7, "slowdev".into(), Box::new(slow))],
+        );
+        w.wait_ready();
+        let out = slot::<(i64, [u64; 3], u64)>();
+        let o2 = out.clone();
+        w.run(move |s, c| {
+            c.mknod(s, "/slow", sys::proto::vfs::mode::S_IFCHR | 0o666, 7 << 8)
+                .unwrap();
+            let fd = c.open(s, "/slow", O_RDONLY, 0).unwrap();
+            let t0 = s.now();
+            // 10 ms timeout; the driver answers after 50 ticks.
+            let (n, sets) = c
+                .select(s, fd + 1, [1 << fd, 0, 0], Some((0, 10_000)))
+                .unwrap();
+            o2.borrow_mut().replace((n, sets, s.now() - t0));
+        });
+        let (n, sets, el) = out.borrow_mut().take().expect("select returned");
+        if ready == 0 {
+            assert_eq!((n, sets), (0, [0; 3]));
+        } else {
+            assert_eq!(n, 1);
+            assert_eq!(sets[0], 1);
+        }
+        assert!((50..60).contains(&el), "returned after {el} ticks");
+    }
+}

@@ -81,6 +81,22 @@ pub fn world_with(
     bdev: Option<(u32, SharedDriver)>,
     bs: u32,
 ) -> World {
+    world_full(seed, n_fs, cfg, policy, bdev, bs, Vec::new())
+}
+
+/// An extra character driver: (major, label, process), spawned unsupervised.
+pub type ExtraDriver = (u32, String, Box<dyn Process>);
+
+/// [`world_with`] plus extra character drivers.
+pub fn world_full(
+    seed: u64,
+    n_fs: usize,
+    cfg: MfsConfig,
+    policy: Policy,
+    bdev: Option<(u32, SharedDriver)>,
+    bs: u32,
+    extra: Vec<ExtraDriver>,
+) -> World {
     let mut sim = Sim::new(SimConfig::new(seed));
     sim::system::register_programs(&mut sim);
     let mut fss = Vec::new();
@@ -152,16 +168,15 @@ pub fn world_with(
             },
         });
     }
+    let mut v = Vfs::new(specs)
+        .with_pipe_server("pfs", sim.endpoint_of("pfs").unwrap())
+        .with_char_driver(4, "loopdev", sim.endpoint_of("loopdev").unwrap());
+    for (major, label, p) in extra {
+        let ep = sim.spawn_user(&label, p).unwrap();
+        v = v.with_char_driver(major, &label, ep);
+    }
     let vfs = sim
-        .spawn_user_with(
-            "vfs",
-            Box::new(
-                Vfs::new(specs)
-                    .with_pipe_server("pfs", sim.endpoint_of("pfs").unwrap())
-                    .with_char_driver(4, "loopdev", sim.endpoint_of("loopdev").unwrap()),
-            ),
-            Privileges::service(),
-        )
+        .spawn_user_with("vfs", Box::new(v), Privileges::service())
         .unwrap();
     World { sim, vfs, fss }
 }
