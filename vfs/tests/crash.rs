@@ -28,6 +28,7 @@ fn no_faults_baseline() {
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
     assert_eq!(r.ops, 4 * 150);
     assert_eq!(r.crashes, 0);
+    assert_eq!(r.leaked_refs, 0);
 }
 
 #[test]
@@ -58,6 +59,7 @@ fn mfs_crashes_are_invisible_and_exactly_once() {
             r.deaths_after_apply
         );
         assert!(r.resent > 0);
+        assert_eq!(r.leaked_refs, 0, "inode references left in MFS");
         assert!(r.pfs_restarts > 5, "pfs restarts: {}", r.pfs_restarts);
         assert!(
             r.loopdev_restarts > 0,
@@ -204,6 +206,10 @@ fn ten_thousand_crashes() {
             r.errors.is_empty() && r.fsck_errors == 0,
             "seed {seed}: {:#?}",
             &r.errors[..r.errors.len().min(20)]
+        );
+        assert_eq!(
+            r.leaked_refs, 0,
+            "seed {seed}: inode references left in MFS"
         );
         crashes += r.crashes;
         seed += 1;

@@ -315,6 +315,9 @@ pub struct Run {
     pub dev_crashes: u64,
     pub pfs_restarts: u32,
     pub loopdev_restarts: u32,
+    /// Inode references MFS still holds after every client closed
+    /// everything (a lost or doubled open/close would leave some).
+    pub leaked_refs: usize,
     /// The device's bytes after the final sync.
     pub image: Vec<u8>,
 }
@@ -421,6 +424,7 @@ pub fn run(seed: u64, clients: usize, ops: u64, f: Faults, exactly_once: bool) -
         dev_crashes,
         pfs_restarts: w.sim.rs_service("pfs").map(|i| i.restarts).unwrap_or(0),
         loopdev_restarts: w.sim.rs_service("loopdev").map(|i| i.restarts).unwrap_or(0),
+        leaked_refs: m.durable.refs().values().map(|&n| n as usize).sum(),
         image,
     }
 }
