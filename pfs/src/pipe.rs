@@ -415,7 +415,7 @@ impl Pipes {
         // buffer is empty.
         if p.reads.is_empty() && !p.buf.is_empty() {
             let k = n.min(p.buf.len());
-            let data: Vec<u8> = p.buf.drain(..k).collect();
+            let data = take(&mut p.buf, k);
             self.pump(pipe);
             return Ok(Outcome::Done(Done::Data(data)));
         }
@@ -648,7 +648,7 @@ impl Pipes {
                 && let Some(rd) = p.reads.pop_front()
             {
                 let k = rd.n.min(p.buf.len());
-                done.push((rd.token, Done::Data(p.buf.drain(..k).collect())));
+                done.push((rd.token, Done::Data(take(&mut p.buf, k))));
                 progress = true;
             }
             while let Some(head) = p.writes.front_mut() {
@@ -871,6 +871,18 @@ impl Pipes {
         d.end()?;
         Ok(t)
     }
+}
+
+/// Remove the first `k` buffered bytes (k <= len) with two slice copies
+/// rather than byte by byte.
+fn take(buf: &mut VecDeque<u8>, k: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(k);
+    let (a, b) = buf.as_slices();
+    let na = a.len().min(k);
+    v.extend_from_slice(&a[..na]);
+    v.extend_from_slice(&b[..k - na]);
+    buf.drain(..k);
+    v
 }
 
 const STATE_VERSION: u32 = 1;

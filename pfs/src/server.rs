@@ -39,8 +39,12 @@ use zerocopy::{FromBytes, IntoBytes};
 
 /// Largest number of bytes one read or write request moves (VFS loops for more).
 pub const MAX_IO: usize = 128 * 1024;
-/// How many recent non-data answers are remembered for resends.
-pub const RECENT: usize = 64;
+/// How many recent non-data answers are remembered for resends. An answer
+/// already sent is never lost by a PFS crash (the reply sits with the
+/// caller), so this only has to cover the requests in flight at a crash
+/// whose caller cannot tell whether they were answered; it is saved with
+/// every request, so it is kept small.
+pub const RECENT: usize = 16;
 /// Most parked orphan answers kept; beyond, the lowest (oldest) request ids
 /// go first (their callers stopped resending, e.g. they died).
 pub const PARKED: usize = 256;
