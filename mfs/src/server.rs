@@ -114,6 +114,14 @@ impl Durable {
         self.records.iter().filter(|r| r.is_some()).count()
     }
 
+    fn insert(&mut self, id: u64, reply: Message, limit: usize) {
+        let n = limit.max(1);
+        if self.records.len() != n {
+            self.records = alloc::vec![None; n];
+        }
+        self.records[(id % n as u64) as usize] = Some((id, reply));
+    }
+
     fn lookup(&self, id: u64) -> Option<Message> {
         let n = self.records.len() as u64;
         if n == 0 {
@@ -419,13 +427,8 @@ impl MfsServer {
     }
 
     fn record(&mut self, id: u64, reply: Message) {
-        let mut m = self.mem.borrow_mut();
-        let d = &mut m.durable;
-        let n = self.cfg.record_limit.max(1);
-        if d.records.len() != n {
-            d.records = alloc::vec![None; n];
-        }
-        d.records[(id % n as u64) as usize] = Some((id, reply));
+        let limit = self.cfg.record_limit;
+        self.mem.borrow_mut().durable.insert(id, reply, limit);
     }
 
     fn add_ref(&mut self, ino: u32, n: i64) {
@@ -967,6 +970,41 @@ impl Service for MfsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_ring_answers_recent_ids_only() {
+        let mut d = Durable::default();
+        let msg = |k: u32| Message::new(0x600 + k);
+        for id in 1..=8u64 {
+            d.insert(id, msg(id as u32), 4);
+        }
+        assert_eq!(d.record_count(), 4);
+        // The last 4 ids are answered, older ones were overwritten.
+        for id in 5..=8u64 {
+            assert_eq!(d.lookup(id).map(|m| m.mtype()), Some(0x600 + id as u32));
+        }
+        for id in 1..=4u64 {
+            assert_eq!(d.lookup(id), None);
+        }
+        assert_eq!(d.lookup(12), None, "same slot, different id");
+        assert_eq!(Durable::default().lookup(1), None);
+    }
+
+    #[test]
+    fn sub_block_reads_map_into_the_containing_block() {
+        let dev = SharedCacheDevice {
+            cache: Rc::new(Cache::new(8)),
+            real_bs: 4096,
+            logical_bs: 1024,
+        };
+        assert_eq!(dev.map(1), (0, 1024, 1024));
+        assert_eq!(dev.map(5), (1, 1024, 1024));
+        let same = SharedCacheDevice {
+            logical_bs: 4096,
+            ..dev
+        };
+        assert_eq!(same.map(7), (7, 0, 4096));
+    }
 
     #[test]
     fn permission_bits() {
