@@ -239,7 +239,7 @@ pub struct PipeStat {
 }
 
 /// A table of pipes and FIFOs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Pipes {
     capacity: usize,
     max_pipes: usize,
@@ -249,7 +249,24 @@ pub struct Pipes {
     /// Token → pipe of every pending record and watch.
     owner: BTreeMap<Token, PipeId>,
     events: Vec<Event>,
+    /// Bumped by every operation that changed the table (not saved).
+    changes: u64,
 }
+
+/// Equal contents; the change counter is bookkeeping, not state.
+impl PartialEq for Pipes {
+    fn eq(&self, o: &Self) -> bool {
+        self.capacity == o.capacity
+            && self.max_pipes == o.max_pipes
+            && self.next_id == o.next_id
+            && self.pipes == o.pipes
+            && self.fifos == o.fifos
+            && self.owner == o.owner
+            && self.events == o.events
+    }
+}
+
+impl Eq for Pipes {}
 
 impl Pipes {
     /// A table whose pipes buffer `capacity` bytes each (raised to at least
@@ -264,6 +281,7 @@ impl Pipes {
             fifos: BTreeMap::new(),
             owner: BTreeMap::new(),
             events: Vec::new(),
+            changes: 0,
         }
     }
 
@@ -304,6 +322,13 @@ impl Pipes {
         self.owner.keys().copied()
     }
 
+    /// A counter bumped by every operation that changed the table, so a
+    /// server saves its state only when needed (a non-blocking read that
+    /// found nothing, a stat or a poll change nothing).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     /// Finished records and fired watches since the last call, in order.
     pub fn take_events(&mut self) -> Vec<Event> {
         core::mem::take(&mut self.events)
@@ -337,6 +362,7 @@ impl Pipes {
     pub fn create(&mut self) -> Result<PipeId, Errno> {
         let id = self.alloc_id()?;
         self.pipes.insert(id, Pipe::new(1, 1, None));
+        self.changes += 1;
         Ok(id)
     }
 
@@ -391,6 +417,7 @@ impl Pipes {
         } else {
             Outcome::Done(Done::Opened(id))
         };
+        self.changes += 1;
         self.pump(id);
         Ok((id, out))
     }
@@ -416,6 +443,7 @@ impl Pipes {
         if p.reads.is_empty() && !p.buf.is_empty() {
             let k = n.min(p.buf.len());
             let data = take(&mut p.buf, k);
+            self.changes += 1;
             self.pump(pipe);
             return Ok(Outcome::Done(Done::Data(data)));
         }
@@ -427,6 +455,7 @@ impl Pipes {
         }
         p.reads.push_back(PendingRead { token, n });
         self.owner.insert(token, pipe);
+        self.changes += 1;
         Ok(Outcome::Suspended)
     }
 
@@ -494,6 +523,9 @@ impl Pipes {
                 Outcome::Suspended
             }
         };
+        if matches!(out, Outcome::Suspended | Outcome::Done(Done::Written(_))) {
+            self.changes += 1;
+        }
         self.pump(pipe);
         Ok(out)
     }
@@ -511,6 +543,7 @@ impl Pipes {
         if access.writes() {
             p.writers -= 1;
         }
+        self.changes += 1;
         self.pump(pipe);
         Ok(())
     }
@@ -520,6 +553,7 @@ impl Pipes {
     /// with every op they watched (the fd is dead: report it ready).
     pub fn release(&mut self, pipe: PipeId) -> Result<(), Errno> {
         let p = self.pipes.remove(&pipe).ok_or(Errno::EBADF)?;
+        self.changes += 1;
         if let Some(k) = p.fifo_key {
             self.fifos.remove(&k);
         }
@@ -550,6 +584,7 @@ impl Pipes {
     /// A cancelled open no longer counts as an opener.
     pub fn cancel(&mut self, token: Token) -> Option<Done> {
         let id = self.owner.remove(&token)?;
+        self.changes += 1;
         let p = self.pipes.get_mut(&id)?;
         let mut done = None;
         if let Some(i) = p.reads.iter().position(|r| r.token == token) {
@@ -617,6 +652,7 @@ impl Pipes {
             let p = self.pipes.get_mut(&pipe).ok_or(Errno::EBADF)?;
             p.watches.push(Watch { token, ops });
             self.owner.insert(token, pipe);
+            self.changes += 1;
         }
         Ok(ready)
     }

@@ -147,6 +147,8 @@ pub struct PfsStats {
     pub bytes_in: u64,
     /// Bytes read out of pipes.
     pub bytes_out: u64,
+    /// State saves (only after requests that changed something).
+    pub saves: u64,
 }
 
 /// The pipe file server.
@@ -165,6 +167,10 @@ pub struct Pfs {
     /// Answers to other callers produced while handling one message; sent
     /// after the state is saved.
     outbox: Vec<(Endpoint, Message)>,
+    /// The server's own tables changed since the last save.
+    touched: bool,
+    /// The core's change counter at the last save.
+    saved_at: u64,
 }
 
 impl Pfs {
@@ -181,6 +187,8 @@ impl Pfs {
             attrs: BTreeMap::new(),
             stats: PfsStats::default(),
             outbox: Vec::new(),
+            touched: false,
+            saved_at: 0,
         }
     }
 
@@ -280,6 +288,7 @@ impl Pfs {
     }
 
     fn park(&mut self, key: (u32, u64), a: Answer) {
+        self.touched = true;
         if self.parked.len() >= PARKED {
             self.parked.pop_first();
         }
@@ -287,6 +296,7 @@ impl Pfs {
     }
 
     fn remember(&mut self, key: (u32, u64), m: Message) {
+        self.touched = true;
         if self.recent.len() >= RECENT {
             self.recent.pop_front();
         }
@@ -321,6 +331,7 @@ impl Pfs {
 
     fn suspend(&mut self, token: Token, src: Endpoint, id: u64, kind: Kind, grant: Option<Buf>) {
         self.stats.suspended += 1;
+        self.touched = true;
         self.callers.insert(
             token,
             Caller {
@@ -533,6 +544,10 @@ impl Pfs {
         }
     }
 
+    fn changed(&self) -> bool {
+        self.touched || self.pipes.changes() != self.saved_at
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut e = Enc::default();
         e.u32(SERVER_STATE_VERSION);
@@ -642,10 +657,14 @@ impl Pfs {
         Ok(())
     }
 
+    /// Save the state if anything changed since the last save.
     fn save(&mut self, cx: &mut Ctx<'_>) {
-        if !self.cfg.stateful {
+        if !self.cfg.stateful || !self.changed() {
             return;
         }
+        self.touched = false;
+        self.saved_at = self.pipes.changes();
+        self.stats.saves += 1;
         // Forget attributes of pipes the core has freed.
         let pipes = &self.pipes;
         self.attrs
@@ -711,6 +730,7 @@ impl Service for Pfs {
         // A resend: answer from the record, or re-attach to the restored record.
         if let Some(a) = self.parked.remove(&key) {
             self.stats.replayed += 1;
+            self.touched = true;
             let grant = match FsRequest::try_from(&msg) {
                 Ok(FsRequest::Read { buf, .. }) => Some(buf),
                 _ => None,
@@ -730,6 +750,7 @@ impl Service for Pfs {
             && let Some(c) = self.callers.get_mut(&token)
         {
             self.stats.reattached += 1;
+            self.touched = true;
             c.orphan = false;
             if let Ok(FsRequest::Read { buf, .. }) = FsRequest::try_from(&msg) {
                 c.grant = Some(buf);
@@ -749,7 +770,10 @@ impl Service for Pfs {
             }
         };
         self.collect(cx);
+        // Only requests that changed something need an answer on record: a
+        // resend of one that changed nothing (EAGAIN, EBADF) may run again.
         if let Some(r) = &reply
+            && self.changed()
             && is_side_effecting(&msg)
         {
             self.remember(key, *r);

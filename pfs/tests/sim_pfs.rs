@@ -158,7 +158,17 @@ fn pipe_io_through_the_server() {
         assert_eq!(write(&mut sim, 2, p, b"hello, pipe", false), Ok(11));
         assert_eq!(read(&mut sim, 3, p, 5, false).unwrap(), b"hello");
         assert_eq!(read(&mut sim, 4, p, 100, false).unwrap(), b", pipe");
+        let saves = |sim: &Sim| {
+            sim.with_process::<Sef<Pfs>, _>("pfs", |s| s.service().stats().saves)
+                .unwrap()
+        };
+        let before = saves(&sim);
         assert_eq!(read(&mut sim, 5, p, 10, true), Err(Errno::EAGAIN));
+        assert_eq!(
+            saves(&sim),
+            before,
+            "a request that changed nothing is not saved"
+        );
         // Fill it: atomic write that does not fit → EAGAIN; big ones are partial.
         assert_eq!(write(&mut sim, 6, p, &[1; 1000], true), Ok(1000));
         assert_eq!(write(&mut sim, 7, p, &[2; 100], true), Err(Errno::EAGAIN));
