@@ -633,3 +633,38 @@ fn blocking_select_survives_a_crash_and_putnode_releases() {
         assert_eq!(call(&mut sim, bad.to_message()), Err(Errno::EINVAL));
     });
 }
+
+#[test]
+fn suspended_fifo_open_survives_a_crash() {
+    seeded("pfs-fifo-crash", 9, |seed| {
+        let mut sim = boot(seed, true);
+        let ep = pfs_ep(&sim);
+        let open = |id, access, nonblock| {
+            PipeRequest::Open {
+                id,
+                key: 77,
+                access,
+                nonblock,
+            }
+            .to_message()
+        };
+        let rd = open(1, Access::Read, false);
+        sim.send_request(ep, rd).unwrap();
+        sim.run_for(HZ);
+        assert!(sim.crash_now("pfs"));
+        assert!(sim.wait_reply(ep, 1).unwrap_err().is_dead_peer());
+        assert!(running(&mut sim, 1));
+        sim.send_request(ep, rd).unwrap();
+        // The waiting reader survived the crash: a non-blocking writer finds it.
+        let w = match call(&mut sim, open(2, Access::Write, true)) {
+            Ok(FsAnswer::Node(n)) => n.ino,
+            other => panic!("write open: {other:?}"),
+        };
+        match reply(sim.wait_reply(ep, 1).unwrap()) {
+            Ok(FsAnswer::Node(n)) => assert_eq!(n.ino, w),
+            other => panic!("read open: {other:?}"),
+        }
+        assert_eq!(write(&mut sim, 3, w, b"ok", false), Ok(2));
+        assert_eq!(read(&mut sim, 4, w, 8, false).unwrap(), b"ok");
+    });
+}
