@@ -76,6 +76,9 @@ pub struct Mount {
     /// Incremented when the driver died: files opened before must be
     /// reopened.
     pub generation: u32,
+    /// A death was already counted from a bounce; the coming DS restart
+    /// notice is the same death.
+    pub death_counted: bool,
 }
 
 /// An open file (`filp`).
@@ -354,8 +357,14 @@ pub struct Vfs {
     mount_error: Option<Errno>,
     alarm_at: Option<u64>,
     timers: BTreeMap<u64, Vec<u64>>,
+    ds_checking: bool,
+    ds_again: bool,
     stats: VfsStats,
 }
+
+/// Request id of VFS's own DS `check` requests (FS request ids count up
+/// from 1 and never reach it).
+const DS_CHECK_ID: u64 = u64::MAX;
 
 const MOUNT_JOB_CALLER: Endpoint = Endpoint::NONE;
 
@@ -375,6 +384,8 @@ impl Vfs {
             mount_error: None,
             alarm_at: None,
             timers: BTreeMap::new(),
+            ds_checking: false,
+            ds_again: false,
             stats: VfsStats::default(),
         }
     }
@@ -637,12 +648,66 @@ impl Vfs {
         self.poll_job(sys, p.job);
     }
 
+    /// A bounce showed the driver dead: count the death once.
     fn driver_died(&mut self, mnt: usize) {
         let mut st = self.st.borrow_mut();
-        if let Some(m) = st.mounts.get_mut(mnt) {
+        if let Some(m) = st.mounts.get_mut(mnt)
+            && !m.death_counted
+        {
             m.generation = m.generation.wrapping_add(1);
+            m.death_counted = true;
         }
         st.cdev_ready.retain(|&(m, _), _| m != mnt);
+    }
+
+    /// Fetch the next DS change without blocking (VFS never blocks: a
+    /// caller's `sendrec` to a blocked VFS would deadlock).
+    fn ds_check(&mut self, sys: &mut dyn Sys) {
+        use sys::proto::ds::DsRequest;
+        self.ds_checking = DsRequest::Check { id: DS_CHECK_ID }
+            .to_message()
+            .is_ok_and(|m| sys.request(Endpoint::DS, m).is_ok());
+    }
+
+    /// One DS change. RS republishes a label at every (re)start. A
+    /// character driver that restarted without a bounce telling us
+    /// (nothing was in flight) died too: count it, so its files are
+    /// reopened and selects on them report ready. Held requests go out at
+    /// once when the changes are all seen.
+    fn ds_reply(&mut self, sys: &mut dyn Sys, rep: sys::proto::ds::DsReply) {
+        use sys::proto::ds::DsType;
+        match rep.result {
+            Ok(c) => {
+                if c.ty == Some(DsType::Label) && !c.deleted {
+                    let mut st = self.st.borrow_mut();
+                    for m in st.mounts.iter_mut().filter(|m| m.label == c.key) {
+                        if m.ep == Endpoint::NONE {
+                            continue;
+                        }
+                        m.ep = Endpoint(c.value);
+                        if m.cdev.is_some() {
+                            if m.death_counted {
+                                m.death_counted = false;
+                            } else {
+                                m.generation = m.generation.wrapping_add(1);
+                            }
+                        }
+                    }
+                }
+                self.ds_check(sys);
+            }
+            Err(_) => {
+                self.ds_checking = false;
+                if core::mem::take(&mut self.ds_again) {
+                    self.ds_check(sys);
+                }
+                self.retry_held(sys);
+                let jobs: Vec<u64> = self.jobs.keys().copied().collect();
+                for j in jobs {
+                    self.poll_job(sys, j);
+                }
+            }
+        }
     }
 
     fn cdev_reply(&mut self, sys: &mut dyn Sys, msg: &Message) {
@@ -803,6 +868,14 @@ impl Vfs {
 
 impl Process for Vfs {
     fn start(&mut self, sys: &mut dyn Sys) {
+        // Learn of restarts (labels republished); the initial values are
+        // not asked for: the mount table is already current.
+        let _ = sys::ds::subscribe(
+            sys,
+            "*",
+            sys::proto::ds::DsType::Label.bit(),
+            sys::proto::ds::DsFlags::NONE,
+        );
         let specs = self.specs.clone();
         let fut = ops::mount_all(
             self.st.clone(),
@@ -819,6 +892,27 @@ impl Process for Vfs {
                 self.retry_held(sys);
                 self.fire_timers(sys);
             }
+            if msg.source() == Endpoint::DS {
+                if self.ds_checking {
+                    // A change may have come after the check in flight.
+                    self.ds_again = true;
+                } else {
+                    self.ds_check(sys);
+                }
+            }
+            return;
+        }
+        if msg.source() == Endpoint::DS
+            && let Ok(rep) = sys::proto::ds::DsReply::try_from(&msg)
+            && rep.id == DS_CHECK_ID
+        {
+            self.ds_reply(sys, rep);
+            return;
+        }
+        if let Ok(b) = DeadPeer::try_from(&msg)
+            && b.request_id() == DS_CHECK_ID
+        {
+            self.ds_checking = false;
             return;
         }
         if let Ok(b) = DeadPeer::try_from(&msg) {

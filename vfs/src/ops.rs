@@ -1104,7 +1104,7 @@ impl V {
             // Wait for the first of: a pipe becoming ready, the timeout.
             let mut waiters: Vec<Waiter> = Vec::new();
             let mut early = false;
-            for &(_, ops, ref f, pipe, cdev, _) in &entries {
+            for &(fd, ops, ref f, pipe, cdev, _) in &entries {
                 if cdev {
                     let key = (f.mnt, f.ino);
                     self.st.borrow_mut().cdev_ready.remove(&key);
@@ -1117,7 +1117,7 @@ impl V {
                     match self.cdev_req(f.mnt, c, GSpec::None).await {
                         Ok((n, _)) if (n as u8) & ops == 0 => {
                             let g = self.cdev_generation(f.mnt);
-                            waiters.push(Waiter::Cdev(self.st.clone(), key, ops, g));
+                            waiters.push(Waiter::Cdev(self.st.clone(), key, ops, g, fd));
                         }
                         // Ready already, or the driver failed: rescan.
                         _ => early = true,
@@ -1164,6 +1164,14 @@ impl V {
                 }
             }
             let timed_out = matches!(waiters[won], Waiter::Sleep(_));
+            // A driver that died under the select: its file reports ready
+            // for what was asked (the next call tells the caller more).
+            let dead = match &waiters[won] {
+                Waiter::Cdev(_, key, ops, g, fd) if self.cdev_generation(key.0) != *g => {
+                    Some((*fd, *ops))
+                }
+                _ => None,
+            };
             drop(waiters);
             for (mnt, target) in cancels {
                 let _ = self
@@ -1172,6 +1180,17 @@ impl V {
             }
             if timed_out {
                 return Ok((0, [0; 3]));
+            }
+            if let Some((fd, ops)) = dead {
+                let mut ready = [0u64; 3];
+                let mut count = 0;
+                for (k, op) in [SEL_RD, SEL_WR, SEL_ERR].into_iter().enumerate() {
+                    if ops & op != 0 {
+                        ready[k] |= 1u64 << fd;
+                        count += 1;
+                    }
+                }
+                return Ok((count, ready));
             }
         }
     }
@@ -1214,6 +1233,7 @@ impl V {
                 pipes: false,
                 cdev: None,
                 generation: 0,
+                death_counted: false,
             });
             st.mounts.len() - 1
         };
@@ -1374,7 +1394,7 @@ enum Waiter {
     Fs(usize, FsFuture),
     Sleep(Sleep),
     /// Unprompted readiness of (driver mount, minor) for these ops.
-    Cdev(Shared, (usize, u32), u8, u32),
+    Cdev(Shared, (usize, u32), u8, u32, usize),
 }
 
 /// Completes with the index of the first waiter that completes.
@@ -1390,7 +1410,7 @@ impl core::future::Future for FirstOf<'_> {
             let ready = match w {
                 Waiter::Fs(_, f) => Pin::new(f).poll(cx).is_ready(),
                 Waiter::Sleep(s) => Pin::new(s).poll(cx).is_ready(),
-                Waiter::Cdev(st, key, ops, generation) => {
+                Waiter::Cdev(st, key, ops, generation, _) => {
                     let st = st.borrow();
                     // A driver that died since forgot the query: ready.
                     let gone = st
@@ -1907,6 +1927,7 @@ pub fn mount_all(
                     pipes: false,
                     cdev: None,
                     generation: 0,
+                    death_counted: false,
                 });
                 let root = match v.fs_simple(i, FsRequest::ReadSuper { id: 0 }).await? {
                     FsAnswer::Node(n) => n.ino,
@@ -1936,6 +1957,7 @@ pub fn mount_all(
                     pipes: false,
                     cdev: Some(major),
                     generation: 0,
+                    death_counted: false,
                 });
             }
             if let Some(p) = pipes {
@@ -1947,6 +1969,7 @@ pub fn mount_all(
                     pipes: true,
                     cdev: None,
                     generation: 0,
+                    death_counted: false,
                 });
             }
             Ok(())

@@ -119,3 +119,39 @@ fn driver_crash_fails_the_held_read_and_reopens() {
     assert_eq!(*done.borrow(), Some(true));
     assert!(w.sim.rs_service("loopdev").unwrap().restarts >= 1);
 }
+
+/// A select blocked on a device whose driver dies with nothing in flight
+/// (the driver only holds the select's notify registration) reports the
+/// file ready once VFS learns of the restart from DS; the file is then
+/// reopened on the new instance.
+#[test]
+fn select_on_a_dead_driver_reports_ready() {
+    let mut w = w(53);
+    let setup = slot::<bool>();
+    let s2 = setup.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/loop", mode::S_IFCHR | 0o666, LOOP).unwrap();
+        s2.borrow_mut().replace(true);
+    });
+    assert_eq!(*setup.borrow(), Some(true));
+    w.sim
+        .spawn_user("crasher", Box::new(Crasher { label: "loopdev" }))
+        .unwrap();
+    let out = slot::<(i64, u64)>();
+    let o2 = out.clone();
+    w.run(move |s, c| {
+        let fd = c.open(s, "/loop", O_RDONLY | O_NONBLOCK, 0).unwrap();
+        let t0 = s.now();
+        // Nothing to read and no timeout: only the driver's death ends it.
+        let (n, sets) = c.select(s, fd + 1, [1 << fd, 0, 0], None).unwrap();
+        assert_eq!(sets[0], 1 << fd);
+        // Reopened on the new instance: its FIFO is empty.
+        assert_eq!(c.read(s, fd, 4), Err(EAGAIN));
+        c.close(s, fd).unwrap();
+        o2.borrow_mut().replace((n, s.now() - t0));
+    });
+    let (n, el) = out.borrow_mut().take().expect("select returned");
+    assert_eq!(n, 1);
+    assert!(el >= 10, "returned after {el} ticks, before the crash");
+    assert!(w.sim.rs_service("loopdev").unwrap().restarts >= 1);
+}
