@@ -153,7 +153,12 @@ pub struct FsOp {
     /// A character-driver request to send instead of `req` (id and grant
     /// filled in).
     pub cdev: Option<sys::proto::cdev::CdevRequest>,
+    /// Look this label up in DS instead (answer: `Count { n: endpoint }`).
+    pub ds_label: Option<String>,
 }
+
+/// `Pending::mnt` of a DS look-up.
+const DS_MNT: usize = usize::MAX;
 
 /// An FS answer plus the filled `Out` buffer, if any.
 pub type FsResult = Result<(FsAnswer, Option<Vec<u8>>), Errno>;
@@ -511,6 +516,38 @@ impl Vfs {
     fn drain_outbox(&mut self, sys: &mut dyn Sys) {
         let out = core::mem::take(&mut self.st.borrow_mut().outbox);
         for (job, id, op) in out {
+            if let Some(key) = op.ds_label {
+                use sys::proto::ds::{DsRequest, DsType};
+                let req = DsRequest::Retrieve {
+                    id,
+                    key,
+                    ty: DsType::Label,
+                    grant: None,
+                };
+                let sent = req.to_message().and_then(|m| {
+                    sys.request(Endpoint::DS, m)?;
+                    Ok(m)
+                });
+                match sent {
+                    Ok(msg) => {
+                        self.pending.insert(
+                            id,
+                            Pending {
+                                job,
+                                mnt: DS_MNT,
+                                msg,
+                                grants: Vec::new(),
+                                held: false,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        self.st.borrow_mut().results.insert(id, Err(e));
+                        self.poll_job(sys, job);
+                    }
+                }
+                continue;
+            }
             let ep = self.st.borrow().mounts.get(op.mnt).map(|m| m.ep);
             let Some(ep) = ep else {
                 self.st.borrow_mut().results.insert(id, Err(Errno::ENODEV));
@@ -770,6 +807,13 @@ impl Vfs {
 
     fn bounce(&mut self, sys: &mut dyn Sys, b: &DeadPeer) {
         let id = b.request_id();
+        if self.pending.get(&id).is_some_and(|p| p.mnt == DS_MNT) {
+            if let Some(p) = self.pending.remove(&id) {
+                self.st.borrow_mut().results.insert(id, Err(Errno::ESRCH));
+                self.poll_job(sys, p.job);
+            }
+            return;
+        }
         let cdev_mnt = self.pending.get(&id).and_then(|p| {
             let st = self.st.borrow();
             st.mounts.get(p.mnt).and_then(|m| m.cdev.map(|_| p.mnt))
@@ -904,9 +948,26 @@ impl Process for Vfs {
         }
         if msg.source() == Endpoint::DS
             && let Ok(rep) = sys::proto::ds::DsReply::try_from(&msg)
-            && rep.id == DS_CHECK_ID
         {
-            self.ds_reply(sys, rep);
+            if rep.id == DS_CHECK_ID {
+                self.ds_reply(sys, rep);
+            } else if self.pending.get(&rep.id).is_some_and(|p| p.mnt == DS_MNT)
+                && let Some(p) = self.pending.remove(&rep.id)
+            {
+                let r = rep.result.map(|a| {
+                    (
+                        FsAnswer::Count {
+                            n: u64::from(a.value),
+                            pos: 0,
+                        },
+                        None,
+                    )
+                });
+                if !self.st.borrow_mut().abandoned.remove(&rep.id) {
+                    self.st.borrow_mut().results.insert(rep.id, r);
+                    self.poll_job(sys, p.job);
+                }
+            }
             return;
         }
         if let Ok(b) = DeadPeer::try_from(&msg)

@@ -324,6 +324,7 @@ impl V {
                 g2,
                 pipe: None,
                 cdev: None,
+                ds_label: None,
             },
         )
         .await
@@ -337,6 +338,7 @@ impl V {
             g2: GSpec::None,
             pipe: Some(p),
             cdev: None,
+            ds_label: None,
         };
         FsFuture::new(self.st.clone(), op).await.map(|r| r.0)
     }
@@ -375,6 +377,7 @@ impl V {
             g2: GSpec::None,
             pipe: None,
             cdev: Some(c),
+            ds_label: None,
         };
         match FsFuture::new(self.st.clone(), op).await? {
             (FsAnswer::Count { n, .. }, d) => Ok((n, d)),
@@ -1137,6 +1140,7 @@ impl V {
                         g2: GSpec::None,
                         pipe: Some(p),
                         cdev: None,
+                        ds_label: None,
                     };
                     waiters.push(Waiter::Fs(f.mnt, FsFuture::new(self.st.clone(), op)));
                 }
@@ -1196,11 +1200,26 @@ impl V {
     }
 
     /// mount(2): the file server `ep` (looked up by label) on `path`.
-    async fn mount(&self, path: &[u8], label: &[u8], ep: Option<Endpoint>) -> R<()> {
+    async fn mount(&self, path: &[u8], label: &[u8]) -> R<()> {
         if self.cred.uid != 0 {
             return Err(Errno::EPERM);
         }
-        let ep = ep.ok_or(Errno::ENODEV)?;
+        // The file server is found by its label in DS, asked without
+        // blocking VFS.
+        let key = core::str::from_utf8(label).map_err(|_| Errno::EINVAL)?;
+        let op = FsOp {
+            mnt: 0,
+            req: FsRequest::Sync { id: 0 },
+            g1: GSpec::None,
+            g2: GSpec::None,
+            pipe: None,
+            cdev: None,
+            ds_label: Some(key.into()),
+        };
+        let ep = match FsFuture::new(self.st.clone(), op).await {
+            Ok((FsAnswer::Count { n, .. }, _)) => Endpoint(n as u32),
+            _ => return Err(Errno::ENODEV),
+        };
         let busy = self
             .st
             .borrow()
@@ -1545,13 +1564,6 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         Ok(x) => x,
         Err(e) => return Box::pin(async move { value(id, Err(e)) }),
     };
-    // A file server is found by its label in DS (which always answers).
-    let mount_ep = match call {
-        Mount { .. } => core::str::from_utf8(&b)
-            .ok()
-            .and_then(|l| sys::ds::retrieve_label(sys, l).ok()),
-        _ => None,
-    };
     Box::pin(async move {
         match call {
             Open { flags, mode: m, .. } => value(id, v.open(&a, flags, m).await.map(i64::from)),
@@ -1797,7 +1809,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             }
             Getdents { fd, buf, .. } => data_out(id, buf, v.getdents(fd, buf.len as usize).await),
             Pipe { .. } => value(id, v.pipe().await),
-            Mount { .. } => value(id, done(v.mount(&a, &b, mount_ep).await)),
+            Mount { .. } => value(id, done(v.mount(&a, &b).await)),
             Umount { .. } => value(id, done(v.umount(&a).await)),
             Fcntl { fd, cmd, arg, .. } => value(id, v.fcntl(fd, cmd, arg)),
             Select {
