@@ -19,9 +19,15 @@
 //! stateful MFS answers a resent side-effecting request from its record, so
 //! it is applied exactly once; the caller sees nothing but latency.
 //!
-//! Talks to: users (calls in, replies out), file servers (requests out,
-//! replies and bounces in), the clock (retry alarm). Runs as a plain
-//! `sys::Process`.
+//! Character drivers lose their state when they die: a request one held
+//! fails with EIO and files opened on it are reopened at their next use.
+//! Restarts are also learnt from DS (label republished), fetched with
+//! asynchronous `check` requests: VFS never blocks while serving.
+//!
+//! Talks to: users (calls in, replies out), file servers (MFS) and the pipe
+//! server (PFS) over `sys::proto::fs` (+ `pfs::proto`), character drivers
+//! over `sys::proto::cdev`, DS (restart notices, label look-ups), the
+//! clock (retry and select timers). Runs as a plain `sys::Process`.
 #![no_std]
 
 extern crate alloc;
