@@ -155,3 +155,65 @@ fn select_on_a_dead_driver_reports_ready() {
     assert!(el >= 10, "returned after {el} ticks, before the crash");
     assert!(w.sim.rs_service("loopdev").unwrap().restarts >= 1);
 }
+
+/// Writes to the loopback device on its first alarm.
+struct LateWriter {
+    c: vfs::client::Client,
+}
+
+impl Process for LateWriter {
+    fn start(&mut self, s: &mut dyn Sys) {
+        s.set_alarm(30);
+    }
+    fn receive(&mut self, s: &mut dyn Sys, msg: Message) {
+        if msg.source() == Endpoint::CLOCK {
+            let fd = self.c.open(s, "/loop", O_WRONLY, 0).unwrap();
+            assert_eq!(self.c.write(s, fd, b"late").unwrap(), 4);
+            self.c.close(s, fd).unwrap();
+        }
+    }
+}
+
+/// test77 f in spirit: a select with no timeout on an empty device is
+/// woken by the driver's later readiness notice (another process wrote);
+/// a poll then still reports readable, and after the read not.
+#[test]
+fn blocked_select_is_woken_by_the_drivers_notice() {
+    let mut w = w(54);
+    let setup = slot::<bool>();
+    let s2 = setup.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/loop", mode::S_IFCHR | 0o666, LOOP).unwrap();
+        s2.borrow_mut().replace(true);
+    });
+    assert_eq!(*setup.borrow(), Some(true));
+    let vfs = w.vfs;
+    w.sim
+        .spawn_user(
+            "late",
+            Box::new(LateWriter {
+                c: vfs::client::Client::new(vfs),
+            }),
+        )
+        .unwrap();
+    let out = slot::<u64>();
+    let o2 = out.clone();
+    w.run(move |s, c| {
+        let fd = c.open(s, "/loop", O_RDONLY | O_NONBLOCK, 0).unwrap();
+        let bit = 1u64 << fd;
+        assert_eq!(c.select(s, fd + 1, [bit, 0, 0], Some((0, 0))).unwrap().0, 0);
+        let t0 = s.now();
+        assert_eq!(
+            c.select(s, fd + 1, [bit, 0, 0], None).unwrap(),
+            (1, [bit, 0, 0])
+        );
+        let el = s.now() - t0;
+        assert_eq!(c.select(s, fd + 1, [bit, 0, 0], Some((0, 0))).unwrap().0, 1);
+        assert_eq!(c.read(s, fd, 10).unwrap(), b"late");
+        assert_eq!(c.select(s, fd + 1, [bit, 0, 0], Some((0, 0))).unwrap().0, 0);
+        c.close(s, fd).unwrap();
+        o2.borrow_mut().replace(el);
+    });
+    let el = out.borrow_mut().take().expect("reader finished");
+    assert!(el >= 20, "woken after {el} ticks, before the write");
+}
