@@ -161,19 +161,26 @@ pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
     let out_dir = target_dir.join(profile);
     std::fs::create_dir_all(&out_dir).map_err(|e| BuildError::Io(out_dir.clone(), e))?;
     let kernel32 = out_dir.join("kernel32.elf");
+    // Parallel test processes each build the OS while others are already
+    // booting it: write beside the target and rename, so a QEMU that is
+    // loading the kernel never sees a half-written file.
+    let staging = out_dir.join(format!("kernel32.elf.{}.tmp", std::process::id()));
     let mut objcopy = Command::new("objcopy");
     objcopy
         .args(["-O", "elf32-i386"])
         .arg(&kernel_elf64)
-        .arg(&kernel32);
+        .arg(&staging);
     run(&mut objcopy, "objcopy -O elf32-i386")?;
+    std::fs::rename(&staging, &kernel32).map_err(|e| BuildError::Io(kernel32.clone(), e))?;
 
     let module_list = out_dir.join("modules.txt");
     let list: String = DEFAULT_MODULES
         .split(',')
         .map(|m| format!("{m}\n"))
         .collect();
-    std::fs::write(&module_list, list).map_err(|e| BuildError::Io(module_list.clone(), e))?;
+    let staging = out_dir.join(format!("modules.txt.{}.tmp", std::process::id()));
+    std::fs::write(&staging, list).map_err(|e| BuildError::Io(staging.clone(), e))?;
+    std::fs::rename(&staging, &module_list).map_err(|e| BuildError::Io(module_list.clone(), e))?;
     Ok(BuildOutput {
         kernel_elf64,
         kernel32,

@@ -968,7 +968,7 @@ fn set_sigmgr(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
 
 /// `Spawn`: a new process from a boot module, by module name.
 fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
-    if f.rsi > 64 || f.r10 > abi::MAX_ARGS_LEN as u64 {
+    if f.rsi > 64 || f.r10 > abi::MAX_ARGS_LEN as u64 || f.r8 & !abi::SPAWN_STOPPED != 0 {
         return Err(Errno::Inval);
     }
     let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
@@ -1003,8 +1003,15 @@ fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     {
         return Err(Errno::Inval);
     }
-    make_runnable(k, ep.slot());
-    kprintln!("kernel: spawned '{name}' as slot {}", ep.slot());
+    let stopped = f.r8 & abi::SPAWN_STOPPED != 0;
+    if !stopped {
+        make_runnable(k, ep.slot());
+    }
+    kprintln!(
+        "kernel: spawned '{name}' as slot {}{}",
+        ep.slot(),
+        if stopped { " (stopped)" } else { "" }
+    );
     Ok(u64::from(ep.0))
 }
 

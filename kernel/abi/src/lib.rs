@@ -51,6 +51,9 @@ pub const USER_STACK_BOTTOM: u64 = USER_STACK_TOP - USER_STACK_SIZE;
 /// Longest argument string the kernel hands to a program; longer command
 /// lines are refused at load time.
 pub const MAX_ARGS_LEN: usize = 1024;
+
+/// `Spawn` flag (`r8`): create the process stopped, for a later `Update`.
+pub const SPAWN_STOPPED: u64 = 1;
 /// Longest buffer accepted by [`Syscall::DebugPrint`] in one call.
 pub const MAX_DEBUG_PRINT: usize = 4096;
 
@@ -113,7 +116,9 @@ pub enum Syscall {
     SetPriv = 16,
     /// Start a new process from the boot module named by the `rsi` bytes at
     /// `rdi`, with the `r10` bytes at `rdx` as its argument string. Returns
-    /// its endpoint.
+    /// its endpoint. With [`SPAWN_STOPPED`] in `r8` the process is created
+    /// but not scheduled: it first runs when [`Syscall::Update`] moves it
+    /// into an old endpoint, so it cannot block in IPC before the takeover.
     Spawn = 17,
     /// Make endpoint `rsi` the signal manager of endpoint `rdi`: when `rdi`
     /// faults it is stopped and kept (not freed), and `rsi` gets a

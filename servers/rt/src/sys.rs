@@ -118,12 +118,22 @@ pub fn set_priv(target: u32, send_to: u64, calls: u64) -> Result<(), Errno> {
 /// Starts a new process from the boot module called `module` with argument
 /// string `args`; returns its endpoint.
 pub fn spawn(module: &str, args: &str) -> Result<u32, Errno> {
+    spawn_with(module, args, 0)
+}
+
+/// Like [`spawn`], but the new process does not run until [`update`] moves
+/// it into an old endpoint (so it cannot block in IPC before the takeover).
+pub fn spawn_stopped(module: &str, args: &str) -> Result<u32, Errno> {
+    spawn_with(module, args, crate::abi::SPAWN_STOPPED)
+}
+
+fn spawn_with(module: &str, args: &str, flags: u64) -> Result<u32, Errno> {
     let a = [
         module.as_ptr() as u64,
         module.len() as u64,
         args.as_ptr() as u64,
         args.len() as u64,
-        0,
+        flags,
         0,
     ];
     Errno::from_return(raw_syscall6(Syscall::Spawn as u64, a)).map(|e| e as u32)

@@ -37,7 +37,9 @@ fn main(args: &str) -> i32 {
         }
     }
     rt::println!("{name} faulted; restarting it");
-    let new = match sys::spawn(name, "") {
+    // Stopped until the update: a new instance that ran first could block
+    // in receive and could then not take over the old endpoint.
+    let new = match sys::spawn_stopped(name, "") {
         Ok(ep) => ep,
         Err(e) => {
             rt::println!("spawn failed: {e:?}");
