@@ -382,6 +382,18 @@ impl Client {
         self.path_call(sys, path, |id, path| VfsCall::Umount { id, path })
     }
 
+    /// chdir(2).
+    pub fn chdir(&mut self, sys: &mut dyn Sys, path: &str) -> R<()> {
+        self.path_call(sys, path, |id, path| VfsCall::Chdir { id, path })
+    }
+
+    /// fchdir(2).
+    pub fn fchdir(&mut self, sys: &mut dyn Sys, fd: i32) -> R<()> {
+        let id = self.id();
+        self.value(sys, Grants(Vec::new()), VfsCall::Fchdir { id, fd })
+            .map(|_| ())
+    }
+
     /// fcntl(2).
     pub fn fcntl(&mut self, sys: &mut dyn Sys, fd: i32, cmd: u32, arg: i64) -> R<i64> {
         let id = self.id();

@@ -118,6 +118,9 @@ pub struct ProcFs {
     pub cred: Cred,
     /// Close-on-exec flags, one bit per descriptor.
     pub cloexec: u64,
+    /// Working directory (mount, inode), referenced in its file server;
+    /// `None` = `/`.
+    pub cwd: Option<(usize, u32)>,
 }
 
 const _: () = assert!(OPEN_MAX <= 64);
@@ -128,6 +131,7 @@ impl Default for ProcFs {
             fds: alloc::vec![None; OPEN_MAX],
             cred: Cred::ROOT,
             cloexec: 0,
+            cwd: None,
         }
     }
 }

@@ -468,6 +468,70 @@ impl V {
         (0, st.mounts.first().map(|m| m.root).unwrap_or(1))
     }
 
+    fn cwd(&self) -> (usize, u32) {
+        let cwd = self
+            .st
+            .borrow()
+            .procs
+            .get(&self.caller.0)
+            .and_then(|p| p.cwd);
+        cwd.unwrap_or_else(|| self.root())
+    }
+
+    /// Make `(mnt, ino)` (referenced by the caller already) the working
+    /// directory, dropping the old one's reference.
+    async fn set_cwd(&self, mnt: usize, ino: u32) {
+        let old = {
+            let mut st = self.st.borrow_mut();
+            let caller = self.caller;
+            st.proc_mut(caller).cwd.replace((mnt, ino))
+        };
+        if let Some((m, i)) = old {
+            self.put(m, i).await;
+        }
+    }
+
+    async fn chdir(&self, path: &[u8]) -> R<()> {
+        let n = self.resolve(path, true, true).await?;
+        let a = n.attr;
+        let bad = if !is_dir(a.mode) {
+            Some(Errno::ENOTDIR)
+        } else if !mfs_permitted(a.mode, a.uid, a.gid, self.cred, 1) {
+            Some(Errno::EACCES)
+        } else {
+            None
+        };
+        if let Some(e) = bad {
+            self.put(n.mnt, a.ino).await;
+            return Err(e);
+        }
+        self.set_cwd(n.mnt, a.ino).await;
+        Ok(())
+    }
+
+    async fn fchdir(&self, fd: i32) -> R<()> {
+        let (_, f) = self.filp(fd)?;
+        if !is_dir(f.mode) || self.is_pipe_mnt(f.mnt) || self.is_cdev_mnt(f.mnt) {
+            return Err(Errno::ENOTDIR);
+        }
+        // Take a reference of its own: an empty-path open lookup.
+        let req = FsRequest::Lookup {
+            id: 0,
+            dir: f.ino,
+            path: no_buf(),
+            flags: LookupFlags {
+                follow_last: true,
+                leave_at_root: false,
+                open: true,
+            },
+            cred: self.cred,
+        };
+        self.fs(f.mnt, req, GSpec::In(Vec::new()), GSpec::None)
+            .await?;
+        self.set_cwd(f.mnt, f.ino).await;
+        Ok(())
+    }
+
     /// Resolve `path`; `open` takes a file-server reference on the result.
     async fn resolve(&self, path: &[u8], follow_last: bool, open: bool) -> R<Node> {
         if path.is_empty() {
@@ -476,7 +540,11 @@ impl V {
         if path.len() > PATH_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let (mut mnt, mut dir) = self.root();
+        let (mut mnt, mut dir) = if path[0] == b'/' {
+            self.root()
+        } else {
+            self.cwd()
+        };
         let mut cur: Vec<u8> = path.to_vec();
         let mut links = 0;
         loop {
@@ -582,7 +650,7 @@ impl V {
         let (dirpart, name): (&[u8], &[u8]) = match p.iter().rposition(|&c| c == b'/') {
             Some(0) => (b"/", &p[1..]),
             Some(i) => (&p[..i], &p[i + 1..]),
-            None => (b"/", p),
+            None => (b".", p),
         };
         if name.is_empty() {
             // The path is "/" itself.
@@ -1305,7 +1373,11 @@ impl V {
                 || st
                     .mounts
                     .iter()
-                    .any(|x| x.covered.is_some_and(|(pm, _)| pm == n.mnt));
+                    .any(|x| x.covered.is_some_and(|(pm, _)| pm == n.mnt))
+                || st
+                    .procs
+                    .values()
+                    .any(|p| p.cwd.is_some_and(|(cm, _)| cm == n.mnt));
             (m.covered, busy)
         };
         if busy {
@@ -1542,7 +1614,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         | Truncate { path: p, .. }
         | Statvfs { path: p, .. }
         | Mknod { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
-        Umount { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
+        Umount { path: p, .. } | Chdir { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
         Mount { path: p, label, .. } => {
             path(sys, p).and_then(|a| fetch(sys, caller, label, 64, Errno::EINVAL).map(|b| (a, b)))
         }
@@ -1811,6 +1883,8 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             Pipe { .. } => value(id, v.pipe().await),
             Mount { .. } => value(id, done(v.mount(&a, &b).await)),
             Umount { .. } => value(id, done(v.umount(&a).await)),
+            Chdir { .. } => value(id, done(v.chdir(&a).await)),
+            Fchdir { fd, .. } => value(id, done(v.fchdir(fd).await)),
             Fcntl { fd, cmd, arg, .. } => value(id, v.fcntl(fd, cmd, arg)),
             Select {
                 nfds,

@@ -521,3 +521,62 @@ fn umount_and_mount_at_run_time() {
     });
     assert_eq!(*done.borrow(), Some(true));
 }
+
+#[test]
+fn working_directory() {
+    let mut w = world(5, 2, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        c.mkdir(s, "/a", 0o755).unwrap();
+        c.mkdir(s, "/a/b", 0o755).unwrap();
+        c.chdir(s, "/a").unwrap();
+        let fd = c.open(s, "b/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.write(s, fd, b"rel").unwrap();
+        c.close(s, fd).unwrap();
+        assert_eq!(c.stat(s, "/a/b/f").unwrap().size, 3);
+        assert_eq!(c.stat(s, "../a/b/f").unwrap().size, 3);
+        c.chdir(s, "b").unwrap();
+        assert_eq!(c.stat(s, "f").unwrap().size, 3);
+        assert_eq!(c.stat(s, "./f").unwrap().size, 3);
+        // Relative names in name-changing calls.
+        c.rename(s, "f", "g").unwrap();
+        c.symlink(s, "g", "link").unwrap();
+        assert_eq!(c.stat(s, "link").unwrap().size, 3);
+        c.mkdir(s, "sub", 0o755).unwrap();
+        c.rmdir(s, "sub").unwrap();
+        assert_eq!(c.rmdir(s, "."), Err(EINVAL));
+        assert_eq!(c.chdir(s, "g"), Err(ENOTDIR));
+        assert_eq!(c.chdir(s, "nope"), Err(ENOENT));
+        // Absolute paths ignore the working directory.
+        assert!(c.stat(s, "/a").is_ok());
+        // fchdir, and into a mounted file system: it is busy then.
+        let d = c.open(s, "/mnt2", O_RDONLY, 0).unwrap();
+        c.fchdir(s, d).unwrap();
+        c.close(s, d).unwrap();
+        let fd = c.open(s, "here", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.close(s, fd).unwrap();
+        assert!(c.stat(s, "/mnt2/here").is_ok());
+        assert!(c.stat(s, "../a/b/g").is_ok());
+        assert_eq!(c.umount(s, "/mnt2"), Err(EBUSY));
+        c.chdir(s, "/").unwrap();
+        c.umount(s, "/mnt2").unwrap();
+        assert_eq!(c.fchdir(s, 40), Err(EBADF));
+        let f = c.open(s, "/a/b/g", O_RDONLY, 0).unwrap();
+        assert_eq!(c.fchdir(s, f), Err(ENOTDIR));
+        c.close(s, f).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+    // Only the working directory's reference remains (root FS).
+    let refs: usize = w.fss[0]
+        .mem
+        .borrow()
+        .durable
+        .refs()
+        .values()
+        .map(|&n| n as usize)
+        .sum();
+    assert_eq!(refs, 1);
+}

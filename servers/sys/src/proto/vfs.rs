@@ -47,6 +47,8 @@ const FCNTL: u32 = 0xa1c;
 const SELECT: u32 = 0xa1d;
 const MOUNT: u32 = 0xa1e;
 const UMOUNT: u32 = 0xa1f;
+const CHDIR: u32 = 0xa20;
+const FCHDIR: u32 = 0xa21;
 
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
@@ -269,6 +271,10 @@ pub enum VfsCall {
     Mount { id: u64, path: Buf, label: Buf },
     /// umount(path) -> 0: `path` is the root of a mounted file system.
     Umount { id: u64, path: Buf },
+    /// chdir(path) -> 0: relative paths resolve from there.
+    Chdir { id: u64, path: Buf },
+    /// fchdir(fd) -> 0.
+    Fchdir { id: u64, fd: i32 },
 }
 
 /// Bytes of the three select sets (read, write, except), one `u64` bit
@@ -521,6 +527,14 @@ impl VfsCall {
                 set1(&mut p, path);
                 (UMOUNT, id)
             }
+            Chdir { id, path } => {
+                set1(&mut p, path);
+                (CHDIR, id)
+            }
+            Fchdir { id, fd } => {
+                p.fd = I32::new(fd);
+                (FCHDIR, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -528,7 +542,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=UMOUNT).contains(&m.mtype())
+        (OPEN..=FCHDIR).contains(&m.mtype())
     }
 }
 
@@ -645,6 +659,8 @@ impl TryFrom<&Message> for VfsCall {
                 label: b2,
             },
             UMOUNT => Umount { id, path: b1 },
+            CHDIR => Chdir { id, path: b1 },
+            FCHDIR => Fchdir { id, fd },
             SELECT => Select {
                 id,
                 nfds: fd,
@@ -933,6 +949,11 @@ mod tests {
                 id: 33,
                 path: b(1, 4),
             },
+            Chdir {
+                id: 34,
+                path: b(1, 4),
+            },
+            Fchdir { id: 35, fd: 7 },
             Select {
                 id: 31,
                 nfds: 1,
