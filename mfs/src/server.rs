@@ -747,7 +747,13 @@ impl MfsServer {
                     pos: pos + n as u64,
                 }
             }
-            Write { ino, pos, buf, .. } => {
+            Write {
+                ino,
+                pos,
+                buf,
+                flags,
+                ..
+            } => {
                 let v = Self::fetch(cx, from, buf, MAX_IO).map_err(|e| {
                     if e == SysErrno::ENAMETOOLONG {
                         SysErrno::EINVAL
@@ -765,6 +771,13 @@ impl MfsServer {
                         pos: pos + n as u64,
                     });
                 }
+                // Appends go to the end as it is now: atomic with respect
+                // to other writers.
+                let pos = if flags & sys::proto::vfs::oflag::O_APPEND != 0 {
+                    u64::from(st.size)
+                } else {
+                    pos
+                };
                 let n = fs.write(ino, pos, &v, now).map_err(e)?;
                 let size = fs.stat(ino).map_err(e)?.size;
                 FsAnswer::Count {

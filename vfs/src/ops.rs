@@ -989,11 +989,10 @@ impl V {
             };
             return Ok(self.cdev_req(f.mnt, c, GSpec::In(data)).await?.0);
         }
-        let pos = if f.flags & oflag::O_APPEND != 0 && f.mode & mode::S_IFMT == mode::S_IFREG {
-            self.stat_ino(f.mnt, f.ino).await?.size
-        } else {
-            f.pos
-        };
+        // With O_APPEND the file server writes at the end (atomically) and
+        // answers the size after the write: the new position.
+        let append = f.flags & oflag::O_APPEND != 0 && f.mode & mode::S_IFMT == mode::S_IFREG;
+        let pos = f.pos;
         let req = FsRequest::Write {
             id: 0,
             ino: f.ino,
@@ -1002,10 +1001,10 @@ impl V {
             flags: f.flags,
         };
         let (ans, _) = self.fs(f.mnt, req, GSpec::In(data), GSpec::None).await?;
-        let FsAnswer::Count { n, .. } = ans else {
+        let FsAnswer::Count { n, pos: size } = ans else {
             return Err(Errno::EIO);
         };
-        self.set_pos(idx, pos + n);
+        self.set_pos(idx, if append { size } else { pos + n });
         Ok(n)
     }
 

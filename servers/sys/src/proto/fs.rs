@@ -344,7 +344,10 @@ pub enum FsRequest {
         flags: u32,
     },
     /// Write `buf.len` bytes at `pos` ([`FsAnswer::Count`]: bytes written,
-    /// `pos` = the file size after the write).
+    /// `pos` = the file size after the write). With `O_APPEND` in `flags`
+    /// (the open-flag value of `proto::vfs::oflag`), a file server writes
+    /// at the end of a regular file as it is when the request is applied,
+    /// ignoring `pos` (atomic append).
     Write {
         /// Request id.
         id: u64,
