@@ -558,10 +558,51 @@ impl MfsServer {
         req: &FsRequest,
     ) -> core::result::Result<FsAnswer, SysErrno> {
         let now = Self::now(cx);
+        use FsRequest::*;
+        match *req {
+            // Mount again after an unmount (same cache, same device).
+            ReadSuper { .. } if self.fs.is_none() => {
+                let cache = self.cache().ok_or(SysErrno::EIO)?;
+                let bs = self.mem.borrow().durable.block_size;
+                let io = SharedCacheDevice {
+                    cache,
+                    real_bs: bs,
+                    logical_bs: bs,
+                };
+                let fs =
+                    FileSystem::mount(io, MountOptions::default()).map_err(|_| SysErrno::EIO)?;
+                let root = fs.root();
+                self.fs = Some(fs);
+                let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
+                return fs
+                    .stat(root)
+                    .map(|s| FsAnswer::Node(attr(&s)))
+                    .map_err(sys_err);
+            }
+            // Unmount: free orphans, mark the file system clean, write
+            // everything back. Busy while inodes other than the root are
+            // referenced.
+            Unmount { .. } => {
+                let fs = self.fs.as_ref().ok_or(SysErrno::EINVAL)?;
+                let root = fs.root();
+                let busy = self.mem.borrow().durable.refs.keys().any(|&i| i != root);
+                if busy {
+                    return Err(SysErrno::EBUSY);
+                }
+                let fs = self.fs.take().ok_or(SysErrno::EINVAL)?;
+                self.mem.borrow_mut().durable.refs.clear();
+                self.mem.borrow_mut().durable.mountpoints.clear();
+                fs.unmount().map_err(sys_err)?;
+                if let Some(cache) = self.cache() {
+                    cache.flush_all().map_err(cache_err)?;
+                }
+                return Ok(FsAnswer::Done);
+            }
+            _ => {}
+        }
         if self.fs.is_none() {
             return Err(SysErrno::EIO);
         }
-        use FsRequest::*;
         match *req {
             Lookup {
                 dir,
@@ -600,7 +641,8 @@ impl MfsServer {
         let mut drop_ref = None;
         let ans = match *req {
             ReadSuper { .. } => node(fs, fs.root())?,
-            Unmount { .. } | Sync { .. } => {
+            Unmount { .. } => return Err(SysErrno::EINVAL),
+            Sync { .. } => {
                 fs.sync().map_err(e)?;
                 if let Some(cache) = self.cache() {
                     cache.flush_all().map_err(cache_err)?;

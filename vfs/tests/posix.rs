@@ -520,6 +520,13 @@ fn umount_and_mount_at_run_time() {
         d2.borrow_mut().replace(true);
     });
     assert_eq!(*done.borrow(), Some(true));
+    // Unmounted for good: the second file system is marked clean on disk.
+    use libminixfs::BlockDevice;
+    let mut dev =
+        libbdev::BdevDevice::open_new(w.fss[1].drv.clone(), 0, libbdev::Access::RW).unwrap();
+    let mut area = [0u8; 64];
+    dev.read_vectored(1024, &mut [&mut area[..]]).unwrap();
+    assert!(mfs::format::SuperBlock::parse(&area).unwrap().is_clean());
 }
 
 #[test]
