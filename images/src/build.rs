@@ -22,7 +22,8 @@ use thiserror::Error;
 pub const OS_TARGET: &str = "x86_64-unknown-none";
 /// Boot programs built with the kernel.
 pub const PROGRAMS: &[&str] = &[
-    "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr",
+    "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr", "rs-native",
+    "ds-native", "echo", "echoclient",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -103,6 +104,7 @@ pub fn os_target_dir() -> PathBuf {
 /// runtime `rt` is also a host crate but is checked here for the target too.
 pub const OS_CRATES: &[&str] = &[
     "kernel", "rt", "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr",
+    "native", "rs-native", "ds-native", "echo", "echoclient",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

@@ -1,0 +1,52 @@
+//! `echo`: the sample echo service (`sys::proto::sample`) as a SEF service on
+//! the kernel. RS starts it from its service table and restarts it under
+//! the same endpoint when it dies; `service fi` (RS's fault-injection
+//! request) makes SEF crash it. Listed as a boot module with the argument
+//! `image` only so that `Spawn` finds its image: that boot copy exits at once.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use sys::proto::sample::{SampleReply, SampleRequest};
+use sys::{Ctx, Errno, InitInfo, Message, Service};
+
+rt::entry!(main);
+
+/// Answers echo requests; counter requests are not this service's.
+struct Echo {
+    handled: u64,
+}
+
+impl Service for Echo {
+    fn init(&mut self, _cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
+        rt::println!("init {:?} (restart count {})", info.kind, info.restarts);
+        Ok(())
+    }
+
+    fn handle(&mut self, _cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        match SampleRequest::try_from(&msg) {
+            Ok(SampleRequest::Echo { id, data }) => {
+                self.handled += 1;
+                rt::println!("answered request {id} ({} by this instance)", self.handled);
+                Some(SampleReply::Echo { id, data }.to_message())
+            }
+            Ok(SampleRequest::Add { id, .. } | SampleRequest::Get { id }) => Some(
+                SampleReply::Value {
+                    id,
+                    result: Err(Errno::ENOSYS),
+                }
+                .to_message(),
+            ),
+            // Not a request of ours: nobody to answer meaningfully.
+            Err(_) => None,
+        }
+    }
+}
+
+fn main(args: &str) -> i32 {
+    if native::is_image_only(args) {
+        rt::println!("boot image only; RS starts the service");
+        return 0;
+    }
+    native::run(sys::Sef::new(Echo { handled: 0 }, sys::StateStore::None))
+}

@@ -1,0 +1,150 @@
+//! `echoclient`: the end-to-end check of native crash recovery. Finds the
+//! echo service through DS, calls it, asks RS for a controlled crash
+//! (`service fi echo`), waits until RS reports the restart, then calls echo
+//! again at the endpoint it kept and checks the answer, the unchanged
+//! endpoint, the restart count and the DS label. Ends the run with
+//! `Shutdown` (pass = QEMU 33, fail = 35). Talks to DS, RS and echo through
+//! the `native` runtime.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use native::NativeSys;
+use sys::proto::sample::{ECHO_LEN, SampleReply, SampleRequest};
+use sys::proto::service::{RunState, ServiceReply, ServiceRequest, ServiceStatus};
+use sys::{Endpoint, Errno, Sys};
+
+rt::entry!(main);
+
+const LABEL: &str = "echo";
+/// Polls (of [`POLL_TICKS`]) before giving up on a state that should come.
+const MAX_POLLS: u32 = 2000;
+const POLL_TICKS: u64 = 2;
+
+fn main(_args: &str) -> i32 {
+    let mut sys = NativeSys::new();
+    match check(&mut sys) {
+        Ok(()) => {
+            rt::println!("PASS");
+            rt::sys::shutdown(0)
+        }
+        Err(why) => {
+            rt::println!("FAIL: {why}");
+            rt::sys::shutdown(1)
+        }
+    }
+}
+
+fn check(sys: &mut NativeSys) -> Result<(), String> {
+    let ep = wait_for(sys, |sys| sys::ds::retrieve_label(sys, LABEL).ok())
+        .ok_or("echo never appeared in DS")?;
+    let before = wait_for(sys, |sys| {
+        status(sys).ok().filter(|s| s.state == RunState::Running)
+    })
+    .ok_or("echo never reached Running")?;
+    rt::println!(
+        "echo is at {:#x} (restarts {})",
+        before.endpoint.0,
+        before.restarts
+    );
+    if before.endpoint != ep {
+        return Err(alloc::format!(
+            "DS says {:#x}, RS says {:#x}",
+            ep.0,
+            before.endpoint.0
+        ));
+    }
+    echo(sys, ep, 1).map_err(|e| alloc::format!("echo before the crash: {e}"))?;
+    rt::println!("echo answered before the crash");
+
+    let id = 100;
+    let r = rs_call(
+        sys,
+        ServiceRequest::Fi {
+            id,
+            label: LABEL.into(),
+        },
+    )
+    .map_err(|e| alloc::format!("fault injection refused: {e}"))?;
+    rt::println!("fault injection requested (echo at {:#x})", r.endpoint.0);
+
+    let after = wait_for(sys, |sys| {
+        status(sys)
+            .ok()
+            .filter(|s| s.restarts > before.restarts && s.state == RunState::Running)
+    })
+    .ok_or("RS never reported echo running again")?;
+    rt::println!(
+        "echo is running again at {:#x} (restarts {})",
+        after.endpoint.0,
+        after.restarts
+    );
+    // The client kept `ep`; the new instance must answer there.
+    echo(sys, ep, 2).map_err(|e| alloc::format!("echo after the restart: {e}"))?;
+    rt::println!(
+        "echo answered after the restart at the kept endpoint {:#x}",
+        ep.0
+    );
+    let ds_ep = sys::ds::retrieve_label(sys, LABEL).map_err(|e| alloc::format!("DS: {e}"))?;
+    if after.endpoint != ep || ds_ep != ep || after.restarts != before.restarts + 1 {
+        return Err(alloc::format!(
+            "after the restart: RS {:#x}, DS {:#x}, restarts {} (want {:#x}, {})",
+            after.endpoint.0,
+            ds_ep.0,
+            after.restarts,
+            ep.0,
+            before.restarts + 1
+        ));
+    }
+    rt::println!(
+        "echo restarted: endpoint {:#x} unchanged (DS agrees), restarts {}",
+        ep.0,
+        after.restarts
+    );
+    Ok(())
+}
+
+/// Polls `f` until it yields a value, sleeping between tries.
+fn wait_for<T>(sys: &mut NativeSys, mut f: impl FnMut(&mut NativeSys) -> Option<T>) -> Option<T> {
+    for _ in 0..MAX_POLLS {
+        if let Some(v) = f(sys) {
+            return Some(v);
+        }
+        sys.sleep(POLL_TICKS);
+    }
+    None
+}
+
+fn rs_call(sys: &mut NativeSys, req: ServiceRequest) -> Result<ServiceStatus, Errno> {
+    let reply = sys.sendrec(Endpoint::RS, req.to_message()?)?;
+    ServiceReply::try_from(&reply)?.result
+}
+
+fn status(sys: &mut NativeSys) -> Result<ServiceStatus, Errno> {
+    rs_call(
+        sys,
+        ServiceRequest::Status {
+            id: 1,
+            label: LABEL.into(),
+        },
+    )
+}
+
+/// One echo round trip; the answer must carry the same id and bytes.
+fn echo(sys: &mut NativeSys, ep: Endpoint, id: u64) -> Result<(), Errno> {
+    let mut data = [0u8; ECHO_LEN];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i as u64 * 7 + id) as u8;
+    }
+    let reply = sys.sendrec(ep, SampleRequest::Echo { id, data }.to_message())?;
+    match SampleReply::try_from(&reply)? {
+        SampleReply::Echo {
+            id: rid,
+            data: rdata,
+        } if rid == id && rdata == data => Ok(()),
+        _ => Err(Errno::EIO),
+    }
+}

@@ -1,0 +1,387 @@
+//! The native runtime of the server framework: [`NativeSys`] implements
+//! [`sys::Sys`] with the kernel's system calls (through `rt`), and [`run`]
+//! drives a [`sys::Process`] — RS, DS, any SEF service — in the MINIX
+//! `receive(ANY)` → dispatch loop. It talks only to the kernel.
+//!
+//! Where the kernel offers less than `Sys` promises, the nearest honest
+//! behaviour is used and the gap is listed in this crate's README (crash
+//! causes, `preserve`, exit reports, request bounces after receipt).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
+use rt::abi;
+use sys::proto::kernel::{Cause, ProcDied};
+use sys::{
+    Endpoint, Errno, GrantAccess, GrantId, Message, Process, SpawnAt, SpawnSpec, Sys, Ticks,
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Argument string a boot-module copy of a service gets when it is only
+/// there as an image for `Spawn` (see [`is_image_only`]).
+pub const IMAGE_ONLY_ARG: &str = "image";
+
+/// The kernel starts every boot module; a service that RS must start itself
+/// is listed with [`IMAGE_ONLY_ARG`] and that boot copy exits at once.
+pub fn is_image_only(args: &str) -> bool {
+    args.split_ascii_whitespace().next() == Some(IMAGE_ONLY_ARG)
+}
+
+/// Kernel error → framework error (both use MINIX numbers).
+pub fn errno(e: abi::Errno) -> Errno {
+    match e {
+        abi::Errno::Perm => Errno::EPERM,
+        abi::Errno::Fault => Errno::EFAULT,
+        abi::Errno::Inval => Errno::EINVAL,
+        abi::Errno::NoSys => Errno::ENOSYS,
+        abi::Errno::NotReady => Errno::ENOTREADY,
+        abi::Errno::DeadSrcDst => Errno::EDEADSRCDST(None),
+        abi::Errno::Locked => Errno::ELOCKED,
+        abi::Errno::BadEndpoint => Errno::EBADEPT,
+    }
+}
+
+fn raw(m: &Message) -> rt::ipc::Message {
+    let mut r = [0u8; abi::MESSAGE_SIZE];
+    r.copy_from_slice(m.as_bytes());
+    r
+}
+
+fn cooked(r: &rt::ipc::Message) -> Message {
+    // Both are exactly 64 bytes with the same layout (source, type, payload).
+    Message::read_from_bytes(&r[..]).unwrap_or_else(|_| Message::new(0))
+}
+
+/// `sys::Sys` over the kernel's system calls. One per process.
+pub struct NativeSys {
+    me: Endpoint,
+    /// Granted buffers, kept alive and unmoved until revoked.
+    grants: BTreeMap<u32, Vec<u8>>,
+    /// Processes this one is the signal manager of.
+    managed: BTreeSet<Endpoint>,
+    /// Managed processes this one killed (their death is `Cause::Killed`).
+    killed: BTreeSet<Endpoint>,
+    /// Messages made up by the runtime (death reports), delivered first.
+    pending: VecDeque<Message>,
+    exit: Option<i32>,
+    preserved: Option<Vec<u8>>,
+}
+
+impl NativeSys {
+    /// The runtime for the calling process.
+    pub fn new() -> Self {
+        let me = rt::ipc::whois("").map_or(Endpoint::NONE, Endpoint);
+        NativeSys {
+            me,
+            grants: BTreeMap::new(),
+            managed: BTreeSet::new(),
+            killed: BTreeSet::new(),
+            pending: VecDeque::new(),
+            exit: None,
+            preserved: None,
+        }
+    }
+
+    /// The exit code asked for with [`Sys::exit`], if any.
+    pub fn exit_requested(&self) -> Option<i32> {
+        self.exit
+    }
+
+    /// Processes this one currently manages (for logs and tests).
+    pub fn managed(&self) -> impl Iterator<Item = Endpoint> + '_ {
+        self.managed.iter().copied()
+    }
+
+    /// Sleep for `ticks` clock ticks (the alarm is this process's only one).
+    /// Other messages arriving meanwhile are dropped: only for simple clients.
+    pub fn sleep(&mut self, ticks: Ticks) {
+        self.set_alarm(ticks.max(1));
+        let _ = rt::ipc::receive(abi::CLOCK_ENDPOINT);
+    }
+
+    /// The next message for the loop: runtime-made death reports first, then
+    /// the kernel's. A notification from SYSTEM to a signal manager means one
+    /// of its processes died; which one is found by probing (see README).
+    pub fn next_message(&mut self) -> Result<Message, Errno> {
+        if let Some(m) = self.pending.pop_front() {
+            return Ok(m);
+        }
+        let m = cooked(&rt::ipc::receive(abi::ENDPOINT_ANY).map_err(errno)?);
+        if m.source() == Endpoint::SYSTEM && m.mtype() == abi::NOTIFY_MTYPE {
+            self.probe_managed();
+            if let Some(d) = self.pending.pop_front() {
+                // The notification itself carries nothing more.
+                return Ok(d);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Reports every managed process that is no longer alive. The probe is a
+    /// notification, which a SEF service answers as a ping.
+    fn probe_managed(&mut self) {
+        let dead: Vec<Endpoint> = self
+            .managed
+            .iter()
+            .copied()
+            .filter(|ep| {
+                matches!(
+                    rt::ipc::notify(ep.0),
+                    Err(abi::Errno::DeadSrcDst | abi::Errno::BadEndpoint)
+                )
+            })
+            .collect();
+        for ep in dead {
+            self.managed.remove(&ep);
+            let cause = if self.killed.remove(&ep) {
+                Cause::Killed
+            } else {
+                // The kernel's notification does not say which signal.
+                Cause::Fault(0)
+            };
+            let mut m = ProcDied { ep, cause }.to_message();
+            m.set_source(Endpoint::SYSTEM);
+            self.pending.push_back(m);
+        }
+    }
+
+    fn manage(&mut self, ep: Endpoint) -> Result<(), Errno> {
+        rt::sys::set_sigmgr(ep.0, self.me.0).map_err(errno)?;
+        self.managed.insert(ep);
+        self.killed.remove(&ep);
+        Ok(())
+    }
+
+    fn spawn_fresh(&mut self, program: &str, label: &str) -> Result<Endpoint, Errno> {
+        let ep = Endpoint(rt::sys::spawn(program, label).map_err(errno)?);
+        if let Err(e) = self.manage(ep) {
+            // Unmanaged, it could die unseen: do not leave it running.
+            let _ = rt::sys::kill(ep.0);
+            return Err(e);
+        }
+        Ok(ep)
+    }
+
+    fn spawn_exact(&mut self, program: &str, label: &str, ep: Endpoint) -> Result<Endpoint, Errno> {
+        // A live boot process of this program already at `ep`: adopt it.
+        if rt::ipc::whois(program) == Ok(ep.0) {
+            self.manage(ep)?;
+            return Ok(ep);
+        }
+        // Stopped until the update, so it cannot block in IPC before it
+        // takes over the old endpoint.
+        let new = rt::sys::spawn_stopped(program, label).map_err(errno)?;
+        if let Err(e) = rt::sys::update(ep.0, new) {
+            let _ = rt::sys::kill(new);
+            return Err(errno(e));
+        }
+        self.manage(ep)?;
+        Ok(ep)
+    }
+}
+
+impl Default for NativeSys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn access_bits(a: GrantAccess) -> u64 {
+    (if a.read { abi::GRANT_READ } else { 0 }) | (if a.write { abi::GRANT_WRITE } else { 0 })
+}
+
+impl Sys for NativeSys {
+    fn self_endpoint(&self) -> Endpoint {
+        self.me
+    }
+
+    fn now(&self) -> Ticks {
+        rt::sys::uptime()
+    }
+
+    fn send(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
+        rt::ipc::senda(dest.0, &raw(&msg)).map_err(errno)
+    }
+
+    fn request(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
+        rt::ipc::senda(dest.0, &raw(&msg)).map_err(errno)
+    }
+
+    fn sendrec(&mut self, dest: Endpoint, msg: Message) -> Result<Message, Errno> {
+        let mut m = raw(&msg);
+        rt::ipc::sendrec(dest.0, &mut m).map_err(errno)?;
+        Ok(cooked(&m))
+    }
+
+    fn receive(&mut self, from: Endpoint) -> Result<Message, Errno> {
+        if from == Endpoint::ANY {
+            return self.next_message();
+        }
+        Ok(cooked(&rt::ipc::receive(from.0).map_err(errno)?))
+    }
+
+    fn notify(&mut self, dest: Endpoint) -> Result<(), Errno> {
+        rt::ipc::notify(dest.0).map_err(errno)
+    }
+
+    fn set_alarm(&mut self, ticks: Ticks) {
+        // Only fails without the SetAlarm privilege; the alarm then never
+        // comes, which the caller's own timeouts must cover anyway.
+        let _ = rt::sys::set_alarm(ticks);
+    }
+
+    fn grant_create(
+        &mut self,
+        grantee: Endpoint,
+        access: GrantAccess,
+        buf: Vec<u8>,
+    ) -> Result<GrantId, Errno> {
+        // The Vec's heap block does not move when the Vec is moved into the
+        // map, so the granted address stays valid until revoke.
+        let id = rt::grant::direct(grantee.0, buf.as_ptr(), buf.len(), access_bits(access))
+            .map_err(errno)?;
+        self.grants.insert(id, buf);
+        Ok(GrantId(id))
+    }
+
+    fn grant_revoke(&mut self, gid: GrantId) -> Result<Vec<u8>, Errno> {
+        if !self.grants.contains_key(&gid.0) {
+            return Err(Errno::EINVAL);
+        }
+        rt::grant::revoke(gid.0).map_err(errno)?;
+        self.grants.remove(&gid.0).ok_or(Errno::EINVAL)
+    }
+
+    fn safecopy_from(
+        &mut self,
+        granter: Endpoint,
+        gid: GrantId,
+        offset: usize,
+        dst: &mut [u8],
+    ) -> Result<(), Errno> {
+        let n = rt::grant::copy_from(granter.0, gid.0, offset as u64, dst).map_err(errno)?;
+        if n == dst.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn safecopy_to(
+        &mut self,
+        granter: Endpoint,
+        gid: GrantId,
+        offset: usize,
+        src: &[u8],
+    ) -> Result<(), Errno> {
+        let n = rt::grant::copy_to(granter.0, gid.0, offset as u64, src).map_err(errno)?;
+        if n == src.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn exit(&mut self, code: i32) {
+        self.exit = Some(code);
+    }
+
+    fn panic(&mut self, why: &str) {
+        rt::println!("panic: {why}");
+        // Killing itself is a death the kernel reports to the signal manager
+        // (an exit is not); only returns if that call is not allowed.
+        let _ = rt::sys::kill(self.me.0);
+        rt::sys::exit(abi::EXIT_PANIC)
+    }
+
+    fn preserve(&mut self, blob: Vec<u8>) {
+        self.preserved = Some(blob);
+    }
+
+    fn preserved(&mut self) -> Option<Vec<u8>> {
+        self.preserved.clone()
+    }
+
+    fn spawn(&mut self, spec: &SpawnSpec<'_>) -> Result<Endpoint, Errno> {
+        match spec.at {
+            SpawnAt::Fresh | SpawnAt::NextGeneration(_) => {
+                self.spawn_fresh(spec.program, spec.label)
+            }
+            SpawnAt::Exact(ep) => self.spawn_exact(spec.program, spec.label, ep),
+        }
+    }
+
+    fn kill(&mut self, ep: Endpoint) -> Result<(), Errno> {
+        if self.managed.contains(&ep) {
+            self.killed.insert(ep);
+        }
+        rt::sys::kill(ep.0).map_err(errno)
+    }
+
+    fn log(&mut self, text: &str) {
+        rt::println!("{text}");
+    }
+}
+
+/// Runs `p` natively: `start`, then every message to `receive`, until the
+/// process asks to exit. Returns the exit code (for `rt::entry!`'s main).
+pub fn run<P: Process>(mut p: P) -> i32 {
+    let mut sys = NativeSys::new();
+    p.start(&mut sys);
+    loop {
+        if let Some(code) = sys.exit_requested() {
+            return code;
+        }
+        match sys.next_message() {
+            Ok(m) => p.receive(&mut sys, m),
+            Err(e) => {
+                rt::println!("receive failed: {e}");
+                return 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_their_bytes_both_ways() {
+        let mut m = Message::new(0x123);
+        m.set_source(Endpoint::new(7, 2));
+        m.payload_mut()[..8].copy_from_slice(&42u64.to_le_bytes());
+        let r = raw(&m);
+        assert_eq!(rt::ipc::mtype(&r), 0x123);
+        assert_eq!(rt::ipc::source(&r), Endpoint::new(7, 2).0);
+        assert_eq!(rt::ipc::get(&r, 0), 42);
+        assert!(cooked(&r) == m);
+    }
+
+    #[test]
+    fn kernel_errors_map_to_the_same_minix_numbers() {
+        for e in [
+            abi::Errno::Perm,
+            abi::Errno::Fault,
+            abi::Errno::Inval,
+            abi::Errno::NoSys,
+            abi::Errno::NotReady,
+            abi::Errno::DeadSrcDst,
+            abi::Errno::Locked,
+            abi::Errno::BadEndpoint,
+        ] {
+            assert_eq!(i64::from(errno(e).code()), e as i64, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn image_only_argument_is_recognised() {
+        assert!(is_image_only("image"));
+        assert!(is_image_only(" image x"));
+        assert!(!is_image_only("echo"));
+        assert!(!is_image_only(""));
+    }
+}

@@ -1,0 +1,110 @@
+//! QEMU: the server framework running natively (issue 6, "Native"). RS
+//! (`rs-native`, slot 2), DS (`ds-native` staged as `ds`, slot 3) and the
+//! echo service boot on the kernel; RS adopts DS, spawns echo from its boot
+//! image, publishes its label in DS; `echoclient` calls echo, has RS crash
+//! it (`service fi`), and calls it again at the endpoint it kept. Same
+//! harness rules as `qemu_ipc.rs`: under `CI=true` a missing QEMU fails,
+//! otherwise the test skips with a note.
+
+use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
+use images::qemu::{self, QemuConfig, RunResult};
+use std::sync::OnceLock;
+
+fn built() -> &'static BuildOutput {
+    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
+    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
+        Ok(out) => out,
+        Err(e) => panic!("building the OS failed: {e}"),
+    }
+}
+
+fn boot(modules: &str, append: &str) -> Option<RunResult> {
+    if !qemu::available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but {} is not installed", qemu::QEMU);
+        }
+        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+        return None;
+    }
+    let out = built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
+    cfg.append = append.to_string();
+    let r = qemu::run(&cfg).expect("running QEMU");
+    eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
+    Some(r)
+}
+
+fn assert_in_order(log: &str, lines: &[&str]) {
+    let mut pos = 0;
+    for line in lines {
+        let at = log[pos..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
+        pos += at + line.len();
+    }
+}
+
+/// The value after `prefix` on the first line containing it, up to `end`.
+fn field<'a>(log: &'a str, prefix: &str, end: char) -> &'a str {
+    let at = log
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} missing"))
+        + prefix.len();
+    let rest = &log[at..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+#[test]
+fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
+    // RS must die with the system (critical), as in MINIX.
+    let Some(r) = boot(
+        "rs-native:rs,ds-native:ds,echo image,echoclient",
+        "critical=rs",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    let ep = field(log, "[echoclient] echo is at ", ' ').to_string();
+    assert!(ep.starts_with("0x"), "endpoint {ep:?}");
+    assert_in_order(
+        log,
+        &[
+            "[echo] boot image only; RS starts the service",
+            "kernel: spawned 'echo'",
+            "[echo] init Fresh (restart count 0)",
+            &format!("[echoclient] echo is at {ep} (restarts 0)"),
+            "[echo] answered request 1 (1 by this instance)",
+            "[echoclient] echo answered before the crash",
+            // The client's "fault injection requested" line may come before
+            // or after the crash: RS answers and crashes echo in one handler.
+            "[echo] panic: controlled crash (fault injection)",
+            "kernel: process 'echo' killed",
+            "kernel: fault reported to signal manager 0x2",
+            // RS's crash record (the kernel does not say which signal).
+            "[rs] rs: echo (",
+            "died: Fault(0), restarts 0",
+            "kernel: spawned 'echo'",
+            "(stopped)",
+            &format!("took over endpoint {ep}"),
+            "[echo] init Restart (restart count 1)",
+            &format!("[echoclient] echo is running again at {ep} (restarts 1)"),
+            // A fresh instance: its first request.
+            "[echo] answered request 2 (1 by this instance)",
+            &format!("[echoclient] echo answered after the restart at the kept endpoint {ep}"),
+            &format!(
+                "[echoclient] echo restarted: endpoint {ep} unchanged (DS agrees), restarts 1"
+            ),
+            "[echoclient] PASS",
+        ],
+    );
+    assert!(log.contains(&format!(
+        "[echoclient] fault injection requested (echo at {ep})"
+    )));
+    assert!(!log.contains("FAIL"), "client failed");
+    assert!(!log.contains("KERNEL PANIC"));
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+    assert!(r.passed(), "{}", r.describe());
+}
