@@ -19,6 +19,7 @@ use kernel_core::frame::{FRAME_SIZE, FrameAllocator};
 use kernel_core::grant::{
     Access, Grant, GrantId, GrantKind, GrantLookup, GrantTable, Grantee, resolve,
 };
+use kernel_core::hwpriv::{CpuTimes, HwPrivileges, TscRate};
 use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
@@ -58,6 +59,10 @@ pub struct Ctx {
     signal_manager: Option<Endpoint>,
     /// I/O port ranges `[start, end)` this process may use with `DevIo`.
     io_ranges: Vec<(u16, u32)>,
+    /// IRQ lines and physical memory it may use (`IrqHook`, `MapPhys`).
+    hw: HwPrivileges,
+    /// User ticks and system cycles (`Times`).
+    times: CpuTimes,
 }
 
 /// Grant tables of live processes, by endpoint.
@@ -88,6 +93,10 @@ struct Kernel {
     irq_hooks: [u64; 16],
     /// The boot modules (their memory stays reserved), for `Spawn`.
     modules: Vec<BootModule>,
+    /// The boot memory map as `MemMap` records (start, end, kind).
+    memmap: Vec<(u64, u64, u64)>,
+    /// Measured TSC cycles per clock tick.
+    tsc: TscRate,
 }
 
 /// Why a boot module could not become a process.
@@ -173,6 +182,8 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         rq: RunQueues::new(kernel_core::process::NR_PROCS),
         irq_hooks: [0; 16],
         modules: info.modules.clone(),
+        memmap: memory_map(&info, kernel_range),
+        tsc: TscRate::default(),
     };
     // The kernel tasks exist for IPC as notification sources only.
     for task in [SYSTEM_SLOT, CLOCK_SLOT] {
@@ -211,6 +222,30 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
     }
 }
 
+/// The memory map for `MemMap`: the loader's regions, then the modules and
+/// the kernel image.
+fn memory_map(info: &BootInfo, kernel: AddrRange) -> Vec<(u64, u64, u64)> {
+    let mut map: Vec<(u64, u64, u64)> = info
+        .memory
+        .iter()
+        .map(|r| {
+            let kind = if r.available {
+                abi::MEM_AVAILABLE
+            } else {
+                abi::MEM_RESERVED
+            };
+            (r.range.start, r.range.end, kind)
+        })
+        .collect();
+    map.extend(
+        info.modules
+            .iter()
+            .map(|m| (m.range.start, m.range.end, abi::MEM_MODULE)),
+    );
+    map.push((kernel.start, kernel.end, abi::MEM_KERNEL));
+    map
+}
+
 /// Boot programs are trusted system processes for now: every kernel call
 /// and every process, but not the kernel tasks, which never receive
 /// (a send to them could never complete).
@@ -239,6 +274,9 @@ fn restrict_plain_users(k: &mut Kernel) {
         })
         .collect();
     for slot in users {
+        if let Some(p) = k.procs.get_mut(slot) {
+            p.ctx.hw = HwPrivileges::none();
+        }
         if k.ipc
             .set_privileges(slot, Privileges::user(&servers))
             .is_err()
@@ -327,6 +365,8 @@ fn load_program(
             alarm: None,
             signal_manager: None,
             io_ranges: Vec::new(),
+            hw: HwPrivileges::boot(),
+            times: CpuTimes::default(),
         }),
         Err(e) => {
             space.destroy(fa);
@@ -394,10 +434,16 @@ pub fn handle_trap(frame: &mut TrapFrame) {
         let k = slot
             .as_mut()
             .expect("user trap before the kernel started a process");
+        let (t0, caller) = (cpu::rdtsc(), k.procs.current());
         if frame.vector == u64::from(abi::SYSCALL_VECTOR) {
             syscall(k, frame);
         } else {
             user_fault(k, frame);
+        }
+        // System time: the kernel's work on this trap, charged to the
+        // process that made it (if it still exists).
+        if let Some(p) = caller.and_then(|s| k.procs.get_mut(s)) {
+            p.ctx.times.sys_cycles += cpu::rdtsc().wrapping_sub(t0);
         }
     });
 }
@@ -421,6 +467,12 @@ fn irq(frame: &mut TrapFrame, irq: u8) {
             }
         }
         if irq == 0 {
+            k.tsc.tick(cpu::rdtsc());
+            if frame.is_user()
+                && let Some(p) = k.procs.current().and_then(|s| k.procs.get_mut(s))
+            {
+                p.ctx.times.user_ticks += 1;
+            }
             k.ticks += 1;
             let now = k.ticks;
             let due: Vec<(usize, Endpoint)> = (0..kernel_core::process::NR_PROCS)
@@ -562,13 +614,14 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             }
         }
         Syscall::Uptime => Ok(k.ticks),
-        Syscall::IrqHook => match u8::try_from(frame.rdi) {
-            Ok(line) if line < 16 => {
+        Syscall::IrqHook => match k.procs.get(slot).map(|p| p.ctx.hw.may_hook(frame.rdi)) {
+            Some(Ok(line)) => {
                 k.irq_hooks[usize::from(line)] |= 1 << slot;
                 cpu::unmask_irq(line);
                 Ok(0)
             }
-            _ => Err(Errno::Inval),
+            Some(Err(e)) => Err(e.errno()),
+            None => Err(Errno::Inval),
         },
         Syscall::SetPriv => set_priv(k, frame),
         Syscall::Spawn => spawn(k, slot, frame),
@@ -612,6 +665,15 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             _ => Err(Errno::Inval),
         },
         Syscall::BootModules => boot_modules(k, slot, frame),
+        Syscall::Times => times(k, slot, frame),
+        Syscall::MemMap => mem_map(k, slot, frame),
+        Syscall::SetIrqPriv => set_irq_priv(k, frame),
+        Syscall::SetMemPriv => set_mem_priv(k, frame),
+        Syscall::MapPhys => map_phys(k, frame),
+        Syscall::Unmap => unmap(k, frame),
+        Syscall::ClearSpace => clear_space(k, frame),
+        Syscall::CloneSpace => clone_space(k, frame),
+        Syscall::Fork => fork(k, slot, frame),
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -901,6 +963,218 @@ fn map_pages(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         // belong to the process and are freed with it).
         Err(_) => Err(Errno::Inval),
     }
+}
+
+/// A process's target endpoint: `ENDPOINT_SELF` is the caller.
+fn target_slot(k: &Kernel, caller: usize, raw: u64) -> Result<usize, Errno> {
+    if raw as u32 == abi::ENDPOINT_SELF {
+        Ok(caller)
+    } else {
+        live_slot(k, Endpoint(raw as u32))
+    }
+}
+
+/// `Times`: user ticks, system ticks, system cycles and uptime.
+fn times(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = target_slot(k, slot, f.rdi)?;
+    let t = k.procs.get(target).ok_or(Errno::Inval)?.ctx.times;
+    let words = [
+        t.user_ticks,
+        t.sys_ticks(k.tsc.per_tick()),
+        t.sys_cycles,
+        k.ticks,
+    ];
+    let mut out = [0u8; abi::TIMES_WORDS * 8];
+    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space.write_user(f.rsi, &out).ok_or(Errno::Fault)?;
+    Ok(0)
+}
+
+/// `MemMap`: the boot memory map as little-endian records.
+fn mem_map(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let mut bytes = Vec::with_capacity(k.memmap.len() * abi::MEMMAP_RECORD);
+    for &(start, end, kind) in &k.memmap {
+        for w in [start, end, kind] {
+            bytes.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    let room = usize::try_from(f.rsi).unwrap_or(usize::MAX);
+    let n = bytes
+        .len()
+        .min(room / abi::MEMMAP_RECORD * abi::MEMMAP_RECORD);
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space.write_user(f.rdi, &bytes[..n]).ok_or(Errno::Fault)?;
+    Ok(bytes.len() as u64)
+}
+
+/// `SetIrqPriv`: replaces the IRQ lines a process may hook; lines it
+/// hooked and may no longer use are unhooked.
+fn set_irq_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let hw = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.hw;
+    hw.set_irq_lines(f.rsi).map_err(|e| e.errno())?;
+    let allowed = hw.irq_lines();
+    for (line, hooks) in k.irq_hooks.iter_mut().enumerate() {
+        if allowed & (1 << line) == 0 && *hooks & (1u64 << target) != 0 {
+            *hooks &= !(1u64 << target);
+            if *hooks == 0 {
+                cpu::mask_irq(line as u8);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `SetMemPriv`: adds (or with length 0 clears) physical memory ranges.
+fn set_mem_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let hw = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.hw;
+    if f.rdx == 0 {
+        hw.clear_mem();
+        return Ok(0);
+    }
+    hw.add_mem(f.rsi, f.rdx, abi::MAX_MEM_RANGES)
+        .map(|()| 0)
+        .map_err(|e| e.errno())
+}
+
+/// The page-aligned user range of `count` pages at `start` below the stack
+/// guard (where VM may map), checked.
+fn user_pages(start: u64, count: u64) -> Result<AddrRange, Errno> {
+    if !start.is_multiple_of(FRAME_SIZE) || count == 0 || count > abi::MAX_MAP_PAGES {
+        return Err(Errno::Inval);
+    }
+    let range = AddrRange::from_len(start, count * FRAME_SIZE).ok_or(Errno::Fault)?;
+    let area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_BOTTOM - FRAME_SIZE);
+    if !area.contains_range(&range) {
+        return Err(Errno::Fault);
+    }
+    Ok(range)
+}
+
+/// Reloads CR3 when `slot` is running, after its mappings changed.
+fn reload_if_current(k: &Kernel, slot: usize) {
+    if k.procs.current() == Some(slot)
+        && let Some(p) = k.procs.get(slot)
+    {
+        cpu::write_cr3(p.ctx.space.root());
+    }
+}
+
+/// `MapPhys`: maps physical memory from the target's memory ranges.
+fn map_phys(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let range = user_pages(f.rsi, f.r10)?;
+    if !f.rdx.is_multiple_of(FRAME_SIZE) {
+        return Err(Errno::Inval);
+    }
+    let phys = AddrRange::from_len(f.rdx, range.len()).ok_or(Errno::Inval)?;
+    let ctx = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx;
+    ctx.hw.may_map(&phys).map_err(|e| e.errno())?;
+    let pages = (range.start..range.end).step_by(FRAME_SIZE as usize);
+    if pages.clone().any(|va| ctx.space.translate(va).is_some()) {
+        return Err(Errno::Fault);
+    }
+    let writable = f.r8 != 0;
+    let space = &mut ctx.space;
+    let mapped = FRAMES.with(|fa| {
+        pages
+            .zip((phys.start..).step_by(FRAME_SIZE as usize))
+            .try_for_each(|(va, pa)| space.map_foreign_page(fa, va, pa, writable))
+    });
+    reload_if_current(k, target);
+    mapped.map(|()| 0).map_err(|_| Errno::Inval)
+}
+
+/// `Unmap`: removes pages from a process's user space.
+fn unmap(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let range = user_pages(f.rsi, f.rdx)?;
+    let space = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.space;
+    let n = FRAMES.with(|fa| space.unmap_pages(fa, range.start, f.rdx));
+    reload_if_current(k, target);
+    Ok(n)
+}
+
+/// `ClearSpace`: tears down a process's whole user space.
+fn clear_space(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let space = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.space;
+    let n = FRAMES.with(|fa| space.clear(fa));
+    reload_if_current(k, target);
+    Ok(n)
+}
+
+/// `CloneSpace`: `rsi`'s user space becomes a copy of `rdi`'s.
+fn clone_space(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let src = live_slot(k, Endpoint(f.rdi as u32))?;
+    let dst = live_slot(k, Endpoint(f.rsi as u32))?;
+    if src == dst {
+        return Err(Errno::Inval);
+    }
+    // Take the destination out so both spaces can be borrowed.
+    let mut space = core::mem::replace(
+        &mut k.procs.get_mut(dst).ok_or(Errno::Inval)?.ctx.space,
+        AddressSpace::empty(),
+    );
+    let from = &k.procs.get(src).ok_or(Errno::Inval)?.ctx.space;
+    let r = FRAMES.with(|fa| space.clone_from(fa, from));
+    if let Some(p) = k.procs.get_mut(dst) {
+        p.ctx.space = space;
+    }
+    reload_if_current(k, dst);
+    r.map(|()| 0).map_err(|_| Errno::Inval)
+}
+
+/// `Fork`: a copy of the caller in a new slot; the child gets 0.
+fn fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    if !k.procs.has_free_slot() {
+        return Err(Errno::Inval);
+    }
+    let parent = k.procs.get(slot).ok_or(Errno::Inval)?;
+    let child_space = FRAMES.with(|fa| {
+        let mut space = AddressSpace::new(fa)?;
+        match space.clone_from(fa, &parent.ctx.space) {
+            Ok(()) => Ok(space),
+            Err(e) => {
+                space.destroy(fa);
+                Err(e)
+            }
+        }
+    });
+    let space = child_space.map_err(|_| Errno::Inval)?;
+    let ctx = Ctx {
+        frame: TrapFrame { rax: 0, ..*f },
+        space,
+        recv_buf: None,
+        grants: GrantTable::new(),
+        alarm: None,
+        signal_manager: parent.ctx.signal_manager,
+        io_ranges: parent.ctx.io_ranges.clone(),
+        hw: parent.ctx.hw.clone(),
+        times: CpuTimes::default(),
+    };
+    let name = parent.name.clone();
+    let privileges = k.ipc.privileges(slot).unwrap_or_else(boot_privileges);
+    let ep = match k.procs.spawn(&name, ctx) {
+        Ok(ep) => ep,
+        Err(_) => return Err(Errno::Inval),
+    };
+    if let Err(e) = k.ipc.add(ep, privileges) {
+        panic!("IPC table out of step with the process table: {e:?}");
+    }
+    if k.rq
+        .configure(ep.slot(), DEFAULT_PRIORITY, QUANTUM_TICKS)
+        .is_err()
+    {
+        return Err(Errno::Inval);
+    }
+    make_runnable(k, ep.slot());
+    kprintln!("kernel: '{name}' forked as slot {}", ep.slot());
+    Ok(u64::from(ep.0))
 }
 
 /// `SetIoPriv`: adds a port range to a live process's privileges.

@@ -166,7 +166,69 @@ pub enum Syscall {
     /// order) into the `rsi`-byte buffer at `rdi`. Returns the full length
     /// (the text is cut off if the buffer is shorter).
     BootModules = 28,
+    /// Process times of endpoint `rdi` (`ENDPOINT_SELF` for the caller):
+    /// writes [`TIMES_WORDS`] little-endian `u64`s into the 32-byte buffer
+    /// at `rsi`: user ticks, system ticks, system TSC cycles, uptime.
+    /// User ticks are clock ticks that found the process running in ring 3;
+    /// system time is the TSC time the kernel spent on its traps, in ticks
+    /// of the measured TSC rate. Returns 0.
+    Times = 32,
+    /// Write the boot memory map into the `rsi`-byte buffer at `rdi` as
+    /// records of [`MEMMAP_RECORD`] bytes (`start`, `end`, `kind`:
+    /// little-endian `u64`s; kinds [`MEM_AVAILABLE`], [`MEM_RESERVED`],
+    /// [`MEM_MODULE`], [`MEM_KERNEL`]). Returns the full length in bytes
+    /// (the list is cut at a whole record if the buffer is shorter).
+    MemMap = 33,
+    /// Replace the IRQ lines endpoint `rdi` may hook: bit `n` of `rsi` =
+    /// line `n` (0-15). `IrqHook` of any other line fails with
+    /// [`Errno::Perm`]. Returns 0.
+    SetIrqPriv = 34,
+    /// Add physical memory `rsi .. rsi + rdx` (page-aligned) to the ranges
+    /// endpoint `rdi` may have mapped with [`Syscall::MapPhys`]; `rdx` = 0
+    /// clears its ranges. At most [`MAX_MEM_RANGES`]. Returns 0.
+    SetMemPriv = 35,
+    /// Map `r10` pages of physical memory from page-aligned `rdx` at
+    /// page-aligned user address `rsi` of endpoint `rdi` (writable when
+    /// `r8` is nonzero). The physical range must lie inside the target's
+    /// memory ranges ([`Syscall::SetMemPriv`]; [`Errno::Perm`] otherwise)
+    /// and the user range must be unmapped. The frames are not owned by the
+    /// process (never freed or copied with it). Returns 0.
+    MapPhys = 36,
+    /// Unmap `rdx` pages at page-aligned user address `rsi` of endpoint
+    /// `rdi`; owned frames are freed, unmapped pages skipped. Returns the
+    /// number of pages unmapped.
+    Unmap = 37,
+    /// Tear down the whole user address space of endpoint `rdi` (VM, before
+    /// an exec): every user page is unmapped and its owned frames freed.
+    /// Returns the number of pages unmapped.
+    ClearSpace = 38,
+    /// Replace the user address space of endpoint `rsi` with a copy of
+    /// `rdi`'s (VM, for fork): owned pages are copied into fresh frames,
+    /// physical mappings shared. `rdi` and `rsi` must differ. Returns 0.
+    CloneSpace = 39,
+    /// Fork the caller: a new process slot with a copy of its address
+    /// space (as [`Syscall::CloneSpace`]) and registers, the same name,
+    /// privileges and signal manager, runnable. Returns the child's
+    /// endpoint to the parent and 0 to the child.
+    Fork = 40,
 }
+
+/// `Times` target meaning "the caller".
+pub const ENDPOINT_SELF: u32 = 0xFFFF_FFFE;
+/// Number of `u64` words [`Syscall::Times`] writes.
+pub const TIMES_WORDS: usize = 4;
+/// Bytes per [`Syscall::MemMap`] record.
+pub const MEMMAP_RECORD: usize = 24;
+/// [`Syscall::MemMap`] kind: usable RAM (as the boot loader reported it).
+pub const MEM_AVAILABLE: u64 = 1;
+/// [`Syscall::MemMap`] kind: memory the firmware reserved.
+pub const MEM_RESERVED: u64 = 2;
+/// [`Syscall::MemMap`] kind: a boot module's image.
+pub const MEM_MODULE: u64 = 3;
+/// [`Syscall::MemMap`] kind: the kernel image.
+pub const MEM_KERNEL: u64 = 4;
+/// Most physical memory ranges per process ([`Syscall::SetMemPriv`]).
+pub const MAX_MEM_RANGES: usize = 8;
 
 /// Most pages one [`Syscall::MapPages`] call maps.
 pub const MAX_MAP_PAGES: u64 = 1024;
@@ -247,6 +309,15 @@ impl TryFrom<u64> for Syscall {
             26 => Ok(Self::MapPages),
             27 => Ok(Self::IrqUnhook),
             28 => Ok(Self::BootModules),
+            32 => Ok(Self::Times),
+            33 => Ok(Self::MemMap),
+            34 => Ok(Self::SetIrqPriv),
+            35 => Ok(Self::SetMemPriv),
+            36 => Ok(Self::MapPhys),
+            37 => Ok(Self::Unmap),
+            38 => Ok(Self::ClearSpace),
+            39 => Ok(Self::CloneSpace),
+            40 => Ok(Self::Fork),
             _ => Err(Errno::NoSys),
         }
     }
@@ -387,11 +458,21 @@ mod tests {
             Syscall::MapPages,
             Syscall::IrqUnhook,
             Syscall::BootModules,
+            Syscall::Times,
+            Syscall::MemMap,
+            Syscall::SetIrqPriv,
+            Syscall::SetMemPriv,
+            Syscall::MapPhys,
+            Syscall::Unmap,
+            Syscall::ClearSpace,
+            Syscall::CloneSpace,
+            Syscall::Fork,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
         assert_eq!(Syscall::try_from(0), Err(Errno::NoSys));
         assert_eq!(Syscall::try_from(u64::MAX), Err(Errno::NoSys));
+        assert_eq!(Syscall::try_from(29), Err(Errno::NoSys));
     }
 
     #[test]
@@ -401,6 +482,8 @@ mod tests {
         assert!(Syscall::SafeCopyTo.is_kernel_call());
         assert!(Syscall::SetPriv.is_kernel_call());
         assert!(!Syscall::SendA.is_kernel_call());
+        assert!(Syscall::Fork.is_kernel_call());
+        assert!(Syscall::MapPhys.is_kernel_call());
     }
 
     #[test]

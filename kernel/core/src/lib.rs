@@ -12,6 +12,7 @@
 //! * [`options`]: kernel command-line flags.
 //! * [`grant`]: memory grants and the safecopy check (direct, indirect, revoke).
 //! * [`sched`]: priority run queues with round-robin quantum.
+//! * [`hwpriv`]: IRQ-line and physical-memory privileges, process times.
 //! * [`ipc`]: the IPC state machine (send/receive/sendrec/notify/sendnb,
 //!   deadlock detection, dead-peer wakeups, send privileges).
 //!
@@ -26,6 +27,7 @@ pub mod elf;
 pub mod fault;
 pub mod frame;
 pub mod grant;
+pub mod hwpriv;
 pub mod ipc;
 pub mod multiboot;
 pub mod options;

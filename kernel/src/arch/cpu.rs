@@ -113,6 +113,14 @@ pub fn read_cr2() -> u64 {
     v
 }
 
+/// The time-stamp counter (for per-process system time).
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the time-stamp counter; no memory access.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
 /// Switches to the address space rooted at `pml4` (physical address).
 ///
 /// Every address space maps the kernel's identity region identically, so the

@@ -16,6 +16,11 @@ const PRESENT: u64 = 1;
 const WRITABLE: u64 = 1 << 1;
 const USER: u64 = 1 << 2;
 const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+/// Software-available PTE bit: the page maps physical memory the process
+/// does not own (`MapPhys`), so it is never freed or copied with it.
+const FOREIGN: u64 = 1 << 9;
+/// Pages in the user GiB.
+const USER_PAGES: u64 = (abi::USER_END - abi::USER_BASE) / 4096;
 
 /// Page table that splits the first 2 MiB of the identity map into 4 KiB
 /// pages so page 0 can stay unmapped: a kernel null-pointer access then
@@ -101,6 +106,16 @@ impl AddressSpace {
         }
     }
 
+    /// A placeholder owning nothing, to hold a slot's place while its real
+    /// space is briefly taken out; never loaded or used for mapping.
+    pub const fn empty() -> Self {
+        Self {
+            pml4: 0,
+            user_pd: 0,
+            frames: Vec::new(),
+        }
+    }
+
     /// Physical address of the PML4 (the CR3 value).
     pub fn root(&self) -> u64 {
         self.pml4
@@ -135,12 +150,138 @@ impl AddressSpace {
         let pte = phys::read_entry(pt, pt_index);
         let w = if writable { WRITABLE } else { 0 };
         if pte & PRESENT != 0 {
-            phys::write_entry(pt, pt_index, pte | w);
+            // A physical mapping keeps the rights it was mapped with.
+            if pte & FOREIGN == 0 {
+                phys::write_entry(pt, pt_index, pte | w);
+            }
             return Ok(pte & ADDR_MASK);
         }
         let page = alloc_zeroed(fa, &mut self.frames)?;
         phys::write_entry(pt, pt_index, page | PRESENT | USER | w);
         Ok(page)
+    }
+
+    /// Maps physical page `phys` (not owned: never freed or copied) at the
+    /// unmapped user page `vaddr`. Fails with `NotUser` if `vaddr` is
+    /// outside user space or already mapped.
+    pub fn map_foreign_page<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+        phys: u64,
+        writable: bool,
+    ) -> Result<(), MapError> {
+        if !(abi::USER_BASE..abi::USER_END).contains(&vaddr)
+            || self.leaf(vaddr).is_some_and(|e| e & PRESENT != 0)
+        {
+            return Err(MapError::NotUser(vaddr));
+        }
+        let pt = self.table_for(fa, vaddr)?;
+        let w = if writable { WRITABLE } else { 0 };
+        let entry = (phys & ADDR_MASK) | PRESENT | USER | FOREIGN | w;
+        phys::write_entry(pt, ((vaddr >> 12) & 511) as usize, entry);
+        Ok(())
+    }
+
+    /// The page table covering `vaddr`, allocated if missing.
+    fn table_for<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+    ) -> Result<u64, MapError> {
+        let pd_index = ((vaddr >> 21) & 511) as usize;
+        let mut pde = phys::read_entry(self.user_pd, pd_index);
+        if pde & PRESENT == 0 {
+            let pt = alloc_zeroed(fa, &mut self.frames)?;
+            pde = pt | PRESENT | WRITABLE | USER;
+            phys::write_entry(self.user_pd, pd_index, pde);
+        }
+        Ok(pde & ADDR_MASK)
+    }
+
+    /// Unmaps the user pages `vaddr .. vaddr + count * 4096` (page-aligned),
+    /// freeing owned frames; returns how many pages were mapped. Page tables
+    /// stay (they are freed with the space). The space must be reloaded in
+    /// CR3 afterwards if it is the current one.
+    pub fn unmap_pages<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+        count: u64,
+    ) -> u64 {
+        let mut freed = Vec::new();
+        let mut unmapped = 0;
+        for i in 0..count.min(USER_PAGES) {
+            let va = vaddr + i * 4096;
+            if !(abi::USER_BASE..abi::USER_END).contains(&va) {
+                break;
+            }
+            let pde = phys::read_entry(self.user_pd, ((va >> 21) & 511) as usize);
+            if pde & PRESENT == 0 {
+                continue;
+            }
+            let (pt, idx) = (pde & ADDR_MASK, ((va >> 12) & 511) as usize);
+            let pte = phys::read_entry(pt, idx);
+            if pte & PRESENT == 0 {
+                continue;
+            }
+            phys::write_entry(pt, idx, 0);
+            unmapped += 1;
+            if pte & FOREIGN == 0 {
+                freed.push(pte & ADDR_MASK);
+            }
+        }
+        if !freed.is_empty() {
+            freed.sort_unstable();
+            self.frames.retain(|f| freed.binary_search(f).is_err());
+            release_frames(fa, &freed);
+        }
+        unmapped
+    }
+
+    /// Every present user page: (virtual address, PTE).
+    fn user_pages(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for pd_index in 0..512u64 {
+            let pde = phys::read_entry(self.user_pd, pd_index as usize);
+            if pde & PRESENT == 0 {
+                continue;
+            }
+            for pt_index in 0..512u64 {
+                let pte = phys::read_entry(pde & ADDR_MASK, pt_index as usize);
+                if pte & PRESENT != 0 {
+                    out.push((abi::USER_BASE + (pd_index << 21) + (pt_index << 12), pte));
+                }
+            }
+        }
+        out
+    }
+
+    /// Replaces this (non-current) space's user mappings with a copy of
+    /// `src`'s: owned pages are copied into fresh frames, foreign
+    /// (physical) mappings are shared. On running out of memory this space
+    /// keeps what was copied so far (freed with it).
+    pub fn clone_from<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        src: &AddressSpace,
+    ) -> Result<(), MapError> {
+        self.unmap_pages(fa, abi::USER_BASE, USER_PAGES);
+        for (va, pte) in src.user_pages() {
+            let writable = pte & WRITABLE != 0;
+            if pte & FOREIGN != 0 {
+                self.map_foreign_page(fa, va, pte & ADDR_MASK, writable)?;
+            } else {
+                let page = self.map_user_page(fa, va, writable)?;
+                phys::copy_to(page, phys::read(pte & ADDR_MASK, 4096));
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps every user page (freeing owned frames); returns the count.
+    pub fn clear<const W: usize>(&mut self, fa: &mut FrameAllocator<W>) -> u64 {
+        self.unmap_pages(fa, abi::USER_BASE, USER_PAGES)
     }
 
     /// Physical address backing user address `vaddr`, if mapped (and
@@ -207,6 +348,11 @@ impl AddressSpace {
         }
         let pte = phys::read_entry(pde & ADDR_MASK, ((vaddr >> 12) & 511) as usize);
         if pte & PRESENT == 0 || pte & USER == 0 {
+            return None;
+        }
+        // Physical mappings above the kernel's identity map (device
+        // memory) cannot be reached by kernel copies.
+        if pte & FOREIGN != 0 && (pte & ADDR_MASK) >= phys::IDENTITY_LIMIT {
             return None;
         }
         Some((pte & ADDR_MASK) | (vaddr & 0xFFF))

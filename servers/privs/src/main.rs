@@ -23,6 +23,21 @@
 //! `privs killer NAME` kills the process NAME (e.g. a pong blocked in
 //! receive), then checks that it is gone and that a second kill fails.
 //!
+//! `privs hw` checks the IRQ-line and physical-memory parts of the
+//! privilege record: `IrqHook` only on lines given with `SetIrqPriv`,
+//! `MapPhys` only inside ranges given with `SetMemPriv` (two mappings of
+//! one physical page see each other's writes; a read-only one refuses
+//! writes), and `Unmap` removes a page.
+//!
+//! `privs times` spins for a few clock ticks and checks `Times` (user
+//! ticks counted, system time measured); `privs memmap` checks the `MemMap`
+//! boot memory map (RAM, modules, kernel image, cut at whole records).
+//!
+//! `privs fork` checks `Fork` (the child sees a copy of the parent's
+//! memory; its writes do not reach the parent), `CloneSpace` argument
+//! errors, and `ClearSpace` on a child blocked in receive (it is woken with
+//! `Fault`, then faults on its vanished code and dies).
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
@@ -34,6 +49,7 @@ use rt::{grant, ipc, sys};
 const GO: u32 = 30;
 const REPORT: u32 = 31;
 const BYE: u32 = 32;
+const FORKED: u32 = 33;
 
 rt::entry!(main);
 
@@ -157,6 +173,61 @@ fn main(args: &str) -> i32 {
                 sys::map_pages(me, HEAP + 1, 1, true) == Err(Errno::Inval),
             );
         }
+        Some("hw") => hw_checks(&mut check),
+        Some("times") => {
+            let start = sys::uptime();
+            while sys::uptime() < start + 5 {
+                core::hint::spin_loop();
+            }
+            match sys::times(rt::abi::ENDPOINT_SELF) {
+                Ok([user, sys_ticks, sys_cycles, uptime]) => {
+                    rt::println!(
+                        "times: user {user} ticks, system {sys_ticks} ticks ({sys_cycles} cycles), uptime {uptime}"
+                    );
+                    check("user ticks counted", user >= 1 && user <= uptime);
+                    check("system time measured", sys_cycles > 0);
+                    check("uptime matches", uptime >= start + 5);
+                }
+                Err(e) => {
+                    rt::println!("times failed: {e:?}");
+                    check("times", false);
+                }
+            }
+            check(
+                "times of a dead endpoint refused",
+                sys::times(0x7fff_0030) == Err(Errno::DeadSrcDst),
+            );
+        }
+        Some("memmap") => {
+            let mut buf = [0u8; 1024];
+            let total = sys::mem_map(&mut buf).unwrap_or(0);
+            check(
+                "memmap whole records",
+                total > 0 && total.is_multiple_of(rt::abi::MEMMAP_RECORD) && total <= buf.len(),
+            );
+            let regions = || sys::mem_regions(&buf[..total.min(buf.len())]);
+            for r in regions() {
+                rt::println!("memmap: {:#x}..{:#x} kind {}", r.start, r.end, r.kind);
+            }
+            check(
+                "memmap has RAM above 1 MiB",
+                regions().any(|r| r.kind == rt::abi::MEM_AVAILABLE && r.end > 0x10_0000),
+            );
+            check(
+                "memmap has this module",
+                regions().any(|r| r.kind == rt::abi::MEM_MODULE && r.start < r.end),
+            );
+            check(
+                "memmap has the kernel",
+                regions().any(|r| r.kind == rt::abi::MEM_KERNEL && r.start >= 0x10_0000),
+            );
+            let mut one = [0u8; rt::abi::MEMMAP_RECORD + 5];
+            check(
+                "memmap cut at a record",
+                sys::mem_map(&mut one) == Ok(total) && one[rt::abi::MEMMAP_RECORD..] == [0; 5],
+            );
+        }
+        Some("fork") => fork_checks(&mut check),
         Some("killer") => {
             let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
             let target = who(name);
@@ -177,4 +248,154 @@ fn main(args: &str) -> i32 {
         }
     }
     wrong
+}
+
+/// `privs hw`: IRQ lines and physical memory ranges.
+fn hw_checks(check: &mut impl FnMut(&str, bool)) {
+    // A conventional-memory page below the kernel's allocator (it reserves
+    // the first MiB) that nothing uses after boot.
+    const PHYS: u64 = 0x5000;
+    const VA: u64 = 0x6000_0000;
+    let me = ipc::whois("").unwrap_or(ipc::ANY);
+    check("narrow IRQ lines", sys::set_irq_priv(me, 1 << 4).is_ok());
+    check("hook IRQ 3 denied", sys::irq_hook(3) == Err(Errno::Perm));
+    check("hook IRQ 4 allowed", sys::irq_hook(4).is_ok());
+    check("unhook IRQ 4", sys::irq_unhook(4).is_ok());
+    check("bad IRQ line", sys::irq_hook(16) == Err(Errno::Inval));
+    check(
+        "bad IRQ mask",
+        sys::set_irq_priv(me, 1 << 16) == Err(Errno::Inval),
+    );
+    check(
+        "map phys without a range denied",
+        sys::map_phys(me, VA, PHYS, 1, true) == Err(Errno::Perm),
+    );
+    check(
+        "give memory range",
+        sys::set_mem_priv(me, PHYS, 4096).is_ok(),
+    );
+    check(
+        "unaligned memory range refused",
+        sys::set_mem_priv(me, PHYS + 1, 4096) == Err(Errno::Inval),
+    );
+    check(
+        "map phys writable",
+        sys::map_phys(me, VA, PHYS, 1, true).is_ok(),
+    );
+    check(
+        "map phys read-only",
+        sys::map_phys(me, VA + 0x1000, PHYS, 1, false).is_ok(),
+    );
+    check(
+        "map phys outside the range denied",
+        sys::map_phys(me, VA + 0x2000, PHYS + 0x1000, 1, true) == Err(Errno::Perm),
+    );
+    check(
+        "map phys over a mapped page refused",
+        sys::map_phys(me, VA, PHYS, 1, true) == Err(Errno::Fault),
+    );
+    check(
+        "map phys unaligned refused",
+        sys::map_phys(me, VA + 0x2000, PHYS + 8, 1, true) == Err(Errno::Inval),
+    );
+    check(
+        "map phys into the kernel refused",
+        sys::map_phys(me, 0x10_0000, PHYS, 1, true) == Err(Errno::Fault),
+    );
+    let rw = grant::direct(me, VA as *const u8, 8192, grant::READ | grant::WRITE);
+    let g = rw.unwrap_or(u32::MAX);
+    check(
+        "both mappings show one page",
+        grant::copy_to(me, g, 16, b"physical memory!").is_ok() && {
+            let mut back = [0u8; 16];
+            grant::copy_from(me, g, 4096 + 16, &mut back).is_ok() && &back == b"physical memory!"
+        },
+    );
+    check(
+        "read-only mapping refuses writes",
+        grant::copy_to(me, g, 4096, b"x") == Err(Errno::Fault),
+    );
+    check("unmap one page", sys::unmap(me, VA, 1) == Ok(1));
+    let mut b = [0u8; 1];
+    check(
+        "unmapped page is gone",
+        grant::copy_from(me, g, 0, &mut b) == Err(Errno::Fault),
+    );
+    check("unmap the other", sys::unmap(me, VA, 2) == Ok(1));
+}
+
+/// `privs fork`: fork, clone errors, tearing down a blocked child.
+fn fork_checks(check: &mut impl FnMut(&str, bool)) {
+    const HEAP: u64 = 0x6000_0000;
+    let me = ipc::whois("").unwrap_or(ipc::ANY);
+    check("map heap", sys::map_pages(me, HEAP, 1, true).is_ok());
+    let g = grant::direct(me, HEAP as *const u8, 4096, grant::READ | grant::WRITE);
+    let g = g.unwrap_or(u32::MAX);
+    check("write heap", grant::copy_to(me, g, 0, b"parent").is_ok());
+    match sys::fork() {
+        Ok(None) => {
+            // The child: same memory contents, but its own copy.
+            let child = ipc::whois("").unwrap_or(ipc::ANY);
+            let g = grant::direct(child, HEAP as *const u8, 4096, grant::READ | grant::WRITE);
+            let g = g.unwrap_or(u32::MAX);
+            let mut b = [0u8; 6];
+            let saw = grant::copy_from(child, g, 0, &mut b).is_ok() && &b == b"parent";
+            let wrote = grant::copy_to(child, g, 0, b"child!").is_ok();
+            let mut m = ipc::message(FORKED);
+            ipc::set(&mut m, 0, u64::from(saw && wrote));
+            let sent = ipc::send(me, &m).is_ok();
+            rt::println!("child: saw parent memory {saw}, reported {sent}");
+            sys::exit(if saw && wrote && sent { 0 } else { 1 });
+        }
+        Ok(Some(child)) => {
+            check("child is another process", child != me);
+            let m = ipc::receive(child);
+            check(
+                "child saw a copy",
+                m.is_ok_and(|m| ipc::mtype(&m) == FORKED && ipc::get(&m, 0) == 1),
+            );
+            let mut b = [0u8; 6];
+            check(
+                "parent memory unchanged",
+                grant::copy_from(me, g, 0, &mut b).is_ok() && &b == b"parent",
+            );
+            check(
+                "clone onto itself refused",
+                sys::clone_space(me, me) == Err(Errno::Inval),
+            );
+            check(
+                "clone of a dead endpoint refused",
+                sys::clone_space(me, 0x7fff_0030) == Err(Errno::DeadSrcDst),
+            );
+        }
+        Err(e) => {
+            rt::println!("fork failed: {e:?}");
+            check("fork", false);
+            return;
+        }
+    }
+    match sys::fork() {
+        Ok(None) => {
+            // Second child: waits, and is torn down while waiting.
+            let r = ipc::receive(me);
+            // Not reached: the code is gone once the call returns.
+            rt::println!("second child woke with {:?}", r.map(drop));
+            sys::exit(3);
+        }
+        Ok(Some(child)) => {
+            // Sleep so the child runs and blocks in receive first.
+            let slept = sys::set_alarm(3).is_ok() && ipc::receive(rt::abi::CLOCK_ENDPOINT).is_ok();
+            check("sleep", slept);
+            check(
+                "clear child space",
+                sys::clear_space(child).is_ok_and(|n| n > 0),
+            );
+            let mut m = ipc::message(1);
+            check(
+                "torn-down child dies",
+                ipc::sendrec(child, &mut m) == Err(Errno::DeadSrcDst),
+            );
+        }
+        Err(_) => check("second fork", false),
+    }
 }

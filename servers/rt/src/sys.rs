@@ -228,3 +228,116 @@ pub fn boot_modules(buf: &mut [u8]) -> Result<usize, Errno> {
     ))
     .map(|n| n as usize)
 }
+
+fn call6(call: Syscall, a: [u64; 6]) -> Result<u64, Errno> {
+    Errno::from_return(raw_syscall6(call as u64, a))
+}
+
+/// Process times of `target` (`abi::ENDPOINT_SELF` for the caller):
+/// `[user ticks, system ticks, system TSC cycles, uptime ticks]`.
+pub fn times(target: u32) -> Result<[u64; abi::TIMES_WORDS], Errno> {
+    let mut buf = [0u8; abi::TIMES_WORDS * 8];
+    call6(
+        Syscall::Times,
+        [u64::from(target), buf.as_mut_ptr() as u64, 0, 0, 0, 0],
+    )?;
+    let mut out = [0u64; abi::TIMES_WORDS];
+    for (w, chunk) in out.iter_mut().zip(buf.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    Ok(out)
+}
+
+/// One record of the boot memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemRegion {
+    /// First physical address.
+    pub start: u64,
+    /// One past the last physical address.
+    pub end: u64,
+    /// `abi::MEM_AVAILABLE`, `MEM_RESERVED`, `MEM_MODULE` or `MEM_KERNEL`.
+    pub kind: u64,
+}
+
+/// Reads the boot memory map into `buf` (whole records of
+/// `abi::MEMMAP_RECORD` bytes); returns the full length of the map in
+/// bytes. Decode the records with [`mem_regions`].
+pub fn mem_map(buf: &mut [u8]) -> Result<usize, Errno> {
+    call6(
+        Syscall::MemMap,
+        [buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0],
+    )
+    .map(|n| n as usize)
+}
+
+/// Decodes the records [`mem_map`] wrote (a trailing partial record is
+/// ignored).
+pub fn mem_regions(bytes: &[u8]) -> impl Iterator<Item = MemRegion> + '_ {
+    bytes.chunks_exact(abi::MEMMAP_RECORD).map(|r| {
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&r[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        MemRegion {
+            start: word(0),
+            end: word(1),
+            kind: word(2),
+        }
+    })
+}
+
+/// Replaces the IRQ lines `target` may hook (bit `n` = line `n`).
+pub fn set_irq_priv(target: u32, lines: u64) -> Result<(), Errno> {
+    call6(Syscall::SetIrqPriv, [u64::from(target), lines, 0, 0, 0, 0]).map(drop)
+}
+
+/// Adds physical memory `start .. start + len` to what `target` may have
+/// mapped (`len` = 0 clears its ranges).
+pub fn set_mem_priv(target: u32, start: u64, len: u64) -> Result<(), Errno> {
+    call6(
+        Syscall::SetMemPriv,
+        [u64::from(target), start, len, 0, 0, 0],
+    )
+    .map(drop)
+}
+
+/// Maps `count` pages of physical memory at `phys` at user address `addr`
+/// of `target` (within its memory ranges).
+pub fn map_phys(
+    target: u32,
+    addr: u64,
+    phys: u64,
+    count: u64,
+    writable: bool,
+) -> Result<(), Errno> {
+    let a = [u64::from(target), addr, phys, count, u64::from(writable), 0];
+    call6(Syscall::MapPhys, a).map(drop)
+}
+
+/// Unmaps `count` pages at `addr` of `target`; returns how many were mapped.
+pub fn unmap(target: u32, addr: u64, count: u64) -> Result<u64, Errno> {
+    call6(Syscall::Unmap, [u64::from(target), addr, count, 0, 0, 0])
+}
+
+/// Tears down `target`'s whole user address space; returns the page count.
+pub fn clear_space(target: u32) -> Result<u64, Errno> {
+    call6(Syscall::ClearSpace, [u64::from(target), 0, 0, 0, 0, 0])
+}
+
+/// Makes `dst`'s user address space a copy of `src`'s.
+pub fn clone_space(src: u32, dst: u32) -> Result<(), Errno> {
+    call6(
+        Syscall::CloneSpace,
+        [u64::from(src), u64::from(dst), 0, 0, 0, 0],
+    )
+    .map(drop)
+}
+
+/// Forks the caller: `Ok(Some(child))` in the parent, `Ok(None)` in the
+/// child.
+pub fn fork() -> Result<Option<u32>, Errno> {
+    call6(Syscall::Fork, [0; 6]).map(|e| (e != 0).then_some(e as u32))
+}

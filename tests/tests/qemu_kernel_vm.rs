@@ -1,0 +1,155 @@
+//! QEMU tests of the kernel calls a user-space memory manager and the
+//! process manager need (issue 5): hardware privileges (IRQ lines,
+//! physical memory ranges), `MapPhys`/`Unmap`, `Times`, the boot memory
+//! map, `Fork`, `CloneSpace` and `ClearSpace`. The `privs` boot program
+//! runs the checks and prints `check NAME: ok|WRONG`. Same harness rules as
+//! `qemu_boot.rs`: under `CI=true` a missing QEMU fails, otherwise skips.
+
+use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
+use images::qemu::{self, QemuConfig, RunResult};
+use std::sync::OnceLock;
+
+fn built() -> &'static BuildOutput {
+    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
+    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
+        Ok(out) => out,
+        Err(e) => panic!("building the OS failed: {e}"),
+    }
+}
+
+fn boot(modules: &str, append: &str) -> Option<RunResult> {
+    if !qemu::available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but {} is not installed", qemu::QEMU);
+        }
+        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+        return None;
+    }
+    let out = built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
+    cfg.append = append.to_string();
+    let r = qemu::run(&cfg).expect("running QEMU");
+    eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
+    Some(r)
+}
+
+fn assert_in_order(log: &str, lines: &[&str]) {
+    let mut pos = 0;
+    for line in lines {
+        let at = log[pos..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
+        pos += at + line.len();
+    }
+}
+
+fn assert_checks(log: &str, name: &str, checks: &[&str]) {
+    for c in checks {
+        let line = format!("[{name}] check {c}: ok");
+        assert!(log.contains(&line), "missing {line:?}");
+    }
+    assert!(!log.contains("WRONG"), "a check failed");
+    assert!(!log.contains("KERNEL PANIC"));
+}
+
+#[test]
+fn qemu_kernel_irq_and_memory_privileges() {
+    let Some(r) = boot("privs:hw hw", "strict") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "hw",
+        &[
+            "narrow IRQ lines",
+            "hook IRQ 3 denied",
+            "hook IRQ 4 allowed",
+            "unhook IRQ 4",
+            "bad IRQ line",
+            "bad IRQ mask",
+            "map phys without a range denied",
+            "give memory range",
+            "unaligned memory range refused",
+            "map phys writable",
+            "map phys read-only",
+            "map phys outside the range denied",
+            "map phys over a mapped page refused",
+            "map phys unaligned refused",
+            "map phys into the kernel refused",
+            "both mappings show one page",
+            "read-only mapping refuses writes",
+            "unmap one page",
+            "unmapped page is gone",
+            "unmap the other",
+        ],
+    );
+    assert!(r.serial.contains("kernel: process 'hw' exited with code 0"));
+    assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_kernel_times_and_memory_map() {
+    let Some(r) = boot("privs:tm times,privs:mm memmap", "strict") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "tm",
+        &[
+            "user ticks counted",
+            "system time measured",
+            "uptime matches",
+            "times of a dead endpoint refused",
+        ],
+    );
+    assert_checks(
+        &r.serial,
+        "mm",
+        &[
+            "memmap whole records",
+            "memmap has RAM above 1 MiB",
+            "memmap has this module",
+            "memmap has the kernel",
+            "memmap cut at a record",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_kernel_fork_clone_and_clear() {
+    // Not strict: the torn-down child is meant to fault.
+    let Some(r) = boot("privs:fk fork", "") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "fk",
+        &[
+            "map heap",
+            "write heap",
+            "child is another process",
+            "child saw a copy",
+            "parent memory unchanged",
+            "clone onto itself refused",
+            "clone of a dead endpoint refused",
+            "sleep",
+            "clear child space",
+            "torn-down child dies",
+        ],
+    );
+    let log = &r.serial;
+    assert!(log.contains("[fk] child: saw parent memory true, reported true"));
+    assert_eq!(log.matches("kernel: 'fk' forked as slot").count(), 2);
+    assert!(log.contains("killed: page fault"), "the torn-down child faults");
+    assert!(!log.contains("second child woke"));
+    assert_eq!(
+        log.matches("kernel: process 'fk' exited with code 0").count(),
+        2,
+        "parent and first child exit cleanly"
+    );
+    assert!(r.passed(), "{}", r.describe());
+}
