@@ -358,6 +358,35 @@ fn orphans_freed_at_unmount() {
 }
 
 #[test]
+fn open_unlinked_inode_is_freed_after_a_crash_and_regets() {
+    // The owner dies with an unlinked file still open; the next instance
+    // mounts what it left and re-takes the open reference.
+    let mut f = fs(Version::V3, 60, 1024, 1024);
+    let ino = f.create(ROOT_INO, b"a", 0o644, 0, 0, 1).unwrap();
+    f.write(ino, 0, &[7u8; 5000], 2).unwrap();
+    let before = f.statvfs().unwrap();
+    f.get(ino).unwrap();
+    f.unlink(ROOT_INO, b"a", 3).unwrap();
+    f.sync().unwrap();
+    let left = f.io().clone();
+    drop(f);
+    let opts = MountOptions {
+        read_only: false,
+        force_rw_unclean: true,
+    };
+    let mut f = FileSystem::mount(left, opts).unwrap();
+    f.get(ino).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(f.read(ino, 0, &mut buf).unwrap(), 4);
+    assert_eq!(buf, [7u8; 4]);
+    f.put(ino).unwrap();
+    assert_eq!(f.stat(ino), Err(Errno::EIO));
+    let after = f.statvfs().unwrap();
+    assert_eq!(after.ffree, before.ffree + 1);
+    assert!(after.bfree > before.bfree);
+}
+
+#[test]
 fn emlink_limits() {
     let mut f = fs(Version::V1, 30, 1024, 4096);
     let ino = f.create(ROOT_INO, b"a", 0o644, 0, 0, 1).unwrap();

@@ -410,7 +410,14 @@ impl<B: BlockAccess> FileSystem<B> {
     /// Takes an open reference on `ino` (VFS "get"): the inode stays
     /// allocated until the last [`FileSystem::put`], even if unlinked.
     pub fn get(&mut self, ino: u32) -> Result<()> {
-        self.load(ino)?;
+        let inode = self.load(ino)?;
+        // An allocated inode without links can only be held open: after a
+        // file server restart the new instance re-takes the open references
+        // of the old one, and such an inode must still be freed at its last
+        // put (or at unmount).
+        if inode.nlinks == 0 {
+            self.orphans.insert(ino);
+        }
         *self.open.entry(ino).or_insert(0) += 1;
         Ok(())
     }

@@ -28,9 +28,9 @@
 //! file server dies) and mounts from the device; the record is empty, so a
 //! resent request is applied again.
 //!
-//! Known limit: an inode unlinked while open and still open at a crash is
-//! not freed after the restart (the core's orphan list is not part of the
-//! durable state); fsck reports it as an unreferenced inode.
+//! An inode unlinked while open and still open at a crash is freed after
+//! the restart too: the new instance re-takes the open references, and the
+//! core treats an inode with no links taken by `get` as an orphan.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
