@@ -2,7 +2,8 @@
 //! (`rs-native`, slot 2), DS (`ds-native` staged as `ds`, slot 3) and the
 //! echo service boot on the kernel; RS adopts DS, spawns echo from its boot
 //! image, publishes its label in DS; `echoclient` calls echo, has RS crash
-//! it (`service fi`), and calls it again at the endpoint it kept. Same
+//! it (`service fi`) or refresh it (`service refresh`: RS kills it), and
+//! calls it again at the endpoint it kept. Same
 //! harness rules as `qemu_ipc.rs`: under `CI=true` a missing QEMU fails,
 //! otherwise the test skips with a note.
 
@@ -91,6 +92,7 @@ fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
             &format!("took over endpoint {ep}"),
             "[echo] init Restart (restart count 1)",
             &format!("[echoclient] echo is running again at {ep} (restarts 1)"),
+            &format!("[echoclient] DS notified: echo -> {ep}"),
             // A fresh instance: its first request.
             "[echo] answered request 2 (1 by this instance)",
             &format!("[echoclient] echo answered after the restart at the kept endpoint {ep}"),
@@ -107,4 +109,39 @@ fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
     assert!(!log.contains("KERNEL PANIC"));
     assert_eq!(r.status, Some(33), "{}", r.describe());
     assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_rs_refresh_kills_and_restarts_echo_under_its_old_endpoint() {
+    let Some(r) = boot(
+        "rs-native:rs,ds-native:ds,echo image,echoclient refresh",
+        "critical=rs",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    let ep = field(log, "[echoclient] echo is at ", ' ').to_string();
+    assert_in_order(
+        log,
+        &[
+            &format!("[echoclient] echo is at {ep} (restarts 0)"),
+            "[echoclient] echo answered before the crash",
+            // RS's kill, reported back to RS as the death it caused.
+            "kernel: process 'echo' killed: kill request",
+            "kernel: fault reported to signal manager 0x2",
+            &format!("took over endpoint {ep}"),
+            "[echo] init Restart (restart count 1)",
+            &format!("[echoclient] refresh done (echo at {ep}, restarts 1)"),
+            &format!("[echoclient] DS notified: echo -> {ep}"),
+            &format!("[echoclient] echo answered after the restart at the kept endpoint {ep}"),
+            &format!(
+                "[echoclient] echo restarted: endpoint {ep} unchanged (DS agrees), restarts 1"
+            ),
+            "[echoclient] PASS",
+        ],
+    );
+    // A refresh is not a crash: RS keeps no crash record for it.
+    assert!(!log.contains("died:"), "refresh recorded as a crash");
+    assert!(!log.contains("FAIL"), "client failed");
+    assert_eq!(r.status, Some(33), "{}", r.describe());
 }

@@ -1,8 +1,10 @@
-//! `echoclient`: the end-to-end check of native crash recovery. Finds the
-//! echo service through DS, calls it, asks RS for a controlled crash
-//! (`service fi echo`), waits until RS reports the restart, then calls echo
-//! again at the endpoint it kept and checks the answer, the unchanged
-//! endpoint, the restart count and the DS label. Ends the run with
+//! `echoclient [fi|refresh]`: the end-to-end check of native crash recovery.
+//! Finds the echo service through DS, calls it, subscribes to its DS label,
+//! asks RS for a controlled crash (`service fi echo`, the default) or a
+//! `service refresh echo` (RS kills and restarts it), waits until RS reports
+//! the restart and DS notifies the republished label, then calls echo again
+//! at the endpoint it kept and checks the answer, the unchanged endpoint, the
+//! restart count and the DS label. Ends the run with
 //! `Shutdown` (pass = QEMU 33, fail = 35). Talks to DS, RS and echo through
 //! the `native` runtime.
 #![no_std]
@@ -13,6 +15,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use native::NativeSys;
+use sys::proto::ds::{DsFlags, DsType};
 use sys::proto::sample::{ECHO_LEN, SampleReply, SampleRequest};
 use sys::proto::service::{RunState, ServiceReply, ServiceRequest, ServiceStatus};
 use sys::{Endpoint, Errno, Sys};
@@ -24,9 +27,26 @@ const LABEL: &str = "echo";
 const MAX_POLLS: u32 = 2000;
 const POLL_TICKS: u64 = 2;
 
-fn main(_args: &str) -> i32 {
+/// How the client has RS take echo down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `service fi`: SEF crashes the service (a panic).
+    Fi,
+    /// `service refresh`: RS kills the service and starts it again.
+    Refresh,
+}
+
+fn main(args: &str) -> i32 {
+    let mode = match args.split_ascii_whitespace().next() {
+        None | Some("fi") => Mode::Fi,
+        Some("refresh") => Mode::Refresh,
+        Some(other) => {
+            rt::println!("FAIL: unknown mode {other:?} (fi or refresh)");
+            rt::sys::shutdown(1)
+        }
+    };
     let mut sys = NativeSys::new();
-    match check(&mut sys) {
+    match check(&mut sys, mode) {
         Ok(()) => {
             rt::println!("PASS");
             rt::sys::shutdown(0)
@@ -38,7 +58,7 @@ fn main(_args: &str) -> i32 {
     }
 }
 
-fn check(sys: &mut NativeSys) -> Result<(), String> {
+fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
     let ep = wait_for(sys, |sys| sys::ds::retrieve_label(sys, LABEL).ok())
         .ok_or("echo never appeared in DS")?;
     let before = wait_for(sys, |sys| {
@@ -60,16 +80,30 @@ fn check(sys: &mut NativeSys) -> Result<(), String> {
     echo(sys, ep, 1).map_err(|e| alloc::format!("echo before the crash: {e}"))?;
     rt::println!("echo answered before the crash");
 
+    sys::ds::subscribe(sys, LABEL, DsType::Label.bit(), DsFlags::NONE)
+        .map_err(|e| alloc::format!("DS subscribe: {e}"))?;
+    // Nothing is published while echo runs; drop whatever came before.
+    while let Ok(Some(_)) = sys::ds::check(sys) {}
+
     let id = 100;
-    let r = rs_call(
-        sys,
-        ServiceRequest::Fi {
-            id,
-            label: LABEL.into(),
-        },
-    )
-    .map_err(|e| alloc::format!("fault injection refused: {e}"))?;
-    rt::println!("fault injection requested (echo at {:#x})", r.endpoint.0);
+    let label = LABEL.into();
+    match mode {
+        Mode::Fi => {
+            let r = rs_call(sys, ServiceRequest::Fi { id, label })
+                .map_err(|e| alloc::format!("fault injection refused: {e}"))?;
+            rt::println!("fault injection requested (echo at {:#x})", r.endpoint.0);
+        }
+        Mode::Refresh => {
+            // RS answers once the new instance has finished its init.
+            let r = rs_call(sys, ServiceRequest::Refresh { id, label })
+                .map_err(|e| alloc::format!("refresh refused: {e}"))?;
+            rt::println!(
+                "refresh done (echo at {:#x}, restarts {})",
+                r.endpoint.0,
+                r.restarts
+            );
+        }
+    }
 
     let after = wait_for(sys, |sys| {
         status(sys)
@@ -82,6 +116,18 @@ fn check(sys: &mut NativeSys) -> Result<(), String> {
         after.endpoint.0,
         after.restarts
     );
+    // RS republished the label; DS tells its subscribers.
+    let change = wait_for(sys, |sys| {
+        sys::ds::check(sys)
+            .ok()
+            .flatten()
+            .filter(|c| c.key == LABEL && !c.deleted)
+    })
+    .ok_or("DS never notified the republished echo label")?;
+    rt::println!("DS notified: echo -> {:#x}", change.value);
+    if change.value != ep.0 {
+        return Err(alloc::format!("DS notified {:#x}", change.value));
+    }
     // The client kept `ep`; the new instance must answer there.
     echo(sys, ep, 2).map_err(|e| alloc::format!("echo after the restart: {e}"))?;
     rt::println!(

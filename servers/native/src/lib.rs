@@ -106,11 +106,14 @@ impl NativeSys {
     /// the kernel's. A notification from SYSTEM to a signal manager means one
     /// of its processes died; which one is found by probing (see README).
     pub fn next_message(&mut self) -> Result<Message, Errno> {
-        if let Some(m) = self.pending.pop_front() {
-            return Ok(m);
-        }
-        let m = cooked(&rt::ipc::receive(abi::ENDPOINT_ANY).map_err(errno)?);
-        if m.source() == Endpoint::SYSTEM && m.mtype() == abi::NOTIFY_MTYPE {
+        let m = match self.pending.pop_front() {
+            Some(m) => m,
+            None => cooked(&rt::ipc::receive(abi::ENDPOINT_ANY).map_err(errno)?),
+        };
+        if m.source() == Endpoint::SYSTEM
+            && m.mtype() == abi::NOTIFY_MTYPE
+            && !self.managed.is_empty()
+        {
             self.probe_managed();
             if let Some(d) = self.pending.pop_front() {
                 // The notification itself carries nothing more.
@@ -213,7 +216,15 @@ impl Sys for NativeSys {
     fn sendrec(&mut self, dest: Endpoint, msg: Message) -> Result<Message, Errno> {
         let mut m = raw(&msg);
         rt::ipc::sendrec(dest.0, &mut m).map_err(errno)?;
-        Ok(cooked(&m))
+        let mut reply = cooked(&m);
+        // The kernel hands a notification from `dest` to a caller waiting
+        // for `dest`'s reply (MINIX does not). A reply is never a
+        // notification: keep it for the loop and wait for the real answer.
+        while reply.mtype() == abi::NOTIFY_MTYPE && reply.source() == dest {
+            self.pending.push_back(reply);
+            reply = cooked(&rt::ipc::receive(dest.0).map_err(errno)?);
+        }
+        Ok(reply)
     }
 
     fn receive(&mut self, from: Endpoint) -> Result<Message, Errno> {
