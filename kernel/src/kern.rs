@@ -674,6 +674,17 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::ClearSpace => clear_space(k, frame),
         Syscall::CloneSpace => clone_space(k, frame),
         Syscall::Fork => fork(k, slot, frame),
+        Syscall::SetEntry => set_entry(k, slot, frame),
+        Syscall::VirCopy => vircopy(k, slot, frame),
+        Syscall::SlotOwner => {
+            let ep = Endpoint(frame.rdi as u32);
+            match k.procs.get(ep.slot()) {
+                Some(p) if p.is_alive() && ep.slot() >= kernel_core::process::FIRST_USER_SLOT => {
+                    Ok(u64::from(p.endpoint.0))
+                }
+                _ => Err(Errno::DeadSrcDst),
+            }
+        }
         Syscall::Shutdown => {
             let name = &k.procs.get(slot).expect("current slot").name;
             kprintln!(
@@ -1175,6 +1186,65 @@ fn fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     make_runnable(k, ep.slot());
     kprintln!("kernel: '{name}' forked as slot {}", ep.slot());
     Ok(u64::from(ep.0))
+}
+
+/// `SetEntry`: fresh registers for another live, unblocked process, which
+/// becomes runnable.
+fn set_entry(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    if target == slot {
+        return Err(Errno::Inval);
+    }
+    if k.ipc.is_blocked(target) {
+        return Err(Errno::NotReady);
+    }
+    let p = k.procs.get_mut(target).ok_or(Errno::Inval)?;
+    p.ctx.frame = TrapFrame {
+        rip: f.rsi,
+        cs: cpu::USER_CS,
+        rflags: USER_RFLAGS,
+        rsp: f.rdx,
+        ss: cpu::USER_DS,
+        rdi: f.r10,
+        rsi: f.r8,
+        ..TrapFrame::default()
+    };
+    p.ctx.recv_buf = None;
+    make_runnable(k, target);
+    Ok(0)
+}
+
+/// `VirCopy`: copies between two live processes' memory without a grant.
+fn vircopy(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let len = f.r9;
+    if len > abi::MAX_SAFECOPY {
+        return Err(Errno::Inval);
+    }
+    let src = target_slot(k, slot, f.rdi)?;
+    let dst = target_slot(k, slot, f.rdx)?;
+    let space = |s: usize| k.procs.get(s).map(|p| &p.ctx.space).ok_or(Errno::Inval);
+    let (from, to) = (space(src)?, space(dst)?);
+    // Check both ranges completely before copying anything.
+    let check = |sp: &AddressSpace, addr: u64, write: bool| -> Result<(), Errno> {
+        let range = AddrRange::from_len(addr, len).ok_or(Errno::Fault)?;
+        let pages = range.page_aligned(FRAME_SIZE);
+        for page in (pages.start..pages.end).step_by(FRAME_SIZE as usize) {
+            sp.translate_for(page, write).ok_or(Errno::Fault)?;
+        }
+        Ok(())
+    };
+    check(from, f.rsi, false)?;
+    check(to, f.r10, true)?;
+    let mut buf = [0u8; 512];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        from.read_user(f.rsi + done, &mut buf[..n])
+            .ok_or(Errno::Fault)?;
+        to.write_user(f.r10 + done, &buf[..n]).ok_or(Errno::Fault)?;
+        done += n as u64;
+    }
+    Ok(len)
 }
 
 /// `SetIoPriv`: adds a port range to a live process's privileges.

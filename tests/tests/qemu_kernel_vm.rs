@@ -55,6 +55,20 @@ fn assert_checks(log: &str, name: &str, checks: &[&str]) {
     assert!(!log.contains("KERNEL PANIC"));
 }
 
+/// Free memory after loading and at the end of the run must match: every
+/// frame of every process (forked, cloned, torn down) was given back.
+fn assert_no_frames_leaked(log: &str) {
+    let free = |marker: &str| -> u64 {
+        let at = log
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} missing"))
+            + marker.len();
+        let digits: String = log[at..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().expect("KiB figure")
+    };
+    assert_eq!(free("modules, "), free("blocked; "), "frames leaked");
+}
+
 #[test]
 fn qemu_kernel_irq_and_memory_privileges() {
     let Some(r) = boot("privs:hw hw", "strict") else {
@@ -87,6 +101,7 @@ fn qemu_kernel_irq_and_memory_privileges() {
         ],
     );
     assert!(r.serial.contains("kernel: process 'hw' exited with code 0"));
+    assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }
 
@@ -116,6 +131,7 @@ fn qemu_kernel_times_and_memory_map() {
             "memmap cut at a record",
         ],
     );
+    assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }
 
@@ -144,12 +160,62 @@ fn qemu_kernel_fork_clone_and_clear() {
     let log = &r.serial;
     assert!(log.contains("[fk] child: saw parent memory true, reported true"));
     assert_eq!(log.matches("kernel: 'fk' forked as slot").count(), 2);
-    assert!(log.contains("killed: page fault"), "the torn-down child faults");
+    assert!(
+        log.contains("killed: page fault"),
+        "the torn-down child faults"
+    );
     assert!(!log.contains("second child woke"));
     assert_eq!(
-        log.matches("kernel: process 'fk' exited with code 0").count(),
+        log.matches("kernel: process 'fk' exited with code 0")
+            .count(),
         2,
         "parent and first child exit cleanly"
     );
+    assert_no_frames_leaked(&r.serial);
+    assert!(r.passed(), "{}", r.describe());
+}
+
+#[test]
+fn qemu_kernel_exec_path_and_slot_owner() {
+    // Not strict: the test kills two stopped processes on purpose.
+    let Some(r) = boot("privs:ex exec", "") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "ex",
+        &[
+            "clear its space",
+            "clone my image into it",
+            "map its data page",
+            "vircopy into it",
+            "vircopy to unmapped memory refused",
+            "vircopy too long refused",
+            "set entry of itself refused",
+            "set entry",
+            "started process reports",
+            "slot owner of a live endpoint",
+            "kill a",
+            "slot owner of an empty slot",
+            "stale endpoint is refused",
+            "slot owner names the new one",
+            "kill b",
+        ],
+    );
+    assert_in_order(
+        &r.serial,
+        &[
+            "[ex] check set entry: ok",
+            "[ex] exec entry: args 7 2, copied page true",
+            "[ex] check started process reports: ok",
+        ],
+    );
+    assert_eq!(
+        r.serial
+            .matches("kernel: process 'ex' exited with code 0")
+            .count(),
+        2
+    );
+    assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }

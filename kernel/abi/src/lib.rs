@@ -211,6 +211,24 @@ pub enum Syscall {
     /// privileges and signal manager, runnable. Returns the child's
     /// endpoint to the parent and 0 to the child.
     Fork = 40,
+    /// Start endpoint `rdi` afresh (PM/VM, after loading a new image):
+    /// `rip` = `rsi`, `rsp` = `rdx`, `rdi` = `r10`, `rsi` = `r8`, all other
+    /// registers zero, and make it runnable (this also starts a process
+    /// spawned with [`SPAWN_STOPPED`]). Not for the caller
+    /// ([`Errno::Inval`]) or a process blocked in IPC ([`Errno::NotReady`]).
+    /// Returns 0.
+    SetEntry = 41,
+    /// Copy `r9` bytes from address `rsi` of endpoint `rdi` to address
+    /// `r10` of endpoint `rdx` (either may be [`ENDPOINT_SELF`]), like
+    /// MINIX `sys_vircopy`: no grant needed, so only for VM/PM. At most
+    /// [`MAX_SAFECOPY`] bytes; both ranges must be mapped (the destination
+    /// writable). Returns the byte count.
+    VirCopy = 42,
+    /// The endpoint that now holds the slot of endpoint `rdi` (which may be
+    /// stale, e.g. after a [`Errno::DeadSrcDst`]); [`Errno::DeadSrcDst`] if
+    /// the slot is empty or its process is dead. Open to every process,
+    /// like [`Syscall::WhoIs`].
+    SlotOwner = 43,
 }
 
 /// `Times` target meaning "the caller".
@@ -249,7 +267,8 @@ impl Syscall {
     /// (debug print, exit, IPC, name lookup) are open to every process,
     /// IPC being checked against its send mask instead.
     pub const fn is_kernel_call(self) -> bool {
-        (self as u64) >= Syscall::GrantCreate as u64 && !matches!(self, Syscall::SendA)
+        (self as u64) >= Syscall::GrantCreate as u64
+            && !matches!(self, Syscall::SendA | Syscall::SlotOwner)
     }
 }
 
@@ -318,6 +337,9 @@ impl TryFrom<u64> for Syscall {
             38 => Ok(Self::ClearSpace),
             39 => Ok(Self::CloneSpace),
             40 => Ok(Self::Fork),
+            41 => Ok(Self::SetEntry),
+            42 => Ok(Self::VirCopy),
+            43 => Ok(Self::SlotOwner),
             _ => Err(Errno::NoSys),
         }
     }
@@ -467,6 +489,9 @@ mod tests {
             Syscall::ClearSpace,
             Syscall::CloneSpace,
             Syscall::Fork,
+            Syscall::SetEntry,
+            Syscall::VirCopy,
+            Syscall::SlotOwner,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -484,6 +509,8 @@ mod tests {
         assert!(!Syscall::SendA.is_kernel_call());
         assert!(Syscall::Fork.is_kernel_call());
         assert!(Syscall::MapPhys.is_kernel_call());
+        assert!(Syscall::VirCopy.is_kernel_call());
+        assert!(!Syscall::SlotOwner.is_kernel_call());
     }
 
     #[test]

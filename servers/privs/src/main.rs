@@ -38,6 +38,13 @@
 //! errors, and `ClearSpace` on a child blocked in receive (it is woken with
 //! `Fault`, then faults on its vanished code and dies).
 //!
+//! `privs exec` builds a process the way PM/VM would for an exec: it
+//! spawns a stopped process, tears its space down, clones its own image
+//! into it, maps a fresh page, fills it with `VirCopy`, and starts it with
+//! `SetEntry` at [`exec_entry`]. It also checks `SlotOwner` on a stale
+//! endpoint whose slot was reused. (`privs idle` is the spawned program's
+//! argument; it never runs.)
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
@@ -228,6 +235,7 @@ fn main(args: &str) -> i32 {
             );
         }
         Some("fork") => fork_checks(&mut check),
+        Some("exec") => exec_checks(&mut check),
         Some("killer") => {
             let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
             let target = who(name);
@@ -398,4 +406,107 @@ fn fork_checks(check: &mut impl FnMut(&str, bool)) {
         }
         Err(_) => check("second fork", false),
     }
+}
+
+/// Where `privs exec` maps the started process's data page.
+const EXEC_PAGE: u64 = 0x6100_0000;
+/// What `privs exec` copies into it.
+const EXEC_TEXT: &[u8; 16] = b"copied by VM!!!!";
+
+/// `privs exec`: spawn stopped, clear, clone, map, copy, set entry.
+fn exec_checks(check: &mut impl FnMut(&str, bool)) {
+    let me = ipc::whois("").unwrap_or(ipc::ANY);
+    let Ok(child) = sys::spawn_stopped("ex", "idle") else {
+        check("spawn stopped", false);
+        return;
+    };
+    check(
+        "clear its space",
+        sys::clear_space(child).is_ok_and(|n| n > 0),
+    );
+    check(
+        "clone my image into it",
+        sys::clone_space(me, child).is_ok(),
+    );
+    check(
+        "map its data page",
+        sys::map_pages(child, EXEC_PAGE, 2, true).is_ok(),
+    );
+    let text = *EXEC_TEXT;
+    check(
+        "vircopy into it",
+        sys::vircopy(
+            rt::abi::ENDPOINT_SELF,
+            text.as_ptr() as u64,
+            child,
+            EXEC_PAGE,
+            16,
+        ) == Ok(16),
+    );
+    check(
+        "vircopy to unmapped memory refused",
+        sys::vircopy(me, text.as_ptr() as u64, child, 0x6200_0000, 16) == Err(Errno::Fault),
+    );
+    check(
+        "vircopy too long refused",
+        sys::vircopy(me, text.as_ptr() as u64, child, EXEC_PAGE, 1 << 20) == Err(Errno::Inval),
+    );
+    check(
+        "set entry of itself refused",
+        sys::set_entry(me, 0, 0, 0, 0) == Err(Errno::Inval),
+    );
+    let entry = exec_entry as *const () as u64;
+    // The stack is the top of the fresh second page; rsp = 8 mod 16 as
+    // after a call.
+    let rsp = EXEC_PAGE + 2 * 4096 - 8;
+    check(
+        "set entry",
+        sys::set_entry(child, entry, rsp, 7, u64::from(me)).is_ok(),
+    );
+    // The started process reports back.
+    let m = ipc::receive(child);
+    check(
+        "started process reports",
+        m.is_ok_and(|m| ipc::mtype(&m) == FORKED && ipc::get(&m, 0) == 1),
+    );
+    // SlotOwner: a stale endpoint names whoever holds its slot now.
+    let Ok(a) = sys::spawn_stopped("ex", "idle") else {
+        check("spawn a", false);
+        return;
+    };
+    check("slot owner of a live endpoint", sys::slot_owner(a) == Ok(a));
+    check("kill a", sys::kill(a).is_ok());
+    check(
+        "slot owner of an empty slot",
+        sys::slot_owner(a) == Err(Errno::DeadSrcDst),
+    );
+    match sys::spawn_stopped("ex", "idle") {
+        Ok(b) if b & 0xffff == a & 0xffff => {
+            check(
+                "stale endpoint is refused",
+                ipc::sendnb(a, &ipc::message(1)) == Err(Errno::DeadSrcDst),
+            );
+            check("slot owner names the new one", sys::slot_owner(a) == Ok(b));
+            check("kill b", sys::kill(b).is_ok());
+        }
+        _ => check("slot reused", false),
+    }
+}
+
+/// Where `privs exec` starts its prepared process (`a` = 7, `b` = the
+/// starter's endpoint): checks its registers
+/// and the copied page, reports to the process that started it, exits.
+extern "C" fn exec_entry(a: u64, b: u64) -> ! {
+    let me = ipc::whois("").unwrap_or(ipc::ANY);
+    let g = grant::direct(me, EXEC_PAGE as *const u8, 16, grant::READ).unwrap_or(u32::MAX);
+    let mut back = [0u8; 16];
+    let copied = grant::copy_from(me, g, 0, &mut back).is_ok() && &back == EXEC_TEXT;
+    let ok = a == 7 && copied;
+    rt::println!("exec entry: args {a} {b}, copied page {copied}");
+    // The second argument is the starter's endpoint.
+    let starter = b as u32;
+    let mut m = ipc::message(FORKED);
+    ipc::set(&mut m, 0, u64::from(ok));
+    let sent = ipc::send(starter, &m).is_ok();
+    sys::exit(if ok && sent { 0 } else { 1 })
 }

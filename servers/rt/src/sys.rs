@@ -341,3 +341,21 @@ pub fn clone_space(src: u32, dst: u32) -> Result<(), Errno> {
 pub fn fork() -> Result<Option<u32>, Errno> {
     call6(Syscall::Fork, [0; 6]).map(|e| (e != 0).then_some(e as u32))
 }
+
+/// Starts `target` afresh at `rip` with stack `rsp` and `rdi`/`rsi` =
+/// `a0`/`a1` (all other registers zero) and makes it runnable.
+pub fn set_entry(target: u32, rip: u64, rsp: u64, a0: u64, a1: u64) -> Result<(), Errno> {
+    call6(Syscall::SetEntry, [u64::from(target), rip, rsp, a0, a1, 0]).map(drop)
+}
+
+/// Copies `len` bytes from `src_addr` of `src` to `dst_addr` of `dst`
+/// without a grant (VM/PM only); returns the byte count.
+pub fn vircopy(src: u32, src_addr: u64, dst: u32, dst_addr: u64, len: u64) -> Result<u64, Errno> {
+    let a = [u64::from(src), src_addr, u64::from(dst), dst_addr, 0, len];
+    call6(Syscall::VirCopy, a)
+}
+
+/// The endpoint that now holds the slot of (possibly stale) endpoint `ep`.
+pub fn slot_owner(ep: u32) -> Result<u32, Errno> {
+    call6(Syscall::SlotOwner, [u64::from(ep), 0, 0, 0, 0, 0]).map(|e| e as u32)
+}
