@@ -219,3 +219,27 @@ fn qemu_kernel_exec_path_and_slot_owner() {
     assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_receive_from_a_specific_endpoint() {
+    let Some(r) = boot("privs:sel select", "strict") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "sel",
+        &[
+            "sleep",
+            "receive from the second child first",
+            "then the first child's message",
+        ],
+    );
+    assert_eq!(
+        r.serial
+            .matches("kernel: process 'sel' exited with code 0")
+            .count(),
+        3
+    );
+    assert_no_frames_leaked(&r.serial);
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -45,6 +45,10 @@
 //! endpoint whose slot was reused. (`privs idle` is the spawned program's
 //! argument; it never runs.)
 //!
+//! `privs select` checks `receive` from one endpoint: two forked children
+//! both block sending to the parent; receiving from the second one first
+//! gets its message although the first one's was waiting longer.
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
@@ -236,6 +240,7 @@ fn main(args: &str) -> i32 {
         }
         Some("fork") => fork_checks(&mut check),
         Some("exec") => exec_checks(&mut check),
+        Some("select") => select_checks(&mut check),
         Some("killer") => {
             let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
             let target = who(name);
@@ -509,4 +514,38 @@ extern "C" fn exec_entry(a: u64, b: u64) -> ! {
     ipc::set(&mut m, 0, u64::from(ok));
     let sent = ipc::send(starter, &m).is_ok();
     sys::exit(if ok && sent { 0 } else { 1 })
+}
+
+/// `privs select`: receive from a specific endpoint skips other senders.
+fn select_checks(check: &mut impl FnMut(&str, bool)) {
+    let me = ipc::whois("").unwrap_or(ipc::ANY);
+    let mut children = [0u32; 2];
+    for (i, c) in children.iter_mut().enumerate() {
+        match sys::fork() {
+            Ok(None) => {
+                let mut m = ipc::message(FORKED);
+                ipc::set(&mut m, 0, i as u64 + 1);
+                let sent = ipc::send(me, &m).is_ok();
+                sys::exit(if sent { 0 } else { 1 });
+            }
+            Ok(Some(child)) => *c = child,
+            Err(_) => {
+                check("fork", false);
+                return;
+            }
+        }
+    }
+    // Sleep so both children block in send, the first one first.
+    let slept = sys::set_alarm(3).is_ok() && ipc::receive(rt::abi::CLOCK_ENDPOINT).is_ok();
+    check("sleep", slept);
+    let second = ipc::receive(children[1]);
+    check(
+        "receive from the second child first",
+        second.is_ok_and(|m| ipc::source(&m) == children[1] && ipc::get(&m, 0) == 2),
+    );
+    let first = ipc::receive(ipc::ANY);
+    check(
+        "then the first child's message",
+        first.is_ok_and(|m| ipc::source(&m) == children[0] && ipc::get(&m, 0) == 1),
+    );
 }
