@@ -145,3 +145,35 @@ fn qemu_rs_refresh_kills_and_restarts_echo_under_its_old_endpoint() {
     assert!(!log.contains("FAIL"), "client failed");
     assert_eq!(r.status, Some(33), "{}", r.describe());
 }
+
+#[test]
+fn qemu_rs_down_stops_echo_even_though_exits_are_not_reported() {
+    // SEF exits on RS's SIGTERM; the kernel tells no one about an exit, so
+    // RS's runtime finds the death by probing at its next tick.
+    let Some(r) = boot(
+        "rs-native:rs,ds-native:ds,echo image,echoclient down",
+        "critical=rs",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    let ep = field(log, "[echoclient] echo is at ", ' ').to_string();
+    assert_in_order(
+        log,
+        &[
+            &format!("[echoclient] echo is at {ep} (restarts 0)"),
+            "[echoclient] echo answered before the crash",
+            "kernel: process 'echo' exited with code 0",
+            "[echoclient] down done (state Down)",
+            &format!("[echoclient] echo at {ep} is gone"),
+            "[echoclient] DS notified: echo deleted",
+            "[echoclient] DS has no echo label",
+            "[echoclient] PASS",
+        ],
+    );
+    // Not restarted, not killed by RS's SIGKILL fallback.
+    assert_eq!(log.matches("kernel: spawned 'echo'").count(), 1);
+    assert!(!log.contains("kernel: process 'echo' killed"));
+    assert!(!log.contains("FAIL"), "client failed");
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+}

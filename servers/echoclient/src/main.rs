@@ -1,5 +1,7 @@
-//! `echoclient [fi|refresh]`: the end-to-end check of native crash recovery.
-//! Finds the echo service through DS, calls it, subscribes to its DS label,
+//! `echoclient [fi|refresh|down]`: the end-to-end check of native crash
+//! recovery. With `down` it checks `service down` instead: echo exits, RS
+//! notices, echo is unreachable and its DS label is gone.
+//! Otherwise it finds the echo service through DS, calls it, subscribes to its DS label,
 //! asks RS for a controlled crash (`service fi echo`, the default) or a
 //! `service refresh echo` (RS kills and restarts it), waits until RS reports
 //! the restart and DS notifies the republished label, then calls echo again
@@ -34,14 +36,17 @@ enum Mode {
     Fi,
     /// `service refresh`: RS kills the service and starts it again.
     Refresh,
+    /// `service down`: the service exits on SIGTERM and stays down.
+    Down,
 }
 
 fn main(args: &str) -> i32 {
     let mode = match args.split_ascii_whitespace().next() {
         None | Some("fi") => Mode::Fi,
         Some("refresh") => Mode::Refresh,
+        Some("down") => Mode::Down,
         Some(other) => {
-            rt::println!("FAIL: unknown mode {other:?} (fi or refresh)");
+            rt::println!("FAIL: unknown mode {other:?} (fi, refresh or down)");
             rt::sys::shutdown(1)
         }
     };
@@ -103,6 +108,7 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
                 r.restarts
             );
         }
+        Mode::Down => return check_down(sys, ep),
     }
 
     let after = wait_for(sys, |sys| {
@@ -150,6 +156,41 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
         ep.0,
         after.restarts
     );
+    Ok(())
+}
+
+/// `service down echo`: RS answers once echo is gone (it exits on SIGTERM;
+/// the kernel does not report exits, RS's runtime finds it by probing).
+fn check_down(sys: &mut NativeSys, ep: Endpoint) -> Result<(), String> {
+    let r = rs_call(
+        sys,
+        ServiceRequest::Down {
+            id: 200,
+            label: LABEL.into(),
+        },
+    )
+    .map_err(|e| alloc::format!("down refused: {e}"))?;
+    rt::println!("down done (state {:?})", r.state);
+    if r.state != RunState::Down {
+        return Err(alloc::format!("state after down: {:?}", r.state));
+    }
+    match echo(sys, ep, 3) {
+        Err(Errno::EDEADSRCDST(_)) => rt::println!("echo at {:#x} is gone", ep.0),
+        other => return Err(alloc::format!("echo after down: {other:?}")),
+    }
+    // RS deletes the label asynchronously; DS notifies the subscriber.
+    let change = wait_for(sys, |sys| {
+        sys::ds::check(sys)
+            .ok()
+            .flatten()
+            .filter(|c| c.key == LABEL && c.deleted)
+    })
+    .ok_or("DS never notified the deleted echo label")?;
+    rt::println!("DS notified: {} deleted", change.key);
+    match sys::ds::retrieve_label(sys, LABEL) {
+        Err(e) => rt::println!("DS has no echo label ({e})"),
+        Ok(e) => return Err(alloc::format!("DS still has echo at {:#x}", e.0)),
+    }
     Ok(())
 }
 

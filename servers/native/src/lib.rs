@@ -104,20 +104,28 @@ impl NativeSys {
 
     /// The next message for the loop: runtime-made death reports first, then
     /// the kernel's. A notification from SYSTEM to a signal manager means one
-    /// of its processes died; which one is found by probing (see README).
+    /// of its processes faulted or was killed; which one is found by probing
+    /// (see README). An exit is not notified at all, so the managed processes
+    /// are also probed at every alarm (RS's tick).
     pub fn next_message(&mut self) -> Result<Message, Errno> {
         let m = match self.pending.pop_front() {
             Some(m) => m,
             None => cooked(&rt::ipc::receive(abi::ENDPOINT_ANY).map_err(errno)?),
         };
-        if m.source() == Endpoint::SYSTEM
-            && m.mtype() == abi::NOTIFY_MTYPE
-            && !self.managed.is_empty()
-        {
-            self.probe_managed();
-            if let Some(d) = self.pending.pop_front() {
-                // The notification itself carries nothing more.
-                return Ok(d);
+        let notify = m.mtype() == abi::NOTIFY_MTYPE;
+        if notify && !self.managed.is_empty() {
+            if m.source() == Endpoint::SYSTEM {
+                let before = self.pending.len();
+                self.probe_managed();
+                if self.pending.len() > before
+                    && let Some(d) = self.pending.pop_front()
+                {
+                    // The notification itself carries nothing more.
+                    return Ok(d);
+                }
+            } else if m.source() == Endpoint::CLOCK {
+                // The tick still goes to the process; deaths follow it.
+                self.probe_managed();
             }
         }
         Ok(m)
@@ -142,7 +150,8 @@ impl NativeSys {
             let cause = if self.killed.remove(&ep) {
                 Cause::Killed
             } else {
-                // The kernel's notification does not say which signal.
+                // Neither the kernel's notification nor the probe says why
+                // (fault, panic or exit): "signal 0", unknown.
                 Cause::Fault(0)
             };
             let mut m = ProcDied { ep, cause }.to_message();
