@@ -675,6 +675,21 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::CloneSpace => clone_space(k, frame),
         Syscall::Fork => fork(k, slot, frame),
         Syscall::SetEntry => set_entry(k, slot, frame),
+        Syscall::Release => {
+            let ep = Endpoint(frame.rdi as u32);
+            match k.procs.get(ep.slot()) {
+                Some(p) if p.endpoint == ep && p.is_alive() => Err(Errno::Inval),
+                Some(p) if p.endpoint == ep && ep.slot() != slot => {
+                    // Dead and kept (an unkept dead process is already
+                    // freed); never current, so its tables are not loaded.
+                    if let Some(old) = k.procs.release(ep.slot()) {
+                        FRAMES.with(|fa| old.ctx.space.destroy(fa));
+                    }
+                    Ok(0)
+                }
+                _ => Err(Errno::DeadSrcDst),
+            }
+        }
         Syscall::VirCopy => vircopy(k, slot, frame),
         Syscall::SlotOwner => {
             let ep = Endpoint(frame.rdi as u32);

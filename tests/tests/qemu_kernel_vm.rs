@@ -243,3 +243,30 @@ fn qemu_kernel_receive_from_a_specific_endpoint() {
     assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_signal_manager_releases_a_stopped_process() {
+    // Not strict: the kill is deliberate.
+    let Some(r) = boot("privs:pm reap", "") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "pm",
+        &[
+            "release of a live process refused",
+            "become signal manager",
+            "stop the child",
+            "notified by SYSTEM",
+            "release the kept child",
+            "released once only",
+            "slot is empty",
+        ],
+    );
+    assert!(
+        r.serial
+            .contains("kernel: fault reported to signal manager")
+    );
+    assert_no_frames_leaked(&r.serial);
+    assert!(r.passed(), "{}", r.describe());
+}

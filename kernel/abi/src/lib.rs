@@ -229,6 +229,12 @@ pub enum Syscall {
     /// the slot is empty or its process is dead. Open to every process,
     /// like [`Syscall::WhoIs`].
     SlotOwner = 43,
+    /// Free endpoint `rdi`, a process that was stopped (fault or `Kill`)
+    /// and kept for its signal manager, when the manager decides not to
+    /// replace it (PM after reporting a user process's death): its memory
+    /// is freed and its slot emptied. [`Errno::Inval`] for a live process.
+    /// Returns 0.
+    Release = 44,
 }
 
 /// `Times` target meaning "the caller".
@@ -340,6 +346,7 @@ impl TryFrom<u64> for Syscall {
             41 => Ok(Self::SetEntry),
             42 => Ok(Self::VirCopy),
             43 => Ok(Self::SlotOwner),
+            44 => Ok(Self::Release),
             _ => Err(Errno::NoSys),
         }
     }
@@ -492,6 +499,7 @@ mod tests {
             Syscall::SetEntry,
             Syscall::VirCopy,
             Syscall::SlotOwner,
+            Syscall::Release,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

@@ -49,6 +49,10 @@
 //! both block sending to the parent; receiving from the second one first
 //! gets its message although the first one's was waiting longer.
 //!
+//! `privs reap` plays PM for a forked child: it becomes the child's signal
+//! manager, kills it (as a fault would stop it), gets the notification, and
+//! frees the kept child with `Release`.
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
@@ -241,6 +245,7 @@ fn main(args: &str) -> i32 {
         Some("fork") => fork_checks(&mut check),
         Some("exec") => exec_checks(&mut check),
         Some("select") => select_checks(&mut check),
+        Some("reap") => reap_checks(&mut check),
         Some("killer") => {
             let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
             let target = who(name);
@@ -547,5 +552,42 @@ fn select_checks(check: &mut impl FnMut(&str, bool)) {
     check(
         "then the first child's message",
         first.is_ok_and(|m| ipc::source(&m) == children[0] && ipc::get(&m, 0) == 1),
+    );
+}
+
+/// `privs reap`: signal manager, stop, notification, release.
+fn reap_checks(check: &mut impl FnMut(&str, bool)) {
+    let me = ipc::whois("").unwrap_or(ipc::ANY);
+    let child = match sys::fork() {
+        Ok(None) => {
+            // Wait for a message that never comes.
+            let _ = ipc::receive(me);
+            sys::exit(5);
+        }
+        Ok(Some(child)) => child,
+        Err(_) => {
+            check("fork", false);
+            return;
+        }
+    };
+    check(
+        "release of a live process refused",
+        sys::release(child) == Err(Errno::Inval),
+    );
+    check("become signal manager", sys::set_sigmgr(child, me).is_ok());
+    check("stop the child", sys::kill(child).is_ok());
+    let note = ipc::receive(ipc::ANY);
+    check(
+        "notified by SYSTEM",
+        note.is_ok_and(|m| ipc::source(&m) == rt::abi::SYSTEM_ENDPOINT),
+    );
+    check("release the kept child", sys::release(child).is_ok());
+    check(
+        "released once only",
+        sys::release(child) == Err(Errno::DeadSrcDst),
+    );
+    check(
+        "slot is empty",
+        sys::slot_owner(child) == Err(Errno::DeadSrcDst),
     );
 }

@@ -359,3 +359,8 @@ pub fn vircopy(src: u32, src_addr: u64, dst: u32, dst_addr: u64, len: u64) -> Re
 pub fn slot_owner(ep: u32) -> Result<u32, Errno> {
     call6(Syscall::SlotOwner, [u64::from(ep), 0, 0, 0, 0, 0]).map(|e| e as u32)
 }
+
+/// Frees `target`, a stopped process kept for its signal manager.
+pub fn release(target: u32) -> Result<(), Errno> {
+    call6(Syscall::Release, [u64::from(target), 0, 0, 0, 0, 0]).map(drop)
+}
