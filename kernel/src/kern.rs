@@ -63,6 +63,8 @@ pub struct Ctx {
     hw: HwPrivileges,
     /// User ticks and system cycles (`Times`).
     times: CpuTimes,
+    /// Signals raised for it and not yet taken by its signal manager.
+    pending_sigs: u64,
 }
 
 /// Grant tables of live processes, by endpoint.
@@ -367,6 +369,7 @@ fn load_program(
             io_ranges: Vec::new(),
             hw: HwPrivileges::boot(),
             times: CpuTimes::default(),
+            pending_sigs: 0,
         }),
         Err(e) => {
             space.destroy(fa);
@@ -675,6 +678,8 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::CloneSpace => clone_space(k, frame),
         Syscall::Fork => fork(k, slot, frame),
         Syscall::SetEntry => set_entry(k, slot, frame),
+        Syscall::SigSend => sig_send(k, frame),
+        Syscall::SigPending => sig_pending(k, slot, frame),
         Syscall::Release => {
             let ep = Endpoint(frame.rdi as u32);
             match k.procs.get(ep.slot()) {
@@ -1182,6 +1187,7 @@ fn fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         io_ranges: parent.ctx.io_ranges.clone(),
         hw: parent.ctx.hw.clone(),
         times: CpuTimes::default(),
+        pending_sigs: 0,
     };
     let name = parent.name.clone();
     let privileges = k.ipc.privileges(slot).unwrap_or_else(boot_privileges);
@@ -1201,6 +1207,43 @@ fn fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     make_runnable(k, ep.slot());
     kprintln!("kernel: '{name}' forked as slot {}", ep.slot());
     Ok(u64::from(ep.0))
+}
+
+/// `SigSend`: a signal becomes pending and the manager is told.
+fn sig_send(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    if !(1..64).contains(&f.rsi) {
+        return Err(Errno::Inval);
+    }
+    let p = k.procs.get_mut(target).ok_or(Errno::Inval)?;
+    let mgr = p.ctx.signal_manager.ok_or(Errno::Inval)?;
+    p.ctx.pending_sigs |= 1 << f.rsi;
+    let mut wakes = Vec::new();
+    let r = k.ipc.notify(SYSTEM_SLOT, mgr, k.ticks, &mut wakes);
+    apply_wakes(k, wakes);
+    r.map(|()| 0).map_err(|e| e.errno())
+}
+
+/// `SigPending`: hands one managed process's pending signals to its
+/// manager (the caller).
+fn sig_pending(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let me = k.procs.get(slot).ok_or(Errno::Inval)?.endpoint;
+    let found = (0..kernel_core::process::NR_PROCS).find(|&s| {
+        k.procs
+            .get(s)
+            .is_some_and(|p| p.ctx.signal_manager == Some(me) && p.ctx.pending_sigs != 0)
+    });
+    let Some(s) = found else { return Ok(0) };
+    let p = k.procs.get(s).ok_or(Errno::Inval)?;
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&u64::from(p.endpoint.0).to_le_bytes());
+    out[8..].copy_from_slice(&p.ctx.pending_sigs.to_le_bytes());
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space.write_user(f.rdi, &out).ok_or(Errno::Fault)?;
+    if let Some(p) = k.procs.get_mut(s) {
+        p.ctx.pending_sigs = 0;
+    }
+    Ok(1)
 }
 
 /// `SetEntry`: fresh registers for another live, unblocked process, which
@@ -1512,6 +1555,9 @@ fn terminate(k: &mut Kernel, slot: usize, fault: Fault) {
     // A process with a live signal manager is kept for it, and the manager
     // is told (notification from SYSTEM).
     let manager = k.procs.get(slot).and_then(|p| p.ctx.signal_manager);
+    if let Some(p) = k.procs.get_mut(slot) {
+        p.ctx.pending_sigs |= 1 << fault.kind.signal();
+    }
     if let Some(mgr) = manager {
         let mut wakes = Vec::new();
         if k.ipc.notify(SYSTEM_SLOT, mgr, k.ticks, &mut wakes).is_ok() {

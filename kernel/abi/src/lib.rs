@@ -235,7 +235,33 @@ pub enum Syscall {
     /// is freed and its slot emptied. [`Errno::Inval`] for a live process.
     /// Returns 0.
     Release = 44,
+    /// Raise signal `rsi` (1-63) for live endpoint `rdi`: it becomes
+    /// pending and the process's signal manager gets a notification from
+    /// [`SYSTEM_ENDPOINT`] (MINIX `sys_kill`). [`Errno::Inval`] if the
+    /// process has no signal manager. Returns 0.
+    SigSend = 45,
+    /// For a signal manager: take the pending signals of one process it
+    /// manages (live, or stopped and kept). Writes two little-endian `u64`s
+    /// into the 16-byte buffer at `rdi`: endpoint, signal bit set (bit `n`
+    /// = signal `n`), and returns 1; returns 0 when nothing is pending.
+    /// A fault or `Kill` of a managed process is pending as a signal:
+    /// [`SIGSEGV`], [`SIGFPE`], [`SIGILL`], [`SIGBUS`], [`SIGTRAP`] or
+    /// [`SIGKILL`] (MINIX `sys_getksig`).
+    SigPending = 46,
 }
+
+/// Signal numbers the kernel raises (POSIX / MINIX values).
+pub const SIGILL: u64 = 4;
+/// Breakpoint / debug traps.
+pub const SIGTRAP: u64 = 5;
+/// Other CPU exceptions (alignment, segment, machine check...).
+pub const SIGBUS: u64 = 7;
+/// Arithmetic faults (divide error, x87 / SIMD floating point, overflow).
+pub const SIGFPE: u64 = 8;
+/// Stopped by `Kill`.
+pub const SIGKILL: u64 = 9;
+/// Page faults and general protection faults.
+pub const SIGSEGV: u64 = 11;
 
 /// `Times` target meaning "the caller".
 pub const ENDPOINT_SELF: u32 = 0xFFFF_FFFE;
@@ -347,6 +373,8 @@ impl TryFrom<u64> for Syscall {
             42 => Ok(Self::VirCopy),
             43 => Ok(Self::SlotOwner),
             44 => Ok(Self::Release),
+            45 => Ok(Self::SigSend),
+            46 => Ok(Self::SigPending),
             _ => Err(Errno::NoSys),
         }
     }
@@ -500,6 +528,8 @@ mod tests {
             Syscall::VirCopy,
             Syscall::SlotOwner,
             Syscall::Release,
+            Syscall::SigSend,
+            Syscall::SigPending,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

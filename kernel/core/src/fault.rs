@@ -53,6 +53,18 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// The signal a signal manager sees for this stop.
+    pub const fn signal(self) -> u64 {
+        match self {
+            Self::PageFault | Self::GeneralProtection => abi::SIGSEGV,
+            Self::DivideError | Self::Overflow | Self::X87Float | Self::SimdFloat => abi::SIGFPE,
+            Self::InvalidOpcode => abi::SIGILL,
+            Self::Debug | Self::Breakpoint => abi::SIGTRAP,
+            Self::Killed => abi::SIGKILL,
+            _ => abi::SIGBUS,
+        }
+    }
+
     /// Decodes an exception vector (0..32). Returns `None` for vectors that
     /// are not CPU exceptions.
     pub fn from_vector(vector: u64) -> Option<Self> {
@@ -165,6 +177,16 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_map_to_signals() {
+        assert_eq!(FaultKind::PageFault.signal(), abi::SIGSEGV);
+        assert_eq!(FaultKind::GeneralProtection.signal(), abi::SIGSEGV);
+        assert_eq!(FaultKind::DivideError.signal(), abi::SIGFPE);
+        assert_eq!(FaultKind::InvalidOpcode.signal(), abi::SIGILL);
+        assert_eq!(FaultKind::Killed.signal(), abi::SIGKILL);
+        assert_eq!(FaultKind::AlignmentCheck.signal(), abi::SIGBUS);
+    }
     use alloc::format;
 
     #[test]

@@ -50,8 +50,9 @@
 //! gets its message although the first one's was waiting longer.
 //!
 //! `privs reap` plays PM for a forked child: it becomes the child's signal
-//! manager, kills it (as a fault would stop it), gets the notification, and
-//! frees the kept child with `Release`.
+//! manager, raises a signal for it (`SigSend`, collected with
+//! `SigPending`), kills it (as a fault would stop it: pending `SIGKILL`),
+//! gets the notifications, and frees the kept child with `Release`.
 //!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
@@ -574,12 +575,30 @@ fn reap_checks(check: &mut impl FnMut(&str, bool)) {
         "release of a live process refused",
         sys::release(child) == Err(Errno::Inval),
     );
-    check("become signal manager", sys::set_sigmgr(child, me).is_ok());
-    check("stop the child", sys::kill(child).is_ok());
-    let note = ipc::receive(ipc::ANY);
     check(
-        "notified by SYSTEM",
-        note.is_ok_and(|m| ipc::source(&m) == rt::abi::SYSTEM_ENDPOINT),
+        "signal without a manager refused",
+        sys::sig_send(child, 15) == Err(Errno::Inval),
+    );
+    check("become signal manager", sys::set_sigmgr(child, me).is_ok());
+    check("raise SIGTERM", sys::sig_send(child, 15).is_ok());
+    check(
+        "bad signal number refused",
+        sys::sig_send(child, 64) == Err(Errno::Inval),
+    );
+    let from_system = |m: Result<ipc::Message, Errno>| {
+        m.is_ok_and(|m| ipc::source(&m) == rt::abi::SYSTEM_ENDPOINT)
+    };
+    check("signal notification", from_system(ipc::receive(ipc::ANY)));
+    check(
+        "SIGTERM pending",
+        sys::sig_pending() == Ok(Some((child, 1 << 15))),
+    );
+    check("taken once", sys::sig_pending() == Ok(None));
+    check("stop the child", sys::kill(child).is_ok());
+    check("notified by SYSTEM", from_system(ipc::receive(ipc::ANY)));
+    check(
+        "SIGKILL pending",
+        sys::sig_pending() == Ok(Some((child, 1 << rt::abi::SIGKILL))),
     );
     check("release the kept child", sys::release(child).is_ok());
     check(

@@ -364,3 +364,29 @@ pub fn slot_owner(ep: u32) -> Result<u32, Errno> {
 pub fn release(target: u32) -> Result<(), Errno> {
     call6(Syscall::Release, [u64::from(target), 0, 0, 0, 0, 0]).map(drop)
 }
+
+/// Raises signal `signo` for `target`; its signal manager is notified.
+pub fn sig_send(target: u32, signo: u64) -> Result<(), Errno> {
+    call6(Syscall::SigSend, [u64::from(target), signo, 0, 0, 0, 0]).map(drop)
+}
+
+/// For a signal manager: `Some((endpoint, signal bit set))` of one managed
+/// process with pending signals (taken), or `None`.
+pub fn sig_pending() -> Result<Option<(u32, u64)>, Errno> {
+    let mut buf = [0u8; 16];
+    let n = call6(
+        Syscall::SigPending,
+        [buf.as_mut_ptr() as u64, 0, 0, 0, 0, 0],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut ep = [0u8; 8];
+    let mut sigs = [0u8; 8];
+    ep.copy_from_slice(&buf[..8]);
+    sigs.copy_from_slice(&buf[8..]);
+    Ok(Some((
+        u64::from_le_bytes(ep) as u32,
+        u64::from_le_bytes(sigs),
+    )))
+}
