@@ -23,7 +23,7 @@ pub const OS_TARGET: &str = "x86_64-unknown-none";
 /// Boot programs built with the kernel.
 pub const PROGRAMS: &[&str] = &[
     "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr", "rs-native",
-    "ds-native", "echo", "echoclient",
+    "ds-native", "echo", "echoclient", "vault",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -104,7 +104,7 @@ pub fn os_target_dir() -> PathBuf {
 /// runtime `rt` is also a host crate but is checked here for the target too.
 pub const OS_CRATES: &[&str] = &[
     "kernel", "rt", "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr",
-    "native", "rs-native", "ds-native", "echo", "echoclient",
+    "native", "rs-native", "ds-native", "echo", "echoclient", "vault",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

@@ -177,3 +177,38 @@ fn qemu_rs_down_stops_echo_even_though_exits_are_not_reported() {
     assert!(!log.contains("FAIL"), "client failed");
     assert_eq!(r.status, Some(33), "{}", r.describe());
 }
+
+#[test]
+fn qemu_rs_restarts_crashed_ds_with_its_store_from_the_vault() {
+    // DS keeps its store in preserved memory; natively the vault holds it
+    // across DS's death, so echo's label (published once, before the crash)
+    // is still there after RS restarted DS at its fixed endpoint.
+    let Some(r) = boot(
+        "rs-native:rs,ds-native:ds,vault,echo image,echoclient dscrash",
+        "critical=rs",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    let ep = field(log, "[echoclient] echo is at ", ' ').to_string();
+    assert_in_order(
+        log,
+        &[
+            &format!("[echoclient] echo is at {ep} (restarts 0)"),
+            "[echoclient] echo answered before the crash",
+            "[ds] panic: controlled crash (fault injection)",
+            "kernel: process 'ds' killed",
+            "[rs] rs: ds (3.0) died: Fault(0), restarts 0",
+            "took over endpoint 0x3",
+            "[vault] handed ",
+            " bytes back to 0x3",
+            "[echoclient] ds is running again at 0x3 (restarts 1)",
+            &format!("[echoclient] DS still has echo -> {ep} after its restart"),
+            "[echoclient] echo answered after the DS restart",
+            "[echoclient] PASS",
+        ],
+    );
+    assert!(!log.contains("FAIL"), "client failed");
+    assert!(!log.contains("vault refused"));
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+}

@@ -8,7 +8,7 @@
 rt::entry!(main);
 
 fn main(_args: &str) -> i32 {
-    // DS keeps its store in preserved memory; natively that survives only
-    // within one instance (see servers/native/README.md).
+    // DS keeps its store in preserved memory: natively in the `vault` boot
+    // server if one runs (see servers/native/README.md).
     native::run(sys::Sef::new(ds::Ds::new(), sys::StateStore::Preserved))
 }

@@ -1,6 +1,8 @@
-//! `echoclient [fi|refresh|down]`: the end-to-end check of native crash
-//! recovery. With `down` it checks `service down` instead: echo exits, RS
-//! notices, echo is unreachable and its DS label is gone.
+//! `echoclient [fi|refresh|down|dscrash]`: the end-to-end check of native
+//! crash recovery. With `down` it checks `service down` instead: echo exits,
+//! RS notices, echo is unreachable and its DS label is gone. With `dscrash`
+//! DS itself is crashed: it must come back at its endpoint with its store
+//! (echo's label) intact, kept across the crash by the vault.
 //! Otherwise it finds the echo service through DS, calls it, subscribes to its DS label,
 //! asks RS for a controlled crash (`service fi echo`, the default) or a
 //! `service refresh echo` (RS kills and restarts it), waits until RS reports
@@ -38,6 +40,8 @@ enum Mode {
     Refresh,
     /// `service down`: the service exits on SIGTERM and stays down.
     Down,
+    /// `service fi ds`: DS crashes and must come back with its store.
+    DsCrash,
 }
 
 fn main(args: &str) -> i32 {
@@ -45,8 +49,9 @@ fn main(args: &str) -> i32 {
         None | Some("fi") => Mode::Fi,
         Some("refresh") => Mode::Refresh,
         Some("down") => Mode::Down,
+        Some("dscrash") => Mode::DsCrash,
         Some(other) => {
-            rt::println!("FAIL: unknown mode {other:?} (fi, refresh or down)");
+            rt::println!("FAIL: unknown mode {other:?} (fi, refresh, down or dscrash)");
             rt::sys::shutdown(1)
         }
     };
@@ -109,6 +114,7 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
             );
         }
         Mode::Down => return check_down(sys, ep),
+        Mode::DsCrash => return check_ds_crash(sys, ep),
     }
 
     let after = wait_for(sys, |sys| {
@@ -194,6 +200,45 @@ fn check_down(sys: &mut NativeSys, ep: Endpoint) -> Result<(), String> {
     Ok(())
 }
 
+/// `service fi ds`: DS panics, RS restarts it at `Endpoint::DS`, and the new
+/// instance must still know echo (its store came back from the vault).
+fn check_ds_crash(sys: &mut NativeSys, ep: Endpoint) -> Result<(), String> {
+    let before = status_of(sys, "ds").map_err(|e| alloc::format!("ds status: {e}"))?;
+    rs_call(
+        sys,
+        ServiceRequest::Fi {
+            id: 300,
+            label: "ds".into(),
+        },
+    )
+    .map_err(|e| alloc::format!("fault injection refused: {e}"))?;
+    rt::println!("fault injection requested for ds");
+    let after = wait_for(sys, |sys| {
+        status_of(sys, "ds")
+            .ok()
+            .filter(|s| s.restarts > before.restarts && s.state == RunState::Running)
+    })
+    .ok_or("RS never reported ds running again")?;
+    rt::println!(
+        "ds is running again at {:#x} (restarts {})",
+        after.endpoint.0,
+        after.restarts
+    );
+    if after.endpoint != Endpoint::DS || after.restarts != before.restarts + 1 {
+        return Err(alloc::format!("ds after restart: {after:?}"));
+    }
+    // Nobody republishes echo's label: only DS's restored store has it.
+    let got = sys::ds::retrieve_label(sys, LABEL)
+        .map_err(|e| alloc::format!("DS lost echo's label: {e}"))?;
+    if got != ep {
+        return Err(alloc::format!("DS has echo at {:#x}", got.0));
+    }
+    rt::println!("DS still has echo -> {:#x} after its restart", ep.0);
+    echo(sys, ep, 4).map_err(|e| alloc::format!("echo after the DS restart: {e}"))?;
+    rt::println!("echo answered after the DS restart");
+    Ok(())
+}
+
 /// Polls `f` until it yields a value, sleeping between tries.
 fn wait_for<T>(sys: &mut NativeSys, mut f: impl FnMut(&mut NativeSys) -> Option<T>) -> Option<T> {
     for _ in 0..MAX_POLLS {
@@ -211,11 +256,15 @@ fn rs_call(sys: &mut NativeSys, req: ServiceRequest) -> Result<ServiceStatus, Er
 }
 
 fn status(sys: &mut NativeSys) -> Result<ServiceStatus, Errno> {
+    status_of(sys, LABEL)
+}
+
+fn status_of(sys: &mut NativeSys, label: &str) -> Result<ServiceStatus, Errno> {
     rs_call(
         sys,
         ServiceRequest::Status {
             id: 1,
-            label: LABEL.into(),
+            label: label.into(),
         },
     )
 }

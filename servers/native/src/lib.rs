@@ -11,6 +11,8 @@
 
 extern crate alloc;
 
+pub mod vault;
+
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use rt::abi;
@@ -67,7 +69,10 @@ pub struct NativeSys {
     /// Messages made up by the runtime (death reports), delivered first.
     pending: VecDeque<Message>,
     exit: Option<i32>,
+    /// This instance's last preserved blob (a copy is also in the vault).
     preserved: Option<Vec<u8>>,
+    /// The vault server, once found.
+    vault: Option<Endpoint>,
 }
 
 impl NativeSys {
@@ -82,6 +87,7 @@ impl NativeSys {
             pending: VecDeque::new(),
             exit: None,
             preserved: None,
+            vault: None,
         }
     }
 
@@ -158,6 +164,15 @@ impl NativeSys {
             m.set_source(Endpoint::SYSTEM);
             self.pending.push_back(m);
         }
+    }
+
+    /// The vault server (`servers/vault`), if one runs; without it
+    /// preserved memory lasts only as long as this instance.
+    fn find_vault(&mut self) -> Option<Endpoint> {
+        if self.vault.is_none() {
+            self.vault = rt::ipc::whois(vault::NAME).ok().map(Endpoint);
+        }
+        self.vault
     }
 
     fn manage(&mut self, ep: Endpoint) -> Result<(), Errno> {
@@ -318,11 +333,26 @@ impl Sys for NativeSys {
     }
 
     fn preserve(&mut self, blob: Vec<u8>) {
+        let blob = match self.find_vault() {
+            Some(v) => {
+                let (blob, r) = vault::put(self, v, blob);
+                if let Err(e) = r {
+                    rt::println!("vault refused {} bytes: {e}", blob.len());
+                }
+                blob
+            }
+            None => blob,
+        };
         self.preserved = Some(blob);
     }
 
     fn preserved(&mut self) -> Option<Vec<u8>> {
-        self.preserved.clone()
+        if let Some(b) = &self.preserved {
+            return Some(b.clone());
+        }
+        // A new instance: what its predecessor at this endpoint kept.
+        let v = self.find_vault()?;
+        vault::get(self, v).ok()
     }
 
     fn spawn(&mut self, spec: &SpawnSpec<'_>) -> Result<Endpoint, Errno> {

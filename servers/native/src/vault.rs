@@ -1,0 +1,189 @@
+//! The vault protocol: memory that outlives a process instance, for
+//! [`sys::Sys::preserve`]. The kernel frees a dead instance's memory when its
+//! successor takes over the endpoint, so a small boot server (`servers/vault`)
+//! keeps one blob per endpoint instead. Blobs are keyed by the sender's
+//! endpoint as the kernel stamps it, so only the same endpoint — the
+//! instance itself or a successor that took it over — can read or replace
+//! one. Both directions copy through a grant of the client's buffer. The
+//! only place these numbers live.
+
+use alloc::vec::Vec;
+use sys::{Endpoint, Errno, GrantAccess, Message, Sys};
+use zerocopy::little_endian::{I32, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// Store the granted bytes as the sender's blob (replaces the old one).
+pub const PUT: u32 = 0xC00;
+/// Copy the sender's blob into the granted buffer.
+pub const GET: u32 = 0xC01;
+/// Answer to [`PUT`] / [`GET`].
+pub const REPLY: u32 = 0xC80;
+
+/// Largest blob (a SEF state blob is at most 64 KiB plus its seal).
+pub const MAX_BLOB: usize = 64 * 1024 + 64;
+/// Process name the runtime looks the vault up by.
+pub const NAME: &str = "vault";
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct ReqP {
+    id: U64,
+    grant: U32,
+    len: U32,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct ReplyP {
+    id: U64,
+    status: I32,
+    len: U32,
+}
+
+/// A decoded vault request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultRequest {
+    /// Keep `len` bytes of grant `grant`.
+    Put {
+        /// Request id.
+        id: u64,
+        /// The client's read grant.
+        grant: u32,
+        /// Bytes to keep.
+        len: u32,
+    },
+    /// Copy the blob into grant `grant` of `len` bytes.
+    Get {
+        /// Request id.
+        id: u64,
+        /// The client's write grant.
+        grant: u32,
+        /// Room in it.
+        len: u32,
+    },
+}
+
+impl VaultRequest {
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let (mtype, id, grant, len) = match *self {
+            VaultRequest::Put { id, grant, len } => (PUT, id, grant, len),
+            VaultRequest::Get { id, grant, len } => (GET, id, grant, len),
+        };
+        Message::with(
+            mtype,
+            &ReqP {
+                id: U64::new(id),
+                grant: U32::new(grant),
+                len: U32::new(len),
+            },
+        )
+    }
+}
+
+impl TryFrom<&Message> for VaultRequest {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: ReqP = m.payload_as()?;
+        let (id, grant, len) = (p.id.get(), p.grant.get(), p.len.get());
+        match m.mtype() {
+            PUT => Ok(VaultRequest::Put { id, grant, len }),
+            GET => Ok(VaultRequest::Get { id, grant, len }),
+            _ => Err(Errno::EBADCALL),
+        }
+    }
+}
+
+/// The vault's answer: bytes stored or copied, or why not.
+pub fn reply_message(id: u64, result: Result<u32, Errno>) -> Message {
+    let (status, len) = match result {
+        Ok(n) => (0, n),
+        Err(e) => (Errno::to_status(Err(e)), 0),
+    };
+    Message::with(
+        REPLY,
+        &ReplyP {
+            id: U64::new(id),
+            status: I32::new(status),
+            len: U32::new(len),
+        },
+    )
+}
+
+/// Decode an answer.
+pub fn parse_reply(m: &Message) -> Result<u32, Errno> {
+    if m.mtype() != REPLY {
+        return Err(Errno::EBADCALL);
+    }
+    let p: ReplyP = m.payload_as()?;
+    Errno::from_status(p.status.get()).map(|()| p.len.get())
+}
+
+/// Hands `blob` to the vault at `vault`; gives the buffer back either way.
+pub fn put(sys: &mut dyn Sys, vault: Endpoint, blob: Vec<u8>) -> (Vec<u8>, Result<(), Errno>) {
+    let len = blob.len() as u32;
+    let gid = match sys.grant_create(vault, GrantAccess::READ, blob) {
+        Ok(g) => g,
+        // The buffer went with the failed call only if the runtime kept it.
+        Err(e) => return (Vec::new(), Err(e)),
+    };
+    let req = VaultRequest::Put {
+        id: 0,
+        grant: gid.0,
+        len,
+    };
+    let r = sys
+        .sendrec(vault, req.to_message())
+        .and_then(|m| parse_reply(&m))
+        .map(drop);
+    let blob = sys.grant_revoke(gid).unwrap_or_default();
+    (blob, r)
+}
+
+/// The blob the vault keeps for this endpoint (`ESRCH`: none).
+pub fn get(sys: &mut dyn Sys, vault: Endpoint) -> Result<Vec<u8>, Errno> {
+    let gid = sys.grant_create(vault, GrantAccess::WRITE, alloc::vec![0u8; MAX_BLOB])?;
+    let req = VaultRequest::Get {
+        id: 0,
+        grant: gid.0,
+        len: MAX_BLOB as u32,
+    };
+    let r = sys
+        .sendrec(vault, req.to_message())
+        .and_then(|m| parse_reply(&m));
+    let mut buf = sys.grant_revoke(gid)?;
+    buf.truncate(r? as usize);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        for req in [
+            VaultRequest::Put {
+                id: 7,
+                grant: 3,
+                len: 100,
+            },
+            VaultRequest::Get {
+                id: 8,
+                grant: 4,
+                len: MAX_BLOB as u32,
+            },
+        ] {
+            assert_eq!(VaultRequest::try_from(&req.to_message()), Ok(req));
+        }
+        assert_eq!(parse_reply(&reply_message(1, Ok(42))), Ok(42));
+        assert_eq!(
+            parse_reply(&reply_message(1, Err(Errno::ESRCH))),
+            Err(Errno::ESRCH)
+        );
+        assert_eq!(
+            VaultRequest::try_from(&Message::new(REPLY)),
+            Err(Errno::EBADCALL)
+        );
+    }
+}
