@@ -680,6 +680,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::SetEntry => set_entry(k, slot, frame),
         Syscall::SigSend => sig_send(k, frame),
         Syscall::SigPending => sig_pending(k, slot, frame),
+        Syscall::ProcInfo => proc_info(k, slot, frame),
         Syscall::Release => {
             let ep = Endpoint(frame.rdi as u32);
             match k.procs.get(ep.slot()) {
@@ -1246,6 +1247,39 @@ fn sig_pending(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno>
     Ok(1)
 }
 
+/// `ProcInfo`: state, stop signal and registers of a live or kept process.
+fn proc_info(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let ep = Endpoint(f.rdi as u32);
+    let p = k
+        .procs
+        .get(ep.slot())
+        .filter(|p| p.endpoint == ep)
+        .ok_or(Errno::DeadSrcDst)?;
+    let (state, signal, addr, error) = match p.state {
+        ProcState::Runnable => (abi::PROC_RUNNABLE, 0, 0, 0),
+        ProcState::Blocked => (abi::PROC_BLOCKED, 0, 0, 0),
+        ProcState::Killed(fault) => (
+            abi::PROC_STOPPED,
+            fault.kind.signal(),
+            fault.addr.unwrap_or(0),
+            fault.error_code,
+        ),
+        ProcState::Exited(_) => return Err(Errno::DeadSrcDst),
+    };
+    let rip = match p.state {
+        ProcState::Killed(fault) => fault.rip,
+        _ => p.ctx.frame.rip,
+    };
+    let words = [state, signal, rip, p.ctx.frame.rsp, addr, error];
+    let mut out = [0u8; abi::PROCINFO_WORDS * 8];
+    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space.write_user(f.rsi, &out).ok_or(Errno::Fault)?;
+    Ok(0)
+}
+
 /// `SetEntry`: fresh registers for another live, unblocked process, which
 /// becomes runnable.
 fn set_entry(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
@@ -1533,6 +1567,10 @@ fn debug_print(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errn
 
 fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     let slot = current(k);
+    // Keep the registers at the fault for the signal manager (`ProcInfo`).
+    if let Some(p) = k.procs.get_mut(slot) {
+        p.ctx.frame = *frame;
+    }
     let fault = describe(frame);
     terminate(k, slot, fault);
     switch_away(k, frame);

@@ -265,9 +265,16 @@ fn qemu_kernel_signal_manager_releases_a_stopped_process() {
             "stop the child",
             "notified by SYSTEM",
             "SIGKILL pending",
+            "kept child inspected",
             "release the kept child",
             "released once only",
             "slot is empty",
+            "manage the second child",
+            "runnable before it runs",
+            "fault notification",
+            "SIGSEGV pending",
+            "fault state kept",
+            "release the faulted child",
         ],
     );
     assert!(

@@ -248,7 +248,23 @@ pub enum Syscall {
     /// [`SIGSEGV`], [`SIGFPE`], [`SIGILL`], [`SIGBUS`], [`SIGTRAP`] or
     /// [`SIGKILL`] (MINIX `sys_getksig`).
     SigPending = 46,
+    /// Inspect endpoint `rdi` (live, or stopped and kept for its signal
+    /// manager): writes [`PROCINFO_WORDS`] little-endian `u64`s into the
+    /// buffer at `rsi`: state ([`PROC_RUNNABLE`], [`PROC_BLOCKED`],
+    /// [`PROC_STOPPED`]), the signal of a stop (else 0), `rip`, `rsp`, the
+    /// faulting address (page faults, else 0), the CPU error code.
+    /// Returns 0.
+    ProcInfo = 47,
 }
+
+/// Words written by [`Syscall::ProcInfo`].
+pub const PROCINFO_WORDS: usize = 6;
+/// [`Syscall::ProcInfo`] state: ready to run (or running).
+pub const PROC_RUNNABLE: u64 = 0;
+/// [`Syscall::ProcInfo`] state: blocked in IPC.
+pub const PROC_BLOCKED: u64 = 1;
+/// [`Syscall::ProcInfo`] state: stopped by a fault or `Kill`, kept.
+pub const PROC_STOPPED: u64 = 3;
 
 /// Signal numbers the kernel raises (POSIX / MINIX values).
 pub const SIGILL: u64 = 4;
@@ -375,6 +391,7 @@ impl TryFrom<u64> for Syscall {
             44 => Ok(Self::Release),
             45 => Ok(Self::SigSend),
             46 => Ok(Self::SigPending),
+            47 => Ok(Self::ProcInfo),
             _ => Err(Errno::NoSys),
         }
     }
@@ -530,6 +547,7 @@ mod tests {
             Syscall::Release,
             Syscall::SigSend,
             Syscall::SigPending,
+            Syscall::ProcInfo,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

@@ -266,7 +266,7 @@ impl AddressSpace {
         fa: &mut FrameAllocator<W>,
         src: &AddressSpace,
     ) -> Result<(), MapError> {
-        self.unmap_pages(fa, abi::USER_BASE, USER_PAGES);
+        self.clear(fa);
         for (va, pte) in src.user_pages() {
             let writable = pte & WRITABLE != 0;
             if pte & FOREIGN != 0 {
@@ -281,7 +281,12 @@ impl AddressSpace {
 
     /// Unmaps every user page (freeing owned frames); returns the count.
     pub fn clear<const W: usize>(&mut self, fa: &mut FrameAllocator<W>) -> u64 {
-        self.unmap_pages(fa, abi::USER_BASE, USER_PAGES)
+        // Visit only present pages instead of the whole GiB.
+        let mut n = 0;
+        for (va, _) in self.user_pages() {
+            n += self.unmap_pages(fa, va, 1);
+        }
+        n
     }
 
     /// Physical address backing user address `vaddr`, if mapped (and

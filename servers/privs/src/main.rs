@@ -52,7 +52,9 @@
 //! `privs reap` plays PM for a forked child: it becomes the child's signal
 //! manager, raises a signal for it (`SigSend`, collected with
 //! `SigPending`), kills it (as a fault would stop it: pending `SIGKILL`),
-//! gets the notifications, and frees the kept child with `Release`.
+//! gets the notifications, and frees the kept child with `Release`. A
+//! second child tears its own address space down and so faults on its next
+//! instruction: pending `SIGSEGV`, and `ProcInfo` shows the kept state.
 //!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
@@ -600,6 +602,11 @@ fn reap_checks(check: &mut impl FnMut(&str, bool)) {
         "SIGKILL pending",
         sys::sig_pending() == Ok(Some((child, 1 << rt::abi::SIGKILL))),
     );
+    check(
+        "kept child inspected",
+        sys::proc_info(child)
+            .is_ok_and(|i| i[0] == rt::abi::PROC_STOPPED && i[1] == rt::abi::SIGKILL),
+    );
     check("release the kept child", sys::release(child).is_ok());
     check(
         "released once only",
@@ -609,4 +616,53 @@ fn reap_checks(check: &mut impl FnMut(&str, bool)) {
         "slot is empty",
         sys::slot_owner(child) == Err(Errno::DeadSrcDst),
     );
+    // A real fault: the child removes its own code.
+    let faulty = match sys::fork() {
+        Ok(None) => {
+            let own = ipc::whois("").unwrap_or(ipc::ANY);
+            let _ = sys::clear_space(own);
+            sys::exit(6);
+        }
+        Ok(Some(c)) => c,
+        Err(_) => {
+            check("second fork", false);
+            return;
+        }
+    };
+    check(
+        "manage the second child",
+        sys::set_sigmgr(faulty, me).is_ok(),
+    );
+    check(
+        "runnable before it runs",
+        sys::proc_info(faulty).is_ok_and(|i| i[0] == rt::abi::PROC_RUNNABLE),
+    );
+    check("fault notification", from_system(ipc::receive(ipc::ANY)));
+    check(
+        "SIGSEGV pending",
+        sys::sig_pending() == Ok(Some((faulty, 1 << rt::abi::SIGSEGV))),
+    );
+    match sys::proc_info(faulty) {
+        Ok(i) => {
+            rt::println!(
+                "fault info: state {} signal {} rip {:#x} rsp {:#x} addr {:#x} error {:#x}",
+                i[0],
+                i[1],
+                i[2],
+                i[3],
+                i[4],
+                i[5]
+            );
+            check(
+                "fault state kept",
+                i[0] == rt::abi::PROC_STOPPED
+                    && i[1] == rt::abi::SIGSEGV
+                    && i[2] == i[4]
+                    && i[2] >= rt::abi::USER_BASE
+                    && i[3] >= rt::abi::USER_STACK_BOTTOM,
+            );
+        }
+        Err(_) => check("fault state kept", false),
+    }
+    check("release the faulted child", sys::release(faulty).is_ok());
 }

@@ -390,3 +390,20 @@ pub fn sig_pending() -> Result<Option<(u32, u64)>, Errno> {
         u64::from_le_bytes(sigs),
     )))
 }
+
+/// `target`'s state and registers: `[state, stop signal, rip, rsp, fault
+/// address, error code]` (see `abi::Syscall::ProcInfo`).
+pub fn proc_info(target: u32) -> Result<[u64; abi::PROCINFO_WORDS], Errno> {
+    let mut buf = [0u8; abi::PROCINFO_WORDS * 8];
+    call6(
+        Syscall::ProcInfo,
+        [u64::from(target), buf.as_mut_ptr() as u64, 0, 0, 0, 0],
+    )?;
+    let mut out = [0u64; abi::PROCINFO_WORDS];
+    for (w, chunk) in out.iter_mut().zip(buf.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    Ok(out)
+}
