@@ -284,3 +284,24 @@ fn qemu_kernel_signal_manager_releases_a_stopped_process() {
     assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_new_calls_refuse_malformed_arguments() {
+    let Some(r) = boot("privs:bad badcalls", "strict") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "bad",
+        &[
+            "times into kernel memory",
+            "memmap into unmapped memory",
+            "procinfo into a null pointer",
+            "vircopy from kernel memory",
+            "unmap a wrapping range",
+            "map phys with a huge count",
+            "unused call numbers",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

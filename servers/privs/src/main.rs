@@ -56,12 +56,15 @@
 //! second child tears its own address space down and so faults on its next
 //! instruction: pending `SIGSEGV`, and `ProcInfo` shows the kept state.
 //!
+//! `privs badcalls` passes bad pointers, ranges and numbers to the newer
+//! kernel calls and expects error values.
+//!
 //! Prints `check <name>: ok|WRONG`; exit code = number of wrong checks.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use rt::abi::Errno;
+use rt::abi::{Errno, Syscall};
 use rt::{grant, ipc, sys};
 
 const GO: u32 = 30;
@@ -214,6 +217,45 @@ fn main(args: &str) -> i32 {
             check(
                 "times of a dead endpoint refused",
                 sys::times(0x7fff_0030) == Err(Errno::DeadSrcDst),
+            );
+        }
+        Some("badcalls") => {
+            // New calls with bad pointers and numbers: errors, never a
+            // kernel panic.
+            let me = u64::from(ipc::whois("").unwrap_or(ipc::ANY));
+            let fault = Errno::Fault.to_return();
+            let raw = |n: Syscall, a: [u64; 6]| sys::raw_syscall6(n as u64, a);
+            let kernel_addr = 0x10_0000;
+            check(
+                "times into kernel memory",
+                raw(Syscall::Times, [me, kernel_addr, 0, 0, 0, 0]) == fault,
+            );
+            check(
+                "memmap into unmapped memory",
+                raw(Syscall::MemMap, [0x7000_0000, 4096, 0, 0, 0, 0]) == fault,
+            );
+            check(
+                "procinfo into a null pointer",
+                raw(Syscall::ProcInfo, [me, 0, 0, 0, 0, 0]) == fault,
+            );
+            check(
+                "vircopy from kernel memory",
+                raw(Syscall::VirCopy, [me, kernel_addr, me, 0x7000_0000, 0, 8]) == fault,
+            );
+            check(
+                "unmap a wrapping range",
+                raw(Syscall::Unmap, [me, u64::MAX - 4095, 2, 0, 0, 0]) == fault,
+            );
+            check(
+                "map phys with a huge count",
+                raw(Syscall::MapPhys, [me, 0x6000_0000, 0, u64::MAX, 1, 0])
+                    == Errno::Inval.to_return(),
+            );
+            check(
+                "unused call numbers",
+                [1000u64, 1 << 40]
+                    .iter()
+                    .all(|&n| sys::raw_syscall6(n, [0; 6]) == Errno::NoSys.to_return()),
             );
         }
         Some("memmap") => {
