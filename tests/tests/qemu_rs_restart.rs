@@ -84,9 +84,9 @@ fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
             "[echo] panic: controlled crash (fault injection)",
             "kernel: process 'echo' killed",
             "kernel: fault reported to signal manager 0x2",
-            // RS's crash record (the kernel does not say which signal).
+            // RS's crash record: the panic raised SIGABRT before the self-kill.
             "[rs] rs: echo (",
-            "died: Fault(0), restarts 0",
+            "died: Panic, restarts 0",
             "kernel: spawned 'echo'",
             "(stopped)",
             &format!("took over endpoint {ep}"),
@@ -198,7 +198,7 @@ fn qemu_rs_restarts_crashed_ds_with_its_store_from_the_vault() {
             "[echoclient] echo answered before the crash",
             "[ds] panic: controlled crash (fault injection)",
             "kernel: process 'ds' killed",
-            "[rs] rs: ds (3.0) died: Fault(0), restarts 0",
+            "[rs] rs: ds (3.0) died: Panic, restarts 0",
             "took over endpoint 0x3",
             "[vault] handed ",
             " bytes back to 0x3",

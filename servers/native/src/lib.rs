@@ -16,7 +16,7 @@ pub mod vault;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use rt::abi;
-use sys::proto::kernel::{Cause, ProcDied};
+use sys::proto::kernel::{Cause, ProcDied, sig};
 use sys::{
     Endpoint, Errno, GrantAccess, GrantId, Message, Process, SpawnAt, SpawnSpec, Sys, Ticks,
 };
@@ -73,6 +73,8 @@ pub struct NativeSys {
     preserved: Option<Vec<u8>>,
     /// The vault server, once found.
     vault: Option<Endpoint>,
+    /// Signals the kernel reported for managed processes (bit n = signal n).
+    signals: BTreeMap<Endpoint, u64>,
 }
 
 impl NativeSys {
@@ -88,6 +90,7 @@ impl NativeSys {
             exit: None,
             preserved: None,
             vault: None,
+            signals: BTreeMap::new(),
         }
     }
 
@@ -138,8 +141,10 @@ impl NativeSys {
     }
 
     /// Reports every managed process that is no longer alive. The probe is a
-    /// notification, which a SEF service answers as a ping.
+    /// notification, which a SEF service answers as a ping. The cause comes
+    /// from the signals the kernel kept pending for this manager.
     fn probe_managed(&mut self) {
+        self.collect_signals();
         let dead: Vec<Endpoint> = self
             .managed
             .iter()
@@ -153,16 +158,23 @@ impl NativeSys {
             .collect();
         for ep in dead {
             self.managed.remove(&ep);
-            let cause = if self.killed.remove(&ep) {
-                Cause::Killed
-            } else {
-                // Neither the kernel's notification nor the probe says why
-                // (fault, panic or exit): "signal 0", unknown.
-                Cause::Fault(0)
-            };
+            let sigs = self.signals.remove(&ep).unwrap_or(0);
+            let cause = cause_of(self.killed.remove(&ep), sigs);
             let mut m = ProcDied { ep, cause }.to_message();
             m.set_source(Endpoint::SYSTEM);
             self.pending.push_back(m);
+        }
+    }
+
+    /// Takes the pending signals of managed processes from the kernel
+    /// (`SigPending`, one process per call).
+    fn collect_signals(&mut self) {
+        // Bounded: at most one answer per process slot holding signals.
+        for _ in 0..256 {
+            match rt::sys::sig_pending() {
+                Ok(Some((ep, sigs))) => *self.signals.entry(Endpoint(ep)).or_insert(0) |= sigs,
+                _ => break,
+            }
         }
     }
 
@@ -179,6 +191,7 @@ impl NativeSys {
         rt::sys::set_sigmgr(ep.0, self.me.0).map_err(errno)?;
         self.managed.insert(ep);
         self.killed.remove(&ep);
+        self.signals.remove(&ep);
         Ok(())
     }
 
@@ -213,6 +226,30 @@ impl NativeSys {
 impl Default for NativeSys {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Why a managed process died, from whether this runtime killed it and the
+/// signals the kernel raised for it (kernel numbering, bit n = signal n).
+/// A death with no signal is an exit (the kernel reports no exit code):
+/// `Fault(0)`, cause unknown.
+pub fn cause_of(killed_by_us: bool, sigs: u64) -> Cause {
+    let has = |s: u64| sigs & (1 << s) != 0;
+    if killed_by_us {
+        return Cause::Killed;
+    }
+    if has(u64::from(sig::SIGABRT)) {
+        // A native panic raises SIGABRT before it kills itself.
+        return Cause::Panic;
+    }
+    if has(abi::SIGKILL) {
+        return Cause::Killed;
+    }
+    match (1..64).find(|&s| has(s)) {
+        // The kernel's SIGBUS is Linux's 7; the framework uses NetBSD's.
+        Some(abi::SIGBUS) => Cause::Fault(sig::SIGBUS),
+        Some(s) => Cause::Fault(s as u32),
+        None => Cause::Fault(0),
     }
 }
 
@@ -326,8 +363,10 @@ impl Sys for NativeSys {
 
     fn panic(&mut self, why: &str) {
         rt::println!("panic: {why}");
-        // Killing itself is a death the kernel reports to the signal manager
-        // (an exit is not); only returns if that call is not allowed.
+        // SIGABRT tells the signal manager it was a panic (fails harmlessly
+        // without a manager); killing itself is a death the kernel reports
+        // (an exit is not). Only returns if those calls are not allowed.
+        let _ = rt::sys::sig_send(self.me.0, u64::from(sig::SIGABRT));
         let _ = rt::sys::kill(self.me.0);
         rt::sys::exit(abi::EXIT_PANIC)
     }
@@ -357,7 +396,11 @@ impl Sys for NativeSys {
 
     fn spawn(&mut self, spec: &SpawnSpec<'_>) -> Result<Endpoint, Errno> {
         match spec.at {
-            SpawnAt::Fresh | SpawnAt::NextGeneration(_) => {
+            SpawnAt::Fresh => self.spawn_fresh(spec.program, spec.label),
+            SpawnAt::NextGeneration(old) => {
+                // The old instance, kept for us, will not be taken over: free
+                // it (fails harmlessly if it is not kept).
+                let _ = rt::sys::release(old.0);
                 self.spawn_fresh(spec.program, spec.label)
             }
             SpawnAt::Exact(ep) => self.spawn_exact(spec.program, spec.label, ep),
@@ -425,6 +468,26 @@ mod tests {
         ] {
             assert_eq!(i64::from(errno(e).code()), e as i64, "{e:?}");
         }
+    }
+
+    #[test]
+    fn death_causes_follow_the_kernel_signals() {
+        let bit = |s: u64| 1u64 << s;
+        assert_eq!(cause_of(true, bit(abi::SIGSEGV)), Cause::Killed);
+        assert_eq!(
+            cause_of(false, bit(6) | bit(abi::SIGKILL)),
+            Cause::Panic,
+            "SIGABRT then self-kill"
+        );
+        assert_eq!(cause_of(false, bit(abi::SIGKILL)), Cause::Killed);
+        assert_eq!(
+            cause_of(false, bit(abi::SIGSEGV)),
+            Cause::Fault(sig::SIGSEGV)
+        );
+        assert_eq!(cause_of(false, bit(abi::SIGFPE)), Cause::Fault(sig::SIGFPE));
+        assert_eq!(cause_of(false, bit(abi::SIGILL)), Cause::Fault(sig::SIGILL));
+        assert_eq!(cause_of(false, bit(abi::SIGBUS)), Cause::Fault(sig::SIGBUS));
+        assert_eq!(cause_of(false, 0), Cause::Fault(0));
     }
 
     #[test]
