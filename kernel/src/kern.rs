@@ -681,6 +681,26 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::SigSend => sig_send(k, frame),
         Syscall::SigPending => sig_pending(k, slot, frame),
         Syscall::ProcInfo => proc_info(k, slot, frame),
+        Syscall::IrqCtl => match u8::try_from(frame.rdi) {
+            Ok(line)
+                if line > 0
+                    && line < 16
+                    && k.irq_hooks[usize::from(line)] & (1u64 << slot) != 0 =>
+            {
+                match frame.rsi {
+                    0 => {
+                        cpu::mask_irq(line);
+                        Ok(0)
+                    }
+                    1 => {
+                        cpu::unmask_irq(line);
+                        Ok(0)
+                    }
+                    _ => Err(Errno::Inval),
+                }
+            }
+            _ => Err(Errno::Inval),
+        },
         Syscall::Release => {
             let ep = Endpoint(frame.rdi as u32);
             match k.procs.get(ep.slot()) {

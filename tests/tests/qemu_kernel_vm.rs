@@ -305,3 +305,29 @@ fn qemu_kernel_new_calls_refuse_malformed_arguments() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_serial_irq_is_held_while_disabled() {
+    let Some(r) = boot("privs:uart irqctl", "strict") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "uart",
+        &[
+            "COM1 ports",
+            "ctl of an unhooked line refused",
+            "hook IRQ 4",
+            "clock cannot be disabled",
+            "disable IRQ 4",
+            "enable THRE interrupt",
+            "nothing while disabled",
+            "enable IRQ 4",
+            "pending interrupt arrives",
+            "disable THRE interrupt",
+            "read IIR",
+            "unhook IRQ 4",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -255,6 +255,12 @@ pub enum Syscall {
     /// faulting address (page faults, else 0), the CPU error code.
     /// Returns 0.
     ProcInfo = 47,
+    /// Disable (`rsi` = 0) or re-enable (`rsi` = 1) IRQ line `rdi`, which
+    /// the caller has hooked: a disabled line is masked at the interrupt
+    /// controller, so a device interrupt stays pending until the driver has
+    /// dealt with the device and enables the line again. The clock (line
+    /// 0) cannot be disabled. Returns 0.
+    IrqCtl = 48,
 }
 
 /// Words written by [`Syscall::ProcInfo`].
@@ -392,6 +398,7 @@ impl TryFrom<u64> for Syscall {
             45 => Ok(Self::SigSend),
             46 => Ok(Self::SigPending),
             47 => Ok(Self::ProcInfo),
+            48 => Ok(Self::IrqCtl),
             _ => Err(Errno::NoSys),
         }
     }
@@ -548,6 +555,7 @@ mod tests {
             Syscall::SigSend,
             Syscall::SigPending,
             Syscall::ProcInfo,
+            Syscall::IrqCtl,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }

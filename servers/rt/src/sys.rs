@@ -407,3 +407,10 @@ pub fn proc_info(target: u32) -> Result<[u64; abi::PROCINFO_WORDS], Errno> {
     }
     Ok(out)
 }
+
+/// Disables (`enable` false) or re-enables a hooked IRQ line (not the
+/// clock); a disabled line's interrupt stays pending until re-enabled.
+pub fn irq_ctl(line: u8, enable: bool) -> Result<(), Errno> {
+    let a = [u64::from(line), u64::from(enable), 0, 0, 0, 0];
+    call6(Syscall::IrqCtl, a).map(drop)
+}
