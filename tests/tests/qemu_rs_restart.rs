@@ -212,3 +212,64 @@ fn qemu_rs_restarts_crashed_ds_with_its_store_from_the_vault() {
     assert!(!log.contains("vault refused"));
     assert_eq!(r.status, Some(33), "{}", r.describe());
 }
+
+/// Boots the native system with `echoclient MODE` and checks that echo,
+/// after dying the way MODE makes it die, is back at its old endpoint.
+fn crash_and_restart(mode: &str, death: &[&str], record: &str) -> Option<String> {
+    let r = boot(
+        &format!("rs-native:rs,ds-native:ds,echo image,echoclient {mode}"),
+        "critical=rs",
+    )?;
+    let log = r.serial.clone();
+    let ep = field(&log, "[echoclient] echo is at ", ' ').to_string();
+    let mut lines = vec![
+        format!("[echoclient] echo is at {ep} (restarts 0)"),
+        "[echoclient] echo answered before the crash".to_string(),
+    ];
+    lines.extend(death.iter().map(|s| s.to_string()));
+    lines.extend([
+        record.to_string(),
+        format!("took over endpoint {ep}"),
+        "[echo] init Restart (restart count 1)".to_string(),
+        format!("[echoclient] echo is running again at {ep} (restarts 1)"),
+        format!("[echoclient] echo answered after the restart at the kept endpoint {ep}"),
+        format!("[echoclient] echo restarted: endpoint {ep} unchanged (DS agrees), restarts 1"),
+        "[echoclient] PASS".to_string(),
+    ]);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_in_order(&log, &lines);
+    // The client wakes with EDEADSRCDST some time after the death.
+    assert!(log.contains("[echoclient] echo died on the request"));
+    assert!(!log.contains("FAIL"), "client failed");
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+    Some(log)
+}
+
+#[test]
+fn qemu_rs_restarts_echo_after_a_page_fault_with_the_signal_recorded() {
+    crash_and_restart(
+        "segv",
+        &[
+            "[echo] faulting on request",
+            "kernel: process 'echo' killed: page fault at 0xdeadbeef",
+            "kernel: fault reported to signal manager 0x2",
+        ],
+        // SIGSEGV, from the kernel's pending signals.
+        "died: Fault(11), restarts 0",
+    );
+}
+
+#[test]
+fn qemu_rs_kills_and_restarts_a_hung_echo_after_missed_pings() {
+    if let Some(log) = crash_and_restart(
+        "hang",
+        &[
+            "[echo] hanging on request",
+            // RS's heartbeat: no ping reply for two periods, so RS kills it.
+            "kernel: process 'echo' killed: kill request",
+        ],
+        "died: NoPingReply, restarts 0",
+    ) {
+        assert!(!log.contains("page fault"));
+    }
+}

@@ -1,12 +1,15 @@
 //! `echo`: the sample echo service (`sys::proto::sample`) as a SEF service on
 //! the kernel. RS starts it from its service table and restarts it under
 //! the same endpoint when it dies; `service fi` (RS's fault-injection
-//! request) makes SEF crash it. Listed as a boot module with the argument
+//! request) makes SEF crash it; echo data starting with
+//! `native::sample::{FAULT_PREFIX, HANG_PREFIX}` makes it page-fault or hang,
+//! for tests of RS's fault and heartbeat handling. Listed as a boot module with the argument
 //! `image` only so that `Spawn` finds its image: that boot copy exits at once.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
+use native::sample::{FAULT_PREFIX, HANG_PREFIX};
 use sys::proto::sample::{SampleReply, SampleRequest};
 use sys::{Ctx, Errno, InitInfo, Message, Service};
 
@@ -25,6 +28,17 @@ impl Service for Echo {
 
     fn handle(&mut self, _cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
         match SampleRequest::try_from(&msg) {
+            Ok(SampleRequest::Echo { data, .. }) if data.starts_with(FAULT_PREFIX) => {
+                rt::println!("faulting on request");
+                rt::fault::bad_pointer_read();
+                None
+            }
+            Ok(SampleRequest::Echo { data, .. }) if data.starts_with(HANG_PREFIX) => {
+                rt::println!("hanging on request");
+                loop {
+                    core::hint::spin_loop();
+                }
+            }
             Ok(SampleRequest::Echo { id, data }) => {
                 self.handled += 1;
                 rt::println!("answered request {id} ({} by this instance)", self.handled);

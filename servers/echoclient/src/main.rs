@@ -1,5 +1,6 @@
-//! `echoclient [fi|refresh|down|dscrash]`: the end-to-end check of native
-//! crash recovery. With `down` it checks `service down` instead: echo exits,
+//! `echoclient [fi|refresh|down|dscrash|segv|hang]`: the end-to-end check
+//! of native crash recovery. `segv` and `hang` crash echo with a request
+//! that makes it page-fault or spin (RS kills it for missed pings). With `down` it checks `service down` instead: echo exits,
 //! RS notices, echo is unreachable and its DS label is gone. With `dscrash`
 //! DS itself is crashed: it must come back at its endpoint with its store
 //! (echo's label) intact, kept across the crash by the vault.
@@ -19,6 +20,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use native::NativeSys;
+use native::sample::{FAULT_PREFIX, HANG_PREFIX};
 use sys::proto::ds::{DsFlags, DsType};
 use sys::proto::sample::{ECHO_LEN, SampleReply, SampleRequest};
 use sys::proto::service::{RunState, ServiceReply, ServiceRequest, ServiceStatus};
@@ -42,6 +44,10 @@ enum Mode {
     Down,
     /// `service fi ds`: DS crashes and must come back with its store.
     DsCrash,
+    /// A request that makes echo page-fault.
+    Segv,
+    /// A request that makes echo hang: RS's heartbeat must catch it.
+    Hang,
 }
 
 fn main(args: &str) -> i32 {
@@ -50,8 +56,10 @@ fn main(args: &str) -> i32 {
         Some("refresh") => Mode::Refresh,
         Some("down") => Mode::Down,
         Some("dscrash") => Mode::DsCrash,
+        Some("segv") => Mode::Segv,
+        Some("hang") => Mode::Hang,
         Some(other) => {
-            rt::println!("FAIL: unknown mode {other:?} (fi, refresh, down or dscrash)");
+            rt::println!("FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv or hang)");
             rt::sys::shutdown(1)
         }
     };
@@ -112,6 +120,21 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
                 r.endpoint.0,
                 r.restarts
             );
+        }
+        Mode::Segv | Mode::Hang => {
+            let prefix = if mode == Mode::Segv {
+                FAULT_PREFIX
+            } else {
+                HANG_PREFIX
+            };
+            let mut data = [0u8; ECHO_LEN];
+            data[..prefix.len()].copy_from_slice(prefix);
+            // Blocks until echo dies (at once for the fault; after RS's
+            // heartbeat gives up for the hang).
+            match sys.sendrec(ep, SampleRequest::Echo { id, data }.to_message()) {
+                Err(Errno::EDEADSRCDST(_)) => rt::println!("echo died on the request"),
+                other => return Err(alloc::format!("crash request answered: {other:?}")),
+            }
         }
         Mode::Down => return check_down(sys, ep),
         Mode::DsCrash => return check_ds_crash(sys, ep),

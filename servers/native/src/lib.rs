@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod sample;
 pub mod vault;
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
