@@ -1300,15 +1300,18 @@ fn proc_info(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     Ok(0)
 }
 
-/// `SetEntry`: fresh registers for another live, unblocked process, which
-/// becomes runnable.
+/// `SetEntry`: fresh registers for another live process, which becomes
+/// runnable; an IPC call it was blocked in (an exec request to PM, say) is
+/// abandoned.
 fn set_entry(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let target = live_slot(k, Endpoint(f.rdi as u32))?;
     if target == slot {
         return Err(Errno::Inval);
     }
-    if k.ipc.is_blocked(target) {
-        return Err(Errno::NotReady);
+    if k.ipc.cancel(target).map_err(|e| e.errno())? {
+        k.procs
+            .set_blocked(target, false)
+            .map_err(|_| Errno::Inval)?;
     }
     let p = k.procs.get_mut(target).ok_or(Errno::Inval)?;
     p.ctx.frame = TrapFrame {

@@ -194,6 +194,10 @@ fn qemu_kernel_exec_path_and_slot_owner() {
             "set entry of itself refused",
             "set entry",
             "started process reports",
+            "exec request received",
+            "prepare blocked child",
+            "set entry of a blocked process",
+            "blocked process restarted",
             "slot owner of a live endpoint",
             "kill a",
             "slot owner of an empty slot",
@@ -210,11 +214,15 @@ fn qemu_kernel_exec_path_and_slot_owner() {
             "[ex] check started process reports: ok",
         ],
     );
+    assert!(
+        !r.serial.contains("exec request returned"),
+        "the abandoned request must not return"
+    );
     assert_eq!(
         r.serial
             .matches("kernel: process 'ex' exited with code 0")
             .count(),
-        2
+        3
     );
     assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());

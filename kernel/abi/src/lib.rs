@@ -214,9 +214,9 @@ pub enum Syscall {
     /// Start endpoint `rdi` afresh (PM/VM, after loading a new image):
     /// `rip` = `rsi`, `rsp` = `rdx`, `rdi` = `r10`, `rsi` = `r8`, all other
     /// registers zero, and make it runnable (this also starts a process
-    /// spawned with [`SPAWN_STOPPED`]). Not for the caller
-    /// ([`Errno::Inval`]) or a process blocked in IPC ([`Errno::NotReady`]).
-    /// Returns 0.
+    /// spawned with [`SPAWN_STOPPED`]). An IPC call the target is blocked
+    /// in (an exec request to PM) is abandoned. Not for the caller
+    /// ([`Errno::Inval`]). Returns 0.
     SetEntry = 41,
     /// Copy `r9` bytes from address `rsi` of endpoint `rdi` to address
     /// `r10` of endpoint `rdx` (either may be [`ENDPOINT_SELF`]), like

@@ -256,6 +256,19 @@ impl Ipc {
         self.proc(slot).is_ok_and(|p| p.state != State::Ready)
     }
 
+    /// Abandons `slot`'s blocked send, sendrec or receive (the process is
+    /// being started afresh by `SetEntry`): it leaves its receiver's queue
+    /// and is ready again. Returns whether it was blocked.
+    pub fn cancel(&mut self, slot: usize) -> Result<bool, IpcError> {
+        let state = core::mem::replace(&mut self.proc_mut(slot)?.state, State::Ready);
+        if let State::Sending { to, .. } = state
+            && let Ok(dest) = self.proc_mut(to)
+        {
+            dest.senders.retain(|&s| s != slot);
+        }
+        Ok(state != State::Ready)
+    }
+
     fn proc(&self, slot: usize) -> Result<&Proc, IpcError> {
         self.procs
             .get(slot)
@@ -653,6 +666,40 @@ mod tests {
         let r = reply.result.unwrap().unwrap();
         assert_eq!((type_of(&r), source_of(&r), r[63]), (8, ep(1), 0x55));
         assert!(!ipc.is_blocked(0) && !ipc.is_blocked(1));
+    }
+
+    #[test]
+    fn cancelled_send_is_never_delivered() {
+        let mut ipc = table(3);
+        let mut w = Vec::new();
+        assert_eq!(
+            ipc.sendrec(0, ep(2), msg(1, 1), &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(
+            ipc.send(1, ep(2), msg(2, 2), &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(ipc.cancel(0), Ok(true));
+        assert_eq!(ipc.cancel(0), Ok(false));
+        assert!(!ipc.is_blocked(0));
+        // The receiver sees only the sender that is still waiting.
+        let got = ipc.receive(2, Source::Any, 0, &mut w);
+        let Ok(Completion::Received(m)) = got else {
+            panic!("expected a message, got {got:?}");
+        };
+        assert_eq!(type_of(&m), 2);
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+        // A cancelled receive no longer takes messages.
+        assert_eq!(ipc.cancel(2), Ok(true));
+        assert_eq!(
+            ipc.sendnb(0, ep(2), msg(3, 3), &mut w),
+            Err(IpcError::NotReady)
+        );
+        assert_eq!(ipc.cancel(9), Err(IpcError::BadEndpoint));
     }
 
     #[test]

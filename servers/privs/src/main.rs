@@ -77,6 +77,7 @@ const GO: u32 = 30;
 const REPORT: u32 = 31;
 const BYE: u32 = 32;
 const FORKED: u32 = 33;
+const EXEC_REQ: u32 = 34;
 
 rt::entry!(main);
 
@@ -563,6 +564,37 @@ fn exec_checks(check: &mut impl FnMut(&str, bool)) {
         "started process reports",
         m.is_ok_and(|m| ipc::mtype(&m) == FORKED && ipc::get(&m, 0) == 1),
     );
+    // Exec of a process blocked in its request to us (as PM sees it): the
+    // request is abandoned and the process starts at the new entry.
+    match sys::fork() {
+        Ok(None) => {
+            let mut req = ipc::message(EXEC_REQ);
+            let r = ipc::sendrec(me, &mut req);
+            rt::println!("exec request returned: {:?}", r);
+            sys::exit(7);
+        }
+        Ok(Some(child)) => {
+            let req = ipc::receive(child);
+            check(
+                "exec request received",
+                req.is_ok_and(|m| ipc::mtype(&m) == EXEC_REQ),
+            );
+            let text = *EXEC_TEXT;
+            let prepared = sys::map_pages(child, EXEC_PAGE, 2, true).is_ok()
+                && sys::vircopy(me, text.as_ptr() as u64, child, EXEC_PAGE, 16) == Ok(16);
+            check("prepare blocked child", prepared);
+            check(
+                "set entry of a blocked process",
+                sys::set_entry(child, entry, rsp, 7, u64::from(me)).is_ok(),
+            );
+            let m = ipc::receive(child);
+            check(
+                "blocked process restarted",
+                m.is_ok_and(|m| ipc::mtype(&m) == FORKED && ipc::get(&m, 0) == 1),
+            );
+        }
+        Err(_) => check("fork for exec", false),
+    }
     // SlotOwner: a stale endpoint names whoever holds its slot now.
     let Ok(a) = sys::spawn_stopped("ex", "idle") else {
         check("spawn a", false);
