@@ -22,8 +22,20 @@ use thiserror::Error;
 pub const OS_TARGET: &str = "x86_64-unknown-none";
 /// Boot programs built with the kernel.
 pub const PROGRAMS: &[&str] = &[
-    "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr", "rs-native",
-    "ds-native", "echo", "echoclient", "vault",
+    "hello",
+    "fault",
+    "ping",
+    "pong",
+    "grants",
+    "timer",
+    "privs",
+    "sigmgr",
+    "rs-native",
+    "ds-native",
+    "echo",
+    "echoclient",
+    "vault",
+    "counter",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -103,8 +115,23 @@ pub fn os_target_dir() -> PathBuf {
 /// Crates compiled only for the OS target (checked by [`clippy`]); the
 /// runtime `rt` is also a host crate but is checked here for the target too.
 pub const OS_CRATES: &[&str] = &[
-    "kernel", "rt", "hello", "fault", "ping", "pong", "grants", "timer", "privs", "sigmgr",
-    "native", "rs-native", "ds-native", "echo", "echoclient", "vault",
+    "kernel",
+    "rt",
+    "hello",
+    "fault",
+    "ping",
+    "pong",
+    "grants",
+    "timer",
+    "privs",
+    "sigmgr",
+    "native",
+    "rs-native",
+    "ds-native",
+    "echo",
+    "echoclient",
+    "vault",
+    "counter",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

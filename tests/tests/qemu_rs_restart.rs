@@ -273,3 +273,38 @@ fn qemu_rs_kills_and_restarts_a_hung_echo_after_missed_pings() {
         assert!(!log.contains("page fault"));
     }
 }
+
+#[test]
+fn qemu_rs_stateful_counter_keeps_its_value_across_a_crash_and_a_live_update() {
+    let Some(r) = boot(
+        "rs-native:rs,ds-native:ds,vault,echo image,counter image,echoclient counter",
+        "critical=rs",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    let ep = field(log, "[echoclient] counter is up at ", ' ').to_string();
+    assert_in_order(
+        log,
+        &[
+            "[counter] boot image only; RS starts the service",
+            "kernel: spawned 'counter'",
+            "[counter] init Fresh (restart count 0), value 0",
+            &format!("[echoclient] counter is up at {ep}"),
+            "[echoclient] counter at 42",
+            "[counter] panic: controlled crash (fault injection)",
+            "[rs] rs: counter (",
+            "died: Panic, restarts 0",
+            &format!("took over endpoint {ep}"),
+            // Stateful: the saved value comes back through SEF and DS.
+            "[counter] init Restart (restart count 1), value 42",
+            &format!("[echoclient] counter restarted at {ep} (restarts 1) with value 42"),
+            &format!("took over endpoint {ep}"),
+            "[counter] init LiveUpdate (restart count 1), value 43",
+            &format!("[echoclient] counter live-updated at {ep} with value 43"),
+            "[echoclient] PASS",
+        ],
+    );
+    assert!(!log.contains("FAIL"), "client failed");
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+}

@@ -1,6 +1,7 @@
 //! `echoclient [fi|refresh|down|dscrash|segv|hang]`: the end-to-end check
 //! of native crash recovery. `segv` and `hang` crash echo with a request
-//! that makes it page-fault or spin (RS kills it for missed pings). With `down` it checks `service down` instead: echo exits,
+//! that makes it page-fault or spin (RS kills it for missed pings);
+//! `counter` checks the stateful counter across a crash and a live update. With `down` it checks `service down` instead: echo exits,
 //! RS notices, echo is unreachable and its DS label is gone. With `dscrash`
 //! DS itself is crashed: it must come back at its endpoint with its store
 //! (echo's label) intact, kept across the crash by the vault.
@@ -23,7 +24,7 @@ use native::NativeSys;
 use native::sample::{FAULT_PREFIX, HANG_PREFIX};
 use sys::proto::ds::{DsFlags, DsType};
 use sys::proto::sample::{ECHO_LEN, SampleReply, SampleRequest};
-use sys::proto::service::{RunState, ServiceReply, ServiceRequest, ServiceStatus};
+use sys::proto::service::{Policy, RunState, ServiceReply, ServiceRequest, ServiceStatus};
 use sys::{Endpoint, Errno, Sys};
 
 rt::entry!(main);
@@ -48,6 +49,9 @@ enum Mode {
     Segv,
     /// A request that makes echo hang: RS's heartbeat must catch it.
     Hang,
+    /// `service up counter`, then a crash and a live update of the
+    /// stateful counter: its value must come through both exactly.
+    Counter,
 }
 
 fn main(args: &str) -> i32 {
@@ -58,13 +62,21 @@ fn main(args: &str) -> i32 {
         Some("dscrash") => Mode::DsCrash,
         Some("segv") => Mode::Segv,
         Some("hang") => Mode::Hang,
+        Some("counter") => Mode::Counter,
         Some(other) => {
-            rt::println!("FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv or hang)");
+            rt::println!(
+                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, hang or counter)"
+            );
             rt::sys::shutdown(1)
         }
     };
     let mut sys = NativeSys::new();
-    match check(&mut sys, mode) {
+    let r = if mode == Mode::Counter {
+        check_counter(&mut sys)
+    } else {
+        check(&mut sys, mode)
+    };
+    match r {
         Ok(()) => {
             rt::println!("PASS");
             rt::sys::shutdown(0)
@@ -137,6 +149,7 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
             }
         }
         Mode::Down => return check_down(sys, ep),
+        Mode::Counter => return check_counter(sys),
         Mode::DsCrash => return check_ds_crash(sys, ep),
     }
 
@@ -260,6 +273,105 @@ fn check_ds_crash(sys: &mut NativeSys, ep: Endpoint) -> Result<(), String> {
     echo(sys, ep, 4).map_err(|e| alloc::format!("echo after the DS restart: {e}"))?;
     rt::println!("echo answered after the DS restart");
     Ok(())
+}
+
+/// The stateful counter: started with `service up`, two additions, a
+/// crash (`service fi`), then a live update (`service update`); the value
+/// must survive both exactly, at the same endpoint.
+fn check_counter(sys: &mut NativeSys) -> Result<(), String> {
+    const C: &str = "counter";
+    let up = rs_call(
+        sys,
+        ServiceRequest::Up {
+            id: 400,
+            label: C.into(),
+            program: C.into(),
+            policy: Policy::Stateful,
+            period: sys::HZ as u32,
+            flags: 0,
+        },
+    )
+    .map_err(|e| alloc::format!("service up counter: {e}"))?;
+    let st = wait_for(sys, |sys| {
+        status_of(sys, C)
+            .ok()
+            .filter(|s| s.state == RunState::Running)
+    })
+    .ok_or("counter never reached Running")?;
+    let ep = st.endpoint;
+    rt::println!("counter is up at {:#x} (up answered {:?})", ep.0, up.state);
+    let v1 = counter(sys, ep, SampleRequest::Add { id: 1, delta: 5 })?;
+    let v2 = counter(sys, ep, SampleRequest::Add { id: 2, delta: 37 })?;
+    if (v1, v2) != (5, 42) {
+        return Err(alloc::format!("additions gave {v1}, {v2}"));
+    }
+    rt::println!("counter at 42");
+
+    rs_call(
+        sys,
+        ServiceRequest::Fi {
+            id: 401,
+            label: C.into(),
+        },
+    )
+    .map_err(|e| alloc::format!("fault injection refused: {e}"))?;
+    let after = wait_for(sys, |sys| {
+        status_of(sys, C)
+            .ok()
+            .filter(|s| s.restarts == st.restarts + 1 && s.state == RunState::Running)
+    })
+    .ok_or("RS never reported counter running again")?;
+    let v = counter(sys, ep, SampleRequest::Get { id: 3 })?;
+    rt::println!(
+        "counter restarted at {:#x} (restarts {}) with value {v}",
+        after.endpoint.0,
+        after.restarts
+    );
+    if v != 42 || after.endpoint != ep {
+        return Err(alloc::format!(
+            "after the crash: {v} at {:#x}",
+            after.endpoint.0
+        ));
+    }
+    let v = counter(sys, ep, SampleRequest::Add { id: 4, delta: 1 })?;
+    if v != 43 {
+        return Err(alloc::format!("addition after the restart gave {v}"));
+    }
+
+    // Live update: the old instance hands its state over; RS answers once
+    // the new one has finished its init.
+    let lu = rs_call(
+        sys,
+        ServiceRequest::Update {
+            id: 402,
+            label: C.into(),
+            program: C.into(),
+        },
+    )
+    .map_err(|e| alloc::format!("service update counter: {e}"))?;
+    let v = counter(sys, ep, SampleRequest::Get { id: 5 })?;
+    rt::println!(
+        "counter live-updated at {:#x} with value {v}",
+        lu.endpoint.0
+    );
+    if v != 43 || lu.endpoint != ep {
+        return Err(alloc::format!(
+            "after the update: {v} at {:#x}",
+            lu.endpoint.0
+        ));
+    }
+    Ok(())
+}
+
+/// One counter request; its value or the error as text.
+fn counter(sys: &mut NativeSys, ep: Endpoint, req: SampleRequest) -> Result<u64, String> {
+    let reply = sys
+        .sendrec(ep, req.to_message())
+        .map_err(|e| alloc::format!("counter call: {e}"))?;
+    match SampleReply::try_from(&reply) {
+        Ok(SampleReply::Value { result: Ok(v), .. }) => Ok(v),
+        other => Err(alloc::format!("counter answered {other:?}")),
+    }
 }
 
 /// Polls `f` until it yields a value, sleeping between tries.
