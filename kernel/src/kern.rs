@@ -262,8 +262,12 @@ fn boot_privileges() -> Privileges {
 const USER_SERVERS: [&str; 3] = ["pm", "vfs", "vm"];
 
 /// Gives the boot processes named in `user=` plain-user privileges: IPC
-/// only to the live processes named in [`USER_SERVERS`], no kernel calls.
+/// only to the live processes named in [`USER_SERVERS`], no kernel calls,
+/// no IRQ lines or memory ranges. Their faults go to PM (the process named
+/// `pm`, as signal manager) when it exists; without PM they are reported
+/// and stopped.
 fn restrict_plain_users(k: &mut Kernel) {
+    let pm = k.procs.find("pm").map(|p| p.endpoint);
     let servers: Vec<usize> = USER_SERVERS
         .iter()
         .filter_map(|n| k.procs.find(n).map(|p| p.endpoint.slot()))
@@ -278,6 +282,7 @@ fn restrict_plain_users(k: &mut Kernel) {
     for slot in users {
         if let Some(p) = k.procs.get_mut(slot) {
             p.ctx.hw = HwPrivileges::none();
+            p.ctx.signal_manager = pm;
         }
         if k.ipc
             .set_privileges(slot, Privileges::user(&servers))

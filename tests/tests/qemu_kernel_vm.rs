@@ -339,3 +339,31 @@ fn qemu_kernel_serial_irq_is_held_while_disabled() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_user_fault_goes_to_pm() {
+    // Not strict: the user process faults on purpose.
+    let Some(r) = boot("privs:pm pmwatch,fault:u pf", "user=u") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "pm",
+        &[
+            "fault notification",
+            "SIGSEGV pending",
+            "fault address",
+            "release the user process",
+        ],
+    );
+    assert_in_order(
+        &r.serial,
+        &[
+            "kernel: process 'u' killed: page fault at 0xdeadbeef",
+            "kernel: fault reported to signal manager 0x2",
+            "kernel: process 'pm' exited with code 0",
+        ],
+    );
+    assert_no_frames_leaked(&r.serial);
+    assert!(r.passed(), "{}", r.describe());
+}

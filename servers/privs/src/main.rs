@@ -62,6 +62,11 @@
 //! first), then enables the line and gets the pending interrupt as a
 //! notification from SYSTEM.
 //!
+//! `privs pmwatch` plays PM for plain user processes (kernel option
+//! `user=NAME` with a process named `pm`): it waits for a user process's
+//! fault, collects the `SIGSEGV` and the fault address with `SigPending`
+//! and `ProcInfo`, and releases the process.
+//!
 //! `privs badcalls` passes bad pointers, ranges and numbers to the newer
 //! kernel calls and expects error values.
 //!
@@ -297,6 +302,25 @@ fn main(args: &str) -> i32 {
             check("disable THRE interrupt", sys::outb(COM1 + 1, 0).is_ok());
             check("read IIR", sys::inb(COM1 + 2).is_ok());
             check("unhook IRQ 4", sys::irq_unhook(4).is_ok());
+        }
+        Some("pmwatch") => {
+            let note = ipc::receive(ipc::ANY);
+            check(
+                "fault notification",
+                note.is_ok_and(|m| ipc::source(&m) == rt::abi::SYSTEM_ENDPOINT),
+            );
+            match sys::sig_pending() {
+                Ok(Some((user, sigs))) => {
+                    check("SIGSEGV pending", sigs == 1 << rt::abi::SIGSEGV);
+                    let info = sys::proc_info(user);
+                    check(
+                        "fault address",
+                        info.is_ok_and(|i| i[0] == rt::abi::PROC_STOPPED && i[4] == 0xdead_beef),
+                    );
+                    check("release the user process", sys::release(user).is_ok());
+                }
+                _ => check("SIGSEGV pending", false),
+            }
         }
         Some("memmap") => {
             let mut buf = [0u8; 1024];
