@@ -76,6 +76,8 @@ fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
             "[echo] boot image only; RS starts the service",
             "kernel: spawned 'echo'",
             "[echo] init Fresh (restart count 0)",
+            // The table's privileges: no process management for echo.
+            "[echo] spawn refused: Perm",
             &format!("[echoclient] echo is at {ep} (restarts 0)"),
             "[echo] answered request 1 (1 by this instance)",
             "[echoclient] echo answered before the crash",
@@ -91,6 +93,7 @@ fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
             "(stopped)",
             &format!("took over endpoint {ep}"),
             "[echo] init Restart (restart count 1)",
+            "[echo] spawn refused: Perm",
             &format!("[echoclient] echo is running again at {ep} (restarts 1)"),
             &format!("[echoclient] DS notified: echo -> {ep}"),
             // A fresh instance: its first request.
@@ -105,6 +108,7 @@ fn qemu_rs_restarts_crashed_echo_under_its_old_endpoint() {
     assert!(log.contains(&format!(
         "[echoclient] fault injection requested (echo at {ep})"
     )));
+    assert!(!log.contains("spawn allowed"));
     assert!(!log.contains("FAIL"), "client failed");
     assert!(!log.contains("KERNEL PANIC"));
     assert_eq!(r.status, Some(33), "{}", r.describe());

@@ -23,6 +23,12 @@ struct Echo {
 impl Service for Echo {
     fn init(&mut self, _cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
         rt::println!("init {:?} (restart count {})", info.kind, info.restarts);
+        // Sandbox self-check: the table gives echo no process management,
+        // so RS must have taken the process calls away before this init.
+        match rt::sys::spawn("echo", native::IMAGE_ONLY_ARG) {
+            Err(e) => rt::println!("spawn refused: {e:?}"),
+            Ok(ep) => rt::println!("spawn allowed (started {ep:#x})"),
+        }
         Ok(())
     }
 

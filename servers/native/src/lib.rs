@@ -19,7 +19,8 @@ use alloc::vec::Vec;
 use rt::abi;
 use sys::proto::kernel::{Cause, ProcDied, sig};
 use sys::{
-    Endpoint, Errno, GrantAccess, GrantId, Message, Process, SpawnAt, SpawnSpec, Sys, Ticks,
+    Endpoint, Errno, GrantAccess, GrantId, Message, Privileges, Process, SpawnAt, SpawnSpec, Sys,
+    Ticks,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -254,6 +255,31 @@ pub fn cause_of(killed_by_us: bool, sigs: u64) -> Cause {
     }
 }
 
+/// The kernel calls a service may make (bit n = `abi::Syscall` n). With
+/// `process_mgmt`: all. Otherwise grants, safe copies, alarms and the clock,
+/// plus `SigSend` and `Kill`, which a native panic uses on itself (the
+/// kernel cannot limit them to the caller). The IPC targets are not mapped:
+/// the kernel's send mask has no exception for replies to callers, which
+/// `IpcTargets::Labels` relies on.
+pub fn kernel_calls(p: &Privileges) -> u64 {
+    use abi::Syscall as S;
+    if p.process_mgmt {
+        return u64::MAX;
+    }
+    [
+        S::GrantCreate,
+        S::GrantRevoke,
+        S::SafeCopyFrom,
+        S::SafeCopyTo,
+        S::SetAlarm,
+        S::Uptime,
+        S::SigSend,
+        S::Kill,
+    ]
+    .iter()
+    .fold(0, |m, &c| m | 1u64 << (c as u64))
+}
+
 fn access_bits(a: GrantAccess) -> u64 {
     (if a.read { abi::GRANT_READ } else { 0 }) | (if a.write { abi::GRANT_WRITE } else { 0 })
 }
@@ -396,16 +422,22 @@ impl Sys for NativeSys {
     }
 
     fn spawn(&mut self, spec: &SpawnSpec<'_>) -> Result<Endpoint, Errno> {
-        match spec.at {
-            SpawnAt::Fresh => self.spawn_fresh(spec.program, spec.label),
+        let ep = match spec.at {
+            SpawnAt::Fresh => self.spawn_fresh(spec.program, spec.label)?,
             SpawnAt::NextGeneration(old) => {
                 // The old instance, kept for us, will not be taken over: free
                 // it (fails harmlessly if it is not kept).
                 let _ = rt::sys::release(old.0);
-                self.spawn_fresh(spec.program, spec.label)
+                self.spawn_fresh(spec.program, spec.label)?
             }
-            SpawnAt::Exact(ep) => self.spawn_exact(spec.program, spec.label, ep),
+            SpawnAt::Exact(ep) => self.spawn_exact(spec.program, spec.label, ep)?,
+        };
+        // Before its init: RS sends that only after this returns.
+        let calls = kernel_calls(&spec.privileges);
+        if let Err(e) = rt::sys::set_priv(ep.0, u64::MAX, calls) {
+            rt::println!("cannot restrict {}: {e:?}", spec.label);
         }
+        Ok(ep)
     }
 
     fn kill(&mut self, ep: Endpoint) -> Result<(), Errno> {
@@ -489,6 +521,18 @@ mod tests {
         assert_eq!(cause_of(false, bit(abi::SIGILL)), Cause::Fault(sig::SIGILL));
         assert_eq!(cause_of(false, bit(abi::SIGBUS)), Cause::Fault(sig::SIGBUS));
         assert_eq!(cause_of(false, 0), Cause::Fault(0));
+    }
+
+    #[test]
+    fn services_without_process_management_lose_the_process_calls() {
+        let svc = kernel_calls(&Privileges::service());
+        let has = |c: abi::Syscall| svc & (1 << c as u64) != 0;
+        assert!(has(abi::Syscall::SafeCopyFrom) && has(abi::Syscall::SetAlarm));
+        assert!(!has(abi::Syscall::Spawn) && !has(abi::Syscall::Update));
+        assert!(!has(abi::Syscall::SetSigMgr) && !has(abi::Syscall::SetPriv));
+        let mut mgr = Privileges::service();
+        mgr.process_mgmt = true;
+        assert_eq!(kernel_calls(&mgr), u64::MAX);
     }
 
     #[test]
