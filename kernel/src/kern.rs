@@ -1093,6 +1093,22 @@ fn set_mem_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         hw.clear_mem();
         return Ok(0);
     }
+    // Memory the kernel owns or hands out (RAM above 1 MiB, the kernel
+    // image, boot modules) is never mapped raw: that would bypass address
+    // space isolation. Low memory and device memory are fine.
+    let r = AddrRange::from_len(f.rsi, f.rdx).ok_or(Errno::Inval)?;
+    let managed = k.memmap.iter().any(|&(start, end, kind)| {
+        let start = if kind == abi::MEM_AVAILABLE {
+            start.max(0x10_0000)
+        } else {
+            start
+        };
+        kind != abi::MEM_RESERVED && AddrRange::new(start, end).overlaps(&r)
+    });
+    if managed {
+        return Err(Errno::Perm);
+    }
+    let hw = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.hw;
     hw.add_mem(f.rsi, f.rdx, abi::MAX_MEM_RANGES)
         .map(|()| 0)
         .map_err(|e| e.errno())

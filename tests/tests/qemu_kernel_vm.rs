@@ -85,6 +85,8 @@ fn qemu_kernel_irq_and_memory_privileges() {
             "bad IRQ line",
             "bad IRQ mask",
             "map phys without a range denied",
+            "kernel image range refused",
+            "allocator RAM range refused",
             "give memory range",
             "unaligned memory range refused",
             "map phys writable",

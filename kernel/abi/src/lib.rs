@@ -185,7 +185,9 @@ pub enum Syscall {
     SetIrqPriv = 34,
     /// Add physical memory `rsi .. rsi + rdx` (page-aligned) to the ranges
     /// endpoint `rdi` may have mapped with [`Syscall::MapPhys`]; `rdx` = 0
-    /// clears its ranges. At most [`MAX_MEM_RANGES`]. Returns 0.
+    /// clears its ranges. At most [`MAX_MEM_RANGES`]. Memory the kernel
+    /// manages (RAM above 1 MiB, the kernel image, boot modules) is refused
+    /// with [`Errno::Perm`]. Returns 0.
     SetMemPriv = 35,
     /// Map `r10` pages of physical memory from page-aligned `rdx` at
     /// page-aligned user address `rsi` of endpoint `rdi` (writable when

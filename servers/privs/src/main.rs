@@ -398,6 +398,14 @@ fn hw_checks(check: &mut impl FnMut(&str, bool)) {
         sys::map_phys(me, VA, PHYS, 1, true) == Err(Errno::Perm),
     );
     check(
+        "kernel image range refused",
+        sys::set_mem_priv(me, 0x20_0000, 4096) == Err(Errno::Perm),
+    );
+    check(
+        "allocator RAM range refused",
+        sys::set_mem_priv(me, 0x100_0000, 4096) == Err(Errno::Perm),
+    );
+    check(
         "give memory range",
         sys::set_mem_priv(me, PHYS, 4096).is_ok(),
     );
