@@ -761,9 +761,11 @@ fn reap_checks(check: &mut impl FnMut(&str, bool)) {
         "slot is empty",
         sys::slot_owner(child) == Err(Errno::DeadSrcDst),
     );
-    // A real fault: the child removes its own code.
+    // A real fault: the child removes its own code, but only once the
+    // parent has become its manager (the child may run first).
     let faulty = match sys::fork() {
         Ok(None) => {
+            let _ = ipc::receive(me);
             let own = ipc::whois("").unwrap_or(ipc::ANY);
             let _ = sys::clear_space(own);
             sys::exit(6);
@@ -779,8 +781,13 @@ fn reap_checks(check: &mut impl FnMut(&str, bool)) {
         sys::set_sigmgr(faulty, me).is_ok(),
     );
     check(
-        "runnable before it runs",
-        sys::proc_info(faulty).is_ok_and(|i| i[0] == rt::abi::PROC_RUNNABLE),
+        "live before its fault",
+        sys::proc_info(faulty)
+            .is_ok_and(|i| i[0] == rt::abi::PROC_RUNNABLE || i[0] == rt::abi::PROC_BLOCKED),
+    );
+    check(
+        "tell the child to fault",
+        ipc::send(faulty, &ipc::message(1)).is_ok(),
     );
     check("fault notification", from_system(ipc::receive(ipc::ANY)));
     check(
