@@ -1947,7 +1947,14 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 let n = v.st.borrow().mounts.len();
                 let mut r = Ok(FsAnswer::Done);
                 for m in 0..n {
-                    if v.is_pipe_mnt(m) || v.is_cdev_mnt(m) {
+                    // An unmounted (or never attached) entry has no server:
+                    // a request to it would be held forever.
+                    let detached =
+                        v.st.borrow()
+                            .mounts
+                            .get(m)
+                            .is_none_or(|x| x.ep == Endpoint::NONE);
+                    if detached || v.is_pipe_mnt(m) || v.is_cdev_mnt(m) {
                         continue;
                     }
                     let x = v.fs_simple(m, FsRequest::Sync { id: 0 }).await;
