@@ -729,6 +729,13 @@ impl MfsServer {
                 let b = Self::fetch(cx, from, new_name, PATH_MAX)?;
                 Self::check_dir_write(fs, old_dir, cred)?;
                 Self::check_dir_write(fs, new_dir, cred)?;
+                // Moving or replacing a mount point would detach the file
+                // system mounted on it from the name space (MINIX: EBUSY).
+                let old = fs.lookup(old_dir, &a).map_err(e)?;
+                let new = fs.lookup(new_dir, &b).ok();
+                if self_mounted(&self.mem, old) || new.is_some_and(|n| self_mounted(&self.mem, n)) {
+                    return Err(SysErrno::EBUSY);
+                }
                 fs.rename(old_dir, &a, new_dir, &b, now).map_err(e)?;
                 FsAnswer::Done
             }

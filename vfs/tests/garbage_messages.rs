@@ -361,8 +361,17 @@ fn garbage_to_vfs_mfs_pfs() {
         let done = slot::<bool>();
         let d2 = done.clone();
         w.run(move |s, c| {
-            for path in ["/after-garbage", "/mnt2/after-garbage"] {
-                let fd = c.open(s, path, O_CREAT | O_RDWR, 0o644).unwrap();
+            // Root may have unmounted /mnt2 (and renamed or removed it):
+            // then mfs2 is mounted again elsewhere.
+            c.mkdir(s, "/chk2", 0o755).unwrap();
+            let second = match c.mount(s, "/chk2", "mfs2") {
+                Ok(()) => "/chk2/after-garbage",
+                Err(_) => "/mnt2/after-garbage",
+            };
+            for path in ["/after-garbage", second] {
+                let fd = c
+                    .open(s, path, O_CREAT | O_RDWR, 0o644)
+                    .unwrap_or_else(|e| panic!("open {path}: {e:?}"));
                 assert_eq!(c.write(s, fd, b"still here").unwrap(), 10);
                 assert_eq!(c.lseek(s, fd, 0, SEEK_SET).unwrap(), 0);
                 assert_eq!(c.read(s, fd, 100).unwrap(), b"still here");
@@ -399,4 +408,30 @@ fn sync_after_umount_answers() {
     });
     w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
     assert_eq!(*done.borrow(), Some(true), "sync after umount");
+}
+
+/// Found by the garbage run (seed 18): renaming a mount point, or renaming
+/// a directory onto one, succeeded and left the mounted file system
+/// unreachable. Both are `EBUSY`, as in MINIX.
+#[test]
+fn mount_point_cannot_be_renamed() {
+    let mut w = world(3, 2, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        use sys::Errno::EBUSY;
+        assert_eq!(c.rename(s, "/mnt2", "/zz"), Err(EBUSY));
+        c.mkdir(s, "/d", 0o755).unwrap();
+        assert_eq!(c.rename(s, "/d", "/mnt2"), Err(EBUSY));
+        assert_eq!(c.rmdir(s, "/mnt2"), Err(EBUSY));
+        let fd = c.open(s, "/mnt2/f", O_CREAT | O_RDWR, 0o644).unwrap();
+        c.close(s, fd).unwrap();
+        c.umount(s, "/mnt2").unwrap();
+        // Not a mount point any more: an ordinary directory.
+        c.rename(s, "/mnt2", "/zz").unwrap();
+        *d2.borrow_mut() = Some(true);
+    });
+    w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
+    assert_eq!(*done.borrow(), Some(true), "mount point renames");
 }
