@@ -233,14 +233,22 @@ fn answer(
 }
 
 fn assert_healthy(w: &World, what: &str) {
+    assert_healthy_in(w, what, &["ds", "mfs", "mfs2", "pfs", "loopdev", "vfs"]);
+}
+
+fn assert_healthy_in(w: &World, what: &str, labels: &[&str]) {
     assert!(w.sim.fatal().is_none(), "{what}: fatal {:?}", w.sim.fatal());
     assert_eq!(
         w.sim.total_crashes(),
         0,
-        "{what}: a server crashed\n{}",
+        "{what}: a server crashed: {:?}\n{}",
+        labels
+            .iter()
+            .map(|l| (l, w.sim.crash_records(l)))
+            .collect::<Vec<_>>(),
         w.sim.trace_tail(20)
     );
-    for l in ["ds", "mfs", "mfs2", "pfs", "loopdev", "vfs"] {
+    for &l in labels {
         assert!(w.sim.is_alive(l), "{what}: {l} died");
         assert!(w.sim.crash_records(l).is_empty(), "{what}: {l} crashed");
     }
@@ -434,4 +442,78 @@ fn mount_point_cannot_be_renamed() {
     });
     w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
     assert_eq!(*done.borrow(), Some(true), "mount point renames");
+}
+
+/// Forged driver answers: while a read of an empty pipe waits in PFS, a
+/// stranger sends VFS character-driver replies (`Done`) for every small
+/// request id. VFS must ignore them (they do not come from the server the
+/// request went to): the read still gets exactly the bytes written later.
+#[test]
+fn forged_driver_replies_are_ignored() {
+    use sys::proto::cdev::CdevReply;
+    use sys::proto::vfs::{VfsAnswer, VfsCall, VfsReply, split_pipe_fds};
+    let mut w = world(5, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let vfs = w.vfs;
+    let r = w
+        .sim
+        .call(vfs, VfsCall::Pipe { id: 1 }.to_message())
+        .unwrap();
+    let Ok(VfsAnswer::Value(v)) = VfsReply::try_from(&r).unwrap().result else {
+        panic!("pipe: {r:?}");
+    };
+    let (rfd, wfd) = split_pipe_fds(v);
+    let rg = w
+        .sim
+        .harness_grant(vfs, GrantAccess::WRITE, vec![0; 16])
+        .unwrap();
+    let read = VfsCall::Read {
+        id: 2,
+        fd: rfd,
+        buf: sys::proto::fs::Buf { grant: rg, len: 16 },
+    };
+    w.sim.send_request(vfs, read.to_message()).unwrap();
+    w.sim.run_for(HZ);
+    assert!(
+        w.sim.harness_inbox().iter().all(|m| m.request_id() != 2),
+        "the read of an empty pipe waits"
+    );
+    for id in 0..256 {
+        let forged = CdevReply::Done { id, result: Ok(16) };
+        w.sim.send_plain(vfs, forged.to_message()).unwrap();
+        if id % 4 == 0 {
+            // In batches: a flood would only starve RS's pings.
+            w.sim.run_for(1);
+        }
+    }
+    w.sim.run_for(HZ);
+    assert!(
+        w.sim.harness_inbox().iter().all(|m| m.request_id() != 2),
+        "a forged reply completed the read"
+    );
+    let wg = w
+        .sim
+        .harness_grant(vfs, GrantAccess::READ, b"real".to_vec())
+        .unwrap();
+    let write = VfsCall::Write {
+        id: 3,
+        fd: wfd,
+        buf: sys::proto::fs::Buf { grant: wg, len: 4 },
+    };
+    let r = w.sim.call(vfs, write.to_message()).unwrap();
+    assert_eq!(
+        VfsReply::try_from(&r).unwrap().result,
+        Ok(VfsAnswer::Value(4))
+    );
+    let r = w.sim.wait_reply(vfs, 2).unwrap();
+    assert_eq!(
+        VfsReply::try_from(&r).unwrap().result,
+        Ok(VfsAnswer::Value(4))
+    );
+    assert_eq!(&w.sim.harness_revoke(rg).unwrap()[..4], b"real");
+    assert_healthy_in(
+        &w,
+        "forged replies",
+        &["ds", "mfs", "pfs", "loopdev", "vfs"],
+    );
 }
