@@ -97,8 +97,9 @@ impl Default for MfsConfig {
 pub struct Durable {
     /// Records in a ring indexed by `id % record_limit`: O(1) insert and
     /// look-up; a record lives until an id `record_limit` later (VFS ids
-    /// increase) takes its slot.
-    records: Vec<Option<(u64, Message)>>,
+    /// increase) takes its slot. Keyed by requester too: another process's
+    /// request with the same id must not be answered from VFS's record.
+    records: Vec<Option<(Endpoint, u64, Message)>>,
     refs: BTreeMap<u32, u32>,
     mountpoints: BTreeSet<u32>,
     block_size: u32,
@@ -114,21 +115,21 @@ impl Durable {
         self.records.iter().filter(|r| r.is_some()).count()
     }
 
-    fn insert(&mut self, id: u64, reply: Message, limit: usize) {
+    fn insert(&mut self, from: Endpoint, id: u64, reply: Message, limit: usize) {
         let n = limit.max(1);
         if self.records.len() != n {
             self.records = alloc::vec![None; n];
         }
-        self.records[(id % n as u64) as usize] = Some((id, reply));
+        self.records[(id % n as u64) as usize] = Some((from, id, reply));
     }
 
-    fn lookup(&self, id: u64) -> Option<Message> {
+    fn lookup(&self, from: Endpoint, id: u64) -> Option<Message> {
         let n = self.records.len() as u64;
         if n == 0 {
             return None;
         }
         match self.records[(id % n) as usize] {
-            Some((rid, m)) if rid == id => Some(m),
+            Some((rfrom, rid, m)) if rid == id && rfrom == from => Some(m),
             _ => None,
         }
     }
@@ -426,9 +427,9 @@ impl MfsServer {
         Ok(())
     }
 
-    fn record(&mut self, id: u64, reply: Message) {
+    fn record(&mut self, from: Endpoint, id: u64, reply: Message) {
         let limit = self.cfg.record_limit;
-        self.mem.borrow_mut().durable.insert(id, reply, limit);
+        self.mem.borrow_mut().durable.insert(from, id, reply, limit);
     }
 
     fn add_ref(&mut self, ino: u32, n: i64) {
@@ -1005,7 +1006,7 @@ impl Service for MfsServer {
         let id = req.id();
         let record = self.cfg.exactly_once && req.is_side_effecting();
         let hit = if record {
-            self.mem.borrow().durable.lookup(id)
+            self.mem.borrow().durable.lookup(msg.source(), id)
         } else {
             None
         };
@@ -1018,7 +1019,7 @@ impl Service for MfsServer {
         let result = self.apply(cx, msg.source(), &req);
         let reply = FsReply { id, result }.to_message();
         if record {
-            self.record(id, reply);
+            self.record(msg.source(), id, reply);
         }
         if req.is_side_effecting() && self.cfg.die_after_apply_ppm > 0 && self.roll() {
             self.mem.borrow_mut().injected_deaths += 1;
@@ -1038,18 +1039,22 @@ mod tests {
         let mut d = Durable::default();
         let msg = |k: u32| Message::new(0x600 + k);
         for id in 1..=8u64 {
-            d.insert(id, msg(id as u32), 4);
+            d.insert(Endpoint(7), id, msg(id as u32), 4);
         }
         assert_eq!(d.record_count(), 4);
         // The last 4 ids are answered, older ones were overwritten.
         for id in 5..=8u64 {
-            assert_eq!(d.lookup(id).map(|m| m.mtype()), Some(0x600 + id as u32));
+            assert_eq!(
+                d.lookup(Endpoint(7), id).map(|m| m.mtype()),
+                Some(0x600 + id as u32)
+            );
+            assert_eq!(d.lookup(Endpoint(8), id), None, "another requester");
         }
         for id in 1..=4u64 {
-            assert_eq!(d.lookup(id), None);
+            assert_eq!(d.lookup(Endpoint(7), id), None);
         }
-        assert_eq!(d.lookup(12), None, "same slot, different id");
-        assert_eq!(Durable::default().lookup(1), None);
+        assert_eq!(d.lookup(Endpoint(7), 12), None, "same slot, different id");
+        assert_eq!(Durable::default().lookup(Endpoint(7), 1), None);
     }
 
     #[test]

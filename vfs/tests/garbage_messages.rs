@@ -271,7 +271,8 @@ fn garbage_to_vfs_mfs_pfs() {
         const N: u64 = 3000;
         let (mut answered, mut waiting, mut oneway) = (0u64, 0u64, 0u64);
         for i in 0..N {
-            // High ids: never equal to the ids VFS itself uses with MFS.
+            // High ids, so answers are told apart from VFS's own (aliasing of
+            // ids is covered by `stranger_ids_do_not_alias_vfs_records`).
             let id = 0xfee0_0000_0000_0000 + i;
             let (dest, msg, may_wait) = match rng.below(8) {
                 0..=2 => {
@@ -516,4 +517,43 @@ fn forged_driver_replies_are_ignored() {
         "forged replies",
         &["ds", "mfs", "pfs", "loopdev", "vfs"],
     );
+}
+
+/// A stranger's request ids must not alias VFS's: MFS answers a resent
+/// request from its record, and a record made for another process's
+/// request with the same id would be handed to VFS instead of applying
+/// VFS's request.
+#[test]
+fn stranger_ids_do_not_alias_vfs_records() {
+    let mut w = world(6, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let mfs = w.sim.endpoint_of("mfs").unwrap();
+    for id in 0..48u64 {
+        // A side-effecting request (chmod of a nonexistent inode): its
+        // answer, an error, is recorded under `id`.
+        let m = sys::proto::fs::FsRequest::Chmod {
+            id,
+            ino: 60_000,
+            mode: 0o777,
+            cred: sys::proto::fs::Cred::ROOT,
+        }
+        .to_message();
+        assert!(w.sim.call(mfs, m).is_ok(), "chmod answered");
+    }
+    assert_eq!(w.fss[0].mem.borrow().durable.record_count(), 48);
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        for i in 0..20 {
+            let path = format!("/f{i}");
+            let fd = c.open(s, &path, O_CREAT | O_RDWR, 0o644).unwrap();
+            assert_eq!(c.write(s, fd, b"mine").unwrap(), 4);
+            c.close(s, fd).unwrap();
+            c.chmod(s, &path, 0o600).unwrap();
+            assert_eq!(c.stat(s, &path).unwrap().mode & 0o777, 0o600);
+        }
+        *d2.borrow_mut() = Some(true);
+    });
+    w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
+    assert_eq!(*done.borrow(), Some(true), "VFS's requests were applied");
 }
