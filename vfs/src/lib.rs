@@ -788,14 +788,15 @@ impl Vfs {
                 return;
             }
         };
-        // Only the driver the request went to may answer it: a forged
-        // answer would complete (and so lose) someone else's request.
+        // Only the server the request went to may answer it: a forged
+        // answer would complete (and so lose) someone else's request. (A
+        // driver answering a file-system request fails it: not a node.)
         let from_ok = self.pending.get(&id).is_some_and(|p| {
             self.st
                 .borrow()
                 .mounts
                 .get(p.mnt)
-                .is_some_and(|m| m.cdev.is_some() && m.ep == msg.source())
+                .is_some_and(|m| m.ep == msg.source())
         });
         if !from_ok {
             return;

@@ -557,3 +557,28 @@ fn stranger_ids_do_not_alias_vfs_records() {
     w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
     assert_eq!(*done.borrow(), Some(true), "VFS's requests were applied");
 }
+
+/// Found by the garbage run (seed 413): mounting a label that is a
+/// character driver, not a file server, must fail, not wait forever for
+/// an answer of the wrong protocol.
+#[test]
+fn mount_of_a_driver_fails() {
+    let mut w = world(7, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        c.mkdir(s, "/m", 0o755).unwrap();
+        // Answered by VFS (not the client's own timeout).
+        let r = c.mount(s, "/m", "loopdev");
+        assert!(
+            matches!(r, Err(e) if e != sys::Errno::ETIMEDOUT),
+            "mount: {r:?}"
+        );
+        let fd = c.open(s, "/m/f", O_CREAT | O_RDWR, 0o644).unwrap();
+        c.close(s, fd).unwrap();
+        *d2.borrow_mut() = Some(true);
+    });
+    w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
+    assert_eq!(*done.borrow(), Some(true), "mount of a driver answered");
+}
