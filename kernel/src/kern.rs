@@ -1589,7 +1589,10 @@ fn debug_print(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errn
     let mut at_line_start = true;
     let mut va = range.start;
     while va < range.end {
-        let chunk_end = ((va / FRAME_SIZE) + 1) * FRAME_SIZE;
+        // Saturating: a range in the last page of the address space (which
+        // `page_aligned` cannot cover, so it was not pre-checked) fails in
+        // `translate` below instead of overflowing here.
+        let chunk_end = (va | (FRAME_SIZE - 1)).saturating_add(1);
         let n = (chunk_end.min(range.end) - va) as usize;
         let pa = p.ctx.space.translate(va).ok_or(Errno::Fault)?;
         for &b in phys::read(pa, n) {
