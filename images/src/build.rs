@@ -36,6 +36,7 @@ pub const PROGRAMS: &[&str] = &[
     "echoclient",
     "vault",
     "counter",
+    "sysfuzz",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -132,6 +133,7 @@ pub const OS_CRATES: &[&str] = &[
     "echoclient",
     "vault",
     "counter",
+    "sysfuzz",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
