@@ -1,0 +1,98 @@
+//! QEMU tests: the `sysfuzz` boot program makes thousands of system calls
+//! with random numbers and hostile arguments (see servers/sysfuzz); the
+//! kernel must answer each with a result or an errno, never panic or hang.
+//! Seed 2 is a regression case: it once made `DebugPrint` with a buffer in
+//! the last page of the address space overflow the kernel's page
+//! arithmetic (a kernel panic; `sysfuzz edges` pins that down without
+//! randomness). Same harness rules as `qemu_boot.rs`: under
+//! `CI=true` a missing QEMU fails, otherwise the test skips with a note.
+
+use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
+use images::qemu::{self, QemuConfig, RunResult};
+use std::sync::OnceLock;
+
+/// System calls per run.
+const CALLS: u64 = 20_000;
+
+fn built() -> &'static BuildOutput {
+    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
+    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
+        Ok(out) => out,
+        Err(e) => panic!("building the OS failed: {e}"),
+    }
+}
+
+fn boot(modules: &str, append: &str) -> Option<RunResult> {
+    if !qemu::available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but {} is not installed", qemu::QEMU);
+        }
+        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+        return None;
+    }
+    let out = built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
+    cfg.append = append.to_string();
+    let r = qemu::run(&cfg).expect("running QEMU");
+    eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
+    Some(r)
+}
+
+/// Boots `sysfuzz SEED CALLS` (not `strict`: the fuzzer kills and faults
+/// its own children on purpose) and checks it finished, the kernel did not
+/// panic, and the run passed (QEMU exit 33).
+fn fuzz(seed: u64) {
+    let Some(r) = boot(&format!("sysfuzz {seed} {CALLS}"), "") else {
+        return;
+    };
+    let done = format!("[sysfuzz] sysfuzz: {CALLS} calls, seed {seed}, done");
+    assert!(r.serial.contains(&done), "missing {done:?}");
+    assert!(!r.serial.contains("KERNEL PANIC"), "kernel panicked");
+    assert!(
+        r.serial.contains("kernel: run PASSED"),
+        "run did not pass: {}",
+        r.describe()
+    );
+    assert!(r.passed(), "QEMU exit 33 expected: {}", r.describe());
+}
+
+#[test]
+fn qemu_kernel_fuzz_seed_1() {
+    fuzz(1);
+}
+
+/// Regression: `DebugPrint` at the last page of the address space.
+#[test]
+fn qemu_kernel_fuzz_seed_2_debug_print_last_page() {
+    fuzz(2);
+}
+
+#[test]
+fn qemu_kernel_fuzz_seed_3() {
+    fuzz(3);
+}
+
+/// Regression, independent of the fuzzer's random stream: calls with
+/// buffers in the last page of the address space (one made `DebugPrint`
+/// overflow in the kernel) all fail with `Fault` (-14).
+#[test]
+fn qemu_kernel_calls_at_the_top_of_the_address_space_fail_cleanly() {
+    let Some(r) = boot("sysfuzz edges", "strict") else {
+        return;
+    };
+    let edges: Vec<&str> = r
+        .serial
+        .lines()
+        .filter(|l| l.starts_with("[sysfuzz] sysfuzz: edge "))
+        .collect();
+    assert_eq!(edges.len(), 8, "one line per edge case: {edges:?}");
+    for line in &edges {
+        assert!(line.ends_with(": -14"), "expected Fault: {line}");
+    }
+    assert!(r.serial.contains("[sysfuzz] sysfuzz: edges done"));
+    assert!(!r.serial.contains("KERNEL PANIC"), "kernel panicked");
+    assert!(r.passed(), "QEMU exit 33 expected: {}", r.describe());
+}
