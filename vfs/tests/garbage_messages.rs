@@ -232,6 +232,38 @@ fn answer(
     }
 }
 
+/// Requests sent and not yet checked: (index, destination, message, id,
+/// may legitimately wait).
+type Inflight = Vec<(u64, Endpoint, Message, u64, bool)>;
+
+/// Check every in-flight request got its answer (or may wait).
+fn settle(
+    w: &mut World,
+    got: &mut HashMap<(u32, u64), Message>,
+    inflight: &mut Inflight,
+    answered: &mut u64,
+    waiting: &mut u64,
+) {
+    for (i, dest, msg, id, may_wait) in inflight.drain(..) {
+        match answer(w, got, dest, id, if may_wait { 2 } else { 20 * HZ }) {
+            Some(r) => {
+                assert_ne!(r.mtype(), 0, "#{i}: empty answer");
+                *answered += 1;
+            }
+            None if may_wait => *waiting += 1,
+            None => panic!(
+                "#{i}: {msg:?} to {dest:?}: no answer\n{}",
+                w.sim
+                    .trace_tail(3000)
+                    .lines()
+                    .filter(|l| !l.contains("mtype: 256"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        }
+    }
+}
+
 fn assert_healthy(w: &World, what: &str) {
     assert_healthy_in(w, what, &["ds", "mfs", "mfs2", "pfs", "loopdev", "vfs"]);
 }
@@ -256,145 +288,140 @@ fn assert_healthy_in(w: &World, what: &str, labels: &[&str]) {
 
 #[test]
 fn garbage_to_vfs_mfs_pfs() {
-    sim::seeded("vfs_garbage_messages", 0x0bad_f00d, |seed| {
-        let mut w = world(seed, 2, MfsConfig::default(), Policy::Stateful);
-        w.wait_ready();
-        let mut rng = Rng(seed);
-        let ep_vfs = w.vfs;
-        let ep_mfs = w.sim.endpoint_of("mfs2").unwrap();
-        let ep_pfs = w.sim.endpoint_of("pfs").unwrap();
-        let g_vfs = grants_for(&mut w, ep_vfs);
-        let g_mfs = grants_for(&mut w, ep_mfs);
-        let g_pfs = grants_for(&mut w, ep_pfs);
-        let mut got = HashMap::new();
+    sim::seeded("vfs_garbage_messages", 0x0bad_f00d, |seed| garbage(seed, 1));
+}
 
-        const N: u64 = 3000;
-        let (mut answered, mut waiting, mut oneway) = (0u64, 0u64, 0u64);
-        for i in 0..N {
-            // High ids, so answers are told apart from VFS's own (aliasing of
-            // ids is covered by `stranger_ids_do_not_alias_vfs_records`).
-            let id = 0xfee0_0000_0000_0000 + i;
-            let (dest, msg, may_wait) = match rng.below(8) {
-                0..=2 => {
-                    let m = vfs_msg(&mut rng, id, &g_vfs);
-                    let t = m.mtype();
-                    (ep_vfs, m, VFS_MAY_WAIT.contains(&t))
-                }
-                3 | 4 => {
-                    // The second MFS (mounted on /mnt2) straight from a
-                    // stranger; unmount/readsuper excluded: MFS does not
-                    // authenticate VFS, so they would legitimately detach it.
-                    let t = loop {
-                        let t = FS_FIRST + rng.below(u64::from(FS_LAST - FS_FIRST + 1)) as u32;
-                        if t != FS_UNMOUNT && t != FS_READSUPER {
-                            break t;
-                        }
-                    };
-                    (ep_mfs, fs_msg(&mut rng, t, id, &g_mfs), false)
-                }
-                5 => {
-                    let t = if rng.below(2) == 0 {
-                        rng.pick(&PIPE_TYPES)
-                    } else {
-                        FS_FIRST + rng.below(u64::from(FS_LAST - FS_FIRST + 1)) as u32
-                    };
-                    let mut m = fs_msg(&mut rng, t, id, &g_pfs);
-                    if PIPE_TYPES.contains(&t) && rng.below(2) == 0 {
-                        // Near-valid PipeP: small key/ino, access 1..3, ops, flags.
-                        put64(&mut m, 8, rng.below(4));
-                        put32(&mut m, 16, rng.below(4) as u32);
-                        let a = rng.below(5) as u32
-                            | (rng.below(8) as u32) << 8
-                            | (rng.below(4) as u32) << 16;
-                        put32(&mut m, 20, a);
+/// The same with up to 6 requests in flight at once (VFS, MFS and PFS
+/// interleave them).
+#[test]
+fn garbage_bursts_to_vfs_mfs_pfs() {
+    sim::seeded("vfs_garbage_bursts", 0xb0b5, |seed| garbage(seed, 6));
+}
+
+/// Send 3000 garbage messages, `burst` requests at a time, then check a
+/// normal client.
+fn garbage(seed: u64, burst: usize) {
+    let mut w = world(seed, 2, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let mut rng = Rng(seed);
+    let ep_vfs = w.vfs;
+    let ep_mfs = w.sim.endpoint_of("mfs2").unwrap();
+    let ep_pfs = w.sim.endpoint_of("pfs").unwrap();
+    let g_vfs = grants_for(&mut w, ep_vfs);
+    let g_mfs = grants_for(&mut w, ep_mfs);
+    let g_pfs = grants_for(&mut w, ep_pfs);
+    let mut got = HashMap::new();
+    let mut inflight = Vec::new();
+
+    const N: u64 = 3000;
+    let (mut answered, mut waiting, mut oneway) = (0u64, 0u64, 0u64);
+    for i in 0..N {
+        // High ids, so answers are told apart from VFS's own (aliasing of
+        // ids is covered by `stranger_ids_do_not_alias_vfs_records`).
+        let id = 0xfee0_0000_0000_0000 + i;
+        let (dest, msg, may_wait) = match rng.below(8) {
+            0..=2 => {
+                let m = vfs_msg(&mut rng, id, &g_vfs);
+                let t = m.mtype();
+                (ep_vfs, m, VFS_MAY_WAIT.contains(&t))
+            }
+            3 | 4 => {
+                // The second MFS (mounted on /mnt2) straight from a
+                // stranger; unmount/readsuper excluded: MFS does not
+                // authenticate VFS, so they would legitimately detach it.
+                let t = loop {
+                    let t = FS_FIRST + rng.below(u64::from(FS_LAST - FS_FIRST + 1)) as u32;
+                    if t != FS_UNMOUNT && t != FS_READSUPER {
+                        break t;
                     }
-                    // Opens, selects, reads and writes may wait for the other end.
-                    let w8 = [0x640, 0x642, FS_READ, FS_WRITE].contains(&t);
-                    (ep_pfs, m, w8)
-                }
-                6 => {
-                    // Spoofed replies to VFS (FS, cdev, DS answers) with ids
-                    // VFS may have in flight: must be ignored.
-                    let t = rng.pick(&SPOOFED_REPLIES);
-                    let small = rng.below(64);
-                    let m = random_msg(&mut rng, t, small);
-                    let _ = w.sim.send_plain(ep_vfs, m);
-                    oneway += 1;
-                    continue;
-                }
-                _ => {
-                    // Wholly random type, one-way, to any of them.
-                    let t = rng.u32();
-                    let m = random_msg(&mut rng, t, id);
-                    let d = rng.pick(&[ep_vfs, ep_mfs, ep_pfs]);
-                    let _ = w.sim.send_plain(d, m);
-                    oneway += 1;
-                    continue;
-                }
-            };
-            w.sim.send_request(dest, msg).expect("send");
-            match answer(
-                &mut w,
-                &mut got,
-                dest,
-                id,
-                if may_wait { 2 } else { 20 * HZ },
-            ) {
-                Some(r) => {
-                    assert_ne!(r.mtype(), 0, "#{i}: empty answer");
-                    answered += 1;
-                }
-                None if may_wait => waiting += 1,
-                None => panic!(
-                    "#{i}: {msg:?} to {dest:?}: no answer\n{}",
-                    w.sim
-                        .trace_tail(3000)
-                        .lines()
-                        .filter(|l| !l.contains("mtype: 256"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ),
+                };
+                (ep_mfs, fs_msg(&mut rng, t, id, &g_mfs), false)
             }
-            if i % 128 == 0 {
-                assert_healthy(&w, &format!("after #{i}"));
+            5 => {
+                let t = if rng.below(2) == 0 {
+                    rng.pick(&PIPE_TYPES)
+                } else {
+                    FS_FIRST + rng.below(u64::from(FS_LAST - FS_FIRST + 1)) as u32
+                };
+                let mut m = fs_msg(&mut rng, t, id, &g_pfs);
+                if PIPE_TYPES.contains(&t) && rng.below(2) == 0 {
+                    // Near-valid PipeP: small key/ino, access 1..3, ops, flags.
+                    put64(&mut m, 8, rng.below(4));
+                    put32(&mut m, 16, rng.below(4) as u32);
+                    let a = rng.below(5) as u32
+                        | (rng.below(8) as u32) << 8
+                        | (rng.below(4) as u32) << 16;
+                    put32(&mut m, 20, a);
+                }
+                // Opens, selects, reads and writes may wait for the other end.
+                let w8 = [0x640, 0x642, FS_READ, FS_WRITE].contains(&t);
+                (ep_pfs, m, w8)
             }
+            6 => {
+                // Spoofed replies to VFS (FS, cdev, DS answers) with ids
+                // VFS may have in flight: must be ignored.
+                let t = rng.pick(&SPOOFED_REPLIES);
+                let small = rng.below(64);
+                let m = random_msg(&mut rng, t, small);
+                let _ = w.sim.send_plain(ep_vfs, m);
+                oneway += 1;
+                continue;
+            }
+            _ => {
+                // Wholly random type, one-way, to any of them.
+                let t = rng.u32();
+                let m = random_msg(&mut rng, t, id);
+                let d = rng.pick(&[ep_vfs, ep_mfs, ep_pfs]);
+                let _ = w.sim.send_plain(d, m);
+                oneway += 1;
+                continue;
+            }
+        };
+        w.sim.send_request(dest, msg).expect("send");
+        inflight.push((i, dest, msg, id, may_wait));
+        if inflight.len() >= burst {
+            settle(&mut w, &mut got, &mut inflight, &mut answered, &mut waiting);
         }
-        w.sim.run_for(HZ);
-        assert_healthy(&w, "end");
-        println!(
-            "garbage: {answered} answered, {waiting} legitimately waiting, {oneway} one-way (of {N})"
-        );
-        assert!(answered > N / 2, "too few answers: {answered}");
+        if i % 128 == 0 {
+            assert_healthy(&w, &format!("after #{i}"));
+        }
+    }
+    settle(&mut w, &mut got, &mut inflight, &mut answered, &mut waiting);
+    w.sim.run_for(HZ);
+    assert_healthy(&w, "end");
+    println!(
+        "garbage: {answered} answered, {waiting} legitimately waiting, {oneway} one-way (of {N})"
+    );
+    assert!(answered > N / 2, "too few answers: {answered}");
 
-        // A normal client still works, on both file systems.
-        let done = slot::<bool>();
-        let d2 = done.clone();
-        w.run(move |s, c| {
-            // Root may have unmounted /mnt2 (and renamed or removed it):
-            // then mfs2 is mounted again elsewhere.
-            c.mkdir(s, "/chk2", 0o755).unwrap();
-            let second = match c.mount(s, "/chk2", "mfs2") {
-                Ok(()) => "/chk2/after-garbage",
-                Err(_) => "/mnt2/after-garbage",
-            };
-            for path in ["/after-garbage", second] {
-                let fd = c
-                    .open(s, path, O_CREAT | O_RDWR, 0o644)
-                    .unwrap_or_else(|e| panic!("open {path}: {e:?}"));
-                assert_eq!(c.write(s, fd, b"still here").unwrap(), 10);
-                assert_eq!(c.lseek(s, fd, 0, SEEK_SET).unwrap(), 0);
-                assert_eq!(c.read(s, fd, 100).unwrap(), b"still here");
-                c.close(s, fd).unwrap();
-            }
-            let (r, wr) = c.pipe(s).unwrap();
-            assert_eq!(c.write(s, wr, b"pipe").unwrap(), 4);
-            assert_eq!(c.read(s, r, 10).unwrap(), b"pipe");
-            *d2.borrow_mut() = Some(true);
-        });
-        w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
-        assert_eq!(*done.borrow(), Some(true), "normal client after garbage");
-        assert_healthy(&w, "after the normal client");
+    // A normal client still works, on both file systems.
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        // Root may have unmounted /mnt2 (and renamed or removed it):
+        // then mfs2 is mounted again elsewhere.
+        c.mkdir(s, "/chk2", 0o755).unwrap();
+        let second = match c.mount(s, "/chk2", "mfs2") {
+            Ok(()) => "/chk2/after-garbage",
+            Err(_) => "/mnt2/after-garbage",
+        };
+        for path in ["/after-garbage", second] {
+            let fd = c
+                .open(s, path, O_CREAT | O_RDWR, 0o644)
+                .unwrap_or_else(|e| panic!("open {path}: {e:?}"));
+            assert_eq!(c.write(s, fd, b"still here").unwrap(), 10);
+            assert_eq!(c.lseek(s, fd, 0, SEEK_SET).unwrap(), 0);
+            assert_eq!(c.read(s, fd, 100).unwrap(), b"still here");
+            c.close(s, fd).unwrap();
+        }
+        let (r, wr) = c.pipe(s).unwrap();
+        assert_eq!(c.write(s, wr, b"pipe").unwrap(), 4);
+        assert_eq!(c.read(s, r, 10).unwrap(), b"pipe");
+        *d2.borrow_mut() = Some(true);
     });
+    w.sim.run_until(100 * HZ, |_| done.borrow().is_some());
+    assert_eq!(*done.borrow(), Some(true), "normal client after garbage");
+    assert_healthy(&w, "after the normal client");
 }
 
 /// Found by the garbage run (seed 1): after `umount /mnt2` the detached
