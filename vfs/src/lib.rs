@@ -342,6 +342,9 @@ struct Job {
 struct Pending {
     job: u64,
     mnt: usize,
+    /// Where the request went last: its answer comes from there even if
+    /// the mount was detached (umount) meanwhile.
+    to: Endpoint,
     msg: Message,
     grants: Vec<(GrantId, bool)>,
     held: bool,
@@ -545,6 +548,7 @@ impl Vfs {
                             Pending {
                                 job,
                                 mnt: DS_MNT,
+                                to: Endpoint::DS,
                                 msg,
                                 grants: Vec::new(),
                                 held: false,
@@ -617,6 +621,7 @@ impl Vfs {
                 Pending {
                     job,
                     mnt: op.mnt,
+                    to: ep,
                     msg,
                     grants,
                     held,
@@ -667,12 +672,13 @@ impl Vfs {
         let Some(p) = self.pending.get(&rep.id) else {
             return;
         };
-        let from_ok = self
-            .st
-            .borrow()
-            .mounts
-            .get(p.mnt)
-            .is_some_and(|m| m.ep == msg.source());
+        let from_ok = p.to == msg.source()
+            || self
+                .st
+                .borrow()
+                .mounts
+                .get(p.mnt)
+                .is_some_and(|m| m.ep == msg.source());
         if !from_ok {
             return;
         }
@@ -792,11 +798,13 @@ impl Vfs {
         // answer would complete (and so lose) someone else's request. (A
         // driver answering a file-system request fails it: not a node.)
         let from_ok = self.pending.get(&id).is_some_and(|p| {
-            self.st
-                .borrow()
-                .mounts
-                .get(p.mnt)
-                .is_some_and(|m| m.ep == msg.source())
+            p.to == msg.source()
+                || self
+                    .st
+                    .borrow()
+                    .mounts
+                    .get(p.mnt)
+                    .is_some_and(|m| m.ep == msg.source())
         });
         if !from_ok {
             return;
@@ -892,6 +900,7 @@ impl Vfs {
                     self.stats.resent += 1;
                     if let Some(p) = self.pending.get_mut(&id) {
                         p.held = false;
+                        p.to = ep;
                     }
                 }
                 Err(Errno::EDEADSRCDST(Some(new))) => {

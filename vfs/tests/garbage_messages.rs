@@ -72,7 +72,6 @@ const VFS_MAY_WAIT: [u32; 5] = [0xa00, 0xa02, 0xa03, 0xa1b, 0xa1d];
 const FS_FIRST: u32 = 0x600;
 const FS_LAST: u32 = 0x618;
 const FS_UNMOUNT: u32 = 0x601;
-const FS_READSUPER: u32 = 0x600;
 const FS_READ: u32 = 0x60c;
 const FS_WRITE: u32 = 0x60d;
 const PIPE_TYPES: [u32; 4] = [0x640, 0x641, 0x642, 0x643];
@@ -327,11 +326,11 @@ fn garbage(seed: u64, burst: usize) {
             }
             3 | 4 => {
                 // The second MFS (mounted on /mnt2) straight from a
-                // stranger; unmount/readsuper excluded: MFS does not
-                // authenticate VFS, so they would legitimately detach it.
+                // stranger; unmount excluded: MFS does not authenticate
+                // VFS, so it would legitimately detach the file system.
                 let t = loop {
                     let t = FS_FIRST + rng.below(u64::from(FS_LAST - FS_FIRST + 1)) as u32;
-                    if t != FS_UNMOUNT && t != FS_READSUPER {
+                    if t != FS_UNMOUNT {
                         break t;
                     }
                 };
