@@ -1,9 +1,11 @@
 //! The kernel heap: size classes over a static arena.
 //!
-//! Blocks up to 4 KiB are rounded to a power of two and recycled through
-//! per-class free lists; larger blocks (only the process table and boot-time
-//! vectors) are carved from the arena and not reused. Single CPU, interrupts
-//! off: no locking.
+//! Blocks are rounded to a power of two and recycled through per-class
+//! free lists (blocks up to 4 KiB aligned to their size, larger ones to 4
+//! KiB: page-frame lists of address spaces grow at run time, so large
+//! blocks must be reused or user processes could exhaust the heap). Only
+//! blocks aligned to more than 4 KiB are carved from the arena and not
+//! reused. Single CPU, interrupts off: no locking.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -11,7 +13,10 @@ use core::ptr;
 
 const ARENA_SIZE: usize = 4 << 20;
 const MIN_CLASS: usize = 16;
-const CLASSES: usize = 9; // 16 .. 4096
+const CLASSES: usize = 19; // 16 .. 4 MiB
+/// Largest alignment a class block has (blocks up to this size are aligned
+/// to their size).
+const CLASS_ALIGN: usize = 4096;
 
 #[repr(C, align(4096))]
 struct Arena([u8; ARENA_SIZE]);
@@ -47,7 +52,7 @@ fn class_of(layout: &Layout) -> Option<(usize, usize)> {
         .max(MIN_CLASS)
         .next_power_of_two();
     let idx = (size.trailing_zeros() - MIN_CLASS.trailing_zeros()) as usize;
-    (idx < CLASSES).then_some((idx, size))
+    (idx < CLASSES && layout.align() <= CLASS_ALIGN).then_some((idx, size))
 }
 
 // SAFETY: blocks come from the arena, are aligned to at least the requested
@@ -67,9 +72,9 @@ unsafe impl GlobalAlloc for KernelHeap {
                     st.free[idx] = unsafe { ptr::read(head as *const usize) };
                     return head as *mut u8;
                 }
-                // Align to the block size so every class block also
-                // satisfies any smaller alignment.
-                (size, size)
+                // Align to the block size (at most CLASS_ALIGN) so every
+                // class block also satisfies any alignment of its class.
+                (size, size.min(CLASS_ALIGN))
             }
             None => (layout.size(), layout.align()),
         };
