@@ -65,9 +65,9 @@ fn main(args: &str) -> i32 {
     rt::println!(
         "sysfuzz: seed {seed}, {calls} calls, me {me:#x}, partner {partner:#x}, region {mapped:?}"
     );
-    // Heap scratch: only the kernel writes it; Rust never reads it back.
-    let mut heap = vec![0u8; 3 * PAGE as usize];
-    let heap_ptr = core::hint::black_box(heap.as_mut_ptr()) as u64;
+    // Heap buffer the kernel reads from (as message, name or copy source).
+    let heap = vec![0x5au8; 3 * PAGE as usize];
+    let heap_ptr = heap.as_ptr() as u64;
     let text = b"sysfuzz text\n";
     let mut f = Fuzz {
         rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
@@ -91,7 +91,7 @@ fn main(args: &str) -> i32 {
             rt::println!("sysfuzz: {} calls ({} ok, {} errors)", i + 1, f.ok, f.err);
         }
     }
-    core::hint::black_box(&mut heap);
+    core::hint::black_box(&heap);
     // The costliest calls, so a slow run shows where its time went.
     let mut order: Vec<usize> = (0..f.cycles.len()).collect();
     order.sort_unstable_by_key(|&n| core::cmp::Reverse(f.cycles[n]));
@@ -293,14 +293,14 @@ impl Fuzz {
     }
 
     /// A pointer the kernel may write through: inside (or straddling the
-    /// end of) the scratch region or heap buffer, or a bad address.
+    /// end of) the scratch region, or a bad address.
     fn wptr(&mut self) -> u64 {
         let end = REGION + REGION_PAGES * PAGE;
         match self.below(8) {
             0 | 1 => self.bad_addr(),
             2 => end - self.below(128),
             3 => REGION + self.below(REGION_PAGES) * PAGE + PAGE - self.below(16) - 1,
-            4 => self.heap + self.below(self.heap_len),
+            4 => REGION + REGION_PAGES * PAGE - PAGE + self.below(PAGE),
             5 => REGION + self.below(REGION_PAGES * PAGE),
             6 => REGION + self.below(REGION_SPAN),
             _ => REGION + self.below(REGION_PAGES) * PAGE,
@@ -308,10 +308,13 @@ impl Fuzz {
     }
 
     /// A pointer the kernel only reads: as [`Self::wptr`] or into the
-    /// program's own stack and image.
+    /// program's own stack, heap and image. (Never written: the kernel may
+    /// write a whole length past the pointer, which in the heap would
+    /// corrupt the allocator.)
     fn rptr(&mut self) -> u64 {
-        match self.below(5) {
+        match self.below(6) {
             0 => self.text,
+            3 => self.heap + self.below(self.heap_len),
             1 => abi::USER_STACK_TOP - self.below(abi::USER_STACK_SIZE) - 1,
             2 => abi::USER_STACK_BOTTOM - self.below(64),
             _ => self.wptr(),
