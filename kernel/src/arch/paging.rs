@@ -356,8 +356,10 @@ impl AddressSpace {
             return None;
         }
         // Physical mappings above the kernel's identity map (device
-        // memory) cannot be reached by kernel copies.
-        if pte & FOREIGN != 0 && (pte & ADDR_MASK) >= phys::IDENTITY_LIMIT {
+        // memory) or of physical page 0 (left out of it to catch null
+        // pointers) cannot be reached by kernel copies.
+        let pa = pte & ADDR_MASK;
+        if pte & FOREIGN != 0 && (pa >= phys::IDENTITY_LIMIT || pa == 0) {
             return None;
         }
         Some((pte & ADDR_MASK) | (vaddr & 0xFFF))
