@@ -147,6 +147,38 @@ fn edges() -> i32 {
         let r = raw_syscall6(call as u64, a) as i64;
         rt::println!("sysfuzz: edge {name}: {r}");
     }
+    // Physical page 0 mapped into its space: the kernel leaves that page
+    // out of its own map, so copies through it must fail too.
+    let page0 = REGION + REGION_SPAN;
+    let setup: [(&str, Syscall, [u64; 6]); 2] = [
+        (
+            "mem priv page 0",
+            Syscall::SetMemPriv,
+            [me, 0, PAGE, 0, 0, 0],
+        ),
+        ("map page 0", Syscall::MapPhys, [me, page0, 0, 1, 1, 0]),
+    ];
+    for (name, call, a) in setup {
+        let r = raw_syscall6(call as u64, a) as i64;
+        rt::println!("sysfuzz: setup {name}: {r}");
+    }
+    let cases: [(&str, Syscall, [u64; 6]); 3] = [
+        (
+            "modules to page 0",
+            Syscall::BootModules,
+            [page0 + 16, 8, 0, 0, 0, 0],
+        ),
+        ("print page 0", Syscall::DebugPrint, [page0, 4, 0, 0, 0, 0]),
+        (
+            "vircopy from page 0",
+            Syscall::VirCopy,
+            [me, page0, me, stack, 0, 8],
+        ),
+    ];
+    for (name, call, a) in cases {
+        let r = raw_syscall6(call as u64, a) as i64;
+        rt::println!("sysfuzz: edge {name}: {r}");
+    }
     rt::println!("sysfuzz: edges done");
     0
 }
