@@ -4,7 +4,8 @@
 //! Bugs it found: `DebugPrint` with a buffer in the last page of the
 //! address space overflowed the kernel's page arithmetic (pinned down by
 //! `sysfuzz edges`, independent of the random stream), and seed 29 ran the
-//! kernel heap out (large blocks were never reused). Same harness rules as
+//! kernel heap out (large blocks were never reused), and seed 86 made the
+//! kernel copy to physical page 0 mapped with `MapPhys`. Same harness rules as
 //! `qemu_boot.rs`: under `CI=true` a missing QEMU fails, otherwise the test
 //! skips with a note.
 
@@ -88,7 +89,8 @@ fn qemu_kernel_fuzz_seed_29_long_run_does_not_exhaust_the_kernel_heap() {
 
 /// Regression, independent of the fuzzer's random stream: calls with
 /// buffers in the last page of the address space (one made `DebugPrint`
-/// overflow in the kernel) all fail with `Fault` (-14).
+/// overflow in the kernel) or in physical page 0 mapped with `MapPhys`
+/// (a kernel copy there asserted: seed 86) all fail with `Fault` (-14).
 #[test]
 fn qemu_kernel_calls_at_the_top_of_the_address_space_fail_cleanly() {
     let Some(r) = boot("sysfuzz edges", "strict") else {
@@ -99,9 +101,15 @@ fn qemu_kernel_calls_at_the_top_of_the_address_space_fail_cleanly() {
         .lines()
         .filter(|l| l.starts_with("[sysfuzz] sysfuzz: edge "))
         .collect();
-    assert_eq!(edges.len(), 8, "one line per edge case: {edges:?}");
+    assert_eq!(edges.len(), 11, "one line per edge case: {edges:?}");
     for line in &edges {
         assert!(line.ends_with(": -14"), "expected Fault: {line}");
+    }
+    // Physical page 0 really was mapped, so its edge cases test the copy
+    // path and not merely an unmapped address.
+    for setup in ["mem priv page 0", "map page 0"] {
+        let line = format!("[sysfuzz] sysfuzz: setup {setup}: 0");
+        assert!(r.serial.contains(&line), "missing {line:?}");
     }
     assert!(r.serial.contains("[sysfuzz] sysfuzz: edges done"));
     assert!(!r.serial.contains("KERNEL PANIC"), "kernel panicked");
