@@ -1,1 +1,3 @@
 //! Helpers shared by the system tests in `tests/tests/`.
+
+pub mod qemu;

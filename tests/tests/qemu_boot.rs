@@ -7,52 +7,9 @@
 //! `CI=true` a missing QEMU is a failure; otherwise the tests print a note
 //! and skip.
 
-use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
-use images::qemu::{self, Outcome, QemuConfig, RunResult};
-use std::sync::OnceLock;
+use images::qemu::{self, Outcome};
 use std::time::Duration;
-
-fn built() -> &'static BuildOutput {
-    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
-    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
-        Ok(out) => out,
-        Err(e) => panic!("building the OS failed: {e}"),
-    }
-}
-
-/// Boots `modules` with kernel arguments `append`; `None` when QEMU is
-/// missing outside CI.
-fn boot(modules: &str, append: &str, timeout: Duration) -> Option<RunResult> {
-    if !qemu::available() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but {} is not installed (apt install qemu-system-x86)",
-                qemu::QEMU
-            );
-        }
-        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
-        return None;
-    }
-    let out = built();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let specs = ModuleSpec::parse_list(modules).expect("module specs");
-    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
-    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
-    cfg.append = append.to_string();
-    cfg.timeout = timeout;
-    let result = qemu::run(&cfg).expect("running QEMU");
-    let log = std::fs::read_to_string(&cfg.log).expect("serial log written");
-    assert_eq!(
-        log, result.serial,
-        "serial log file matches captured output"
-    );
-    eprintln!(
-        "---- serial ({}) ----\n{}",
-        result.describe(),
-        result.serial
-    );
-    Some(result)
-}
+use system_tests::qemu::{assert_in_order, boot_with_timeout as boot};
 
 const GENEROUS: Duration = qemu::DEFAULT_TIMEOUT;
 
@@ -60,17 +17,6 @@ const GENEROUS: Duration = qemu::DEFAULT_TIMEOUT;
 fn find(hay: &str, needle: &str) -> usize {
     hay.find(needle)
         .unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
-}
-
-/// Asserts that `lines` appear in `log` in this order.
-fn assert_in_order(log: &str, lines: &[String]) {
-    let mut pos = 0;
-    for line in lines {
-        let at = log[pos..]
-            .find(line.as_str())
-            .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
-        pos += at + line.len();
-    }
 }
 
 fn hello_lines(name: &str, args: &str, code: i32) -> Vec<String> {

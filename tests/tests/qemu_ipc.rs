@@ -4,46 +4,7 @@
 //! dead-peer error after the server exits. Same harness rules as
 //! `qemu_boot.rs`: under `CI=true` a missing QEMU fails, otherwise skips.
 
-use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
-use images::qemu::{self, QemuConfig, RunResult};
-use std::sync::OnceLock;
-
-fn built() -> &'static BuildOutput {
-    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
-    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
-        Ok(out) => out,
-        Err(e) => panic!("building the OS failed: {e}"),
-    }
-}
-
-fn boot(modules: &str, append: &str) -> Option<RunResult> {
-    if !qemu::available() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but {} is not installed", qemu::QEMU);
-        }
-        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
-        return None;
-    }
-    let out = built();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let specs = ModuleSpec::parse_list(modules).expect("module specs");
-    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
-    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
-    cfg.append = append.to_string();
-    let r = qemu::run(&cfg).expect("running QEMU");
-    eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
-    Some(r)
-}
-
-fn assert_in_order(log: &str, lines: &[&str]) {
-    let mut pos = 0;
-    for line in lines {
-        let at = log[pos..]
-            .find(line)
-            .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
-        pos += at + line.len();
-    }
-}
+use system_tests::qemu::{assert_in_order, boot};
 
 #[test]
 fn qemu_ipc_ping_pong_notify_and_dead_peer() {

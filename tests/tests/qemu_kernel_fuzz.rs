@@ -9,41 +9,12 @@
 //! `qemu_boot.rs`: under `CI=true` a missing QEMU fails, otherwise the test
 //! skips with a note.
 
-use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
-use images::qemu::{self, QemuConfig, RunResult};
-use std::sync::OnceLock;
+use system_tests::qemu::boot;
 
 /// System calls per run.
 const CALLS: u64 = 20_000;
 /// System calls in the longer heap regression run.
 const LONG_CALLS: u64 = 50_000;
-
-fn built() -> &'static BuildOutput {
-    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
-    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
-        Ok(out) => out,
-        Err(e) => panic!("building the OS failed: {e}"),
-    }
-}
-
-fn boot(modules: &str, append: &str) -> Option<RunResult> {
-    if !qemu::available() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but {} is not installed", qemu::QEMU);
-        }
-        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
-        return None;
-    }
-    let out = built();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let specs = ModuleSpec::parse_list(modules).expect("module specs");
-    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
-    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
-    cfg.append = append.to_string();
-    let r = qemu::run(&cfg).expect("running QEMU");
-    eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
-    Some(r)
-}
 
 /// Boots `sysfuzz SEED CALLS` (not `strict`: the fuzzer kills and faults
 /// its own children on purpose) and checks it finished, the kernel did not

@@ -1,0 +1,73 @@
+//! The QEMU harness every `qemu_*` test uses: build the OS once per test
+//! binary (through `images::build`, into `target/os`), stage the boot
+//! modules, boot, and hand back the serial log and outcome.
+//!
+//! Under `CI=true` a missing QEMU is a failure; otherwise a test prints a
+//! note and skips (its `boot` returns `None`).
+
+use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
+use images::qemu::{self, QemuConfig, RunResult};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The OS build, made once per test binary.
+pub fn built() -> &'static BuildOutput {
+    static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
+    match OUT.get_or_init(|| build::build(BuildOptions::default()).map_err(|e| e.to_string())) {
+        Ok(out) => out,
+        Err(e) => panic!("building the OS failed: {e}"),
+    }
+}
+
+/// Boots `modules` (an `images run --modules` list) with kernel arguments
+/// `append` under the default timeout; `None` when QEMU is missing outside CI.
+pub fn boot(modules: &str, append: &str) -> Option<RunResult> {
+    boot_with_timeout(modules, append, qemu::DEFAULT_TIMEOUT)
+}
+
+/// [`boot`] with an explicit timeout.
+pub fn boot_with_timeout(modules: &str, append: &str, timeout: Duration) -> Option<RunResult> {
+    if !qemu::available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but {} is not installed (apt install qemu-system-x86)",
+                qemu::QEMU
+            );
+        }
+        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+        return None;
+    }
+    let out = built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
+    cfg.append = append.to_string();
+    cfg.timeout = timeout;
+    let result = qemu::run(&cfg).expect("running QEMU");
+    // Lossy, as the captured serial text is: a fuzzing guest may print any byte.
+    let log =
+        String::from_utf8_lossy(&std::fs::read(&cfg.log).expect("serial log written")).into_owned();
+    assert_eq!(
+        log, result.serial,
+        "serial log file matches captured output"
+    );
+    eprintln!(
+        "---- serial ({}) ----\n{}",
+        result.describe(),
+        result.serial
+    );
+    Some(result)
+}
+
+/// Asserts that `lines` appear in `log` in this order.
+pub fn assert_in_order<S: AsRef<str>>(log: &str, lines: &[S]) {
+    let mut pos = 0;
+    for line in lines {
+        let line = line.as_ref();
+        let at = log[pos..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
+        pos += at + line.len();
+    }
+}
