@@ -346,6 +346,19 @@ pub fn fsck_minix(img: &Path) -> (i32, String) {
     (o.status.code().unwrap_or(-1), text)
 }
 
+/// Asserts that util-linux `fsck.minix -f` finds `img` clean, where it can
+/// check it (1 KiB blocks; util-linux present).
+pub fn assert_fsck_minix_clean(img: &Img, label: &str) {
+    if img.g.block_size != 1024 || !have_util_linux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("check.img");
+    img.write_to(&p);
+    let (code, out) = fsck_minix(&p);
+    assert_eq!(code, 0, "{label}: {out}");
+}
+
 /// `mkfs.minix ARGS IMG` on a fresh file of `bytes` bytes.
 pub fn mkfs_minix(img: &Path, bytes: u64, args: &[&str]) {
     let f = std::fs::File::create(img).expect("create image");
