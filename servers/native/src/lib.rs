@@ -257,8 +257,8 @@ pub fn cause_of(killed_by_us: bool, sigs: u64) -> Cause {
 
 /// The kernel calls a service may make (bit n = `abi::Syscall` n). With
 /// `process_mgmt`: all. Otherwise grants, safe copies, alarms and the clock,
-/// plus `SigSend` and `Kill`, which a native panic uses on itself (the
-/// kernel cannot limit them to the caller). The IPC targets are not mapped:
+/// `MapPages` for heap growth, plus `SigSend` and `Kill`, which a native
+/// panic uses on itself (the kernel cannot limit these to the caller). The IPC targets are not mapped:
 /// the kernel's send mask has no exception for replies to callers, which
 /// `IpcTargets::Labels` relies on.
 pub fn kernel_calls(p: &Privileges) -> u64 {
@@ -275,6 +275,8 @@ pub fn kernel_calls(p: &Privileges) -> u64 {
         S::Uptime,
         S::SigSend,
         S::Kill,
+        // Heap growth into the process's own heap window (`rt::heap`).
+        S::MapPages,
     ]
     .iter()
     .fold(0, |m, &c| m | 1u64 << (c as u64))

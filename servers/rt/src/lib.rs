@@ -14,7 +14,8 @@
 //! `abi`), system-call wrappers ([`sys`]), [`println!`] through the kernel's
 //! debug-print call, a panic handler that prints the message and exits with
 //! [`abi::EXIT_PANIC`], IPC ([`ipc`]: send, receive, sendrec, notify,
-//! whois), and a global allocator over a static heap so
+//! whois), and a global allocator over a static heap (growing into the
+//! heap window with `MapPages` where allowed) so
 //! programs can use `alloc`. Deliberate faults for tests live in [`fault`].
 //! It talks only to the kernel, through `int 0x80`.
 //!
@@ -78,4 +79,17 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 
 #[cfg(target_os = "none")]
 #[global_allocator]
-static ALLOCATOR: heap::StaticHeap = heap::StaticHeap::new();
+static ALLOCATOR: heap::StaticHeap = heap::StaticHeap::with_window(
+    abi::HEAP_BASE as usize,
+    abi::HEAP_END as usize,
+    map_heap_window,
+);
+
+/// Grows the heap: fresh pages in this process's own heap window.
+#[cfg(target_os = "none")]
+fn map_heap_window(addr: usize, len: usize) -> bool {
+    let Ok(me) = ipc::whois("") else {
+        return false;
+    };
+    sys::map_pages(me, addr as u64, (len / 4096) as u64, true).is_ok()
+}
