@@ -93,6 +93,10 @@ struct Kernel {
     rq: RunQueues,
     /// Per IRQ line: bit `s` set when slot `s` hooked it.
     irq_hooks: [u64; 16],
+    /// Per IRQ line: bit `s` set when slot `s` hooked it with
+    /// `IRQ_HOOK_MASK_ON_FIRE` (level-triggered: masked when it fires until
+    /// the driver enables it with `IrqCtl`).
+    irq_mask_on_fire: [u64; 16],
     /// The boot modules (their memory stays reserved), for `Spawn`.
     modules: Vec<BootModule>,
     /// The boot memory map as `MemMap` records (start, end, kind).
@@ -183,6 +187,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         ticks: 0,
         rq: RunQueues::new(kernel_core::process::NR_PROCS),
         irq_hooks: [0; 16],
+        irq_mask_on_fire: [0; 16],
         modules: info.modules.clone(),
         memmap: memory_map(&info, kernel_range),
         tsc: TscRate::default(),
@@ -461,7 +466,23 @@ pub fn handle_trap(frame: &mut TrapFrame) {
 /// CLOCK) and preempts the running process when its quantum is used up. In
 /// the idle context it switches to whatever became runnable.
 fn irq(frame: &mut TrapFrame, irq: u8) {
+    // A level-triggered line that a driver hooked with
+    // `IRQ_HOOK_MASK_ON_FIRE` stays asserted until the driver clears the
+    // device's interrupt status: mask it before the EOI so it cannot storm;
+    // the driver enables it again with `IrqCtl`.
+    let mask_on_fire = KERNEL.with(|slot| {
+        slot.as_ref().is_some_and(|k| {
+            k.irq_mask_on_fire[usize::from(irq & 15)] & k.irq_hooks[usize::from(irq & 15)] != 0
+        })
+    });
+    if mask_on_fire {
+        cpu::mask_irq(irq);
+    }
     if !cpu::ack_irq(irq) {
+        if mask_on_fire {
+            // Spurious: nothing fired, so the line stays as the driver left it.
+            cpu::unmask_irq(irq);
+        }
         return;
     }
     KERNEL.with(|slot| {
@@ -623,8 +644,20 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         }
         Syscall::Uptime => Ok(k.ticks),
         Syscall::IrqHook => match k.procs.get(slot).map(|p| p.ctx.hw.may_hook(frame.rdi)) {
+            Some(Ok(line))
+                if frame.rsi & !abi::IRQ_HOOK_MASK_ON_FIRE != 0
+                    || (line == 0 && frame.rsi != 0) =>
+            {
+                Err(Errno::Inval)
+            }
             Some(Ok(line)) => {
                 k.irq_hooks[usize::from(line)] |= 1 << slot;
+                if frame.rsi & abi::IRQ_HOOK_MASK_ON_FIRE != 0 {
+                    k.irq_mask_on_fire[usize::from(line)] |= 1 << slot;
+                    cpu::set_level_triggered(line);
+                } else {
+                    k.irq_mask_on_fire[usize::from(line)] &= !(1u64 << slot);
+                }
                 cpu::unmask_irq(line);
                 Ok(0)
             }
@@ -663,6 +696,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::MapPages => map_pages(k, frame),
         Syscall::IrqUnhook => match u8::try_from(frame.rdi) {
             Ok(line) if line < 16 => {
+                k.irq_mask_on_fire[usize::from(line)] &= !(1u64 << slot);
                 let hooks = &mut k.irq_hooks[usize::from(line)];
                 *hooks &= !(1u64 << slot);
                 if *hooks == 0 {
@@ -686,6 +720,9 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::SigSend => sig_send(k, frame),
         Syscall::SigPending => sig_pending(k, slot, frame),
         Syscall::ProcInfo => proc_info(k, slot, frame),
+        Syscall::DmaAlloc => dma_alloc(k, slot, frame),
+        Syscall::UMap => umap(k, slot, frame),
+        Syscall::UMapGrant => umap_grant(k, slot, frame),
         Syscall::IrqCtl => match u8::try_from(frame.rdi) {
             Ok(line)
                 if line > 0
@@ -842,7 +879,7 @@ fn make_runnable(k: &mut Kernel, slot: usize) {
 
 /// A process finished: drop it from IPC, waking everyone blocked on it.
 fn process_gone(k: &mut Kernel, slot: usize) {
-    for hooks in &mut k.irq_hooks {
+    for hooks in k.irq_hooks.iter_mut().chain(k.irq_mask_on_fire.iter_mut()) {
         *hooks &= !(1u64 << slot);
     }
     let mut wakes = Vec::new();
@@ -985,6 +1022,91 @@ fn boot_modules(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         .write_user(f.rdi, &text.as_bytes()[..n])
         .ok_or(Errno::Fault)?;
     Ok(text.len() as u64)
+}
+
+/// `DmaAlloc`: fresh zeroed, physically contiguous frames at unmapped user
+/// pages of the caller; returns the physical base.
+fn dma_alloc(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let (start, count) = (f.rdi, f.rsi);
+    if start % FRAME_SIZE != 0 || count == 0 || count > abi::MAX_DMA_PAGES {
+        return Err(Errno::Inval);
+    }
+    let range = AddrRange::from_len(start, count * FRAME_SIZE).ok_or(Errno::Fault)?;
+    let area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_BOTTOM - FRAME_SIZE);
+    if !area.contains_range(&range) {
+        return Err(Errno::Fault);
+    }
+    let space = &mut k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx.space;
+    if (range.start..range.end)
+        .step_by(FRAME_SIZE as usize)
+        .any(|page| space.translate(page).is_some())
+    {
+        return Err(Errno::Inval);
+    }
+    let mapped = FRAMES.with(|fa| {
+        let base = fa.alloc_contiguous(count, 1).map_err(|_| Errno::Inval)?;
+        for i in 0..count {
+            let frame = base + i * FRAME_SIZE;
+            if space
+                .map_owned_frame(fa, start + i * FRAME_SIZE, frame)
+                .is_err()
+            {
+                // Frames not yet taken by the space go back; the pages mapped
+                // so far belong to the process (freed with it).
+                for j in i..count {
+                    let _ = fa.free(base + j * FRAME_SIZE);
+                }
+                return Err(Errno::Inval);
+            }
+        }
+        Ok(base)
+    });
+    if let Some(p) = k.procs.get(slot) {
+        cpu::write_cr3(p.ctx.space.root());
+    }
+    mapped
+}
+
+/// `UMap`: the physical address of a contiguous range of the caller.
+fn umap(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    if f.rdx & !(abi::GRANT_READ | abi::GRANT_WRITE) != 0 {
+        return Err(Errno::Inval);
+    }
+    let write = f.rdx & abi::GRANT_WRITE != 0;
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    kernel_core::dma::contiguous(f.rdi, f.rsi, |va| space.translate_for(va, write))
+        .map_err(|e| e.errno())
+}
+
+/// `UMapGrant`: the physical address of granted bytes, checked as a
+/// safecopy of the same range would be.
+fn umap_grant(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let want = access_of(f.r8)?;
+    if !want.read && !want.write {
+        return Err(Errno::Inval);
+    }
+    if f.r10 == 0 || f.r10 > kernel_core::dma::MAX_UMAP_LEN {
+        return Err(Errno::Inval);
+    }
+    let me = k.procs.get(slot).ok_or(Errno::Inval)?.endpoint;
+    let r = resolve(
+        &LiveGrants(&k.procs),
+        Endpoint(f.rdi as u32),
+        GrantId(f.rsi as u32),
+        me,
+        f.rdx,
+        f.r10,
+        want,
+    )
+    .map_err(|e| e.errno())?;
+    let owner = &k
+        .procs
+        .get(r.owner.slot())
+        .ok_or(Errno::DeadSrcDst)?
+        .ctx
+        .space;
+    kernel_core::dma::contiguous(r.addr, f.r10, |va| owner.translate_for(va, want.write))
+        .map_err(|e| e.errno())
 }
 
 /// `MapPages`: fresh zeroed pages in a live process's user space.

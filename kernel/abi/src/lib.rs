@@ -108,7 +108,9 @@ pub enum Syscall {
     /// Clock ticks since boot ([`CLOCK_HZ`] per second).
     Uptime = 14,
     /// Hook IRQ line `rdi` (0-15): each interrupt on it becomes a
-    /// notification from [`SYSTEM_ENDPOINT`]. Returns 0.
+    /// notification from [`SYSTEM_ENDPOINT`]. `rsi` = flags: 0, or
+    /// [`IRQ_HOOK_MASK_ON_FIRE`] for a level-triggered line (not the
+    /// clock); other bits are [`Errno::Inval`]. Returns 0.
     IrqHook = 15,
     /// Set the privileges of endpoint `rdi`: `rsi` = bit set of slots it
     /// may send to / notify, `rdx` = bit set of kernel calls it may make
@@ -263,6 +265,28 @@ pub enum Syscall {
     /// dealt with the device and enables the line again. The clock (line
     /// 0) cannot be disabled. Returns 0.
     IrqCtl = 48,
+    /// Map `rsi` (1 to [`MAX_DMA_PAGES`]) fresh zero-filled, physically
+    /// contiguous frames, writable, at the page-aligned user address `rdi`
+    /// of the caller (every page there must be unmapped, below the stack
+    /// guard). The frames are owned like [`Syscall::MapPages`] pages (freed
+    /// with the process or by [`Syscall::Unmap`]). For DMA memory such as
+    /// virtqueues. Returns the physical address of the first frame.
+    DmaAlloc = 49,
+    /// The physical address of the caller's user address `rdi` (MINIX
+    /// `sys_umap`), provided the `rsi` bytes from there (1 to 4 MiB) are
+    /// mapped (writable too if `rdx` has [`GRANT_WRITE`]: a device will
+    /// write them) and physically contiguous ([`Errno::Inval`] otherwise;
+    /// [`Errno::Fault`] if unmapped). Callers split buffers at page
+    /// boundaries.
+    UMap = 50,
+    /// The physical address of byte `rdx` of grant `rsi` of endpoint
+    /// `rdi` (MINIX `sys_umap` on a grant), for DMA straight into a
+    /// client's buffer: `r10` bytes from there (1 to 4 MiB) must be
+    /// granted to the caller with the access in `r8` ([`GRANT_READ`]: the
+    /// device reads the memory; [`GRANT_WRITE`]: it writes it), mapped,
+    /// and physically contiguous. Checked as a safecopy would be (indirect
+    /// grants followed). Returns the physical address.
+    UMapGrant = 51,
 }
 
 /// Words written by [`Syscall::ProcInfo`].
@@ -303,6 +327,17 @@ pub const MEM_MODULE: u64 = 3;
 pub const MEM_KERNEL: u64 = 4;
 /// Most physical memory ranges per process ([`Syscall::SetMemPriv`]).
 pub const MAX_MEM_RANGES: usize = 8;
+
+/// Most frames one [`Syscall::DmaAlloc`] call maps.
+pub const MAX_DMA_PAGES: u64 = 256;
+/// [`Syscall::IrqHook`] flag (`rsi`) for level-triggered (PCI) lines: the
+/// kernel masks the line when it fires, before notifying, and leaves it
+/// masked until the driver has cleared the device's interrupt status and
+/// enables it again with [`Syscall::IrqCtl`] (MINIX: a hook without
+/// `IRQ_REENABLE`). The line is also switched to level mode in the PIC's
+/// edge/level control register. Without the flag (0) a hook keeps the
+/// old behaviour: acknowledged at the PIC and left enabled.
+pub const IRQ_HOOK_MASK_ON_FIRE: u64 = 1;
 
 /// Most pages one [`Syscall::MapPages`] call maps.
 pub const MAX_MAP_PAGES: u64 = 1024;
@@ -401,6 +436,9 @@ impl TryFrom<u64> for Syscall {
             46 => Ok(Self::SigPending),
             47 => Ok(Self::ProcInfo),
             48 => Ok(Self::IrqCtl),
+            49 => Ok(Self::DmaAlloc),
+            50 => Ok(Self::UMap),
+            51 => Ok(Self::UMapGrant),
             _ => Err(Errno::NoSys),
         }
     }
@@ -558,6 +596,9 @@ mod tests {
             Syscall::SigPending,
             Syscall::ProcInfo,
             Syscall::IrqCtl,
+            Syscall::DmaAlloc,
+            Syscall::UMap,
+            Syscall::UMapGrant,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -577,6 +618,9 @@ mod tests {
         assert!(Syscall::MapPhys.is_kernel_call());
         assert!(Syscall::VirCopy.is_kernel_call());
         assert!(!Syscall::SlotOwner.is_kernel_call());
+        assert!(Syscall::DmaAlloc.is_kernel_call());
+        assert!(Syscall::UMap.is_kernel_call());
+        assert!(Syscall::UMapGrant.is_kernel_call());
     }
 
     #[test]

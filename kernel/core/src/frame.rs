@@ -109,6 +109,37 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         Err(FrameError::OutOfMemory)
     }
 
+    /// Hands out `count` (at least 1) physically contiguous free frames
+    /// whose first frame lies at a multiple of `align` frames (a power of
+    /// two, at least 1), and returns the physical address of the first.
+    /// Each frame is then freed on its own with [`Self::free`]. For DMA
+    /// memory (virtqueues) the device reads with physical addresses.
+    pub fn alloc_contiguous(&mut self, count: u64, align: u64) -> Result<u64, FrameError> {
+        if count == 0 || count > Self::capacity_frames() || !align.is_power_of_two() {
+            return Err(FrameError::OutOfMemory);
+        }
+        let cap = Self::capacity_frames();
+        let mut start = 0u64;
+        while start + count <= cap {
+            // The first frame in `start..start + count` that is not free.
+            match (start..start + count).find(|&f| {
+                let (w, b) = Self::index(f);
+                self.free[w] & b == 0
+            }) {
+                Some(busy) => start = (busy + 1).next_multiple_of(align),
+                None => {
+                    for f in start..start + count {
+                        let (w, b) = Self::index(f);
+                        self.free[w] &= !b;
+                        self.allocated[w] |= b;
+                    }
+                    return Ok(start * FRAME_SIZE);
+                }
+            }
+        }
+        Err(FrameError::OutOfMemory)
+    }
+
     /// Returns a frame obtained from [`Self::alloc`].
     pub fn free(&mut self, addr: u64) -> Result<(), FrameError> {
         if !addr.is_multiple_of(FRAME_SIZE) {
@@ -229,6 +260,48 @@ mod tests {
         assert_eq!(a.free(f), Err(FrameError::NotAllocated(f)), "double free");
         // The freed frame is reused.
         assert_eq!(a.alloc(), Ok(f));
+    }
+
+    #[test]
+    fn contiguous_allocations_skip_holes_and_respect_alignment() {
+        let mut a = Small::new();
+        a.add_free(mib());
+        a.reserve(AddrRange::new(0, 0x1000)); // frame 0
+        a.reserve(AddrRange::new(0x5000, 0x6000)); // frame 5
+        // Frames 1-4 are too short a run for 5; 6-10 is the first fit.
+        assert_eq!(a.alloc_contiguous(5, 1), Ok(0x6000));
+        // Aligned to 8 frames: 16 is the first free multiple of 8 with 3 free.
+        assert_eq!(a.alloc_contiguous(3, 8), Ok(0x10000));
+        // Every frame of a run is handed out and freed on its own.
+        assert_eq!(a.allocated_frames(), 8);
+        for f in (0x6000..0xB000).step_by(0x1000) {
+            assert_eq!(a.free(f), Ok(()));
+        }
+        assert_eq!(a.alloc_contiguous(5, 1), Ok(0x6000));
+        // Single frames come from the holes left.
+        assert_eq!(a.alloc(), Ok(0x1000));
+    }
+
+    #[test]
+    fn contiguous_allocation_refuses_bad_requests_and_exhaustion() {
+        let mut a = Small::new();
+        a.add_free(mib());
+        assert_eq!(a.alloc_contiguous(0, 1), Err(FrameError::OutOfMemory));
+        assert_eq!(a.alloc_contiguous(1, 3), Err(FrameError::OutOfMemory));
+        assert_eq!(a.alloc_contiguous(257, 1), Err(FrameError::OutOfMemory));
+        assert_eq!(
+            a.alloc_contiguous(u64::MAX, 1),
+            Err(FrameError::OutOfMemory)
+        );
+        assert_eq!(a.alloc_contiguous(256, 1), Ok(0));
+        assert_eq!(a.alloc_contiguous(1, 1), Err(FrameError::OutOfMemory));
+        assert_eq!(a.alloc(), Err(FrameError::OutOfMemory));
+        // Fragmented memory: every other frame free, no run of two.
+        for f in (0..256u64).step_by(2) {
+            a.free(f * FRAME_SIZE).unwrap();
+        }
+        assert_eq!(a.alloc_contiguous(2, 1), Err(FrameError::OutOfMemory));
+        assert_eq!(a.alloc_contiguous(1, 1), Ok(0));
     }
 
     #[test]

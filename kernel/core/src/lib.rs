@@ -3,7 +3,9 @@
 //! host with a plain `cargo test -p kernel-core`.
 //!
 //! * [`range`]: physical/virtual address ranges and overlap checks.
-//! * [`frame`]: the physical frame allocator (bitmap, reserved ranges).
+//! * [`frame`]: the physical frame allocator (bitmap, reserved ranges,
+//!   contiguous runs for DMA).
+//! * [`dma`]: physical contiguity checks for `UMap` / `UMapGrant`.
 //! * [`multiboot`]: parsing the multiboot 1 information structure through
 //!   zerocopy structs, from any [`multiboot::PhysMemory`].
 //! * [`elf`]: validating an ELF64 executable before anything is loaded.
@@ -23,6 +25,7 @@
 
 extern crate alloc;
 
+pub mod dma;
 pub mod elf;
 pub mod fault;
 pub mod frame;

@@ -380,6 +380,23 @@ pub fn mask_irq(irq: u8) {
     }
 }
 
+/// Switches IRQ line `irq` (3-15, never the clock or the cascade) to
+/// level-triggered mode in the PIIX edge/level control registers (ports
+/// 0x4d0/0x4d1). SeaBIOS already sets them for the PCI interrupt lines it
+/// routes; doing it again at hook time makes the kernel independent of the
+/// firmware.
+pub fn set_level_triggered(irq: u8) {
+    if !(3..16).contains(&irq) || irq == 8 || irq == 13 {
+        return;
+    }
+    let (port, bit) = if irq < 8 {
+        (0x4d0, irq)
+    } else {
+        (0x4d1, irq - 8)
+    };
+    outb(port, inb(port) | (1 << bit));
+}
+
 /// Acknowledges IRQ `irq` (0-15) at the PIC. Returns false for a spurious
 /// IRQ 7/15, which must not be acknowledged (except the cascade line).
 pub fn ack_irq(irq: u8) -> bool {

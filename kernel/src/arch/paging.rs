@@ -161,6 +161,28 @@ impl AddressSpace {
         Ok(page)
     }
 
+    /// Maps the frame `frame`, handed out by the allocator to this space
+    /// (now owned: freed with it or by `unmap_pages`), writable at the
+    /// unmapped user page `vaddr`. On an error the frame is not taken.
+    pub fn map_owned_frame<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+        frame: u64,
+    ) -> Result<(), MapError> {
+        if !(abi::USER_BASE..abi::USER_END).contains(&vaddr)
+            || self.leaf(vaddr).is_some_and(|e| e & PRESENT != 0)
+        {
+            return Err(MapError::NotUser(vaddr));
+        }
+        let pt = self.table_for(fa, vaddr)?;
+        phys::zero_frame(frame);
+        self.frames.push(frame);
+        let entry = (frame & ADDR_MASK) | PRESENT | USER | WRITABLE;
+        phys::write_entry(pt, ((vaddr >> 12) & 511) as usize, entry);
+        Ok(())
+    }
+
     /// Maps physical page `phys` (not owned: never freed or copied) at the
     /// unmapped user page `vaddr`. Fails with `NotUser` if `vaddr` is
     /// outside user space or already mapped.

@@ -414,3 +414,38 @@ pub fn irq_ctl(line: u8, enable: bool) -> Result<(), Errno> {
     let a = [u64::from(line), u64::from(enable), 0, 0, 0, 0];
     call6(Syscall::IrqCtl, a).map(drop)
 }
+
+/// Hooks IRQ `line` with flags (`abi::IRQ_HOOK_MASK_ON_FIRE` for a
+/// level-triggered PCI line: masked when it fires until [`irq_ctl`]
+/// enables it again).
+pub fn irq_hook_flags(line: u8, flags: u64) -> Result<(), Errno> {
+    Errno::from_return(raw_syscall(Syscall::IrqHook as u64, u64::from(line), flags)).map(drop)
+}
+
+/// Maps `count` fresh zeroed, physically contiguous frames writable at the
+/// page-aligned unmapped address `addr` of the caller; returns the
+/// physical address of the first (DMA memory).
+pub fn dma_alloc(addr: u64, count: u64) -> Result<u64, Errno> {
+    Errno::from_return(raw_syscall(Syscall::DmaAlloc as u64, addr, count))
+}
+
+/// Physical address of the caller's `len` bytes at `addr`, which must be
+/// mapped (writable if `device_writes`) and physically contiguous.
+pub fn umap(addr: u64, len: u64, device_writes: bool) -> Result<u64, Errno> {
+    let access = if device_writes {
+        abi::GRANT_WRITE
+    } else {
+        abi::GRANT_READ
+    };
+    let a = [addr, len, access, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::UMap as u64, a))
+}
+
+/// Physical address of `len` bytes at `offset` in grant `id` of `granter`,
+/// granted to the caller with `access` (`abi::GRANT_READ`: the device
+/// reads them; `abi::GRANT_WRITE`: it writes them), mapped and physically
+/// contiguous.
+pub fn umap_grant(granter: u32, id: u32, offset: u64, len: u64, access: u64) -> Result<u64, Errno> {
+    let a = [u64::from(granter), u64::from(id), offset, len, access, 0];
+    Errno::from_return(raw_syscall6(Syscall::UMapGrant as u64, a))
+}

@@ -756,6 +756,27 @@ impl Fuzz {
                 a[1] = self.below(3);
                 self.call(nr, a);
             }
+            Syscall::DmaAlloc => {
+                a[0] = match self.below(3) {
+                    0 => self.bad_addr(),
+                    1 => REGION + self.below(REGION_SPAN / PAGE) * PAGE,
+                    _ => self.num(),
+                };
+                a[1] = self.pick(&[0, 1, 2, 16, abi::MAX_DMA_PAGES + 1, u64::MAX]);
+                self.call(nr, a);
+            }
+            Syscall::UMap | Syscall::UMapGrant => {
+                if call == Syscall::UMap {
+                    a[0] = self.rptr();
+                    a[1] = self.len();
+                    a[2] = self.below(5);
+                } else {
+                    a[0] = self.ep();
+                    a[3] = self.len();
+                    a[4] = self.below(5);
+                }
+                self.call(nr, a);
+            }
             Syscall::Uptime => {
                 self.call(nr, a);
             }

@@ -4,8 +4,9 @@
 //!
 //! Number ranges: kernel 0x1xx, RS<->service control (SEF) 0x2xx, `service`
 //! verbs 0x3xx, DS 0x4xx, sample echo/counter services 0x5xx, character
-//! devices 0x8xx.
+//! devices 0x8xx, block devices 0x9xx.
 
+pub mod bdev;
 pub mod cdev;
 pub mod ds;
 pub mod fs;
