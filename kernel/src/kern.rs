@@ -597,7 +597,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             return;
         }
         Syscall::Send | Syscall::SendNb | Syscall::SendRec | Syscall::Receive | Syscall::SendA => {
-            match ipc_call(k, slot, call, frame.rdi, frame.rsi) {
+            match ipc_call(k, slot, call, frame.rdi, frame.rsi, frame.rdx) {
                 Ok(Some(Completion::Blocked)) => {
                     k.procs.set_blocked(slot, true).expect("current slot");
                     k.rq.dequeue(slot);
@@ -789,13 +789,18 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
 
 /// Send/receive family. `Ok(Some(Blocked))` means the caller must block;
 /// a message received at once has already been copied to the caller.
+/// `flags` is `SendA`'s third argument (ignored by the other calls).
 fn ipc_call(
     k: &mut Kernel,
     slot: usize,
     call: Syscall,
     ep: u64,
     buf: u64,
+    flags: u64,
 ) -> Result<Option<Completion>, Errno> {
+    if call == Syscall::SendA && flags & !abi::SENDA_REQUEST != 0 {
+        return Err(Errno::Inval);
+    }
     let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
     let mut msg = [0u8; abi::MESSAGE_SIZE];
     let receives = matches!(call, Syscall::Receive | Syscall::SendRec);
@@ -818,6 +823,9 @@ fn ipc_call(
         Syscall::Send => k.ipc.send(slot, to, msg, &mut wakes),
         Syscall::SendNb => k.ipc.sendnb(slot, to, msg, &mut wakes),
         Syscall::SendRec => k.ipc.sendrec(slot, to, msg, &mut wakes),
+        Syscall::SendA if flags & abi::SENDA_REQUEST != 0 => {
+            k.ipc.senda_request(slot, to, msg, &mut wakes)
+        }
         Syscall::SendA => k.ipc.senda(slot, to, msg, &mut wakes),
         _ => {
             let from = if ep as u32 == abi::ENDPOINT_ANY {

@@ -225,6 +225,22 @@ fn qemu_rs_restarts_echo_after_a_page_fault_with_the_signal_recorded() {
 }
 
 #[test]
+fn qemu_rs_request_received_by_a_crashing_echo_bounces_to_the_client() {
+    // `Sys::request` (SendA with SENDA_REQUEST): echo receives the request
+    // and page-faults before answering; the kernel still owes the client an
+    // answer, so the dead-peer bounce comes from SYSTEM.
+    crash_and_restart(
+        "bounce",
+        &[
+            "[echo] faulting on request",
+            "kernel: process 'echo' killed: page fault at 0xdeadbeef",
+            "[echoclient] echo died on the request: bounced (id 100",
+        ],
+        "died: Fault(11), restarts 0",
+    );
+}
+
+#[test]
 fn qemu_rs_kills_and_restarts_a_hung_echo_after_missed_pings() {
     if let Some(log) = crash_and_restart(
         "hang",

@@ -153,7 +153,11 @@ pub enum Syscall {
     /// delivered at once if the receiver waits, else queued for its next
     /// receive (at most [`MAX_ASYNC_QUEUE`] per receiver, then
     /// [`Errno::NotReady`]). If the receiver dies first, the sender gets a
-    /// [`DEAD_PEER_MTYPE`] bounce. Returns 0.
+    /// [`DEAD_PEER_MTYPE`] bounce. `rdx` = flags: 0, or [`SENDA_REQUEST`]:
+    /// the message is a request that owes an answer, so the bounce also
+    /// comes if the receiver dies after receiving it but before delivering
+    /// any non-notify message back to the sender. Other bits are
+    /// [`Errno::Inval`]. Returns 0.
     SendA = 25,
     /// Map `rdx` fresh zero-filled pages at page-aligned user address `rsi`
     /// in the address space of endpoint `rdi` (writable when `r10` is
@@ -528,6 +532,17 @@ pub const MAX_ASYNC_QUEUE: usize = 32;
 pub const NOTIFY_MTYPE: u32 = 0x100;
 
 /// Exit code of a program that returned normally.
+/// [`Syscall::SendA`] flag (`rdx`): the message is a request; the receiver
+/// owes the sender one answer from the moment it receives it. The first
+/// non-notify message it delivers to the sender afterwards (`Send`,
+/// `SendNb`, `SendRec` or `SendA`) answers the oldest such request; if it
+/// dies (fault, `Kill`, `Exit`) first, the sender gets the
+/// [`DEAD_PEER_MTYPE`] bounce it would have got before delivery.
+pub const SENDA_REQUEST: u64 = 1;
+/// Most answers one process may owe at once (requests received and not
+/// answered, plus requests queued for it). A [`SENDA_REQUEST`] beyond that
+/// fails with [`Errno::NotReady`] at the sender, like a full queue.
+pub const MAX_OWED_REPLIES: usize = 32;
 pub const EXIT_SUCCESS: i32 = 0;
 /// Exit code used by the user runtime when a program panics.
 pub const EXIT_PANIC: i32 = 101;

@@ -20,6 +20,16 @@
 //!   the receiver (bounded) and received after blocked senders; if the
 //!   receiver dies first the sender gets a dead-peer bounce from SYSTEM
 //!   (slot 0).
+//! * `senda_request` is a `senda` that owes an answer: when it is delivered
+//!   the receiver records that it owes the sender one reply; the first
+//!   non-notify message the receiver delivers to that sender afterwards
+//!   (by any send call) clears the oldest such record. If the receiver dies
+//!   first, every sender it still owes gets the same dead-peer bounce as an
+//!   undelivered request. `sendrec` messages are recorded too (without a
+//!   bounce: the blocked caller is woken with `DeadPeer` instead), so
+//!   answers clear records oldest first, as in the simulator. At most
+//!   [`MAX_OWED_REPLIES`] records per receiver: a request that could
+//!   exceed it (records plus requests queued) fails with `NotReady`.
 //! * `notify` never blocks; repeated notifications from one source to one
 //!   receiver coalesce into one pending bit.
 //! * A send that would close a cycle of blocked processes fails with
@@ -31,8 +41,8 @@
 
 use crate::process::{Endpoint, NR_PROCS, SYSTEM_SLOT};
 use abi::{
-    BOUNCE_HEAD, DEAD_PEER_MTYPE, ENDPOINT_NONE, Errno, MAX_ASYNC_QUEUE, MESSAGE_SIZE,
-    MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, NOTIFY_MTYPE,
+    BOUNCE_HEAD, DEAD_PEER_MTYPE, ENDPOINT_NONE, Errno, MAX_ASYNC_QUEUE, MAX_OWED_REPLIES,
+    MESSAGE_SIZE, MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, NOTIFY_MTYPE,
 };
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -201,8 +211,34 @@ struct Proc {
     /// Bit `s`: slot `s` notified this process and it has not received it.
     pending: u64,
     /// Asynchronous messages waiting for this process: (sender slot,
-    /// stamped message), oldest first. Bounces come from slot 0.
-    async_in: VecDeque<(usize, Message)>,
+    /// stamped message, is a request), oldest first. Bounces come from
+    /// slot 0.
+    async_in: VecDeque<(usize, Message, bool)>,
+    /// Requests received and not yet answered, oldest first (at most
+    /// [`MAX_OWED_REPLIES`]).
+    owed: VecDeque<Owed>,
+}
+
+/// One answer a process owes.
+#[derive(Clone, Copy, Debug)]
+struct Owed {
+    /// The requester's slot and endpoint (the record is dropped when the
+    /// requester dies, so the slot always names that endpoint).
+    requester: usize,
+    /// The bounce it gets if the owing process dies (`None` for a
+    /// `sendrec`, whose caller is woken with `DeadPeer` instead).
+    bounce: Option<Message>,
+}
+
+/// How a delivered message was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// No answer owed.
+    Plain,
+    /// `senda_request`: an answer owed, bounced if never given.
+    Request,
+    /// `sendrec`: an answer owed; the blocked caller covers a death.
+    SyncRequest,
 }
 
 /// The IPC state of every slot. The kernel keeps it in step with the
@@ -236,6 +272,7 @@ impl Ipc {
             senders: VecDeque::new(),
             pending: 0,
             async_in: VecDeque::new(),
+            owed: VecDeque::new(),
         });
         Ok(())
     }
@@ -376,12 +413,46 @@ impl Ipc {
         &mut self,
         caller: usize,
         to: Endpoint,
+        msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        self.senda_kind(caller, to, msg, false, wakes)
+    }
+
+    /// Asynchronous request: a [`Ipc::senda`] whose receiver, once it has
+    /// the message, owes the caller one answer (see the module rules).
+    /// `NotReady` also when `to` already owes [`MAX_OWED_REPLIES`] answers
+    /// (counting requests queued for it).
+    pub fn senda_request(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
+        msg: Message,
+        wakes: &mut Vec<Wake>,
+    ) -> Result<Completion, IpcError> {
+        self.senda_kind(caller, to, msg, true, wakes)
+    }
+
+    fn senda_kind(
+        &mut self,
+        caller: usize,
+        to: Endpoint,
         mut msg: Message,
+        request: bool,
         wakes: &mut Vec<Wake>,
     ) -> Result<Completion, IpcError> {
         let dest = self.check_dest(caller, to)?;
+        if request && self.owed_load(dest)? >= MAX_OWED_REPLIES {
+            return Err(IpcError::NotReady);
+        }
         stamp(&mut msg, self.proc(caller)?.ep);
-        self.deliver_async(dest, caller, msg, wakes)
+        self.deliver_async(dest, caller, msg, request, wakes)
+    }
+
+    /// Answers `dest` owes or will owe once it receives its queued requests.
+    fn owed_load(&self, dest: usize) -> Result<usize, IpcError> {
+        let p = self.proc(dest)?;
+        Ok(p.owed.len() + p.async_in.iter().filter(|(_, _, r)| *r).count())
     }
 
     fn deliver_async(
@@ -389,6 +460,7 @@ impl Ipc {
         dest: usize,
         from: usize,
         msg: Message,
+        request: bool,
         wakes: &mut Vec<Wake>,
     ) -> Result<Completion, IpcError> {
         if self.accepts_slot(dest, from) {
@@ -397,14 +469,60 @@ impl Ipc {
                 slot: dest,
                 result: Ok(Some(msg)),
             });
+            let kind = if request { Kind::Request } else { Kind::Plain };
+            self.delivered(from, dest, &msg, kind);
             return Ok(Completion::Sent);
         }
+        // Bounces from SYSTEM may use room beyond the normal bound, so a
+        // requester with many requests out still learns of each death.
+        let room = if from == SYSTEM_SLOT {
+            MAX_ASYNC_QUEUE + MAX_OWED_REPLIES
+        } else {
+            MAX_ASYNC_QUEUE
+        };
         let q = &mut self.proc_mut(dest)?.async_in;
-        if q.len() >= MAX_ASYNC_QUEUE {
+        if q.len() >= room {
             return Err(IpcError::NotReady);
         }
-        q.push_back((from, msg));
+        q.push_back((from, msg, request));
         Ok(Completion::Sent)
+    }
+
+    /// Bookkeeping of owed answers when `msg` from `from` reaches `to`:
+    /// it answers the oldest request `to` made of `from`, and a request
+    /// makes `to` owe `from` an answer.
+    fn delivered(&mut self, from: usize, to: usize, msg: &Message, kind: Kind) {
+        if from == SYSTEM_SLOT {
+            return;
+        }
+        if let Ok(f) = self.proc_mut(from)
+            && let Some(pos) = f.owed.iter().position(|o| o.requester == to)
+        {
+            f.owed.remove(pos);
+        }
+        if kind == Kind::Plain {
+            return;
+        }
+        let Ok(dest_ep) = self.proc(to).map(|p| p.ep) else {
+            return;
+        };
+        let Ok(t) = self.proc_mut(to) else { return };
+        if t.owed.len() >= MAX_OWED_REPLIES {
+            // Admission keeps room for every request (`owed_load`); only
+            // `sendrec` records can fill it, and those are covered by the
+            // caller's wake-up, so the oldest of them makes room. With
+            // none (not reachable) the new record is not kept.
+            match t.owed.iter().position(|o| o.bounce.is_none()) {
+                Some(pos) => {
+                    t.owed.remove(pos);
+                }
+                None => return,
+            }
+        }
+        t.owed.push_back(Owed {
+            requester: from,
+            bounce: (kind == Kind::Request).then(|| dead_peer_bounce(dest_ep, msg)),
+        });
     }
 
     /// Like `accepts`, by sender slot (which may be a kernel task).
@@ -439,6 +557,12 @@ impl Ipc {
                 slot: dest,
                 result: Ok(Some(msg)),
             });
+            let kind = if then_receive {
+                Kind::SyncRequest
+            } else {
+                Kind::Plain
+            };
+            self.delivered(caller, dest, &msg, kind);
             if then_receive {
                 self.proc_mut(caller)?.state = State::Receiving(Source::Ep(to));
                 return Ok(Completion::Blocked);
@@ -508,16 +632,24 @@ impl Ipc {
                     result: Ok(None),
                 });
             }
+            let kind = if then_receive {
+                Kind::SyncRequest
+            } else {
+                Kind::Plain
+            };
+            self.delivered(sender, caller, &msg, kind);
             return Ok(Completion::Received(msg));
         }
         // Then the oldest matching asynchronous message.
         let q = &self.proc(caller)?.async_in;
-        if let Some(pos) = q.iter().position(|(s, _)| want.is_none_or(|w| w == *s)) {
-            let (_, msg) = self
+        if let Some(pos) = q.iter().position(|(s, _, _)| want.is_none_or(|w| w == *s)) {
+            let (from, msg, request) = self
                 .proc_mut(caller)?
                 .async_in
                 .remove(pos)
                 .expect("position is in range");
+            let kind = if request { Kind::Request } else { Kind::Plain };
+            self.delivered(from, caller, &msg, kind);
             return Ok(Completion::Received(msg));
         }
         self.proc_mut(caller)?.state = State::Receiving(from);
@@ -550,15 +682,16 @@ impl Ipc {
     }
 
     /// Removes the process in `slot` (it died or was killed): everyone
-    /// blocked on it wakes with `DeadPeer`, its queued sends vanish, and its
-    /// pending notifications to others are dropped.
+    /// blocked on it wakes with `DeadPeer`, its queued sends vanish, its
+    /// pending notifications to others are dropped, and every request it
+    /// had not received or not answered bounces to its sender.
     pub fn remove(&mut self, slot: usize, wakes: &mut Vec<Wake>) -> Result<(), IpcError> {
         let dead = self.proc(slot)?.ep;
-        let undelivered = self
+        let (undelivered, owed) = self
             .procs
             .get_mut(slot)
             .and_then(Option::take)
-            .map(|p| p.async_in)
+            .map(|p| (p.async_in, p.owed))
             .unwrap_or_default();
         let bit = 1u64 << slot;
         for (i, p) in self.procs.iter_mut().enumerate() {
@@ -577,18 +710,28 @@ impl Ipc {
                     result: Err(IpcError::DeadPeer { now: None }),
                 });
             }
-            // Asynchronous messages from the dead process are dropped.
-            p.async_in.retain(|(s, _)| *s != slot);
+            // Asynchronous messages from the dead process are dropped (an
+            // answer among them leaves its owed record, so it bounces).
+            p.async_in.retain(|(s, _, _)| *s != slot);
+            // It will never be answered: nothing to bounce to it.
+            p.owed.retain(|o| o.requester != slot);
         }
-        // Asynchronous messages it never received bounce to their senders.
-        for (sender, msg) in undelivered {
+        // Asynchronous messages it never received bounce to their senders,
+        // then the requests it received and did not answer.
+        let bounces = undelivered
+            .into_iter()
+            .map(|(sender, msg, _)| (sender, dead_peer_bounce(dead, &msg)))
+            .chain(
+                owed.into_iter()
+                    .filter_map(|o| o.bounce.map(|b| (o.requester, b))),
+            );
+        for (sender, bounce) in bounces {
             if sender == SYSTEM_SLOT || self.proc(sender).is_err() {
                 continue;
             }
-            let bounce = dead_peer_bounce(dead, &msg);
-            // A full queue loses the bounce; the sender's own timeout
-            // handling covers that rare case.
-            let _ = self.deliver_async(sender, SYSTEM_SLOT, bounce, wakes);
+            // A full queue (beyond the extra room bounces get) loses the
+            // bounce; the sender's own timeout handling covers that.
+            let _ = self.deliver_async(sender, SYSTEM_SLOT, bounce, false, wakes);
         }
         Ok(())
     }
@@ -971,6 +1114,236 @@ mod tests {
         ipc.remove(2, &mut w).unwrap();
         assert_eq!(w.len(), 1);
         assert_eq!(type_of(&w[0].result.unwrap().unwrap()), DEAD_PEER_MTYPE);
+    }
+
+    /// Receives one message for `slot` at once (panics otherwise).
+    fn recv(ipc: &mut Ipc, slot: usize) -> Message {
+        let mut w = Vec::new();
+        match ipc.receive(slot, Source::Any, 0, &mut w) {
+            Ok(Completion::Received(m)) => m,
+            other => panic!("slot {slot}: {other:?}"),
+        }
+    }
+
+    fn request_with_id(id: u64) -> Message {
+        let mut m = msg(0x42, 0);
+        m[8..16].copy_from_slice(&id.to_le_bytes());
+        m
+    }
+
+    #[test]
+    fn received_request_bounces_when_the_receiver_dies_unanswered() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        ipc.senda_request(2, ep(3), request_with_id(77), &mut w)
+            .unwrap();
+        // A plain senda received and left unanswered does not bounce.
+        ipc.senda(2, ep(3), msg(0x43, 0), &mut w).unwrap();
+        assert_eq!(type_of(&recv(&mut ipc, 3)), 0x42);
+        assert_eq!(type_of(&recv(&mut ipc, 3)), 0x43);
+        // A notification back is no answer.
+        ipc.notify(3, ep(2), 0, &mut w).unwrap();
+        assert_eq!(type_of(&recv(&mut ipc, 2)), NOTIFY_MTYPE);
+        ipc.remove(3, &mut w).unwrap();
+        let b = recv(&mut ipc, 2);
+        assert_eq!((type_of(&b), source_of(&b)), (DEAD_PEER_MTYPE, ep(0)));
+        assert_eq!(payload_u64(&b, 0) as u32, ep(3).0, "dead endpoint");
+        assert_eq!(payload_u64(&b, 8) as u32, 0x42, "lost request type");
+        assert_eq!(payload_u64(&b, 12), 77, "request id in the head");
+        // Exactly one bounce.
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn any_send_back_answers_the_oldest_request() {
+        // Each kind of send from the owing process clears one record.
+        for how in 0..4 {
+            let mut ipc = table(4);
+            let mut w = Vec::new();
+            ipc.senda_request(2, ep(3), request_with_id(1), &mut w)
+                .unwrap();
+            ipc.senda_request(2, ep(3), request_with_id(2), &mut w)
+                .unwrap();
+            recv(&mut ipc, 3);
+            recv(&mut ipc, 3);
+            // 2 waits, so even sendnb gets through.
+            ipc.receive(2, Source::Any, 0, &mut w).unwrap();
+            let r = match how {
+                0 => ipc.send(3, ep(2), msg(9, 0), &mut w),
+                1 => ipc.sendnb(3, ep(2), msg(9, 0), &mut w),
+                2 => ipc.senda(3, ep(2), msg(9, 0), &mut w),
+                _ => ipc.senda_request(3, ep(2), msg(9, 0), &mut w),
+            };
+            assert_eq!(r, Ok(Completion::Sent), "kind {how}");
+            w.clear();
+            ipc.remove(3, &mut w).unwrap();
+            let b = recv(&mut ipc, 2);
+            assert_eq!(type_of(&b), DEAD_PEER_MTYPE, "kind {how}");
+            assert_eq!(payload_u64(&b, 12), 2, "the newer request bounces");
+            assert_eq!(
+                ipc.receive(2, Source::Any, 0, &mut w),
+                Ok(Completion::Blocked),
+                "kind {how}: one answer, one bounce"
+            );
+        }
+        // A sendrec from the owing process answers too.
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        ipc.senda_request(2, ep(3), request_with_id(5), &mut w)
+            .unwrap();
+        recv(&mut ipc, 3);
+        ipc.receive(2, Source::Any, 0, &mut w).unwrap();
+        assert_eq!(
+            ipc.sendrec(3, ep(2), msg(9, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        w.clear();
+        ipc.remove(3, &mut w).unwrap();
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn an_answer_still_queued_when_the_server_dies_bounces() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        ipc.senda_request(2, ep(3), request_with_id(8), &mut w)
+            .unwrap();
+        recv(&mut ipc, 3);
+        // Queued on 2 (not waiting), so not delivered: still owed.
+        ipc.senda(3, ep(2), msg(9, 0), &mut w).unwrap();
+        ipc.remove(3, &mut w).unwrap();
+        let b = recv(&mut ipc, 2);
+        assert_eq!((type_of(&b), payload_u64(&b, 12)), (DEAD_PEER_MTYPE, 8));
+        // A blocked Send that was taken answers when it is received.
+        let mut ipc = table(4);
+        ipc.senda_request(2, ep(3), request_with_id(8), &mut w)
+            .unwrap();
+        recv(&mut ipc, 3);
+        assert_eq!(
+            ipc.send(3, ep(2), msg(9, 0), &mut w),
+            Ok(Completion::Blocked)
+        );
+        assert_eq!(type_of(&recv(&mut ipc, 2)), 9);
+        w.clear();
+        ipc.remove(3, &mut w).unwrap();
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn sendrec_records_keep_answers_in_order_without_bounces() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        // 2 requests asynchronously, then sendrecs: 3 owes two answers.
+        ipc.senda_request(2, ep(3), request_with_id(1), &mut w)
+            .unwrap();
+        recv(&mut ipc, 3);
+        ipc.sendrec(2, ep(3), msg(0x50, 0), &mut w).unwrap();
+        recv(&mut ipc, 3);
+        // The first answer answers the older (asynchronous) request, as in
+        // the simulator; it also ends the sendrec.
+        w.clear();
+        ipc.send(3, ep(2), msg(9, 0), &mut w).unwrap();
+        assert_eq!(w.len(), 1);
+        // Dying now: the remaining record is the sendrec's, no bounce.
+        ipc.remove(3, &mut w).unwrap();
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+        // A sendrec left unanswered wakes its caller, no bounce message.
+        let mut ipc = table(4);
+        w.clear();
+        ipc.sendrec(2, ep(3), msg(0x50, 0), &mut w).unwrap();
+        recv(&mut ipc, 3);
+        ipc.remove(3, &mut w).unwrap();
+        assert_eq!(
+            w,
+            [Wake {
+                slot: 2,
+                result: Err(IpcError::DeadPeer { now: None })
+            }]
+        );
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn records_of_a_dead_requester_are_dropped() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        ipc.senda_request(2, ep(3), request_with_id(1), &mut w)
+            .unwrap();
+        recv(&mut ipc, 3);
+        ipc.remove(2, &mut w).unwrap();
+        // A new process in slot 2 gets no bounce meant for the old one.
+        ipc.add(Endpoint::new(2, 1), Privileges::ALL).unwrap();
+        ipc.remove(3, &mut w).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(
+            ipc.receive(2, Source::Any, 0, &mut w),
+            Ok(Completion::Blocked)
+        );
+    }
+
+    #[test]
+    fn owed_answers_are_bounded() {
+        let mut ipc = table(5);
+        let mut w = Vec::new();
+        // Requests queued and received count alike.
+        for i in 0..MAX_OWED_REPLIES as u64 {
+            let from = 2 + (i % 2) as usize;
+            ipc.senda_request(from, ep(4), request_with_id(i), &mut w)
+                .unwrap();
+            if i % 3 == 0 {
+                recv(&mut ipc, 4);
+            }
+        }
+        assert_eq!(
+            ipc.senda_request(2, ep(4), request_with_id(99), &mut w),
+            Err(IpcError::NotReady)
+        );
+        // Plain messages are not limited by it (only by the queue).
+        while ipc.senda(2, ep(4), msg(1, 0), &mut w).is_ok() {}
+        // An answer makes room.
+        while let Ok(Completion::Received(_)) = ipc.receive(4, Source::Any, 0, &mut w) {}
+        ipc.cancel(4).unwrap();
+        ipc.senda(4, ep(3), msg(9, 0), &mut w).unwrap();
+        assert_eq!(
+            ipc.senda_request(2, ep(4), request_with_id(100), &mut w),
+            Err(IpcError::NotReady),
+            "an answer counts once it is delivered"
+        );
+        assert_eq!(type_of(&recv(&mut ipc, 3)), 9);
+        ipc.senda_request(2, ep(4), request_with_id(100), &mut w)
+            .unwrap();
+        recv(&mut ipc, 4);
+        // At death every owed requester gets a bounce, beyond the normal
+        // queue bound if need be.
+        w.clear();
+        ipc.remove(4, &mut w).unwrap();
+        let count = |ipc: &mut Ipc, slot| {
+            let mut n = 0;
+            while let Ok(Completion::Received(m)) =
+                ipc.receive(slot, Source::Any, 0, &mut Vec::new())
+            {
+                if type_of(&m) == DEAD_PEER_MTYPE {
+                    n += 1;
+                }
+            }
+            n
+        };
+        assert_eq!(count(&mut ipc, 2) + count(&mut ipc, 3), MAX_OWED_REPLIES);
     }
 
     #[test]

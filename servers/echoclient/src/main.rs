@@ -1,6 +1,9 @@
-//! `echoclient [fi|refresh|down|dscrash|segv|hang]`: the end-to-end check
-//! of native crash recovery. `segv` and `hang` crash echo with a request
-//! that makes it page-fault or spin (RS kills it for missed pings);
+//! `echoclient [fi|refresh|down|dscrash|segv|bounce|hang]`: the end-to-end
+//! check of native crash recovery. `segv` and `hang` crash echo with a
+//! request that makes it page-fault or spin (RS kills it for missed pings);
+//! `bounce` sends the page-faulting request asynchronously
+//! (`Sys::request`) and must get the kernel's dead-peer bounce for it,
+//! although echo had received it before dying;
 //! `counter` checks the stateful counter across a crash and a live update. With `down` it checks `service down` instead: echo exits,
 //! RS notices, echo is unreachable and its DS label is gone. With `dscrash`
 //! DS itself is crashed: it must come back at its endpoint with its store
@@ -47,6 +50,8 @@ enum Mode {
     DsCrash,
     /// A request that makes echo page-fault.
     Segv,
+    /// The same request sent with `Sys::request`: a bounce must come.
+    Bounce,
     /// A request that makes echo hang: RS's heartbeat must catch it.
     Hang,
     /// `service up counter`, then a crash and a live update of the
@@ -61,11 +66,12 @@ fn main(args: &str) -> i32 {
         Some("down") => Mode::Down,
         Some("dscrash") => Mode::DsCrash,
         Some("segv") => Mode::Segv,
+        Some("bounce") => Mode::Bounce,
         Some("hang") => Mode::Hang,
         Some("counter") => Mode::Counter,
         Some(other) => {
             rt::println!(
-                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, hang or counter)"
+                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, bounce, hang or counter)"
             );
             rt::sys::shutdown(1)
         }
@@ -149,6 +155,13 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
                 other => return Err(alloc::format!("crash request answered: {other:?}")),
             }
         }
+        Mode::Bounce => {
+            let mut data = [0u8; ECHO_LEN];
+            data[..FAULT_PREFIX.len()].copy_from_slice(FAULT_PREFIX);
+            sys.request(ep, SampleRequest::Echo { id, data }.to_message())
+                .map_err(|e| alloc::format!("request refused: {e}"))?;
+            wait_for_bounce(sys, ep, id)?;
+        }
         Mode::Down => return check_down(sys, ep),
         Mode::Counter => return check_counter(sys),
         Mode::DsCrash => return check_ds_crash(sys, ep),
@@ -200,6 +213,36 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
         after.restarts
     );
     report_costs(sys, ep, crashed_at)
+}
+
+/// Waits (at most 5 s) for the kernel's bounce of request `id` to `ep`.
+fn wait_for_bounce(sys: &mut NativeSys, ep: Endpoint, id: u64) -> Result<(), String> {
+    use sys::proto::kernel::DeadPeer;
+    sys.set_alarm(500);
+    loop {
+        let m = sys
+            .receive(Endpoint::ANY)
+            .map_err(|e| alloc::format!("receive: {e}"))?;
+        if let Ok(b) = DeadPeer::try_from(&m) {
+            if b.dead != ep || b.request_id() != id {
+                return Err(alloc::format!(
+                    "bounce for {:#x} id {}",
+                    b.dead.0,
+                    b.request_id()
+                ));
+            }
+            sys.set_alarm(0);
+            rt::println!(
+                "echo died on the request: bounced (id {id}, type {:#x})",
+                b.mtype
+            );
+            return Ok(());
+        }
+        if m.source() == Endpoint::CLOCK {
+            return Err("no bounce for the request echo died on".into());
+        }
+        // Anything else (a DS notification): not what we wait for.
+    }
 }
 
 /// Figures for the report (never checked against a threshold): clock ticks

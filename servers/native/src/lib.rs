@@ -300,7 +300,9 @@ impl Sys for NativeSys {
     }
 
     fn request(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
-        rt::ipc::senda(dest.0, &raw(&msg)).map_err(errno)
+        // The kernel records the owed answer once `dest` receives it and
+        // bounces it if `dest` dies before answering.
+        rt::ipc::senda_request(dest.0, &raw(&msg)).map_err(errno)
     }
 
     fn sendrec(&mut self, dest: Endpoint, msg: Message) -> Result<Message, Errno> {

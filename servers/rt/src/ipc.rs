@@ -2,7 +2,7 @@
 //! receive / sendrec / sendnb / notify, and name lookup of boot processes.
 //! Endpoints are raw `u32` values (`generation << 16 | slot`).
 
-use crate::sys::raw_syscall;
+use crate::sys::{raw_syscall, raw_syscall6};
 use abi::{Errno, MESSAGE_SIZE, MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, Syscall};
 
 /// A raw message.
@@ -65,7 +65,21 @@ pub fn sendnb(to: u32, m: &Message) -> Result<(), Errno> {
 /// Asynchronous send: never blocks; if `to` dies before receiving it, a
 /// dead-peer bounce (`abi::DEAD_PEER_MTYPE`) comes back from SYSTEM.
 pub fn senda(to: u32, m: &Message) -> Result<(), Errno> {
-    call(Syscall::SendA, u64::from(to), m.as_ptr() as u64).map(drop)
+    senda_flags(to, m, 0)
+}
+
+/// Asynchronous request (`SendA` with `abi::SENDA_REQUEST`): like
+/// [`senda`], and `to` owes one answer once it has received it: if it
+/// dies before delivering any non-notify message back, the dead-peer
+/// bounce still comes. `NotReady` when `to` already owes
+/// `abi::MAX_OWED_REPLIES` answers.
+pub fn senda_request(to: u32, m: &Message) -> Result<(), Errno> {
+    senda_flags(to, m, abi::SENDA_REQUEST)
+}
+
+fn senda_flags(to: u32, m: &Message, flags: u64) -> Result<(), Errno> {
+    let a = [u64::from(to), m.as_ptr() as u64, flags, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::SendA as u64, a)).map(drop)
 }
 
 /// The `u32` at payload offset `off` (0..=52).
