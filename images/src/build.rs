@@ -37,6 +37,10 @@ pub const PROGRAMS: &[&str] = &[
     "vault",
     "counter",
     "sysfuzz",
+    "mfs-native",
+    "vfs-native",
+    "pfs-native",
+    "fsclient",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -134,6 +138,10 @@ pub const OS_CRATES: &[&str] = &[
     "vault",
     "counter",
     "sysfuzz",
+    "mfs-native",
+    "vfs-native",
+    "pfs-native",
+    "fsclient",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

@@ -34,7 +34,9 @@
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
 use alloc::rc::Rc;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -78,6 +80,11 @@ pub struct MfsConfig {
     /// dies right after applying and recording a side-effecting request,
     /// before its reply goes out (the case exactly-once exists for).
     pub die_after_apply_ppm: u32,
+    /// The only process allowed to send requests, by its DS label (VFS on
+    /// the native system); `None` accepts any sender (the simulator's
+    /// tests drive MFS directly). Checked for every request, admin ones
+    /// such as UNMOUNT included: others get `EPERM`.
+    pub client_label: Option<&'static str>,
 }
 
 impl Default for MfsConfig {
@@ -88,6 +95,7 @@ impl Default for MfsConfig {
             exactly_once: true,
             record_limit: 1024,
             die_after_apply_ppm: 0,
+            client_label: None,
         }
     }
 }
@@ -273,6 +281,12 @@ pub struct MfsServer {
     /// Block devices reachable through block-special nodes: device number
     /// -> opener; attached to the cache as device `FIRST_BDEV + index`.
     bdevs: Vec<(u32, DeviceOpener)>,
+    /// Name of the device in log lines.
+    device_name: String,
+    /// Why the last mount attempt failed, in words.
+    mount_problem: Option<String>,
+    /// The endpoint `cfg.client_label` was last found at.
+    client_ep: Option<Endpoint>,
 }
 
 /// Cache device number of the first block-special device.
@@ -329,7 +343,43 @@ impl MfsServer {
             fs: None,
             stats: MfsStats::default(),
             bdevs: Vec::new(),
+            device_name: String::from("device"),
+            mount_problem: None,
+            client_ep: None,
         }
+    }
+
+    /// Name the device in log lines (e.g. `virtio-blk minor 0`).
+    pub fn with_device_name(mut self, name: &str) -> Self {
+        self.device_name = String::from(name);
+        self
+    }
+
+    /// One line saying what is mounted: device, format, block size, size
+    /// and free space (the boot log's mount line).
+    pub fn mount_summary(&mut self) -> Option<String> {
+        let fs = self.fs.as_mut()?;
+        let version = fs.superblock().version;
+        let clean = fs.superblock().is_clean();
+        let st = fs.statvfs().ok()?;
+        let kib = |blocks: u64| blocks * u64::from(st.bsize) / 1024;
+        Some(format!(
+            "{}: MINIX {:?}, {}-byte blocks, {} blocks ({} KiB), {} free ({} KiB), {} of {} inodes free{}",
+            self.device_name,
+            version,
+            st.bsize,
+            st.blocks,
+            kib(st.blocks),
+            st.bfree,
+            kib(st.bfree),
+            st.ffree,
+            st.files,
+            if clean {
+                ""
+            } else {
+                ", was not cleanly unmounted"
+            }
+        ))
     }
 
     /// Serve block-special nodes with device number `rdev` from the device
@@ -362,7 +412,14 @@ impl MfsServer {
     }
 
     fn mount(&mut self, restart: bool) -> core::result::Result<(), SysErrno> {
-        let mut device = (self.opener)()?;
+        self.mount_problem = None;
+        let mut device = match (self.opener)() {
+            Ok(d) => d,
+            Err(e) => {
+                self.mount_problem = Some(format!("cannot open the device: {e}"));
+                return Err(e);
+            }
+        };
         let mut m = self.mem.borrow_mut();
         let old = m.cache.take();
         let adopt = restart && self.cfg.stateful;
@@ -388,9 +445,13 @@ impl MfsServer {
             device
                 .read_vectored(SUPER_OFFSET as u64, &mut [&mut area[..]])
                 .map_err(|_| SysErrno::EIO)?;
-            SuperBlock::parse(&area)
-                .map_err(|_| SysErrno::EINVAL)?
-                .block_size
+            match SuperBlock::parse(&area) {
+                Ok(sb) => sb.block_size,
+                Err(e) => {
+                    self.mount_problem = Some(format!("{e}"));
+                    return Err(SysErrno::EINVAL);
+                }
+            }
         };
         cache
             .attach(DEV, device, bs as usize)
@@ -414,7 +475,13 @@ impl MfsServer {
             // Our own previous instance left it unclean.
             force_rw_unclean: restart,
         };
-        let mut fs = FileSystem::mount(io, opts).map_err(|_| SysErrno::EIO)?;
+        let mut fs = match FileSystem::mount(io, opts) {
+            Ok(fs) => fs,
+            Err(e) => {
+                self.mount_problem = Some(format!("{e}"));
+                return Err(SysErrno::EIO);
+            }
+        };
         let refs: Vec<(u32, u32)> = m.durable.refs.iter().map(|(&i, &n)| (i, n)).collect();
         for (ino, n) in refs {
             for _ in 0..n {
@@ -425,6 +492,26 @@ impl MfsServer {
         }
         self.fs = Some(fs);
         Ok(())
+    }
+
+    /// Whether `from` may send requests (see [`MfsConfig::client_label`]).
+    /// The client's endpoint is looked up in DS again when a request comes
+    /// from anyone else, so a restarted client at a new endpoint is
+    /// recognised.
+    fn sender_allowed(&mut self, cx: &mut Ctx<'_>, from: Endpoint) -> bool {
+        let Some(label) = self.cfg.client_label else {
+            return true;
+        };
+        if self.client_ep == Some(from) {
+            return true;
+        }
+        match sys::ds::retrieve_label(cx.sys, label) {
+            Ok(ep) => {
+                self.client_ep = Some(ep);
+                ep == from
+            }
+            Err(_) => false,
+        }
     }
 
     fn record(&mut self, from: Endpoint, id: u64, reply: Message) {
@@ -562,6 +649,17 @@ impl MfsServer {
         use FsRequest::*;
         match *req {
             // Mount again after an unmount (same cache, same device).
+            ReadSuper { .. } if self.fs.is_none() && self.cache().is_none() => {
+                // The mount at init failed: try again (the device may have
+                // been fixed), else answer with why.
+                self.mount(false)?;
+                let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
+                let root = fs.root();
+                return fs
+                    .stat(root)
+                    .map(|s| FsAnswer::Node(attr(&s)))
+                    .map_err(sys_err);
+            }
             ReadSuper { .. } if self.fs.is_none() => {
                 let cache = self.cache().ok_or(SysErrno::EIO)?;
                 let bs = self.mem.borrow().durable.block_size;
@@ -978,10 +1076,22 @@ fn self_mounted(mem: &MfsMemory, ino: u32) -> bool {
 impl Service for MfsServer {
     fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> core::result::Result<(), SysErrno> {
         let restart = info.kind != sys::proto::rs::InitKind::Fresh || info.restarts > 0;
-        let r = self.mount(restart);
-        if let Err(e) = r {
-            cx.sys.log("mfs: mount failed");
-            return Err(e);
+        match self.mount(restart) {
+            Ok(()) => {
+                if let Some(line) = self.mount_summary() {
+                    cx.sys.log(&format!("mfs: {} {line}", cx.label()));
+                }
+            }
+            Err(e) => {
+                // Stay up unmounted: VFS learns the error from READSUPER,
+                // and the system keeps running without this file system.
+                let why = self.mount_problem.clone().unwrap_or_default();
+                cx.sys.log(&format!(
+                    "mfs: {}: cannot mount {}: {e}: {why}",
+                    cx.label(),
+                    self.device_name
+                ));
+            }
         }
         Ok(())
     }
@@ -989,6 +1099,16 @@ impl Service for MfsServer {
     fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
         if is_notify(&msg) {
             return None;
+        }
+        if !self.sender_allowed(cx, msg.source()) {
+            self.stats.bad += 1;
+            return Some(
+                FsReply {
+                    id: msg.request_id(),
+                    result: Err(SysErrno::EPERM),
+                }
+                .to_message(),
+            );
         }
         let req = match FsRequest::try_from(&msg) {
             Ok(r) => r,

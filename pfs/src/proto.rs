@@ -209,7 +209,8 @@ impl TryFrom<&Message> for PipeRequest {
                 id,
                 target: p.arg.get(),
             },
-            _ => return Err(Errno::EBADCALL),
+            // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
         })
     }
 }
@@ -251,7 +252,7 @@ mod tests {
         assert_eq!(PipeRequest::try_from(&bad), Err(Errno::EINVAL));
         assert_eq!(
             PipeRequest::try_from(&Message::new(0x644)),
-            Err(Errno::EBADCALL)
+            Err(Errno::ENOSYS)
         );
     }
 }

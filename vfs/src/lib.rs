@@ -510,7 +510,14 @@ impl Vfs {
                         self.call(sys, m);
                     }
                 }
-                Err(e) => self.mount_error = Some(e),
+                Err(e) => {
+                    // No root: every call, queued or to come, fails with
+                    // the mount's error instead of waiting forever.
+                    self.mount_error = Some(e);
+                    while let Some(m) = self.queued.pop_front() {
+                        self.call(sys, m);
+                    }
+                }
             }
             return;
         }
@@ -934,7 +941,19 @@ impl Vfs {
             }
         };
         if !self.ready {
-            self.queued.push_back(msg);
+            match self.mount_error {
+                Some(e) => {
+                    let _ = sys.send(
+                        caller,
+                        VfsReply {
+                            id: msg.request_id(),
+                            result: Err(e),
+                        }
+                        .to_message(),
+                    );
+                }
+                None => self.queued.push_back(msg),
+            }
             return;
         }
         let fut = ops::start_call(sys, self.st.clone(), caller, call);

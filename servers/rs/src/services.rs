@@ -76,6 +76,55 @@ pub const SERVICES: &[ServiceSpec] = &[
         no_backoff: false,
         boot: true,
     },
+    // The file-system stack, in dependency order: the block driver, the
+    // file servers (each MFS instance serves the disk its label names:
+    // `mfs` minor 0, `mfs2` minor 1, ...; `service up` starts more), then
+    // VFS, which finds them in DS at its init. RS starts these only when
+    // their images are in the boot image (see `rs-native`).
+    ServiceSpec {
+        label: "virtio-blk",
+        program: "virtio-blk",
+        policy: Policy::Restart,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
+        label: "mfs",
+        program: "mfs",
+        policy: Policy::Stateful,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
+        label: "pfs",
+        program: "pfs",
+        policy: Policy::Stateful,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
+        label: "vfs",
+        program: "vfs",
+        policy: Policy::Restart,
+        period: HZ,
+        process_mgmt: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
     ServiceSpec {
         label: "counter",
         program: "counter",

@@ -223,7 +223,8 @@ impl TryFrom<&Message> for CdevRequest {
                 ops: p.a.get(),
                 notify: flag(p.c)?,
             },
-            _ => return Err(Errno::EBADCALL),
+            // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
         })
     }
 }

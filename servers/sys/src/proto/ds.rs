@@ -334,7 +334,8 @@ impl TryFrom<&Message> for DsRequest {
                 id,
                 endpoint: Endpoint(p.b.get()),
             },
-            _ => return Err(Errno::EBADCALL),
+            // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
         })
     }
 }

@@ -947,7 +947,8 @@ impl TryFrom<&Message> for FsRequest {
                 rdev: p.extra.get(),
                 cred,
             },
-            _ => return Err(Errno::EBADCALL),
+            // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
         })
     }
 }
@@ -1507,7 +1508,7 @@ mod tests {
         }
         assert_eq!(
             FsRequest::try_from(&Message::new(0x6ff)),
-            Err(Errno::EBADCALL)
+            Err(Errno::ENOSYS)
         );
     }
 

@@ -112,7 +112,8 @@ impl TryFrom<&Message> for SampleRequest {
             GET => SampleRequest::Get {
                 id: m.payload_as::<CountP>()?.id.get(),
             },
-            _ => return Err(Errno::EBADCALL),
+            // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
         })
     }
 }

@@ -673,7 +673,8 @@ impl TryFrom<&Message> for VfsCall {
                 cmd: p.flags.get(),
                 arg: p.off.get(),
             },
-            _ => return Err(Errno::EBADCALL),
+            // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
         })
     }
 }
@@ -972,10 +973,7 @@ mod tests {
             assert!(VfsCall::is_vfs_call(&m));
             assert_eq!(VfsCall::try_from(&m).unwrap(), c);
         }
-        assert_eq!(
-            VfsCall::try_from(&Message::new(0xaff)),
-            Err(Errno::EBADCALL)
-        );
+        assert_eq!(VfsCall::try_from(&Message::new(0xaff)), Err(Errno::ENOSYS));
     }
 
     #[test]

@@ -1,0 +1,274 @@
+//! `fsclient`: file-system checks run inside the OS, through the VFS client
+//! library (`vfs::client`, the base of the user runtime's file calls). A
+//! boot program: it waits for VFS (label `vfs` in DS), runs the checks its
+//! argument names, prints what it saw, and shuts the machine down with a
+//! pass only if every check held.
+//!
+//! Checks (argument words, run in order):
+//! - `mount`: list `/`, read the file the host put in `/etc/motd`, write,
+//!   rename, stat and unlink files, `df` of `/`.
+//! - `mnt2`: start a second MFS instance (`service up mfs2`) for the second
+//!   disk, mount it on `/mnt`, write and read a file there, unmount it.
+//! - `persist`: write `/guest/written.txt` (checked on the host afterwards).
+//! - `shutdown`: sync and unmount `/`, then power off with the verdict.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use native::NativeSys;
+use sys::proto::service::{Policy, ServiceReply, ServiceRequest};
+use sys::proto::vfs::oflag::{O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY};
+use sys::{Endpoint, Errno, Sys};
+use vfs::client::Client;
+
+rt::entry!(main);
+
+/// Contents the host wrote into the image (`images/rootfs/etc/motd`
+/// starts with this).
+const MOTD_START: &[u8] = b"Welcome";
+/// What the guest writes for the host to check.
+pub const GUEST_TEXT: &str = "written by the guest through VFS, MFS and virtio-blk\n";
+
+type Check = Result<(), String>;
+
+fn err(what: &str, e: Errno) -> String {
+    format!("{what}: {e}")
+}
+
+/// Polls DS for `label` (RS publishes it once the service is up).
+fn find(sys: &mut NativeSys, label: &str) -> Option<Endpoint> {
+    for _ in 0..2000 {
+        if let Ok(ep) = sys::ds::retrieve_label(sys, label) {
+            return Some(ep);
+        }
+        sys.sleep(1);
+    }
+    None
+}
+
+fn mode_char(mode: u16) -> char {
+    match mode & 0o170000 {
+        0o040000 => 'd',
+        0o120000 => 'l',
+        0o020000 => 'c',
+        0o060000 => 'b',
+        0o010000 => 'p',
+        _ => '-',
+    }
+}
+
+fn ls(sys: &mut NativeSys, c: &mut Client, dir: &str) -> Result<Vec<String>, String> {
+    let names = c.list_dir(sys, dir).map_err(|e| err("list", e))?;
+    let mut out = Vec::new();
+    rt::println!("ls -l {dir}");
+    for n in names {
+        let name = String::from_utf8_lossy(&n).into_owned();
+        let path = if dir.ends_with('/') {
+            format!("{dir}{name}")
+        } else {
+            format!("{dir}/{name}")
+        };
+        match c.lstat(sys, &path) {
+            Ok(st) => rt::println!(
+                "  {}{:o} {:>2} {:>4} {:>4} {:>8} {name}",
+                mode_char(st.mode),
+                st.mode & 0o7777,
+                st.nlinks,
+                st.uid,
+                st.gid,
+                st.size
+            ),
+            Err(e) => rt::println!("  ? {name} ({e})"),
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+fn df(sys: &mut NativeSys, c: &mut Client, path: &str) -> Check {
+    let v = c.statvfs(sys, path).map_err(|e| err("statvfs", e))?;
+    let kib = |b: u64| b * u64::from(v.bsize) / 1024;
+    rt::println!(
+        "df {path}: {} KiB total, {} KiB used, {} KiB free, block size {}, inodes {} ({} free)",
+        kib(v.blocks),
+        kib(v.blocks - v.bfree),
+        kib(v.bfree),
+        v.bsize,
+        v.files,
+        v.ffree
+    );
+    if v.blocks == 0 || v.bfree > v.blocks {
+        return Err(format!("statvfs figures make no sense: {v:?}"));
+    }
+    Ok(())
+}
+
+fn read_all(sys: &mut NativeSys, c: &mut Client, path: &str) -> Result<Vec<u8>, String> {
+    let fd = c.open(sys, path, O_RDONLY, 0).map_err(|e| err(path, e))?;
+    let mut data = Vec::new();
+    loop {
+        let chunk = c.read(sys, fd, 4096).map_err(|e| err("read", e))?;
+        if chunk.is_empty() {
+            break;
+        }
+        data.extend_from_slice(&chunk);
+    }
+    c.close(sys, fd).map_err(|e| err("close", e))?;
+    Ok(data)
+}
+
+fn write_file(sys: &mut NativeSys, c: &mut Client, path: &str, data: &[u8]) -> Check {
+    let fd = c
+        .open(sys, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        .map_err(|e| err(path, e))?;
+    let n = c.write(sys, fd, data).map_err(|e| err("write", e))?;
+    if n != data.len() {
+        return Err(format!("short write {n} of {}", data.len()));
+    }
+    c.fsync(sys, fd).map_err(|e| err("fsync", e))?;
+    c.close(sys, fd).map_err(|e| err("close", e))
+}
+
+fn check_mount(sys: &mut NativeSys, c: &mut Client) -> Check {
+    let root = ls(sys, c, "/")?;
+    for want in ["etc", "home"] {
+        if !root.iter().any(|n| n == want) {
+            return Err(format!("/{want} missing from the root listing"));
+        }
+    }
+    let motd = read_all(sys, c, "/etc/motd")?;
+    rt::println!(
+        "/etc/motd ({} bytes): {}",
+        motd.len(),
+        String::from_utf8_lossy(&motd).trim_end()
+    );
+    if !motd.starts_with(MOTD_START) {
+        return Err("/etc/motd does not hold what the host wrote".into());
+    }
+    ls(sys, c, "/home/user")?;
+    // Write, read back, rename, stat, unlink.
+    c.mkdir(sys, "/tmp", 0o777)
+        .or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) })
+        .map_err(|e| err("mkdir /tmp", e))?;
+    let pattern: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    write_file(sys, c, "/tmp/a", &pattern)?;
+    c.rename(sys, "/tmp/a", "/tmp/b")
+        .map_err(|e| err("rename", e))?;
+    let back = read_all(sys, c, "/tmp/b")?;
+    if back != pattern {
+        return Err("file read back differs from what was written".into());
+    }
+    let st = c.stat(sys, "/tmp/b").map_err(|e| err("stat", e))?;
+    if st.size != pattern.len() as u64 {
+        return Err(format!("stat size {} != {}", st.size, pattern.len()));
+    }
+    match c.stat(sys, "/tmp/a") {
+        Err(Errno::ENOENT) => {}
+        other => return Err(format!("renamed-away name still there: {other:?}")),
+    }
+    c.unlink(sys, "/tmp/b").map_err(|e| err("unlink", e))?;
+    match c.open(sys, "/no/such/file", O_RDONLY, 0) {
+        Err(Errno::ENOENT) => {}
+        other => return Err(format!("open of a bad path gave {other:?}")),
+    }
+    rt::println!("write / read back / rename / stat / unlink: ok");
+    df(sys, c, "/")
+}
+
+fn check_persist(sys: &mut NativeSys, c: &mut Client) -> Check {
+    c.mkdir(sys, "/guest", 0o755)
+        .or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) })
+        .map_err(|e| err("mkdir /guest", e))?;
+    write_file(sys, c, "/guest/written.txt", GUEST_TEXT.as_bytes())?;
+    // A file of several blocks, with a pattern the host checks.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    write_file(sys, c, "/guest/pattern.bin", &big)?;
+    rt::println!("wrote /guest/written.txt and /guest/pattern.bin");
+    Ok(())
+}
+
+fn rs_call(sys: &mut NativeSys, req: ServiceRequest) -> Result<(), Errno> {
+    let reply = sys.sendrec(Endpoint::RS, req.to_message()?)?;
+    ServiceReply::try_from(&reply)?.result.map(drop)
+}
+
+fn check_mnt2(sys: &mut NativeSys, c: &mut Client) -> Check {
+    rs_call(
+        sys,
+        ServiceRequest::Up {
+            id: 1,
+            label: "mfs2".into(),
+            program: "mfs".into(),
+            policy: Policy::Stateful,
+            period: sys::HZ as u32,
+            flags: 0,
+        },
+    )
+    .map_err(|e| err("service up mfs2", e))?;
+    find(sys, "mfs2").ok_or("mfs2 never came up")?;
+    c.mkdir(sys, "/mnt", 0o755)
+        .or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) })
+        .map_err(|e| err("mkdir /mnt", e))?;
+    c.mount(sys, "/mnt", "mfs2")
+        .map_err(|e| err("mount /mnt", e))?;
+    rt::println!("mounted mfs2 on /mnt");
+    ls(sys, c, "/mnt")?;
+    df(sys, c, "/mnt")?;
+    write_file(sys, c, "/mnt/second.txt", b"on the second disk\n")?;
+    if read_all(sys, c, "/mnt/second.txt")? != b"on the second disk\n" {
+        return Err("second disk read back differs".into());
+    }
+    c.umount(sys, "/mnt").map_err(|e| err("umount /mnt", e))?;
+    match c.stat(sys, "/mnt/second.txt") {
+        Err(Errno::ENOENT) => {}
+        other => return Err(format!("file still visible after umount: {other:?}")),
+    }
+    rt::println!("unmounted /mnt");
+    Ok(())
+}
+
+fn check_shutdown(sys: &mut NativeSys, c: &mut Client) -> Check {
+    c.sync(sys).map_err(|e| err("sync", e))?;
+    c.umount(sys, "/").map_err(|e| err("umount /", e))?;
+    rt::println!("synced and unmounted /");
+    Ok(())
+}
+
+fn main(args: &str) -> i32 {
+    let mut sys = NativeSys::new();
+    let Some(vfs) = find(&mut sys, "vfs") else {
+        rt::println!("FAIL: VFS never came up");
+        rt::sys::shutdown(1);
+    };
+    rt::println!("VFS is at {vfs}");
+    let mut c = Client::new(vfs);
+    let mut failed = 0;
+    for word in args.split_ascii_whitespace() {
+        let r = match word {
+            "mount" => check_mount(&mut sys, &mut c),
+            "persist" => check_persist(&mut sys, &mut c),
+            "mnt2" => check_mnt2(&mut sys, &mut c),
+            "shutdown" => check_shutdown(&mut sys, &mut c),
+            other => Err(format!("unknown check '{other}'")),
+        };
+        match r {
+            Ok(()) => rt::println!("check {word}: ok"),
+            Err(e) => {
+                failed += 1;
+                rt::println!("check {word}: FAILED: {e}");
+            }
+        }
+    }
+    if failed == 0 {
+        rt::println!("all checks passed");
+        rt::sys::shutdown(0)
+    } else {
+        rt::println!("FAIL: {failed} check(s) failed");
+        rt::sys::shutdown(1)
+    }
+}

@@ -1,0 +1,73 @@
+//! `vfs`: the VFS server (`vfs`) on the kernel. RS starts it from its
+//! service table after the file servers; at init it finds the root file
+//! server (label `mfs`) and the pipe server (`pfs`) in DS, mounts the root
+//! and logs what it mounted. User processes reach it by the label `vfs`
+//! (DS) or by name. It keeps no state across a restart of its own (open
+//! files are lost, as in MINIX). Listed as a boot module with the argument
+//! `image` so that `Spawn` finds its image.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec;
+use sys::{Ctx, Errno, InitInfo, Message, Process, Service};
+use vfs::{MountSpec, Vfs};
+
+rt::entry!(main);
+
+/// Label of the root file server.
+const ROOT_FS: &str = "mfs";
+/// Label of the pipe server.
+const PIPE_FS: &str = "pfs";
+
+/// VFS under SEF; built at init, once the servers' endpoints are known.
+struct VfsService {
+    vfs: Option<Vfs>,
+}
+
+impl Service for VfsService {
+    fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
+        let root = sys::ds::retrieve_label(cx.sys, ROOT_FS)?;
+        let pipes = sys::ds::retrieve_label(cx.sys, PIPE_FS)?;
+        rt::println!(
+            "init {:?}: root file system from '{ROOT_FS}' at {root}, pipes from '{PIPE_FS}' at {pipes}",
+            info.kind
+        );
+        let mut v = Vfs::new(vec![MountSpec {
+            label: String::from(ROOT_FS),
+            ep: root,
+            path: String::from("/"),
+        }])
+        .with_pipe_server(PIPE_FS, pipes);
+        v.start(cx.sys);
+        self.vfs = Some(v);
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        if let Some(v) = self.vfs.as_mut() {
+            let had_error = v.mount_error();
+            v.receive(cx.sys, msg);
+            if had_error.is_none()
+                && let Some(e) = v.mount_error()
+            {
+                rt::println!("mounting / from '{ROOT_FS}' failed: {e}; no root file system");
+            }
+        }
+        None
+    }
+}
+
+fn main(args: &str) -> i32 {
+    if native::is_image_only(args) {
+        rt::println!("boot image only; RS starts the service");
+        return 0;
+    }
+    native::run(sys::Sef::new(
+        VfsService { vfs: None },
+        sys::StateStore::None,
+    ))
+}
