@@ -590,9 +590,17 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
                 k.failed = true;
             }
             check_critical(k, slot);
+            // Kept for a signal manager: the registers at the exit.
+            if let Some(p) = k.procs.get_mut(slot) {
+                p.ctx.frame = *frame;
+            }
             k.procs.exit(slot, code).expect("current slot");
             k.rq.remove(slot);
             process_gone(k, slot);
+            // A managed process is kept and reported like a faulted one.
+            if report_to_manager(k, slot, abi::SIG_EXIT) {
+                kprintln!("kernel: exit reported to signal manager");
+            }
             switch_away(k, frame);
             return;
         }
@@ -1435,7 +1443,8 @@ fn proc_info(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
             fault.addr.unwrap_or(0),
             fault.error_code,
         ),
-        ProcState::Exited(_) => return Err(Errno::DeadSrcDst),
+        // Kept for its manager (an unmanaged exited process is freed).
+        ProcState::Exited(code) => (abi::PROC_EXITED, 0, 0, i64::from(code) as u64),
     };
     let rip = match p.state {
         ProcState::Killed(fault) => fault.rip,
@@ -1767,21 +1776,31 @@ fn terminate(k: &mut Kernel, slot: usize, fault: Fault) {
     k.procs.kill(slot, fault).expect("live slot");
     k.rq.remove(slot);
     process_gone(k, slot);
-    // A process with a live signal manager is kept for it, and the manager
-    // is told (notification from SYSTEM).
+    if report_to_manager(k, slot, fault.kind.signal())
+        && let Some(mgr) = k.procs.get(slot).and_then(|p| p.ctx.signal_manager)
+    {
+        kprintln!("kernel: fault reported to signal manager {:#x}", mgr.0);
+    }
+}
+
+/// A process in `slot` stopped (fault, `Kill`, or `Exit`: `signal` is
+/// then `abi::SIG_EXIT`): the signal becomes pending, and if it has a
+/// live signal manager it is kept for it and the manager is told
+/// (notification from SYSTEM). Returns whether a manager was told; if
+/// not, the process is not kept (the caller frees it).
+fn report_to_manager(k: &mut Kernel, slot: usize, signal: u64) -> bool {
     let manager = k.procs.get(slot).and_then(|p| p.ctx.signal_manager);
     if let Some(p) = k.procs.get_mut(slot) {
-        p.ctx.pending_sigs |= 1 << fault.kind.signal();
+        p.ctx.pending_sigs |= 1 << signal;
     }
-    if let Some(mgr) = manager {
-        let mut wakes = Vec::new();
-        if k.ipc.notify(SYSTEM_SLOT, mgr, k.ticks, &mut wakes).is_ok() {
-            kprintln!("kernel: fault reported to signal manager {:#x}", mgr.0);
-        } else if let Some(p) = k.procs.get_mut(slot) {
-            p.ctx.signal_manager = None; // manager gone: nothing to keep it for
-        }
-        apply_wakes(k, wakes);
+    let Some(mgr) = manager else { return false };
+    let mut wakes = Vec::new();
+    let told = k.ipc.notify(SYSTEM_SLOT, mgr, k.ticks, &mut wakes).is_ok();
+    if !told && let Some(p) = k.procs.get_mut(slot) {
+        p.ctx.signal_manager = None; // manager gone: nothing to keep it for
     }
+    apply_wakes(k, wakes);
+    told
 }
 
 /// `Kill`: stops another process (or the caller itself).

@@ -112,9 +112,9 @@ fn qemu_rs_refresh_kills_and_restarts_echo_under_its_old_endpoint() {
 }
 
 #[test]
-fn qemu_rs_down_stops_echo_even_though_exits_are_not_reported() {
-    // SEF exits on RS's SIGTERM; the kernel tells no one about an exit, so
-    // RS's runtime finds the death by probing at its next tick.
+fn qemu_rs_down_stops_echo_and_its_exit_is_reported() {
+    // SEF exits on RS's SIGTERM; the kernel keeps the exited echo for RS,
+    // its manager, and notifies it at once.
     let Some(r) = boot(
         "rs-native:rs,ds-native:ds,echo image,echoclient down",
         "critical=rs",
@@ -129,6 +129,7 @@ fn qemu_rs_down_stops_echo_even_though_exits_are_not_reported() {
             &format!("[echoclient] echo is at {ep} (restarts 0)"),
             "[echoclient] echo answered before the crash",
             "kernel: process 'echo' exited with code 0",
+            "kernel: exit reported to signal manager",
             "[echoclient] down done (state Down)",
             &format!("[echoclient] echo at {ep} is gone"),
             "[echoclient] DS notified: echo deleted",
@@ -237,6 +238,23 @@ fn qemu_rs_request_received_by_a_crashing_echo_bounces_to_the_client() {
             "[echoclient] echo died on the request: bounced (id 100",
         ],
         "died: Fault(11), restarts 0",
+    );
+}
+
+#[test]
+fn qemu_rs_restarts_echo_after_an_exit_reported_with_its_code() {
+    // The kernel keeps a managed process that exits, notifies RS at once
+    // and shows the code (SigPending bit 0 + ProcInfo): RS records
+    // Exit(7) and restarts it under its old endpoint (`Update` of the kept
+    // exited instance).
+    crash_and_restart(
+        "exit",
+        &[
+            "[echo] exiting on request",
+            "kernel: process 'echo' exited with code 7",
+            "kernel: exit reported to signal manager",
+        ],
+        "died: Exit(7), restarts 0",
     );
 }
 

@@ -66,7 +66,9 @@ pub enum Syscall {
     /// of bytes printed.
     DebugPrint = 1,
     /// Terminate the calling process with exit code `rdi` (as `i32`).
-    /// Does not return.
+    /// Does not return. A process with a signal manager is kept for it
+    /// (like a faulted one: `Update`, `Release`) and the manager is
+    /// notified from [`SYSTEM_ENDPOINT`], with [`SIG_EXIT`] pending.
     Exit = 2,
     /// Send the 64-byte message at `rsi` to endpoint `rdi`; blocks until
     /// the receiver takes it. Returns 0.
@@ -254,13 +256,15 @@ pub enum Syscall {
     /// = signal `n`), and returns 1; returns 0 when nothing is pending.
     /// A fault or `Kill` of a managed process is pending as a signal:
     /// [`SIGSEGV`], [`SIGFPE`], [`SIGILL`], [`SIGBUS`], [`SIGTRAP`] or
-    /// [`SIGKILL`] (MINIX `sys_getksig`).
+    /// [`SIGKILL`] (MINIX `sys_getksig`); an `Exit` as bit [`SIG_EXIT`]
+    /// (0), the code from [`Syscall::ProcInfo`].
     SigPending = 46,
     /// Inspect endpoint `rdi` (live, or stopped and kept for its signal
     /// manager): writes [`PROCINFO_WORDS`] little-endian `u64`s into the
     /// buffer at `rsi`: state ([`PROC_RUNNABLE`], [`PROC_BLOCKED`],
-    /// [`PROC_STOPPED`]), the signal of a stop (else 0), `rip`, `rsp`, the
-    /// faulting address (page faults, else 0), the CPU error code.
+    /// [`PROC_STOPPED`], [`PROC_EXITED`]), the signal of a stop (else 0),
+    /// `rip`, `rsp`, the faulting address (page faults, else 0), the CPU
+    /// error code (for [`PROC_EXITED`]: the exit code as `i64`).
     /// Returns 0.
     ProcInfo = 47,
     /// Disable (`rsi` = 0) or re-enable (`rsi` = 1) IRQ line `rdi`, which
@@ -301,6 +305,13 @@ pub const PROC_RUNNABLE: u64 = 0;
 pub const PROC_BLOCKED: u64 = 1;
 /// [`Syscall::ProcInfo`] state: stopped by a fault or `Kill`, kept.
 pub const PROC_STOPPED: u64 = 3;
+/// [`Syscall::ProcInfo`] state: called `Exit` and kept for its signal
+/// manager; the exit code (as `i64`) is in the last word (error code).
+pub const PROC_EXITED: u64 = 4;
+/// Pending-signal bit 0 (no real signal has number 0): the managed process
+/// called `Exit`. It is kept for its manager like a faulted process and the
+/// manager is notified from SYSTEM; [`Syscall::ProcInfo`] gives the code.
+pub const SIG_EXIT: u64 = 0;
 
 /// Signal numbers the kernel raises (POSIX / MINIX values).
 pub const SIGILL: u64 = 4;
@@ -525,13 +536,6 @@ pub const BOUNCE_HEAD: usize = 44;
 pub const ENDPOINT_NONE: u32 = 0xFFFF_FFFE;
 /// Most asynchronous messages queued for one receiver.
 pub const MAX_ASYNC_QUEUE: usize = 32;
-
-/// Message type of a notification (`sys::proto::kernel::NOTIFY`). Payload:
-/// `u64` time stamp at payload offset 0, `u64` bitmap of the slots with a
-/// pending notification for the receiver at payload offset 8.
-pub const NOTIFY_MTYPE: u32 = 0x100;
-
-/// Exit code of a program that returned normally.
 /// [`Syscall::SendA`] flag (`rdx`): the message is a request; the receiver
 /// owes the sender one answer from the moment it receives it. The first
 /// non-notify message it delivers to the sender afterwards (`Send`,
@@ -543,6 +547,13 @@ pub const SENDA_REQUEST: u64 = 1;
 /// answered, plus requests queued for it). A [`SENDA_REQUEST`] beyond that
 /// fails with [`Errno::NotReady`] at the sender, like a full queue.
 pub const MAX_OWED_REPLIES: usize = 32;
+
+/// Message type of a notification (`sys::proto::kernel::NOTIFY`). Payload:
+/// `u64` time stamp at payload offset 0, `u64` bitmap of the slots with a
+/// pending notification for the receiver at payload offset 8.
+pub const NOTIFY_MTYPE: u32 = 0x100;
+
+/// Exit code of a program that returned normally.
 pub const EXIT_SUCCESS: i32 = 0;
 /// Exit code used by the user runtime when a program panics.
 pub const EXIT_PANIC: i32 = 101;

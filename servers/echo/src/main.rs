@@ -2,14 +2,15 @@
 //! the kernel. RS starts it from its service table and restarts it under
 //! the same endpoint when it dies; `service fi` (RS's fault-injection
 //! request) makes SEF crash it; echo data starting with
-//! `native::sample::{FAULT_PREFIX, HANG_PREFIX}` makes it page-fault or hang,
+//! `native::sample::{FAULT_PREFIX, HANG_PREFIX, EXIT_PREFIX}` makes it
+//! page-fault, hang or exit,
 //! for tests of RS's fault and heartbeat handling. Listed as a boot module with the argument
 //! `image` only so that `Spawn` finds its image: that boot copy exits at once.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use native::sample::{FAULT_PREFIX, HANG_PREFIX};
+use native::sample::{EXIT_CODE, EXIT_PREFIX, FAULT_PREFIX, HANG_PREFIX};
 use sys::proto::sample::{SampleReply, SampleRequest};
 use sys::{Ctx, Errno, InitInfo, Message, Service};
 
@@ -38,6 +39,10 @@ impl Service for Echo {
                 rt::println!("faulting on request");
                 rt::fault::bad_pointer_read();
                 None
+            }
+            Ok(SampleRequest::Echo { data, .. }) if data.starts_with(EXIT_PREFIX) => {
+                rt::println!("exiting on request");
+                rt::sys::exit(EXIT_CODE)
             }
             Ok(SampleRequest::Echo { data, .. }) if data.starts_with(HANG_PREFIX) => {
                 rt::println!("hanging on request");

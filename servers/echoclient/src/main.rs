@@ -1,6 +1,7 @@
-//! `echoclient [fi|refresh|down|dscrash|segv|bounce|hang]`: the end-to-end
-//! check of native crash recovery. `segv` and `hang` crash echo with a
-//! request that makes it page-fault or spin (RS kills it for missed pings);
+//! `echoclient [fi|refresh|down|dscrash|segv|bounce|hang|exit]`: the
+//! end-to-end check of native crash recovery. `segv`, `hang` and `exit`
+//! crash echo with a request that makes it page-fault, spin (RS kills it
+//! for missed pings) or exit on its own (the kernel reports the exit);
 //! `bounce` sends the page-faulting request asynchronously
 //! (`Sys::request`) and must get the kernel's dead-peer bounce for it,
 //! although echo had received it before dying;
@@ -24,7 +25,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use native::NativeSys;
-use native::sample::{FAULT_PREFIX, HANG_PREFIX};
+use native::sample::{EXIT_PREFIX, FAULT_PREFIX, HANG_PREFIX};
 use sys::proto::ds::{DsFlags, DsType};
 use sys::proto::sample::{ECHO_LEN, SampleReply, SampleRequest};
 use sys::proto::service::{Policy, RunState, ServiceReply, ServiceRequest, ServiceStatus};
@@ -54,6 +55,8 @@ enum Mode {
     Bounce,
     /// A request that makes echo hang: RS's heartbeat must catch it.
     Hang,
+    /// A request that makes echo exit: reported at once, restarted.
+    Exit,
     /// `service up counter`, then a crash and a live update of the
     /// stateful counter: its value must come through both exactly.
     Counter,
@@ -68,10 +71,11 @@ fn main(args: &str) -> i32 {
         Some("segv") => Mode::Segv,
         Some("bounce") => Mode::Bounce,
         Some("hang") => Mode::Hang,
+        Some("exit") => Mode::Exit,
         Some("counter") => Mode::Counter,
         Some(other) => {
             rt::println!(
-                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, bounce, hang or counter)"
+                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, bounce, hang, exit or counter)"
             );
             rt::sys::shutdown(1)
         }
@@ -140,11 +144,11 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
                 r.restarts
             );
         }
-        Mode::Segv | Mode::Hang => {
-            let prefix = if mode == Mode::Segv {
-                FAULT_PREFIX
-            } else {
-                HANG_PREFIX
+        Mode::Segv | Mode::Hang | Mode::Exit => {
+            let prefix = match mode {
+                Mode::Segv => FAULT_PREFIX,
+                Mode::Exit => EXIT_PREFIX,
+                _ => HANG_PREFIX,
             };
             let mut data = [0u8; ECHO_LEN];
             data[..prefix.len()].copy_from_slice(prefix);

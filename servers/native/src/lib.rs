@@ -115,9 +115,9 @@ impl NativeSys {
 
     /// The next message for the loop: runtime-made death reports first, then
     /// the kernel's. A notification from SYSTEM to a signal manager means one
-    /// of its processes faulted or was killed; which one is found by probing
-    /// (see README). An exit is not notified at all, so the managed processes
-    /// are also probed at every alarm (RS's tick).
+    /// of its processes faulted, was killed or exited; which one is found by
+    /// probing (see README). The managed processes are also probed at every
+    /// alarm (RS's tick), as a safety net.
     pub fn next_message(&mut self) -> Result<Message, Errno> {
         let m = match self.pending.pop_front() {
             Some(m) => m,
@@ -161,7 +161,13 @@ impl NativeSys {
         for ep in dead {
             self.managed.remove(&ep);
             let sigs = self.signals.remove(&ep).unwrap_or(0);
-            let cause = cause_of(self.killed.remove(&ep), sigs);
+            // An exit: the kernel keeps the process, with its code.
+            let code = (sigs & (1 << abi::SIG_EXIT) != 0)
+                .then(|| rt::sys::proc_info(ep.0).ok())
+                .flatten()
+                .filter(|i| i[0] == abi::PROC_EXITED)
+                .map(|i| i[5] as i64 as i32);
+            let cause = cause_of(self.killed.remove(&ep), sigs, code);
             let mut m = ProcDied { ep, cause }.to_message();
             m.set_source(Endpoint::SYSTEM);
             self.pending.push_back(m);
@@ -231,11 +237,12 @@ impl Default for NativeSys {
     }
 }
 
-/// Why a managed process died, from whether this runtime killed it and the
-/// signals the kernel raised for it (kernel numbering, bit n = signal n).
-/// A death with no signal is an exit (the kernel reports no exit code):
-/// `Fault(0)`, cause unknown.
-pub fn cause_of(killed_by_us: bool, sigs: u64) -> Cause {
+/// Why a managed process died, from whether this runtime killed it, the
+/// signals the kernel raised for it (kernel numbering, bit n = signal n;
+/// bit `abi::SIG_EXIT` = it exited) and the exit code the kernel kept
+/// (`ProcInfo`). A death with no signal and no code: `Fault(0)`, cause
+/// unknown.
+pub fn cause_of(killed_by_us: bool, sigs: u64, exit_code: Option<i32>) -> Cause {
     let has = |s: u64| sigs & (1 << s) != 0;
     if killed_by_us {
         return Cause::Killed;
@@ -246,6 +253,10 @@ pub fn cause_of(killed_by_us: bool, sigs: u64) -> Cause {
     }
     if has(abi::SIGKILL) {
         return Cause::Killed;
+    }
+    if let Some(code) = exit_code {
+        // Before other signals: a SIGTERM (`service down`) may be pending.
+        return Cause::Exit(code);
     }
     match (1..64).find(|&s| has(s)) {
         // The kernel's SIGBUS is Linux's 7; the framework uses NetBSD's.
@@ -513,21 +524,39 @@ mod tests {
     #[test]
     fn death_causes_follow_the_kernel_signals() {
         let bit = |s: u64| 1u64 << s;
-        assert_eq!(cause_of(true, bit(abi::SIGSEGV)), Cause::Killed);
+        assert_eq!(cause_of(true, bit(abi::SIGSEGV), None), Cause::Killed);
         assert_eq!(
-            cause_of(false, bit(6) | bit(abi::SIGKILL)),
+            cause_of(false, bit(6) | bit(abi::SIGKILL), None),
             Cause::Panic,
             "SIGABRT then self-kill"
         );
-        assert_eq!(cause_of(false, bit(abi::SIGKILL)), Cause::Killed);
+        assert_eq!(cause_of(false, bit(abi::SIGKILL), None), Cause::Killed);
         assert_eq!(
-            cause_of(false, bit(abi::SIGSEGV)),
+            cause_of(false, bit(abi::SIGSEGV), None),
             Cause::Fault(sig::SIGSEGV)
         );
-        assert_eq!(cause_of(false, bit(abi::SIGFPE)), Cause::Fault(sig::SIGFPE));
-        assert_eq!(cause_of(false, bit(abi::SIGILL)), Cause::Fault(sig::SIGILL));
-        assert_eq!(cause_of(false, bit(abi::SIGBUS)), Cause::Fault(sig::SIGBUS));
-        assert_eq!(cause_of(false, 0), Cause::Fault(0));
+        assert_eq!(
+            cause_of(false, bit(abi::SIGFPE), None),
+            Cause::Fault(sig::SIGFPE)
+        );
+        assert_eq!(
+            cause_of(false, bit(abi::SIGILL), None),
+            Cause::Fault(sig::SIGILL)
+        );
+        assert_eq!(
+            cause_of(false, bit(abi::SIGBUS), None),
+            Cause::Fault(sig::SIGBUS)
+        );
+        assert_eq!(cause_of(false, 0, None), Cause::Fault(0));
+        // Exits, with the code the kernel kept; a pending SIGTERM (service
+        // down) does not hide them.
+        let exited = bit(abi::SIG_EXIT);
+        assert_eq!(cause_of(false, exited, Some(0)), Cause::Exit(0));
+        assert_eq!(
+            cause_of(false, exited | bit(u64::from(sig::SIGTERM)), Some(-3)),
+            Cause::Exit(-3)
+        );
+        assert_eq!(cause_of(true, exited, Some(0)), Cause::Killed);
     }
 
     #[test]

@@ -9,3 +9,8 @@ pub const FAULT_PREFIX: &[u8] = b"fault:pf";
 /// Echo spins forever without answering anyone: RS's pings go unanswered
 /// and RS kills it after two periods.
 pub const HANG_PREFIX: &[u8] = b"hang";
+/// Echo calls `Exit` with [`EXIT_CODE`] without answering: the kernel
+/// keeps it for RS and reports the exit with its code.
+pub const EXIT_PREFIX: &[u8] = b"exit";
+/// The exit code for [`EXIT_PREFIX`].
+pub const EXIT_CODE: i32 = 7;
