@@ -41,6 +41,8 @@ pub const PROGRAMS: &[&str] = &[
     "vfs-native",
     "pfs-native",
     "fsclient",
+    "virtio-blk",
+    "blkclient",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -142,6 +144,8 @@ pub const OS_CRATES: &[&str] = &[
     "vfs-native",
     "pfs-native",
     "fsclient",
+    "virtio-blk",
+    "blkclient",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
