@@ -9,7 +9,7 @@
 //!   round trip between `ping` and `pong` in QEMU, and a Linux pipe
 //!   ping-pong on the host, both in TSC cycles.
 //! * `images run [--release] [--kvm] [--timeout SECS] [--log FILE]
-//!   [--modules "prog[:name] args,..."] [--append ARGS] [--disk IMAGE]
+//!   [--modules "prog[:name] args,..."] [--append ARGS] [--disk IMAGE]...
 //!   [--interactive]`: builds, then boots in QEMU (TCG unless `--kvm`).
 //!   Exits 0 only when QEMU exits with status 33 (the kernel's pass code).
 //!
@@ -75,9 +75,10 @@ enum Cmd {
         /// Kernel command line (e.g. "strict").
         #[arg(long, default_value = "")]
         append: String,
-        /// Raw disk image to attach as an IDE drive.
-        #[arg(long)]
-        disk: Option<PathBuf>,
+        /// Raw disk image to attach as a virtio-blk drive (repeatable: the
+        /// driver's minors 0, 1, ... in order).
+        #[arg(long = "disk")]
+        disks: Vec<PathBuf>,
         /// Show the serial console on the terminal while running.
         #[arg(long)]
         interactive: bool,
@@ -106,7 +107,7 @@ fn main() -> anyhow::Result<()> {
             log,
             modules,
             append,
-            disk,
+            disks,
             interactive,
         } => {
             let out = build::build(BuildOptions { release })?;
@@ -114,9 +115,7 @@ fn main() -> anyhow::Result<()> {
                 ModuleSpec::parse_list(modules.as_deref().unwrap_or(build::DEFAULT_MODULES))?;
             let stage = out.kernel32.with_file_name("boot");
             let initrd = build::stage_modules(&out, &specs, &stage)?;
-            if let Some(d) = &disk
-                && !d.is_file()
-            {
+            if let Some(d) = disks.iter().find(|d| !d.is_file()) {
                 bail!("disk image {} does not exist", d.display());
             }
             let log = log.unwrap_or_else(|| build::os_target_dir().join("serial.log"));
@@ -124,7 +123,7 @@ fn main() -> anyhow::Result<()> {
             cfg.kvm = kvm;
             cfg.timeout = Duration::from_secs(timeout);
             cfg.append = append;
-            cfg.disk = disk;
+            cfg.disks = disks;
             cfg.interactive = interactive;
             let result = qemu::run(&cfg).context("running QEMU")?;
             if !interactive {

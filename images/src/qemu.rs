@@ -54,8 +54,9 @@ pub struct QemuConfig {
     pub timeout: Duration,
     /// Where the serial output is saved.
     pub log: PathBuf,
-    /// Raw disk image attached as an IDE drive.
-    pub disk: Option<PathBuf>,
+    /// Raw disk images attached as virtio-blk drives, in order (the
+    /// `virtio-blk` driver's minors 0, 1, ...).
+    pub disks: Vec<PathBuf>,
     /// Echo the serial console to the terminal and connect stdin.
     pub interactive: bool,
     /// Guest memory (`-m`).
@@ -72,7 +73,7 @@ impl QemuConfig {
             kvm: false,
             timeout: DEFAULT_TIMEOUT,
             log,
-            disk: None,
+            disks: Vec::new(),
             interactive: false,
             memory: "256M".to_string(),
         }
@@ -120,10 +121,10 @@ impl QemuConfig {
             a.push("-append".into());
             a.push(self.append.clone());
         }
-        if let Some(disk) = &self.disk {
+        for disk in &self.disks {
             a.push("-drive".into());
             a.push(format!(
-                "file={},format=raw,if=ide",
+                "file={},format=raw,if=virtio",
                 disk.to_string_lossy().replace(',', ",,")
             ));
         }
@@ -335,14 +336,16 @@ mod tests {
     #[test]
     fn builds_expected_command_line() {
         let mut c = QemuConfig::new("k32.elf".into(), "a x,b".into(), "log".into());
-        c.disk = Some("root.mfs".into());
+        c.disks = vec!["root.mfs".into(), "b,c.img".into()];
         c.append = "strict".into();
         let a = c.args().join(" ");
         assert!(a.contains("-accel tcg"));
         assert!(a.contains("-device isa-debug-exit,iobase=0xf4,iosize=0x04"));
         assert!(a.contains("-no-reboot"));
         assert!(a.contains("-kernel k32.elf -initrd a x,b -append strict"));
-        assert!(a.ends_with("-drive file=root.mfs,format=raw,if=ide"));
+        assert!(a.ends_with(
+            "-drive file=root.mfs,format=raw,if=virtio -drive file=b,,c.img,format=raw,if=virtio"
+        ));
         c.kvm = true;
         assert!(c.args().join(" ").contains("-accel kvm"));
     }

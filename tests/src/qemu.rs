@@ -27,6 +27,17 @@ pub fn boot(modules: &str, append: &str) -> Option<RunResult> {
 
 /// [`boot`] with an explicit timeout.
 pub fn boot_with_timeout(modules: &str, append: &str, timeout: Duration) -> Option<RunResult> {
+    boot_with_disks(modules, append, &[], timeout)
+}
+
+/// [`boot_with_timeout`] with raw disk images attached as virtio-blk
+/// drives, in order (the `virtio-blk` driver's minors 0, 1, ...).
+pub fn boot_with_disks(
+    modules: &str,
+    append: &str,
+    disks: &[&std::path::Path],
+    timeout: Duration,
+) -> Option<RunResult> {
     if !qemu::available() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
@@ -44,6 +55,7 @@ pub fn boot_with_timeout(modules: &str, append: &str, timeout: Duration) -> Opti
     let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
     cfg.append = append.to_string();
     cfg.timeout = timeout;
+    cfg.disks = disks.iter().map(|d| d.to_path_buf()).collect();
     let result = qemu::run(&cfg).expect("running QEMU");
     // Lossy, as the captured serial text is: a fuzzing guest may print any byte.
     let log =

@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod bdev;
 pub mod sample;
 pub mod vault;
 
@@ -290,8 +291,24 @@ pub fn kernel_calls(p: &Privileges) -> u64 {
         S::MapPages,
     ]
     .iter()
+    .chain(if p.hardware { HARDWARE_CALLS } else { &[] })
     .fold(0, |m, &c| m | 1u64 << (c as u64))
 }
+
+/// The kernel calls a driver (`Privileges::hardware`) gets on top: port
+/// I/O, IRQ hooks, DMA memory and physical addresses of grants.
+/// `SetIoPriv` is included because a driver takes its own ports after finding its
+/// devices on the PCI bus (the kernel cannot limit it to the caller yet).
+const HARDWARE_CALLS: &[abi::Syscall] = &[
+    abi::Syscall::SetIoPriv,
+    abi::Syscall::DevIo,
+    abi::Syscall::IrqHook,
+    abi::Syscall::IrqUnhook,
+    abi::Syscall::IrqCtl,
+    abi::Syscall::DmaAlloc,
+    abi::Syscall::UMap,
+    abi::Syscall::UMapGrant,
+];
 
 fn access_bits(a: GrantAccess) -> u64 {
     (if a.read { abi::GRANT_READ } else { 0 }) | (if a.write { abi::GRANT_WRITE } else { 0 })

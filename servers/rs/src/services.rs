@@ -28,6 +28,8 @@ pub struct ServiceSpec {
     pub period: Ticks,
     /// May create / kill processes.
     pub process_mgmt: bool,
+    /// May drive hardware (I/O ports, IRQ lines, DMA memory): drivers.
+    pub hardware: bool,
     /// IPC targets.
     pub ipc: Ipc,
     /// A well-known endpoint the service always runs at, or `None`.
@@ -43,6 +45,7 @@ impl ServiceSpec {
     pub fn privileges(&self) -> Privileges {
         Privileges {
             process_mgmt: self.process_mgmt,
+            hardware: self.hardware,
             ipc: match self.ipc {
                 Ipc::Any => IpcTargets::Any,
                 Ipc::Only(l) => IpcTargets::Labels(l.iter().map(|s| (*s).into()).collect()),
@@ -60,6 +63,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Stateful,
         period: HZ,
         process_mgmt: false,
+        hardware: false,
         ipc: Ipc::Any,
         endpoint: Some(Endpoint::DS),
         no_backoff: true,
@@ -71,6 +75,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Restart,
         period: HZ,
         process_mgmt: false,
+        hardware: false,
         ipc: Ipc::Only(&[]),
         endpoint: None,
         no_backoff: false,
@@ -87,6 +92,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Restart,
         period: HZ,
         process_mgmt: false,
+        hardware: true,
         ipc: Ipc::Any,
         endpoint: None,
         no_backoff: true,
@@ -98,6 +104,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Stateful,
         period: HZ,
         process_mgmt: false,
+        hardware: false,
         ipc: Ipc::Any,
         endpoint: None,
         no_backoff: true,
@@ -109,6 +116,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Stateful,
         period: HZ,
         process_mgmt: false,
+        hardware: false,
         ipc: Ipc::Any,
         endpoint: None,
         no_backoff: true,
@@ -120,6 +128,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Restart,
         period: HZ,
         process_mgmt: false,
+        hardware: false,
         ipc: Ipc::Any,
         endpoint: None,
         no_backoff: true,
@@ -131,6 +140,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Stateful,
         period: HZ,
         process_mgmt: false,
+        hardware: false,
         ipc: Ipc::Only(&[]),
         endpoint: None,
         no_backoff: false,

@@ -25,6 +25,7 @@
 
 extern crate alloc;
 
+pub mod dma;
 pub mod fault;
 pub mod grant;
 pub mod heap;

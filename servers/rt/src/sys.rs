@@ -449,3 +449,32 @@ pub fn umap_grant(granter: u32, id: u32, offset: u64, len: u64, access: u64) -> 
     let a = [u64::from(granter), u64::from(id), offset, len, access, 0];
     Errno::from_return(raw_syscall6(Syscall::UMapGrant as u64, a))
 }
+
+/// Reads `port` with width `abi::DEVIO_BYTE` / `DEVIO_WORD` / `DEVIO_LONG`
+/// (needs the port in the caller's privileges).
+pub fn port_in(port: u16, width: u64) -> Result<u32, Errno> {
+    let a = [u64::from(port), 0, width, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(|v| v as u32)
+}
+
+/// Writes `value` to `port` with width `abi::DEVIO_BYTE` / `DEVIO_WORD` /
+/// `DEVIO_LONG`.
+pub fn port_out(port: u16, width: u64, value: u32) -> Result<(), Errno> {
+    let a = [
+        u64::from(port),
+        u64::from(value),
+        abi::DEVIO_WRITE | width,
+        0,
+        0,
+        0,
+    ];
+    Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(drop)
+}
+
+/// Maps the data module `name` (a boot module with the argument
+/// [`abi::DATA_MODULE_ARG`]) writable at page-aligned `addr` of this
+/// process; returns its size in bytes.
+pub fn module_map(name: &str, addr: u64) -> Result<u64, Errno> {
+    let a = [name.as_ptr() as u64, name.len() as u64, addr, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::ModuleMap as u64, a))
+}

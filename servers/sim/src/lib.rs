@@ -105,6 +105,7 @@ impl Sim {
         let privileges = Privileges {
             process_mgmt: true,
             ipc: sys::IpcTargets::Any,
+            hardware: false,
         };
         self.core
             .create(SpawnAt::Exact(Endpoint::RS), "rs", rs, privileges, false)

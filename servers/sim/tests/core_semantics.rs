@@ -306,6 +306,7 @@ fn ipc_privileges_allow_replies_but_not_other_targets() {
                 Privileges {
                     process_mgmt: false,
                     ipc: IpcTargets::Labels(vec!["other".into()]),
+                    hardware: false,
                 },
             )
             .unwrap();
@@ -389,6 +390,7 @@ fn rs_death_is_a_system_failure() {
         let privileged = Privileges {
             process_mgmt: true,
             ipc: IpcTargets::Any,
+            hardware: false,
         };
         sim.spawn_user_with("killer", killer, privileged).unwrap();
         assert_eq!(*klog.borrow(), vec!["Ok(())".to_string()]);

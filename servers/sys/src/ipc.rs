@@ -75,6 +75,9 @@ pub struct Privileges {
     pub process_mgmt: bool,
     /// Allowed IPC destinations.
     pub ipc: IpcTargets,
+    /// May drive hardware: I/O ports, IRQ lines, DMA memory (drivers; the
+    /// simulator has no hardware and ignores it).
+    pub hardware: bool,
 }
 
 impl Privileges {
@@ -83,6 +86,7 @@ impl Privileges {
         Privileges {
             process_mgmt: false,
             ipc: IpcTargets::Any,
+            hardware: false,
         }
     }
 }
