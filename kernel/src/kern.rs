@@ -576,6 +576,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             .ipc
             .privileges(slot)
             .is_some_and(|p| p.may_call(call as u32))
+        && !own_window_map(k, slot, call, frame)
     {
         frame.rax = Errno::Perm.to_return();
         return;
@@ -1634,11 +1635,31 @@ fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     Ok(u64::from(ep.0))
 }
 
+/// `MapPages` by a process on itself inside the preserved window needs no
+/// call-mask bit: any service may grow the memory it keeps across restarts
+/// (bounded by the window's size).
+fn own_window_map(k: &Kernel, slot: usize, call: Syscall, f: &TrapFrame) -> bool {
+    let own = k.procs.get(slot).map(|p| p.endpoint.0);
+    let window = AddrRange::new(abi::PRESERVE_BASE, abi::PRESERVE_END);
+    call == Syscall::MapPages
+        && own == Some(f.rdi as u32)
+        && f.rdx <= abi::MAX_MAP_PAGES
+        && f.rdx
+            .checked_mul(FRAME_SIZE)
+            .and_then(|len| AddrRange::from_len(f.rsi, len))
+            .is_some_and(|r| window.contains_range(&r))
+}
+
 /// `Update`: the live process `rsi` takes over endpoint `rdi`, whose
-/// process died and was kept for its manager.
+/// process died and was kept for its manager; with `UPDATE_KEEP_WINDOW`
+/// the dead one's preserved window moves into the new one.
 fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     let old = Endpoint(f.rdi as u32);
     let new = Endpoint(f.rsi as u32);
+    if f.rdx & !abi::UPDATE_KEEP_WINDOW != 0 {
+        return Err(Errno::Inval);
+    }
+    let keep = f.rdx & abi::UPDATE_KEEP_WINDOW != 0;
     let old_slot = old.slot();
     match k.procs.get(old_slot) {
         Some(p) if p.endpoint == old && !p.is_alive() && p.ctx.signal_manager.is_some() => {}
@@ -1648,6 +1669,15 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     if k.ipc.is_blocked(new_slot) || k.procs.current() == Some(new_slot) {
         return Err(Errno::NotReady);
     }
+    if keep
+        && k.procs.get(new_slot).is_some_and(|p| {
+            p.ctx
+                .space
+                .any_mapped(abi::PRESERVE_BASE, abi::PRESERVE_END)
+        })
+    {
+        return Err(Errno::Inval);
+    }
     let privileges = k.ipc.privileges(new_slot).unwrap_or_else(boot_privileges);
     process_gone(k, new_slot);
     k.rq.remove(new_slot);
@@ -1655,7 +1685,22 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         .procs
         .take_over(old_slot, new_slot)
         .map_err(|_| Errno::Inval)?;
-    FRAMES.with(|fa| dead.ctx.space.destroy(fa));
+    let mut dead_space = dead.ctx.space;
+    let moved = match k.procs.get_mut(old_slot) {
+        // Neither space is loaded: the dead one is stopped and the new one
+        // is not current (checked above).
+        Some(p) if keep => FRAMES.with(|fa| {
+            dead_space.move_pages_to(fa, &mut p.ctx.space, abi::PRESERVE_BASE, abi::PRESERVE_END)
+        }),
+        _ => Ok(0),
+    };
+    FRAMES.with(|fa| dead_space.destroy(fa));
+    match moved {
+        Ok(n) if keep => kprintln!("kernel: update kept {n} preserved pages"),
+        Ok(_) => {}
+        // Out of memory for page tables: the rest of the window is lost.
+        Err(e) => kprintln!("kernel: update could not keep the preserved window: {e:?}"),
+    }
     if let Err(e) = k.ipc.add(old, privileges) {
         panic!("IPC table out of step after update: {e:?}");
     }

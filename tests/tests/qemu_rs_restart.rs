@@ -289,21 +289,72 @@ fn qemu_rs_stateful_counter_keeps_its_value_across_a_crash_and_a_live_update() {
             "[counter] boot image only; RS starts the service",
             "kernel: spawned 'counter'",
             "[counter] init Fresh (restart count 0), value 0",
+            "[counter] window empty",
+            "[counter] window written: 262128 bytes, crc32 ",
             &format!("[echoclient] counter is up at {ep}"),
             "[echoclient] counter at 42",
             "[counter] panic: controlled crash (fault injection)",
             "[rs] rs: counter (",
             "died: Panic, restarts 0",
+            // The label keeps its preserved window: its 64 pages move.
+            "kernel: update kept 64 preserved pages",
             &format!("took over endpoint {ep}"),
             // Stateful: the saved value comes back through SEF and DS.
             "[counter] init Restart (restart count 1), value 42",
+            "[counter] window kept: 262128 bytes, crc32 ",
             &format!("[echoclient] counter restarted at {ep} (restarts 1) with value 42"),
+            "kernel: update kept 64 preserved pages",
             &format!("took over endpoint {ep}"),
             "[counter] init LiveUpdate (restart count 1), value 43",
+            "[counter] window kept: 262128 bytes, crc32 ",
             &format!("[echoclient] counter live-updated at {ep} with value 43"),
             "[echoclient] PASS",
         ],
     );
+    // The same crc32 in every instance.
+    let crc = field(log, "[counter] window written: 262128 bytes, crc32 ", '\n');
+    assert_eq!(
+        log.matches(&format!("window kept: 262128 bytes, crc32 {crc} intact"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        log.matches("window empty").count(),
+        1,
+        "only the first instance starts empty"
+    );
+    assert!(!log.contains("FAIL"), "client failed");
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+}
+
+#[test]
+fn qemu_rs_counter_without_keep_memory_restarts_with_an_empty_window() {
+    // Negative control: the same program under a label that does not keep
+    // its preserved window; after the crash and the live update the new
+    // instances find the window empty (the dead one's pages were freed).
+    let Some(r) = boot(
+        "rs-native:rs,ds-native:ds,vault,echo image,counter image,echoclient counterplain",
+        "critical=rs",
+    ) else {
+        return;
+    };
+    let log = &r.serial;
+    assert_in_order(
+        log,
+        &[
+            "[counter] init Fresh (restart count 0), value 0",
+            "[counter] window empty",
+            "[counter] window written: 262128 bytes, crc32 ",
+            "[counter] panic: controlled crash (fault injection)",
+            "[counter] init Restart (restart count 1), value 42",
+            "[counter] window empty",
+            "[counter] init LiveUpdate (restart count 1), value 43",
+            "[counter] window empty",
+            "[echoclient] PASS",
+        ],
+    );
+    assert!(!log.contains("window kept"));
+    assert!(!log.contains("preserved pages"));
     assert!(!log.contains("FAIL"), "client failed");
     assert_eq!(r.status, Some(33), "{}", r.describe());
 }

@@ -54,6 +54,22 @@ pub const MAX_ARGS_LEN: usize = 1024;
 
 /// `Spawn` flag (`r8`): create the process stopped, for a later `Update`.
 pub const SPAWN_STOPPED: u64 = 1;
+
+/// Start of the preserved window (128 MiB: room for a 64 MiB block cache
+/// plus its metadata): memory a service keeps across a restart. A process
+/// maps pages here with [`Syscall::MapPages`] on itself, which needs no
+/// call-mask bit inside this window; when its signal manager restarts it
+/// with [`Syscall::Update`] and [`UPDATE_KEEP_WINDOW`], the pages mapped
+/// here in the dead instance are moved (remapped, not copied) into the new
+/// instance at the same addresses. Disjoint from the heap, DMA and
+/// data-module windows.
+pub const PRESERVE_BASE: u64 = 0x7000_0000;
+/// One past the end of the preserved window.
+pub const PRESERVE_END: u64 = 0x7800_0000;
+/// [`Syscall::Update`] flag (`rdx`): move the dead instance's pages in
+/// `PRESERVE_BASE..PRESERVE_END` into the new instance (which must have
+/// nothing mapped there, else [`Errno::Inval`]) instead of freeing them.
+pub const UPDATE_KEEP_WINDOW: u64 = 1;
 /// Longest buffer accepted by [`Syscall::DebugPrint`] in one call.
 pub const MAX_DEBUG_PRINT: usize = 4096;
 
@@ -130,7 +146,9 @@ pub enum Syscall {
     SetSigMgr = 18,
     /// Let the live process `rsi` take over endpoint `rdi`, whose process
     /// died and was kept for its manager (MINIX `update`): afterwards `rdi`
-    /// names the new instance and `rsi` is gone.
+    /// names the new instance and `rsi` is gone. `rdx` = flags: 0, or
+    /// [`UPDATE_KEEP_WINDOW`] to move the dead instance's preserved window
+    /// into the new one; other bits are [`Errno::Inval`].
     Update = 19,
     /// Power off: ends the run now with `rdi` as the verdict (0 = pass, so
     /// QEMU exits with status 33 unless the run was already marked failed;

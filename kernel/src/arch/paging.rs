@@ -387,6 +387,65 @@ impl AddressSpace {
         Some((pte & ADDR_MASK) | (vaddr & 0xFFF))
     }
 
+    /// Whether any user page in `start..end` is mapped.
+    pub fn any_mapped(&self, start: u64, end: u64) -> bool {
+        self.user_pages_in(start, end).next().is_some()
+    }
+
+    /// Present user pages in `start..end` (2 MiB-aligned bounds inside the
+    /// user GiB): (virtual address, page-table frame, index, PTE).
+    fn user_pages_in(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (u64, u64, usize, u64)> + '_ {
+        let first = (start.max(abi::USER_BASE) - abi::USER_BASE) >> 21;
+        let last = (end.clamp(abi::USER_BASE, abi::USER_END) - abi::USER_BASE) >> 21;
+        (first..last).flat_map(move |pd_index| {
+            let pde = phys::read_entry(self.user_pd, pd_index as usize);
+            let pt = pde & ADDR_MASK;
+            (0..512u64)
+                .filter(move |_| pde & PRESENT != 0)
+                .filter_map(move |i| {
+                    let pte = phys::read_entry(pt, i as usize);
+                    let va = abi::USER_BASE + (pd_index << 21) + (i << 12);
+                    (pte & PRESENT != 0).then_some((va, pt, i as usize, pte))
+                })
+        })
+    }
+
+    /// Moves every page mapped in `start..end` (2 MiB-aligned) from this
+    /// space to `dst` at the same addresses, with its frame's ownership
+    /// (remapped, not copied); `dst` must have nothing mapped there. Page
+    /// tables `dst` needs are allocated first, so running out of memory
+    /// moves nothing. Neither space may be loaded in CR3. Returns the
+    /// number of pages moved.
+    pub fn move_pages_to<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        dst: &mut AddressSpace,
+        start: u64,
+        end: u64,
+    ) -> Result<u64, MapError> {
+        let pages: Vec<(u64, u64, usize, u64)> = self.user_pages_in(start, end).collect();
+        for &(va, ..) in &pages {
+            dst.table_for(fa, va)?;
+        }
+        let mut owned = Vec::new();
+        for &(va, pt, idx, pte) in &pages {
+            let dst_pt = dst.table_for(fa, va)?;
+            phys::write_entry(dst_pt, ((va >> 12) & 511) as usize, pte);
+            phys::write_entry(pt, idx, 0);
+            if pte & FOREIGN == 0 {
+                owned.push(pte & ADDR_MASK);
+            }
+        }
+        owned.sort_unstable();
+        self.frames.retain(|f| owned.binary_search(f).is_err());
+        dst.frames.extend_from_slice(&owned);
+        Ok(pages.len() as u64)
+    }
+
     /// Frees every frame of this space. The space must not be loaded in CR3.
     pub fn destroy<const W: usize>(self, fa: &mut FrameAllocator<W>) {
         release_frames(fa, &self.frames);

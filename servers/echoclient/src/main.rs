@@ -58,8 +58,12 @@ enum Mode {
     /// A request that makes echo exit: reported at once, restarted.
     Exit,
     /// `service up counter`, then a crash and a live update of the
-    /// stateful counter: its value must come through both exactly.
+    /// stateful counter: its value must come through both exactly (and
+    /// its preserved window, which the `counter` label keeps).
     Counter,
+    /// The same under the label `counter-plain`, whose preserved window is
+    /// not kept (the negative control).
+    CounterPlain,
 }
 
 fn main(args: &str) -> i32 {
@@ -73,16 +77,19 @@ fn main(args: &str) -> i32 {
         Some("hang") => Mode::Hang,
         Some("exit") => Mode::Exit,
         Some("counter") => Mode::Counter,
+        Some("counterplain") => Mode::CounterPlain,
         Some(other) => {
             rt::println!(
-                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, bounce, hang, exit or counter)"
+                "FAIL: unknown mode {other:?} (fi, refresh, down, dscrash, segv, bounce, hang, exit, counter or counterplain)"
             );
             rt::sys::shutdown(1)
         }
     };
     let mut sys = NativeSys::new();
     let r = if mode == Mode::Counter {
-        check_counter(&mut sys)
+        check_counter(&mut sys, "counter")
+    } else if mode == Mode::CounterPlain {
+        check_counter(&mut sys, "counter-plain")
     } else {
         check(&mut sys, mode)
     };
@@ -167,7 +174,7 @@ fn check(sys: &mut NativeSys, mode: Mode) -> Result<(), String> {
             wait_for_bounce(sys, ep, id)?;
         }
         Mode::Down => return check_down(sys, ep),
-        Mode::Counter => return check_counter(sys),
+        Mode::Counter | Mode::CounterPlain => return Err("counter mode".into()),
         Mode::DsCrash => return check_ds_crash(sys, ep),
     }
 
@@ -343,22 +350,22 @@ fn check_ds_crash(sys: &mut NativeSys, ep: Endpoint) -> Result<(), String> {
 /// The stateful counter: started with `service up`, two additions, a
 /// crash (`service fi`), then a live update (`service update`); the value
 /// must survive both exactly, at the same endpoint.
-fn check_counter(sys: &mut NativeSys) -> Result<(), String> {
-    const C: &str = "counter";
+fn check_counter(sys: &mut NativeSys, label: &str) -> Result<(), String> {
+    let c = label;
     let up = rs_call(
         sys,
         ServiceRequest::Up {
             id: 400,
-            label: C.into(),
-            program: C.into(),
+            label: c.into(),
+            program: "counter".into(),
             policy: Policy::Stateful,
             period: sys::HZ as u32,
             flags: 0,
         },
     )
-    .map_err(|e| alloc::format!("service up counter: {e}"))?;
+    .map_err(|e| alloc::format!("service up {c}: {e}"))?;
     let st = wait_for(sys, |sys| {
-        status_of(sys, C)
+        status_of(sys, c)
             .ok()
             .filter(|s| s.state == RunState::Running)
     })
@@ -376,12 +383,12 @@ fn check_counter(sys: &mut NativeSys) -> Result<(), String> {
         sys,
         ServiceRequest::Fi {
             id: 401,
-            label: C.into(),
+            label: c.into(),
         },
     )
     .map_err(|e| alloc::format!("fault injection refused: {e}"))?;
     let after = wait_for(sys, |sys| {
-        status_of(sys, C)
+        status_of(sys, c)
             .ok()
             .filter(|s| s.restarts == st.restarts + 1 && s.state == RunState::Running)
     })
@@ -409,8 +416,8 @@ fn check_counter(sys: &mut NativeSys) -> Result<(), String> {
         sys,
         ServiceRequest::Update {
             id: 402,
-            label: C.into(),
-            program: C.into(),
+            label: c.into(),
+            program: "counter".into(),
         },
     )
     .map_err(|e| alloc::format!("service update counter: {e}"))?;

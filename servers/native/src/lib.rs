@@ -214,7 +214,13 @@ impl NativeSys {
         Ok(ep)
     }
 
-    fn spawn_exact(&mut self, program: &str, label: &str, ep: Endpoint) -> Result<Endpoint, Errno> {
+    fn spawn_exact(
+        &mut self,
+        program: &str,
+        label: &str,
+        ep: Endpoint,
+        keep_memory: bool,
+    ) -> Result<Endpoint, Errno> {
         // A live boot process of this program already at `ep`: adopt it.
         if rt::ipc::whois(program) == Ok(ep.0) {
             self.manage(ep)?;
@@ -223,7 +229,12 @@ impl NativeSys {
         // Stopped until the update, so it cannot block in IPC before it
         // takes over the old endpoint.
         let new = rt::sys::spawn_stopped(program, label).map_err(errno)?;
-        if let Err(e) = rt::sys::update(ep.0, new) {
+        let taken = if keep_memory {
+            rt::sys::update_keep_window(ep.0, new)
+        } else {
+            rt::sys::update(ep.0, new)
+        };
+        if let Err(e) = taken {
             let _ = rt::sys::kill(new);
             return Err(errno(e));
         }
@@ -462,7 +473,9 @@ impl Sys for NativeSys {
                 let _ = rt::sys::release(old.0);
                 self.spawn_fresh(spec.program, spec.label)?
             }
-            SpawnAt::Exact(ep) => self.spawn_exact(spec.program, spec.label, ep)?,
+            SpawnAt::Exact(ep) => {
+                self.spawn_exact(spec.program, spec.label, ep, spec.keep_memory)?
+            }
         };
         // Before its init: RS sends that only after this returns.
         let calls = kernel_calls(&spec.privileges);

@@ -480,6 +480,7 @@ impl Rs {
             label: &label,
             at,
             privileges,
+            keep_memory: crate::services::keeps_memory(&label),
         })?;
         let now = sys.now();
         let s = &mut self.svcs[i];

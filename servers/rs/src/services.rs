@@ -54,6 +54,19 @@ impl ServiceSpec {
     }
 }
 
+/// Labels whose instances keep their preserved memory window across a
+/// restart under the same endpoint (native: `Update` with
+/// `UPDATE_KEEP_WINDOW`; the simulator keeps `preserve`d memory anyway).
+/// A list beside the table rather than a column, so `service up` instances
+/// choose it by label: `counter` keeps it, `counter-plain` (the same
+/// program) does not, which the QEMU tests use as the negative control.
+pub const KEEP_MEMORY: &[&str] = &["counter"];
+
+/// Whether the service labelled `label` keeps its preserved window.
+pub fn keeps_memory(label: &str) -> bool {
+    KEEP_MEMORY.contains(&label)
+}
+
 /// The system's service table. DS comes first: everyone else's label is
 /// published there before it starts.
 pub const SERVICES: &[ServiceSpec] = &[

@@ -153,6 +153,59 @@ pub fn update(old: u32, new: u32) -> Result<(), Errno> {
     Errno::from_return(raw_syscall6(Syscall::Update as u64, a)).map(drop)
 }
 
+/// Like [`update`], and the pages `old`'s dead instance had mapped in the
+/// preserved window (`abi::PRESERVE_BASE..PRESERVE_END`) move into `new`
+/// at the same addresses (`new` must have nothing mapped there).
+pub fn update_keep_window(old: u32, new: u32) -> Result<(), Errno> {
+    let a = [
+        u64::from(old),
+        u64::from(new),
+        abi::UPDATE_KEEP_WINDOW,
+        0,
+        0,
+        0,
+    ];
+    Errno::from_return(raw_syscall6(Syscall::Update as u64, a)).map(drop)
+}
+
+/// Maps `count` pages at page-aligned `addr` inside this process's
+/// preserved window (`abi::PRESERVE_BASE..PRESERVE_END`), writable: fresh
+/// zeroed pages where nothing is mapped, pages already there (kept from a
+/// previous instance by [`update_keep_window`]) left as they are. Needs no
+/// kernel-call privilege.
+pub fn map_preserved(addr: u64, count: u64) -> Result<(), Errno> {
+    let me = crate::ipc::whois("")?;
+    map_pages(me, addr, count, true)
+}
+
+/// The first `pages` pages of this process's preserved window, mapped
+/// (see [`map_preserved`]) and handed out once per process as a byte
+/// slice: kept pages show what the previous instance left there, fresh
+/// ones are zero. `Inval` if asked twice or for more than the window.
+pub fn preserved_window(pages: u64) -> Result<&'static mut [u8], Errno> {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    let len = pages.checked_mul(4096).ok_or(Errno::Inval)?;
+    if pages == 0 || len > abi::PRESERVE_END - abi::PRESERVE_BASE {
+        return Err(Errno::Inval);
+    }
+    let mut done = 0;
+    while done < pages {
+        let n = (pages - done).min(abi::MAX_MAP_PAGES);
+        map_preserved(abi::PRESERVE_BASE + done * 4096, n)?;
+        done += n;
+    }
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(Errno::Inval);
+    }
+    // SAFETY: the kernel just mapped `len` bytes at PRESERVE_BASE writable
+    // for this process; nothing else in the program uses the preserved
+    // window (the heap, stack and images lie elsewhere), the pages are
+    // never unmapped by the runtime, and `TAKEN` makes this the only
+    // reference ever handed out, so the `'static mut` slice is unaliased.
+    Ok(unsafe { core::slice::from_raw_parts_mut(abi::PRESERVE_BASE as *mut u8, len as usize) })
+}
+
 /// Ends the whole run: `verdict` 0 = pass, anything else = fail.
 pub fn shutdown(verdict: u64) -> ! {
     raw_syscall(Syscall::Shutdown as u64, verdict, 0);

@@ -115,6 +115,10 @@ pub struct SpawnSpec<'a> {
     pub at: SpawnAt,
     /// Privileges of the new process.
     pub privileges: Privileges,
+    /// When taking over a dead instance's endpoint (`Exact`), keep the
+    /// memory it left in its preserved window (native: the kernel moves
+    /// those pages into the new instance; the simulator ignores it).
+    pub keep_memory: bool,
 }
 
 /// The services a runtime offers a process. See the module doc for the
