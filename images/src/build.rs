@@ -43,6 +43,7 @@ pub const PROGRAMS: &[&str] = &[
     "fsclient",
     "virtio-blk",
     "blkclient",
+    "memory",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -146,6 +147,7 @@ pub const OS_CRATES: &[&str] = &[
     "fsclient",
     "virtio-blk",
     "blkclient",
+    "memory",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

@@ -300,6 +300,13 @@ fn restrict_plain_users(k: &mut Kernel) {
 
 fn start_module(k: &mut Kernel, m: &BootModule) {
     let name = m.name();
+    if is_data_module(m) {
+        kprintln!(
+            "kernel: data module '{name}' ({} KiB), not started",
+            m.range.len() / 1024
+        );
+        return;
+    }
     if !k.procs.has_free_slot() {
         kprintln!("kernel: module '{name}' refused: process table full");
         k.failed = true;
@@ -732,6 +739,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::DmaAlloc => dma_alloc(k, slot, frame),
         Syscall::UMap => umap(k, slot, frame),
         Syscall::UMapGrant => umap_grant(k, slot, frame),
+        Syscall::ModuleMap => module_map(k, slot, frame),
         Syscall::IrqCtl => match u8::try_from(frame.rdi) {
             Ok(line)
                 if line > 0
@@ -1299,6 +1307,52 @@ fn map_phys(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     });
     reload_if_current(k, target);
     mapped.map(|()| 0).map_err(|_| Errno::Inval)
+}
+
+/// Whether a boot module is data (listed, never started).
+fn is_data_module(m: &BootModule) -> bool {
+    m.args().split_ascii_whitespace().next() == Some(abi::DATA_MODULE_ARG)
+}
+
+/// `ModuleMap`: maps a data module's pages into the caller, not owned.
+fn module_map(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    if f.rsi > 64 || !f.rdx.is_multiple_of(FRAME_SIZE) {
+        return Err(Errno::Inval);
+    }
+    let mut name = [0u8; 64];
+    let name = &mut name[..f.rsi as usize];
+    let ctx = &mut k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx;
+    ctx.space.read_user(f.rdi, name).ok_or(Errno::Fault)?;
+    let name = core::str::from_utf8(name).map_err(|_| Errno::Inval)?;
+    let module = k
+        .modules
+        .iter()
+        .find(|m| m.name() == name && is_data_module(m))
+        .ok_or(Errno::Inval)?;
+    let size = module.range.len();
+    // QEMU places modules on page boundaries; anything else cannot be
+    // mapped without exposing a neighbour's bytes.
+    if size == 0 || !module.range.start.is_multiple_of(FRAME_SIZE) {
+        return Err(Errno::Inval);
+    }
+    let pages = size.div_ceil(FRAME_SIZE);
+    let range = AddrRange::from_len(f.rdx, pages * FRAME_SIZE).ok_or(Errno::Fault)?;
+    let area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_BOTTOM - FRAME_SIZE);
+    if !area.contains_range(&range) {
+        return Err(Errno::Fault);
+    }
+    let vas = (range.start..range.end).step_by(FRAME_SIZE as usize);
+    if vas.clone().any(|va| ctx.space.translate(va).is_some()) {
+        return Err(Errno::Fault);
+    }
+    let phys = module.range.start;
+    let space = &mut ctx.space;
+    let mapped = FRAMES.with(|fa| {
+        vas.zip((phys..).step_by(FRAME_SIZE as usize))
+            .try_for_each(|(va, pa)| space.map_foreign_page(fa, va, pa, true))
+    });
+    reload_if_current(k, slot);
+    mapped.map(|()| size).map_err(|_| Errno::Inval)
 }
 
 /// `Unmap`: removes pages from a process's user space.

@@ -360,11 +360,10 @@ impl MfsServer {
     pub fn mount_summary(&mut self) -> Option<String> {
         let fs = self.fs.as_mut()?;
         let version = fs.superblock().version;
-        let clean = fs.superblock().is_clean();
         let st = fs.statvfs().ok()?;
         let kib = |blocks: u64| blocks * u64::from(st.bsize) / 1024;
         Some(format!(
-            "{}: MINIX {:?}, {}-byte blocks, {} blocks ({} KiB), {} free ({} KiB), {} of {} inodes free{}",
+            "{}: MINIX {:?}, {}-byte blocks, {} blocks ({} KiB), {} free ({} KiB), {} of {} inodes free",
             self.device_name,
             version,
             st.bsize,
@@ -374,11 +373,6 @@ impl MfsServer {
             kib(st.bfree),
             st.ffree,
             st.files,
-            if clean {
-                ""
-            } else {
-                ", was not cleanly unmounted"
-            }
         ))
     }
 
@@ -441,10 +435,12 @@ impl MfsServer {
         let bs = if adopt && m.durable.block_size != 0 {
             m.durable.block_size
         } else {
-            let mut area = [0u8; 64];
-            device
-                .read_vectored(SUPER_OFFSET as u64, &mut [&mut area[..]])
-                .map_err(|_| SysErrno::EIO)?;
+            // A whole 1 KiB: disk drivers transfer whole 512-byte sectors.
+            let mut area = [0u8; 1024];
+            if let Err(e) = device.read_vectored(SUPER_OFFSET as u64, &mut [&mut area[..]]) {
+                self.mount_problem = Some(format!("reading the superblock: {e}"));
+                return Err(SysErrno::EIO);
+            }
             match SuperBlock::parse(&area) {
                 Ok(sb) => sb.block_size,
                 Err(e) => {

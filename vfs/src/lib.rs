@@ -956,6 +956,24 @@ impl Vfs {
             }
             return;
         }
+        if self
+            .st
+            .borrow()
+            .mounts
+            .first()
+            .is_some_and(|m| m.ep == Endpoint::NONE)
+        {
+            // The root was unmounted (shutdown): no file system is left.
+            let _ = sys.send(
+                caller,
+                VfsReply {
+                    id: msg.request_id(),
+                    result: Err(Errno::ENXIO),
+                }
+                .to_message(),
+            );
+            return;
+        }
         let fut = ops::start_call(sys, self.st.clone(), caller, call);
         self.spawn_job(sys, caller, fut);
     }

@@ -1352,7 +1352,8 @@ impl V {
         }
     }
 
-    /// umount(2): `path` names the root of a mounted file system.
+    /// umount(2): `path` names the root of a mounted file system; `/`
+    /// itself only when nothing else is mounted or open (shutdown).
     async fn umount(&self, path: &[u8]) -> R<()> {
         if self.cred.uid != 0 {
             return Err(Errno::EPERM);
@@ -1361,7 +1362,7 @@ impl V {
         let (covered, busy) = {
             let st = self.st.borrow();
             let m = st.mounts.get(n.mnt).ok_or(Errno::EINVAL)?;
-            if n.mnt == 0 || m.root != n.attr.ino || m.covered.is_none() {
+            if m.root != n.attr.ino || (n.mnt != 0 && m.covered.is_none()) {
                 return Err(Errno::EINVAL);
             }
             let busy = st
@@ -1381,6 +1382,14 @@ impl V {
         };
         if busy {
             return Err(Errno::EBUSY);
+        }
+        if n.mnt == 0 {
+            // The root, at shutdown: the file system is written back and
+            // marked clean; every later call fails with ENXIO (see
+            // `Vfs::call`).
+            self.fs_simple(0, FsRequest::Unmount { id: 0 }).await?;
+            self.st.borrow_mut().mounts[0].ep = Endpoint::NONE;
+            return Ok(());
         }
         let Some((pm, pino)) = covered else {
             return Err(Errno::EINVAL);

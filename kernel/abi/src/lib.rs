@@ -51,6 +51,20 @@ pub const USER_STACK_BOTTOM: u64 = USER_STACK_TOP - USER_STACK_SIZE;
 /// Longest argument string the kernel hands to a program; longer command
 /// lines are refused at load time.
 pub const MAX_ARGS_LEN: usize = 1024;
+/// Start of the heap-growth window: the user runtime's allocator maps pages
+/// here (`MapPages` on itself) once its static arena is used up. Program
+/// images must end below it; other fixed windows (e.g. memory preserved
+/// across restarts) must not overlap `HEAP_BASE..HEAP_END`.
+pub const HEAP_BASE: u64 = 0x4800_0000;
+/// One past the end of the heap-growth window (384 MiB).
+pub const HEAP_END: u64 = 0x6000_0000;
+/// The user runtime's fixed windows above the heap (none may overlap):
+/// DMA memory (`rt::dma`) at `0x6800_0000..0x7000_0000`, and a mapped
+/// data module (`rt::module`, the RAM disk) at
+/// `DATA_MODULE_BASE..DATA_MODULE_END` (112 MiB).
+pub const DATA_MODULE_BASE: u64 = 0x7800_0000;
+/// One past the end of the data-module window.
+pub const DATA_MODULE_END: u64 = 0x7f00_0000;
 
 /// `Spawn` flag (`r8`): create the process stopped, for a later `Update`.
 pub const SPAWN_STOPPED: u64 = 1;
@@ -313,7 +327,19 @@ pub enum Syscall {
     /// and physically contiguous. Checked as a safecopy would be (indirect
     /// grants followed). Returns the physical address.
     UMapGrant = 51,
+    /// Map the data module named by the `rsi` bytes at `rdi` (a boot
+    /// module whose argument string is [`DATA_MODULE_ARG`]: loaded, never
+    /// started) writable at the page-aligned, unmapped user address `rdx`
+    /// of the caller, by its physical pages, not owned (never freed or
+    /// copied; a restarted caller maps the same bytes again). For the
+    /// memory driver's RAM disk. Returns the module's size in bytes;
+    /// [`Errno::Inval`] for an unknown or non-data module.
+    ModuleMap = 60,
 }
+
+/// Argument string of a boot module that is data (e.g. a RAM-disk image),
+/// not a program: the kernel lists it but does not start it.
+pub const DATA_MODULE_ARG: &str = "data";
 
 /// Words written by [`Syscall::ProcInfo`].
 pub const PROCINFO_WORDS: usize = 6;
@@ -472,6 +498,7 @@ impl TryFrom<u64> for Syscall {
             49 => Ok(Self::DmaAlloc),
             50 => Ok(Self::UMap),
             51 => Ok(Self::UMapGrant),
+            60 => Ok(Self::ModuleMap),
             _ => Err(Errno::NoSys),
         }
     }

@@ -27,8 +27,17 @@ use sys::Errno;
 
 rt::entry!(main);
 
-/// Label of the block driver.
+/// Label of the disk driver.
 const DRIVER: &str = "virtio-blk";
+/// Label of the memory driver (RAM disk at its block minor 0).
+const MEMORY: &str = "memory";
+/// Device numbers (major << 8 | minor) of block-special nodes: the disk
+/// driver is major 3 (`/dev/c0dN`), the RAM disk major 1 minor 0
+/// (`/dev/ram`), as in MINIX.
+const DISK_MAJOR: u32 = 3;
+const MEMORY_MAJOR: u32 = 1;
+/// Disks reachable through `/dev/c0d0` .. `/dev/c0d3`.
+const DISK_NODES: u32 = 4;
 
 /// The disk a label names: `mfs` → 0, `mfsN` → N-1.
 fn minor_of(label: &str) -> Option<Minor> {
@@ -42,6 +51,23 @@ fn minor_of(label: &str) -> Option<Minor> {
         .map(|n| n - 1)
 }
 
+fn open(driver: &str, minor: Minor) -> Result<Box<dyn BlockDevice>, Errno> {
+    let client = Bdev::shared(native::bdev::IpcDriver::new(driver));
+    BdevDevice::open(&client, minor, Access::RW)
+        .map(|d| Box::new(d) as Box<dyn BlockDevice>)
+        .map_err(|e| Errno::from_code(e.errno()).unwrap_or(Errno::EIO))
+}
+
+/// Whether the boot image has a program (RS starts the drivers it has).
+fn in_boot_image(program: &str) -> bool {
+    let mut buf = alloc::vec![0u8; 8192];
+    let n = rt::sys::boot_modules(&mut buf).unwrap_or(0).min(buf.len());
+    core::str::from_utf8(&buf[..n])
+        .unwrap_or("")
+        .lines()
+        .any(|l| l.split_ascii_whitespace().next() == Some(program))
+}
+
 fn main(args: &str) -> i32 {
     if native::is_image_only(args) {
         rt::println!("boot image only; RS starts the service");
@@ -52,17 +78,24 @@ fn main(args: &str) -> i32 {
         rt::println!("label '{label}' names no disk (mfs, mfs2, ...)");
         return 1;
     };
-    let opener: DeviceOpener = Rc::new(move || {
-        let client = Bdev::shared(native::bdev::IpcDriver::new(DRIVER));
-        BdevDevice::open(&client, minor, Access::RW)
-            .map(|d| Box::new(d) as Box<dyn BlockDevice>)
-            .map_err(|e| Errno::from_code(e.errno()).unwrap_or(Errno::EIO))
-    });
+    // The root comes from the first disk, or from the RAM disk when the
+    // machine has no disk driver (booted without a disk). Chosen once, so
+    // a driver restart never switches devices under the file system.
+    let driver = if minor == 0 && !in_boot_image(DRIVER) && in_boot_image(MEMORY) {
+        MEMORY
+    } else {
+        DRIVER
+    };
+    let opener: DeviceOpener = Rc::new(move || open(driver, minor));
     let cfg = MfsConfig {
         client_label: Some("vfs"),
         ..MfsConfig::default()
     };
-    let server = MfsServer::new(cfg, MfsMemory::default(), opener)
-        .with_device_name(&format!("{DRIVER} minor {minor}"));
+    let mut server = MfsServer::new(cfg, MfsMemory::default(), opener)
+        .with_device_name(&format!("{driver} minor {minor}"));
+    for n in 0..DISK_NODES {
+        server = server.with_block_device(DISK_MAJOR << 8 | n, Rc::new(move || open(DRIVER, n)));
+    }
+    server = server.with_block_device(MEMORY_MAJOR << 8, Rc::new(|| open(MEMORY, 0)));
     native::run(sys::Sef::new(server, sys::StateStore::None))
 }

@@ -307,8 +307,9 @@ pub fn kernel_calls(p: &Privileges) -> u64 {
 }
 
 /// The kernel calls a driver (`Privileges::hardware`) gets on top: port
-/// I/O, IRQ hooks, DMA memory and physical addresses of grants.
-/// `SetIoPriv` is included because a driver takes its own ports after finding its
+/// I/O, IRQ hooks, DMA memory, physical addresses of grants and data
+/// modules. `SetIoPriv`
+/// is included because a driver takes its own ports after finding its
 /// devices on the PCI bus (the kernel cannot limit it to the caller yet).
 const HARDWARE_CALLS: &[abi::Syscall] = &[
     abi::Syscall::SetIoPriv,
@@ -319,6 +320,8 @@ const HARDWARE_CALLS: &[abi::Syscall] = &[
     abi::Syscall::DmaAlloc,
     abi::Syscall::UMap,
     abi::Syscall::UMapGrant,
+    // The memory driver maps its RAM-disk data module.
+    abi::Syscall::ModuleMap,
 ];
 
 fn access_bits(a: GrantAccess) -> u64 {
@@ -479,6 +482,7 @@ impl Sys for NativeSys {
         };
         // Before its init: RS sends that only after this returns.
         let calls = kernel_calls(&spec.privileges);
+
         if let Err(e) = rt::sys::set_priv(ep.0, u64::MAX, calls) {
             rt::println!("cannot restrict {}: {e:?}", spec.label);
         }

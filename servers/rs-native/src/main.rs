@@ -37,7 +37,7 @@ fn main(_args: &str) -> i32 {
     let modules = boot_module_names();
     if !modules.is_empty() {
         for s in cfg.services.iter_mut().filter(|s| s.boot) {
-            if !modules.iter().any(|m| *m == s.program) {
+            if !modules.contains(&s.program) {
                 s.boot = false;
             }
         }

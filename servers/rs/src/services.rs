@@ -94,14 +94,31 @@ pub const SERVICES: &[ServiceSpec] = &[
         no_backoff: false,
         boot: true,
     },
-    // The file-system stack, in dependency order: the block driver, the
+    // The file-system stack, in dependency order: the block drivers, the
     // file servers (each MFS instance serves the disk its label names:
     // `mfs` minor 0, `mfs2` minor 1, ...; `service up` starts more), then
     // VFS, which finds them in DS at its init. RS starts these only when
     // their images are in the boot image (see `rs-native`).
     ServiceSpec {
+        // The virtio-blk block driver (`servers/virtio-blk`): takes the PCI
+        // configuration ports, its devices' ports and IRQ lines and DMA
+        // memory itself (the hardware calls).
         label: "virtio-blk",
         program: "virtio-blk",
+        policy: Policy::Restart,
+        period: HZ,
+        process_mgmt: false,
+        hardware: true,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: false,
+        boot: true,
+    },
+    ServiceSpec {
+        // The memory driver (`servers/memory`): the RAM disk from a boot
+        // data module, /dev/null and /dev/zero.
+        label: "memory",
+        program: "memory",
         policy: Policy::Restart,
         period: HZ,
         process_mgmt: false,

@@ -60,28 +60,39 @@ pub fn revoke(id: u32) -> Result<(), Errno> {
 }
 
 /// Copies `dst.len()` bytes starting `offset` bytes into grant `id` of
-/// `granter` into `dst`.
+/// `granter` into `dst`, in pieces of at most `abi::MAX_SAFECOPY` bytes
+/// (the kernel's bound on one copy, which keeps its interrupt latency
+/// short). Returns the bytes copied; a failing piece fails the call.
 pub fn copy_from(granter: u32, id: u32, offset: u64, dst: &mut [u8]) -> Result<usize, Errno> {
-    let a = [
-        u64::from(granter),
-        u64::from(id),
-        offset,
-        dst.as_mut_ptr() as u64,
-        dst.len() as u64,
-        0,
-    ];
-    call(Syscall::SafeCopyFrom, a).map(|n| n as usize)
+    let mut done = 0;
+    for piece in dst.chunks_mut(abi::MAX_SAFECOPY as usize) {
+        let a = [
+            u64::from(granter),
+            u64::from(id),
+            offset + done as u64,
+            piece.as_mut_ptr() as u64,
+            piece.len() as u64,
+            0,
+        ];
+        done += call(Syscall::SafeCopyFrom, a)? as usize;
+    }
+    Ok(done)
 }
 
-/// Copies `src` into grant `id` of `granter`, `offset` bytes into it.
+/// Copies `src` into grant `id` of `granter`, `offset` bytes into it, in
+/// pieces like [`copy_from`].
 pub fn copy_to(granter: u32, id: u32, offset: u64, src: &[u8]) -> Result<usize, Errno> {
-    let a = [
-        u64::from(granter),
-        u64::from(id),
-        offset,
-        src.as_ptr() as u64,
-        src.len() as u64,
-        0,
-    ];
-    call(Syscall::SafeCopyTo, a).map(|n| n as usize)
+    let mut done = 0;
+    for piece in src.chunks(abi::MAX_SAFECOPY as usize) {
+        let a = [
+            u64::from(granter),
+            u64::from(id),
+            offset + done as u64,
+            piece.as_ptr() as u64,
+            piece.len() as u64,
+            0,
+        ];
+        done += call(Syscall::SafeCopyTo, a)? as usize;
+    }
+    Ok(done)
 }

@@ -30,6 +30,7 @@ pub mod fault;
 pub mod grant;
 pub mod heap;
 pub mod ipc;
+pub mod module;
 pub mod print;
 pub mod sys;
 

@@ -523,3 +523,11 @@ pub fn port_out(port: u16, width: u64, value: u32) -> Result<(), Errno> {
     ];
     Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(drop)
 }
+
+/// Maps the data module `name` (a boot module with the argument
+/// [`abi::DATA_MODULE_ARG`]) writable at page-aligned `addr` of this
+/// process; returns its size in bytes.
+pub fn module_map(name: &str, addr: u64) -> Result<u64, Errno> {
+    let a = [name.as_ptr() as u64, name.len() as u64, addr, 0, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::ModuleMap as u64, a))
+}

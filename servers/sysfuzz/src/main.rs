@@ -780,6 +780,18 @@ impl Fuzz {
             Syscall::Uptime => {
                 self.call(nr, a);
             }
+            Syscall::ModuleMap => {
+                // Names of real modules (programs, not data: refused) and
+                // garbage, at good and bad addresses.
+                a[0] = self.rptr();
+                a[1] = self.pick(&[0, 3, 8, 64, 65, u64::MAX]);
+                a[2] = match self.below(3) {
+                    0 => self.bad_addr(),
+                    1 => REGION + self.below(REGION_SPAN / PAGE) * PAGE,
+                    _ => self.num(),
+                };
+                self.call(nr, a);
+            }
         }
     }
 }

@@ -22,6 +22,10 @@ rt::entry!(main);
 const ROOT_FS: &str = "mfs";
 /// Label of the pipe server.
 const PIPE_FS: &str = "pfs";
+/// Label and major device number of the memory driver (character
+/// minors: `/dev/null` 3, `/dev/zero` 5).
+const MEMORY: &str = "memory";
+const MEMORY_MAJOR: u32 = 1;
 
 /// VFS under SEF; built at init, once the servers' endpoints are known.
 struct VfsService {
@@ -42,6 +46,10 @@ impl Service for VfsService {
             path: String::from("/"),
         }])
         .with_pipe_server(PIPE_FS, pipes);
+        // Character devices: the memory driver's /dev/null and /dev/zero.
+        if let Ok(mem) = sys::ds::retrieve_label(cx.sys, MEMORY) {
+            v = v.with_char_driver(MEMORY_MAJOR, MEMORY, mem);
+        }
         v.start(cx.sys);
         self.vfs = Some(v);
         Ok(())
