@@ -1,3 +1,4 @@
 //! Helpers shared by the system tests in `tests/tests/`.
 
+pub mod mfs;
 pub mod qemu;
