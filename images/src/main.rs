@@ -62,7 +62,7 @@ enum Cmd {
         /// kernel/README.md).
         #[arg(long)]
         kvm: bool,
-        /// Kill QEMU after this many seconds.
+        /// Kill QEMU after this many seconds (0: never).
         #[arg(long, default_value_t = qemu::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
         /// Serial log file (default target/os/serial.log).

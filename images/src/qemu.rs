@@ -308,7 +308,8 @@ fn wait_with_timeout(
         if let Some(status) = child.try_wait().map_err(QemuError::Wait)? {
             return Ok((status.code(), false));
         }
-        if Instant::now() >= deadline {
+        // A zero timeout waits for ever (interactive sessions).
+        if !timeout.is_zero() && Instant::now() >= deadline {
             // Already exited between the checks is fine: kill errors are
             // then irrelevant.
             let _ = child.kill();

@@ -10,7 +10,11 @@
 //! - `mnt2`: start a second MFS instance (`service up mfs2`) for the second
 //!   disk, mount it on `/mnt`, write and read a file there, unmount it.
 //! - `persist`: write `/guest/written.txt` (checked on the host afterwards).
+//! - `show`: what a user sees at boot: `ls -l /`, `ls -l /dev`, `/etc/motd`
+//!   and `df /` (read-only).
 //! - `shutdown`: sync and unmount `/`, then power off with the verdict.
+//! - `stay`: keep the system running afterwards instead of powering off
+//!   (interactive boots; quit QEMU with Ctrl-A X).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -232,6 +236,14 @@ fn check_mnt2(sys: &mut NativeSys, c: &mut Client) -> Check {
     Ok(())
 }
 
+fn show(sys: &mut NativeSys, c: &mut Client) -> Check {
+    let motd = read_all(sys, c, "/etc/motd")?;
+    rt::println!("{}", String::from_utf8_lossy(&motd).trim_end());
+    ls(sys, c, "/")?;
+    ls(sys, c, "/dev")?;
+    df(sys, c, "/")
+}
+
 fn check_shutdown(sys: &mut NativeSys, c: &mut Client) -> Check {
     c.sync(sys).map_err(|e| err("sync", e))?;
     c.umount(sys, "/").map_err(|e| err("umount /", e))?;
@@ -253,7 +265,9 @@ fn main(args: &str) -> i32 {
             "mount" => check_mount(&mut sys, &mut c),
             "persist" => check_persist(&mut sys, &mut c),
             "mnt2" => check_mnt2(&mut sys, &mut c),
+            "show" => show(&mut sys, &mut c),
             "shutdown" => check_shutdown(&mut sys, &mut c),
+            "stay" => Ok(()),
             other => Err(format!("unknown check '{other}'")),
         };
         match r {
@@ -263,6 +277,17 @@ fn main(args: &str) -> i32 {
                 rt::println!("check {word}: FAILED: {e}");
             }
         }
+    }
+    if args.split_ascii_whitespace().any(|w| w == "stay") {
+        rt::println!(
+            "{}; the system stays up (quit QEMU with Ctrl-A X)",
+            if failed == 0 {
+                "all checks passed"
+            } else {
+                "some checks FAILED"
+            }
+        );
+        return i32::from(failed != 0);
     }
     if failed == 0 {
         rt::println!("all checks passed");
