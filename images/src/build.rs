@@ -44,6 +44,7 @@ pub const PROGRAMS: &[&str] = &[
     "virtio-blk",
     "blkclient",
     "memory",
+    "fsbench",
 ];
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
@@ -148,6 +149,7 @@ pub const OS_CRATES: &[&str] = &[
     "virtio-blk",
     "blkclient",
     "memory",
+    "fsbench",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os

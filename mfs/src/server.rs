@@ -690,6 +690,9 @@ impl MfsServer {
                 fs.unmount().map_err(sys_err)?;
                 if let Some(cache) = self.cache() {
                     cache.flush_all().map_err(cache_err)?;
+                    // As MINIX: an unmounted device's blocks leave the
+                    // cache, so a later mount reads the disk afresh.
+                    cache.invalidate(DEV);
                 }
                 return Ok(FsAnswer::Done);
             }

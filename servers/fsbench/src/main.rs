@@ -1,0 +1,218 @@
+//! `fsbench`: file-system benchmarks in the guest (see the README). Prints
+//! one `fsbench:` line per figure, with the ratio to the Linux anchor, and
+//! powers off with a pass when every step worked (a failed step is a
+//! failure, never a slow figure: nothing here is a timing threshold).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use native::NativeSys;
+use sys::proto::service::{Policy, ServiceReply, ServiceRequest};
+use sys::proto::vfs::oflag::{O_CREAT, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY};
+use sys::{Endpoint, Errno, Sys};
+use vfs::client::Client;
+
+rt::entry!(main);
+
+/// Bytes of the sequential file.
+const FILE_BYTES: usize = 64 << 20;
+/// Bytes per read/write call.
+const IO: usize = 1 << 20;
+/// Files of the metadata steps.
+const FILES: usize = 2000;
+
+/// The Linux 6.1 minix.ko figures in the same QEMU (anchors.md).
+const LINUX_WRITE_MIBS: f64 = 70.8;
+const LINUX_READ_MIBS: f64 = 255.0;
+const LINUX_CREATES: f64 = 7033.0;
+const LINUX_UNLINKS: f64 = 15813.0;
+
+type Step = Result<(), String>;
+
+fn err(what: &str, e: Errno) -> String {
+    format!("{what}: {e}")
+}
+
+fn find(sys: &mut NativeSys, label: &str) -> Option<Endpoint> {
+    for _ in 0..2000 {
+        if let Ok(ep) = sys::ds::retrieve_label(sys, label) {
+            return Some(ep);
+        }
+        sys.sleep(1);
+    }
+    None
+}
+
+/// Seconds since `start` (clock ticks), at least one tick.
+fn secs(start: u64) -> f64 {
+    (rt::sys::uptime().saturating_sub(start)).max(1) as f64 / sys::HZ as f64
+}
+
+fn report(what: &str, value: f64, unit: &str, linux: f64, elapsed: f64) {
+    // No floating-point formatting of ratios below 0.01 in core: scale.
+    let ratio = value / linux;
+    rt::println!(
+        "fsbench: {what}: {}.{:02} {unit} in {}.{:02} s (Linux minix.ko in the same QEMU: {}; ratio {}.{:02})",
+        value as u64,
+        ((value * 100.0) as u64) % 100,
+        elapsed as u64,
+        ((elapsed * 100.0) as u64) % 100,
+        linux as u64,
+        ratio as u64,
+        ((ratio * 100.0) as u64) % 100
+    );
+}
+
+fn pattern(i: usize) -> u8 {
+    (i as u8) ^ ((i >> 12) as u8)
+}
+
+fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
+    let mut buf = vec![0u8; IO];
+    let fd = c
+        .open(sys, "/mnt/big", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        .map_err(|e| err("create /mnt/big", e))?;
+    let t = rt::sys::uptime();
+    for chunk in 0..FILE_BYTES / IO {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = pattern(chunk * IO + i);
+        }
+        let n = c.write(sys, fd, &buf).map_err(|e| err("write", e))?;
+        if n != IO {
+            return Err(format!("short write {n}"));
+        }
+    }
+    c.fsync(sys, fd).map_err(|e| err("fsync", e))?;
+    let el = secs(t);
+    c.close(sys, fd).map_err(|e| err("close", e))?;
+    report(
+        "sequential 64 MiB write + fsync",
+        (FILE_BYTES >> 20) as f64 / el,
+        "MiB/s",
+        LINUX_WRITE_MIBS,
+        el,
+    );
+    // Cold: unmount (MFS writes back and drops the device's blocks) and
+    // mount again.
+    c.umount(sys, "/mnt").map_err(|e| err("umount /mnt", e))?;
+    c.mount(sys, "/mnt", "mfs2")
+        .map_err(|e| err("mount /mnt", e))?;
+    let fd = c
+        .open(sys, "/mnt/big", O_RDONLY, 0)
+        .map_err(|e| err("open /mnt/big", e))?;
+    let t = rt::sys::uptime();
+    let mut total = 0usize;
+    let mut bad = 0usize;
+    loop {
+        let data = c.read(sys, fd, IO).map_err(|e| err("read", e))?;
+        if data.is_empty() {
+            break;
+        }
+        // Spot checks keep the measurement about the file system.
+        for i in (0..data.len()).step_by(4093) {
+            if data[i] != pattern(total + i) {
+                bad += 1;
+            }
+        }
+        total += data.len();
+    }
+    let el = secs(t);
+    c.close(sys, fd).map_err(|e| err("close", e))?;
+    if total != FILE_BYTES || bad != 0 {
+        return Err(format!("read back {total} bytes, {bad} wrong"));
+    }
+    report(
+        "cold sequential 64 MiB read",
+        (FILE_BYTES >> 20) as f64 / el,
+        "MiB/s",
+        LINUX_READ_MIBS,
+        el,
+    );
+    c.unlink(sys, "/mnt/big")
+        .map_err(|e| err("unlink /mnt/big", e))
+}
+
+fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
+    c.mkdir(sys, "/mnt/d", 0o755).map_err(|e| err("mkdir", e))?;
+    let data = [b'x'; 100];
+    let t = rt::sys::uptime();
+    for i in 0..FILES {
+        let path = format!("/mnt/d/f{i:05}");
+        let fd = c
+            .open(sys, &path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            .map_err(|e| err(&path, e))?;
+        c.write(sys, fd, &data).map_err(|e| err("write", e))?;
+        c.close(sys, fd).map_err(|e| err("close", e))?;
+    }
+    let el = secs(t);
+    report(
+        "create + 100-byte write, 2000 files in one directory",
+        FILES as f64 / el,
+        "files/s",
+        LINUX_CREATES,
+        el,
+    );
+    let t = rt::sys::uptime();
+    for i in 0..FILES {
+        let path = format!("/mnt/d/f{i:05}");
+        c.unlink(sys, &path).map_err(|e| err(&path, e))?;
+    }
+    let el = secs(t);
+    report(
+        "unlink of those 2000 files",
+        FILES as f64 / el,
+        "files/s",
+        LINUX_UNLINKS,
+        el,
+    );
+    c.rmdir(sys, "/mnt/d").map_err(|e| err("rmdir", e))
+}
+
+fn mount_second(sys: &mut NativeSys, c: &mut Client) -> Step {
+    let up = ServiceRequest::Up {
+        id: 1,
+        label: "mfs2".into(),
+        program: "mfs".into(),
+        policy: Policy::Stateful,
+        period: sys::HZ as u32,
+        flags: 0,
+    };
+    let reply = sys
+        .sendrec(Endpoint::RS, up.to_message().map_err(|e| err("up", e))?)
+        .map_err(|e| err("service up mfs2", e))?;
+    ServiceReply::try_from(&reply)
+        .and_then(|r| r.result)
+        .map_err(|e| err("service up mfs2", e))?;
+    find(sys, "mfs2").ok_or("mfs2 never came up")?;
+    c.mount(sys, "/mnt", "mfs2")
+        .map_err(|e| err("mount /mnt", e))
+}
+
+fn main(_args: &str) -> i32 {
+    let mut sys = NativeSys::new();
+    let Some(vfs) = find(&mut sys, "vfs") else {
+        rt::println!("FAIL: VFS never came up");
+        rt::sys::shutdown(1);
+    };
+    let mut c = Client::new(vfs);
+    let steps: [(&str, fn(&mut NativeSys, &mut Client) -> Step); 3] = [
+        ("mount the benchmark disk", mount_second),
+        ("sequential", sequential),
+        ("metadata", metadata),
+    ];
+    for (name, step) in steps {
+        if let Err(e) = step(&mut sys, &mut c) {
+            rt::println!("FAIL: {name}: {e}");
+            rt::sys::shutdown(1);
+        }
+    }
+    let _ = c.umount(&mut sys, "/mnt");
+    let _ = c.sync(&mut sys);
+    rt::println!("fsbench: done");
+    rt::sys::shutdown(0)
+}
