@@ -1009,16 +1009,8 @@ fn safecopy(k: &mut Kernel, slot: usize, f: &TrapFrame, to_grant: bool) -> Resul
     };
     check(src, src_addr, false)?;
     check(dst, dst_addr, true)?;
-    let mut buf = [0u8; 512];
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        src.read_user(src_addr + done, &mut buf[..n])
-            .ok_or(Errno::Fault)?;
-        dst.write_user(dst_addr + done, &buf[..n])
-            .ok_or(Errno::Fault)?;
-        done += n as u64;
-    }
+    src.copy_to_space(src_addr, dst, dst_addr, len)
+        .ok_or(Errno::Fault)?;
     Ok(len)
 }
 
@@ -1565,15 +1557,8 @@ fn vircopy(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     };
     check(from, f.rsi, false)?;
     check(to, f.r10, true)?;
-    let mut buf = [0u8; 512];
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        from.read_user(f.rsi + done, &mut buf[..n])
-            .ok_or(Errno::Fault)?;
-        to.write_user(f.r10 + done, &buf[..n]).ok_or(Errno::Fault)?;
-        done += n as u64;
-    }
+    from.copy_to_space(f.rsi, to, f.r10, len)
+        .ok_or(Errno::Fault)?;
     Ok(len)
 }
 

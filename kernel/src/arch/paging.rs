@@ -364,6 +364,34 @@ impl AddressSpace {
         Some(())
     }
 
+    /// Copies `len` bytes from user address `src_va` of this space to
+    /// user address `dst_va` of `dst` (possibly this space), frame to frame
+    /// through the identity map, without a bounce buffer. `None` if a page
+    /// is not mapped (writable, for `dst`) or lies outside the identity map;
+    /// callers check every page first, so a failure copies nothing.
+    pub fn copy_to_space(
+        &self,
+        src_va: u64,
+        dst: &AddressSpace,
+        dst_va: u64,
+        len: u64,
+    ) -> Option<()> {
+        let mut done = 0u64;
+        while done < len {
+            let (s, d) = (src_va.checked_add(done)?, dst_va.checked_add(done)?);
+            let n = (len - done)
+                .min(4096 - (s & 0xFFF))
+                .min(4096 - (d & 0xFFF));
+            let ps = self.translate_for(s, false)?;
+            let pd = dst.translate_for(d, true)?;
+            if !phys::copy(ps, pd, n as usize) {
+                return None;
+            }
+            done += n;
+        }
+        Some(())
+    }
+
     /// Physical address backing user address `vaddr`, if mapped.
     pub fn translate(&self, vaddr: u64) -> Option<u64> {
         if !(abi::USER_BASE..abi::USER_END).contains(&vaddr) {

@@ -79,6 +79,22 @@ pub fn read(phys: u64, len: usize) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(phys as *const u8, len) }
 }
 
+/// Copies `len` bytes from physical `src` to physical `dst` (user frames,
+/// for a safecopy between address spaces); false, copying nothing, if
+/// either range leaves the identity map.
+pub fn copy(src: u64, dst: u64, len: usize) -> bool {
+    if !in_window(src, len) || !in_window(dst, len) {
+        return false;
+    }
+    // SAFETY: both ranges lie inside the identity map and belong to user
+    // frames the caller checked (mapped for the user, the destination
+    // writable); no process runs during the system call on a single CPU,
+    // and `copy` allows the ranges to overlap (a process copying within
+    // its own memory).
+    unsafe { core::ptr::copy(src as *const u8, dst as *mut u8, len) };
+    true
+}
+
 /// Reads entry `index` of the page table at `table`.
 pub fn read_entry(table: u64, index: usize) -> u64 {
     assert!(index < 512 && in_window(table, 4096));
