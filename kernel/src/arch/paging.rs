@@ -379,9 +379,7 @@ impl AddressSpace {
         let mut done = 0u64;
         while done < len {
             let (s, d) = (src_va.checked_add(done)?, dst_va.checked_add(done)?);
-            let n = (len - done)
-                .min(4096 - (s & 0xFFF))
-                .min(4096 - (d & 0xFFF));
+            let n = (len - done).min(4096 - (s & 0xFFF)).min(4096 - (d & 0xFFF));
             let ps = self.translate_for(s, false)?;
             let pd = dst.translate_for(d, true)?;
             if !phys::copy(ps, pd, n as usize) {
