@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     counters: Counters,
     usage: BlockUsage,
     readahead: bool,
+    /// Checksum blocks as they are read (see [`Cache::set_checksum_clean`]).
+    checksum_clean: bool,
 }
 
 /// The block cache of one file server. Single-threaded: interior
@@ -262,6 +264,7 @@ impl Inner {
             counters: Counters::default(),
             usage: BlockUsage::default(),
             readahead: true,
+            checksum_clean: true,
         }
     }
 
@@ -420,6 +423,7 @@ impl Inner {
         {
             // Another holder with a live write borrow refreshes it on its release.
             s.meta.crc = crc32fast::hash(b.bytes());
+            s.meta.checked = true;
         }
         if s.meta.refcount == 0 {
             return;
@@ -773,8 +777,11 @@ impl Inner {
                 nread += 1;
                 self.counters.blocks_read += 1;
                 let s = &mut self.region.slots[i as usize];
-                if let Some(buf) = s.buf.as_ref() {
+                if let Some(buf) = s.buf.as_ref()
+                    && self.checksum_clean
+                {
                     s.meta.crc = crc32fast::hash(buf.borrow().bytes());
+                    s.meta.checked = true;
                 }
                 if hold == Some(b) {
                     held = Some(i);
@@ -1019,6 +1026,19 @@ impl Cache {
     /// in place. Devices are dropped (a new owner reopens them).
     pub fn crash(self) -> CacheRegion {
         self.inner.into_inner().region
+    }
+
+    /// [`Cache::crash`] for a cache the dead owner's leftovers still share
+    /// (a heap kept across a restart, where the dead instance's objects
+    /// holding the cache are never dropped): the region is taken out and
+    /// this cache is left empty, with no devices. `None` if the cache was
+    /// in use (borrowed) when its owner died: a cache cut off in the middle
+    /// of an operation is not handed over.
+    pub fn crash_shared(&self) -> Option<CacheRegion> {
+        let mut g = self.inner.try_borrow_mut().ok()?;
+        let cap = g.region.capacity;
+        let old = core::mem::replace(&mut *g, Inner::empty(CacheRegion::new(cap)));
+        Some(old.region)
     }
 
     /// Orderly hand-over: flush every device (errors ignored: blocks that
@@ -1312,6 +1332,17 @@ impl Cache {
                 s.meta.dev != NO_DEV && s.meta.dirty && (dev == NO_DEV || s.meta.dev == dev)
             })
             .count()
+    }
+
+    /// Whether blocks read from a device get a crc32 at once (default on).
+    /// Off, only modified blocks are checksummed, and an adopting successor
+    /// drops the clean blocks ([`crate::DropReason::Unchecked`]) and reads
+    /// them again when needed: reads stop paying a crc32 per block, at the
+    /// price of a colder cache after a crash. Dirty blocks are always
+    /// checksummed, so no acknowledged write is ever lost or trusted
+    /// unchecked.
+    pub fn set_checksum_clean(&self, on: bool) {
+        self.inner.borrow_mut().checksum_clean = on;
     }
 
     /// Turn sequential read-ahead on `Normal` misses on or off (on by

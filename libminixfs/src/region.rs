@@ -49,6 +49,11 @@ pub struct RegionEntry {
     pub refcount: u32,
     /// crc32 of the contents as of the last stable point.
     pub crc: u32,
+    /// `crc` was computed: a block the cache read without checksumming it
+    /// (clean blocks, when [`crate::Cache::set_checksum_clean`] is off) has
+    /// none and is dropped on adoption — it can be read again, so nothing
+    /// is lost, and the cache saves a crc32 per block read.
+    pub checked: bool,
     /// Recency stamp (larger = used more recently); rebuilds LRU order.
     pub stamp: u64,
 }
@@ -61,6 +66,7 @@ impl RegionEntry {
         dirty: false,
         refcount: 0,
         crc: 0,
+        checked: false,
         stamp: 0,
     };
 }
@@ -202,6 +208,8 @@ pub enum DropReason {
     Duplicate,
     /// The contents do not match the stored crc32.
     Checksum,
+    /// A clean block read without a checksum (cheaper to read again).
+    Unchecked,
 }
 
 /// One block adoption refused.
@@ -290,6 +298,8 @@ pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
                 Some(DropReason::BadSize)
             } else if m.block > u64::MAX / bs {
                 Some(DropReason::BadBlockNumber)
+            } else if !m.checked {
+                Some(DropReason::Unchecked)
             } else if crc32fast::hash(buf.borrow().bytes()) != m.crc {
                 Some(DropReason::Checksum)
             } else {

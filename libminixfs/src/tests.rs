@@ -551,6 +551,34 @@ fn reattach(c: &Cache, dev: &TestDev) {
 }
 
 #[test]
+fn without_clean_checksums_adoption_drops_clean_blocks_and_keeps_dirty_ones() {
+    let (c, dev) = setup(16, 64);
+    c.set_checksum_clean(false);
+    for b in [1, 2] {
+        fill(&c, b, 0x20 + b as u8);
+    }
+    // Read, not modified: no checksum was paid for it.
+    drop(c.get_block(D, 9, How::Normal).unwrap());
+    let (c, report) = Cache::adopt(c.crash());
+    assert_eq!(
+        report.kept_dirty, 2,
+        "modified blocks are always checksummed"
+    );
+    assert_eq!(report.kept_clean, 0);
+    assert_eq!(report.dropped.len(), 1);
+    assert_eq!(report.dropped[0].block, 9);
+    assert_eq!(report.dropped[0].reason, crate::DropReason::Unchecked);
+    assert!(!report.dropped[0].dirty);
+    // Nothing acknowledged was lost: the dirty blocks reach the device.
+    reattach(&c, &dev);
+    c.flush_all().unwrap();
+    assert_eq!(dev.bytes(BS, BS), vec![0x21; BS]);
+    assert_eq!(dev.bytes(2 * BS, BS), vec![0x22; BS]);
+    // The dropped block is simply read again.
+    assert!(c.get_block(D, 9, How::Normal).is_ok());
+}
+
+#[test]
 fn adopt_keeps_clean_and_dirty_blocks() {
     let (c, dev) = setup(16, 64);
     for b in [1, 2, 3] {
@@ -585,6 +613,30 @@ fn adopt_keeps_clean_and_dirty_blocks() {
     assert_eq!(dev.writes(), vec![(BS as u64, 3)]);
     assert_eq!(dev.bytes(3 * BS, BS), vec![0x13; BS]);
     c.check_invariants().unwrap();
+}
+
+#[test]
+fn crash_shared_takes_the_region_from_a_cache_others_still_hold() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 2, 0x22);
+    let c = alloc::rc::Rc::new(c);
+    // A dead owner's leftovers keep their handle for ever.
+    let leftover = c.clone();
+    let region = c.crash_shared().expect("idle cache");
+    assert!(dev.writes().is_empty(), "a crash writes nothing");
+    let (adopted, report) = Cache::adopt(region);
+    assert_eq!(report.kept_dirty, 1);
+    // The shared cache is left empty and without devices.
+    assert_eq!(
+        leftover.get_block(D, 2, How::Normal).unwrap_err(),
+        CacheError::NoDevice
+    );
+    reattach(&adopted, &dev);
+    assert_eq!(adopted.flush_all().unwrap(), 1);
+    assert_eq!(dev.bytes(2 * BS, BS), vec![0x22; BS]);
+    // What is left behind gives nothing more.
+    let rest = Cache::adopt(leftover.crash_shared().unwrap()).1;
+    assert_eq!((rest.kept_dirty, rest.kept_clean), (0, 0));
 }
 
 #[test]

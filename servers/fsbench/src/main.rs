@@ -53,6 +53,51 @@ fn secs(start: u64) -> f64 {
     (rt::sys::uptime().saturating_sub(start)).max(1) as f64 / sys::HZ as f64
 }
 
+/// Where the time of a phase went: clock ticks each process of the data
+/// path spent in user mode and in the kernel (`Times`), and the idle rest.
+struct CpuSplit {
+    labels: [&'static str; 4],
+    eps: [u32; 4],
+    start: [[u64; 4]; 4],
+}
+
+impl CpuSplit {
+    fn begin(sys: &mut NativeSys) -> CpuSplit {
+        let labels = ["vfs", "mfs2", "virtio-blk", "fsbench"];
+        let mut eps = [0u32; 4];
+        for (i, l) in labels.iter().enumerate() {
+            eps[i] = if *l == "fsbench" {
+                abi_self()
+            } else {
+                sys::ds::retrieve_label(sys, l).map_or(0, |e| e.0)
+            };
+        }
+        let mut start = [[0u64; 4]; 4];
+        for (i, &ep) in eps.iter().enumerate() {
+            start[i] = rt::sys::times(ep).unwrap_or([0; 4]);
+        }
+        CpuSplit { labels, eps, start }
+    }
+
+    fn end(&self, what: &str) {
+        let mut line = format!("fsbench: cpu ticks during {what}:");
+        for (i, &ep) in self.eps.iter().enumerate() {
+            let now = rt::sys::times(ep).unwrap_or([0; 4]);
+            line.push_str(&format!(
+                " {} user {} sys {};",
+                self.labels[i],
+                now[0].saturating_sub(self.start[i][0]),
+                now[1].saturating_sub(self.start[i][1])
+            ));
+        }
+        rt::println!("{line}");
+    }
+}
+
+fn abi_self() -> u32 {
+    rt::ipc::whois("").unwrap_or(0)
+}
+
 fn report(what: &str, value: f64, unit: &str, linux: f64, elapsed: f64) {
     // No floating-point formatting of ratios below 0.01 in core: scale.
     let ratio = value / linux;
@@ -77,6 +122,7 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
     let fd = c
         .open(sys, "/mnt/big", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         .map_err(|e| err("create /mnt/big", e))?;
+    let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
     for chunk in 0..FILE_BYTES / IO {
         for (i, b) in buf.iter_mut().enumerate() {
@@ -89,6 +135,7 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
     }
     c.fsync(sys, fd).map_err(|e| err("fsync", e))?;
     let el = secs(t);
+    cpu.end("the write");
     c.close(sys, fd).map_err(|e| err("close", e))?;
     report(
         "sequential 64 MiB write + fsync",
@@ -105,6 +152,7 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
     let fd = c
         .open(sys, "/mnt/big", O_RDONLY, 0)
         .map_err(|e| err("open /mnt/big", e))?;
+    let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
     let mut total = 0usize;
     let mut bad = 0usize;
@@ -122,6 +170,7 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
         total += data.len();
     }
     let el = secs(t);
+    cpu.end("the read");
     c.close(sys, fd).map_err(|e| err("close", e))?;
     if total != FILE_BYTES || bad != 0 {
         return Err(format!("read back {total} bytes, {bad} wrong"));
@@ -140,6 +189,7 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
 fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
     c.mkdir(sys, "/mnt/d", 0o755).map_err(|e| err("mkdir", e))?;
     let data = [b'x'; 100];
+    let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
     for i in 0..FILES {
         let path = format!("/mnt/d/f{i:05}");
@@ -150,6 +200,7 @@ fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
         c.close(sys, fd).map_err(|e| err("close", e))?;
     }
     let el = secs(t);
+    cpu.end("the creates");
     report(
         "create + 100-byte write, 2000 files in one directory",
         FILES as f64 / el,
@@ -157,12 +208,14 @@ fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
         LINUX_CREATES,
         el,
     );
+    let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
     for i in 0..FILES {
         let path = format!("/mnt/d/f{i:05}");
         c.unlink(sys, &path).map_err(|e| err(&path, e))?;
     }
     let el = secs(t);
+    cpu.end("the unlinks");
     report(
         "unlink of those 2000 files",
         FILES as f64 / el,
