@@ -284,6 +284,10 @@ pub enum SuperError {
         /// Value at the V3 magic offset.
         v3: u16,
     },
+    /// No MINIX magic, and the area is recognisably something else: an
+    /// ext2/3/4 superblock (magic 0xEF53 at offset 56) or all zeros.
+    #[error("not a MINIX file system: {0}")]
+    NotMinix(&'static str),
     /// Zones bigger than blocks are not supported.
     #[error(
         "block and zone sizes are different (log_zone_size {0}); only zone size == block size is supported"
@@ -414,6 +418,14 @@ impl SuperBlock {
             }
         } else if is_v1v2_magic(v12.s_magic.get()) {
             Self::from_v1v2(&v12)?
+        } else if area.len() >= 58 && area[56..58] == [0x53, 0xef] {
+            return Err(SuperError::NotMinix(
+                "an ext2/ext3/ext4 superblock (magic 0xef53 at offset 56)",
+            ));
+        } else if area.iter().all(|&b| b == 0) {
+            return Err(SuperError::NotMinix(
+                "the superblock area is all zeros (no file system)",
+            ));
         } else {
             return Err(SuperError::BadMagic {
                 v1v2: v12.s_magic.get(),
@@ -1257,6 +1269,25 @@ mod tests {
         let (r, _) = RawSuperV3::mut_from_prefix(&mut a).unwrap();
         f(r);
         SuperBlock::parse(&a)
+    }
+
+    #[test]
+    fn names_foreign_and_empty_superblocks() {
+        let mut a = [0u8; 1024];
+        assert!(
+            matches!(SuperBlock::parse(&a), Err(SuperError::NotMinix(w)) if w.contains("all zeros"))
+        );
+        a[56] = 0x53;
+        a[57] = 0xef;
+        assert!(
+            matches!(SuperBlock::parse(&a), Err(SuperError::NotMinix(w)) if w.contains("ext2"))
+        );
+        // Anything else without a magic stays BadMagic.
+        a[56] = 0x54;
+        assert!(matches!(
+            SuperBlock::parse(&a),
+            Err(SuperError::BadMagic { .. })
+        ));
     }
 
     #[test]
