@@ -24,6 +24,7 @@ use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
 use kernel_core::process::{CLOCK_SLOT, Endpoint, ProcState, ProcessTable, SYSTEM_SLOT};
+use kernel_core::profile::Profile;
 use kernel_core::range::AddrRange;
 use kernel_core::sched::RunQueues;
 
@@ -103,6 +104,8 @@ struct Kernel {
     memmap: Vec<(u64, u64, u64)>,
     /// Measured TSC cycles per clock tick.
     tsc: TscRate,
+    /// `profile=NAME`: user-mode samples of that process.
+    profile: Option<Profile>,
 }
 
 /// Why a boot module could not become a process.
@@ -191,7 +194,9 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         modules: info.modules.clone(),
         memmap: memory_map(&info, kernel_range),
         tsc: TscRate::default(),
+        profile: None,
     };
+    k.profile = k.options.profile.as_deref().map(Profile::new);
     // The kernel tasks exist for IPC as notification sources only.
     for task in [SYSTEM_SLOT, CLOCK_SLOT] {
         if let Err(e) = k.ipc.add(Endpoint::new(task as u16, 0), Privileges::ALL) {
@@ -508,6 +513,11 @@ fn irq(frame: &mut TrapFrame, irq: u8) {
                 && let Some(p) = k.procs.current().and_then(|s| k.procs.get_mut(s))
             {
                 p.ctx.times.user_ticks += 1;
+                if let Some(prof) = k.profile.as_mut()
+                    && prof.target == p.name
+                {
+                    prof.record(frame.rip);
+                }
             }
             k.ticks += 1;
             let now = k.ticks;
@@ -1936,7 +1946,11 @@ fn switch_away(k: &mut Kernel, frame: &mut TrapFrame) {
     match next {
         Some(n) => {
             let ctx = &k.procs.get(n).expect("runnable slot is occupied").ctx;
-            cpu::write_cr3(ctx.space.root());
+            // The same process again keeps its address space loaded: a CR3
+            // write flushes the TLB (and, under TCG, QEMU's whole soft TLB).
+            if prev != Some(n) {
+                cpu::write_cr3(ctx.space.root());
+            }
             *frame = ctx.frame;
         }
         None => cpu::write_cr3(boot::boot_pml4_phys()),
@@ -1968,7 +1982,22 @@ fn can_be_woken(k: &Kernel, leaving: Option<usize>) -> bool {
         .any(|(s, p)| p.is_alive() && (p.ctx.alarm.is_some() || hooked & (1u64 << s) != 0))
 }
 
+/// Prints the `profile=NAME` samples: the hottest user addresses.
+fn print_profile(k: &Kernel) {
+    let Some(p) = k.profile.as_ref() else { return };
+    kprintln!(
+        "kernel: profile of '{}': {} samples ({} dropped); hottest addresses (addr2line -f -e <binary>):",
+        p.target,
+        p.total,
+        p.dropped
+    );
+    for (rip, n) in p.top(40) {
+        kprintln!("kernel: profile {rip:#x} {n}");
+    }
+}
+
 fn finish_run(k: &mut Kernel) -> ! {
+    print_profile(k);
     let s = k.procs.summary();
     let free = FRAMES.with(|fa| fa.free_frames());
     kprintln!(

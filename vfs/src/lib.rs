@@ -85,6 +85,10 @@ pub struct Mount {
     /// A death was already counted from a bounce; the coming DS restart
     /// notice is the same death.
     pub death_counted: bool,
+    /// RS said the server is down for good (its label was deleted): its
+    /// requests fail with EIO instead of being held, until the label comes
+    /// back.
+    pub down: bool,
 }
 
 /// An open file (`filp`).
@@ -569,11 +573,20 @@ impl Vfs {
                 }
                 continue;
             }
-            let ep = self.st.borrow().mounts.get(op.mnt).map(|m| m.ep);
-            let Some(ep) = ep else {
-                self.st.borrow_mut().results.insert(id, Err(Errno::ENODEV));
-                self.poll_job(sys, job);
-                continue;
+            let ep = self.st.borrow().mounts.get(op.mnt).map(|m| (m.ep, m.down));
+            let ep = match ep {
+                None => {
+                    self.st.borrow_mut().results.insert(id, Err(Errno::ENODEV));
+                    self.poll_job(sys, job);
+                    continue;
+                }
+                Some((_, true)) => {
+                    // Down for good: nothing to wait for.
+                    self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
+                    self.poll_job(sys, job);
+                    continue;
+                }
+                Some((ep, false)) => ep,
             };
             let mut grants = Vec::new();
             let mut bufs = [None, None];
@@ -738,12 +751,16 @@ impl Vfs {
         use sys::proto::ds::DsType;
         match rep.result {
             Ok(c) => {
+                if c.ty == Some(DsType::Label) && c.deleted {
+                    self.server_down(sys, &c.key);
+                }
                 if c.ty == Some(DsType::Label) && !c.deleted {
                     let mut st = self.st.borrow_mut();
                     for m in st.mounts.iter_mut().filter(|m| m.label == c.key) {
                         if m.ep == Endpoint::NONE {
                             continue;
                         }
+                        m.down = false;
                         m.ep = Endpoint(c.value);
                         if m.cdev.is_some() {
                             if m.death_counted {
@@ -841,6 +858,40 @@ impl Vfs {
         });
         self.st.borrow_mut().results.insert(id, r);
         self.poll_job(sys, p.job);
+    }
+
+    /// RS took the server with `label` down for good: every request held
+    /// for (or sent to) it fails with EIO, and so do later ones.
+    fn server_down(&mut self, sys: &mut dyn Sys, label: &str) {
+        let mnts: Vec<usize> = {
+            let mut st = self.st.borrow_mut();
+            st.mounts
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, m)| m.label == label && m.ep != Endpoint::NONE)
+                .map(|(i, m)| {
+                    m.down = true;
+                    i
+                })
+                .collect()
+        };
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| mnts.contains(&p.mnt))
+            .map(|(&i, _)| i)
+            .collect();
+        for id in ids {
+            if let Some(p) = self.pending.remove(&id) {
+                for (g, _) in p.grants {
+                    let _ = sys.grant_revoke(g);
+                }
+                if !self.st.borrow_mut().abandoned.remove(&id) {
+                    self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
+                    self.poll_job(sys, p.job);
+                }
+            }
+        }
     }
 
     fn bounce(&mut self, sys: &mut dyn Sys, b: &DeadPeer) {

@@ -1320,6 +1320,7 @@ impl V {
                 cdev: None,
                 generation: 0,
                 death_counted: false,
+                down: false,
             });
             st.mounts.len() - 1
         };
@@ -2029,6 +2030,7 @@ pub fn mount_all(
                     cdev: None,
                     generation: 0,
                     death_counted: false,
+                    down: false,
                 });
                 let root = match v.fs_simple(i, FsRequest::ReadSuper { id: 0 }).await? {
                     FsAnswer::Node(n) => n.ino,
@@ -2059,6 +2061,7 @@ pub fn mount_all(
                     cdev: Some(major),
                     generation: 0,
                     death_counted: false,
+                    down: false,
                 });
             }
             if let Some(p) = pipes {
@@ -2071,6 +2074,7 @@ pub fn mount_all(
                     cdev: None,
                     generation: 0,
                     death_counted: false,
+                    down: false,
                 });
             }
             Ok(())

@@ -146,3 +146,71 @@ fn open_file_survives_a_stateful_restart() {
         .sum();
     assert_eq!(refs, 1);
 }
+
+/// Sends RS `service down LABEL` when its alarm fires (a process of its
+/// own, so it acts while a client is blocked in VFS).
+struct Downer {
+    label: &'static str,
+    after: u64,
+}
+
+impl sys::Process for Downer {
+    fn start(&mut self, sys: &mut dyn sys::Sys) {
+        sys.set_alarm(self.after);
+    }
+    fn receive(&mut self, sys: &mut dyn sys::Sys, msg: sys::Message) {
+        if msg.source() == sys::Endpoint::CLOCK {
+            let req = sys::proto::service::ServiceRequest::Down {
+                id: 7,
+                label: self.label.into(),
+            };
+            let _ = sys.send(sys::Endpoint::RS, req.to_message().unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_file_server_taken_down_for_good_fails_held_and_later_requests_with_eio() {
+    let mut w = world(24, 2, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let before = slot::<bool>();
+    let b2 = before.clone();
+    w.run(move |s, c| {
+        let fd = c.open(s, "/mnt2/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.close(s, fd).unwrap();
+        b2.borrow_mut().replace(true);
+    });
+    assert_eq!(*before.borrow(), Some(true));
+    // From now on mfs2 dies at every message, so a request to it is held;
+    // then RS is told to take it down for good.
+    w.sim.faults_randomly(&["mfs2"], 1_000_000, 0);
+    w.sim
+        .spawn_user(
+            "downer",
+            Box::new(Downer {
+                label: "mfs2",
+                after: 20,
+            }),
+        )
+        .unwrap();
+    let out = slot::<(
+        Result<u64, sys::Errno>,
+        Result<u64, sys::Errno>,
+        Result<u64, sys::Errno>,
+    )>();
+    let o2 = out.clone();
+    w.run(move |s, c| {
+        // Held while mfs2 crashes over and over, failed once it is down.
+        let held = c.stat(s, "/mnt2/f").map(|st| st.size);
+        // Later requests fail at once; the root file system still works.
+        let later = c.stat(s, "/mnt2/f").map(|st| st.size);
+        let root = c.stat(s, "/").map(|st| u64::from(st.ino));
+        o2.borrow_mut().replace((held, later, root));
+    });
+    let (held, later, root) = out.borrow_mut().take().expect("the client was answered");
+    assert_eq!(held, Err(EIO));
+    assert_eq!(later, Err(EIO));
+    assert!(root.is_ok(), "the root file system still answers: {root:?}");
+    let st = w.sim.with_process::<Vfs, _>("vfs", |v| v.stats()).unwrap();
+    assert!(st.bounced >= 1, "the request was held first: {st:?}");
+}

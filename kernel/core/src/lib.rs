@@ -35,5 +35,6 @@ pub mod ipc;
 pub mod multiboot;
 pub mod options;
 pub mod process;
+pub mod profile;
 pub mod range;
 pub mod sched;

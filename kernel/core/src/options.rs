@@ -25,6 +25,10 @@ pub struct Options {
     /// privileges (IPC only to the processes named pm, vfs and vm; no
     /// kernel calls), the MINIX rule for ordinary programs.
     pub users: Vec<String>,
+    /// `profile=NAME`: sample the user-mode instruction pointer of the
+    /// processes named NAME at every clock tick; the hottest addresses are
+    /// printed at the end of the run (see `profile`).
+    pub profile: Option<String>,
     /// Words that were not recognised.
     pub unknown: Vec<String>,
 }
@@ -50,6 +54,9 @@ impl Options {
                         .filter(|n| !n.is_empty())
                         .map(ToString::to_string),
                 ),
+                w if w.starts_with("profile=") && w.len() > "profile=".len() => {
+                    o.profile = Some(w["profile=".len()..].to_string());
+                }
                 other => o.unknown.push(other.to_string()),
             }
         }
@@ -71,6 +78,11 @@ mod tests {
         let o = Options::parse("critical=rs,ds critical=vm");
         assert_eq!(o.critical, ["rs", "ds", "vm"]);
         assert_eq!(Options::parse("user=sh,cat").users, ["sh", "cat"]);
+        assert_eq!(
+            Options::parse("profile=vfs").profile.as_deref(),
+            Some("vfs")
+        );
+        assert_eq!(Options::parse("profile=").unknown, ["profile="]);
         assert!(o.unknown.is_empty());
     }
 }

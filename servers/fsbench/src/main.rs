@@ -188,11 +188,13 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
 
 fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
     c.mkdir(sys, "/mnt/d", 0o755).map_err(|e| err("mkdir", e))?;
+    // Inside the directory, by relative names, as a shell loop there would.
+    c.chdir(sys, "/mnt/d").map_err(|e| err("chdir", e))?;
     let data = [b'x'; 100];
     let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
     for i in 0..FILES {
-        let path = format!("/mnt/d/f{i:05}");
+        let path = format!("f{i:05}");
         let fd = c
             .open(sys, &path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
             .map_err(|e| err(&path, e))?;
@@ -211,7 +213,7 @@ fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
     let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
     for i in 0..FILES {
-        let path = format!("/mnt/d/f{i:05}");
+        let path = format!("f{i:05}");
         c.unlink(sys, &path).map_err(|e| err(&path, e))?;
     }
     let el = secs(t);
@@ -223,6 +225,7 @@ fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
         LINUX_UNLINKS,
         el,
     );
+    c.chdir(sys, "/").map_err(|e| err("chdir /", e))?;
     c.rmdir(sys, "/mnt/d").map_err(|e| err("rmdir", e))
 }
 
