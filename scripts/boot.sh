@@ -57,7 +57,7 @@ scenario() {
 # Mount, write, a second disk on /mnt, clean shutdown; then check on the host.
 rm -f out/second.mfs
 mfs mkfs --size $((8 * 1024 * 1024)) out/second.mfs >/dev/null || die "making out/second.mfs failed"
-scenario mount "$FS,fsclient mount persist mnt2 shutdown" --disk out/disk.mfs --disk out/second.mfs
+scenario mount "$FS,fsclient mount hostile persist mnt2 shutdown" --disk out/disk.mfs --disk out/second.mfs
 for img in out/disk.mfs out/second.mfs; do
     if mfs fsck "$img" >/dev/null; then
         echo "    host: mfs fsck $img: clean" >&2

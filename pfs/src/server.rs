@@ -34,6 +34,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec;
 use alloc::vec::Vec;
 use sys::proto::fs::{Buf, FsAnswer, FsReply, FsRequest, FsStat, NodeAttr};
+use sys::proto::kernel::is_notify;
 use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo, Message, Sef, Service, StateStore};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -58,6 +59,10 @@ pub struct Config {
     pub max_pipes: usize,
     /// Keep state across restarts.
     pub stateful: bool,
+    /// The only process allowed to send requests, by its DS label (VFS on
+    /// the native system); `None` accepts any sender (simulator tests).
+    /// Others get `EPERM`.
+    pub client_label: Option<&'static str>,
 }
 
 impl Default for Config {
@@ -66,6 +71,7 @@ impl Default for Config {
             capacity: crate::pipe::DEFAULT_CAPACITY,
             max_pipes: 256,
             stateful: true,
+            client_label: None,
         }
     }
 }
@@ -149,6 +155,8 @@ pub struct PfsStats {
     pub bytes_out: u64,
     /// State saves (only after requests that changed something).
     pub saves: u64,
+    /// Requests refused: an unknown type or a sender other than the client.
+    pub refused: u64,
 }
 
 /// The pipe file server.
@@ -171,6 +179,8 @@ pub struct Pfs {
     touched: bool,
     /// The core's change counter at the last save.
     saved_at: u64,
+    /// The endpoint `cfg.client_label` was last found at.
+    client_ep: Option<Endpoint>,
 }
 
 impl Pfs {
@@ -189,6 +199,7 @@ impl Pfs {
             outbox: Vec::new(),
             touched: false,
             saved_at: 0,
+            client_ep: None,
         }
     }
 
@@ -211,6 +222,25 @@ impl Pfs {
         let t = self.next_token;
         self.next_token += 1;
         t
+    }
+
+    /// Whether `from` may send requests (see [`Config::client_label`]); the
+    /// label is looked up again when anyone else sends, so a restarted
+    /// client at a new endpoint is recognised.
+    fn sender_allowed(&mut self, cx: &mut Ctx<'_>, from: Endpoint) -> bool {
+        let Some(label) = self.cfg.client_label else {
+            return true;
+        };
+        if self.client_ep == Some(from) {
+            return true;
+        }
+        match sys::ds::retrieve_label(cx.sys, label) {
+            Ok(ep) => {
+                self.client_ep = Some(ep);
+                ep == from
+            }
+            Err(_) => false,
+        }
     }
 
     fn err(id: u64, e: Errno) -> Message {
@@ -720,9 +750,17 @@ impl Service for Pfs {
     fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
         let src = msg.source();
         let is_pipe = PipeRequest::is_pipe_request(&msg);
-        if !is_pipe && !FsRequest::is_fs_request(&msg) {
-            // Notifications and strangers: nothing to answer.
+        if is_notify(&msg) {
             return None;
+        }
+        if !is_pipe && !FsRequest::is_fs_request(&msg) {
+            // Not a request of ours: say so (MINIX ENOSYS).
+            self.stats.refused += 1;
+            return Some(Self::err(msg.request_id(), Errno::ENOSYS));
+        }
+        if !self.sender_allowed(cx, src) {
+            self.stats.refused += 1;
+            return Some(Self::err(msg.request_id(), Errno::EPERM));
         }
         self.stats.requests += 1;
         let id = msg.request_id();

@@ -5,7 +5,9 @@
 //! it mounted; `fsclient` lists `/`, reads the file the host wrote, writes,
 //! renames, stats and unlinks files, prints `df`, mounts a second disk on
 //! `/mnt` through a second MFS instance (`service up mfs2`), unmounts it,
-//! syncs, unmounts `/` and powers off. On the host, `mfs fsck` (and
+//! syncs, unmounts `/` and powers off. On the way it checks the servers'
+//! defences: MFS and PFS refuse requests from anyone but VFS, and every
+//! server answers an unknown message type with ENOSYS. On the host, `mfs fsck` (and
 //! util-linux `fsck.minix -f` on a 1 KiB-block image) must find both disks
 //! clean, and the files must hold what the guest wrote. Same harness rules
 //! as the other `qemu_*` tests: under `CI=true` a missing QEMU fails.
@@ -36,7 +38,7 @@ fn boot_and_check(block_size: u32) -> Option<(tempfile::TempDir, String)> {
         &second.to_string_lossy(),
     ]);
     let r = boot_with_disks(
-        &format!("{FS_MODULES},fsclient mount persist mnt2 shutdown"),
+        &format!("{FS_MODULES},fsclient mount hostile persist mnt2 shutdown"),
         "critical=rs",
         &[&root, &second],
         Duration::from_secs(300),
@@ -56,6 +58,11 @@ fn boot_and_check(block_size: u32) -> Option<(tempfile::TempDir, String)> {
             "[fsclient] write / read back / rename / stat / unlink: ok".into(),
             "[fsclient] df /: 32768 KiB total".into(),
             "[fsclient] check mount: ok".into(),
+            "[fsclient] mfs: a stranger's UNMOUNT is refused (EPERM".into(),
+            "[fsclient] pfs: a stranger's UNMOUNT is refused (EPERM".into(),
+            "[fsclient] mfs: unknown message type -> ENOSYS".into(),
+            "[fsclient] virtio-blk: unknown message type -> ENOSYS".into(),
+            "[fsclient] check hostile: ok".into(),
             "[fsclient] check persist: ok".into(),
             format!("[mfs] mfs: mfs2 virtio-blk minor 1: MINIX V3, {block_size}-byte blocks"),
             "[fsclient] mounted mfs2 on /mnt".into(),

@@ -9,6 +9,10 @@
 //!   rename, stat and unlink files, `df` of `/`.
 //! - `mnt2`: start a second MFS instance (`service up mfs2`) for the second
 //!   disk, mount it on `/mnt`, write and read a file there, unmount it.
+//! - `hostile`: requests straight to the servers from a stranger: an
+//!   UNMOUNT sent to MFS and PFS is refused (`EPERM`: only VFS may send
+//!   them) and the root stays mounted; an unknown message type gets
+//!   `ENOSYS` from MFS, PFS, VFS, the memory driver and virtio-blk.
 //! - `persist`: write `/guest/written.txt` (checked on the host afterwards).
 //! - `show`: what a user sees at boot: `ls -l /`, `ls -l /dev`, `/etc/motd`
 //!   and `df /` (read-only).
@@ -196,6 +200,50 @@ fn check_persist(sys: &mut NativeSys, c: &mut Client) -> Check {
     Ok(())
 }
 
+/// The error a server answered a raw request with (any protocol's reply
+/// carries its status where `FsReply`, `BdevReply` and `VfsReply` do).
+fn raw_call(sys: &mut NativeSys, label: &str, m: sys::Message) -> Result<Errno, String> {
+    let ep = find(sys, label).ok_or(format!("{label} not in DS"))?;
+    let r = sys
+        .sendrec(ep, m)
+        .map_err(|e| format!("sendrec to {label}: {e}"))?;
+    let status = if label == "virtio-blk" || label == "memory" {
+        sys::proto::bdev::BdevReply::try_from(&r).map(|b| b.result.err())
+    } else if label == "vfs" {
+        sys::proto::vfs::VfsReply::try_from(&r).map(|v| v.result.err())
+    } else {
+        sys::proto::fs::FsReply::try_from(&r).map(|f| f.result.err())
+    };
+    match status {
+        Ok(Some(e)) => Ok(e),
+        Ok(None) => Err(format!("{label} accepted the request")),
+        Err(e) => Err(format!("{label} answered something else ({e})")),
+    }
+}
+
+fn check_hostile(sys: &mut NativeSys, c: &mut Client) -> Check {
+    use sys::proto::fs::FsRequest;
+    for label in ["mfs", "pfs"] {
+        let e = raw_call(sys, label, FsRequest::Unmount { id: 4242 }.to_message())?;
+        if e != Errno::EPERM {
+            return Err(format!("{label} answered a stranger's UNMOUNT with {e}"));
+        }
+        rt::println!("{label}: a stranger's UNMOUNT is refused ({e})");
+    }
+    for label in ["mfs", "pfs", "vfs", "memory", "virtio-blk"] {
+        let mut m = sys::Message::new(0x7777);
+        m.payload_mut()[..8].copy_from_slice(&77u64.to_le_bytes());
+        let e = raw_call(sys, label, m)?;
+        if e != Errno::ENOSYS {
+            return Err(format!("{label} answered an unknown type with {e}"));
+        }
+        rt::println!("{label}: unknown message type -> {e}");
+    }
+    // Nothing was unmounted.
+    read_all(sys, c, "/etc/motd")?;
+    Ok(())
+}
+
 fn rs_call(sys: &mut NativeSys, req: ServiceRequest) -> Result<(), Errno> {
     let reply = sys.sendrec(Endpoint::RS, req.to_message()?)?;
     ServiceReply::try_from(&reply)?.result.map(drop)
@@ -264,6 +312,7 @@ fn main(args: &str) -> i32 {
         let r = match word {
             "mount" => check_mount(&mut sys, &mut c),
             "persist" => check_persist(&mut sys, &mut c),
+            "hostile" => check_hostile(&mut sys, &mut c),
             "mnt2" => check_mnt2(&mut sys, &mut c),
             "show" => show(&mut sys, &mut c),
             "shutdown" => check_shutdown(&mut sys, &mut c),

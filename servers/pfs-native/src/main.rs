@@ -14,7 +14,11 @@ fn main(args: &str) -> i32 {
         rt::println!("boot image only; RS starts the service");
         return 0;
     }
-    let cfg = pfs::server::Config::default();
+    let cfg = pfs::server::Config {
+        // Only VFS may send it requests.
+        client_label: Some("vfs"),
+        ..pfs::server::Config::default()
+    };
     native::run(sys::Sef::new(
         pfs::server::Pfs::new(cfg),
         sys::StateStore::Preserved,
