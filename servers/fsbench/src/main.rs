@@ -1,4 +1,5 @@
-//! `fsbench`: file-system benchmarks in the guest (see the README). Prints
+//! `fsbench [MiB [files]]`: file-system benchmarks in the guest (see the
+//! README; default 64 MiB and 2,000 files, as the anchors). Prints
 //! one `fsbench:` line per figure, with the ratio to the Linux anchor, and
 //! powers off with a pass when every step worked (a failed step is a
 //! failure, never a slow figure: nothing here is a timing threshold).
@@ -19,12 +20,20 @@ use vfs::client::Client;
 
 rt::entry!(main);
 
-/// Bytes of the sequential file.
-const FILE_BYTES: usize = 64 << 20;
+/// MiB of the sequential file (argument 1 may make it smaller or larger).
+const FILE_MIB: usize = 64;
 /// Bytes per read/write call.
 const IO: usize = 1 << 20;
-/// Files of the metadata steps.
+/// Files of the metadata steps (argument 2).
 const FILES: usize = 2000;
+
+/// The sizes of one run: the anchors' (64 MiB, 2,000 files) by default;
+/// tests pass smaller ones (`fsbench 8 200`).
+#[derive(Clone, Copy)]
+struct Size {
+    file_bytes: usize,
+    files: usize,
+}
 
 /// The Linux 6.1 minix.ko figures in the same QEMU (anchors.md).
 const LINUX_WRITE_MIBS: f64 = 70.8;
@@ -117,14 +126,14 @@ fn pattern(i: usize) -> u8 {
     (i as u8) ^ ((i >> 12) as u8)
 }
 
-fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
+fn sequential(sys: &mut NativeSys, c: &mut Client, size: Size) -> Step {
     let mut buf = vec![0u8; IO];
     let fd = c
         .open(sys, "/mnt/big", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         .map_err(|e| err("create /mnt/big", e))?;
     let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
-    for chunk in 0..FILE_BYTES / IO {
+    for chunk in 0..size.file_bytes / IO {
         for (i, b) in buf.iter_mut().enumerate() {
             *b = pattern(chunk * IO + i);
         }
@@ -138,8 +147,8 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
     cpu.end("the write");
     c.close(sys, fd).map_err(|e| err("close", e))?;
     report(
-        "sequential 64 MiB write + fsync",
-        (FILE_BYTES >> 20) as f64 / el,
+        &format!("sequential {} MiB write + fsync", size.file_bytes >> 20),
+        (size.file_bytes >> 20) as f64 / el,
         "MiB/s",
         LINUX_WRITE_MIBS,
         el,
@@ -172,12 +181,12 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
     let el = secs(t);
     cpu.end("the read");
     c.close(sys, fd).map_err(|e| err("close", e))?;
-    if total != FILE_BYTES || bad != 0 {
+    if total != size.file_bytes || bad != 0 {
         return Err(format!("read back {total} bytes, {bad} wrong"));
     }
     report(
-        "cold sequential 64 MiB read",
-        (FILE_BYTES >> 20) as f64 / el,
+        &format!("cold sequential {} MiB read", size.file_bytes >> 20),
+        (size.file_bytes >> 20) as f64 / el,
         "MiB/s",
         LINUX_READ_MIBS,
         el,
@@ -186,14 +195,14 @@ fn sequential(sys: &mut NativeSys, c: &mut Client) -> Step {
         .map_err(|e| err("unlink /mnt/big", e))
 }
 
-fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
+fn metadata(sys: &mut NativeSys, c: &mut Client, size: Size) -> Step {
     c.mkdir(sys, "/mnt/d", 0o755).map_err(|e| err("mkdir", e))?;
     // Inside the directory, by relative names, as a shell loop there would.
     c.chdir(sys, "/mnt/d").map_err(|e| err("chdir", e))?;
     let data = [b'x'; 100];
     let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
-    for i in 0..FILES {
+    for i in 0..size.files {
         let path = format!("f{i:05}");
         let fd = c
             .open(sys, &path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
@@ -204,23 +213,26 @@ fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
     let el = secs(t);
     cpu.end("the creates");
     report(
-        "create + 100-byte write, 2000 files in one directory",
-        FILES as f64 / el,
+        &format!(
+            "create + 100-byte write, {} files in one directory",
+            size.files
+        ),
+        size.files as f64 / el,
         "files/s",
         LINUX_CREATES,
         el,
     );
     let cpu = CpuSplit::begin(sys);
     let t = rt::sys::uptime();
-    for i in 0..FILES {
+    for i in 0..size.files {
         let path = format!("f{i:05}");
         c.unlink(sys, &path).map_err(|e| err(&path, e))?;
     }
     let el = secs(t);
     cpu.end("the unlinks");
     report(
-        "unlink of those 2000 files",
-        FILES as f64 / el,
+        &format!("unlink of those {} files", size.files),
+        size.files as f64 / el,
         "files/s",
         LINUX_UNLINKS,
         el,
@@ -229,7 +241,7 @@ fn metadata(sys: &mut NativeSys, c: &mut Client) -> Step {
     c.rmdir(sys, "/mnt/d").map_err(|e| err("rmdir", e))
 }
 
-fn mount_second(sys: &mut NativeSys, c: &mut Client) -> Step {
+fn mount_second(sys: &mut NativeSys, c: &mut Client, _size: Size) -> Step {
     let up = ServiceRequest::Up {
         id: 1,
         label: "mfs2".into(),
@@ -249,20 +261,28 @@ fn mount_second(sys: &mut NativeSys, c: &mut Client) -> Step {
         .map_err(|e| err("mount /mnt", e))
 }
 
-fn main(_args: &str) -> i32 {
+fn main(args: &str) -> i32 {
+    let mut words = args
+        .split_ascii_whitespace()
+        .map(|w| w.parse::<usize>().ok());
+    let size = Size {
+        file_bytes: words.next().flatten().unwrap_or(FILE_MIB).max(1) << 20,
+        files: words.next().flatten().unwrap_or(FILES).max(1),
+    };
     let mut sys = NativeSys::new();
     let Some(vfs) = find(&mut sys, "vfs") else {
         rt::println!("FAIL: VFS never came up");
         rt::sys::shutdown(1);
     };
     let mut c = Client::new(vfs);
-    let steps: [(&str, fn(&mut NativeSys, &mut Client) -> Step); 3] = [
+    type StepFn = fn(&mut NativeSys, &mut Client, Size) -> Step;
+    let steps: [(&str, StepFn); 3] = [
         ("mount the benchmark disk", mount_second),
         ("sequential", sequential),
         ("metadata", metadata),
     ];
     for (name, step) in steps {
-        if let Err(e) = step(&mut sys, &mut c) {
+        if let Err(e) = step(&mut sys, &mut c, size) {
             rt::println!("FAIL: {name}: {e}");
             rt::sys::shutdown(1);
         }
