@@ -656,6 +656,17 @@ impl V {
             // The path is "/" itself.
             return Err(Errno::EEXIST);
         }
+        // A name in the working directory or in `/`: VFS knows that
+        // directory already, so no lookup is needed (the file server checks
+        // search and write permission on the operation itself).
+        if dirpart == b"." || dirpart == b"/" {
+            let (mnt, ino) = if dirpart == b"." {
+                self.cwd()
+            } else {
+                self.root()
+            };
+            return Ok((mnt, ino, name.to_vec()));
+        }
         let d = self.resolve(dirpart, true, false).await?;
         if !is_dir(d.attr.mode) {
             return Err(Errno::ENOTDIR);
