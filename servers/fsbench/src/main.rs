@@ -241,6 +241,40 @@ fn metadata(sys: &mut NativeSys, c: &mut Client, size: Size) -> Step {
     c.rmdir(sys, "/mnt/d").map_err(|e| err("rmdir", e))
 }
 
+/// The price of the primitives the file calls are made of, in TSC cycles
+/// (Linux's null system call in the same QEMU: about 1,000 cycles).
+fn primitives(sys: &mut NativeSys, c: &mut Client, _size: Size) -> Step {
+    const N: u64 = 2000;
+    let t = rt::ipc::rdtsc();
+    for _ in 0..N {
+        let _ = rt::sys::uptime();
+    }
+    let null = (rt::ipc::rdtsc() - t) / N;
+    let buf = [0u8; 64];
+    let vfs = c.vfs;
+    let t = rt::ipc::rdtsc();
+    for _ in 0..N {
+        let g = rt::grant::direct(vfs.0, buf.as_ptr(), buf.len(), abi_read())
+            .map_err(|e| format!("grant: {e:?}"))?;
+        let _ = rt::grant::revoke(g);
+    }
+    let grant = (rt::ipc::rdtsc() - t) / N;
+    let t = rt::ipc::rdtsc();
+    for _ in 0..N {
+        c.fstat(sys, 999).err();
+    }
+    let vfs_call = (rt::ipc::rdtsc() - t) / N;
+    rt::println!(
+        "fsbench: cycles per call: null system call {null}, grant create+revoke {grant}, \
+         VFS round trip (fstat of a bad descriptor) {vfs_call}"
+    );
+    Ok(())
+}
+
+fn abi_read() -> u64 {
+    rt::abi::GRANT_READ
+}
+
 fn mount_second(sys: &mut NativeSys, c: &mut Client, _size: Size) -> Step {
     let up = ServiceRequest::Up {
         id: 1,
@@ -276,7 +310,8 @@ fn main(args: &str) -> i32 {
     };
     let mut c = Client::new(vfs);
     type StepFn = fn(&mut NativeSys, &mut Client, Size) -> Step;
-    let steps: [(&str, StepFn); 3] = [
+    let steps: [(&str, StepFn); 4] = [
+        ("primitives", primitives),
         ("mount the benchmark disk", mount_second),
         ("sequential", sequential),
         ("metadata", metadata),
