@@ -47,6 +47,10 @@ pub const PROGRAMS: &[&str] = &[
     "memory",
     "fsbench",
 ];
+/// Name of the RAM disk's data module (`servers/memory` maps it).
+pub const RAMDISK_MODULE: &str = "ramdisk";
+/// Argument that marks a boot module as data (`abi::DATA_MODULE_ARG`).
+pub const DATA_MODULE_ARG: &str = "data";
 /// Modules booted when none are given: two programs that exit normally and
 /// three that fault in different ways.
 pub const DEFAULT_MODULES: &str =
@@ -302,6 +306,17 @@ impl ModuleSpec {
         })
     }
 
+    /// The RAM disk: host file `image` as the data module `ramdisk` (the
+    /// argument `data` makes the kernel load it without starting it; the
+    /// memory driver maps it as its block minor 0).
+    pub fn ramdisk(image: &Path) -> Self {
+        Self {
+            program: image.to_string_lossy().into_owned(),
+            name: RAMDISK_MODULE.to_string(),
+            args: DATA_MODULE_ARG.to_string(),
+        }
+    }
+
     /// Parses a comma-separated list (or one spec per line).
     pub fn parse_list(list: &str) -> Result<Vec<Self>, BuildError> {
         list.split([',', '\n'])
@@ -361,6 +376,11 @@ mod tests {
         let m = ModuleSpec::parse("/tmp/x/data.bin").unwrap();
         assert_eq!(m.name, "data.bin");
         assert!(ModuleSpec::parse(":x").is_err());
+        let m = ModuleSpec::ramdisk(Path::new("/tmp/x/root.mfs"));
+        assert_eq!(
+            (m.program.as_str(), m.name.as_str(), m.args.as_str()),
+            ("/tmp/x/root.mfs", "ramdisk", "data")
+        );
         assert!(ModuleSpec::parse("a:b/c").is_err());
         let l = ModuleSpec::parse_list(DEFAULT_MODULES).unwrap();
         assert_eq!(l.len(), 5);

@@ -10,7 +10,7 @@
 //!   ping-pong on the host, both in TSC cycles.
 //! * `images run [--release] [--kvm] [--timeout SECS] [--log FILE]
 //!   [--modules "prog[:name] args,..."] [--append ARGS] [--disk IMAGE]...
-//!   [--interactive]`: builds, then boots in QEMU (TCG unless `--kvm`).
+//!   [--ramdisk IMAGE] [--interactive]`: builds, then boots in QEMU (TCG unless `--kvm`).
 //!   Exits 0 only when QEMU exits with status 33 (the kernel's pass code).
 //!
 //! The work is done by the library (`images::build`, `images::qemu`) so the
@@ -79,6 +79,11 @@ enum Cmd {
         /// driver's minors 0, 1, ... in order).
         #[arg(long = "disk")]
         disks: Vec<PathBuf>,
+        /// Disk image loaded as the RAM disk (boot data module `ramdisk`,
+        /// the memory driver's block minor 0; MFS mounts it as the root
+        /// when the boot image has no virtio-blk driver).
+        #[arg(long)]
+        ramdisk: Option<PathBuf>,
         /// Show the serial console on the terminal while running.
         #[arg(long)]
         interactive: bool,
@@ -108,11 +113,18 @@ fn main() -> anyhow::Result<()> {
             modules,
             append,
             disks,
+            ramdisk,
             interactive,
         } => {
             let out = build::build(BuildOptions { release })?;
-            let specs =
+            let mut specs =
                 ModuleSpec::parse_list(modules.as_deref().unwrap_or(build::DEFAULT_MODULES))?;
+            if let Some(r) = &ramdisk {
+                if !r.is_file() {
+                    bail!("RAM-disk image {} does not exist", r.display());
+                }
+                specs.push(ModuleSpec::ramdisk(r));
+            }
             let stage = out.kernel32.with_file_name("boot");
             let initrd = build::stage_modules(&out, &specs, &stage)?;
             if let Some(d) = disks.iter().find(|d| !d.is_file()) {

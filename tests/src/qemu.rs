@@ -38,6 +38,27 @@ pub fn boot_with_disks(
     disks: &[&std::path::Path],
     timeout: Duration,
 ) -> Option<RunResult> {
+    boot_full(modules, append, disks, None, timeout)
+}
+
+/// [`boot_with_timeout`] with `ramdisk` loaded as the RAM disk (the data
+/// module `ramdisk`, as `images run --ramdisk`) and no virtio disk.
+pub fn boot_with_ramdisk(
+    modules: &str,
+    append: &str,
+    ramdisk: &std::path::Path,
+    timeout: Duration,
+) -> Option<RunResult> {
+    boot_full(modules, append, &[], Some(ramdisk), timeout)
+}
+
+fn boot_full(
+    modules: &str,
+    append: &str,
+    disks: &[&std::path::Path],
+    ramdisk: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Option<RunResult> {
     if !qemu::available() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
@@ -50,7 +71,8 @@ pub fn boot_with_disks(
     }
     let out = built();
     let dir = tempfile::tempdir().expect("temp dir");
-    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let mut specs = ModuleSpec::parse_list(modules).expect("module specs");
+    specs.extend(ramdisk.map(ModuleSpec::ramdisk));
     let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
     let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
     cfg.append = append.to_string();

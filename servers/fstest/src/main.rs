@@ -85,10 +85,13 @@ pub fn write_file(sys: &mut NativeSys, c: &mut Client, path: &str, data: &[u8]) 
     let fd = c
         .open(sys, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         .map_err(|e| err(path, e))?;
-    let n = c.write(sys, fd, data).map_err(|e| err("write", e))?;
-    ensure(n == data.len(), || {
-        format!("short write {n} of {}", data.len())
-    })?;
+    // In pieces: VFS takes at most `vfs::MAX_IO` bytes per call (EINVAL above).
+    for piece in data.chunks(256 * 1024) {
+        let n = c.write(sys, fd, piece).map_err(|e| err("write", e))?;
+        ensure(n == piece.len(), || {
+            format!("short write {n} of {}", piece.len())
+        })?;
+    }
     c.fsync(sys, fd).map_err(|e| err("fsync", e))?;
     c.close(sys, fd).map_err(|e| err("close", e))
 }

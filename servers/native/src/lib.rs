@@ -300,6 +300,11 @@ pub fn kernel_calls(p: &Privileges) -> u64 {
         S::Kill,
         // Heap growth into the process's own heap window (`rt::heap`).
         S::MapPages,
+        // The boot module list (read-only): services read their own boot
+        // line and which drivers the image has (MFS picks its root device
+        // by it). Without it MFS raced RS's SetPriv and, losing, looked for
+        // the root on a virtio disk the RAM-disk machine does not have.
+        S::BootModules,
     ]
     .iter()
     .chain(if p.hardware { HARDWARE_CALLS } else { &[] })
@@ -600,6 +605,8 @@ mod tests {
         assert!(has(abi::Syscall::SafeCopyFrom) && has(abi::Syscall::SetAlarm));
         assert!(!has(abi::Syscall::Spawn) && !has(abi::Syscall::Update));
         assert!(!has(abi::Syscall::SetSigMgr) && !has(abi::Syscall::SetPriv));
+        // Boot information every service may read (MFS's root choice).
+        assert!(has(abi::Syscall::BootModules));
         let mut mgr = Privileges::service();
         mgr.process_mgmt = true;
         assert_eq!(kernel_calls(&mgr), u64::MAX);
