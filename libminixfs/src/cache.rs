@@ -109,6 +109,11 @@ pub(crate) struct Inner {
     readahead: bool,
     /// Checksum blocks as they are read (see [`Cache::set_checksum_clean`]).
     checksum_clean: bool,
+    /// Checksum modified blocks at [`Cache::seal`] instead of at every
+    /// release (see [`Cache::set_deferred_checksums`]).
+    defer_checksums: bool,
+    /// Slots modified since the last seal.
+    stale: Vec<u32>,
 }
 
 /// The block cache of one file server. Single-threaded: interior
@@ -265,6 +270,8 @@ impl Inner {
             usage: BlockUsage::default(),
             readahead: true,
             checksum_clean: true,
+            defer_checksums: false,
+            stale: Vec::new(),
         }
     }
 
@@ -412,11 +419,43 @@ impl Inner {
         Ok(())
     }
 
+    fn seal(&mut self) {
+        let list = core::mem::take(&mut self.stale);
+        for i in list {
+            let clean_too = self.checksum_clean;
+            let s = &mut self.region.slots[i as usize];
+            s.stale = false;
+            if s.meta.dev == NO_DEV {
+                continue;
+            }
+            let Some(buf) = s.buf.as_ref() else { continue };
+            match buf.try_borrow() {
+                Ok(b) => {
+                    if s.meta.dirty || clean_too {
+                        s.meta.crc = crc32fast::hash(b.bytes());
+                        s.meta.checked = true;
+                    }
+                }
+                Err(_) => {
+                    s.stale = true;
+                    self.stale.push(i);
+                }
+            }
+        }
+    }
+
     /// Drop one reference of slot `i`; refresh its crc if it was touched.
     #[inline]
     fn release(&mut self, i: u32, touched: bool) {
         let s = &mut self.region.slots[i as usize];
-        if touched
+        if touched && s.meta.dev != NO_DEV && self.defer_checksums {
+            // Checked no more until the next seal.
+            s.meta.checked = false;
+            if !s.stale {
+                s.stale = true;
+                self.stale.push(i);
+            }
+        } else if touched
             && s.meta.dev != NO_DEV
             && let Some(buf) = s.buf.as_ref()
             && let Ok(b) = buf.try_borrow()
@@ -1332,6 +1371,31 @@ impl Cache {
                 s.meta.dev != NO_DEV && s.meta.dirty && (dev == NO_DEV || s.meta.dev == dev)
             })
             .count()
+    }
+
+    /// Checksum modified blocks at the next [`Cache::seal`] rather than at
+    /// every release (default off). The owner seals at its stable points
+    /// (MFS: after each request, before it answers): a block modified
+    /// several times in one request is checksummed once, and one written
+    /// back before the seal is not checksummed at all when clean blocks
+    /// need none ([`Cache::set_checksum_clean`] off). Until sealed, a
+    /// modified block carries no valid checksum, so an owner that dies
+    /// before sealing has its successor drop it on adoption, as for a
+    /// block modified at the moment of a crash.
+    pub fn set_deferred_checksums(&self, on: bool) {
+        let mut g = self.inner.borrow_mut();
+        g.defer_checksums = on;
+        if !on {
+            g.seal();
+        }
+    }
+
+    /// Computes the checksums of the blocks modified since the last seal
+    /// (deferred checksums): dirty blocks always, clean ones only when
+    /// [`Cache::set_checksum_clean`] is on. A block still borrowed for
+    /// writing stays listed for the next seal.
+    pub fn seal(&self) {
+        self.inner.borrow_mut().seal();
     }
 
     /// Whether blocks read from a device get a crc32 at once (default on).

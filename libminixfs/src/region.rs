@@ -80,6 +80,9 @@ pub(crate) struct Slot {
     pub(crate) hash_next: u32,
     /// Read by prefetch/read-ahead and not yet asked for.
     pub(crate) prefetched: bool,
+    /// Modified since its checksum was last computed, and listed for the
+    /// next [`crate::Cache::seal`] (deferred checksums only).
+    pub(crate) stale: bool,
 }
 
 impl Slot {
@@ -90,6 +93,7 @@ impl Slot {
             on_lru: false,
             hash_next: NIL,
             prefetched: false,
+            stale: false,
         }
     }
 }
@@ -279,6 +283,7 @@ pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
         slot.on_lru = false;
         slot.hash_next = NIL;
         slot.prefetched = false;
+        slot.stale = false;
         slot.meta.refcount = 0;
         let m = slot.meta;
         if m.dev == NO_DEV {

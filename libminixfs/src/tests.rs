@@ -579,6 +579,50 @@ fn without_clean_checksums_adoption_drops_clean_blocks_and_keeps_dirty_ones() {
 }
 
 #[test]
+fn deferred_checksums_are_computed_at_the_seal_and_only_for_dirty_blocks() {
+    let (c, dev) = setup(16, 64);
+    c.set_checksum_clean(false);
+    c.set_deferred_checksums(true);
+    fill(&c, 1, 0x41);
+    fill(&c, 2, 0x42);
+    c.seal();
+    // Modified again after the seal: no valid checksum until the next one.
+    fill(&c, 2, 0x52);
+    let (c2, report) = Cache::adopt(c.crash());
+    assert_eq!(report.kept_dirty, 1, "block 1 was sealed");
+    let dropped: Vec<(u64, crate::DropReason)> =
+        report.dropped.iter().map(|d| (d.block, d.reason)).collect();
+    assert!(
+        dropped.contains(&(2, crate::DropReason::Unchecked)),
+        "{dropped:?}"
+    );
+    reattach(&c2, &dev);
+    c2.flush_all().unwrap();
+    assert_eq!(dev.bytes(BS, BS), vec![0x41; BS]);
+
+    // Sealed after a write-back: the clean block pays no checksum, the
+    // dirty one does, and both survive adoption as they should.
+    let (c, dev) = setup(16, 64);
+    c.set_checksum_clean(false);
+    c.set_deferred_checksums(true);
+    fill(&c, 3, 0x43);
+    c.flush_all().unwrap();
+    fill(&c, 4, 0x44);
+    c.seal();
+    let (c3, report) = Cache::adopt(c.crash());
+    assert_eq!(report.kept_dirty, 1);
+    assert!(
+        report.dropped.iter().all(|d| !d.dirty),
+        "no dirty block dropped: {:?}",
+        report.dropped
+    );
+    reattach(&c3, &dev);
+    c3.flush_all().unwrap();
+    assert_eq!(dev.bytes(3 * BS, BS), vec![0x43; BS]);
+    assert_eq!(dev.bytes(4 * BS, BS), vec![0x44; BS]);
+}
+
+#[test]
 fn adopt_keeps_clean_and_dirty_blocks() {
     let (c, dev) = setup(16, 64);
     for b in [1, 2, 3] {

@@ -85,6 +85,20 @@ pub struct MfsConfig {
     /// tests drive MFS directly). Checked for every request, admin ones
     /// such as UNMOUNT included: others get `EPERM`.
     pub client_label: Option<&'static str>,
+    /// Checksum cache blocks as they are read (libminixfs
+    /// `Cache::set_checksum_clean`). Off, reads pay no crc32 and a restarted
+    /// instance rereads clean blocks; modified blocks are always checked.
+    pub checksum_clean: bool,
+    /// Checksum modified cache blocks once per request, at its end
+    /// (libminixfs `Cache::set_deferred_checksums` + `seal`), instead of at
+    /// every release of a block.
+    pub defer_checksums: bool,
+    /// A write of at least this many bytes is written back to the device
+    /// before it is answered (0: never): large sequential writes then
+    /// stream to the disk instead of filling the cache with dirty blocks,
+    /// and, with deferred checksums and `checksum_clean` off, pay no
+    /// checksum at all.
+    pub write_through: usize,
 }
 
 impl Default for MfsConfig {
@@ -96,12 +110,15 @@ impl Default for MfsConfig {
             record_limit: 1024,
             die_after_apply_ppm: 0,
             client_label: None,
+            checksum_clean: true,
+            defer_checksums: false,
+            write_through: 0,
         }
     }
 }
 
 /// Server state that must survive a crash (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Durable {
     /// Records in a ring indexed by `id % record_limit`: O(1) insert and
     /// look-up; a record lives until an id `record_limit` later (VFS ids
@@ -131,6 +148,75 @@ impl Durable {
         self.records[(id % n as u64) as usize] = Some((from, id, reply));
     }
 
+    /// The state as bytes ([`Durable::from_bytes`] reads them back): what
+    /// an instance hands to a successor that starts with fresh memory.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use zerocopy::IntoBytes;
+        let mut out = Vec::new();
+        let mut put = |v: u64| out.extend_from_slice(&v.to_le_bytes());
+        put(DURABLE_MAGIC);
+        put(u64::from(self.block_size));
+        put(self.records.len() as u64);
+        put(self.refs.len() as u64);
+        put(self.mountpoints.len() as u64);
+        for (&ino, &n) in &self.refs {
+            put(u64::from(ino) << 32 | u64::from(n));
+        }
+        for &ino in &self.mountpoints {
+            put(u64::from(ino));
+        }
+        for (i, r) in self.records.iter().enumerate() {
+            if let Some((ep, id, m)) = r {
+                out.extend_from_slice(&(i as u64).to_le_bytes());
+                out.extend_from_slice(&u64::from(ep.0).to_le_bytes());
+                out.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(m.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Reads [`Durable::to_bytes`]' output; `None` if it is malformed.
+    pub fn from_bytes(b: &[u8]) -> Option<Durable> {
+        use zerocopy::FromBytes;
+        let mut pos = 0usize;
+        let mut get = |n: usize| -> Option<&[u8]> {
+            let s = b.get(pos..pos + n)?;
+            pos += n;
+            Some(s)
+        };
+        let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+        if word(get(8)?) != DURABLE_MAGIC {
+            return None;
+        }
+        let block_size = u32::try_from(word(get(8)?)).ok()?;
+        let nrec = usize::try_from(word(get(8)?))
+            .ok()
+            .filter(|&n| n <= 1 << 20)?;
+        let nrefs = word(get(8)?);
+        let nmounts = word(get(8)?);
+        let mut d = Durable {
+            records: alloc::vec![None; nrec],
+            block_size,
+            ..Durable::default()
+        };
+        for _ in 0..nrefs {
+            let v = word(get(8)?);
+            d.refs.insert((v >> 32) as u32, v as u32);
+        }
+        for _ in 0..nmounts {
+            d.mountpoints.insert(u32::try_from(word(get(8)?)).ok()?);
+        }
+        while let Some(head) = get(24) {
+            let i = usize::try_from(word(&head[..8])).ok()?;
+            let ep = Endpoint(u32::try_from(word(&head[8..16])).ok()?);
+            let id = word(&head[16..24]);
+            let m = Message::read_from_bytes(get(core::mem::size_of::<Message>())?).ok()?;
+            *d.records.get_mut(i)? = Some((ep, id, m));
+        }
+        (pos == b.len()).then_some(d)
+    }
+
     fn lookup(&self, from: Endpoint, id: u64) -> Option<Message> {
         let n = self.records.len() as u64;
         if n == 0 {
@@ -143,12 +229,20 @@ impl Durable {
     }
 }
 
+/// Magic number of [`Durable::to_bytes`] ("MFSDURA1").
+const DURABLE_MAGIC: u64 = 0x3141_5255_4453_464d;
+
 /// Memory handed from one instance to the next.
 #[derive(Default)]
 pub struct MfsMemoryInner {
     cache: Option<Rc<Cache>>,
     /// The durable state.
     pub durable: Durable,
+    /// An instance is inside its init or a request handler. A successor
+    /// that finds it set knows its predecessor was cut off in the middle
+    /// (a kill, not a crash between messages) and trusts none of this
+    /// memory: it starts stateless.
+    pub busy: bool,
     /// Instances that adopted a predecessor's cache.
     pub adoptions: u64,
     /// Blocks dropped by adoption checks, summed.
@@ -163,6 +257,18 @@ pub struct MfsMemoryInner {
 
 /// Shared handle to [`MfsMemoryInner`].
 pub type MfsMemory = Rc<RefCell<MfsMemoryInner>>;
+
+impl MfsMemoryInner {
+    /// Memory with only the durable state (no cache): for an instance whose
+    /// predecessor flushed its cache and handed the state over as bytes
+    /// ([`MfsServer::hand_over`]).
+    pub fn with_durable(durable: Durable) -> Self {
+        MfsMemoryInner {
+            durable,
+            ..MfsMemoryInner::default()
+        }
+    }
+}
 
 /// Counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -287,6 +393,10 @@ pub struct MfsServer {
     mount_problem: Option<String>,
     /// The endpoint `cfg.client_label` was last found at.
     client_ep: Option<Endpoint>,
+    /// How the last mount treated the predecessor's memory (a log line).
+    restart_note: Option<String>,
+    /// The last mount failed because the device could not be opened.
+    open_failed: bool,
 }
 
 /// Cache device number of the first block-special device.
@@ -346,7 +456,26 @@ impl MfsServer {
             device_name: String::from("device"),
             mount_problem: None,
             client_ep: None,
+            restart_note: None,
+            open_failed: false,
         }
+    }
+
+    /// How the last mount treated what the previous instance left (`None`
+    /// on a fresh start): adopted, or why it was not.
+    pub fn restart_note(&self) -> Option<&str> {
+        self.restart_note.as_deref()
+    }
+
+    /// Flushes every dirty block to the device and returns the durable
+    /// state as bytes ([`Durable::to_bytes`]), for a successor that starts
+    /// with fresh memory (when the memory kept across restarts fills up).
+    /// Errors: the flush failed (the blocks are still only in memory).
+    pub fn hand_over(&mut self) -> core::result::Result<Vec<u8>, SysErrno> {
+        if let Some(c) = self.cache() {
+            c.flush_all().map_err(cache_err)?;
+        }
+        Ok(self.mem.borrow().durable.to_bytes())
     }
 
     /// Name the device in log lines (e.g. `virtio-blk minor 0`).
@@ -407,27 +536,82 @@ impl MfsServer {
 
     fn mount(&mut self, restart: bool) -> core::result::Result<(), SysErrno> {
         self.mount_problem = None;
+        self.open_failed = false;
         let mut device = match (self.opener)() {
             Ok(d) => d,
             Err(e) => {
+                self.open_failed = true;
                 self.mount_problem = Some(format!("cannot open the device: {e}"));
                 return Err(e);
             }
         };
+        self.restart_note = None;
+        if self.mem.try_borrow_mut().is_err() {
+            // The predecessor died holding it: nothing in it is trusted.
+            self.mem = MfsMemory::default();
+            self.restart_note = Some(String::from(
+                "the previous instance died using its memory; starting stateless",
+            ));
+        }
         let mut m = self.mem.borrow_mut();
         let old = m.cache.take();
-        let adopt = restart && self.cfg.stateful;
+        let mut adopt = restart && self.cfg.stateful;
+        if adopt && m.busy {
+            adopt = false;
+            self.restart_note = Some(String::from(
+                "the previous instance died inside a request; its memory is not trusted, starting stateless (unflushed writes are lost)",
+            ));
+        }
+        m.busy = true;
         let cache = match (adopt, old) {
-            (true, Some(rc)) => match Rc::try_unwrap(rc) {
-                Ok(c) => {
-                    let (c, report) = Cache::adopt(c.crash());
-                    m.adoptions += 1;
-                    m.adopt_dropped += report.dropped.len() as u64;
-                    c
+            (true, Some(rc)) => {
+                // The dead instance's own handles may never be dropped (a
+                // heap kept across the restart): take the region out.
+                let region = match Rc::try_unwrap(rc) {
+                    Ok(c) => Some(c.crash()),
+                    Err(rc) => rc.crash_shared(),
+                };
+                match region {
+                    Some(region) => {
+                        let (c, report) = Cache::adopt(region);
+                        m.adoptions += 1;
+                        m.adopt_dropped += report.dropped.len() as u64;
+                        self.restart_note = Some(format!(
+                            "adopted the cache ({} dirty, {} clean blocks kept, {} dropped) and {} records; {} resends answered from the record so far",
+                            report.kept_dirty,
+                            report.kept_clean,
+                            report.dropped.len(),
+                            m.durable.record_count(),
+                            m.replayed
+                        ));
+                        c
+                    }
+                    None => {
+                        adopt = false;
+                        m.durable = Durable::default();
+                        self.restart_note = Some(String::from(
+                            "the cache was in use when the previous instance died; starting stateless",
+                        ));
+                        Cache::new(self.cfg.nr_bufs)
+                    }
                 }
-                Err(_) => Cache::new(self.cfg.nr_bufs),
-            },
+            }
+            (true, None) if m.durable.block_size != 0 => {
+                // Handed over as bytes after a flush: the record and open
+                // references are kept, the cache starts cold.
+                self.restart_note = Some(format!(
+                    "took over the state handed over by the previous instance ({} records), cache cold",
+                    m.durable.record_count()
+                ));
+                Cache::new(self.cfg.nr_bufs)
+            }
             _ => {
+                if restart && self.restart_note.is_none() {
+                    self.restart_note = Some(String::from(
+                        "nothing kept from the previous instance; starting stateless",
+                    ));
+                }
+                adopt = false;
                 m.durable = Durable::default();
                 Cache::new(self.cfg.nr_bufs)
             }
@@ -449,6 +633,8 @@ impl MfsServer {
                 }
             }
         };
+        cache.set_checksum_clean(self.cfg.checksum_clean);
+        cache.set_deferred_checksums(self.cfg.defer_checksums);
         cache
             .attach(DEV, device, bs as usize)
             .map_err(|e| SysErrno::from_code(e.errno()).unwrap_or(SysErrno::EIO))?;
@@ -487,7 +673,29 @@ impl MfsServer {
             }
         }
         self.fs = Some(fs);
+        drop(m);
+        // Mounting wrote the superblock (and may have freed orphans).
+        if let Some(c) = self.cache() {
+            c.seal();
+        }
         Ok(())
+    }
+
+    /// The end of a request: a large write goes to the device now (see
+    /// [`MfsConfig::write_through`]), then the blocks it modified get their
+    /// checksums (deferred checksums), before the answer goes out.
+    fn stable_point(&mut self, req: &FsRequest, ok: bool) {
+        let Some(cache) = self.cache() else { return };
+        if let FsRequest::Write { buf, .. } = *req
+            && ok
+            && self.cfg.write_through > 0
+            && buf.len as usize >= self.cfg.write_through
+        {
+            // A failed write-back leaves the blocks dirty, to be written
+            // later: nothing is lost by trying.
+            let _ = cache.flush_dev(DEV);
+        }
+        cache.seal();
     }
 
     /// Whether `from` may send requests (see [`MfsConfig::client_label`]).
@@ -1075,11 +1283,31 @@ fn self_mounted(mem: &MfsMemory, ino: u32) -> bool {
 impl Service for MfsServer {
     fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> core::result::Result<(), SysErrno> {
         let restart = info.kind != sys::proto::rs::InitKind::Fresh || info.restarts > 0;
-        match self.mount(restart) {
+        let mounted = self.mount(restart);
+        if !self.open_failed {
+            // (A mount that could not open the device looked at nothing,
+            // so a mark left by a predecessor killed mid-request stays.)
+            self.mem.borrow_mut().busy = false;
+        }
+        if let Some(note) = &self.restart_note {
+            cx.sys.log(&format!("mfs: {}: restart: {note}", cx.label()));
+        }
+        match mounted {
             Ok(()) => {
                 if let Some(line) = self.mount_summary() {
                     cx.sys.log(&format!("mfs: {} {line}", cx.label()));
                 }
+            }
+            Err(e) if restart && self.open_failed => {
+                // The driver is restarting too: nothing was touched, so ask
+                // RS to try again shortly (EAGAIN never counts as a failed
+                // init) rather than serve EIO until the next crash.
+                let why = self.mount_problem.clone().unwrap_or_default();
+                cx.sys.log(&format!(
+                    "mfs: {}: restart: {why}: {e}; RS will try again",
+                    cx.label()
+                ));
+                return Err(SysErrno::EAGAIN);
             }
             Err(e) => {
                 // Stay up unmounted: VFS learns the error from READSUPER,
@@ -1099,16 +1327,17 @@ impl Service for MfsServer {
         if is_notify(&msg) {
             return None;
         }
-        if !self.sender_allowed(cx, msg.source()) {
-            self.stats.bad += 1;
-            return Some(
-                FsReply {
-                    id: msg.request_id(),
-                    result: Err(SysErrno::EPERM),
-                }
-                .to_message(),
-            );
-        }
+        self.mem.borrow_mut().busy = true;
+        let reply = self.handle_request(cx, msg);
+        self.mem.borrow_mut().busy = false;
+        reply
+    }
+}
+
+impl MfsServer {
+    fn handle_request(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        // Decoded first, so an unknown type is ENOSYS for anyone; a known
+        // request from anyone but the client is EPERM.
         let req = match FsRequest::try_from(&msg) {
             Ok(r) => r,
             Err(e) => {
@@ -1122,6 +1351,16 @@ impl Service for MfsServer {
                 );
             }
         };
+        if !self.sender_allowed(cx, msg.source()) {
+            self.stats.bad += 1;
+            return Some(
+                FsReply {
+                    id: msg.request_id(),
+                    result: Err(SysErrno::EPERM),
+                }
+                .to_message(),
+            );
+        }
         let id = req.id();
         let record = self.cfg.exactly_once && req.is_side_effecting();
         let hit = if record {
@@ -1136,12 +1375,18 @@ impl Service for MfsServer {
         }
         self.stats.applied += 1;
         let result = self.apply(cx, msg.source(), &req);
+        self.stable_point(&req, result.is_ok());
         let reply = FsReply { id, result }.to_message();
         if record {
             self.record(msg.source(), id, reply);
         }
         if req.is_side_effecting() && self.cfg.die_after_apply_ppm > 0 && self.roll() {
-            self.mem.borrow_mut().injected_deaths += 1;
+            let mut m = self.mem.borrow_mut();
+            m.injected_deaths += 1;
+            // A death between "recorded" and "answered": the memory is
+            // consistent, so the successor adopts it.
+            m.busy = false;
+            drop(m);
             cx.sys.panic("mfs: injected death after apply");
             return None;
         }
@@ -1174,6 +1419,33 @@ mod tests {
         }
         assert_eq!(d.lookup(Endpoint(7), 12), None, "same slot, different id");
         assert_eq!(Durable::default().lookup(Endpoint(7), 1), None);
+    }
+
+    #[test]
+    fn durable_state_round_trips_through_bytes() {
+        let mut d = Durable::default();
+        for id in 1..=5u64 {
+            let mut m = Message::new(0x700 + id as u32);
+            m.payload_mut()[3] = id as u8;
+            d.insert(Endpoint(9), id, m, 4);
+        }
+        d.refs.insert(1, 2);
+        d.refs.insert(77, 1);
+        d.mountpoints.insert(12);
+        d.block_size = 4096;
+        let b = d.to_bytes();
+        let back = Durable::from_bytes(&b).expect("parses");
+        assert_eq!(back, d);
+        assert_eq!(back.lookup(Endpoint(9), 5).map(|m| m.payload()[3]), Some(5));
+        assert_eq!(back.lookup(Endpoint(9), 1), None, "overwritten before");
+        assert_eq!(Durable::from_bytes(&b[..b.len() - 1]), None, "truncated");
+        let mut bad = b.clone();
+        bad[0] ^= 1;
+        assert_eq!(Durable::from_bytes(&bad), None, "bad magic");
+        assert_eq!(
+            Durable::from_bytes(&Durable::default().to_bytes()),
+            Some(Durable::default())
+        );
     }
 
     #[test]
