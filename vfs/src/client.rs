@@ -124,6 +124,22 @@ impl Client {
             .map(|v| v as usize)
     }
 
+    /// Writes all of `data`, calling write(2) again after a partial write
+    /// (VFS moves at most `vfs::MAX_IO` bytes per call), like stdio's
+    /// `fwrite`. Returns the bytes written: less than `data.len()` only if
+    /// a call wrote nothing.
+    pub fn write_all(&mut self, sys: &mut dyn Sys, fd: i32, data: &[u8]) -> R<usize> {
+        let mut done = 0;
+        while done < data.len() {
+            let n = self.write(sys, fd, &data[done..])?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
     /// lseek(2).
     pub fn lseek(&mut self, sys: &mut dyn Sys, fd: i32, off: i64, whence: u32) -> R<i64> {
         let id = self.id();

@@ -1645,7 +1645,13 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             target, path: p, ..
         } => path(sys, target).and_then(|a| path(sys, p).map(|b| (a, b))),
         Write { buf, .. } => {
-            fetch(sys, caller, buf, MAX_IO, Errno::EINVAL).map(|a| (a, Vec::new()))
+            // At most MAX_IO bytes per call: a longer write is partial (the
+            // count says how much), as POSIX allows.
+            let first = Buf {
+                grant: buf.grant,
+                len: buf.len.min(MAX_IO as u32),
+            };
+            fetch(sys, caller, first, MAX_IO, Errno::EINVAL).map(|a| (a, Vec::new()))
         }
         Select { sets, .. } => {
             fetch(sys, caller, sets, SELECT_SETS_LEN, Errno::EINVAL).map(|a| (a, Vec::new()))

@@ -598,3 +598,35 @@ fn working_directory() {
         .sum();
     assert_eq!(refs, 1);
 }
+
+#[test]
+fn a_write_longer_than_max_io_is_partial_and_write_all_finishes_it() {
+    let mut w = world(6, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        let big: Vec<u8> = (0..(vfs::MAX_IO * 2 + 1000))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let fd = c.open(s, "/big", O_CREAT | O_RDWR, 0o644).unwrap();
+        // One call moves at most MAX_IO bytes; the count says so.
+        assert_eq!(c.write(s, fd, &big).unwrap(), vfs::MAX_IO);
+        assert_eq!(c.fstat(s, fd).unwrap().size, vfs::MAX_IO as u64);
+        c.lseek(s, fd, 0, SEEK_SET).unwrap();
+        assert_eq!(c.write_all(s, fd, &big).unwrap(), big.len());
+        c.lseek(s, fd, 0, SEEK_SET).unwrap();
+        let mut back = Vec::new();
+        loop {
+            let d = c.read(s, fd, 1 << 20).unwrap();
+            if d.is_empty() {
+                break;
+            }
+            back.extend_from_slice(&d);
+        }
+        assert!(back == big, "read back differs");
+        c.close(s, fd).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}
