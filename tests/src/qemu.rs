@@ -91,7 +91,29 @@ fn boot_full(
         result.describe(),
         result.serial
     );
+    keep_log(&result.serial);
     Some(result)
+}
+
+/// With `QEMU_LOG_DIR` set (as `scripts/boot.sh --batch` does), a copy of
+/// each boot's serial log is kept there, named after the test (and a
+/// number when one test boots more than once).
+fn keep_log(serial: &str) {
+    let Ok(dir) = std::env::var("QEMU_LOG_DIR") else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("boot")
+        .replace("::", "-");
+    let _ = std::fs::create_dir_all(&dir);
+    let mut path = std::path::Path::new(&dir).join(format!("{name}.log"));
+    let mut n = 2;
+    while path.exists() {
+        path = std::path::Path::new(&dir).join(format!("{name}-{n}.log"));
+        n += 1;
+    }
+    let _ = std::fs::write(path, serial);
 }
 
 /// Asserts that `lines` appear in `log` in this order.
