@@ -149,6 +149,19 @@ pub enum GSpec {
     In(Vec<u8>),
     /// A buffer of this many bytes the file server fills.
     Out(usize),
+    /// The first `len` bytes of the caller's own grant, passed on to the
+    /// server (an indirect grant): the server copies straight from or to
+    /// the caller's memory, and VFS copies nothing (MINIX's magic grants).
+    Pass {
+        /// The caller that made the grant.
+        from: Endpoint,
+        /// Its grant (to VFS).
+        grant: GrantId,
+        /// Bytes passed on.
+        len: usize,
+        /// What the server may do.
+        access: GrantAccess,
+    },
 }
 
 /// An FS request a job waits on.
@@ -596,6 +609,24 @@ impl Vfs {
                     GSpec::None => continue,
                     GSpec::In(v) => (v, GrantAccess::READ, false),
                     GSpec::Out(n) => (alloc::vec![0u8; n], GrantAccess::WRITE, true),
+                    GSpec::Pass {
+                        from,
+                        grant,
+                        len,
+                        access,
+                    } => {
+                        match sys.grant_indirect(ep, access, from, grant, 0, len) {
+                            Ok(gid) => {
+                                grants.push((gid, false));
+                                bufs[k] = Some(Buf {
+                                    grant: gid,
+                                    len: len as u32,
+                                });
+                            }
+                            Err(_) => failed = true,
+                        }
+                        continue;
+                    }
                 };
                 let len = data.len() as u32;
                 match sys.grant_create(ep, access, data) {

@@ -17,7 +17,7 @@ use sys::proto::fs::{Buf, Cred, FsAnswer, FsRequest, FsStat, LookupFlags, NodeAt
 use sys::proto::vfs::{
     SELECT_SETS_LEN, VfsAnswer, VfsCall, VfsReply, decode_sets, encode_sets, mode, oflag, whence,
 };
-use sys::{Endpoint, Errno, Sys};
+use sys::{Endpoint, Errno, GrantAccess, Sys};
 
 use crate::{
     Filp, FsFuture, FsOp, GSpec, MAX_IO, Mount, MountSpec, OPEN_MAX, Outcome, PATH_MAX,
@@ -943,7 +943,21 @@ impl V {
         }
     }
 
-    async fn read(&self, fd: i32, len: usize) -> R<Vec<u8>> {
+    /// The caller's buffer `buf`, or its first `len` bytes, passed on to a
+    /// server (see [`GSpec::Pass`]).
+    fn pass(&self, buf: Buf, len: usize, access: GrantAccess) -> GSpec {
+        GSpec::Pass {
+            from: self.caller,
+            grant: buf.grant,
+            len: len.min(buf.len as usize),
+            access,
+        }
+    }
+
+    /// read(2) straight into the caller's buffer `buf` (the server copies
+    /// into it); returns the bytes read.
+    async fn read(&self, fd: i32, buf: Buf) -> R<u64> {
+        let len = buf.len as usize;
         let (idx, f) = self.filp(fd)?;
         if f.flags & oflag::O_ACCMODE == oflag::O_WRONLY {
             return Err(Errno::EBADF);
@@ -960,10 +974,9 @@ impl V {
                 size: len.min(MAX_IO) as u32,
                 nonblock: f.flags & oflag::O_NONBLOCK != 0,
             };
-            let (n, d) = self.cdev_req(f.mnt, c, GSpec::Out(len.min(MAX_IO))).await?;
-            let mut d = d.unwrap_or_default();
-            d.truncate(n as usize);
-            return Ok(d);
+            let into = self.pass(buf, len.min(MAX_IO), GrantAccess::WRITE);
+            let (n, _) = self.cdev_req(f.mnt, c, into).await?;
+            return Ok(n);
         }
         let req = FsRequest::Read {
             id: 0,
@@ -972,19 +985,23 @@ impl V {
             buf: no_buf(),
             flags: f.flags,
         };
-        let (ans, data) = self
-            .fs(f.mnt, req, GSpec::Out(len.min(MAX_IO)), GSpec::None)
-            .await?;
+        let into = self.pass(buf, len.min(MAX_IO), GrantAccess::WRITE);
+        let (ans, _) = self.fs(f.mnt, req, into, GSpec::None).await?;
         let FsAnswer::Count { n, .. } = ans else {
             return Err(Errno::EIO);
         };
-        let mut data = data.unwrap_or_default();
-        data.truncate(n as usize);
+        if n > len as u64 {
+            // A server cannot have written more than it was given.
+            return Err(Errno::EIO);
+        }
         self.set_pos(idx, f.pos + n);
-        Ok(data)
+        Ok(n)
     }
 
-    async fn write(&self, fd: i32, data: Vec<u8>) -> R<u64> {
+    /// write(2) straight from the caller's buffer `buf` (at most
+    /// [`MAX_IO`] bytes of it: a longer write is partial, as POSIX allows).
+    async fn write(&self, fd: i32, buf: Buf) -> R<u64> {
+        let len = (buf.len as usize).min(MAX_IO);
         let (idx, f) = self.filp(fd)?;
         if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY {
             return Err(Errno::EBADF);
@@ -995,10 +1012,11 @@ impl V {
                 id: 0,
                 minor: f.ino,
                 grant: sys::GrantId(0),
-                size: data.len() as u32,
+                size: len as u32,
                 nonblock: f.flags & oflag::O_NONBLOCK != 0,
             };
-            return Ok(self.cdev_req(f.mnt, c, GSpec::In(data)).await?.0);
+            let from = self.pass(buf, len, GrantAccess::READ);
+            return Ok(self.cdev_req(f.mnt, c, from).await?.0);
         }
         // With O_APPEND the file server writes at the end (atomically) and
         // answers the size after the write: the new position.
@@ -1011,10 +1029,14 @@ impl V {
             buf: no_buf(),
             flags: f.flags,
         };
-        let (ans, _) = self.fs(f.mnt, req, GSpec::In(data), GSpec::None).await?;
+        let from = self.pass(buf, len, GrantAccess::READ);
+        let (ans, _) = self.fs(f.mnt, req, from, GSpec::None).await?;
         let FsAnswer::Count { n, pos: size } = ans else {
             return Err(Errno::EIO);
         };
+        if n > len as u64 {
+            return Err(Errno::EIO);
+        }
         self.set_pos(idx, if append { size } else { pos + n });
         Ok(n)
     }
@@ -1644,15 +1666,6 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         Symlink {
             target, path: p, ..
         } => path(sys, target).and_then(|a| path(sys, p).map(|b| (a, b))),
-        Write { buf, .. } => {
-            // At most MAX_IO bytes per call: a longer write is partial (the
-            // count says how much), as POSIX allows.
-            let first = Buf {
-                grant: buf.grant,
-                len: buf.len.min(MAX_IO as u32),
-            };
-            fetch(sys, caller, first, MAX_IO, Errno::EINVAL).map(|a| (a, Vec::new()))
-        }
         Select { sets, .. } => {
             fetch(sys, caller, sets, SELECT_SETS_LEN, Errno::EINVAL).map(|a| (a, Vec::new()))
         }
@@ -1666,8 +1679,9 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         match call {
             Open { flags, mode: m, .. } => value(id, v.open(&a, flags, m).await.map(i64::from)),
             Close { fd, .. } => value(id, done(v.close_fd(fd).await)),
-            Read { fd, buf, .. } => data_out(id, buf, v.read(fd, buf.len as usize).await),
-            Write { fd, .. } => value(id, v.write(fd, a).await.map(|n| n as i64)),
+            // Data moves between the caller and the server directly.
+            Read { fd, buf, .. } => value(id, v.read(fd, buf).await.map(|n| n as i64)),
+            Write { fd, buf, .. } => value(id, v.write(fd, buf).await.map(|n| n as i64)),
             Lseek {
                 fd, off, whence, ..
             } => value(id, v.lseek(fd, off, whence).await),

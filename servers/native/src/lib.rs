@@ -405,6 +405,29 @@ impl Sys for NativeSys {
         self.grants.remove(&gid.0).ok_or(Errno::EINVAL)
     }
 
+    fn grant_indirect(
+        &mut self,
+        grantee: Endpoint,
+        access: GrantAccess,
+        from: Endpoint,
+        gid: GrantId,
+        offset: usize,
+        len: usize,
+    ) -> Result<GrantId, Errno> {
+        let id = rt::grant::indirect(
+            grantee.0,
+            from.0,
+            gid.0,
+            offset as u64,
+            len as u64,
+            access_bits(access),
+        )
+        .map_err(errno)?;
+        // Nothing of ours to keep: revoke hands back an empty buffer.
+        self.grants.insert(id, Vec::new());
+        Ok(GrantId(id))
+    }
+
     fn safecopy_from(
         &mut self,
         granter: Endpoint,

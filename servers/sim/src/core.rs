@@ -52,8 +52,24 @@ enum Wait {
 struct Grant {
     grantee: Endpoint,
     access: GrantAccess,
-    buf: Vec<u8>,
+    kind: GrantKind,
 }
+
+enum GrantKind {
+    /// The granter's own bytes.
+    Direct(Vec<u8>),
+    /// Part of a grant the granter received: `len` bytes of `from`'s grant
+    /// `gid`, starting at `offset`.
+    Indirect {
+        from: Endpoint,
+        gid: u32,
+        offset: usize,
+        len: usize,
+    },
+}
+
+/// Most indirect grants followed to reach the bytes (as a kernel bounds it).
+const MAX_GRANT_CHAIN: usize = 8;
 
 pub(crate) struct Slot {
     pub(crate) ep: Endpoint,
@@ -666,10 +682,110 @@ impl Core {
             Grant {
                 grantee,
                 access,
-                buf,
+                kind: GrantKind::Direct(buf),
             },
         );
         Ok(GrantId(id))
+    }
+
+    /// Create an indirect grant owned by slot `me` over `from`'s grant
+    /// `gid`, which must be `me`'s with at least `access` and cover
+    /// `offset .. offset + len`.
+    pub(crate) fn grant_indirect_as(
+        &mut self,
+        me: usize,
+        grantee: Endpoint,
+        access: GrantAccess,
+        (from, gid): (Endpoint, GrantId),
+        (offset, len): (usize, usize),
+    ) -> Result<GrantId, Errno> {
+        let my_ep = self.slots[me].ep;
+        let g = self.resolve(from)?;
+        let under = self.slots[g].grants.get(&gid.0).ok_or(Errno::EPERM)?;
+        if under.grantee != my_ep && under.grantee != Endpoint::ANY {
+            return Err(Errno::EPERM);
+        }
+        if (access.read && !under.access.read) || (access.write && !under.access.write) {
+            return Err(Errno::EPERM);
+        }
+        let end = offset.checked_add(len).ok_or(Errno::EINVAL)?;
+        let under_len = match &under.kind {
+            GrantKind::Direct(b) => b.len(),
+            GrantKind::Indirect { len, .. } => *len,
+        };
+        if end > under_len {
+            return Err(Errno::EINVAL);
+        }
+        let slot = &mut self.slots[me];
+        if slot.grants.len() >= 1024 {
+            return Err(Errno::ENOMEM);
+        }
+        let id = slot.next_grant;
+        slot.next_grant = slot.next_grant.wrapping_add(1).max(1);
+        slot.grants.insert(
+            id,
+            Grant {
+                grantee,
+                access,
+                kind: GrantKind::Indirect {
+                    from,
+                    gid: gid.0,
+                    offset,
+                    len,
+                },
+            },
+        );
+        Ok(GrantId(id))
+    }
+
+    /// Follows grant `gid` of `granter`, used by `user` for `len` bytes at
+    /// `offset` with access `write`, to the slot, grant id and offset of
+    /// the bytes themselves, checking every grant on the way.
+    fn grant_target(
+        &self,
+        mut granter: Endpoint,
+        mut gid: u32,
+        mut offset: usize,
+        len: usize,
+        mut user: Endpoint,
+        write: bool,
+    ) -> Result<(usize, u32, usize), Errno> {
+        for _ in 0..MAX_GRANT_CHAIN {
+            let g = self.resolve(granter)?;
+            let grant = self.slots[g].grants.get(&gid).ok_or(Errno::EPERM)?;
+            let allowed = if write {
+                grant.access.write
+            } else {
+                grant.access.read
+            };
+            if !allowed || (grant.grantee != user && grant.grantee != Endpoint::ANY) {
+                return Err(Errno::EPERM);
+            }
+            let end = offset.checked_add(len).ok_or(Errno::EINVAL)?;
+            match &grant.kind {
+                GrantKind::Direct(b) => {
+                    if end > b.len() {
+                        return Err(Errno::EINVAL);
+                    }
+                    return Ok((g, gid, offset));
+                }
+                GrantKind::Indirect {
+                    from,
+                    gid: under,
+                    offset: off,
+                    len: glen,
+                } => {
+                    if end > *glen {
+                        return Err(Errno::EINVAL);
+                    }
+                    user = self.slots[g].ep;
+                    offset = offset.checked_add(*off).ok_or(Errno::EINVAL)?;
+                    granter = *from;
+                    gid = *under;
+                }
+            }
+        }
+        Err(Errno::ELOOP)
     }
 
     /// Revoke a grant of the process in slot `me`.
@@ -677,7 +793,10 @@ impl Core {
         self.slots[me]
             .grants
             .remove(&gid.0)
-            .map(|g| g.buf)
+            .map(|g| match g.kind {
+                GrantKind::Direct(b) => b,
+                GrantKind::Indirect { .. } => Vec::new(),
+            })
             .ok_or(Errno::EINVAL)
     }
 
@@ -807,6 +926,19 @@ impl Sys for Ctx<'_> {
         self.core.revoke_as(self.me, gid)
     }
 
+    fn grant_indirect(
+        &mut self,
+        grantee: Endpoint,
+        access: GrantAccess,
+        from: Endpoint,
+        gid: GrantId,
+        offset: usize,
+        len: usize,
+    ) -> Result<GrantId, Errno> {
+        self.core
+            .grant_indirect_as(self.me, grantee, access, (from, gid), (offset, len))
+    }
+
     fn safecopy_from(
         &mut self,
         granter: Endpoint,
@@ -814,14 +946,18 @@ impl Sys for Ctx<'_> {
         offset: usize,
         dst: &mut [u8],
     ) -> Result<(), Errno> {
-        let g = self.core.resolve(granter)?;
         let me = self.core.slots[self.me].ep;
-        let grant = self.core.slots[g].grants.get(&gid.0).ok_or(Errno::EPERM)?;
-        if !grant.access.read || (grant.grantee != me && grant.grantee != Endpoint::ANY) {
+        let (g, id, off) = self
+            .core
+            .grant_target(granter, gid.0, offset, dst.len(), me, false)?;
+        let Some(Grant {
+            kind: GrantKind::Direct(buf),
+            ..
+        }) = self.core.slots[g].grants.get(&id)
+        else {
             return Err(Errno::EPERM);
-        }
-        let end = offset.checked_add(dst.len()).ok_or(Errno::EINVAL)?;
-        let src = grant.buf.get(offset..end).ok_or(Errno::EINVAL)?;
+        };
+        let src = buf.get(off..off + dst.len()).ok_or(Errno::EINVAL)?;
         dst.copy_from_slice(src);
         Ok(())
     }
@@ -833,19 +969,18 @@ impl Sys for Ctx<'_> {
         offset: usize,
         src: &[u8],
     ) -> Result<(), Errno> {
-        let g = self.core.resolve(granter)?;
         let me = self.core.slots[self.me].ep;
-        let grant = self.core.slots[g]
-            .grants
-            .get_mut(&gid.0)
-            .ok_or(Errno::EPERM)?;
-        if !grant.access.write || (grant.grantee != me && grant.grantee != Endpoint::ANY) {
+        let (g, id, off) = self
+            .core
+            .grant_target(granter, gid.0, offset, src.len(), me, true)?;
+        let Some(Grant {
+            kind: GrantKind::Direct(buf),
+            ..
+        }) = self.core.slots[g].grants.get_mut(&id)
+        else {
             return Err(Errno::EPERM);
-        }
-        let end = offset.checked_add(src.len()).ok_or(Errno::EINVAL)?;
-        grant
-            .buf
-            .get_mut(offset..end)
+        };
+        buf.get_mut(off..off + src.len())
             .ok_or(Errno::EINVAL)?
             .copy_from_slice(src);
         Ok(())

@@ -278,6 +278,90 @@ fn grants_are_checked() {
 }
 
 #[test]
+fn indirect_grants_reach_the_original_bytes_and_never_widen() {
+    let mut sim = bare(55);
+    let cell: Rc<RefCell<Option<(Endpoint, u32)>>> = Rc::default();
+    // Owner: grants its 8 bytes, read-only, to the next slot ("middle").
+    let c1 = cell.clone();
+    let (owner, _) = script(move |sys, m, _| {
+        if m.is_none() {
+            let me = sys.self_endpoint();
+            let middle = Endpoint::new(me.slot() + 1, 0);
+            let g = sys
+                .grant_create(middle, GrantAccess::READ, b"abcdefgh".to_vec())
+                .unwrap();
+            *c1.borrow_mut() = Some((me, g.0));
+        }
+    });
+    let o = sim.spawn_user("owner", owner).unwrap();
+    let (_, og) = cell.borrow().unwrap();
+    // Middle: passes bytes 2..6 on to the slot after it; wider access and
+    // a range past the grant are refused.
+    let passed: Rc<RefCell<Option<(Endpoint, u32)>>> = Rc::default();
+    let p2 = passed.clone();
+    let (middle, mlog) = script(move |sys, m, log| {
+        if m.is_none() {
+            let me = sys.self_endpoint();
+            let user = Endpoint::new(me.slot() + 1, 0);
+            let g = sys::GrantId(og);
+            log.borrow_mut().push(format!(
+                "{:?}",
+                sys.grant_indirect(user, GrantAccess::RW, o, g, 2, 4).err()
+            ));
+            log.borrow_mut().push(format!(
+                "{:?}",
+                sys.grant_indirect(user, GrantAccess::READ, o, g, 4, 8)
+                    .err()
+            ));
+            let ig = sys
+                .grant_indirect(user, GrantAccess::READ, o, g, 2, 4)
+                .unwrap();
+            *p2.borrow_mut() = Some((me, ig.0));
+        }
+    });
+    sim.spawn_user("middle", middle).unwrap();
+    let (m_ep, ig) = passed.borrow().unwrap();
+    let (user, ulog) = script(move |sys, m, log| {
+        if m.is_none() {
+            let g = sys::GrantId(ig);
+            let mut b = [0u8; 4];
+            log.borrow_mut().push(format!(
+                "{:?}",
+                sys.safecopy_from(m_ep, g, 0, &mut b).map(|()| b)
+            ));
+            let mut two = [0u8; 2];
+            log.borrow_mut()
+                .push(format!("{:?}", sys.safecopy_from(m_ep, g, 3, &mut two)));
+            log.borrow_mut()
+                .push(format!("{:?}", sys.safecopy_to(m_ep, g, 0, b"zz")));
+            // The owner's grant itself is not the user's.
+            log.borrow_mut().push(format!(
+                "{:?}",
+                sys.safecopy_from(o, sys::GrantId(og), 0, &mut two)
+            ));
+        }
+    });
+    sim.spawn_user("user", user).unwrap();
+    sim.run_for(5);
+    assert_eq!(
+        *mlog.borrow(),
+        vec![
+            format!("{:?}", Some(Errno::EPERM)),
+            format!("{:?}", Some(Errno::EINVAL)),
+        ]
+    );
+    assert_eq!(
+        *ulog.borrow(),
+        vec![
+            format!("{:?}", Ok::<[u8; 4], Errno>(*b"cdef")),
+            format!("{:?}", Err::<(), Errno>(Errno::EINVAL)),
+            format!("{:?}", Err::<(), Errno>(Errno::EPERM)),
+            format!("{:?}", Err::<(), Errno>(Errno::EPERM)),
+        ]
+    );
+}
+
+#[test]
 fn ipc_privileges_allow_replies_but_not_other_targets() {
     seeded("privileges", 55, |seed| {
         let mut sim = bare(seed);

@@ -168,8 +168,29 @@ pub trait Sys {
         buf: Vec<u8>,
     ) -> Result<GrantId, Errno>;
 
-    /// Revoke a grant and take its buffer back.
+    /// Revoke a grant and take its buffer back (an indirect grant has
+    /// none: an empty `Vec`).
     fn grant_revoke(&mut self, gid: GrantId) -> Result<Vec<u8>, Errno>;
+
+    /// Pass on part of a grant this process received (MINIX indirect
+    /// grant): `grantee` may copy from / to `len` bytes of `from`'s grant
+    /// `gid`, starting `offset` bytes into it, with at most the access this
+    /// process has there. Copies through it go straight to the original
+    /// granter's memory (VFS hands a user's buffer to a file server this
+    /// way, without copying it). Revoke it like any other grant. The
+    /// default, for transports without it, is `ENOSYS`.
+    fn grant_indirect(
+        &mut self,
+        grantee: Endpoint,
+        access: GrantAccess,
+        from: Endpoint,
+        gid: GrantId,
+        offset: usize,
+        len: usize,
+    ) -> Result<GrantId, Errno> {
+        let _ = (grantee, access, from, gid, offset, len);
+        Err(Errno::ENOSYS)
+    }
 
     /// Copy from `granter`'s grant `gid` at `offset` into `dst`.
     fn safecopy_from(
