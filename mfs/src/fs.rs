@@ -793,11 +793,30 @@ impl<B: BlockAccess> FileSystem<B> {
 
     /// Reads file data of `inode` at `off` into `buf`; returns bytes read.
     fn read_data(&mut self, inode: &DiskInode, off: u64, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len();
+        self.read_data_with(inode, off, len, |at, bytes| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    /// Reads up to `len` bytes at `off`, handing each piece (within one
+    /// block) to `sink` with its offset from `off`, straight out of the
+    /// cache; returns the bytes read. A `sink` error stops the read.
+    fn read_data_with(
+        &mut self,
+        inode: &DiskInode,
+        off: u64,
+        len: usize,
+        mut sink: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<usize> {
+        /// Holes read as zeros, a piece at a time.
+        static ZEROS: [u8; 4096] = [0; 4096];
         let size = u64::from(inode.size);
-        if off >= size || buf.is_empty() {
+        if off >= size || len == 0 {
             return Ok(0);
         }
-        let n = (buf.len() as u64).min(size - off) as usize;
+        let n = (len as u64).min(size - off) as usize;
         let bs = u64::from(self.g.block_size);
         let mut done = 0usize;
         let last_needed = (off + n as u64 - 1) / bs;
@@ -815,12 +834,16 @@ impl<B: BlockAccess> FileSystem<B> {
             let in_blk = (pos % bs) as usize;
             let chunk = (bs as usize - in_blk).min(n - done);
             let z = window[(fb - window_start) as usize];
-            let dst = &mut buf[done..done + chunk];
             if z == 0 {
-                dst.fill(0);
+                let mut at = 0;
+                while at < chunk {
+                    let k = (chunk - at).min(ZEROS.len());
+                    sink(done + at, &ZEROS[..k])?;
+                    at += k;
+                }
             } else {
                 self.io
-                    .read(z, |d| dst.copy_from_slice(&d[in_blk..in_blk + chunk]))?;
+                    .read(z, |d| sink(done, &d[in_blk..in_blk + chunk]))??;
             }
             done += chunk;
         }
@@ -924,6 +947,23 @@ impl<B: BlockAccess> FileSystem<B> {
             return Err(Errno::EINVAL);
         }
         self.read_data(&inode, off, buf)
+    }
+
+    /// Like [`FileSystem::read`], but hands the bytes to `sink` piece by
+    /// piece (offset from `off`, bytes within one block) straight from the
+    /// cache, without a buffer: a file server copies them to its client.
+    pub fn read_with(
+        &mut self,
+        ino: u32,
+        off: u64,
+        len: usize,
+        sink: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<usize> {
+        let inode = self.load(ino)?;
+        if !inode.has_data_zones() {
+            return Err(Errno::EINVAL);
+        }
+        self.read_data_with(&inode, off, len, sink)
     }
 
     /// Writes `data` at `off` into a regular file; returns bytes written

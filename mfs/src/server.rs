@@ -1085,18 +1085,30 @@ impl MfsServer {
             }
             Read { ino, pos, buf, .. } => {
                 let len = (buf.len as usize).min(MAX_IO);
-                let mut v = vec![0u8; len];
                 let st = fs.stat(ino).map_err(e)?;
                 let n = if is_type(&st, mode::S_IFBLK) {
+                    let mut v = vec![0u8; len];
                     let dev = self.bdev_of(st.rdev).ok_or(SysErrno::ENXIO)?;
                     let cache = self.cache().ok_or(SysErrno::EIO)?;
-                    libminixfs::bio::read(&cache, dev, pos, &mut v).map_err(cache_err)?
+                    let n = libminixfs::bio::read(&cache, dev, pos, &mut v).map_err(cache_err)?;
+                    cx.sys
+                        .safecopy_to(from, buf.grant, 0, &v[..n])
+                        .map_err(|_| SysErrno::EFAULT)?;
+                    n
                 } else {
-                    fs.read(ino, pos, &mut v).map_err(e)?
+                    // Block by block, straight from the cache to the client.
+                    let mut copy_failed = false;
+                    let r = fs.read_with(ino, pos, len, |at, bytes| {
+                        cx.sys.safecopy_to(from, buf.grant, at, bytes).map_err(|_| {
+                            copy_failed = true;
+                            Errno::EIO
+                        })
+                    });
+                    match r {
+                        Err(_) if copy_failed => return Err(SysErrno::EFAULT),
+                        r => r.map_err(e)?,
+                    }
                 };
-                cx.sys
-                    .safecopy_to(from, buf.grant, 0, &v[..n])
-                    .map_err(|_| SysErrno::EFAULT)?;
                 FsAnswer::Count {
                     n: n as u64,
                     pos: pos + n as u64,
