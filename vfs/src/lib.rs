@@ -580,8 +580,7 @@ impl Vfs {
                         );
                     }
                     Err(e) => {
-                        self.st.borrow_mut().results.insert(id, Err(e));
-                        self.poll_job(sys, job);
+                        self.fail(sys, job, id, Err(e));
                     }
                 }
                 continue;
@@ -589,14 +588,12 @@ impl Vfs {
             let ep = self.st.borrow().mounts.get(op.mnt).map(|m| (m.ep, m.down));
             let ep = match ep {
                 None => {
-                    self.st.borrow_mut().results.insert(id, Err(Errno::ENODEV));
-                    self.poll_job(sys, job);
+                    self.fail(sys, job, id, Err(Errno::ENODEV));
                     continue;
                 }
                 Some((_, true)) => {
                     // Down for good: nothing to wait for.
-                    self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
-                    self.poll_job(sys, job);
+                    self.fail(sys, job, id, Err(Errno::EIO));
                     continue;
                 }
                 Some((ep, false)) => ep,
@@ -641,8 +638,7 @@ impl Vfs {
                 for (g, _) in grants {
                     let _ = sys.grant_revoke(g);
                 }
-                self.st.borrow_mut().results.insert(id, Err(Errno::ENOMEM));
-                self.poll_job(sys, job);
+                self.fail(sys, job, id, Err(Errno::ENOMEM));
                 continue;
             }
             let msg = match (op.pipe, op.cdev) {
@@ -659,8 +655,7 @@ impl Vfs {
                 for (g, _) in grants {
                     let _ = sys.grant_revoke(g);
                 }
-                self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
-                self.poll_job(sys, job);
+                self.fail(sys, job, id, Err(Errno::EIO));
                 continue;
             }
             if held {
@@ -889,6 +884,16 @@ impl Vfs {
         });
         self.st.borrow_mut().results.insert(id, r);
         self.poll_job(sys, p.job);
+    }
+
+    /// Ends request `id` of `job` with `r` (a failure before any answer):
+    /// the job is woken, unless nobody waits for it (a detached request).
+    fn fail(&mut self, sys: &mut dyn Sys, job: u64, id: u64, r: FsResult) {
+        if self.st.borrow_mut().abandoned.remove(&id) {
+            return;
+        }
+        self.st.borrow_mut().results.insert(id, r);
+        self.poll_job(sys, job);
     }
 
     /// RS took the server with `label` down for good: every request held

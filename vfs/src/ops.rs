@@ -674,6 +674,30 @@ impl V {
         Ok((d.mnt, d.attr.ino, name.to_vec()))
     }
 
+    /// Sends `req` without waiting for its answer (it is discarded). It is
+    /// still held and resent with its id if the server dies, and the
+    /// server's queue keeps it ahead of anything sent later, so a
+    /// detached PUTNODE cannot overtake the next request about the inode.
+    fn fs_detached(&self, mnt: usize, req: FsRequest) {
+        let mut st = self.st.borrow_mut();
+        let id = st.new_id();
+        let job = st.current_job;
+        st.outbox.push((
+            job,
+            id,
+            FsOp {
+                mnt,
+                req,
+                g1: GSpec::None,
+                g2: GSpec::None,
+                pipe: None,
+                cdev: None,
+                ds_label: None,
+            },
+        ));
+        st.abandoned.insert(id);
+    }
+
     async fn put(&self, mnt: usize, ino: u32) {
         // A failed put only leaks a reference in the file server.
         let _ = self
@@ -763,8 +787,22 @@ impl V {
                 };
                 // The end is gone from the caller's view whatever PFS says.
                 let _ = self.pipe_req(f.mnt, p).await;
-            } else {
+            } else if f.mode & mode::S_IFMT != mode::S_IFREG {
+                // A block device is written back on its last close, which
+                // must be done when close returns.
                 self.put(f.mnt, f.ino).await;
+            } else {
+                // A regular file's close(2) answers at once: the file
+                // server drops the reference when it gets to it (before
+                // any later request).
+                self.fs_detached(
+                    f.mnt,
+                    FsRequest::Putnode {
+                        id: 0,
+                        ino: f.ino,
+                        count: 1,
+                    },
+                );
             }
         }
         Ok(())
