@@ -391,8 +391,8 @@ pub struct MfsServer {
     device_name: String,
     /// Why the last mount attempt failed, in words.
     mount_problem: Option<String>,
-    /// The endpoint `cfg.client_label` was last found at.
-    client_ep: Option<Endpoint>,
+    /// Who may send requests (`cfg.client_label`).
+    client: sys::ds::OnlyClient,
     /// How the last mount treated the predecessor's memory (a log line).
     restart_note: Option<String>,
     /// The last mount failed because the device could not be opened.
@@ -455,7 +455,7 @@ impl MfsServer {
             bdevs: Vec::new(),
             device_name: String::from("device"),
             mount_problem: None,
-            client_ep: None,
+            client: sys::ds::OnlyClient::new(cfg.client_label),
             restart_note: None,
             open_failed: false,
         }
@@ -696,26 +696,6 @@ impl MfsServer {
             let _ = cache.flush_dev(DEV);
         }
         cache.seal();
-    }
-
-    /// Whether `from` may send requests (see [`MfsConfig::client_label`]).
-    /// The client's endpoint is looked up in DS again when a request comes
-    /// from anyone else, so a restarted client at a new endpoint is
-    /// recognised.
-    fn sender_allowed(&mut self, cx: &mut Ctx<'_>, from: Endpoint) -> bool {
-        let Some(label) = self.cfg.client_label else {
-            return true;
-        };
-        if self.client_ep == Some(from) {
-            return true;
-        }
-        match sys::ds::retrieve_label(cx.sys, label) {
-            Ok(ep) => {
-                self.client_ep = Some(ep);
-                ep == from
-            }
-            Err(_) => false,
-        }
     }
 
     fn record(&mut self, from: Endpoint, id: u64, reply: Message) {
@@ -1363,7 +1343,7 @@ impl MfsServer {
                 );
             }
         };
-        if !self.sender_allowed(cx, msg.source()) {
+        if !self.client.allows(cx.sys, msg.source()) {
             self.stats.bad += 1;
             return Some(
                 FsReply {

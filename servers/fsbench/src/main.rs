@@ -48,13 +48,7 @@ fn err(what: &str, e: Errno) -> String {
 }
 
 fn find(sys: &mut NativeSys, label: &str) -> Option<Endpoint> {
-    for _ in 0..2000 {
-        if let Ok(ep) = sys::ds::retrieve_label(sys, label) {
-            return Some(ep);
-        }
-        sys.sleep(1);
-    }
-    None
+    sys.wait_for_label(label, 2000)
 }
 
 /// Seconds since `start` (clock ticks), at least one tick.

@@ -50,13 +50,7 @@ fn err(what: &str, e: Errno) -> String {
 
 /// Polls DS for `label` (RS publishes it once the service is up).
 fn find(sys: &mut NativeSys, label: &str) -> Option<Endpoint> {
-    for _ in 0..2000 {
-        if let Ok(ep) = sys::ds::retrieve_label(sys, label) {
-            return Some(ep);
-        }
-        sys.sleep(1);
-    }
-    None
+    sys.wait_for_label(label, 2000)
 }
 
 fn mode_char(mode: u16) -> char {

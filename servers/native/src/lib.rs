@@ -114,6 +114,21 @@ impl NativeSys {
         let _ = rt::ipc::receive(abi::CLOCK_ENDPOINT);
     }
 
+    /// The endpoint DS gives for `label`, asking once per clock tick until
+    /// it is there (RS publishes a service's label when it starts it), at
+    /// most `ticks` times. Messages other than the answers are dropped, as
+    /// in [`NativeSys::sleep`]: for clients waiting for the system to come
+    /// up.
+    pub fn wait_for_label(&mut self, label: &str, ticks: u64) -> Option<Endpoint> {
+        for _ in 0..ticks.max(1) {
+            if let Ok(ep) = sys::ds::retrieve_label(self, label) {
+                return Some(ep);
+            }
+            self.sleep(1);
+        }
+        None
+    }
+
     /// The next message for the loop: runtime-made death reports first, then
     /// the kernel's. A notification from SYSTEM to a signal manager means one
     /// of its processes faulted, was killed or exited; which one is found by

@@ -225,3 +225,37 @@ pub fn label_name(sys: &mut dyn Sys, ep: Endpoint) -> Result<String, Errno> {
     )
     .map(|a| a.key)
 }
+
+/// "Only the process labelled X may ask": a server's check of the sender
+/// of each request against a label in DS (MFS and PFS answer only VFS).
+/// The endpoint is remembered and looked up again whenever anyone else
+/// sends, so a client restarted at a new endpoint is recognised.
+#[derive(Debug, Clone, Default)]
+pub struct OnlyClient {
+    label: Option<&'static str>,
+    ep: Option<Endpoint>,
+}
+
+impl OnlyClient {
+    /// Accept only the process DS names `label`; `None` accepts anyone.
+    pub fn new(label: Option<&'static str>) -> Self {
+        OnlyClient { label, ep: None }
+    }
+
+    /// Whether `from` may send requests.
+    pub fn allows(&mut self, sys: &mut dyn Sys, from: Endpoint) -> bool {
+        let Some(label) = self.label else {
+            return true;
+        };
+        if self.ep == Some(from) {
+            return true;
+        }
+        match retrieve_label(sys, label) {
+            Ok(ep) => {
+                self.ep = Some(ep);
+                ep == from
+            }
+            Err(_) => false,
+        }
+    }
+}

@@ -1,4 +1,6 @@
-//! Links this program with the shared user linker script (`servers/rt/user.ld`).
+//! The build script of every boot program (`build = "../rt/link-user.rs"`
+//! in its Cargo.toml): links it with the shared user linker script
+//! (`servers/rt/user.ld`) when building for the OS target.
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let script = format!("{dir}/../rt/user.ld");

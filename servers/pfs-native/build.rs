@@ -1,9 +1,0 @@
-//! Links this program with the shared user linker script (`servers/rt/user.ld`).
-fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let script = format!("{dir}/../rt/user.ld");
-    if std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-none") {
-        println!("cargo:rustc-link-arg-bins=-T{script}");
-    }
-    println!("cargo:rerun-if-changed={script}");
-}
