@@ -914,8 +914,18 @@ fn make_runnable(k: &mut Kernel, slot: usize) {
 
 /// A process finished: drop it from IPC, waking everyone blocked on it.
 fn process_gone(k: &mut Kernel, slot: usize) {
-    for hooks in k.irq_hooks.iter_mut().chain(k.irq_mask_on_fire.iter_mut()) {
-        *hooks &= !(1u64 << slot);
+    let bit = 1u64 << slot;
+    for line in 0..16u8 {
+        let had = k.irq_hooks[usize::from(line)] & bit != 0;
+        k.irq_hooks[usize::from(line)] &= !bit;
+        k.irq_mask_on_fire[usize::from(line)] &= !bit;
+        // As `IrqUnhook`: a line nobody hooks any more is masked, or a
+        // level-triggered device the dead driver left asserting (a request
+        // completing after the crash) would storm until a new instance
+        // hooks the line again, and nothing else would run.
+        if had && k.irq_hooks[usize::from(line)] == 0 {
+            cpu::mask_irq(line);
+        }
     }
     let mut wakes = Vec::new();
     // The slot was registered when the process was spawned.
