@@ -223,6 +223,10 @@ struct Svc {
     init_failures: u32,
     /// Some instance completed its init.
     ever_ran: bool,
+    /// A controlled crash (`service fi`) was asked for: the death it causes
+    /// is restarted at once and does not raise the back-off (a test's
+    /// deliberate crashes are not a crash loop).
+    fi_pending: bool,
 }
 
 impl Svc {
@@ -248,6 +252,7 @@ impl Svc {
             state_refusals: 0,
             init_failures: 0,
             ever_ran: false,
+            fi_pending: false,
         }
     }
 }
@@ -625,6 +630,7 @@ impl Rs {
         };
         let now = sys.now();
         let after = core::mem::replace(&mut self.svcs[i].after_death, AfterDeath::Crash(None));
+        let injected = core::mem::take(&mut self.svcs[i].fi_pending);
         let was = self.svcs[i].state;
         let label = self.svcs[i].cfg.label.clone();
         match after {
@@ -707,7 +713,11 @@ impl Rs {
                     self.answer_waiters(sys, i, Ok(()));
                     return;
                 }
-                let delay = self.backoff_for(i, now);
+                let delay = if injected {
+                    0
+                } else {
+                    self.backoff_for(i, now)
+                };
                 self.record(sys, i, cause, Some(delay));
                 if delay == 0 {
                     self.restart_now(sys, i);
@@ -948,6 +958,7 @@ impl Rs {
                 Some(i) if self.svcs[i].state == RunState::Running => {
                     if let Ok(m) = RsToService::FiCrash.to_message() {
                         let _ = sys.send(self.svcs[i].ep, m);
+                        self.svcs[i].fi_pending = true;
                     }
                     Ok(Some(i))
                 }

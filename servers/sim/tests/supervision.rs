@@ -92,6 +92,43 @@ fn backoff_grows_on_repeated_crashes_and_is_capped() {
 }
 
 #[test]
+fn controlled_crashes_restart_at_once_without_raising_the_backoff() {
+    seeded("backoff-fi", 24, |seed| {
+        let mut sim = boot(
+            SimConfig::new(seed),
+            vec![ds_service(), service("echo", "echo", Policy::Restart, HZ)],
+        );
+        for n in 1..=5u32 {
+            sim.service_request(ServiceRequest::Fi {
+                id: u64::from(n),
+                label: "echo".into(),
+            })
+            .expect("fi accepted");
+            assert!(wait_running(&mut sim, "echo", n, 10 * HZ), "restart {n}");
+        }
+        let backoffs: Vec<u64> = sim
+            .crash_records("echo")
+            .iter()
+            .map(|r| r.backoff.unwrap())
+            .collect();
+        assert_eq!(
+            backoffs,
+            vec![0; 5],
+            "service fi crashes are not a crash loop"
+        );
+        // A crash of its own afterwards backs off from level 0 as usual.
+        assert!(sim.crash_now("echo"));
+        assert!(wait_running(&mut sim, "echo", 6, 100 * HZ));
+        let last = sim.crash_records("echo").last().unwrap().backoff;
+        assert_eq!(last, Some(0));
+        assert!(sim.crash_now("echo"));
+        assert!(wait_running(&mut sim, "echo", 7, 100 * HZ));
+        let last = sim.crash_records("echo").last().unwrap().backoff;
+        assert_eq!(last, Some(2 * HZ));
+    });
+}
+
+#[test]
 fn backoff_level_decays_after_a_stable_period() {
     seeded("backoff-decay", 23, |seed| {
         let mut sim = boot(
