@@ -40,12 +40,19 @@ use zerocopy::{FromBytes, IntoBytes};
 
 /// Largest number of bytes one read or write request moves (VFS loops for more).
 pub const MAX_IO: usize = 128 * 1024;
-/// How many recent non-data answers are remembered for resends. An answer
-/// already sent is never lost by a PFS crash (the reply sits with the
-/// caller), so this only has to cover the requests in flight at a crash
-/// whose caller cannot tell whether they were answered; it is saved with
+/// How many recent non-data answers are remembered for resends. This only
+/// has to cover the requests in flight at a crash whose caller cannot tell
+/// whether they were answered — natively also answers already sent but
+/// still queued for the caller, which the kernel drops with the dead
+/// sender (bouncing the request, so VFS resends it); it is saved with
 /// every request, so it is kept small.
 pub const RECENT: usize = 16;
+/// How many recent read answers are remembered with their data, for the
+/// same reason: a read answered just before a crash whose answer never
+/// reached VFS is resent, and the bytes it took from the pipe must come
+/// back again rather than be lost (or the reader wait for ever). At most
+/// a pipe's capacity each.
+pub const RECENT_DATA: usize = 4;
 /// Most parked orphan answers kept; beyond, the lowest (oldest) request ids
 /// go first (their callers stopped resending, e.g. they died).
 pub const PARKED: usize = 256;
@@ -169,6 +176,8 @@ pub struct Pfs {
     /// Answers of orphans that completed before their resend arrived.
     parked: BTreeMap<(u32, u64), Answer>,
     recent: VecDeque<((u32, u64), Message)>,
+    /// Recent read answers with their data (see [`RECENT_DATA`]).
+    recent_data: VecDeque<((u32, u64), Vec<u8>)>,
     /// Node attributes set at `NewNode` (pipe id → mode, uid, gid).
     attrs: BTreeMap<u32, (u16, u16, u16)>,
     stats: PfsStats,
@@ -194,6 +203,7 @@ impl Pfs {
             by_request: BTreeMap::new(),
             parked: BTreeMap::new(),
             recent: VecDeque::new(),
+            recent_data: VecDeque::new(),
             attrs: BTreeMap::new(),
             stats: PfsStats::default(),
             outbox: Vec::new(),
@@ -325,6 +335,18 @@ impl Pfs {
         self.parked.insert(key, a);
     }
 
+    /// Keeps a copy of a data answer given to a live caller (see
+    /// [`RECENT_DATA`]).
+    fn remember_data(&mut self, key: (u32, u64), a: &Answer) {
+        if let Answer::Data(d) = a {
+            self.touched = true;
+            if self.recent_data.len() >= RECENT_DATA {
+                self.recent_data.pop_front();
+            }
+            self.recent_data.push_back((key, d.clone()));
+        }
+    }
+
     fn remember(&mut self, key: (u32, u64), m: Message) {
         self.touched = true;
         if self.recent.len() >= RECENT {
@@ -351,8 +373,9 @@ impl Pfs {
                 self.park(key, a);
             } else {
                 let m = Self::deliver(cx, c.ep, c.id, c.grant, &a);
-                if let Answer::Reply(r) = a {
-                    self.remember(key, r);
+                match a {
+                    Answer::Reply(r) => self.remember(key, r),
+                    ref d => self.remember_data(key, d),
                 }
                 self.outbox.push((c.ep, m));
             }
@@ -395,6 +418,7 @@ impl Pfs {
             }
             Ok(Outcome::Done(d)) => {
                 let a = self.answer(id, Kind::Read, d);
+                self.remember_data((src.0, id), &a);
                 Some(Self::deliver(cx, src, id, Some(buf), &a))
             }
         }
@@ -610,6 +634,12 @@ impl Pfs {
             e.u64(k.1);
             e.raw(m.as_bytes());
         }
+        e.u32(self.recent_data.len() as u32);
+        for (k, d) in &self.recent_data {
+            e.u32(k.0);
+            e.u64(k.1);
+            e.bytes(d);
+        }
         e.u32(self.attrs.len() as u32);
         for (ino, (mode, uid, gid)) in &self.attrs {
             e.u32(*ino);
@@ -669,6 +699,11 @@ impl Pfs {
             let m = Message::read_from_bytes(d.raw(64)?).map_err(|_| Errno::EINVAL)?;
             recent.push_back((k, m));
         }
+        let mut recent_data = VecDeque::new();
+        for _ in 0..d.u32()? {
+            let k = (d.u32()?, d.u64()?);
+            recent_data.push_back((k, d.bytes()?.to_vec()));
+        }
         let mut attrs = BTreeMap::new();
         for _ in 0..d.u32()? {
             let ino = d.u32()?;
@@ -683,6 +718,7 @@ impl Pfs {
         self.by_request = by_request;
         self.parked = parked;
         self.recent = recent;
+        self.recent_data = recent_data;
         self.attrs = attrs;
         Ok(())
     }
@@ -704,7 +740,7 @@ impl Pfs {
     }
 }
 
-const SERVER_STATE_VERSION: u32 = 1;
+const SERVER_STATE_VERSION: u32 = 2;
 
 fn encode_answer(e: &mut Enc, a: &Answer) {
     match a {
@@ -774,8 +810,9 @@ impl Service for Pfs {
                 _ => None,
             };
             let m = Self::deliver(cx, src, id, grant, &a);
-            if let Answer::Reply(r) = a {
-                self.remember(key, r);
+            match a {
+                Answer::Reply(r) => self.remember(key, r),
+                ref d => self.remember_data(key, d),
             }
             self.save(cx);
             return Some(m);
@@ -783,6 +820,13 @@ impl Service for Pfs {
         if let Some((_, m)) = self.recent.iter().find(|(k, _)| *k == key) {
             self.stats.replayed += 1;
             return Some(*m);
+        }
+        if let Some((_, d)) = self.recent_data.iter().find(|(k, _)| *k == key)
+            && let Ok(FsRequest::Read { buf, .. }) = FsRequest::try_from(&msg)
+        {
+            self.stats.replayed += 1;
+            let a = Answer::Data(d.clone());
+            return Some(Self::deliver(cx, src, id, Some(buf), &a));
         }
         if let Some(&token) = self.by_request.get(&key)
             && let Some(c) = self.callers.get_mut(&token)
@@ -865,6 +909,7 @@ mod tests {
         s.park((5, 6), Answer::Data(vec![1, 2, 3]));
         s.park((5, 7), Answer::Reply(Pfs::count(7, 3)));
         s.remember((5, 8), Pfs::ok(8, FsAnswer::Done));
+        s.remember_data((5, 9), &Answer::Data(vec![4, 5, 6, 7]));
         s
     }
 
@@ -878,6 +923,7 @@ mod tests {
         assert_eq!(t.next_token, s.next_token);
         assert_eq!(t.parked, s.parked);
         assert_eq!(t.recent, s.recent);
+        assert_eq!(t.recent_data, s.recent_data);
         assert_eq!(t.attrs, s.attrs);
         assert_eq!(t.by_request, s.by_request);
         assert_eq!(t.callers.len(), 2);
@@ -913,6 +959,22 @@ mod tests {
             bad[i] ^= 0xff;
             let _ = Pfs::new(Config::default()).restore(&bad);
         }
+    }
+
+    #[test]
+    fn recent_read_answers_are_bounded_and_replies_are_not_kept_as_data() {
+        let mut s = Pfs::new(Config::default());
+        s.remember_data((1, 1), &Answer::Reply(Pfs::count(1, 0)));
+        assert!(s.recent_data.is_empty());
+        for id in 0..(RECENT_DATA as u64 + 3) {
+            s.remember_data((1, id), &Answer::Data(vec![id as u8; 3]));
+        }
+        assert_eq!(s.recent_data.len(), RECENT_DATA);
+        assert_eq!(
+            s.recent_data.front().map(|e| e.0),
+            Some((1, 3)),
+            "oldest dropped"
+        );
     }
 
     #[test]
