@@ -31,6 +31,8 @@ pub mod grant;
 pub mod heap;
 pub mod ipc;
 pub mod module;
+#[cfg(target_os = "none")]
+pub mod persist;
 pub mod print;
 pub mod sys;
 
@@ -81,11 +83,21 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 
 #[cfg(target_os = "none")]
 #[global_allocator]
-static ALLOCATOR: heap::StaticHeap = heap::StaticHeap::with_window(
+static ALLOCATOR: heap::StaticHeap = heap::StaticHeap::with_windows(
     abi::HEAP_BASE as usize,
     abi::HEAP_END as usize,
     map_heap_window,
+    abi::PRESERVE_BASE as usize,
+    abi::PRESERVE_END as usize,
+    map_preserved_window,
 );
+
+/// Maps pages of the preserved window for the preserved heap (pages the
+/// kernel kept from a previous instance are left as they are).
+#[cfg(target_os = "none")]
+fn map_preserved_window(addr: usize, len: usize) -> bool {
+    sys::map_preserved(addr as u64, (len / 4096) as u64).is_ok()
+}
 
 /// Grows the heap: fresh pages in this process's own heap window.
 #[cfg(target_os = "none")]
