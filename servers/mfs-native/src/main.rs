@@ -11,6 +11,29 @@
 //! the error and the system keeps running. Only VFS is answered (MFS checks
 //! the sender of every request). Listed as a boot module with the argument
 //! `image` so that `Spawn` finds its image.
+//!
+//! Stateful restart: the whole heap lives in the preserved window
+//! (`rt::persist`, started first thing in `main`), whose pages RS moves to
+//! the restarted instance (`mfs` is in `rs::services::KEEP_MEMORY`). The
+//! new instance adopts the heap, takes back the [`MfsMemory`] its
+//! predecessor registered as root — the block cache with its dirty blocks
+//! and the exactly-once record — and `MfsServer` adopts the cache after
+//! its crc32 checks. What else the dead instance had allocated leaks; when
+//! the heap holds more than the limit after an init, the instance flushes
+//! the cache, hands the durable state (record, open references) to its
+//! successor as bytes and exits, and the successor starts the heap empty
+//! (failover, logged). A heap left busy (killed inside an allocation), a
+//! memory left borrowed or a server left inside a request (killed
+//! mid-handler, not crashed between messages) is not trusted: the
+//! successor starts stateless and says so.
+//!
+//! Options, as further words of the `mfs` boot module line (`mfs-native:mfs
+//! image OPTION...`), read by every instance: `volatile` (private heap: a
+//! restart keeps nothing, the negative control), `norecord` (no
+//! exactly-once record), `die=PPM` (die after applying and recording a
+//! side-effecting request with this probability per million, before the
+//! reply: VFS resends it), `heaplimit=KIB` (failover threshold, default
+//! 24 MiB).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -20,10 +43,12 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
+use core::cell::RefCell;
 use libbdev::{Access, Bdev, BdevDevice, Minor};
 use libminixfs::BlockDevice;
-use mfs::server::{DeviceOpener, MfsConfig, MfsMemory, MfsServer};
-use sys::Errno;
+use mfs::server::{DeviceOpener, Durable, MfsConfig, MfsMemory, MfsMemoryInner, MfsServer};
+use rt::persist::{FreshReason, Start};
+use sys::{Ctx, Errno, InitInfo, Message, Service};
 
 rt::entry!(main);
 
@@ -68,11 +93,170 @@ fn in_boot_image(program: &str) -> bool {
         .any(|l| l.split_ascii_whitespace().next() == Some(program))
 }
 
+/// Options from the boot module line (see the module doc).
+#[derive(Clone, Copy)]
+struct Options {
+    volatile: bool,
+    norecord: bool,
+    die_ppm: u32,
+    heap_limit: usize,
+}
+
+/// Exit code of an instance that hands over to a fresh heap.
+const EXIT_FAILOVER: i32 = 75;
+
+/// Reads the options of the `mfs` boot module line without allocating
+/// (the heap must not be used before `rt::persist::start`).
+fn options() -> Options {
+    let mut o = Options {
+        volatile: false,
+        norecord: false,
+        die_ppm: 0,
+        heap_limit: 24 << 20,
+    };
+    let mut buf = [0u8; 4096];
+    let n = rt::sys::boot_modules(&mut buf).unwrap_or(0).min(buf.len());
+    let text = core::str::from_utf8(&buf[..n]).unwrap_or("");
+    let Some(line) = text
+        .lines()
+        .find(|l| l.split_ascii_whitespace().next() == Some("mfs"))
+    else {
+        return o;
+    };
+    for w in line.split_ascii_whitespace().skip(1) {
+        match w.split_once('=') {
+            None if w == "volatile" => o.volatile = true,
+            None if w == "norecord" => o.norecord = true,
+            Some(("die", v)) => o.die_ppm = v.parse().unwrap_or(0),
+            Some(("heaplimit", v)) => {
+                o.heap_limit = v.parse::<usize>().map_or(o.heap_limit, |k| k << 10)
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
+fn kib(b: usize) -> usize {
+    b.div_ceil(1024)
+}
+
+/// A new memory registered as the preserved heap's root.
+fn new_root(mem: MfsMemoryInner) -> MfsMemory {
+    let m = Rc::new(RefCell::new(mem));
+    if !rt::persist::register_root(&m) {
+        rt::println!("preserved heap: cannot register the root; restarts will be stateless");
+    }
+    m
+}
+
+/// The memory this instance works with: the predecessor's, taken back
+/// from the preserved heap, or a new one.
+fn memory(o: &Options) -> MfsMemory {
+    if o.volatile {
+        rt::println!("volatile: private heap, a restart keeps nothing");
+        return MfsMemory::default();
+    }
+    match rt::persist::start() {
+        Ok(Start::Adopted(u)) => {
+            rt::println!(
+                "preserved heap adopted: generation {}, {} KiB in use at adoption, {} KiB mapped, {} resets",
+                u.generation,
+                kib(u.in_use_at_adoption),
+                kib(u.mapped),
+                u.resets
+            );
+            match rt::persist::take_root::<RefCell<MfsMemoryInner>>() {
+                Some(m) if m.try_borrow_mut().is_ok() => m,
+                Some(_) => {
+                    rt::println!(
+                        "preserved heap: the memory was in use when the previous instance died; starting stateless"
+                    );
+                    new_root(MfsMemoryInner::default())
+                }
+                None => {
+                    rt::println!("preserved heap: no root; starting stateless");
+                    new_root(MfsMemoryInner::default())
+                }
+            }
+        }
+        Ok(Start::Fresh(FreshReason::Requested)) => {
+            let carried = rt::persist::take_carry().and_then(|b| Durable::from_bytes(&b));
+            match carried {
+                Some(d) => {
+                    rt::println!(
+                        "preserved heap started afresh (failover); took over {} records",
+                        d.record_count()
+                    );
+                    new_root(MfsMemoryInner::with_durable(d))
+                }
+                None => {
+                    rt::println!(
+                        "preserved heap started afresh (failover) but the handed-over state is damaged; starting stateless"
+                    );
+                    new_root(MfsMemoryInner::default())
+                }
+            }
+        }
+        Ok(Start::Fresh(why)) => {
+            match why {
+                FreshReason::Empty => rt::println!("preserved heap: new"),
+                FreshReason::Busy => rt::println!(
+                    "preserved heap: the previous instance died inside an allocation; starting stateless"
+                ),
+                _ => rt::println!("preserved heap: not a heap of this program; starting stateless"),
+            }
+            new_root(MfsMemoryInner::default())
+        }
+        Err(e) => {
+            rt::println!("preserved heap unavailable ({e:?}); restarts will be stateless");
+            MfsMemory::default()
+        }
+    }
+}
+
+/// `MfsServer` plus the failover check after each init.
+struct NativeMfs {
+    server: MfsServer,
+    heap_limit: usize,
+}
+
+impl Service for NativeMfs {
+    fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
+        let r = self.server.init(cx, info);
+        if let Some(u) = rt::persist::usage()
+            && u.in_use > self.heap_limit
+        {
+            match self.server.hand_over() {
+                Ok(bytes) => {
+                    rt::println!(
+                        "preserved heap failover: {} KiB in use > limit {} KiB after {} generations; cache flushed, handing {} bytes of state to a fresh heap",
+                        kib(u.in_use),
+                        kib(self.heap_limit),
+                        u.generation,
+                        bytes.len()
+                    );
+                    let e = rt::persist::restart_fresh(&bytes, EXIT_FAILOVER);
+                    rt::println!("preserved heap failover failed: {e:?}; going on");
+                }
+                Err(e) => rt::println!("preserved heap failover: flush failed ({e}); going on"),
+            }
+        }
+        r
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        self.server.handle(cx, msg)
+    }
+}
+
 fn main(args: &str) -> i32 {
     if native::is_image_only(args) {
         rt::println!("boot image only; RS starts the service");
         return 0;
     }
+    let opts = options();
+    let mem = memory(&opts);
     let label = args.split_ascii_whitespace().next().unwrap_or("mfs");
     let Some(minor) = minor_of(label) else {
         rt::println!("label '{label}' names no disk (mfs, mfs2, ...)");
@@ -89,13 +273,33 @@ fn main(args: &str) -> i32 {
     let opener: DeviceOpener = Rc::new(move || open(driver, minor));
     let cfg = MfsConfig {
         client_label: Some("vfs"),
+        // Reads skip the crc32 (the guest has no fast crc); a restarted
+        // instance rereads clean blocks, dirty ones are always checked.
+        checksum_clean: false,
+        // Checksums once per request; writes of 128 KiB and more stream to
+        // the disk before they are answered (and so need none).
+        defer_checksums: true,
+        write_through: 128 * 1024,
+        exactly_once: !opts.norecord,
+        die_after_apply_ppm: opts.die_ppm,
         ..MfsConfig::default()
     };
-    let mut server = MfsServer::new(cfg, MfsMemory::default(), opener)
-        .with_device_name(&format!("{driver} minor {minor}"));
+    if opts.norecord || opts.die_ppm > 0 {
+        rt::println!(
+            "options: exactly-once record {}, injected deaths after apply {} ppm",
+            if opts.norecord { "off" } else { "on" },
+            opts.die_ppm
+        );
+    }
+    let mut server =
+        MfsServer::new(cfg, mem, opener).with_device_name(&format!("{driver} minor {minor}"));
     for n in 0..DISK_NODES {
         server = server.with_block_device(DISK_MAJOR << 8 | n, Rc::new(move || open(DRIVER, n)));
     }
     server = server.with_block_device(MEMORY_MAJOR << 8, Rc::new(|| open(MEMORY, 0)));
-    native::run(sys::Sef::new(server, sys::StateStore::None))
+    let svc = NativeMfs {
+        server,
+        heap_limit: opts.heap_limit,
+    };
+    native::run(sys::Sef::new(svc, sys::StateStore::None))
 }

@@ -60,7 +60,9 @@ impl ServiceSpec {
 /// A list beside the table rather than a column, so `service up` instances
 /// choose it by label: `counter` keeps it, `counter-plain` (the same
 /// program) does not, which the QEMU tests use as the negative control.
-pub const KEEP_MEMORY: &[&str] = &["counter"];
+/// `mfs` keeps its whole heap there (block cache, exactly-once record:
+/// `servers/mfs-native`); `mfs2`... are not listed and restart stateless.
+pub const KEEP_MEMORY: &[&str] = &["counter", "mfs"];
 
 /// Whether the service labelled `label` keeps its preserved window.
 pub fn keeps_memory(label: &str) -> bool {
