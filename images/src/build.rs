@@ -46,6 +46,7 @@ pub const PROGRAMS: &[&str] = &[
     "blkclient",
     "memory",
     "fsbench",
+    "fsload",
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";
@@ -156,6 +157,7 @@ pub const OS_CRATES: &[&str] = &[
     "blkclient",
     "memory",
     "fsbench",
+    "fsload",
 ];
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
