@@ -4,3 +4,4 @@
 pub mod build;
 pub mod mfstool;
 pub mod qemu;
+pub mod soakplot;
