@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use mfs::server::MfsConfig;
 use sys::Errno::*;
-use sys::proto::service::Policy;
+use sys::proto::service::{Policy, RunState};
 use sys::proto::vfs::oflag::*;
 use vfs::Vfs;
 
@@ -100,6 +100,48 @@ fn stateless_restart_loses_unflushed_writes() {
     assert_eq!(unsynced, None);
     // Open references died with the instance.
     assert!(!ok);
+}
+
+/// A kill that strikes inside a request (natively: RS killing an MFS that
+/// missed its pings while it waited on the disk) leaves the memory marked
+/// busy: the successor trusts none of it and starts stateless, saying so,
+/// rather than adopting a half-changed cache.
+#[test]
+fn memory_left_inside_a_request_is_not_adopted() {
+    let mut w = world(24, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    w.run(move |s, c| {
+        let fd = c.open(s, "/unsynced", O_CREAT | O_RDWR, 0o644).unwrap();
+        c.write(s, fd, b"only in the cache").unwrap();
+    });
+    let adoptions = w.fss[0].mem.borrow().adoptions;
+    // As if the instance had been cut off in the middle of a handler.
+    w.fss[0].mem.borrow_mut().busy = true;
+    assert!(w.sim.crash_now("mfs"));
+    assert!(w.sim.run_until(100 * sys::HZ, |s| {
+        s.rs_service("mfs")
+            .is_some_and(|i| i.restarts == 1 && i.state == RunState::Running)
+    }));
+    let m = w.fss[0].mem.borrow();
+    assert_eq!(m.adoptions, adoptions, "the cache was adopted");
+    assert!(!m.busy, "the new instance cleared the mark");
+    assert!(m.durable.refs().is_empty(), "open references kept");
+    drop(m);
+    let said = w.sim.trace().iter().any(|e| {
+        matches!(e, sim::Event::Log { text, .. }
+            if text.contains("died inside a request") && text.contains("starting stateless"))
+    });
+    assert!(said, "no log line about the stateless start");
+    let out = slot::<Option<Vec<u8>>>();
+    let o2 = out.clone();
+    w.run(move |s, c| {
+        let got = c
+            .open(s, "/unsynced", O_RDONLY, 0)
+            .ok()
+            .and_then(|fd| c.read(s, fd, 100).ok());
+        o2.borrow_mut().replace(got);
+    });
+    assert_eq!(out.borrow_mut().take(), Some(None), "the unflushed file survived");
 }
 
 #[test]
