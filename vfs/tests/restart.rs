@@ -141,7 +141,11 @@ fn memory_left_inside_a_request_is_not_adopted() {
             .and_then(|fd| c.read(s, fd, 100).ok());
         o2.borrow_mut().replace(got);
     });
-    assert_eq!(out.borrow_mut().take(), Some(None), "the unflushed file survived");
+    assert_eq!(
+        out.borrow_mut().take(),
+        Some(None),
+        "the unflushed file survived"
+    );
 }
 
 #[test]
