@@ -323,20 +323,24 @@ pub fn svg(soak: &Soak, series: &Series, title: &str) -> String {
             base + 4.0,
             esc(svc)
         );
-        let mut path = String::new();
-        for m in soak.markers.iter().filter(|m| m.svc == *svc) {
-            let xx = x(m.t as f64);
-            let (y0, y1) = if m.restart {
-                (base, base + 5.0)
-            } else {
-                (base - 5.0, base + 5.0)
-            };
-            let _ = write!(path, "M{xx:.1} {y0:.1}V{y1:.1}");
+        // One mark per event, on whole pixels; marks that fall on the same
+        // pixel coincide and are drawn once (keeps a long soak's plot small).
+        for (restart, y0, len) in [(false, base - 5.0, 10), (true, base, 5)] {
+            let xs: std::collections::BTreeSet<i64> = soak
+                .markers
+                .iter()
+                .filter(|m| m.svc == *svc && m.restart == restart)
+                .map(|m| x(m.t as f64).round() as i64)
+                .collect();
+            let mut path = String::new();
+            for xx in xs {
+                let _ = write!(path, "M{xx} {y0:.0}v{len}");
+            }
+            let _ = writeln!(
+                o,
+                r#"<path d="{path}" stroke="{color}" stroke-width="0.8"/>"#
+            );
         }
-        let _ = writeln!(
-            o,
-            r#"<path d="{path}" stroke="{color}" stroke-width="0.6"/>"#
-        );
     }
     let _ = writeln!(
         o,
@@ -425,7 +429,7 @@ kernel: spawned 'fsload1' as slot 11
         assert!(out.trim_end().ends_with("</svg>"));
         assert!(out.contains("a &lt;soak&gt;"));
         assert_eq!(out.matches("<polyline").count(), 1);
-        // Five markers: one `M` move per mark.
+        // Five markers on distinct pixels: one `M` move per mark.
         let marks: usize = out
             .lines()
             .filter(|l| l.starts_with("<path d=\""))
