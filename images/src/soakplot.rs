@@ -214,7 +214,8 @@ fn esc(s: &str) -> String {
 /// restart.
 pub fn svg(soak: &Soak, series: &Series, title: &str) -> String {
     let (w, h) = (1000.0_f64, 420.0_f64);
-    let (left, right, top) = (60.0, 20.0, 40.0);
+    // Room on the left for the lane labels ("virtio-blk (1172)").
+    let (left, right, top) = (120.0, 20.0, 40.0);
     let lanes = series.services.len().max(1) as f64;
     let lane_h = 16.0;
     let plot_bottom = h - 40.0 - lanes * lane_h;

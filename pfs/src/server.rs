@@ -188,8 +188,8 @@ pub struct Pfs {
     touched: bool,
     /// The core's change counter at the last save.
     saved_at: u64,
-    /// The endpoint `cfg.client_label` was last found at.
-    client_ep: Option<Endpoint>,
+    /// Who may send requests (`cfg.client_label`).
+    client: sys::ds::OnlyClient,
 }
 
 impl Pfs {
@@ -209,7 +209,7 @@ impl Pfs {
             outbox: Vec::new(),
             touched: false,
             saved_at: 0,
-            client_ep: None,
+            client: sys::ds::OnlyClient::new(cfg.client_label),
         }
     }
 
@@ -232,25 +232,6 @@ impl Pfs {
         let t = self.next_token;
         self.next_token += 1;
         t
-    }
-
-    /// Whether `from` may send requests (see [`Config::client_label`]); the
-    /// label is looked up again when anyone else sends, so a restarted
-    /// client at a new endpoint is recognised.
-    fn sender_allowed(&mut self, cx: &mut Ctx<'_>, from: Endpoint) -> bool {
-        let Some(label) = self.cfg.client_label else {
-            return true;
-        };
-        if self.client_ep == Some(from) {
-            return true;
-        }
-        match sys::ds::retrieve_label(cx.sys, label) {
-            Ok(ep) => {
-                self.client_ep = Some(ep);
-                ep == from
-            }
-            Err(_) => false,
-        }
     }
 
     fn err(id: u64, e: Errno) -> Message {
@@ -794,7 +775,7 @@ impl Service for Pfs {
             self.stats.refused += 1;
             return Some(Self::err(msg.request_id(), Errno::ENOSYS));
         }
-        if !self.sender_allowed(cx, src) {
+        if !self.client.allows(cx.sys, src) {
             self.stats.refused += 1;
             return Some(Self::err(msg.request_id(), Errno::EPERM));
         }

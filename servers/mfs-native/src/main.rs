@@ -293,10 +293,17 @@ fn main(args: &str) -> i32 {
     }
     let mut server =
         MfsServer::new(cfg, mem, opener).with_device_name(&format!("{driver} minor {minor}"));
-    for n in 0..DISK_NODES {
-        server = server.with_block_device(DISK_MAJOR << 8 | n, Rc::new(move || open(DRIVER, n)));
+    // Only drivers the boot image has: opening a device of one that is
+    // not there waits for it in DS (libbdev's reconnect) at every mount.
+    if in_boot_image(DRIVER) {
+        for n in 0..DISK_NODES {
+            server =
+                server.with_block_device(DISK_MAJOR << 8 | n, Rc::new(move || open(DRIVER, n)));
+        }
     }
-    server = server.with_block_device(MEMORY_MAJOR << 8, Rc::new(|| open(MEMORY, 0)));
+    if in_boot_image(MEMORY) {
+        server = server.with_block_device(MEMORY_MAJOR << 8, Rc::new(|| open(MEMORY, 0)));
+    }
     let svc = NativeMfs {
         server,
         heap_limit: opts.heap_limit,
