@@ -16,6 +16,9 @@
 //! - `persist`: write `/guest/written.txt` (checked on the host afterwards).
 //! - `show`: what a user sees at boot: `ls -l /`, `ls -l /dev`, `/etc/motd`
 //!   and `df /` (read-only).
+//! - `bigcache=MIB`: write MIB MiB in 64 KiB writes without syncing (they
+//!   stay dirty in MFS's cache), have RS crash MFS (`service fi`), and read
+//!   every byte back from the restarted instance, which adopted the cache.
 //! - `shutdown`: sync and unmount `/`, then power off with the verdict.
 //! - `stay`: keep the system running afterwards instead of powering off
 //!   (interactive boots; quit QEMU with Ctrl-A X).
@@ -286,6 +289,83 @@ fn show(sys: &mut NativeSys, c: &mut Client) -> Check {
     df(sys, c, "/")
 }
 
+fn mfs_status(sys: &mut NativeSys) -> Result<sys::proto::service::ServiceStatus, String> {
+    let req = ServiceRequest::Status {
+        id: 2,
+        label: "mfs".into(),
+    };
+    let reply = sys
+        .sendrec(
+            Endpoint::RS,
+            req.to_message().map_err(|e| err("status", e))?,
+        )
+        .map_err(|e| err("status", e))?;
+    ServiceReply::try_from(&reply)
+        .and_then(|r| r.result)
+        .map_err(|e| err("status of mfs", e))
+}
+
+fn check_bigcache(sys: &mut NativeSys, c: &mut Client, mib: usize) -> Check {
+    const CHUNK: usize = 64 * 1024;
+    let pat = |i: usize| (i as u8) ^ ((i >> 16) as u8).wrapping_mul(7);
+    let fd = c
+        .open(sys, "/bigcache.bin", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        .map_err(|e| err("create /bigcache.bin", e))?;
+    let mut buf = alloc::vec![0u8; CHUNK];
+    for k in 0..mib * (1 << 20) / CHUNK {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = pat(k * CHUNK + i);
+        }
+        let n = c.write(sys, fd, &buf).map_err(|e| err("write", e))?;
+        if n != CHUNK {
+            return Err(format!("short write {n}"));
+        }
+    }
+    c.close(sys, fd).map_err(|e| err("close", e))?;
+    let before = mfs_status(sys)?.restarts;
+    rt::println!("wrote {mib} MiB without a sync; crashing mfs (restarts {before})");
+    rs_call(
+        sys,
+        ServiceRequest::Fi {
+            id: 3,
+            label: "mfs".into(),
+        },
+    )
+    .map_err(|e| err("service fi mfs", e))?;
+    let mut back = false;
+    for _ in 0..3000 {
+        let s = mfs_status(sys)?;
+        if s.restarts > before && s.state == sys::proto::service::RunState::Running {
+            back = true;
+            break;
+        }
+        sys.sleep(1);
+    }
+    if !back {
+        return Err("mfs did not come back".into());
+    }
+    let fd = c
+        .open(sys, "/bigcache.bin", O_RDONLY, 0)
+        .map_err(|e| err("open after the crash", e))?;
+    let mut at = 0usize;
+    loop {
+        let d = c.read(sys, fd, 1 << 20).map_err(|e| err("read", e))?;
+        if d.is_empty() {
+            break;
+        }
+        if let Some(i) = d.iter().enumerate().position(|(i, &b)| b != pat(at + i)) {
+            return Err(format!("byte {} differs after the crash", at + i));
+        }
+        at += d.len();
+    }
+    c.close(sys, fd).map_err(|e| err("close", e))?;
+    if at != mib << 20 {
+        return Err(format!("read back {at} bytes of {}", mib << 20));
+    }
+    rt::println!("read all {mib} MiB back from the restarted mfs");
+    Ok(())
+}
+
 fn check_shutdown(sys: &mut NativeSys, c: &mut Client) -> Check {
     c.sync(sys).map_err(|e| err("sync", e))?;
     c.umount(sys, "/").map_err(|e| err("umount /", e))?;
@@ -311,6 +391,10 @@ fn main(args: &str) -> i32 {
             "show" => show(&mut sys, &mut c),
             "shutdown" => check_shutdown(&mut sys, &mut c),
             "stay" => Ok(()),
+            w if w.starts_with("bigcache=") => match w["bigcache=".len()..].parse() {
+                Ok(mib) => check_bigcache(&mut sys, &mut c, mib),
+                Err(_) => Err(format!("bad size in '{w}'")),
+            },
             other => Err(format!("unknown check '{other}'")),
         };
         match r {

@@ -32,8 +32,11 @@
 //! restart keeps nothing, the negative control), `norecord` (no
 //! exactly-once record), `die=PPM` (die after applying and recording a
 //! side-effecting request with this probability per million, before the
-//! reply: VFS resends it), `heaplimit=KIB` (failover threshold, default
-//! 24 MiB).
+//! reply: VFS resends it), `cache=MIB` (cache size in MiB of 4 KiB
+//! blocks, default 16; buffers are allocated as they are used, and the
+//! whole cache, dirty blocks included, survives a restart), `heaplimit=KIB`
+//! (failover threshold, default the cache plus 24 MiB; the preserved
+//! window is 128 MiB).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -100,7 +103,14 @@ struct Options {
     norecord: bool,
     die_ppm: u32,
     heap_limit: usize,
+    /// Cache buffers (`cache=MIB`: MiB of 4 KiB blocks).
+    bufs: usize,
 }
+
+/// Default cache: 16 MiB of 4 KiB blocks (buffers are allocated as used).
+const DEFAULT_CACHE_MIB: usize = 16;
+/// Heap kept above the cache before a failover to a fresh heap.
+const HEAP_SLACK: usize = 24 << 20;
 
 /// Exit code of an instance that hands over to a fresh heap.
 const EXIT_FAILOVER: i32 = 75;
@@ -112,8 +122,10 @@ fn options() -> Options {
         volatile: false,
         norecord: false,
         die_ppm: 0,
-        heap_limit: 24 << 20,
+        heap_limit: (DEFAULT_CACHE_MIB << 20) + HEAP_SLACK,
+        bufs: DEFAULT_CACHE_MIB * 256,
     };
+    let mut heap_limit_given = false;
     let mut buf = [0u8; 4096];
     let n = rt::sys::boot_modules(&mut buf).unwrap_or(0).min(buf.len());
     let text = core::str::from_utf8(&buf[..n]).unwrap_or("");
@@ -129,10 +141,19 @@ fn options() -> Options {
             None if w == "norecord" => o.norecord = true,
             Some(("die", v)) => o.die_ppm = v.parse().unwrap_or(0),
             Some(("heaplimit", v)) => {
+                heap_limit_given = true;
                 o.heap_limit = v.parse::<usize>().map_or(o.heap_limit, |k| k << 10)
+            }
+            Some(("cache", v)) => {
+                if let Ok(mib) = v.parse::<usize>() {
+                    o.bufs = mib.max(1) * 256;
+                }
             }
             _ => {}
         }
+    }
+    if !heap_limit_given {
+        o.heap_limit = o.bufs * 4096 + HEAP_SLACK;
     }
     o
 }
@@ -282,6 +303,7 @@ fn main(args: &str) -> i32 {
         write_through: 128 * 1024,
         exactly_once: !opts.norecord,
         die_after_apply_ppm: opts.die_ppm,
+        nr_bufs: opts.bufs,
         ..MfsConfig::default()
     };
     if opts.norecord || opts.die_ppm > 0 {
