@@ -45,6 +45,7 @@ pub const PROGRAMS: &[&str] = &[
     "virtio-blk",
     "blkclient",
     "memory",
+    "slowdev",
     "fsbench",
     "fsload",
 ];
@@ -156,6 +157,7 @@ pub const OS_CRATES: &[&str] = &[
     "virtio-blk",
     "blkclient",
     "memory",
+    "slowdev",
     "fsbench",
     "fsload",
 ];

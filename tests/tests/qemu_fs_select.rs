@@ -92,3 +92,47 @@ fn qemu_fs_select_timeouts_devices_and_a_fifo_written_by_another_process() {
     let eof = tick(&log, "fifo: 1 ready at tick ");
     assert!(eof >= closed, "EOF seen at {eof}, closed at {closed}");
 }
+
+/// MINIX's early-alarm case natively: `slowdev` (major 7) answers select
+/// queries 50 ticks late, after the 10 ms timeout has fired; the select
+/// then finishes as though non-blocking with what the driver reported
+/// (minor 0: nothing; minor 1: readable) instead of hanging or waiting
+/// again. The driver's late answer comes before the select returns.
+#[test]
+fn qemu_fs_select_early_alarm_finishes_with_the_late_drivers_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("root.mfs");
+    system_tests::mfs::root_image(&root, "16M", 4096);
+    let Some(r) = boot_with_disks(
+        "rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,slowdev image,\
+         mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image,fstest select earlyalarm",
+        "critical=rs",
+        &[&root],
+        Duration::from_secs(180),
+    ) else {
+        return;
+    };
+    let log = r.serial;
+    assert_eq!(r.status, Some(33), "run failed\n{log}");
+    assert_in_order(
+        &log,
+        &[
+            "[fstest] early alarm: select on minor 0 with a 10 ms timeout",
+            "[slowdev] slowdev: answered select of minor 0 50 ticks late",
+            "[fstest] early alarm: minor 0: 0 ready after",
+            "[fstest] early alarm: select on minor 1 with a 10 ms timeout",
+            "[slowdev] slowdev: answered select of minor 1 50 ticks late",
+            "[fstest] early alarm: minor 1: 1 ready after",
+            "[fstest] PASS: select",
+        ],
+    );
+    // It waited for the driver's answer (50 ticks of guest time after the
+    // query), past its own 10 ms timeout: a lower bound, never flaky.
+    for minor in [0, 1] {
+        let el = tick(
+            &log,
+            &format!("early alarm: minor {minor}: {minor} ready after "),
+        );
+        assert!(el >= 50, "minor {minor}: returned after {el} ticks");
+    }
+}

@@ -183,64 +183,14 @@ fn blocked_select_is_woken_by_a_write_and_by_eof() {
     assert_eq!(st, (0, 0, 0), "nothing left in flight");
 }
 
-/// A character driver that answers select queries `delay` ticks late
-/// (with `ready` ops), everything else at once.
-struct SlowDev {
-    delay: u64,
-    ready: u32,
-    queued: Vec<(Endpoint, u64, u32)>,
-}
-
-impl Process for SlowDev {
-    fn receive(&mut self, s: &mut dyn Sys, msg: Message) {
-        use sys::proto::cdev::{CdevReply, CdevRequest};
-        if msg.source() == Endpoint::CLOCK {
-            for (to, id, minor) in std::mem::take(&mut self.queued) {
-                let r = CdevReply::Select {
-                    id,
-                    minor,
-                    result: Ok(self.ready),
-                };
-                let _ = s.send(to, r.to_message());
-            }
-            return;
-        }
-        let Ok(req) = CdevRequest::try_from(&msg) else {
-            return;
-        };
-        let reply = match req {
-            CdevRequest::Select { id, minor, .. } => {
-                self.queued.push((msg.source(), id, minor));
-                s.set_alarm(self.delay);
-                return;
-            }
-            CdevRequest::Open { id, .. } | CdevRequest::Close { id, .. } => {
-                CdevReply::Done { id, result: Ok(0) }
-            }
-            CdevRequest::Read { id, .. } | CdevRequest::Write { id, .. } => CdevReply::Done {
-                id,
-                result: Err(sys::Errno::EIO),
-            },
-            CdevRequest::Cancel { id, .. } => CdevReply::Done {
-                id,
-                result: Err(sys::Errno::EINTR),
-            },
-        };
-        let _ = s.send(msg.source(), reply.to_message());
-    }
-}
-
 /// The MINIX fix: the driver answers the initial query only after the
 /// timeout has passed; select then finishes as though non-blocking with
 /// what the driver reported, instead of waiting again or hanging.
 #[test]
 fn driver_answering_after_the_timeout() {
     for ready in [0u32, sys::proto::cdev::sel::READ] {
-        let slow = SlowDev {
-            delay: 50,
-            ready,
-            queued: Vec::new(),
-        };
+        // Minor 0: reports `ready` (both outcomes on one minor).
+        let slow = slowdev::SlowDev::new(50).reporting(ready);
         let mut w = world_full(
             43,
             1,

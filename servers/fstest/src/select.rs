@@ -184,11 +184,42 @@ pub fn writer(sys: &mut NativeSys, c: &mut Client) -> Check {
     c.close(sys, w).map_err(|e| err("close", e))
 }
 
-/// `select [fifo]`.
+/// MINIX's early-alarm case, with the `slowdev` test driver (major 7),
+/// which answers select queries 50 ticks late: a 10 ms select times out
+/// before the driver has answered the initial query, and must then finish
+/// as though non-blocking with what the driver reports (minor 0: nothing,
+/// minor 1: readable) — not hang, not wait again. The host checks in the
+/// log that the driver's late answer came before the select returned.
+fn early_alarm(sys: &mut NativeSys, c: &mut Client) -> Check {
+    use sys::proto::vfs::mode::S_IFCHR;
+    for (minor, want) in [(0u32, 0i64), (1, 1)] {
+        let path = format!("/tmp/slow{minor}");
+        match c.mknod(sys, &path, S_IFCHR | 0o666, 7 << 8 | minor) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(err("mknod", e)),
+        }
+        let fd = c.open(sys, &path, O_RDONLY, 0).map_err(|e| err(&path, e))?;
+        rt::println!("early alarm: select on minor {minor} with a 10 ms timeout");
+        let (n, set, el) = sel_read(sys, c, fd, Some((0, 10_000))).map_err(|e| err("select", e))?;
+        rt::println!("early alarm: minor {minor}: {n} ready after {el} ticks");
+        ensure(
+            n == want && set == if want == 1 { bit(fd) } else { 0 },
+            || format!("minor {minor}: {n} ready ({set:#x}), the driver reported {want}"),
+        )?;
+        c.close(sys, fd).map_err(|e| err("close", e))?;
+        c.unlink(sys, &path).map_err(|e| err("unlink", e))?;
+    }
+    Ok(())
+}
+
+/// `select [fifo] [earlyalarm]`.
 pub fn run(sys: &mut NativeSys, c: &mut Client, args: &[&str]) -> Check {
     timeouts(sys, c)?;
     if args.contains(&"fifo") {
         fifo_reader(sys, c)?;
+    }
+    if args.contains(&"earlyalarm") {
+        early_alarm(sys, c)?;
     }
     crate::unmount_root(sys, c)
 }

@@ -131,6 +131,20 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
+        // A test character driver that answers select late (the
+        // early-alarm case); only in test boot images.
+        label: "slowdev",
+        program: "slowdev",
+        policy: Policy::Restart,
+        period: HZ,
+        process_mgmt: false,
+        hardware: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
         label: "mfs",
         program: "mfs",
         policy: Policy::Stateful,

@@ -407,6 +407,24 @@ impl<S: Service> Process for Sef<S> {
     }
 }
 
+/// A plain [`Process`] (one that sends its own replies) as a [`Service`],
+/// so RS can start, ping and restart it under SEF: init runs the
+/// process's `start`, and every other message goes to its `receive`. It
+/// keeps no state across restarts.
+pub struct ProcessService<P: Process>(pub P);
+
+impl<P: Process> Service for ProcessService<P> {
+    fn init(&mut self, cx: &mut Ctx<'_>, _info: InitInfo) -> Result<(), Errno> {
+        self.0.start(cx.sys);
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        self.0.receive(cx.sys, msg);
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! `vfs`: the VFS server (`vfs`) on the kernel. RS starts it from its
 //! service table after the file servers; at init it finds the root file
-//! server (label `mfs`) and the pipe server (`pfs`) in DS, mounts the root
+//! server (label `mfs`), the pipe server (`pfs`) and the character drivers
+//! of its dmap table in DS, mounts the root
 //! and logs what it mounted. User processes reach it by the label `vfs`
 //! (DS) or by name. It keeps no state across a restart of its own (open
 //! files are lost, as in MINIX). Listed as a boot module with the argument
@@ -22,10 +23,10 @@ rt::entry!(main);
 const ROOT_FS: &str = "mfs";
 /// Label of the pipe server.
 const PIPE_FS: &str = "pfs";
-/// Label and major device number of the memory driver (character
-/// minors: `/dev/null` 3, `/dev/zero` 5).
-const MEMORY: &str = "memory";
-const MEMORY_MAJOR: u32 = 1;
+/// Character drivers by major device number, used when RS runs them (the
+/// MINIX dmap table): the memory driver (`/dev/null` 3, `/dev/zero` 5)
+/// and the test driver `slowdev`.
+const CHAR_DRIVERS: &[(u32, &str)] = &[(1, "memory"), (7, "slowdev")];
 
 /// VFS under SEF; built at init, once the servers' endpoints are known.
 struct VfsService {
@@ -47,8 +48,10 @@ impl Service for VfsService {
         }])
         .with_pipe_server(PIPE_FS, pipes);
         // Character devices: the memory driver's /dev/null and /dev/zero.
-        if let Ok(mem) = sys::ds::retrieve_label(cx.sys, MEMORY) {
-            v = v.with_char_driver(MEMORY_MAJOR, MEMORY, mem);
+        for (major, label) in CHAR_DRIVERS {
+            if let Ok(ep) = sys::ds::retrieve_label(cx.sys, label) {
+                v = v.with_char_driver(*major, label, ep);
+            }
         }
         v.start(cx.sys);
         self.vfs = Some(v);
