@@ -275,7 +275,8 @@ fn mount_second(sys: &mut NativeSys, c: &mut Client, _size: Size) -> Step {
         label: "mfs2".into(),
         program: "mfs".into(),
         policy: Policy::Stateful,
-        period: sys::HZ as u32,
+        // As the table's file-system services (rs::services::FS_PING_PERIOD).
+        period: 5 * sys::HZ as u32,
         flags: 0,
     };
     let reply = sys

@@ -254,7 +254,8 @@ fn check_mnt2(sys: &mut NativeSys, c: &mut Client) -> Check {
             label: "mfs2".into(),
             program: "mfs".into(),
             policy: Policy::Stateful,
-            period: sys::HZ as u32,
+            // As the table's file-system services (rs::services::FS_PING_PERIOD).
+            period: 5 * sys::HZ as u32,
             flags: 0,
         },
     )

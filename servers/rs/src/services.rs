@@ -69,6 +69,12 @@ pub fn keeps_memory(label: &str) -> bool {
     KEEP_MEMORY.contains(&label)
 }
 
+/// Ping period of the file-system stack's services: generous, because
+/// under QEMU's TCG on a busy host the guest clock runs on while a server
+/// gets little CPU, and RS kills a service after two missed periods (a
+/// kill in the middle of a request costs MFS its unflushed writes).
+pub const FS_PING_PERIOD: Ticks = 5 * HZ;
+
 /// The system's service table. DS comes first: everyone else's label is
 /// published there before it starts.
 pub const SERVICES: &[ServiceSpec] = &[
@@ -108,7 +114,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         label: "virtio-blk",
         program: "virtio-blk",
         policy: Policy::Restart,
-        period: HZ,
+        period: FS_PING_PERIOD,
         process_mgmt: false,
         hardware: true,
         ipc: Ipc::Any,
@@ -122,7 +128,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         label: "memory",
         program: "memory",
         policy: Policy::Restart,
-        period: HZ,
+        period: FS_PING_PERIOD,
         process_mgmt: false,
         hardware: true,
         ipc: Ipc::Any,
@@ -136,7 +142,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         label: "slowdev",
         program: "slowdev",
         policy: Policy::Restart,
-        period: HZ,
+        period: FS_PING_PERIOD,
         process_mgmt: false,
         hardware: false,
         ipc: Ipc::Any,
@@ -148,7 +154,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         label: "mfs",
         program: "mfs",
         policy: Policy::Stateful,
-        period: HZ,
+        period: FS_PING_PERIOD,
         process_mgmt: false,
         hardware: false,
         ipc: Ipc::Any,
@@ -160,7 +166,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         label: "pfs",
         program: "pfs",
         policy: Policy::Stateful,
-        period: HZ,
+        period: FS_PING_PERIOD,
         process_mgmt: false,
         hardware: false,
         ipc: Ipc::Any,
@@ -172,7 +178,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         label: "vfs",
         program: "vfs",
         policy: Policy::Restart,
-        period: HZ,
+        period: FS_PING_PERIOD,
         process_mgmt: false,
         hardware: false,
         ipc: Ipc::Any,
