@@ -128,39 +128,16 @@ pub fn os_target_dir() -> PathBuf {
     workspace_root().join("target").join("os")
 }
 
-/// Crates compiled only for the OS target (checked by [`clippy`]); the
-/// runtime `rt` is also a host crate but is checked here for the target too.
-pub const OS_CRATES: &[&str] = &[
-    "kernel",
-    "rt",
-    "hello",
-    "fault",
-    "ping",
-    "pong",
-    "grants",
-    "timer",
-    "privs",
-    "sigmgr",
-    "native",
-    "rs-native",
-    "ds-native",
-    "echo",
-    "echoclient",
-    "vault",
-    "counter",
-    "sysfuzz",
-    "mfs-native",
-    "vfs-native",
-    "pfs-native",
-    "fsclient",
-    "fstest",
-    "virtio-blk",
-    "blkclient",
-    "memory",
-    "slowdev",
-    "fsbench",
-    "fsload",
-];
+/// Crates compiled only for the OS target besides the boot programs
+/// (checked by [`clippy`] with [`PROGRAMS`]); the runtimes `rt` and
+/// `native` are also host crates but are checked here for the target too.
+pub const OS_LIBRARIES: &[&str] = &["kernel", "rt", "native"];
+
+/// Every crate [`clippy`] checks for the OS target: [`OS_LIBRARIES`] and
+/// the [`PROGRAMS`].
+pub fn os_crates() -> Vec<&'static str> {
+    OS_LIBRARIES.iter().chain(PROGRAMS).copied().collect()
+}
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
 /// -p <crates>`, with the outer build's flags removed.
@@ -188,7 +165,7 @@ fn os_cargo(subcommand: &str, crates: &[&str]) -> Command {
 
 /// Runs clippy with `-D warnings` on every OS crate for the OS target.
 pub fn clippy() -> Result<(), BuildError> {
-    let mut cmd = os_cargo("clippy", OS_CRATES);
+    let mut cmd = os_cargo("clippy", &os_crates());
     cmd.args(["--", "-D", "warnings"]);
     run(&mut cmd, "cargo clippy (OS crates)")
 }
