@@ -152,6 +152,8 @@ pub struct Bdev<D: Driver> {
     stats: BdevStats,
     /// [`Driver::instance_id`] of the last reply, when the driver reports one.
     instance: Option<u64>,
+    /// Rounds one recovery may make ([`RECOVER_TRIES`] unless set).
+    recover_tries: u32,
 }
 
 impl<D: Driver> Bdev<D> {
@@ -162,7 +164,18 @@ impl<D: Driver> Bdev<D> {
             opens: Vec::new(),
             stats: BdevStats::default(),
             instance: None,
+            recover_tries: RECOVER_TRIES,
         }
+    }
+
+    /// Allow `rounds` reconnect-and-reopen rounds per recovery instead of
+    /// MINIX's [`RECOVER_TRIES`] (at least 1): for a driver that may die
+    /// again while its clients are still reopening (a crash test that
+    /// restarts it back to back). The bound on attempts per request,
+    /// [`DRIVER_TRIES`], still holds.
+    pub fn with_recover_tries(mut self, rounds: u32) -> Self {
+        self.recover_tries = rounds.max(1);
+        self
     }
 
     /// A client wrapped for sharing between [`BdevDevice`] handles.
@@ -433,10 +446,12 @@ impl<D: Driver> Bdev<D> {
 
     /// Bring the driver instance up to date with our opens: optionally
     /// reconnect first, then reopen each minor `count - live` times. At most
-    /// [`RECOVER_TRIES`] rounds; every round after the first reconnects.
+    /// [`RECOVER_TRIES`] rounds (or as set with
+    /// [`Bdev::with_recover_tries`]); every round after the first
+    /// reconnects.
     fn recover(&mut self, reconnect_first: bool) -> Result<()> {
         self.stats.recoveries += 1;
-        for round in 0..RECOVER_TRIES {
+        for round in 0..self.recover_tries {
             if reconnect_first || round > 0 {
                 if self.driver.reconnect().is_err() {
                     break;
@@ -473,7 +488,7 @@ impl<D: Driver> Bdev<D> {
                 if self.note_instance() {
                     // Yet another instance took this open: the reopens so far
                     // went to its predecessor. Count it as a death so the
-                    // next round starts over (bounded by RECOVER_TRIES).
+                    // next round starts over (bounded by recover_tries).
                     self.opens[i].live = 1;
                     return Err(BdevError::DeadDriver);
                 }
@@ -876,6 +891,26 @@ mod tests {
         assert_eq!(b.read(0, 0, &mut buf), Err(BdevError::DeadDriver));
         assert_eq!(b.driver().count(is_gather), 10);
         assert_eq!(b.driver().count(|c| *c == Call::Reconnect), 0);
+    }
+
+    #[test]
+    fn more_recovery_rounds_outlast_a_driver_that_dies_twice_during_the_reopen() {
+        // The first two reopens meet a dying driver; the third round works.
+        let opens = core::cell::Cell::new(0u32);
+        let mut b = Bdev::new(Scripted::new(move |c, i| match c {
+            Call::Gather(_) if i == 1 => Some(BdevError::DeadDriver),
+            Call::Open(..) if i > 1 => {
+                opens.set(opens.get() + 1);
+                (opens.get() <= 2).then_some(BdevError::DeadDriver)
+            }
+            _ => None,
+        }))
+        .with_recover_tries(4);
+        b.open(0, Access::R).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(b.read(0, 0, &mut buf), Ok(8));
+        assert_eq!(b.driver().count(|c| *c == Call::Reconnect), 3);
+        assert_eq!(b.stats().recovery_failures, 0);
     }
 
     #[test]

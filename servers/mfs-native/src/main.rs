@@ -79,8 +79,15 @@ fn minor_of(label: &str) -> Option<Minor> {
         .map(|n| n - 1)
 }
 
+/// Reconnect-and-reopen rounds per libbdev recovery.
+const RECOVER_ROUNDS: u32 = 8;
+
 fn open(driver: &str, minor: Minor) -> Result<Box<dyn BlockDevice>, Errno> {
-    let client = Bdev::shared(native::bdev::IpcDriver::new(driver));
+    // RS restarts a crashed driver within ticks, and it may die again while
+    // this client is still reopening: allow more rounds than MINIX's 2.
+    let client = Rc::new(RefCell::new(
+        Bdev::new(native::bdev::IpcDriver::new(driver)).with_recover_tries(RECOVER_ROUNDS),
+    ));
     BdevDevice::open(&client, minor, Access::RW)
         .map(|d| Box::new(d) as Box<dyn BlockDevice>)
         .map_err(|e| Errno::from_code(e.errno()).unwrap_or(Errno::EIO))
