@@ -671,20 +671,25 @@ impl Core {
         access: GrantAccess,
         buf: Vec<u8>,
     ) -> Result<GrantId, Errno> {
+        self.insert_grant(
+            me,
+            Grant {
+                grantee,
+                access,
+                kind: GrantKind::Direct(buf),
+            },
+        )
+    }
+
+    /// Give `grant` the next id of slot `me` (at most 1024 grants a slot).
+    fn insert_grant(&mut self, me: usize, grant: Grant) -> Result<GrantId, Errno> {
         let slot = &mut self.slots[me];
         if slot.grants.len() >= 1024 {
             return Err(Errno::ENOMEM);
         }
         let id = slot.next_grant;
         slot.next_grant = slot.next_grant.wrapping_add(1).max(1);
-        slot.grants.insert(
-            id,
-            Grant {
-                grantee,
-                access,
-                kind: GrantKind::Direct(buf),
-            },
-        );
+        slot.grants.insert(id, grant);
         Ok(GrantId(id))
     }
 
@@ -716,14 +721,8 @@ impl Core {
         if end > under_len {
             return Err(Errno::EINVAL);
         }
-        let slot = &mut self.slots[me];
-        if slot.grants.len() >= 1024 {
-            return Err(Errno::ENOMEM);
-        }
-        let id = slot.next_grant;
-        slot.next_grant = slot.next_grant.wrapping_add(1).max(1);
-        slot.grants.insert(
-            id,
+        self.insert_grant(
+            me,
             Grant {
                 grantee,
                 access,
@@ -734,8 +733,7 @@ impl Core {
                     len,
                 },
             },
-        );
-        Ok(GrantId(id))
+        )
     }
 
     /// Follows grant `gid` of `granter`, used by `user` for `len` bytes at
