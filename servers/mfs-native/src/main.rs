@@ -93,16 +93,6 @@ fn open(driver: &str, minor: Minor) -> Result<Box<dyn BlockDevice>, Errno> {
         .map_err(|e| Errno::from_code(e.errno()).unwrap_or(Errno::EIO))
 }
 
-/// Whether the boot image has a program (RS starts the drivers it has).
-fn in_boot_image(program: &str) -> bool {
-    let mut buf = alloc::vec![0u8; 8192];
-    let n = rt::sys::boot_modules(&mut buf).unwrap_or(0).min(buf.len());
-    core::str::from_utf8(&buf[..n])
-        .unwrap_or("")
-        .lines()
-        .any(|l| l.split_ascii_whitespace().next() == Some(program))
-}
-
 /// Options from the boot module line (see the module doc).
 #[derive(Clone, Copy)]
 struct Options {
@@ -133,32 +123,25 @@ fn options() -> Options {
         bufs: DEFAULT_CACHE_MIB * 256,
     };
     let mut heap_limit_given = false;
-    let mut buf = [0u8; 4096];
-    let n = rt::sys::boot_modules(&mut buf).unwrap_or(0).min(buf.len());
-    let text = core::str::from_utf8(&buf[..n]).unwrap_or("");
-    let Some(line) = text
-        .lines()
-        .find(|l| l.split_ascii_whitespace().next() == Some("mfs"))
-    else {
-        return o;
-    };
-    for w in line.split_ascii_whitespace().skip(1) {
-        match w.split_once('=') {
-            None if w == "volatile" => o.volatile = true,
-            None if w == "norecord" => o.norecord = true,
-            Some(("die", v)) => o.die_ppm = v.parse().unwrap_or(0),
-            Some(("heaplimit", v)) => {
-                heap_limit_given = true;
-                o.heap_limit = v.parse::<usize>().map_or(o.heap_limit, |k| k << 10)
-            }
-            Some(("cache", v)) => {
-                if let Ok(mib) = v.parse::<usize>() {
-                    o.bufs = mib.max(1) * 256;
+    let _ = rt::sys::boot_module_line("mfs", |line| {
+        for w in line.unwrap_or("").split_ascii_whitespace().skip(1) {
+            match w.split_once('=') {
+                None if w == "volatile" => o.volatile = true,
+                None if w == "norecord" => o.norecord = true,
+                Some(("die", v)) => o.die_ppm = v.parse().unwrap_or(0),
+                Some(("heaplimit", v)) => {
+                    heap_limit_given = true;
+                    o.heap_limit = v.parse::<usize>().map_or(o.heap_limit, |k| k << 10)
                 }
+                Some(("cache", v)) => {
+                    if let Ok(mib) = v.parse::<usize>() {
+                        o.bufs = mib.max(1) * 256;
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
+    });
     if !heap_limit_given {
         o.heap_limit = o.bufs * 4096 + HEAP_SLACK;
     }
@@ -293,7 +276,8 @@ fn main(args: &str) -> i32 {
     // The root comes from the first disk, or from the RAM disk when the
     // machine has no disk driver (booted without a disk). Chosen once, so
     // a driver restart never switches devices under the file system.
-    let driver = if minor == 0 && !in_boot_image(DRIVER) && in_boot_image(MEMORY) {
+    let driver = if minor == 0 && !rt::sys::in_boot_image(DRIVER) && rt::sys::in_boot_image(MEMORY)
+    {
         MEMORY
     } else {
         DRIVER
@@ -324,13 +308,13 @@ fn main(args: &str) -> i32 {
         MfsServer::new(cfg, mem, opener).with_device_name(&format!("{driver} minor {minor}"));
     // Only drivers the boot image has: opening a device of one that is
     // not there waits for it in DS (libbdev's reconnect) at every mount.
-    if in_boot_image(DRIVER) {
+    if rt::sys::in_boot_image(DRIVER) {
         for n in 0..DISK_NODES {
             server =
                 server.with_block_device(DISK_MAJOR << 8 | n, Rc::new(move || open(DRIVER, n)));
         }
     }
-    if in_boot_image(MEMORY) {
+    if rt::sys::in_boot_image(MEMORY) {
         server = server.with_block_device(MEMORY_MAJOR << 8, Rc::new(|| open(MEMORY, 0)));
     }
     let svc = NativeMfs {

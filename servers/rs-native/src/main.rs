@@ -12,34 +12,14 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-extern crate alloc;
-
-use alloc::vec;
-use alloc::vec::Vec;
-
 rt::entry!(main);
-
-/// Names of the boot modules (the process name: first word of each line).
-fn boot_module_names() -> Vec<alloc::string::String> {
-    let mut buf = vec![0u8; 8192];
-    let Ok(n) = rt::sys::boot_modules(&mut buf) else {
-        return Vec::new();
-    };
-    let text = core::str::from_utf8(&buf[..n.min(buf.len())]).unwrap_or("");
-    text.lines()
-        .filter_map(|l| l.split_ascii_whitespace().next())
-        .map(alloc::string::String::from)
-        .collect()
-}
 
 fn main(_args: &str) -> i32 {
     let mut cfg = rs::RsConfig::system();
-    let modules = boot_module_names();
-    if !modules.is_empty() {
+    // Without a readable module list nothing is filtered.
+    if rt::sys::boot_modules(&mut [0u8; 1]).is_ok() {
         for s in cfg.services.iter_mut().filter(|s| s.boot) {
-            if !modules.contains(&s.program) {
-                s.boot = false;
-            }
+            s.boot = rt::sys::in_boot_image(&s.program);
         }
     }
     native::run(rs::Rs::new(cfg))

@@ -282,6 +282,26 @@ pub fn boot_modules(buf: &mut [u8]) -> Result<usize, Errno> {
     .map(|n| n as usize)
 }
 
+/// Runs `f` on the boot-module line (`name args`) of the module whose
+/// process name is `name`, or `None` if the boot image has none. Reads the
+/// list into a stack buffer (no heap: usable before the allocator is set
+/// up, e.g. before `rt::persist::start`).
+pub fn boot_module_line<R>(name: &str, f: impl FnOnce(Option<&str>) -> R) -> Result<R, Errno> {
+    let mut buf = [0u8; 8192];
+    let n = boot_modules(&mut buf)?.min(buf.len());
+    let text = core::str::from_utf8(&buf[..n]).unwrap_or("");
+    Ok(f(text
+        .lines()
+        .find(|l| l.split_ascii_whitespace().next() == Some(name))))
+}
+
+/// Whether the boot image has a module whose process name is `name` (RS
+/// starts only the services whose images it has). False if the list cannot
+/// be read.
+pub fn in_boot_image(name: &str) -> bool {
+    boot_module_line(name, |l| l.is_some()).unwrap_or(false)
+}
+
 fn call6(call: Syscall, a: [u64; 6]) -> Result<u64, Errno> {
     Errno::from_return(raw_syscall6(call as u64, a))
 }
