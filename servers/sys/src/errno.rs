@@ -26,8 +26,12 @@ pub enum Errno {
     ENXIO,
     /// Argument list too long (7).
     E2BIG,
+    /// Exec format error (8).
+    ENOEXEC,
     /// Bad file descriptor (9).
     EBADF,
+    /// No child processes (10).
+    ECHILD,
     /// Out of memory / table full (12).
     ENOMEM,
     /// Permission denied (13).
@@ -115,7 +119,9 @@ impl Errno {
             EIO => 5,
             ENXIO => 6,
             E2BIG => 7,
+            ENOEXEC => 8,
             EBADF => 9,
+            ECHILD => 10,
             ENOMEM => 12,
             EACCES => 13,
             EFAULT => 14,
@@ -167,7 +173,9 @@ impl Errno {
             5 => EIO,
             6 => ENXIO,
             7 => E2BIG,
+            8 => ENOEXEC,
             9 => EBADF,
+            10 => ECHILD,
             12 => ENOMEM,
             13 => EACCES,
             14 => EFAULT,

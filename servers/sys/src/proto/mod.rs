@@ -4,7 +4,7 @@
 //!
 //! Number ranges: kernel 0x1xx, RS<->service control (SEF) 0x2xx, `service`
 //! verbs 0x3xx, DS 0x4xx, sample echo/counter services 0x5xx, character
-//! devices 0x8xx, block devices 0x9xx.
+//! devices 0x8xx, block devices 0x9xx, VFS 0xaxx, VM 0xbxx.
 
 pub mod bdev;
 pub mod cdev;
@@ -15,6 +15,7 @@ pub mod rs;
 pub mod sample;
 pub mod service;
 pub mod vfs;
+pub mod vm;
 
 /// A fixed-size label field (service labels, program names).
 pub const LABEL_LEN: usize = 16;

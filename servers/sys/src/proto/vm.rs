@@ -1,0 +1,639 @@
+//! The VM protocol (address spaces), numbers 0xBxx (0xAxx is VFS's).
+//!
+//! Two request families, answered with one [`VmReply`]:
+//!
+//! * [`VmCall`], from any user process about its *own* address space
+//!   (the caller is the message's source): `brk`, anonymous `mmap`,
+//!   `munmap`, `mprotect`, and memory figures.
+//! * [`VmPmCall`], from PM only (VM checks the sender against the process
+//!   DS names `pm`; anyone else gets `EPERM`): fork, exec, exit and the
+//!   adoption of a boot-started user process.
+//!
+//! Every request starts with a `u64` request id, echoed in the reply.
+//! Address-space layout (`abi`): brk heap `HEAP_BASE..HEAP_END`, anonymous
+//! mappings `MMAP_BASE..MMAP_END`, stack under `USER_STACK_TOP`.
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::ipc::GrantId;
+use crate::message::Message;
+use zerocopy::little_endian::{I32, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+const BRK: u32 = 0xb00;
+const MMAP: u32 = 0xb01;
+const MUNMAP: u32 = 0xb02;
+const MPROTECT: u32 = 0xb03;
+const INFO: u32 = 0xb04;
+
+const PM_FORK: u32 = 0xb40;
+const PM_EXEC: u32 = 0xb41;
+const PM_EXIT: u32 = 0xb42;
+const PM_NEWPROC: u32 = 0xb43;
+
+const R_VALUE: u32 = 0xb80;
+const R_INFO: u32 = 0xb81;
+const R_EXEC: u32 = 0xb82;
+
+/// Protection bits of [`VmCall::Mmap`] and [`VmCall::Mprotect`] (POSIX
+/// values).
+pub mod prot {
+    /// Readable (every mapping is readable on x86-64 anyway).
+    pub const READ: u32 = 1;
+    /// Writable.
+    pub const WRITE: u32 = 2;
+    /// Executable.
+    pub const EXEC: u32 = 4;
+    /// All the bits this protocol knows.
+    pub const ALL: u32 = READ | WRITE | EXEC;
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct CallP {
+    id: U64,
+    addr: U64,
+    len: U64,
+    prot: U32,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct PmP {
+    id: U64,
+    ep: U32,
+    image_granter: U32,
+    image_grant: U32,
+    block_granter: U32,
+    block_grant: U32,
+    image_len: U64,
+    block_len: U64,
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct ReplyP {
+    id: U64,
+    status: I32,
+    v: [U64; 5],
+}
+
+const _: () = assert!(core::mem::size_of::<CallP>() <= 56);
+const _: () = assert!(core::mem::size_of::<PmP>() <= 56);
+const _: () = assert!(core::mem::size_of::<ReplyP>() <= 56);
+
+/// A user process's request about its own address space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmCall {
+    /// Set the program break to `addr` (0: only ask) -> the break now.
+    /// The break moves within `HEAP_BASE..=HEAP_END`; pages between the
+    /// old and new break are mapped zeroed (growth) or unmapped (shrink).
+    /// `ENOMEM` out of range or out of memory (the break stays).
+    Brk {
+        /// Request id.
+        id: u64,
+        /// Wanted break.
+        addr: u64,
+    },
+    /// Anonymous private zeroed mapping of `len` bytes (rounded up to
+    /// pages) with protection `prot` -> its address, in
+    /// `MMAP_BASE..MMAP_END`.
+    Mmap {
+        /// Request id.
+        id: u64,
+        /// Bytes.
+        len: u64,
+        /// [`prot`] bits.
+        prot: u32,
+    },
+    /// Unmap `addr..addr+len` (page-aligned `addr`) of the mmap area -> 0.
+    Munmap {
+        /// Request id.
+        id: u64,
+        /// First byte (page-aligned).
+        addr: u64,
+        /// Bytes (rounded up to pages).
+        len: u64,
+    },
+    /// Change the protection of mapped pages -> 0.
+    Mprotect {
+        /// Request id.
+        id: u64,
+        /// First byte (page-aligned).
+        addr: u64,
+        /// Bytes (rounded up to pages).
+        len: u64,
+        /// [`prot`] bits.
+        prot: u32,
+    },
+    /// Memory figures -> [`MemInfo`].
+    Info {
+        /// Request id.
+        id: u64,
+    },
+}
+
+impl VmCall {
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        match *self {
+            VmCall::Brk { id, .. }
+            | VmCall::Mmap { id, .. }
+            | VmCall::Munmap { id, .. }
+            | VmCall::Mprotect { id, .. }
+            | VmCall::Info { id } => id,
+        }
+    }
+
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let mut p = CallP {
+            id: U64::new(self.id()),
+            ..CallP::default()
+        };
+        let t = match *self {
+            VmCall::Brk { addr, .. } => {
+                p.addr = U64::new(addr);
+                BRK
+            }
+            VmCall::Mmap { len, prot, .. } => {
+                p.len = U64::new(len);
+                p.prot = U32::new(prot);
+                MMAP
+            }
+            VmCall::Munmap { addr, len, .. } => {
+                p.addr = U64::new(addr);
+                p.len = U64::new(len);
+                MUNMAP
+            }
+            VmCall::Mprotect {
+                addr, len, prot, ..
+            } => {
+                p.addr = U64::new(addr);
+                p.len = U64::new(len);
+                p.prot = U32::new(prot);
+                MPROTECT
+            }
+            VmCall::Info { .. } => INFO,
+        };
+        Message::with(t, &p)
+    }
+
+    /// Whether `m` carries a [`VmCall`] number.
+    pub fn is_vm_call(m: &Message) -> bool {
+        (BRK..=INFO).contains(&m.mtype())
+    }
+
+    /// Decode (the same as `TryFrom<&Message>`).
+    pub fn from_message(m: &Message) -> Result<Self, Errno> {
+        Self::try_from(m)
+    }
+}
+
+impl TryFrom<&Message> for VmCall {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: CallP = m.payload_as()?;
+        let id = p.id.get();
+        Ok(match m.mtype() {
+            BRK => VmCall::Brk {
+                id,
+                addr: p.addr.get(),
+            },
+            MMAP => VmCall::Mmap {
+                id,
+                len: p.len.get(),
+                prot: p.prot.get(),
+            },
+            MUNMAP => VmCall::Munmap {
+                id,
+                addr: p.addr.get(),
+                len: p.len.get(),
+            },
+            MPROTECT => VmCall::Mprotect {
+                id,
+                addr: p.addr.get(),
+                len: p.len.get(),
+                prot: p.prot.get(),
+            },
+            INFO => VmCall::Info { id },
+            _ => return Err(Errno::ENOSYS),
+        })
+    }
+}
+
+/// Bytes another process granted to VM (read access): the grant's owner,
+/// its id and the length VM is to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantRef {
+    /// The process that created the grant.
+    pub granter: Endpoint,
+    /// The grant.
+    pub grant: GrantId,
+    /// Bytes to copy from offset 0.
+    pub len: u64,
+}
+
+/// PM's requests (accepted only from the process DS names `pm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmPmCall {
+    /// Copy-on-write clone of `parent` (kernel `ProcFork`); the child is
+    /// stopped, with the parent's regions and VM as its pager -> the
+    /// child's endpoint ([`VmAnswer::Value`]).
+    Fork {
+        /// Request id.
+        id: u64,
+        /// The process to clone.
+        parent: Endpoint,
+    },
+    /// Replace `ep`'s address space with the ELF executable in `image`,
+    /// with the exec block (argv strings each NUL-terminated, an empty
+    /// string, then the environment strings) in `block` at the top of a
+    /// fresh stack -> [`VmAnswer::Exec`]. The image is copied and
+    /// validated and the memory checked before the old space is torn
+    /// down: an error (`ENOEXEC`, `ENOMEM`, `E2BIG`, `EFAULT`) leaves `ep`
+    /// as it was. PM then starts it with `SetEntry`.
+    Exec {
+        /// Request id.
+        id: u64,
+        /// The process whose space is replaced.
+        ep: Endpoint,
+        /// The executable's bytes.
+        image: GrantRef,
+        /// The exec block.
+        block: GrantRef,
+    },
+    /// `ep` is gone: forget its regions -> 0.
+    Exit {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+    },
+    /// Adopt `ep`, a user process the kernel started from the boot image:
+    /// record its regions and become its pager -> 0.
+    NewProc {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+    },
+}
+
+impl VmPmCall {
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        match *self {
+            VmPmCall::Fork { id, .. }
+            | VmPmCall::Exec { id, .. }
+            | VmPmCall::Exit { id, .. }
+            | VmPmCall::NewProc { id, .. } => id,
+        }
+    }
+
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let mut p = PmP {
+            id: U64::new(self.id()),
+            ..PmP::default()
+        };
+        let t = match *self {
+            VmPmCall::Fork { parent, .. } => {
+                p.ep = U32::new(parent.0);
+                PM_FORK
+            }
+            VmPmCall::Exec {
+                ep, image, block, ..
+            } => {
+                p.ep = U32::new(ep.0);
+                p.image_granter = U32::new(image.granter.0);
+                p.image_grant = U32::new(image.grant.0);
+                p.image_len = U64::new(image.len);
+                p.block_granter = U32::new(block.granter.0);
+                p.block_grant = U32::new(block.grant.0);
+                p.block_len = U64::new(block.len);
+                PM_EXEC
+            }
+            VmPmCall::Exit { ep, .. } => {
+                p.ep = U32::new(ep.0);
+                PM_EXIT
+            }
+            VmPmCall::NewProc { ep, .. } => {
+                p.ep = U32::new(ep.0);
+                PM_NEWPROC
+            }
+        };
+        Message::with(t, &p)
+    }
+
+    /// Whether `m` carries a [`VmPmCall`] number.
+    pub fn is_vm_pm_call(m: &Message) -> bool {
+        (PM_FORK..=PM_NEWPROC).contains(&m.mtype())
+    }
+
+    /// Decode (the same as `TryFrom<&Message>`).
+    pub fn from_message(m: &Message) -> Result<Self, Errno> {
+        Self::try_from(m)
+    }
+}
+
+impl TryFrom<&Message> for VmPmCall {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: PmP = m.payload_as()?;
+        let id = p.id.get();
+        let ep = Endpoint(p.ep.get());
+        Ok(match m.mtype() {
+            PM_FORK => VmPmCall::Fork { id, parent: ep },
+            PM_EXEC => VmPmCall::Exec {
+                id,
+                ep,
+                image: GrantRef {
+                    granter: Endpoint(p.image_granter.get()),
+                    grant: GrantId(p.image_grant.get()),
+                    len: p.image_len.get(),
+                },
+                block: GrantRef {
+                    granter: Endpoint(p.block_granter.get()),
+                    grant: GrantId(p.block_grant.get()),
+                    len: p.block_len.get(),
+                },
+            },
+            PM_EXIT => VmPmCall::Exit { id, ep },
+            PM_NEWPROC => VmPmCall::NewProc { id, ep },
+            _ => return Err(Errno::ENOSYS),
+        })
+    }
+}
+
+/// Memory figures (kernel `MemStats`), in 4 KiB frames and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemInfo {
+    /// Frames the kernel manages.
+    pub total: u64,
+    /// Free frames.
+    pub free: u64,
+    /// Frames shared by more than one mapping (copy-on-write).
+    pub shared: u64,
+    /// Copy-on-write faults that copied a frame.
+    pub cow_copies: u64,
+    /// Copy-on-write faults resolved without a copy (last sharer).
+    pub cow_nocopy: u64,
+}
+
+/// Where a freshly built image starts (the answer to [`VmPmCall::Exec`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecImage {
+    /// Entry point (`rip`).
+    pub entry: u64,
+    /// Initial stack pointer (16-byte aligned, below the block).
+    pub rsp: u64,
+    /// Address of the exec block on the new stack (`rdi` at entry).
+    pub block_addr: u64,
+    /// Its length (`rsi` at entry).
+    pub block_len: u64,
+}
+
+/// A successful VM answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmAnswer {
+    /// A number: the break, an address, an endpoint (`Fork`), or 0.
+    Value(u64),
+    /// [`VmCall::Info`].
+    Info(MemInfo),
+    /// [`VmPmCall::Exec`].
+    Exec(ExecImage),
+}
+
+/// VM's reply to either request family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmReply {
+    /// The request's id.
+    pub id: u64,
+    /// Answer or error.
+    pub result: Result<VmAnswer, Errno>,
+}
+
+impl VmReply {
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        let mut p = ReplyP {
+            id: U64::new(self.id),
+            ..ReplyP::default()
+        };
+        let words = |p: &mut ReplyP, w: &[u64]| {
+            for (d, s) in p.v.iter_mut().zip(w) {
+                *d = U64::new(*s);
+            }
+        };
+        let t = match self.result {
+            Err(e) => {
+                p.status = I32::new(-e.code());
+                R_VALUE
+            }
+            Ok(VmAnswer::Value(v)) => {
+                words(&mut p, &[v]);
+                R_VALUE
+            }
+            Ok(VmAnswer::Info(i)) => {
+                words(
+                    &mut p,
+                    &[i.total, i.free, i.shared, i.cow_copies, i.cow_nocopy],
+                );
+                R_INFO
+            }
+            Ok(VmAnswer::Exec(x)) => {
+                words(&mut p, &[x.entry, x.rsp, x.block_addr, x.block_len]);
+                R_EXEC
+            }
+        };
+        Message::with(t, &p)
+    }
+
+    /// Decode (the same as `TryFrom<&Message>`).
+    pub fn from_message(m: &Message) -> Result<Self, Errno> {
+        Self::try_from(m)
+    }
+
+    /// The answer as a number (`Value`), for callers that expect one;
+    /// another answer kind is `EBADCALL`.
+    pub fn value(&self) -> Result<u64, Errno> {
+        match self.result? {
+            VmAnswer::Value(v) => Ok(v),
+            _ => Err(Errno::EBADCALL),
+        }
+    }
+}
+
+impl TryFrom<&Message> for VmReply {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: ReplyP = m.payload_as()?;
+        let v = |i: usize| p.v[i].get();
+        let answer = match m.mtype() {
+            R_VALUE => VmAnswer::Value(v(0)),
+            R_INFO => VmAnswer::Info(MemInfo {
+                total: v(0),
+                free: v(1),
+                shared: v(2),
+                cow_copies: v(3),
+                cow_nocopy: v(4),
+            }),
+            R_EXEC => VmAnswer::Exec(ExecImage {
+                entry: v(0),
+                rsp: v(1),
+                block_addr: v(2),
+                block_len: v(3),
+            }),
+            _ => return Err(Errno::EBADCALL),
+        };
+        Ok(VmReply {
+            id: p.id.get(),
+            result: Errno::from_status(p.status.get()).map(|()| answer),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_calls_roundtrip() {
+        let calls = [
+            VmCall::Brk {
+                id: 1,
+                addr: 0x4800_1000,
+            },
+            VmCall::Brk { id: 2, addr: 0 },
+            VmCall::Mmap {
+                id: 3,
+                len: 1 << 20,
+                prot: prot::READ | prot::WRITE,
+            },
+            VmCall::Munmap {
+                id: 4,
+                addr: 0x6000_0000,
+                len: 8192,
+            },
+            VmCall::Mprotect {
+                id: u64::MAX,
+                addr: 0x6000_1000,
+                len: 4096,
+                prot: prot::READ,
+            },
+            VmCall::Info { id: 6 },
+        ];
+        for c in calls {
+            let m = c.to_message();
+            assert!(VmCall::is_vm_call(&m) && !VmPmCall::is_vm_pm_call(&m));
+            assert_eq!(VmCall::from_message(&m), Ok(c));
+            assert_eq!(m.request_id(), c.id());
+        }
+    }
+
+    #[test]
+    fn pm_calls_roundtrip() {
+        let calls = [
+            VmPmCall::Fork {
+                id: 1,
+                parent: Endpoint::new(3, 17),
+            },
+            VmPmCall::Exec {
+                id: 2,
+                ep: Endpoint::new(1, 20),
+                image: GrantRef {
+                    granter: Endpoint::new(1, 20),
+                    grant: GrantId(7),
+                    len: 16 << 20,
+                },
+                block: GrantRef {
+                    granter: Endpoint::new(2, 21),
+                    grant: GrantId(8),
+                    len: 123,
+                },
+            },
+            VmPmCall::Exit {
+                id: 3,
+                ep: Endpoint::new(0, 30),
+            },
+            VmPmCall::NewProc {
+                id: 4,
+                ep: Endpoint::new(0, 9),
+            },
+        ];
+        for c in calls {
+            let m = c.to_message();
+            assert!(VmPmCall::is_vm_pm_call(&m) && !VmCall::is_vm_call(&m));
+            assert_eq!(VmPmCall::from_message(&m), Ok(c));
+            assert_eq!(m.request_id(), c.id());
+        }
+    }
+
+    #[test]
+    fn the_families_do_not_decode_each_other() {
+        let user = VmCall::Info { id: 1 }.to_message();
+        let pm = VmPmCall::Exit {
+            id: 1,
+            ep: Endpoint::new(0, 5),
+        }
+        .to_message();
+        assert_eq!(VmPmCall::try_from(&user), Err(Errno::ENOSYS));
+        assert_eq!(VmCall::try_from(&pm), Err(Errno::ENOSYS));
+        assert_eq!(VmCall::try_from(&Message::new(0xbff)), Err(Errno::ENOSYS));
+    }
+
+    #[test]
+    fn replies_roundtrip() {
+        let replies = [
+            VmReply {
+                id: 1,
+                result: Ok(VmAnswer::Value(0x4800_2000)),
+            },
+            VmReply {
+                id: 2,
+                result: Err(Errno::ENOMEM),
+            },
+            VmReply {
+                id: 3,
+                result: Err(Errno::ENOEXEC),
+            },
+            VmReply {
+                id: 4,
+                result: Ok(VmAnswer::Info(MemInfo {
+                    total: 32_000,
+                    free: 20_000,
+                    shared: 12,
+                    cow_copies: 5,
+                    cow_nocopy: u64::MAX,
+                })),
+            },
+            VmReply {
+                id: 5,
+                result: Ok(VmAnswer::Exec(ExecImage {
+                    entry: 0x4000_0000,
+                    rsp: 0x7ffe_efc0,
+                    block_addr: 0x7ffe_efd0,
+                    block_len: 30,
+                })),
+            },
+        ];
+        for r in replies {
+            assert_eq!(VmReply::from_message(&r.to_message()), Ok(r));
+        }
+        let v = VmReply {
+            id: 9,
+            result: Ok(VmAnswer::Value(5)),
+        };
+        assert_eq!(v.value(), Ok(5));
+        let e = VmReply {
+            id: 9,
+            result: Err(Errno::EPERM),
+        };
+        assert_eq!(e.value(), Err(Errno::EPERM));
+        assert_eq!(
+            VmReply::try_from(&Message::new(0xb00)),
+            Err(Errno::EBADCALL)
+        );
+    }
+}
