@@ -4,13 +4,14 @@
 //!
 //! Number ranges: kernel 0x1xx, RS<->service control (SEF) 0x2xx, `service`
 //! verbs 0x3xx, DS 0x4xx, sample echo/counter services 0x5xx, character
-//! devices 0x8xx, block devices 0x9xx, VFS 0xaxx, VM 0xbxx.
+//! devices 0x8xx, block devices 0x9xx, VFS 0xaxx, VM 0xbxx, PM 0xcxx.
 
 pub mod bdev;
 pub mod cdev;
 pub mod ds;
 pub mod fs;
 pub mod kernel;
+pub mod pm;
 pub mod rs;
 pub mod sample;
 pub mod service;
