@@ -410,6 +410,18 @@ impl Client {
             .map(|_| ())
     }
 
+    /// umask(2): sets the mask, returns the previous one.
+    pub fn umask(&mut self, sys: &mut dyn Sys, mask: u16) -> R<u16> {
+        let id = self.id();
+        self.value(sys, Grants(Vec::new()), VfsCall::Umask { id, mask })
+            .map(|v| v as u16)
+    }
+
+    /// chroot(2) (root only).
+    pub fn chroot(&mut self, sys: &mut dyn Sys, path: &str) -> R<()> {
+        self.path_call(sys, path, |id, path| VfsCall::Chroot { id, path })
+    }
+
     /// fcntl(2).
     pub fn fcntl(&mut self, sys: &mut dyn Sys, fd: i32, cmd: u32, arg: i64) -> R<i64> {
         let id = self.id();

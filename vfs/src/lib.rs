@@ -125,6 +125,14 @@ pub struct ProcFs {
     /// Working directory (mount, inode), referenced in its file server;
     /// `None` = `/`.
     pub cwd: Option<(usize, u32)>,
+    /// Root directory set by chroot (mount, inode), referenced in its file
+    /// server; `None` = the real `/`.
+    pub root: Option<(usize, u32)>,
+    /// File-mode creation mask (permission bits cleared at creation).
+    pub umask: u16,
+    /// Real user and group ids (`cred` holds the effective ones, which
+    /// every permission check uses).
+    pub real: (u16, u16),
 }
 
 const _: () = assert!(OPEN_MAX <= 64);
@@ -136,6 +144,9 @@ impl Default for ProcFs {
             cred: Cred::ROOT,
             cloexec: 0,
             cwd: None,
+            root: None,
+            umask: 0,
+            real: (0, 0),
         }
     }
 }

@@ -287,6 +287,8 @@ struct V {
     st: Shared,
     caller: Endpoint,
     cred: Cred,
+    /// The caller's umask.
+    umask: u16,
 }
 
 fn no_buf() -> Buf {
@@ -463,9 +465,24 @@ impl V {
             .map(|r| r.0)
     }
 
-    fn root(&self) -> (usize, u32) {
+    /// The real `/`.
+    fn global_root(&self) -> (usize, u32) {
         let st = self.st.borrow();
         (0, st.mounts.first().map(|m| m.root).unwrap_or(1))
+    }
+
+    /// The caller's root directory if it called chroot.
+    fn jail(&self) -> Option<(usize, u32)> {
+        self.st
+            .borrow()
+            .procs
+            .get(&self.caller.0)
+            .and_then(|p| p.root)
+    }
+
+    /// Where absolute paths start for the caller.
+    fn root(&self) -> (usize, u32) {
+        self.jail().unwrap_or_else(|| self.global_root())
     }
 
     fn cwd(&self) -> (usize, u32) {
@@ -475,7 +492,38 @@ impl V {
             .procs
             .get(&self.caller.0)
             .and_then(|p| p.cwd);
-        cwd.unwrap_or_else(|| self.root())
+        // chroot does not move the working directory (POSIX).
+        cwd.unwrap_or_else(|| self.global_root())
+    }
+
+    /// umask(2): the previous mask.
+    fn set_umask(&self, mask: u16) -> i64 {
+        let mut st = self.st.borrow_mut();
+        let p = st.proc_mut(self.caller);
+        let old = p.umask;
+        p.umask = mask & 0o777;
+        i64::from(old)
+    }
+
+    /// chroot(2): root only; `path` must be a searchable directory.
+    async fn chroot(&self, path: &[u8]) -> R<()> {
+        if self.cred.uid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let n = self.resolve(path, true, true).await?;
+        let a = n.attr;
+        if !is_dir(a.mode) {
+            self.put(n.mnt, a.ino).await;
+            return Err(Errno::ENOTDIR);
+        }
+        let old = {
+            let mut st = self.st.borrow_mut();
+            st.proc_mut(self.caller).root.replace((n.mnt, a.ino))
+        };
+        if let Some((m, i)) = old {
+            self.put(m, i).await;
+        }
+        Ok(())
     }
 
     /// Make `(mnt, ino)` (referenced by the caller already) the working
@@ -547,11 +595,38 @@ impl V {
         };
         let mut cur: Vec<u8> = path.to_vec();
         let mut links = 0;
+        let jail = self.jail();
         loop {
+            // In a chroot VFS walks each `..` itself (a file server would
+            // walk it past the process root): the path up to a `..` is
+            // looked up first, and a `..` at the process root stays there.
+            let mut send = cur.len();
+            if let Some(j) = jail
+                && let Some((start, end)) = dotdot_at(&cur)
+            {
+                if cur[..start].iter().all(|&c| c == b'/') {
+                    if (mnt, dir) == j {
+                        let rest = &cur[end..];
+                        let skip = rest.iter().take_while(|&&c| c == b'/').count();
+                        cur = rest[skip..].to_vec();
+                        if cur.is_empty() {
+                            cur = b".".to_vec();
+                        }
+                        continue;
+                    }
+                    send = end;
+                } else {
+                    send = start;
+                }
+                if cur[send..].iter().all(|&c| c == b'/') {
+                    send = cur.len();
+                }
+            }
+            let partial = send < cur.len();
             let flags = LookupFlags {
-                follow_last,
+                follow_last: follow_last || partial,
                 leave_at_root: mnt != 0,
-                open,
+                open: open && !partial,
             };
             let req = FsRequest::Lookup {
                 id: 0,
@@ -561,12 +636,19 @@ impl V {
                 cred: self.cred,
             };
             let (ans, _) = self
-                .fs(mnt, req, GSpec::In(cur.clone()), GSpec::None)
+                .fs(mnt, req, GSpec::In(cur[..send].to_vec()), GSpec::None)
                 .await?;
             let FsAnswer::Walk(w) = ans else {
                 return Err(Errno::EIO);
             };
             match w {
+                WalkOutcome::Found { node, .. } if partial => {
+                    if !is_dir(node.mode) {
+                        return Err(Errno::ENOTDIR);
+                    }
+                    dir = node.ino;
+                    cur = cur[send..].to_vec();
+                }
                 WalkOutcome::Found { node, .. } => return Ok(Node { mnt, attr: node }),
                 WalkOutcome::Symlink {
                     ino,
@@ -827,7 +909,7 @@ impl V {
                 id: 0,
                 dir,
                 name: no_buf(),
-                mode: perm & 0o7777,
+                mode: perm & 0o7777 & !self.umask,
                 cred: self.cred,
             };
             match self.fs(mnt, req, GSpec::In(name), GSpec::None).await {
@@ -1446,10 +1528,10 @@ impl V {
                     .mounts
                     .iter()
                     .any(|x| x.covered.is_some_and(|(pm, _)| pm == n.mnt))
-                || st
-                    .procs
-                    .values()
-                    .any(|p| p.cwd.is_some_and(|(cm, _)| cm == n.mnt));
+                || st.procs.values().any(|p| {
+                    p.cwd.is_some_and(|(cm, _)| cm == n.mnt)
+                        || p.root.is_some_and(|(rm, _)| rm == n.mnt)
+                });
             (m.covered, busy)
         };
         if busy {
@@ -1558,6 +1640,26 @@ impl V {
         let req = make(dir, self.cred);
         self.fs(mnt, req, GSpec::In(name), g2).await.map(|r| r.0)
     }
+}
+
+/// The first `..` component of `path`: (start, end) byte offsets.
+fn dotdot_at(path: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'/' {
+            i += 1;
+            continue;
+        }
+        let end = path[i..]
+            .iter()
+            .position(|&c| c == b'/')
+            .map_or(path.len(), |k| i + k);
+        if &path[i..end] == b".." {
+            return Some((i, end));
+        }
+        i = end;
+    }
+    None
 }
 
 /// Something a select waits on.
@@ -1674,8 +1776,17 @@ type JobFut = Pin<Box<dyn core::future::Future<Output = Outcome>>>;
 
 /// Copy the call's inputs from the caller and build its job.
 pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall) -> JobFut {
-    let cred = st.borrow_mut().proc_mut(caller).cred;
-    let v = V { st, caller, cred };
+    let (cred, umask) = {
+        let mut s = st.borrow_mut();
+        let p = s.proc_mut(caller);
+        (p.cred, p.umask)
+    };
+    let v = V {
+        st,
+        caller,
+        cred,
+        umask,
+    };
     let id = call.id();
     let path = |sys: &mut dyn Sys, b: Buf| fetch(sys, caller, b, PATH_MAX, Errno::ENAMETOOLONG);
     use VfsCall::*;
@@ -1694,7 +1805,9 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         | Truncate { path: p, .. }
         | Statvfs { path: p, .. }
         | Mknod { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
-        Umount { path: p, .. } | Chdir { path: p, .. } => path(sys, p).map(|a| (a, Vec::new())),
+        Umount { path: p, .. } | Chdir { path: p, .. } | Chroot { path: p, .. } => {
+            path(sys, p).map(|a| (a, Vec::new()))
+        }
         Mount { path: p, label, .. } => {
             path(sys, p).and_then(|a| fetch(sys, caller, label, 64, Errno::EINVAL).map(|b| (a, b)))
         }
@@ -1754,6 +1867,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 stat_out(id, r)
             }
             Mkdir { mode: m, .. } => {
+                let m = m & !v.umask;
                 let r = v
                     .named(
                         &a,
@@ -1770,6 +1884,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 value(id, done(r))
             }
             Mknod { mode: m, rdev, .. } => {
+                let m = m & !v.umask;
                 let r = v
                     .named(
                         &a,
@@ -1963,6 +2078,8 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
             Umount { .. } => value(id, done(v.umount(&a).await)),
             Chdir { .. } => value(id, done(v.chdir(&a).await)),
             Fchdir { fd, .. } => value(id, done(v.fchdir(fd).await)),
+            Umask { mask, .. } => value(id, Ok(v.set_umask(mask))),
+            Chroot { .. } => value(id, done(v.chroot(&a).await)),
             Fcntl { fd, cmd, arg, .. } => value(id, v.fcntl(fd, cmd, arg)),
             Select {
                 nfds,
@@ -2076,6 +2193,7 @@ pub fn mount_all(
         st,
         caller: Endpoint::NONE,
         cred: Cred::ROOT,
+        umask: 0,
     };
     Box::pin(async move {
         let r: R<()> = async {

@@ -8,6 +8,7 @@
 //! [`crate::proto::fs`]). Directory entries use the record format of
 //! [`crate::proto::fs::put_dirent`].
 
+use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::ipc::GrantId;
 use crate::message::Message;
@@ -49,6 +50,16 @@ const MOUNT: u32 = 0xa1e;
 const UMOUNT: u32 = 0xa1f;
 const CHDIR: u32 = 0xa20;
 const FCHDIR: u32 = 0xa21;
+const UMASK: u32 = 0xa22;
+const CHROOT: u32 = 0xa23;
+
+// PM -> VFS ([`VfsPmCall`]).
+const PM_FORK: u32 = 0xa40;
+const PM_EXIT: u32 = 0xa41;
+const PM_EXEC_CHECK: u32 = 0xa42;
+const PM_EXEC_DONE: u32 = 0xa43;
+const PM_SETCRED: u32 = 0xa44;
+const PM_UNPAUSE: u32 = 0xa45;
 
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
@@ -275,6 +286,11 @@ pub enum VfsCall {
     Chdir { id: u64, path: Buf },
     /// fchdir(fd) -> 0.
     Fchdir { id: u64, fd: i32 },
+    /// umask(mask) -> the previous mask (permission bits only).
+    Umask { id: u64, mask: u16 },
+    /// chroot(path) -> 0 (effective uid 0 only): absolute paths, absolute
+    /// symlinks and `..` resolve within `path` from then on.
+    Chroot { id: u64, path: Buf },
 }
 
 /// Bytes of the three select sets (read, write, except), one `u64` bit
@@ -535,6 +551,14 @@ impl VfsCall {
                 p.fd = I32::new(fd);
                 (FCHDIR, id)
             }
+            Umask { id, mask } => {
+                p.mode = U32::new(u32::from(mask));
+                (UMASK, id)
+            }
+            Chroot { id, path } => {
+                set1(&mut p, path);
+                (CHROOT, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -542,7 +566,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=FCHDIR).contains(&m.mtype())
+        (OPEN..=CHROOT).contains(&m.mtype())
     }
 }
 
@@ -661,6 +685,8 @@ impl TryFrom<&Message> for VfsCall {
             UMOUNT => Umount { id, path: b1 },
             CHDIR => Chdir { id, path: b1 },
             FCHDIR => Fchdir { id, fd },
+            UMASK => Umask { id, mask: mode? },
+            CHROOT => Chroot { id, path: b1 },
             SELECT => Select {
                 id,
                 nfds: fd,
@@ -674,6 +700,209 @@ impl TryFrom<&Message> for VfsCall {
                 arg: p.off.get(),
             },
             // An unknown request type: the server answers ENOSYS.
+            _ => return Err(Errno::ENOSYS),
+        })
+    }
+}
+
+/// A call of PM (the process manager) telling VFS about processes. VFS
+/// accepts these only from the process DS names `pm` (others: `EPERM`).
+/// Answers are [`VfsReply`]s: [`VfsAnswer::Value`], except `ExecCheck`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VfsPmCall {
+    /// `child` was forked from `parent`: it gets a copy of the parent's
+    /// descriptor table (sharing the open files and their positions), its
+    /// working and root directories, umask and credentials. -> 0.
+    Fork {
+        /// Request id.
+        id: u64,
+        /// The forking process.
+        parent: Endpoint,
+        /// The new process.
+        child: Endpoint,
+    },
+    /// `ep` exited: every descriptor is closed, a call it had in progress
+    /// is dropped without an answer, and VFS forgets it. -> 0 (after the
+    /// closes).
+    Exit {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+    },
+    /// May `ep` execute the file open on its descriptor `fd`? It must be
+    /// a regular file (`EACCES`) with an x bit for `ep`'s effective ids
+    /// (root: any x bit; `EACCES`). -> [`VfsAnswer::Stat`] of the file
+    /// (PM applies its set-uid / set-gid bits and owner).
+    ExecCheck {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+        /// Its descriptor of the program file.
+        fd: i32,
+    },
+    /// `ep` now runs a new image: its close-on-exec descriptors are closed.
+    /// -> 0 (after the closes).
+    ExecDone {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+    },
+    /// `ep`'s real and effective ids (permission checks use the effective
+    /// ones); ids above 65535 are `EINVAL`. -> 0.
+    SetCred {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+        /// Real user id.
+        uid: u32,
+        /// Real group id.
+        gid: u32,
+        /// Effective user id.
+        euid: u32,
+        /// Effective group id.
+        egid: u32,
+    },
+    /// A signal for `ep`: a call of it suspended in VFS (pipe or FIFO read,
+    /// write or open, select, device read or write, ...) is answered
+    /// `EINTR` before this answer. -> 1 if there was one, 0 if not.
+    Unpause {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+    },
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct PmCallP {
+    id: U64,
+    ep: U32,
+    ep2: U32,
+    fd: I32,
+    uid: U32,
+    gid: U32,
+    euid: U32,
+    egid: U32,
+}
+
+const _: () = assert!(core::mem::size_of::<PmCallP>() <= 56);
+
+impl VfsPmCall {
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        use VfsPmCall::*;
+        match *self {
+            Fork { id, .. }
+            | Exit { id, .. }
+            | ExecCheck { id, .. }
+            | ExecDone { id, .. }
+            | SetCred { id, .. }
+            | Unpause { id, .. } => id,
+        }
+    }
+
+    /// The process the call is about (the child of a fork).
+    pub fn target(&self) -> Endpoint {
+        use VfsPmCall::*;
+        match *self {
+            Fork { child, .. } => child,
+            Exit { ep, .. }
+            | ExecCheck { ep, .. }
+            | ExecDone { ep, .. }
+            | SetCred { ep, .. }
+            | Unpause { ep, .. } => ep,
+        }
+    }
+
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        use VfsPmCall::*;
+        let mut p = PmCallP {
+            id: U64::new(self.id()),
+            ..PmCallP::default()
+        };
+        let t = match *self {
+            Fork { parent, child, .. } => {
+                p.ep = U32::new(parent.0);
+                p.ep2 = U32::new(child.0);
+                PM_FORK
+            }
+            Exit { ep, .. } => {
+                p.ep = U32::new(ep.0);
+                PM_EXIT
+            }
+            ExecCheck { ep, fd, .. } => {
+                p.ep = U32::new(ep.0);
+                p.fd = I32::new(fd);
+                PM_EXEC_CHECK
+            }
+            ExecDone { ep, .. } => {
+                p.ep = U32::new(ep.0);
+                PM_EXEC_DONE
+            }
+            SetCred {
+                ep,
+                uid,
+                gid,
+                euid,
+                egid,
+                ..
+            } => {
+                p.ep = U32::new(ep.0);
+                p.uid = U32::new(uid);
+                p.gid = U32::new(gid);
+                p.euid = U32::new(euid);
+                p.egid = U32::new(egid);
+                PM_SETCRED
+            }
+            Unpause { ep, .. } => {
+                p.ep = U32::new(ep.0);
+                PM_UNPAUSE
+            }
+        };
+        Message::with(t, &p)
+    }
+
+    /// Whether `m` carries a PM -> VFS call number.
+    pub fn is_pm_call(m: &Message) -> bool {
+        (PM_FORK..=PM_UNPAUSE).contains(&m.mtype())
+    }
+}
+
+impl TryFrom<&Message> for VfsPmCall {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        let p: PmCallP = m.payload_as()?;
+        let id = p.id.get();
+        let ep = Endpoint(p.ep.get());
+        use VfsPmCall::*;
+        Ok(match m.mtype() {
+            PM_FORK => Fork {
+                id,
+                parent: ep,
+                child: Endpoint(p.ep2.get()),
+            },
+            PM_EXIT => Exit { id, ep },
+            PM_EXEC_CHECK => ExecCheck {
+                id,
+                ep,
+                fd: p.fd.get(),
+            },
+            PM_EXEC_DONE => ExecDone { id, ep },
+            PM_SETCRED => SetCred {
+                id,
+                ep,
+                uid: p.uid.get(),
+                gid: p.gid.get(),
+                euid: p.euid.get(),
+                egid: p.egid.get(),
+            },
+            PM_UNPAUSE => Unpause { id, ep },
             _ => return Err(Errno::ENOSYS),
         })
     }
@@ -955,6 +1184,14 @@ mod tests {
                 path: b(1, 4),
             },
             Fchdir { id: 35, fd: 7 },
+            Umask {
+                id: 36,
+                mask: 0o027,
+            },
+            Chroot {
+                id: 37,
+                path: b(4, 9),
+            },
             Select {
                 id: 31,
                 nfds: 1,
@@ -974,6 +1211,62 @@ mod tests {
             assert_eq!(VfsCall::try_from(&m).unwrap(), c);
         }
         assert_eq!(VfsCall::try_from(&Message::new(0xaff)), Err(Errno::ENOSYS));
+        // A umask wider than a mode is refused, not truncated.
+        let mut m = Umask { id: 1, mask: 0 }.to_message();
+        m.payload_mut()[44..48].copy_from_slice(&0x1_0000u32.to_le_bytes());
+        assert_eq!(VfsCall::try_from(&m), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn pm_calls_roundtrip() {
+        use VfsPmCall::*;
+        let e = |n: u32| Endpoint(n);
+        let calls = [
+            Fork {
+                id: 1,
+                parent: e(0x1_0020),
+                child: e(0x2_0031),
+            },
+            Exit {
+                id: 2,
+                ep: e(0x1_0020),
+            },
+            ExecCheck {
+                id: 3,
+                ep: e(0x40),
+                fd: -1,
+            },
+            ExecDone { id: 4, ep: e(0x41) },
+            SetCred {
+                id: 5,
+                ep: e(0x42),
+                uid: 1,
+                gid: 2,
+                euid: 0x1_0000,
+                egid: 4,
+            },
+            Unpause {
+                id: u64::MAX,
+                ep: e(0x43),
+            },
+        ];
+        for c in calls {
+            let m = c.to_message();
+            assert!(VfsPmCall::is_pm_call(&m));
+            assert!(!VfsCall::is_vfs_call(&m));
+            assert_eq!(m.request_id(), c.id());
+            assert_eq!(VfsPmCall::try_from(&m).unwrap(), c);
+        }
+        assert_eq!(calls[0].target(), e(0x2_0031));
+        assert_eq!(calls[1].target(), e(0x1_0020));
+        // User calls are not PM calls and the other way round.
+        let open = VfsCall::Pipe { id: 9 }.to_message();
+        assert!(!VfsPmCall::is_pm_call(&open));
+        assert_eq!(VfsPmCall::try_from(&open), Err(Errno::ENOSYS));
+        assert_eq!(
+            VfsCall::try_from(&calls[0].to_message()),
+            Err(Errno::ENOSYS)
+        );
     }
 
     #[test]
