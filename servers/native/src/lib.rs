@@ -542,6 +542,10 @@ impl Sys for NativeSys {
         Ok(())
     }
 
+    fn sig_send(&mut self, ep: Endpoint, sig: u32) -> Result<(), Errno> {
+        rt::sys::sig_send(ep.0, u64::from(sig)).map_err(errno)
+    }
+
     fn log(&mut self, text: &str) {
         rt::println!("{text}");
     }

@@ -206,6 +206,8 @@ pub(crate) struct Core {
     pub(crate) stats: Stats,
     pub(crate) fatal: Option<String>,
     scratch: Vec<usize>,
+    /// Signals raised with `Sys::sig_send`: (sender, target, signal).
+    pub(crate) signals: Vec<(Endpoint, Endpoint, u32)>,
 }
 
 fn dead(new: Option<Endpoint>) -> Errno {
@@ -233,6 +235,7 @@ impl Core {
             stats: Stats::default(),
             fatal: None,
             scratch: Vec::new(),
+            signals: Vec::new(),
         }
     }
 
@@ -1033,6 +1036,22 @@ impl Sys for Ctx<'_> {
         }
         let s = self.core.resolve(ep)?;
         self.core.kill_slot(s, Cause::Killed);
+        Ok(())
+    }
+
+    fn sig_send(&mut self, ep: Endpoint, sig: u32) -> Result<(), Errno> {
+        if !(1..64).contains(&sig) {
+            return Err(Errno::EINVAL);
+        }
+        self.core.resolve(ep)?;
+        let from = self.core.slots[self.me].ep;
+        let t = self.core.now;
+        self.core.signals.push((from, ep, sig));
+        self.core.event(Event::Log {
+            t,
+            ep: from,
+            text: format!("signal {sig} -> {ep}"),
+        });
         Ok(())
     }
 

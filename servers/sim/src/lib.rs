@@ -291,6 +291,12 @@ impl Sim {
         }
     }
 
+    /// Signals raised so far with `Sys::sig_send`, oldest first:
+    /// (sender, target, signal number).
+    pub fn signals(&self) -> &[(Endpoint, Endpoint, u32)] {
+        &self.core.signals
+    }
+
     /// The endpoint of the live process labelled `label`.
     pub fn endpoint_of(&self, label: &str) -> Option<Endpoint> {
         self.core

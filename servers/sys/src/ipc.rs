@@ -233,6 +233,12 @@ pub trait Sys {
     /// Kill a process (needs `process_mgmt`); reported to RS as `Killed`.
     fn kill(&mut self, ep: Endpoint) -> Result<(), Errno>;
 
+    /// Raise signal `sig` for process `ep` (its signal manager, PM, is
+    /// told and acts on it): VFS's SIGPIPE to a writer whose pipe has no
+    /// reader (MINIX VFS's `sys_kill`). Natively the kernel's `SigSend`;
+    /// the simulator records it ([`Sys::sig_send`] callers cannot tell).
+    fn sig_send(&mut self, ep: Endpoint, sig: u32) -> Result<(), Errno>;
+
     /// Diagnostic log line (the simulator records it in the trace).
     fn log(&mut self, text: &str);
 }
