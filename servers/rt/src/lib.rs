@@ -74,6 +74,59 @@ pub unsafe fn start(args: *const u8, len: usize, main: fn(&str) -> i32) -> ! {
     sys::exit(code)
 }
 
+/// Largest start block [`start_bytes`] accepts (an exec block of argument
+/// and environment strings lies on the new program's stack).
+pub const MAX_START_BLOCK: usize = 128 * 1024;
+
+/// Runtime start-up for programs that take their start block as bytes (the
+/// exec block of argv and environment strings, NUL-separated, or a boot
+/// module's plain argument string): runs `main` and exits with its value.
+/// A block longer than [`MAX_START_BLOCK`] is treated as empty.
+///
+/// # Safety
+///
+/// `args` must point to `len` readable bytes that stay unchanged for the
+/// program's life (the kernel and VM place them above the initial stack
+/// pointer, which the program never writes).
+pub unsafe fn start_bytes(args: *const u8, len: usize, main: fn(&'static [u8]) -> i32) -> ! {
+    let block: &'static [u8] = if args.is_null() || len > MAX_START_BLOCK {
+        &[]
+    } else {
+        // SAFETY: the caller guarantees `len` readable bytes at `args`
+        // that stay unchanged for the program's life.
+        unsafe { core::slice::from_raw_parts(args, len) }
+    };
+    let code = main(block);
+    sys::exit(code)
+}
+
+/// How the heap window grows once the static arena is used up: a function
+/// that makes `len` bytes at `addr` (page multiples, in
+/// `abi::HEAP_BASE..abi::HEAP_END`) usable, true on success.
+pub type HeapGrower = fn(usize, usize) -> bool;
+
+static HEAP_GROWER: core::sync::atomic::AtomicPtr<()> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// Replaces the heap window's growth (by default `MapPages` on the
+/// process itself, which plain user processes may not call): user
+/// programs ask VM to move their break instead (`ulib`).
+pub fn set_heap_grower(f: HeapGrower) {
+    HEAP_GROWER.store(f as *mut (), core::sync::atomic::Ordering::SeqCst);
+}
+
+/// The grower set with [`set_heap_grower`], if any.
+pub fn heap_grower() -> Option<HeapGrower> {
+    let p = HEAP_GROWER.load(core::sync::atomic::Ordering::SeqCst);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the only non-null values ever stored are `HeapGrower`
+    // function pointers (see `set_heap_grower`), and a function pointer
+    // round-trips through a data pointer of the same size on this target.
+    Some(unsafe { core::mem::transmute::<*mut (), HeapGrower>(p) })
+}
+
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
@@ -102,8 +155,26 @@ fn map_preserved_window(addr: usize, len: usize) -> bool {
 /// Grows the heap: fresh pages in this process's own heap window.
 #[cfg(target_os = "none")]
 fn map_heap_window(addr: usize, len: usize) -> bool {
+    if let Some(grow) = heap_grower() {
+        return grow(addr, len);
+    }
     let Ok(me) = ipc::whois("") else {
         return false;
     };
     sys::map_pages(me, addr as u64, (len / 4096) as u64, true).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    fn grow_ok(_: usize, _: usize) -> bool {
+        true
+    }
+
+    #[test]
+    fn heap_grower_round_trips() {
+        assert!(super::heap_grower().is_none());
+        super::set_heap_grower(grow_ok);
+        let g = super::heap_grower().expect("set");
+        assert!(g(0, 4096));
+    }
 }
