@@ -5,7 +5,7 @@
 //! layer for everything unsafe and `kernel_core` for the
 //! hardware-independent state machines.
 
-use crate::arch::paging::{AddressSpace, MapError};
+use crate::arch::paging::{AddressSpace, CowBreak, MapError};
 use crate::arch::phys::{self, IDENTITY_LIMIT, IdentityMem};
 use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{boot, cpu, serial};
@@ -15,7 +15,7 @@ use abi::{Errno, Syscall};
 use alloc::vec::Vec;
 use kernel_core::elf::{ElfError, ElfImage, LoadPolicy};
 use kernel_core::fault::{Fault, FaultKind};
-use kernel_core::frame::{FRAME_SIZE, FrameAllocator};
+use kernel_core::frame::{FRAME_SIZE, FrameAllocator, FrameError};
 use kernel_core::grant::{
     Access, Grant, GrantId, GrantKind, GrantLookup, GrantTable, Grantee, resolve,
 };
@@ -66,6 +66,43 @@ pub struct Ctx {
     times: CpuTimes,
     /// Signals raised for it and not yet taken by its signal manager.
     pending_sigs: u64,
+    /// Stopped by `Stop` (or a `ProcFork` child not yet resumed): never
+    /// scheduled, whatever its IPC state.
+    stopped: bool,
+    /// Gets its page faults (`SetPager`) while alive.
+    pager: Option<Endpoint>,
+    /// A page fault held for the pager: not runnable until `PageFix`.
+    held: Option<HeldFault>,
+}
+
+/// A page fault waiting for the process's pager.
+#[derive(Clone, Copy, Debug)]
+struct HeldFault {
+    fault: Fault,
+    /// Already handed to the pager by `PageFaults`.
+    reported: bool,
+}
+
+impl Ctx {
+    /// A process with registers `frame` and space `space` and nothing else
+    /// (no grants, alarm, managers, ports or hardware).
+    fn new(frame: TrapFrame, space: AddressSpace, hw: HwPrivileges) -> Self {
+        Self {
+            frame,
+            space,
+            recv_buf: None,
+            grants: GrantTable::new(),
+            alarm: None,
+            signal_manager: None,
+            io_ranges: Vec::new(),
+            hw,
+            times: CpuTimes::default(),
+            pending_sigs: 0,
+            stopped: false,
+            pager: None,
+            held: None,
+        }
+    }
 }
 
 /// Grant tables of live processes, by endpoint.
@@ -157,6 +194,9 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         panic!("boot image overlap: {e:?}");
     }
     let free = FRAMES.with(|fa| {
+        // The reference counts of shared (copy-on-write) frames: allocated
+        // once, so a fork never allocates kernel heap for them.
+        fa.enable_sharing();
         for region in info.memory.iter().filter(|r| r.available) {
             fa.add_free(region.range);
         }
@@ -265,23 +305,35 @@ fn boot_privileges() -> Privileges {
     Privileges {
         send_to: !((1u64 << SYSTEM_SLOT) | (1u64 << CLOCK_SLOT)),
         calls: u64::MAX,
+        servers: false,
     }
 }
 
 /// Servers a plain user process may talk to (MINIX: PM, VFS and VM).
 const USER_SERVERS: [&str; 3] = ["pm", "vfs", "vm"];
 
+/// Tells IPC which slots the live processes named in [`USER_SERVERS`]
+/// occupy now: plain users (`Privileges::servers`) may send there. Called
+/// whenever the set of live processes changes (start, fork, death,
+/// `Update`), so services RS starts or replaces later are reachable and a
+/// dead one's slot is not.
+fn refresh_servers(k: &mut Kernel) {
+    let slots = USER_SERVERS
+        .iter()
+        .filter_map(|n| k.procs.find(n))
+        .fold(0u64, |m, p| m | 1u64 << p.endpoint.slot());
+    k.ipc.set_server_slots(slots);
+}
+
 /// Gives the boot processes named in `user=` plain-user privileges: IPC
-/// only to the live processes named in [`USER_SERVERS`], no kernel calls,
-/// no IRQ lines or memory ranges. Their faults go to PM (the process named
-/// `pm`, as signal manager) when it exists; without PM they are reported
+/// only to the live processes named in [`USER_SERVERS`] (wherever they run,
+/// now or later), only the kernel calls in `abi::USER_CALLS`, no IRQ lines
+/// or memory ranges. Their faults go to PM (the process named `pm`, as
+/// signal manager) when it exists at boot; without PM they are reported
 /// and stopped.
 fn restrict_plain_users(k: &mut Kernel) {
+    refresh_servers(k);
     let pm = k.procs.find("pm").map(|p| p.endpoint);
-    let servers: Vec<usize> = USER_SERVERS
-        .iter()
-        .filter_map(|n| k.procs.find(n).map(|p| p.endpoint.slot()))
-        .collect();
     let users: Vec<usize> = (0..kernel_core::process::NR_PROCS)
         .filter(|&s| {
             k.procs
@@ -294,10 +346,7 @@ fn restrict_plain_users(k: &mut Kernel) {
             p.ctx.hw = HwPrivileges::none();
             p.ctx.signal_manager = pm;
         }
-        if k.ipc
-            .set_privileges(slot, Privileges::user(&servers))
-            .is_err()
-        {
+        if k.ipc.set_privileges(slot, Privileges::user()).is_err() {
             panic!("IPC table out of step with the process table");
         }
     }
@@ -381,18 +430,7 @@ fn load_program(
     let image = ElfImage::parse(bytes, &policy)?;
     let mut space = AddressSpace::new(fa)?;
     match populate(fa, &mut space, &image, bytes, args) {
-        Ok(frame) => Ok(Ctx {
-            frame,
-            space,
-            recv_buf: None,
-            grants: GrantTable::new(),
-            alarm: None,
-            signal_manager: None,
-            io_ranges: Vec::new(),
-            hw: HwPrivileges::boot(),
-            times: CpuTimes::default(),
-            pending_sigs: 0,
-        }),
+        Ok(frame) => Ok(Ctx::new(frame, space, HwPrivileges::boot())),
         Err(e) => {
             space.destroy(fa);
             Err(e.into())
@@ -786,6 +824,26 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             }
         }
         Syscall::VirCopy => vircopy(k, slot, frame),
+        Syscall::ProcFork => proc_fork(k, slot, frame),
+        Syscall::Stop => stop(k, slot, frame),
+        Syscall::Resume => live_slot(k, Endpoint(frame.rdi as u32)).map(|target| {
+            if let Some(p) = k.procs.get_mut(target) {
+                p.ctx.stopped = false;
+            }
+            make_runnable(k, target);
+            0
+        }),
+        Syscall::GetRegs => get_regs(k, slot, frame),
+        Syscall::SetRegs => set_regs(k, slot, frame),
+        Syscall::SetPager => set_pager(k, frame),
+        Syscall::PageFaults => page_faults(k, slot, frame),
+        Syscall::PageFix => page_fix(k, slot, frame),
+        Syscall::MemStats => {
+            let st = FRAMES.with(|fa| fa.stats());
+            let words = [st.total, st.free, st.shared, st.cow_copies, st.cow_reuses];
+            let words: [u64; abi::MEMSTATS_WORDS] = words;
+            write_to(k, slot, frame.rdi, &le_words(words)).map(|()| 0)
+        }
         Syscall::SlotOwner => {
             let ep = Endpoint(frame.rdi as u32);
             match k.procs.get(ep.slot()) {
@@ -828,19 +886,16 @@ fn ipc_call(
     if call == Syscall::SendA && flags & !abi::SENDA_REQUEST != 0 {
         return Err(Errno::Inval);
     }
-    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
     let mut msg = [0u8; abi::MESSAGE_SIZE];
     let receives = matches!(call, Syscall::Receive | Syscall::SendRec);
     if receives {
         // Check the reply buffer before anything happens, so a bad buffer
-        // is an error and never a lost message. 64 bytes span at most two
-        // pages, so checking the first and last byte covers the buffer.
-        for off in [0, abi::MESSAGE_SIZE as u64 - 1] {
-            space
-                .translate_for(buf.checked_add(off).ok_or(Errno::Fault)?, true)
-                .ok_or(Errno::Fault)?;
-        }
+        // is an error and never a lost message (copy-on-write is broken
+        // now; a fork while blocked makes it copy-on-write again, which the
+        // delivery breaks).
+        prepare_write(k, slot, buf, abi::MESSAGE_SIZE as u64).map_err(|_| Errno::Fault)?;
     }
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
     if call != Syscall::Receive {
         space.read_user(buf, &mut msg).ok_or(Errno::Fault)?;
     }
@@ -865,12 +920,11 @@ fn ipc_call(
     };
     apply_wakes(k, wakes);
     let completion = r.map_err(|e| e.errno())?;
-    let ctx = &mut k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx;
     match completion {
-        Completion::Received(m) => {
-            ctx.space.write_user(buf, &m).ok_or(Errno::Fault)?;
+        Completion::Received(m) => write_to(k, slot, buf, &m)?,
+        Completion::Blocked if receives => {
+            k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx.recv_buf = Some(buf);
         }
-        Completion::Blocked if receives => ctx.recv_buf = Some(buf),
         _ => {}
     }
     Ok(Some(completion))
@@ -885,7 +939,13 @@ fn apply_wakes(k: &mut Kernel, wakes: Vec<Wake>) {
         };
         let rax = match w.result {
             Ok(Some(m)) => match p.ctx.recv_buf {
-                Some(buf) if p.ctx.space.write_user(buf, &m).is_some() => 0,
+                Some(buf)
+                    if FRAMES
+                        .with(|fa| p.ctx.space.write_user(fa, buf, &m))
+                        .is_some() =>
+                {
+                    0
+                }
                 _ => Errno::Fault.to_return(),
             },
             Ok(None) => 0,
@@ -901,11 +961,11 @@ fn apply_wakes(k: &mut Kernel, wakes: Vec<Wake>) {
 }
 
 /// Puts a live, unblocked process on the run queues (no effect if it is
-/// already there).
+/// already there, or if it is stopped or waits for its pager).
 fn make_runnable(k: &mut Kernel, slot: usize) {
     if k.procs
         .get(slot)
-        .is_some_and(|p| p.state == ProcState::Runnable)
+        .is_some_and(|p| p.state == ProcState::Runnable && !p.ctx.stopped && p.ctx.held.is_none())
     {
         // AlreadyQueued is fine: the process is runnable either way.
         let _ = k.rq.enqueue(slot);
@@ -932,6 +992,20 @@ fn process_gone(k: &mut Kernel, slot: usize) {
     if k.ipc.remove(slot, &mut wakes).is_ok() {
         apply_wakes(k, wakes);
     }
+    // Faults held for it as a pager can never be fixed: they fail like
+    // ordinary page faults.
+    if let Some(dead) = k.procs.get(slot).map(|p| p.endpoint) {
+        let orphans: Vec<(usize, Fault)> = (0..kernel_core::process::NR_PROCS)
+            .filter(|&s| s != slot)
+            .filter_map(|s| k.procs.get(s).map(|p| (s, p)))
+            .filter(|(_, p)| p.is_alive() && p.ctx.pager == Some(dead))
+            .filter_map(|(s, p)| p.ctx.held.map(|h| (s, h.fault)))
+            .collect();
+        for (s, fault) in orphans {
+            stop_other(k, s, fault);
+        }
+    }
+    refresh_servers(k);
 }
 
 fn access_of(bits: u64) -> Result<Access, Errno> {
@@ -1006,17 +1080,22 @@ fn safecopy(k: &mut Kernel, slot: usize, f: &TrapFrame, to_grant: bool) -> Resul
         want,
     )
     .map_err(|e| e.errno())?;
-    let owner = &k
-        .procs
-        .get(r.owner.slot())
-        .ok_or(Errno::DeadSrcDst)?
-        .ctx
-        .space;
-    let mine = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
-    let (src, src_addr, dst, dst_addr) = if to_grant {
-        (mine, f.r10, owner, r.addr)
+    let owner_slot = r.owner.slot();
+    k.procs.get(owner_slot).ok_or(Errno::DeadSrcDst)?;
+    // The destination is about to be written: break copy-on-write there
+    // first (harmless if the copy then fails).
+    let (dst_slot, dst_addr) = if to_grant {
+        (owner_slot, r.addr)
     } else {
-        (owner, r.addr, mine, f.r10)
+        (slot, f.r10)
+    };
+    prepare_write(k, dst_slot, dst_addr, len)?;
+    let owner = &k.procs.get(owner_slot).ok_or(Errno::DeadSrcDst)?.ctx.space;
+    let mine = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    let (src, src_addr, dst) = if to_grant {
+        (mine, f.r10, owner)
+    } else {
+        (owner, r.addr, mine)
     };
     // Validate every page of both ranges before copying anything.
     let check = |space: &AddressSpace, addr: u64, write: bool| -> Result<(), Errno> {
@@ -1034,6 +1113,33 @@ fn safecopy(k: &mut Kernel, slot: usize, f: &TrapFrame, to_grant: bool) -> Resul
     Ok(len)
 }
 
+/// Copies `data` into the user memory of the process in `slot`, breaking
+/// copy-on-write first (`Fault` if the range is not writable there).
+fn write_to(k: &mut Kernel, slot: usize, addr: u64, data: &[u8]) -> Result<(), Errno> {
+    let space = &mut k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx.space;
+    FRAMES
+        .with(|fa| space.write_user(fa, addr, data))
+        .ok_or(Errno::Fault)
+}
+
+/// Encodes `words` as little-endian bytes.
+fn le_words<const N: usize>(words: [u64; N]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// Makes `len` bytes at `addr` of `slot`'s space writable for a copy the
+/// kernel is about to do (breaking copy-on-write); `Fault` if they are not
+/// all mapped writable or copy-on-write, `NoMem` without a frame to copy.
+fn prepare_write(k: &mut Kernel, slot: usize, addr: u64, len: u64) -> Result<(), Errno> {
+    let space = &mut k.procs.get_mut(slot).ok_or(Errno::Inval)?.ctx.space;
+    FRAMES
+        .with(|fa| space.prepare_write(fa, addr, len))
+        .map_err(|e| match e {
+            MapError::Frames(FrameError::OutOfMemory) => Errno::NoMem,
+            _ => Errno::Fault,
+        })
+}
+
 /// The slot of live endpoint `ep`.
 fn live_slot(k: &Kernel, ep: Endpoint) -> Result<usize, Errno> {
     match k.procs.get(ep.slot()) {
@@ -1043,7 +1149,7 @@ fn live_slot(k: &Kernel, ep: Endpoint) -> Result<usize, Errno> {
 }
 
 /// `BootModules`: the boot module list as text, for RS.
-fn boot_modules(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn boot_modules(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let mut text = alloc::string::String::new();
     for m in &k.modules {
         text.push_str(m.name());
@@ -1054,10 +1160,7 @@ fn boot_modules(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         text.push('\n');
     }
     let n = text.len().min(usize::try_from(f.rsi).unwrap_or(usize::MAX));
-    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
-    space
-        .write_user(f.rdi, &text.as_bytes()[..n])
-        .ok_or(Errno::Fault)?;
+    write_to(k, slot, f.rdi, &text.as_bytes()[..n])?;
     Ok(text.len() as u64)
 }
 
@@ -1105,11 +1208,16 @@ fn dma_alloc(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
 }
 
 /// `UMap`: the physical address of a contiguous range of the caller.
-fn umap(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn umap(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     if f.rdx & !(abi::GRANT_READ | abi::GRANT_WRITE) != 0 {
         return Err(Errno::Inval);
     }
     let write = f.rdx & abi::GRANT_WRITE != 0;
+    if write && f.rsi <= kernel_core::dma::MAX_UMAP_LEN {
+        // A device will write there: its own frames, not shared ones.
+        // Errors show up in the check below.
+        let _ = prepare_write(k, slot, f.rdi, f.rsi);
+    }
     let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
     kernel_core::dma::contiguous(f.rdi, f.rsi, |va| space.translate_for(va, write))
         .map_err(|e| e.errno())
@@ -1117,7 +1225,7 @@ fn umap(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
 
 /// `UMapGrant`: the physical address of granted bytes, checked as a
 /// safecopy of the same range would be.
-fn umap_grant(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn umap_grant(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let want = access_of(f.r8)?;
     if !want.read && !want.write {
         return Err(Errno::Inval);
@@ -1136,6 +1244,10 @@ fn umap_grant(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         want,
     )
     .map_err(|e| e.errno())?;
+    if want.write {
+        // As in `umap`: the device must write the granter's own frames.
+        let _ = prepare_write(k, r.owner.slot(), r.addr, f.r10);
+    }
     let owner = &k
         .procs
         .get(r.owner.slot())
@@ -1155,7 +1267,8 @@ fn map_pages(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     }
     let len = count.checked_mul(FRAME_SIZE).ok_or(Errno::Inval)?;
     let range = AddrRange::from_len(start, len).ok_or(Errno::Fault)?;
-    let heap_area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_BOTTOM - FRAME_SIZE);
+    // Up to the top of the stack: VM maps exec'd programs' stacks here.
+    let heap_area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_TOP);
     if !heap_area.contains_range(&range) {
         return Err(Errno::Fault);
     }
@@ -1191,7 +1304,7 @@ fn target_slot(k: &Kernel, caller: usize, raw: u64) -> Result<usize, Errno> {
 }
 
 /// `Times`: user ticks, system ticks, system cycles and uptime.
-fn times(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn times(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let target = target_slot(k, slot, f.rdi)?;
     let t = k.procs.get(target).ok_or(Errno::Inval)?.ctx.times;
     let words = [
@@ -1200,17 +1313,13 @@ fn times(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         t.sys_cycles,
         k.ticks,
     ];
-    let mut out = [0u8; abi::TIMES_WORDS * 8];
-    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
-    space.write_user(f.rsi, &out).ok_or(Errno::Fault)?;
+    let out: [u64; abi::TIMES_WORDS] = words;
+    write_to(k, slot, f.rsi, &le_words(out))?;
     Ok(0)
 }
 
 /// `MemMap`: the boot memory map as little-endian records.
-fn mem_map(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn mem_map(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let mut bytes = Vec::with_capacity(k.memmap.len() * abi::MEMMAP_RECORD);
     for &(start, end, kind) in &k.memmap {
         for w in [start, end, kind] {
@@ -1221,8 +1330,7 @@ fn mem_map(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let n = bytes
         .len()
         .min(room / abi::MEMMAP_RECORD * abi::MEMMAP_RECORD);
-    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
-    space.write_user(f.rdi, &bytes[..n]).ok_or(Errno::Fault)?;
+    write_to(k, slot, f.rdi, &bytes[..n])?;
     Ok(bytes.len() as u64)
 }
 
@@ -1273,14 +1381,14 @@ fn set_mem_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         .map_err(|e| e.errno())
 }
 
-/// The page-aligned user range of `count` pages at `start` below the stack
-/// guard (where VM may map), checked.
+/// The page-aligned user range of `count` pages at `start` below the top
+/// of the stack (where VM may map and unmap), checked.
 fn user_pages(start: u64, count: u64) -> Result<AddrRange, Errno> {
     if !start.is_multiple_of(FRAME_SIZE) || count == 0 || count > abi::MAX_MAP_PAGES {
         return Err(Errno::Inval);
     }
     let range = AddrRange::from_len(start, count * FRAME_SIZE).ok_or(Errno::Fault)?;
-    let area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_BOTTOM - FRAME_SIZE);
+    let area = AddrRange::new(abi::USER_BASE, abi::USER_STACK_TOP);
     if !area.contains_range(&range) {
         return Err(Errno::Fault);
     }
@@ -1425,16 +1533,10 @@ fn fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     });
     let space = child_space.map_err(|_| Errno::Inval)?;
     let ctx = Ctx {
-        frame: TrapFrame { rax: 0, ..*f },
-        space,
-        recv_buf: None,
-        grants: GrantTable::new(),
-        alarm: None,
         signal_manager: parent.ctx.signal_manager,
         io_ranges: parent.ctx.io_ranges.clone(),
-        hw: parent.ctx.hw.clone(),
-        times: CpuTimes::default(),
-        pending_sigs: 0,
+        pager: parent.ctx.pager,
+        ..Ctx::new(TrapFrame { rax: 0, ..*f }, space, parent.ctx.hw.clone())
     };
     let name = parent.name.clone();
     let privileges = k.ipc.privileges(slot).unwrap_or_else(boot_privileges);
@@ -1452,8 +1554,235 @@ fn fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         return Err(Errno::Inval);
     }
     make_runnable(k, ep.slot());
+    refresh_servers(k);
     kprintln!("kernel: '{name}' forked as slot {}", ep.slot());
     Ok(u64::from(ep.0))
+}
+
+/// `ProcFork`: a copy-on-write child of live `rdi`, stopped, with the
+/// parent's saved registers (the caller's own registers when it forks
+/// itself).
+fn proc_fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let parent = live_slot(k, Endpoint(f.rdi as u32))?;
+    if !k.procs.has_free_slot() {
+        return Err(Errno::Again);
+    }
+    let mut child_space = FRAMES.with(AddressSpace::new).map_err(|_| Errno::NoMem)?;
+    let p = k.procs.get_mut(parent).ok_or(Errno::Inval)?;
+    // The parent's page tables change (writable pages become copy-on-write);
+    // `share_into` reloads CR3 when the parent is the running caller.
+    let shared = FRAMES.with(|fa| p.ctx.space.share_into(fa, &mut child_space));
+    if shared.is_err() {
+        FRAMES.with(|fa| child_space.destroy(fa));
+        return Err(Errno::NoMem);
+    }
+    let p = k.procs.get(parent).ok_or(Errno::Inval)?;
+    let regs = if parent == slot { *f } else { p.ctx.frame };
+    let ctx = Ctx {
+        signal_manager: p.ctx.signal_manager,
+        io_ranges: p.ctx.io_ranges.clone(),
+        pager: p.ctx.pager,
+        stopped: true,
+        ..Ctx::new(regs, child_space, p.ctx.hw.clone())
+    };
+    let name = p.name.clone();
+    let privileges = k.ipc.privileges(parent).unwrap_or_else(boot_privileges);
+    let ep = match k.procs.spawn(&name, ctx) {
+        Ok(ep) => ep,
+        // Checked above; the space is in the refused context, gone with it.
+        Err(_) => return Err(Errno::Again),
+    };
+    if let Err(e) = k.ipc.add(ep, privileges) {
+        panic!("IPC table out of step with the process table: {e:?}");
+    }
+    if let Err(e) = k.rq.configure(ep.slot(), DEFAULT_PRIORITY, QUANTUM_TICKS) {
+        panic!("run queues out of step with the process table: {e:?}");
+    }
+    refresh_servers(k);
+    Ok(u64::from(ep.0))
+}
+
+/// `Stop`: live `rdi` (not the caller) is no longer scheduled; returns
+/// whom it is blocked on in IPC.
+fn stop(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    if target == slot {
+        return Err(Errno::Inval);
+    }
+    if let Some(p) = k.procs.get_mut(target) {
+        p.ctx.stopped = true;
+    }
+    k.rq.dequeue(target);
+    Ok(u64::from(match k.ipc.blocked_on(target) {
+        None => abi::ENDPOINT_NONE,
+        Some(Source::Any) => abi::ENDPOINT_ANY,
+        Some(Source::Ep(ep)) => ep.0,
+    }))
+}
+
+/// The `GetRegs` words of a register frame.
+fn regs_of(t: &TrapFrame) -> [u64; abi::REGS_WORDS] {
+    [
+        t.rax, t.rbx, t.rcx, t.rdx, t.rsi, t.rdi, t.rbp, t.r8, t.r9, t.r10, t.r11, t.r12, t.r13,
+        t.r14, t.r15, t.rip, t.rsp, t.rflags,
+    ]
+}
+
+/// RFLAGS bits a process may set through `SetRegs`: CF, PF, AF, ZF, SF,
+/// DF and OF (no TF, IOPL, AC, ...).
+const USER_SET_FLAGS: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800;
+
+/// `GetRegs`: the saved registers of live `rdi` (the caller's own live
+/// registers if it names itself).
+fn get_regs(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = target_slot(k, slot, f.rdi)?;
+    let regs = if target == slot {
+        regs_of(f)
+    } else {
+        regs_of(&k.procs.get(target).ok_or(Errno::Inval)?.ctx.frame)
+    };
+    write_to(k, slot, f.rsi, &le_words(regs))?;
+    Ok(0)
+}
+
+/// `SetRegs`: new registers for stopped `rdi`, sanitized; a pending IPC
+/// call of it is abandoned and a held page fault dropped.
+fn set_regs(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    if target == slot || !k.procs.get(target).is_some_and(|p| p.ctx.stopped) {
+        return Err(Errno::Inval);
+    }
+    let mut bytes = [0u8; abi::REGS_WORDS * 8];
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space.read_user(f.rsi, &mut bytes).ok_or(Errno::Fault)?;
+    let mut w = [0u64; abi::REGS_WORDS];
+    for (w, chunk) in w.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    let (rip, rsp) = (w[abi::REG_RIP], w[abi::REG_RSP]);
+    if !(abi::USER_BASE..abi::USER_END).contains(&rip)
+        || !(abi::USER_BASE..=abi::USER_END).contains(&rsp)
+    {
+        return Err(Errno::Inval);
+    }
+    if k.ipc.cancel(target).map_err(|e| e.errno())? {
+        k.procs
+            .set_blocked(target, false)
+            .map_err(|_| Errno::Inval)?;
+    }
+    let p = k.procs.get_mut(target).ok_or(Errno::Inval)?;
+    p.ctx.frame = TrapFrame {
+        rax: w[0],
+        rbx: w[1],
+        rcx: w[2],
+        rdx: w[3],
+        rsi: w[4],
+        rdi: w[5],
+        rbp: w[6],
+        r8: w[7],
+        r9: w[8],
+        r10: w[9],
+        r11: w[10],
+        r12: w[11],
+        r13: w[12],
+        r14: w[13],
+        r15: w[14],
+        rip,
+        rsp,
+        rflags: (w[abi::REG_RFLAGS] & USER_SET_FLAGS) | USER_RFLAGS,
+        cs: cpu::USER_CS,
+        ss: cpu::USER_DS,
+        vector: 0,
+        error: 0,
+    };
+    p.ctx.recv_buf = None;
+    p.ctx.held = None;
+    Ok(0)
+}
+
+/// `SetPager`: live `rsi` (or nobody) becomes the pager of live `rdi`. A
+/// fault held for the previous pager fails.
+fn set_pager(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let pager = if f.rsi as u32 == abi::ENDPOINT_NONE {
+        None
+    } else {
+        let ep = Endpoint(f.rsi as u32);
+        if live_slot(k, ep)? == target {
+            return Err(Errno::Inval);
+        }
+        Some(ep)
+    };
+    let p = k.procs.get_mut(target).ok_or(Errno::Inval)?;
+    if p.ctx.pager == pager {
+        return Ok(0);
+    }
+    p.ctx.pager = pager;
+    if let Some(h) = p.ctx.held.take() {
+        stop_other(k, target, h.fault);
+    }
+    Ok(0)
+}
+
+/// `PageFaults`: hands the caller one fault held for it, not yet given.
+fn page_faults(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let me = k.procs.get(slot).ok_or(Errno::Inval)?.endpoint;
+    let found = (0..kernel_core::process::NR_PROCS).find(|&s| {
+        k.procs.get(s).is_some_and(|p| {
+            p.is_alive() && p.ctx.pager == Some(me) && p.ctx.held.is_some_and(|h| !h.reported)
+        })
+    });
+    let Some(s) = found else { return Ok(0) };
+    let p = k.procs.get(s).ok_or(Errno::Inval)?;
+    let Some(h) = p.ctx.held else { return Ok(0) };
+    let words: [u64; abi::PAGEFAULT_WORDS] = [
+        u64::from(p.endpoint.0),
+        h.fault.addr.unwrap_or(0),
+        h.fault.error_code,
+        h.fault.rip,
+    ];
+    write_to(k, slot, f.rdi, &le_words(words))?;
+    if let Some(h) = k.procs.get_mut(s).and_then(|p| p.ctx.held.as_mut()) {
+        h.reported = true;
+    }
+    Ok(1)
+}
+
+/// `PageFix`: the pager resolves the fault held for `rdi`.
+fn page_fix(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let me = k.procs.get(slot).ok_or(Errno::Inval)?.endpoint;
+    let p = k.procs.get_mut(target).ok_or(Errno::Inval)?;
+    if p.ctx.pager != Some(me) {
+        return Err(Errno::Perm);
+    }
+    let Some(held) = p.ctx.held else {
+        return Err(Errno::Inval);
+    };
+    match f.rdx {
+        abi::PAGEFIX_RETRY => {}
+        abi::PAGEFIX_COW => {
+            let broken = FRAMES.with(|fa| p.ctx.space.make_writable(fa, f.rsi));
+            match broken {
+                Ok(CowBreak::Writable | CowBreak::Reused | CowBreak::Copied) => {}
+                Err(MapError::Frames(_)) => return Err(Errno::NoMem),
+                Err(_) => return Err(Errno::Fault),
+            }
+        }
+        abi::PAGEFIX_FAIL => {
+            p.ctx.held = None;
+            stop_other(k, target, held.fault);
+            return Ok(0);
+        }
+        _ => return Err(Errno::Inval),
+    }
+    if let Some(p) = k.procs.get_mut(target) {
+        p.ctx.held = None;
+    }
+    make_runnable(k, target);
+    Ok(0)
 }
 
 /// `SigSend`: a signal becomes pending and the manager is told.
@@ -1482,11 +1811,8 @@ fn sig_pending(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno>
     });
     let Some(s) = found else { return Ok(0) };
     let p = k.procs.get(s).ok_or(Errno::Inval)?;
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&u64::from(p.endpoint.0).to_le_bytes());
-    out[8..].copy_from_slice(&p.ctx.pending_sigs.to_le_bytes());
-    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
-    space.write_user(f.rdi, &out).ok_or(Errno::Fault)?;
+    let out = le_words([u64::from(p.endpoint.0), p.ctx.pending_sigs]);
+    write_to(k, slot, f.rdi, &out)?;
     if let Some(p) = k.procs.get_mut(s) {
         p.ctx.pending_sigs = 0;
     }
@@ -1494,7 +1820,7 @@ fn sig_pending(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno>
 }
 
 /// `ProcInfo`: state, stop signal and registers of a live or kept process.
-fn proc_info(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn proc_info(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let ep = Endpoint(f.rdi as u32);
     let p = k
         .procs
@@ -1517,13 +1843,8 @@ fn proc_info(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         ProcState::Killed(fault) => fault.rip,
         _ => p.ctx.frame.rip,
     };
-    let words = [state, signal, rip, p.ctx.frame.rsp, addr, error];
-    let mut out = [0u8; abi::PROCINFO_WORDS * 8];
-    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
-    space.write_user(f.rsi, &out).ok_or(Errno::Fault)?;
+    let words: [u64; abi::PROCINFO_WORDS] = [state, signal, rip, p.ctx.frame.rsp, addr, error];
+    write_to(k, slot, f.rsi, &le_words(words))?;
     Ok(0)
 }
 
@@ -1552,18 +1873,21 @@ fn set_entry(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
         ..TrapFrame::default()
     };
     p.ctx.recv_buf = None;
+    // A page fault held for the pager belonged to the old registers.
+    p.ctx.held = None;
     make_runnable(k, target);
     Ok(0)
 }
 
 /// `VirCopy`: copies between two live processes' memory without a grant.
-fn vircopy(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+fn vircopy(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let len = f.r9;
     if len > abi::MAX_SAFECOPY {
         return Err(Errno::Inval);
     }
     let src = target_slot(k, slot, f.rdi)?;
     let dst = target_slot(k, slot, f.rdx)?;
+    prepare_write(k, dst, f.r10, len)?;
     let space = |s: usize| k.procs.get(s).map(|p| &p.ctx.space).ok_or(Errno::Inval);
     let (from, to) = (space(src)?, space(dst)?);
     // Check both ranges completely before copying anything.
@@ -1686,6 +2010,7 @@ fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     if !stopped {
         make_runnable(k, ep.slot());
     }
+    refresh_servers(k);
     kprintln!(
         "kernel: spawned '{name}' as slot {}{}",
         ep.slot(),
@@ -1770,6 +2095,7 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         return Err(Errno::Inval);
     }
     make_runnable(k, old_slot);
+    refresh_servers(k);
     let name = &k.procs.get(old_slot).expect("just moved in").name;
     kprintln!(
         "kernel: '{name}' (was slot {new_slot}) took over endpoint {:#x}",
@@ -1780,15 +2106,21 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
 
 /// `SetPriv`: replaces another live process's privilege record. The kernel
 /// tasks' bits can never be granted as send targets (they do not receive).
+/// With `PRIV_USER_SERVERS` in `r10` it may also send to PM, VFS and VM
+/// wherever they run (the plain-user rule).
 fn set_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     let target = Endpoint(f.rdi as u32);
     let p = k.procs.get(target.slot()).ok_or(Errno::DeadSrcDst)?;
     if p.endpoint != target || !p.is_alive() {
         return Err(Errno::DeadSrcDst);
     }
+    if f.r10 & !abi::PRIV_USER_SERVERS != 0 {
+        return Err(Errno::Inval);
+    }
     let privileges = Privileges {
         send_to: f.rsi & boot_privileges().send_to,
         calls: f.rdx,
+        servers: f.r10 & abi::PRIV_USER_SERVERS != 0,
     };
     k.ipc
         .set_privileges(target.slot(), privileges)
@@ -1855,6 +2187,10 @@ fn debug_print(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errn
     Ok(len)
 }
 
+/// Page-fault error code bits: a protection violation on a present page,
+/// a write, from user mode.
+const PF_PRESENT_WRITE_USER: u64 = 0b111;
+
 fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     let slot = current(k);
     // Keep the registers at the fault for the signal manager (`ProcInfo`).
@@ -1862,8 +2198,73 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
         p.ctx.frame = *frame;
     }
     let fault = describe(frame);
+    if fault.kind == FaultKind::PageFault {
+        if let Some(pager) = live_pager(k, slot) {
+            hold_for_pager(k, slot, fault, pager);
+            switch_away(k, frame);
+            return;
+        }
+        // No pager: a write to a copy-on-write page is resolved here and
+        // the instruction runs again.
+        if frame.error & PF_PRESENT_WRITE_USER == PF_PRESENT_WRITE_USER
+            && let Some(addr) = fault.addr
+            && let Some(p) = k.procs.get_mut(slot)
+            && FRAMES
+                .with(|fa| p.ctx.space.make_writable(fa, addr))
+                .is_ok()
+        {
+            return;
+        }
+    }
     terminate(k, slot, fault);
     switch_away(k, frame);
+}
+
+/// The pager of the process in `slot`, if it has one that is alive.
+fn live_pager(k: &Kernel, slot: usize) -> Option<Endpoint> {
+    let pager = k.procs.get(slot)?.ctx.pager?;
+    live_slot(k, pager).ok().map(|_| pager)
+}
+
+/// Holds the process in `slot` (not current any more, or about to be
+/// switched away from) with `fault` for its live `pager`: it stays alive
+/// and in IPC as it was, is not scheduled, and the pager is notified from
+/// SYSTEM. If the notification cannot be made the fault is ordinary.
+fn hold_for_pager(k: &mut Kernel, slot: usize, fault: Fault, pager: Endpoint) {
+    if let Some(p) = k.procs.get_mut(slot) {
+        p.ctx.held = Some(HeldFault {
+            fault,
+            reported: false,
+        });
+    }
+    k.rq.dequeue(slot);
+    let mut wakes = Vec::new();
+    let told = k
+        .ipc
+        .notify(SYSTEM_SLOT, pager, k.ticks, &mut wakes)
+        .is_ok();
+    apply_wakes(k, wakes);
+    if !told {
+        if let Some(p) = k.procs.get_mut(slot) {
+            p.ctx.held = None;
+        }
+        terminate(k, slot, fault);
+    }
+}
+
+/// Stops a process other than the current one (`terminate`) and frees it
+/// at once unless its signal manager keeps it.
+fn stop_other(k: &mut Kernel, slot: usize, fault: Fault) {
+    terminate(k, slot, fault);
+    if k.procs.current() != Some(slot)
+        && k.procs
+            .get(slot)
+            .is_some_and(|p| p.ctx.signal_manager.is_none())
+        && let Some(old) = k.procs.release(slot)
+    {
+        // Not current, so its page tables are not loaded.
+        FRAMES.with(|fa| old.ctx.space.destroy(fa));
+    }
 }
 
 /// Stops the process in `slot` (a fault, or a `Kill`): reports it, takes it
@@ -1878,6 +2279,9 @@ fn terminate(k: &mut Kernel, slot: usize, fault: Fault) {
     }
     check_critical(k, slot);
     k.procs.kill(slot, fault).expect("live slot");
+    if let Some(p) = k.procs.get_mut(slot) {
+        p.ctx.held = None;
+    }
     k.rq.remove(slot);
     process_gone(k, slot);
     if report_to_manager(k, slot, fault.kind.signal())

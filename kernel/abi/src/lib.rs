@@ -196,8 +196,8 @@ pub enum Syscall {
     /// Map `rdx` fresh zero-filled pages at page-aligned user address `rsi`
     /// in the address space of endpoint `rdi` (writable when `r10` is
     /// nonzero). Pages already mapped are kept as they are. For the VM
-    /// server (heap growth); the range must lie in user space below the
-    /// stack guard. Returns 0.
+    /// server (heap growth, stacks); the range must lie in user space
+    /// below [`USER_STACK_TOP`]. Returns 0.
     MapPages = 26,
     /// Undo [`Syscall::IrqHook`] for line `rdi`; a line nobody hooks is
     /// masked again (except the clock). Returns 0.
@@ -335,7 +335,125 @@ pub enum Syscall {
     /// memory driver's RAM disk. Returns the module's size in bytes;
     /// [`Errno::Inval`] for an unknown or non-data module.
     ModuleMap = 60,
+    /// Fork endpoint `rdi` copy-on-write (VM, for `fork`): a new process in
+    /// a free slot whose user space shares every owned frame of the
+    /// parent's (writable pages become read-only copy-on-write pages in
+    /// both spaces; physical `MapPhys` mappings are shared as they are),
+    /// with the parent's name, IPC and hardware privileges, I/O ranges,
+    /// signal manager and pager, and the parent's saved registers
+    /// unchanged (for a parent blocked in a `SendRec`: `rax` is the call
+    /// number and `rip` follows the `syscall`). The child starts
+    /// *stopped* (see [`Syscall::Stop`]); it has no grants and no alarm.
+    /// Returns the child's endpoint; [`Errno::Again`] when no slot is
+    /// free, [`Errno::NoMem`] when its page tables cannot be allocated
+    /// (nothing is changed then).
+    ProcFork = 52,
+    /// Stop live endpoint `rdi` (not the caller: [`Errno::Inval`]): it is
+    /// not scheduled until [`Syscall::Resume`]. An IPC call it is blocked
+    /// in stays pending and may still complete (the reply is delivered and
+    /// the result stored in its `rax`), but it does not run. Returns the
+    /// endpoint it is blocked on in IPC (the destination of a send or
+    /// `SendRec`, the source of a receive, [`ENDPOINT_ANY`] for a receive
+    /// from anyone) or [`ENDPOINT_NONE`] when it is not in IPC.
+    Stop = 53,
+    /// Let a process stopped with [`Syscall::Stop`] (or a child of
+    /// [`Syscall::ProcFork`]) run again (no effect if it is not stopped).
+    /// Returns 0.
+    Resume = 54,
+    /// Saved registers of live endpoint `rdi` (the caller's own when it
+    /// names the caller): [`REGS_WORDS`] little-endian `u64`s into the
+    /// buffer at `rsi`, in the order `rax rbx rcx rdx rsi rdi rbp r8 r9
+    /// r10 r11 r12 r13 r14 r15 rip rsp rflags`. Returns 0.
+    GetRegs = 55,
+    /// Replace the registers of endpoint `rdi`, which must be stopped
+    /// ([`Errno::Inval`] otherwise, and for the caller), with the
+    /// [`REGS_WORDS`] words at `rsi` (layout as [`Syscall::GetRegs`]).
+    /// Sanitized: of `rflags` only the arithmetic flags and DF are taken
+    /// (IF is set, IOPL 0); the segments are the user ones; `rip` must be
+    /// a user address in `USER_BASE..USER_END` and `rsp` in
+    /// `USER_BASE..=USER_END` ([`Errno::Inval`] otherwise). An IPC call the
+    /// target is blocked in is abandoned (as with [`Syscall::SetEntry`]) and
+    /// a page fault held for its pager is dropped. Returns 0.
+    SetRegs = 56,
+    /// Make live endpoint `rsi` the pager of live endpoint `rdi`
+    /// ([`ENDPOINT_NONE`] removes it; a process cannot be its own pager):
+    /// page faults of `rdi` in ring 3 are then held for the pager (see
+    /// [`Syscall::PageFaults`]) instead of stopping the process. A fault
+    /// held when the pager changes is failed ([`PAGEFIX_FAIL`]). Returns 0.
+    SetPager = 57,
+    /// For a pager: take one page fault held for it that it has not been
+    /// given yet. Writes [`PAGEFAULT_WORDS`] little-endian `u64`s into the
+    /// buffer at `rdi`: endpoint, fault address, CPU error code, `rip`, and
+    /// returns 1; returns 0 when none is waiting. The pager is notified
+    /// from [`SYSTEM_ENDPOINT`] when a fault is held for it.
+    PageFaults = 58,
+    /// For a pager: resolve the page fault held for endpoint `rdi` with
+    /// action `rdx`: [`PAGEFIX_RETRY`] resumes it (the faulting
+    /// instruction runs again), [`PAGEFIX_COW`] first breaks copy-on-write
+    /// at user address `rsi` ([`Errno::Fault`] and the fault stays held if
+    /// no writable or copy-on-write page is mapped there,
+    /// [`Errno::NoMem`] without a free frame), [`PAGEFIX_FAIL`] stops it as
+    /// an ordinary page fault (its signal manager gets `SIGSEGV`).
+    /// [`Errno::Perm`] if the caller is not its pager, [`Errno::Inval`]
+    /// if no fault is held. Returns 0.
+    PageFix = 59,
+    /// Memory statistics: [`MEMSTATS_WORDS`] little-endian `u64`s into the
+    /// buffer at `rdi`: frames managed by the kernel, free frames, frames
+    /// shared by more than one address space, copy-on-write breaks that
+    /// copied a frame, breaks that only made the page writable (the last
+    /// reference). Open to plain user processes. Returns 0.
+    MemStats = 61,
 }
+
+/// [`Syscall::PageFix`] action: resume the process (the pager mapped the
+/// page).
+pub const PAGEFIX_RETRY: u64 = 0;
+/// [`Syscall::PageFix`] action: break copy-on-write at the given address,
+/// then resume.
+pub const PAGEFIX_COW: u64 = 1;
+/// [`Syscall::PageFix`] action: stop the process as an ordinary page fault.
+pub const PAGEFIX_FAIL: u64 = 2;
+/// Words of [`Syscall::GetRegs`] / [`Syscall::SetRegs`].
+pub const REGS_WORDS: usize = 18;
+/// Index of `rax` in the [`Syscall::GetRegs`] words.
+pub const REG_RAX: usize = 0;
+/// Index of `rdx` in the [`Syscall::GetRegs`] words.
+pub const REG_RDX: usize = 3;
+/// Index of `rsi` in the [`Syscall::GetRegs`] words.
+pub const REG_RSI: usize = 4;
+/// Index of `rdi` in the [`Syscall::GetRegs`] words.
+pub const REG_RDI: usize = 5;
+/// Index of `rip` in the [`Syscall::GetRegs`] words.
+pub const REG_RIP: usize = 15;
+/// Index of `rsp` in the [`Syscall::GetRegs`] words.
+pub const REG_RSP: usize = 16;
+/// Index of `rflags` in the [`Syscall::GetRegs`] words.
+pub const REG_RFLAGS: usize = 17;
+/// Words of one [`Syscall::PageFaults`] record.
+pub const PAGEFAULT_WORDS: usize = 4;
+/// Words of [`Syscall::MemStats`].
+pub const MEMSTATS_WORDS: usize = 5;
+/// [`Syscall::SetPriv`] flag (`r10`): the process may also send to the
+/// live processes named `pm`, `vfs` and `vm`, wherever and whenever they
+/// run (the plain-user rule; the kernel follows those names as services
+/// start, die and are replaced).
+pub const PRIV_USER_SERVERS: u64 = 1;
+
+/// Kernel calls a plain user process may make (bit `n` = call number
+/// `n`): `GrantCreate`, `GrantRevoke`, `Uptime`, `Times` and `MemStats`.
+pub const USER_CALLS: u64 = (1 << Syscall::GrantCreate as u64)
+    | (1 << Syscall::GrantRevoke as u64)
+    | (1 << Syscall::Uptime as u64)
+    | (1 << Syscall::Times as u64)
+    | (1 << Syscall::MemStats as u64);
+
+/// Start of the anonymous `mmap` area of a user program (VM).
+pub const MMAP_BASE: u64 = 0x6000_0000;
+/// One past the end of the anonymous `mmap` area.
+pub const MMAP_END: u64 = 0x6800_0000;
+/// Stack size of a program started by exec (mapped eagerly by VM under
+/// [`USER_STACK_TOP`]).
+pub const EXEC_STACK_SIZE: u64 = 256 * 1024;
 
 /// Argument string of a boot module that is data (e.g. a RAM-disk image),
 /// not a program: the kernel lists it but does not start it.
@@ -498,7 +616,16 @@ impl TryFrom<u64> for Syscall {
             49 => Ok(Self::DmaAlloc),
             50 => Ok(Self::UMap),
             51 => Ok(Self::UMapGrant),
+            52 => Ok(Self::ProcFork),
+            53 => Ok(Self::Stop),
+            54 => Ok(Self::Resume),
+            55 => Ok(Self::GetRegs),
+            56 => Ok(Self::SetRegs),
+            57 => Ok(Self::SetPager),
+            58 => Ok(Self::PageFaults),
+            59 => Ok(Self::PageFix),
             60 => Ok(Self::ModuleMap),
+            61 => Ok(Self::MemStats),
             _ => Err(Errno::NoSys),
         }
     }
@@ -512,10 +639,14 @@ impl TryFrom<u64> for Syscall {
 pub enum Errno {
     /// Operation not permitted by the caller's privileges.
     Perm = 1,
+    /// Out of memory (no free frame for page tables or a copy).
+    NoMem = 12,
     /// A pointer argument does not lie in memory mapped for the caller.
     Fault = 14,
     /// An argument is out of range (e.g. a buffer longer than allowed).
     Inval = 22,
+    /// Try again later (no free process slot).
+    Again = 35,
     /// Unknown system-call number.
     NoSys = 78,
     /// Non-blocking send: the destination is not waiting.
@@ -529,10 +660,12 @@ pub enum Errno {
 }
 
 impl Errno {
-    const ALL: [Errno; 8] = [
+    const ALL: [Errno; 10] = [
         Errno::Perm,
+        Errno::NoMem,
         Errno::Fault,
         Errno::Inval,
+        Errno::Again,
         Errno::NoSys,
         Errno::NotReady,
         Errno::DeadSrcDst,
@@ -670,6 +803,16 @@ mod tests {
             Syscall::DmaAlloc,
             Syscall::UMap,
             Syscall::UMapGrant,
+            Syscall::ModuleMap,
+            Syscall::ProcFork,
+            Syscall::Stop,
+            Syscall::Resume,
+            Syscall::GetRegs,
+            Syscall::SetRegs,
+            Syscall::SetPager,
+            Syscall::PageFaults,
+            Syscall::PageFix,
+            Syscall::MemStats,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -719,5 +862,9 @@ mod tests {
         const { assert!(USER_STACK_TOP < USER_END) };
         const { assert!(USER_END <= 0x8000_0000) };
         assert_eq!(USER_BASE % 0x20_0000, 0);
+        const { assert!(HEAP_END <= MMAP_BASE && MMAP_BASE < MMAP_END) };
+        const { assert!(MMAP_END <= PRESERVE_BASE) };
+        const { assert!(USER_STACK_TOP - EXEC_STACK_SIZE > PRESERVE_END) };
+        const { assert!(REG_RFLAGS + 1 == REGS_WORDS) };
     }
 }

@@ -8,8 +8,17 @@
 //! first MiB) with [`FrameAllocator::reserve`]. Freeing a frame that was not
 //! handed out (double free, reserved frame, bad address) is an error value,
 //! so a kernel bug cannot silently corrupt the free set.
+//!
+//! Frames can be shared between address spaces (copy-on-write after a
+//! fork): [`FrameAllocator::share`] adds a reference to a handed-out frame,
+//! [`FrameAllocator::release`] drops one and frees the frame with the last.
+//! The count lives in one byte per frame (references beyond the first), so
+//! the table costs one byte per frame and a frame can be shared by at most
+//! 256 spaces (far more than there are process slots). The allocator also
+//! keeps the copy-on-write counters reported by `MemStats`.
 
 use crate::range::AddrRange;
+use alloc::vec::Vec;
 
 /// Size of a frame in bytes.
 pub const FRAME_SIZE: u64 = 4096;
@@ -26,6 +35,25 @@ pub enum FrameError {
     /// The frame is not currently allocated (double free, or a frame that
     /// was reserved or never free).
     NotAllocated(u64),
+    /// `free` of a frame other spaces still share (use `release`).
+    Shared(u64),
+    /// The frame already has the most references a count can hold.
+    TooShared(u64),
+}
+
+/// Memory statistics (`MemStats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemStats {
+    /// Frames the allocator manages (free plus handed out).
+    pub total: u64,
+    /// Free frames.
+    pub free: u64,
+    /// Frames with more than one reference.
+    pub shared: u64,
+    /// Copy-on-write breaks that copied a frame.
+    pub cow_copies: u64,
+    /// Copy-on-write breaks of a frame's last reference (no copy).
+    pub cow_reuses: u64,
 }
 
 /// Bitmap frame allocator over physical addresses `[0, WORDS * 64 * 4096)`.
@@ -35,6 +63,13 @@ pub struct FrameAllocator<const WORDS: usize> {
     /// Word index where the next search starts (all words before it are
     /// known to have no free bit), to keep allocation roughly O(1).
     hint: usize,
+    /// Per frame: references beyond the first. Empty until sharing is
+    /// enabled (one byte per managed frame).
+    extra: Vec<u8>,
+    /// Frames with at least one extra reference.
+    shared: u64,
+    cow_copies: u64,
+    cow_reuses: u64,
 }
 
 impl<const WORDS: usize> Default for FrameAllocator<WORDS> {
@@ -50,6 +85,105 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
             free: [0; WORDS],
             allocated: [0; WORDS],
             hint: 0,
+            extra: Vec::new(),
+            shared: 0,
+            cow_copies: 0,
+            cow_reuses: 0,
+        }
+    }
+
+    /// Allocates the reference-count table (one byte per managed frame),
+    /// so sharing never allocates later. Done by the kernel at boot;
+    /// [`Self::share`] does it on first use otherwise.
+    pub fn enable_sharing(&mut self) {
+        if self.extra.is_empty() {
+            self.extra = alloc::vec![0; Self::capacity_frames() as usize];
+        }
+    }
+
+    /// The frame number of a handed-out frame `addr`.
+    fn allocated_frame(&self, addr: u64) -> Result<u64, FrameError> {
+        if !addr.is_multiple_of(FRAME_SIZE) {
+            return Err(FrameError::Unaligned(addr));
+        }
+        let frame = addr / FRAME_SIZE;
+        if frame >= Self::capacity_frames() {
+            return Err(FrameError::OutOfRange(addr));
+        }
+        let (w, b) = Self::index(frame);
+        if self.allocated[w] & b == 0 {
+            return Err(FrameError::NotAllocated(addr));
+        }
+        Ok(frame)
+    }
+
+    fn extra_of(&self, frame: u64) -> u8 {
+        self.extra.get(frame as usize).copied().unwrap_or(0)
+    }
+
+    /// Adds a reference to the handed-out frame `addr` (another address
+    /// space maps it); returns its new reference count.
+    pub fn share(&mut self, addr: u64) -> Result<u32, FrameError> {
+        let frame = self.allocated_frame(addr)?;
+        self.enable_sharing();
+        let e = &mut self.extra[frame as usize];
+        if *e == u8::MAX {
+            return Err(FrameError::TooShared(addr));
+        }
+        *e += 1;
+        if *e == 1 {
+            self.shared += 1;
+        }
+        Ok(u32::from(*e) + 1)
+    }
+
+    /// Drops one reference to the handed-out frame `addr`; the last one
+    /// frees it. Returns whether it was freed.
+    pub fn release(&mut self, addr: u64) -> Result<bool, FrameError> {
+        let frame = self.allocated_frame(addr)?;
+        if self.extra_of(frame) > 0 {
+            let e = &mut self.extra[frame as usize];
+            *e -= 1;
+            if *e == 0 {
+                self.shared -= 1;
+            }
+            return Ok(false);
+        }
+        self.free(addr).map(|()| true)
+    }
+
+    /// References to frame `addr`: 0 if it is not handed out.
+    pub fn refcount(&self, addr: u64) -> u32 {
+        match self.allocated_frame(addr) {
+            Ok(frame) => u32::from(self.extra_of(frame)) + 1,
+            Err(_) => 0,
+        }
+    }
+
+    /// Number of frames with more than one reference.
+    pub fn shared_frames(&self) -> u64 {
+        self.shared
+    }
+
+    /// Counts a copy-on-write break: `copied` when a new frame was filled
+    /// with a copy, otherwise the last reference was just made writable.
+    pub fn record_cow(&mut self, copied: bool) {
+        if copied {
+            self.cow_copies += 1;
+        } else {
+            self.cow_reuses += 1;
+        }
+    }
+
+    /// Totals for `MemStats`.
+    pub fn stats(&self) -> MemStats {
+        let free = self.free_frames();
+        MemStats {
+            total: free + self.allocated_frames(),
+            free,
+            shared: self.shared,
+            cow_copies: self.cow_copies,
+            cow_reuses: self.cow_reuses,
         }
     }
 
@@ -140,19 +274,14 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         Err(FrameError::OutOfMemory)
     }
 
-    /// Returns a frame obtained from [`Self::alloc`].
+    /// Returns a frame obtained from [`Self::alloc`] that nobody else
+    /// shares ([`FrameError::Shared`] otherwise: use [`Self::release`]).
     pub fn free(&mut self, addr: u64) -> Result<(), FrameError> {
-        if !addr.is_multiple_of(FRAME_SIZE) {
-            return Err(FrameError::Unaligned(addr));
-        }
-        let frame = addr / FRAME_SIZE;
-        if frame >= Self::capacity_frames() {
-            return Err(FrameError::OutOfRange(addr));
+        let frame = self.allocated_frame(addr)?;
+        if self.extra_of(frame) > 0 {
+            return Err(FrameError::Shared(addr));
         }
         let (w, b) = Self::index(frame);
-        if self.allocated[w] & b == 0 {
-            return Err(FrameError::NotAllocated(addr));
-        }
         self.allocated[w] &= !b;
         self.free[w] |= b;
         self.hint = self.hint.min(w);
@@ -302,6 +431,76 @@ mod tests {
         }
         assert_eq!(a.alloc_contiguous(2, 1), Err(FrameError::OutOfMemory));
         assert_eq!(a.alloc_contiguous(1, 1), Ok(0));
+    }
+
+    #[test]
+    fn shared_frames_are_freed_with_the_last_reference() {
+        let mut a = Small::new();
+        a.add_free(mib());
+        let before = a.free_frames();
+        let f = a.alloc().unwrap();
+        assert_eq!(a.refcount(f), 1);
+        assert_eq!(a.shared_frames(), 0);
+        assert_eq!(a.share(f), Ok(2));
+        assert_eq!(a.share(f), Ok(3));
+        assert_eq!(a.shared_frames(), 1, "one frame, three references");
+        assert_eq!(a.free(f), Err(FrameError::Shared(f)), "still shared");
+        assert_eq!(a.release(f), Ok(false));
+        assert_eq!(a.release(f), Ok(false));
+        assert_eq!(a.shared_frames(), 0);
+        assert_eq!(a.refcount(f), 1);
+        assert_eq!(a.free_frames(), before - 1);
+        assert_eq!(a.release(f), Ok(true), "the last reference frees it");
+        assert_eq!(a.free_frames(), before);
+        assert_eq!(a.refcount(f), 0);
+        assert_eq!(a.release(f), Err(FrameError::NotAllocated(f)));
+        assert_eq!(a.share(f), Err(FrameError::NotAllocated(f)));
+        // A reused frame starts with one reference again.
+        assert_eq!(a.alloc(), Ok(f));
+        assert_eq!(a.refcount(f), 1);
+        assert_eq!(a.free(f), Ok(()));
+    }
+
+    #[test]
+    fn reference_counts_saturate_with_an_error() {
+        let mut a = Small::new();
+        a.add_free(mib());
+        let f = a.alloc().unwrap();
+        for n in 2..=256 {
+            assert_eq!(a.share(f), Ok(n));
+        }
+        assert_eq!(a.share(f), Err(FrameError::TooShared(f)));
+        assert_eq!(a.refcount(f), 256);
+        for _ in 0..255 {
+            assert_eq!(a.release(f), Ok(false));
+        }
+        assert_eq!(a.release(f), Ok(true));
+        assert_eq!(a.allocated_frames(), 0);
+        assert_eq!(a.share(f + 1), Err(FrameError::Unaligned(f + 1)));
+        assert_eq!(a.release(0x10_0000), Err(FrameError::OutOfRange(0x10_0000)));
+    }
+
+    #[test]
+    fn stats_count_frames_sharing_and_cow_breaks() {
+        let mut a = Small::new();
+        a.add_free(AddrRange::new(0, 0x1_0000)); // 16 frames
+        let (f, g) = (a.alloc().unwrap(), a.alloc().unwrap());
+        a.share(f).unwrap();
+        a.share(g).unwrap();
+        a.share(g).unwrap();
+        a.record_cow(true);
+        a.record_cow(false);
+        a.record_cow(false);
+        assert_eq!(
+            a.stats(),
+            MemStats {
+                total: 16,
+                free: 14,
+                shared: 2,
+                cow_copies: 1,
+                cow_reuses: 2
+            }
+        );
     }
 
     #[test]

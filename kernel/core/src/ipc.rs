@@ -37,7 +37,10 @@
 //! * When a process dies, everyone blocked sending to it or receiving from
 //!   it specifically wakes with [`IpcError::DeadPeer`].
 //! * Every send and notify is checked against the caller's
-//!   [`Privileges::send_to`] mask; a denial is [`IpcError::Denied`].
+//!   [`Privileges::send_to`] mask, and for a plain user
+//!   ([`Privileges::servers`]) also against the kernel's current set of
+//!   user-facing server slots ([`Ipc::set_server_slots`]); a denial is
+//!   [`IpcError::Denied`].
 
 use crate::process::{Endpoint, NR_PROCS, SYSTEM_SLOT};
 use abi::{
@@ -158,6 +161,10 @@ pub struct Privileges {
     /// Bit `n` set: may make kernel call number `n` (checked by the
     /// kernel-call dispatcher with [`Privileges::may_call`]).
     pub calls: u64,
+    /// A plain user: may also send to the slots the kernel currently names
+    /// as the user-facing servers (PM, VFS, VM; [`Ipc::set_server_slots`]),
+    /// so services started or replaced later are reachable.
+    pub servers: bool,
 }
 
 impl Privileges {
@@ -165,16 +172,16 @@ impl Privileges {
     pub const ALL: Privileges = Privileges {
         send_to: u64::MAX,
         calls: u64::MAX,
+        servers: false,
     };
 
-    /// A plain user process: may send only to `slots`, no kernel calls.
-    pub fn user(slots: &[usize]) -> Self {
+    /// A plain user process: may send only to the user-facing servers and
+    /// make only the kernel calls in `abi::USER_CALLS`.
+    pub const fn user() -> Self {
         Self {
-            send_to: slots
-                .iter()
-                .filter(|&&s| s < 64)
-                .fold(0, |m, &s| m | 1 << s),
-            calls: 0,
+            send_to: 0,
+            calls: abi::USER_CALLS,
+            servers: true,
         }
     }
 
@@ -246,6 +253,8 @@ enum Kind {
 #[derive(Debug)]
 pub struct Ipc {
     procs: Vec<Option<Proc>>,
+    /// Slots of the user-facing servers (plain users may send there).
+    server_slots: u64,
 }
 
 impl Default for Ipc {
@@ -259,7 +268,26 @@ impl Ipc {
     pub fn new() -> Self {
         let mut procs = Vec::with_capacity(NR_PROCS);
         procs.resize_with(NR_PROCS, || None);
-        Self { procs }
+        Self {
+            procs,
+            server_slots: 0,
+        }
+    }
+
+    /// Sets the slots plain users ([`Privileges::servers`]) may send to.
+    pub fn set_server_slots(&mut self, slots: u64) {
+        self.server_slots = slots;
+    }
+
+    /// Whom `slot` is blocked on in IPC: the destination of a send (or of
+    /// the send half of a sendrec), or the source a receive waits for.
+    /// `None` when it is not blocked.
+    pub fn blocked_on(&self, slot: usize) -> Option<Source> {
+        match self.proc(slot).ok()?.state {
+            State::Ready => None,
+            State::Sending { to, .. } => Some(Source::Ep(self.proc(to).ok()?.ep)),
+            State::Receiving(src) => Some(src),
+        }
     }
 
     /// Registers the process `ep` (in slot `ep.slot()`).
@@ -350,7 +378,8 @@ impl Ipc {
         }
         // Privileges first, so a process cannot probe which of the
         // endpoints it may not use are alive.
-        if !me.privileges.may_send(to.slot()) {
+        let server = me.privileges.servers && self.server_slots & (1u64 << to.slot()) != 0;
+        if !me.privileges.may_send(to.slot()) && !server {
             return Err(IpcError::Denied);
         }
         self.resolve(to)
@@ -989,7 +1018,12 @@ mod tests {
     fn privileges_deny_sends_and_notifies() {
         let mut ipc = table(3);
         let mut w = Vec::new();
-        ipc.set_privileges(0, Privileges::user(&[1])).unwrap();
+        let only_1 = Privileges {
+            send_to: 1 << 1,
+            calls: 0,
+            servers: false,
+        };
+        ipc.set_privileges(0, only_1).unwrap();
         assert_eq!(ipc.send(0, ep(2), msg(1, 0), &mut w), Err(IpcError::Denied));
         assert_eq!(ipc.notify(0, ep(2), 0, &mut w), Err(IpcError::Denied));
         // Denied even when the endpoint is dead: liveness is not revealed.
@@ -1001,6 +1035,60 @@ mod tests {
         );
         let p = ipc.privileges(0).unwrap();
         assert!(!p.may_call(3) && Privileges::ALL.may_call(3) && !Privileges::ALL.may_call(64));
+    }
+
+    #[test]
+    fn plain_users_reach_the_current_server_slots() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        ipc.set_privileges(0, Privileges::user()).unwrap();
+        assert_eq!(ipc.notify(0, ep(2), 0, &mut w), Err(IpcError::Denied));
+        // A server appears in slot 2 (say RS started PM): reachable now.
+        ipc.set_server_slots(1 << 2);
+        assert_eq!(ipc.notify(0, ep(2), 0, &mut w), Ok(()));
+        assert_eq!(ipc.notify(0, ep(3), 0, &mut w), Err(IpcError::Denied));
+        // Moved to slot 3: slot 2 is out of reach again.
+        ipc.set_server_slots(1 << 3);
+        assert_eq!(ipc.notify(0, ep(2), 0, &mut w), Err(IpcError::Denied));
+        assert_eq!(ipc.notify(0, ep(3), 0, &mut w), Ok(()));
+        // Others never use the server set.
+        ipc.set_privileges(
+            1,
+            Privileges {
+                send_to: 0,
+                calls: 0,
+                servers: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(ipc.notify(1, ep(3), 0, &mut w), Err(IpcError::Denied));
+        let u = Privileges::user();
+        assert!(u.may_call(abi::Syscall::MemStats as u32));
+        assert!(u.may_call(abi::Syscall::GrantCreate as u32));
+        assert!(!u.may_call(abi::Syscall::SafeCopyTo as u32));
+        assert!(!u.may_call(abi::Syscall::ProcFork as u32));
+    }
+
+    #[test]
+    fn blocked_on_names_the_peer() {
+        let mut ipc = table(4);
+        let mut w = Vec::new();
+        assert_eq!(ipc.blocked_on(0), None);
+        ipc.sendrec(0, ep(3), msg(1, 0), &mut w).unwrap();
+        assert_eq!(ipc.blocked_on(0), Some(Source::Ep(ep(3))));
+        ipc.receive(1, Source::Any, 0, &mut w).unwrap();
+        assert_eq!(ipc.blocked_on(1), Some(Source::Any));
+        ipc.receive(2, Source::Ep(ep(0)), 0, &mut w).unwrap();
+        assert_eq!(ipc.blocked_on(2), Some(Source::Ep(ep(0))));
+        // The sendrec's receive half waits for the server.
+        assert!(matches!(
+            ipc.receive(3, Source::Any, 0, &mut w),
+            Ok(Completion::Received(_))
+        ));
+        assert_eq!(ipc.blocked_on(0), Some(Source::Ep(ep(3))));
+        assert_eq!(ipc.cancel(0), Ok(true));
+        assert_eq!(ipc.blocked_on(0), None);
+        assert_eq!(ipc.blocked_on(40), None);
     }
 
     #[test]

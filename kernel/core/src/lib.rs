@@ -4,7 +4,9 @@
 //!
 //! * [`range`]: physical/virtual address ranges and overlap checks.
 //! * [`frame`]: the physical frame allocator (bitmap, reserved ranges,
-//!   contiguous runs for DMA).
+//!   contiguous runs for DMA, reference counts of shared frames).
+//! * [`cow`]: copy-on-write page-table entries (sharing at fork, breaking
+//!   at a write).
 //! * [`dma`]: physical contiguity checks for `UMap` / `UMapGrant`.
 //! * [`multiboot`]: parsing the multiboot 1 information structure through
 //!   zerocopy structs, from any [`multiboot::PhysMemory`].
@@ -25,6 +27,7 @@
 
 extern crate alloc;
 
+pub mod cow;
 pub mod dma;
 pub mod elf;
 pub mod fault;

@@ -131,6 +131,24 @@ pub fn write_cr3(pml4: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
 }
 
+/// The physical address of the loaded page-table root.
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v & 0x000F_FFFF_FFFF_F000
+}
+
+/// Drops the TLB entry of virtual address `va` in the loaded address
+/// space (after its page-table entry changed).
+pub fn invlpg(va: u64) {
+    // SAFETY: `invlpg` only invalidates a cached translation; the next
+    // access walks the (valid) page tables again. `nomem` does not hold
+    // because later accesses depend on it, so no options allow reordering
+    // memory accesses across it.
+    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
+}
+
 /// An address no page table maps (PDPT entry 4 is never present).
 pub const UNMAPPED_KERNEL_ADDRESS: u64 = 0x1_0000_0000;
 

@@ -6,19 +6,16 @@
 //! PDPT[1] points at a private page directory covering the user GiB
 //! (`abi::USER_BASE..abi::USER_END`) with 4 KiB pages marked U/S. Every frame
 //! the space uses (tables and pages) is recorded so it can be freed when the
-//! process ends.
+//! process ends; each space holds one reference to every frame it records,
+//! so frames shared copy-on-write after a fork (`share_into`) are freed
+//! with their last space. A write to a copy-on-write page breaks the
+//! sharing (`make_writable`: the kernel's own writes into user memory go
+//! through `write_user`/`prepare_write`, which do it first).
 
-use super::{boot, phys};
+use super::{boot, cpu, phys};
 use alloc::vec::Vec;
+use kernel_core::cow::{self, ADDR_MASK, COW, FOREIGN, PRESENT, USER, WRITABLE};
 use kernel_core::frame::{FrameAllocator, FrameError};
-
-const PRESENT: u64 = 1;
-const WRITABLE: u64 = 1 << 1;
-const USER: u64 = 1 << 2;
-const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
-/// Software-available PTE bit: the page maps physical memory the process
-/// does not own (`MapPhys`), so it is never freed or copied with it.
-const FOREIGN: u64 = 1 << 9;
 /// Pages in the user GiB.
 const USER_PAGES: u64 = (abi::USER_END - abi::USER_BASE) / 4096;
 
@@ -54,6 +51,21 @@ pub enum MapError {
     Frames(FrameError),
     /// The address is not in the user range.
     NotUser(u64),
+    /// Nothing is mapped at the address.
+    NotMapped(u64),
+    /// The page is read-only (not copy-on-write).
+    ReadOnly(u64),
+}
+
+/// What [`AddressSpace::make_writable`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CowBreak {
+    /// The page was writable already.
+    Writable,
+    /// Copy-on-write page of its frame's last reference: made writable.
+    Reused,
+    /// Copy-on-write page of a shared frame: copied into a fresh frame.
+    Copied,
 }
 
 impl From<FrameError> for MapError {
@@ -150,8 +162,10 @@ impl AddressSpace {
         let pte = phys::read_entry(pt, pt_index);
         let w = if writable { WRITABLE } else { 0 };
         if pte & PRESENT != 0 {
-            // A physical mapping keeps the rights it was mapped with.
-            if pte & FOREIGN == 0 {
+            // A physical mapping keeps the rights it was mapped with; a
+            // copy-on-write page stays one (it becomes writable when it
+            // is written).
+            if pte & (FOREIGN | COW) == 0 {
                 phys::write_entry(pt, pt_index, pte | w);
             }
             return Ok(pte & ADDR_MASK);
@@ -253,6 +267,7 @@ impl AddressSpace {
                 freed.push(pte & ADDR_MASK);
             }
         }
+        // Shared frames lose this space's reference; the last one frees.
         if !freed.is_empty() {
             freed.sort_unstable();
             self.frames.retain(|f| freed.binary_search(f).is_err());
@@ -280,9 +295,10 @@ impl AddressSpace {
     }
 
     /// Replaces this (non-current) space's user mappings with a copy of
-    /// `src`'s: owned pages are copied into fresh frames, foreign
-    /// (physical) mappings are shared. On running out of memory this space
-    /// keeps what was copied so far (freed with it).
+    /// `src`'s: owned pages are copied into fresh frames (a copy-on-write
+    /// page becomes a private writable copy), foreign (physical) mappings
+    /// are shared. On running out of memory this space keeps what was
+    /// copied so far (freed with it).
     pub fn clone_from<const W: usize>(
         &mut self,
         fa: &mut FrameAllocator<W>,
@@ -290,13 +306,133 @@ impl AddressSpace {
     ) -> Result<(), MapError> {
         self.clear(fa);
         for (va, pte) in src.user_pages() {
-            let writable = pte & WRITABLE != 0;
+            let writable = pte & (WRITABLE | COW) != 0;
             if pte & FOREIGN != 0 {
                 self.map_foreign_page(fa, va, pte & ADDR_MASK, writable)?;
             } else {
                 let page = self.map_user_page(fa, va, writable)?;
                 phys::copy_to(page, phys::read(pte & ADDR_MASK, 4096));
             }
+        }
+        Ok(())
+    }
+
+    /// Shares this space's user pages with `child`, a fresh space with no
+    /// user pages (fork): every owned frame gains a reference and is
+    /// mapped in both, writable pages become read-only copy-on-write pages
+    /// in both, physical mappings are shared as they are. The child's
+    /// page tables are allocated first, so running out of memory changes
+    /// nothing in this space (the child keeps the tables, freed with it).
+    /// Returns the number of pages shared.
+    pub fn share_into<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        child: &mut AddressSpace,
+    ) -> Result<u64, MapError> {
+        let pages: Vec<(u64, u64, usize, u64)> =
+            self.user_pages_in(abi::USER_BASE, abi::USER_END).collect();
+        for &(va, ..) in &pages {
+            child.table_for(fa, va)?;
+        }
+        // A count that cannot grow any more fails before anything changes
+        // (not reachable with 64 process slots).
+        if let Some(&(_, _, _, pte)) = pages.iter().find(|&&(_, _, _, pte)| {
+            pte & FOREIGN == 0 && fa.refcount(pte & ADDR_MASK) > u32::from(u8::MAX)
+        }) {
+            return Err(MapError::Frames(FrameError::TooShared(pte & ADDR_MASK)));
+        }
+        for &(va, pt, idx, pte) in &pages {
+            let shared = cow::share(pte);
+            if shared.owned {
+                let frame = pte & ADDR_MASK;
+                fa.share(frame)?;
+                child.frames.push(frame);
+            }
+            if shared.pte != pte {
+                phys::write_entry(pt, idx, shared.pte);
+            }
+            let child_pt = child.table_for(fa, va)?;
+            phys::write_entry(child_pt, ((va >> 12) & 511) as usize, shared.pte);
+        }
+        // Pages of this space lost write permission: drop stale
+        // translations if it is loaded (a process forking itself).
+        if self.is_loaded() {
+            cpu::write_cr3(self.pml4);
+        }
+        Ok(pages.len() as u64)
+    }
+
+    /// Whether this space is the one loaded in CR3.
+    fn is_loaded(&self) -> bool {
+        self.pml4 != 0 && cpu::read_cr3() == self.pml4
+    }
+
+    /// Makes the user page at `vaddr` writable if it is a copy-on-write
+    /// page: with other references left, its frame is copied into a fresh
+    /// one (this space's reference moves to the copy); with none, the page
+    /// is just made writable. Errors: nothing mapped (`NotMapped`), a
+    /// read-only page (`ReadOnly`), no free frame (`Frames`).
+    pub fn make_writable<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+    ) -> Result<CowBreak, MapError> {
+        if !(abi::USER_BASE..abi::USER_END).contains(&vaddr) {
+            return Err(MapError::NotUser(vaddr));
+        }
+        let pde = phys::read_entry(self.user_pd, ((vaddr >> 21) & 511) as usize);
+        if pde & PRESENT == 0 {
+            return Err(MapError::NotMapped(vaddr));
+        }
+        let (pt, idx) = (pde & ADDR_MASK, ((vaddr >> 12) & 511) as usize);
+        let pte = phys::read_entry(pt, idx);
+        match cow::write_check(pte) {
+            cow::Write::NotPresent => return Err(MapError::NotMapped(vaddr)),
+            cow::Write::ReadOnly => return Err(MapError::ReadOnly(vaddr)),
+            cow::Write::Writable => return Ok(CowBreak::Writable),
+            cow::Write::Cow => {}
+        }
+        let old = pte & ADDR_MASK;
+        let result = if cow::must_copy(fa.refcount(old)) {
+            let new = fa.alloc()?;
+            phys::copy_frame(old, new);
+            match self.frames.iter_mut().find(|f| **f == old) {
+                Some(f) => *f = new,
+                None => self.frames.push(new),
+            }
+            // Others keep the old frame.
+            let _ = fa.release(old);
+            phys::write_entry(pt, idx, cow::broken(pte, new));
+            CowBreak::Copied
+        } else {
+            phys::write_entry(pt, idx, cow::broken(pte, old));
+            CowBreak::Reused
+        };
+        fa.record_cow(result == CowBreak::Copied);
+        if self.is_loaded() {
+            cpu::invlpg(vaddr);
+        }
+        Ok(result)
+    }
+
+    /// Breaks copy-on-write on every page of `vaddr .. vaddr + len` (the
+    /// kernel is about to write there); fails if a page is not mapped
+    /// writable or copy-on-write. Pages before a failure stay broken
+    /// (invisible to the process).
+    pub fn prepare_write<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+        len: u64,
+    ) -> Result<(), MapError> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = vaddr.checked_add(len).ok_or(MapError::NotUser(vaddr))?;
+        let mut page = vaddr & !0xFFF;
+        while page < end {
+            self.make_writable(fa, page)?;
+            page += 4096;
         }
         Ok(())
     }
@@ -344,9 +480,16 @@ impl AddressSpace {
         Some(())
     }
 
-    /// Copies `data` to user memory at `vaddr`; `None` (nothing written) if
-    /// any byte is not mapped writable for the user.
-    pub fn write_user(&self, vaddr: u64, data: &[u8]) -> Option<()> {
+    /// Copies `data` to user memory at `vaddr`, breaking copy-on-write
+    /// first; `None` (nothing written) if any byte is not mapped writable
+    /// (or copy-on-write) for the user, or no frame is left for a copy.
+    pub fn write_user<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+        data: &[u8],
+    ) -> Option<()> {
+        self.prepare_write(fa, vaddr, data.len() as u64).ok()?;
         let end = vaddr.checked_add(data.len() as u64)?;
         let mut va = vaddr & !0xFFF;
         while va < end {
@@ -480,7 +623,7 @@ impl AddressSpace {
 
 fn release_frames<const W: usize>(fa: &mut FrameAllocator<W>, frames: &[u64]) {
     for &f in frames {
-        if let Err(e) = fa.free(f) {
+        if let Err(e) = fa.release(f) {
             panic!("address space frame {f:#x} could not be freed: {e:?}");
         }
     }

@@ -95,6 +95,19 @@ pub fn copy(src: u64, dst: u64, len: usize) -> bool {
     true
 }
 
+/// Copies the whole frame at `src` into the frame at `dst` (copy-on-write).
+pub fn copy_frame(src: u64, dst: u64) {
+    assert!(
+        in_window(src, 4096) && in_window(dst, 4096) && src != dst,
+        "frame copy {src:#x} -> {dst:#x} outside identity map"
+    );
+    // SAFETY: both frames lie inside the identity map; `dst` was just
+    // handed out by the frame allocator (no one else uses it) and differs
+    // from `src`, so the ranges do not overlap; no process runs during the
+    // kernel's work on a single CPU.
+    unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, 4096) }
+}
+
 /// Reads entry `index` of the page table at `table`.
 pub fn read_entry(table: u64, index: usize) -> u64 {
     assert!(index < 512 && in_window(table, 4096));

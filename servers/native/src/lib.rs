@@ -39,6 +39,8 @@ pub fn is_image_only(args: &str) -> bool {
 pub fn errno(e: abi::Errno) -> Errno {
     match e {
         abi::Errno::Perm => Errno::EPERM,
+        abi::Errno::NoMem => Errno::ENOMEM,
+        abi::Errno::Again => Errno::EAGAIN,
         abi::Errno::Fault => Errno::EFAULT,
         abi::Errno::Inval => Errno::EINVAL,
         abi::Errno::NoSys => Errno::ENOSYS,
@@ -590,6 +592,8 @@ mod tests {
     fn kernel_errors_map_to_the_same_minix_numbers() {
         for e in [
             abi::Errno::Perm,
+            abi::Errno::NoMem,
+            abi::Errno::Again,
             abi::Errno::Fault,
             abi::Errno::Inval,
             abi::Errno::NoSys,

@@ -551,3 +551,152 @@ pub fn module_map(name: &str, addr: u64) -> Result<u64, Errno> {
     let a = [name.as_ptr() as u64, name.len() as u64, addr, 0, 0, 0];
     Errno::from_return(raw_syscall6(Syscall::ModuleMap as u64, a))
 }
+
+/// Forks `parent` copy-on-write (VM): returns the child's endpoint. The
+/// child is stopped, with the parent's saved registers, until [`resume`].
+pub fn proc_fork(parent: u32) -> Result<u32, Errno> {
+    call6(Syscall::ProcFork, [u64::from(parent), 0, 0, 0, 0, 0]).map(|e| e as u32)
+}
+
+/// Stops `target` (not the caller); returns the endpoint it is blocked on
+/// in IPC, `abi::ENDPOINT_ANY` for a receive from anyone, or
+/// `abi::ENDPOINT_NONE` when it is not in IPC.
+pub fn stop(target: u32) -> Result<u32, Errno> {
+    call6(Syscall::Stop, [u64::from(target), 0, 0, 0, 0, 0]).map(|e| e as u32)
+}
+
+/// Lets a stopped process run again.
+pub fn resume(target: u32) -> Result<(), Errno> {
+    call6(Syscall::Resume, [u64::from(target), 0, 0, 0, 0, 0]).map(drop)
+}
+
+fn words<const N: usize>(bytes: &[u8]) -> [u64; N] {
+    let mut out = [0u64; N];
+    for (w, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    out
+}
+
+/// Saved registers of `target` (layout `rax rbx rcx rdx rsi rdi rbp r8
+/// r9 r10 r11 r12 r13 r14 r15 rip rsp rflags`; indices `abi::REG_*`).
+pub fn get_regs(target: u32) -> Result<[u64; abi::REGS_WORDS], Errno> {
+    let mut buf = [0u8; abi::REGS_WORDS * 8];
+    call6(
+        Syscall::GetRegs,
+        [u64::from(target), buf.as_mut_ptr() as u64, 0, 0, 0, 0],
+    )?;
+    Ok(words(&buf))
+}
+
+/// Replaces the registers of the stopped process `target` (sanitized by
+/// the kernel; a pending IPC call of it is abandoned).
+pub fn set_regs(target: u32, regs: &[u64; abi::REGS_WORDS]) -> Result<(), Errno> {
+    let mut buf = [0u8; abi::REGS_WORDS * 8];
+    for (chunk, w) in buf.chunks_exact_mut(8).zip(regs) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    call6(
+        Syscall::SetRegs,
+        [u64::from(target), buf.as_ptr() as u64, 0, 0, 0, 0],
+    )
+    .map(drop)
+}
+
+/// Makes `pager` (or `abi::ENDPOINT_NONE`: nobody) the pager of `target`.
+pub fn set_pager(target: u32, pager: u32) -> Result<(), Errno> {
+    call6(
+        Syscall::SetPager,
+        [u64::from(target), u64::from(pager), 0, 0, 0, 0],
+    )
+    .map(drop)
+}
+
+/// One page fault held for a pager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageFault {
+    /// The faulting process.
+    pub endpoint: u32,
+    /// The address it touched.
+    pub addr: u64,
+    /// The CPU error code (bit 0 present, bit 1 write, bit 2 user, bit 4
+    /// instruction fetch).
+    pub error: u64,
+    /// The faulting instruction.
+    pub rip: u64,
+}
+
+/// For a pager: one page fault held for it and not yet taken, if any.
+pub fn page_faults() -> Result<Option<PageFault>, Errno> {
+    let mut buf = [0u8; abi::PAGEFAULT_WORDS * 8];
+    let n = call6(
+        Syscall::PageFaults,
+        [buf.as_mut_ptr() as u64, 0, 0, 0, 0, 0],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let w: [u64; abi::PAGEFAULT_WORDS] = words(&buf);
+    Ok(Some(PageFault {
+        endpoint: w[0] as u32,
+        addr: w[1],
+        error: w[2],
+        rip: w[3],
+    }))
+}
+
+/// For a pager: resolves the fault held for `target` with `action`
+/// (`abi::PAGEFIX_RETRY`, `PAGEFIX_COW` at `addr`, or `PAGEFIX_FAIL`).
+pub fn page_fix(target: u32, addr: u64, action: u64) -> Result<(), Errno> {
+    call6(Syscall::PageFix, [u64::from(target), addr, action, 0, 0, 0]).map(drop)
+}
+
+/// Memory statistics (`abi::MEMSTATS_WORDS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemStats {
+    /// Frames the kernel manages.
+    pub total: u64,
+    /// Free frames.
+    pub free: u64,
+    /// Frames shared by more than one address space (copy-on-write).
+    pub shared: u64,
+    /// Copy-on-write breaks that copied a frame.
+    pub cow_copies: u64,
+    /// Copy-on-write breaks of a last reference (made writable, no copy).
+    pub cow_reuses: u64,
+}
+
+/// The kernel's memory statistics.
+pub fn mem_stats() -> Result<MemStats, Errno> {
+    let mut buf = [0u8; abi::MEMSTATS_WORDS * 8];
+    call6(Syscall::MemStats, [buf.as_mut_ptr() as u64, 0, 0, 0, 0, 0])?;
+    let w: [u64; abi::MEMSTATS_WORDS] = words(&buf);
+    Ok(MemStats {
+        total: w[0],
+        free: w[1],
+        shared: w[2],
+        cow_copies: w[3],
+        cow_reuses: w[4],
+    })
+}
+
+/// Gives `target` plain-user privileges: IPC only to the live processes
+/// named `pm`, `vfs` and `vm` (followed by the kernel as they start and
+/// restart) and the kernel calls open to users (`GrantCreate`,
+/// `GrantRevoke`, `Uptime`, `Times`, `MemStats`).
+pub fn set_user_priv(target: u32) -> Result<(), Errno> {
+    call6(
+        Syscall::SetPriv,
+        [
+            u64::from(target),
+            0,
+            abi::USER_CALLS,
+            abi::PRIV_USER_SERVERS,
+            0,
+            0,
+        ],
+    )
+    .map(drop)
+}
