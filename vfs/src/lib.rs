@@ -47,7 +47,7 @@ use core::task::{Context, Poll, Waker};
 
 use sys::proto::fs::{Buf, Cred, FsAnswer, FsReply, FsRequest};
 use sys::proto::kernel::{DeadPeer, is_notify};
-use sys::proto::vfs::{VfsCall, VfsReply};
+use sys::proto::vfs::{VfsCall, VfsPmCall, VfsReply};
 use sys::{Endpoint, Errno, GrantAccess, GrantId, Message, Process, Sys};
 
 /// Most open files per process (MINIX `OPEN_MAX`).
@@ -60,6 +60,11 @@ pub const SYMLOOP_MAX: u32 = 16;
 pub const MAX_IO: usize = 1 << 20;
 /// Ticks between attempts to resend held requests.
 pub const RETRY_TICKS: u64 = 1;
+/// The signal a writer to a pipe without readers gets (MINIX / POSIX
+/// number, as in PM's table).
+pub const SIGPIPE: u32 = 13;
+/// The label of the process manager, the only sender of [`VfsPmCall`]s.
+pub const PM_LABEL: &str = "pm";
 
 /// A mounted file system.
 #[derive(Debug, Clone)]
@@ -239,6 +244,12 @@ pub struct State {
     /// Unprompted select readiness from character drivers: (mount, minor)
     /// -> ops.
     pub cdev_ready: BTreeMap<(usize, u32), u32>,
+    /// Calls in progress per process (endpoint number): PM's Exit waits
+    /// for them to end.
+    pub busy: BTreeMap<u32, usize>,
+    /// Signals jobs raised since the executor last looked: (process,
+    /// signal).
+    pub signals: Vec<(Endpoint, u32)>,
 }
 
 impl State {
@@ -364,7 +375,10 @@ type JobFuture = Pin<Box<dyn Future<Output = Outcome>>>;
 
 struct Job {
     fut: JobFuture,
+    /// Who gets the answer.
     caller: Endpoint,
+    /// A process's own call (not PM's, not the mount job): the call's id.
+    user_call: Option<u64>,
 }
 
 struct Pending {
@@ -376,6 +390,9 @@ struct Pending {
     msg: Message,
     grants: Vec<(GrantId, bool)>,
     held: bool,
+    /// It may wait for ever (pipe or FIFO read, write or open, blocking
+    /// select query, device read or write): a signal interrupts it.
+    interruptible: bool,
 }
 
 /// What to mount at start-up: the first entry is `/`.
@@ -406,6 +423,10 @@ pub struct Vfs {
     ds_checking: bool,
     ds_again: bool,
     stats: VfsStats,
+    /// Sender check of [`VfsPmCall`]s.
+    pm: sys::ds::OnlyClient,
+    /// Exit jobs per exiting process (endpoint number).
+    exiting: BTreeMap<u32, Vec<u64>>,
 }
 
 /// Request id of VFS's own DS `check` requests (FS request ids count up
@@ -433,6 +454,8 @@ impl Vfs {
             ds_checking: false,
             ds_again: false,
             stats: VfsStats::default(),
+            pm: sys::ds::OnlyClient::new(Some(PM_LABEL)),
+            exiting: BTreeMap::new(),
         }
     }
 
@@ -490,6 +513,11 @@ impl Vfs {
         self.st.borrow().mounts.clone()
     }
 
+    /// Whether VFS has per-process state for `ep` (PM's Exit forgets it).
+    pub fn knows(&self, ep: Endpoint) -> bool {
+        self.st.borrow().procs.contains_key(&ep.0)
+    }
+
     /// Open files of `ep` (descriptor count).
     pub fn open_fds(&self, ep: Endpoint) -> usize {
         self.st
@@ -500,11 +528,49 @@ impl Vfs {
             .unwrap_or(0)
     }
 
-    fn spawn_job(&mut self, sys: &mut dyn Sys, caller: Endpoint, fut: JobFuture) {
+    fn spawn_job(
+        &mut self,
+        sys: &mut dyn Sys,
+        caller: Endpoint,
+        user_call: Option<u64>,
+        fut: JobFuture,
+    ) -> u64 {
         self.next_job += 1;
         let id = self.next_job;
-        self.jobs.insert(id, Job { fut, caller });
+        if user_call.is_some() {
+            *self.st.borrow_mut().busy.entry(caller.0).or_insert(0) += 1;
+        }
+        self.jobs.insert(
+            id,
+            Job {
+                fut,
+                caller,
+                user_call,
+            },
+        );
         self.poll_job(sys, id);
+        id
+    }
+
+    /// Job `job` is gone (finished or dropped): a process's call no longer
+    /// in progress lets its pending Exit go on.
+    fn job_gone(&mut self, sys: &mut dyn Sys, caller: Endpoint, user_call: Option<u64>) {
+        if user_call.is_none() {
+            return;
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            if let Some(n) = st.busy.get_mut(&caller.0) {
+                *n -= 1;
+                if *n == 0 {
+                    st.busy.remove(&caller.0);
+                }
+            }
+        }
+        let waiting = self.exiting.get(&caller.0).cloned().unwrap_or_default();
+        for j in waiting {
+            self.poll_job(sys, j);
+        }
     }
 
     fn poll_job(&mut self, sys: &mut dyn Sys, id: u64) {
@@ -518,10 +584,26 @@ impl Vfs {
         }
         let mut cx = Context::from_waker(Waker::noop());
         let r = job.fut.as_mut().poll(&mut cx);
+        // Signals first (MINIX raises SIGPIPE before answering EPIPE).
+        let signals = core::mem::take(&mut self.st.borrow_mut().signals);
+        for (ep, sig) in signals {
+            // A process without a signal manager (a boot service) just
+            // gets the error.
+            let _ = sys.sig_send(ep, sig);
+        }
         if let Poll::Ready(out) = r {
-            let caller = job.caller;
+            let (caller, user_call) = (job.caller, job.user_call);
             self.jobs.remove(&id);
-            self.finish(sys, caller, out);
+            self.finish(sys, caller, user_call.is_some(), out);
+            self.job_gone(sys, caller, user_call);
+            let exited = self
+                .exiting
+                .iter()
+                .find(|(_, v)| v.contains(&id))
+                .map(|(&k, _)| Endpoint(k));
+            if let Some(ep) = exited {
+                self.exit_done(ep, id);
+            }
         }
         self.drain_outbox(sys);
         self.take_new_timers(sys);
@@ -529,7 +611,11 @@ impl Vfs {
         self.stats.max_concurrent = self.stats.max_concurrent.max(waiting);
     }
 
-    fn finish(&mut self, sys: &mut dyn Sys, caller: Endpoint, out: Outcome) {
+    fn finish(&mut self, sys: &mut dyn Sys, caller: Endpoint, user: bool, out: Outcome) {
+        if user && self.exiting.contains_key(&caller.0) {
+            // It exited while the call was in progress: nobody to answer.
+            return;
+        }
         if caller == MOUNT_JOB_CALLER {
             match out.reply.result {
                 Ok(_) => {
@@ -587,6 +673,7 @@ impl Vfs {
                                 msg,
                                 grants: Vec::new(),
                                 held: false,
+                                interruptible: false,
                             },
                         );
                     }
@@ -652,6 +739,19 @@ impl Vfs {
                 self.fail(sys, job, id, Err(Errno::ENOMEM));
                 continue;
             }
+            let interruptible = {
+                use pfs::proto::PipeRequest as P;
+                use sys::proto::cdev::CdevRequest as C;
+                let to_pipes = self.st.borrow().mounts.get(op.mnt).is_some_and(|m| m.pipes);
+                match (&op.pipe, &op.cdev) {
+                    (Some(p), _) => matches!(p, P::Open { .. } | P::Select { block: true, .. }),
+                    (None, Some(c)) => matches!(c, C::Read { .. } | C::Write { .. }),
+                    (None, None) => {
+                        to_pipes
+                            && matches!(op.req, FsRequest::Read { .. } | FsRequest::Write { .. })
+                    }
+                }
+            };
             let msg = match (op.pipe, op.cdev) {
                 (Some(p), _) => ops::pipe_with_id(p, id).to_message(),
                 (None, Some(c)) => ops::cdev_with(c, id, bufs[0]).to_message(),
@@ -682,6 +782,7 @@ impl Vfs {
                     msg,
                     grants,
                     held,
+                    interruptible,
                 },
             );
         }
@@ -1073,7 +1174,223 @@ impl Vfs {
             return;
         }
         let fut = ops::start_call(sys, self.st.clone(), caller, call);
-        self.spawn_job(sys, caller, fut);
+        self.spawn_job(sys, caller, Some(call.id()), fut);
+    }
+}
+
+impl Vfs {
+    /// A call of PM (see [`VfsPmCall`]); only the process DS names
+    /// [`PM_LABEL`] may make them.
+    fn pm_call(&mut self, sys: &mut dyn Sys, msg: Message) {
+        let from = msg.source();
+        let answer = |sys: &mut dyn Sys, r: Result<i64, Errno>| {
+            let rep = VfsReply {
+                id: msg.request_id(),
+                result: r.map(sys::proto::vfs::VfsAnswer::Value),
+            };
+            let _ = sys.send(from, rep.to_message());
+        };
+        if !self.pm.allows(sys, from) {
+            answer(sys, Err(Errno::EPERM));
+            return;
+        }
+        let call = match VfsPmCall::try_from(&msg) {
+            Ok(c) => c,
+            Err(e) => {
+                answer(sys, Err(e));
+                return;
+            }
+        };
+        let st = self.st.clone();
+        match call {
+            VfsPmCall::SetCred {
+                ep,
+                uid,
+                gid,
+                euid,
+                egid,
+                ..
+            } => {
+                let id16 = |x: u32| u16::try_from(x).map_err(|_| Errno::EINVAL);
+                let r = (|| {
+                    let (uid, gid, euid, egid) = (id16(uid)?, id16(gid)?, id16(euid)?, id16(egid)?);
+                    let mut st = self.st.borrow_mut();
+                    let p = st.proc_mut(ep);
+                    p.real = (uid, gid);
+                    p.cred = Cred {
+                        uid: euid,
+                        gid: egid,
+                    };
+                    Ok(0)
+                })();
+                answer(sys, r);
+            }
+            VfsPmCall::Unpause { ep, .. } => {
+                let n = self.unpause(sys, ep, true);
+                answer(sys, Ok(i64::from(n)));
+            }
+            VfsPmCall::Fork {
+                id, parent, child, ..
+            } => {
+                let fut = ops::pm_fork(st, id, parent, child);
+                self.spawn_job(sys, from, None, fut);
+            }
+            VfsPmCall::Exit { id, ep } => {
+                // Its calls: the suspended ones are dropped now, the others
+                // end unanswered before its descriptors are closed.
+                self.unpause(sys, ep, false);
+                self.queued.retain(|m| m.source() != ep);
+                self.exiting.entry(ep.0).or_default();
+                let fut = ops::pm_exit(st, id, ep);
+                let job = self.spawn_job(sys, from, None, fut);
+                if self.jobs.contains_key(&job) {
+                    self.exiting.entry(ep.0).or_default().push(job);
+                } else {
+                    self.exit_done(ep, job);
+                }
+            }
+            VfsPmCall::ExecCheck { id, ep, fd } => {
+                let fut = ops::pm_exec_check(st, id, ep, fd);
+                self.spawn_job(sys, from, None, fut);
+            }
+            VfsPmCall::ExecDone { id, ep } => {
+                let fut = ops::pm_exec_done(st, id, ep);
+                self.spawn_job(sys, from, None, fut);
+            }
+        }
+    }
+
+    /// Exit job `job` of `ep` finished.
+    fn exit_done(&mut self, ep: Endpoint, job: u64) {
+        if let Some(v) = self.exiting.get_mut(&ep.0) {
+            v.retain(|&j| j != job);
+            if v.is_empty() {
+                self.exiting.remove(&ep.0);
+            }
+        }
+    }
+
+    /// Interrupt `ep`'s suspended calls (those waiting only on things that
+    /// may never come): each is dropped, what it waits on in PFS or a
+    /// driver is cancelled, and with `answer` the caller gets `EINTR`.
+    /// Calls not yet started (VFS still mounting) count as suspended.
+    /// Returns whether there was one.
+    fn unpause(&mut self, sys: &mut dyn Sys, ep: Endpoint, answer: bool) -> bool {
+        let mut found = false;
+        let mut i = 0;
+        while i < self.queued.len() {
+            if self.queued[i].source() == ep {
+                if let Some(m) = self.queued.remove(i)
+                    && answer
+                {
+                    let rep = VfsReply {
+                        id: m.request_id(),
+                        result: Err(Errno::EINTR),
+                    };
+                    let _ = sys.send(ep, rep.to_message());
+                }
+                found = true;
+            } else {
+                i += 1;
+            }
+        }
+        let jobs: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.caller == ep && j.user_call.is_some())
+            .map(|(&k, _)| k)
+            .collect();
+        for j in jobs {
+            if !self.suspended(j) {
+                continue;
+            }
+            found = true;
+            let Some(job) = self.jobs.remove(&j) else {
+                continue;
+            };
+            // Dropping the job abandons its requests: their answers (EINTR
+            // after the cancels) are discarded.
+            drop(job.fut);
+            self.cancel_requests(sys, j);
+            if answer && let Some(id) = job.user_call {
+                let rep = VfsReply {
+                    id,
+                    result: Err(Errno::EINTR),
+                };
+                self.stats.calls += 1;
+                let _ = sys.send(ep, rep.to_message());
+            }
+            self.job_gone(sys, ep, job.user_call);
+        }
+        self.drain_outbox(sys);
+        found
+    }
+
+    /// Whether job `j` waits only on interruptible requests, timers or
+    /// driver readiness (nothing a file server is working on).
+    fn suspended(&self, j: u64) -> bool {
+        let st = self.st.borrow();
+        self.pending
+            .iter()
+            .filter(|(id, p)| p.job == j && !st.abandoned.contains(id))
+            .all(|(_, p)| p.interruptible)
+    }
+
+    /// Cancel what dropped job `j` was suspended on: PFS gets a `Cancel`
+    /// (queued and resent like any request), a driver a one-way `Cancel`;
+    /// a held request is not resent.
+    fn cancel_requests(&mut self, sys: &mut dyn Sys, j: u64) {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.job == j && p.interruptible)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            let Some(p) = self.pending.get(&id) else {
+                continue;
+            };
+            let (pipes, cdev) = {
+                let st = self.st.borrow();
+                let m = st.mounts.get(p.mnt);
+                (
+                    m.is_some_and(|m| m.pipes),
+                    m.is_some_and(|m| m.cdev.is_some()),
+                )
+            };
+            let (mnt, to, msg, held) = (p.mnt, p.to, p.msg, p.held);
+            if held && let Some(p) = self.pending.remove(&id) {
+                for (g, _) in p.grants {
+                    let _ = sys.grant_revoke(g);
+                }
+                self.st.borrow_mut().abandoned.remove(&id);
+            }
+            if pipes {
+                let mut st = self.st.borrow_mut();
+                let cid = st.new_id();
+                st.outbox.push((
+                    0,
+                    cid,
+                    FsOp {
+                        mnt,
+                        req: FsRequest::Sync { id: 0 },
+                        g1: GSpec::None,
+                        g2: GSpec::None,
+                        pipe: Some(pfs::proto::PipeRequest::Cancel { id: 0, target: id }),
+                        cdev: None,
+                        ds_label: None,
+                    },
+                ));
+                st.abandoned.insert(cid);
+            } else if cdev && !held {
+                use sys::proto::cdev::CdevRequest;
+                if let Ok(CdevRequest::Read { minor, .. } | CdevRequest::Write { minor, .. }) =
+                    CdevRequest::try_from(&msg)
+                {
+                    let _ = sys.send(to, CdevRequest::Cancel { id, minor }.to_message());
+                }
+            }
+        }
     }
 }
 
@@ -1094,7 +1411,7 @@ impl Process for Vfs {
             self.pipe_spec.clone(),
             self.cdev_specs.clone(),
         );
-        self.spawn_job(sys, MOUNT_JOB_CALLER, fut);
+        self.spawn_job(sys, MOUNT_JOB_CALLER, None, fut);
     }
 
     fn receive(&mut self, sys: &mut dyn Sys, msg: Message) {
@@ -1153,6 +1470,10 @@ impl Process for Vfs {
         }
         if sys::proto::cdev::CdevReply::try_from(&msg).is_ok() {
             self.cdev_reply(sys, &msg);
+            return;
+        }
+        if VfsPmCall::is_pm_call(&msg) {
+            self.pm_call(sys, msg);
             return;
         }
         self.call(sys, msg);

@@ -1150,7 +1150,15 @@ impl V {
             flags: f.flags,
         };
         let from = self.pass(buf, len, GrantAccess::READ);
-        let (ans, _) = self.fs(f.mnt, req, from, GSpec::None).await?;
+        let r = self.fs(f.mnt, req, from, GSpec::None).await;
+        if matches!(r, Err(Errno::EPIPE)) && self.is_pipe_mnt(f.mnt) {
+            // No reader: the writer gets SIGPIPE as well as EPIPE.
+            self.st
+                .borrow_mut()
+                .signals
+                .push((self.caller, crate::SIGPIPE));
+        }
+        let (ans, _) = r?;
         let FsAnswer::Count { n, pos: size } = ans else {
             return Err(Errno::EIO);
         };
@@ -1642,6 +1650,200 @@ impl V {
     }
 }
 
+impl V {
+    /// The handle of process `ep` (as PM names it): its credentials and
+    /// umask, without creating an entry for a process VFS never saw.
+    fn of(st: Shared, ep: Endpoint) -> V {
+        let (cred, umask) = st
+            .borrow()
+            .procs
+            .get(&ep.0)
+            .map_or((Cred::ROOT, 0), |p| (p.cred, p.umask));
+        V {
+            st,
+            caller: ep,
+            cred,
+            umask,
+        }
+    }
+
+    /// One more file-server reference on directory `(mnt, ino)` (an
+    /// empty-path open lookup).
+    async fn reference(&self, (mnt, ino): (usize, u32)) -> R<()> {
+        let req = FsRequest::Lookup {
+            id: 0,
+            dir: ino,
+            path: no_buf(),
+            flags: LookupFlags {
+                follow_last: true,
+                leave_at_root: false,
+                open: true,
+            },
+            cred: Cred::ROOT,
+        };
+        self.fs(mnt, req, GSpec::In(Vec::new()), GSpec::None)
+            .await
+            .map(drop)
+    }
+
+    /// Close the caller's descriptors (only the close-on-exec ones if
+    /// `cloexec`) as close(2) does: pipe ends wake their peers, the last
+    /// descriptor of a file drops its file-server reference.
+    async fn close_all(&self, cloexec: bool) {
+        for fd in 0..OPEN_MAX {
+            let open = self.st.borrow().procs.get(&self.caller.0).is_some_and(|p| {
+                p.fds[fd].is_some() && (!cloexec || p.cloexec & (1u64 << fd) != 0)
+            });
+            if open {
+                let _ = self.close_fd(fd as i32).await;
+            }
+        }
+    }
+
+    /// Forget the caller: every descriptor closed, its working and root
+    /// directories released, its entry removed.
+    async fn forget(&self) {
+        self.close_all(false).await;
+        let dirs = self
+            .st
+            .borrow_mut()
+            .procs
+            .get_mut(&self.caller.0)
+            .map(|p| (p.cwd.take(), p.root.take()));
+        if let Some((cwd, root)) = dirs {
+            for (m, i) in [cwd, root].into_iter().flatten() {
+                self.put(m, i).await;
+            }
+        }
+        self.st.borrow_mut().procs.remove(&self.caller.0);
+    }
+}
+
+/// Completes when process `ep` has no call in progress (see
+/// [`crate::State::busy`]).
+struct Drained {
+    st: Shared,
+    ep: Endpoint,
+}
+
+impl core::future::Future for Drained {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut core::task::Context<'_>) -> core::task::Poll<()> {
+        if self.st.borrow().busy.get(&self.ep.0).copied().unwrap_or(0) == 0 {
+            core::task::Poll::Ready(())
+        } else {
+            core::task::Poll::Pending
+        }
+    }
+}
+
+/// PM's Fork: `child` gets a copy of `parent`'s table (the same open
+/// files, each one more descriptor), directories (one more reference
+/// each), umask and credentials. `EEXIST` if VFS knows `child` already.
+pub fn pm_fork(st: Shared, id: u64, parent: Endpoint, child: Endpoint) -> JobFut {
+    let copied = {
+        let mut s = st.borrow_mut();
+        if s.procs.contains_key(&child.0) {
+            Err(Errno::EEXIST)
+        } else {
+            let mut p = s.procs.get(&parent.0).cloned().unwrap_or_default();
+            for idx in p.fds.iter().flatten() {
+                if let Some(Some(f)) = s.filps.get_mut(*idx) {
+                    f.refs += 1;
+                }
+            }
+            // The directories are the child's once referenced for it.
+            let dirs = (p.cwd.take(), p.root.take());
+            s.procs.insert(child.0, p);
+            Ok(dirs)
+        }
+    };
+    let v = V::of(st, child);
+    Box::pin(async move {
+        let (cwd, root) = match copied {
+            Ok(d) => d,
+            Err(e) => return value(id, Err(e)),
+        };
+        let mut r = Ok(());
+        for (d, is_root) in [(cwd, false), (root, true)] {
+            let Some(d) = d else { continue };
+            r = v.reference(d).await;
+            if r.is_err() {
+                break;
+            }
+            let mut s = v.st.borrow_mut();
+            if let Some(p) = s.procs.get_mut(&child.0) {
+                if is_root {
+                    p.root = Some(d);
+                } else {
+                    p.cwd = Some(d);
+                }
+            }
+        }
+        if let Err(e) = r {
+            // Undo: the child never existed for VFS.
+            v.forget().await;
+            return value(id, Err(e));
+        }
+        value(id, Ok(0))
+    })
+}
+
+/// PM's Exit: once no call of `ep` is in progress (VFS dropped the
+/// suspended ones and answers none of the others), its descriptors are
+/// closed and it is forgotten.
+pub fn pm_exit(st: Shared, id: u64, ep: Endpoint) -> JobFut {
+    let v = V::of(st, ep);
+    Box::pin(async move {
+        Drained {
+            st: v.st.clone(),
+            ep,
+        }
+        .await;
+        v.forget().await;
+        value(id, Ok(0))
+    })
+}
+
+/// PM's ExecCheck: `ep`'s descriptor `fd` is a regular file `ep` may
+/// execute (effective ids; root needs one x bit); answers its stat.
+pub fn pm_exec_check(st: Shared, id: u64, ep: Endpoint, fd: i32) -> JobFut {
+    let v = V::of(st, ep);
+    Box::pin(async move {
+        let r = async {
+            let (_, f) = v.filp(fd)?;
+            if f.node.is_some() || v.is_pipe_mnt(f.mnt) || v.is_cdev_mnt(f.mnt) {
+                return Err(Errno::EACCES);
+            }
+            // The attributes now, not at open (chmod since).
+            let s = v.stat_ino(f.mnt, f.ino).await?;
+            if s.mode & mode::S_IFMT != mode::S_IFREG {
+                return Err(Errno::EACCES);
+            }
+            let x = if v.cred.uid == 0 {
+                s.mode & 0o111 != 0
+            } else {
+                mfs_permitted(s.mode, s.uid, s.gid, v.cred, 1)
+            };
+            if !x {
+                return Err(Errno::EACCES);
+            }
+            Ok(s)
+        }
+        .await;
+        stat_out(id, r)
+    })
+}
+
+/// PM's ExecDone: `ep`'s close-on-exec descriptors are closed.
+pub fn pm_exec_done(st: Shared, id: u64, ep: Endpoint) -> JobFut {
+    let v = V::of(st, ep);
+    Box::pin(async move {
+        v.close_all(true).await;
+        value(id, Ok(0))
+    })
+}
+
 /// The first `..` component of `path`: (start, end) byte offsets.
 fn dotdot_at(path: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
@@ -1772,7 +1974,8 @@ fn done<T>(r: R<T>) -> R<i64> {
     r.map(|_| 0)
 }
 
-type JobFut = Pin<Box<dyn core::future::Future<Output = Outcome>>>;
+/// A job.
+pub type JobFut = Pin<Box<dyn core::future::Future<Output = Outcome>>>;
 
 /// Copy the call's inputs from the caller and build its job.
 pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall) -> JobFut {

@@ -1,0 +1,731 @@
+//! What VFS learns from PM about processes (`VfsPmCall`), in the
+//! simulator: fork copies the descriptor table (shared open files and
+//! offsets), directories, umask and credentials; exit closes everything
+//! (pipe peers see EOF) and drops a suspended call unanswered; exec checks
+//! and close-on-exec; credentials; unpause answers a suspended call EINTR;
+//! umask and chroot; SIGPIPE; only the process DS names "pm" may send them.
+//!
+//! PM is stood in for by a service labelled "pm" (started through RS, so
+//! DS names it) that relays the harness's calls to VFS. User processes are
+//! puppets: the test hands them closures to run (blocking client calls,
+//! or requests whose answers land in their inbox).
+
+mod common;
+
+use common::*;
+use mfs::server::MfsConfig;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use sys::Errno::*;
+use sys::proto::fs::{Buf, FsStat};
+use sys::proto::service::{Policy, ServiceRequest};
+use sys::proto::vfs::fcntl::{F_SETFD, FD_CLOEXEC};
+use sys::proto::vfs::{
+    VfsAnswer, VfsCall, VfsPmCall, VfsReply, encode_sets, mode, oflag::*, whence::SEEK_CUR,
+};
+use sys::{
+    Ctx, Endpoint, Errno, GrantAccess, HZ, InitInfo, Message, Process, Sef, Service, StateStore,
+    Sys,
+};
+use vfs::Vfs;
+use vfs::client::Client;
+
+/// The stand-in for PM: relays the VFS-PM calls the harness sends it.
+struct PmRelay {
+    vfs: Rc<Cell<Endpoint>>,
+}
+
+impl Service for PmRelay {
+    fn init(&mut self, _cx: &mut Ctx<'_>, _info: InitInfo) -> Result<(), Errno> {
+        Ok(())
+    }
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        if VfsPmCall::is_pm_call(&msg) {
+            cx.sys.sendrec(self.vfs.get(), msg).ok()
+        } else {
+            None
+        }
+    }
+}
+
+type Cmd = Box<dyn FnOnce(&mut dyn Sys, &mut Client)>;
+
+const POKE: u32 = 0x7e57;
+
+/// A user process run by the test: a poke from the harness runs the
+/// queued closures; everything else it receives goes to its inbox.
+struct Puppet {
+    client: Client,
+    todo: Rc<RefCell<VecDeque<Cmd>>>,
+    ran: Rc<Cell<u32>>,
+    inbox: Rc<RefCell<Vec<Message>>>,
+}
+
+impl Process for Puppet {
+    fn receive(&mut self, s: &mut dyn Sys, msg: Message) {
+        if msg.mtype() == POKE {
+            loop {
+                let next = self.todo.borrow_mut().pop_front();
+                let Some(f) = next else { break };
+                f(s, &mut self.client);
+                self.ran.set(self.ran.get() + 1);
+            }
+        } else {
+            self.inbox.borrow_mut().push(msg);
+        }
+    }
+}
+
+#[derive(Clone)]
+struct P {
+    ep: Endpoint,
+    todo: Rc<RefCell<VecDeque<Cmd>>>,
+    ran: Rc<Cell<u32>>,
+    inbox: Rc<RefCell<Vec<Message>>>,
+}
+
+struct T {
+    w: World,
+    pm: Endpoint,
+    next_id: u64,
+}
+
+impl T {
+    fn new(seed: u64, n_fs: usize) -> T {
+        let mut w = world(seed, n_fs, MfsConfig::default(), Policy::Stateful);
+        w.wait_ready();
+        let vfs = Rc::new(Cell::new(w.vfs));
+        w.sim.register("pm", move || {
+            Box::new(Sef::new(PmRelay { vfs: vfs.clone() }, StateStore::None))
+        });
+        let up = ServiceRequest::Up {
+            id: 1,
+            label: "pm".into(),
+            program: "pm".into(),
+            policy: Policy::Restart,
+            period: 0,
+            flags: 0,
+        };
+        w.sim.service_request(up).expect("pm up");
+        let pm = w.sim.endpoint_of("pm").expect("pm running");
+        T { w, pm, next_id: 0 }
+    }
+
+    fn puppet(&mut self, label: &str) -> P {
+        let todo: Rc<RefCell<VecDeque<Cmd>>> = Rc::default();
+        let ran: Rc<Cell<u32>> = Rc::default();
+        let inbox: Rc<RefCell<Vec<Message>>> = Rc::default();
+        let ep = self
+            .w
+            .sim
+            .spawn_user(
+                label,
+                Box::new(Puppet {
+                    client: Client::new(self.w.vfs),
+                    todo: todo.clone(),
+                    ran: ran.clone(),
+                    inbox: inbox.clone(),
+                }),
+            )
+            .unwrap();
+        P {
+            ep,
+            todo,
+            ran,
+            inbox,
+        }
+    }
+
+    /// Run `f` as `p` (to completion).
+    fn on(&mut self, p: &P, f: impl FnOnce(&mut dyn Sys, &mut Client) + 'static) {
+        let want = p.ran.get() + 1;
+        p.todo.borrow_mut().push_back(Box::new(f));
+        self.w.sim.send_plain(p.ep, Message::new(POKE)).unwrap();
+        let ran = p.ran.clone();
+        assert!(
+            self.w.sim.run_until(100 * HZ, |_| ran.get() >= want),
+            "puppet step finished"
+        );
+    }
+
+    /// `f` as `p`, returning its value.
+    fn get<X: 'static>(
+        &mut self,
+        p: &P,
+        f: impl FnOnce(&mut dyn Sys, &mut Client) -> X + 'static,
+    ) -> X {
+        let out = slot::<X>();
+        let o2 = out.clone();
+        self.on(p, move |s, c| {
+            o2.borrow_mut().replace(f(s, c));
+        });
+        out.borrow_mut().take().unwrap()
+    }
+
+    /// Start `call` (built with a request id and the VFS endpoint) as `p`
+    /// without waiting for the answer, which lands in `p`'s inbox.
+    fn start(
+        &mut self,
+        p: &P,
+        call: impl FnOnce(&mut dyn Sys, Endpoint) -> VfsCall + 'static,
+    ) -> u64 {
+        let vfs = self.w.vfs;
+        self.get(p, move |s, _| {
+            let c = call(s, vfs);
+            s.request(vfs, c.to_message()).unwrap();
+            c.id()
+        })
+    }
+
+    /// Run until `p` got the answer to `id`.
+    fn answer(&mut self, p: &P, id: u64) -> Result<VfsAnswer, Errno> {
+        let inbox = p.inbox.clone();
+        let has = move || {
+            inbox
+                .borrow()
+                .iter()
+                .any(|m| VfsReply::try_from(m).is_ok_and(|r| r.id == id))
+        };
+        assert!(self.w.sim.run_until(100 * HZ, |_| has()), "answer {id}");
+        let mut ib = p.inbox.borrow_mut();
+        let i = ib
+            .iter()
+            .position(|m| VfsReply::try_from(m).is_ok_and(|r| r.id == id))
+            .unwrap();
+        VfsReply::try_from(&ib.remove(i)).unwrap().result
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        1000 + self.next_id
+    }
+
+    /// A PM call through the relay.
+    fn pm(&mut self, f: impl FnOnce(u64) -> VfsPmCall) -> Result<VfsAnswer, Errno> {
+        let call = f(self.id());
+        let m = self.w.sim.call(self.pm, call.to_message()).expect("relay");
+        let r = VfsReply::try_from(&m).unwrap();
+        assert_eq!(r.id, call.id());
+        r.result
+    }
+
+    fn pm_value(&mut self, f: impl FnOnce(u64) -> VfsPmCall) -> Result<i64, Errno> {
+        match self.pm(f)? {
+            VfsAnswer::Value(v) => Ok(v),
+            a => panic!("not a value: {a:?}"),
+        }
+    }
+
+    fn fork(&mut self, parent: &P, child: &P) {
+        let (parent, child) = (parent.ep, child.ep);
+        assert_eq!(
+            self.pm_value(|id| VfsPmCall::Fork { id, parent, child }),
+            Ok(0)
+        );
+    }
+
+    fn exit(&mut self, p: &P) {
+        let ep = p.ep;
+        assert_eq!(self.pm_value(|id| VfsPmCall::Exit { id, ep }), Ok(0));
+    }
+
+    fn unpause(&mut self, p: &P) -> i64 {
+        let ep = p.ep;
+        self.pm_value(|id| VfsPmCall::Unpause { id, ep }).unwrap()
+    }
+
+    fn set_cred(&mut self, p: &P, uid: u32, gid: u32, euid: u32, egid: u32) {
+        let ep = p.ep;
+        let r = self.pm_value(|id| VfsPmCall::SetCred {
+            id,
+            ep,
+            uid,
+            gid,
+            euid,
+            egid,
+        });
+        assert_eq!(r, Ok(0));
+    }
+
+    fn exec_check(&mut self, p: &P, fd: i32) -> Result<FsStat, Errno> {
+        let ep = p.ep;
+        match self.pm(|id| VfsPmCall::ExecCheck { id, ep, fd })? {
+            VfsAnswer::Stat(s) => Ok(s),
+            a => panic!("not a stat: {a:?}"),
+        }
+    }
+
+    fn vfs<X>(&self, f: impl FnOnce(&Vfs) -> X) -> X {
+        self.w.sim.with_process::<Vfs, _>("vfs", f).unwrap()
+    }
+
+    fn pfs_suspended(&self) -> usize {
+        self.w
+            .sim
+            .with_process::<Sef<pfs::server::Pfs>, _>("pfs", |p| p.service().suspended())
+            .unwrap()
+    }
+
+    fn pfs_pipes(&self) -> usize {
+        self.w
+            .sim
+            .with_process::<Sef<pfs::server::Pfs>, _>("pfs", |p| p.service().pipes().len())
+            .unwrap()
+    }
+}
+
+/// A read of `len` bytes from `fd` (answer in the inbox).
+fn read_call(id: u64, fd: i32, len: usize) -> impl FnOnce(&mut dyn Sys, Endpoint) -> VfsCall {
+    move |s, vfs| {
+        let g = s
+            .grant_create(vfs, GrantAccess::WRITE, vec![0; len])
+            .unwrap();
+        VfsCall::Read {
+            id,
+            fd,
+            buf: Buf {
+                grant: g,
+                len: len as u32,
+            },
+        }
+    }
+}
+
+/// A select for reading `fd`, waiting for ever or `timeout`.
+fn select_call(
+    id: u64,
+    fd: i32,
+    timeout: Option<(i64, i64)>,
+) -> impl FnOnce(&mut dyn Sys, Endpoint) -> VfsCall {
+    move |s, vfs| {
+        let sets = encode_sets([1 << fd, 0, 0]).to_vec();
+        let g = s.grant_create(vfs, GrantAccess::RW, sets).unwrap();
+        VfsCall::Select {
+            id,
+            nfds: fd + 1,
+            sets: Buf { grant: g, len: 24 },
+            timeout,
+        }
+    }
+}
+
+#[test]
+fn fork_shares_open_files_and_offsets() {
+    let mut t = T::new(61, 1);
+    let parent = t.puppet("parent");
+    let child = t.puppet("child");
+    let fd = t.get(&parent, |s, c| {
+        c.mkdir(s, "/home", 0o755).unwrap();
+        c.chdir(s, "/home").unwrap();
+        let fd = c.open(s, "f", O_CREAT | O_RDWR, 0o644).unwrap();
+        assert_eq!(c.write(s, fd, b"ab").unwrap(), 2);
+        c.umask(s, 0o077).unwrap();
+        fd
+    });
+    t.fork(&parent, &child);
+    assert_eq!(t.vfs(|v| v.open_fds(child.ep)), 1);
+    t.on(&child, move |s, c| {
+        // The same open file: the child's write moves the shared offset.
+        assert_eq!(c.lseek(s, fd, 0, SEEK_CUR).unwrap(), 2);
+        assert_eq!(c.write(s, fd, b"cd").unwrap(), 2);
+        // Working directory and umask came along.
+        let g = c.open(s, "g", O_CREAT | O_WRONLY, 0o666).unwrap();
+        assert_eq!(c.fstat(s, g).unwrap().mode & 0o777, 0o600);
+        assert_eq!(c.umask(s, 0).unwrap(), 0o077);
+        // Closing its copy leaves the parent's descriptor open.
+        c.close(s, fd).unwrap();
+    });
+    t.on(&parent, move |s, c| {
+        assert_eq!(c.lseek(s, fd, 0, SEEK_CUR).unwrap(), 4, "offset shared");
+        c.lseek(s, fd, 0, sys::proto::vfs::whence::SEEK_SET)
+            .unwrap();
+        assert_eq!(c.read(s, fd, 10).unwrap(), b"abcd");
+        assert!(c.stat(s, "/home/g").is_ok());
+        // The parent's umask is its own.
+        assert_eq!(c.umask(s, 0o022).unwrap(), 0o077);
+    });
+    // A child VFS knows already is refused.
+    let (pe, ce) = (parent.ep, child.ep);
+    assert_eq!(
+        t.pm_value(|id| VfsPmCall::Fork {
+            id,
+            parent: pe,
+            child: ce
+        }),
+        Err(EEXIST)
+    );
+}
+
+#[test]
+fn fork_copies_credentials_and_chroot() {
+    let mut t = T::new(62, 1);
+    let parent = t.puppet("parent");
+    let child = t.puppet("child");
+    t.on(&parent, |s, c| {
+        c.mkdir(s, "/jail", 0o755).unwrap();
+        let f = c
+            .open(s, "/jail/inside", O_CREAT | O_WRONLY, 0o600)
+            .unwrap();
+        c.close(s, f).unwrap();
+        c.chroot(s, "/jail").unwrap();
+    });
+    t.set_cred(&parent, 9, 9, 9, 9);
+    t.fork(&parent, &child);
+    t.on(&child, |s, c| {
+        // Still confined, still uid 9.
+        assert_eq!(c.stat(s, "/jail"), Err(ENOENT));
+        assert_eq!(c.open(s, "/inside", O_RDONLY, 0), Err(EACCES));
+        assert!(c.stat(s, "/inside").is_ok());
+    });
+}
+
+#[test]
+fn exit_closes_the_write_end_and_the_reader_sees_eof() {
+    let mut t = T::new(63, 1);
+    let reader = t.puppet("reader");
+    let writer = t.puppet("writer");
+    let (r, wr) = t.get(&reader, |s, c| c.pipe(s).unwrap());
+    t.fork(&reader, &writer);
+    t.on(&reader, move |s, c| c.close(s, wr).unwrap());
+    t.on(&writer, move |s, c| {
+        c.close(s, r).unwrap();
+        assert_eq!(c.write(s, wr, b"last words").unwrap(), 10);
+    });
+    let id = t.id();
+    t.start(&reader, read_call(id, r, 100));
+    assert_eq!(t.answer(&reader, id), Ok(VfsAnswer::Value(10)));
+    // Empty, the writer still holds its end: the read waits.
+    let id = t.id();
+    t.start(&reader, read_call(id, r, 100));
+    t.w.sim.run_for(HZ);
+    assert!(reader.inbox.borrow().is_empty(), "the read waits");
+    t.exit(&writer);
+    assert_eq!(t.answer(&reader, id), Ok(VfsAnswer::Value(0)), "EOF");
+    assert!(!t.vfs(|v| v.knows(writer.ep)));
+    assert_eq!(t.vfs(|v| v.open_fds(writer.ep)), 0);
+}
+
+#[test]
+fn exit_while_suspended_on_a_pipe_read_leaves_no_answer_and_no_leak() {
+    let mut t = T::new(64, 1);
+    let p = t.puppet("p");
+    let pipes_before = t.pfs_pipes();
+    let (r, _wr) = t.get(&p, |s, c| c.pipe(s).unwrap());
+    let id = t.id();
+    t.start(&p, read_call(id, r, 100));
+    t.w.sim.run_for(HZ);
+    assert_eq!(t.pfs_suspended(), 1, "the read waits in PFS");
+    assert_eq!(t.vfs(|v| v.in_flight().0), 1);
+    t.exit(&p);
+    t.w.sim.run_for(5 * HZ);
+    assert!(
+        p.inbox.borrow().is_empty(),
+        "no answer to an exited process"
+    );
+    assert_eq!(t.pfs_suspended(), 0, "the read was cancelled in PFS");
+    assert_eq!(t.pfs_pipes(), pipes_before, "both ends closed: pipe freed");
+    assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
+    assert!(!t.vfs(|v| v.knows(p.ep)));
+}
+
+#[test]
+fn exit_releases_the_working_directory() {
+    let mut t = T::new(65, 2);
+    let p = t.puppet("p");
+    t.on(&p, |s, c| {
+        c.chdir(s, "/mnt2").unwrap();
+        let f = c.open(s, "x", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.write(s, f, b"x").unwrap();
+    });
+    let admin = t.puppet("admin");
+    t.on(&admin, |s, c| assert_eq!(c.umount(s, "/mnt2"), Err(EBUSY)));
+    t.exit(&p);
+    t.on(&admin, |s, c| c.umount(s, "/mnt2").unwrap());
+}
+
+#[test]
+fn exec_check_wants_a_regular_file_with_an_x_bit() {
+    let mut t = T::new(66, 1);
+    let p = t.puppet("p");
+    let fds = t.get(&p, |s, c| {
+        let mk = |s: &mut dyn Sys, c: &mut Client, path: &str, m: u16| {
+            let f = c.open(s, path, O_CREAT | O_RDWR, m).unwrap();
+            c.chmod(s, path, m).unwrap();
+            f
+        };
+        let prog = mk(s, c, "/prog", 0o4755);
+        let plain = mk(s, c, "/plain", 0o644);
+        let own = mk(s, c, "/ownerx", 0o700);
+        c.mkdir(s, "/d", 0o755).unwrap();
+        let d = c.open(s, "/d", O_RDONLY, 0).unwrap();
+        let (r, _) = c.pipe(s).unwrap();
+        [prog, plain, own, d, r]
+    });
+    let [prog, plain, own, d, r] = fds;
+    // Root: any x bit will do, none is EACCES.
+    let st = t.exec_check(&p, prog).unwrap();
+    assert_eq!(st.mode, mode::S_IFREG | 0o4755, "set-uid bit for PM");
+    assert_eq!((st.uid, st.gid), (0, 0));
+    assert!(t.exec_check(&p, own).is_ok());
+    assert_eq!(t.exec_check(&p, plain), Err(EACCES));
+    // Not regular files.
+    assert_eq!(t.exec_check(&p, d), Err(EACCES));
+    assert_eq!(t.exec_check(&p, r), Err(EACCES));
+    assert_eq!(t.exec_check(&p, 40), Err(EBADF));
+    // Another user: only the others' x bit counts.
+    t.set_cred(&p, 5, 5, 5, 5);
+    assert!(t.exec_check(&p, prog).is_ok());
+    assert_eq!(t.exec_check(&p, own), Err(EACCES));
+    // The mode now, not at open.
+    t.set_cred(&p, 0, 0, 0, 0);
+    t.on(&p, |s, c| c.chmod(s, "/prog", 0o644).unwrap());
+    assert_eq!(t.exec_check(&p, prog), Err(EACCES));
+}
+
+#[test]
+fn exec_done_closes_only_close_on_exec_descriptors() {
+    let mut t = T::new(67, 1);
+    let p = t.puppet("p");
+    let (keep, gone, r, wr) = t.get(&p, |s, c| {
+        let keep = c.open(s, "/keep", O_CREAT | O_RDWR, 0o644).unwrap();
+        let gone = c.open(s, "/gone", O_CREAT | O_RDWR, 0o644).unwrap();
+        let (r, wr) = c.pipe(s).unwrap();
+        c.fcntl(s, gone, F_SETFD, FD_CLOEXEC).unwrap();
+        c.fcntl(s, wr, F_SETFD, FD_CLOEXEC).unwrap();
+        (keep, gone, r, wr)
+    });
+    let ep = p.ep;
+    assert_eq!(t.pm_value(|id| VfsPmCall::ExecDone { id, ep }), Ok(0));
+    assert_eq!(t.vfs(|v| v.open_fds(p.ep)), 2);
+    t.on(&p, move |s, c| {
+        assert!(c.fstat(s, keep).is_ok());
+        assert_eq!(c.fstat(s, gone), Err(EBADF));
+        assert_eq!(c.fstat(s, wr), Err(EBADF));
+        // The write end was closed like close(2): the reader sees EOF.
+        assert_eq!(c.read(s, r, 10).unwrap(), b"");
+    });
+}
+
+#[test]
+fn set_cred_changes_permission_outcomes() {
+    let mut t = T::new(68, 1);
+    let p = t.puppet("p");
+    t.on(&p, |s, c| {
+        let f = c.open(s, "/secret", O_CREAT | O_WRONLY, 0o600).unwrap();
+        c.close(s, f).unwrap();
+        c.mkdir(s, "/pub", 0o777).unwrap();
+        // A process VFS never heard of is root.
+        let f = c.open(s, "/secret", O_RDONLY, 0).unwrap();
+        c.close(s, f).unwrap();
+    });
+    t.set_cred(&p, 5, 6, 5, 6);
+    t.on(&p, |s, c| {
+        assert_eq!(c.open(s, "/secret", O_RDONLY, 0), Err(EACCES));
+        let f = c.open(s, "/pub/mine", O_CREAT | O_WRONLY, 0o644).unwrap();
+        let st = c.fstat(s, f).unwrap();
+        assert_eq!((st.uid, st.gid), (5, 6), "owner: the effective ids");
+        assert_eq!(c.chroot(s, "/pub"), Err(EPERM));
+    });
+    // Effective root with a real uid of 5 (set-uid root): allowed.
+    t.set_cred(&p, 5, 6, 0, 0);
+    t.on(&p, |s, c| {
+        let f = c.open(s, "/secret", O_RDONLY, 0).unwrap();
+        c.close(s, f).unwrap();
+    });
+    // Real root, effective 5: refused.
+    t.set_cred(&p, 0, 0, 5, 6);
+    t.on(&p, |s, c| {
+        assert_eq!(c.open(s, "/secret", O_RDONLY, 0), Err(EACCES));
+    });
+    let ep = p.ep;
+    assert_eq!(
+        t.pm_value(|id| VfsPmCall::SetCred {
+            id,
+            ep,
+            uid: 70_000,
+            gid: 0,
+            euid: 0,
+            egid: 0
+        }),
+        Err(EINVAL)
+    );
+}
+
+#[test]
+fn unpause_interrupts_a_pipe_read() {
+    let mut t = T::new(69, 1);
+    let p = t.puppet("p");
+    assert_eq!(t.unpause(&p), 0, "nothing suspended");
+    let (r, wr) = t.get(&p, |s, c| c.pipe(s).unwrap());
+    let id = t.id();
+    t.start(&p, read_call(id, r, 100));
+    t.w.sim.run_for(HZ);
+    assert!(p.inbox.borrow().is_empty());
+    assert_eq!(t.unpause(&p), 1);
+    assert_eq!(t.answer(&p, id), Err(EINTR));
+    assert_eq!(t.unpause(&p), 0, "answered already");
+    t.w.sim.run_for(HZ);
+    assert_eq!(t.pfs_suspended(), 0, "cancelled in PFS");
+    // The interrupted read is gone for good: data written now is the next
+    // read's, not swallowed by it.
+    t.on(&p, move |s, c| {
+        c.write(s, wr, b"after").unwrap();
+        assert_eq!(c.read(s, r, 100).unwrap(), b"after");
+    });
+    assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
+}
+
+#[test]
+fn unpause_interrupts_a_select() {
+    let mut t = T::new(70, 1);
+    let p = t.puppet("p");
+    let (r, wr) = t.get(&p, |s, c| c.pipe(s).unwrap());
+    // Waiting for ever, and with a long timeout (t40f's last case: a
+    // select interrupted by a signal returns EINTR).
+    for timeout in [None, Some((30, 0))] {
+        let id = t.id();
+        t.start(&p, select_call(id, r, timeout));
+        t.w.sim.run_for(HZ);
+        assert!(p.inbox.borrow().is_empty(), "select waits");
+        assert_eq!(t.unpause(&p), 1);
+        assert_eq!(t.answer(&p, id), Err(EINTR));
+        assert_eq!(t.unpause(&p), 0);
+    }
+    t.w.sim.run_for(HZ);
+    assert_eq!(t.pfs_suspended(), 0);
+    assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
+    // A write still wakes a new select normally.
+    let id = t.id();
+    t.start(&p, select_call(id, r, None));
+    t.on(&p, move |s, c| {
+        c.write(s, wr, b"x").unwrap();
+    });
+    assert_eq!(t.answer(&p, id), Ok(VfsAnswer::Value(1)));
+    // Nothing was suspended during a plain call.
+    assert_eq!(t.unpause(&p), 0);
+}
+
+#[test]
+fn umask_is_applied_to_creations() {
+    let mut t = T::new(71, 1);
+    let p = t.puppet("p");
+    t.on(&p, |s, c| {
+        assert_eq!(c.umask(s, 0o027).unwrap(), 0, "no mask by default");
+        let f = c.open(s, "/f", O_CREAT | O_WRONLY, 0o666).unwrap();
+        assert_eq!(c.fstat(s, f).unwrap().mode, mode::S_IFREG | 0o640);
+        c.mkdir(s, "/d", 0o777).unwrap();
+        assert_eq!(c.stat(s, "/d").unwrap().mode, mode::S_IFDIR | 0o750);
+        c.mknod(s, "/fifo", mode::S_IFIFO | 0o666, 0).unwrap();
+        assert_eq!(c.stat(s, "/fifo").unwrap().mode, mode::S_IFIFO | 0o640);
+        // Only permission bits are kept.
+        assert_eq!(c.umask(s, 0o7777).unwrap(), 0o027);
+        assert_eq!(c.umask(s, 0).unwrap(), 0o777);
+        // Opening an existing file does not change it.
+        c.open(s, "/f", O_CREAT | O_WRONLY, 0o600).unwrap();
+        assert_eq!(c.stat(s, "/f").unwrap().mode, mode::S_IFREG | 0o640);
+    });
+}
+
+#[test]
+fn chroot_confines_path_resolution() {
+    let mut t = T::new(72, 1);
+    let p = t.puppet("p");
+    t.on(&p, |s, c| {
+        c.mkdir(s, "/jail", 0o755).unwrap();
+        c.mkdir(s, "/jail/sub", 0o755).unwrap();
+        for f in ["/outside", "/jail/inside"] {
+            let fd = c.open(s, f, O_CREAT | O_WRONLY, 0o644).unwrap();
+            c.close(s, fd).unwrap();
+        }
+        c.symlink(s, "/inside", "/jail/sub/abs").unwrap();
+        c.symlink(s, "../../../..", "/jail/sub/up").unwrap();
+        assert_eq!(c.chroot(s, "/outside"), Err(ENOTDIR));
+        c.chroot(s, "/jail").unwrap();
+        let root = c.stat(s, "/").unwrap().ino;
+        assert_eq!(c.stat(s, "/outside"), Err(ENOENT));
+        assert!(c.stat(s, "/inside").is_ok());
+        // `..` stops at the process root, however many there are.
+        for up in [
+            "/..",
+            "/../..",
+            "/sub/../..",
+            "/sub/../../sub/..",
+            "/sub/up",
+        ] {
+            assert_eq!(c.stat(s, up).unwrap().ino, root, "{up}");
+        }
+        assert_eq!(c.stat(s, "/../outside"), Err(ENOENT));
+        assert_eq!(c.stat(s, "/sub/up/outside"), Err(ENOENT));
+        assert!(c.stat(s, "/../../inside").is_ok());
+        // Absolute symlinks resolve in the jail.
+        assert!(c.stat(s, "/sub/abs").is_ok());
+        // Relative to a working directory inside it too.
+        c.chdir(s, "/sub").unwrap();
+        assert_eq!(c.stat(s, "../../..").unwrap().ino, root);
+        assert_eq!(c.open(s, "../../outside", O_RDONLY, 0), Err(ENOENT));
+        let f = c.open(s, "../../new", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.close(s, f).unwrap();
+        assert!(c.stat(s, "/new").is_ok());
+    });
+    // The file landed in the jail, seen from outside.
+    let other = t.puppet("other");
+    t.on(&other, |s, c| {
+        assert!(c.stat(s, "/jail/new").is_ok());
+        assert_eq!(c.stat(s, "/new"), Err(ENOENT));
+    });
+}
+
+#[test]
+fn sigpipe_goes_with_epipe() {
+    let mut t = T::new(73, 1);
+    let p = t.puppet("p");
+    t.on(&p, |s, c| {
+        let (r, wr) = c.pipe(s).unwrap();
+        c.write(s, wr, b"fine").unwrap();
+        c.close(s, r).unwrap();
+    });
+    assert!(t.w.sim.signals().is_empty(), "no signal for a good write");
+    t.on(&p, |s, c| {
+        assert_eq!(c.write(s, 1, b"nobody reads"), Err(EPIPE));
+    });
+    assert_eq!(t.w.sim.signals(), &[(t.w.vfs, p.ep, vfs::SIGPIPE)]);
+    assert_eq!(vfs::SIGPIPE, 13);
+}
+
+#[test]
+fn only_pm_may_send_pm_calls() {
+    let mut t = T::new(74, 1);
+    let p = t.puppet("p");
+    let ep = p.ep;
+    // From the harness and from a user process: EPERM, nothing done.
+    let m = VfsPmCall::SetCred {
+        id: 5,
+        ep,
+        uid: 1,
+        gid: 1,
+        euid: 1,
+        egid: 1,
+    }
+    .to_message();
+    let rep = t.w.sim.call(t.w.vfs, m).unwrap();
+    assert_eq!(VfsReply::try_from(&rep).unwrap().result, Err(EPERM));
+    let vfs = t.w.vfs;
+    let r = t.get(&p, move |s, _| {
+        let rep = s.sendrec(vfs, VfsPmCall::Exit { id: 6, ep }.to_message());
+        VfsReply::try_from(&rep.unwrap()).unwrap().result
+    });
+    assert_eq!(r, Err(EPERM));
+    // Still root, still known.
+    t.on(&p, |s, c| {
+        let f = c.open(s, "/x", O_CREAT | O_WRONLY, 0o600).unwrap();
+        c.close(s, f).unwrap();
+        c.chmod(s, "/x", 0o000).unwrap();
+        assert!(c.open(s, "/x", O_RDONLY, 0).is_ok());
+    });
+    // PM itself may.
+    t.set_cred(&p, 1, 1, 1, 1);
+    t.on(&p, |s, c| {
+        assert_eq!(c.open(s, "/x", O_RDONLY, 0), Err(EACCES))
+    });
+}
