@@ -729,3 +729,50 @@ fn only_pm_may_send_pm_calls() {
         assert_eq!(c.open(s, "/x", O_RDONLY, 0), Err(EACCES))
     });
 }
+
+#[test]
+fn unpause_interrupts_a_fifo_open_and_a_device_read() {
+    let mut t = T::new(75, 1);
+    let p = t.puppet("p");
+    let dev = t.get(&p, |s, c| {
+        c.mknod(s, "/fifo", mode::S_IFIFO | 0o666, 0).unwrap();
+        c.mknod(s, "/loop", mode::S_IFCHR | 0o666, 4 << 8).unwrap();
+        c.open(s, "/loop", O_RDWR, 0).unwrap()
+    });
+    // A FIFO open waiting for a writer.
+    let id = t.id();
+    t.start(&p, move |s, vfs| {
+        let g = s
+            .grant_create(vfs, GrantAccess::READ, b"/fifo".to_vec())
+            .unwrap();
+        VfsCall::Open {
+            id,
+            path: Buf { grant: g, len: 5 },
+            flags: O_RDONLY,
+            mode: 0,
+        }
+    });
+    t.w.sim.run_for(HZ);
+    assert!(p.inbox.borrow().is_empty(), "open waits");
+    assert_eq!(t.unpause(&p), 1);
+    assert_eq!(t.answer(&p, id), Err(EINTR));
+    t.w.sim.run_for(HZ);
+    // The interrupted opener is no reader any more.
+    t.on(&p, |s, c| {
+        assert_eq!(c.open(s, "/fifo", O_WRONLY | O_NONBLOCK, 0), Err(ENXIO));
+    });
+    // A device read waiting for data.
+    let id = t.id();
+    t.start(&p, read_call(id, dev, 10));
+    t.w.sim.run_for(HZ);
+    assert!(p.inbox.borrow().is_empty(), "read waits");
+    assert_eq!(t.unpause(&p), 1);
+    assert_eq!(t.answer(&p, id), Err(EINTR));
+    t.w.sim.run_for(HZ);
+    // The driver dropped the read: the data goes to the next one.
+    t.on(&p, move |s, c| {
+        assert_eq!(c.write(s, dev, b"abc").unwrap(), 3);
+        assert_eq!(c.read(s, dev, 10).unwrap(), b"abc");
+    });
+    assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
+}
