@@ -48,6 +48,7 @@ pub const PROGRAMS: &[&str] = &[
     "slowdev",
     "fsbench",
     "fsload",
+    "vm",
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";

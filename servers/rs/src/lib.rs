@@ -1095,7 +1095,10 @@ mod tests {
                 "duplicate label {}",
                 s.label
             );
-            assert!(!s.process_mgmt, "only RS manages processes");
+            assert!(
+                !s.process_mgmt || matches!(s.label, "pm" | "vm"),
+                "only RS, PM and VM manage processes"
+            );
         }
         let cfg = RsConfig::system();
         assert_eq!(cfg.services.len(), t.len());

@@ -62,7 +62,8 @@ impl ServiceSpec {
 /// program) does not, which the QEMU tests use as the negative control.
 /// `mfs` keeps its whole heap there (block cache, exactly-once record:
 /// `servers/mfs-native`); `mfs2`... are not listed and restart stateless.
-pub const KEEP_MEMORY: &[&str] = &["counter", "mfs"];
+/// `vm` keeps its address-space table there.
+pub const KEEP_MEMORY: &[&str] = &["counter", "mfs", "vm"];
 
 /// Whether the service labelled `label` keeps its preserved window.
 pub fn keeps_memory(label: &str) -> bool {
@@ -180,6 +181,42 @@ pub const SERVICES: &[ServiceSpec] = &[
         policy: Policy::Restart,
         period: FS_PING_PERIOD,
         process_mgmt: false,
+        hardware: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
+        // The VM server (`servers/vm`): address spaces of user processes
+        // and their pager. The memory kernel calls on other processes
+        // (MapPages, Unmap, ClearSpace, VirCopy, ProcFork, SetPager,
+        // PageFix, Kill) need the full call mask. Restarted under the same
+        // endpoint (the pager endpoint the kernel keeps), with its table
+        // in the preserved window (KEEP_MEMORY).
+        label: "vm",
+        program: "vm",
+        policy: Policy::Restart,
+        period: FS_PING_PERIOD,
+        process_mgmt: true,
+        hardware: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
+        // The process manager (`servers/pm`): pids, fork/exec/exit/wait,
+        // signals of user processes (their kernel signal manager). Started
+        // after VM and VFS, which it asks with asynchronous requests; the
+        // process kernel calls (Stop, GetRegs, SetRegs, VirCopy, SetEntry,
+        // Kill, Release, SetSigMgr, Shutdown...) need the full call mask.
+        // A restart loses the process table (see servers/pm/README.md).
+        label: "pm",
+        program: "pm",
+        policy: Policy::Restart,
+        period: FS_PING_PERIOD,
+        process_mgmt: true,
         hardware: false,
         ipc: Ipc::Any,
         endpoint: None,

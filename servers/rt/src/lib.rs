@@ -15,9 +15,10 @@
 //! debug-print call, a panic handler that prints the message and exits with
 //! [`abi::EXIT_PANIC`], IPC ([`ipc`]: send, receive, sendrec, notify,
 //! whois), and a global allocator over a static heap (growing into the
-//! heap window with `MapPages` where allowed) so
+//! heap window with `MapPages` where allowed; a plain user process, which
+//! may not map pages itself, asks VM to move its break instead) so
 //! programs can use `alloc`. Deliberate faults for tests live in [`fault`].
-//! It talks only to the kernel, through `int 0x80`.
+//! It talks to the kernel, through `syscall`, and to VM for heap growth.
 //!
 //! Target-only items (`_start` glue, panic handler, allocator registration)
 //! are compiled for `target_os = "none"`; the rest is host-testable.
@@ -161,7 +162,39 @@ fn map_heap_window(addr: usize, len: usize) -> bool {
     let Ok(me) = ipc::whois("") else {
         return false;
     };
-    sys::map_pages(me, addr as u64, (len / 4096) as u64, true).is_ok()
+    match sys::map_pages(me, addr as u64, (len / 4096) as u64, true) {
+        Ok(()) => true,
+        // A plain user process may not map pages itself: VM moves its break.
+        Err(abi::Errno::Perm) => addr.checked_add(len).is_some_and(vm_brk),
+        Err(_) => false,
+    }
+}
+
+/// Asks VM to move this process's break to `end` (`proto::vm` Brk);
+/// true if the break now covers it. Allocates nothing.
+#[cfg(target_os = "none")]
+fn vm_brk(end: usize) -> bool {
+    use ::sys::proto::vm::{VmCall, VmReply};
+    let Ok(vm) = ipc::whois("vm") else {
+        return false;
+    };
+    let call = VmCall::Brk {
+        id: 0,
+        addr: end as u64,
+    }
+    .to_message();
+    let mut m = ipc::message(call.mtype());
+    m[abi::MSG_PAYLOAD_OFFSET..].copy_from_slice(call.payload());
+    if ipc::sendrec(vm, &mut m).is_err() {
+        return false;
+    }
+    let mut reply = ::sys::Message::new(ipc::mtype(&m));
+    reply
+        .payload_mut()
+        .copy_from_slice(&m[abi::MSG_PAYLOAD_OFFSET..]);
+    VmReply::try_from(&reply)
+        .and_then(|r| r.value())
+        .is_ok_and(|b| b >= end as u64)
 }
 
 #[cfg(test)]

@@ -1,0 +1,570 @@
+//! The VM server's logic over a [`Kernel`] trait (the memory kernel
+//! calls), so that everything but the calls themselves runs in host
+//! tests against a fake kernel; `main.rs` implements the trait with
+//! `rt::sys`. Every request is answered with a value or an `Errno`: no
+//! input from another process makes VM panic.
+
+use crate::exec::{self, ExecPlan};
+use crate::regions::{BrkPlan, FaultAction, PAGE, Space};
+use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use sys::ds::OnlyClient;
+use sys::proto::kernel::is_notify;
+use sys::proto::vm::{ExecImage, GrantRef, MemInfo, VmAnswer, VmCall, VmPmCall, VmReply};
+use sys::{Ctx, Endpoint, Errno, InitInfo, Message, Service};
+
+/// Most address spaces VM keeps (the kernel has far fewer slots); beyond
+/// it, after forgetting dead processes, `Fork` and adoptions get `EAGAIN`.
+pub const MAX_SPACES: usize = 1024;
+/// Page faults resolved per SYSTEM notification at most (the rest wait
+/// for the next round; the kernel notifies again for new ones).
+pub const FAULTS_PER_ROUND: usize = 256;
+/// Pages per `MapPages` / `Unmap` call (the kernel's bound).
+pub const MAP_CHUNK: u64 = abi::MAX_MAP_PAGES;
+
+/// How a held page fault is resolved (kernel `PageFix`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Resume (the page was mapped).
+    Retry,
+    /// Break copy-on-write at the address, then resume.
+    Cow,
+    /// Stop the process as an ordinary page fault.
+    Fail,
+}
+
+/// One page fault held for VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The faulting process.
+    pub ep: Endpoint,
+    /// The address.
+    pub addr: u64,
+    /// CPU error code.
+    pub error: u64,
+    /// The faulting instruction.
+    pub rip: u64,
+}
+
+/// The kernel calls VM makes. Errors are `sys` errnos (`ENOMEM` when the
+/// kernel runs out of frames).
+pub trait Kernel {
+    /// VM's own endpoint.
+    fn me(&self) -> Endpoint;
+    /// Fresh zeroed pages (at most [`MAP_CHUNK`]); pages already mapped
+    /// stay as they are (made writable if asked).
+    fn map_pages(
+        &mut self,
+        ep: Endpoint,
+        addr: u64,
+        count: u64,
+        writable: bool,
+    ) -> Result<(), Errno>;
+    /// Unmaps pages (at most [`MAP_CHUNK`]), freeing their frames.
+    fn unmap(&mut self, ep: Endpoint, addr: u64, count: u64) -> Result<(), Errno>;
+    /// Makes mapped pages read-only (`writable` false) or writable;
+    /// `ENOSYS` if the kernel cannot.
+    fn protect(&mut self, ep: Endpoint, addr: u64, count: u64, writable: bool)
+    -> Result<(), Errno>;
+    /// Tears down the whole user space of `ep`.
+    fn clear_space(&mut self, ep: Endpoint) -> Result<(), Errno>;
+    /// Copies `data` to `addr` in `ep`'s space (VirCopy from VM).
+    fn copy_to(&mut self, ep: Endpoint, addr: u64, data: &[u8]) -> Result<(), Errno>;
+    /// Copies the first `dst.len()` bytes of a grant made to VM.
+    fn copy_from_grant(&mut self, g: &GrantRef, dst: &mut [u8]) -> Result<(), Errno>;
+    /// Copy-on-write clone of `parent`; the child is stopped.
+    fn proc_fork(&mut self, parent: Endpoint) -> Result<Endpoint, Errno>;
+    /// Makes VM the pager of `ep`.
+    fn set_pager(&mut self, ep: Endpoint) -> Result<(), Errno>;
+    /// The next page fault held for VM, if any.
+    fn next_fault(&mut self) -> Option<Fault>;
+    /// Resolves a held fault.
+    fn page_fix(&mut self, ep: Endpoint, addr: u64, fix: Fix) -> Result<(), Errno>;
+    /// Memory figures.
+    fn mem_stats(&mut self) -> Result<MemInfo, Errno>;
+    /// Stops `ep` (killed; its signal manager, PM, is told).
+    fn kill(&mut self, ep: Endpoint) -> Result<(), Errno>;
+    /// Whether `ep` is a live process (not a stale endpoint).
+    fn alive(&mut self, ep: Endpoint) -> bool;
+}
+
+/// Counters (for logs and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Copy-on-write faults resolved.
+    pub cow: u64,
+    /// Faults answered with a fresh page.
+    pub zero: u64,
+    /// Faults failed (the process was stopped).
+    pub failed: u64,
+    /// Forks.
+    pub forks: u64,
+    /// Execs built.
+    pub execs: u64,
+    /// Execs refused before the old image was touched.
+    pub exec_refused: u64,
+    /// Execs that failed after the old image was torn down (process
+    /// killed).
+    pub exec_lost: u64,
+}
+
+/// VM's state: every known address space. Lives in the preserved heap
+/// natively, so a restarted VM takes it back.
+#[derive(Debug, Default)]
+pub struct Table {
+    spaces: BTreeMap<u32, Space>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Table {
+    /// The space of `ep`, if known.
+    pub fn space(&self, ep: Endpoint) -> Option<&Space> {
+        self.spaces.get(&ep.0)
+    }
+
+    /// Known spaces.
+    pub fn len(&self) -> usize {
+        self.spaces.len()
+    }
+
+    /// Whether none is known.
+    pub fn is_empty(&self) -> bool {
+        self.spaces.is_empty()
+    }
+}
+
+/// The VM logic.
+pub struct Vm<K: Kernel> {
+    /// The kernel calls.
+    pub kernel: K,
+    table: Rc<RefCell<Table>>,
+    pm: OnlyClient,
+}
+
+impl<K: Kernel> Vm<K> {
+    /// VM over `kernel` with `table` (a fresh one, or the one a previous
+    /// instance left). PM is the process DS names `pm`.
+    pub fn new(kernel: K, table: Rc<RefCell<Table>>) -> Self {
+        Vm {
+            kernel,
+            table,
+            pm: OnlyClient::new(Some("pm")),
+        }
+    }
+
+    /// The state.
+    pub fn table(&self) -> &Rc<RefCell<Table>> {
+        &self.table
+    }
+
+    /// Room for one more space: forgets dead processes when full.
+    fn make_room(&mut self, t: &mut Table) -> Result<(), Errno> {
+        if t.spaces.len() < MAX_SPACES {
+            return Ok(());
+        }
+        let k = &mut self.kernel;
+        t.spaces.retain(|&ep, _| k.alive(Endpoint(ep)));
+        if t.spaces.len() < MAX_SPACES {
+            Ok(())
+        } else {
+            Err(Errno::EAGAIN)
+        }
+    }
+
+    /// The space of `ep`, adopting it (conservatively) if unknown.
+    fn space_of<'t>(&mut self, t: &'t mut Table, ep: Endpoint) -> Result<&'t mut Space, Errno> {
+        if !t.spaces.contains_key(&ep.0) {
+            self.make_room(t)?;
+        }
+        Ok(t.spaces.entry(ep.0).or_insert_with(Space::adopted))
+    }
+
+    fn free_frames(&mut self) -> Result<u64, Errno> {
+        Ok(self.kernel.mem_stats()?.free)
+    }
+
+    /// Maps `count` pages from `addr` in chunks; on an error unmaps what
+    /// this call mapped and returns it.
+    fn map_range(
+        &mut self,
+        ep: Endpoint,
+        addr: u64,
+        count: u64,
+        writable: bool,
+    ) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(MAP_CHUNK);
+            if let Err(e) = self.kernel.map_pages(ep, addr + done * PAGE, n, writable) {
+                // The failed call may have mapped part of its chunk.
+                let _ = self.unmap_range(ep, addr, done + n);
+                return Err(e);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn unmap_range(&mut self, ep: Endpoint, addr: u64, count: u64) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(MAP_CHUNK);
+            self.kernel.unmap(ep, addr + done * PAGE, n)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Maps `count` fresh pages if memory allows (`ENOMEM` otherwise).
+    fn grow(&mut self, ep: Endpoint, addr: u64, count: u64, writable: bool) -> Result<(), Errno> {
+        // Page tables: at most one per 2 MiB touched, plus one.
+        let tables = count / 512 + 2;
+        exec::check_memory(count + tables, self.free_frames()?)?;
+        self.map_range(ep, addr, count, writable)
+            .map_err(|e| if e == Errno::EFAULT { e } else { Errno::ENOMEM })
+    }
+
+    // ---- user calls ---------------------------------------------------------
+
+    /// Answers a user's call about its own space.
+    pub fn user_call(&mut self, from: Endpoint, call: VmCall) -> VmReply {
+        let id = call.id();
+        let result = self.user_call_inner(from, call);
+        VmReply { id, result }
+    }
+
+    fn user_call_inner(&mut self, from: Endpoint, call: VmCall) -> Result<VmAnswer, Errno> {
+        let table = self.table.clone();
+        let mut t = table.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
+        match call {
+            VmCall::Info { .. } => Ok(VmAnswer::Info(self.kernel.mem_stats()?)),
+            VmCall::Brk { addr, .. } => {
+                let plan: BrkPlan = self.space_of(&mut t, from)?.plan_brk(addr)?;
+                if plan.count > 0 {
+                    if plan.grow {
+                        self.grow(from, plan.from, plan.count, true)?;
+                    } else {
+                        self.unmap_range(from, plan.from, plan.count)?;
+                    }
+                }
+                self.space_of(&mut t, from)?.commit_brk(&plan);
+                Ok(VmAnswer::Value(plan.brk))
+            }
+            VmCall::Mmap { len, prot, .. } => {
+                let (addr, pages) = self.space_of(&mut t, from)?.plan_mmap(len, prot)?;
+                let writable = prot & sys::proto::vm::prot::WRITE != 0;
+                self.grow(from, addr, pages, writable)?;
+                self.space_of(&mut t, from)?.commit_mmap(addr, pages, prot);
+                Ok(VmAnswer::Value(addr))
+            }
+            VmCall::Munmap { addr, len, .. } => {
+                let pieces = self.space_of(&mut t, from)?.plan_munmap(addr, len)?;
+                for (s, e) in pieces {
+                    self.unmap_range(from, s, (e - s) / PAGE)?;
+                }
+                self.space_of(&mut t, from)?.commit_munmap(addr, len);
+                Ok(VmAnswer::Value(0))
+            }
+            VmCall::Mprotect {
+                addr, len, prot, ..
+            } => {
+                let (gain, lose) = self
+                    .space_of(&mut t, from)?
+                    .plan_mprotect(addr, len, prot)?;
+                // Removing write access first: it is what a kernel without
+                // the call refuses, and then nothing has changed.
+                for &(s, e) in &lose {
+                    self.kernel.protect(from, s, (e - s) / PAGE, false)?;
+                }
+                for &(s, e) in &gain {
+                    // MapPages keeps mapped pages and makes them writable.
+                    self.map_range(from, s, (e - s) / PAGE, true)?;
+                }
+                self.space_of(&mut t, from)?
+                    .commit_mprotect(addr, len, prot);
+                Ok(VmAnswer::Value(0))
+            }
+        }
+    }
+
+    // ---- PM calls -----------------------------------------------------------
+
+    /// Answers PM (the caller has been checked).
+    pub fn pm_call(&mut self, call: VmPmCall) -> VmReply {
+        let id = call.id();
+        let result = self.pm_call_inner(call);
+        VmReply { id, result }
+    }
+
+    fn pm_call_inner(&mut self, call: VmPmCall) -> Result<VmAnswer, Errno> {
+        let table = self.table.clone();
+        let mut t = table.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
+        match call {
+            VmPmCall::Fork { parent, .. } => {
+                if !self.kernel.alive(parent) {
+                    return Err(Errno::ESRCH);
+                }
+                self.make_room(&mut t)?;
+                let space = t.spaces.get(&parent.0).cloned();
+                if space.is_none() {
+                    // Unknown to VM until now: adopt it, and page it, so
+                    // the copy-on-write pages ProcFork makes in the parent
+                    // come to VM too.
+                    self.kernel.set_pager(parent)?;
+                    t.spaces.insert(parent.0, Space::adopted());
+                }
+                let child = self.kernel.proc_fork(parent)?;
+                t.spaces
+                    .insert(child.0, space.unwrap_or_else(Space::adopted));
+                // Inherited from the parent; set again in case it had none.
+                let _ = self.kernel.set_pager(child);
+                t.stats.forks += 1;
+                Ok(VmAnswer::Value(u64::from(child.0)))
+            }
+            VmPmCall::Exec {
+                ep, image, block, ..
+            } => {
+                let r = self.exec(&mut t, ep, &image, &block);
+                match r {
+                    Ok(_) => t.stats.execs += 1,
+                    Err((_, false)) => t.stats.exec_refused += 1,
+                    Err((_, true)) => t.stats.exec_lost += 1,
+                }
+                r.map(VmAnswer::Exec).map_err(|(e, _)| e)
+            }
+            VmPmCall::Exit { ep, .. } => {
+                t.spaces.remove(&ep.0);
+                Ok(VmAnswer::Value(0))
+            }
+            VmPmCall::NewProc { ep, .. } => {
+                if !self.kernel.alive(ep) {
+                    return Err(Errno::ESRCH);
+                }
+                if !t.spaces.contains_key(&ep.0) {
+                    self.make_room(&mut t)?;
+                }
+                self.kernel.set_pager(ep)?;
+                t.spaces.insert(ep.0, Space::adopted());
+                Ok(VmAnswer::Value(0))
+            }
+        }
+    }
+
+    /// Copies `g` (exactly `g.len` bytes) into a new buffer.
+    fn fetch(&mut self, g: &GrantRef) -> Result<Vec<u8>, Errno> {
+        let len = usize::try_from(g.len).map_err(|_| Errno::ENOMEM)?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+        buf.resize(len, 0);
+        if len > 0 {
+            self.kernel
+                .copy_from_grant(g, &mut buf)
+                .map_err(|_| Errno::EFAULT)?;
+        }
+        Ok(buf)
+    }
+
+    /// Exec; the error says whether the old image was lost (the process
+    /// is then killed).
+    fn exec(
+        &mut self,
+        t: &mut Table,
+        ep: Endpoint,
+        image: &GrantRef,
+        block: &GrantRef,
+    ) -> Result<ExecImage, (Errno, bool)> {
+        let refuse = |e| (e, false);
+        exec::check_sizes(image.len, block.len).map_err(refuse)?;
+        if !self.kernel.alive(ep) {
+            return Err((Errno::ESRCH, false));
+        }
+        if !t.spaces.contains_key(&ep.0) {
+            self.make_room(t).map_err(refuse)?;
+        }
+        let bytes = self.fetch(image).map_err(refuse)?;
+        let args = self.fetch(block).map_err(refuse)?;
+        let plan = exec::plan(&bytes, block.len).map_err(refuse)?;
+        let free = self.free_frames().map_err(refuse)?;
+        exec::check_memory(plan.frames, free).map_err(refuse)?;
+        // The point of no return.
+        self.kernel.clear_space(ep).map_err(refuse)?;
+        t.spaces.remove(&ep.0);
+        match self.build(ep, &plan, &bytes, &args) {
+            Ok(()) => {
+                t.spaces.insert(ep.0, plan.space.clone());
+                Ok(ExecImage {
+                    entry: plan.entry,
+                    rsp: plan.rsp,
+                    block_addr: plan.block_addr,
+                    block_len: plan.block_len,
+                })
+            }
+            Err(e) => {
+                // Nothing to go back to: the old image is gone.
+                let _ = self.kernel.kill(ep);
+                Err((e, true))
+            }
+        }
+    }
+
+    /// Builds the planned image in `ep`'s empty space.
+    fn build(
+        &mut self,
+        ep: Endpoint,
+        plan: &ExecPlan,
+        bytes: &[u8],
+        args: &[u8],
+    ) -> Result<(), Errno> {
+        let image_regions = plan
+            .space
+            .regions()
+            .iter()
+            .filter(|r| r.kind == crate::regions::Kind::Image);
+        // Writable while the bytes go in (VirCopy needs writable pages).
+        for r in image_regions.clone() {
+            self.map_range(ep, r.start, r.pages(), true)?;
+        }
+        for s in &plan.segments {
+            self.kernel.copy_to(ep, s.vaddr, s.file_bytes(bytes))?;
+        }
+        for r in image_regions {
+            if r.prot & sys::proto::vm::prot::WRITE == 0 {
+                match self.kernel.protect(ep, r.start, r.pages(), false) {
+                    // Without the kernel call code stays writable.
+                    Ok(()) | Err(Errno::ENOSYS) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let stack_pages = abi::EXEC_STACK_SIZE / PAGE;
+        self.map_range(
+            ep,
+            abi::USER_STACK_TOP - abi::EXEC_STACK_SIZE,
+            stack_pages,
+            true,
+        )?;
+        if !args.is_empty() {
+            self.kernel.copy_to(ep, plan.block_addr, args)?;
+        }
+        self.kernel.set_pager(ep)
+    }
+
+    // ---- page faults ----------------------------------------------------------
+
+    /// Resolves the page faults held for VM (on a SYSTEM notification).
+    /// Returns how many were handled.
+    pub fn page_faults(&mut self) -> usize {
+        let table = self.table.clone();
+        let Ok(mut t) = table.try_borrow_mut() else {
+            return 0;
+        };
+        let mut n = 0;
+        while n < FAULTS_PER_ROUND {
+            let Some(f) = self.kernel.next_fault() else {
+                break;
+            };
+            n += 1;
+            let action = match t.spaces.get(&f.ep.0) {
+                Some(s) => s.fault(f.addr, f.error),
+                // A process VM pages but does not know (its state was lost
+                // with a previous VM instance): the conservative view.
+                None => Space::adopted().fault(f.addr, f.error),
+            };
+            let ok = match action {
+                FaultAction::Cow => self.kernel.page_fix(f.ep, f.addr, Fix::Cow).is_ok(),
+                FaultAction::MapZero { page, writable } => {
+                    self.kernel.map_pages(f.ep, page, 1, writable).is_ok()
+                        && self.kernel.page_fix(f.ep, f.addr, Fix::Retry).is_ok()
+                }
+                FaultAction::Fail => false,
+            };
+            if ok {
+                match action {
+                    FaultAction::Cow => t.stats.cow += 1,
+                    _ => t.stats.zero += 1,
+                }
+            } else {
+                t.stats.failed += 1;
+                // Fails only if the process is gone already.
+                let _ = self.kernel.page_fix(f.ep, f.addr, Fix::Fail);
+            }
+        }
+        n
+    }
+
+    /// Dispatches one message; `Some(reply)` goes back to its source.
+    pub fn handle_message(&mut self, sys: &mut dyn sys::Sys, msg: &Message) -> Option<Message> {
+        let src = msg.source();
+        if src == Endpoint::SYSTEM {
+            // Page faults are announced by a notification; anything else
+            // from SYSTEM (a bounced reply to a caller that died) needs
+            // nothing.
+            if is_notify(msg) {
+                self.page_faults();
+            }
+            return None;
+        }
+        if is_notify(msg) {
+            return None;
+        }
+        if VmCall::is_vm_call(msg) {
+            return Some(
+                match VmCall::try_from(msg) {
+                    Ok(c) => self.user_call(src, c),
+                    Err(e) => VmReply {
+                        id: msg.request_id(),
+                        result: Err(e),
+                    },
+                }
+                .to_message(),
+            );
+        }
+        if VmPmCall::is_vm_pm_call(msg) {
+            let reply = if !self.pm.allows(sys, src) {
+                VmReply {
+                    id: msg.request_id(),
+                    result: Err(Errno::EPERM),
+                }
+            } else {
+                match VmPmCall::try_from(msg) {
+                    Ok(c) => self.pm_call(c),
+                    Err(e) => VmReply {
+                        id: msg.request_id(),
+                        result: Err(e),
+                    },
+                }
+            };
+            return Some(reply.to_message());
+        }
+        Some(
+            VmReply {
+                id: msg.request_id(),
+                result: Err(Errno::ENOSYS),
+            }
+            .to_message(),
+        )
+    }
+}
+
+impl<K: Kernel + 'static> Service for Vm<K> {
+    fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
+        let known = self.table.try_borrow().map_or(0, |t| t.len());
+        cx.sys.log(&alloc::format!(
+            "vm: {:?} start (restart {}), {} address spaces known",
+            info.kind,
+            info.restarts,
+            known
+        ));
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        self.handle_message(cx.sys, &msg)
+    }
+}
+
+#[cfg(test)]
+mod tests;
