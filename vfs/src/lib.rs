@@ -24,7 +24,14 @@
 //! Restarts are also learnt from DS (label republished), fetched with
 //! asynchronous `check` requests: VFS never blocks while serving.
 //!
-//! Talks to: users (calls in, replies out), file servers (MFS) and the pipe
+//! Processes. PM reports forks, exits, execs and credentials
+//! ([`sys::proto::vfs::VfsPmCall`], only from the process DS names `pm`) and
+//! asks for a suspended call to be interrupted (Unpause: the call is
+//! dropped, what it waits on in PFS or a driver cancelled, and the caller
+//! answered `EINTR`). A write to a pipe without readers raises SIGPIPE with
+//! [`Sys::sig_send`].
+//!
+//! Talks to: users (calls in, replies out), PM, file servers (MFS) and the pipe
 //! server (PFS) over `sys::proto::fs` (+ `pfs::proto`), character drivers
 //! over `sys::proto::cdev`, DS (restart notices, label look-ups), the
 //! clock (retry and select timers). Runs as a plain `sys::Process`.

@@ -2,9 +2,13 @@
 //! through [`FsFuture`]. User data is copied in before a job starts
 //! ([`start_call`]) and out when it ends ([`Outcome::copy_out`]).
 //!
-//! Simplifications (documented, not hidden): every process's root and
-//! working directory is `/` (relative paths resolve from `/`); each open
-//! holds one file-server reference (no shared vnode table).
+//! PM's process calls are jobs too ([`pm_fork`], [`pm_exit`],
+//! [`pm_exec_check`], [`pm_exec_done`]); they act on the named process's
+//! tables and answer PM.
+//!
+//! Simplifications (documented, not hidden): each open, working directory
+//! and chroot directory holds its own file-server reference (no shared
+//! vnode table).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
