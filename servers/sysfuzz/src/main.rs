@@ -780,6 +780,52 @@ impl Fuzz {
             Syscall::Uptime => {
                 self.call(nr, a);
             }
+            Syscall::ProcFork => {
+                a[0] = self.ep();
+                let r = raw_syscall6(nr, a);
+                self.record(r);
+                // A stopped child would never run: stop it for good.
+                if (r as i64) >= 0 {
+                    let k = [r, 0, 0, 0, 0, 0];
+                    self.record(raw_syscall6(Syscall::Kill as u64, k));
+                }
+            }
+            Syscall::Stop | Syscall::Resume => {
+                // Always resumed at once: a stopped partner would stall
+                // the IPC calls to it.
+                a[0] = self.ep();
+                self.call(nr, a);
+                let r = [a[0], 0, 0, 0, 0, 0];
+                self.call(Syscall::Resume as u64, r);
+            }
+            Syscall::GetRegs | Syscall::SetRegs => {
+                a[0] = self.ep();
+                a[1] = if call == Syscall::GetRegs {
+                    self.wptr()
+                } else {
+                    self.rptr()
+                };
+                self.call(nr, a);
+            }
+            Syscall::SetPager => {
+                // Undone at once, so no later fault can wait for a pager
+                // that never answers.
+                a[0] = self.ep();
+                a[1] = self.ep();
+                self.call(nr, a);
+                let r = [a[0], u64::from(abi::ENDPOINT_NONE), 0, 0, 0, 0];
+                self.call(nr, r);
+            }
+            Syscall::PageFaults | Syscall::MemStats => {
+                a[0] = self.wptr();
+                self.call(nr, a);
+            }
+            Syscall::PageFix => {
+                a[0] = self.ep();
+                a[1] = self.rptr();
+                a[2] = self.below(4);
+                self.call(nr, a);
+            }
             Syscall::ModuleMap => {
                 // Names of real modules (programs, not data: refused) and
                 // garbage, at good and bad addresses.
