@@ -49,6 +49,7 @@ pub const PROGRAMS: &[&str] = &[
     "fsbench",
     "fsload",
     "vm",
+    "pm",
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";

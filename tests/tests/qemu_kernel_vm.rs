@@ -331,3 +331,65 @@ fn qemu_kernel_user_fault_goes_to_pm() {
     assert_no_frames_leaked(&r.serial);
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_cow_fork_pager_stop_and_registers() {
+    // Not strict: the worker's last fault is failed on purpose.
+    let Some(r) = boot("privs:cw cow", "") else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "cw",
+        &[
+            "worker ready",
+            "stop of the caller refused",
+            "no page faults yet",
+            "manage the worker",
+            "own pager refused",
+            "become the worker's pager",
+            "child is a new process",
+            "fork shares frames instead of copying",
+            "no copy at fork",
+            "proc_fork of a dead endpoint refused",
+            "second child without a pager",
+            "child has the parent's registers",
+            "set_regs of a process not stopped refused",
+            "page_fix without a held fault refused",
+            "page_fix by a process that is not the pager refused",
+            "start child C",
+            "start child D",
+            "answer the worker",
+            "stop returns the IPC peer",
+            "stop twice",
+            "reply to a stopped process",
+            "reply deposited",
+            "stopped process did not run",
+            "kernel rip refused",
+            "rsp outside user space refused",
+            "flags sanitized",
+            "set registers",
+            "registers read back",
+            "child exited with 0",
+            "parent and children see their own values",
+            "write faults reached the pager while held",
+            "PageFix COW resolved them",
+            "a process without a pager is resolved by the kernel",
+            "the crash reached the pager",
+            "PageFix FAIL gave SIGSEGV",
+            "redirected child ran with the new registers",
+            "writes copied shared frames",
+            "no frame shared any more",
+        ],
+    );
+    let log = &r.serial;
+    assert_eq!(
+        log.matches("[cw] check child exited with 0: ok").count(),
+        2,
+        "both children exit cleanly"
+    );
+    assert!(log.contains("kernel: process 'cw' killed: page fault at 0xdeadbeef"));
+    assert!(log.contains("kernel: process 'cw' exited with code 0"));
+    assert_no_frames_leaked(log);
+    assert!(r.passed(), "{}", r.describe());
+}

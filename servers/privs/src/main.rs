@@ -67,6 +67,10 @@
 //! fault, collects the `SIGSEGV` and the fault address with `SigPending`
 //! and `ProcInfo`, and releases the process.
 //!
+//! `privs cow` checks copy-on-write `ProcFork`, `Stop`/`Resume`,
+//! `GetRegs`/`SetRegs`, pagers (`SetPager`, `PageFaults`, `PageFix`) and
+//! `MemStats` (see `cow.rs`).
+//!
 //! `privs badcalls` passes bad pointers, ranges and numbers to the newer
 //! kernel calls and expects error values.
 //!
@@ -74,6 +78,8 @@
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
+
+mod cow;
 
 use rt::abi::{Errno, Syscall};
 use rt::{grant, ipc, sys};
@@ -355,6 +361,7 @@ fn main(args: &str) -> i32 {
         Some("exec") => exec_checks(&mut check),
         Some("select") => select_checks(&mut check),
         Some("reap") => reap_checks(&mut check),
+        Some("cow") => cow::checks(&mut check),
         Some("killer") => {
             let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
             let target = who(name);
