@@ -146,7 +146,10 @@ pub enum Syscall {
     IrqHook = 15,
     /// Set the privileges of endpoint `rdi`: `rsi` = bit set of slots it
     /// may send to / notify, `rdx` = bit set of kernel calls it may make
-    /// (bit `n` = call number `n`; see [`Syscall::is_kernel_call`]).
+    /// (bit `n` = call number `n`; see [`Syscall::is_kernel_call`]),
+    /// `r10` = flags: 0, or [`PRIV_USER_SERVERS`] (also the live `pm`,
+    /// `vfs` and `vm`, wherever they run); other bits are
+    /// [`Errno::Inval`].
     SetPriv = 16,
     /// Start a new process from the boot module named by the `rsi` bytes at
     /// `rdi`, with the `r10` bytes at `rdx` as its argument string. Returns
