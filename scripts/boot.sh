@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the system and boots it in QEMU with an MFS root disk attached.
 #   scripts/boot.sh            boots to the root file system (listing, df) with
-#                              the serial console on this terminal; Ctrl-A X quits
+#                              the serial console on this terminal, and init
+#                              (/sbin/init from the disk) runs the demo in
+#                              /etc/rc (images::rootdisk::DEFAULT_RC: process
+#                              tests and benchmarks); Ctrl-A X quits
 #   scripts/boot.sh --batch    non-interactive: runs the file-system checks in
 #                              the guest (mount, test85, select, crash under
-#                              load, bad disks, RAM-disk root: one QEMU boot
-#                              each, checked on the host too), keeps the serial
+#                              load, bad disks, RAM-disk root, processes: one
+#                              QEMU boot each, checked on the host too), keeps the serial
 #                              logs in out/batch/, exits 0 only if all pass
 # Installs what is missing first.
 set -euo pipefail
@@ -23,21 +26,22 @@ esac
 # The boot image of the file-system system: RS, DS, the vault, the drivers,
 # MFS, PFS and VFS (RS starts the services from its table).
 FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image"
-
-mfs() { cargo run -q -p images --bin mfs -- "$@"; }
+# Processes: PM and VM (started by RS) and bootinit, a plain user process
+# that execs /sbin/init from the root disk.
+PROC="pm image,vm image,bootinit"
 
 mkdir -p out
 echo "==> building the OS" >&2
 cargo run -q -p images -- build || die "building the OS failed"
-echo "==> making the MFS root disk out/disk.mfs (images/rootfs.proto)" >&2
+echo "==> making the MFS root disk out/disk.mfs (images/rootfs.proto, the user programs, /etc/rc)" >&2
 rm -f out/disk.mfs
-mfs mkfs --size $((32 * 1024 * 1024)) --proto images/rootfs.proto out/disk.mfs >/dev/null \
+cargo run -q -p images -- rootdisk out/disk.mfs >/dev/null \
     || die "making the MFS disk image failed"
 
 if [ "$mode" = interactive ]; then
     echo "==> booting in QEMU (TCG); quit with Ctrl-A X" >&2
     exec cargo run -q -p images -- run --interactive --timeout 0 \
-        --modules "$FS,fsclient show stay" --append "critical=rs" \
+        --modules "$FS,$PROC,fsclient show stay" --append "critical=rs user=bootinit" \
         --disk out/disk.mfs --log out/serial.log
 fi
 
@@ -49,8 +53,9 @@ mkdir -p out/batch
 echo "==> running the file-system checks in the guest (logs in out/batch/)" >&2
 if QEMU_LOG_DIR="$PWD/out/batch" cargo test -q -p system-tests \
     --test qemu_fs_mount --test qemu_fs_test85 --test qemu_fs_select \
-    --test qemu_fs_crash_under_load --test qemu_fs_bad_disks --test qemu_fs_ramdisk_root; then
-    echo "boot.sh --batch: all checks passed (mount, test85, select, crash under load, bad disks, RAM-disk root)" >&2
+    --test qemu_fs_crash_under_load --test qemu_fs_bad_disks --test qemu_fs_ramdisk_root \
+    --test qemu_proc; then
+    echo "boot.sh --batch: all checks passed (mount, test85, select, crash under load, bad disks, RAM-disk root, processes)" >&2
 else
     echo "boot.sh --batch: some checks FAILED (see above; serial logs in out/batch/)" >&2
     exit 1

@@ -49,7 +49,19 @@ pub const PROGRAMS: &[&str] = &[
     "fsbench",
     "fsload",
     "vm",
+    "vmtest",
     "pm",
+    "bootinit",
+];
+/// User programs installed on the root disk rather than booted: (crate,
+/// binary, path on the disk). Built with the boot programs; stripped
+/// copies go to [`BuildOutput::disk_dir`] (see `images::rootdisk`).
+pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
+    ("init", "init", "/sbin/init"),
+    ("child", "child", "/bin/child"),
+    ("proctest", "proctest", "/bin/proctest"),
+    ("procbench", "procbench", "/bin/procbench"),
+    ("utrue", "true", "/bin/true"),
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";
@@ -115,6 +127,12 @@ impl BuildOutput {
     pub fn program(&self, name: &str) -> PathBuf {
         self.bin_dir.join(name)
     }
+
+    /// Directory of the stripped disk programs ([`DISK_PROGRAMS`], by
+    /// binary name).
+    pub fn disk_dir(&self) -> PathBuf {
+        self.kernel32.with_file_name("disk")
+    }
 }
 
 /// The workspace root (parent of the `images` crate).
@@ -133,12 +151,17 @@ pub fn os_target_dir() -> PathBuf {
 /// Crates compiled only for the OS target besides the boot programs
 /// (checked by [`clippy`] with [`PROGRAMS`]); the runtimes `rt` and
 /// `native` are also host crates but are checked here for the target too.
-pub const OS_LIBRARIES: &[&str] = &["kernel", "rt", "native"];
+pub const OS_LIBRARIES: &[&str] = &["kernel", "rt", "native", "ulib"];
 
-/// Every crate [`clippy`] checks for the OS target: [`OS_LIBRARIES`] and
-/// the [`PROGRAMS`].
+/// Every crate [`clippy`] checks for the OS target: [`OS_LIBRARIES`], the
+/// [`PROGRAMS`] and the [`DISK_PROGRAMS`].
 pub fn os_crates() -> Vec<&'static str> {
-    OS_LIBRARIES.iter().chain(PROGRAMS).copied().collect()
+    OS_LIBRARIES
+        .iter()
+        .chain(PROGRAMS)
+        .copied()
+        .chain(DISK_PROGRAMS.iter().map(|d| d.0))
+        .collect()
 }
 
 /// `cargo <subcommand> --target x86_64-unknown-none --target-dir target/os
@@ -178,6 +201,7 @@ pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
     let target_dir = os_target_dir();
     let crates: Vec<&str> = std::iter::once("kernel")
         .chain(PROGRAMS.iter().copied())
+        .chain(DISK_PROGRAMS.iter().map(|d| d.0))
         .collect();
     let mut cmd = os_cargo("build", &crates);
     if opts.release {
@@ -188,7 +212,10 @@ pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
     let profile = if opts.release { "release" } else { "debug" };
     let bin_dir = target_dir.join(OS_TARGET).join(profile);
     let kernel_elf64 = bin_dir.join("kernel");
-    for f in std::iter::once("kernel").chain(PROGRAMS.iter().copied()) {
+    for f in std::iter::once("kernel")
+        .chain(PROGRAMS.iter().copied())
+        .chain(DISK_PROGRAMS.iter().map(|d| d.1))
+    {
         let p = bin_dir.join(f);
         if !p.is_file() {
             return Err(BuildError::Missing(p));
@@ -208,6 +235,22 @@ pub fn build(opts: BuildOptions) -> Result<BuildOutput, BuildError> {
         .arg(&staging);
     run(&mut objcopy, "objcopy -O elf32-i386")?;
     std::fs::rename(&staging, &kernel32).map_err(|e| BuildError::Io(kernel32.clone(), e))?;
+
+    // The disk programs, stripped (symbols and debug information are of no
+    // use inside the guest and would make every exec read megabytes).
+    let disk_dir = out_dir.join("disk");
+    std::fs::create_dir_all(&disk_dir).map_err(|e| BuildError::Io(disk_dir.clone(), e))?;
+    for (_, bin, _) in DISK_PROGRAMS {
+        let dst = disk_dir.join(bin);
+        let staging = disk_dir.join(format!("{bin}.{}.tmp", std::process::id()));
+        let mut strip = Command::new("objcopy");
+        strip
+            .arg("--strip-all")
+            .arg(bin_dir.join(bin))
+            .arg(&staging);
+        run(&mut strip, "objcopy --strip-all")?;
+        std::fs::rename(&staging, &dst).map_err(|e| BuildError::Io(dst.clone(), e))?;
+    }
 
     let module_list = out_dir.join("modules.txt");
     let list: String = DEFAULT_MODULES

@@ -1,7 +1,9 @@
 //! The `images` host tool's library: building the OS, boot module lists,
-//! running QEMU (`qemu`), and the MFS image tool behind the `mfs` binary.
+//! running QEMU (`qemu`), the MFS image tool behind the `mfs` binary, and
+//! root disks with the user programs (`rootdisk`).
 
 pub mod build;
 pub mod mfstool;
 pub mod qemu;
+pub mod rootdisk;
 pub mod soakplot;

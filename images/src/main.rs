@@ -3,6 +3,10 @@
 //! * `images build [--release]`: kernel + boot programs for
 //!   `x86_64-unknown-none` into `target/os`, `kernel32.elf` via objcopy,
 //!   and the default module list `target/os/<profile>/modules.txt`.
+//! * `images rootdisk [--release] [--rc FILE] [--size-mib N] IMAGE`: builds,
+//!   then makes an MFS root disk: `images/rootfs.proto` plus the user
+//!   programs (`/sbin/init`, `/bin/...`) and `/etc/rc` (FILE, or
+//!   `images::rootdisk::DEFAULT_RC`).
 //! * `images clippy`: clippy with `-D warnings` on the OS crates for
 //!   `x86_64-unknown-none`.
 //! * `images ipc-bench [--rounds N] [--release] [--kvm]`: median `sendrec`
@@ -36,6 +40,20 @@ enum Cmd {
         /// Use the release profile.
         #[arg(long)]
         release: bool,
+    },
+    /// Build, then make an MFS root disk with the user programs and /etc/rc.
+    Rootdisk {
+        /// Use the release profile.
+        #[arg(long)]
+        release: bool,
+        /// The commands init runs (default: a short demonstration).
+        #[arg(long)]
+        rc: Option<PathBuf>,
+        /// Disk size in MiB.
+        #[arg(long, default_value_t = 64)]
+        size_mib: u64,
+        /// The image file to make.
+        image: PathBuf,
     },
     /// Run clippy (-D warnings) on the OS crates for x86_64-unknown-none.
     Clippy,
@@ -97,6 +115,27 @@ fn main() -> anyhow::Result<()> {
             println!("kernel (multiboot): {}", out.kernel32.display());
             println!("programs: {}", out.bin_dir.display());
             println!("module list: {}", out.module_list.display());
+            Ok(())
+        }
+        Cmd::Rootdisk {
+            release,
+            rc,
+            size_mib,
+            image,
+        } => {
+            let out = build::build(BuildOptions { release })?;
+            let rc = match rc {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+                None => images::rootdisk::DEFAULT_RC.to_string(),
+            };
+            images::rootdisk::make_root_disk(
+                &image,
+                size_mib << 20,
+                &images::rootdisk::user_programs(&out),
+                &rc,
+            )?;
+            println!("root disk with the user programs: {}", image.display());
             Ok(())
         }
         Cmd::Clippy => Ok(build::clippy()?),

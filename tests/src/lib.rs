@@ -1,4 +1,5 @@
 //! Helpers shared by the system tests in `tests/tests/`.
 
 pub mod mfs;
+pub mod proc;
 pub mod qemu;

@@ -12,6 +12,15 @@ pub fn bad_pointer_read() -> u8 {
     unsafe { core::ptr::read_volatile(p) }
 }
 
+/// Reads through a null pointer (address 0, never mapped): page fault.
+pub fn null_pointer_read() -> u8 {
+    let p = core::hint::black_box(0u64) as *const u8;
+    // SAFETY: deliberately unsound: the read faults and the kernel stops
+    // the program (or hands the fault to its pager, which refuses it)
+    // before any value is produced.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
 /// Executes `hlt` in ring 3: general protection fault.
 pub fn privileged_instruction() {
     // SAFETY: `hlt` has no memory effects; in ring 3 it raises #GP.

@@ -1,0 +1,654 @@
+//! `/bin/proctest`: the in-guest tests of processes, run from `/etc/rc` by
+//! init. Each argument names a case (`forkexec` takes a count: `forkexec
+//! 100`); each prints `proctest <case>: ok` or `proctest <case>: FAILED:
+//! <reason>`, and the exit code is 0 only if all passed.
+//!
+//! - `forkexec N`: N children forked at once, each execs `/bin/child`
+//!   from the disk with its own arguments and environment and exits with
+//!   its own code; every code comes back through wait, no zombie is left
+//!   (`ECHILD` afterwards); a child's child, orphaned, is adopted by init.
+//! - `cow`: after fork, parent and child write different values to the
+//!   same heap and stack pages and each sees its own; a fork of a process
+//!   with 64 MiB touched uses almost no frames (VM's memory figures: the
+//!   pages are shared, not copied) until the child writes, and then about
+//!   one frame per written page.
+//! - `signals`: a handler runs and returns (also during sigsuspend, with
+//!   registers intact); SIGKILL cannot be caught or ignored and kills;
+//!   SIGPIPE on a write to a pipe nobody reads (and EPIPE when ignored); a
+//!   null dereference kills only that child (wait reports SIGSEGV); a
+//!   select interrupted by a signal returns EINTR.
+//! - `badexec`: exec of a non-ELF file, a truncated ELF, an ELF with
+//!   overlapping segments and one with a huge bss fails with ENOEXEC or
+//!   ENOMEM, the caller goes on with its memory intact, and exec still
+//!   works afterwards (the files are made in `/tmp` from `/bin/true`).
+//! - `forkbomb`: forks until PM or the kernel refuses (EAGAIN), then kills
+//!   and reaps every child; fork and exec work again afterwards.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+use ulib::errno::strerror;
+use ulib::fd::{self, FdSets};
+use ulib::fs::{self, OpenOptions};
+use ulib::process::{self, Pid, Status, WNOHANG};
+use ulib::signal::{self, Handler, SIGALRM, SIGKILL, SIGPIPE, SIGSEGV, SIGUSR1};
+use ulib::{Errno, mem, println, time};
+
+ulib::main!(main);
+
+type Check = Result<(), String>;
+
+fn e(what: &str, err: Errno) -> String {
+    format!("{what}: {}", strerror(err))
+}
+
+/// In a forked child: exec `path` or exit 127.
+fn exec_or_die(path: &str, argv: &[&str], env: &[&str]) -> ! {
+    let err = process::exec(path, argv, env);
+    println!("proctest: exec {path}: {}", strerror(err));
+    process::exit(127)
+}
+
+/// Waits for `pid` (retrying after EINTR).
+fn wait_pid(pid: Pid) -> Result<Status, String> {
+    loop {
+        match process::waitpid(pid, 0) {
+            Ok((_, st)) => return Ok(st),
+            Err(Errno::EINTR) => {}
+            Err(err) => return Err(e("waitpid", err)),
+        }
+    }
+}
+
+// ---- forkexec ------------------------------------------------------------
+
+fn forkexec(n: usize) -> Check {
+    let me = process::getpid();
+    let mut kids: BTreeMap<Pid, i32> = BTreeMap::new();
+    for i in 0..n {
+        let code = (i % 250) as i32 + 1;
+        let token = format!("token-{i}");
+        let code_s = code.to_string();
+        let env_token = format!("CHILD_TOKEN={token}");
+        match process::fork() {
+            Ok(0) => {
+                let mut argv = vec!["/bin/child", "check", &code_s, &token];
+                if i == 0 {
+                    argv.push("show");
+                }
+                exec_or_die("/bin/child", &argv, &[env_token.as_str(), "PATH=/bin"])
+            }
+            Ok(pid) => {
+                kids.insert(pid, code);
+            }
+            Err(err) => {
+                // Reap what was started before reporting.
+                while process::wait().is_ok() {}
+                return Err(e(&format!("fork of child {i}"), err));
+            }
+        }
+    }
+    let mut first_status = None;
+    while !kids.is_empty() {
+        let (pid, st) = process::wait().map_err(|err| e("wait", err))?;
+        let want = kids
+            .remove(&pid)
+            .ok_or_else(|| format!("wait returned pid {pid}, not a child"))?;
+        if st.code() != Some(want) {
+            return Err(format!("child {pid}: {st}, expected exit {want}"));
+        }
+        first_status.get_or_insert((pid, st));
+    }
+    match process::waitpid(-1, WNOHANG) {
+        Err(Errno::ECHILD) => {}
+        other => return Err(format!("after reaping all: waitpid gave {other:?}")),
+    }
+    if let Ok(table) = process::ps()
+        && let Some(z) = table.iter().find(|p| p.ppid == me)
+    {
+        return Err(format!(
+            "process {} ({}) still has parent {me}",
+            z.pid, z.name
+        ));
+    }
+    println!(
+        "proctest forkexec: {n} children exec'd /bin/child, every exit code came back, no zombie left"
+    );
+    // An orphan: /bin/child forks a grandchild and exits; init adopts it.
+    let file = format!("/tmp/orphan.{me}");
+    let _ = fs::unlink(&file);
+    let pid = process::spawn(
+        "/bin/child",
+        &["/bin/child", "orphan", &file],
+        &["PATH=/bin"],
+    )
+    .map_err(|err| e("spawn orphan maker", err))?;
+    let st = wait_pid(pid)?;
+    if !st.success() {
+        return Err(format!("orphan maker: {st}"));
+    }
+    let start = time::uptime();
+    loop {
+        if fs::read_to_string(&file).is_ok_and(|t| t.trim() == "adopted by 1") {
+            break;
+        }
+        if time::uptime() - start > 60 * time::HZ {
+            return Err("the orphan never reported adoption by init".into());
+        }
+        let _ = time::sleep_ms(20);
+    }
+    let _ = fs::unlink(&file);
+    println!("proctest forkexec: orphan adopted by init (pid 1)");
+    Ok(())
+}
+
+// ---- cow -----------------------------------------------------------------
+
+fn read_byte(f: i32) -> Result<u8, String> {
+    let mut b = [0u8; 1];
+    match fd::read(f, &mut b) {
+        Ok(1) => Ok(b[0]),
+        Ok(_) => Err("pipe closed".into()),
+        Err(err) => Err(e("read", err)),
+    }
+}
+
+fn cow_small() -> Check {
+    let mut heap = vec![1u8; 3 * 4096];
+    let mut stack = [1u8; 4096];
+    let (r1, w1) = fd::pipe().map_err(|err| e("pipe", err))?;
+    let (r2, w2) = fd::pipe().map_err(|err| e("pipe", err))?;
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    let (mine, r, w) = if pid == 0 {
+        (2u8, r2, w1)
+    } else {
+        (3u8, r1, w2)
+    };
+    if pid != 0 {
+        // The parent writes after the child has.
+        read_byte(r)?;
+    }
+    heap[0] = mine;
+    heap[8191] = mine;
+    stack[0] = mine;
+    stack[4095] = mine;
+    core::hint::black_box(&mut stack);
+    let _ = fd::write(w, &[mine]);
+    if pid == 0 {
+        // The child checks after the parent has written too.
+        let ok = read_byte(r).is_ok();
+        let heap = core::hint::black_box(&heap);
+        let stack = core::hint::black_box(&stack);
+        let seen = [heap[0], heap[8191], stack[0], stack[4095], heap[4096]];
+        process::exit(if ok && seen == [2, 2, 2, 2, 1] { 0 } else { 1 });
+    }
+    let st = wait_pid(pid)?;
+    for f in [r1, w1, r2, w2] {
+        let _ = fd::close(f);
+    }
+    let heap = core::hint::black_box(&heap);
+    let stack = core::hint::black_box(&stack);
+    let seen = [heap[0], heap[8191], stack[0], stack[4095], heap[4096]];
+    if !st.success() {
+        return Err(format!("the child saw the parent's writes ({st})"));
+    }
+    if seen != [3, 3, 3, 3, 1] {
+        return Err(format!("the parent sees {seen:?}, expected its own 3s"));
+    }
+    println!("proctest cow: parent and child each see their own heap and stack writes");
+    Ok(())
+}
+
+const BIG: usize = 64 << 20;
+const PAGES: usize = BIG / 4096;
+const WRITTEN: usize = 256;
+
+fn cow_big() -> Check {
+    let mut big = vec![0u8; BIG];
+    for (i, page) in big.chunks_mut(4096).enumerate() {
+        page[0] = (i as u8) | 1;
+    }
+    let before = mem::info().map_err(|err| e("vm info", err))?;
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    if pid == 0 {
+        let after_fork = match mem::info() {
+            Ok(i) => i,
+            Err(_) => process::exit(2),
+        };
+        for i in 0..WRITTEN {
+            big[i * (PAGES / WRITTEN) * 4096 + 1] = 0xee;
+        }
+        core::hint::black_box(&mut big);
+        let after_write = match mem::info() {
+            Ok(i) => i,
+            Err(_) => process::exit(2),
+        };
+        let fork_frames = before.free.saturating_sub(after_fork.free);
+        let shared = after_fork.shared.saturating_sub(before.shared);
+        let copies = after_write.cow_copies - after_fork.cow_copies;
+        let write_frames = after_fork.free.saturating_sub(after_write.free);
+        println!(
+            "proctest cow: 64 MiB touched ({PAGES} pages): fork used {fork_frames} frames, {shared} more frames shared; \
+             {WRITTEN} pages written by the child: {copies} copies, {write_frames} frames"
+        );
+        let ok = fork_frames < 1024
+            && shared >= PAGES as u64
+            && copies >= WRITTEN as u64
+            && copies < WRITTEN as u64 + 64
+            && write_frames >= WRITTEN as u64 - 16;
+        process::exit(if ok { 0 } else { 1 });
+    }
+    let st = wait_pid(pid)?;
+    if !st.success() {
+        return Err(format!(
+            "the 64 MiB fork copied pages before they were written ({st})"
+        ));
+    }
+    let big = core::hint::black_box(&big);
+    for (i, page) in big.chunks(4096).enumerate() {
+        if page[0] != (i as u8) | 1 || page[1] != 0 {
+            return Err(format!("page {i} of the parent changed"));
+        }
+    }
+    println!("proctest cow: no page copied by the fork of a 64 MiB process; one per page written");
+    Ok(())
+}
+
+fn cow() -> Check {
+    cow_small()?;
+    cow_big()
+}
+
+// ---- signals -------------------------------------------------------------
+
+static GOT: AtomicU32 = AtomicU32::new(0);
+static HANDLED: AtomicU32 = AtomicU32::new(0);
+
+fn on_signal(sig: u32) {
+    GOT.store(sig, Ordering::SeqCst);
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+}
+
+fn handler_runs() -> Check {
+    signal::sigaction(SIGUSR1, Handler::Catch(on_signal), 0, 0)
+        .map_err(|err| e("sigaction SIGUSR1", err))?;
+    // Blocked: pending until sigsuspend lets it in.
+    let old = signal::sigprocmask(signal::SIG_BLOCK, signal::bit(SIGUSR1))
+        .map_err(|err| e("sigprocmask", err))?;
+    GOT.store(0, Ordering::SeqCst);
+    let me = process::getpid();
+    process::kill(me, SIGUSR1).map_err(|err| e("kill self", err))?;
+    let pending = signal::sigpending().map_err(|err| e("sigpending", err))?;
+    if pending & signal::bit(SIGUSR1) == 0 {
+        return Err(format!("SIGUSR1 blocked but not pending ({pending:#x})"));
+    }
+    if GOT.load(Ordering::SeqCst) != 0 {
+        return Err("the handler ran while the signal was blocked".into());
+    }
+    let live = core::hint::black_box(0x1234_5678_9abc_def0u64);
+    let r = signal::sigsuspend(old & !signal::bit(SIGUSR1));
+    let live = core::hint::black_box(live);
+    if r != Errno::EINTR || GOT.load(Ordering::SeqCst) != SIGUSR1 {
+        return Err(format!(
+            "sigsuspend gave {r:?}, handler saw {}",
+            GOT.load(Ordering::SeqCst)
+        ));
+    }
+    if live != 0x1234_5678_9abc_def0 {
+        return Err("a value held across the handler changed".into());
+    }
+    signal::sigprocmask(signal::SIG_SETMASK, old).map_err(|err| e("sigprocmask", err))?;
+    // Unblocked: delivered right away (by the time kill's answer is seen
+    // or soon after), and the program goes on.
+    let n = HANDLED.load(Ordering::SeqCst);
+    process::kill(me, SIGUSR1).map_err(|err| e("kill self", err))?;
+    let start = time::uptime();
+    while HANDLED.load(Ordering::SeqCst) == n {
+        if time::uptime() - start > 10 * time::HZ {
+            return Err("an unblocked SIGUSR1 never reached its handler".into());
+        }
+        let _ = time::sleep_ms(10);
+    }
+    println!(
+        "proctest signals: SIGUSR1 handler ran and returned (blocked -> pending -> sigsuspend EINTR; unblocked -> at once)"
+    );
+    Ok(())
+}
+
+fn sigkill_uncatchable() -> Check {
+    for h in [Handler::Catch(on_signal), Handler::Ignore] {
+        match signal::sigaction(SIGKILL, h, 0, 0) {
+            Err(Errno::EINVAL) => {}
+            other => {
+                return Err(format!(
+                    "sigaction(SIGKILL, {h:?}) gave {other:?}, not EINVAL"
+                ));
+            }
+        }
+    }
+    let pid = process::spawn("/bin/child", &["/bin/child", "pause"], &["PATH=/bin"])
+        .map_err(|err| e("spawn", err))?;
+    process::kill(pid, SIGKILL).map_err(|err| e("kill", err))?;
+    let st = wait_pid(pid)?;
+    if st.signal() != Some(SIGKILL) {
+        return Err(format!("a child sent SIGKILL: {st}"));
+    }
+    println!("proctest signals: sigaction(SIGKILL) -> EINVAL; kill -9 killed the child ({st})");
+    Ok(())
+}
+
+fn sigpipe() -> Check {
+    // Default action: the writer dies of SIGPIPE.
+    let (r, w) = fd::pipe().map_err(|err| e("pipe", err))?;
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    if pid == 0 {
+        let _ = fd::close(r);
+        let ws = w.to_string();
+        exec_or_die("/bin/child", &["/bin/child", "write", &ws], &["PATH=/bin"]);
+    }
+    let _ = fd::close(r);
+    let _ = fd::close(w);
+    let st = wait_pid(pid)?;
+    if st.signal() != Some(SIGPIPE) {
+        return Err(format!(
+            "a writer to a pipe without readers: {st}, not SIGPIPE"
+        ));
+    }
+    // Ignored: the write fails with EPIPE instead.
+    let (r, w) = fd::pipe().map_err(|err| e("pipe", err))?;
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    if pid == 0 {
+        let _ = fd::close(r);
+        let _ = signal::signal(SIGPIPE, Handler::Ignore);
+        let code = match fd::write(w, b"x") {
+            Err(Errno::EPIPE) => 32,
+            _ => 1,
+        };
+        process::exit(code);
+    }
+    let _ = fd::close(r);
+    let _ = fd::close(w);
+    let st2 = wait_pid(pid)?;
+    if st2.code() != Some(32) {
+        return Err(format!(
+            "with SIGPIPE ignored the writer ended with {st2}, not EPIPE"
+        ));
+    }
+    println!("proctest signals: broken pipe -> writer {st}; with SIGPIPE ignored -> EPIPE");
+    Ok(())
+}
+
+fn segv() -> Check {
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    if pid == 0 {
+        let v = rt::fault::null_pointer_read();
+        process::exit(i32::from(v));
+    }
+    let st = wait_pid(pid)?;
+    if st.signal() != Some(SIGSEGV) {
+        return Err(format!("a child reading address 0: {st}, not SIGSEGV"));
+    }
+    let pid = process::spawn("/bin/child", &["/bin/child", "fault"], &["PATH=/bin"])
+        .map_err(|err| e("spawn", err))?;
+    let st2 = wait_pid(pid)?;
+    if st2.signal() != Some(SIGSEGV) {
+        return Err(format!("/bin/child fault: {st2}, not SIGSEGV"));
+    }
+    println!(
+        "proctest signals: null dereference -> {st} (forked) and {st2} (exec'd); the parent goes on"
+    );
+    Ok(())
+}
+
+fn select_eintr() -> Check {
+    signal::sigaction(SIGALRM, Handler::Catch(on_signal), 0, 0)
+        .map_err(|err| e("sigaction SIGALRM", err))?;
+    let (r, w) = fd::pipe().map_err(|err| e("pipe", err))?;
+    GOT.store(0, Ordering::SeqCst);
+    process::alarm(1).map_err(|err| e("alarm", err))?;
+    let sets = FdSets {
+        read: 1 << r,
+        ..FdSets::default()
+    };
+    let res = fd::select(r + 1, sets, Some((30, 0)));
+    let _ = fd::close(r);
+    let _ = fd::close(w);
+    match res {
+        Err(Errno::EINTR) if GOT.load(Ordering::SeqCst) == SIGALRM => {
+            println!("proctest signals: select interrupted by SIGALRM -> EINTR");
+            Ok(())
+        }
+        other => Err(format!(
+            "select with SIGALRM due after 1 s gave {other:?} (handler saw {})",
+            GOT.load(Ordering::SeqCst)
+        )),
+    }
+}
+
+fn signals() -> Check {
+    handler_runs()?;
+    sigkill_uncatchable()?;
+    sigpipe()?;
+    segv()?;
+    select_eintr()
+}
+
+// ---- badexec -------------------------------------------------------------
+
+fn u16_at(b: &[u8], at: usize) -> usize {
+    b.get(at..at + 2)
+        .map_or(0, |s| usize::from(u16::from_le_bytes([s[0], s[1]])))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        w.copy_from_slice(s);
+    }
+    u64::from_le_bytes(w)
+}
+
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    if let Some(s) = b.get_mut(at..at + 8) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// File offsets of the PT_LOAD program headers of an ELF64 image.
+fn load_headers(img: &[u8]) -> Vec<usize> {
+    let phoff = u64_at(img, 0x20) as usize;
+    let size = u16_at(img, 0x36);
+    let n = u16_at(img, 0x38);
+    (0..n)
+        .map(|i| phoff + i * size)
+        .filter(|&at| img.get(at..at + 4) == Some(&1u32.to_le_bytes()[..]))
+        .collect()
+}
+
+fn write_exe(path: &str, data: &[u8]) -> Check {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(path)
+        .map_err(|err| e(path, err))?;
+    f.write_all(data).map_err(|err| e(path, err))?;
+    f.close().map_err(|err| e(path, err))
+}
+
+fn badexec() -> Check {
+    let img = fs::read("/bin/true").map_err(|err| e("/bin/true", err))?;
+    let loads = load_headers(&img);
+    if loads.len() < 2 {
+        return Err(format!("/bin/true has {} PT_LOAD headers", loads.len()));
+    }
+    let mut overlap = img.clone();
+    let first_vaddr = u64_at(&img, loads[0] + 16);
+    put_u64(&mut overlap, loads[1] + 16, first_vaddr);
+    put_u64(&mut overlap, loads[1] + 24, first_vaddr);
+    let mut huge = img.clone();
+    let last = *loads.last().unwrap_or(&loads[0]);
+    put_u64(&mut huge, last + 40, 0x3000_0000);
+    let cases: [(&str, &str, Vec<u8>, &[Errno]); 4] = [
+        (
+            "not an ELF file",
+            "/tmp/notelf",
+            b"#!/bin/sh\necho this is not an ELF file\n".to_vec(),
+            &[Errno::ENOEXEC],
+        ),
+        (
+            "truncated ELF",
+            "/tmp/truncated",
+            img[..img.len() / 2].to_vec(),
+            &[Errno::ENOEXEC],
+        ),
+        (
+            "overlapping segments",
+            "/tmp/overlap",
+            overlap,
+            &[Errno::ENOEXEC],
+        ),
+        (
+            "768 MiB bss",
+            "/tmp/hugebss",
+            huge,
+            &[Errno::ENOMEM, Errno::ENOEXEC],
+        ),
+    ];
+    // Memory of the caller that must survive every failed exec.
+    let guard: Vec<u64> = (0..4096u64).map(|i| i * 0x9e37_79b9).collect();
+    let stack_guard = core::hint::black_box([0x5au8; 512]);
+    for (what, path, data, want) in &cases {
+        write_exe(path, data)?;
+        let err = process::exec(path, &[*path], &["PATH=/bin"]);
+        if !want.contains(&err) {
+            return Err(format!(
+                "exec of a {what} ({path}): {err:?}, expected {want:?}"
+            ));
+        }
+        println!("proctest badexec: {what} -> {err:?}; the caller goes on");
+        let _ = fs::unlink(path);
+    }
+    let guard = core::hint::black_box(&guard);
+    if guard
+        .iter()
+        .enumerate()
+        .any(|(i, &v)| v != i as u64 * 0x9e37_79b9)
+        || core::hint::black_box(&stack_guard)
+            .iter()
+            .any(|&b| b != 0x5a)
+    {
+        return Err("the caller's memory changed after a failed exec".into());
+    }
+    let st = process::run("/bin/true", &["/bin/true"]).map_err(|err| e("/bin/true", err))?;
+    if !st.success() {
+        return Err(format!("/bin/true after the bad execs: {st}"));
+    }
+    println!("proctest badexec: /bin/true still runs ({st})");
+    Ok(())
+}
+
+// ---- forkbomb ------------------------------------------------------------
+
+fn forkbomb() -> Check {
+    let mut kids = Vec::new();
+    let limit_err;
+    loop {
+        match process::fork() {
+            Ok(0) => loop {
+                signal::pause();
+            },
+            Ok(pid) => kids.push(pid),
+            Err(err) => {
+                limit_err = err;
+                break;
+            }
+        }
+        if kids.len() >= 5000 {
+            limit_err = Errno::EGENERIC;
+            break;
+        }
+    }
+    let n = kids.len();
+    println!("proctest forkbomb: {n} children, then fork -> {limit_err:?}");
+    for &pid in &kids {
+        if let Err(err) = process::kill(pid, SIGKILL) {
+            println!("proctest forkbomb: kill {pid}: {}", strerror(err));
+        }
+    }
+    let mut bad = None;
+    for &pid in &kids {
+        match wait_pid(pid) {
+            Ok(st) if st.signal() == Some(SIGKILL) => {}
+            Ok(st) => bad = Some(format!("child {pid}: {st}")),
+            Err(m) => bad = Some(m),
+        }
+    }
+    if limit_err != Errno::EAGAIN {
+        return Err(format!(
+            "fork stopped with {limit_err:?} after {n} children, not EAGAIN"
+        ));
+    }
+    if let Some(b) = bad {
+        return Err(b);
+    }
+    match process::waitpid(-1, WNOHANG) {
+        Err(Errno::ECHILD) => {}
+        other => return Err(format!("children left after the bomb: {other:?}")),
+    }
+    let st = process::run("/bin/true", &["/bin/true"]).map_err(|err| e("/bin/true", err))?;
+    if !st.success() {
+        return Err(format!("/bin/true after the bomb: {st}"));
+    }
+    println!("proctest forkbomb: all {n} killed and reaped; fork+exec works again");
+    Ok(())
+}
+
+// ---- main ----------------------------------------------------------------
+
+fn main(args: &[String]) -> i32 {
+    let mut failed = 0;
+    let mut i = 1;
+    if args.len() < 2 {
+        println!("usage: proctest forkexec N | cow | signals | badexec | forkbomb ...");
+        return 2;
+    }
+    while i < args.len() {
+        let case = args[i].as_str();
+        i += 1;
+        let r = match case {
+            "forkexec" => {
+                let n = match args.get(i).and_then(|a| a.parse().ok()) {
+                    Some(n) => {
+                        i += 1;
+                        n
+                    }
+                    None => 100,
+                };
+                forkexec(n)
+            }
+            "cow" => cow(),
+            "signals" => signals(),
+            "badexec" => badexec(),
+            "forkbomb" => forkbomb(),
+            other => Err(format!("unknown case {other:?}")),
+        };
+        match r {
+            Ok(()) => println!("proctest {case}: ok"),
+            Err(m) => {
+                println!("proctest {case}: FAILED: {m}");
+                failed += 1;
+            }
+        }
+    }
+    i32::from(failed > 0)
+}
