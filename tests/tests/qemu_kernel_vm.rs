@@ -393,3 +393,40 @@ fn qemu_kernel_cow_fork_pager_stop_and_registers() {
     assert_no_frames_leaked(log);
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_plain_user_reaches_a_vm_started_later() {
+    // `vm` at boot spawns another `vm` (a new slot) and exits: the plain
+    // user's right to talk to VM follows the name, not the boot-time slot.
+    let Some(r) = boot(
+        "pong:vfs,privs:sh plain late,privs:other other,privs:vm latevm",
+        "user=sh strict",
+    ) else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "sh",
+        &[
+            "request to vfs allowed",
+            "send to other denied",
+            "kernel call denied",
+            "user kernel calls allowed",
+            "process calls denied",
+            "vm started later in another slot",
+            "request to the later vm allowed",
+            "quit vfs",
+        ],
+    );
+    assert_checks(
+        &r.serial,
+        "vm",
+        &[
+            "spawn a later vm",
+            "tell the user",
+            "user asks",
+            "answer the user",
+        ],
+    );
+    assert!(r.passed(), "{}", r.describe());
+}

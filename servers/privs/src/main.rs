@@ -13,8 +13,10 @@
 //! what was written), and a port outside the range is still refused.
 //!
 //! `privs plain` runs as a plain user process (kernel option
-//! `user=<its name>`): a request to `vfs` works, a send to `other` and any
-//! kernel call are refused.
+//! `user=<its name>`): a request to `vfs` works, a send to `other` and
+//! kernel calls other than the user ones are refused. `privs plain late`
+//! also waits for a `vm` started after boot (`privs:vm latevm` spawns
+//! `vm vmserve` in a new slot and exits) and sends it a request.
 //!
 //! `privs vm` maps four pages for itself with `MapPages`, checks they read
 //! as zero and keep what is written, and that mapping outside user space
@@ -79,6 +81,8 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 mod cow;
 
 use rt::abi::{Errno, Syscall};
@@ -89,6 +93,9 @@ const REPORT: u32 = 31;
 const BYE: u32 = 32;
 const FORKED: u32 = 33;
 const EXEC_REQ: u32 = 34;
+const VM_READY: u32 = 35;
+const VM_ASK: u32 = 36;
+const VM_ANSWER: u32 = 37;
 
 rt::entry!(main);
 
@@ -179,8 +186,70 @@ fn main(args: &str) -> i32 {
                 ipc::sendnb(other, &ipc::message(1)) == Err(Errno::Perm),
             );
             check("kernel call denied", sys::set_alarm(1) == Err(Errno::Perm));
+            let uptime = sys::raw_syscall(Syscall::Uptime as u64, 0, 0);
+            check(
+                "user kernel calls allowed",
+                sys::mem_stats().is_ok_and(|s| s.free > 0 && s.total >= s.free)
+                    && sys::times(rt::abi::ENDPOINT_SELF).is_ok()
+                    && Errno::from_return(uptime).is_ok(),
+            );
+            check(
+                "process calls denied",
+                sys::proc_fork(vfs) == Err(Errno::Perm)
+                    && sys::stop(vfs) == Err(Errno::Perm)
+                    && sys::page_faults() == Err(Errno::Perm),
+            );
+            if args.split_ascii_whitespace().nth(1) == Some("late") {
+                // A process named vm started after boot, in another slot
+                // (see `latevm`), is reachable too.
+                let m = ipc::receive(ipc::ANY);
+                let late = m.map(|m| ipc::source(&m)).unwrap_or(ipc::ANY);
+                // The boot instance's endpoint comes in the payload.
+                let boot_vm = m.map(|m| ipc::get(&m, 0)).unwrap_or(0) as u32;
+                check(
+                    "vm started later in another slot",
+                    m.is_ok_and(|m| ipc::mtype(&m) == VM_READY)
+                        && late & 0xffff != boot_vm & 0xffff,
+                );
+                let mut q = ipc::message(VM_ASK);
+                check(
+                    "request to the later vm allowed",
+                    ipc::sendrec(late, &mut q).is_ok() && ipc::mtype(&q) == VM_ANSWER,
+                );
+            }
             let mut q = ipc::message(3); // pong's QUIT
             check("quit vfs", ipc::sendrec(vfs, &mut q).is_ok());
+        }
+        Some("latevm") => {
+            // The boot instance: start another `vm` (a new slot), then exit.
+            let me = ipc::whois("").unwrap_or(ipc::ANY);
+            let args = alloc::format!("vmserve {me}");
+            check("spawn a later vm", sys::spawn("vm", &args).is_ok());
+        }
+        Some("vmserve") => {
+            let me = ipc::whois("").unwrap_or(ipc::ANY);
+            // Wait for the boot instance to be gone: then this is "vm".
+            while ipc::whois("vm") != Ok(me) {
+                if sys::set_alarm(1).is_err() || ipc::receive(rt::abi::CLOCK_ENDPOINT).is_err() {
+                    check("wait for the boot vm to exit", false);
+                    return wrong;
+                }
+            }
+            let sh = who("sh");
+            let boot_vm: u64 = args
+                .split_ascii_whitespace()
+                .nth(1)
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0);
+            let mut ready = ipc::message(VM_READY);
+            ipc::set(&mut ready, 0, boot_vm);
+            check("tell the user", ipc::send(sh, &ready).is_ok());
+            let asked = ipc::receive(sh).is_ok_and(|m| ipc::mtype(&m) == VM_ASK);
+            check("user asks", asked);
+            check(
+                "answer the user",
+                ipc::send(sh, &ipc::message(VM_ANSWER)).is_ok(),
+            );
         }
         Some("vm") => {
             const HEAP: u64 = 0x6000_0000;
