@@ -122,7 +122,13 @@ enum Req {
     Exit {
         pid: Pid,
     },
+    ExitVm {
+        pid: Pid,
+    },
     Stray {
+        ep: u32,
+    },
+    StrayVm {
         ep: u32,
     },
     NewProc {
@@ -138,7 +144,11 @@ impl Req {
     fn to_vm(self) -> bool {
         matches!(
             self,
-            Req::ForkVm { .. } | Req::ExecVm { .. } | Req::NewProc { .. }
+            Req::ForkVm { .. }
+                | Req::ExecVm { .. }
+                | Req::NewProc { .. }
+                | Req::ExitVm { .. }
+                | Req::StrayVm { .. }
         )
     }
 }
@@ -790,7 +800,7 @@ impl<K: Kernel> Pm<K> {
                     self.dirty.insert(pid);
                 }
             }
-            Req::Exit { pid } => {
+            Req::Exit { pid } | Req::ExitVm { pid } => {
                 if let Some(Op::Teardown { left }) = self.ops.get(&pid).copied() {
                     if left <= 1 {
                         self.torn_down(cx, pid);
@@ -799,7 +809,7 @@ impl<K: Kernel> Pm<K> {
                     }
                 }
             }
-            Req::Stray { ep } => {
+            Req::Stray { ep } | Req::StrayVm { ep } => {
                 let left = self.strays.get(&ep).copied().unwrap_or(1);
                 if left <= 1 {
                     self.strays.remove(&ep);
@@ -1137,11 +1147,7 @@ impl<K: Kernel> Pm<K> {
             left += 1;
         }
         if self
-            .request(
-                cx,
-                |id| VmPmCall::Exit { id, ep: e }.to_message(),
-                Req::Stray { ep },
-            )
+            .vm(cx, |id| VmPmCall::Exit { id, ep: e }, Req::StrayVm { ep })
             .is_ok()
         {
             left += 1;
@@ -1164,9 +1170,9 @@ impl<K: Kernel> Pm<K> {
             return;
         };
         let _ = self.k.kill(ep);
-        if self.ops.remove(&pid) == Some(Op::Fork) {
-            // The fork's answer from VM finds the parent gone.
-        }
+        // An operation in progress is dropped; its answers find no
+        // matching operation (a fork's child is then torn down).
+        self.ops.remove(&pid);
         self.retry.remove(&pid);
         self.dirty.remove(&pid);
         if pid == INIT_PID {
@@ -1183,11 +1189,7 @@ impl<K: Kernel> Pm<K> {
             left += 1;
         }
         if self
-            .request(
-                cx,
-                |id| VmPmCall::Exit { id, ep: e }.to_message(),
-                Req::Exit { pid },
-            )
+            .vm(cx, |id| VmPmCall::Exit { id, ep: e }, Req::ExitVm { pid })
             .is_ok()
         {
             left += 1;
@@ -1563,3 +1565,7 @@ impl<K: Kernel + 'static> Service for Pm<K> {
         None
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
