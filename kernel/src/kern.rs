@@ -1047,12 +1047,23 @@ fn grant_create(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno
         },
         _ => return Err(Errno::Inval),
     };
+    // Plain users get a small table: they may fork up to every free slot.
+    let limit = if k.ipc.privileges(slot).is_some_and(|p| p.servers) {
+        abi::MAX_USER_GRANTS
+    } else {
+        abi::MAX_GRANTS
+    };
     let p = k.procs.get_mut(slot).ok_or(Errno::Inval)?;
-    let id = p.ctx.grants.create(Grant {
+    let grant = Grant {
         grantee,
         access,
         kind,
-    });
+    };
+    let id = p
+        .ctx
+        .grants
+        .try_create(grant, limit)
+        .map_err(|e| e.errno())?;
     Ok(u64::from(id.0))
 }
 

@@ -123,7 +123,8 @@ pub enum Syscall {
     /// ([`GRANT_READ`] | [`GRANT_WRITE`]), `r10` = address (direct) or
     /// offset inside the passed-on grant (indirect), `r8` = length, `r9` =
     /// `from_endpoint << 32 | from_grant_id` (indirect only). Returns the
-    /// grant id.
+    /// grant id. At most [`MAX_GRANTS`] live grants per process
+    /// ([`MAX_USER_GRANTS`] for plain users), then [`Errno::NoMem`].
     GrantCreate = 9,
     /// Revoke grant `rdi` of the caller.
     GrantRevoke = 10,
@@ -560,6 +561,11 @@ pub const GRANT_INDIRECT: u64 = 1;
 pub const GRANT_READ: u64 = 1;
 /// Grant access bit: the grantee may copy into the range.
 pub const GRANT_WRITE: u64 = 2;
+/// Most live grants per process ([`Syscall::GrantCreate`] fails with
+/// [`Errno::NoMem`] beyond; revoked ids are reused).
+pub const MAX_GRANTS: usize = 1024;
+/// Most live grants of a plain user process.
+pub const MAX_USER_GRANTS: usize = 64;
 /// Longest single safecopy.
 pub const MAX_SAFECOPY: u64 = 64 * 1024;
 

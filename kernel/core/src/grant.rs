@@ -119,6 +119,8 @@ pub enum GrantError {
     OutOfRange,
     /// Indirect grants nest too deeply (or loop).
     TooDeep,
+    /// The owner already has as many grants as it may.
+    TooMany,
 }
 
 impl GrantError {
@@ -127,6 +129,7 @@ impl GrantError {
         match self {
             Self::NoSuchProcess(_) => abi::Errno::DeadSrcDst,
             Self::WrongGrantee | Self::NoAccess => abi::Errno::Perm,
+            Self::TooMany => abi::Errno::NoMem,
             _ => abi::Errno::Inval,
         }
     }
@@ -156,6 +159,18 @@ impl GrantTable {
                 GrantId((self.slots.len() - 1) as u32)
             }
         }
+    }
+
+    /// Adds a grant like [`Self::create`] unless the table already holds
+    /// `limit` live grants ([`GrantError::TooMany`]): the kernel bounds
+    /// every table, so no process can make the kernel heap grow without
+    /// end.
+    pub fn try_create(&mut self, g: Grant, limit: usize) -> Result<GrantId, GrantError> {
+        let live = self.slots.iter().filter(|s| s.is_some()).count();
+        if live >= limit {
+            return Err(GrantError::TooMany);
+        }
+        Ok(self.create(g))
     }
 
     /// Revokes a grant; later uses fail.
@@ -248,6 +263,33 @@ pub fn resolve(
         }
     }
     Err(GrantError::TooDeep)
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_bounded_and_revoked_ids_are_reused() {
+        let mut t = GrantTable::new();
+        let g = Grant {
+            grantee: Grantee::Any,
+            access: Access::READ,
+            kind: GrantKind::Direct {
+                base: 0x4000_0000,
+                len: 8,
+            },
+        };
+        for i in 0..4 {
+            assert_eq!(t.try_create(g, 4), Ok(GrantId(i)));
+        }
+        assert_eq!(t.try_create(g, 4), Err(GrantError::TooMany));
+        assert_eq!(GrantError::TooMany.errno(), abi::Errno::NoMem);
+        t.revoke(GrantId(2)).unwrap();
+        assert_eq!(t.try_create(g, 4), Ok(GrantId(2)), "the hole is reused");
+        assert_eq!(t.try_create(g, 4), Err(GrantError::TooMany));
+        assert_eq!(t.try_create(g, 5), Ok(GrantId(4)));
+    }
 }
 
 #[cfg(test)]
