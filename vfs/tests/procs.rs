@@ -776,3 +776,35 @@ fn unpause_interrupts_a_fifo_open_and_a_device_read() {
     });
     assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
 }
+
+#[test]
+fn exit_during_a_file_server_call_waits_for_it_and_answers_nothing() {
+    let mut t = T::new(76, 1);
+    let p = t.puppet("p");
+    t.on(&p, |s, c| {
+        let f = c.open(s, "/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+        c.write(s, f, b"data").unwrap();
+    });
+    // MFS stops answering (RS restarts it after missed pings): a stat
+    // waits on the file server, which is not a suspended call.
+    assert!(t.w.sim.hang_now("mfs"));
+    let id = t.id();
+    t.start(&p, move |s, vfs| {
+        let g = s
+            .grant_create(vfs, GrantAccess::READ, b"/f".to_vec())
+            .unwrap();
+        VfsCall::Stat {
+            id,
+            path: Buf { grant: g, len: 2 },
+        }
+    });
+    assert_eq!(t.unpause(&p), 0, "a file-server call is not interrupted");
+    t.exit(&p);
+    t.w.sim.run_for(5 * HZ);
+    assert!(p.inbox.borrow().is_empty(), "no answer after exit");
+    assert!(!t.vfs(|v| v.knows(p.ep)));
+    assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
+    // The file is intact and closed.
+    let q = t.puppet("q");
+    t.on(&q, |s, c| assert_eq!(c.stat(s, "/f").unwrap().size, 4));
+}
