@@ -1246,7 +1246,6 @@ impl Vfs {
                 // Its calls: the suspended ones are dropped now, the others
                 // end unanswered before its descriptors are closed.
                 self.unpause(sys, ep, false);
-                self.queued.retain(|m| m.source() != ep);
                 self.exiting.entry(ep.0).or_default();
                 let fut = ops::pm_exit(st, id, ep);
                 let job = self.spawn_job(sys, from, None, fut);
