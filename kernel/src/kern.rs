@@ -2031,12 +2031,15 @@ fn spawn(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
 }
 
 /// `MapPages` by a process on itself inside the preserved window needs no
-/// call-mask bit: any service may grow the memory it keeps across restarts
-/// (bounded by the window's size).
+/// call-mask bit: any service (not a plain user) may grow the memory it
+/// keeps across restarts (bounded by the window's size).
 fn own_window_map(k: &Kernel, slot: usize, call: Syscall, f: &TrapFrame) -> bool {
     let own = k.procs.get(slot).map(|p| p.endpoint.0);
     let window = AddrRange::new(abi::PRESERVE_BASE, abi::PRESERVE_END);
+    // Services only: plain users get their memory from VM.
+    let plain = k.ipc.privileges(slot).is_some_and(|p| p.servers);
     call == Syscall::MapPages
+        && !plain
         && own == Some(f.rdi as u32)
         && f.rdx <= abi::MAX_MAP_PAGES
         && f.rdx

@@ -4,11 +4,13 @@
 //! shared boot page directory (identity map of the first GiB, 2 MiB pages,
 //! supervisor-only), so the kernel runs unchanged in every address space.
 //! PDPT[1] points at a private page directory covering the user GiB
-//! (`abi::USER_BASE..abi::USER_END`) with 4 KiB pages marked U/S. Every frame
-//! the space uses (tables and pages) is recorded so it can be freed when the
-//! process ends; each space holds one reference to every frame it records,
-//! so frames shared copy-on-write after a fork (`share_into`) are freed
-//! with their last space. A write to a copy-on-write page breaks the
+//! (`abi::USER_BASE..abi::USER_END`) with 4 KiB pages marked U/S. The
+//! page-table frames are recorded in a short list (at most 515); the user
+//! pages a space owns are exactly its present entries without the
+//! `FOREIGN` bit, so they need no list on the kernel heap (whose use then
+//! does not grow with memory or forks). A space holds one reference to
+//! every owned frame it maps, so frames shared copy-on-write after a fork
+//! (`share_into`) are freed with their last space. A write to a copy-on-write page breaks the
 //! sharing (`make_writable`: the kernel's own writes into user memory go
 //! through `write_user`/`prepare_write`, which do it first).
 
@@ -74,12 +76,14 @@ impl From<FrameError> for MapError {
     }
 }
 
-/// A process's page tables and the frames they own.
+/// A process's page tables; it owns them and the frames its non-foreign
+/// user entries map.
 #[derive(Debug)]
 pub struct AddressSpace {
     pml4: u64,
     user_pd: u64,
-    frames: Vec<u64>,
+    /// Page-table frames (PML4, PDPT, user PD, page tables).
+    tables: Vec<u64>,
 }
 
 fn alloc_zeroed<const W: usize>(
@@ -109,7 +113,7 @@ impl AddressSpace {
             Ok((pml4, user_pd)) => Ok(Self {
                 pml4,
                 user_pd,
-                frames,
+                tables: frames,
             }),
             Err(e) => {
                 release_frames(fa, &frames);
@@ -124,7 +128,7 @@ impl AddressSpace {
         Self {
             pml4: 0,
             user_pd: 0,
-            frames: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -135,7 +139,11 @@ impl AddressSpace {
 
     /// Number of frames owned (tables and pages).
     pub fn frame_count(&self) -> usize {
-        self.frames.len()
+        let pages = self
+            .user_pages_in(abi::USER_BASE, abi::USER_END)
+            .filter(|&(.., pte)| pte & FOREIGN == 0)
+            .count();
+        self.tables.len() + pages
     }
 
     /// Maps the user page containing `vaddr` (allocating a zeroed frame if it
@@ -154,7 +162,7 @@ impl AddressSpace {
         let pt_index = ((vaddr >> 12) & 511) as usize;
         let mut pde = phys::read_entry(self.user_pd, pd_index);
         if pde & PRESENT == 0 {
-            let pt = alloc_zeroed(fa, &mut self.frames)?;
+            let pt = alloc_zeroed(fa, &mut self.tables)?;
             pde = pt | PRESENT | WRITABLE | USER;
             phys::write_entry(self.user_pd, pd_index, pde);
         }
@@ -170,7 +178,8 @@ impl AddressSpace {
             }
             return Ok(pte & ADDR_MASK);
         }
-        let page = alloc_zeroed(fa, &mut self.frames)?;
+        let page = fa.alloc()?;
+        phys::zero_frame(page);
         phys::write_entry(pt, pt_index, page | PRESENT | USER | w);
         Ok(page)
     }
@@ -191,7 +200,6 @@ impl AddressSpace {
         }
         let pt = self.table_for(fa, vaddr)?;
         phys::zero_frame(frame);
-        self.frames.push(frame);
         let entry = (frame & ADDR_MASK) | PRESENT | USER | WRITABLE;
         phys::write_entry(pt, ((vaddr >> 12) & 511) as usize, entry);
         Ok(())
@@ -228,7 +236,7 @@ impl AddressSpace {
         let pd_index = ((vaddr >> 21) & 511) as usize;
         let mut pde = phys::read_entry(self.user_pd, pd_index);
         if pde & PRESENT == 0 {
-            let pt = alloc_zeroed(fa, &mut self.frames)?;
+            let pt = alloc_zeroed(fa, &mut self.tables)?;
             pde = pt | PRESENT | WRITABLE | USER;
             phys::write_entry(self.user_pd, pd_index, pde);
         }
@@ -245,7 +253,6 @@ impl AddressSpace {
         vaddr: u64,
         count: u64,
     ) -> u64 {
-        let mut freed = Vec::new();
         let mut unmapped = 0;
         for i in 0..count.min(USER_PAGES) {
             let va = vaddr + i * 4096;
@@ -263,35 +270,13 @@ impl AddressSpace {
             }
             phys::write_entry(pt, idx, 0);
             unmapped += 1;
+            // A shared frame loses this space's reference; the last one
+            // frees it.
             if pte & FOREIGN == 0 {
-                freed.push(pte & ADDR_MASK);
+                release_frame(fa, pte & ADDR_MASK);
             }
-        }
-        // Shared frames lose this space's reference; the last one frees.
-        if !freed.is_empty() {
-            freed.sort_unstable();
-            self.frames.retain(|f| freed.binary_search(f).is_err());
-            release_frames(fa, &freed);
         }
         unmapped
-    }
-
-    /// Every present user page: (virtual address, PTE).
-    fn user_pages(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        for pd_index in 0..512u64 {
-            let pde = phys::read_entry(self.user_pd, pd_index as usize);
-            if pde & PRESENT == 0 {
-                continue;
-            }
-            for pt_index in 0..512u64 {
-                let pte = phys::read_entry(pde & ADDR_MASK, pt_index as usize);
-                if pte & PRESENT != 0 {
-                    out.push((abi::USER_BASE + (pd_index << 21) + (pt_index << 12), pte));
-                }
-            }
-        }
-        out
     }
 
     /// Replaces this (non-current) space's user mappings with a copy of
@@ -305,7 +290,7 @@ impl AddressSpace {
         src: &AddressSpace,
     ) -> Result<(), MapError> {
         self.clear(fa);
-        for (va, pte) in src.user_pages() {
+        for (va, _, _, pte) in src.user_pages_in(abi::USER_BASE, abi::USER_END) {
             let writable = pte & (WRITABLE | COW) != 0;
             if pte & FOREIGN != 0 {
                 self.map_foreign_page(fa, va, pte & ADDR_MASK, writable)?;
@@ -329,24 +314,24 @@ impl AddressSpace {
         fa: &mut FrameAllocator<W>,
         child: &mut AddressSpace,
     ) -> Result<u64, MapError> {
-        let pages: Vec<(u64, u64, usize, u64)> =
-            self.user_pages_in(abi::USER_BASE, abi::USER_END).collect();
-        for &(va, ..) in &pages {
+        // Lazily, twice over the tables: no list of pages on the heap.
+        let pages = || self.user_pages_in(abi::USER_BASE, abi::USER_END);
+        for (va, ..) in pages() {
             child.table_for(fa, va)?;
         }
         // A count that cannot grow any more fails before anything changes
         // (not reachable with 64 process slots).
-        if let Some(&(_, _, _, pte)) = pages.iter().find(|&&(_, _, _, pte)| {
+        if let Some((.., pte)) = pages().find(|&(.., pte)| {
             pte & FOREIGN == 0 && fa.refcount(pte & ADDR_MASK) > u32::from(u8::MAX)
         }) {
             return Err(MapError::Frames(FrameError::TooShared(pte & ADDR_MASK)));
         }
-        for &(va, pt, idx, pte) in &pages {
+        let mut count = 0;
+        for (va, pt, idx, pte) in pages() {
+            count += 1;
             let shared = cow::share(pte);
             if shared.owned {
-                let frame = pte & ADDR_MASK;
-                fa.share(frame)?;
-                child.frames.push(frame);
+                fa.share(pte & ADDR_MASK)?;
             }
             if shared.pte != pte {
                 phys::write_entry(pt, idx, shared.pte);
@@ -359,7 +344,7 @@ impl AddressSpace {
         if self.is_loaded() {
             cpu::write_cr3(self.pml4);
         }
-        Ok(pages.len() as u64)
+        Ok(count)
     }
 
     /// Whether this space is the one loaded in CR3.
@@ -396,10 +381,6 @@ impl AddressSpace {
         let result = if cow::must_copy(fa.refcount(old)) {
             let new = fa.alloc()?;
             phys::copy_frame(old, new);
-            match self.frames.iter_mut().find(|f| **f == old) {
-                Some(f) => *f = new,
-                None => self.frames.push(new),
-            }
             // Others keep the old frame.
             let _ = fa.release(old);
             phys::write_entry(pt, idx, cow::broken(pte, new));
@@ -441,8 +422,12 @@ impl AddressSpace {
     pub fn clear<const W: usize>(&mut self, fa: &mut FrameAllocator<W>) -> u64 {
         // Visit only present pages instead of the whole GiB.
         let mut n = 0;
-        for (va, _) in self.user_pages() {
-            n += self.unmap_pages(fa, va, 1);
+        for (_, pt, idx, pte) in self.user_pages_in(abi::USER_BASE, abi::USER_END) {
+            phys::write_entry(pt, idx, 0);
+            if pte & FOREIGN == 0 {
+                release_frame(fa, pte & ADDR_MASK);
+            }
+            n += 1;
         }
         n
     }
@@ -600,31 +585,39 @@ impl AddressSpace {
         for &(va, ..) in &pages {
             dst.table_for(fa, va)?;
         }
-        let mut owned = Vec::new();
+        // Ownership (and the reference) moves with the entry.
         for &(va, pt, idx, pte) in &pages {
             let dst_pt = dst.table_for(fa, va)?;
             phys::write_entry(dst_pt, ((va >> 12) & 511) as usize, pte);
             phys::write_entry(pt, idx, 0);
-            if pte & FOREIGN == 0 {
-                owned.push(pte & ADDR_MASK);
-            }
         }
-        owned.sort_unstable();
-        self.frames.retain(|f| owned.binary_search(f).is_err());
-        dst.frames.extend_from_slice(&owned);
         Ok(pages.len() as u64)
     }
 
-    /// Frees every frame of this space. The space must not be loaded in CR3.
+    /// Frees every frame of this space (dropping its reference to shared
+    /// ones). The space must not be loaded in CR3.
     pub fn destroy<const W: usize>(self, fa: &mut FrameAllocator<W>) {
-        release_frames(fa, &self.frames);
+        if self.pml4 != 0 {
+            for (.., pte) in self.user_pages_in(abi::USER_BASE, abi::USER_END) {
+                if pte & FOREIGN == 0 {
+                    release_frame(fa, pte & ADDR_MASK);
+                }
+            }
+        }
+        release_frames(fa, &self.tables);
     }
 }
 
 fn release_frames<const W: usize>(fa: &mut FrameAllocator<W>, frames: &[u64]) {
     for &f in frames {
-        if let Err(e) = fa.release(f) {
-            panic!("address space frame {f:#x} could not be freed: {e:?}");
-        }
+        release_frame(fa, f);
+    }
+}
+
+/// Drops a space's reference to frame `f` (freed with the last one). A
+/// frame the allocator does not know as handed out would be a kernel bug.
+fn release_frame<const W: usize>(fa: &mut FrameAllocator<W>, f: u64) {
+    if let Err(e) = fa.release(f) {
+        panic!("address space frame {f:#x} could not be freed: {e:?}");
     }
 }
