@@ -380,6 +380,11 @@ fn qemu_kernel_cow_fork_pager_stop_and_registers() {
             "redirected child ran with the new registers",
             "writes copied shared frames",
             "no frame shared any more",
+            "victim gets a pager that will die",
+            "start the victim",
+            "fault held for the other pager",
+            "pager death fails the held fault",
+            "release the victim",
         ],
     );
     let log = &r.serial;

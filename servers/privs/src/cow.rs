@@ -17,7 +17,9 @@
 //!   `SetRegs` (sanitized) redirects it to [`redirected`], which reports
 //!   and exits;
 //! * the worker reads an unmapped address; the manager fails the fault
-//!   with `PageFix` FAIL and gets `SIGSEGV` for it as signal manager.
+//!   with `PageFix` FAIL and gets `SIGSEGV` for it as signal manager;
+//! * a fault held for a pager that then exits is failed (the faulting
+//!   process is not left hanging): `SIGSEGV` again.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use rt::abi::{self, Errno};
@@ -32,6 +34,8 @@ const CRASH: u32 = 45;
 const CONT: u32 = 46;
 const REDIRECTED: u32 = 47;
 const DONE: u32 = 48;
+const GO: u32 = 49;
+const SAW_FAULT: u32 = 50;
 
 /// What the worker writes before the fork.
 const BEFORE: u64 = 0x1111;
@@ -303,6 +307,74 @@ pub fn checks(check: &mut impl FnMut(&str, bool)) {
         s2.cow_copies >= s1.cow_copies + 2 && s2.cow_reuses > s1.cow_reuses,
     );
     check("no frame shared any more", s2.shared == s0.shared);
+    pager_death(check, me);
+}
+
+/// A pager takes a held fault and exits without fixing it: the fault
+/// fails and the manager gets `SIGSEGV`.
+fn pager_death(check: &mut impl FnMut(&str, bool), me: u32) {
+    let pager = match sys::fork() {
+        Ok(None) => {
+            // Wait for the fault notification, look at it, report, exit.
+            let _ = ipc::receive(ipc::ANY);
+            let pf = sys::page_faults();
+            let mut m = ipc::message(SAW_FAULT);
+            if let Ok(Some(pf)) = pf {
+                ipc::set(&mut m, 0, u64::from(pf.endpoint));
+                ipc::set(&mut m, 8, pf.addr);
+            }
+            let _ = ipc::send(me, &m);
+            sys::exit(0)
+        }
+        Ok(Some(p)) => p,
+        Err(_) => {
+            check("fork a pager", false);
+            return;
+        }
+    };
+    let victim = match sys::fork() {
+        Ok(None) => {
+            let _ = ipc::receive(me);
+            rt::fault::bad_pointer_read();
+            sys::exit(9)
+        }
+        Ok(Some(v)) => v,
+        Err(_) => {
+            check("fork a victim", false);
+            return;
+        }
+    };
+    check(
+        "victim gets a pager that will die",
+        sys::set_sigmgr(victim, me).is_ok() && sys::set_pager(victim, pager).is_ok(),
+    );
+    check(
+        "start the victim",
+        ipc::send(victim, &ipc::message(GO)).is_ok(),
+    );
+    let (mut saw, mut segv) = (false, false);
+    while !segv {
+        let Ok(m) = ipc::receive(ipc::ANY) else {
+            check("receive", false);
+            return;
+        };
+        if ipc::source(&m) == pager && ipc::mtype(&m) == SAW_FAULT {
+            saw = true;
+            check(
+                "fault held for the other pager",
+                ipc::get(&m, 0) == u64::from(victim) && ipc::get(&m, 8) == rt::fault::BAD_ADDRESS,
+            );
+        } else if ipc::source(&m) == abi::SYSTEM_ENDPOINT {
+            while let Ok(Some((ep, sigs))) = sys::sig_pending() {
+                if ep == victim && sigs & (1 << abi::SIGSEGV) != 0 {
+                    segv = true;
+                    // The pager saw the fault held, then exited.
+                    check("pager death fails the held fault", saw);
+                    check("release the victim", sys::release(victim).is_ok());
+                }
+            }
+        }
+    }
 }
 
 /// Takes every page fault held for the manager: write faults on present
