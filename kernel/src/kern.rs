@@ -838,6 +838,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::SetPager => set_pager(k, frame),
         Syscall::PageFaults => page_faults(k, slot, frame),
         Syscall::PageFix => page_fix(k, slot, frame),
+        Syscall::Protect => protect(k, frame),
         Syscall::MemStats => {
             let st = FRAMES.with(|fa| fa.stats());
             let words = [st.total, st.free, st.shared, st.cow_copies, st.cow_reuses];
@@ -1301,6 +1302,7 @@ fn map_pages(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         Ok(()) => Ok(0),
         // Pages mapped before running out of memory stay mapped (they
         // belong to the process and are freed with it).
+        Err(MapError::Frames(_)) => Err(Errno::NoMem),
         Err(_) => Err(Errno::Inval),
     }
 }
@@ -1494,6 +1496,21 @@ fn unmap(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     let n = FRAMES.with(|fa| space.unmap_pages(fa, range.start, f.rdx));
     reload_if_current(k, target);
     Ok(n)
+}
+
+/// `Protect`: changes the write permission of mapped user pages.
+fn protect(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let range = user_pages(f.rsi, f.rdx)?;
+    let writable = f.r10 != 0;
+    let space = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.space;
+    // Reloads CR3 itself when the space is loaded and lost rights.
+    FRAMES
+        .with(|fa| space.protect(fa, range.start, f.rdx, writable))
+        .map_err(|e| match e {
+            MapError::ReadOnly(_) => Errno::Perm,
+            _ => Errno::Fault,
+        })
 }
 
 /// `ClearSpace`: tears down a process's whole user space.

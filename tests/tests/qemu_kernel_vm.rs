@@ -385,6 +385,41 @@ fn qemu_kernel_cow_fork_pager_stop_and_registers() {
             "fault held for the other pager",
             "pager death fails the held fault",
             "release the victim",
+            // Protect (servers/privs/src/protect.rs).
+            "protect worker ready",
+            "manage and page the protect worker",
+            "protect arguments refused",
+            "protect a range with a hole refused",
+            "protect a mapped range",
+            "map a physical page twice",
+            "protect a writable physical page read-only",
+            "a read-only physical page cannot become writable",
+            "a writable physical page becomes writable again",
+            "unmap the physical pages",
+            "protect read-only",
+            "protect again changes nothing",
+            "kernel copy into a read-only page refused",
+            "tell the worker to write",
+            "write to a read-only page reached the pager",
+            "page_fix COW of a read-only page refused",
+            "protect writable",
+            "retry the held write",
+            "the write went through",
+            "protect a copy-on-write page read-only",
+            "read-only copy-on-write page refuses kernel copies",
+            "its frame stays shared",
+            "protect the shared page writable",
+            "start the child",
+            "the child wrote its own value",
+            "a shared page made writable was copied",
+            "protect the second child's page read-only",
+            "start the second child",
+            "a read-only copy-on-write page faults without a pager",
+            "protect the last reference writable",
+            "tell the worker to write again",
+            "written without a fault",
+            "protect workers exit",
+            "no other fault failed",
         ],
     );
     let log = &r.serial;
@@ -394,6 +429,17 @@ fn qemu_kernel_cow_fork_pager_stop_and_registers() {
         "both children exit cleanly"
     );
     assert!(log.contains("kernel: process 'cw' killed: page fault at 0xdeadbeef"));
+    // The second protect child's write to its read-only page (a protection
+    // fault on a present page: error 0x7).
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("kernel: process 'cw' killed: page fault at")
+                && !l.contains("0xdeadbeef")
+                && l.contains("error 0x7"))
+            .count(),
+        1,
+        "the write to a read-only page faulted"
+    );
     assert!(log.contains("kernel: process 'cw' exited with code 0"));
     assert_no_frames_leaked(log);
     assert!(r.passed(), "{}", r.describe());

@@ -199,9 +199,11 @@ pub enum Syscall {
     SendA = 25,
     /// Map `rdx` fresh zero-filled pages at page-aligned user address `rsi`
     /// in the address space of endpoint `rdi` (writable when `r10` is
-    /// nonzero). Pages already mapped are kept as they are. For the VM
+    /// nonzero). Pages already mapped are kept (asked to be writable, an
+    /// owned page is treated as by [`Syscall::Protect`]). For the VM
     /// server (heap growth, stacks); the range must lie in user space
-    /// below [`USER_STACK_TOP`]. Returns 0.
+    /// below [`USER_STACK_TOP`]. [`Errno::NoMem`] when the frames run
+    /// out (the pages mapped before stay mapped). Returns 0.
     MapPages = 26,
     /// Undo [`Syscall::IrqHook`] for line `rdi`; a line nobody hooks is
     /// masked again (except the clock). Returns 0.
@@ -407,6 +409,22 @@ pub enum Syscall {
     /// copied a frame, breaks that only made the page writable (the last
     /// reference). Open to plain user processes. Returns 0.
     MemStats = 61,
+    /// Change the write permission of the `rdx` (1..=[`MAX_MAP_PAGES`])
+    /// mapped user pages at page-aligned address `rsi` of live endpoint
+    /// `rdi` (in `USER_BASE..USER_STACK_TOP`, else [`Errno::Fault`]):
+    /// read-only when `r10` is 0, writable otherwise (VM: `mprotect`,
+    /// read-only program text). Read-only pages refuse writes by the
+    /// process (a fault, held for its pager) and by kernel copies
+    /// ([`Errno::Fault`]); a copy-on-write page made read-only is no longer
+    /// copy-on-write but keeps sharing its frame. Made writable, a page
+    /// whose frame other spaces still share becomes copy-on-write (the
+    /// next write copies it), never writable in place; a page of a frame
+    /// this space alone uses becomes writable. A physical (`MapPhys`)
+    /// page can be made writable again only if it was mapped writable
+    /// ([`Errno::Perm`]). Every page is checked first: one not mapped is
+    /// [`Errno::Fault`] and nothing changes. Returns the number of pages
+    /// whose mapping changed.
+    Protect = 62,
 }
 
 /// [`Syscall::PageFix`] action: resume the process (the pager mapped the
@@ -635,6 +653,7 @@ impl TryFrom<u64> for Syscall {
             59 => Ok(Self::PageFix),
             60 => Ok(Self::ModuleMap),
             61 => Ok(Self::MemStats),
+            62 => Ok(Self::Protect),
             _ => Err(Errno::NoSys),
         }
     }
@@ -822,6 +841,7 @@ mod tests {
             Syscall::PageFaults,
             Syscall::PageFix,
             Syscall::MemStats,
+            Syscall::Protect,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -844,6 +864,8 @@ mod tests {
         assert!(Syscall::DmaAlloc.is_kernel_call());
         assert!(Syscall::UMap.is_kernel_call());
         assert!(Syscall::UMapGrant.is_kernel_call());
+        assert!(Syscall::Protect.is_kernel_call());
+        assert_eq!(USER_CALLS & (1 << Syscall::Protect as u64), 0);
     }
 
     #[test]

@@ -15,6 +15,14 @@
 //!   left the frame is copied into a fresh one mapped writable (the old
 //!   frame loses this space's reference); with none left the page is just
 //!   made writable again.
+//! * `Protect` ([`protect`]) changes the write permission of a present
+//!   page without ever giving write access to a shared frame: read-only
+//!   clears both [`WRITABLE`] and [`COW`] (a write is then a real
+//!   protection fault, and kernel copies into the page fail), keeping the
+//!   frame's references; writable sets [`WRITABLE`] on a frame this space
+//!   alone uses and [`COW`] on one still shared (the next write copies
+//!   it). A foreign page may be made writable again only if it was mapped
+//!   writable ([`MAY_WRITE`]).
 
 /// Present.
 pub const PRESENT: u64 = 1;
@@ -28,6 +36,9 @@ pub const FOREIGN: u64 = 1 << 9;
 /// Software bit: an owned page shared copy-on-write (mapped read-only; it
 /// was writable).
 pub const COW: u64 = 1 << 10;
+/// Software bit: a foreign page that was mapped writable, so `Protect` may
+/// make it writable again after making it read-only.
+pub const MAY_WRITE: u64 = 1 << 11;
 /// Physical address bits of an entry.
 pub const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 
@@ -90,6 +101,44 @@ pub const fn must_copy(refcount: u32) -> bool {
 /// the last reference).
 pub const fn broken(pte: u64, frame: u64) -> u64 {
     (frame & ADDR_MASK) | (pte & !ADDR_MASK & !COW) | WRITABLE
+}
+
+/// Why [`protect`] refuses an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Nothing mapped.
+    NotPresent,
+    /// Write access to a foreign page that was mapped read-only.
+    Perm,
+}
+
+/// The entry `Protect` gives present entry `pte` (its frame has
+/// `refcount` references; ignored for a foreign page) when the page is
+/// made writable or read-only (see the module rules). Equal to `pte` when
+/// nothing changes.
+pub const fn protect(pte: u64, writable: bool, refcount: u32) -> Result<u64, Refused> {
+    if pte & PRESENT == 0 {
+        return Err(Refused::NotPresent);
+    }
+    if !writable {
+        return Ok(pte & !(WRITABLE | COW));
+    }
+    if pte & FOREIGN != 0 {
+        return if pte & MAY_WRITE != 0 {
+            Ok(pte | WRITABLE)
+        } else if pte & WRITABLE != 0 {
+            Ok(pte)
+        } else {
+            Err(Refused::Perm)
+        };
+    }
+    if pte & WRITABLE != 0 {
+        Ok(pte)
+    } else if must_copy(refcount) {
+        Ok(pte | COW)
+    } else {
+        Ok((pte & !COW) | WRITABLE)
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +219,14 @@ mod tests {
             let f = s.ptes[&va] & ADDR_MASK;
             self.mem.insert(f, value);
             Ok(())
+        }
+
+        /// `Protect` of one page, as the kernel applies it.
+        fn protect(&mut self, s: &mut Space, va: u64, writable: bool) -> Result<bool, Refused> {
+            let pte = s.ptes.get(&va).copied().unwrap_or(0);
+            let new = protect(pte, writable, self.fa.refcount(pte & ADDR_MASK))?;
+            s.ptes.insert(va, new);
+            Ok(new != pte)
         }
 
         fn read(&self, s: &Space, va: u64) -> u8 {
@@ -272,6 +329,89 @@ mod tests {
         w.destroy(parent);
         assert_eq!(w.fa.free_frames(), free0, "every frame back");
         assert!(w.mem.is_empty());
+    }
+
+    #[test]
+    fn protect_entries() {
+        let rw = 0x5000 | PRESENT | USER | WRITABLE;
+        let ro = 0x5000 | PRESENT | USER;
+        let cow = 0x5000 | PRESENT | USER | COW;
+        // Read-only: write permission and copy-on-write both go.
+        assert_eq!(protect(rw, false, 1), Ok(ro));
+        assert_eq!(protect(cow, false, 2), Ok(ro));
+        assert_eq!(protect(ro, false, 3), Ok(ro));
+        // Writable: only a frame this space alone uses gets the bit.
+        assert_eq!(protect(ro, true, 1), Ok(rw));
+        assert_eq!(protect(ro, true, 2), Ok(cow), "shared: copy on write");
+        assert_eq!(protect(cow, true, 2), Ok(cow), "stays copy-on-write");
+        assert_eq!(protect(cow, true, 1), Ok(rw), "last reference");
+        assert_eq!(protect(rw, true, 1), Ok(rw));
+        assert_eq!(protect(0, true, 0), Err(Refused::NotPresent));
+        assert_eq!(protect(0, false, 0), Err(Refused::NotPresent));
+        // Foreign pages: back to writable only if mapped writable.
+        let dev_rw = 0xfee0_0000 | PRESENT | USER | FOREIGN | MAY_WRITE | WRITABLE;
+        let dev_was_rw = dev_rw & !WRITABLE;
+        let dev_ro = 0xfee0_0000 | PRESENT | USER | FOREIGN;
+        assert_eq!(protect(dev_rw, false, 0), Ok(dev_was_rw));
+        assert_eq!(protect(dev_was_rw, true, 0), Ok(dev_rw));
+        assert_eq!(protect(dev_ro, true, 0), Err(Refused::Perm));
+        assert_eq!(protect(dev_ro, false, 0), Ok(dev_ro));
+        // A fork shares a read-only foreign page as it is (no count).
+        assert_eq!(share(dev_was_rw).pte, dev_was_rw);
+    }
+
+    #[test]
+    fn protected_pages_never_give_a_shared_frame_write_access() {
+        let mut w = World::new();
+        let free0 = w.fa.free_frames();
+        let mut parent = Space::default();
+        let va = 0x4000_1000;
+        w.map(&mut parent, va, true, 1);
+        let mut child = w.fork(&mut parent);
+        assert_eq!(write_check(child.ptes[&va]), Write::Cow);
+
+        // Read-only: the copy-on-write page refuses writes (the kernel
+        // would resolve a COW page), the frame stays shared.
+        assert_eq!(w.protect(&mut child, va, false), Ok(true));
+        assert_eq!(w.protect(&mut child, va, false), Ok(false), "no change");
+        assert_eq!(w.write(&mut child, va, 9), Err(Write::ReadOnly));
+        assert_eq!(w.fa.shared_frames(), 1);
+        assert_eq!(w.read(&parent, va), 1);
+
+        // Writable again while shared: copy-on-write, so the write copies
+        // and the parent keeps its value.
+        assert_eq!(w.protect(&mut child, va, true), Ok(true));
+        assert_eq!(write_check(child.ptes[&va]), Write::Cow);
+        w.write(&mut child, va, 2).unwrap();
+        assert_eq!(w.fa.stats().cow_copies, 1);
+        assert_eq!((w.read(&parent, va), w.read(&child, va)), (1, 2));
+        assert_eq!(w.fa.shared_frames(), 0);
+
+        // The parent, now the only user of its frame: read-only, then
+        // writable for real (no copy-on-write left).
+        assert_eq!(w.protect(&mut parent, va, false), Ok(true));
+        assert_eq!(w.write(&mut parent, va, 3), Err(Write::ReadOnly));
+        assert_eq!(w.protect(&mut parent, va, true), Ok(true));
+        assert_eq!(write_check(parent.ptes[&va]), Write::Writable);
+        w.write(&mut parent, va, 4).unwrap();
+        assert_eq!((w.read(&parent, va), w.read(&child, va)), (4, 2));
+        let s = w.fa.stats();
+        assert_eq!((s.cow_copies, s.cow_reuses), (1, 0));
+
+        // Text shared read-only by a fork and made writable in one space
+        // is copied on the write too.
+        let text = 0x4000_0000;
+        w.map(&mut parent, text, false, 7);
+        let mut child2 = w.fork(&mut parent);
+        assert_eq!(w.protect(&mut child2, text, true), Ok(true));
+        w.write(&mut child2, text, 8).unwrap();
+        assert_eq!((w.read(&parent, text), w.read(&child2, text)), (7, 8));
+        assert_eq!(w.write(&mut parent, text, 0), Err(Write::ReadOnly));
+
+        for s in [parent, child, child2] {
+            w.destroy(s);
+        }
+        assert_eq!(w.fa.free_frames(), free0, "every frame back");
     }
 
     #[test]

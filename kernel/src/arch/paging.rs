@@ -16,7 +16,7 @@
 
 use super::{boot, cpu, phys};
 use alloc::vec::Vec;
-use kernel_core::cow::{self, ADDR_MASK, COW, FOREIGN, PRESENT, USER, WRITABLE};
+use kernel_core::cow::{self, ADDR_MASK, COW, FOREIGN, MAY_WRITE, PRESENT, USER, WRITABLE};
 use kernel_core::frame::{FrameAllocator, FrameError};
 /// Pages in the user GiB.
 const USER_PAGES: u64 = (abi::USER_END - abi::USER_BASE) / 4096;
@@ -170,11 +170,16 @@ impl AddressSpace {
         let pte = phys::read_entry(pt, pt_index);
         let w = if writable { WRITABLE } else { 0 };
         if pte & PRESENT != 0 {
-            // A physical mapping keeps the rights it was mapped with; a
-            // copy-on-write page stays one (it becomes writable when it
-            // is written).
-            if pte & (FOREIGN | COW) == 0 {
-                phys::write_entry(pt, pt_index, pte | w);
+            // A physical mapping keeps the rights it was mapped with; an
+            // owned page asked to be writable gets the `Protect` rule: a
+            // frame still shared (copy-on-write, or read-only text after a
+            // fork) becomes copy-on-write, never writable in place.
+            if writable
+                && pte & FOREIGN == 0
+                && let Ok(new) = cow::protect(pte, true, fa.refcount(pte & ADDR_MASK))
+                && new != pte
+            {
+                phys::write_entry(pt, pt_index, new);
             }
             return Ok(pte & ADDR_MASK);
         }
@@ -221,7 +226,8 @@ impl AddressSpace {
             return Err(MapError::NotUser(vaddr));
         }
         let pt = self.table_for(fa, vaddr)?;
-        let w = if writable { WRITABLE } else { 0 };
+        // `MAY_WRITE` remembers the right for `Protect`.
+        let w = if writable { WRITABLE | MAY_WRITE } else { 0 };
         let entry = (phys & ADDR_MASK) | PRESENT | USER | FOREIGN | w;
         phys::write_entry(pt, ((vaddr >> 12) & 511) as usize, entry);
         Ok(())
@@ -293,7 +299,9 @@ impl AddressSpace {
         for (va, _, _, pte) in src.user_pages_in(abi::USER_BASE, abi::USER_END) {
             let writable = pte & (WRITABLE | COW) != 0;
             if pte & FOREIGN != 0 {
-                self.map_foreign_page(fa, va, pte & ADDR_MASK, writable)?;
+                // Shared as it is (with its current and original rights).
+                let pt = self.table_for(fa, va)?;
+                phys::write_entry(pt, ((va >> 12) & 511) as usize, pte);
             } else {
                 let page = self.map_user_page(fa, va, writable)?;
                 phys::copy_to(page, phys::read(pte & ADDR_MASK, 4096));
@@ -394,6 +402,62 @@ impl AddressSpace {
             cpu::invlpg(vaddr);
         }
         Ok(result)
+    }
+
+    /// Changes the write permission of the `count` user pages at
+    /// page-aligned `vaddr` by the `cow::protect` rule (never write access
+    /// to a shared frame: such a page stays or becomes copy-on-write).
+    /// Every page is checked first, so on an error nothing changes:
+    /// `NotMapped` for a page not mapped, `ReadOnly` for a physical page
+    /// mapped read-only that was to be made writable. Returns the number
+    /// of pages whose entry changed.
+    pub fn protect<const W: usize>(
+        &mut self,
+        fa: &FrameAllocator<W>,
+        vaddr: u64,
+        count: u64,
+        writable: bool,
+    ) -> Result<u64, MapError> {
+        let end = count
+            .checked_mul(4096)
+            .and_then(|len| vaddr.checked_add(len))
+            .filter(|&end| vaddr >= abi::USER_BASE && end <= abi::USER_END)
+            .ok_or(MapError::NotUser(vaddr))?;
+        let entry = |va: u64| -> Result<(u64, usize, u64), MapError> {
+            let pde = phys::read_entry(self.user_pd, ((va >> 21) & 511) as usize);
+            let (pt, idx) = (pde & ADDR_MASK, ((va >> 12) & 511) as usize);
+            if pde & PRESENT == 0 {
+                return Err(MapError::NotMapped(va));
+            }
+            let pte = phys::read_entry(pt, idx);
+            let refs = if pte & FOREIGN == 0 {
+                fa.refcount(pte & ADDR_MASK)
+            } else {
+                0
+            };
+            match cow::protect(pte, writable, refs) {
+                Ok(new) => Ok((pt, idx, new)),
+                Err(cow::Refused::NotPresent) => Err(MapError::NotMapped(va)),
+                Err(cow::Refused::Perm) => Err(MapError::ReadOnly(va)),
+            }
+        };
+        let pages = (vaddr..end).step_by(4096);
+        for va in pages.clone() {
+            entry(va)?;
+        }
+        let mut changed = 0;
+        for va in pages {
+            let (pt, idx, new) = entry(va)?;
+            if new != phys::read_entry(pt, idx) {
+                phys::write_entry(pt, idx, new);
+                changed += 1;
+            }
+        }
+        // Pages may have lost write permission: drop stale translations.
+        if changed > 0 && self.is_loaded() {
+            cpu::write_cr3(self.pml4);
+        }
+        Ok(changed)
     }
 
     /// Breaks copy-on-write on every page of `vaddr .. vaddr + len` (the

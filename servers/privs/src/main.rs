@@ -71,7 +71,7 @@
 //!
 //! `privs cow` checks copy-on-write `ProcFork`, `Stop`/`Resume`,
 //! `GetRegs`/`SetRegs`, pagers (`SetPager`, `PageFaults`, `PageFix`) and
-//! `MemStats` (see `cow.rs`).
+//! `MemStats` (see `cow.rs`), then `Protect` (see `protect.rs`).
 //!
 //! `privs badcalls` passes bad pointers, ranges and numbers to the newer
 //! kernel calls and expects error values.
@@ -84,6 +84,7 @@
 extern crate alloc;
 
 mod cow;
+mod protect;
 
 use rt::abi::{Errno, Syscall};
 use rt::{grant, ipc, sys};
@@ -197,7 +198,8 @@ fn main(args: &str) -> i32 {
                 "process calls denied",
                 sys::proc_fork(vfs) == Err(Errno::Perm)
                     && sys::stop(vfs) == Err(Errno::Perm)
-                    && sys::page_faults() == Err(Errno::Perm),
+                    && sys::page_faults() == Err(Errno::Perm)
+                    && sys::protect(vfs, rt::abi::USER_BASE, 1, false) == Err(Errno::Perm),
             );
             if args.split_ascii_whitespace().nth(1) == Some("late") {
                 // A process named vm started after boot, in another slot
@@ -430,7 +432,10 @@ fn main(args: &str) -> i32 {
         Some("exec") => exec_checks(&mut check),
         Some("select") => select_checks(&mut check),
         Some("reap") => reap_checks(&mut check),
-        Some("cow") => cow::checks(&mut check),
+        Some("cow") => {
+            cow::checks(&mut check);
+            protect::checks(&mut check);
+        }
         Some("killer") => {
             let name = args.split_ascii_whitespace().nth(1).unwrap_or("pong");
             let target = who(name);

@@ -390,6 +390,16 @@ pub fn map_phys(
     call6(Syscall::MapPhys, a).map(drop)
 }
 
+/// Makes the `count` mapped pages at page-aligned `addr` of `target`
+/// read-only or writable (`Protect`; a page whose frame is still shared
+/// becomes copy-on-write, not writable in place). `Fault` if any page is
+/// not mapped (nothing changed), `Perm` for a physical page mapped
+/// read-only. Returns the number of pages whose mapping changed.
+pub fn protect(target: u32, addr: u64, count: u64, writable: bool) -> Result<u64, Errno> {
+    let a = [u64::from(target), addr, count, u64::from(writable), 0, 0];
+    call6(Syscall::Protect, a)
+}
+
 /// Unmaps `count` pages at `addr` of `target`; returns how many were mapped.
 pub fn unmap(target: u32, addr: u64, count: u64) -> Result<u64, Errno> {
     call6(Syscall::Unmap, [u64::from(target), addr, count, 0, 0, 0])

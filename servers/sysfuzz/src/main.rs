@@ -679,6 +679,24 @@ impl Fuzz {
                 }
                 self.call(nr, a);
             }
+            Syscall::Protect => {
+                a[0] = self.ep();
+                a[1] = match self.below(3) {
+                    0 => self.bad_addr(),
+                    1 => REGION + self.below(REGION_SPAN / PAGE) * PAGE,
+                    _ => self.num(),
+                };
+                a[2] = self.pick(&[0, 1, 2, 16, abi::MAX_MAP_PAGES + 1, u64::MAX]);
+                a[3] = self.below(2);
+                // Only its own region may lose write permission (its data
+                // and stack, and the partner's, keep it).
+                if a[3] == 0 {
+                    a[0] = self.me;
+                    a[1] = REGION + self.below(REGION_SPAN / PAGE) * PAGE;
+                    a[2] = a[2].min((REGION + REGION_SPAN - a[1]) / PAGE);
+                }
+                self.call(nr, a);
+            }
             Syscall::MapPages | Syscall::MapPhys | Syscall::Unmap => {
                 a[0] = self.ep();
                 a[1] = match self.below(3) {
