@@ -170,12 +170,29 @@ mod os {
         }
     }
 
+    /// Boot option `volatile` (on the `vm` module line): the table lives
+    /// in the ordinary heap and a restart forgets it (the negative control
+    /// of the restart test).
+    fn volatile() -> bool {
+        rt::sys::boot_module_line("vm", |l| {
+            l.unwrap_or("")
+                .split_ascii_whitespace()
+                .any(|w| w == "volatile")
+        })
+        .unwrap_or(false)
+    }
+
     fn main(args: &str) -> i32 {
         if native::is_image_only(args) {
             rt::println!("boot image only; RS starts the service");
             return 0;
         }
-        let table = table();
+        let table = if volatile() {
+            rt::println!("volatile: a restart forgets the address spaces");
+            Rc::new(RefCell::new(Table::default()))
+        } else {
+            table()
+        };
         let me = rt::ipc::whois("").map_or(Endpoint::NONE, Endpoint);
         native::run(sys::Sef::new(
             Vm::new(NativeKernel { me }, table),

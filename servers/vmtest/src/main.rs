@@ -11,6 +11,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 use rt::abi;
 use rt::ipc;
+use sys::Sys;
+use sys::proto::service::{RunState, ServiceReply, ServiceRequest, ServiceStatus};
 use sys::proto::vm::{VmAnswer, VmCall, VmPmCall, VmReply, prot};
 use sys::{Endpoint, Errno, Message};
 
@@ -33,8 +35,15 @@ fn main(args: &str) -> i32 {
             }
         },
         Some("driver") => driver(words.next().unwrap_or("vmuser")),
+        Some("restart") => {
+            match restart() {
+                Ok(()) => rt::println!("PASS"),
+                Err(why) => rt::println!("FAIL: {why}"),
+            }
+            rt::sys::shutdown(0)
+        }
         _ => {
-            rt::println!("usage: vmtest user | driver NAME");
+            rt::println!("usage: vmtest user | driver NAME | restart");
             2
         }
     }
@@ -245,4 +254,82 @@ fn user() -> Result<(), &'static str> {
         }
         _ => Err("info"),
     }
+}
+
+fn rs_call(sys: &mut native::NativeSys, req: ServiceRequest) -> Result<ServiceStatus, Errno> {
+    let reply = sys.sendrec(Endpoint::RS, req.to_message()?)?;
+    ServiceReply::try_from(&reply)?.result
+}
+
+fn vm_status(sys: &mut native::NativeSys) -> Result<ServiceStatus, Errno> {
+    let label = "vm".into();
+    rs_call(sys, ServiceRequest::Status { id: 1, label })
+}
+
+/// VM's table across a crash: this process (boot privileges) gets a
+/// break and an mmap region from VM, has RS crash VM (`service fi`),
+/// waits for the restart and asks again: a VM that kept its table knows
+/// the break and the region (a munmap'd page in it is the first fit),
+/// one that lost it adopts this process afresh.
+fn restart() -> Result<(), &'static str> {
+    let mut sys = native::NativeSys::new();
+    let vm = sys
+        .wait_for_label("vm", WAIT_TICKS)
+        .ok_or("VM never started")?
+        .0;
+    let brk = abi::HEAP_BASE + 3 * 4096 + 7;
+    check(
+        value(vm, VmCall::Brk { id: 1, addr: brk }) == Ok(brk),
+        "brk before the crash",
+    )?;
+    let rw = prot::READ | prot::WRITE;
+    let a = value(
+        vm,
+        VmCall::Mmap {
+            id: 2,
+            len: 3 * 4096,
+            prot: rw,
+        },
+    )
+    .map_err(|_| "mmap before the crash")?;
+    let before = vm_status(&mut sys).map_err(|_| "status")?.restarts;
+    let fi = ServiceRequest::Fi {
+        id: 3,
+        label: "vm".into(),
+    };
+    rs_call(&mut sys, fi).map_err(|_| "service fi vm")?;
+    let mut waited = 0;
+    loop {
+        match vm_status(&mut sys) {
+            Ok(st) if st.state == RunState::Running && st.restarts > before => break,
+            _ if waited > WAIT_TICKS => return Err("VM did not come back"),
+            _ => {}
+        }
+        sys.sleep(1);
+        waited += 1;
+    }
+    rt::println!("VM restarted");
+    let now = value(vm, VmCall::Brk { id: 4, addr: 0 }).map_err(|_| "brk after")?;
+    let unmap = VmCall::Munmap {
+        id: 5,
+        addr: a + 4096,
+        len: 4096,
+    };
+    check(value(vm, unmap) == Ok(0), "munmap after")?;
+    let b = value(
+        vm,
+        VmCall::Mmap {
+            id: 6,
+            len: 4096,
+            prot: rw,
+        },
+    )
+    .map_err(|_| "mmap after")?;
+    rt::println!(
+        "after the restart: break {:#x} (was {brk:#x}), one page mmap'd at +{:#x} (region at +{:#x})",
+        now,
+        b - abi::MMAP_BASE,
+        a - abi::MMAP_BASE
+    );
+    Ok(())
 }
