@@ -47,10 +47,16 @@ mod os {
             rt::sys::unmap(ep.0, addr, count).map(drop).map_err(errno)
         }
 
-        fn protect(&mut self, _: Endpoint, _: u64, _: u64, _: bool) -> Result<(), Errno> {
-            // The kernel has no call that removes write access from a
-            // mapped page yet (see the README).
-            Err(Errno::ENOSYS)
+        fn protect(
+            &mut self,
+            ep: Endpoint,
+            addr: u64,
+            count: u64,
+            writable: bool,
+        ) -> Result<(), Errno> {
+            rt::sys::protect(ep.0, addr, count, writable)
+                .map(drop)
+                .map_err(errno)
         }
 
         fn clear_space(&mut self, ep: Endpoint) -> Result<(), Errno> {

@@ -64,8 +64,9 @@ pub trait Kernel {
     ) -> Result<(), Errno>;
     /// Unmaps pages (at most [`MAP_CHUNK`]), freeing their frames.
     fn unmap(&mut self, ep: Endpoint, addr: u64, count: u64) -> Result<(), Errno>;
-    /// Makes mapped pages read-only (`writable` false) or writable;
-    /// `ENOSYS` if the kernel cannot.
+    /// Makes mapped pages (at most [`MAP_CHUNK`]) read-only (`writable`
+    /// false) or writable (a page still shared after a fork becomes
+    /// copy-on-write); `EFAULT` if one is not mapped.
     fn protect(&mut self, ep: Endpoint, addr: u64, count: u64, writable: bool)
     -> Result<(), Errno>;
     /// Tears down the whole user space of `ep`.
@@ -218,6 +219,22 @@ impl<K: Kernel> Vm<K> {
         Ok(())
     }
 
+    fn protect_range(
+        &mut self,
+        ep: Endpoint,
+        addr: u64,
+        count: u64,
+        writable: bool,
+    ) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(MAP_CHUNK);
+            self.kernel.protect(ep, addr + done * PAGE, n, writable)?;
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Maps `count` fresh pages if memory allows (`ENOMEM` otherwise).
     fn grow(&mut self, ep: Endpoint, addr: u64, count: u64, writable: bool) -> Result<(), Errno> {
         // Page tables: at most one per 2 MiB touched, plus one.
@@ -274,14 +291,9 @@ impl<K: Kernel> Vm<K> {
                 let (gain, lose) = self
                     .space_of(&mut t, from)?
                     .plan_mprotect(addr, len, prot)?;
-                // Removing write access first: it is what a kernel without
-                // the call refuses, and then nothing has changed.
-                for &(s, e) in &lose {
-                    self.kernel.protect(from, s, (e - s) / PAGE, false)?;
-                }
-                for &(s, e) in &gain {
-                    // MapPages keeps mapped pages and makes them writable.
-                    self.map_range(from, s, (e - s) / PAGE, true)?;
+                let changes = lose.iter().map(|&r| (r, false));
+                for ((s, e), writable) in changes.chain(gain.iter().map(|&r| (r, true))) {
+                    self.protect_range(from, s, (e - s) / PAGE, writable)?;
                 }
                 self.space_of(&mut t, from)?
                     .commit_mprotect(addr, len, prot);
@@ -432,11 +444,7 @@ impl<K: Kernel> Vm<K> {
         }
         for r in image_regions {
             if r.prot & sys::proto::vm::prot::WRITE == 0 {
-                match self.kernel.protect(ep, r.start, r.pages(), false) {
-                    // Without the kernel call code stays writable.
-                    Ok(()) | Err(Errno::ENOSYS) => {}
-                    Err(e) => return Err(e),
-                }
+                self.protect_range(ep, r.start, r.pages(), false)?;
             }
         }
         let stack_pages = abi::EXEC_STACK_SIZE / PAGE;
@@ -558,6 +566,8 @@ impl<K: Kernel + 'static> Service for Vm<K> {
             info.restarts,
             known
         ));
+        // Faults held while no instance was there to be notified.
+        self.page_faults();
         Ok(())
     }
 

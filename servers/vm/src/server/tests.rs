@@ -30,7 +30,6 @@ struct Fake {
     /// Pages that are copy-on-write (the parent/child share is not
     /// modelled beyond this flag).
     cow: BTreeSet<(u32, u64)>,
-    can_protect: bool,
     /// MapPages calls left before they fail with ENOMEM.
     maps_left: Option<u32>,
 }
@@ -111,8 +110,9 @@ impl Kernel for Fake {
         count: u64,
         writable: bool,
     ) -> Result<(), Errno> {
-        if !self.can_protect {
-            return Err(Errno::ENOSYS);
+        // Like the kernel: any unmapped page and nothing changes.
+        if (0..count).any(|i| !self.pages.contains_key(&(ep.0, addr + i * PAGE))) {
+            return Err(Errno::EFAULT);
         }
         for i in 0..count {
             if let Some(p) = self.pages.get_mut(&(ep.0, addr + i * PAGE)) {
@@ -273,15 +273,12 @@ fn mmap_munmap_and_mprotect_reach_the_kernel() {
     assert_eq!(call(&mut vm, unmap), Ok(0));
     assert_eq!(vm.kernel.read(20, a + PAGE, 1), None);
     assert_eq!(vm.kernel.read(20, a + 2 * PAGE, 1), Some(vec![0]));
-    // Removing write access needs the kernel's call.
     let ro = VmCall::Mprotect {
         id: 3,
         addr: a,
         len: PAGE,
         prot: prot::READ,
     };
-    assert_eq!(call(&mut vm, ro), Err(Errno::ENOSYS));
-    vm.kernel.can_protect = true;
     assert_eq!(call(&mut vm, ro), Ok(0));
     assert!(!vm.kernel.pages[&(20, a)].writable);
     // Over the hole: ENOMEM.
@@ -372,12 +369,11 @@ fn exec_builds_the_image_stack_and_block() {
     let stack = (abi::EXEC_STACK_SIZE / PAGE) as usize;
     assert_eq!(k.mapped(20), 6 + stack);
     assert!(k.pagers.contains(&20));
-    // Without the kernel's protect call code stays writable; with it not.
-    assert!(k.pages[&(20, abi::USER_BASE)].writable);
-    vm.kernel.can_protect = true;
+    // Code read-only once its bytes are in, data writable.
+    assert!(!k.pages[&(20, abi::USER_BASE)].writable);
+    assert!(!k.pages[&(20, abi::USER_BASE + PAGE)].writable);
+    assert!(k.pages[&(20, abi::USER_BASE + 0x2000)].writable);
     assert!(exec_call(&mut vm, elf, vec![]).is_ok());
-    assert!(!vm.kernel.pages[&(20, abi::USER_BASE)].writable);
-    assert!(vm.kernel.pages[&(20, abi::USER_BASE + 0x2000)].writable);
     // The new regions: brk starts at the heap base, the stack grows.
     let t = vm.table().borrow();
     let s = t.space(P).unwrap();
