@@ -470,16 +470,7 @@ impl<K: Kernel> Pm<K> {
         let value = |id, v: i64| Ok(Some(PmReply::value(id, v)));
         match call {
             PmCall::Fork { id } => {
-                self.t.can_fork(pid)?;
-                if self.forks_in_flight > 0 {
-                    // Count forks still waiting for VM against the table.
-                    let mut probe = self.t.clone();
-                    for _ in 0..self.forks_in_flight {
-                        let f = probe.alloc_pid().ok_or(Errno::EAGAIN)?;
-                        probe.add_child(pid, f, u32::MAX - f as u32)?;
-                    }
-                    probe.can_fork(pid)?;
-                }
+                self.t.can_fork(pid, self.forks_in_flight)?;
                 self.vm(
                     cx,
                     |rid| VmPmCall::Fork {

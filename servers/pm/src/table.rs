@@ -192,9 +192,12 @@ pub struct Table {
     root_reserve: usize,
 }
 
-/// Default size of the table: the kernel has 64 slots; this leaves room
-/// for the system services and their restarts.
-pub const DEFAULT_LIMIT: usize = 40;
+/// Default number of processes that may hold a kernel slot at once (alive
+/// or being torn down): the kernel has 64 slots; this leaves room for the
+/// kernel tasks, the system services and their restarts.
+pub const DEFAULT_LIMIT: usize = 44;
+/// Entries including zombies (they hold no kernel slot, only PM memory).
+pub const MAX_ENTRIES: usize = 256;
 /// Slots only root may fill (MINIX keeps the last few for the superuser).
 pub const DEFAULT_ROOT_RESERVE: usize = 4;
 
@@ -205,7 +208,8 @@ impl Default for Table {
 }
 
 impl Table {
-    /// An empty table of at most `limit` processes (zombies included), of
+    /// An empty table of at most `limit` processes holding kernel slots
+    /// (zombies not counted; at most [`MAX_ENTRIES`] entries with them), of
     /// which the last `root_reserve` only for forks by root.
     pub fn new(limit: usize, root_reserve: usize) -> Self {
         Table {
@@ -220,6 +224,14 @@ impl Table {
     /// Number of entries (zombies included).
     pub fn len(&self) -> usize {
         self.procs.len()
+    }
+
+    /// Processes holding a kernel slot (alive or being torn down).
+    pub fn live(&self) -> usize {
+        self.procs
+            .values()
+            .filter(|p| !matches!(p.life, Life::Zombie { .. }))
+            .count()
     }
 
     /// Whether the table is empty.
@@ -297,7 +309,7 @@ impl Table {
         if self.by_ep.contains_key(&ep) {
             return Err(Errno::EEXIST);
         }
-        if self.procs.len() >= self.limit {
+        if self.live() >= self.limit || self.procs.len() >= MAX_ENTRIES {
             return Err(Errno::EAGAIN);
         }
         let pid = self.alloc_pid().ok_or(Errno::EAGAIN)?;
@@ -313,16 +325,18 @@ impl Table {
         Ok(pid)
     }
 
-    /// May `parent` fork now? `EAGAIN` when the table is full (for
-    /// non-root callers: when only the root reserve is left).
-    pub fn can_fork(&self, parent: Pid) -> Result<(), Errno> {
+    /// May `parent` fork now, with `in_flight` forks already asked for
+    /// and not yet entered? `EAGAIN` when the live processes fill the
+    /// limit (for non-root callers: when only the root reserve is left)
+    /// or the entries fill [`MAX_ENTRIES`].
+    pub fn can_fork(&self, parent: Pid, in_flight: usize) -> Result<(), Errno> {
         let p = self.procs.get(&parent).ok_or(Errno::ESRCH)?;
         let room = if p.euid == 0 || p.uid == 0 {
             self.limit
         } else {
             self.limit - self.root_reserve
         };
-        if self.procs.len() >= room {
+        if self.live() + in_flight >= room || self.procs.len() + in_flight >= MAX_ENTRIES {
             return Err(Errno::EAGAIN);
         }
         Ok(())
@@ -910,7 +924,7 @@ mod tests {
     }
 
     fn fork(t: &mut Table, parent: Pid, ep: u32) -> Pid {
-        t.can_fork(parent).unwrap();
+        t.can_fork(parent, 0).unwrap();
         let pid = t.alloc_pid().unwrap();
         t.add_child(parent, pid, ep).unwrap();
         pid
@@ -1094,27 +1108,57 @@ mod tests {
         t.setuid(user, 1000).unwrap();
         let mut ep = 300;
         // An unprivileged bomb fills the table up to the reserve.
-        while t.can_fork(user).is_ok() {
+        while t.can_fork(user, 0).is_ok() {
             let pid = t.alloc_pid().unwrap();
             t.add_child(user, pid, ep).unwrap();
             ep += 1;
         }
-        assert_eq!(t.len(), 7);
-        assert_eq!(t.can_fork(user), Err(Errno::EAGAIN));
+        assert_eq!(t.live(), 7);
+        assert_eq!(t.can_fork(user, 0), Err(Errno::EAGAIN));
         // Children of the bomb are refused too: they have its ids.
         let child = t.pids().into_iter().max().unwrap();
-        assert_eq!(t.can_fork(child), Err(Errno::EAGAIN));
+        assert_eq!(t.can_fork(child, 0), Err(Errno::EAGAIN));
         // Root can still fork (e.g. a shell to kill the bomb) ...
+        assert_eq!(
+            t.can_fork(INIT_PID, 3),
+            Err(Errno::EAGAIN),
+            "forks in flight count"
+        );
         for _ in 0..3 {
             fork(&mut t, INIT_PID, ep);
             ep += 1;
         }
-        // ... until the whole table is full; zombies count.
-        assert_eq!(t.can_fork(INIT_PID), Err(Errno::EAGAIN));
-        exit(&mut t, child, 0);
-        assert_eq!(t.can_fork(INIT_PID), Err(Errno::EAGAIN));
-        t.wait(user, child, 0).unwrap();
-        assert_eq!(t.can_fork(INIT_PID), Ok(()));
+        // ... until the whole table is full.
+        assert_eq!(t.can_fork(INIT_PID, 0), Err(Errno::EAGAIN));
+        // A dying process still holds its kernel slot; a zombie does not.
+        t.terminate(child, w_exited(0), (0, 0)).unwrap();
+        assert_eq!(t.can_fork(INIT_PID, 0), Err(Errno::EAGAIN));
+        t.dead(child);
+        assert_eq!(t.live(), 9);
+        assert_eq!(t.can_fork(INIT_PID, 0), Ok(()));
+        assert_eq!(
+            t.can_fork(user, 0),
+            Err(Errno::EAGAIN),
+            "still in the reserve"
+        );
+    }
+
+    #[test]
+    fn zombies_are_bounded_by_the_entry_limit() {
+        let mut t = Table::new(10, 0);
+        t.add_init(100, "init").unwrap();
+        // A parent that never waits: its zombies hold no kernel slot, so
+        // it may go on forking, up to MAX_ENTRIES entries.
+        let mut ep = 200;
+        while t.can_fork(INIT_PID, 0).is_ok() {
+            let c = fork(&mut t, INIT_PID, ep);
+            ep += 1;
+            exit(&mut t, c, 0);
+        }
+        assert_eq!(t.len(), MAX_ENTRIES);
+        assert_eq!(t.live(), 1);
+        t.wait(INIT_PID, -1, 0).unwrap();
+        assert_eq!(t.can_fork(INIT_PID, 0), Ok(()));
     }
 
     #[test]
