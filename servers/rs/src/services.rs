@@ -224,24 +224,6 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
-        // The process manager (`servers/pm`): pids, fork/exec/exit/wait,
-        // signals of user processes (their kernel signal manager). Started
-        // after VM and VFS, which it asks with asynchronous requests; the
-        // process kernel calls (Stop, GetRegs, SetRegs, VirCopy, SetEntry,
-        // Kill, Release, SetSigMgr, Shutdown...) need the full call mask.
-        // A restart loses the process table (see servers/pm/README.md).
-        label: "pm",
-        program: "pm",
-        policy: Policy::Restart,
-        period: FS_PING_PERIOD,
-        process_mgmt: true,
-        hardware: false,
-        ipc: Ipc::Any,
-        endpoint: None,
-        no_backoff: true,
-        boot: true,
-    },
-    ServiceSpec {
         label: "counter",
         program: "counter",
         policy: Policy::Stateful,
