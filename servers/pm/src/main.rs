@@ -13,10 +13,13 @@ extern crate alloc;
 
 #[cfg(target_os = "none")]
 mod os {
+    use alloc::rc::Rc;
     use alloc::string::String;
     use alloc::vec::Vec;
-    use pm::server::{Config, Kernel, Pm, Regs};
+    use core::cell::RefCell;
+    use pm::server::{Config, Kernel, Pm, Regs, Shared};
     use rt::abi;
+    use rt::persist::{FreshReason, Start};
     use sys::Errno;
 
     rt::entry!(main);
@@ -111,20 +114,31 @@ mod os {
         }
     }
 
+    /// Boot option `volatile` (on the `pm` module line): the table lives
+    /// in the ordinary heap and a restart forgets it. Read without
+    /// allocating (before the preserved heap starts).
+    fn volatile() -> bool {
+        rt::sys::boot_module_line("pm", |l| {
+            l.unwrap_or("")
+                .split_ascii_whitespace()
+                .any(|w| w == "volatile")
+        })
+        .unwrap_or(false)
+    }
+
     /// `adopt=a,b` from PM's boot-module line, else the default.
     fn config() -> Config {
         let mut cfg = Config::default();
         let adopt: Option<Vec<String>> = rt::sys::boot_module_line("pm", |line| {
-            line.and_then(|l| {
-                l.split_ascii_whitespace()
-                    .find_map(|w| w.strip_prefix("adopt="))
-                    .map(|v| {
-                        v.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(String::from)
-                            .collect()
-                    })
-            })
+            line.unwrap_or("")
+                .split_ascii_whitespace()
+                .find_map(|w| w.strip_prefix("adopt="))
+                .map(|v| {
+                    v.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
         })
         .ok()
         .flatten();
@@ -134,16 +148,73 @@ mod os {
         cfg
     }
 
+    type Root = RefCell<Pm<Native>>;
+
+    fn new_root(pm: Pm<Native>) -> Rc<Root> {
+        let r = Rc::new(RefCell::new(pm));
+        if !rt::persist::register_root(&r) {
+            rt::println!("pm: preserved heap: cannot register the table; a restart forgets it");
+        }
+        r
+    }
+
+    /// The predecessor's PM from the preserved heap (the whole table), or
+    /// a new one. One that is still borrowed died inside a message: its
+    /// table may be half-changed, so it is not taken.
+    fn root(
+        start: Result<Start, rt::persist::PreserveError>,
+        fresh: impl FnOnce() -> Pm<Native>,
+    ) -> Rc<Root> {
+        match start {
+            Ok(Start::Adopted(u)) => match rt::persist::take_root::<Root>() {
+                Some(r) if r.try_borrow_mut().is_ok() => {
+                    rt::println!(
+                        "pm: preserved heap adopted (generation {}): {} processes",
+                        u.generation,
+                        r.borrow().table().len()
+                    );
+                    r
+                }
+                Some(_) => {
+                    rt::println!(
+                        "pm: the previous instance died inside a message; starting with an empty process table"
+                    );
+                    new_root(fresh())
+                }
+                None => {
+                    rt::println!("pm: preserved heap without a table; starting with an empty one");
+                    new_root(fresh())
+                }
+            },
+            Ok(Start::Fresh(FreshReason::Empty)) => new_root(fresh()),
+            Ok(Start::Fresh(why)) => {
+                rt::println!("pm: preserved heap started afresh ({why:?})");
+                new_root(fresh())
+            }
+            Err(e) => {
+                rt::println!("pm: preserved heap unavailable ({e:?}); a restart forgets the table");
+                Rc::new(RefCell::new(fresh()))
+            }
+        }
+    }
+
     fn main(args: &str) -> i32 {
         if native::is_image_only(args) {
             rt::println!("boot image only; RS starts the service");
             return 0;
         }
+        // The preserved heap first: nothing may be allocated before.
+        let start = (!volatile()).then(rt::persist::start);
         let me = rt::ipc::whois("").unwrap_or(abi::ENDPOINT_NONE);
-        native::run(sys::Sef::new(
-            Pm::new(Native { me }, config()),
-            sys::StateStore::None,
-        ))
+        let fresh = || Pm::new(Native { me }, config());
+        let pm = match start {
+            Some(start) => root(start, fresh),
+            None => {
+                rt::println!("pm: volatile: a restart forgets the process table");
+                Rc::new(RefCell::new(fresh()))
+            }
+        };
+        native::run(sys::Sef::new(Shared(pm), sys::StateStore::None))
     }
 }
 

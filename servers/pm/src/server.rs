@@ -12,8 +12,10 @@
 use crate::table::{Disposition, Held, INIT_PID, Pid, SigAction, Table};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use sys::proto::fs::Buf;
 use sys::proto::kernel::{DeadPeer, is_notify};
 use sys::proto::pm::{
@@ -204,6 +206,9 @@ pub struct Pm<K: Kernel> {
     reboot: Option<(u64, u64)>,
     armed: Option<u64>,
     stats: Stats,
+    /// Initialised once: a PM taken back from the preserved heap by a
+    /// restarted instance recovers instead of starting over.
+    started: bool,
 }
 
 impl<K: Kernel> Pm<K> {
@@ -228,6 +233,7 @@ impl<K: Kernel> Pm<K> {
             reboot: None,
             armed: None,
             stats: Stats::default(),
+            started: false,
         }
     }
 
@@ -1171,6 +1177,19 @@ impl<K: Kernel> Pm<K> {
                 "pm: init died (status {status:#x}); orphans are reaped by PM"
             ));
         }
+        self.teardown(cx, pid, ep);
+        // Zombies handed to init may be waited for now.
+        if effects.reparented.iter().any(|c| {
+            self.t
+                .get(*c)
+                .is_some_and(|c| matches!(c.life, crate::table::Life::Zombie { .. }))
+        }) {
+            self.check_wait(cx, INIT_PID);
+        }
+    }
+
+    /// VFS and VM forget the dying `pid`; then [`Pm::torn_down`].
+    fn teardown(&mut self, cx: &mut Ctx<'_>, pid: Pid, ep: u32) {
         let e = Endpoint(ep);
         let mut left = 0;
         if self
@@ -1188,14 +1207,6 @@ impl<K: Kernel> Pm<K> {
         self.ops.insert(pid, Op::Teardown { left });
         if left == 0 {
             self.torn_down(cx, pid);
-        }
-        // Zombies handed to init may be waited for now.
-        if effects.reparented.iter().any(|c| {
-            self.t
-                .get(*c)
-                .is_some_and(|c| matches!(c.life, crate::table::Life::Zombie { .. }))
-        }) {
-            self.check_wait(cx, INIT_PID);
         }
     }
 
@@ -1518,12 +1529,73 @@ impl<K: Kernel> Pm<K> {
     }
 }
 
+impl<K: Kernel> Pm<K> {
+    /// A restarted instance took this PM back (preserved heap): what was
+    /// in flight at the crash is gone — requests to VM and VFS (their
+    /// answers are not recognised), held waits and sigsuspends (their
+    /// callers woke with the dead-peer error and ulib asks again) — and is
+    /// made good: teardowns are redone, processes stopped for a delivery
+    /// resumed and their signals looked at again, an exec whose image VM
+    /// had built is started, exits that happened meanwhile collected.
+    fn recover(&mut self, cx: &mut Ctx<'_>) {
+        self.reqs.clear();
+        self.armed = None;
+        self.forks_in_flight = 0;
+        self.vm = None;
+        self.vfs = None;
+        for (ep, _) in core::mem::take(&mut self.strays) {
+            let _ = self.k.kill(ep);
+            let _ = self.k.release(ep);
+        }
+        let ops = core::mem::take(&mut self.ops);
+        let (mut redone, mut resumed) = (0, 0);
+        for (pid, op) in ops {
+            let Some(ep) = self.ep_of(pid) else {
+                continue;
+            };
+            match op {
+                Op::Teardown { .. } => {
+                    redone += 1;
+                    self.teardown(cx, pid, ep);
+                }
+                Op::Deliver { .. } => {
+                    resumed += 1;
+                    if self.t.get(pid).is_some_and(|p| p.stopped.is_none()) {
+                        let _ = self.k.resume(ep);
+                    }
+                }
+                Op::ExecFinish { img, .. } => self.start_image(cx, pid, img),
+                Op::Fork | Op::Exec | Op::Cred => {}
+            }
+        }
+        let pids = self.t.pids();
+        for pid in &pids {
+            if let Some(p) = self.t.get_mut(*pid) {
+                p.held = Held::None;
+            }
+        }
+        self.dirty.extend(pids.iter().copied());
+        cx.sys.log(&format!(
+            "pm: recovered the process table: {} processes ({} live), {redone} teardowns redone, {resumed} deliveries resumed; calls in progress at the crash were lost (their callers retry)",
+            self.t.len(),
+            self.t.live()
+        ));
+        self.kernel_signals(cx);
+    }
+}
+
 impl<K: Kernel + 'static> Service for Pm<K> {
     fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
         self.me = cx.sys.self_endpoint();
+        if self.started {
+            self.recover(cx);
+            self.flush(cx);
+            return Ok(());
+        }
+        self.started = true;
         if info.kind != InitKind::Fresh {
             cx.sys.log(&format!(
-                "pm: restarted (restart {}): the process table is lost; processes of the previous instance get ESRCH and are cleaned up when they end",
+                "pm: restarted (restart {}) without its table: the process table is lost; processes of the previous instance get ESRCH and are cleaned up when they end",
                 info.restarts
             ));
         }
@@ -1554,6 +1626,22 @@ impl<K: Kernel + 'static> Service for Pm<K> {
         }
         self.flush(cx);
         None
+    }
+}
+
+/// PM as the root of the preserved heap (`rt::persist`): the service
+/// borrows it for the whole of each message, so a restarted instance that
+/// takes it back finds it still borrowed if its predecessor died inside
+/// one (and then starts with an empty table instead).
+pub struct Shared<K: Kernel>(pub Rc<RefCell<Pm<K>>>);
+
+impl<K: Kernel + 'static> Service for Shared<K> {
+    fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
+        self.0.borrow_mut().init(cx, info)
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        self.0.borrow_mut().handle(cx, msg)
     }
 }
 

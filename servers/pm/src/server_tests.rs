@@ -268,7 +268,8 @@ impl Sys for FakeSys {
 
 /// PM under SEF with the fakes.
 struct World {
-    pm: Sef<Pm<FakeKernel>>,
+    rc: Rc<RefCell<Pm<FakeKernel>>>,
+    pm: Sef<Shared<FakeKernel>>,
     sys: FakeSys,
 }
 
@@ -290,8 +291,10 @@ impl World {
             root_reserve: 2,
             ..Config::default()
         };
+        let rc = Rc::new(RefCell::new(Pm::new(k, cfg)));
         let mut w = World {
-            pm: Sef::new(Pm::new(k, cfg), StateStore::None),
+            pm: Sef::new(Shared(rc.clone()), StateStore::None),
+            rc,
             sys: FakeSys {
                 now: 1000,
                 sent: Vec::new(),
@@ -301,20 +304,36 @@ impl World {
                 procs,
             },
         };
+        w.init(InitKind::Fresh);
+        w
+    }
+
+    fn init(&mut self, kind: InitKind) {
         let mut init = RsToService::Init {
-            kind: InitKind::Fresh,
+            kind,
             restarts: 0,
             label: "pm".into(),
         }
         .to_message()
         .unwrap();
         init.set_source(Endpoint::RS);
-        w.pm.receive(&mut w.sys, init);
-        w
+        self.pm.receive(&mut self.sys, init);
     }
 
-    fn k(&mut self) -> &mut FakeKernel {
-        self.pm.service_mut().kernel()
+    /// PM dies between messages and RS restarts it: the new instance
+    /// takes the preserved PM back.
+    fn crash_and_restart(&mut self) {
+        self.pm = Sef::new(Shared(self.rc.clone()), StateStore::None);
+        self.sys.requests.clear();
+        self.init(InitKind::Restart);
+    }
+
+    fn stats(&self) -> Stats {
+        self.rc.borrow().stats()
+    }
+
+    fn k(&mut self) -> core::cell::RefMut<'_, FakeKernel> {
+        core::cell::RefMut::map(self.rc.borrow_mut(), |p| p.kernel())
     }
 
     fn procs(&self) -> core::cell::RefMut<'_, BTreeMap<u32, FakeProc>> {
@@ -325,8 +344,8 @@ impl World {
         self.sys.procs.borrow()[&ep].clone()
     }
 
-    fn t(&self) -> &Table {
-        self.pm.service().table()
+    fn t(&self) -> core::cell::Ref<'_, Table> {
+        core::cell::Ref::map(self.rc.borrow(), |p| p.table())
     }
 
     fn deliver(&mut self, from: u32, mut m: Message) {
@@ -456,7 +475,7 @@ fn init_world() -> World {
 fn bootinit_is_adopted_as_pid_1() {
     let mut w = init_world();
     assert_eq!(w.k().sigmgr.get(&INIT_EP), Some(&PM));
-    let p = w.t().get(INIT_PID).unwrap();
+    let p = w.t().get(INIT_PID).unwrap().clone();
     assert_eq!((p.ep, p.ppid, p.uid), (INIT_EP, 0, 0));
     let r = w.call(INIT_EP, PmCall::Getpid { id: 1 }).unwrap();
     assert_eq!((r.result, r.extra[0]), (Ok(1), 0));
@@ -676,7 +695,7 @@ fn a_handler_runs_on_a_frame_and_sigreturn_restores_everything() {
     assert_eq!(p.regs, regs);
     assert!(!p.stopped);
     assert_eq!(w.t().get(a).unwrap().mask, 0);
-    assert_eq!(w.pm.service().stats().deliveries, 1);
+    assert_eq!(w.stats().deliveries, 1);
 }
 
 #[test]
@@ -784,7 +803,7 @@ fn a_signal_interrupts_a_wait_with_eintr_and_sigsuspend_restores_its_mask() {
     assert_eq!(f.mask.get(), before, "the mask before sigsuspend");
     w.call(200, PmCall::Sigreturn { id: 8, frame });
     // Back to the old mask, USR2 still pending and blocked.
-    let t = w.t().get(a).unwrap();
+    let t = w.t().get(a).unwrap().clone();
     assert_eq!(t.mask, before);
     assert_eq!(t.pending, sig::bit(sig::SIGUSR2));
     assert!(t.alive());
@@ -845,7 +864,7 @@ fn a_process_blocked_on_another_server_is_retried_a_tick_later() {
     w.sys.now += 1;
     w.notify_from(Endpoint::CLOCK);
     assert_eq!(w.proc(200).regs[reg::RIP], TRAMP);
-    assert!(w.pm.service().stats().retries >= 2);
+    assert!(w.stats().retries >= 2);
 }
 
 #[test]
@@ -1004,7 +1023,7 @@ fn exec_applies_setuid_and_starts_the_image_after_vfs_is_done() {
         Some((0x4000_0100, 0x7fff_efe0, 0x7fff_f000, 13))
     );
     assert!(w.reply_to(200).is_none(), "a successful exec has no answer");
-    let p = w.t().get(a).unwrap();
+    let p = w.t().get(a).unwrap().clone();
     assert_eq!((p.uid, p.euid), (1000, 0));
     assert_eq!(p.name(), "prog");
     assert_eq!(p.actions[sig::SIGUSR1 as usize].handler, sig::SIG_DFL);
@@ -1167,4 +1186,129 @@ fn ps_lists_processes_in_pid_order() {
         .map(|c| proto::ProcRecord::read_from_bytes(c).unwrap().pid.get())
         .collect();
     assert_eq!(recs, vec![1, 2]);
+}
+
+#[test]
+fn a_restarted_pm_takes_its_table_back() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    with_handler(&mut w, 200, sig::SIGUSR1);
+    w.call(200, PmCall::Alarm { id: 1, seconds: 5 });
+    w.crash_and_restart();
+    // Not adopted again: no NewProc for bootinit, same pids and parents.
+    assert!(w.sys.requests.iter().all(|(d, _)| *d != VM));
+    let r = w.call(200, PmCall::Getpid { id: 2 }).unwrap();
+    assert_eq!((r.result, r.extra[0]), (Ok(i64::from(a)), 1));
+    // Handlers and the alarm survive.
+    let r = w.call(200, PmCall::Alarm { id: 3, seconds: 0 }).unwrap();
+    assert_eq!(r.result, Ok(5));
+    w.procs().get_mut(&200).unwrap().regs = running_regs();
+    w.call(
+        INIT_EP,
+        PmCall::Kill {
+            id: 4,
+            pid: a,
+            sig: sig::SIGUSR1,
+        },
+    );
+    assert_eq!(w.proc(200).regs[reg::RIP], TRAMP);
+    // Exits while PM was down are collected at its init; the teardown is
+    // then done as usual.
+    let b = w.fork(INIT_EP, 201);
+    w.procs().get_mut(&201).unwrap().exited = Some(4);
+    w.k().pending.push_back((201, 1 << abi::SIG_EXIT));
+    w.crash_and_restart();
+    w.answer_all_ok();
+    assert!(w.proc(201).released);
+    let r = w
+        .call(
+            INIT_EP,
+            PmCall::Wait {
+                id: 5,
+                pid: b,
+                options: WNOHANG,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (r.result, proto::wexitstatus(r.extra[0] as i32)),
+        (Ok(i64::from(b)), 4)
+    );
+}
+
+#[test]
+fn a_restart_redoes_teardowns_and_forgets_held_calls() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    // init waits; a exits; VFS and VM have not answered at the crash.
+    assert_eq!(
+        w.call(
+            INIT_EP,
+            PmCall::Wait {
+                id: 9,
+                pid: -1,
+                options: 0
+            }
+        ),
+        None
+    );
+    w.exit(200, 6);
+    assert!(!w.proc(200).released);
+    w.crash_and_restart();
+    assert_eq!(
+        w.t().get(INIT_PID).unwrap().held,
+        Held::None,
+        "its caller retries"
+    );
+    // The teardown is asked for again; the old answers are not recognised.
+    let vfs = w.take_request(VFS);
+    let vm = w.take_request(VM);
+    assert!(matches!(VfsPmCall::try_from(&vfs), Ok(VfsPmCall::Exit { ep, .. }) if ep.0 == 200));
+    assert!(matches!(VmPmCall::try_from(&vm), Ok(VmPmCall::Exit { ep, .. }) if ep.0 == 200));
+    w.vfs_answer(&vfs, Ok(VfsAnswer::Value(0)));
+    w.vm_answer(&vm, Ok(VmAnswer::Value(0)));
+    assert!(w.proc(200).released);
+    // init's retried wait gets the status.
+    let r = w
+        .call(
+            INIT_EP,
+            PmCall::Wait {
+                id: 10,
+                pid: -1,
+                options: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (r.result, proto::wexitstatus(r.extra[0] as i32)),
+        (Ok(i64::from(a)), 6)
+    );
+}
+
+#[test]
+fn a_restart_resumes_a_process_held_for_a_delivery_and_delivers_again() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    with_handler(&mut w, 200, sig::SIGINT);
+    w.procs().get_mut(&200).unwrap().regs = running_regs();
+    w.procs().get_mut(&200).unwrap().blocked_on = VFS;
+    w.call(
+        INIT_EP,
+        PmCall::Kill {
+            id: 1,
+            pid: a,
+            sig: sig::SIGINT,
+        },
+    );
+    w.take_request(VFS);
+    assert!(w.proc(200).stopped);
+    w.crash_and_restart();
+    // Delivered again: still blocked in VFS, so a new Unpause.
+    let req = w.take_request(VFS);
+    assert!(matches!(VfsPmCall::try_from(&req), Ok(VfsPmCall::Unpause { ep, .. }) if ep.0 == 200));
+    w.procs().get_mut(&200).unwrap().blocked_on = abi::ENDPOINT_NONE;
+    w.vfs_answer(&req, Ok(VfsAnswer::Value(1)));
+    let p = w.proc(200);
+    assert_eq!(p.regs[reg::RIP], TRAMP);
+    assert!(!p.stopped);
 }

@@ -62,8 +62,8 @@ impl ServiceSpec {
 /// program) does not, which the QEMU tests use as the negative control.
 /// `mfs` keeps its whole heap there (block cache, exactly-once record:
 /// `servers/mfs-native`); `mfs2`... are not listed and restart stateless.
-/// `vm` keeps its address-space table there.
-pub const KEEP_MEMORY: &[&str] = &["counter", "mfs", "vm"];
+/// `vm` keeps its address-space table there, `pm` its process table.
+pub const KEEP_MEMORY: &[&str] = &["counter", "mfs", "vm", "pm"];
 
 /// Whether the service labelled `label` keeps its preserved window.
 pub fn keeps_memory(label: &str) -> bool {
@@ -211,7 +211,8 @@ pub const SERVICES: &[ServiceSpec] = &[
         // after VM and VFS, which it asks with asynchronous requests; the
         // process kernel calls (Stop, GetRegs, SetRegs, VirCopy, SetEntry,
         // Kill, Release, SetSigMgr, Shutdown...) need the full call mask.
-        // A restart loses the process table (see servers/pm/README.md).
+        // Its process table lives in the preserved heap (KEEP_MEMORY), so
+        // a restarted PM takes it back (see servers/pm/README.md).
         label: "pm",
         program: "pm",
         policy: Policy::Restart,
