@@ -378,6 +378,11 @@ impl<K: Kernel> Pm<K> {
     fn call(&mut self, cx: &mut Ctx<'_>, msg: &Message) {
         let src = msg.source();
         let id = msg.request_id();
+        if Some(src) == self.vm || Some(src) == self.vfs {
+            // An answer PM no longer waits for (a request of a previous
+            // instance, or of an operation that ended): never answered.
+            return;
+        }
         let call = match PmCall::try_from(msg) {
             Ok(c) => c,
             Err(e) => {
@@ -1541,8 +1546,13 @@ impl<K: Kernel> Pm<K> {
         self.reqs.clear();
         self.armed = None;
         self.forks_in_flight = 0;
+        // Looked up again (either may have restarted meanwhile), so that
+        // late answers to the dead instance's requests are recognised as
+        // theirs and dropped.
         self.vm = None;
         self.vfs = None;
+        let _ = self.server(cx, true);
+        let _ = self.server(cx, false);
         for (ep, _) in core::mem::take(&mut self.strays) {
             let _ = self.k.kill(ep);
             let _ = self.k.release(ep);

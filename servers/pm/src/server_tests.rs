@@ -1145,6 +1145,15 @@ fn strangers_and_garbage_get_errors_not_panics() {
     .to_message();
     w.deliver(INIT_EP, fake);
     assert_eq!(w.t().len(), 1, "no child from a forged answer");
+    // An answer of VFS that PM does not wait for is not answered back.
+    w.sys.sent.clear();
+    let stale = VfsReply {
+        id: 999_999,
+        result: Ok(VfsAnswer::Value(0)),
+    }
+    .to_message();
+    w.deliver(VFS, stale);
+    assert!(w.sys.sent.iter().all(|(d, _)| *d != VFS));
     // Seeded garbage from users, VM and VFS.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..5000u32 {
