@@ -10,7 +10,7 @@
 //! kernel calls.
 
 use crate::table::{Disposition, Held, INIT_PID, Pid, SigAction, Table};
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -206,6 +206,9 @@ pub struct Pm<K: Kernel> {
     reboot: Option<(u64, u64)>,
     armed: Option<u64>,
     stats: Stats,
+    /// Requests waiting for room at their server (kernel bound on owed
+    /// answers), in order.
+    backlog: VecDeque<(Endpoint, Message)>,
     /// Initialised once: a PM taken back from the preserved heap by a
     /// restarted instance recovers instead of starting over.
     started: bool,
@@ -233,6 +236,7 @@ impl<K: Kernel> Pm<K> {
             reboot: None,
             armed: None,
             stats: Stats::default(),
+            backlog: VecDeque::new(),
             started: false,
         }
     }
@@ -286,12 +290,52 @@ impl<K: Kernel> Pm<K> {
         let to = self.server(cx, r.to_vm())?;
         let id = self.next_req;
         self.next_req += 1;
-        if let Err(e) = cx.sys.request(to, msg(id)) {
-            self.forget(to);
-            return Err(e);
+        let m = msg(id);
+        // In order behind requests already waiting for room.
+        if self.backlog.iter().any(|(d, _)| *d == to) {
+            self.backlog.push_back((to, m));
+        } else {
+            match cx.sys.request(to, m) {
+                Ok(()) => {}
+                // The kernel's bound on requests owed by one receiver (or
+                // its queue) is reached: sent when answers make room.
+                Err(Errno::ENOTREADY) => self.backlog.push_back((to, m)),
+                Err(e) => {
+                    self.forget(to);
+                    return Err(e);
+                }
+            }
         }
         self.reqs.insert(id, (to, r));
         Ok(())
+    }
+
+    /// Send what waits for room, oldest first, per server.
+    fn pump(&mut self, cx: &mut Ctx<'_>) {
+        let mut full: Vec<Endpoint> = Vec::new();
+        let mut kept = VecDeque::new();
+        while let Some((to, m)) = self.backlog.pop_front() {
+            if full.contains(&to) {
+                kept.push_back((to, m));
+                continue;
+            }
+            match cx.sys.request(to, m) {
+                Ok(()) => {}
+                Err(Errno::ENOTREADY) => {
+                    full.push(to);
+                    kept.push_back((to, m));
+                }
+                Err(e) => {
+                    self.forget(to);
+                    if let Some((_, req)) = self.reqs.remove(&m.request_id()) {
+                        self.complete(cx, req, Err(e));
+                    }
+                }
+            }
+        }
+        // Completions above may have queued more behind the kept ones.
+        kept.extend(self.backlog.drain(..));
+        self.backlog = kept;
     }
 
     fn vm(
@@ -1519,8 +1563,10 @@ impl<K: Kernel> Pm<K> {
             };
             self.deliver(cx, pid);
         }
+        self.pump(cx);
         let now = cx.sys.now();
-        let soon = (!self.retry.is_empty() || !self.newproc.is_empty()).then_some(now + 1);
+        let soon = (!self.retry.is_empty() || !self.newproc.is_empty() || !self.backlog.is_empty())
+            .then_some(now + 1);
         let next = [self.t.next_alarm(), soon, self.reboot.map(|(d, _)| d)]
             .into_iter()
             .flatten()
@@ -1544,6 +1590,7 @@ impl<K: Kernel> Pm<K> {
     /// had built is started, exits that happened meanwhile collected.
     fn recover(&mut self, cx: &mut Ctx<'_>) {
         self.reqs.clear();
+        self.backlog.clear();
         self.armed = None;
         self.forks_in_flight = 0;
         // Looked up again (either may have restarted meanwhile), so that

@@ -146,6 +146,8 @@ struct FakeSys {
     alarm: Option<Ticks>,
     copied: Vec<(u32, GrantId, Vec<u8>)>,
     procs: Procs,
+    /// Requests one server may owe answers to (the kernel's bound).
+    owed_limit: Option<usize>,
 }
 
 impl Sys for FakeSys {
@@ -167,6 +169,10 @@ impl Sys for FakeSys {
     fn request(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
         if dest.0 != VM && dest.0 != VFS {
             return Err(Errno::EDEADSRCDST(None));
+        }
+        let owed = self.requests.iter().filter(|(d, _)| *d == dest.0).count();
+        if self.owed_limit.is_some_and(|l| owed >= l) {
+            return Err(Errno::ENOTREADY);
         }
         self.requests.push((dest.0, msg));
         Ok(())
@@ -302,6 +308,7 @@ impl World {
                 alarm: None,
                 copied: Vec::new(),
                 procs,
+                owed_limit: None,
             },
         };
         w.init(InitKind::Fresh);
@@ -1320,4 +1327,56 @@ fn a_restart_resumes_a_process_held_for_a_delivery_and_delivers_again() {
     let p = w.proc(200);
     assert_eq!(p.regs[reg::RIP], TRAMP);
     assert!(!p.stopped);
+}
+
+#[test]
+fn requests_beyond_the_kernels_bound_wait_for_room_in_order() {
+    let mut w = init_world();
+    let kids: Vec<Pid> = (200..206).map(|ep| w.fork(INIT_EP, ep)).collect();
+    // VFS and VM may owe PM only two answers each.
+    w.sys.owed_limit = Some(2);
+    w.call(
+        INIT_EP,
+        PmCall::Kill {
+            id: 1,
+            pid: -1,
+            sig: sig::SIGTERM,
+        },
+    );
+    for ep in 200..206 {
+        assert!(w.proc(ep).killed);
+    }
+    // Every teardown reaches VFS and VM, in rounds as answers make room.
+    let mut exits = Vec::new();
+    for _ in 0..100 {
+        let Some((to, m)) = w.sys.requests.first().cloned() else {
+            break;
+        };
+        w.sys.requests.remove(0);
+        if to == VFS {
+            if let Ok(VfsPmCall::Exit { ep, .. }) = VfsPmCall::try_from(&m) {
+                exits.push(ep.0);
+            }
+            w.vfs_answer(&m, Ok(VfsAnswer::Value(0)));
+        } else {
+            w.vm_answer(&m, Ok(VmAnswer::Value(0)));
+        }
+    }
+    assert_eq!(exits, vec![200, 201, 202, 203, 204, 205], "in order");
+    for ep in 200..206 {
+        assert!(w.proc(ep).released, "{ep}");
+    }
+    for _ in &kids {
+        let r = w
+            .call(
+                INIT_EP,
+                PmCall::Wait {
+                    id: 2,
+                    pid: -1,
+                    options: WNOHANG,
+                },
+            )
+            .unwrap();
+        assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGTERM);
+    }
 }
