@@ -29,7 +29,8 @@
 //! asks for a suspended call to be interrupted (Unpause: the call is
 //! dropped, what it waits on in PFS or a driver cancelled, and the caller
 //! answered `EINTR`). A write to a pipe without readers raises SIGPIPE with
-//! [`Sys::sig_send`].
+//! [`Sys::sig_send`]. VM asks for the bytes of a block device it maps
+//! ([`sys::proto::vfs::VfsVmCall`], only from the process DS names `vm`).
 //!
 //! Talks to: users (calls in, replies out), PM, file servers (MFS) and the pipe
 //! server (PFS) over `sys::proto::fs` (+ `pfs::proto`), character drivers
@@ -54,7 +55,7 @@ use core::task::{Context, Poll, Waker};
 
 use sys::proto::fs::{Buf, Cred, FsAnswer, FsReply, FsRequest};
 use sys::proto::kernel::{DeadPeer, is_notify};
-use sys::proto::vfs::{VfsCall, VfsPmCall, VfsReply};
+use sys::proto::vfs::{VfsCall, VfsPmCall, VfsReply, VfsVmCall};
 use sys::{Endpoint, Errno, GrantAccess, GrantId, Message, Process, Sys};
 
 /// Most open files per process (MINIX `OPEN_MAX`).
@@ -72,6 +73,8 @@ pub const RETRY_TICKS: u64 = 1;
 pub const SIGPIPE: u32 = 13;
 /// The label of the process manager, the only sender of [`VfsPmCall`]s.
 pub const PM_LABEL: &str = "pm";
+/// The label of the memory manager, the only sender of [`VfsVmCall`]s.
+pub const VM_LABEL: &str = "vm";
 
 /// A mounted file system.
 #[derive(Debug, Clone)]
@@ -432,6 +435,8 @@ pub struct Vfs {
     stats: VfsStats,
     /// Sender check of [`VfsPmCall`]s.
     pm: sys::ds::OnlyClient,
+    /// Sender check of [`VfsVmCall`]s.
+    vm: sys::ds::OnlyClient,
     /// Exit jobs per exiting process (endpoint number).
     exiting: BTreeMap<u32, Vec<u64>>,
 }
@@ -462,6 +467,7 @@ impl Vfs {
             ds_again: false,
             stats: VfsStats::default(),
             pm: sys::ds::OnlyClient::new(Some(PM_LABEL)),
+            vm: sys::ds::OnlyClient::new(Some(VM_LABEL)),
             exiting: BTreeMap::new(),
         }
     }
@@ -1266,6 +1272,37 @@ impl Vfs {
         }
     }
 
+    /// A call of VM (see [`VfsVmCall`]); only the process DS names
+    /// [`VM_LABEL`] may make them. Answered when the job ends, with a
+    /// one-way send: VFS never waits for VM.
+    fn vm_call(&mut self, sys: &mut dyn Sys, msg: Message) {
+        let from = msg.source();
+        let refuse = |sys: &mut dyn Sys, e: Errno| {
+            let rep = VfsReply {
+                id: msg.request_id(),
+                result: Err(e),
+            };
+            let _ = sys.send(from, rep.to_message());
+        };
+        if !self.vm.allows(sys, from) {
+            refuse(sys, Errno::EPERM);
+            return;
+        }
+        match VfsVmCall::try_from(&msg) {
+            Ok(VfsVmCall::PeekDev {
+                id,
+                ep,
+                fd,
+                pos,
+                buf,
+            }) => {
+                let fut = ops::vm_peek_dev(self.st.clone(), id, from, ep, fd, pos, buf);
+                self.spawn_job(sys, from, None, fut);
+            }
+            Err(e) => refuse(sys, e),
+        }
+    }
+
     /// Exit job `job` of `ep` finished.
     fn exit_done(&mut self, ep: Endpoint, job: u64) {
         if let Some(v) = self.exiting.get_mut(&ep.0) {
@@ -1480,6 +1517,10 @@ impl Process for Vfs {
         }
         if VfsPmCall::is_pm_call(&msg) {
             self.pm_call(sys, msg);
+            return;
+        }
+        if VfsVmCall::is_vm_call(&msg) {
+            self.vm_call(sys, msg);
             return;
         }
         self.call(sys, msg);

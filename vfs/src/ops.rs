@@ -4,7 +4,8 @@
 //!
 //! PM's process calls are jobs too ([`pm_fork`], [`pm_exit`],
 //! [`pm_exec_check`], [`pm_exec_done`]); they act on the named process's
-//! tables and answer PM.
+//! tables and answer PM. So is VM's [`vm_peek_dev`] (the bytes of a block
+//! device mapping), answered to VM.
 //!
 //! Simplifications (documented, not hidden): each open, working directory
 //! and chroot directory holds its own file-server reference (no shared
@@ -1837,6 +1838,64 @@ pub fn pm_exec_check(st: Shared, id: u64, ep: Endpoint, fd: i32) -> JobFut {
         .await;
         stat_out(id, r)
     })
+}
+
+/// VM's PeekDev: up to `buf.len` bytes from `pos` of the block device on
+/// `ep`'s descriptor `fd`, read by the file server hosting the node (its
+/// `bio`, through its cache) straight into VM's buffer `buf`; the
+/// descriptor's offset does not move. Answers the bytes read.
+pub fn vm_peek_dev(
+    st: Shared,
+    id: u64,
+    vm: Endpoint,
+    ep: Endpoint,
+    fd: i32,
+    pos: u64,
+    buf: Buf,
+) -> JobFut {
+    let v = V::of(st, ep);
+    Box::pin(async move { value(id, v.peek_dev(vm, fd, pos, buf).await.map(|n| n as i64)) })
+}
+
+impl V {
+    async fn peek_dev(&self, vm: Endpoint, fd: i32, pos: u64, buf: Buf) -> R<u64> {
+        let (_, f) = self.filp(fd)?;
+        if f.mode & mode::S_IFMT != mode::S_IFBLK
+            || self.is_cdev_mnt(f.mnt)
+            || self.is_pipe_mnt(f.mnt)
+        {
+            return Err(Errno::ENODEV);
+        }
+        if f.flags & oflag::O_ACCMODE == oflag::O_WRONLY {
+            return Err(Errno::EACCES);
+        }
+        let len = (buf.len as usize).min(MAX_IO);
+        if len == 0 {
+            return Ok(0);
+        }
+        let req = FsRequest::Read {
+            id: 0,
+            ino: f.ino,
+            pos,
+            buf: no_buf(),
+            flags: f.flags,
+        };
+        // VM's grant passed on: the file server copies into VM's memory.
+        let into = GSpec::Pass {
+            from: vm,
+            grant: buf.grant,
+            len,
+            access: GrantAccess::WRITE,
+        };
+        let (ans, _) = self.fs(f.mnt, req, into, GSpec::None).await?;
+        let FsAnswer::Count { n, .. } = ans else {
+            return Err(Errno::EIO);
+        };
+        if n > len as u64 {
+            return Err(Errno::EIO);
+        }
+        Ok(n)
+    }
 }
 
 /// PM's ExecDone: `ep`'s close-on-exec descriptors are closed.

@@ -47,6 +47,11 @@ pub enum Kind {
     Image,
     /// Anonymous memory from `mmap`.
     Mmap,
+    /// A read-only private mapping of a block device (`MmapFile`): the
+    /// pages holding device bytes are mapped, read-only; the pages after
+    /// them (wholly beyond the device end) are not, and a fault there
+    /// fails. Nothing is mapped on demand.
+    File,
     /// The stack reservation.
     Stack,
     /// Memory of a process VM did not build (a boot process, or one known
@@ -88,6 +93,11 @@ impl Region {
     /// Pages.
     pub fn pages(&self) -> u64 {
         (self.end - self.start) / PAGE
+    }
+
+    /// Whether `munmap` may remove (part of) it: mmap and file regions.
+    pub fn unmappable(&self) -> bool {
+        matches!(self.kind, Kind::Mmap | Kind::File)
     }
 }
 
@@ -346,6 +356,17 @@ impl Space {
         });
     }
 
+    /// Records a block-device mapping of `pages` pages planned with
+    /// [`Space::plan_mmap`] (its leading pages mapped and filled).
+    pub fn commit_file(&mut self, addr: u64, pages: u64, prot_bits: u32) {
+        self.insert(Region {
+            start: addr,
+            end: addr + pages * PAGE,
+            kind: Kind::File,
+            prot: prot_bits,
+        });
+    }
+
     fn insert(&mut self, r: Region) {
         let i = self.regions.partition_point(|x| x.start < r.start);
         self.regions.insert(i, r);
@@ -362,8 +383,9 @@ impl Space {
         Ok((addr, end))
     }
 
-    /// Plans `munmap(addr, len)`: the page ranges of mmap regions inside
-    /// it (what the kernel must unmap; holes are skipped, as POSIX allows).
+    /// Plans `munmap(addr, len)`: the page ranges of mmap and file regions
+    /// inside it (what the kernel must unmap; holes are skipped, as POSIX
+    /// allows, and so are a file region's pages that were never mapped).
     /// `EINVAL` for an unaligned address, a zero length, a range outside
     /// the mmap area, or a split the region table has no room for.
     pub fn plan_munmap(&self, addr: u64, len: u64) -> Result<Vec<(u64, u64)>, Errno> {
@@ -379,18 +401,18 @@ impl Space {
         Ok(self
             .regions
             .iter()
-            .filter(|r| r.kind == Kind::Mmap && r.overlaps(start, end))
+            .filter(|r| r.unmappable() && r.overlaps(start, end))
             .map(|r| (r.start.max(start), r.end.min(end)))
             .collect())
     }
 
-    /// Removes `addr..addr+len` from the mmap regions (after the kernel
-    /// unmapped it), splitting a region that spans it.
+    /// Removes `addr..addr+len` from the mmap and file regions (after the
+    /// kernel unmapped it), splitting a region that spans it.
     pub fn commit_munmap(&mut self, addr: u64, len: u64) {
         let (start, end) = (addr, addr.saturating_add(page_up(len)));
         let mut out = Vec::with_capacity(self.regions.len() + 1);
         for r in self.regions.drain(..) {
-            if r.kind != Kind::Mmap || !r.overlaps(start, end) {
+            if !r.unmappable() || !r.overlaps(start, end) {
                 out.push(r);
                 continue;
             }

@@ -11,9 +11,13 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use sys::ds::OnlyClient;
-use sys::proto::kernel::is_notify;
-use sys::proto::vm::{ExecImage, GrantRef, MemInfo, VmAnswer, VmCall, VmPmCall, VmReply};
-use sys::{Ctx, Endpoint, Errno, InitInfo, Message, Service};
+use sys::proto::fs::Buf;
+use sys::proto::kernel::{DeadPeer, is_notify};
+use sys::proto::vfs::{VfsAnswer, VfsReply, VfsVmCall};
+use sys::proto::vm::{
+    ExecImage, GrantRef, MAX_FILE_MAP, MemInfo, VmAnswer, VmCall, VmPmCall, VmReply, prot,
+};
+use sys::{Ctx, Endpoint, Errno, GrantAccess, GrantId, InitInfo, Message, Service, Sys};
 
 /// Most address spaces VM keeps (the kernel has far fewer slots); beyond
 /// it, after forgetting dead processes, `Fork` and adoptions get `EAGAIN`.
@@ -137,12 +141,37 @@ impl Table {
     }
 }
 
+/// The label of the file system server VM asks for the bytes of a
+/// block-device mapping.
+pub const VFS_LABEL: &str = "vfs";
+
+/// A block-device mapping waiting for VFS's bytes.
+#[derive(Debug, Clone, Copy)]
+struct FileMapWait {
+    /// The caller, and its request id.
+    user: Endpoint,
+    id: u64,
+    /// Where the PeekDev went.
+    vfs: Endpoint,
+    /// VM's buffer, granted to VFS.
+    grant: GrantId,
+    /// Bytes asked (whole pages).
+    len: u64,
+    /// The caller's `prot`.
+    prot: u32,
+}
+
 /// The VM logic.
 pub struct Vm<K: Kernel> {
     /// The kernel calls.
     pub kernel: K,
     table: Rc<RefCell<Table>>,
     pm: OnlyClient,
+    /// VFS's endpoint, once looked up.
+    vfs: Option<Endpoint>,
+    /// Block-device mappings waiting for VFS, by PeekDev request id.
+    file_maps: BTreeMap<u64, FileMapWait>,
+    next_peek: u64,
 }
 
 impl<K: Kernel> Vm<K> {
@@ -153,7 +182,15 @@ impl<K: Kernel> Vm<K> {
             kernel,
             table,
             pm: OnlyClient::new(Some("pm")),
+            vfs: None,
+            file_maps: BTreeMap::new(),
+            next_peek: 1,
         }
+    }
+
+    /// Block-device mappings waiting for VFS.
+    pub fn file_maps_waiting(&self) -> usize {
+        self.file_maps.len()
     }
 
     /// The state.
@@ -285,6 +322,9 @@ impl<K: Kernel> Vm<K> {
                 self.space_of(&mut t, from)?.commit_munmap(addr, len);
                 Ok(VmAnswer::Value(0))
             }
+            // Needs VFS: started and answered by `handle_message`
+            // (`mmap_file_start` / `mmap_file_done`).
+            VmCall::MmapFile { .. } => Err(Errno::ENOSYS),
             VmCall::Mprotect {
                 addr, len, prot, ..
             } => {
@@ -300,6 +340,156 @@ impl<K: Kernel> Vm<K> {
                 Ok(VmAnswer::Value(0))
             }
         }
+    }
+
+    // ---- block-device mappings ------------------------------------------------
+
+    /// Starts `MmapFile`: checks what can be checked here, then asks VFS
+    /// for the bytes with an asynchronous PeekDev into a buffer granted to
+    /// it. `Ok` means the caller is answered later (by
+    /// [`Vm::mmap_file_done`] or a bounce); an error is the answer now.
+    fn mmap_file_start(
+        &mut self,
+        sys: &mut dyn Sys,
+        from: Endpoint,
+        call: VmCall,
+    ) -> Result<(), Errno> {
+        let VmCall::MmapFile {
+            id,
+            fd,
+            offset,
+            len,
+            prot: p,
+        } = call
+        else {
+            return Err(Errno::EINVAL);
+        };
+        if p & prot::WRITE != 0 {
+            return Err(Errno::EACCES);
+        }
+        if p & !prot::ALL != 0 || len == 0 || !offset.is_multiple_of(PAGE) {
+            return Err(Errno::EINVAL);
+        }
+        if len > MAX_FILE_MAP {
+            return Err(Errno::ENOMEM);
+        }
+        let size = crate::regions::page_up(len);
+        let pages = size / PAGE;
+        {
+            let table = self.table.clone();
+            let mut t = table.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
+            // Room in the mmap area and memory, before VFS is bothered.
+            self.space_of(&mut t, from)?.plan_mmap(size, p)?;
+        }
+        exec::check_memory(pages + pages / 512 + 2, self.free_frames()?)?;
+        let mut tries = 0;
+        loop {
+            let vfs = match self.vfs {
+                Some(v) => v,
+                None => {
+                    let v = sys::ds::retrieve_label(sys, VFS_LABEL).map_err(|_| Errno::EIO)?;
+                    self.vfs = Some(v);
+                    v
+                }
+            };
+            let grant = sys.grant_create(vfs, GrantAccess::WRITE, alloc::vec![0; size as usize])?;
+            let peek = self.next_peek;
+            self.next_peek += 1;
+            let req = VfsVmCall::PeekDev {
+                id: peek,
+                ep: from,
+                fd,
+                pos: offset,
+                buf: Buf {
+                    grant,
+                    len: size as u32,
+                },
+            };
+            match sys.request(vfs, req.to_message()) {
+                Ok(()) => {
+                    self.file_maps.insert(
+                        peek,
+                        FileMapWait {
+                            user: from,
+                            id,
+                            vfs,
+                            grant,
+                            len: size,
+                            prot: p,
+                        },
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = sys.grant_revoke(grant);
+                    // A restarted VFS is looked up again, once.
+                    self.vfs = None;
+                    tries += 1;
+                    if tries > 1 || !matches!(e, Errno::EDEADSRCDST(_)) {
+                        return Err(Errno::EIO);
+                    }
+                }
+            }
+        }
+    }
+
+    /// VFS answered the PeekDev of `w` with `result` (bytes read into the
+    /// buffer `bytes`): maps the pages holding device bytes, fills them,
+    /// makes them read-only and records the whole mapping; the rest of the
+    /// last such page stays zero (fresh pages), pages after it stay
+    /// unmapped. `ENXIO` when the offset was at or past the device end
+    /// (no page would hold device bytes).
+    fn mmap_file_done(
+        &mut self,
+        w: &FileMapWait,
+        result: Result<VfsAnswer, Errno>,
+        bytes: &[u8],
+    ) -> Result<VmAnswer, Errno> {
+        let n = match result? {
+            VfsAnswer::Value(n) => u64::try_from(n).map_err(|_| Errno::EIO)?,
+            _ => return Err(Errno::EIO),
+        };
+        if n > w.len || n > bytes.len() as u64 {
+            return Err(Errno::EIO);
+        }
+        if n == 0 {
+            return Err(Errno::ENXIO);
+        }
+        let table = self.table.clone();
+        let mut t = table.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
+        let (addr, pages) = self.space_of(&mut t, w.user)?.plan_mmap(w.len, w.prot)?;
+        let readable = crate::regions::page_up(n) / PAGE;
+        self.grow(w.user, addr, readable, true)?;
+        let filled = self
+            .kernel
+            .copy_to(w.user, addr, &bytes[..n as usize])
+            .and_then(|()| self.protect_range(w.user, addr, readable, false));
+        if let Err(e) = filled {
+            let _ = self.unmap_range(w.user, addr, readable);
+            return Err(e);
+        }
+        self.space_of(&mut t, w.user)?
+            .commit_file(addr, pages, w.prot);
+        Ok(VmAnswer::Mapped {
+            addr,
+            readable: readable * PAGE,
+        })
+    }
+
+    /// VFS's answer to PeekDev `id` (or its bounce: `result` EIO): the
+    /// waiting caller is answered, unless it is gone.
+    fn file_map_answer(&mut self, sys: &mut dyn Sys, peek: u64, result: Result<VfsAnswer, Errno>) {
+        let Some(w) = self.file_maps.remove(&peek) else {
+            return;
+        };
+        let bytes = sys.grant_revoke(w.grant).unwrap_or_default();
+        if !self.kernel.alive(w.user) {
+            return;
+        }
+        let result = self.mmap_file_done(&w, result, &bytes);
+        let reply = VmReply { id: w.id, result };
+        // The caller may have died meanwhile; nothing to do then.
+        let _ = sys.send(w.user, reply.to_message());
     }
 
     // ---- PM calls -----------------------------------------------------------
@@ -507,18 +697,42 @@ impl<K: Kernel> Vm<K> {
     pub fn handle_message(&mut self, sys: &mut dyn sys::Sys, msg: &Message) -> Option<Message> {
         let src = msg.source();
         if src == Endpoint::SYSTEM {
-            // Page faults are announced by a notification; anything else
-            // from SYSTEM (a bounced reply to a caller that died) needs
-            // nothing.
+            // Page faults are announced by a notification; a bounced
+            // PeekDev (VFS died before answering) fails its mapping;
+            // anything else from SYSTEM (a bounced reply to a caller that
+            // died) needs nothing.
             if is_notify(msg) {
                 self.page_faults();
+            } else if let Ok(b) = DeadPeer::try_from(msg)
+                && self
+                    .file_maps
+                    .get(&b.request_id())
+                    .is_some_and(|w| w.vfs == b.dead)
+            {
+                self.vfs = None;
+                self.file_map_answer(sys, b.request_id(), Err(Errno::EIO));
             }
             return None;
         }
         if is_notify(msg) {
             return None;
         }
+        if self
+            .file_maps
+            .get(&msg.request_id())
+            .is_some_and(|w| w.vfs == src)
+            && let Ok(r) = VfsReply::try_from(msg)
+        {
+            self.file_map_answer(sys, r.id, r.result);
+            return None;
+        }
         if VmCall::is_vm_call(msg) {
+            if let Ok(c @ VmCall::MmapFile { id, .. }) = VmCall::try_from(msg) {
+                return self
+                    .mmap_file_start(sys, src, c)
+                    .err()
+                    .map(|e| VmReply { id, result: Err(e) }.to_message());
+            }
             return Some(
                 match VmCall::try_from(msg) {
                     Ok(c) => self.user_call(src, c),
@@ -568,6 +782,9 @@ impl<K: Kernel + 'static> Service for Vm<K> {
         ));
         // Faults held while no instance was there to be notified.
         self.page_faults();
+        // PeekDev ids of this instance start past any a predecessor may
+        // have had answered to the same endpoint.
+        self.next_peek = (cx.sys.now() << 24) | 1;
         Ok(())
     }
 

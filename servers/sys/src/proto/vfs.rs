@@ -61,6 +61,9 @@ const PM_EXEC_DONE: u32 = 0xa43;
 const PM_SETCRED: u32 = 0xa44;
 const PM_UNPAUSE: u32 = 0xa45;
 
+// VM -> VFS ([`VfsVmCall`]).
+const VM_PEEK_DEV: u32 = 0xa60;
+
 const R_VALUE: u32 = 0xa80;
 const R_STAT: u32 = 0xa81;
 const R_STATVFS: u32 = 0xa82;
@@ -908,6 +911,105 @@ impl TryFrom<&Message> for VfsPmCall {
     }
 }
 
+/// A call of VM (the memory manager) asking VFS for file bytes to map
+/// (MINIX's `VMVFSREQ_FDIO`). VFS accepts these only from the process DS
+/// names `vm` (others: `EPERM`). VM sends them as asynchronous requests
+/// and answers its own caller when VFS has answered (neither blocks on the
+/// other). Answers are [`VfsReply`]s with [`VfsAnswer::Value`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VfsVmCall {
+    /// Read up to `buf.len` bytes from byte `pos` of the block device open
+    /// on `ep`'s descriptor `fd` into `buf` (a grant VM made to VFS,
+    /// passed on to the file server): the same path as a read(2) of the
+    /// device (the file server's `bio`, so served from its cache), without
+    /// moving the descriptor's offset. -> the bytes read: `min(size - pos,
+    /// len)`, 0 at or after the end of the device. `EBADF` if `fd` is not
+    /// open, `EACCES` if it is open write-only, `ENODEV` if it is not a
+    /// block device.
+    PeekDev {
+        /// Request id.
+        id: u64,
+        /// The process whose descriptor it is (VM's caller).
+        ep: Endpoint,
+        /// Its descriptor.
+        fd: i32,
+        /// Device offset.
+        pos: u64,
+        /// VM's buffer (writable by VFS and the file server).
+        buf: Buf,
+    },
+}
+
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
+#[repr(C)]
+struct VmCallP {
+    id: U64,
+    ep: U32,
+    fd: I32,
+    pos: U64,
+    grant: U32,
+    len: U32,
+}
+
+const _: () = assert!(core::mem::size_of::<VmCallP>() <= 56);
+
+impl VfsVmCall {
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        match *self {
+            VfsVmCall::PeekDev { id, .. } => id,
+        }
+    }
+
+    /// Encode.
+    pub fn to_message(&self) -> Message {
+        match *self {
+            VfsVmCall::PeekDev {
+                id,
+                ep,
+                fd,
+                pos,
+                buf,
+            } => Message::with(
+                VM_PEEK_DEV,
+                &VmCallP {
+                    id: U64::new(id),
+                    ep: U32::new(ep.0),
+                    fd: I32::new(fd),
+                    pos: U64::new(pos),
+                    grant: U32::new(buf.grant.0),
+                    len: U32::new(buf.len),
+                },
+            ),
+        }
+    }
+
+    /// Whether `m` carries a VM -> VFS call number.
+    pub fn is_vm_call(m: &Message) -> bool {
+        m.mtype() == VM_PEEK_DEV
+    }
+}
+
+impl TryFrom<&Message> for VfsVmCall {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        if m.mtype() != VM_PEEK_DEV {
+            return Err(Errno::ENOSYS);
+        }
+        let p: VmCallP = m.payload_as()?;
+        Ok(VfsVmCall::PeekDev {
+            id: p.id.get(),
+            ep: Endpoint(p.ep.get()),
+            fd: p.fd.get(),
+            pos: p.pos.get(),
+            buf: Buf {
+                grant: GrantId(p.grant.get()),
+                len: p.len.get(),
+            },
+        })
+    }
+}
+
 /// A successful VFS answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VfsAnswer {
@@ -1267,6 +1369,29 @@ mod tests {
             VfsCall::try_from(&calls[0].to_message()),
             Err(Errno::ENOSYS)
         );
+    }
+
+    #[test]
+    fn vm_calls_roundtrip() {
+        let c = VfsVmCall::PeekDev {
+            id: 7,
+            ep: Endpoint(0x3_0044),
+            fd: 5,
+            pos: 3 * 4096,
+            buf: Buf {
+                grant: GrantId(9),
+                len: 20_480,
+            },
+        };
+        let m = c.to_message();
+        assert!(VfsVmCall::is_vm_call(&m));
+        assert!(!VfsPmCall::is_pm_call(&m) && !VfsCall::is_vfs_call(&m));
+        assert_eq!(m.request_id(), 7);
+        assert_eq!(VfsVmCall::try_from(&m), Ok(c));
+        assert_eq!(VfsPmCall::try_from(&m), Err(Errno::ENOSYS));
+        assert_eq!(VfsCall::try_from(&m), Err(Errno::ENOSYS));
+        let other = VfsCall::Pipe { id: 9 }.to_message();
+        assert_eq!(VfsVmCall::try_from(&other), Err(Errno::ENOSYS));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!
 //! * [`VmCall`], from any user process about its *own* address space
 //!   (the caller is the message's source): `brk`, anonymous `mmap`,
-//!   `munmap`, `mprotect`, and memory figures.
+//!   `munmap`, `mprotect`, memory figures, and a read-only private
+//!   mapping of a block device ([`VmCall::MmapFile`]: VM asks VFS with
+//!   `sys::proto::vfs::VfsVmCall::PeekDev`, which reads through the file
+//!   server's cache, and answers when VFS has answered).
 //! * [`VmPmCall`], from PM only (VM checks the sender against the process
 //!   DS names `pm`; anyone else gets `EPERM`): fork, exec, exit and the
 //!   adoption of a boot-started user process.
@@ -25,6 +28,7 @@ const MMAP: u32 = 0xb01;
 const MUNMAP: u32 = 0xb02;
 const MPROTECT: u32 = 0xb03;
 const INFO: u32 = 0xb04;
+const MMAP_FILE: u32 = 0xb05;
 
 const PM_FORK: u32 = 0xb40;
 const PM_EXEC: u32 = 0xb41;
@@ -34,6 +38,11 @@ const PM_NEWPROC: u32 = 0xb43;
 const R_VALUE: u32 = 0xb80;
 const R_INFO: u32 = 0xb81;
 const R_EXEC: u32 = 0xb82;
+const R_MAPPED: u32 = 0xb83;
+
+/// Most bytes one [`VmCall::MmapFile`] maps (VFS's largest single read);
+/// longer is `ENOMEM`.
+pub const MAX_FILE_MAP: u64 = 1 << 20;
 
 /// Protection bits of [`VmCall::Mmap`] and [`VmCall::Mprotect`] (POSIX
 /// values).
@@ -55,6 +64,7 @@ struct CallP {
     addr: U64,
     len: U64,
     prot: U32,
+    fd: I32,
 }
 
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
@@ -131,6 +141,32 @@ pub enum VmCall {
         /// Request id.
         id: u64,
     },
+    /// Read-only private mapping (`mmap(PROT_READ, MAP_PRIVATE)`) of
+    /// `len` bytes (rounded up to pages) of the block device open on the
+    /// caller's descriptor `fd`, from byte `offset` (page-aligned) ->
+    /// [`VmAnswer::Mapped`]. VM asks VFS for the bytes (read through the
+    /// file server's cache), maps them in the mmap area and makes them
+    /// read-only; the rest of the last page holding device bytes is zero,
+    /// and pages wholly beyond the device end (beyond
+    /// `roundup(size, page)`) are reserved but not mapped (an access
+    /// faults; `munmap` releases them with the rest). Errors: `EACCES` if
+    /// `prot` asks for write, `EINVAL` for a zero length, an unaligned
+    /// offset or unknown `prot` bits, `ENOMEM` above [`MAX_FILE_MAP`] or
+    /// without room, `EBADF` / `ENODEV` (not a block device) from VFS, and
+    /// `ENXIO` when no page would hold device bytes (`offset` at or past
+    /// the end: the mapping would lie wholly beyond it).
+    MmapFile {
+        /// Request id.
+        id: u64,
+        /// The caller's descriptor of a block device.
+        fd: i32,
+        /// Device offset (page-aligned).
+        offset: u64,
+        /// Bytes.
+        len: u64,
+        /// [`prot`] bits (without [`prot::WRITE`]).
+        prot: u32,
+    },
 }
 
 impl VmCall {
@@ -141,6 +177,7 @@ impl VmCall {
             | VmCall::Mmap { id, .. }
             | VmCall::Munmap { id, .. }
             | VmCall::Mprotect { id, .. }
+            | VmCall::MmapFile { id, .. }
             | VmCall::Info { id } => id,
         }
     }
@@ -175,13 +212,26 @@ impl VmCall {
                 MPROTECT
             }
             VmCall::Info { .. } => INFO,
+            VmCall::MmapFile {
+                fd,
+                offset,
+                len,
+                prot,
+                ..
+            } => {
+                p.fd = I32::new(fd);
+                p.addr = U64::new(offset);
+                p.len = U64::new(len);
+                p.prot = U32::new(prot);
+                MMAP_FILE
+            }
         };
         Message::with(t, &p)
     }
 
     /// Whether `m` carries a [`VmCall`] number.
     pub fn is_vm_call(m: &Message) -> bool {
-        (BRK..=INFO).contains(&m.mtype())
+        (BRK..=MMAP_FILE).contains(&m.mtype())
     }
 
     /// Decode (the same as `TryFrom<&Message>`).
@@ -217,6 +267,13 @@ impl TryFrom<&Message> for VmCall {
                 prot: p.prot.get(),
             },
             INFO => VmCall::Info { id },
+            MMAP_FILE => VmCall::MmapFile {
+                id,
+                fd: p.fd.get(),
+                offset: p.addr.get(),
+                len: p.len.get(),
+                prot: p.prot.get(),
+            },
             _ => return Err(Errno::ENOSYS),
         })
     }
@@ -403,6 +460,15 @@ pub enum VmAnswer {
     Info(MemInfo),
     /// [`VmPmCall::Exec`].
     Exec(ExecImage),
+    /// [`VmCall::MmapFile`]: the mapping's address, and how much of it is
+    /// mapped (readable) from its start: the pages holding device bytes.
+    Mapped {
+        /// First byte of the mapping (`len` rounded up to pages long).
+        addr: u64,
+        /// Bytes mapped from `addr` (a multiple of the page size); the
+        /// pages after them are reserved and not mapped.
+        readable: u64,
+    },
 }
 
 /// VM's reply to either request family.
@@ -446,6 +512,10 @@ impl VmReply {
                 words(&mut p, &[x.entry, x.rsp, x.block_addr, x.block_len]);
                 R_EXEC
             }
+            Ok(VmAnswer::Mapped { addr, readable }) => {
+                words(&mut p, &[addr, readable]);
+                R_MAPPED
+            }
         };
         Message::with(t, &p)
     }
@@ -485,6 +555,10 @@ impl TryFrom<&Message> for VmReply {
                 block_addr: v(2),
                 block_len: v(3),
             }),
+            R_MAPPED => VmAnswer::Mapped {
+                addr: v(0),
+                readable: v(1),
+            },
             _ => return Err(Errno::EBADCALL),
         };
         Ok(VmReply {
@@ -523,6 +597,13 @@ mod tests {
                 prot: prot::READ,
             },
             VmCall::Info { id: 6 },
+            VmCall::MmapFile {
+                id: 7,
+                fd: -3,
+                offset: 0x1000,
+                len: 20_992,
+                prot: prot::READ,
+            },
         ];
         for c in calls {
             let m = c.to_message();
@@ -616,6 +697,13 @@ mod tests {
                     block_addr: 0x7ffe_efd0,
                     block_len: 30,
                 })),
+            },
+            VmReply {
+                id: 6,
+                result: Ok(VmAnswer::Mapped {
+                    addr: 0x6000_3000,
+                    readable: 3 * 4096,
+                }),
             },
         ];
         for r in replies {

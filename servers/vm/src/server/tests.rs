@@ -653,3 +653,373 @@ fn in_the_simulator_only_pm_may_make_pm_calls() {
     let r = VmReply::try_from(&sim.call(vm, junk).unwrap()).unwrap();
     assert_eq!((r.id, r.result), (79, Err(Errno::ENOSYS)));
 }
+
+// ---- block-device mappings (MmapFile -> PeekDev -> map) ----------------------
+
+use sys::proto::ds::{DsAnswer, DsReply, DsRequest};
+use sys::proto::kernel::DeadPeer;
+use sys::proto::vfs::{VfsAnswer, VfsReply, VfsVmCall};
+use sys::{GrantAccess, SpawnSpec, Ticks};
+
+const VFS: u32 = 50;
+
+/// The transport around VM: DS names VFS, grants keep their buffers (the
+/// test writes into them as VFS's file server would), requests and sends
+/// are recorded.
+#[derive(Default)]
+struct FakeSys {
+    grants: BTreeMap<u32, Vec<u8>>,
+    next_grant: u32,
+    requests: Vec<(u32, Message)>,
+    sent: Vec<(u32, Message)>,
+    /// VFS refuses requests (dead).
+    vfs_dead: bool,
+}
+
+impl sys::Sys for FakeSys {
+    fn self_endpoint(&self) -> Endpoint {
+        Endpoint(7)
+    }
+    fn now(&self) -> Ticks {
+        5
+    }
+    fn send(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
+        self.sent.push((dest.0, msg));
+        Ok(())
+    }
+    fn request(&mut self, dest: Endpoint, msg: Message) -> Result<(), Errno> {
+        if self.vfs_dead {
+            return Err(Errno::EDEADSRCDST(None));
+        }
+        self.requests.push((dest.0, msg));
+        Ok(())
+    }
+    fn sendrec(&mut self, dest: Endpoint, msg: Message) -> Result<Message, Errno> {
+        assert_eq!(dest, Endpoint::DS);
+        let DsRequest::Retrieve { key, .. } = DsRequest::try_from(&msg)? else {
+            return Err(Errno::ENOSYS);
+        };
+        assert_eq!(key, "vfs");
+        Ok(DsReply {
+            id: 0,
+            result: Ok(DsAnswer {
+                key: alloc::string::String::new(),
+                ty: None,
+                value: VFS,
+                len: 0,
+                deleted: false,
+            }),
+        }
+        .to_message())
+    }
+    fn receive(&mut self, _: Endpoint) -> Result<Message, Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn notify(&mut self, _: Endpoint) -> Result<(), Errno> {
+        Ok(())
+    }
+    fn set_alarm(&mut self, _: Ticks) {}
+    fn grant_create(
+        &mut self,
+        grantee: Endpoint,
+        access: GrantAccess,
+        buf: Vec<u8>,
+    ) -> Result<GrantId, Errno> {
+        assert_eq!((grantee.0, access), (VFS, GrantAccess::WRITE));
+        self.next_grant += 1;
+        self.grants.insert(self.next_grant, buf);
+        Ok(GrantId(self.next_grant))
+    }
+    fn grant_revoke(&mut self, gid: GrantId) -> Result<Vec<u8>, Errno> {
+        self.grants.remove(&gid.0).ok_or(Errno::EINVAL)
+    }
+    fn safecopy_from(
+        &mut self,
+        _: Endpoint,
+        _: GrantId,
+        _: usize,
+        _: &mut [u8],
+    ) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn safecopy_to(&mut self, _: Endpoint, _: GrantId, _: usize, _: &[u8]) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn exit(&mut self, _: i32) {}
+    fn panic(&mut self, why: &str) {
+        panic!("VM panicked: {why}");
+    }
+    fn preserve(&mut self, _: Vec<u8>) {}
+    fn preserved(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    fn spawn(&mut self, _: &SpawnSpec<'_>) -> Result<Endpoint, Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn kill(&mut self, _: Endpoint) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn sig_send(&mut self, _: Endpoint, _: u32) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn log(&mut self, _: &str) {}
+}
+
+fn from(src: u32, mut m: Message) -> Message {
+    m.set_source(Endpoint(src));
+    m
+}
+
+/// `P` asks for a mapping; VM's PeekDev to VFS (if it sent one).
+fn mmap_file(
+    vm: &mut Vm<Fake>,
+    s: &mut FakeSys,
+    id: u64,
+    offset: u64,
+    len: u64,
+) -> Option<VfsVmCall> {
+    let c = VmCall::MmapFile {
+        id,
+        fd: 3,
+        offset,
+        len,
+        prot: prot::READ,
+    };
+    let before = s.requests.len();
+    if let Some(r) = vm.handle_message(s, &from(P.0, c.to_message())) {
+        s.sent.push((P.0, r));
+    }
+    (s.requests.len() > before).then(|| {
+        let (to, m) = s.requests.last().unwrap();
+        assert_eq!(*to, VFS);
+        VfsVmCall::try_from(m).unwrap()
+    })
+}
+
+/// VFS's file server fills `data` into the PeekDev's buffer; VFS answers
+/// `result`. Returns VM's answer to `P`.
+fn vfs_answers(
+    vm: &mut Vm<Fake>,
+    s: &mut FakeSys,
+    peek: VfsVmCall,
+    data: &[u8],
+    result: Result<i64, Errno>,
+) -> VmReply {
+    let VfsVmCall::PeekDev { id, buf, .. } = peek;
+    s.grants.get_mut(&buf.grant.0).unwrap()[..data.len()].copy_from_slice(data);
+    let r = VfsReply {
+        id,
+        result: result.map(VfsAnswer::Value),
+    };
+    assert!(vm.handle_message(s, &from(VFS, r.to_message())).is_none());
+    last_answer(s)
+}
+
+fn last_answer(s: &mut FakeSys) -> VmReply {
+    let (to, m) = s.sent.pop().expect("an answer");
+    assert_eq!(to, P.0);
+    VmReply::try_from(&m).unwrap()
+}
+
+fn device(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 13 + 1) as u8).collect()
+}
+
+#[test]
+fn a_block_device_mapping_is_filled_from_vfs_read_only_and_ends_at_the_device_end() {
+    let mut vm = vm();
+    let mut s = FakeSys::default();
+    // 4 pages asked at offset 8192 of a 3·4096−512-byte device: VFS gives
+    // 3584 bytes: one page mapped (the rest of it zero), three reserved.
+    let peek = mmap_file(&mut vm, &mut s, 1, 2 * PAGE, 4 * PAGE).expect("asked VFS");
+    let VfsVmCall::PeekDev {
+        ep, fd, pos, buf, ..
+    } = peek;
+    assert_eq!((ep, fd, pos, buf.len), (P, 3, 2 * PAGE, 4 * PAGE as u32));
+    assert!(s.sent.is_empty(), "the caller waits for VFS");
+    assert_eq!(vm.file_maps_waiting(), 1);
+    let data = device(3584);
+    let r = vfs_answers(&mut vm, &mut s, peek, &data, Ok(3584));
+    assert_eq!(r.id, 1);
+    let Ok(VmAnswer::Mapped { addr, readable }) = r.result else {
+        panic!("{r:?}");
+    };
+    assert_eq!((addr, readable), (abi::MMAP_BASE, PAGE));
+    assert_eq!(vm.kernel.read(20, addr, 3584), Some(data));
+    assert_eq!(
+        vm.kernel.read(20, addr + 3584, 512),
+        Some(vec![0; 512]),
+        "the rest of the last page is zero"
+    );
+    assert_eq!(
+        vm.kernel.mapped(20),
+        1,
+        "pages past the device end are not mapped"
+    );
+    assert!(!vm.kernel.pages[&(20, addr)].writable, "read-only");
+    assert!(s.grants.is_empty(), "the grant was revoked");
+    assert_eq!(vm.file_maps_waiting(), 0);
+    // Faults: a read past the mapped page and a write anywhere fail.
+    let t = vm.table().borrow().space(P).unwrap().clone();
+    assert_eq!(t.fault(addr + PAGE, 0), FaultAction::Fail);
+    assert_eq!(t.fault(addr + 3 * PAGE + 8, 0), FaultAction::Fail);
+    assert_eq!(
+        t.fault(addr, fault_bits::PRESENT | fault_bits::WRITE),
+        FaultAction::Fail
+    );
+    // The next anonymous mapping goes after the whole (4-page) mapping.
+    let a2 = call(
+        &mut vm,
+        VmCall::Mmap {
+            id: 2,
+            len: PAGE,
+            prot: prot::READ,
+        },
+    );
+    assert_eq!(a2, Ok(addr + 4 * PAGE));
+    // munmap releases it, reserved pages and all.
+    assert_eq!(
+        call(
+            &mut vm,
+            VmCall::Munmap {
+                id: 3,
+                addr,
+                len: 4 * PAGE,
+            }
+        ),
+        Ok(0)
+    );
+    assert_eq!(vm.kernel.mapped(20), 1, "only the anonymous page is left");
+    let a3 = call(
+        &mut vm,
+        VmCall::Mmap {
+            id: 4,
+            len: 4 * PAGE,
+            prot: prot::READ,
+        },
+    );
+    assert_eq!(a3, Ok(addr), "the range is free again");
+}
+
+#[test]
+fn whole_pages_inside_the_device_are_all_mapped() {
+    let mut vm = vm();
+    let mut s = FakeSys::default();
+    let peek = mmap_file(&mut vm, &mut s, 1, 0, 2 * PAGE - 100).unwrap();
+    let data = device(2 * PAGE as usize);
+    let r = vfs_answers(&mut vm, &mut s, peek, &data, Ok(2 * PAGE as i64));
+    assert_eq!(
+        r.result,
+        Ok(VmAnswer::Mapped {
+            addr: abi::MMAP_BASE,
+            readable: 2 * PAGE
+        })
+    );
+    assert_eq!(vm.kernel.read(20, abi::MMAP_BASE, data.len()), Some(data));
+}
+
+#[test]
+fn block_device_mapping_errors() {
+    let mut vm = vm();
+    let mut s = FakeSys::default();
+    let refused = |vm: &mut Vm<Fake>, s: &mut FakeSys, offset, len, p| {
+        let c = VmCall::MmapFile {
+            id: 9,
+            fd: 3,
+            offset,
+            len,
+            prot: p,
+        };
+        let r = vm.handle_message(s, &from(P.0, c.to_message())).unwrap();
+        assert!(s.requests.is_empty(), "VFS not asked");
+        VmReply::try_from(&r).unwrap().result
+    };
+    let rw = prot::READ | prot::WRITE;
+    assert_eq!(refused(&mut vm, &mut s, 0, PAGE, rw), Err(Errno::EACCES));
+    assert_eq!(
+        refused(&mut vm, &mut s, 0, 0, prot::READ),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        refused(&mut vm, &mut s, 100, PAGE, prot::READ),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(refused(&mut vm, &mut s, 0, PAGE, 64), Err(Errno::EINVAL));
+    assert_eq!(
+        refused(&mut vm, &mut s, 0, MAX_FILE_MAP + 1, prot::READ),
+        Err(Errno::ENOMEM)
+    );
+    vm.kernel.free = 10;
+    assert_eq!(
+        refused(&mut vm, &mut s, 0, 64 * PAGE, prot::READ),
+        Err(Errno::ENOMEM)
+    );
+    vm.kernel.free = 10_000;
+
+    // At or past the end of the device: VFS reads nothing -> ENXIO.
+    let peek = mmap_file(&mut vm, &mut s, 2, 3 * PAGE, PAGE).unwrap();
+    assert_eq!(
+        vfs_answers(&mut vm, &mut s, peek, &[], Ok(0)).result,
+        Err(Errno::ENXIO)
+    );
+    // VFS's errors come through (not a block device).
+    let peek = mmap_file(&mut vm, &mut s, 3, 0, PAGE).unwrap();
+    assert_eq!(
+        vfs_answers(&mut vm, &mut s, peek, &[], Err(Errno::ENODEV)).result,
+        Err(Errno::ENODEV)
+    );
+    // A count larger than asked is VFS's bug: EIO, nothing mapped.
+    let peek = mmap_file(&mut vm, &mut s, 4, 0, PAGE).unwrap();
+    assert_eq!(
+        vfs_answers(&mut vm, &mut s, peek, &[], Ok(PAGE as i64 + 1)).result,
+        Err(Errno::EIO)
+    );
+    assert_eq!(vm.kernel.mapped(20), 0);
+    assert!(s.grants.is_empty());
+
+    // An answer from someone else than VFS, or for no request, is ignored.
+    let peek = mmap_file(&mut vm, &mut s, 5, 0, PAGE).unwrap();
+    let VfsVmCall::PeekDev { id, .. } = peek;
+    let fake = VfsReply {
+        id,
+        result: Ok(VfsAnswer::Value(5)),
+    };
+    let r = vm.handle_message(&mut s, &from(21, fake.to_message()));
+    assert!(r.is_some_and(|m| VmReply::try_from(&m).unwrap().result == Err(Errno::ENOSYS)));
+    assert_eq!(vm.file_maps_waiting(), 1);
+    // VFS dies before answering: the bounce fails the mapping with EIO.
+    let (_, req) = s.requests.last().copied().unwrap();
+    let bounce = from(
+        Endpoint::SYSTEM.0,
+        DeadPeer::for_request(Endpoint(VFS), None, &req).to_message(),
+    );
+    assert!(vm.handle_message(&mut s, &bounce).is_none());
+    assert_eq!(last_answer(&mut s).result, Err(Errno::EIO));
+    assert_eq!(vm.file_maps_waiting(), 0);
+    assert!(s.grants.is_empty());
+    // VFS unreachable: EIO at once, no grant left behind.
+    s.vfs_dead = true;
+    assert_eq!(mmap_file(&mut vm, &mut s, 6, 0, PAGE), None);
+    assert_eq!(last_answer(&mut s).result, Err(Errno::EIO));
+    assert!(s.grants.is_empty());
+}
+
+#[test]
+fn a_caller_gone_before_vfs_answers_gets_nothing_mapped() {
+    let mut vm = vm();
+    let mut s = FakeSys::default();
+    let peek = mmap_file(&mut vm, &mut s, 1, 0, PAGE).unwrap();
+    vm.kernel.live.remove(&20);
+    let VfsVmCall::PeekDev { id, .. } = peek;
+    let r = VfsReply {
+        id,
+        result: Ok(VfsAnswer::Value(PAGE as i64)),
+    };
+    assert!(
+        vm.handle_message(&mut s, &from(VFS, r.to_message()))
+            .is_none()
+    );
+    assert!(s.sent.is_empty());
+    assert!(s.grants.is_empty());
+    assert_eq!(vm.kernel.mapped(20), 0);
+}
