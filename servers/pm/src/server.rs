@@ -1139,7 +1139,7 @@ impl<K: Kernel> Pm<K> {
         }
         match self.k.proc_info(ep) {
             Ok(i) if i[0] == abi::PROC_EXITED => {
-                self.terminate(cx, pid, proto::w_exited(i[5] as i64 as i32));
+                self.end(cx, pid, proto::w_exited(i[5] as i64 as i32), false);
             }
             Ok(i) if i[0] == abi::PROC_STOPPED => {
                 let s = match i[1] as u32 {
@@ -1157,7 +1157,7 @@ impl<K: Kernel> Pm<K> {
                     i[4],
                     i[2]
                 ));
-                self.terminate(cx, pid, proto::w_signaled(s));
+                self.end(cx, pid, proto::w_signaled(s), false);
             }
             Ok(_) => {
                 // Signals raised with SigSend (VFS's SIGPIPE...).
@@ -1208,6 +1208,12 @@ impl<K: Kernel> Pm<K> {
     /// `pid` ends with wait status `status`: kernel kill, then VFS and VM
     /// forget it, then its slot is released and it becomes a zombie.
     fn terminate(&mut self, cx: &mut Ctx<'_>, pid: Pid, status: i32) {
+        self.end(cx, pid, status, true);
+    }
+
+    /// [`Pm::terminate`]; `kill` false for a process the kernel already
+    /// stopped (it exited or faulted).
+    fn end(&mut self, cx: &mut Ctx<'_>, pid: Pid, status: i32, kill: bool) {
         let Some(ep) = self.ep_of(pid) else {
             return;
         };
@@ -1215,7 +1221,9 @@ impl<K: Kernel> Pm<K> {
         let Some(effects) = self.t.terminate(pid, status, times) else {
             return;
         };
-        let _ = self.k.kill(ep);
+        if kill {
+            let _ = self.k.kill(ep);
+        }
         // An operation in progress is dropped; its answers find no
         // matching operation (a fork's child is then torn down).
         self.ops.remove(&pid);
@@ -1564,13 +1572,18 @@ impl<K: Kernel> Pm<K> {
             self.deliver(cx, pid);
         }
         self.pump(cx);
-        let now = cx.sys.now();
-        let soon = (!self.retry.is_empty() || !self.newproc.is_empty() || !self.backlog.is_empty())
-            .then_some(now + 1);
-        let next = [self.t.next_alarm(), soon, self.reboot.map(|(d, _)| d)]
+        let busy = !self.retry.is_empty() || !self.newproc.is_empty() || !self.backlog.is_empty();
+        let fixed = [self.t.next_alarm(), self.reboot.map(|(d, _)| d)]
             .into_iter()
             .flatten()
             .min();
+        if !busy && (fixed.is_none() || fixed == self.armed) {
+            // Nothing new to time (and no clock read, a kernel call).
+            return;
+        }
+        let now = cx.sys.now();
+        let soon = busy.then_some(now + 1);
+        let next = [fixed, soon].into_iter().flatten().min();
         if let Some(n) = next
             && self.armed != Some(n)
         {
