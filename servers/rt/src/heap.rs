@@ -55,6 +55,29 @@ pub const CARRY_BYTES: usize = 512 * 1024;
 #[repr(C, align(4096))]
 struct Arena([u8; HEAP_SIZE]);
 
+/// The static arena of a [`StaticHeap`], a static of its own: all zero,
+/// so it lies in `.bss` and costs a program file nothing (inside the
+/// heap's static, whose other fields are not zero, it would be 256 KiB of
+/// zeros in `.data`, read and copied by every exec).
+pub struct ArenaCell(UnsafeCell<Arena>);
+
+// SAFETY: only the one heap given the arena uses it, and user programs are
+// single-threaded (see `StaticHeap`).
+unsafe impl Sync for ArenaCell {}
+
+impl ArenaCell {
+    /// A zeroed arena.
+    pub const fn new() -> Self {
+        ArenaCell(UnsafeCell::new(Arena([0; HEAP_SIZE])))
+    }
+}
+
+impl Default for ArenaCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Maps `len` bytes (page multiple) at `addr`; true on success.
 pub type MapFn = fn(usize, usize) -> bool;
 
@@ -192,7 +215,7 @@ struct Control {
 /// A heap over its own static arena plus a growth window, optionally
 /// switching to a preserved window.
 pub struct StaticHeap {
-    arena: UnsafeCell<Arena>,
+    arena: &'static ArenaCell,
     state: UnsafeCell<State>,
     control: UnsafeCell<Control>,
     win_base: usize,
@@ -209,12 +232,6 @@ unsafe impl Sync for StaticHeap {}
 
 fn no_map(_: usize, _: usize) -> bool {
     false
-}
-
-impl Default for StaticHeap {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// (class index, block size, block alignment) of a layout, or `None` above
@@ -269,20 +286,26 @@ fn carve_window(
 
 impl StaticHeap {
     /// A heap with only its static arena.
-    pub const fn new() -> Self {
-        Self::with_window(0, 0, no_map)
+    pub const fn new(arena: &'static ArenaCell) -> Self {
+        Self::with_window(arena, 0, 0, no_map)
     }
 
     /// A heap that grows into `base..end` (page-aligned, unmapped until
     /// `map` maps it) when the static arena is used up.
-    pub const fn with_window(base: usize, end: usize, map: MapFn) -> Self {
-        Self::with_windows(base, end, map, 0, 0, no_map)
+    pub const fn with_window(
+        arena: &'static ArenaCell,
+        base: usize,
+        end: usize,
+        map: MapFn,
+    ) -> Self {
+        Self::with_windows(arena, base, end, map, 0, 0, no_map)
     }
 
     /// Like [`StaticHeap::with_window`], and able to switch to a preserved
     /// heap in `pres_base..pres_end` (page-aligned; pages mapped with
     /// `pres_map`, which must leave pages already there as they are).
     pub const fn with_windows(
+        arena: &'static ArenaCell,
         base: usize,
         end: usize,
         map: MapFn,
@@ -291,7 +314,7 @@ impl StaticHeap {
         pres_map: MapFn,
     ) -> Self {
         Self {
-            arena: UnsafeCell::new(Arena([0; HEAP_SIZE])),
+            arena,
             state: UnsafeCell::new(State::new(base)),
             control: UnsafeCell::new(Control {
                 mode: Mode::Volatile,
@@ -579,7 +602,7 @@ impl StaticHeap {
             None => (layout.size(), layout.align()),
         };
         let p = if volatile {
-            let base = self.arena.get() as usize;
+            let base = self.arena.0.get() as usize;
             let start = (base + st.next).next_multiple_of(align);
             match start.checked_add(size) {
                 Some(end) if end <= base + HEAP_SIZE => {
@@ -671,9 +694,14 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    /// A fresh arena for one test heap (leaked: heaps live for the test).
+    fn arena() -> &'static ArenaCell {
+        Box::leak(Box::new(ArenaCell::new()))
+    }
+
     #[test]
     fn blocks_are_aligned_disjoint_and_reused() {
-        let heap = Box::new(StaticHeap::new());
+        let heap = Box::new(StaticHeap::new(arena()));
         let mut live = Vec::new();
         let mut seen = BTreeSet::new();
         for (i, size) in [1usize, 8, 24, 100, 4096, 5000, 33]
@@ -706,7 +734,7 @@ mod tests {
 
     #[test]
     fn exhaustion_without_a_window_returns_null() {
-        let heap = Box::new(StaticHeap::new());
+        let heap = Box::new(StaticHeap::new(arena()));
         let big = Layout::from_size_align(HEAP_SIZE / 2 + 1, 8).unwrap();
         // SAFETY: nonzero size.
         assert!(!unsafe { heap.alloc(big) }.is_null());
@@ -724,7 +752,7 @@ mod tests {
         let window = vec![0u8; 8 << 20].leak();
         let base = (window.as_ptr() as usize).next_multiple_of(4096);
         let end = base + (6 << 20);
-        let heap = Box::new(StaticHeap::with_window(base, end, map_ok));
+        let heap = Box::new(StaticHeap::with_window(arena(), base, end, map_ok));
         let l = Layout::from_size_align(1 << 20, 8).unwrap();
         let mut got = Vec::new();
         for _ in 0..4 {
@@ -756,7 +784,12 @@ mod tests {
         fn refuse(_: usize, _: usize) -> bool {
             false
         }
-        let heap = Box::new(StaticHeap::with_window(0x4800_0000, 0x6000_0000, refuse));
+        let heap = Box::new(StaticHeap::with_window(
+            arena(),
+            0x4800_0000,
+            0x6000_0000,
+            refuse,
+        ));
         let l = Layout::from_size_align(HEAP_SIZE + 1, 8).unwrap();
         // SAFETY: nonzero size.
         assert!(unsafe { heap.alloc(l) }.is_null());
@@ -771,7 +804,15 @@ mod tests {
     }
 
     fn pheap(base: usize, end: usize) -> Box<StaticHeap> {
-        Box::new(StaticHeap::with_windows(0, 0, no_map, base, end, map_ok))
+        Box::new(StaticHeap::with_windows(
+            arena(),
+            0,
+            0,
+            no_map,
+            base,
+            end,
+            map_ok,
+        ))
     }
 
     #[test]
@@ -854,7 +895,15 @@ mod tests {
     #[test]
     fn the_switch_must_come_first_and_frees_are_routed_by_address() {
         let (base, end) = pres_window(2 << 20);
-        let h = Box::new(StaticHeap::with_windows(0, 0, no_map, base, end, map_ok));
+        let h = Box::new(StaticHeap::with_windows(
+            arena(),
+            0,
+            0,
+            no_map,
+            base,
+            end,
+            map_ok,
+        ));
         let l = Layout::from_size_align(32, 8).unwrap();
         // SAFETY: nonzero size.
         let early = unsafe { h.alloc(l) };
@@ -863,12 +912,20 @@ mod tests {
         h2.start_preserved().unwrap();
         assert_eq!(h2.start_preserved(), Err(PreserveError::TooLate));
         assert_eq!(
-            StaticHeap::new().start_preserved(),
+            StaticHeap::new(arena()).start_preserved(),
             Err(PreserveError::NoWindow)
         );
         // A volatile block freed after the switch goes to the volatile
         // lists, never into the preserved heap.
-        let h3 = Box::new(StaticHeap::with_windows(0, 0, no_map, base, end, map_ok));
+        let h3 = Box::new(StaticHeap::with_windows(
+            arena(),
+            0,
+            0,
+            no_map,
+            base,
+            end,
+            map_ok,
+        ));
         h3.suspend_preserved(true); // no effect before the start
         h3.start_preserved().unwrap();
         h3.suspend_preserved(true);

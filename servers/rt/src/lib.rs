@@ -135,9 +135,15 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     sys::exit(abi::EXIT_PANIC)
 }
 
+/// The allocator's static arena, in `.bss` (zero bytes in the program
+/// file).
+#[cfg(target_os = "none")]
+static ARENA: heap::ArenaCell = heap::ArenaCell::new();
+
 #[cfg(target_os = "none")]
 #[global_allocator]
 static ALLOCATOR: heap::StaticHeap = heap::StaticHeap::with_windows(
+    &ARENA,
     abi::HEAP_BASE as usize,
     abi::HEAP_END as usize,
     map_heap_window,

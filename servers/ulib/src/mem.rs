@@ -1,5 +1,6 @@
 //! Memory, through VM: the break (`brk`/`sbrk`), anonymous `mmap`,
-//! `munmap`, `mprotect`, and the system's memory figures. The heap
+//! `munmap`, `mprotect`, read-only mappings of block devices
+//! ([`mmap_file`]), and the system's memory figures. The heap
 //! allocator (`rt`'s) owns the break window for `alloc`: programs that
 //! use [`brk`] themselves should use [`mmap`] instead.
 
@@ -95,4 +96,82 @@ pub fn grow_heap(addr: usize, len: usize) -> bool {
         return false;
     };
     brk(end as u64).is_ok_and(|b| b >= end as u64)
+}
+
+/// A read-only private mapping of a block device ([`mmap_file`]),
+/// unmapped when dropped. The pages holding device bytes are mapped
+/// ([`FileMap::bytes`]: the device's bytes, then zeros to the end of the
+/// last such page); the pages after them, wholly beyond the end of the
+/// device, are reserved but not mapped (reading them faults).
+#[derive(Debug)]
+pub struct FileMap {
+    addr: u64,
+    len: u64,
+    readable: u64,
+}
+
+impl FileMap {
+    /// The first byte of the mapping.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Its length (the requested length rounded up to pages).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is empty (never: a mapping has at least one page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The mapped part, from the start: whole pages.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: VM answered that `readable` bytes from `addr` are mapped
+        // in this process, read-only, for as long as the mapping exists;
+        // it exists until `self` is dropped (only `Drop` unmaps it), and
+        // the returned slice borrows `self`.
+        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.readable as usize) }
+    }
+}
+
+impl Drop for FileMap {
+    fn drop(&mut self) {
+        // Fails only if the range is not ours any more; nothing to do then.
+        let _ = munmap(self.addr, self.len);
+    }
+}
+
+/// mmap(2) of `len` bytes from byte `offset` (page-aligned) of the block
+/// device open on `fd`, `PROT_READ` and `MAP_PRIVATE`. VM gets the bytes
+/// from VFS (the file server's cache). Errors: `ENXIO` when `offset` is at
+/// or past the end of the device, `ENODEV` if `fd` is not a block device,
+/// `EBADF`, `EACCES` (open write-only), `EINVAL` (zero length, unaligned
+/// offset), `ENOMEM`.
+pub fn mmap_file(fd: crate::fd::Fd, offset: u64, len: u64) -> Result<FileMap> {
+    let id = ipc::next_id();
+    let call = VmCall::MmapFile {
+        id,
+        fd,
+        offset,
+        len,
+        prot: PROT_READ,
+    };
+    match vm(id, call)? {
+        VmAnswer::Mapped { addr, readable } => {
+            let len = len.div_ceil(PAGE) * PAGE;
+            if readable > len || !readable.is_multiple_of(PAGE) {
+                // Not what VM promises: give the range back.
+                let _ = munmap(addr, len);
+                return Err(Errno::EBADCALL);
+            }
+            Ok(FileMap {
+                addr,
+                len,
+                readable,
+            })
+        }
+        _ => Err(Errno::EBADCALL),
+    }
 }

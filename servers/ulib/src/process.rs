@@ -324,11 +324,15 @@ fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) ->
     let mut file = File::from_fd(crate::fs::open_fd(path, O_RDONLY, 0)?);
     // The program file is closed by exec itself.
     file.set_cloexec(true)?;
-    let mut image = Vec::new();
-    file.read_to_end(&mut image)?;
-    if image.is_empty() {
+    // One read of the size fstat reports (VFS answers short reads only at
+    // the end of the file, or above its per-call maximum: read_full loops).
+    let size = usize::try_from(file.metadata()?.len()).map_err(|_| Errno::ENOMEM)?;
+    if size == 0 {
         return Err(Errno::ENOEXEC);
     }
+    let mut image = alloc::vec![0u8; size];
+    let n = file.read_full(&mut image)?;
+    image.truncate(n);
     crate::io::flush();
     let gi = Grant::read(Server::Vm, &image)?;
     let gb = Grant::read(Server::Vm, &block)?;
