@@ -14,16 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 use system_tests::qemu::{assert_in_order, boot_with_disks};
-
-/// Byte `off` of data tagged `tag` (`servers/fstest/src/t85.rs` has the
-/// same function).
-fn fill(tag: u32, off: u64) -> u8 {
-    let mut x = off ^ (u64::from(tag) << 40) ^ 0x9e37_79b9_7f4a_7c15;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    (x >> 29) as u8
-}
+use test85_cases::fill;
 
 fn initial(minor: u32, size: u64) -> Vec<u8> {
     (0..size).map(|o| fill(minor << 16, o)).collect()

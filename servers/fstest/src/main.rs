@@ -104,25 +104,6 @@ pub fn unmount_root(sys: &mut NativeSys, c: &mut Client) -> Check {
     Ok(())
 }
 
-/// A small deterministic generator (xorshift64) for the tests' choices.
-#[derive(Debug, Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next value.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A value in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-}
-
 fn main(args: &str) -> i32 {
     let mut words = args.split_ascii_whitespace();
     let mode = words.next().unwrap_or("");

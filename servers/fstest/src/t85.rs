@@ -12,59 +12,19 @@
 //!
 //! Every accepted write is printed as `w c0dN TAG POS COUNT` (its bytes are
 //! `fill(TAG, offset)`), and the final contents as a crc32, so the host
-//! can rebuild the expected disk and compare it byte for byte.
+//! can rebuild the expected disk and compare it byte for byte. The cases,
+//! the pattern and the generator are `test85_cases`'s (shared with
+//! `/bin/test85`, which adds the peek sequences, and the host tests).
 
-use crate::{Check, Rng, ensure, err};
+use crate::{Check, ensure, err};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use native::NativeSys;
 use sys::proto::vfs::oflag::{O_RDONLY, O_RDWR};
 use sys::proto::vfs::whence::SEEK_SET;
+use test85_cases::{NAMES, Rng, case, fill, shuffle};
 use vfs::client::Client;
-
-/// Byte `off` of data tagged `tag` (`tests/tests/qemu_fs_test85.rs` has
-/// the same function for the host's side).
-pub fn fill(tag: u32, off: u64) -> u8 {
-    let mut x = off ^ (u64::from(tag) << 40) ^ 0x9e37_79b9_7f4a_7c15;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    (x >> 29) as u8
-}
-
-const NAMES: [&str; 6] = [
-    "BEFORE_EOF",
-    "UPTO_EOF",
-    "ACROSS_EOF",
-    "ONEPAST_EOF",
-    "FROM_EOF",
-    "BEYOND_EOF",
-];
-
-/// Case `k` on a device of `s` bytes: (pos, len, expected count).
-fn case(k: usize, s: u64, r: &mut Rng) -> (u64, u64, u64) {
-    match k {
-        0 => {
-            let n = r.range(1, s - 1);
-            (s - n - 1, n, n)
-        }
-        1 => {
-            let n = r.range(1, s);
-            (s - n, n, n)
-        }
-        2 => {
-            let start = r.range(1, s - 1);
-            (start, r.range(s - start + 1, s), s - start)
-        }
-        3 => {
-            let n = r.range(1, s - 1);
-            (s - n + 1, n, n - 1)
-        }
-        4 => (s, r.range(1, s), 0),
-        _ => (r.range(s + 1, 2 * s), r.range(1, s), 0),
-    }
-}
 
 struct Disk {
     name: String,
@@ -82,10 +42,7 @@ impl Disk {
         write: bool,
         rng: &mut Rng,
     ) -> Check {
-        let mut order = [0usize, 1, 2, 3, 4, 5];
-        for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-        }
+        let order = shuffle(rng);
         let op = if write { "write" } else { "read" };
         for k in order {
             let (pos, len, want) = case(k, self.size, rng);
