@@ -139,14 +139,14 @@ mod tests {
         let mut r = Rng(7);
         for s in [3584u64, 4096, 4608, 20_992] {
             for _ in 0..200 {
-                for k in 0..6 {
+                for (k, name) in NAMES.iter().enumerate() {
                     let (pos, len, want) = case(k, s, &mut r);
                     assert!(
                         len >= 1 && len <= s && want <= len,
                         "{k} {pos} {len} {want}"
                     );
                     // The expected count is the part before the end.
-                    assert_eq!(want, s.saturating_sub(pos).min(len), "{}", NAMES[k]);
+                    assert_eq!(want, s.saturating_sub(pos).min(len), "{name}");
                     match k {
                         0 => assert_eq!(pos + len, s - 1),
                         1 => assert_eq!(pos + len, s),
