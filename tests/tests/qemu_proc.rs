@@ -155,3 +155,17 @@ fn qemu_proc_bench_runs() {
         ],
     );
 }
+
+#[test]
+fn qemu_proc_user_runtime() {
+    // ulib over VFS, PM and VM, from a program on the disk.
+    run(
+        "/bin/proctest ulib\nshutdown\n",
+        &[
+            "proctest ulib: files, links, symlinks, directories, chmod, truncate, umask",
+            "proctest ulib: cwd /tmp/ulibcwd inherited by exec; FD_CLOEXEC honoured; a child's stdout through a pipe",
+            "proctest ulib: ok",
+            "init: all done (1 commands, 0 failed)",
+        ],
+    );
+}

@@ -10,6 +10,9 @@
 //! - `pause`: waits for signals for ever (killed by the test).
 //! - `write FD`: writes to descriptor FD until an error; exits with 32
 //!   for `EPIPE` (when SIGPIPE does not kill it first).
+//! - `exists PATH`: exits 0 if PATH (relative to the working directory it
+//!   inherited) exists, else 1.
+//! - `fd FD`: exits 0 if descriptor FD is open, 1 if not (`EBADF`).
 //! - `orphan FILE`: forks a grandchild and exits at once; the grandchild
 //!   waits until init has adopted it (its parent becomes 1), writes
 //!   `adopted by 1` to FILE and exits 0.
@@ -100,9 +103,18 @@ fn main(args: &[String]) -> i32 {
                 }
             }
         }
+        Some("exists") => i32::from(!fs::exists(args.get(2).map_or("", String::as_str))),
+        Some("fd") => match fd::fstat(num(args.get(2))) {
+            Ok(_) => 0,
+            Err(Errno::EBADF) => 1,
+            Err(e) => {
+                println!("child: fstat: {}", strerror(e));
+                2
+            }
+        },
         Some("orphan") => orphan(args.get(2).map_or("/tmp/orphan", String::as_str)),
         _ => {
-            println!("child: usage: child check|exit|fault|sleep|pause|write|orphan ...");
+            println!("child: usage: child check|exit|fault|sleep|pause|write|exists|fd|orphan ...");
             2
         }
     }

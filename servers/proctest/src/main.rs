@@ -21,6 +21,12 @@
 //!   overlapping segments and one with a huge bss fails with ENOEXEC or
 //!   ENOMEM, the caller goes on with its memory intact, and exec still
 //!   works afterwards (the files are made in `/tmp` from `/bin/true`).
+//! - `ulib`: the user runtime over VFS, PM and VM: files (create, write,
+//!   seek, read back, metadata, rename, link, symlink, read_dir, chmod,
+//!   truncate, unlink, umask), the working directory inherited through
+//!   fork and exec, a pipe on a child's standard output (dup2 before
+//!   exec), FD_CLOEXEC honoured by exec, the environment passed by
+//!   `exec_env`, ids and the process table, anonymous mmap.
 //! - `forkbomb`: forks until PM or the kernel refuses (EAGAIN), then kills
 //!   and reaps every child; fork and exec work again afterwards.
 #![no_std]
@@ -557,6 +563,166 @@ fn badexec() -> Check {
     Ok(())
 }
 
+// ---- ulib ----------------------------------------------------------------
+
+fn ulib_files() -> Check {
+    let dir = "/tmp/ulibtest";
+    let _ = fs::mkdir(dir, 0o755);
+    let a = format!("{dir}/a");
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&a)
+        .map_err(|err| e("create", err))?;
+    f.write_all(b"hello, world")
+        .map_err(|err| e("write", err))?;
+    f.seek(fs::SeekFrom::Start(7))
+        .map_err(|err| e("seek", err))?;
+    let mut buf = [0u8; 16];
+    let n = f.read(&mut buf).map_err(|err| e("read", err))?;
+    if &buf[..n] != b"world" {
+        return Err(format!("read back {:?}", &buf[..n]));
+    }
+    let len = f.metadata().map_err(|err| e("fstat", err))?.len();
+    f.close().map_err(|err| e("close", err))?;
+    if len != 12 {
+        return Err(format!("size {len}, expected 12"));
+    }
+    let b = format!("{dir}/b");
+    fs::rename(&a, &b).map_err(|err| e("rename", err))?;
+    fs::link(&b, &a).map_err(|err| e("link", err))?;
+    fs::symlink("b", &format!("{dir}/s")).map_err(|err| e("symlink", err))?;
+    let target = fs::readlink(&format!("{dir}/s")).map_err(|err| e("readlink", err))?;
+    let via_link = fs::read_to_string(&format!("{dir}/s")).map_err(|err| e("read symlink", err))?;
+    if target != "b" || via_link != "hello, world" {
+        return Err(format!("symlink -> {target:?}, reads {via_link:?}"));
+    }
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map_err(|err| e("read_dir", err))?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    names.sort();
+    if names != [".", "..", "a", "b", "s"] {
+        return Err(format!("read_dir: {names:?}"));
+    }
+    fs::chmod(&b, 0o600).map_err(|err| e("chmod", err))?;
+    fs::truncate(&b, 5).map_err(|err| e("truncate", err))?;
+    let st = fs::stat(&a).map_err(|err| e("stat", err))?;
+    if st.permissions() != 0o600 || st.len() != 5 || st.0.nlinks != 2 {
+        return Err(format!("stat after chmod/truncate: {:?}", st.0));
+    }
+    let lst = fs::lstat(&format!("{dir}/s")).map_err(|err| e("lstat", err))?;
+    if !lst.is_symlink() {
+        return Err("lstat does not show a symlink".into());
+    }
+    let old = fs::umask(0o077).map_err(|err| e("umask", err))?;
+    let c = format!("{dir}/c");
+    fs::write(&c, b"x").map_err(|err| e("write c", err))?;
+    fs::umask(old).map_err(|err| e("umask", err))?;
+    let perm = fs::stat(&c).map_err(|err| e("stat c", err))?.permissions();
+    if perm != 0o600 {
+        return Err(format!("a file made under umask 077 has mode {perm:o}"));
+    }
+    for p in [&a, &b, &c, &format!("{dir}/s")] {
+        fs::unlink(p).map_err(|err| e("unlink", err))?;
+    }
+    fs::rmdir(dir).map_err(|err| e("rmdir", err))?;
+    if fs::exists(dir) {
+        return Err("the directory is still there".into());
+    }
+    println!("proctest ulib: files, links, symlinks, directories, chmod, truncate, umask");
+    Ok(())
+}
+
+fn ulib_processes() -> Check {
+    // The working directory is inherited through fork and exec.
+    let dir = "/tmp/ulibcwd";
+    let _ = fs::mkdir(dir, 0o755);
+    fs::chdir(dir).map_err(|err| e("chdir", err))?;
+    fs::write("here", b"relative").map_err(|err| e("relative create", err))?;
+    let cwd = fs::getcwd();
+    let st = process::run("/bin/child", &["/bin/child", "exists", "here"])
+        .map_err(|err| e("run", err))?;
+    let _ = fs::unlink("here");
+    fs::chdir("/").map_err(|err| e("chdir /", err))?;
+    let _ = fs::rmdir(dir);
+    if cwd != dir || !st.success() {
+        return Err(format!("getcwd {cwd:?}; a child looking for ./here: {st}"));
+    }
+    // FD_CLOEXEC: closed by exec; other descriptors inherited.
+    let keep = fs::File::open("/etc/motd").map_err(|err| e("open", err))?;
+    let gone = OpenOptions::new()
+        .read(true)
+        .cloexec(true)
+        .open("/etc/motd")
+        .map_err(|err| e("open", err))?;
+    let (k, g) = (keep.fd().to_string(), gone.fd().to_string());
+    let sk = process::run("/bin/child", &["/bin/child", "fd", &k]).map_err(|err| e("run", err))?;
+    let sg = process::run("/bin/child", &["/bin/child", "fd", &g]).map_err(|err| e("run", err))?;
+    if sk.code() != Some(0) || sg.code() != Some(1) {
+        return Err(format!(
+            "descriptor {k} in the child: {sk} (want open); close-on-exec {g}: {sg} (want closed)"
+        ));
+    }
+    drop((keep, gone));
+    // A pipe on the child's standard output, and the environment of
+    // exec_env.
+    ulib::env::set_var("CHILD_TOKEN", "piped").map_err(|err| e("set_var", err))?;
+    let (r, w) = fd::pipe().map_err(|err| e("pipe", err))?;
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    if pid == 0 {
+        let _ = fd::close(r);
+        // (With no standard descriptors open, the pipe may already be 0
+        // and 1.)
+        if w != fd::STDOUT {
+            if fd::dup2(w, fd::STDOUT).is_err() {
+                process::exit(126);
+            }
+            let _ = fd::close(w);
+        }
+        let err = process::exec_env("/bin/child", &["/bin/child", "check", "7", "piped", "show"]);
+        println!("proctest: exec: {}", strerror(err));
+        process::exit(127);
+    }
+    let _ = fd::close(w);
+    let mut out = fs::File::from_fd(r);
+    let text = out.read_to_string().map_err(|err| e("read pipe", err))?;
+    let st = wait_pid(pid)?;
+    ulib::env::remove_var("CHILD_TOKEN");
+    if st.code() != Some(7) || !text.contains("child: CHILD_TOKEN=Some(\"piped\")") {
+        return Err(format!("child through a pipe: {st}, wrote {text:?}"));
+    }
+    // Ids, the process table, times.
+    let ids = process::ids().map_err(|err| e("ids", err))?;
+    let (me, parent) = process::getpids().map_err(|err| e("getpid", err))?;
+    let table = process::ps().map_err(|err| e("ps", err))?;
+    let mine = table.iter().find(|p| p.pid == me);
+    if ids.uid != 0 || ids.euid != 0 || mine.is_none_or(|p| p.ppid != parent) {
+        return Err(format!(
+            "ids {ids:?}, pid {me}, parent {parent}, ps {table:?}"
+        ));
+    }
+    process::times().map_err(|err| e("times", err))?;
+    // Anonymous memory from VM.
+    let addr =
+        mem::mmap(1 << 20, mem::PROT_READ | mem::PROT_WRITE).map_err(|err| e("mmap", err))?;
+    mem::munmap(addr, 1 << 20).map_err(|err| e("munmap", err))?;
+    println!(
+        "proctest ulib: cwd {dir} inherited by exec; FD_CLOEXEC honoured; a child's stdout through a pipe ({} bytes); pid {me} in ps ({} processes); mmap at {addr:#x}",
+        text.len(),
+        table.len()
+    );
+    Ok(())
+}
+
+fn ulib() -> Check {
+    ulib_files()?;
+    ulib_processes()
+}
+
 // ---- forkbomb ------------------------------------------------------------
 
 fn forkbomb() -> Check {
@@ -619,7 +785,7 @@ fn main(args: &[String]) -> i32 {
     let mut failed = 0;
     let mut i = 1;
     if args.len() < 2 {
-        println!("usage: proctest forkexec N | cow | signals | badexec | forkbomb ...");
+        println!("usage: proctest forkexec N | cow | signals | badexec | ulib | forkbomb ...");
         return 2;
     }
     while i < args.len() {
@@ -640,6 +806,7 @@ fn main(args: &[String]) -> i32 {
             "signals" => signals(),
             "badexec" => badexec(),
             "forkbomb" => forkbomb(),
+            "ulib" => ulib(),
             other => Err(format!("unknown case {other:?}")),
         };
         match r {
