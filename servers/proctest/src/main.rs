@@ -18,9 +18,11 @@
 //!   null dereference kills only that child (wait reports SIGSEGV); a
 //!   select interrupted by a signal returns EINTR.
 //! - `badexec`: exec of a non-ELF file, a truncated ELF, an ELF with
-//!   overlapping segments and one with a huge bss fails with ENOEXEC or
-//!   ENOMEM, the caller goes on with its memory intact, and exec still
-//!   works afterwards (the files are made in `/tmp` from `/bin/true`).
+//!   overlapping segments and one with a 768 MiB bss (beyond the program
+//!   area) fails with ENOEXEC; one whose bss fits the area but not the free
+//!   memory (the test takes memory first) with ENOMEM; the caller goes on
+//!   with its memory intact, and exec still works afterwards (the files
+//!   are made in `/tmp` from `/bin/true`).
 //! - `ulib`: the user runtime over VFS, PM and VM: files (create, write,
 //!   seek, read back, metadata, rename, link, symlink, read_dir, chmod,
 //!   truncate, unlink, umask), the working directory inherited through
@@ -491,6 +493,43 @@ fn write_exe(path: &str, data: &[u8]) -> Check {
     f.close().map_err(|err| e(path, err))
 }
 
+/// A bss that fits the program area (up to `HEAP_BASE`) but not the free
+/// memory: anonymous memory is taken first until less is free than the
+/// bss needs, so VM must answer ENOMEM (and nothing may change).
+fn bss_beyond_memory(img: &[u8], last: usize) -> Check {
+    let vaddr = u64_at(img, last + 16);
+    let memsz = rt::abi::HEAP_BASE - vaddr;
+    let need = memsz / 4096;
+    let mut big = img.to_vec();
+    put_u64(&mut big, last + 40, memsz);
+    let free = mem::info().map_err(|err| e("vm info", err))?.free;
+    // Leave 2,048 frames fewer free than the bss needs.
+    let take = (free + 2048).saturating_sub(need);
+    // Heap memory, every page written (VM maps the break eagerly anyway).
+    let mut filler = vec![0u8; (take * 4096) as usize];
+    for page in filler.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    core::hint::black_box(&mut filler);
+    let free_now = mem::info().map_err(|err| e("vm info", err))?.free;
+    let path = "/tmp/bigbss";
+    write_exe(path, &big)?;
+    let err = process::exec(path, &[path], &["PATH=/bin"]);
+    let _ = fs::unlink(path);
+    drop(filler);
+    if err != Errno::ENOMEM {
+        return Err(format!(
+            "exec with a {} MiB bss and {free_now} frames free: {err:?}, not ENOMEM",
+            memsz >> 20
+        ));
+    }
+    println!(
+        "proctest badexec: {} MiB bss with {free_now} frames free -> ENOMEM; the caller goes on",
+        memsz >> 20
+    );
+    Ok(())
+}
+
 fn badexec() -> Check {
     let img = fs::read("/bin/true").map_err(|err| e("/bin/true", err))?;
     let loads = load_headers(&img);
@@ -544,6 +583,7 @@ fn badexec() -> Check {
         println!("proctest badexec: {what} -> {err:?}; the caller goes on");
         let _ = fs::unlink(path);
     }
+    bss_beyond_memory(&img, last)?;
     let guard = core::hint::black_box(&guard);
     if guard
         .iter()
