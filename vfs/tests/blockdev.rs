@@ -1,8 +1,8 @@
 //! Block-special files (MINIX test85 through VFS): I/O on a block device
 //! node goes to the file server hosting the node and through libminixfs
 //! `bio`; devices of `b*bs ± 512` bytes; reads and writes at the six EOF
-//! positions in random order; after close the backing bytes equal the
-//! reference.
+//! positions in random order (the cases of `test85_cases`, shared with the
+//! in-guest runners); after close the backing bytes equal the reference.
 
 mod common;
 
@@ -15,50 +15,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use sys::proto::service::Policy;
 use sys::proto::vfs::{mode, oflag::*, whence::SEEK_SET};
+use test85_cases::{Rng, case, shuffle};
 
 const BS: u64 = 4096;
 const RDEV: u32 = 0x0e00;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// Inclusive range.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// The six cases: (pos, len, expected bytes).
-fn case(k: usize, s: u64, r: &mut Rng) -> (u64, u64, u64) {
-    match k {
-        0 => {
-            let n = r.range(1, s - 1);
-            (s - n - 1, n, n)
-        }
-        1 => {
-            let n = r.range(1, s);
-            (s - n, n, n)
-        }
-        2 => {
-            let start = r.range(1, s - 1);
-            let len = r.range(s - start + 1, s);
-            (start, len, s - start)
-        }
-        3 => {
-            let n = r.range(1, s - 1);
-            (s - n + 1, n, n - 1)
-        }
-        4 => (s, r.range(1, s), 0),
-        _ => (r.range(s + 1, 2 * s), r.range(1, s), 0),
-    }
+/// Random bytes from the shared generator.
+fn bytes(r: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| r.next_u64() as u8).collect()
 }
 
 fn device_bytes(drv: &SharedDriver, size: u64) -> Vec<u8> {
@@ -72,7 +36,7 @@ fn device_bytes(drv: &SharedDriver, size: u64) -> Vec<u8> {
 fn one_image(size: u64, seq: usize, seed: u64) {
     let mut rng = Rng(seed | 1);
     let drv = SharedDriver::new(SimDriver::disk(size));
-    let reference = rng.bytes(size as usize);
+    let reference = bytes(&mut rng, size as usize);
     {
         let mut d = BdevDevice::open_new(drv.clone(), 0, Access::RW).unwrap();
         d.write_vectored(0, &[&reference[..]]).unwrap();
@@ -93,21 +57,17 @@ fn one_image(size: u64, seq: usize, seed: u64) {
     w.run(move |s, c| {
         c.mknod(s, "/vnd0", mode::S_IFBLK | 0o600, RDEV).unwrap();
         let fd = c.open(s, "/vnd0", O_RDWR, 0).unwrap();
-        let mut order: Vec<usize> = (0..6).collect();
         let passes: &[bool] = match seq {
             0 => &[false, true, false],
             _ => &[true, false],
         };
         for &write in passes {
             // Random order of the six cases (caching effects).
-            for i in (1..order.len()).rev() {
-                order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-            }
-            for &k in &order {
+            for k in shuffle(&mut rng) {
                 let (pos, len, want) = case(k, size, &mut rng);
                 assert_eq!(c.lseek(s, fd, pos as i64, SEEK_SET).unwrap(), pos as i64);
                 if write {
-                    let data = rng.bytes(len as usize);
+                    let data = bytes(&mut rng, len as usize);
                     let n = c.write(s, fd, &data).unwrap();
                     assert_eq!(n as u64, want, "write case {k} pos {pos} len {len}");
                     if want > 0 {
