@@ -69,6 +69,10 @@ pub struct Ctx {
     /// Stopped by `Stop` (or a `ProcFork` child not yet resumed): never
     /// scheduled, whatever its IPC state.
     stopped: bool,
+    /// Held by `SigSend` (plain users only): not scheduled, whatever its
+    /// IPC state, until its signal manager has taken the signals
+    /// (`SigPending`) and calls `Resume` (MINIX's `RTS_SIG_PENDING`).
+    sig_held: bool,
     /// Gets its page faults (`SetPager`) while alive.
     pager: Option<Endpoint>,
     /// A page fault held for the pager: not runnable until `PageFix`.
@@ -99,6 +103,7 @@ impl Ctx {
             times: CpuTimes::default(),
             pending_sigs: 0,
             stopped: false,
+            sig_held: false,
             pager: None,
             held: None,
         }
@@ -781,7 +786,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::CloneSpace => clone_space(k, frame),
         Syscall::Fork => fork(k, slot, frame),
         Syscall::SetEntry => set_entry(k, slot, frame),
-        Syscall::SigSend => sig_send(k, frame),
+        Syscall::SigSend => sig_send(k, slot, frame),
         Syscall::SigPending => sig_pending(k, slot, frame),
         Syscall::ProcInfo => proc_info(k, slot, frame),
         Syscall::DmaAlloc => dma_alloc(k, slot, frame),
@@ -829,6 +834,11 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::Resume => live_slot(k, Endpoint(frame.rdi as u32)).map(|target| {
             if let Some(p) = k.procs.get_mut(target) {
                 p.ctx.stopped = false;
+                // A `SigSend` hold ends once the manager took the signals;
+                // one raised since keeps it held until that is taken too.
+                if p.ctx.pending_sigs == 0 {
+                    p.ctx.sig_held = false;
+                }
             }
             make_runnable(k, target);
             0
@@ -962,12 +972,12 @@ fn apply_wakes(k: &mut Kernel, wakes: Vec<Wake>) {
 }
 
 /// Puts a live, unblocked process on the run queues (no effect if it is
-/// already there, or if it is stopped or waits for its pager).
+/// already there, or if it is stopped, held for its signal manager or
+/// waits for its pager).
 fn make_runnable(k: &mut Kernel, slot: usize) {
-    if k.procs
-        .get(slot)
-        .is_some_and(|p| p.state == ProcState::Runnable && !p.ctx.stopped && p.ctx.held.is_none())
-    {
+    if k.procs.get(slot).is_some_and(|p| {
+        p.state == ProcState::Runnable && !p.ctx.stopped && !p.ctx.sig_held && p.ctx.held.is_none()
+    }) {
         // AlreadyQueued is fine: the process is runnable either way.
         let _ = k.rq.enqueue(slot);
     }
@@ -1004,6 +1014,22 @@ fn process_gone(k: &mut Kernel, slot: usize) {
             .collect();
         for (s, fault) in orphans {
             stop_other(k, s, fault);
+        }
+        // `SigSend` holds wait for a manager that is gone: they end (a
+        // restarted manager takes what is still pending and resumes).
+        let held: Vec<usize> = (0..kernel_core::process::NR_PROCS)
+            .filter(|&s| s != slot)
+            .filter(|&s| {
+                k.procs
+                    .get(s)
+                    .is_some_and(|p| p.ctx.sig_held && p.ctx.signal_manager == Some(dead))
+            })
+            .collect();
+        for s in held {
+            if let Some(p) = k.procs.get_mut(s) {
+                p.ctx.sig_held = false;
+            }
+            make_runnable(k, s);
         }
     }
     refresh_servers(k);
@@ -1813,8 +1839,12 @@ fn page_fix(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     Ok(0)
 }
 
-/// `SigSend`: a signal becomes pending and the manager is told.
-fn sig_send(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+/// `SigSend`: a signal becomes pending and the manager is told. A plain
+/// user process (not the caller) is also held, not scheduled whatever its
+/// IPC state, until the manager has taken its signals and `Resume`s it (or
+/// kills it), so it cannot run on past the signal (VFS answers a write
+/// `EPIPE` right after raising `SIGPIPE`). System processes are never held.
+fn sig_send(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     let target = live_slot(k, Endpoint(f.rdi as u32))?;
     if !(1..64).contains(&f.rsi) {
         return Err(Errno::Inval);
@@ -1825,7 +1855,16 @@ fn sig_send(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     let mut wakes = Vec::new();
     let r = k.ipc.notify(SYSTEM_SLOT, mgr, k.ticks, &mut wakes);
     apply_wakes(k, wakes);
-    r.map(|()| 0).map_err(|e| e.errno())
+    r.map_err(|e| e.errno())?;
+    let plain_user = k.ipc.privileges(target).is_some_and(|p| p.servers);
+    if plain_user
+        && target != slot
+        && let Some(p) = k.procs.get_mut(target)
+    {
+        p.ctx.sig_held = true;
+        k.rq.dequeue(target);
+    }
+    Ok(0)
 }
 
 /// `SigPending`: hands one managed process's pending signals to its

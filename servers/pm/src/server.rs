@@ -1160,11 +1160,24 @@ impl<K: Kernel> Pm<K> {
                 self.end(cx, pid, proto::w_signaled(s), false);
             }
             Ok(_) => {
-                // Signals raised with SigSend (VFS's SIGPIPE...).
+                // Signals raised with SigSend (VFS's SIGPIPE...). The
+                // kernel holds a user process until PM has acted on them:
+                // act now, then resume it unless it ended, is stopped
+                // (job control) or a delivery holds it (which resumes it).
                 for s in 1..sig::NSIG {
                     if bits & (1 << s) != 0 {
                         self.raise(cx, pid, s);
                     }
+                }
+                self.deliver(cx, pid);
+                let delivering = matches!(self.ops.get(&pid), Some(Op::Deliver { .. }));
+                if !delivering
+                    && self
+                        .t
+                        .get(pid)
+                        .is_some_and(|p| p.alive() && p.stopped.is_none())
+                {
+                    let _ = self.k.resume(ep);
                 }
             }
             Err(_) => self.terminate(cx, pid, proto::w_signaled(sig::SIGKILL)),

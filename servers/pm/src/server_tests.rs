@@ -25,6 +25,8 @@ const HANDLER: u64 = 0x4000_0600;
 struct FakeProc {
     regs: Regs,
     stopped: bool,
+    /// Held by the kernel's `SigSend` until PM resumes it.
+    sig_held: bool,
     blocked_on: u32,
     mem: BTreeMap<u64, u8>,
     killed: bool,
@@ -88,7 +90,12 @@ impl Kernel for FakeKernel {
         })
     }
     fn resume(&mut self, ep: u32) -> Result<(), Errno> {
-        self.with(ep, |p| p.stopped = false)
+        // As the kernel: a `SigSend` hold ends once the signals are taken.
+        let untaken = self.pending.iter().any(|&(e, _)| e == ep);
+        self.with(ep, |p| {
+            p.stopped = false;
+            p.sig_held &= untaken;
+        })
     }
     fn get_regs(&mut self, ep: u32) -> Result<Regs, Errno> {
         self.with(ep, |p| p.regs)
@@ -454,6 +461,14 @@ impl World {
         let r = self.reply_to(parent).expect("the parent's answer");
         assert_eq!(r.id, 77);
         r.result.unwrap() as Pid
+    }
+
+    /// The kernel's `SigSend` (VFS raising SIGPIPE): pending, the user
+    /// process held, PM notified.
+    fn sig_send(&mut self, ep: u32, s: u32) {
+        self.procs().get_mut(&ep).unwrap().sig_held = true;
+        self.k().pending.push_back((ep, 1 << s));
+        self.notify_from(Endpoint::SYSTEM);
     }
 
     fn exit(&mut self, ep: u32, code: i32) {
@@ -929,9 +944,9 @@ fn sigkill_cannot_be_caught_and_default_actions_apply() {
 fn sigpipe_from_vfs_terminates_by_default() {
     let mut w = init_world();
     let a = w.fork(INIT_EP, 200);
-    w.k().pending.push_back((200, 1 << sig::SIGPIPE));
-    w.notify_from(Endpoint::SYSTEM);
+    w.sig_send(200, sig::SIGPIPE);
     assert!(w.proc(200).killed);
+    assert!(w.proc(200).sig_held, "killed while held, never resumed");
     w.answer_all_ok();
     let r = w
         .call(
@@ -944,6 +959,91 @@ fn sigpipe_from_vfs_terminates_by_default() {
         )
         .unwrap();
     assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGPIPE);
+}
+
+fn set_action(w: &mut World, ep: u32, s: u32, handler: u64) {
+    let r = w
+        .call(
+            ep,
+            PmCall::Sigaction {
+                id: 51,
+                sig: s,
+                handler,
+                trampoline: TRAMP,
+                mask: 0,
+                flags: 0,
+            },
+        )
+        .unwrap();
+    assert!(r.result.is_ok());
+}
+
+#[test]
+fn an_ignored_or_blocked_sigpipe_from_vfs_resumes_the_held_process() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    set_action(&mut w, 200, sig::SIGPIPE, sig::SIG_IGN);
+    w.sig_send(200, sig::SIGPIPE);
+    let p = w.proc(200);
+    assert!(!p.killed && !p.sig_held && !p.stopped, "ignored: runs on");
+    assert!(w.t().get(a).unwrap().alive());
+    // Default action but blocked: pending in PM, the process runs on.
+    set_action(&mut w, 200, sig::SIGPIPE, sig::SIG_DFL);
+    let r = w
+        .call(
+            200,
+            PmCall::Sigprocmask {
+                id: 52,
+                how: sig::SIG_BLOCK,
+                set: sig::bit(sig::SIGPIPE),
+            },
+        )
+        .unwrap();
+    assert!(r.result.is_ok());
+    w.sig_send(200, sig::SIGPIPE);
+    let p = w.proc(200);
+    assert!(!p.killed && !p.sig_held && !p.stopped, "blocked: runs on");
+    assert_eq!(w.t().get(a).unwrap().pending, sig::bit(sig::SIGPIPE));
+}
+
+#[test]
+fn a_caught_sigpipe_from_vfs_resumes_the_process_in_its_handler() {
+    let mut w = init_world();
+    let _ = w.fork(INIT_EP, 200);
+    set_action(&mut w, 200, sig::SIGPIPE, HANDLER);
+    w.procs().get_mut(&200).unwrap().regs = running_regs();
+    w.sig_send(200, sig::SIGPIPE);
+    let p = w.proc(200);
+    assert_eq!(p.regs[reg::RIP], TRAMP, "the handler comes first");
+    assert_eq!(p.regs[reg::RDI], u64::from(sig::SIGPIPE));
+    assert!(!p.killed && !p.sig_held && !p.stopped);
+}
+
+#[test]
+fn a_sigpipe_raised_while_a_delivery_waits_for_vfs_is_resumed_by_that_delivery() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    with_handler(&mut w, 200, sig::SIGINT);
+    set_action(&mut w, 200, sig::SIGPIPE, sig::SIG_IGN);
+    w.procs().get_mut(&200).unwrap().regs = running_regs();
+    w.procs().get_mut(&200).unwrap().blocked_on = VFS;
+    w.call(
+        INIT_EP,
+        PmCall::Kill {
+            id: 1,
+            pid: a,
+            sig: sig::SIGINT,
+        },
+    );
+    let req = w.take_request(VFS);
+    // VFS raises SIGPIPE meanwhile: PM must not resume it mid-delivery.
+    w.sig_send(200, sig::SIGPIPE);
+    assert!(w.proc(200).stopped, "still held for the delivery");
+    w.procs().get_mut(&200).unwrap().blocked_on = abi::ENDPOINT_NONE;
+    w.vfs_answer(&req, Ok(VfsAnswer::Value(1)));
+    let p = w.proc(200);
+    assert_eq!(p.regs[reg::RIP], TRAMP);
+    assert!(!p.stopped && !p.sig_held && !p.killed);
 }
 
 #[test]
