@@ -324,15 +324,10 @@ fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) ->
     let mut file = File::from_fd(crate::fs::open_fd(path, O_RDONLY, 0)?);
     // The program file is closed by exec itself.
     file.set_cloexec(true)?;
-    // One read of the size fstat reports (VFS answers short reads only at
-    // the end of the file, or above its per-call maximum: read_full loops).
-    let size = usize::try_from(file.metadata()?.len()).map_err(|_| Errno::ENOMEM)?;
-    if size == 0 {
+    let image = read_program(&mut file)?;
+    if image.is_empty() {
         return Err(Errno::ENOEXEC);
     }
-    let mut image = alloc::vec![0u8; size];
-    let n = file.read_full(&mut image)?;
-    image.truncate(n);
     crate::io::flush();
     let gi = Grant::read(Server::Vm, &image)?;
     let gb = Grant::read(Server::Vm, &block)?;
@@ -351,6 +346,25 @@ fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) ->
         Ok(_) => Err(Errno::EBADCALL),
         Err(e) => Err(e),
     }
+}
+
+/// Bytes a program file is first read with: small programs take one read
+/// (a regular file's read is short only at its end), larger ones an fstat
+/// for the size and one more read.
+const FIRST_READ: usize = 128 * 1024;
+
+fn read_program(file: &mut File) -> Result<Vec<u8>> {
+    let mut image = alloc::vec![0u8; FIRST_READ];
+    let n = file.read(&mut image)?;
+    if n < FIRST_READ {
+        image.truncate(n);
+        return Ok(image);
+    }
+    let size = usize::try_from(file.metadata()?.len()).map_err(|_| Errno::ENOMEM)?;
+    image.resize(size.max(n), 0);
+    let m = file.read_full(&mut image[n..])?;
+    image.truncate(n + m);
+    Ok(image)
 }
 
 /// Forks a child that execs `path` with `argv` and `envp`; returns its
