@@ -171,3 +171,19 @@ fn qemu_proc_user_runtime() {
         ],
     );
 }
+
+#[test]
+fn qemu_proc_ids_groups_and_default_actions() {
+    run(
+        "/bin/proctest ids\nshutdown\n",
+        &[
+            "proctest ids: setsid made a child session and group leader",
+            "proctest ids: uid 1000 cannot setuid(0), signal init or write root's file (EPERM, EACCES)",
+            "proctest ids: kill(-",
+            ", SIGTERM) ended the group [",
+            "proctest ids: alarm(1) and pause -> killed by SIGALRM",
+            "proctest ids: ok",
+            "init: all done (1 commands, 0 failed)",
+        ],
+    );
+}

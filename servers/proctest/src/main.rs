@@ -29,6 +29,11 @@
 //!   fork and exec, a pipe on a child's standard output (dup2 before
 //!   exec), FD_CLOEXEC honoured by exec, the environment passed by
 //!   `exec_env`, ids and the process table, anonymous mmap.
+//! - `ids`: a child's setsid makes it leader of a new session and group;
+//!   a child that gives up root (setuid 1000) cannot take it back or
+//!   signal init (EPERM); kill of a process group reaches every member
+//!   (SIGTERM's default action terminates them); SIGALRM's default action
+//!   ends a process that paused after alarm(1).
 //! - `forkbomb`: forks until PM or the kernel refuses (EAGAIN), then kills
 //!   and reaps every child; fork and exec work again afterwards.
 #![no_std]
@@ -763,6 +768,155 @@ fn ulib() -> Check {
     ulib_processes()
 }
 
+// ---- ids, groups -----------------------------------------------------------
+
+/// Runs `f` in a forked child, which exits 0 if it returns `Ok`, else
+/// prints the reason and exits 1; the child's status.
+fn in_child(f: fn() -> Check) -> Result<Status, String> {
+    let pid = process::fork().map_err(|err| e("fork", err))?;
+    if pid == 0 {
+        let code = match f() {
+            Ok(()) => 0,
+            Err(m) => {
+                println!("proctest: in a child: {m}");
+                1
+            }
+        };
+        process::exit(code);
+    }
+    wait_pid(pid)
+}
+
+fn session_leader() -> Check {
+    let me = process::getpid();
+    let sid = process::setsid().map_err(|err| e("setsid", err))?;
+    let pgrp = process::getpgrp().map_err(|err| e("getpgrp", err))?;
+    if sid != me || pgrp != me {
+        return Err(format!("setsid {sid}, getpgrp {pgrp}, pid {me}"));
+    }
+    // A session leader cannot make another session.
+    match process::setsid() {
+        Err(Errno::EPERM) => Ok(()),
+        other => Err(format!("second setsid: {other:?}, not EPERM")),
+    }
+}
+
+fn drop_root() -> Check {
+    process::setuid(1000).map_err(|err| e("setuid 1000", err))?;
+    let ids = process::ids().map_err(|err| e("ids", err))?;
+    if ids.uid != 1000 || ids.euid != 1000 {
+        return Err(format!("after setuid(1000): {ids:?}"));
+    }
+    match process::setuid(0) {
+        Err(Errno::EPERM) => {}
+        other => return Err(format!("setuid(0) as uid 1000: {other:?}, not EPERM")),
+    }
+    match process::kill(1, 0) {
+        Err(Errno::EPERM) => {}
+        other => return Err(format!("kill(1, 0) as uid 1000: {other:?}, not EPERM")),
+    }
+    // Files: a root-owned 0644 file cannot be written any more.
+    match OpenOptions::new().write(true).open("/etc/motd") {
+        Err(Errno::EACCES) => Ok(()),
+        other => Err(format!(
+            "opening root's /etc/motd for writing as uid 1000: {:?}, not EACCES",
+            other.map(|f| f.fd())
+        )),
+    }
+}
+
+fn group_kill() -> Check {
+    let (r, w) = fd::pipe().map_err(|err| e("pipe", err))?;
+    let leader = process::fork().map_err(|err| e("fork", err))?;
+    if leader == 0 {
+        let _ = fd::close(r);
+        let ok = process::setpgid(0, 0).is_ok();
+        let mut n = 0u8;
+        for _ in 0..2 {
+            if let Ok(0) = process::fork() {
+                loop {
+                    signal::pause();
+                }
+            }
+            n += 1;
+        }
+        let _ = fd::write(w, &[if ok { n } else { 0 }]);
+        loop {
+            signal::pause();
+        }
+    }
+    let _ = fd::close(w);
+    let ready = read_byte(r)?;
+    let _ = fd::close(r);
+    if ready != 2 {
+        let _ = process::kill(leader, SIGKILL);
+        let _ = wait_pid(leader);
+        return Err(format!("the group leader set up {ready} of 2 members"));
+    }
+    let members: Vec<Pid> = process::ps()
+        .map_err(|err| e("ps", err))?
+        .iter()
+        .filter(|p| p.pgrp == leader)
+        .map(|p| p.pid)
+        .collect();
+    process::kill(-leader, signal::SIGTERM).map_err(|err| e("kill group", err))?;
+    let st = wait_pid(leader)?;
+    if st.signal() != Some(signal::SIGTERM) || members.len() != 3 {
+        return Err(format!("group of {members:?}: leader {st}"));
+    }
+    // The two members (now init's) die too.
+    let start = time::uptime();
+    loop {
+        let table = process::ps().map_err(|err| e("ps", err))?;
+        let alive: Vec<&process::ProcInfo> = table
+            .iter()
+            .filter(|p| members.contains(&p.pid) && p.state != process::state::ZOMBIE)
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        if time::uptime() - start > 30 * time::HZ {
+            return Err(format!(
+                "group members still alive after SIGTERM: {alive:?}"
+            ));
+        }
+        let _ = time::sleep_ms(20);
+    }
+    println!("proctest ids: kill(-{leader}, SIGTERM) ended the group {members:?}");
+    Ok(())
+}
+
+fn alarm_default() -> Check {
+    process::alarm(1).map_err(|err| e("alarm", err))?;
+    loop {
+        signal::pause();
+    }
+}
+
+fn ids() -> Check {
+    let st = in_child(session_leader)?;
+    if !st.success() {
+        return Err(format!("setsid in a child: {st}"));
+    }
+    println!("proctest ids: setsid made a child session and group leader");
+    let st = in_child(drop_root)?;
+    if !st.success() {
+        return Err(format!("uid 1000 in a child: {st}"));
+    }
+    println!(
+        "proctest ids: uid 1000 cannot setuid(0), signal init or write root's file (EPERM, EACCES)"
+    );
+    group_kill()?;
+    let st = in_child(alarm_default)?;
+    if st.signal() != Some(SIGALRM) {
+        return Err(format!(
+            "alarm(1) then pause with SIGALRM's default action: {st}"
+        ));
+    }
+    println!("proctest ids: alarm(1) and pause -> {st}");
+    Ok(())
+}
+
 // ---- forkbomb ------------------------------------------------------------
 
 fn forkbomb() -> Check {
@@ -825,7 +979,9 @@ fn main(args: &[String]) -> i32 {
     let mut failed = 0;
     let mut i = 1;
     if args.len() < 2 {
-        println!("usage: proctest forkexec N | cow | signals | badexec | ulib | forkbomb ...");
+        println!(
+            "usage: proctest forkexec N | cow | signals | badexec | ulib | ids | forkbomb ..."
+        );
         return 2;
     }
     while i < args.len() {
@@ -847,6 +1003,7 @@ fn main(args: &[String]) -> i32 {
             "badexec" => badexec(),
             "forkbomb" => forkbomb(),
             "ulib" => ulib(),
+            "ids" => ids(),
             other => Err(format!("unknown case {other:?}")),
         };
         match r {

@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use sys::proto::pm::{self, PmCall, PmReply};
 
-pub use sys::proto::pm::{REBOOT_FAIL, REBOOT_HALT, WNOHANG, WUNTRACED};
+pub use sys::proto::pm::{REBOOT_FAIL, REBOOT_HALT, WNOHANG, WUNTRACED, state};
 
 /// A process id.
 pub type Pid = i32;
