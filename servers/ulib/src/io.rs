@@ -79,19 +79,32 @@ impl Out {
     }
 }
 
-/// Prints `data` on the kernel console, one debug-print call per line
-/// (the kernel ends each call with a newline).
-fn console(data: &[u8]) {
+/// The pieces `data` is printed in on the kernel console: one per line,
+/// without its newline (the kernel ends each print with one), at most
+/// `max` bytes each; an empty line becomes a blank.
+fn console_pieces(data: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
     let mut rest = data.strip_suffix(b"\n").unwrap_or(data);
+    if rest.is_empty() && !data.is_empty() {
+        out.push(&b" "[..]);
+    }
     while !rest.is_empty() {
-        let max = rest.len().min(rt::abi::MAX_DEBUG_PRINT);
+        let max = rest.len().min(max.max(1));
         let n = rest[..max]
             .iter()
             .position(|&b| b == b'\n')
             .map_or(max, |i| i + 1);
         let line = rest[..n].strip_suffix(b"\n").unwrap_or(&rest[..n]);
-        let _ = rt::sys::debug_print(if line.is_empty() { b" " } else { line });
+        out.push(if line.is_empty() { &b" "[..] } else { line });
         rest = &rest[n..];
+    }
+    out
+}
+
+/// Prints `data` on the kernel console.
+fn console(data: &[u8]) {
+    for piece in console_pieces(data, rt::abi::MAX_DEBUG_PRINT) {
+        let _ = rt::sys::debug_print(piece);
     }
 }
 
@@ -259,4 +272,22 @@ macro_rules! eprint {
 macro_rules! eprintln {
     () => { $crate::io::eprint_fmt(format_args!(""), true) };
     ($($arg:tt)*) => { $crate::io::eprint_fmt(format_args!($($arg)*), true) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_prints_line_by_line() {
+        let p = console_pieces(b"one\n\nthree\n", 100);
+        assert_eq!(p, [&b"one"[..], b" ", b"three"]);
+        assert_eq!(console_pieces(b"no newline", 100), [&b"no newline"[..]]);
+        assert_eq!(
+            console_pieces(b"abcdefg\nh", 3),
+            [&b"abc"[..], b"def", b"g", b"h"]
+        );
+        assert!(console_pieces(b"", 10).is_empty());
+        assert_eq!(console_pieces(b"\n", 10), [&b" "[..]]);
+    }
 }
