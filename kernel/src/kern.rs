@@ -23,7 +23,9 @@ use kernel_core::hwpriv::{CpuTimes, HwPrivileges, TscRate};
 use kernel_core::ipc::{Completion, Ipc, Privileges, Source, Wake};
 use kernel_core::multiboot::{BootInfo, BootModule};
 use kernel_core::options::Options;
-use kernel_core::process::{CLOCK_SLOT, Endpoint, ProcState, ProcessTable, SYSTEM_SLOT};
+use kernel_core::process::{
+    CLOCK_SLOT, Endpoint, ProcState, ProcessTable, SYSTEM_SLOT, USER_SERVERS,
+};
 use kernel_core::profile::Profile;
 use kernel_core::range::AddrRange;
 use kernel_core::sched::RunQueues;
@@ -314,18 +316,29 @@ fn boot_privileges() -> Privileges {
     }
 }
 
-/// Servers a plain user process may talk to (MINIX: PM, VFS and VM).
-const USER_SERVERS: [&str; 3] = ["pm", "vfs", "vm"];
+/// Whether the process in `slot` is a plain user (`Privileges::servers`).
+fn is_plain_user(k: &Kernel, slot: usize) -> bool {
+    k.ipc.privileges(slot).is_some_and(|p| p.servers)
+}
+
+/// The live process named `name` for a lookup (`WhoIs`, the server
+/// slots): a system process before a plain user of the same name, then
+/// the lowest slot.
+fn find_named<'a>(k: &'a Kernel, name: &str) -> Option<&'a kernel_core::process::Process<Ctx>> {
+    k.procs.find_preferring(name, |s| is_plain_user(k, s))
+}
 
 /// Tells IPC which slots the live processes named in [`USER_SERVERS`]
 /// occupy now: plain users (`Privileges::servers`) may send there. Called
-/// whenever the set of live processes changes (start, fork, death,
-/// `Update`), so services RS starts or replaces later are reachable and a
-/// dead one's slot is not.
+/// whenever the set of live processes or their names change (start, fork,
+/// death, `Update`, `SetName`), so services RS starts or replaces later
+/// are reachable and a dead one's slot is not. A plain user never counts
+/// as a server, whatever its name.
 fn refresh_servers(k: &mut Kernel) {
     let slots = USER_SERVERS
         .iter()
-        .filter_map(|n| k.procs.find(n))
+        .filter_map(|n| find_named(k, n))
+        .filter(|p| !is_plain_user(k, p.endpoint.slot()))
         .fold(0u64, |m, p| m | 1u64 << p.endpoint.slot());
     k.ipc.set_server_slots(slots);
 }
@@ -849,6 +862,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::PageFaults => page_faults(k, slot, frame),
         Syscall::PageFix => page_fix(k, slot, frame),
         Syscall::Protect => protect(k, frame),
+        Syscall::SetName => set_name(k, slot, frame),
         Syscall::MemStats => {
             let st = FRAMES.with(|fa| fa.stats());
             let words = [st.total, st.free, st.shared, st.cow_copies, st.cow_reuses];
@@ -2213,10 +2227,34 @@ fn whois(k: &Kernel, slot: usize, addr: u64, len: u64) -> Result<u64, Errno> {
         .read_user(addr, &mut name[..len as usize])
         .ok_or(Errno::Fault)?;
     let name = core::str::from_utf8(&name[..len as usize]).map_err(|_| Errno::Inval)?;
-    k.procs
-        .find(name)
+    find_named(k, name)
         .map(|p| u64::from(p.endpoint.0))
         .ok_or(Errno::DeadSrcDst)
+}
+
+/// `SetName`: live process `rdi` gets the name in the `rdx` bytes at
+/// `rsi` (PM: the program name after an exec). A plain user may not take
+/// the name of a server plain users reach or of a `critical=` process.
+fn set_name(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let target = live_slot(k, Endpoint(f.rdi as u32))?;
+    let len = usize::try_from(f.rdx)
+        .ok()
+        .filter(|n| (1..=abi::MAX_PROC_NAME).contains(n))
+        .ok_or(Errno::Inval)?;
+    let mut buf = [0u8; abi::MAX_PROC_NAME];
+    let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+    space
+        .read_user(f.rsi, &mut buf[..len])
+        .ok_or(Errno::Fault)?;
+    let name = kernel_core::process::valid_name(&buf[..len]).ok_or(Errno::Inval)?;
+    if is_plain_user(k, target)
+        && !kernel_core::process::plain_user_may_take(name, &k.options.critical)
+    {
+        return Err(Errno::Perm);
+    }
+    k.procs.rename(target, name).map_err(|_| Errno::Inval)?;
+    refresh_servers(k);
+    Ok(0)
 }
 
 /// Prints the caller's buffer, each line prefixed with `[name] `. The

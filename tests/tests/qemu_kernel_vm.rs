@@ -481,3 +481,61 @@ fn qemu_kernel_plain_user_reaches_a_vm_started_later() {
     );
     assert!(r.passed(), "{}", r.describe());
 }
+
+#[test]
+fn qemu_kernel_set_name_renames_and_keeps_server_names() {
+    // `sh` is a plain user: never renamed after a server plain users reach
+    // (pm, vfs, vm) or a critical process, never preferred by WhoIs over a
+    // system process of the same name; renames show in the console
+    // prefixes and kernel messages (see servers/privs/src/names.rs).
+    let Some(r) = boot(
+        "pong:vfs,privs:namer setname,privs:sh plainname,privs:other other",
+        "user=sh critical=rs strict",
+    ) else {
+        return;
+    };
+    assert_checks(
+        &r.serial,
+        "namer",
+        &[
+            "plain user not named pm, vfs or vm",
+            "plain user not named after a critical process",
+            "bad names refused",
+            "dead endpoints refused",
+            "still named sh",
+            "rename the user other",
+            "whois prefers the system process",
+            "rename the user shell",
+            "whois finds the new name only",
+        ],
+    );
+    assert_checks(
+        &r.serial,
+        "renamer",
+        &[
+            // Printed after the rename.
+            "rename itself",
+            "whois finds itself renamed",
+            "go to the user",
+            "tell other",
+        ],
+    );
+    assert_checks(
+        &r.serial,
+        "shell",
+        &[
+            "go from namer",
+            "set name denied",
+            "whois finds its new name",
+            "request to vfs allowed",
+            "quit vfs",
+        ],
+    );
+    assert_checks(&r.serial, "other", &["bye from boss"]);
+    assert!(!r.serial.contains("[sh] "), "sh printed under its old name");
+    for name in ["shell", "renamer", "other"] {
+        let exit = format!("kernel: process '{name}' exited with code 0");
+        assert!(r.serial.contains(&exit), "missing {exit:?}");
+    }
+    assert!(r.passed(), "{}", r.describe());
+}

@@ -41,6 +41,18 @@ fn qemu_proc_init_runs_etc_rc_from_the_disk() {
         return;
     };
     assert!(!log.contains("bootinit: cannot exec"), "{log}");
+    // PM renames a process after the program it execs (kernel SetName),
+    // so console lines and kernel messages carry the program's name, not
+    // the boot module's it was forked from.
+    assert!(
+        log.contains("[init] init: process 1 started from /sbin/init"),
+        "{log}"
+    );
+    assert!(!log.contains("[bootinit] init:"), "{log}");
+    for name in ["true", "child"] {
+        let exit = format!("kernel: process '{name}' exited with code 0");
+        assert!(log.contains(&exit), "missing {exit:?}: {log}");
+    }
 }
 
 #[test]

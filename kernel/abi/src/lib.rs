@@ -116,7 +116,10 @@ pub enum Syscall {
     /// receiver is waiting. Returns 0.
     SendNb = 7,
     /// Endpoint of the live process named by the `rsi` bytes at `rdi`
-    /// (the caller's own endpoint for an empty name).
+    /// (the caller's own endpoint for an empty name). Names are current
+    /// names ([`Syscall::SetName`] renames); of several processes with the
+    /// name, a system process (not a plain user) wins, then the lowest
+    /// slot, so a user program named like a service never hides it.
     WhoIs = 8,
     /// Create a grant: `rdi` = [`GRANT_DIRECT`] or [`GRANT_INDIRECT`],
     /// `rsi` = grantee endpoint (or [`ENDPOINT_ANY`]), `rdx` = access bits
@@ -425,7 +428,20 @@ pub enum Syscall {
     /// [`Errno::Fault`] and nothing changes. Returns the number of pages
     /// whose mapping changed.
     Protect = 62,
+    /// Rename live process `rdi` (not a kernel task): its name becomes the
+    /// `rdx` (1..=[`MAX_PROC_NAME`]) bytes at `rsi`, printable ASCII
+    /// without spaces (else [`Errno::Inval`]; an unreadable buffer is
+    /// [`Errno::Fault`]). The name is the one `[name]` console prefixes,
+    /// kernel messages and [`Syscall::WhoIs`] use (PM: the program name
+    /// after an exec). A plain user process (`PRIV_USER_SERVERS`) may not
+    /// be named `pm`, `vfs` or `vm`, nor after a `critical=` process
+    /// ([`Errno::Perm`]): those names pick the servers plain users reach and
+    /// the processes whose death is fatal. Not open to plain users. Returns 0.
+    SetName = 63,
 }
+
+/// Longest process name [`Syscall::SetName`] accepts, in bytes.
+pub const MAX_PROC_NAME: usize = 15;
 
 /// [`Syscall::PageFix`] action: resume the process (the pager mapped the
 /// page).
@@ -654,6 +670,7 @@ impl TryFrom<u64> for Syscall {
             60 => Ok(Self::ModuleMap),
             61 => Ok(Self::MemStats),
             62 => Ok(Self::Protect),
+            63 => Ok(Self::SetName),
             _ => Err(Errno::NoSys),
         }
     }
@@ -842,6 +859,7 @@ mod tests {
             Syscall::PageFix,
             Syscall::MemStats,
             Syscall::Protect,
+            Syscall::SetName,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -866,6 +884,8 @@ mod tests {
         assert!(Syscall::UMapGrant.is_kernel_call());
         assert!(Syscall::Protect.is_kernel_call());
         assert_eq!(USER_CALLS & (1 << Syscall::Protect as u64), 0);
+        assert!(Syscall::SetName.is_kernel_call());
+        assert_eq!(USER_CALLS & (1 << Syscall::SetName as u64), 0);
     }
 
     #[test]

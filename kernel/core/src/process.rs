@@ -24,6 +24,30 @@ pub const CLOCK_SLOT: usize = 1;
 /// expects.
 pub const FIRST_USER_SLOT: usize = 2;
 
+/// Servers a plain user process may talk to (MINIX: PM, VFS and VM), found
+/// by name ([`ProcessTable::find_preferring`], plain users never count).
+pub const USER_SERVERS: [&str; 3] = ["pm", "vfs", "vm"];
+
+/// A name `SetName` accepts: 1 to [`abi::MAX_PROC_NAME`] bytes of
+/// printable ASCII without spaces (it shows in `[name]` console prefixes
+/// and kernel messages).
+pub fn valid_name(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_empty() || bytes.len() > abi::MAX_PROC_NAME {
+        return None;
+    }
+    if !bytes.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
+    core::str::from_utf8(bytes).ok()
+}
+
+/// Whether a plain user process may be named `name`: not after a server
+/// plain users reach ([`USER_SERVERS`]: IPC rights follow those names) nor
+/// after a process whose death is fatal (`critical`).
+pub fn plain_user_may_take(name: &str, critical: &[String]) -> bool {
+    !USER_SERVERS.contains(&name) && !critical.iter().any(|c| c == name)
+}
+
 /// A process's identity for IPC: slot index plus generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Endpoint(pub u32);
@@ -234,6 +258,29 @@ impl<C> ProcessTable<C> {
             .find(|p| p.is_alive() && p.name == name)
     }
 
+    /// The live process named `name`, preferring one for whose slot
+    /// `lesser` is false (the kernel: not a plain user process), then the
+    /// lowest slot. So a user program that took a service's name never
+    /// hides the service from a lookup.
+    pub fn find_preferring(
+        &self,
+        name: &str,
+        lesser: impl Fn(usize) -> bool,
+    ) -> Option<&Process<C>> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|p| p.is_alive() && p.name == name)
+            .min_by_key(|p| lesser(p.endpoint.slot()))
+    }
+
+    /// Renames the process in `slot` (live or kept).
+    pub fn rename(&mut self, slot: usize, name: &str) -> Result<(), TableError> {
+        let p = self.get_mut(slot).ok_or(TableError::NoSuchProcess(slot))?;
+        p.name = String::from(name);
+        Ok(())
+    }
+
     fn finish(&mut self, slot: usize, state: ProcState) -> Result<(), TableError> {
         let p = self.get_mut(slot).ok_or(TableError::NoSuchProcess(slot))?;
         if !p.is_alive() {
@@ -412,5 +459,63 @@ mod tests {
         assert_eq!(new.generation(), old.generation() + 1);
         assert_ne!(new, old);
         assert_eq!(t.len(), NR_PROCS - FIRST_USER_SLOT);
+    }
+
+    #[test]
+    fn names_for_set_name() {
+        assert_eq!(valid_name(b"init"), Some("init"));
+        assert_eq!(valid_name(b"a-b_c.d+1~!"), Some("a-b_c.d+1~!"));
+        assert_eq!(valid_name(b"fifteen-bytes.."), Some("fifteen-bytes.."));
+        assert_eq!(valid_name(b"sixteen-bytes..."), None);
+        assert_eq!(valid_name(b""), None);
+        for bad in [
+            &b"a b"[..],
+            b"a\nb",
+            b"tab\t",
+            b"\0",
+            b"nul\0",
+            b"\x7f",
+            b"\xc3\xa9",
+        ] {
+            assert_eq!(valid_name(bad), None, "{bad:?}");
+        }
+        let critical = [String::from("rs"), String::from("ds")];
+        for reserved in ["pm", "vfs", "vm", "rs", "ds"] {
+            assert!(!plain_user_may_take(reserved, &critical), "{reserved}");
+        }
+        for fine in ["init", "sh", "pmx", "vms", "PM", "mfs"] {
+            assert!(plain_user_may_take(fine, &critical), "{fine}");
+        }
+    }
+
+    #[test]
+    fn lookups_prefer_system_processes_and_follow_renames() {
+        let mut t = ProcessTable::new();
+        let user = t.spawn("sh", ()).unwrap().slot();
+        let vfs = t.spawn("vfs", ()).unwrap().slot();
+        let is_user = |s: usize| s == user;
+        // A user renamed after a service in a lower slot: the service wins.
+        t.rename(user, "vfs").unwrap();
+        assert_eq!(t.find("vfs").unwrap().endpoint.slot(), user);
+        let found = t.find_preferring("vfs", is_user).unwrap();
+        assert_eq!(found.endpoint.slot(), vfs);
+        // The new name is found, the old one is gone.
+        t.rename(user, "init").unwrap();
+        assert_eq!(
+            t.find_preferring("init", is_user).unwrap().endpoint.slot(),
+            user
+        );
+        assert!(t.find_preferring("sh", is_user).is_none());
+        // With only plain users of that name, the lowest slot.
+        let other = t.spawn("init", ()).unwrap().slot();
+        let both = |s: usize| s == user || s == other;
+        assert_eq!(
+            t.find_preferring("init", both).unwrap().endpoint.slot(),
+            user
+        );
+        // Dead processes are never found.
+        t.exit(vfs, 0).unwrap();
+        assert!(t.find_preferring("vfs", is_user).is_none());
+        assert_eq!(t.rename(40, "x"), Err(TableError::NoSuchProcess(40)));
     }
 }

@@ -105,6 +105,10 @@ mod os {
             rt::sys::set_entry(ep, rip, rsp, rdi, rsi).map_err(e)
         }
 
+        fn set_name(&mut self, ep: u32, name: &str) -> Result<(), Errno> {
+            rt::sys::set_name(ep, name).map_err(e)
+        }
+
         fn times(&mut self, ep: u32) -> Result<[u64; abi::TIMES_WORDS], Errno> {
             rt::sys::times(ep).map_err(e)
         }

@@ -62,10 +62,31 @@ pub trait Kernel {
     fn copy_from(&mut self, ep: u32, addr: u64, buf: &mut [u8]) -> Result<(), Errno>;
     /// Start a new image (abandons a pending IPC call).
     fn set_entry(&mut self, ep: u32, rip: u64, rsp: u64, rdi: u64, rsi: u64) -> Result<(), Errno>;
+    /// Rename a process (kernel `SetName`: the name of its `[name]`
+    /// console lines, kernel messages and `WhoIs`).
+    fn set_name(&mut self, ep: u32, name: &str) -> Result<(), Errno>;
     /// `Times` words: user ticks, system ticks, system TSC, uptime.
     fn times(&mut self, ep: u32) -> Result<[u64; abi::TIMES_WORDS], Errno>;
     /// End the run (verdict 0 = pass). Returns only if not allowed.
     fn shutdown(&mut self, verdict: u64);
+}
+
+/// The kernel process name for a program file name (`SetName`): at most
+/// `abi::MAX_PROC_NAME` bytes, anything but printable ASCII without
+/// spaces shown as `?`; `None` for an empty name.
+pub fn kernel_name(base: &[u8]) -> Option<String> {
+    let name: String = base
+        .iter()
+        .take(abi::MAX_PROC_NAME)
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// PM's settings.
@@ -1066,6 +1087,12 @@ impl<K: Kernel> Pm<K> {
             Ok(()) => {
                 let arg0 = head[..n].split(|&b| b == 0).next().unwrap_or(&[]);
                 let base = arg0.rsplit(|&b| b == b'/').next().unwrap_or(arg0);
+                // The kernel's name too, so the program's console lines
+                // carry it (refused for `pm`, `vfs`, `vm`: it keeps the
+                // old one).
+                if let Some(k) = kernel_name(base) {
+                    let _ = self.k.set_name(ep, &k);
+                }
                 String::from(core::str::from_utf8(base).unwrap_or(""))
             }
             Err(_) => String::new(),
@@ -1655,6 +1682,13 @@ impl<K: Kernel> Pm<K> {
         for pid in &pids {
             if let Some(p) = self.t.get_mut(*pid) {
                 p.held = Held::None;
+                // One whose kernel signal the dead instance had taken but
+                // not acted on is still held: resuming it is harmless
+                // otherwise (job-stopped ones stay stopped).
+                if p.alive() && p.stopped.is_none() {
+                    let ep = p.ep;
+                    let _ = self.k.resume(ep);
+                }
             }
         }
         self.dirty.extend(pids.iter().copied());

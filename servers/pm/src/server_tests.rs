@@ -34,6 +34,8 @@ struct FakeProc {
     exited: Option<i32>,
     fault: Option<u32>,
     entry: Option<(u64, u64, u64, u64)>,
+    /// Set with `SetName`.
+    name: Option<String>,
 }
 
 type Procs = Rc<RefCell<BTreeMap<u32, FakeProc>>>;
@@ -134,6 +136,20 @@ impl Kernel for FakeKernel {
             p.entry = Some((rip, rsp, rdi, rsi));
             p.blocked_on = abi::ENDPOINT_NONE;
         })
+    }
+    fn set_name(&mut self, ep: u32, name: &str) -> Result<(), Errno> {
+        // The kernel's rules: 1..=15 printable bytes, no spaces; the user
+        // servers' names refused.
+        if name.is_empty()
+            || name.len() > abi::MAX_PROC_NAME
+            || !name.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Errno::EINVAL);
+        }
+        if ["pm", "vfs", "vm"].contains(&name) {
+            return Err(Errno::EPERM);
+        }
+        self.with(ep, |p| p.name = Some(name.into()))
     }
     fn times(&mut self, ep: u32) -> Result<[u64; abi::TIMES_WORDS], Errno> {
         self.with(ep, |_| [u64::from(ep), 2, 0, 1000])
@@ -1133,7 +1149,23 @@ fn exec_applies_setuid_and_starts_the_image_after_vfs_is_done() {
     let p = w.t().get(a).unwrap().clone();
     assert_eq!((p.uid, p.euid), (1000, 0));
     assert_eq!(p.name(), "prog");
+    assert_eq!(w.proc(200).name.as_deref(), Some("prog"), "kernel name");
     assert_eq!(p.actions[sig::SIGUSR1 as usize].handler, sig::SIG_DFL);
+}
+
+#[test]
+fn kernel_names_are_cut_and_cleaned() {
+    use crate::server::kernel_name;
+    assert_eq!(kernel_name(b"init").as_deref(), Some("init"));
+    assert_eq!(
+        kernel_name(b"a-program-name-longer-than-15").as_deref(),
+        Some("a-program-name-")
+    );
+    assert_eq!(
+        kernel_name(b"two words\t\xff").as_deref(),
+        Some("two?words??")
+    );
+    assert_eq!(kernel_name(b""), None);
 }
 
 #[test]

@@ -73,6 +73,9 @@
 //! `GetRegs`/`SetRegs`, pagers (`SetPager`, `PageFaults`, `PageFix`) and
 //! `MemStats` (see `cow.rs`), then `Protect` (see `protect.rs`).
 //!
+//! `privs setname` (a system process) and `privs plainname` (a plain
+//! user) check `SetName` (see `names.rs`).
+//!
 //! `privs badcalls` passes bad pointers, ranges and numbers to the newer
 //! kernel calls and expects error values.
 //!
@@ -84,6 +87,7 @@
 extern crate alloc;
 
 mod cow;
+mod names;
 mod protect;
 
 use rt::abi::{Errno, Syscall};
@@ -446,6 +450,8 @@ fn main(args: &str) -> i32 {
                 sys::kill(target) == Err(Errno::DeadSrcDst),
             );
         }
+        Some("setname") => names::namer(&mut check),
+        Some("plainname") => names::plain(&mut check),
         Some("other") => {
             let m = ipc::receive(ipc::ANY);
             check("bye from boss", m.is_ok_and(|m| ipc::mtype(&m) == BYE));

@@ -400,6 +400,24 @@ pub fn protect(target: u32, addr: u64, count: u64, writable: bool) -> Result<u64
     call6(Syscall::Protect, a)
 }
 
+/// Renames live process `target` (`SetName`; PM after an exec): 1 to
+/// `abi::MAX_PROC_NAME` bytes of printable ASCII without spaces, else
+/// `Inval`. The name shows in `[name]` console prefixes and kernel messages
+/// and is what `WhoIs` finds. `Perm` for a plain user process and the
+/// names `pm`, `vfs`, `vm` or a `critical=` one (and for callers without
+/// the call).
+pub fn set_name(target: u32, name: &str) -> Result<(), Errno> {
+    let a = [
+        u64::from(target),
+        name.as_ptr() as u64,
+        name.len() as u64,
+        0,
+        0,
+        0,
+    ];
+    call6(Syscall::SetName, a).map(drop)
+}
+
 /// Unmaps `count` pages at `addr` of `target`; returns how many were mapped.
 pub fn unmap(target: u32, addr: u64, count: u64) -> Result<u64, Errno> {
     call6(Syscall::Unmap, [u64::from(target), addr, count, 0, 0, 0])

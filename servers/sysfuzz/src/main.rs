@@ -844,6 +844,31 @@ impl Fuzz {
                 a[2] = self.below(4);
                 self.call(nr, a);
             }
+            Syscall::SetName => {
+                // Renames: its own lines must keep the prefix `[sysfuzz]`
+                // (the test finds them by it), so itself only gets its own
+                // name or a name the kernel refuses; other targets (the
+                // partner, spawned children, stale and kernel-task
+                // endpoints) get any bytes.
+                const NAMES: &[u8] = b"sysfuzz\0\n bad name, far too long";
+                a[0] = self.ep();
+                let names = NAMES.as_ptr() as u64;
+                if self.is_me(a[0]) {
+                    a[1] = names;
+                    a[2] = self.pick(&[0, 7, 8, 15, 16, 64, u64::MAX]);
+                } else {
+                    a[1] = match self.below(3) {
+                        0 => names,
+                        1 => self.bad_addr(),
+                        _ => self.rptr(),
+                    };
+                    a[2] = match self.below(2) {
+                        0 => self.pick(&[0, 1, 7, 15, 16]),
+                        _ => self.len(),
+                    };
+                }
+                self.call(nr, a);
+            }
             Syscall::ModuleMap => {
                 // Names of real modules (programs, not data: refused) and
                 // garbage, at good and bad addresses.
