@@ -28,14 +28,17 @@ fn run(rc: &str, lines: &[&str]) -> Option<String> {
 #[test]
 fn qemu_proc_init_runs_etc_rc_from_the_disk() {
     let Some(log) = run(
-        "# comment\n\n/bin/true\n/bin/child exit 0\nshutdown\n",
+        "# comment\n\n/bin/true\n/bin/child exit 0\ntrue\nshutdown\n",
         &[
             "init: process 1 started from /sbin/init",
             "init: running /bin/true",
             "init: /bin/true: exit 0",
             "init: running /bin/child exit 0",
             "init: /bin/child exit 0: exit 0",
-            "init: all done (2 commands, 0 failed)",
+            // A name without a slash is found in PATH (/bin:/sbin).
+            "init: running true",
+            "init: true: exit 0",
+            "init: all done (3 commands, 0 failed)",
         ],
     ) else {
         return;

@@ -1,7 +1,7 @@
 //! `/sbin/init`: process 1, exec'd by `bootinit` from the root file
-//! system. It runs each command line of `/etc/rc` in order (a program path
-//! and its arguments, words separated by blanks; empty lines and `#`
-//! comments are skipped) with fork + exec + wait, reaping any orphan that
+//! system. It runs each command line of `/etc/rc` in order (a program path,
+//! or a name found in `/bin` or `/sbin`, and its arguments, words
+//! separated by blanks; empty lines and `#` comments are skipped) with fork + exec + wait, reaping any orphan that
 //! ends meanwhile. When the list is done it reaps until no child is left
 //! and prints `init: all done`. A last line `shutdown` then ends the run:
 //! a pass if every command exited 0, a failure otherwise; without it init

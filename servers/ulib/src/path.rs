@@ -51,6 +51,27 @@ pub fn join(dir: &str, name: &str) -> String {
     s
 }
 
+/// The places [`crate::process::execvp`] tries for program `name`: the
+/// name itself if it contains a `/`, else each directory of `path_var`
+/// (`:`-separated; an empty entry is the working directory) joined with
+/// it; `/bin:/sbin` when there is no `PATH`.
+pub fn search(name: &str, path_var: Option<&str>) -> Vec<String> {
+    if name.contains('/') {
+        return alloc::vec![String::from(name)];
+    }
+    path_var
+        .unwrap_or("/bin:/sbin")
+        .split(':')
+        .map(|d| {
+            if d.is_empty() {
+                String::from(name)
+            } else {
+                join(d, name)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +83,17 @@ mod tests {
         assert_eq!(resolve("/a", "/b/../c"), "/c");
         assert_eq!(resolve("/", "../.."), "/");
         assert_eq!(resolve("/a/b", "."), "/a/b");
+    }
+
+    #[test]
+    fn program_search() {
+        assert_eq!(search("/bin/x", Some("/a")), ["/bin/x"]);
+        assert_eq!(search("./x", None), ["./x"]);
+        assert_eq!(search("true", None), ["/bin/true", "/sbin/true"]);
+        assert_eq!(
+            search("ls", Some("/usr/bin::/bin")),
+            ["/usr/bin/ls", "ls", "/bin/ls"]
+        );
     }
 
     #[test]

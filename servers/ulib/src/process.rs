@@ -311,6 +311,25 @@ pub fn exec_env<A: AsRef<str>>(path: &str, argv: &[A]) -> Errno {
     exec(path, argv, &crate::env::envp())
 }
 
+/// execvp(3): [`exec`] of `name` found through the `PATH` in `envp`
+/// (else this program's, else `/bin:/sbin`) when it has no `/`. Returns
+/// the error of the last try (`ENOENT` unless a candidate existed).
+pub fn execvp<A: AsRef<str>, E: AsRef<str>>(name: &str, argv: &[A], envp: &[E]) -> Errno {
+    let path_var = envp
+        .iter()
+        .find_map(|e| e.as_ref().strip_prefix("PATH=").map(String::from))
+        .or_else(|| crate::env::var("PATH"));
+    let mut err = Errno::ENOENT;
+    for cand in crate::path::search(name, path_var.as_deref()) {
+        match exec(&cand, argv, envp) {
+            // Not there: go on; anything else means it was found.
+            Errno::ENOENT | Errno::ENOTDIR => {}
+            e => err = e,
+        }
+    }
+    err
+}
+
 enum Never {}
 
 fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) -> Result<Never> {
@@ -367,12 +386,13 @@ fn read_program(file: &mut File) -> Result<Vec<u8>> {
     Ok(image)
 }
 
-/// Forks a child that execs `path` with `argv` and `envp`; returns its
-/// pid. A child whose exec fails prints why and exits with 127.
+/// Forks a child that execs `path` (searched in `PATH` when it has no
+/// `/`, see [`execvp`]) with `argv` and `envp`; returns its pid. A child
+/// whose exec fails prints why and exits with 127.
 pub fn spawn<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) -> Result<Pid> {
     match fork()? {
         0 => {
-            let e = exec(path, argv, envp);
+            let e = execvp(path, argv, envp);
             crate::eprintln!("exec {path}: {}", crate::errno::strerror(e));
             exit(127)
         }
