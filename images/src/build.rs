@@ -62,6 +62,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("proctest", "proctest", "/bin/proctest"),
     ("procbench", "procbench", "/bin/procbench"),
     ("utrue", "true", "/bin/true"),
+    ("pmcheck", "pmcheck", "/bin/pmcheck"),
     ("test85", "test85", "/bin/test85"),
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).

@@ -765,6 +765,10 @@ impl<K: Kernel> Pm<K> {
     }
 
     fn start_reboot(&mut self, cx: &mut Ctx<'_>, verdict: u64) {
+        if self.reboot.is_some() {
+            // The first reboot under way decides the verdict.
+            return;
+        }
         cx.sys.log("pm: reboot: syncing file systems");
         let deadline = cx.sys.now() + 3 * HZ;
         self.reboot = Some((deadline, verdict));

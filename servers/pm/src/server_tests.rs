@@ -1512,3 +1512,41 @@ fn requests_beyond_the_kernels_bound_wait_for_room_in_order() {
         assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGTERM);
     }
 }
+
+#[test]
+fn the_first_reboot_decides_the_verdict() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    assert_eq!(
+        w.call(
+            200,
+            PmCall::Reboot {
+                id: 1,
+                how: proto::REBOOT_HALT
+            }
+        )
+        .unwrap()
+        .result,
+        Ok(0)
+    );
+    let sync = w.take_request(VFS);
+    // A second reboot while VFS syncs does not change the verdict.
+    w.call(
+        INIT_EP,
+        PmCall::Reboot {
+            id: 2,
+            how: proto::REBOOT_FAIL,
+        },
+    );
+    assert!(w.sys.requests.is_empty(), "one sync");
+    assert_eq!(w.k().shutdown, None, "not before VFS synced");
+    w.vfs_answer(&sync, Ok(VfsAnswer::Value(0)));
+    assert_eq!(w.k().shutdown, Some(0));
+    // Not root: refused.
+    w.call(200, PmCall::Setuid { id: 3, uid: 5 });
+    let c = w.take_request(VFS);
+    w.vfs_answer(&c, Ok(VfsAnswer::Value(0)));
+    let r = w.call(200, PmCall::Reboot { id: 4, how: 0 }).unwrap();
+    assert_eq!(r.result, Err(Errno::EPERM));
+    let _ = a;
+}
