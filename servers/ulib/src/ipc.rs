@@ -73,13 +73,42 @@ fn cooked(r: &rt::ipc::Message) -> Message {
     Message::read_from_bytes(&r[..]).unwrap_or_else(|_| Message::new(0))
 }
 
+/// How many times a call to a dead server is tried again, a pause apart:
+/// RS restarts PM, VM and VFS under their old endpoints within a few
+/// ticks (more under a slow TCG guest), and PM and VM keep their tables,
+/// so repeating the call reaches the new instance with the same effect.
+const DEAD_SERVER_TRIES: u32 = 200;
+
+/// Waits a little before asking a restarted server again: a 5 ms select
+/// through VFS while it is not VFS that is down, else one clock tick.
+fn pause_for(s: Server) {
+    if s != Server::Vfs && crate::time::sleep_ms(5).is_ok() {
+        return;
+    }
+    let start = rt::sys::uptime();
+    while rt::sys::uptime() == start {
+        core::hint::spin_loop();
+    }
+}
+
 /// Sends `m` to `s` and waits for the answer. A notification from `s`
-/// that arrives in place of the answer is skipped. A dead server's
-/// endpoint is looked up again once (a restarted instance).
+/// that arrives in place of the answer is skipped. A dead or restarting
+/// server is looked up again and the call repeated, a pause apart, up to
+/// [`DEAD_SERVER_TRIES`] times.
 pub(crate) fn call(s: Server, m: &Message) -> Result<Message> {
     let mut tries = 0;
     loop {
-        let ep = endpoint(s)?;
+        let ep = match endpoint(s) {
+            Ok(ep) => ep,
+            // Looked up again after a death: the name may be missing
+            // while RS brings the server back.
+            Err(_) if tries > 0 && tries < DEAD_SERVER_TRIES => {
+                tries += 1;
+                pause_for(s);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let mut r = raw(m);
         match rt::ipc::sendrec(ep, &mut r) {
             Ok(()) => {
@@ -89,8 +118,17 @@ pub(crate) fn call(s: Server, m: &Message) -> Result<Message> {
                 }
                 return Ok(reply);
             }
-            Err(rt::abi::Errno::DeadSrcDst | rt::abi::Errno::BadEndpoint) if tries == 0 => {
+            // Perm too: while a dead server is replaced, the kernel may
+            // not yet count the new instance among a user's servers.
+            Err(
+                rt::abi::Errno::DeadSrcDst | rt::abi::Errno::BadEndpoint | rt::abi::Errno::Perm,
+            ) if tries < DEAD_SERVER_TRIES => {
                 forget(s);
+                // The first retry goes at once (the server may already be
+                // back, or known under a new endpoint); later ones wait.
+                if tries > 0 {
+                    pause_for(s);
+                }
                 tries += 1;
             }
             Err(e) => return Err(from_kernel(e)),
