@@ -668,11 +668,15 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             if let Some(p) = k.procs.get_mut(slot) {
                 p.ctx.frame = *frame;
             }
+            // Plain user processes always report to PM: their exits are
+            // routine (one console line each; the serial port costs
+            // microseconds per byte under QEMU).
+            let plain = is_plain_user(k, slot);
             k.procs.exit(slot, code).expect("current slot");
             k.rq.remove(slot);
             process_gone(k, slot);
             // A managed process is kept and reported like a faulted one.
-            if report_to_manager(k, slot, abi::SIG_EXIT) {
+            if report_to_manager(k, slot, abi::SIG_EXIT) && !plain {
                 kprintln!("kernel: exit reported to signal manager");
             }
             switch_away(k, frame);
@@ -864,7 +868,20 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::Protect => protect(k, frame),
         Syscall::SetName => set_name(k, slot, frame),
         Syscall::MemStats => {
-            let st = FRAMES.with(|fa| fa.stats());
+            // Pages mapped through page tables a fork shares count as
+            // shared (their own count is 1), the shared tables themselves
+            // do not (only user pages are counted).
+            let st = FRAMES.with(|fa| {
+                let mut seen = Vec::new();
+                let mut st = fa.stats();
+                for s in 0..kernel_core::process::NR_PROCS {
+                    if let Some(p) = k.procs.get(s) {
+                        st.shared += p.ctx.space.pages_in_shared_tables(fa, &mut seen);
+                    }
+                }
+                st.shared = st.shared.saturating_sub(seen.len() as u64);
+                st
+            });
             let words = [st.total, st.free, st.shared, st.cow_copies, st.cow_reuses];
             let words: [u64; abi::MEMSTATS_WORDS] = words;
             write_to(k, slot, frame.rdi, &le_words(words)).map(|()| 0)
@@ -1535,7 +1552,8 @@ fn unmap(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     let space = &mut k.procs.get_mut(target).ok_or(Errno::Inval)?.ctx.space;
     let n = FRAMES.with(|fa| space.unmap_pages(fa, range.start, f.rdx));
     reload_if_current(k, target);
-    Ok(n)
+    // Only a page table shared by a fork that cannot be copied fails.
+    n.map_err(|_| Errno::NoMem)
 }
 
 /// `Protect`: changes the write permission of mapped user pages.
@@ -1549,6 +1567,7 @@ fn protect(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
         .with(|fa| space.protect(fa, range.start, f.rdx, writable))
         .map_err(|e| match e {
             MapError::ReadOnly(_) => Errno::Perm,
+            MapError::Frames(_) => Errno::NoMem,
             _ => Errno::Fault,
         })
 }
@@ -1637,8 +1656,9 @@ fn proc_fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     }
     let mut child_space = FRAMES.with(AddressSpace::new).map_err(|_| Errno::NoMem)?;
     let p = k.procs.get_mut(parent).ok_or(Errno::Inval)?;
-    // The parent's page tables change (writable pages become copy-on-write);
-    // `share_into` reloads CR3 when the parent is the running caller.
+    // The parent's page tables become shared with the child (read-only in
+    // both directories); `share_into` reloads CR3 when the parent is the
+    // running caller.
     let shared = FRAMES.with(|fa| p.ctx.space.share_into(fa, &mut child_space));
     if shared.is_err() {
         FRAMES.with(|fa| child_space.destroy(fa));
@@ -2307,6 +2327,17 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     }
     let fault = describe(frame);
     if fault.kind == FaultKind::PageFault {
+        // A write through a page table a fork shares: the kernel makes
+        // the table this process's own (no page is copied) and the write
+        // runs again; a page that still needs a copy then faults to the
+        // pager like any copy-on-write page.
+        if frame.error & PF_PRESENT_WRITE_USER == PF_PRESENT_WRITE_USER
+            && let Some(addr) = fault.addr
+            && let Some(p) = k.procs.get_mut(slot)
+            && FRAMES.with(|fa| p.ctx.space.own_table_for_write(fa, addr))
+        {
+            return;
+        }
         if let Some(pager) = live_pager(k, slot) {
             hold_for_pager(k, slot, fault, pager);
             switch_away(k, frame);

@@ -13,6 +13,20 @@
 //! (`share_into`) are freed with their last space. A write to a copy-on-write page breaks the
 //! sharing (`make_writable`: the kernel's own writes into user memory go
 //! through `write_user`/`prepare_write`, which do it first).
+//!
+//! A fork shares the page *tables*, not each page (`share_into`): every
+//! user page table gains a reference and both spaces map it through a
+//! page-directory entry without write permission, so the fork costs one
+//! step per 2 MiB instead of one per page, and so does the end of a space
+//! that never wrote (a child exiting at once). A space's first write
+//! through a shared table makes it its own (`own_table`): if another space
+//! still uses the table it is copied, and only then does every owned frame
+//! it maps gain a reference and every writable entry become copy-on-write
+//! (in both copies); if none does, the directory entry just regains write
+//! permission and the pages stay as they were. Invariant: a page table with
+//! more than one reference is only mapped by read-only directory entries,
+//! so its entries never change while shared; every change of an entry goes
+//! through `own_table` first.
 
 use super::{boot, cpu, phys};
 use alloc::vec::Vec;
@@ -20,6 +34,11 @@ use kernel_core::cow::{self, ADDR_MASK, COW, FOREIGN, MAY_WRITE, PRESENT, USER, 
 use kernel_core::frame::{FrameAllocator, FrameError};
 /// Pages in the user GiB.
 const USER_PAGES: u64 = (abi::USER_END - abi::USER_BASE) / 4096;
+/// Page-directory entry bits of a user page table this space alone uses.
+const TABLE_OWNED: u64 = PRESENT | WRITABLE | USER;
+/// Page-directory entry bits of a user page table shared by a fork
+/// (read-only until a space makes it its own).
+const TABLE_SHARED: u64 = PRESENT | USER;
 
 /// Page table that splits the first 2 MiB of the identity map into 4 KiB
 /// pages so page 0 can stay unmapped: a kernel null-pointer access then
@@ -158,15 +177,8 @@ impl AddressSpace {
         if !(abi::USER_BASE..abi::USER_END).contains(&vaddr) {
             return Err(MapError::NotUser(vaddr));
         }
-        let pd_index = ((vaddr >> 21) & 511) as usize;
         let pt_index = ((vaddr >> 12) & 511) as usize;
-        let mut pde = phys::read_entry(self.user_pd, pd_index);
-        if pde & PRESENT == 0 {
-            let pt = alloc_zeroed(fa, &mut self.tables)?;
-            pde = pt | PRESENT | WRITABLE | USER;
-            phys::write_entry(self.user_pd, pd_index, pde);
-        }
-        let pt = pde & ADDR_MASK;
+        let pt = self.table_for(fa, vaddr)?;
         let pte = phys::read_entry(pt, pt_index);
         let w = if writable { WRITABLE } else { 0 };
         if pte & PRESENT != 0 {
@@ -233,47 +245,137 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// The page table covering `vaddr`, allocated if missing.
+    /// The page table covering `vaddr`, this space's own (see
+    /// [`Self::own_table`]), allocated if missing.
     fn table_for<const W: usize>(
         &mut self,
         fa: &mut FrameAllocator<W>,
         vaddr: u64,
     ) -> Result<u64, MapError> {
         let pd_index = ((vaddr >> 21) & 511) as usize;
-        let mut pde = phys::read_entry(self.user_pd, pd_index);
-        if pde & PRESENT == 0 {
-            let pt = alloc_zeroed(fa, &mut self.tables)?;
-            pde = pt | PRESENT | WRITABLE | USER;
-            phys::write_entry(self.user_pd, pd_index, pde);
+        if let Some(pt) = self.own_table(fa, pd_index)? {
+            return Ok(pt);
         }
-        Ok(pde & ADDR_MASK)
+        let pt = alloc_zeroed(fa, &mut self.tables)?;
+        phys::write_entry(self.user_pd, pd_index, pt | TABLE_OWNED);
+        Ok(pt)
+    }
+
+    /// Makes the user page table of directory entry `pd_index` this
+    /// space's own so its entries may change: a table shared by a fork
+    /// (read-only directory entry) that other spaces still use is copied
+    /// (every owned frame it maps gains a reference, writable entries
+    /// become copy-on-write in both copies; the other spaces keep the old
+    /// table, still read-only for them), one no other space uses any more
+    /// just regains write permission. `None` if there is no table. Running
+    /// out of frames (or references) changes nothing.
+    fn own_table<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        pd_index: usize,
+    ) -> Result<Option<u64>, MapError> {
+        let pde = phys::read_entry(self.user_pd, pd_index);
+        if pde & PRESENT == 0 {
+            return Ok(None);
+        }
+        let mut pt = pde & ADDR_MASK;
+        if pde & WRITABLE != 0 {
+            return Ok(Some(pt));
+        }
+        if fa.refcount(pt) > 1 {
+            if let Some(e) = (0..512).map(|i| phys::read_entry(pt, i)).find(|&e| {
+                e & (PRESENT | FOREIGN) == PRESENT
+                    && fa.refcount(e & ADDR_MASK) > u32::from(u8::MAX)
+            }) {
+                return Err(MapError::Frames(FrameError::TooShared(e & ADDR_MASK)));
+            }
+            let copy = fa.alloc()?;
+            for i in 0..512 {
+                let e = phys::read_entry(pt, i);
+                let mut out = e;
+                if e & PRESENT != 0 {
+                    let shared = cow::share(e);
+                    if shared.owned {
+                        // Checked above: the count has room.
+                        fa.share(e & ADDR_MASK)?;
+                    }
+                    if shared.pte != e {
+                        // The other spaces map it read-only (their
+                        // directory entry): no stale writable translation.
+                        phys::write_entry(pt, i, shared.pte);
+                    }
+                    out = shared.pte;
+                }
+                phys::write_entry(copy, i, out);
+            }
+            // The other spaces keep the old table.
+            let _ = fa.release(pt);
+            if let Some(t) = self.tables.iter_mut().find(|t| **t == pt) {
+                *t = copy;
+            }
+            pt = copy;
+        }
+        phys::write_entry(self.user_pd, pd_index, pt | TABLE_OWNED);
+        // Write permission came back (and the old table may be replaced):
+        // no stale translation may stay.
+        if self.is_loaded() {
+            cpu::write_cr3(self.pml4);
+        }
+        Ok(Some(pt))
+    }
+
+    /// A user write fault at `vaddr` that the kernel resolves without the
+    /// pager and without copying a page: the page table is one a fork
+    /// shares (made this space's own, [`Self::own_table`]) and the page is
+    /// writable or copy-on-write. Returns whether it changed anything (the
+    /// write is then retried; a copy-on-write page whose frame is still
+    /// shared faults again and goes to the pager).
+    pub fn own_table_for_write<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        vaddr: u64,
+    ) -> bool {
+        if !(abi::USER_BASE..abi::USER_END).contains(&vaddr) {
+            return false;
+        }
+        let pd_index = ((vaddr >> 21) & 511) as usize;
+        let pde = phys::read_entry(self.user_pd, pd_index);
+        if pde & (PRESENT | WRITABLE) != PRESENT {
+            return false;
+        }
+        let pte = phys::read_entry(pde & ADDR_MASK, ((vaddr >> 12) & 511) as usize);
+        matches!(
+            cow::write_check(pte),
+            cow::Write::Writable | cow::Write::Cow
+        ) && self.own_table(fa, pd_index).is_ok()
     }
 
     /// Unmaps the user pages `vaddr .. vaddr + count * 4096` (page-aligned),
     /// freeing owned frames; returns how many pages were mapped. Page tables
     /// stay (they are freed with the space). The space must be reloaded in
-    /// CR3 afterwards if it is the current one.
+    /// CR3 afterwards if it is the current one. Fails only when a page
+    /// table shared by a fork cannot be copied (pages before it are
+    /// unmapped).
     pub fn unmap_pages<const W: usize>(
         &mut self,
         fa: &mut FrameAllocator<W>,
         vaddr: u64,
         count: u64,
-    ) -> u64 {
+    ) -> Result<u64, MapError> {
         let mut unmapped = 0;
         for i in 0..count.min(USER_PAGES) {
             let va = vaddr + i * 4096;
             if !(abi::USER_BASE..abi::USER_END).contains(&va) {
                 break;
             }
-            let pde = phys::read_entry(self.user_pd, ((va >> 21) & 511) as usize);
-            if pde & PRESENT == 0 {
+            if self.leaf(va).is_none_or(|pte| pte & PRESENT == 0) {
                 continue;
             }
-            let (pt, idx) = (pde & ADDR_MASK, ((va >> 12) & 511) as usize);
+            let Some(pt) = self.own_table(fa, ((va >> 21) & 511) as usize)? else {
+                continue;
+            };
+            let idx = ((va >> 12) & 511) as usize;
             let pte = phys::read_entry(pt, idx);
-            if pte & PRESENT == 0 {
-                continue;
-            }
             phys::write_entry(pt, idx, 0);
             unmapped += 1;
             // A shared frame loses this space's reference; the last one
@@ -282,7 +384,7 @@ impl AddressSpace {
                 release_frame(fa, pte & ADDR_MASK);
             }
         }
-        unmapped
+        Ok(unmapped)
     }
 
     /// Replaces this (non-current) space's user mappings with a copy of
@@ -311,48 +413,72 @@ impl AddressSpace {
     }
 
     /// Shares this space's user pages with `child`, a fresh space with no
-    /// user pages (fork): every owned frame gains a reference and is
-    /// mapped in both, writable pages become read-only copy-on-write pages
-    /// in both, physical mappings are shared as they are. The child's
-    /// page tables are allocated first, so running out of memory changes
-    /// nothing in this space (the child keeps the tables, freed with it).
-    /// Returns the number of pages shared.
+    /// user pages (fork), by sharing the page tables: every user page
+    /// table gains a reference and both spaces map it read-only in their
+    /// page directory (see the module notes: the pages themselves gain
+    /// references and become copy-on-write only when a space writes
+    /// through the table while the other still uses it). Nothing changes
+    /// on an error. Returns the number of page tables shared.
     pub fn share_into<const W: usize>(
         &mut self,
         fa: &mut FrameAllocator<W>,
         child: &mut AddressSpace,
     ) -> Result<u64, MapError> {
-        // Lazily, twice over the tables: no list of pages on the heap.
-        let pages = || self.user_pages_in(abi::USER_BASE, abi::USER_END);
-        for (va, ..) in pages() {
-            child.table_for(fa, va)?;
-        }
+        let tables = || {
+            (0..512usize).filter_map(|i| {
+                let pde = phys::read_entry(self.user_pd, i);
+                (pde & PRESENT != 0).then_some((i, pde & ADDR_MASK))
+            })
+        };
         // A count that cannot grow any more fails before anything changes
         // (not reachable with 64 process slots).
-        if let Some((.., pte)) = pages().find(|&(.., pte)| {
-            pte & FOREIGN == 0 && fa.refcount(pte & ADDR_MASK) > u32::from(u8::MAX)
-        }) {
-            return Err(MapError::Frames(FrameError::TooShared(pte & ADDR_MASK)));
+        if let Some((_, pt)) = tables().find(|&(_, pt)| fa.refcount(pt) > u32::from(u8::MAX)) {
+            return Err(MapError::Frames(FrameError::TooShared(pt)));
         }
-        let mut count = 0;
-        for (va, pt, idx, pte) in pages() {
-            count += 1;
-            let shared = cow::share(pte);
-            if shared.owned {
-                fa.share(pte & ADDR_MASK)?;
-            }
-            if shared.pte != pte {
-                phys::write_entry(pt, idx, shared.pte);
-            }
-            let child_pt = child.table_for(fa, va)?;
-            phys::write_entry(child_pt, ((va >> 12) & 511) as usize, shared.pte);
+        let shared: Vec<(usize, u64)> = tables().collect();
+        child.tables.reserve(shared.len());
+        for &(i, pt) in &shared {
+            fa.share(pt)?;
+            let pde = pt | TABLE_SHARED;
+            phys::write_entry(self.user_pd, i, pde);
+            phys::write_entry(child.user_pd, i, pde);
+            child.tables.push(pt);
         }
         // Pages of this space lost write permission: drop stale
         // translations if it is loaded (a process forking itself).
         if self.is_loaded() {
             cpu::write_cr3(self.pml4);
         }
-        Ok(count)
+        Ok(shared.len() as u64)
+    }
+
+    /// Owned pages mapped through page tables that more than one space
+    /// uses (shared by a fork) whose frames have a single reference: the
+    /// frames shared that way, for `MemStats`. Tables listed in `seen` are
+    /// skipped, and each one counted is added to it (a table is seen from
+    /// every space that shares it).
+    pub fn pages_in_shared_tables<const W: usize>(
+        &self,
+        fa: &FrameAllocator<W>,
+        seen: &mut Vec<u64>,
+    ) -> u64 {
+        if self.pml4 == 0 {
+            return 0;
+        }
+        let mut n = 0;
+        for i in 0..512 {
+            let pde = phys::read_entry(self.user_pd, i);
+            let pt = pde & ADDR_MASK;
+            if pde & (PRESENT | WRITABLE) != PRESENT || fa.refcount(pt) < 2 || seen.contains(&pt) {
+                continue;
+            }
+            seen.push(pt);
+            n += (0..512)
+                .map(|j| phys::read_entry(pt, j))
+                .filter(|&e| e & (PRESENT | FOREIGN) == PRESENT && fa.refcount(e & ADDR_MASK) == 1)
+                .count() as u64;
+        }
+        n
     }
 
     /// Whether this space is the one loaded in CR3.
@@ -377,7 +503,17 @@ impl AddressSpace {
         if pde & PRESENT == 0 {
             return Err(MapError::NotMapped(vaddr));
         }
-        let (pt, idx) = (pde & ADDR_MASK, ((vaddr >> 12) & 511) as usize);
+        let idx = ((vaddr >> 12) & 511) as usize;
+        match cow::write_check(phys::read_entry(pde & ADDR_MASK, idx)) {
+            cow::Write::NotPresent => return Err(MapError::NotMapped(vaddr)),
+            cow::Write::ReadOnly => return Err(MapError::ReadOnly(vaddr)),
+            cow::Write::Writable | cow::Write::Cow => {}
+        }
+        // A table shared by a fork becomes this space's own first (its
+        // entries may turn copy-on-write then).
+        let pt = self
+            .own_table(fa, ((vaddr >> 21) & 511) as usize)?
+            .ok_or(MapError::NotMapped(vaddr))?;
         let pte = phys::read_entry(pt, idx);
         match cow::write_check(pte) {
             cow::Write::NotPresent => return Err(MapError::NotMapped(vaddr)),
@@ -413,7 +549,7 @@ impl AddressSpace {
     /// of pages whose entry changed.
     pub fn protect<const W: usize>(
         &mut self,
-        fa: &FrameAllocator<W>,
+        fa: &mut FrameAllocator<W>,
         vaddr: u64,
         count: u64,
         writable: bool,
@@ -445,6 +581,26 @@ impl AddressSpace {
         for va in pages.clone() {
             entry(va)?;
         }
+        // Tables shared by a fork become this space's own (no visible
+        // change, so running out of frames here changes nothing).
+        if end > vaddr {
+            for pd_index in ((vaddr >> 21) & 511)..=(((end - 1) >> 21) & 511) {
+                self.own_table(fa, pd_index as usize)?;
+            }
+        }
+        let entry = |va: u64| -> Result<(u64, usize, u64), MapError> {
+            let pde = phys::read_entry(self.user_pd, ((va >> 21) & 511) as usize);
+            let (pt, idx) = (pde & ADDR_MASK, ((va >> 12) & 511) as usize);
+            let pte = phys::read_entry(pt, idx);
+            let refs = if pte & FOREIGN == 0 {
+                fa.refcount(pte & ADDR_MASK)
+            } else {
+                0
+            };
+            cow::protect(pte, writable, refs)
+                .map(|new| (pt, idx, new))
+                .map_err(|_| MapError::NotMapped(va))
+        };
         let mut changed = 0;
         for va in pages {
             let (pt, idx, new) = entry(va)?;
@@ -484,14 +640,32 @@ impl AddressSpace {
 
     /// Unmaps every user page (freeing owned frames); returns the count.
     pub fn clear<const W: usize>(&mut self, fa: &mut FrameAllocator<W>) -> u64 {
-        // Visit only present pages instead of the whole GiB.
         let mut n = 0;
-        for (_, pt, idx, pte) in self.user_pages_in(abi::USER_BASE, abi::USER_END) {
-            phys::write_entry(pt, idx, 0);
-            if pte & FOREIGN == 0 {
-                release_frame(fa, pte & ADDR_MASK);
+        for i in 0..512 {
+            let pde = phys::read_entry(self.user_pd, i);
+            if pde & PRESENT == 0 {
+                continue;
             }
-            n += 1;
+            let pt = pde & ADDR_MASK;
+            let entries = (0..512).filter(|&j| phys::read_entry(pt, j) & PRESENT != 0);
+            if pde & WRITABLE == 0 && fa.refcount(pt) > 1 {
+                // A table other spaces still use: this space just lets go
+                // of it.
+                n += entries.count() as u64;
+                phys::write_entry(self.user_pd, i, 0);
+                release_frame(fa, pt);
+                self.tables.retain(|&t| t != pt);
+                continue;
+            }
+            for j in entries {
+                let pte = phys::read_entry(pt, j);
+                phys::write_entry(pt, j, 0);
+                if pte & FOREIGN == 0 {
+                    release_frame(fa, pte & ADDR_MASK);
+                }
+                n += 1;
+            }
+            phys::write_entry(self.user_pd, i, pt | TABLE_OWNED);
         }
         n
     }
@@ -501,7 +675,10 @@ impl AddressSpace {
     pub fn translate_for(&self, vaddr: u64, write: bool) -> Option<u64> {
         let pa = self.translate(vaddr)?;
         let pte = self.leaf(vaddr)?;
-        (!write || pte & WRITABLE != 0).then_some(pa)
+        // A page in a table shared by a fork is not writable until the
+        // table is this space's own.
+        let pde = phys::read_entry(self.user_pd, ((vaddr >> 21) & 511) as usize);
+        (!write || pte & pde & WRITABLE != 0).then_some(pa)
     }
 
     fn leaf(&self, vaddr: u64) -> Option<u64> {
@@ -645,6 +822,10 @@ impl AddressSpace {
         start: u64,
         end: u64,
     ) -> Result<u64, MapError> {
+        // Tables shared by a fork become this space's own first.
+        for va in (start.max(abi::USER_BASE)..end.min(abi::USER_END)).step_by(1 << 21) {
+            self.own_table(fa, ((va >> 21) & 511) as usize)?;
+        }
         let pages: Vec<(u64, u64, usize, u64)> = self.user_pages_in(start, end).collect();
         for &(va, ..) in &pages {
             dst.table_for(fa, va)?;
@@ -662,9 +843,19 @@ impl AddressSpace {
     /// ones). The space must not be loaded in CR3.
     pub fn destroy<const W: usize>(self, fa: &mut FrameAllocator<W>) {
         if self.pml4 != 0 {
-            for (.., pte) in self.user_pages_in(abi::USER_BASE, abi::USER_END) {
-                if pte & FOREIGN == 0 {
-                    release_frame(fa, pte & ADDR_MASK);
+            for i in 0..512 {
+                let pde = phys::read_entry(self.user_pd, i);
+                let pt = pde & ADDR_MASK;
+                // A table other spaces still use keeps its pages (its
+                // reference is dropped with the tables below).
+                if pde & PRESENT == 0 || fa.refcount(pt) > 1 {
+                    continue;
+                }
+                for j in 0..512 {
+                    let pte = phys::read_entry(pt, j);
+                    if pte & (PRESENT | FOREIGN) == PRESENT {
+                        release_frame(fa, pte & ADDR_MASK);
+                    }
                 }
             }
         }
