@@ -118,38 +118,47 @@ fn main(args: &[String]) -> i32 {
         .iter()
         .find_map(|a| a.strip_prefix("secs=").and_then(|v| v.parse().ok()))
         .unwrap_or(5u64);
-    match timed(secs, fork_exec) {
-        Ok((n, t)) => report("fork+exec+wait of /bin/true", n, t, LINUX_FORK_EXEC),
-        Err(m) => {
-            println!("procbench: fork+exec+wait FAILED: {m}");
-            return 1;
+    // `only=exec` or `only=fork16`: just that benchmark (and no parts).
+    let only = args.iter().find_map(|a| a.strip_prefix("only="));
+    let run = |name: &str| only.is_none_or(|o| o == name);
+    if run("exec") {
+        match timed(secs, fork_exec) {
+            Ok((n, t)) => report("fork+exec+wait of /bin/true", n, t, LINUX_FORK_EXEC),
+            Err(m) => {
+                println!("procbench: fork+exec+wait FAILED: {m}");
+                return 1;
+            }
         }
     }
-    match timed(secs, fork_only) {
-        Ok((n, t)) => report_part("fork+wait of this small program", n, t),
-        Err(m) => {
-            println!("procbench: fork+wait FAILED: {m}");
-            return 1;
+    if only.is_none() {
+        match timed(secs, fork_only) {
+            Ok((n, t)) => report_part("fork+wait of this small program", n, t),
+            Err(m) => {
+                println!("procbench: fork+wait FAILED: {m}");
+                return 1;
+            }
+        }
+        match timed(secs, read_program) {
+            Ok((n, t)) => report_part("exec's reading of /bin/true in the program", n, t),
+            Err(m) => {
+                println!("procbench: reading /bin/true FAILED: {m}");
+                return 1;
+            }
         }
     }
-    match timed(secs, read_program) {
-        Ok((n, t)) => report_part("exec's reading of /bin/true in the program", n, t),
-        Err(m) => {
-            println!("procbench: reading /bin/true FAILED: {m}");
-            return 1;
+    if run("fork16") {
+        let mut heap = vec![0u8; 16 << 20];
+        for page in heap.chunks_mut(4096) {
+            page[0] = 1;
         }
-    }
-    let mut heap = vec![0u8; 16 << 20];
-    for page in heap.chunks_mut(4096) {
-        page[0] = 1;
-    }
-    let r = timed(secs, fork_only);
-    core::hint::black_box(&heap);
-    match r {
-        Ok((n, t)) => report("fork+wait of a 16 MiB process", n, t, LINUX_FORK_16M),
-        Err(m) => {
-            println!("procbench: fork+wait FAILED: {m}");
-            return 1;
+        let r = timed(secs, fork_only);
+        core::hint::black_box(&heap);
+        match r {
+            Ok((n, t)) => report("fork+wait of a 16 MiB process", n, t, LINUX_FORK_16M),
+            Err(m) => {
+                println!("procbench: fork+wait FAILED: {m}");
+                return 1;
+            }
         }
     }
     println!("procbench: done");
