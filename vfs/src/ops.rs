@@ -816,6 +816,16 @@ impl V {
         }
     }
 
+    /// Sets `FD_CLOEXEC` on the caller's descriptor `fd` (just opened).
+    fn set_cloexec(&self, fd: i32) {
+        if let Ok(fd) = u32::try_from(fd)
+            && fd < 64
+        {
+            let caller = self.caller;
+            self.st.borrow_mut().proc_mut(caller).cloexec |= 1u64 << fd;
+        }
+    }
+
     fn install(&self, filp: Filp) -> R<i32> {
         let mut st = self.st.borrow_mut();
         let caller = self.caller;
@@ -2101,9 +2111,16 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         Err(e) => return Box::pin(async move { value(id, Err(e)) }),
     };
     match call {
-        Open { flags, mode: m, .. } => {
-            job(async move { value(id, v.open(&a, flags, m).await.map(i64::from)) })
-        }
+        Open { flags, mode: m, .. } => job(async move {
+            // O_CLOEXEC is a descriptor flag, not one of the open file.
+            let r = v.open(&a, flags & !oflag::O_CLOEXEC, m).await;
+            if let Ok(fd) = r
+                && flags & oflag::O_CLOEXEC != 0
+            {
+                v.set_cloexec(fd);
+            }
+            value(id, r.map(i64::from))
+        }),
         Close { fd, .. } => job(async move { value(id, done(v.close_fd(fd).await)) }),
         // Data moves between the caller and the server directly.
         Read { fd, buf, .. } => {

@@ -508,6 +508,33 @@ fn exec_done_closes_only_close_on_exec_descriptors() {
 }
 
 #[test]
+fn o_cloexec_marks_the_new_descriptor_close_on_exec() {
+    use sys::proto::vfs::fcntl::{F_GETFD, F_GETFL};
+    let mut t = T::new(77, 1);
+    let p = t.puppet("p");
+    let (keep, gone) = t.get(&p, |s, c| {
+        let keep = c.open(s, "/keep", O_CREAT | O_RDWR, 0o644).unwrap();
+        let gone = c.open(s, "/keep", O_RDONLY | O_CLOEXEC, 0).unwrap();
+        assert_eq!(c.fcntl(s, keep, F_GETFD, 0).unwrap(), 0);
+        assert_eq!(c.fcntl(s, gone, F_GETFD, 0).unwrap(), FD_CLOEXEC);
+        // A descriptor flag, not a file status flag.
+        assert_eq!(c.fcntl(s, gone, F_GETFL, 0).unwrap(), i64::from(O_RDONLY));
+        // A failed open marks nothing: the next descriptor is plain.
+        assert_eq!(c.open(s, "/none", O_RDONLY | O_CLOEXEC, 0), Err(ENOENT));
+        let next = c.open(s, "/keep", O_RDONLY, 0).unwrap();
+        assert_eq!(c.fcntl(s, next, F_GETFD, 0).unwrap(), 0);
+        c.close(s, next).unwrap();
+        (keep, gone)
+    });
+    let ep = p.ep;
+    assert_eq!(t.pm_value(|id| VfsPmCall::ExecDone { id, ep }), Ok(0));
+    t.on(&p, move |s, c| {
+        assert!(c.fstat(s, keep).is_ok());
+        assert_eq!(c.fstat(s, gone), Err(EBADF));
+    });
+}
+
+#[test]
 fn set_cred_changes_permission_outcomes() {
     let mut t = T::new(68, 1);
     let p = t.puppet("p");

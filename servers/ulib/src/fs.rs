@@ -17,8 +17,8 @@ use sys::proto::vfs::{VfsAnswer, VfsCall};
 
 pub use sys::proto::vfs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 pub use sys::proto::vfs::oflag::{
-    O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_TRUNC,
-    O_WRONLY,
+    O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR,
+    O_TRUNC, O_WRONLY,
 };
 
 /// Calls VFS with `path` granted (readable) as the call's path buffer.
@@ -366,16 +366,15 @@ impl OpenOptions {
         if self.directory {
             f |= O_DIRECTORY;
         }
+        if self.cloexec {
+            f |= O_CLOEXEC;
+        }
         f
     }
 
     /// Opens `path`.
     pub fn open(&self, path: &str) -> Result<File> {
-        let f = File::from_fd(open_fd(path, self.flags(), self.mode)?);
-        if self.cloexec {
-            f.set_cloexec(true)?;
-        }
-        Ok(f)
+        Ok(File::from_fd(open_fd(path, self.flags(), self.mode)?))
     }
 }
 
@@ -668,6 +667,10 @@ mod tests {
         assert_eq!(
             OpenOptions::new().directory(true).flags(),
             O_RDONLY | O_DIRECTORY
+        );
+        assert_eq!(
+            OpenOptions::new().read(true).cloexec(true).flags(),
+            O_RDONLY | O_CLOEXEC
         );
     }
 }

@@ -98,6 +98,60 @@ pub fn grow_heap(addr: usize, len: usize) -> bool {
     brk(end as u64).is_ok_and(|b| b >= end as u64)
 }
 
+/// A private anonymous read-write mapping ([`mmap`]): fresh zeroed pages
+/// mapped at once (no page faults when they are first written, unlike
+/// heap memory shared copy-on-write after a fork), unmapped when dropped.
+#[derive(Debug)]
+pub struct AnonMap {
+    addr: u64,
+    len: u64,
+}
+
+impl AnonMap {
+    /// `len` bytes (at least one page, rounded up to pages).
+    pub fn new(len: u64) -> Result<AnonMap> {
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(PAGE)
+            .ok_or(Errno::ENOMEM)?;
+        let addr = mmap(len, PROT_READ | PROT_WRITE)?;
+        Ok(AnonMap { addr, len })
+    }
+
+    /// Its length (whole pages).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is empty (never: a mapping has at least one page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: VM answered that `len` bytes from `addr` are mapped in
+        // this process, readable and writable, for as long as the mapping
+        // exists; it exists until `self` is dropped (only `Drop` unmaps
+        // it), and the returned slice borrows `self`.
+        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.len as usize) }
+    }
+
+    /// The mapped bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `bytes`; the mapping is this value's alone (no
+        // other reference to it exists while `self` is borrowed mutably).
+        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.len as usize) }
+    }
+}
+
+impl Drop for AnonMap {
+    fn drop(&mut self) {
+        // Fails only if the range is not ours any more; nothing to do then.
+        let _ = munmap(self.addr, self.len);
+    }
+}
+
 /// A read-only private mapping of a block device ([`mmap_file`]),
 /// unmapped when dropped. The pages holding device bytes are mapped
 /// ([`FileMap::bytes`]: the device's bytes, then zeros to the end of the

@@ -5,8 +5,9 @@
 
 use crate::errno::{Errno, Result};
 use crate::fd;
-use crate::fs::{File, O_RDONLY};
+use crate::fs::{File, O_CLOEXEC, O_RDONLY};
 use crate::ipc::{self, Grant, Server};
+use crate::mem::AnonMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use sys::proto::pm::{self, PmCall, PmReply};
@@ -340,15 +341,14 @@ fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) ->
         env.push(&pwd);
     }
     let block = crate::env::build_exec_block(argv, &env)?;
-    let mut file = File::from_fd(crate::fs::open_fd(path, O_RDONLY, 0)?);
     // The program file is closed by exec itself.
-    file.set_cloexec(true)?;
-    let image = read_program(&mut file)?;
-    if image.is_empty() {
+    let mut file = File::from_fd(crate::fs::open_fd(path, O_RDONLY | O_CLOEXEC, 0)?);
+    let (image, len) = read_program(&mut file)?;
+    if len == 0 {
         return Err(Errno::ENOEXEC);
     }
     crate::io::flush();
-    let gi = Grant::read(Server::Vm, &image)?;
+    let gi = Grant::read(Server::Vm, &image.bytes()[..len])?;
     let gb = Grant::read(Server::Vm, &block)?;
     let id = ipc::next_id();
     let r = pm_call(
@@ -372,18 +372,23 @@ fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) ->
 /// for the size and one more read.
 const FIRST_READ: usize = 128 * 1024;
 
-fn read_program(file: &mut File) -> Result<Vec<u8>> {
-    let mut image = alloc::vec![0u8; FIRST_READ];
-    let n = file.read(&mut image)?;
+/// Reads the program file whole into a fresh anonymous mapping (not the
+/// heap: after a fork its pages are shared copy-on-write with the parent,
+/// and filling them would take a page fault per page); the mapping and
+/// the length read.
+fn read_program(file: &mut File) -> Result<(AnonMap, usize)> {
+    let mut image = AnonMap::new(FIRST_READ as u64)?;
+    let n = file.read(&mut image.bytes_mut()[..FIRST_READ])?;
     if n < FIRST_READ {
-        image.truncate(n);
-        return Ok(image);
+        return Ok((image, n));
     }
     let size = usize::try_from(file.metadata()?.len()).map_err(|_| Errno::ENOMEM)?;
-    image.resize(size.max(n), 0);
-    let m = file.read_full(&mut image[n..])?;
-    image.truncate(n + m);
-    Ok(image)
+    let mut all = AnonMap::new(size.max(n) as u64)?;
+    all.bytes_mut()[..n].copy_from_slice(&image.bytes()[..n]);
+    drop(image);
+    let end = size.max(n);
+    let m = file.read_full(&mut all.bytes_mut()[n..end])?;
+    Ok((all, n + m))
 }
 
 /// Forks a child that execs `path` (searched in `PATH` when it has no

@@ -90,6 +90,8 @@ pub mod oflag {
     pub const O_EXCL: u32 = 0x800;
     /// Fail unless a directory.
     pub const O_DIRECTORY: u32 = 0x20_0000;
+    /// Set close-on-exec (`FD_CLOEXEC`) on the new descriptor.
+    pub const O_CLOEXEC: u32 = 0x40_0000;
 }
 
 /// lseek whence values.
