@@ -867,6 +867,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::PageFix => page_fix(k, slot, frame),
         Syscall::Protect => protect(k, frame),
         Syscall::SetName => set_name(k, slot, frame),
+        Syscall::SharePages => share_pages(k, frame),
         Syscall::MemStats => {
             // Pages mapped through page tables a fork shares count as
             // shared (their own count is 1), the shared tables themselves
@@ -1570,6 +1571,39 @@ fn protect(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
             MapError::Frames(_) => Errno::NoMem,
             _ => Errno::Fault,
         })
+}
+
+/// `SharePages`: the frames of `rdi`'s pages at `rsi` mapped read-only
+/// at `rdx`'s unmapped pages at `r10`, `r8` pages, each frame gaining a
+/// reference.
+fn share_pages(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
+    let src = live_slot(k, Endpoint(f.rdi as u32))?;
+    let dst = live_slot(k, Endpoint(f.rdx as u32))?;
+    if src == dst {
+        return Err(Errno::Inval);
+    }
+    let (from, to) = (user_pages(f.rsi, f.r8)?, user_pages(f.r10, f.r8)?);
+    // Take the destination out so both spaces can be borrowed.
+    let mut space = core::mem::replace(
+        &mut k.procs.get_mut(dst).ok_or(Errno::Inval)?.ctx.space,
+        AddressSpace::empty(),
+    );
+    let r = match k.procs.get_mut(src) {
+        Some(p) => FRAMES.with(|fa| {
+            p.ctx
+                .space
+                .share_pages_with(fa, from.start, &mut space, to.start, f.r8)
+        }),
+        None => Err(MapError::NotMapped(from.start)),
+    };
+    if let Some(p) = k.procs.get_mut(dst) {
+        p.ctx.space = space;
+    }
+    reload_if_current(k, dst);
+    r.map_err(|e| match e {
+        MapError::Frames(_) => Errno::NoMem,
+        _ => Errno::Fault,
+    })
 }
 
 /// `ClearSpace`: tears down a process's whole user space.

@@ -438,6 +438,23 @@ pub enum Syscall {
     /// ([`Errno::Perm`]): those names pick the servers plain users reach and
     /// the processes whose death is fatal. Not open to plain users. Returns 0.
     SetName = 63,
+    /// Share the frames of the `r8` (1..=[`MAX_MAP_PAGES`]) mapped user
+    /// pages at page-aligned `rsi` of live endpoint `rdi` with live
+    /// endpoint `rdx` (another process), mapped read-only at its unmapped
+    /// pages at page-aligned `r10` (both ranges in
+    /// `USER_BASE..USER_STACK_TOP`, else [`Errno::Fault`]). Each frame gains
+    /// a reference, as after a fork: a writable source page becomes
+    /// copy-on-write, and neither space writes the frame in place again
+    /// (made writable, the destination's page is copy-on-write). VM: the
+    /// read-only text of a program stays in frames it keeps and shares
+    /// with every process that execs the same bytes. Every page is
+    /// checked first: a source page not mapped or physical (`MapPhys`), or
+    /// a destination page mapped, is [`Errno::Fault`] and nothing changes;
+    /// the same endpoint twice is [`Errno::Inval`]; [`Errno::NoMem`] when
+    /// frames for page tables run out (pages shared before stay shared).
+    /// Returns the number of pages shared. (Numbered in the gap below
+    /// `Times`: call masks have 64 bits.)
+    SharePages = 29,
 }
 
 /// Longest process name [`Syscall::SetName`] accepts, in bytes.
@@ -671,6 +688,7 @@ impl TryFrom<u64> for Syscall {
             61 => Ok(Self::MemStats),
             62 => Ok(Self::Protect),
             63 => Ok(Self::SetName),
+            29 => Ok(Self::SharePages),
             _ => Err(Errno::NoSys),
         }
     }
@@ -860,6 +878,7 @@ mod tests {
             Syscall::MemStats,
             Syscall::Protect,
             Syscall::SetName,
+            Syscall::SharePages,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -886,6 +905,8 @@ mod tests {
         assert_eq!(USER_CALLS & (1 << Syscall::Protect as u64), 0);
         assert!(Syscall::SetName.is_kernel_call());
         assert_eq!(USER_CALLS & (1 << Syscall::SetName as u64), 0);
+        assert!(Syscall::SharePages.is_kernel_call());
+        assert_eq!(USER_CALLS & (1 << Syscall::SharePages as u64), 0);
     }
 
     #[test]

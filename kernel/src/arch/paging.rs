@@ -540,6 +540,72 @@ impl AddressSpace {
         Ok(result)
     }
 
+    /// Shares the frames of this space's `count` user pages at
+    /// page-aligned `src_va` with `dst`, mapped read-only at its unmapped
+    /// pages at `dst_va` (`SharePages`): each frame gains a reference, a
+    /// writable source page becomes copy-on-write (as after a fork), the
+    /// destination's pages are read-only (made writable later, they are
+    /// copy-on-write). Every page is checked first, so on these errors
+    /// nothing changes: `NotMapped` for a source page not mapped or
+    /// physical (`FOREIGN`), `NotUser` for a destination page mapped or a
+    /// range outside the user area. Running out of frames for page tables
+    /// (or references) leaves the pages shared before shared. Returns the
+    /// count. Neither space may be loaded in CR3 if its mappings must take
+    /// effect at once: the caller reloads it.
+    pub fn share_pages_with<const W: usize>(
+        &mut self,
+        fa: &mut FrameAllocator<W>,
+        src_va: u64,
+        dst: &mut AddressSpace,
+        dst_va: u64,
+        count: u64,
+    ) -> Result<u64, MapError> {
+        let in_user = |va: u64| {
+            count
+                .checked_mul(4096)
+                .and_then(|len| va.checked_add(len))
+                .is_some_and(|end| va >= abi::USER_BASE && end <= abi::USER_END)
+        };
+        if !in_user(src_va) {
+            return Err(MapError::NotUser(src_va));
+        }
+        if !in_user(dst_va) {
+            return Err(MapError::NotUser(dst_va));
+        }
+        for i in 0..count {
+            let (s, d) = (src_va + i * 4096, dst_va + i * 4096);
+            match self.leaf(s) {
+                Some(e) if e & PRESENT != 0 && e & FOREIGN == 0 => {}
+                _ => return Err(MapError::NotMapped(s)),
+            }
+            if dst.leaf(d).is_some_and(|e| e & PRESENT != 0) {
+                return Err(MapError::NotUser(d));
+            }
+        }
+        let mut lost_write = false;
+        for i in 0..count {
+            let (s, d) = (src_va + i * 4096, dst_va + i * 4096);
+            // This space's own table (a fork may share it) before its
+            // entry changes.
+            let spt = self.table_for(fa, s)?;
+            let sidx = ((s >> 12) & 511) as usize;
+            let e = phys::read_entry(spt, sidx);
+            let dpt = dst.table_for(fa, d)?;
+            let shared = cow::share(e);
+            fa.share(e & ADDR_MASK)?;
+            if shared.pte != e {
+                phys::write_entry(spt, sidx, shared.pte);
+                lost_write = true;
+            }
+            let ro = shared.pte & !(WRITABLE | COW);
+            phys::write_entry(dpt, ((d >> 12) & 511) as usize, ro);
+        }
+        if lost_write && self.is_loaded() {
+            cpu::write_cr3(self.pml4);
+        }
+        Ok(count)
+    }
+
     /// Changes the write permission of the `count` user pages at
     /// page-aligned `vaddr` by the `cow::protect` rule (never write access
     /// to a shared frame: such a page stays or becomes copy-on-write).

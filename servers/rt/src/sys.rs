@@ -400,6 +400,18 @@ pub fn protect(target: u32, addr: u64, count: u64, writable: bool) -> Result<u64
     call6(Syscall::Protect, a)
 }
 
+/// Shares the frames of the `count` mapped pages at page-aligned `addr` of
+/// `src` with `dst`, mapped read-only at its unmapped pages at `dst_addr`
+/// (`SharePages`; each frame gains a reference, a writable source page
+/// becomes copy-on-write). `Fault` if a source page is not mapped (or
+/// physical) or a destination page is mapped (nothing changed), `Inval`
+/// for the same endpoint twice, `NoMem` without frames for page tables.
+/// Returns the number of pages shared.
+pub fn share_pages(src: u32, addr: u64, dst: u32, dst_addr: u64, count: u64) -> Result<u64, Errno> {
+    let a = [u64::from(src), addr, u64::from(dst), dst_addr, count, 0];
+    call6(Syscall::SharePages, a)
+}
+
 /// Renames live process `target` (`SetName`; PM after an exec): 1 to
 /// `abi::MAX_PROC_NAME` bytes of printable ASCII without spaces, else
 /// `Inval`. The name shows in `[name]` console prefixes and kernel messages

@@ -697,6 +697,22 @@ impl Fuzz {
                 }
                 self.call(nr, a);
             }
+            Syscall::SharePages => {
+                // Adds read-only mappings at unmapped pages only; a shared
+                // source page becomes copy-on-write. Addresses in the
+                // fuzz region (or bad ones), any endpoints.
+                let addr = |f: &mut Self| match f.below(3) {
+                    0 => f.bad_addr(),
+                    1 => REGION + f.below(REGION_SPAN / PAGE) * PAGE,
+                    _ => f.num(),
+                };
+                a[0] = self.ep();
+                a[1] = addr(self);
+                a[2] = self.ep();
+                a[3] = addr(self);
+                a[4] = self.pick(&[0, 1, 2, 16, abi::MAX_MAP_PAGES + 1, u64::MAX]);
+                self.call(nr, a);
+            }
             Syscall::MapPages | Syscall::MapPhys | Syscall::Unmap => {
                 a[0] = self.ep();
                 a[1] = match self.below(3) {
