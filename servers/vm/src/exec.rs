@@ -123,6 +123,20 @@ pub fn plan(image: &[u8], block_len: u64) -> Result<ExecPlan, Errno> {
     })
 }
 
+/// The bytes region `r` of a new image starts with: zeros, with the file
+/// bytes of every segment starting inside it at their places (what
+/// fresh pages hold once those segments are copied in).
+pub fn region_bytes(r: &Region, segments: &[Segment], file: &[u8]) -> Vec<u8> {
+    let mut out = alloc::vec![0u8; (r.end - r.start) as usize];
+    for s in segments.iter().filter(|s| r.contains(s.vaddr)) {
+        let at = (s.vaddr - r.start) as usize;
+        let src = s.file_bytes(file);
+        let n = src.len().min(out.len() - at);
+        out[at..at + n].copy_from_slice(&src[..n]);
+    }
+    out
+}
+
 /// Test ELF builder (shared by this crate's tests).
 #[cfg(test)]
 pub(crate) mod testelf {
@@ -245,6 +259,27 @@ mod tests {
         assert!(p.frames >= 6 + 64 && p.frames < 6 + 64 + 8, "{}", p.frames);
         // An empty block sits at the very top.
         assert_eq!(plan(&small(), 0).unwrap().block_addr, abi::USER_STACK_TOP);
+    }
+
+    #[test]
+    fn region_bytes_are_the_segments_bytes_in_zeroed_pages() {
+        let f = small();
+        let p = plan(&f, 0).unwrap();
+        let image: Vec<Region> = p
+            .space
+            .regions()
+            .iter()
+            .filter(|r| r.kind == Kind::Image)
+            .copied()
+            .collect();
+        let code = region_bytes(&image[0], &p.segments, &f);
+        assert_eq!(code.len(), 0x2000);
+        assert_eq!(code[..0x1800], f[0x1000..0x2800]);
+        assert!(code[0x1800..].iter().all(|&b| b == 0));
+        let data = region_bytes(&image[1], &p.segments, &f);
+        assert_eq!(data.len(), 0x4000);
+        assert_eq!(data[..0x800], f[0x3000..0x3800]);
+        assert!(data[0x800..].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!   heap, anonymous mmap regions, stack), plain Rust.
 //! * [`exec`]: ELF validation with the kernel's checks and the layout of
 //!   a new image, before the target is touched.
+//! * [`textcache`]: the read-only image pages kept and shared between
+//!   execs of the same program.
 //! * [`server`]: the protocol (`sys::proto::vm`) over a [`server::Kernel`]
 //!   trait of memory kernel calls; `main.rs` implements it natively.
 //!
@@ -17,5 +19,6 @@ extern crate alloc;
 pub mod exec;
 pub mod regions;
 pub mod server;
+pub mod textcache;
 
 pub use server::{Kernel, Table, Vm};

@@ -63,6 +63,19 @@ mod os {
             rt::sys::clear_space(ep.0).map(drop).map_err(errno)
         }
 
+        fn share_pages(
+            &mut self,
+            src: Endpoint,
+            addr: u64,
+            dst: Endpoint,
+            dst_addr: u64,
+            count: u64,
+        ) -> Result<(), Errno> {
+            rt::sys::share_pages(src.0, addr, dst.0, dst_addr, count)
+                .map(drop)
+                .map_err(errno)
+        }
+
         fn copy_to(&mut self, ep: Endpoint, addr: u64, data: &[u8]) -> Result<(), Errno> {
             for (i, chunk) in data.chunks(abi::MAX_SAFECOPY as usize).enumerate() {
                 let off = i as u64 * abi::MAX_SAFECOPY;

@@ -5,7 +5,8 @@
 //! input from another process makes VM panic.
 
 use crate::exec::{self, ExecPlan};
-use crate::regions::{BrkPlan, FaultAction, PAGE, Space};
+use crate::regions::{BrkPlan, FaultAction, PAGE, Region, Space};
+use crate::textcache::{self, TextCache};
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -75,6 +76,18 @@ pub trait Kernel {
     -> Result<(), Errno>;
     /// Tears down the whole user space of `ep`.
     fn clear_space(&mut self, ep: Endpoint) -> Result<(), Errno>;
+    /// Maps the frames of `src`'s `count` (at most [`MAP_CHUNK`]) mapped
+    /// pages at `addr` read-only at `dst`'s unmapped pages at `dst_addr`,
+    /// each frame gaining a reference (`EFAULT` if a source page is not
+    /// mapped or a destination page is, nothing changed).
+    fn share_pages(
+        &mut self,
+        src: Endpoint,
+        addr: u64,
+        dst: Endpoint,
+        dst_addr: u64,
+        count: u64,
+    ) -> Result<(), Errno>;
     /// Copies `data` to `addr` in `ep`'s space (VirCopy from VM).
     fn copy_to(&mut self, ep: Endpoint, addr: u64, data: &[u8]) -> Result<(), Errno>;
     /// Copies the first `dst.len()` bytes of a grant made to VM.
@@ -172,6 +185,9 @@ pub struct Vm<K: Kernel> {
     /// Block-device mappings waiting for VFS, by PeekDev request id.
     file_maps: BTreeMap<u64, FileMapWait>,
     next_peek: u64,
+    /// Read-only image pages kept for the next exec of the same program
+    /// (not in the preserved table: a new instance starts with none).
+    text: TextCache,
 }
 
 impl<K: Kernel> Vm<K> {
@@ -185,7 +201,13 @@ impl<K: Kernel> Vm<K> {
             vfs: None,
             file_maps: BTreeMap::new(),
             next_peek: 1,
+            text: TextCache::default(),
         }
+    }
+
+    /// Read-only image regions kept for later execs.
+    pub fn text_kept(&self) -> usize {
+        self.text.len()
     }
 
     /// Block-device mappings waiting for VFS.
@@ -625,16 +647,14 @@ impl<K: Kernel> Vm<K> {
             .regions()
             .iter()
             .filter(|r| r.kind == crate::regions::Kind::Image);
-        // Writable while the bytes go in (VirCopy needs writable pages).
-        for r in image_regions.clone() {
-            self.map_range(ep, r.start, r.pages(), true)?;
-        }
-        for s in &plan.segments {
-            self.kernel.copy_to(ep, s.vaddr, s.file_bytes(bytes))?;
-        }
         for r in image_regions {
-            if r.prot & sys::proto::vm::prot::WRITE == 0 {
-                self.protect_range(ep, r.start, r.pages(), false)?;
+            if r.prot & prot::WRITE == 0 {
+                self.build_read_only(ep, r, plan, bytes)?;
+                continue;
+            }
+            self.map_range(ep, r.start, r.pages(), true)?;
+            for s in plan.segments.iter().filter(|s| r.contains(s.vaddr)) {
+                self.kernel.copy_to(ep, s.vaddr, s.file_bytes(bytes))?;
             }
         }
         let stack_pages = abi::EXEC_STACK_SIZE / PAGE;
@@ -648,6 +668,43 @@ impl<K: Kernel> Vm<K> {
             self.kernel.copy_to(ep, plan.block_addr, args)?;
         }
         self.kernel.set_pager(ep)
+    }
+
+    /// Builds read-only image region `r` of `ep`: the frames kept for the
+    /// same bytes if there are (shared, read-only), else fresh pages
+    /// filled with them (writable while the bytes go in: VirCopy needs
+    /// writable pages), made read-only and then kept.
+    fn build_read_only(
+        &mut self,
+        ep: Endpoint,
+        r: &Region,
+        plan: &ExecPlan,
+        bytes: &[u8],
+    ) -> Result<(), Errno> {
+        let content = exec::region_bytes(r, &plan.segments, bytes);
+        let (me, pages) = (self.kernel.me(), r.pages());
+        if let Some(at) = self.text.find(r.start, &content) {
+            if self.kernel.share_pages(me, at, ep, r.start, pages).is_ok() {
+                return Ok(());
+            }
+            // Gone from VM's space (or no memory for page tables): built
+            // afresh below (over any page shared before the failure).
+            self.text.remove(at);
+        }
+        self.map_range(ep, r.start, pages, true)?;
+        self.kernel.copy_to(ep, r.start, &content)?;
+        self.protect_range(ep, r.start, pages, false)?;
+        if let Some(at) = self.text.insert(r.start, content) {
+            // Whatever the slot held (an evicted region, or pages a
+            // previous instance left) goes first.
+            let kept = self.unmap_range(me, at, textcache::SLOT_PAGES).is_ok()
+                && self.kernel.share_pages(ep, r.start, me, at, pages).is_ok();
+            if !kept {
+                let _ = self.unmap_range(me, at, textcache::SLOT_PAGES);
+                self.text.remove(at);
+            }
+        }
+        Ok(())
     }
 
     // ---- page faults ----------------------------------------------------------

@@ -32,6 +32,10 @@ struct Fake {
     cow: BTreeSet<(u32, u64)>,
     /// MapPages calls left before they fail with ENOMEM.
     maps_left: Option<u32>,
+    /// Pages mapped by SharePages (read-only, the frame of another).
+    shared: BTreeSet<(u32, u64)>,
+    /// SharePages calls that succeeded.
+    shares: u32,
 }
 
 impl Fake {
@@ -39,7 +43,7 @@ impl Fake {
         Fake {
             me: 7,
             free: 10_000,
-            live: [20, 21].into_iter().collect(),
+            live: [7, 20, 21].into_iter().collect(),
             next_child: 40,
             ..Fake::default()
         }
@@ -97,7 +101,8 @@ impl Kernel for Fake {
     }
     fn unmap(&mut self, ep: Endpoint, addr: u64, count: u64) -> Result<(), Errno> {
         for i in 0..count {
-            if self.pages.remove(&(ep.0, addr + i * PAGE)).is_some() {
+            let k = (ep.0, addr + i * PAGE);
+            if self.pages.remove(&k).is_some() && !self.shared.remove(&k) {
                 self.free += 1;
             }
         }
@@ -126,6 +131,43 @@ impl Kernel for Fake {
             return Err(Errno::EDEADSRCDST(None));
         }
         self.pages.retain(|k, _| k.0 != ep.0);
+        self.shared.retain(|k| k.0 != ep.0);
+        Ok(())
+    }
+    fn share_pages(
+        &mut self,
+        src: Endpoint,
+        addr: u64,
+        dst: Endpoint,
+        dst_addr: u64,
+        count: u64,
+    ) -> Result<(), Errno> {
+        // Like the kernel: every page checked first, the same endpoint
+        // twice refused; the shared frame is modelled by a read-only copy
+        // (neither side writes it in place).
+        if src == dst || !self.live.contains(&src.0) || !self.live.contains(&dst.0) {
+            return Err(Errno::EINVAL);
+        }
+        assert!(count <= MAP_CHUNK);
+        let pages: Vec<Page> = (0..count)
+            .map(|i| self.pages.get(&(src.0, addr + i * PAGE)).cloned())
+            .collect::<Option<_>>()
+            .ok_or(Errno::EFAULT)?;
+        if (0..count).any(|i| self.pages.contains_key(&(dst.0, dst_addr + i * PAGE))) {
+            return Err(Errno::EFAULT);
+        }
+        for (i, p) in pages.into_iter().enumerate() {
+            let a = dst_addr + i as u64 * PAGE;
+            self.pages.insert(
+                (dst.0, a),
+                Page {
+                    writable: false,
+                    ..p
+                },
+            );
+            self.shared.insert((dst.0, a));
+        }
+        self.shares += 1;
         Ok(())
     }
     fn copy_to(&mut self, ep: Endpoint, addr: u64, data: &[u8]) -> Result<(), Errno> {
@@ -379,6 +421,70 @@ fn exec_builds_the_image_stack_and_block() {
     let s = t.space(P).unwrap();
     assert_eq!(s.brk(), abi::HEAP_BASE);
     assert_eq!(t.stats.execs, 2);
+}
+
+#[test]
+fn read_only_image_pages_are_kept_and_shared_by_the_next_exec() {
+    let mut vm = vm();
+    let elf = testelf::small();
+    let code = abi::USER_BASE;
+    assert!(exec_call(&mut vm, elf.clone(), vec![]).is_ok());
+    // Built afresh, then kept: VM's slot maps the same bytes.
+    assert!(!vm.kernel.shared.contains(&(20, code)));
+    assert_eq!(vm.text_kept(), 1);
+    let slot = crate::textcache::slot_addr(0);
+    assert_eq!(
+        vm.kernel.read(7, slot, 0x2000),
+        vm.kernel.read(20, code, 0x2000)
+    );
+    // The same program again: the code pages are the kept frames,
+    // read-only, with the file's bytes; data is built as before.
+    assert!(exec_call(&mut vm, elf.clone(), vec![]).is_ok());
+    let k = &vm.kernel;
+    assert!(k.shared.contains(&(20, code)) && k.shared.contains(&(20, code + PAGE)));
+    assert!(!k.pages[&(20, code)].writable);
+    assert_eq!(k.read(20, code, 0x1800).unwrap(), elf[0x1000..0x2800]);
+    assert!(
+        k.read(20, code + 0x1800, 0x800)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0)
+    );
+    assert!(!k.shared.contains(&(20, code + 0x2000)));
+    assert!(k.pages[&(20, code + 0x2000)].writable);
+    assert_eq!(
+        k.read(20, code + 0x2000, 0x800).unwrap(),
+        elf[0x3000..0x3800]
+    );
+    // Another process execs it too.
+    vm.kernel.live.insert(21);
+    let image = grant(&mut vm, 1, elf.clone());
+    let block = grant(&mut vm, 2, vec![]);
+    let r = vm.pm_call(VmPmCall::Exec {
+        id: 6,
+        ep: Endpoint(21),
+        image,
+        block,
+    });
+    assert!(r.result.is_ok());
+    assert!(vm.kernel.shared.contains(&(21, code)));
+    // Other code bytes: built afresh with their own bytes, and kept too.
+    let mut other = elf.clone();
+    other[0x1010] ^= 0xff;
+    assert!(exec_call(&mut vm, other.clone(), vec![]).is_ok());
+    let k = &vm.kernel;
+    assert!(!k.shared.contains(&(20, code)));
+    assert_eq!(k.read(20, code, 0x1800).unwrap(), other[0x1000..0x2800]);
+    assert_eq!(vm.text_kept(), 2);
+    // A kept slot VM lost: the exec still builds the right bytes.
+    vm.kernel.unmap(Endpoint(7), slot, 2).unwrap();
+    assert!(exec_call(&mut vm, elf.clone(), vec![]).is_ok());
+    assert_eq!(
+        vm.kernel.read(20, code, 0x1800).unwrap(),
+        elf[0x1000..0x2800]
+    );
+    assert!(!vm.kernel.pages[&(20, code)].writable);
+    assert_eq!(vm.text_kept(), 2);
 }
 
 #[test]
