@@ -104,7 +104,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            adopt: alloc::vec!["bootinit".into()],
+            // bootinit at boot; after its exec the kernel names it `init`
+            // (what a PM restarted without its table finds).
+            adopt: alloc::vec!["bootinit".into(), "init".into()],
             limit: crate::table::DEFAULT_LIMIT,
             root_reserve: crate::table::DEFAULT_ROOT_RESERVE,
         }
