@@ -2361,14 +2361,15 @@ fn user_fault(k: &mut Kernel, frame: &mut TrapFrame) {
     }
     let fault = describe(frame);
     if fault.kind == FaultKind::PageFault {
-        // A write through a page table a fork shares: the kernel makes
-        // the table this process's own (no page is copied) and the write
-        // runs again; a page that still needs a copy then faults to the
-        // pager like any copy-on-write page.
+        // A write that needs no copy — through a page table a fork
+        // shares (made this process's own), or to a copy-on-write page
+        // whose frame no other space uses any more (made writable in
+        // place) — is resolved here and runs again; a page that still
+        // needs a copy goes to the pager (`PageFix` COW).
         if frame.error & PF_PRESENT_WRITE_USER == PF_PRESENT_WRITE_USER
             && let Some(addr) = fault.addr
             && let Some(p) = k.procs.get_mut(slot)
-            && FRAMES.with(|fa| p.ctx.space.own_table_for_write(fa, addr))
+            && FRAMES.with(|fa| p.ctx.space.resolve_write_fault(fa, addr))
         {
             return;
         }

@@ -324,13 +324,16 @@ impl AddressSpace {
         Ok(Some(pt))
     }
 
-    /// A user write fault at `vaddr` that the kernel resolves without the
-    /// pager and without copying a page: the page table is one a fork
-    /// shares (made this space's own, [`Self::own_table`]) and the page is
-    /// writable or copy-on-write. Returns whether it changed anything (the
-    /// write is then retried; a copy-on-write page whose frame is still
-    /// shared faults again and goes to the pager).
-    pub fn own_table_for_write<const W: usize>(
+    /// A user write fault at `vaddr` that the kernel resolves itself,
+    /// without the pager, because no page needs a copy: the page table is
+    /// one a fork shares (made this space's own, [`Self::own_table`]) and
+    /// the page is writable or copy-on-write, and/or the page is
+    /// copy-on-write but its frame has no other reference any more (made
+    /// writable in place, counted as a break without a copy). Returns
+    /// whether it changed anything (the write is then retried; a
+    /// copy-on-write page whose frame is still shared faults again and
+    /// goes to the pager, which has every copy made).
+    pub fn resolve_write_fault<const W: usize>(
         &mut self,
         fa: &mut FrameAllocator<W>,
         vaddr: u64,
@@ -339,15 +342,30 @@ impl AddressSpace {
             return false;
         }
         let pd_index = ((vaddr >> 21) & 511) as usize;
+        let idx = ((vaddr >> 12) & 511) as usize;
         let pde = phys::read_entry(self.user_pd, pd_index);
-        if pde & (PRESENT | WRITABLE) != PRESENT {
+        if pde & PRESENT == 0
+            || !matches!(
+                cow::write_check(phys::read_entry(pde & ADDR_MASK, idx)),
+                cow::Write::Writable | cow::Write::Cow
+            )
+        {
             return false;
         }
-        let pte = phys::read_entry(pde & ADDR_MASK, ((vaddr >> 12) & 511) as usize);
-        matches!(
-            cow::write_check(pte),
-            cow::Write::Writable | cow::Write::Cow
-        ) && self.own_table(fa, pd_index).is_ok()
+        let table_changed = pde & WRITABLE == 0;
+        let Ok(Some(pt)) = self.own_table(fa, pd_index) else {
+            return false;
+        };
+        let pte = phys::read_entry(pt, idx);
+        if cow::write_check(pte) == cow::Write::Cow && fa.refcount(pte & ADDR_MASK) == 1 {
+            phys::write_entry(pt, idx, cow::broken(pte, pte & ADDR_MASK));
+            fa.record_cow(false);
+            if self.is_loaded() {
+                cpu::invlpg(vaddr);
+            }
+            return true;
+        }
+        table_changed
     }
 
     /// Unmaps the user pages `vaddr .. vaddr + count * 4096` (page-aligned),
