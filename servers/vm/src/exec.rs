@@ -64,6 +64,54 @@ pub fn check_memory(frames: u64, free: u64) -> Result<(), Errno> {
     }
 }
 
+/// Frames an estimate must keep spare beyond a request and
+/// [`RESERVE_FRAMES`] to answer without asking the kernel (64 MiB).
+pub const ESTIMATE_SLACK: u64 = 16384;
+/// Requests answered from one reading of the kernel's free count at most.
+pub const ESTIMATE_USES: u32 = 32;
+
+/// VM's estimate of the free frames between readings of the kernel's
+/// count (`MemStats`, which costs a scan of memory and page tables): each
+/// request VM checks is taken from it, nothing is ever given back, and it
+/// is read again after [`ESTIMATE_USES`] requests or once fewer than
+/// [`ESTIMATE_SLACK`] frames would stay spare. So a request is checked
+/// against the real count whenever memory may be short; in between, what
+/// others take without VM (page tables, copy-on-write copies) is covered
+/// by the slack.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FreeEstimate {
+    free: u64,
+    uses: u32,
+    valid: bool,
+}
+
+impl FreeEstimate {
+    /// Whether `need` frames surely fit without asking the kernel; if so
+    /// they are taken from the estimate.
+    pub fn take(&mut self, need: u64) -> bool {
+        if !self.valid || self.uses >= ESTIMATE_USES {
+            return false;
+        }
+        match need.checked_add(RESERVE_FRAMES + ESTIMATE_SLACK) {
+            Some(n) if n <= self.free => {
+                self.free -= need;
+                self.uses += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A fresh reading: `free` frames, of which `need` are being taken.
+    pub fn reset(&mut self, free: u64, need: u64) {
+        *self = FreeEstimate {
+            free: free.saturating_sub(need),
+            uses: 0,
+            valid: true,
+        };
+    }
+}
+
 /// Validates `image` and lays out the new address space with a block of
 /// `block_len` bytes. `ENOEXEC` for anything the kernel's ELF checks
 /// refuse (bad magic, class, type, machine, truncated headers or segment
@@ -395,6 +443,30 @@ mod tests {
         assert_eq!(check_memory(p.frames, 20_000), Err(Errno::ENOMEM));
         assert_eq!(check_memory(p.frames, p.frames + RESERVE_FRAMES), Ok(()));
         assert_eq!(check_memory(u64::MAX, u64::MAX), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn the_free_estimate_answers_only_with_room_to_spare() {
+        let mut e = FreeEstimate::default();
+        // Nothing read yet.
+        assert!(!e.take(1));
+        let plenty = RESERVE_FRAMES + ESTIMATE_SLACK + 1000;
+        e.reset(plenty, 0);
+        assert!(e.take(600));
+        assert!(e.take(400));
+        // Taken down to the slack: the next request asks the kernel.
+        assert!(!e.take(1));
+        // Too little memory for the slack: always asked.
+        e.reset(ESTIMATE_SLACK, 0);
+        assert!(!e.take(1));
+        // At most ESTIMATE_USES answers per reading.
+        e.reset(u64::MAX / 2, 10);
+        for _ in 0..ESTIMATE_USES {
+            assert!(e.take(1));
+        }
+        assert!(!e.take(1));
+        e.reset(u64::MAX / 2, 0);
+        assert!(!e.take(u64::MAX));
     }
 
     #[test]

@@ -188,6 +188,8 @@ pub struct Vm<K: Kernel> {
     /// Read-only image pages kept for the next exec of the same program
     /// (not in the preserved table: a new instance starts with none).
     text: TextCache,
+    /// Free frames as VM last read them, less what it handed out since.
+    free_est: exec::FreeEstimate,
 }
 
 impl<K: Kernel> Vm<K> {
@@ -202,6 +204,7 @@ impl<K: Kernel> Vm<K> {
             file_maps: BTreeMap::new(),
             next_peek: 1,
             text: TextCache::default(),
+            free_est: exec::FreeEstimate::default(),
         }
     }
 
@@ -244,6 +247,19 @@ impl<K: Kernel> Vm<K> {
 
     fn free_frames(&mut self) -> Result<u64, Errno> {
         Ok(self.kernel.mem_stats()?.free)
+    }
+
+    /// `ENOMEM` unless `need` frames fit with [`exec::RESERVE_FRAMES`]
+    /// to spare: from the estimate while it leaves plenty, else from the
+    /// kernel's count.
+    fn check_memory(&mut self, need: u64) -> Result<(), Errno> {
+        if self.free_est.take(need) {
+            return Ok(());
+        }
+        let free = self.free_frames()?;
+        let r = exec::check_memory(need, free);
+        self.free_est.reset(free, if r.is_ok() { need } else { 0 });
+        r
     }
 
     /// Maps `count` pages from `addr` in chunks; on an error unmaps what
@@ -298,7 +314,7 @@ impl<K: Kernel> Vm<K> {
     fn grow(&mut self, ep: Endpoint, addr: u64, count: u64, writable: bool) -> Result<(), Errno> {
         // Page tables: at most one per 2 MiB touched, plus one.
         let tables = count / 512 + 2;
-        exec::check_memory(count + tables, self.free_frames()?)?;
+        self.check_memory(count + tables)?;
         self.map_range(ep, addr, count, writable)
             .map_err(|e| if e == Errno::EFAULT { e } else { Errno::ENOMEM })
     }
@@ -403,7 +419,7 @@ impl<K: Kernel> Vm<K> {
             // Room in the mmap area and memory, before VFS is bothered.
             self.space_of(&mut t, from)?.plan_mmap(size, p)?;
         }
-        exec::check_memory(pages + pages / 512 + 2, self.free_frames()?)?;
+        self.check_memory(pages + pages / 512 + 2)?;
         let mut tries = 0;
         loop {
             let vfs = match self.vfs {
@@ -611,8 +627,7 @@ impl<K: Kernel> Vm<K> {
         let bytes = self.fetch(image).map_err(refuse)?;
         let args = self.fetch(block).map_err(refuse)?;
         let plan = exec::plan(&bytes, block.len).map_err(refuse)?;
-        let free = self.free_frames().map_err(refuse)?;
-        exec::check_memory(plan.frames, free).map_err(refuse)?;
+        self.check_memory(plan.frames).map_err(refuse)?;
         // The point of no return.
         self.kernel.clear_space(ep).map_err(refuse)?;
         t.spaces.remove(&ep.0);
