@@ -676,8 +676,21 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             k.rq.remove(slot);
             process_gone(k, slot);
             // A managed process is kept and reported like a faulted one.
-            if report_to_manager(k, slot, abi::SIG_EXIT) && !plain {
+            let kept = report_to_manager(k, slot, abi::SIG_EXIT);
+            if kept && !plain {
                 kprintln!("kernel: exit reported to signal manager");
+            }
+            // A plain user's memory is of no use to its manager (PM needs
+            // its registers and exit code; `Update` of a kept space is for
+            // services): it is freed now, not at `Release`, so the pages
+            // its parent shares stop being shared at once (the parent's
+            // next writes need no copy) and the memory is free before the
+            // parent's `wait` returns. Its page tables stay until `Release`.
+            if kept
+                && plain
+                && let Some(p) = k.procs.get_mut(slot)
+            {
+                FRAMES.with(|fa| p.ctx.space.clear(fa));
             }
             switch_away(k, frame);
             return;
@@ -1017,6 +1030,8 @@ fn make_runnable(k: &mut Kernel, slot: usize) {
 
 /// A process finished: drop it from IPC, waking everyone blocked on it.
 fn process_gone(k: &mut Kernel, slot: usize) {
+    // A plain user never counts as a server: its end changes nothing.
+    let server_slots_change = !is_plain_user(k, slot);
     let bit = 1u64 << slot;
     for line in 0..16u8 {
         let had = k.irq_hooks[usize::from(line)] & bit != 0;
@@ -1064,7 +1079,9 @@ fn process_gone(k: &mut Kernel, slot: usize) {
             make_runnable(k, s);
         }
     }
-    refresh_servers(k);
+    if server_slots_change {
+        refresh_servers(k);
+    }
 }
 
 fn access_of(bits: u64) -> Result<Access, Errno> {
@@ -1720,7 +1737,10 @@ fn proc_fork(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
     if let Err(e) = k.rq.configure(ep.slot(), DEFAULT_PRIORITY, QUANTUM_TICKS) {
         panic!("run queues out of step with the process table: {e:?}");
     }
-    refresh_servers(k);
+    // A plain user never counts as a server: its fork changes nothing.
+    if !privileges.servers {
+        refresh_servers(k);
+    }
     Ok(u64::from(ep.0))
 }
 

@@ -7,9 +7,12 @@
 //! answers the worker. Then:
 //!
 //! * worker, C and D each write their own value into one shared page:
-//!   everyone reads back its own value; the worker's and C's write faults
-//!   reach the manager (held: the page still shows the old value) and
-//!   `PageFix` COW resolves them; D's is resolved by the kernel alone;
+//!   everyone reads back its own value; a write fault that needs a copy
+//!   reaches the manager (held: the page still shows the old value) and
+//!   `PageFix` COW resolves it — of the worker's and C's at least one
+//!   needs a copy (three spaces share the frame, only the last writer
+//!   finds it unshared, which the kernel then makes writable in place);
+//!   D's is resolved by the kernel alone;
 //! * `MemStats`: the fork shares frames without copying; the writes copy;
 //!   in the end no frame is shared any more;
 //! * C, stopped while it waits in a `SendRec` to the manager, gets its
@@ -284,7 +287,7 @@ pub fn checks(check: &mut impl FnMut(&str, bool)) {
     );
     check(
         "write faults reached the pager while held",
-        seen.held_on_page[0] && seen.held_on_page[1],
+        seen.held_on_page[0] || seen.held_on_page[1],
     );
     check("PageFix COW resolved them", seen.cow_fix_errors == 0);
     check(
