@@ -101,6 +101,10 @@ impl From<FrameError> for MapError {
 pub struct AddressSpace {
     pml4: u64,
     user_pd: u64,
+    /// Which entries of the user page directory are present (bit `i` of
+    /// word `i / 64`), so walks over the space (fork, teardown) visit only
+    /// its page tables, not all 512 entries.
+    dir: [u64; 8],
     /// Page-table frames (PML4, PDPT, user PD, page tables).
     tables: Vec<u64>,
 }
@@ -132,6 +136,7 @@ impl AddressSpace {
             Ok((pml4, user_pd)) => Ok(Self {
                 pml4,
                 user_pd,
+                dir: [0; 8],
                 tables: frames,
             }),
             Err(e) => {
@@ -147,7 +152,30 @@ impl AddressSpace {
         Self {
             pml4: 0,
             user_pd: 0,
+            dir: [0; 8],
             tables: Vec::new(),
+        }
+    }
+
+    /// The present entries of the user page directory, in order.
+    fn dir_indices(&self) -> impl Iterator<Item = usize> + use<> {
+        let dir = self.dir;
+        (0..8).flat_map(move |w| {
+            let mut bits = dir[w];
+            core::iter::from_fn(move || {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                (b < 64).then_some(w * 64 + b)
+            })
+        })
+    }
+
+    /// Records whether user directory entry `i` is present.
+    fn set_dir(&mut self, i: usize, present: bool) {
+        if present {
+            self.dir[i / 64] |= 1 << (i % 64);
+        } else {
+            self.dir[i / 64] &= !(1 << (i % 64));
         }
     }
 
@@ -258,6 +286,7 @@ impl AddressSpace {
         }
         let pt = alloc_zeroed(fa, &mut self.tables)?;
         phys::write_entry(self.user_pd, pd_index, pt | TABLE_OWNED);
+        self.set_dir(pd_index, true);
         Ok(pt)
     }
 
@@ -443,10 +472,8 @@ impl AddressSpace {
         child: &mut AddressSpace,
     ) -> Result<u64, MapError> {
         let tables = || {
-            (0..512usize).filter_map(|i| {
-                let pde = phys::read_entry(self.user_pd, i);
-                (pde & PRESENT != 0).then_some((i, pde & ADDR_MASK))
-            })
+            self.dir_indices()
+                .map(|i| (i, phys::read_entry(self.user_pd, i) & ADDR_MASK))
         };
         // A count that cannot grow any more fails before anything changes
         // (not reachable with 64 process slots).
@@ -460,6 +487,7 @@ impl AddressSpace {
             let pde = pt | TABLE_SHARED;
             phys::write_entry(self.user_pd, i, pde);
             phys::write_entry(child.user_pd, i, pde);
+            child.set_dir(i, true);
             child.tables.push(pt);
         }
         // Pages of this space lost write permission: drop stale
@@ -484,7 +512,7 @@ impl AddressSpace {
             return 0;
         }
         let mut n = 0;
-        for i in 0..512 {
+        for i in self.dir_indices() {
             let pde = phys::read_entry(self.user_pd, i);
             let pt = pde & ADDR_MASK;
             if pde & (PRESENT | WRITABLE) != PRESENT || fa.refcount(pt) < 2 || seen.contains(&pt) {
@@ -725,11 +753,8 @@ impl AddressSpace {
     /// Unmaps every user page (freeing owned frames); returns the count.
     pub fn clear<const W: usize>(&mut self, fa: &mut FrameAllocator<W>) -> u64 {
         let mut n = 0;
-        for i in 0..512 {
+        for i in self.dir_indices() {
             let pde = phys::read_entry(self.user_pd, i);
-            if pde & PRESENT == 0 {
-                continue;
-            }
             let pt = pde & ADDR_MASK;
             let entries = (0..512).filter(|&j| phys::read_entry(pt, j) & PRESENT != 0);
             if pde & WRITABLE == 0 && fa.refcount(pt) > 1 {
@@ -737,6 +762,7 @@ impl AddressSpace {
                 // of it.
                 n += entries.count() as u64;
                 phys::write_entry(self.user_pd, i, 0);
+                self.set_dir(i, false);
                 release_frame(fa, pt);
                 self.tables.retain(|&t| t != pt);
                 continue;
@@ -880,17 +906,20 @@ impl AddressSpace {
     ) -> impl Iterator<Item = (u64, u64, usize, u64)> + '_ {
         let first = (start.max(abi::USER_BASE) - abi::USER_BASE) >> 21;
         let last = (end.clamp(abi::USER_BASE, abi::USER_END) - abi::USER_BASE) >> 21;
-        (first..last).flat_map(move |pd_index| {
-            let pde = phys::read_entry(self.user_pd, pd_index as usize);
-            let pt = pde & ADDR_MASK;
-            (0..512u64)
-                .filter(move |_| pde & PRESENT != 0)
-                .filter_map(move |i| {
-                    let pte = phys::read_entry(pt, i as usize);
-                    let va = abi::USER_BASE + (pd_index << 21) + (i << 12);
-                    (pte & PRESENT != 0).then_some((va, pt, i as usize, pte))
-                })
-        })
+        let dir = self.dir;
+        (first..last)
+            .filter(move |&i| dir[i as usize / 64] & (1 << (i % 64)) != 0)
+            .flat_map(move |pd_index| {
+                let pde = phys::read_entry(self.user_pd, pd_index as usize);
+                let pt = pde & ADDR_MASK;
+                (0..512u64)
+                    .filter(move |_| pde & PRESENT != 0)
+                    .filter_map(move |i| {
+                        let pte = phys::read_entry(pt, i as usize);
+                        let va = abi::USER_BASE + (pd_index << 21) + (i << 12);
+                        (pte & PRESENT != 0).then_some((va, pt, i as usize, pte))
+                    })
+            })
     }
 
     /// Moves every page mapped in `start..end` (2 MiB-aligned) from this
@@ -927,7 +956,7 @@ impl AddressSpace {
     /// ones). The space must not be loaded in CR3.
     pub fn destroy<const W: usize>(self, fa: &mut FrameAllocator<W>) {
         if self.pml4 != 0 {
-            for i in 0..512 {
+            for i in self.dir_indices() {
                 let pde = phys::read_entry(self.user_pd, i);
                 let pt = pde & ADDR_MASK;
                 // A table other spaces still use keeps its pages (its
