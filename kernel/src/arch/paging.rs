@@ -345,10 +345,16 @@ impl AddressSpace {
             pt = copy;
         }
         phys::write_entry(self.user_pd, pd_index, pt | TABLE_OWNED);
-        // Write permission came back (and the old table may be replaced):
-        // no stale translation may stay.
+        // The directory entry changed: one `invlpg` in its range drops the
+        // cached directory entries (all paging-structure caches) and that
+        // page's translation, without the full flush of a CR3 reload
+        // (which under QEMU TCG empties the whole soft TLB). Translations
+        // of other pages in the range may stay cached, but never with more
+        // rights than the new entries give (they were read-only, and a
+        // copied table maps the same frames): at worst a spurious write
+        // fault, which `resolve_write_fault` retries.
         if self.is_loaded() {
-            cpu::write_cr3(self.pml4);
+            cpu::invlpg(abi::USER_BASE + ((pd_index as u64) << 21));
         }
         Ok(Some(pt))
     }
@@ -361,7 +367,8 @@ impl AddressSpace {
     /// writable in place, counted as a break without a copy). Returns
     /// whether it changed anything (the write is then retried; a
     /// copy-on-write page whose frame is still shared faults again and
-    /// goes to the pager, which has every copy made).
+    /// goes to the pager, which has every copy made). A write fault on a
+    /// page already writable (a stale translation) is retried too.
     pub fn resolve_write_fault<const W: usize>(
         &mut self,
         fa: &mut FrameAllocator<W>,
@@ -386,6 +393,14 @@ impl AddressSpace {
             return false;
         };
         let pte = phys::read_entry(pt, idx);
+        if !table_changed && pte & WRITABLE != 0 {
+            // Writable already: a stale read-only translation (see
+            // `own_table`); drop it and retry.
+            if self.is_loaded() {
+                cpu::invlpg(vaddr);
+            }
+            return true;
+        }
         if cow::write_check(pte) == cow::Write::Cow && fa.refcount(pte & ADDR_MASK) == 1 {
             phys::write_entry(pt, idx, cow::broken(pte, pte & ADDR_MASK));
             fa.record_cow(false);
