@@ -133,6 +133,10 @@ pub struct Stats {
 #[derive(Debug, Default)]
 pub struct Table {
     spaces: BTreeMap<u32, Space>,
+    /// Read-only image pages kept for the next exec of the same program
+    /// (in VM's own space, which a restart at the same endpoint keeps,
+    /// like this table).
+    text: TextCache,
     /// Counters.
     pub stats: Stats,
 }
@@ -185,9 +189,6 @@ pub struct Vm<K: Kernel> {
     /// Block-device mappings waiting for VFS, by PeekDev request id.
     file_maps: BTreeMap<u64, FileMapWait>,
     next_peek: u64,
-    /// Read-only image pages kept for the next exec of the same program
-    /// (not in the preserved table: a new instance starts with none).
-    text: TextCache,
     /// Free frames as VM last read them, less what it handed out since.
     free_est: exec::FreeEstimate,
 }
@@ -203,14 +204,13 @@ impl<K: Kernel> Vm<K> {
             vfs: None,
             file_maps: BTreeMap::new(),
             next_peek: 1,
-            text: TextCache::default(),
             free_est: exec::FreeEstimate::default(),
         }
     }
 
     /// Read-only image regions kept for later execs.
     pub fn text_kept(&self) -> usize {
-        self.text.len()
+        self.table.borrow().text.len()
     }
 
     /// Block-device mappings waiting for VFS.
@@ -631,7 +631,7 @@ impl<K: Kernel> Vm<K> {
         // The point of no return.
         self.kernel.clear_space(ep).map_err(refuse)?;
         t.spaces.remove(&ep.0);
-        match self.build(ep, &plan, &bytes, &args) {
+        match self.build(t, ep, &plan, &bytes, &args) {
             Ok(()) => {
                 t.spaces.insert(ep.0, plan.space.clone());
                 Ok(ExecImage {
@@ -652,6 +652,7 @@ impl<K: Kernel> Vm<K> {
     /// Builds the planned image in `ep`'s empty space.
     fn build(
         &mut self,
+        t: &mut Table,
         ep: Endpoint,
         plan: &ExecPlan,
         bytes: &[u8],
@@ -664,7 +665,7 @@ impl<K: Kernel> Vm<K> {
             .filter(|r| r.kind == crate::regions::Kind::Image);
         for r in image_regions {
             if r.prot & prot::WRITE == 0 {
-                self.build_read_only(ep, r, plan, bytes)?;
+                self.build_read_only(&mut t.text, ep, r, plan, bytes)?;
                 continue;
             }
             self.map_range(ep, r.start, r.pages(), true)?;
@@ -691,6 +692,7 @@ impl<K: Kernel> Vm<K> {
     /// writable pages), made read-only and then kept.
     fn build_read_only(
         &mut self,
+        text: &mut TextCache,
         ep: Endpoint,
         r: &Region,
         plan: &ExecPlan,
@@ -698,25 +700,25 @@ impl<K: Kernel> Vm<K> {
     ) -> Result<(), Errno> {
         let content = exec::region_bytes(r, &plan.segments, bytes);
         let (me, pages) = (self.kernel.me(), r.pages());
-        if let Some(at) = self.text.find(r.start, &content) {
+        if let Some(at) = text.find(r.start, &content) {
             if self.kernel.share_pages(me, at, ep, r.start, pages).is_ok() {
                 return Ok(());
             }
             // Gone from VM's space (or no memory for page tables): built
             // afresh below (over any page shared before the failure).
-            self.text.remove(at);
+            text.remove(at);
         }
         self.map_range(ep, r.start, pages, true)?;
         self.kernel.copy_to(ep, r.start, &content)?;
         self.protect_range(ep, r.start, pages, false)?;
-        if let Some(at) = self.text.insert(r.start, content) {
+        if let Some(at) = text.insert(r.start, content) {
             // Whatever the slot held (an evicted region, or pages a
             // previous instance left) goes first.
             let kept = self.unmap_range(me, at, textcache::SLOT_PAGES).is_ok()
                 && self.kernel.share_pages(ep, r.start, me, at, pages).is_ok();
             if !kept {
                 let _ = self.unmap_range(me, at, textcache::SLOT_PAGES);
-                self.text.remove(at);
+                text.remove(at);
             }
         }
         Ok(())
