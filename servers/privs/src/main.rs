@@ -76,6 +76,8 @@
 //! `privs setname` (a system process) and `privs plainname` (a plain
 //! user) check `SetName` (see `names.rs`).
 //!
+//! `privs share` checks `SharePages` (see `share.rs`).
+//!
 //! `privs badcalls` passes bad pointers, ranges and numbers to the newer
 //! kernel calls and expects error values.
 //!
@@ -89,6 +91,7 @@ extern crate alloc;
 mod cow;
 mod names;
 mod protect;
+mod share;
 
 use rt::abi::{Errno, Syscall};
 use rt::{grant, ipc, sys};
@@ -451,6 +454,7 @@ fn main(args: &str) -> i32 {
             );
         }
         Some("setname") => names::namer(&mut check),
+        Some("share") => share::checks(&mut check),
         Some("plainname") => names::plain(&mut check),
         Some("other") => {
             let m = ipc::receive(ipc::ANY);
