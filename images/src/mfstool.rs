@@ -34,6 +34,10 @@ use mfs::cache::{CachedDevice, DEFAULT_BUFS};
     about = "Make, check, inspect and edit MINIX file-system images (V1, V2, V3)"
 )]
 pub struct Cli {
+    /// Modify an image even if it is unclean or fails the pre-write check
+    /// (the file system still goes read-only at the first inconsistency).
+    #[arg(long, global = true)]
+    pub force: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -314,6 +318,7 @@ where
 
 /// Run a parsed command; `Ok(code)` for commands with a meaningful exit code.
 pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<i32, ToolError> {
+    FORCE.with(|f| f.set(cli.force));
     match cli.command {
         Command::Mkfs(a) => cmd_mkfs(&a, out).map(|()| 0),
         Command::Fsck { repair, image } => cmd_fsck(&image, repair, out),
@@ -520,9 +525,72 @@ fn cmd_fsck(image: &Path, repair: bool, out: &mut dyn Write) -> Result<i32, Tool
 /// The core mounted on an image file.
 pub type Fs = FileSystem<CachedDevice>;
 
+std::thread_local! {
+    /// `--force` of the command being run.
+    static FORCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Findings named in a refusal, at most.
+const REFUSAL_FINDINGS: usize = 5;
+
+/// Before a read-write mount: refuses (unless `--force`) an image that was
+/// not cleanly unmounted or that fails a check, saying why. A V3 superblock
+/// with no flags at all (util-linux mkfs.minix writes none) is judged by the
+/// check alone.
+pub fn precheck_for_write(image: &Path) -> Result<(), ToolError> {
+    if FORCE.with(|f| f.get()) {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        ToolError::new(
+            image,
+            None,
+            format!("refusing to modify: {why}; run `mfs fsck --repair` first, or use --force"),
+        )
+    };
+    let mut dev = HostFile::open(image, false).map_err(|e| io_err(image, e))?;
+    let mut area = [0u8; 64];
+    {
+        let mut bufs = [&mut area[..]];
+        dev.read_vectored(1024, &mut bufs)
+            .map_err(|e| io_err(image, format!("{e:?}")))?;
+    }
+    if let Ok(sb) = mfs::format::SuperBlock::parse(&area) {
+        let no_flags = sb.version == mfs::format::Version::V3 && sb.flags == 0;
+        if !sb.is_clean() && !no_flags {
+            return Err(refuse("file system not cleanly unmounted".to_string()));
+        }
+    }
+    let report = fsck::fsck(&mut dev, fsck::Options { repair: false });
+    if let Some(f) = &report.fatal {
+        return Err(refuse(format!("check failed: {f}")));
+    }
+    if report.remaining_errors > 0 {
+        let first: Vec<String> = report
+            .errors()
+            .take(REFUSAL_FINDINGS)
+            .map(|f| f.to_string())
+            .collect();
+        return Err(refuse(format!(
+            "check finds {} errors ({}{})",
+            report.remaining_errors,
+            first.join("; "),
+            if report.remaining_errors > first.len() {
+                "; ..."
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// Mount `image`, read-only unless `write`. Unclean images are mounted
 /// anyway (util-linux V3 images have no clean flag at all).
 pub fn mount(image: &Path, write: bool) -> Result<Fs, ToolError> {
+    if write {
+        precheck_for_write(image)?;
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(write)
@@ -559,7 +627,18 @@ pub fn with_rw<T>(
 ) -> Result<T, ToolError> {
     let mut fs = mount(image, true)?;
     let r = f(&mut fs);
+    let what = fs.inconsistency();
     let u = fs.unmount();
+    if let Some(what) = what {
+        let e = r.err().unwrap_or(Errno::EIO);
+        return Err(ToolError::new(
+            image,
+            Some(path),
+            format!(
+                "{e}: file system inconsistent ({what}); left read-only and unclean, run `mfs fsck`"
+            ),
+        ));
+    }
     let v = r.map_err(|e| fs_err(image, path, e))?;
     u.map_err(|e| ToolError::new(image, None, format!("unmount: {e}")))?;
     Ok(v)

@@ -201,6 +201,11 @@ pub struct FileSystem<B: BlockAccess> {
     zsearch: u64,
     /// Zones in use, metadata included (as MINIX's `used_zones`).
     used_zones: u64,
+    /// The first inconsistency found while mounted: the file system went
+    /// read-only (as ext4's errors=remount-ro).
+    inconsistency: Option<&'static str>,
+    /// The inconsistency has been handed out by [`FileSystem::take_inconsistency`].
+    inconsistency_told: bool,
 }
 
 impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
@@ -271,6 +276,8 @@ impl<B: BlockAccess> FileSystem<B> {
             isearch: 1,
             zsearch: 1,
             used_zones: 0,
+            inconsistency: None,
+            inconsistency_told: false,
         };
         let root = fs.load(ROOT_INO).map_err(|_| MountError::BadRoot)?;
         if !root.is_dir() {
@@ -359,6 +366,33 @@ impl<B: BlockAccess> FileSystem<B> {
         self.io
             .modify(block, |d| sb.encode(&mut d[off..]))?
             .map_err(|_| Errno::EIO)
+    }
+
+    /// The first inconsistency found on disk while mounted, if any: the file
+    /// system has gone read-only since.
+    pub fn inconsistency(&self) -> Option<&'static str> {
+        self.inconsistency
+    }
+
+    /// The inconsistency, the first time only (for a one-time log line).
+    pub fn take_inconsistency(&mut self) -> Option<&'static str> {
+        if self.inconsistency_told {
+            return None;
+        }
+        let i = self.inconsistency?;
+        self.inconsistency_told = true;
+        Some(i)
+    }
+
+    /// Records an on-disk inconsistency: the file system goes read-only
+    /// (later modifying operations fail with EROFS; the superblock stays
+    /// unclean) and the current operation fails with EIO.
+    fn inconsistent(&mut self, what: &'static str) -> Errno {
+        if self.inconsistency.is_none() {
+            self.inconsistency = Some(what);
+        }
+        self.read_only = true;
+        Errno::EIO
     }
 
     fn check_rw(&self) -> Result<()> {
@@ -542,6 +576,7 @@ impl<B: BlockAccess> FileSystem<B> {
                 })?;
                 if let Some(i) = found {
                     let b = blk * bpb + i as u64;
+                    self.check_free_bit(imap, b)?;
                     self.io
                         .modify(start + blk as u32, |d| format::bit_set(d, i, true))?;
                     return Ok(b);
@@ -550,6 +585,30 @@ impl<B: BlockAccess> FileSystem<B> {
             }
         }
         Err(Errno::ENOSPC)
+    }
+
+    /// Before handing out `bit`, checks what the bitmap claims: bit 0 of
+    /// the map is set (a zeroed map has it clear), an inode is free on disk,
+    /// a zone lies in the data area. Nothing is changed before this passes.
+    fn check_free_bit(&mut self, imap: bool, bit: u64) -> Result<()> {
+        let (start, _, _) = self.map_geometry(imap);
+        if !self.io.read(start, |d| format::bit_get(d, 0))? {
+            return Err(self.inconsistent(if imap {
+                "inode bitmap damaged (bit 0 clear)"
+            } else {
+                "zone bitmap damaged (bit 0 clear)"
+            }));
+        }
+        if imap {
+            let ino = u32::try_from(bit).map_err(|_| Errno::EIO)?;
+            let inode = self.load_raw(ino)?;
+            if inode.mode != 0 || inode.nlinks != 0 {
+                return Err(self.inconsistent("inode bitmap marks an in-use inode free"));
+            }
+        } else if !self.g.is_data_zone(self.g.zone_of_bit(bit)) {
+            return Err(self.inconsistent("zone bitmap hands out a zone outside the data area"));
+        }
+        Ok(())
     }
 
     fn free_bit(&mut self, imap: bool, bit: u64) -> Result<()> {
@@ -610,7 +669,7 @@ impl<B: BlockAccess> FileSystem<B> {
         self.zsearch = bit;
         let zone = self.g.zone_of_bit(bit);
         if !self.g.is_data_zone(zone) {
-            return Err(Errno::EIO);
+            return Err(self.inconsistent("zone bitmap hands out a zone outside the data area"));
         }
         self.used_zones += 1;
         self.io.change_usage(1);

@@ -1321,6 +1321,13 @@ impl Service for MfsServer {
         }
         self.mem.borrow_mut().busy = true;
         let reply = self.handle_request(cx, msg);
+        if let Some(what) = self.fs.as_mut().and_then(|fs| fs.take_inconsistency()) {
+            cx.sys.log(&format!(
+                "mfs: {}: {} is inconsistent ({what}); remounted read-only, run fsck",
+                cx.label(),
+                self.device_name
+            ));
+        }
         self.mem.borrow_mut().busy = false;
         reply
     }
