@@ -185,6 +185,44 @@ impl Bits {
     }
 }
 
+/// A set of inode numbers that grows with what the walk reaches, not with
+/// the inode count the superblock claims.
+#[derive(Default)]
+struct SparseBits(alloc::collections::BTreeSet<u64>);
+
+impl SparseBits {
+    fn get(&self, i: u64) -> bool {
+        self.0.contains(&i)
+    }
+    /// Set bit `i`; returns whether it was already set.
+    fn set(&mut self, i: u64) -> bool {
+        !self.0.insert(i)
+    }
+}
+
+/// The first set bit of an on-disk bitmap at or after `from`, skipping
+/// zero words quickly (a huge, mostly empty bitmap costs little).
+fn map_next(map: &[u8], from: u64) -> Option<u64> {
+    let mut i = from;
+    let nbits = (map.len() as u64) * 8;
+    while i < nbits {
+        let byte = (i / 8) as usize;
+        if i.is_multiple_of(64) && byte + 8 <= map.len() && map[byte..byte + 8] == [0; 8] {
+            i += 64;
+            continue;
+        }
+        if map[byte] == 0 && i.is_multiple_of(8) {
+            i += 8;
+            continue;
+        }
+        if map[byte] & (1 << (i % 8)) != 0 {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Bit `i` of an on-disk bitmap (LSB-first bytes).
 fn map_get(map: &[u8], i: u64) -> bool {
     map.get((i / 8) as usize)
@@ -217,12 +255,13 @@ struct Checker<'d, D: BlockDevice + ?Sized> {
     per_kind: BTreeMap<FindingKind, usize>,
     imap: Vec<u8>,
     zmap: Vec<u8>,
-    /// Directory entries naming each inode (`.` and `..` included).
-    links: Vec<u32>,
+    /// Directory entries naming each inode (`.` and `..` included). Sparse,
+    /// so memory grows with the entries read, not with `s_ninodes`.
+    links: BTreeMap<u32, u32>,
     /// Inodes whose zones have been scanned.
-    scanned: Bits,
+    scanned: SparseBits,
     /// Directories already reached (so a second parent is a loop).
-    dir_seen: Bits,
+    dir_seen: SparseBits,
     /// Zones referenced so far, by zone number − first data zone.
     zone_used: Bits,
     /// One path per inode for messages (first found).
@@ -243,7 +282,6 @@ struct Checker<'d, D: BlockDevice + ?Sized> {
 
 impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
     fn new(disk: Disk<'d, D>, geo: Geometry, repair: bool) -> Self {
-        let ninodes = u64::from(geo.ninodes);
         let nzones = u64::from(geo.zones.saturating_sub(geo.first_data_zone));
         Checker {
             disk,
@@ -252,9 +290,9 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             per_kind: BTreeMap::new(),
             imap: Vec::new(),
             zmap: Vec::new(),
-            links: vec![0; (ninodes + 1) as usize],
-            scanned: Bits::new(ninodes + 1),
-            dir_seen: Bits::new(ninodes + 1),
+            links: BTreeMap::new(),
+            scanned: SparseBits::default(),
+            dir_seen: SparseBits::default(),
             zone_used: Bits::new(nzones),
             paths: BTreeMap::new(),
             modified: false,
@@ -377,6 +415,29 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 self.disk.write_block(blk, b);
             }
         }
+    }
+
+    fn links_of(&self, ino: u32) -> u32 {
+        self.links.get(&ino).copied().unwrap_or(0)
+    }
+
+    /// The next inode at or after `from` that is marked in use, named by
+    /// an entry, or the root: the only ones worth looking at, found without
+    /// stepping through every number up to `s_ninodes`.
+    fn next_candidate(&self, from: u32, include_linked: bool) -> Option<u32> {
+        if from > self.geo.ninodes {
+            return None;
+        }
+        let by_map = map_next(&self.imap, u64::from(from))
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|&i| i <= self.geo.ninodes);
+        let by_link = if include_linked {
+            self.links.range(from..).next().map(|(&i, _)| i)
+        } else {
+            None
+        };
+        let root = (from <= 1 && include_linked).then_some(1);
+        [by_map, by_link, root].into_iter().flatten().min()
     }
 
     fn zone_ok(&self, z: u32) -> bool {
@@ -625,7 +686,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                     false,
                 );
                 if ino != 0 && ino <= self.geo.ninodes {
-                    self.links[ino as usize] += 1;
+                    *self.links.entry(ino).or_insert(0) += 1;
                 }
                 return false;
             }
@@ -640,15 +701,15 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 );
                 if fix {
                     view::set_dirent_ino(&self.geo, ent, want_ino);
-                    self.links[want_ino as usize] += 1;
+                    *self.links.entry(want_ino).or_insert(0) += 1;
                     return true;
                 }
                 if ino != 0 && ino <= self.geo.ninodes {
-                    self.links[ino as usize] += 1;
+                    *self.links.entry(ino).or_insert(0) += 1;
                 }
                 return false;
             }
-            self.links[want_ino as usize] += 1;
+            *self.links.entry(want_ino).or_insert(0) += 1;
             return false;
         }
         if ino == 0 {
@@ -701,7 +762,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 view::set_dirent_ino(&self.geo, ent, 0);
                 return true;
             }
-            self.links[ino as usize] += 1;
+            *self.links.entry(ino).or_insert(0) += 1;
             return false;
         }
         if inode.is_dir() {
@@ -719,15 +780,15 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                     view::set_dirent_ino(&self.geo, ent, 0);
                     return true;
                 }
-                self.links[ino as usize] += 1;
+                *self.links.entry(ino).or_insert(0) += 1;
                 return false;
             }
-            self.links[ino as usize] += 1;
+            *self.links.entry(ino).or_insert(0) += 1;
             self.paths.insert(ino, cpath.clone());
             stack.push((ino, dir, cpath));
             return false;
         }
-        self.links[ino as usize] += 1;
+        *self.links.entry(ino).or_insert(0) += 1;
         if !self.scanned.get(u64::from(ino)) {
             self.paths.insert(ino, cpath.clone());
             if !view::known_type(inode.mode) {
@@ -1018,11 +1079,15 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
     fn adopt_orphans(&mut self) {
         let mut dirs = Vec::new();
         let mut files = Vec::new();
-        for ino in 2..=self.geo.ninodes {
+        let mut next = self.next_candidate(2, false);
+        while let Some(ino) = next {
+            next = ino
+                .checked_add(1)
+                .and_then(|n| self.next_candidate(n, false));
             if dirs.len() + files.len() >= MAX_RECONNECT {
                 break;
             }
-            if self.links[ino as usize] > 0
+            if self.links_of(ino) > 0
                 || self.dir_seen.get(u64::from(ino))
                 || !map_get(&self.imap, u64::from(ino))
             {
@@ -1062,7 +1127,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             self.pending.push(d);
         }
         for f in files {
-            if self.links[f as usize] > 0 {
+            if self.links_of(f) > 0 {
                 continue; // named inside an adopted directory
             }
             let path = format!("/#{f}");
@@ -1099,7 +1164,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             let name = format!("#{ino}");
             let ok = self.add_root_entry(name.as_bytes(), ino);
             if ok {
-                self.links[ino as usize] += 1;
+                *self.links.entry(ino).or_insert(0) += 1;
             }
             self.err(
                 FindingKind::Orphan,
@@ -1190,9 +1255,13 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 imap_changed = true;
             }
         }
-        for ino in 1..=self.geo.ninodes {
+        let mut next = self.next_candidate(1, true);
+        while let Some(ino) = next {
+            next = ino
+                .checked_add(1)
+                .and_then(|n| self.next_candidate(n, true));
             let used = map_get(&self.imap, u64::from(ino));
-            let found = self.links[ino as usize];
+            let found = self.links_of(ino);
             let reached = found > 0 || ino == 1;
             if !reached && !used {
                 continue;
