@@ -16,19 +16,24 @@ struct Counting;
 static NOW: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: every call is passed straight to the system allocator; only
+// byte counters are kept on the side.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let n = NOW.fetch_add(l.size(), Ordering::Relaxed) + l.size();
         PEAK.fetch_max(n, Ordering::Relaxed);
+        // SAFETY: the caller's layout contract is forwarded unchanged.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         let n = NOW.fetch_add(l.size(), Ordering::Relaxed) + l.size();
         PEAK.fetch_max(n, Ordering::Relaxed);
+        // SAFETY: the caller's layout contract is forwarded unchanged.
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         NOW.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: `p` came from `System` with this layout (alloc above).
         unsafe { System.dealloc(p, l) }
     }
 }
