@@ -53,6 +53,21 @@ pub(super) fn run<D: BlockDevice + ?Sized>(dev: &mut D, repair: bool) -> Report 
         }
     };
     let mut c = Checker::new(disk, geo, repair);
+    if sb.version != format::Version::V3 && sb.firstdatazone_field == 0 {
+        // V1/V2 have no "0 means computed" rule: MINIX and util-linux take
+        // the field as it is, so every zone would look out of range.
+        let want = view::meta_end(&geo);
+        let fix = repair && u16::try_from(want).is_ok();
+        let done = fix && view::set_first_data_zone(&mut c.disk, want as u16).is_ok();
+        c.err(
+            FindingKind::Superblock,
+            None,
+            format!(
+                "the first-data-zone field is 0; the layout puts the first data zone at {want}"
+            ),
+            done,
+        );
+    }
     if !sb.is_clean() {
         c.note(
             FindingKind::Superblock,

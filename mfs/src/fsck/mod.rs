@@ -206,6 +206,25 @@ mod tests {
         assert_eq!(check_bytes(&after).exit_code(), EXIT_CLEAN);
     }
 
+    /// Issue 14 reproducer 5: V1/V2 have no "0 means computed" rule, so a
+    /// zeroed first-data-zone field is reported, and repair restores it.
+    #[test]
+    fn zeroed_first_data_zone_is_reported_and_restored() {
+        for v in [Version::V1, Version::V2] {
+            let (mut img, g) = fresh(v);
+            // s_firstdatazone is at byte 8 of the V1/V2 superblock.
+            img[SUPER_OFFSET + 8..SUPER_OFFSET + 10].copy_from_slice(&[0, 0]);
+            let r = check_bytes(&img);
+            assert_eq!(r.exit_code(), EXIT_UNCORRECTED, "{v:?} {r:?}");
+            assert!(r.has(FindingKind::Superblock));
+            let (r, after) = repair(img);
+            assert_eq!(r.exit_code(), EXIT_CORRECTED, "{v:?} {r:?}");
+            let sb = SuperBlock::parse(&after[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA]).unwrap();
+            assert_eq!(u32::from(sb.firstdatazone_field), g.first_data_zone);
+            assert_eq!(check_bytes(&after).exit_code(), EXIT_CLEAN);
+        }
+    }
+
     #[test]
     fn superblock_field_damage_is_fatal() {
         let (img, _) = fresh(Version::V3);

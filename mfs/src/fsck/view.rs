@@ -50,6 +50,18 @@ pub(super) fn mark_clean<D: BlockDevice + ?Sized>(disk: &mut Disk<'_, D>) -> Res
     Ok(true)
 }
 
+/// Write `first` into the superblock's `s_firstdatazone` field.
+pub(super) fn set_first_data_zone<D: BlockDevice + ?Sized>(
+    disk: &mut Disk<'_, D>,
+    first: u16,
+) -> Result<(), String> {
+    let mut area = disk.read_at(SUPER_OFFSET as u64, SUPER_AREA)?;
+    let mut sb = SuperBlock::parse(&area).map_err(|e| e.to_string())?;
+    sb.firstdatazone_field = first;
+    sb.encode(&mut area).map_err(|e| e.to_string())?;
+    disk.write_at(SUPER_OFFSET as u64, &area)
+}
+
 /// First block after the inode table: where the first data zone belongs.
 pub(super) fn meta_end(g: &Geometry) -> u64 {
     u64::from(g.inode_table_start) + u64::from(g.inode_table_blocks)
