@@ -395,12 +395,24 @@ impl<B: BlockAccess> FileSystem<B> {
         Errno::EIO
     }
 
-    fn check_rw(&self) -> Result<()> {
+    /// Before any change: EROFS on a read-only mount; EIO (and read-only)
+    /// when a bitmap's reserved bit 0 is clear, a sign the map was zeroed
+    /// and cannot be trusted, so nothing is changed at all.
+    fn check_rw(&mut self) -> Result<()> {
         if self.read_only {
-            Err(Errno::EROFS)
-        } else {
-            Ok(())
+            return Err(Errno::EROFS);
         }
+        for imap in [true, false] {
+            let (start, _, _) = self.map_geometry(imap);
+            if !self.io.read(start, |d| format::bit_get(d, 0))? {
+                return Err(self.inconsistent(if imap {
+                    "inode bitmap damaged (bit 0 clear)"
+                } else {
+                    "zone bitmap damaged (bit 0 clear)"
+                }));
+            }
+        }
+        Ok(())
     }
 
     // -----------------------------------------------------------------------

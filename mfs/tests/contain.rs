@@ -87,6 +87,8 @@ fn a_zeroed_zone_bitmap_is_never_trusted() {
         let r = fs.write_path(b"/d/n", &data, 0o644, 2).map(|_| ());
         assert_eq!(r, Err(Errno::EIO), "{v:?}");
         assert_eq!(a_txt(&mut fs), b"hello\n", "{v:?}");
+        // Refused before anything changed: not even an empty /d/n.
+        assert_eq!(fs.resolve(b"/d/n", true), Err(Errno::ENOENT), "{v:?}");
         let names: Vec<Vec<u8>> = fs
             .getdents(fs.root(), 0, 1 << 16)
             .unwrap()
