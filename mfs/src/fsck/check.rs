@@ -277,6 +277,10 @@ struct Checker<'d, D: BlockDevice + ?Sized> {
     scanned: SparseBits,
     /// Directories already reached (so a second parent is a loop).
     dir_seen: SparseBits,
+    /// Files already queued for scanning.
+    queued: SparseBits,
+    /// Files named by the walk, scanned after the directories.
+    files: Vec<(u32, String)>,
     /// Zones referenced so far, by zone number − first data zone.
     zone_used: Bits,
     /// One path per inode for messages (first found).
@@ -308,6 +312,8 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             links: BTreeMap::new(),
             scanned: SparseBits::default(),
             dir_seen: SparseBits::default(),
+            queued: SparseBits::default(),
+            files: Vec::new(),
             zone_used: Bits::new(nzones),
             paths: BTreeMap::new(),
             modified: false,
@@ -467,6 +473,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             return;
         }
         self.walk();
+        self.scan_files();
         if self.repair && !self.no_walk {
             self.adopt_orphans();
         }
@@ -804,7 +811,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             return false;
         }
         *self.links.entry(ino).or_insert(0) += 1;
-        if !self.scanned.get(u64::from(ino)) {
+        if !self.scanned.get(u64::from(ino)) && !self.queued.set(u64::from(ino)) {
             self.paths.insert(ino, cpath.clone());
             if !view::known_type(inode.mode) {
                 self.note(
@@ -816,10 +823,22 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                     false,
                 );
             }
-            let mut inode = inode;
-            self.scan_inode(ino, &mut inode, &cpath);
+            // Scanned once every directory has claimed its blocks, so a
+            // block a file shares with a directory stays the directory's
+            // and the file gets the copy (see `scan_files`).
+            self.files.push((ino, cpath));
         }
         false
+    }
+
+    /// Scan the zones of the files the walk found, after the directories.
+    fn scan_files(&mut self) {
+        let files = core::mem::take(&mut self.files);
+        for (ino, path) in files {
+            if let Ok(mut i) = self.read_inode(ino) {
+                self.scan_inode(ino, &mut i, &path);
+            }
+        }
     }
 
     /// Check and mark the zones of one inode (once). Returns, for
@@ -1141,6 +1160,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             }
             self.pending.push(d);
         }
+        self.scan_files();
         for f in files {
             if self.links_of(f) > 0 {
                 continue; // named inside an adopted directory

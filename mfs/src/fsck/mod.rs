@@ -225,6 +225,84 @@ mod tests {
         }
     }
 
+    /// `/d/e` (a directory of 40 files) and `/d/mid.bin` (300 kB) on `v`.
+    fn populated(v: Version) -> Vec<u8> {
+        let mut o = MkfsOptions::for_version(v, 4096);
+        o.block_size = 1024;
+        let img = mkfs_to_vec(&o).unwrap();
+        let mut fs = crate::FileSystem::mount_rw(crate::MemBlocks::new(img)).unwrap();
+        fs.write_path(b"/a.txt", b"hello\n", 0o644, 1).unwrap();
+        fs.mkdir_path(b"/d", 0o755, 1).unwrap();
+        fs.mkdir_path(b"/d/e", 0o755, 1).unwrap();
+        for i in 1..=40 {
+            let name = alloc::format!("/d/e/file_{i}");
+            fs.write_path(
+                name.as_bytes(),
+                alloc::format!("{i}\n").as_bytes(),
+                0o644,
+                1,
+            )
+            .unwrap();
+        }
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        fs.write_path(b"/d/mid.bin", &big, 0o644, 1).unwrap();
+        fs.unmount().unwrap().into_image()
+    }
+
+    fn ino_of(img: &[u8], path: &[u8]) -> u32 {
+        let mut fs = crate::FileSystem::mount_rw(crate::MemBlocks::new(img.to_vec())).unwrap();
+        fs.resolve(path, false).unwrap()
+    }
+
+    fn inode_zone0(img: &mut [u8], g: &format::Geometry, ino: u32) -> (usize, u32) {
+        let (blk, off) = g.inode_location(ino);
+        let p = blk as usize * g.block_size as usize + off;
+        let i = format::DiskInode::decode(g.version, &img[p..]).unwrap();
+        (p, i.zone[0])
+    }
+
+    /// Issue 14 reproducer 3: a file's first zone pointing at a directory's
+    /// block. The directory keeps the block (and its entries); the file gets
+    /// a copy; nothing reachable is reconnected as `/#N`; a second check is
+    /// clean.
+    #[test]
+    fn block_shared_by_a_directory_and_a_file_stays_the_directorys() {
+        for v in [Version::V1, Version::V2, Version::V3] {
+            let mut img = populated(v);
+            let g = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
+                .unwrap()
+                .geometry();
+            let dir = ino_of(&img, b"/d/e");
+            let file = ino_of(&img, b"/d/mid.bin");
+            let (_, dz) = inode_zone0(&mut img, &g, dir);
+            let (p, _) = inode_zone0(&mut img, &g, file);
+            let mut i = format::DiskInode::decode(g.version, &img[p..]).unwrap();
+            i.zone[0] = dz;
+            i.encode(g.version, &mut img[p..]).unwrap();
+            assert_eq!(check_bytes(&img).exit_code(), EXIT_UNCORRECTED);
+            let (r, after) = repair(img);
+            assert_eq!(r.exit_code(), EXIT_CORRECTED, "{v:?} {r:?}");
+            assert!(!r.has(FindingKind::Orphan), "{v:?} {r:?}");
+            assert_eq!(check_bytes(&after).exit_code(), EXIT_CLEAN, "{v:?}");
+            let mut fs = crate::FileSystem::mount_rw(crate::MemBlocks::new(after)).unwrap();
+            let names: Vec<Vec<u8>> = fs
+                .read_dir(1)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            assert_eq!(names.len(), 4, "{v:?} {names:?}");
+            assert_eq!(fs.read_dir(dir).unwrap().len(), 42, "{v:?}");
+            for k in 1..=40 {
+                let name = alloc::format!("file_{k}");
+                let ino = fs.lookup(dir, name.as_bytes()).unwrap();
+                let mut buf = [0u8; 8];
+                let n = fs.read(ino, 0, &mut buf).unwrap();
+                assert_eq!(&buf[..n], alloc::format!("{k}\n").as_bytes());
+            }
+        }
+    }
+
     #[test]
     fn superblock_field_damage_is_fatal() {
         let (img, _) = fresh(Version::V3);
