@@ -2,13 +2,37 @@
 //! binary (through `images::build`, into `target/os`), stage the boot
 //! modules, boot, and hand back the serial log and outcome.
 //!
-//! Under `CI=true` a missing QEMU is a failure; otherwise a test prints a
+//! Under `CI=true` (or `CI=1`) a missing QEMU is a failure; otherwise a test prints a
 //! note and skips (its `boot` returns `None`).
 
 use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
 use images::qemu::{self, QemuConfig, RunResult};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// Whether this is a CI run, where a missing tool fails instead of
+/// skipping: `CI` set to `true` or `1` (any case), as CI services set it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| ci_value(&v))
+}
+
+/// Whether a value of `CI` means a CI run.
+pub fn ci_value(v: &str) -> bool {
+    v.eq_ignore_ascii_case("true") || v == "1"
+}
+
+#[cfg(test)]
+mod ci_tests {
+    #[test]
+    fn ci_one_counts_like_ci_true() {
+        for v in ["true", "TRUE", "True", "1"] {
+            assert!(super::ci_value(v), "{v}");
+        }
+        for v in ["", "0", "false", "no"] {
+            assert!(!super::ci_value(v), "{v}");
+        }
+    }
+}
 
 /// The OS build, made once per test binary.
 pub fn built() -> &'static BuildOutput {
@@ -60,9 +84,10 @@ fn boot_full(
     timeout: Duration,
 ) -> Option<RunResult> {
     if !qemu::available() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if in_ci() {
             panic!(
-                "CI=true but {} is not installed (apt install qemu-system-x86)",
+                "CI is set ({}) but {} is not installed (apt install qemu-system-x86)",
+                std::env::var("CI").unwrap_or_default(),
                 qemu::QEMU
             );
         }

@@ -321,9 +321,9 @@ pub fn have_util_linux() -> bool {
     let ok =
         Path::new("/usr/sbin/fsck.minix").exists() && Path::new("/usr/sbin/mkfs.minix").exists();
     if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if system_tests::qemu::in_ci() {
             panic!(
-                "CI=true but /usr/sbin/mkfs.minix or /usr/sbin/fsck.minix is missing (install util-linux)"
+                "CI is set but /usr/sbin/mkfs.minix or /usr/sbin/fsck.minix is missing (install util-linux)"
             );
         }
         eprintln!("skipping: util-linux mkfs.minix/fsck.minix not installed");
