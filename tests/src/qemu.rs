@@ -21,19 +21,6 @@ pub fn ci_value(v: &str) -> bool {
     v.eq_ignore_ascii_case("true") || v == "1"
 }
 
-#[cfg(test)]
-mod ci_tests {
-    #[test]
-    fn ci_one_counts_like_ci_true() {
-        for v in ["true", "TRUE", "True", "1"] {
-            assert!(super::ci_value(v), "{v}");
-        }
-        for v in ["", "0", "false", "no"] {
-            assert!(!super::ci_value(v), "{v}");
-        }
-    }
-}
-
 /// The OS build, made once per test binary.
 pub fn built() -> &'static BuildOutput {
     static OUT: OnceLock<Result<BuildOutput, String>> = OnceLock::new();
@@ -150,5 +137,18 @@ pub fn assert_in_order<S: AsRef<str>>(log: &str, lines: &[S]) {
             .find(line)
             .unwrap_or_else(|| panic!("{line:?} missing or out of order"));
         pos += at + line.len();
+    }
+}
+
+#[cfg(test)]
+mod ci_tests {
+    #[test]
+    fn ci_one_counts_like_ci_true() {
+        for v in ["true", "TRUE", "True", "1"] {
+            assert!(super::ci_value(v), "{v}");
+        }
+        for v in ["", "0", "false", "no"] {
+            assert!(!super::ci_value(v), "{v}");
+        }
     }
 }
