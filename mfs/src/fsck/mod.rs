@@ -303,6 +303,63 @@ mod tests {
         }
     }
 
+    /// Issue 14 item 4: after a repair that exits 0 or 1, a second check
+    /// is clean, over named damage kinds and seeded random metadata flips.
+    #[test]
+    fn repair_that_succeeds_leaves_a_clean_image() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for v in [Version::V1, Version::V2, Version::V3] {
+            let base = populated(v);
+            let g = SuperBlock::parse(&base[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
+                .unwrap()
+                .geometry();
+            let bs = g.block_size as usize;
+            let itab = g.inode_table_start as usize * bs;
+            let mut cases: Vec<(alloc::string::String, Vec<u8>)> = Vec::new();
+            // Whole bitmaps zeroed.
+            for (name, start) in [("imap", g.imap_start), ("zmap", g.zmap_start)] {
+                let mut img = base.clone();
+                img[start as usize * bs..(start as usize + 1) * bs].fill(0);
+                cases.push((alloc::format!("{name} zeroed"), img));
+            }
+            // Random bit flips in the bitmaps and the inode table.
+            for k in 0..60 {
+                let mut img = base.clone();
+                for _ in 0..(1 + k % 4) {
+                    let r = rnd() as usize;
+                    let at = match r % 4 {
+                        0 => g.imap_start as usize * bs + (r >> 8) % 16,
+                        1 => g.zmap_start as usize * bs + (r >> 8) % 64,
+                        _ => itab + (r >> 8) % (50 * g.inode_size as usize),
+                    };
+                    img[at] ^= 1 << (rnd() % 8);
+                }
+                cases.push((alloc::format!("flips {k}"), img));
+            }
+            let mut corrected = 0;
+            for (name, img) in cases {
+                let (r, after) = repair(img);
+                let code = r.exit_code();
+                corrected += usize::from(code == EXIT_CORRECTED);
+                if code == EXIT_CLEAN || code == EXIT_CORRECTED {
+                    let again = check_bytes(&after);
+                    assert_eq!(
+                        again.exit_code(),
+                        EXIT_CLEAN,
+                        "{v:?} {name}: repair said {code}, then {again:?}"
+                    );
+                }
+            }
+            assert!(corrected >= 20, "{v:?}: only {corrected} repairs");
+        }
+    }
+
     #[test]
     fn superblock_field_damage_is_fatal() {
         let (img, _) = fresh(Version::V3);
