@@ -342,6 +342,71 @@ fn duplicate_zone_gets_a_private_copy() {
     );
 }
 
+/// Issue 14 reproducer 3: a file's zone pointing at a directory's block.
+/// The directory keeps its block and entries, the file gets a copy, and no
+/// reachable inode is reconnected as `/#N`.
+#[test]
+fn zone_shared_by_a_directory_and_a_file_stays_the_directorys() {
+    let damage = |img: &mut Img, [a, _, f1, _, _]: [u32; 5]| {
+        let z = img.inode(a).zone[0];
+        let mut i = img.inode(f1);
+        let old = i.zone[0];
+        i.zone[0] = z;
+        img.set_inode(f1, &i);
+        let bit = img.g.bit_of_zone(old) as usize;
+        format::bit_set(img.zmap_mut(), bit, false);
+    };
+    case("dir+file", FindingKind::DuplicateZone, true, 1, damage);
+    for (v, n, bs) in FORMATS {
+        let (mut img, inos) = sample(v, n, bs);
+        let [a, b, _, big, _] = inos;
+        damage(&mut img, inos);
+        let (r, fixed) = repair(&img);
+        assert!(
+            !r.has(FindingKind::Orphan),
+            "{v:?}/{n}/{bs}: {:#?}",
+            r.findings
+        );
+        for (name, ino) in [("b", b), ("big", big)] {
+            let (z, off) = fixed.find_entry(a, name).expect(name);
+            let e = &fixed.block(z)[off..off + fixed.g.dirent_size as usize];
+            assert_eq!(
+                format::dirent_ino(&fixed.g, e),
+                ino,
+                "{v:?}/{n}/{bs} {name}"
+            );
+        }
+    }
+}
+
+/// Issue 14 reproducer 5: V1/V2 take `s_firstdatazone` literally (no "0
+/// means computed"): a zeroed field is an error for both checkers, and
+/// repair restores the layout's value.
+#[test]
+fn zeroed_first_data_zone_is_restored() {
+    for (v, n, bs) in FORMATS {
+        if v == Version::V3 {
+            continue;
+        }
+        let (mut img, _) = sample(v, n, bs);
+        let want = img.g.first_data_zone;
+        img.data[1024 + 8..1024 + 10].fill(0);
+        let r = check(&img);
+        assert_eq!(r.exit_code(), 4, "{v:?}/{n}: {:#?}", r.findings);
+        if let Some(code) = util_linux(&img) {
+            assert_eq!(code & 4, 4, "{v:?}/{n}: fsck.minix missed it");
+        }
+        let (rr, fixed) = repair(&img);
+        assert_eq!(rr.exit_code(), 1, "{v:?}/{n}: {:#?}", rr.findings);
+        let field = u16::from_le_bytes([fixed.data[1024 + 8], fixed.data[1024 + 9]]);
+        assert_eq!(u32::from(field), want);
+        assert_eq!(check(&fixed).exit_code(), 0);
+        if let Some(code) = util_linux(&fixed) {
+            assert_eq!(code, 0, "{v:?}/{n}: fsck.minix disagrees after repair");
+        }
+    }
+}
+
 #[test]
 fn duplicate_zone_repair_keeps_both_contents() {
     for (v, n, bs) in FORMATS {
