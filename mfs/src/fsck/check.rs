@@ -277,6 +277,8 @@ struct Checker<'d, D: BlockDevice + ?Sized> {
     scanned: SparseBits,
     /// Directories already reached (so a second parent is a loop).
     dir_seen: SparseBits,
+    /// Each walked directory's parent.
+    parents: BTreeMap<u32, u32>,
     /// Files already queued for scanning.
     queued: SparseBits,
     /// Files named by the walk, scanned after the directories.
@@ -313,6 +315,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             scanned: SparseBits::default(),
             dir_seen: SparseBits::default(),
             queued: SparseBits::default(),
+            parents: BTreeMap::new(),
             files: Vec::new(),
             zone_used: Bits::new(nzones),
             paths: BTreeMap::new(),
@@ -591,6 +594,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 return;
             }
         };
+        self.parents.insert(dir, parent);
         let blocks = self.scan_inode(dir, &mut inode, shown);
         if dir == 1 {
             self.root_blocks.clone_from(&blocks);
@@ -623,6 +627,16 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 break;
             }
             let Some(z) = *zone else {
+                if self
+                    .shared
+                    .iter()
+                    .any(|s| s.ino == dir && s.index == bi as u64)
+                {
+                    // A block another directory reached first: this one
+                    // gets a fresh, empty block (see `clone_shared`).
+                    slot += per_block;
+                    continue;
+                }
                 self.err_at(
                     FindingKind::DirStructure,
                     dir,
@@ -908,6 +922,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                     holder: Holder::Inode(ino, i),
                     zone: z,
                     ino,
+                    index: i as u64,
                     path: path.to_string(),
                 }),
             }
@@ -1029,6 +1044,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                             holder: Holder::Indirect(z, e as usize),
                             zone: child,
                             ino,
+                            index: cfirst,
                             path: path.to_string(),
                         }),
                     }
@@ -1047,7 +1063,12 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
         let shared = core::mem::take(&mut self.shared);
         for s in shared {
             let free = self.free_zone();
+            let is_dir = self.read_inode(s.ino).is_ok_and(|i| i.is_dir());
             let copied = match free {
+                // A directory block two directories claim holds the entries
+                // of the one that reached it first; the other gets an empty
+                // block (its own lost entries come back as orphans).
+                Some(_) if is_dir => Some(self.fresh_dir_block(&s)),
                 Some(_) => self.read_block(u64::from(s.zone)).ok(),
                 None => None,
             };
@@ -1089,6 +1110,21 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                 true,
             );
         }
+    }
+
+    /// An empty directory block for `s`: with `.` and `..` if it is the
+    /// directory's first.
+    fn fresh_dir_block(&mut self, s: &Shared) -> Vec<u8> {
+        let mut b = vec![0u8; self.geo.block_size as usize];
+        if s.index == 0 {
+            let des = self.geo.dirent_size as usize;
+            let parent = self.parents.get(&s.ino).copied().unwrap_or(1);
+            format::dirent_write(&self.geo, &mut b[..des], s.ino, b".");
+            format::dirent_write(&self.geo, &mut b[des..2 * des], parent, b"..");
+            *self.links.entry(s.ino).or_insert(0) += 1;
+            *self.links.entry(parent).or_insert(0) += 1;
+        }
+        b
     }
 
     /// A zone no reachable file uses and the image holds (not yet marked).
@@ -1446,5 +1482,7 @@ struct Shared {
     holder: Holder,
     zone: u32,
     ino: u32,
+    /// The file block the pointer maps.
+    index: u64,
     path: String,
 }

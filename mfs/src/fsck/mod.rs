@@ -303,6 +303,34 @@ mod tests {
         }
     }
 
+    /// Two directories claiming one block: the one reached first keeps it
+    /// and its entries; the other gets a fresh block with `.` and `..`;
+    /// repair exits 1 and a second check is clean.
+    #[test]
+    fn block_shared_by_two_directories_keeps_the_first_ones_entries() {
+        for v in [Version::V1, Version::V2, Version::V3] {
+            let mut img = populated(v);
+            let g = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
+                .unwrap()
+                .geometry();
+            let d = ino_of(&img, b"/d");
+            let e = ino_of(&img, b"/d/e");
+            let (_, dz) = inode_zone0(&mut img, &g, d);
+            let (p, _) = inode_zone0(&mut img, &g, e);
+            let mut i = format::DiskInode::decode(g.version, &img[p..]).unwrap();
+            i.zone[0] = dz;
+            i.encode(g.version, &mut img[p..]).unwrap();
+            assert_eq!(check_bytes(&img).exit_code(), EXIT_UNCORRECTED);
+            let (r, after) = repair(img);
+            assert_eq!(r.exit_code(), EXIT_CORRECTED, "{v:?} {r:?}");
+            assert_eq!(check_bytes(&after).exit_code(), EXIT_CLEAN, "{v:?}");
+            let mut fs = crate::FileSystem::mount_rw(crate::MemBlocks::new(after)).unwrap();
+            assert_eq!(fs.lookup(d, b"e").unwrap(), e);
+            assert!(fs.lookup(d, b"mid.bin").is_ok());
+            assert_eq!(fs.lookup(e, b"..").unwrap(), d);
+        }
+    }
+
     /// Issue 14 item 4: after a repair that exits 0 or 1, a second check
     /// is clean, over named damage kinds and seeded random metadata flips.
     #[test]
