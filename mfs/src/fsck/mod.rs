@@ -12,13 +12,18 @@
 //! (bitmaps rebuilt from reachability, link counts, `.`/`..`, out-of-range
 //! and past-EOF zone pointers cleared, entries naming free or invalid inodes
 //! or a second parent removed, a data zone shared by two files copied so
-//! each has its own, orphan files and lost directory subtrees reconnected
+//! each has its own (directories claim their blocks before any file is
+//! scanned, so a block a directory shares keeps its entries and the file
+//! gets the copy; a second directory gets an empty block), a V1/V2
+//! first-data-zone field of 0 restored, orphan files and lost directory subtrees reconnected
 //! in the root as `#<inode>`, orphans with no links released), writes the
 //! changed blocks, marks the superblock clean, and a second pass re-checks.
 //! Duplicate indirect blocks, a root that is not a directory and a damaged
 //! superblock are reported but left alone. Nothing on any input panics: every
 //! number read from disk is range-checked before use, the walk uses an
-//! explicit stack, and memory is bounded by the image size.
+//! explicit stack, and memory is bounded by the image size: per-inode
+//! state is kept only for inodes the walk reaches, never sized from
+//! `s_ninodes`.
 
 mod check;
 mod report;
