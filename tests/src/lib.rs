@@ -3,3 +3,4 @@
 pub mod mfs;
 pub mod proc;
 pub mod qemu;
+pub mod test85;

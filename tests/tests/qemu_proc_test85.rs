@@ -21,13 +21,9 @@ use std::path::Path;
 use std::time::Duration;
 use system_tests::proc::{PROC_APPEND, PROC_MODULES, root_disk_with};
 use system_tests::qemu::{assert_in_order, boot_with_disks};
-use test85_cases::fill;
+use system_tests::test85::{self, initial};
 
 const SIZES: [u64; 3] = [3 * 4096 - 512, 3 * 4096, 3 * 4096 + 512];
-
-fn initial(minor: u32, size: u64) -> Vec<u8> {
-    (0..size).map(|o| fill(minor << 16, o)).collect()
-}
 
 /// Boots with `/etc/rc` running `/bin/test85 seed=SEED EXTRA 1:S1 2:S2
 /// 3:S3` (each size plus `lie`); the log, the status and the disks.
@@ -53,52 +49,6 @@ fn run(seed: u64, extra: &str, lie: u64) -> Option<(String, Option<i32>, Vec<Vec
         .map(|p| std::fs::read(p).expect("disk"))
         .collect();
     Some((r.serial, r.status, imgs))
-}
-
-/// Replays the guest's `test85: w c0dN TAG POS COUNT` reports on the
-/// initial contents and compares with the disks and the guest's crc32s.
-fn check_disks(log: &str, imgs: &[Vec<u8>]) {
-    let mut want: Vec<Vec<u8>> = SIZES
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| initial(i as u32 + 1, s))
-        .collect();
-    let mut writes = 0;
-    for line in log.lines() {
-        let Some(at) = line.find("test85: w c0d") else {
-            continue;
-        };
-        let f: Vec<u64> = line[at + "test85: w c0d".len()..]
-            .split_whitespace()
-            .map(|w| w.parse().expect("number in a write report"))
-            .collect();
-        let (minor, tag, pos, n) = (f[0] as usize, f[1] as u32, f[2], f[3]);
-        let d = &mut want[minor - 1];
-        assert!(pos + n <= d.len() as u64, "a write past the end: {line}");
-        for i in pos..pos + n {
-            d[i as usize] = fill(tag, i);
-        }
-        writes += 1;
-    }
-    // Three disks, four write passes: BEFORE_EOF, UPTO_EOF and ACROSS_EOF
-    // always write something (ONEPAST_EOF only if its length is over 1).
-    assert!(
-        (3 * 4 * 3..=3 * 4 * 4).contains(&writes),
-        "{writes} accepted writes reported"
-    );
-    for (i, (img, w)) in imgs.iter().zip(&want).enumerate() {
-        let minor = i + 1;
-        assert_eq!(img.len(), w.len(), "c0d{minor} changed size");
-        if let Some(at) = img.iter().zip(w).position(|(a, b)| a != b) {
-            panic!("c0d{minor}: byte {at} differs from what the guest wrote");
-        }
-        let crc = format!(
-            "test85: c0d{minor}: {} bytes, crc32 {:08x}",
-            img.len(),
-            crc32fast::hash(img)
-        );
-        assert!(log.contains(&crc), "guest's crc32 line {crc:?} missing");
-    }
 }
 
 #[test]
@@ -144,7 +94,8 @@ fn qemu_proc_test85_peek_sequences_through_mmap_of_a_block_device() {
         partly_mapped,
         "no peek with an unmapped page past the end: {log}"
     );
-    check_disks(&log, &imgs);
+    // Four write passes: sequences 0 and 1 write twice, 2 and 3 once.
+    test85::check_disks(&log, "test85:", &SIZES, &imgs, 4);
 }
 
 /// Negative control: the guest believes each disk is 512 bytes larger;
