@@ -266,6 +266,19 @@ mod tests {
         (p, i.zone[0])
     }
 
+    /// Points inode `to`'s first zone at inode `owner`'s, so both claim
+    /// one block.
+    fn share_zone0(img: &mut [u8], owner: u32, to: u32) {
+        let g = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
+            .unwrap()
+            .geometry();
+        let (_, dz) = inode_zone0(img, &g, owner);
+        let (p, _) = inode_zone0(img, &g, to);
+        let mut i = format::DiskInode::decode(g.version, &img[p..]).unwrap();
+        i.zone[0] = dz;
+        i.encode(g.version, &mut img[p..]).unwrap();
+    }
+
     /// Issue 14 reproducer 3: a file's first zone pointing at a directory's
     /// block. The directory keeps the block (and its entries); the file gets
     /// a copy; nothing reachable is reconnected as `/#N`; a second check is
@@ -274,16 +287,9 @@ mod tests {
     fn block_shared_by_a_directory_and_a_file_stays_the_directorys() {
         for v in [Version::V1, Version::V2, Version::V3] {
             let mut img = populated(v);
-            let g = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
-                .unwrap()
-                .geometry();
             let dir = ino_of(&img, b"/d/e");
             let file = ino_of(&img, b"/d/mid.bin");
-            let (_, dz) = inode_zone0(&mut img, &g, dir);
-            let (p, _) = inode_zone0(&mut img, &g, file);
-            let mut i = format::DiskInode::decode(g.version, &img[p..]).unwrap();
-            i.zone[0] = dz;
-            i.encode(g.version, &mut img[p..]).unwrap();
+            share_zone0(&mut img, dir, file);
             assert_eq!(check_bytes(&img).exit_code(), EXIT_UNCORRECTED);
             let (r, after) = repair(img);
             assert_eq!(r.exit_code(), EXIT_CORRECTED, "{v:?} {r:?}");
@@ -315,16 +321,9 @@ mod tests {
     fn block_shared_by_two_directories_keeps_the_first_ones_entries() {
         for v in [Version::V1, Version::V2, Version::V3] {
             let mut img = populated(v);
-            let g = SuperBlock::parse(&img[SUPER_OFFSET..SUPER_OFFSET + SUPER_AREA])
-                .unwrap()
-                .geometry();
             let d = ino_of(&img, b"/d");
             let e = ino_of(&img, b"/d/e");
-            let (_, dz) = inode_zone0(&mut img, &g, d);
-            let (p, _) = inode_zone0(&mut img, &g, e);
-            let mut i = format::DiskInode::decode(g.version, &img[p..]).unwrap();
-            i.zone[0] = dz;
-            i.encode(g.version, &mut img[p..]).unwrap();
+            share_zone0(&mut img, d, e);
             assert_eq!(check_bytes(&img).exit_code(), EXIT_UNCORRECTED);
             let (r, after) = repair(img);
             assert_eq!(r.exit_code(), EXIT_CORRECTED, "{v:?} {r:?}");
