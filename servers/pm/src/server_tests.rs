@@ -389,6 +389,11 @@ impl World {
         self.pm.receive(&mut self.sys, m);
     }
 
+    /// `waitpid(pid, options)` from `from` with request id `id`.
+    fn wait(&mut self, from: u32, id: u64, pid: i32, options: u32) -> Option<PmReply> {
+        self.call(from, PmCall::Wait { id, pid, options })
+    }
+
     fn call(&mut self, from: u32, c: PmCall) -> Option<PmReply> {
         self.sys.sent.clear();
         self.deliver(from, c.to_message());
@@ -554,17 +559,7 @@ fn exit_tears_down_through_vfs_and_vm_then_wait_reports_the_code() {
     let mut w = init_world();
     let child = w.fork(INIT_EP, 200);
     // The parent waits first: held, no answer.
-    assert_eq!(
-        w.call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 9,
-                pid: -1,
-                options: 0
-            }
-        ),
-        None
-    );
+    assert_eq!(w.wait(INIT_EP, 9, -1, 0), None);
     w.sys.sent.clear();
     w.exit(200, 7);
     let vfs = w.take_request(VFS);
@@ -585,16 +580,7 @@ fn exit_tears_down_through_vfs_and_vm_then_wait_reports_the_code() {
     let t = w.call(INIT_EP, PmCall::Times { id: 4 }).unwrap();
     assert_eq!(t.extra[1], 200);
     assert_eq!(
-        w.call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 10,
-                pid: -1,
-                options: WNOHANG
-            }
-        )
-        .unwrap()
-        .result,
+        w.wait(INIT_EP, 10, -1, WNOHANG).unwrap().result,
         Err(Errno::ECHILD)
     );
 }
@@ -608,16 +594,7 @@ fn a_fault_kills_only_that_process_and_wait_says_the_signal() {
     w.k().pending.push_back((200, 1 << abi::SIGSEGV));
     w.notify_from(Endpoint::SYSTEM);
     w.answer_all_ok();
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 1,
-                pid: -1,
-                options: WNOHANG,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 1, -1, WNOHANG).unwrap();
     assert_eq!(r.result, Ok(i64::from(a)));
     assert!(proto::wifsignaled(r.extra[0] as i32));
     assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGSEGV);
@@ -637,16 +614,7 @@ fn orphans_go_to_init_which_gets_their_status() {
     w.answer_all_ok();
     let mut got = Vec::new();
     for id in 0..3 {
-        let r = w
-            .call(
-                INIT_EP,
-                PmCall::Wait {
-                    id,
-                    pid: -1,
-                    options: WNOHANG,
-                },
-            )
-            .unwrap();
+        let r = w.wait(INIT_EP, id, -1, WNOHANG).unwrap();
         if let Ok(pid) = r.result
             && pid > 0
         {
@@ -743,16 +711,7 @@ fn a_bad_sigreturn_frame_is_a_sigsegv() {
     w.call(200, PmCall::Sigreturn { id: 1, frame: 0x10 });
     assert!(w.proc(200).killed);
     w.answer_all_ok();
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 1,
-                pid: a,
-                options: 0,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 1, a, 0).unwrap();
     assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGSEGV);
 }
 
@@ -764,17 +723,7 @@ fn a_signal_interrupts_a_wait_with_eintr_and_sigsuspend_restores_its_mask() {
     with_handler(&mut w, 200, sig::SIGUSR1);
     w.procs().get_mut(&200).unwrap().regs = running_regs();
     // a waits (held at PM, blocked on PM).
-    assert_eq!(
-        w.call(
-            200,
-            PmCall::Wait {
-                id: 11,
-                pid: -1,
-                options: 0
-            }
-        ),
-        None
-    );
+    assert_eq!(w.wait(200, 11, -1, 0), None);
     assert_eq!(w.proc(200).blocked_on, PM);
     w.call(
         INIT_EP,
@@ -943,16 +892,7 @@ fn sigkill_cannot_be_caught_and_default_actions_apply() {
     );
     assert!(w.proc(200).killed);
     w.answer_all_ok();
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 4,
-                pid: a,
-                options: 0,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 4, a, 0).unwrap();
     assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGKILL);
 }
 
@@ -964,16 +904,7 @@ fn sigpipe_from_vfs_terminates_by_default() {
     assert!(w.proc(200).killed);
     assert!(w.proc(200).sig_held, "killed while held, never resumed");
     w.answer_all_ok();
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 4,
-                pid: a,
-                options: 0,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 4, a, 0).unwrap();
     assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGPIPE);
 }
 
@@ -1246,16 +1177,7 @@ fn alarm_raises_sigalrm_at_its_tick() {
     w.notify_from(Endpoint::CLOCK);
     assert!(w.proc(200).killed, "SIGALRM terminates by default");
     w.answer_all_ok();
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 2,
-                pid: a,
-                options: 0,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 2, a, 0).unwrap();
     assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGALRM);
 }
 
@@ -1368,16 +1290,7 @@ fn a_restarted_pm_takes_its_table_back() {
     w.crash_and_restart();
     w.answer_all_ok();
     assert!(w.proc(201).released);
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 5,
-                pid: b,
-                options: WNOHANG,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 5, b, WNOHANG).unwrap();
     assert_eq!(
         (r.result, proto::wexitstatus(r.extra[0] as i32)),
         (Ok(i64::from(b)), 4)
@@ -1389,17 +1302,7 @@ fn a_restart_redoes_teardowns_and_forgets_held_calls() {
     let mut w = init_world();
     let a = w.fork(INIT_EP, 200);
     // init waits; a exits; VFS and VM have not answered at the crash.
-    assert_eq!(
-        w.call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 9,
-                pid: -1,
-                options: 0
-            }
-        ),
-        None
-    );
+    assert_eq!(w.wait(INIT_EP, 9, -1, 0), None);
     w.exit(200, 6);
     assert!(!w.proc(200).released);
     w.crash_and_restart();
@@ -1417,16 +1320,7 @@ fn a_restart_redoes_teardowns_and_forgets_held_calls() {
     w.vm_answer(&vm, Ok(VmAnswer::Value(0)));
     assert!(w.proc(200).released);
     // init's retried wait gets the status.
-    let r = w
-        .call(
-            INIT_EP,
-            PmCall::Wait {
-                id: 10,
-                pid: -1,
-                options: 0,
-            },
-        )
-        .unwrap();
+    let r = w.wait(INIT_EP, 10, -1, 0).unwrap();
     assert_eq!(
         (r.result, proto::wexitstatus(r.extra[0] as i32)),
         (Ok(i64::from(a)), 6)
@@ -1499,16 +1393,7 @@ fn requests_beyond_the_kernels_bound_wait_for_room_in_order() {
         assert!(w.proc(ep).released, "{ep}");
     }
     for _ in &kids {
-        let r = w
-            .call(
-                INIT_EP,
-                PmCall::Wait {
-                    id: 2,
-                    pid: -1,
-                    options: WNOHANG,
-                },
-            )
-            .unwrap();
+        let r = w.wait(INIT_EP, 2, -1, WNOHANG).unwrap();
         assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGTERM);
     }
 }
