@@ -25,12 +25,14 @@
 //! Modules: [`env`] (arguments, environment, exec blocks), [`fs`] (files,
 //! directories, paths), [`fd`] (raw descriptors, pipes, select), [`io`]
 //! (buffered stdio), [`process`] (fork, exec, wait, ids, kill, ...),
-//! [`signal`], [`mem`], [`time`], [`path`], [`errno`]. Every call returns
+//! [`signal`], [`mem`], [`time`], [`path`], [`errno`], [`cli`] (option
+//! parsing, error messages and exit codes for utilities). Every call returns
 //! `Result<_, Errno>`.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod cli;
 pub mod env;
 pub mod errno;
 pub mod fd;
