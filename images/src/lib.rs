@@ -1,9 +1,10 @@
 //! The `images` host tool's library: building the OS, boot module lists,
-//! running QEMU (`qemu`), the MFS image tool behind the `mfs` binary, and
+//! running QEMU (`qemu`) and driving its serial console (`session`), the MFS image tool behind the `mfs` binary, and
 //! root disks with the user programs (`rootdisk`).
 
 pub mod build;
 pub mod mfstool;
 pub mod qemu;
 pub mod rootdisk;
+pub mod session;
 pub mod soakplot;

@@ -152,7 +152,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn from_status(status: Option<i32>) -> Self {
+    pub(crate) fn from_status(status: Option<i32>) -> Self {
         match status {
             Some(STATUS_PASS) => Self::Pass,
             Some(STATUS_FAIL) => Self::KernelFail,
@@ -299,7 +299,7 @@ fn tee(mut from: impl Read, mut log: std::fs::File, echo: bool) -> Vec<u8> {
     all
 }
 
-fn wait_with_timeout(
+pub(crate) fn wait_with_timeout(
     child: &mut Child,
     timeout: Duration,
 ) -> Result<(Option<i32>, bool), QemuError> {

@@ -3,4 +3,5 @@
 pub mod mfs;
 pub mod proc;
 pub mod qemu;
+pub mod shell;
 pub mod test85;

@@ -7,6 +7,7 @@
 
 use images::build::{self, BuildOptions, BuildOutput, ModuleSpec};
 use images::qemu::{self, QemuConfig, RunResult};
+use images::session::Session;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -63,6 +64,47 @@ pub fn boot_with_ramdisk(
     boot_full(modules, append, &[], Some(ramdisk), timeout)
 }
 
+/// Whether QEMU can run here: `false` (after a note) when it is missing
+/// outside CI; under CI a missing QEMU panics.
+pub fn qemu_or_skip() -> bool {
+    if qemu::available() {
+        return true;
+    }
+    if in_ci() {
+        panic!(
+            "CI is set ({}) but {} is not installed (apt install qemu-system-x86)",
+            std::env::var("CI").unwrap_or_default(),
+            qemu::QEMU
+        );
+    }
+    eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+    false
+}
+
+/// Starts a QEMU [`Session`] (serial console driven by the test) booting
+/// `modules` with `append` and `disks`; `None` when QEMU is missing outside
+/// CI. The staging directory lives as long as the returned guard.
+pub fn start_session(
+    modules: &str,
+    append: &str,
+    disks: &[&std::path::Path],
+    timeout: Duration,
+) -> Option<(tempfile::TempDir, Session)> {
+    if !qemu_or_skip() {
+        return None;
+    }
+    let out = built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let specs = ModuleSpec::parse_list(modules).expect("module specs");
+    let initrd = build::stage_modules(out, &specs, dir.path()).expect("staging modules");
+    let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, dir.path().join("serial.log"));
+    cfg.append = append.to_string();
+    cfg.timeout = timeout;
+    cfg.disks = disks.iter().map(|d| d.to_path_buf()).collect();
+    let session = Session::start(&cfg).expect("starting QEMU");
+    Some((dir, session))
+}
+
 fn boot_full(
     modules: &str,
     append: &str,
@@ -70,15 +112,7 @@ fn boot_full(
     ramdisk: Option<&std::path::Path>,
     timeout: Duration,
 ) -> Option<RunResult> {
-    if !qemu::available() {
-        if in_ci() {
-            panic!(
-                "CI is set ({}) but {} is not installed (apt install qemu-system-x86)",
-                std::env::var("CI").unwrap_or_default(),
-                qemu::QEMU
-            );
-        }
-        eprintln!("note: {} not found; skipping QEMU test", qemu::QEMU);
+    if !qemu_or_skip() {
         return None;
     }
     let out = built();
@@ -110,7 +144,7 @@ fn boot_full(
 /// With `QEMU_LOG_DIR` set (as `scripts/boot.sh --batch` does), a copy of
 /// each boot's serial log is kept there, named after the test (and a
 /// number when one test boots more than once).
-fn keep_log(serial: &str) {
+pub(crate) fn keep_log(serial: &str) {
     let Ok(dir) = std::env::var("QEMU_LOG_DIR") else {
         return;
     };

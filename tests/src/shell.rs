@@ -1,0 +1,151 @@
+//! Driving the system's shell over the serial console: boot the process
+//! system with the TTY driver, wait for init's login shell to print its
+//! `# ` prompt, type commands and read back their output and exit status.
+//!
+//! [`Shell::run`] types `CMD; echo @@N"":$?@@` as one line: the echoed
+//! input shows `@@N"":`, the marker the shell prints is `@@N:status@@`, so
+//! the two never match each other, and what lies between the echoed line
+//! and the marker is the command's output.
+
+use crate::proc::{PROC_APPEND, PROC_MODULES};
+use crate::qemu::{self, keep_log, start_session};
+use images::qemu::RunResult;
+use images::rootdisk::DiskFile;
+use images::session::Session;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a booted system may take to reach its first prompt (TCG on a
+/// shared 2-core machine).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+/// Default time one command may take.
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The process system's boot modules plus the TTY driver.
+pub fn shell_modules() -> String {
+    if PROC_MODULES.split(',').any(|m| m.trim().starts_with("tty")) {
+        PROC_MODULES.to_string()
+    } else {
+        format!("{PROC_MODULES},tty image")
+    }
+}
+
+/// A booted system at its shell prompt.
+pub struct Shell {
+    /// The QEMU session (for raw typing: ^C, unbalanced quotes...).
+    pub session: Session,
+    /// The root disk image (read it on the host after [`Shell::shutdown`]).
+    pub root: PathBuf,
+    marker: u32,
+    _dir: tempfile::TempDir,
+    _stage: tempfile::TempDir,
+}
+
+/// Boots with a root disk holding the user programs, `extra` files and an
+/// `/etc/rc` of `rc`, plus `disks` as further virtio disks, and waits for
+/// the first prompt. `None` when QEMU is missing outside CI.
+pub fn boot_shell(rc: &str, extra: &[DiskFile], disks: &[&Path]) -> Option<Shell> {
+    let out = qemu::built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("root.mfs");
+    let mut files = images::rootdisk::user_programs(out);
+    files.extend_from_slice(extra);
+    images::rootdisk::make_root_disk(&root, 64 << 20, &files, rc).expect("making the root disk");
+    let mut all: Vec<&Path> = vec![&root];
+    all.extend_from_slice(disks);
+    let (stage, session) = start_session(&shell_modules(), PROC_APPEND, &all, BOOT_TIMEOUT)?;
+    let mut sh = Shell {
+        session,
+        root: root.clone(),
+        marker: 0,
+        _dir: dir,
+        _stage: stage,
+    };
+    if let Err(e) = sh.session.expect("# ", BOOT_TIMEOUT) {
+        sh.fail(&format!("no shell prompt after boot: {e}"));
+    }
+    Some(sh)
+}
+
+impl Shell {
+    /// Types `cmd` and returns its output (CR LF turned into LF, without
+    /// the echoed command line) and its exit status.
+    pub fn run(&mut self, cmd: &str) -> (String, i32) {
+        self.run_timeout(cmd, CMD_TIMEOUT)
+    }
+
+    /// [`Shell::run`] with its own time limit.
+    pub fn run_timeout(&mut self, cmd: &str, timeout: Duration) -> (String, i32) {
+        self.marker += 1;
+        let n = self.marker;
+        // One line, so the whole of it is echoed before the shell runs
+        // anything and the output follows the echo.
+        let sep = if cmd.trim_end().ends_with('&') {
+            " "
+        } else {
+            "; "
+        };
+        let line = format!("{cmd}{sep}echo @@{n}\"\":$?@@");
+        self.type_line(&line);
+        let text = match self.session.expect(&format!("@@{n}:"), timeout) {
+            Ok(t) => t,
+            Err(e) => self.fail(&format!("command {cmd:?} did not finish: {e}")),
+        };
+        let status = match self.session.expect("@@", Duration::from_secs(30)) {
+            Ok(s) => s.trim_end_matches("@@").trim().parse::<i32>().unwrap_or(-1),
+            Err(e) => self.fail(&format!("marker of {cmd:?} incomplete: {e}")),
+        };
+        let text = text.replace("\r\n", "\n");
+        let echoed = format!("@@{n}\"\":$?@@\n");
+        let body = match text.find(&echoed) {
+            Some(at) => &text[at + echoed.len()..],
+            None => &text[..],
+        };
+        let body = body.strip_suffix(&format!("@@{n}:")).unwrap_or(body);
+        (body.to_string(), status)
+    }
+
+    /// Runs `cmd`, asserting that it exits 0, and returns its output.
+    pub fn ok(&mut self, cmd: &str) -> String {
+        let (out, st) = self.run(cmd);
+        if st != 0 {
+            self.fail(&format!("{cmd:?} exited {st}; output:\n{out}"));
+        }
+        out
+    }
+
+    /// Types `line` and Enter.
+    pub fn type_line(&mut self, line: &str) {
+        if let Err(e) = self.session.send_line(line) {
+            self.fail(&format!("typing {line:?}: {e}"));
+        }
+    }
+
+    /// Waits for `text` in the output.
+    pub fn expect(&mut self, text: &str, timeout: Duration) -> String {
+        match self.session.expect(text, timeout) {
+            Ok(t) => t,
+            Err(e) => self.fail(&format!("waiting for {text:?}: {e}")),
+        }
+    }
+
+    /// Syncs and powers off with `halt`, and returns the run (a pass when
+    /// the system shut down cleanly).
+    pub fn shutdown(mut self) -> RunResult {
+        self.type_line("sync; halt");
+        let r = self
+            .session
+            .finish(CMD_TIMEOUT)
+            .expect("waiting for QEMU to end");
+        eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
+        keep_log(&r.serial);
+        r
+    }
+
+    /// Prints the serial log so far and fails the test.
+    pub fn fail(&self, why: &str) -> ! {
+        let log = self.session.output();
+        keep_log(&log);
+        panic!("{why}\n---- serial so far ----\n{log}");
+    }
+}
