@@ -266,6 +266,15 @@ pub fn cdev_with(c: CdevRequest, id: u64, b: Option<Buf>) -> CdevRequest {
             ops,
             notify,
         },
+        CdevRequest::Ioctl {
+            minor, req, len, ..
+        } => CdevRequest::Ioctl {
+            id,
+            minor,
+            req,
+            grant: g,
+            len,
+        },
     }
 }
 

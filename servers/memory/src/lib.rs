@@ -183,7 +183,8 @@ impl<D: Disk> Memory<D> {
             | CdevRequest::Read { minor, .. }
             | CdevRequest::Write { minor, .. }
             | CdevRequest::Cancel { minor, .. }
-            | CdevRequest::Select { minor, .. } => minor,
+            | CdevRequest::Select { minor, .. }
+            | CdevRequest::Ioctl { minor, .. } => minor,
         };
         let known = minor == NULL_MINOR || minor == ZERO_MINOR;
         Some(match req {
@@ -205,6 +206,11 @@ impl<D: Disk> Memory<D> {
             CdevRequest::Open { id, .. } | CdevRequest::Close { id, .. } => {
                 CdevReply::Done { id, result: Ok(0) }
             }
+            // Not a terminal: no device controls.
+            CdevRequest::Ioctl { id, .. } => CdevReply::Done {
+                id,
+                result: Err(Errno::ENOTTY),
+            },
             CdevRequest::Write { id, size, .. } => CdevReply::Done {
                 id,
                 result: Ok(size),
@@ -230,7 +236,8 @@ fn req_id(req: &CdevRequest) -> u64 {
         | CdevRequest::Read { id, .. }
         | CdevRequest::Write { id, .. }
         | CdevRequest::Cancel { id, .. }
-        | CdevRequest::Select { id, .. } => id,
+        | CdevRequest::Select { id, .. }
+        | CdevRequest::Ioctl { id, .. } => id,
     }
 }
 

@@ -524,7 +524,8 @@ impl Service for LoopDev {
             | CdevRequest::Read { minor, .. }
             | CdevRequest::Write { minor, .. }
             | CdevRequest::Cancel { minor, .. }
-            | CdevRequest::Select { minor, .. } => minor,
+            | CdevRequest::Select { minor, .. }
+            | CdevRequest::Ioctl { minor, .. } => minor,
         };
         if minor != 0 {
             return Some(
@@ -537,6 +538,8 @@ impl Service for LoopDev {
         }
         let done = |id, result| Some(CdevReply::Done { id, result }.to_message());
         match req {
+            // Not a terminal: no device controls.
+            CdevRequest::Ioctl { id, .. } => done(id, Err(Errno::ENOTTY)),
             CdevRequest::Open { id, .. } => {
                 self.opens += 1;
                 done(id, Ok(0))

@@ -94,6 +94,10 @@ impl Process for SlowDev {
                 id,
                 result: Err(Errno::EINTR),
             },
+            Ok(CdevRequest::Ioctl { id, .. }) => CdevReply::Done {
+                id,
+                result: Err(Errno::ENOTTY),
+            },
             Err(e) => CdevReply::Done {
                 id: msg.request_id(),
                 result: Err(e),

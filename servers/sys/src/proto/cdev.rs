@@ -1,5 +1,5 @@
 //! Character-device protocol (VFS -> character driver), after MINIX's CDEV
-//! protocol: open, close, read, write, cancel, select. Data moves through a
+//! protocol: open, close, read, write, cancel, select, ioctl. Data moves through a
 //! grant from the requester. A read or write that cannot complete yet is
 //! suspended by the driver and answered later (or with `EINTR` when
 //! cancelled); a select with `notify` set that finds nothing ready is
@@ -18,6 +18,7 @@ const READ: u32 = 0x802;
 const WRITE: u32 = 0x803;
 const CANCEL: u32 = 0x804;
 const SELECT: u32 = 0x805;
+const IOCTL: u32 = 0x806;
 const REPLY: u32 = 0x880;
 const SEL_REPLY: u32 = 0x881;
 const SEL_READY: u32 = 0x882;
@@ -129,6 +130,22 @@ pub enum CdevRequest {
         /// Send [`CdevReply::SelectReady`] when one becomes ready.
         notify: bool,
     },
+    /// Device control request `req` (for terminals the numbers of
+    /// [`crate::proto::tty::req`]); its argument or result moves through
+    /// `grant` (`len` bytes), answered with [`CdevReply::Done`] (0 or an
+    /// errno). May be suspended (TCSETSW) and cancelled like a read.
+    Ioctl {
+        /// Request id.
+        id: u64,
+        /// Minor.
+        minor: u32,
+        /// Request number.
+        req: u32,
+        /// Grant (read or write access, per request).
+        grant: GrantId,
+        /// Bytes in the grant.
+        len: u32,
+    },
 }
 
 impl CdevRequest {
@@ -180,6 +197,19 @@ impl CdevRequest {
                 p.c = U32::new(u32::from(notify));
                 (SELECT, p)
             }
+            CdevRequest::Ioctl {
+                id,
+                minor,
+                req,
+                grant,
+                len,
+            } => {
+                let mut p = P::new(id, minor);
+                p.a = U32::new(req);
+                p.b = U32::new(grant.0);
+                p.c = U32::new(len);
+                (IOCTL, p)
+            }
         };
         Message::with(t, &p)
     }
@@ -222,6 +252,13 @@ impl TryFrom<&Message> for CdevRequest {
                 minor,
                 ops: p.a.get(),
                 notify: flag(p.c)?,
+            },
+            IOCTL => CdevRequest::Ioctl {
+                id,
+                minor,
+                req: p.a.get(),
+                grant: GrantId(p.b.get()),
+                len: p.c.get(),
             },
             // An unknown request type: the server answers ENOSYS.
             _ => return Err(Errno::ENOSYS),
@@ -317,7 +354,7 @@ impl TryFrom<&Message> for CdevReply {
 
 /// Whether `mtype` is a cdev request.
 pub fn is_request(mtype: u32) -> bool {
-    (OPEN..=SELECT).contains(&mtype)
+    (OPEN..=IOCTL).contains(&mtype)
 }
 
 #[cfg(test)]
@@ -353,6 +390,13 @@ mod tests {
                 minor: 1,
                 ops: sel::READ | sel::WRITE,
                 notify: true,
+            },
+            CdevRequest::Ioctl {
+                id: 6,
+                minor: 128,
+                req: 2,
+                grant: GrantId(11),
+                len: 44,
             },
         ] {
             let m = r.to_message();
@@ -390,5 +434,30 @@ mod tests {
         .to_message();
         bad.payload_mut()[20] = 7;
         assert_eq!(CdevRequest::try_from(&bad), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn ioctl_wire_number_and_fields() {
+        let m = CdevRequest::Ioctl {
+            id: 0x1234,
+            minor: 192,
+            req: 7,
+            grant: GrantId(3),
+            len: 8,
+        }
+        .to_message();
+        assert_eq!(m.mtype(), 0x806);
+        assert!(is_request(0x806));
+        assert!(!is_request(0x807));
+        // An ioctl reply is the usual REPLY with a status.
+        let r = CdevReply::Done {
+            id: 0x1234,
+            result: Err(Errno::ENOTTY),
+        };
+        assert_eq!(r.to_message().mtype(), 0x880);
+        assert_eq!(CdevReply::try_from(&r.to_message()).unwrap(), r);
+        let mut other = Message::new(0x807);
+        other.payload_mut().copy_from_slice(m.payload());
+        assert_eq!(CdevRequest::try_from(&other), Err(Errno::ENOSYS));
     }
 }

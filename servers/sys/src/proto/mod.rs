@@ -15,6 +15,7 @@ pub mod pm;
 pub mod rs;
 pub mod sample;
 pub mod service;
+pub mod tty;
 pub mod vfs;
 pub mod vm;
 
