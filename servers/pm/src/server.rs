@@ -488,7 +488,31 @@ impl<K: Kernel> Pm<K> {
             PmCall::ProcList { buf, index, .. } => self
                 .proc_list(cx, src, id, buf, index)
                 .unwrap_or_else(|e| PmReply::error(id, e)),
+            PmCall::GetCred { ep, .. } => self.cred_of(id, ep),
             _ => PmReply::error(id, Errno::ESRCH),
+        }
+    }
+
+    /// `GetCred`: the ids of the live user process at `ep` (RS asks before
+    /// it serves a `service` request), `ESRCH` for one PM does not know.
+    fn cred_of(&self, id: u64, ep: u32) -> PmReply {
+        let p = self
+            .t
+            .pid_of(ep)
+            .and_then(|pid| self.t.get(pid))
+            .filter(|p| p.alive());
+        match p {
+            Some(p) => PmReply::with_extra(
+                id,
+                i64::from(p.pid),
+                [
+                    i64::from(p.uid),
+                    i64::from(p.euid),
+                    i64::from(p.gid),
+                    i64::from(p.egid),
+                ],
+            ),
+            None => PmReply::error(id, Errno::ESRCH),
         }
     }
 
@@ -728,6 +752,9 @@ impl<K: Kernel> Pm<K> {
                 self.start_reboot(cx, u64::from(how));
                 Ok(None)
             }
+            // For system processes (RS); a user process may not look up
+            // another's credentials.
+            PmCall::GetCred { .. } => Err(Errno::EPERM),
         }
     }
 

@@ -1435,3 +1435,32 @@ fn the_first_reboot_decides_the_verdict() {
     assert_eq!(r.result, Err(Errno::EPERM));
     let _ = a;
 }
+
+#[test]
+fn get_cred_tells_system_processes_a_user_processes_ids() {
+    let mut w = init_world();
+    let child = w.fork(INIT_EP, 200);
+    w.call(200, PmCall::Seteuid { id: 1, uid: 1000 });
+    let c = w.take_request(VFS);
+    w.vfs_answer(&c, Ok(VfsAnswer::Value(0)));
+    assert_eq!(w.reply_to(200).unwrap().result, Ok(0));
+    let rs = Endpoint::RS.0;
+    // RS (a process PM does not know) asks: pid, then uid, euid, gid, egid.
+    let r = w.call(rs, PmCall::GetCred { id: 5, ep: 200 }).unwrap();
+    assert_eq!((r.id, r.result), (5, Ok(i64::from(child))));
+    assert_eq!(r.extra, [0, 1000, 0, 0]);
+    let r = w.call(rs, PmCall::GetCred { id: 6, ep: INIT_EP }).unwrap();
+    assert_eq!((r.result, r.extra), (Ok(i64::from(INIT_PID)), [0; 4]));
+    // An endpoint PM does not know (a service, a boot program).
+    let r = w.call(rs, PmCall::GetCred { id: 7, ep: 4242 }).unwrap();
+    assert_eq!(r.result, Err(Errno::ESRCH));
+    // A user process may not ask.
+    let r = w.call(200, PmCall::GetCred { id: 8, ep: INIT_EP }).unwrap();
+    assert_eq!(r.result, Err(Errno::EPERM));
+    // Once it has exited (a zombie, not yet reaped) PM no longer vouches
+    // for it.
+    w.exit(200, 0);
+    let r = w.call(rs, PmCall::GetCred { id: 9, ep: 200 }).unwrap();
+    assert_eq!(r.result, Err(Errno::ESRCH));
+    assert!(w.t().get(child).is_some(), "still in the table");
+}

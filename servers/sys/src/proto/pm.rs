@@ -41,6 +41,7 @@ const ALARM: u32 = 0xc12;
 const TIMES: u32 = 0xc13;
 const PROCLIST: u32 = 0xc14;
 const REBOOT: u32 = 0xc15;
+const GETCRED: u32 = 0xc17;
 
 const REPLY: u32 = 0xc80;
 
@@ -488,6 +489,12 @@ pub enum PmCall {
     ProcList { id: u64, buf: Buf, index: u32 },
     /// reboot(how) -> root only ([`REBOOT_HALT`], [`REBOOT_FAIL`]).
     Reboot { id: u64, how: u32 },
+    /// The credentials of the user process at endpoint `ep` -> value =
+    /// pid, extra = [uid, euid, gid, egid]; `ESRCH` if PM does not know it
+    /// (a system process or boot program). System processes only (RS
+    /// authorises `service` requests with it); a user process asking gets
+    /// `EPERM`.
+    GetCred { id: u64, ep: u32 },
 }
 
 /// A Sigaction `flags` bit: read the current action without changing it.
@@ -501,7 +508,7 @@ impl PmCall {
 
     /// Whether `m` carries a PM call number.
     pub fn is_pm_call(m: &Message) -> bool {
-        (FORK..=REBOOT).contains(&m.mtype())
+        (FORK..=GETCRED).contains(&m.mtype())
     }
 
     /// Encode.
@@ -608,6 +615,10 @@ impl PmCall {
                 p.c = U32::new(how);
                 (REBOOT, id)
             }
+            GetCred { id, ep } => {
+                p.c = U32::new(ep);
+                (GETCRED, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -696,6 +707,7 @@ impl TryFrom<&Message> for PmCall {
                 index: p.d.get(),
             },
             REBOOT => Reboot { id, how: p.c.get() },
+            GETCRED => GetCred { id, ep: p.c.get() },
             // An unknown request type: PM answers ENOSYS.
             _ => return Err(Errno::ENOSYS),
         })
@@ -861,6 +873,10 @@ mod tests {
             Reboot {
                 id: 23,
                 how: REBOOT_FAIL,
+            },
+            GetCred {
+                id: 24,
+                ep: 0x0003_0011,
             },
         ];
         for c in calls {

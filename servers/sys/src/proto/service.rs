@@ -1,7 +1,13 @@
 //! The `service` utility's verbs as a typed protocol to RS: up, down,
-//! restart, refresh, update, fi (fault injection) and status. Replies are late
-//! where MINIX's are (up/refresh/update answer when the instance finished
-//! init, down when it is dead).
+//! restart, refresh, update, fi (fault injection), status and list. Replies
+//! are late where MINIX's are (up/refresh/update answer when the instance
+//! finished init, down when it is dead). `list` walks RS's table one entry
+//! per request ([`ServiceRequest::List`] -> [`ServiceListReply`], `ESRCH`
+//! past the end).
+//!
+//! RS serves these to system processes and boot programs, and to user
+//! processes whose effective uid is 0 (it asks PM, `PmCall::GetCred`);
+//! others get `EPERM`.
 
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
@@ -18,7 +24,9 @@ const REFRESH: u32 = 0x303;
 const UPDATE: u32 = 0x304;
 const FI: u32 = 0x305;
 const STATUS: u32 = 0x306;
+const LIST: u32 = 0x307;
 const REPLY: u32 = 0x380;
+const LIST_REPLY: u32 = 0x381;
 
 /// What RS does when a service dies unexpectedly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,7 +124,22 @@ struct ReplyP {
     policy: U32,
 }
 
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct ListReplyP {
+    id: U64,
+    status: I32,
+    endpoint: U32,
+    restarts: U32,
+    state: u8,
+    policy: u8,
+    _pad: [u8; 2],
+    label: [u8; LABEL_LEN],
+    program: [u8; LABEL_LEN],
+}
+
 const _: () = assert!(core::mem::size_of::<ReqP>() <= 56);
+const _: () = assert!(core::mem::size_of::<ListReplyP>() <= 56);
 
 /// `up` flag: no binary exponential back-off (MINIX `-b`).
 pub const UP_NO_BACKOFF: u32 = 1;
@@ -183,6 +206,14 @@ pub enum ServiceRequest {
         /// Label.
         label: String,
     },
+    /// The `index`-th entry of RS's table (from 0), answered with a
+    /// [`ServiceListReply`]; `ESRCH` past the end.
+    List {
+        /// Request id.
+        id: u64,
+        /// Table position.
+        index: u32,
+    },
 }
 
 impl ServiceRequest {
@@ -234,6 +265,12 @@ impl ServiceRequest {
                     _ => STATUS,
                 }
             }
+            ServiceRequest::List { id, index } => {
+                p.id = U64::new(*id);
+                // The index travels in the `period` field.
+                p.period = U32::new(*index);
+                LIST
+            }
         };
         Ok(Message::with(mtype, &p))
     }
@@ -247,7 +284,8 @@ impl ServiceRequest {
             | ServiceRequest::Refresh { id, .. }
             | ServiceRequest::Update { id, .. }
             | ServiceRequest::Fi { id, .. }
-            | ServiceRequest::Status { id, .. } => *id,
+            | ServiceRequest::Status { id, .. }
+            | ServiceRequest::List { id, .. } => *id,
         }
     }
 }
@@ -255,11 +293,17 @@ impl ServiceRequest {
 impl TryFrom<&Message> for ServiceRequest {
     type Error = Errno;
     fn try_from(m: &Message) -> Result<Self, Errno> {
-        if !(UP..=STATUS).contains(&m.mtype()) {
+        if !(UP..=LIST).contains(&m.mtype()) {
             return Err(Errno::EBADCALL);
         }
         let p: ReqP = m.payload_as()?;
         let id = p.id.get();
+        if m.mtype() == LIST {
+            return Ok(ServiceRequest::List {
+                id,
+                index: p.period.get(),
+            });
+        }
         let label = get_name(&p.label)?.to_string();
         Ok(match m.mtype() {
             UP => ServiceRequest::Up {
@@ -353,6 +397,84 @@ impl TryFrom<&Message> for ServiceReply {
     }
 }
 
+/// One entry of RS's table, as [`ServiceRequest::List`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// Label.
+    pub label: String,
+    /// Program the current (or last) instance runs.
+    pub program: String,
+    /// Endpoint, restarts, state and policy.
+    pub status: ServiceStatus,
+}
+
+/// RS's answer to [`ServiceRequest::List`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceListReply {
+    /// The request's id.
+    pub id: u64,
+    /// The entry, or `ESRCH` past the end of the table.
+    pub result: Result<ServiceEntry, Errno>,
+}
+
+impl ServiceListReply {
+    /// Encode; a label or program that does not fit a name field is an
+    /// error.
+    pub fn to_message(&self) -> Result<Message, Errno> {
+        let mut p = ListReplyP {
+            id: U64::new(self.id),
+            status: I32::new(0),
+            endpoint: U32::new(Endpoint::NONE.0),
+            restarts: U32::new(0),
+            state: 0,
+            policy: 0,
+            _pad: [0; 2],
+            label: [0; LABEL_LEN],
+            program: [0; LABEL_LEN],
+        };
+        match &self.result {
+            Ok(e) => {
+                put_name(&mut p.label, &e.label)?;
+                put_name(&mut p.program, &e.program)?;
+                p.endpoint = U32::new(e.status.endpoint.0);
+                p.restarts = U32::new(e.status.restarts);
+                // Both fit a byte (1..=7 and 1..=3).
+                p.state = e.status.state.to_raw() as u8;
+                p.policy = e.status.policy.to_raw() as u8;
+            }
+            Err(e) => p.status = I32::new(-e.code()),
+        }
+        Ok(Message::with(LIST_REPLY, &p))
+    }
+}
+
+impl TryFrom<&Message> for ServiceListReply {
+    type Error = Errno;
+    fn try_from(m: &Message) -> Result<Self, Errno> {
+        if m.mtype() != LIST_REPLY {
+            return Err(Errno::EBADCALL);
+        }
+        let p: ListReplyP = m.payload_as()?;
+        let result = match Errno::from_status(p.status.get()) {
+            Ok(()) => Ok(ServiceEntry {
+                label: get_name(&p.label)?.to_string(),
+                program: get_name(&p.program)?.to_string(),
+                status: ServiceStatus {
+                    endpoint: Endpoint(p.endpoint.get()),
+                    restarts: p.restarts.get(),
+                    state: RunState::from_raw(u32::from(p.state))?,
+                    policy: Policy::from_raw(u32::from(p.policy))?,
+                },
+            }),
+            Err(e) => Err(e),
+        };
+        Ok(ServiceListReply {
+            id: p.id.get(),
+            result,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +515,11 @@ mod tests {
                 id: 7,
                 label: "a".into(),
             },
+            ServiceRequest::List { id: 8, index: 0 },
+            ServiceRequest::List {
+                id: 9,
+                index: u32::MAX,
+            },
         ];
         for r in reqs {
             let m = r.to_message().unwrap();
@@ -422,5 +549,52 @@ mod tests {
             .to_message()
             .is_err()
         );
+    }
+
+    #[test]
+    fn list_replies_roundtrip() {
+        let entry = ServiceListReply {
+            id: 11,
+            result: Ok(ServiceEntry {
+                label: "sixteen-byte-lbl".into(),
+                program: "mfs".into(),
+                status: ServiceStatus {
+                    endpoint: Endpoint::new(9, 3),
+                    restarts: 70_000,
+                    state: RunState::Updating,
+                    policy: Policy::Reset,
+                },
+            }),
+        };
+        let m = entry.to_message().unwrap();
+        assert_eq!(m.request_id(), 11);
+        assert_eq!(ServiceListReply::try_from(&m).unwrap(), entry);
+        // Not a plain service reply, and the other way round.
+        assert_eq!(ServiceReply::try_from(&m), Err(Errno::EBADCALL));
+        let plain = ServiceReply {
+            id: 1,
+            result: Err(Errno::ESRCH),
+        }
+        .to_message();
+        assert_eq!(ServiceListReply::try_from(&plain), Err(Errno::EBADCALL));
+        let end = ServiceListReply {
+            id: 12,
+            result: Err(Errno::ESRCH),
+        };
+        let m = end.to_message().unwrap();
+        assert_eq!(ServiceListReply::try_from(&m).unwrap(), end);
+        // A name too long for the field is refused, not cut.
+        let long = ServiceListReply {
+            id: 13,
+            result: Ok(ServiceEntry {
+                label: "seventeen-bytes-x".into(),
+                ..entry.result.clone().unwrap()
+            }),
+        };
+        assert_eq!(long.to_message(), Err(Errno::ENAMETOOLONG));
+        // A forged state byte is refused.
+        let mut m = entry.to_message().unwrap();
+        m.payload_mut()[20] = 99;
+        assert_eq!(ServiceListReply::try_from(&m), Err(Errno::EINVAL));
     }
 }
