@@ -134,6 +134,8 @@ struct Kernel {
     refused: usize,
     /// Clock ticks since boot.
     ticks: u64,
+    /// Wall-clock time at boot (Unix seconds from the RTC, 0 if unreadable).
+    boot_time: u64,
     /// Run queues: exactly the runnable processes, by priority.
     rq: RunQueues,
     /// Per IRQ line: bit `s` set when slot `s` hooked it.
@@ -235,6 +237,7 @@ pub fn boot(magic: u32, mbi: u32) -> ! {
         failed: false,
         refused: 0,
         ticks: 0,
+        boot_time: crate::arch::rtc::boot_seconds(),
         rq: RunQueues::new(kernel_core::process::NR_PROCS),
         irq_hooks: [0; 16],
         irq_mask_on_fire: [0; 16],
@@ -742,6 +745,7 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
             }
         }
         Syscall::Uptime => Ok(k.ticks),
+        Syscall::BootTime => Ok(k.boot_time),
         Syscall::IrqHook => match k.procs.get(slot).map(|p| p.ctx.hw.may_hook(frame.rdi)) {
             Some(Ok(line))
                 if frame.rsi & !abi::IRQ_HOOK_MASK_ON_FIRE != 0

@@ -455,6 +455,12 @@ pub enum Syscall {
     /// Returns the number of pages shared. (Numbered in the gap below
     /// `Times`: call masks have 64 bits.)
     SharePages = 29,
+    /// The wall-clock time at boot: Unix seconds (UTC) the kernel read from
+    /// the CMOS real-time clock when it started, 0 if the clock was
+    /// unreadable. Not a kernel call (call masks have 64 bits): every
+    /// process may make it, plain users included. The time now is this
+    /// plus [`Syscall::Uptime`] / [`CLOCK_HZ`].
+    BootTime = 64,
 }
 
 /// Longest process name [`Syscall::SetName`] accepts, in bytes.
@@ -591,7 +597,10 @@ impl Syscall {
     /// IPC being checked against its send mask instead.
     pub const fn is_kernel_call(self) -> bool {
         (self as u64) >= Syscall::GrantCreate as u64
-            && !matches!(self, Syscall::SendA | Syscall::SlotOwner)
+            && !matches!(
+                self,
+                Syscall::SendA | Syscall::SlotOwner | Syscall::BootTime
+            )
     }
 }
 
@@ -689,6 +698,7 @@ impl TryFrom<u64> for Syscall {
             62 => Ok(Self::Protect),
             63 => Ok(Self::SetName),
             29 => Ok(Self::SharePages),
+            64 => Ok(Self::BootTime),
             _ => Err(Errno::NoSys),
         }
     }
@@ -879,6 +889,7 @@ mod tests {
             Syscall::Protect,
             Syscall::SetName,
             Syscall::SharePages,
+            Syscall::BootTime,
         ] {
             assert_eq!(Syscall::try_from(call as u64), Ok(call));
         }
@@ -907,6 +918,8 @@ mod tests {
         assert_eq!(USER_CALLS & (1 << Syscall::SetName as u64), 0);
         assert!(Syscall::SharePages.is_kernel_call());
         assert_eq!(USER_CALLS & (1 << Syscall::SharePages as u64), 0);
+        // Numbered past the 64-bit call mask: open to every process.
+        assert!(!Syscall::BootTime.is_kernel_call());
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! * [`process`]: the process table (slots, endpoints, round-robin choice).
 //! * [`options`]: kernel command-line flags.
 //! * [`grant`]: memory grants and the safecopy check (direct, indirect, revoke).
+//! * [`rtc`]: the CMOS clock's registers as Unix seconds (BCD, 12-hour,
+//!   century; `BootTime`).
 //! * [`sched`]: priority run queues with round-robin quantum.
 //! * [`hwpriv`]: IRQ-line and physical-memory privileges, process times.
 //! * [`ipc`]: the IPC state machine (send/receive/sendrec/notify/sendnb,
@@ -40,4 +42,5 @@ pub mod options;
 pub mod process;
 pub mod profile;
 pub mod range;
+pub mod rtc;
 pub mod sched;

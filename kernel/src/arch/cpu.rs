@@ -23,7 +23,8 @@ const TSS_SEL: u16 = 0x28;
 /// Writes a byte to an I/O port.
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port I/O has no memory effects; the kernel only touches the
-    // serial port, the PIC and the QEMU exit device.
+    // serial port, the PIC, the PIT, the CMOS clock and the QEMU exit
+    // device.
     unsafe {
         asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
     }

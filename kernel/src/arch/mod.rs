@@ -7,5 +7,6 @@ pub mod boot;
 pub mod cpu;
 pub mod paging;
 pub mod phys;
+pub mod rtc;
 pub mod serial;
 pub mod trap;

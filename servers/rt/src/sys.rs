@@ -102,6 +102,12 @@ pub fn uptime() -> u64 {
     raw_syscall(Syscall::Uptime as u64, 0, 0)
 }
 
+/// Wall-clock time at boot: Unix seconds (UTC) from the CMOS clock, 0 if
+/// the kernel could not read it. Open to every process.
+pub fn boot_time() -> u64 {
+    raw_syscall(Syscall::BootTime as u64, 0, 0)
+}
+
 /// Hooks IRQ line `line`: each interrupt becomes a notification from
 /// `abi::SYSTEM_ENDPOINT`.
 pub fn irq_hook(line: u8) -> Result<(), Errno> {

@@ -811,7 +811,7 @@ impl Fuzz {
                 }
                 self.call(nr, a);
             }
-            Syscall::Uptime => {
+            Syscall::Uptime | Syscall::BootTime => {
                 self.call(nr, a);
             }
             Syscall::ProcFork => {
