@@ -61,7 +61,11 @@ pub fn boot_shell(rc: &str, extra: &[DiskFile], disks: &[&Path]) -> Option<Shell
         _dir: dir,
         _stage: stage,
     };
-    if let Err(e) = sh.session.expect("# ", BOOT_TIMEOUT) {
+    if let Err(e) = sh
+        .session
+        .expect("init: console shell", BOOT_TIMEOUT)
+        .and_then(|_| sh.session.expect("# ", BOOT_TIMEOUT))
+    {
         sh.fail(&format!("no shell prompt after boot: {e}"));
     }
     Some(sh)
