@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Builds the system and boots it in QEMU with an MFS root disk attached.
-#   scripts/boot.sh            boots to the root file system (listing, df) with
-#                              the serial console on this terminal, and init
-#                              (/sbin/init from the disk) runs the demo in
-#                              /etc/rc (images::rootdisk::DEFAULT_RC: process
-#                              tests and benchmarks); Ctrl-A X quits
-#   scripts/boot.sh --batch    non-interactive: runs the file-system checks in
-#                              the guest (mount, test85, select, crash under
+#   scripts/boot.sh            boots to a shell prompt (#) on the serial console
+#                              (this terminal): init (/sbin/init from the disk)
+#                              runs /etc/rc, then a login shell on /dev/console;
+#                              a second disk (out/disk2.mfs, made from docs/)
+#                              is attached for `mount /dev/c0d1 /mnt`;
+#                              `halt` powers off, Ctrl-A X quits QEMU
+#   scripts/boot.sh --batch    non-interactive: drives the same system's shell
+#                              over the serial line (commands, pipelines,
+#                              redirections, ^C, service fi during cp -r, the
+#                              select suites) and runs the file-system checks
+#                              in the guest (mount, test85, select, crash under
 #                              load, bad disks, RAM-disk root, processes: one
-#                              QEMU boot each, checked on the host too), keeps the serial
-#                              logs in out/batch/, exits 0 only if all pass
+#                              QEMU boot each, checked on the host too), keeps
+#                              the serial logs in out/batch/, exits 0 only if
+#                              all pass
 # Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +31,9 @@ esac
 # The boot image of the file-system system: RS, DS, the vault, the drivers,
 # MFS, PFS and VFS (RS starts the services from its table).
 FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image"
-# Processes: PM and VM (started by RS) and bootinit, a plain user process
-# that execs /sbin/init from the root disk.
-PROC="pm image,vm image,bootinit"
+# Processes: PM and VM (started by RS), the TTY driver (the console) and
+# bootinit, a plain user process that execs /sbin/init from the root disk.
+PROC="pm image,vm image,tty image,bootinit"
 
 mkdir -p out
 echo "==> building the OS" >&2
@@ -37,12 +42,16 @@ echo "==> making the MFS root disk out/disk.mfs (images/rootfs.proto, the user p
 rm -f out/disk.mfs
 cargo run -q -p images -- rootdisk out/disk.mfs >/dev/null \
     || die "making the MFS disk image failed"
+echo "==> making a second MFS disk out/disk2.mfs from docs/ (mount /dev/c0d1 /mnt)" >&2
+rm -f out/disk2.mfs
+cargo run -q -p images --bin mfs -- mkfs --size 32M --from docs out/disk2.mfs >/dev/null \
+    || die "making the second MFS disk image failed"
 
 if [ "$mode" = interactive ]; then
     echo "==> booting in QEMU (TCG); quit with Ctrl-A X" >&2
     exec cargo run -q -p images -- run --interactive --timeout 0 \
-        --modules "$FS,$PROC,fsclient show stay" --append "critical=rs user=bootinit" \
-        --disk out/disk.mfs --log out/serial.log
+        --modules "$FS,$PROC" --append "critical=rs user=bootinit" \
+        --disk out/disk.mfs --disk out/disk2.mfs --log out/serial.log
 fi
 
 # The in-guest checks, one QEMU boot each, with their host-side checks (disk

@@ -25,12 +25,14 @@ pub struct DiskFile {
     pub gid: u16,
 }
 
-/// The `/etc/rc` of `scripts/boot.sh`: a short demonstration.
+/// The `/etc/rc` of `scripts/boot.sh`: nothing to run, so the system
+/// comes straight to init's console shell; the process demonstration and
+/// benchmarks are a command away (`proctest forkexec 10 cow signals`,
+/// `procbench secs=2`).
 pub const DEFAULT_RC: &str = "\
 # /etc/rc: the commands init runs at boot, one per line (program and
-# arguments); a last line 'shutdown' powers off when all are done.
-/bin/proctest forkexec 10 cow signals
-/bin/procbench secs=2
+# arguments), before it starts the shell on the console; a last line
+# 'shutdown' powers off when all are done instead.
 ";
 
 /// The built user programs as disk files (root-owned, mode 0755).
