@@ -27,6 +27,9 @@ use sys::proto::vm::{ExecImage, GrantRef, VmAnswer, VmPmCall, VmReply};
 use sys::{Ctx, Endpoint, Errno, HZ, InitInfo, Message, Service};
 use zerocopy::{FromBytes, IntoBytes};
 
+/// The terminal driver's label: the only sender of `PmCall::SigGroup`.
+pub const TTY_LABEL: &str = "tty";
+
 /// Registers in GetRegs / SetRegs order ([`reg`]).
 pub type Regs = [u64; reg::COUNT];
 
@@ -235,6 +238,8 @@ pub struct Pm<K: Kernel> {
     /// Initialised once: a PM taken back from the preserved heap by a
     /// restarted instance recovers instead of starting over.
     started: bool,
+    /// The terminal driver, the only sender of `SigGroup`.
+    tty: sys::ds::OnlyClient,
 }
 
 impl<K: Kernel> Pm<K> {
@@ -261,6 +266,7 @@ impl<K: Kernel> Pm<K> {
             stats: Stats::default(),
             backlog: VecDeque::new(),
             started: false,
+            tty: sys::ds::OnlyClient::new(Some(TTY_LABEL)),
         }
     }
 
@@ -489,8 +495,42 @@ impl<K: Kernel> Pm<K> {
                 .proc_list(cx, src, id, buf, index)
                 .unwrap_or_else(|e| PmReply::error(id, e)),
             PmCall::GetCred { ep, .. } => self.cred_of(id, ep),
+            PmCall::SigGroup { pgrp, sig: s, .. } => {
+                if !self.tty.allows(cx.sys, src) {
+                    return PmReply::error(id, Errno::EPERM);
+                }
+                match self.signal_group(cx, pgrp, s) {
+                    Ok(n) => PmReply::value(id, n as i64),
+                    Err(e) => PmReply::error(id, e),
+                }
+            }
             _ => PmReply::error(id, Errno::ESRCH),
         }
+    }
+
+    /// `SigGroup` from the terminal driver: `s` to every live process of
+    /// group `pgrp` (no permission check: the terminal speaks for its
+    /// user), how many there were. Signal 0 only counts.
+    fn signal_group(&mut self, cx: &mut Ctx<'_>, pgrp: i32, s: u32) -> Result<usize, Errno> {
+        if pgrp <= 0 || s >= sig::NSIG {
+            return Err(Errno::EINVAL);
+        }
+        let targets: Vec<Pid> = self
+            .t
+            .iter()
+            .filter(|p| p.alive() && p.pgrp == pgrp)
+            .map(|p| p.pid)
+            .collect();
+        if targets.is_empty() {
+            return Err(Errno::ESRCH);
+        }
+        if s != 0 {
+            for &t in &targets {
+                self.raise(cx, t, s);
+                self.dirty.insert(t);
+            }
+        }
+        Ok(targets.len())
     }
 
     /// `GetCred`: the ids of the live user process at `ep` (RS asks before
@@ -755,6 +795,9 @@ impl<K: Kernel> Pm<K> {
             // For system processes (RS); a user process may not look up
             // another's credentials.
             PmCall::GetCred { .. } => Err(Errno::EPERM),
+            // Only the terminal driver signals a group without a
+            // permission check.
+            PmCall::SigGroup { .. } => Err(Errno::EPERM),
         }
     }
 

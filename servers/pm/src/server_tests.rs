@@ -18,6 +18,8 @@ const PM: u32 = 5;
 const VM: u32 = 30;
 const VFS: u32 = 31;
 const INIT_EP: u32 = 100;
+/// The terminal driver (DS label `tty`).
+const TTY: u32 = 32;
 const TRAMP: u64 = 0x4000_0500;
 const HANDLER: u64 = 0x4000_0600;
 
@@ -210,6 +212,7 @@ impl Sys for FakeSys {
         let value = match key.as_str() {
             "vm" => VM,
             "vfs" => VFS,
+            "tty" => TTY,
             _ => {
                 return Ok(DsReply {
                     id: 0,
@@ -1463,4 +1466,87 @@ fn get_cred_tells_system_processes_a_user_processes_ids() {
     let r = w.call(rs, PmCall::GetCred { id: 9, ep: 200 }).unwrap();
     assert_eq!(r.result, Err(Errno::ESRCH));
     assert!(w.t().get(child).is_some(), "still in the table");
+}
+
+#[test]
+fn sig_group_from_the_terminal_driver_signals_the_whole_group() {
+    let mut w = init_world();
+    let a = w.fork(INIT_EP, 200);
+    let b = w.fork(INIT_EP, 201);
+    let c = w.fork(INIT_EP, 202);
+    // 200 leads a new group and 201 joins it; 202 stays in init's group.
+    let r = w
+        .call(
+            200,
+            PmCall::Setpgid {
+                id: 1,
+                pid: 0,
+                pgid: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.result, Ok(0));
+    let r = w
+        .call(
+            201,
+            PmCall::Setpgid {
+                id: 2,
+                pid: 0,
+                pgid: a,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.result, Ok(0));
+    let sg = |id, pgrp, sig| PmCall::SigGroup { id, pgrp, sig };
+    // Nobody but the process DS names `tty` may ask: not a user process
+    // (even root's), not another system process.
+    let r = w.call(200, sg(3, a, sig::SIGINT)).unwrap();
+    assert_eq!(r.result, Err(Errno::EPERM));
+    let r = w.call(Endpoint::RS.0, sg(4, a, sig::SIGINT)).unwrap();
+    assert_eq!(r.result, Err(Errno::EPERM));
+    assert!(!w.proc(200).killed && !w.proc(201).killed);
+    // Bad arguments and an empty group.
+    let r = w.call(TTY, sg(5, 0, sig::SIGINT)).unwrap();
+    assert_eq!(r.result, Err(Errno::EINVAL));
+    let r = w.call(TTY, sg(6, a, sig::NSIG)).unwrap();
+    assert_eq!(r.result, Err(Errno::EINVAL));
+    let r = w.call(TTY, sg(7, 4242, sig::SIGINT)).unwrap();
+    assert_eq!(r.result, Err(Errno::ESRCH));
+    // Signal 0 only counts the group.
+    let r = w.call(TTY, sg(8, a, 0)).unwrap();
+    assert_eq!((r.id, r.result), (8, Ok(2)));
+    assert!(!w.proc(200).killed && !w.proc(201).killed);
+    // ^C: SIGINT (default action: terminate) reaches both members and
+    // no one else.
+    let r = w.call(TTY, sg(9, a, sig::SIGINT)).unwrap();
+    assert_eq!((r.id, r.result), (9, Ok(2)));
+    assert!(w.proc(200).killed && w.proc(201).killed);
+    assert!(!w.proc(202).killed && !w.proc(INIT_EP).killed);
+    w.answer_all_ok();
+    for child in [a, b] {
+        let r = w.wait(INIT_EP, 10, child, 0).unwrap();
+        assert_eq!(r.result, Ok(i64::from(child)));
+        assert_eq!(proto::wtermsig(r.extra[0] as i32), sig::SIGINT);
+    }
+    // A caught SIGHUP (pty master closed) runs the handler instead of
+    // terminating.
+    let r = w
+        .call(
+            202,
+            PmCall::Setpgid {
+                id: 11,
+                pid: 0,
+                pgid: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.result, Ok(0));
+    with_handler(&mut w, 202, sig::SIGHUP);
+    w.procs().get_mut(&202).unwrap().regs = running_regs();
+    let r = w.call(TTY, sg(12, c, sig::SIGHUP)).unwrap();
+    assert_eq!(r.result, Ok(1));
+    let p = w.proc(202);
+    assert!(!p.killed);
+    assert_eq!(p.regs[reg::RIP], TRAMP);
+    assert_eq!(p.regs[reg::RDI], u64::from(sig::SIGHUP));
 }

@@ -138,6 +138,23 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
+        // The terminal driver (`servers/tty`): the COM1 console (its ports
+        // and IRQ 4) and the pseudo-terminal pairs. Stateful: termios,
+        // foreground group, window size and unread input of every line
+        // survive a restart (SEF state in DS). Before VFS, which looks it
+        // up at its init.
+        label: "tty",
+        program: "tty",
+        policy: Policy::Stateful,
+        period: FS_PING_PERIOD,
+        process_mgmt: false,
+        hardware: true,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: true,
+    },
+    ServiceSpec {
         // A test character driver that answers select late (the
         // early-alarm case); only in test boot images.
         label: "slowdev",

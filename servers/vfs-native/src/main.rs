@@ -24,9 +24,10 @@ const ROOT_FS: &str = "mfs";
 /// Label of the pipe server.
 const PIPE_FS: &str = "pfs";
 /// Character drivers by major device number, used when RS runs them (the
-/// MINIX dmap table): the memory driver (`/dev/null` 3, `/dev/zero` 5)
+/// MINIX dmap table): the memory driver (`/dev/null` 3, `/dev/zero` 5),
+/// the terminal driver `tty` (console 0, pty slaves 128.., masters 192..)
 /// and the test driver `slowdev`.
-const CHAR_DRIVERS: &[(u32, &str)] = &[(1, "memory"), (7, "slowdev")];
+const CHAR_DRIVERS: &[(u32, &str)] = &[(1, "memory"), (4, "tty"), (7, "slowdev")];
 
 /// VFS under SEF; built at init, once the servers' endpoints are known.
 struct VfsService {

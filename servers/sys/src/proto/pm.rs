@@ -41,6 +41,7 @@ const ALARM: u32 = 0xc12;
 const TIMES: u32 = 0xc13;
 const PROCLIST: u32 = 0xc14;
 const REBOOT: u32 = 0xc15;
+const SIGGROUP: u32 = 0xc16;
 const GETCRED: u32 = 0xc17;
 
 const REPLY: u32 = 0xc80;
@@ -495,6 +496,12 @@ pub enum PmCall {
     /// authorises `service` requests with it); a user process asking gets
     /// `EPERM`.
     GetCred { id: u64, ep: u32 },
+    /// Signal every process of group `pgrp` with `sig` (the terminal
+    /// driver: ^C, ^\\, SIGHUP when a pty master closes) -> value = how
+    /// many were signalled; `ESRCH` if none is in the group, `EINVAL` for
+    /// a bad signal or pgrp. Accepted only from the process DS names
+    /// `tty` (`EPERM` for anyone else).
+    SigGroup { id: u64, pgrp: i32, sig: u32 },
 }
 
 /// A Sigaction `flags` bit: read the current action without changing it.
@@ -619,6 +626,11 @@ impl PmCall {
                 p.c = U32::new(ep);
                 (GETCRED, id)
             }
+            SigGroup { id, pgrp, sig } => {
+                p.a = I32::new(pgrp);
+                p.c = U32::new(sig);
+                (SIGGROUP, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -708,6 +720,11 @@ impl TryFrom<&Message> for PmCall {
             },
             REBOOT => Reboot { id, how: p.c.get() },
             GETCRED => GetCred { id, ep: p.c.get() },
+            SIGGROUP => SigGroup {
+                id,
+                pgrp: p.a.get(),
+                sig: p.c.get(),
+            },
             // An unknown request type: PM answers ENOSYS.
             _ => return Err(Errno::ENOSYS),
         })
@@ -878,6 +895,11 @@ mod tests {
                 id: 24,
                 ep: 0x0003_0011,
             },
+            SigGroup {
+                id: 25,
+                pgrp: 42,
+                sig: sig::SIGINT,
+            },
         ];
         for c in calls {
             let m = c.to_message();
@@ -886,6 +908,12 @@ mod tests {
             assert_eq!(PmCall::try_from(&m).unwrap(), c);
             assert_eq!(c.id(), m.request_id());
         }
+        let sg = PmCall::SigGroup {
+            id: 1,
+            pgrp: 7,
+            sig: sig::SIGHUP,
+        };
+        assert_eq!(sg.to_message().mtype(), 0xc16);
         assert_eq!(PmCall::try_from(&Message::new(0xc7f)), Err(Errno::ENOSYS));
         assert!(!PmCall::is_pm_call(&Message::new(REPLY)));
     }
