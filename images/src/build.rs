@@ -64,6 +64,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("utrue", "true", "/bin/true"),
     ("pmcheck", "pmcheck", "/bin/pmcheck"),
     ("test85", "test85", "/bin/test85"),
+    ("test40", "test40", "/bin/test40"),
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";
@@ -153,7 +154,7 @@ pub fn os_target_dir() -> PathBuf {
 /// Crates compiled only for the OS target besides the boot programs
 /// (checked by [`clippy`] with [`PROGRAMS`]); the runtimes `rt` and
 /// `native` are also host crates but are checked here for the target too.
-pub const OS_LIBRARIES: &[&str] = &["kernel", "rt", "native", "ulib"];
+pub const OS_LIBRARIES: &[&str] = &["kernel", "rt", "native", "ulib", "minixtest"];
 
 /// Every crate [`clippy`] checks for the OS target: [`OS_LIBRARIES`], the
 /// [`PROGRAMS`] and the [`DISK_PROGRAMS`].
