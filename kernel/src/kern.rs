@@ -2268,8 +2268,8 @@ fn update(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
 
 /// `SetPriv`: replaces another live process's privilege record. The kernel
 /// tasks' bits can never be granted as send targets (they do not receive).
-/// With `PRIV_USER_SERVERS` in `r10` it may also send to PM, VFS and VM
-/// wherever they run (the plain-user rule).
+/// With `PRIV_USER_SERVERS` in `r10` it may also send to PM, VFS, VM and
+/// RS wherever they run (the plain-user rule).
 fn set_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     let target = Endpoint(f.rdi as u32);
     let p = k.procs.get(target.slot()).ok_or(Errno::DeadSrcDst)?;

@@ -75,6 +75,13 @@ pub const SIGPIPE: u32 = 13;
 pub const PM_LABEL: &str = "pm";
 /// The label of the memory manager, the only sender of [`VfsVmCall`]s.
 pub const VM_LABEL: &str = "vm";
+/// Major device number of the terminal driver (MINIX `TTY_MAJOR`): a
+/// session leader without a controlling terminal that opens one of its
+/// devices (without `O_NOCTTY`) acquires it.
+pub const TTY_MAJOR: u32 = 4;
+/// Major device number of `/dev/tty` (MINIX `CTTY_MAJOR`): opening it opens
+/// the caller's controlling terminal instead (`ENXIO` without one).
+pub const CTTY_MAJOR: u32 = 5;
 
 /// A mounted file system.
 #[derive(Debug, Clone)]
@@ -148,6 +155,12 @@ pub struct ProcFs {
     /// Real user and group ids (`cred` holds the effective ones, which
     /// every permission check uses).
     pub real: (u16, u16),
+    /// Controlling terminal (device number), inherited across fork.
+    pub ctty: Option<u32>,
+    /// A session leader (PM's SetSid; not inherited): the first terminal
+    /// it opens without `O_NOCTTY` while it has none becomes its
+    /// controlling terminal.
+    pub session_leader: bool,
 }
 
 const _: () = assert!(OPEN_MAX <= 64);
@@ -162,6 +175,8 @@ impl Default for ProcFs {
             root: None,
             umask: 0,
             real: (0, 0),
+            ctty: None,
+            session_leader: false,
         }
     }
 }
@@ -213,6 +228,10 @@ pub struct FsOp {
 /// `Pending::mnt` of a DS look-up.
 const DS_MNT: usize = usize::MAX;
 
+/// The result of a character-driver request whose driver died before
+/// answering (never sent to a user: jobs turn it into a resend or `EIO`).
+pub const DRIVER_DIED: Errno = Errno::EDEADSRCDST(None);
+
 /// An FS answer plus the filled `Out` buffer, if any.
 pub type FsResult = Result<(FsAnswer, Option<Vec<u8>>), Errno>;
 
@@ -260,6 +279,9 @@ pub struct State {
     /// Signals jobs raised since the executor last looked: (process,
     /// signal).
     pub signals: Vec<(Endpoint, u32)>,
+    /// Major device number whose devices can become controlling terminals
+    /// ([`TTY_MAJOR`] unless [`Vfs::with_tty_major`] says otherwise).
+    pub tty_major: u32,
 }
 
 impl State {
@@ -451,7 +473,10 @@ impl Vfs {
     /// A VFS that mounts `mounts` at start (the first is `/`).
     pub fn new(mounts: Vec<MountSpec>) -> Self {
         Vfs {
-            st: Rc::new(RefCell::new(State::default())),
+            st: Rc::new(RefCell::new(State {
+                tty_major: TTY_MAJOR,
+                ..State::default()
+            })),
             jobs: BTreeMap::new(),
             next_job: 0,
             pending: BTreeMap::new(),
@@ -495,6 +520,13 @@ impl Vfs {
         self
     }
 
+    /// Devices of major `major` (instead of [`TTY_MAJOR`]) are the
+    /// terminals that can become controlling terminals.
+    pub fn with_tty_major(self, major: u32) -> Self {
+        self.st.borrow_mut().tty_major = major;
+        self
+    }
+
     /// Whether start-up mounting finished.
     pub fn is_ready(&self) -> bool {
         self.ready
@@ -529,6 +561,11 @@ impl Vfs {
     /// Whether VFS has per-process state for `ep` (PM's Exit forgets it).
     pub fn knows(&self, ep: Endpoint) -> bool {
         self.st.borrow().procs.contains_key(&ep.0)
+    }
+
+    /// The controlling terminal of `ep` (device number), if it has one.
+    pub fn ctty(&self, ep: Endpoint) -> Option<u32> {
+        self.st.borrow().procs.get(&ep.0).and_then(|p| p.ctty)
     }
 
     /// Open files of `ep` (descriptor count).
@@ -758,7 +795,9 @@ impl Vfs {
                 let to_pipes = self.st.borrow().mounts.get(op.mnt).is_some_and(|m| m.pipes);
                 match (&op.pipe, &op.cdev) {
                     (Some(p), _) => matches!(p, P::Open { .. } | P::Select { block: true, .. }),
-                    (None, Some(c)) => matches!(c, C::Read { .. } | C::Write { .. }),
+                    (None, Some(c)) => {
+                        matches!(c, C::Read { .. } | C::Write { .. } | C::Ioctl { .. })
+                    }
                     (None, None) => {
                         to_pipes
                             && matches!(op.req, FsRequest::Read { .. } | FsRequest::Write { .. })
@@ -774,12 +813,13 @@ impl Vfs {
             self.stats.fs_requests += 1;
             let held = sys.request(ep, msg).is_err();
             if held && is_cdev {
-                // A character driver's state died with it: no resend.
+                // A character driver's state died with it: the job decides
+                // whether to ask the new instance again.
                 self.driver_died(op.mnt);
                 for (g, _) in grants {
                     let _ = sys.grant_revoke(g);
                 }
-                self.fail(sys, job, id, Err(Errno::EIO));
+                self.fail(sys, job, id, Err(DRIVER_DIED));
                 continue;
             }
             if held {
@@ -1069,15 +1109,17 @@ impl Vfs {
             st.mounts.get(p.mnt).and_then(|m| m.cdev.map(|_| p.mnt))
         });
         if let Some(mnt) = cdev_mnt {
-            // The driver died with the request: fail it (EIO); files open
-            // on the driver are reopened on their next use.
+            // The driver died with the request: it ends with
+            // [`DRIVER_DIED`] (the job asks the new instance again or fails
+            // with EIO); files open on the driver are reopened on their
+            // next use.
             self.driver_died(mnt);
             if let Some(p) = self.pending.remove(&id) {
                 for (g, _) in p.grants {
                     let _ = sys.grant_revoke(g);
                 }
                 if !self.st.borrow_mut().abandoned.remove(&id) {
-                    self.st.borrow_mut().results.insert(id, Err(Errno::EIO));
+                    self.st.borrow_mut().results.insert(id, Err(DRIVER_DIED));
                     self.poll_job(sys, p.job);
                 }
             }
@@ -1241,6 +1283,14 @@ impl Vfs {
             VfsPmCall::Unpause { ep, .. } => {
                 let n = self.unpause(sys, ep, true);
                 answer(sys, Ok(i64::from(n)));
+            }
+            VfsPmCall::SetSid { ep, .. } => {
+                let mut st = self.st.borrow_mut();
+                let p = st.proc_mut(ep);
+                p.session_leader = true;
+                p.ctty = None;
+                drop(st);
+                answer(sys, Ok(0));
             }
             VfsPmCall::Fork {
                 id, parent, child, ..
@@ -1427,8 +1477,11 @@ impl Vfs {
                 st.abandoned.insert(cid);
             } else if cdev && !held {
                 use sys::proto::cdev::CdevRequest;
-                if let Ok(CdevRequest::Read { minor, .. } | CdevRequest::Write { minor, .. }) =
-                    CdevRequest::try_from(&msg)
+                if let Ok(
+                    CdevRequest::Read { minor, .. }
+                    | CdevRequest::Write { minor, .. }
+                    | CdevRequest::Ioctl { minor, .. },
+                ) = CdevRequest::try_from(&msg)
                 {
                     let _ = sys.send(to, CdevRequest::Cancel { id, minor }.to_message());
                 }

@@ -384,8 +384,18 @@ impl V {
             .unwrap_or(0)
     }
 
-    /// A character-driver request; the answer's count and filled buffer.
+    /// A character-driver request; the answer's count and filled buffer
+    /// (`EIO` if the driver died before answering).
     async fn cdev_req(&self, mnt: usize, c: CdevRequest, g1: GSpec) -> R<(u64, Option<Vec<u8>>)> {
+        match self.cdev_once(mnt, c, g1).await {
+            Err(crate::DRIVER_DIED) => Err(Errno::EIO),
+            r => r,
+        }
+    }
+
+    /// [`Self::cdev_req`], but a driver that died before answering gives
+    /// [`crate::DRIVER_DIED`].
+    async fn cdev_once(&self, mnt: usize, c: CdevRequest, g1: GSpec) -> R<(u64, Option<Vec<u8>>)> {
         let op = FsOp {
             mnt,
             req: FsRequest::Sync { id: 0 },
@@ -401,11 +411,42 @@ impl V {
         }
     }
 
+    /// A request on open device file `idx` that has not completed when
+    /// its driver dies — a read, a select query, an ioctl: nothing the
+    /// driver accepted is lost by asking again — goes again to the new
+    /// instance once it is back (the file reopened there first) instead of
+    /// failing. `EIO` if the driver is down for good or the reopen fails.
+    async fn cdev_io(
+        &self,
+        idx: usize,
+        f: &Filp,
+        c: CdevRequest,
+        g: GSpec,
+    ) -> R<(u64, Option<Vec<u8>>)> {
+        loop {
+            DriverBack {
+                st: self.st.clone(),
+                mnt: f.mnt,
+            }
+            .await?;
+            self.cdev_usable(idx, f).await?;
+            match self.cdev_once(f.mnt, c, g.clone()).await {
+                Err(crate::DRIVER_DIED) => continue,
+                r => return r,
+            }
+        }
+    }
+
     /// A device file whose driver restarted since it was opened is opened
     /// again on the new instance (MINIX reopen); `EIO` if that fails.
     async fn cdev_usable(&self, idx: usize, f: &Filp) -> R<()> {
         let generation = self.cdev_generation(f.mnt);
-        if f.generation == generation {
+        // The open file's current generation (a resend reopened it already).
+        let fgen = match self.st.borrow().filps.get(idx) {
+            Some(Some(x)) if x.mnt == f.mnt && x.ino == f.ino => x.generation,
+            _ => f.generation,
+        };
+        if fgen == generation {
             return Ok(());
         }
         let c = CdevRequest::Open {
@@ -922,6 +963,9 @@ impl V {
     }
 
     async fn open(&self, path: &[u8], flags: u32, perm: u16) -> R<i32> {
+        // O_NOCTTY concerns this call only, not the open file.
+        let noctty = flags & oflag::O_NOCTTY != 0;
+        let flags = flags & !oflag::O_NOCTTY;
         let acc = flags & oflag::O_ACCMODE;
         if acc == 3 {
             return Err(Errno::EINVAL);
@@ -994,8 +1038,19 @@ impl V {
         }
         if a.mode & mode::S_IFMT == mode::S_IFCHR {
             self.put(node.mnt, a.ino).await;
-            let major = a.rdev >> 8;
-            let minor = a.rdev & 0xff;
+            let mut rdev = a.rdev;
+            if rdev >> 8 == crate::CTTY_MAJOR {
+                // /dev/tty: the caller's controlling terminal.
+                rdev = self
+                    .st
+                    .borrow()
+                    .procs
+                    .get(&self.caller.0)
+                    .and_then(|p| p.ctty)
+                    .ok_or(Errno::ENXIO)?;
+            }
+            let major = rdev >> 8;
+            let minor = rdev & 0xff;
             let dm = self
                 .st
                 .borrow()
@@ -1021,7 +1076,17 @@ impl V {
                 node: Some((node.mnt, a.ino)),
             };
             return match self.install(filp) {
-                Ok(fd) => Ok(fd),
+                Ok(fd) => {
+                    // A session leader's first terminal is its controlling
+                    // terminal.
+                    let mut st = self.st.borrow_mut();
+                    let tty = major == st.tty_major;
+                    let p = st.proc_mut(self.caller);
+                    if tty && !noctty && p.session_leader && p.ctty.is_none() {
+                        p.ctty = Some(rdev);
+                    }
+                    Ok(fd)
+                }
                 Err(e) => {
                     let _ = self
                         .cdev_req(dm, CdevRequest::Close { id: 0, minor }, GSpec::None)
@@ -1110,7 +1175,6 @@ impl V {
             return Err(Errno::EISDIR);
         }
         if self.is_cdev_mnt(f.mnt) {
-            self.cdev_usable(idx, &f).await?;
             let c = CdevRequest::Read {
                 id: 0,
                 minor: f.ino,
@@ -1119,7 +1183,7 @@ impl V {
                 nonblock: f.flags & oflag::O_NONBLOCK != 0,
             };
             let into = self.pass(buf, len.min(MAX_IO), GrantAccess::WRITE);
-            let (n, _) = self.cdev_req(f.mnt, c, into).await?;
+            let (n, _) = self.cdev_io(idx, &f, c, into).await?;
             return Ok(n);
         }
         let req = FsRequest::Read {
@@ -1140,6 +1204,38 @@ impl V {
         }
         self.set_pos(idx, f.pos + n);
         Ok(n)
+    }
+
+    /// ioctl(2) on a character device: request `req` with the caller's
+    /// `len`-byte grant passed on to the driver (readable for a request
+    /// that sets, writable for one that gets, both for one VFS does not
+    /// know); the driver's result. `ENOTTY` for anything else.
+    async fn ioctl(&self, fd: i32, req: u32, grant: sys::GrantId, len: u32) -> R<i64> {
+        use sys::proto::tty::{IoctlDir, ioctl_dir};
+        let (idx, f) = self.filp(fd)?;
+        if !self.is_cdev_mnt(f.mnt) {
+            return Err(Errno::ENOTTY);
+        }
+        let len = len.min(MAX_IO as u32);
+        let c = CdevRequest::Ioctl {
+            id: 0,
+            minor: f.ino,
+            req,
+            grant: sys::GrantId(0),
+            len,
+        };
+        let g = if len == 0 {
+            GSpec::None
+        } else {
+            let access = match ioctl_dir(req) {
+                Some(IoctlDir::In) => GrantAccess::READ,
+                Some(IoctlDir::Out) => GrantAccess::WRITE,
+                None => GrantAccess::RW,
+            };
+            self.pass(Buf { grant, len }, len as usize, access)
+        };
+        let (n, _) = self.cdev_io(idx, &f, c, g).await?;
+        Ok(n as i64)
     }
 
     /// write(2) straight from the caller's buffer `buf` (at most
@@ -1299,22 +1395,17 @@ impl V {
             for &(fd, ops, ref f, pipe, cdev, idx) in &entries {
                 let mut got = 0u8;
                 if cdev {
-                    // A device the driver lost and that cannot be reopened
-                    // reports ready (its calls fail at once).
-                    got = match self.cdev_usable(idx, f).await {
+                    // A device whose driver is down for good or cannot
+                    // reopen it reports ready (its calls fail at once).
+                    let c = CdevRequest::Select {
+                        id: 0,
+                        minor: f.ino,
+                        ops: u32::from(ops),
+                        notify: false,
+                    };
+                    got = match self.cdev_io(idx, f, c, GSpec::None).await {
+                        Ok((n, _)) => (n as u8) & ops,
                         Err(_) => ops,
-                        Ok(()) => {
-                            let c = CdevRequest::Select {
-                                id: 0,
-                                minor: f.ino,
-                                ops: u32::from(ops),
-                                notify: false,
-                            };
-                            match self.cdev_req(f.mnt, c, GSpec::None).await {
-                                Ok((n, _)) => (n as u8) & ops,
-                                Err(_) => ops,
-                            }
-                        }
                     };
                 } else if pipe {
                     // An end not open for an op is "ready" for it: the call
@@ -1359,7 +1450,7 @@ impl V {
             // Wait for the first of: a pipe becoming ready, the timeout.
             let mut waiters: Vec<Waiter> = Vec::new();
             let mut early = false;
-            for &(fd, ops, ref f, pipe, cdev, _) in &entries {
+            for &(_, ops, ref f, pipe, cdev, idx) in &entries {
                 if cdev {
                     let key = (f.mnt, f.ino);
                     self.st.borrow_mut().cdev_ready.remove(&key);
@@ -1369,10 +1460,10 @@ impl V {
                         ops: u32::from(ops),
                         notify: true,
                     };
-                    match self.cdev_req(f.mnt, c, GSpec::None).await {
+                    match self.cdev_io(idx, f, c, GSpec::None).await {
                         Ok((n, _)) if (n as u8) & ops == 0 => {
                             let g = self.cdev_generation(f.mnt);
-                            waiters.push(Waiter::Cdev(self.st.clone(), key, ops, g, fd));
+                            waiters.push(Waiter::Cdev(self.st.clone(), key, ops, g));
                         }
                         // Ready already, or the driver failed: rescan.
                         _ => early = true,
@@ -1420,14 +1511,6 @@ impl V {
                 }
             }
             let timed_out = matches!(waiters[won], Waiter::Sleep(_));
-            // A driver that died under the select: its file reports ready
-            // for what was asked (the next call tells the caller more).
-            let dead = match &waiters[won] {
-                Waiter::Cdev(_, key, ops, g, fd) if self.cdev_generation(key.0) != *g => {
-                    Some((*fd, *ops))
-                }
-                _ => None,
-            };
             drop(waiters);
             for (mnt, target) in cancels {
                 let _ = self
@@ -1437,17 +1520,9 @@ impl V {
             if timed_out {
                 return Ok((0, [0; 3]));
             }
-            if let Some((fd, ops)) = dead {
-                let mut ready = [0u64; 3];
-                let mut count = 0;
-                for (k, op) in [SEL_RD, SEL_WR, SEL_ERR].into_iter().enumerate() {
-                    if ops & op != 0 {
-                        ready[k] |= 1u64 << fd;
-                        count += 1;
-                    }
-                }
-                return Ok((count, ready));
-            }
+            // Something became ready, or a driver died under the select
+            // (it forgot the query): scan again; the new instance is asked
+            // once it is back.
         }
     }
 
@@ -1771,6 +1846,9 @@ pub fn pm_fork(st: Shared, id: u64, parent: Endpoint, child: Endpoint) -> JobFut
             Err(Errno::EEXIST)
         } else {
             let mut p = s.procs.get(&parent.0).cloned().unwrap_or_default();
+            // The controlling terminal is inherited, session leadership
+            // is not.
+            p.session_leader = false;
             for idx in p.fds.iter().flatten() {
                 if let Some(Some(f)) = s.filps.get_mut(*idx) {
                     f.refs += 1;
@@ -1950,8 +2028,32 @@ fn dotdot_at(path: &[u8]) -> Option<(usize, usize)> {
 enum Waiter {
     Fs(usize, FsFuture),
     Sleep(Sleep),
-    /// Unprompted readiness of (driver mount, minor) for these ops.
-    Cdev(Shared, (usize, u32), u8, u32, usize),
+    /// Unprompted readiness of (driver mount, minor) for these ops, or
+    /// the death of the driver (generation at the query).
+    Cdev(Shared, (usize, u32), u8, u32),
+}
+
+/// Completes when the character driver of mount `mnt` is running: at
+/// once unless a death was counted and DS has not yet told of the new
+/// instance; `EIO` if RS took it down for good.
+struct DriverBack {
+    st: Shared,
+    mnt: usize,
+}
+
+impl core::future::Future for DriverBack {
+    type Output = R<()>;
+    fn poll(self: Pin<&mut Self>, _cx: &mut core::task::Context<'_>) -> core::task::Poll<R<()>> {
+        use core::task::Poll;
+        let st = self.st.borrow();
+        match st.mounts.get(self.mnt) {
+            None => Poll::Ready(Err(Errno::ENXIO)),
+            Some(m) if m.down || m.ep == Endpoint::NONE => Poll::Ready(Err(Errno::EIO)),
+            // Jobs are polled again when a DS change has been taken in.
+            Some(m) if m.death_counted => Poll::Pending,
+            Some(_) => Poll::Ready(Ok(())),
+        }
+    }
 }
 
 /// Completes with the index of the first waiter that completes.
@@ -1967,7 +2069,7 @@ impl core::future::Future for FirstOf<'_> {
             let ready = match w {
                 Waiter::Fs(_, f) => Pin::new(f).poll(cx).is_ready(),
                 Waiter::Sleep(s) => Pin::new(s).poll(cx).is_ready(),
-                Waiter::Cdev(st, key, ops, generation, _) => {
+                Waiter::Cdev(st, key, ops, generation) => {
                     let st = st.borrow();
                     // A driver that died since forgot the query: ready.
                     let gone = st
@@ -2388,6 +2490,13 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         Umask { mask, .. } => job(async move { value(id, Ok(v.set_umask(mask))) }),
         Chroot { .. } => job(async move { value(id, done(v.chroot(&a).await)) }),
         Fcntl { fd, cmd, arg, .. } => job(async move { value(id, v.fcntl(fd, cmd, arg)) }),
+        Ioctl {
+            fd,
+            req,
+            grant,
+            len,
+            ..
+        } => job(async move { value(id, v.ioctl(fd, req, grant, len).await) }),
         Select {
             nfds,
             sets,

@@ -434,7 +434,7 @@ pub enum Syscall {
     /// [`Errno::Fault`]). The name is the one `[name]` console prefixes,
     /// kernel messages and [`Syscall::WhoIs`] use (PM: the program name
     /// after an exec). A plain user process (`PRIV_USER_SERVERS`) may not
-    /// be named `pm`, `vfs` or `vm`, nor after a `critical=` process
+    /// be named `pm`, `vfs`, `vm` or `rs`, nor after a `critical=` process
     /// ([`Errno::Perm`]): those names pick the servers plain users reach and
     /// the processes whose death is fatal. Not open to plain users. Returns 0.
     SetName = 63,
@@ -495,7 +495,7 @@ pub const PAGEFAULT_WORDS: usize = 4;
 /// Words of [`Syscall::MemStats`].
 pub const MEMSTATS_WORDS: usize = 5;
 /// [`Syscall::SetPriv`] flag (`r10`): the process may also send to the
-/// live processes named `pm`, `vfs` and `vm`, wherever and whenever they
+/// live processes named `pm`, `vfs`, `vm` and `rs`, wherever and whenever they
 /// run (the plain-user rule; the kernel follows those names as services
 /// start, die and are replaced).
 pub const PRIV_USER_SERVERS: u64 = 1;

@@ -162,7 +162,7 @@ pub struct Privileges {
     /// kernel-call dispatcher with [`Privileges::may_call`]).
     pub calls: u64,
     /// A plain user: may also send to the slots the kernel currently names
-    /// as the user-facing servers (PM, VFS, VM; [`Ipc::set_server_slots`]),
+    /// as the user-facing servers (PM, VFS, VM, RS; [`Ipc::set_server_slots`]),
     /// so services started or replaced later are reachable.
     pub servers: bool,
 }

@@ -24,9 +24,11 @@ pub const CLOCK_SLOT: usize = 1;
 /// expects.
 pub const FIRST_USER_SLOT: usize = 2;
 
-/// Servers a plain user process may talk to (MINIX: PM, VFS and VM), found
-/// by name ([`ProcessTable::find_preferring`], plain users never count).
-pub const USER_SERVERS: [&str; 3] = ["pm", "vfs", "vm"];
+/// Servers a plain user process may talk to (MINIX: PM, VFS and VM; and
+/// RS, which serves `service` requests of root users only, asking PM who
+/// the caller is), found by name ([`ProcessTable::find_preferring`], plain
+/// users never count).
+pub const USER_SERVERS: [&str; 4] = ["pm", "vfs", "vm", "rs"];
 
 /// A name `SetName` accepts: 1 to [`abi::MAX_PROC_NAME`] bytes of
 /// printable ASCII without spaces (it shows in `[name]` console prefixes
@@ -483,6 +485,11 @@ mod tests {
         for reserved in ["pm", "vfs", "vm", "rs", "ds"] {
             assert!(!plain_user_may_take(reserved, &critical), "{reserved}");
         }
+        // The servers plain users reach are reserved even when not critical.
+        for server in USER_SERVERS {
+            assert!(!plain_user_may_take(server, &[]), "{server}");
+        }
+        assert!(plain_user_may_take("ds", &[]));
         for fine in ["init", "sh", "pmx", "vms", "PM", "mfs"] {
             assert!(plain_user_may_take(fine, &critical), "{fine}");
         }

@@ -147,6 +147,12 @@ enum Req {
         pid: Pid,
         id: Option<u64>,
     },
+    /// VFS was told `pid` became a session leader (it loses its
+    /// controlling terminal); its setsid `id` is answered after.
+    SetSid {
+        pid: Pid,
+        id: u64,
+    },
     Exit {
         pid: Pid,
     },
@@ -704,7 +710,25 @@ impl<K: Kernel> Pm<K> {
                 self.t.setegid(pid, gid)?;
                 self.cred_changed(cx, pid, id)
             }
-            PmCall::Setsid { id } => value(id, i64::from(self.t.setsid(pid)?)),
+            PmCall::Setsid { id } => {
+                let sid = self.t.setsid(pid)?;
+                // VFS drops its controlling terminal before setsid returns.
+                let e = Endpoint(ep);
+                if self
+                    .vfs(
+                        cx,
+                        |rid| VfsPmCall::SetSid { id: rid, ep: e },
+                        Req::SetSid { pid, id },
+                    )
+                    .is_ok()
+                {
+                    self.ops.insert(pid, Op::Cred);
+                    Ok(None)
+                } else {
+                    // No VFS to tell (a system without one).
+                    value(id, i64::from(sid))
+                }
+            }
             PmCall::Getpgrp { id } => value(id, i64::from(self.t.get(pid).map_or(0, |p| p.pgrp))),
             PmCall::Setpgid {
                 id,
@@ -939,6 +963,21 @@ impl<K: Kernel> Pm<K> {
                     self.ops.remove(&pid);
                     if let Some(ep) = self.ep_of(pid) {
                         self.reply(cx, ep, PmReply::value(id, 0));
+                    }
+                    self.dirty.insert(pid);
+                }
+            }
+            Req::SetSid { pid, id } => {
+                if let Err(e) = r {
+                    cx.sys.log(&format!(
+                        "pm: VFS refused the new session of pid {pid}: {e}"
+                    ));
+                }
+                if self.ops.get(&pid) == Some(&Op::Cred) {
+                    self.ops.remove(&pid);
+                    if let Some(ep) = self.ep_of(pid) {
+                        // setsid's value: the new session id, the pid.
+                        self.reply(cx, ep, PmReply::value(id, i64::from(pid)));
                     }
                     self.dirty.insert(pid);
                 }

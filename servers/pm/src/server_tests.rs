@@ -148,7 +148,7 @@ impl Kernel for FakeKernel {
         {
             return Err(Errno::EINVAL);
         }
-        if ["pm", "vfs", "vm"].contains(&name) {
+        if ["pm", "vfs", "vm", "rs"].contains(&name) {
             return Err(Errno::EPERM);
         }
         self.with(ep, |p| p.name = Some(name.into()))
@@ -1549,4 +1549,31 @@ fn sig_group_from_the_terminal_driver_signals_the_whole_group() {
     assert!(!p.killed);
     assert_eq!(p.regs[reg::RIP], TRAMP);
     assert_eq!(p.regs[reg::RDI], u64::from(sig::SIGHUP));
+}
+
+#[test]
+fn setsid_tells_vfs_and_answers_the_new_session_after_it() {
+    let mut w = init_world();
+    let child = w.fork(INIT_EP, 200);
+    w.sys.sent.clear();
+    assert!(
+        w.call(200, PmCall::Setsid { id: 4 }).is_none(),
+        "waits for VFS"
+    );
+    let req = w.take_request(VFS);
+    assert!(matches!(
+        VfsPmCall::try_from(&req),
+        Ok(VfsPmCall::SetSid { ep, .. }) if ep.0 == 200
+    ));
+    assert!(w.reply_to(200).is_none(), "not before VFS answered");
+    w.vfs_answer(&req, Ok(VfsAnswer::Value(0)));
+    let r = w.reply_to(200).unwrap();
+    assert_eq!((r.id, r.result), (4, Ok(i64::from(child))));
+    let p = w.t().get(child).unwrap().clone();
+    assert_eq!((p.sid, p.pgrp), (child, child));
+    // A failed setsid (already a group leader) tells VFS nothing.
+    w.sys.sent.clear();
+    let r = w.call(200, PmCall::Setsid { id: 5 }).unwrap();
+    assert_eq!(r.result, Err(Errno::EPERM));
+    assert!(w.sys.sent.iter().all(|(to, _)| *to != VFS));
 }

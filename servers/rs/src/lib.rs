@@ -25,10 +25,20 @@
 //! asynchronous requests, re-sent if DS dies.
 //!
 //! Verbs (`service` utility, [`ServiceRequest`]): up, down, restart,
-//! refresh, update (live update with state hand-over), fi, status.
+//! refresh, update (live update with state hand-over), fi, status, list.
+//!
+//! Who may ask (MINIX: root only): a request from one of RS's own services
+//! is served at once. From anyone else RS first asks PM (the service
+//! labelled `pm` in its table) with an asynchronous `PmCall::GetCred`, and
+//! answers the caller when PM's reply comes: a user process PM knows is
+//! served only if its effective uid is 0 (`EPERM` otherwise); a sender PM
+//! does not know (`ESRCH`: a boot program) is served as before. Without a
+//! PM (none in the table, or it is down) everyone is served; while PM is
+//! dead or restarting the caller gets `EAGAIN`.
 //!
 //! Talks to: the kernel/simulator (spawn, kill, crash reports, alarms), DS
-//! (labels), every service (init, pings, signals), `service` callers.
+//! (labels), PM (credentials of `service` callers), every service (init,
+//! pings, signals), `service` callers.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -41,9 +51,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use sys::proto::ds::{DsFlags, DsReply, DsRequest, DsType, PubValue};
 use sys::proto::kernel::{Cause, DeadPeer, ProcDied, is_notify, sig};
+use sys::proto::pm::{PmCall, PmReply};
 use sys::proto::rs::{InitKind, RsToService, ServiceToRs};
 use sys::proto::service::{
-    Policy, RunState, ServiceReply, ServiceRequest, ServiceStatus, UP_NO_BACKOFF,
+    Policy, RunState, ServiceEntry, ServiceListReply, ServiceReply, ServiceRequest, ServiceStatus,
+    UP_NO_BACKOFF,
 };
 use sys::{Endpoint, Errno, HZ, Message, Privileges, Process, SpawnAt, SpawnSpec, Sys, Ticks};
 
@@ -57,6 +69,10 @@ pub const MAX_BACKOFF: u64 = 30;
 pub const MAX_INIT_FAILURES: u32 = 10;
 /// Crash records kept (older ones are dropped; the total is still counted).
 pub const CRASH_LOG_LEN: usize = 4096;
+/// The label of the process manager RS asks about `service` callers.
+pub const PM_LABEL: &str = "pm";
+/// `service` requests waiting for PM's answer at most (more: `EAGAIN`).
+pub const MAX_CRED_CHECKS: usize = 256;
 
 /// One service's configuration (a table row, owned).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,6 +292,8 @@ pub struct Rs {
     // program the new instance runs (until its init answer).
     pending_update: BTreeMap<String, String>,
     pending_program: BTreeMap<String, String>,
+    // `service` requests waiting for PM's GetCred answer, by its id.
+    cred_checks: BTreeMap<u64, (Endpoint, ServiceRequest)>,
     log: Vec<String>,
 }
 
@@ -297,6 +315,7 @@ impl Rs {
             next_id: 1,
             pending_update: BTreeMap::new(),
             pending_program: BTreeMap::new(),
+            cred_checks: BTreeMap::new(),
             log: Vec::new(),
         }
     }
@@ -338,6 +357,11 @@ impl Rs {
         self.booting.is_none() && self.boot_queue.is_empty()
     }
 
+    /// `service` requests waiting for PM's word on their sender.
+    pub fn pending_cred_checks(&self) -> usize {
+        self.cred_checks.len()
+    }
+
     /// RS's own log lines.
     pub fn log_lines(&self) -> &[String] {
         &self.log
@@ -373,6 +397,22 @@ impl Rs {
     fn reply(sys: &mut dyn Sys, to: Endpoint, id: u64, result: Result<ServiceStatus, Errno>) {
         // A caller that died meanwhile needs no answer.
         let _ = sys.send(to, ServiceReply { id, result }.to_message());
+    }
+
+    /// Refuse `req` with `e`, in the reply type the verb expects.
+    fn refuse(sys: &mut dyn Sys, to: Endpoint, req: &ServiceRequest, e: Errno) {
+        match req {
+            ServiceRequest::List { id, .. } => {
+                let r = ServiceListReply {
+                    id: *id,
+                    result: Err(e),
+                };
+                if let Ok(m) = r.to_message() {
+                    let _ = sys.send(to, m);
+                }
+            }
+            _ => Rs::reply(sys, to, req.id(), Err(e)),
+        }
     }
 
     fn answer_waiters(&mut self, sys: &mut dyn Sys, i: usize, result: Result<(), Errno>) {
@@ -832,6 +872,71 @@ impl Rs {
         sys.set_alarm(self.delta);
     }
 
+    // ---- who may ask ------------------------------------------------------------
+
+    /// PM's endpoint, if RS runs one: `Ok(None)` without a PM (none in the
+    /// table, or down), `Err(EAGAIN)` while it is dead and waiting for its
+    /// restart.
+    fn pm(&self) -> Result<Option<Endpoint>, Errno> {
+        let Some(i) = self.find(PM_LABEL) else {
+            return Ok(None);
+        };
+        let s = &self.svcs[i];
+        match s.state {
+            RunState::Down => Ok(None),
+            RunState::BackingOff => Err(Errno::EAGAIN),
+            _ if s.ep.is_process() => Ok(Some(s.ep)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A `service` request arrived: serve it at once if it comes from one
+    /// of RS's services or there is no PM to ask, else ask PM who sent it.
+    fn authorise(&mut self, sys: &mut dyn Sys, src: Endpoint, req: ServiceRequest) {
+        if self.find_ep(src).is_some() {
+            return self.on_request(sys, src, req);
+        }
+        let pm = match self.pm() {
+            Ok(None) => return self.on_request(sys, src, req),
+            Ok(Some(pm)) => pm,
+            Err(e) => return Rs::refuse(sys, src, &req, e),
+        };
+        if self.cred_checks.len() >= MAX_CRED_CHECKS {
+            return Rs::refuse(sys, src, &req, Errno::EAGAIN);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let ask = PmCall::GetCred { id, ep: src.0 }.to_message();
+        match sys.request(pm, ask) {
+            Ok(()) => {
+                self.cred_checks.insert(id, (src, req));
+            }
+            // Dead (being restarted): the caller may try again.
+            Err(_) => Rs::refuse(sys, src, &req, Errno::EAGAIN),
+        }
+    }
+
+    /// PM answered a `GetCred`: serve root and senders PM does not know.
+    fn on_cred(&mut self, sys: &mut dyn Sys, r: PmReply) {
+        let Some((src, req)) = self.cred_checks.remove(&r.id) else {
+            return;
+        };
+        match r.result {
+            // extra = [uid, euid, gid, egid].
+            Ok(_) if r.extra[1] == 0 => self.on_request(sys, src, req),
+            Ok(_) => Rs::refuse(sys, src, &req, Errno::EPERM),
+            Err(Errno::ESRCH) => self.on_request(sys, src, req),
+            Err(e) => Rs::refuse(sys, src, &req, e),
+        }
+    }
+
+    /// PM died before it answered a `GetCred`.
+    fn on_pm_bounce(&mut self, sys: &mut dyn Sys, b: DeadPeer) {
+        if let Some((src, req)) = self.cred_checks.remove(&b.request_id()) {
+            Rs::refuse(sys, src, &req, Errno::EAGAIN);
+        }
+    }
+
     // ---- service verbs ----------------------------------------------------------
 
     fn on_request(&mut self, sys: &mut dyn Sys, src: Endpoint, req: ServiceRequest) {
@@ -965,6 +1070,23 @@ impl Rs {
                 Some(_) => Err(Errno::EBUSY),
             },
             ServiceRequest::Status { label, .. } => self.find(&label).map(Some).ok_or(Errno::ESRCH),
+            ServiceRequest::List { index, .. } => {
+                let result = match usize::try_from(index).ok().and_then(|i| self.svcs.get(i)) {
+                    None => Err(Errno::ESRCH),
+                    Some(s) => Ok(ServiceEntry {
+                        label: s.cfg.label.clone(),
+                        program: s.cfg.program.clone(),
+                        status: self.status(index as usize),
+                    }),
+                };
+                match (ServiceListReply { id, result }).to_message() {
+                    Ok(m) => {
+                        let _ = sys.send(src, m);
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         match r {
             Ok(Some(i)) => {
@@ -1011,10 +1133,12 @@ impl Process for Rs {
         if src == Endpoint::SYSTEM {
             if let Ok(d) = ProcDied::try_from(&msg) {
                 self.on_death(sys, d);
-            } else if let Ok(b) = DeadPeer::try_from(&msg)
-                && b.dead == Endpoint::DS
-            {
-                self.on_ds_bounce(sys, b);
+            } else if let Ok(b) = DeadPeer::try_from(&msg) {
+                if b.dead == Endpoint::DS {
+                    self.on_ds_bounce(sys, b);
+                } else {
+                    self.on_pm_bounce(sys, b);
+                }
             }
             return;
         }
@@ -1055,8 +1179,17 @@ impl Process for Rs {
             self.on_ds_reply(sys, r);
             return;
         }
+        if PmReply::is_pm_reply(&msg)
+            && let Ok(Some(pm)) = self.pm()
+            && src == pm
+        {
+            if let Ok(r) = PmReply::try_from(&msg) {
+                self.on_cred(sys, r);
+            }
+            return;
+        }
         match ServiceRequest::try_from(&msg) {
-            Ok(req) => self.on_request(sys, src, req),
+            Ok(req) => self.authorise(sys, src, req),
             Err(e) => Rs::reply(sys, src, msg.request_id(), Err(e)),
         }
     }

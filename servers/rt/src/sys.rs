@@ -422,7 +422,7 @@ pub fn share_pages(src: u32, addr: u64, dst: u32, dst_addr: u64, count: u64) -> 
 /// `abi::MAX_PROC_NAME` bytes of printable ASCII without spaces, else
 /// `Inval`. The name shows in `[name]` console prefixes and kernel messages
 /// and is what `WhoIs` finds. `Perm` for a plain user process and the
-/// names `pm`, `vfs`, `vm` or a `critical=` one (and for callers without
+/// names `pm`, `vfs`, `vm`, `rs` or a `critical=` one (and for callers without
 /// the call).
 pub fn set_name(target: u32, name: &str) -> Result<(), Errno> {
     let a = [
@@ -729,7 +729,7 @@ pub fn mem_stats() -> Result<MemStats, Errno> {
 }
 
 /// Gives `target` plain-user privileges: IPC only to the live processes
-/// named `pm`, `vfs` and `vm` (followed by the kernel as they start and
+/// named `pm`, `vfs`, `vm` and `rs` (followed by the kernel as they start and
 /// restart) and the kernel calls open to users (`GrantCreate`,
 /// `GrantRevoke`, `Uptime`, `Times`, `MemStats`).
 pub fn set_user_priv(target: u32) -> Result<(), Errno> {

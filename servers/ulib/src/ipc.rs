@@ -1,4 +1,5 @@
-//! Calls to the servers a user process talks to (VFS, PM, VM): endpoint
+//! Calls to the servers a user process talks to (VFS, PM, VM, and RS for
+//! the `service` verbs): endpoint
 //! look-up by name (cached), `sendrec` with the typed messages of
 //! `sys::proto`, request ids, and grants over the caller's own buffers
 //! (revoked when dropped). Nothing here allocates: the heap grows through
@@ -21,6 +22,8 @@ pub(crate) enum Server {
     Pm = 1,
     /// The memory manager.
     Vm = 2,
+    /// The reincarnation server (`service` requests; root only).
+    Rs = 3,
 }
 
 impl Server {
@@ -29,12 +32,14 @@ impl Server {
             Server::Vfs => "vfs",
             Server::Pm => "pm",
             Server::Vm => "vm",
+            Server::Rs => "rs",
         }
     }
 }
 
 const UNKNOWN: u32 = u32::MAX;
-static ENDPOINTS: [AtomicU32; 3] = [
+static ENDPOINTS: [AtomicU32; 4] = [
+    AtomicU32::new(UNKNOWN),
     AtomicU32::new(UNKNOWN),
     AtomicU32::new(UNKNOWN),
     AtomicU32::new(UNKNOWN),

@@ -1,10 +1,10 @@
 //! `ulib`: the user runtime, a small std-like library for programs that run
 //! as processes (started by exec from the file system, or as a user-mode
 //! boot module). It sits on `rt` (which keeps `_start`, the allocator, the
-//! kernel's debug print, IPC and grants) and talks to three servers only:
+//! kernel's debug print, IPC and grants) and talks to four servers only:
 //! VFS (files, directories, pipes, select), PM (processes, signals, ids,
-//! times) and VM (memory), each found by name and spoken to with the typed
-//! messages of `sys::proto`.
+//! times), VM (memory) and RS (the `service` verbs, root only), each found
+//! by name and spoken to with the typed messages of `sys::proto`.
 //!
 //! A program:
 //!
@@ -25,7 +25,8 @@
 //! Modules: [`env`] (arguments, environment, exec blocks), [`fs`] (files,
 //! directories, paths), [`fd`] (raw descriptors, pipes, select), [`io`]
 //! (buffered stdio), [`process`] (fork, exec, wait, ids, kill, ...),
-//! [`signal`], [`mem`], [`time`], [`path`], [`errno`], [`cli`] (option
+//! [`signal`], [`service`] (RS's `service` verbs), [`mem`], [`time`],
+//! [`path`], [`errno`], [`cli`] (option
 //! parsing, error messages and exit codes for utilities). Every call returns
 //! `Result<_, Errno>`.
 #![cfg_attr(not(test), no_std)]
@@ -43,6 +44,7 @@ mod ipc;
 pub mod mem;
 pub mod path;
 pub mod process;
+pub mod service;
 pub mod signal;
 pub mod time;
 

@@ -52,6 +52,7 @@ const CHDIR: u32 = 0xa20;
 const FCHDIR: u32 = 0xa21;
 const UMASK: u32 = 0xa22;
 const CHROOT: u32 = 0xa23;
+const IOCTL: u32 = 0xa24;
 
 // PM -> VFS ([`VfsPmCall`]).
 const PM_FORK: u32 = 0xa40;
@@ -60,6 +61,7 @@ const PM_EXEC_CHECK: u32 = 0xa42;
 const PM_EXEC_DONE: u32 = 0xa43;
 const PM_SETCRED: u32 = 0xa44;
 const PM_UNPAUSE: u32 = 0xa45;
+const PM_SETSID: u32 = 0xa46;
 
 // VM -> VFS ([`VfsVmCall`]).
 const VM_PEEK_DEV: u32 = 0xa60;
@@ -92,6 +94,8 @@ pub mod oflag {
     pub const O_DIRECTORY: u32 = 0x20_0000;
     /// Set close-on-exec (`FD_CLOEXEC`) on the new descriptor.
     pub const O_CLOEXEC: u32 = 0x40_0000;
+    /// Opening a terminal does not make it the controlling terminal.
+    pub const O_NOCTTY: u32 = 0x80_0000;
 }
 
 /// lseek whence values.
@@ -296,6 +300,18 @@ pub enum VfsCall {
     /// chroot(path) -> 0 (effective uid 0 only): absolute paths, absolute
     /// symlinks and `..` resolve within `path` from then on.
     Chroot { id: u64, path: Buf },
+    /// ioctl(fd, req, buf) -> the driver's result (0 for most requests):
+    /// `req` is a device request (for terminals [`crate::proto::tty`]
+    /// codes); `grant` (`len` bytes, readable and writable) carries its
+    /// argument in and its result out. Character devices only (`ENOTTY`
+    /// for anything else).
+    Ioctl {
+        id: u64,
+        fd: i32,
+        req: u32,
+        grant: GrantId,
+        len: u32,
+    },
 }
 
 /// Bytes of the three select sets (read, write, except), one `u64` bit
@@ -564,6 +580,19 @@ impl VfsCall {
                 set1(&mut p, path);
                 (CHROOT, id)
             }
+            Ioctl {
+                id,
+                fd,
+                req,
+                grant,
+                len,
+            } => {
+                p.fd = I32::new(fd);
+                p.flags = U32::new(req);
+                p.grant = U32::new(grant.0);
+                p.len = U32::new(len);
+                (IOCTL, id)
+            }
         };
         p.id = U64::new(id);
         Message::with(t, &p)
@@ -571,7 +600,7 @@ impl VfsCall {
 
     /// Whether `m` carries a VFS call number.
     pub fn is_vfs_call(m: &Message) -> bool {
-        (OPEN..=CHROOT).contains(&m.mtype())
+        (OPEN..=IOCTL).contains(&m.mtype())
     }
 }
 
@@ -692,6 +721,13 @@ impl TryFrom<&Message> for VfsCall {
             FCHDIR => Fchdir { id, fd },
             UMASK => Umask { id, mask: mode? },
             CHROOT => Chroot { id, path: b1 },
+            IOCTL => Ioctl {
+                id,
+                fd,
+                req: p.flags.get(),
+                grant: b1.grant,
+                len: b1.len,
+            },
             SELECT => Select {
                 id,
                 nfds: fd,
@@ -780,6 +816,15 @@ pub enum VfsPmCall {
         /// The process.
         ep: Endpoint,
     },
+    /// `ep` became a session leader (a successful setsid): it loses its
+    /// controlling terminal; the next terminal it opens without
+    /// `O_NOCTTY` becomes its new one. -> 0.
+    SetSid {
+        /// Request id.
+        id: u64,
+        /// The process.
+        ep: Endpoint,
+    },
 }
 
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Default)]
@@ -807,7 +852,8 @@ impl VfsPmCall {
             | ExecCheck { id, .. }
             | ExecDone { id, .. }
             | SetCred { id, .. }
-            | Unpause { id, .. } => id,
+            | Unpause { id, .. }
+            | SetSid { id, .. } => id,
         }
     }
 
@@ -820,7 +866,8 @@ impl VfsPmCall {
             | ExecCheck { ep, .. }
             | ExecDone { ep, .. }
             | SetCred { ep, .. }
-            | Unpause { ep, .. } => ep,
+            | Unpause { ep, .. }
+            | SetSid { ep, .. } => ep,
         }
     }
 
@@ -869,13 +916,17 @@ impl VfsPmCall {
                 p.ep = U32::new(ep.0);
                 PM_UNPAUSE
             }
+            SetSid { ep, .. } => {
+                p.ep = U32::new(ep.0);
+                PM_SETSID
+            }
         };
         Message::with(t, &p)
     }
 
     /// Whether `m` carries a PM -> VFS call number.
     pub fn is_pm_call(m: &Message) -> bool {
-        (PM_FORK..=PM_UNPAUSE).contains(&m.mtype())
+        (PM_FORK..=PM_SETSID).contains(&m.mtype())
     }
 }
 
@@ -908,6 +959,7 @@ impl TryFrom<&Message> for VfsPmCall {
                 egid: p.egid.get(),
             },
             PM_UNPAUSE => Unpause { id, ep },
+            PM_SETSID => SetSid { id, ep },
             _ => return Err(Errno::ENOSYS),
         })
     }
@@ -1308,6 +1360,13 @@ mod tests {
                 cmd: fcntl::F_SETFL,
                 arg: -2,
             },
+            Ioctl {
+                id: 38,
+                fd: 0,
+                req: 2,
+                grant: GrantId(11),
+                len: 44,
+            },
         ];
         for c in calls {
             let m = c.to_message();
@@ -1353,6 +1412,7 @@ mod tests {
                 id: u64::MAX,
                 ep: e(0x43),
             },
+            SetSid { id: 6, ep: e(0x44) },
         ];
         for c in calls {
             let m = c.to_message();
