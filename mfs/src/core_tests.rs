@@ -681,8 +681,24 @@ fn corrupt_zone_numbers_are_eio_not_panics() {
     let mut f = FileSystem::mount_rw(MemBlocks::new(img)).unwrap();
     let mut buf = vec![0u8; 20 * 1024];
     assert_eq!(f.read(ino, 0, &mut buf), Err(Errno::EIO));
-    assert_eq!(f.write(ino, 3 * 1024, b"x", 3), Err(Errno::EIO));
+    // The bad pointer made the file system read-only (issue 14): later
+    // changes are refused before they touch anything.
+    assert!(f.is_read_only());
+    assert_eq!(f.write(ino, 3 * 1024, b"x", 3), Err(Errno::EROFS));
+    assert_eq!(f.truncate(ino, 0, 3), Err(Errno::EROFS));
+    // A fresh mount (forced: the image stayed unclean) that changes
+    // first: the same pointers stop the truncate before anything is freed.
+    let img = f.unmount().unwrap().into_image();
+    let forced = crate::MountOptions {
+        read_only: false,
+        force_rw_unclean: true,
+    };
+    let mut f = FileSystem::mount(MemBlocks::new(img), forced).unwrap();
+    let free = f.statvfs().unwrap().bfree;
     assert_eq!(f.truncate(ino, 0, 3), Err(Errno::EIO));
+    assert!(f.is_read_only());
+    assert_eq!(f.statvfs().unwrap().bfree, free, "nothing freed");
+    assert_eq!(f.stat(ino).unwrap().size, 20 * 1024, "size unchanged");
     // Out-of-range inode numbers from the caller.
     assert_eq!(f.stat(0), Err(Errno::EINVAL));
     assert_eq!(f.stat(10_000), Err(Errno::EINVAL));

@@ -696,13 +696,100 @@ impl<B: BlockAccess> FileSystem<B> {
         self.free_bit(false, self.g.bit_of_zone(zone))
     }
 
-    /// A zone number read from disk: 0 (hole) or a data zone, else EIO.
-    fn checked_zone(&self, z: u32) -> Result<u32> {
+    /// A zone number read from disk: 0 (hole) or a data zone. Anything
+    /// else is an inconsistency: EIO, and the file system goes read-only.
+    fn checked_zone(&mut self, z: u32) -> Result<u32> {
         if z == 0 || self.g.is_data_zone(z) {
             Ok(z)
         } else {
-            Err(Errno::EIO)
+            Err(self.inconsistent("block pointer outside the data area"))
         }
+    }
+
+    /// Whether bit `bit` of the inode (`imap`) or zone bitmap is set.
+    fn bit_is_set(&mut self, imap: bool, bit: u64) -> Result<bool> {
+        let (start, _, nbits) = self.map_geometry(imap);
+        if bit >= nbits {
+            return Err(Errno::EIO);
+        }
+        let bpb = self.g.bits_per_block();
+        let blk = start + (bit / bpb) as u32;
+        self.io
+            .read(blk, |d| format::bit_get(d, (bit % bpb) as usize))
+    }
+
+    /// Checks, before anything is changed, every zone that freeing file
+    /// blocks `>= first` of `inode` would touch: each pointer must lie in
+    /// the data area and each zone to be freed must be marked in use. A
+    /// failure is an inconsistency (EIO, read-only), so an unlink, rmdir,
+    /// rename or truncate either completes or leaves the tree as it was.
+    fn check_free_from(&mut self, inode: &DiskInode, first: u64) -> Result<()> {
+        if !inode.has_data_zones() {
+            return Ok(());
+        }
+        for slot in 0..NR_DZONES {
+            if slot as u64 >= first && inode.zone[slot] != 0 {
+                let z = self.checked_zone(inode.zone[slot])?;
+                self.check_in_use(z)?;
+            }
+        }
+        let n = u64::from(self.g.ptrs_per_block);
+        let mut base = NR_DZONES as u64;
+        let mut span = n;
+        for (slot, depth) in [(ZONE_IND, 1u32), (ZONE_DIND, 2), (ZONE_TIND, 3)] {
+            if slot >= self.g.nr_tzones {
+                break;
+            }
+            let z = self.checked_zone(inode.zone[slot])?;
+            if z != 0 && base + span > first {
+                self.check_in_use(z)?;
+                self.check_tree(z, depth, base, first)?;
+            }
+            base += span;
+            span = span.saturating_mul(n);
+        }
+        Ok(())
+    }
+
+    /// [`FileSystem::check_free_from`] below indirect block `z`.
+    fn check_tree(&mut self, z: u32, depth: u32, base: u64, first: u64) -> Result<()> {
+        let g = self.g;
+        let n = u64::from(g.ptrs_per_block);
+        let child_span = n.pow(depth - 1);
+        let entries: Vec<u32> = self.io.read(z, |d| {
+            (0..n as usize).map(|i| format::ind_get(&g, d, i)).collect()
+        })?;
+        for (i, &e) in entries.iter().enumerate() {
+            let child_base = base + i as u64 * child_span;
+            if e == 0 || child_base + child_span <= first {
+                continue;
+            }
+            let child = self.checked_zone(e)?;
+            self.check_in_use(child)?;
+            if depth > 1 {
+                self.check_tree(child, depth - 1, child_base, first)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A zone a file points at must be marked in use in the zone bitmap.
+    fn check_in_use(&mut self, zone: u32) -> Result<()> {
+        if self.bit_is_set(false, self.g.bit_of_zone(zone))? {
+            Ok(())
+        } else {
+            Err(self.inconsistent("a file's block is free in the zone bitmap"))
+        }
+    }
+
+    /// Before dropping the last link of `inode` (`ino`): its zones must be
+    /// sound to free (see [`FileSystem::check_free_from`]). An inode still
+    /// open is freed only at its last put; it is checked then.
+    fn check_last_link(&mut self, ino: u32, inode: &DiskInode, dropped: u16) -> Result<()> {
+        if inode.nlinks <= dropped && self.open_count(ino) == 0 {
+            self.check_free_from(inode, 0)?;
+        }
+        Ok(())
     }
 
     // -----------------------------------------------------------------------
@@ -1073,6 +1160,11 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         if !inode.is_reg() {
             return Err(Errno::EINVAL);
+        }
+        if size < u64::from(inode.size) {
+            // Checked whole first, so a damaged tree changes nothing.
+            let first_free = size.div_ceil(u64::from(self.g.block_size));
+            self.check_free_from(&inode, first_free)?;
         }
         let r = self.truncate_inode(&mut inode, size);
         inode.mtime = now;
@@ -1656,6 +1748,7 @@ impl<B: BlockAccess> FileSystem<B> {
         if inode.is_dir() {
             return Err(Errno::EISDIR);
         }
+        self.check_last_link(ino, &inode, 1)?;
         self.dir_set_ino(&dir, pos, 0)?;
         dir.mtime = now;
         dir.ctime = now;
@@ -1688,6 +1781,8 @@ impl<B: BlockAccess> FileSystem<B> {
         if !self.dir_is_empty(&inode)? {
             return Err(Errno::ENOTEMPTY);
         }
+        // A directory's links are its entry and its "."; both go.
+        self.check_last_link(ino, &inode, inode.nlinks)?;
         self.dir_set_ino(&dir, pos, 0)?;
         dir.nlinks = dir.nlinks.saturating_sub(1);
         dir.mtime = now;
@@ -1769,6 +1864,8 @@ impl<B: BlockAccess> FileSystem<B> {
             } else if t.is_dir() {
                 return Err(Errno::EISDIR);
             }
+            let dropped = if t.is_dir() { t.nlinks } else { 1 };
+            self.check_last_link(tino, &t, dropped)?;
         }
         let moving_dir_across = is_dir && old_dir != new_dir;
         let replacing_dir = target.is_some() && is_dir;

@@ -107,3 +107,91 @@ fn a_zeroed_zone_bitmap_is_never_trusted() {
         assert_eq!(after[zmap..zmap + 1024], before[zmap..zmap + 1024]);
     }
 }
+
+/// How a file's zone tree is damaged.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// An entry of its indirect block points past the device.
+    PointerOutOfRange,
+    /// Its first data zone is marked free in the zone bitmap.
+    ZoneMarkedFree,
+}
+
+/// An image with /big (20 KiB: direct and indirect blocks) and /other,
+/// damaged as `damage` says; and /big's inode number.
+fn damaged_big(version: Version, damage: Damage) -> (Vec<u8>, u32) {
+    let (img, _, _) = image(version);
+    let mut fs = FileSystem::mount_rw(MemBlocks::new(img)).unwrap();
+    let big = fs.write_path(b"/big", &[7u8; 20 * 1024], 0o644, 1).unwrap();
+    fs.write_path(b"/other", b"other\n", 0o644, 1).unwrap();
+    let g = *fs.geometry();
+    let first = fs.zone_of(big, 0).unwrap();
+    let mut img = fs.unmount().unwrap().into_image();
+    let bs = g.block_size as usize;
+    match damage {
+        Damage::PointerOutOfRange => {
+            // V2/V3 inode: 24 bytes of fields, then 32-bit zones; zone 7
+            // is the single-indirect block.
+            let (b, o) = g.inode_location(big);
+            let at = b as usize * bs + o + 24 + 7 * 4;
+            let ind = u32::from_le_bytes(img[at..at + 4].try_into().unwrap()) as usize;
+            img[ind * bs + 8..ind * bs + 12].copy_from_slice(&999_999u32.to_le_bytes());
+        }
+        Damage::ZoneMarkedFree => {
+            let zmap = g.zmap_start as usize * bs;
+            bit_set(&mut img[zmap..], g.bit_of_zone(first) as usize, false);
+        }
+    }
+    (img, big)
+}
+
+#[test]
+fn unlink_rename_and_truncate_that_meet_a_damaged_file_change_nothing() {
+    for v in [Version::V2, Version::V3] {
+        for damage in [Damage::PointerOutOfRange, Damage::ZoneMarkedFree] {
+            for op in ["unlink", "rename over", "truncate"] {
+                let (img, big) = damaged_big(v, damage);
+                let before = img.clone();
+                let mut fs = FileSystem::mount_rw(MemBlocks::new(img)).unwrap();
+                let free = fs.statvfs().unwrap();
+                let r = match op {
+                    "unlink" => fs.unlink(fs.root(), b"big", 2),
+                    "rename over" => fs.rename(fs.root(), b"other", fs.root(), b"big", 2),
+                    _ => fs.truncate(big, 0, 2),
+                };
+                let what = format!("{v:?} {damage:?} {op}");
+                assert_eq!(r, Err(Errno::EIO), "{what}");
+                // Both names as they were, the file whole, nothing freed.
+                assert_eq!(fs.resolve(b"/big", true), Ok(big), "{what}");
+                assert!(fs.resolve(b"/other", true).is_ok(), "{what}");
+                assert_eq!(fs.stat(big).unwrap().size, 20 * 1024, "{what}");
+                let now = fs.statvfs().unwrap();
+                assert_eq!((now.bfree, now.ffree), (free.bfree, free.ffree), "{what}");
+                went_read_only(&mut fs);
+                let after = fs.unmount().unwrap().into_image();
+                assert!(after[2048..] == before[2048..], "{what}: blocks changed");
+            }
+        }
+    }
+}
+
+#[test]
+fn rmdir_of_a_directory_whose_block_is_marked_free_changes_nothing() {
+    for v in [Version::V1, Version::V2, Version::V3] {
+        let (img, _, _) = image(v);
+        let mut fs = FileSystem::mount_rw(MemBlocks::new(img)).unwrap();
+        let d = fs.resolve(b"/d", true).unwrap();
+        let g = *fs.geometry();
+        let zone = fs.zone_of(d, 0).unwrap();
+        let mut img = fs.unmount().unwrap().into_image();
+        let zmap = g.zmap_start as usize * g.block_size as usize;
+        bit_set(&mut img[zmap..], g.bit_of_zone(zone) as usize, false);
+        let before = img.clone();
+        let mut fs = FileSystem::mount_rw(MemBlocks::new(img)).unwrap();
+        assert_eq!(fs.rmdir(fs.root(), b"d", 2), Err(Errno::EIO), "{v:?}");
+        assert_eq!(fs.resolve(b"/d", true), Ok(d), "{v:?}");
+        went_read_only(&mut fs);
+        let after = fs.unmount().unwrap().into_image();
+        assert!(after[2048..] == before[2048..], "{v:?}: blocks changed");
+    }
+}
