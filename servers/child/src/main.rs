@@ -16,6 +16,10 @@
 //! - `orphan FILE`: forks a grandchild and exits at once; the grandchild
 //!   waits until init has adopted it (its parent becomes 1), writes
 //!   `adopted by 1` to FILE and exits 0.
+//! - `asuser UID PROGRAM ARGS...`: gives up root (setuid UID) and execs
+//!   PROGRAM (a name is looked up in PATH) with ARGS; 127 if that fails.
+//! - `read PATH`: opens PATH, reads up to 4 KiB, prints
+//!   `child: read N bytes from PATH` and exits 0 (1 on an error).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -78,6 +82,30 @@ fn orphan(file: &str) -> i32 {
     }
 }
 
+fn as_user(uid: u32, argv: &[String]) -> i32 {
+    if let Err(e) = process::setuid(uid) {
+        println!("child: setuid {uid}: {}", strerror(e));
+        return 1;
+    }
+    let e = process::execvp(&argv[0], argv, &env::envp());
+    println!("child: {}: {}", argv[0], strerror(e));
+    127
+}
+
+fn read(path: &str) -> i32 {
+    let mut buf = [0u8; 4096];
+    match fs::File::open(path).and_then(|mut f| f.read(&mut buf)) {
+        Ok(n) => {
+            println!("child: read {n} bytes from {path}");
+            0
+        }
+        Err(e) => {
+            println!("child: {path}: {}", strerror(e));
+            1
+        }
+    }
+}
+
 fn main(args: &[String]) -> i32 {
     match args.get(1).map(String::as_str) {
         Some("check") => check(args),
@@ -113,8 +141,12 @@ fn main(args: &[String]) -> i32 {
             }
         },
         Some("orphan") => orphan(args.get(2).map_or("/tmp/orphan", String::as_str)),
+        Some("asuser") if args.len() > 3 => as_user(num(args.get(2)) as u32, &args[3..]),
+        Some("read") if args.len() == 3 => read(&args[2]),
         _ => {
-            println!("child: usage: child check|exit|fault|sleep|pause|write|exists|fd|orphan ...");
+            println!(
+                "child: usage: child check|exit|fault|sleep|pause|write|exists|fd|orphan|asuser|read ..."
+            );
             2
         }
     }
