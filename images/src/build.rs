@@ -63,6 +63,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("procbench", "procbench", "/bin/procbench"),
     ("utrue", "true", "/bin/true"),
     ("pmcheck", "pmcheck", "/bin/pmcheck"),
+    ("service", "service", "/bin/service"),
     ("test85", "test85", "/bin/test85"),
     ("test40", "test40", "/bin/test40"),
 ];
