@@ -46,6 +46,7 @@ pub const PROGRAMS: &[&str] = &[
     "blkclient",
     "memory",
     "slowdev",
+    "tty",
     "fsbench",
     "fsload",
     "vm",
