@@ -428,6 +428,33 @@ impl Client {
         self.value(sys, Grants(Vec::new()), VfsCall::Fcntl { id, fd, cmd, arg })
     }
 
+    /// ioctl(2): request `req` with `arg` in a read-write grant (none if
+    /// empty); the driver's value and the argument bytes after the call.
+    pub fn ioctl(&mut self, sys: &mut dyn Sys, fd: i32, req: u32, arg: &[u8]) -> R<(i64, Vec<u8>)> {
+        let mut gs = Grants(Vec::new());
+        let b = if arg.is_empty() {
+            Buf {
+                grant: GrantId(0),
+                len: 0,
+            }
+        } else {
+            Self::grant(sys, self.vfs, &mut gs, arg.to_vec(), GrantAccess::RW)?
+        };
+        let id = self.id();
+        let call = VfsCall::Ioctl {
+            id,
+            fd,
+            req,
+            grant: b.grant,
+            len: b.len,
+        };
+        let (a, mut bufs) = self.exchange(sys, gs, call)?;
+        let VfsAnswer::Value(v) = a else {
+            return Err(Errno::EBADCALL);
+        };
+        Ok((v, bufs.pop().unwrap_or_default()))
+    }
+
     /// pipe(2): (read end, write end).
     pub fn pipe(&mut self, sys: &mut dyn Sys) -> R<(i32, i32)> {
         let id = self.id();

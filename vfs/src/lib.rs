@@ -425,6 +425,8 @@ struct Pending {
     /// It may wait for ever (pipe or FIFO read, write or open, blocking
     /// select query, device read or write): a signal interrupts it.
     interruptible: bool,
+    /// The mount's (driver's) generation when it was sent.
+    generation: u32,
 }
 
 /// What to mount at start-up: the first entry is `/`.
@@ -724,6 +726,7 @@ impl Vfs {
                                 grants: Vec::new(),
                                 held: false,
                                 interruptible: false,
+                                generation: 0,
                             },
                         );
                     }
@@ -810,12 +813,18 @@ impl Vfs {
                 (None, None) => ops::with_bufs(op.req, id, bufs[0], bufs[1]).to_message(),
             };
             let is_cdev = op.cdev.is_some();
+            let generation = self
+                .st
+                .borrow()
+                .mounts
+                .get(op.mnt)
+                .map_or(0, |m| m.generation);
             self.stats.fs_requests += 1;
             let held = sys.request(ep, msg).is_err();
             if held && is_cdev {
                 // A character driver's state died with it: the job decides
                 // whether to ask the new instance again.
-                self.driver_died(op.mnt);
+                self.driver_died(op.mnt, generation);
                 for (g, _) in grants {
                     let _ = sys.grant_revoke(g);
                 }
@@ -836,6 +845,7 @@ impl Vfs {
                     grants,
                     held,
                     interruptible,
+                    generation,
                 },
             );
         }
@@ -912,16 +922,63 @@ impl Vfs {
         self.poll_job(sys, p.job);
     }
 
-    /// A bounce showed the driver dead: count the death once.
-    fn driver_died(&mut self, mnt: usize) {
+    /// A request sent to the driver at `generation` bounced (or could not
+    /// be sent): count the death once. If the generation moved on since
+    /// it was sent, the death was counted already — by another bounce, or
+    /// by DS telling of the new instance first (deliveries from different
+    /// senders are not ordered) — and is not counted again: a second count
+    /// would wait for a DS notice that never comes. (Had the moved-on
+    /// generation been an earlier death, a resend to the dead instance
+    /// fails at once and counts this one.)
+    fn driver_died(&mut self, mnt: usize, generation: u32) {
         let mut st = self.st.borrow_mut();
         if let Some(m) = st.mounts.get_mut(mnt)
             && !m.death_counted
+            && m.generation == generation
         {
             m.generation = m.generation.wrapping_add(1);
             m.death_counted = true;
         }
         st.cdev_ready.retain(|&(m, _), _| m != mnt);
+    }
+
+    /// The character drivers of mounts `mnts` were restarted: what they
+    /// were asked and have not answered is lost with the old instance.
+    /// A bounce does not always tell (a kernel counts a driver's answers
+    /// per requester, oldest request first, so answers to later requests
+    /// use up the bounces of held ones), so each such request ends with
+    /// [`DRIVER_DIED`] (its job asks again or fails). A request that
+    /// already reached the new instance (sent after the restart, before
+    /// this notice) is cancelled there; a driver ignores the cancel of a
+    /// request it does not know.
+    fn driver_restarted(&mut self, sys: &mut dyn Sys, mnts: &[usize]) {
+        use sys::proto::cdev::CdevRequest;
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| mnts.contains(&p.mnt))
+            .map(|(&i, _)| i)
+            .collect();
+        for id in ids {
+            let Some(p) = self.pending.remove(&id) else {
+                continue;
+            };
+            for (g, _) in p.grants {
+                let _ = sys.grant_revoke(g);
+            }
+            if let Ok(
+                CdevRequest::Read { minor, .. }
+                | CdevRequest::Write { minor, .. }
+                | CdevRequest::Ioctl { minor, .. },
+            ) = CdevRequest::try_from(&p.msg)
+            {
+                let _ = sys.send(p.to, CdevRequest::Cancel { id, minor }.to_message());
+            }
+            if !self.st.borrow_mut().abandoned.remove(&id) {
+                self.st.borrow_mut().results.insert(id, Err(DRIVER_DIED));
+                self.poll_job(sys, p.job);
+            }
+        }
     }
 
     /// Fetch the next DS change without blocking (VFS never blocks: a
@@ -946,9 +1003,10 @@ impl Vfs {
                     self.server_down(sys, &c.key);
                 }
                 if c.ty == Some(DsType::Label) && !c.deleted {
+                    let mut restarted = Vec::new();
                     let mut st = self.st.borrow_mut();
-                    for m in st.mounts.iter_mut().filter(|m| m.label == c.key) {
-                        if m.ep == Endpoint::NONE {
+                    for (i, m) in st.mounts.iter_mut().enumerate() {
+                        if m.label != c.key || m.ep == Endpoint::NONE {
                             continue;
                         }
                         m.down = false;
@@ -959,8 +1017,11 @@ impl Vfs {
                             } else {
                                 m.generation = m.generation.wrapping_add(1);
                             }
+                            restarted.push(i);
                         }
                     }
+                    drop(st);
+                    self.driver_restarted(sys, &restarted);
                 }
                 self.ds_check(sys);
             }
@@ -1106,14 +1167,16 @@ impl Vfs {
         }
         let cdev_mnt = self.pending.get(&id).and_then(|p| {
             let st = self.st.borrow();
-            st.mounts.get(p.mnt).and_then(|m| m.cdev.map(|_| p.mnt))
+            st.mounts
+                .get(p.mnt)
+                .and_then(|m| m.cdev.map(|_| (p.mnt, p.generation)))
         });
-        if let Some(mnt) = cdev_mnt {
+        if let Some((mnt, generation)) = cdev_mnt {
             // The driver died with the request: it ends with
             // [`DRIVER_DIED`] (the job asks the new instance again or fails
             // with EIO); files open on the driver are reopened on their
             // next use.
-            self.driver_died(mnt);
+            self.driver_died(mnt, generation);
             if let Some(p) = self.pending.remove(&id) {
                 for (g, _) in p.grants {
                     let _ = sys.grant_revoke(g);

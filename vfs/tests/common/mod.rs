@@ -3,6 +3,7 @@
 //! that make blocking POSIX calls.
 #![allow(dead_code)]
 
+pub mod puppets;
 pub mod workload;
 
 use libbdev::{Access, BdevDevice, SimDriver};
@@ -87,6 +88,10 @@ pub fn world_with(
 /// An extra character driver: (major, label, process), spawned unsupervised.
 pub type ExtraDriver = (u32, String, Box<dyn Process>);
 
+/// A character driver RS supervises (restarted in place after a crash,
+/// stateless): (major, label, program).
+pub type SupervisedDriver = (u32, &'static str, fn() -> Box<dyn Process>);
+
 /// [`world_with`] plus extra character drivers.
 pub fn world_full(
     seed: u64,
@@ -96,6 +101,39 @@ pub fn world_full(
     bdev: Option<(u32, SharedDriver)>,
     bs: u32,
     extra: Vec<ExtraDriver>,
+) -> World {
+    world_build(seed, n_fs, cfg, policy, bdev, bs, extra, Vec::new(), None)
+}
+
+/// One stateful MFS (and PFS, the loopback device) plus `drivers` under
+/// RS; VFS treats devices of major `tty_major` as terminals. Ready.
+pub fn world_drivers(seed: u64, drivers: Vec<SupervisedDriver>, tty_major: u32) -> World {
+    let mut w = world_build(
+        seed,
+        1,
+        MfsConfig::default(),
+        Policy::Stateful,
+        None,
+        4096,
+        Vec::new(),
+        drivers,
+        Some(tty_major),
+    );
+    w.wait_ready();
+    w
+}
+
+#[allow(clippy::too_many_arguments)]
+fn world_build(
+    seed: u64,
+    n_fs: usize,
+    cfg: MfsConfig,
+    policy: Policy,
+    bdev: Option<(u32, SharedDriver)>,
+    bs: u32,
+    extra: Vec<ExtraDriver>,
+    supervised: Vec<SupervisedDriver>,
+    tty_major: Option<u32>,
 ) -> World {
     let mut sim = Sim::new(SimConfig::new(seed));
     sim::system::register_programs(&mut sim);
@@ -149,6 +187,10 @@ pub fn world_full(
     table.push(svc("pfs", Policy::Stateful));
     // A character driver (loopback, 64-byte FIFO, stateless) as major 4.
     table.push(svc("loopdev", Policy::Restart));
+    for &(_, label, program) in &supervised {
+        sim.register(label, move || program());
+        table.push(svc(label, Policy::Restart));
+    }
     let started = sim.start_rs(Box::new(Rs::new(RsConfig::with_table(table))));
     assert!(started.is_ok());
     let ok = sim.run_until(100 * HZ, |s| {
@@ -174,6 +216,12 @@ pub fn world_full(
     for (major, label, p) in extra {
         let ep = sim.spawn_user(&label, p).unwrap();
         v = v.with_char_driver(major, &label, ep);
+    }
+    for (major, label, _) in supervised {
+        v = v.with_char_driver(major, label, sim.endpoint_of(label).unwrap());
+    }
+    if let Some(m) = tty_major {
+        v = v.with_tty_major(m);
     }
     let vfs = sim
         .spawn_user_with("vfs", Box::new(v), Privileges::service())
