@@ -7,8 +7,8 @@
 //!
 //! Reads and writes that cannot complete are suspended and answered when
 //! they can (or with `EINTR` on cancel; a write cancelled part-way answers
-//! the bytes it moved); a select with `notify` that finds nothing ready is
-//! answered later with `SelectReady`. ^C and ^\ (and SIGHUP when a master
+//! the bytes it moved); a select with `notify` watches the ops not ready
+//! now, and each becoming ready is reported with `SelectReady` (MINIX). ^C and ^\ (and SIGHUP when a master
 //! closes, SIGWINCH on a new window size) go to the line's foreground
 //! process group through PM's `SigGroup`, sent asynchronously (PM's answer
 //! is ignored). After every event whose effect a restart must keep
@@ -277,9 +277,11 @@ impl<S: Serial> Tty<S> {
         self.dirty = true;
     }
 
-    fn serial_out(&mut self) {
+    /// Hand console output to the device; whether any went.
+    fn serial_out(&mut self) -> bool {
+        let before = self.console.out.len();
         if self.console.stopped {
-            return;
+            return false;
         }
         while !self.console.out.is_empty() {
             let n = {
@@ -292,6 +294,7 @@ impl<S: Serial> Tty<S> {
             self.stats.tx_bytes += n as u64;
             self.console.out.drain(..n);
         }
+        self.console.out.len() != before
     }
 
     // ---- requests ----
@@ -479,9 +482,9 @@ impl<S: Serial> Tty<S> {
     /// output, then select notifications; until nothing changes.
     fn progress(&mut self, cx: &mut Ctx<'_>) {
         for _ in 0..8 {
-            let mut moved = self.run_writes(cx);
+            let mut moved = self.serial_out();
+            moved |= self.run_writes(cx);
             moved |= self.run_reads(cx);
-            self.serial_out();
             if !moved {
                 break;
             }
@@ -515,7 +518,11 @@ impl<S: Serial> Tty<S> {
                 }
                 Err(e) => {
                     self.writes.remove(i);
-                    let r = if w.done > 0 { Ok(w.done as u32) } else { Err(e) };
+                    let r = if w.done > 0 {
+                        Ok(w.done as u32)
+                    } else {
+                        Err(e)
+                    };
                     reply(cx, w.client, w.id, r);
                     moved = true;
                 }
@@ -560,7 +567,7 @@ impl<S: Serial> Tty<S> {
                 _ => {
                     self.line_mut(d).write(&buf);
                     if d == Dev::Console {
-                        self.serial_out();
+                        let _ = self.serial_out();
                     }
                 }
             }
@@ -624,9 +631,10 @@ impl<S: Serial> Tty<S> {
         for (client, minor, ops) in core::mem::take(&mut self.selects) {
             let ready = Dev::of(minor).map_or(0, |d| self.ready(d)) & ops;
             if ready != 0 {
-                let _ = cx
-                    .sys
-                    .send(client, CdevReply::SelectReady { minor, ops: ready }.to_message());
+                let _ = cx.sys.send(
+                    client,
+                    CdevReply::SelectReady { minor, ops: ready }.to_message(),
+                );
             } else {
                 keep.push((client, minor, ops));
             }
@@ -658,7 +666,9 @@ impl<S: Serial> Tty<S> {
         let done = |id, result| Some(CdevReply::Done { id, result });
         match r {
             CdevRequest::Open { id, minor, .. } => {
-                let res = Dev::of(minor).ok_or(Errno::ENXIO).and_then(|d| self.open(d));
+                let res = Dev::of(minor)
+                    .ok_or(Errno::ENXIO)
+                    .and_then(|d| self.open(d));
                 done(id, res)
             }
             CdevRequest::Close { id, minor } => match Dev::of(minor) {
@@ -793,14 +803,16 @@ impl<S: Serial> Tty<S> {
                 };
                 let ops = ops & (sel::READ | sel::WRITE | sel::EXCEPT);
                 let ready = self.ready(d) & ops;
-                if ready == 0 && notify {
+                // As MINIX: the ops not ready now are watched.
+                let watch = ops & !ready;
+                if watch != 0 && notify {
                     match self
                         .selects
                         .iter_mut()
                         .find(|(c, m, _)| *c == from && *m == minor)
                     {
-                        Some(s) => s.2 |= ops,
-                        None => self.selects.push((from, minor, ops)),
+                        Some(s) => s.2 |= watch,
+                        None => self.selects.push((from, minor, watch)),
                     }
                 }
                 Some(CdevReply::Select {
@@ -827,9 +839,7 @@ impl<S: Serial> Tty<S> {
 
 fn reply(cx: &mut Ctx<'_>, to: Endpoint, id: u64, result: Result<u32, Errno>) {
     // The client may have died meanwhile; nothing to do then.
-    let _ = cx
-        .sys
-        .send(to, CdevReply::Done { id, result }.to_message());
+    let _ = cx.sys.send(to, CdevReply::Done { id, result }.to_message());
 }
 
 impl<S: Serial + 'static> Service for Tty<S> {
@@ -840,9 +850,9 @@ impl<S: Serial + 'static> Service for Tty<S> {
         {
             match self.restore(st) {
                 Ok(()) => restored = true,
-                Err(e) => cx
-                    .sys
-                    .log(&format!("tty: saved state unreadable ({e}); starting fresh")),
+                Err(e) => cx.sys.log(&format!(
+                    "tty: saved state unreadable ({e}); starting fresh"
+                )),
             }
         }
         self.serial.start()?;
