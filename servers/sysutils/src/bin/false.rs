@@ -1,5 +1,4 @@
-//! `/bin/true`: exits 0 (the small static program of the fork+exec
-//! benchmark).
+//! `/bin/false`: exits 1.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -11,5 +10,5 @@ use alloc::string::String;
 ulib::main!(main);
 
 fn main(_args: &[String]) -> i32 {
-    0
+    1
 }
