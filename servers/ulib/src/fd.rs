@@ -1,5 +1,5 @@
 //! File descriptors: the raw POSIX calls on numbers (read, write, close,
-//! lseek, dup, dup2, pipe, fcntl, fstat, select), each one VFS request
+//! lseek, dup, dup2, pipe, fcntl, ioctl, fstat, select), each one VFS request
 //! with the caller's buffer granted to VFS for the call. [`crate::fs::File`]
 //! wraps a descriptor that closes itself.
 
@@ -136,6 +136,40 @@ pub fn dup2(fd: Fd, fd2: Fd) -> Result<Fd> {
         crate::io::descriptor_changed(fd2);
     }
     r
+}
+
+/// ioctl(2): device request `req` with `arg` as its argument buffer
+/// (read by the driver for a request that sets something, written for one
+/// that gets; empty for none); the driver's value. `ENOTTY` for a
+/// descriptor that is not a character device. Terminal requests:
+/// [`crate::term`].
+pub fn ioctl(fd: Fd, req: u32, arg: &mut [u8]) -> Result<i64> {
+    let id = ipc::next_id();
+    if arg.is_empty() {
+        let grant = sys::GrantId(0);
+        return vfs_value(
+            id,
+            VfsCall::Ioctl {
+                id,
+                fd,
+                req,
+                grant,
+                len: 0,
+            },
+        );
+    }
+    let g = Grant::write(Server::Vfs, arg)?;
+    let b = g.buf()?;
+    vfs_value(
+        id,
+        VfsCall::Ioctl {
+            id,
+            fd,
+            req,
+            grant: b.grant,
+            len: b.len,
+        },
+    )
 }
 
 /// pipe(2): (read end, write end).

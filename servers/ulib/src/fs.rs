@@ -17,8 +17,8 @@ use sys::proto::vfs::{VfsAnswer, VfsCall};
 
 pub use sys::proto::vfs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 pub use sys::proto::vfs::oflag::{
-    O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR,
-    O_TRUNC, O_WRONLY,
+    O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOCTTY, O_NONBLOCK, O_RDONLY,
+    O_RDWR, O_TRUNC, O_WRONLY,
 };
 
 /// Calls VFS with `path` granted (readable) as the call's path buffer.
@@ -273,6 +273,7 @@ pub struct OpenOptions {
     create_new: bool,
     directory: bool,
     cloexec: bool,
+    no_ctty: bool,
     mode: u16,
 }
 
@@ -294,6 +295,7 @@ impl OpenOptions {
             create_new: false,
             directory: false,
             cloexec: false,
+            no_ctty: false,
             mode: 0o644,
         }
     }
@@ -337,6 +339,12 @@ impl OpenOptions {
         self.cloexec = on;
         self
     }
+    /// A terminal opened by a session leader without one does not become
+    /// its controlling terminal (`O_NOCTTY`).
+    pub fn no_ctty(&mut self, on: bool) -> &mut Self {
+        self.no_ctty = on;
+        self
+    }
     /// Permission bits of a created file (before the umask).
     pub fn mode(&mut self, mode: u16) -> &mut Self {
         self.mode = mode;
@@ -368,6 +376,9 @@ impl OpenOptions {
         }
         if self.cloexec {
             f |= O_CLOEXEC;
+        }
+        if self.no_ctty {
+            f |= O_NOCTTY;
         }
         f
     }
@@ -671,6 +682,14 @@ mod tests {
         assert_eq!(
             OpenOptions::new().read(true).cloexec(true).flags(),
             O_RDONLY | O_CLOEXEC
+        );
+        assert_eq!(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .no_ctty(true)
+                .flags(),
+            O_RDWR | O_NOCTTY
         );
     }
 }

@@ -46,6 +46,7 @@ pub mod path;
 pub mod process;
 pub mod service;
 pub mod signal;
+pub mod term;
 pub mod time;
 
 pub use errno::{Errno, Result};
