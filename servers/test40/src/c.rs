@@ -8,6 +8,7 @@
 use crate::{bit, pause_secs, select, sets};
 use alloc::format;
 use minixtest::Subtest;
+use ulib::errno::strerror;
 use ulib::fd::{self, Fd};
 use ulib::fs::{self, O_RDONLY, O_WRONLY};
 use ulib::process;
@@ -16,29 +17,39 @@ const SENDSTRING: &[u8] = b"minixrocks";
 
 /// The first free pair, as MINIX's `open_terminal`: (slave opened
 /// write-only for the child, master opened read-only for the parent).
+/// The master is opened first: MINIX opens the slave first, which
+/// old-style ptys allow, but that order is test77's business (a, c);
+/// this subtest is about select.
 fn open_terminal(s: &mut Subtest) -> (Fd, Fd) {
-    let mut seen = false;
+    let mut why = None;
     for n in (0..4).rev() {
         let slave = format!("/dev/ttyp{n}");
         let master = format!("/dev/ptyp{n}");
         if !fs::exists(&master) {
             continue;
         }
-        seen = true;
-        let Ok(w) = fs::open_fd(&slave, O_WRONLY, 0) else {
-            continue;
+        let r = match fs::open_fd(&master, O_RDONLY, 0) {
+            Ok(r) => r,
+            Err(err) => {
+                why = Some(format!("{master}: {}", strerror(err)));
+                continue;
+            }
         };
-        match fs::open_fd(&master, O_RDONLY, 0) {
-            Ok(r) => return (w, r),
-            Err(_) => {
-                let _ = fd::close(w);
+        match fs::open_fd(&slave, O_WRONLY, 0) {
+            Ok(w) => return (w, r),
+            Err(err) => {
+                why = Some(format!("{slave}: {}", strerror(err)));
+                let _ = fd::close(r);
             }
         }
     }
-    if !seen {
-        s.skip("no pseudo terminals (/dev/ptyp0..3)");
+    match why {
+        None => s.skip("no pseudo terminals (/dev/ptyp0..3)"),
+        Some(why) => s.e(
+            1,
+            format!("no pseudo terminal pair could be opened ({why})"),
+        ),
     }
-    s.e(1, "no free pseudo terminal pair among /dev/ptyp0..3");
     s.finish()
 }
 
