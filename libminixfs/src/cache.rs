@@ -9,6 +9,7 @@
 //! * at most one slot holds a given (device, block), whatever its size.
 
 use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -61,7 +62,17 @@ pub struct Counters {
     pub flush_requests: u64,
     /// `change_blockusage` calls that had to clamp.
     pub usage_clamps: u64,
+    /// Device flushes (barriers) sent by write-back: one per ordering
+    /// layer of a flush.
+    pub barriers: u64,
+    /// Flushes forced by [`Cache::order`] because the new constraint
+    /// closed a cycle.
+    pub order_flushes: u64,
 }
+
+/// Most blocks [`Cache::order`] visits looking for a cycle before it
+/// flushes instead.
+const ORDER_SEARCH_LIMIT: usize = 4096;
 
 /// File-system block usage as last told by the file server
 /// ([`Cache::set_blockusage`], [`Cache::change_blockusage`]).
@@ -114,6 +125,12 @@ pub(crate) struct Inner {
     defer_checksums: bool,
     /// Slots modified since the last seal.
     stale: Vec<u32>,
+    /// Write-ordering constraints: (dev, block) -> blocks of that device
+    /// that must be written (and flushed) before it.
+    edges: BTreeMap<(Dev, BlockNo), BTreeSet<BlockNo>>,
+    /// The same constraints from the other end: (dev, block) -> blocks that
+    /// wait for it.
+    succ: BTreeMap<(Dev, BlockNo), BTreeSet<BlockNo>>,
 }
 
 /// The block cache of one file server. Single-threaded: interior
@@ -272,6 +289,8 @@ impl Inner {
             checksum_clean: true,
             defer_checksums: false,
             stale: Vec::new(),
+            edges: BTreeMap::new(),
+            succ: BTreeMap::new(),
         }
     }
 
@@ -849,10 +868,49 @@ impl Inner {
         Ok((nread, held))
     }
 
-    /// Write back every unreferenced dirty block of `dev`, sorted by block
-    /// number, consecutive blocks coalesced into one vectored write of at
-    /// most [`MAX_SEGMENTS`] blocks. Returns blocks written.
+    /// Whether (dev, block) is cached and dirty.
+    fn dirty(&self, dev: Dev, block: BlockNo) -> bool {
+        self.lookup(dev, block)
+            .is_some_and(|i| self.region.slots[i as usize].meta.dirty)
+    }
+
+    /// Write back every unreferenced dirty block of `dev` in ordering
+    /// layers: a layer is every writable block whose ordering predecessors
+    /// ([`Cache::order`]) are all clean; each layer is written sorted by
+    /// block number, consecutive blocks coalesced into one vectored write of
+    /// at most [`MAX_SEGMENTS`] blocks, and ended by the device's `flush`
+    /// (a barrier). Without ordering constraints there is one layer.
+    /// Blocks waiting for a block that cannot be written (referenced) stay
+    /// dirty. Returns blocks written.
     fn flush_dev(&mut self, dev: Dev) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            // Without constraints one layer writes everything writable.
+            let constrained = self.edges.keys().any(|(d, _)| *d == dev);
+            let n = self.flush_layer(dev)?;
+            total += n;
+            if n == 0 || !constrained {
+                break;
+            }
+        }
+        // Every edge of a device with nothing dirty left is satisfied.
+        if !self.edges.is_empty()
+            && !self
+                .region
+                .slots
+                .iter()
+                .any(|s| s.meta.dev == dev && s.meta.dirty)
+        {
+            self.edges.retain(|(d, _), _| *d != dev);
+            self.succ.retain(|(d, _), _| *d != dev);
+        }
+        Ok(total)
+    }
+
+    /// One layer of [`Inner::flush_dev`]: writes the dirty unreferenced
+    /// blocks of `dev` with no dirty predecessor, then flushes the device.
+    /// Returns blocks written (0: nothing was writable, no flush sent).
+    fn flush_layer(&mut self, dev: Dev) -> Result<usize> {
         let bs = self.block_size(dev).ok_or(CacheError::NoDevice)?;
         let mut list: Vec<(BlockNo, u32)> = self
             .region
@@ -864,6 +922,13 @@ impl Inner {
             })
             .map(|(i, s)| (s.meta.block, i as u32))
             .collect();
+        if !self.edges.is_empty() {
+            list.retain(|(b, _)| {
+                self.edges
+                    .get(&(dev, *b))
+                    .is_none_or(|before| before.iter().all(|p| !self.dirty(dev, *p)))
+            });
+        }
         if list.is_empty() {
             return Ok(0);
         }
@@ -934,10 +999,88 @@ impl Inner {
             return Err(e);
         }
         self.handles[hidx].device.flush()?;
+        self.counters.barriers += 1;
+        if !self.edges.is_empty() {
+            for &(b, _) in &list {
+                self.drop_edges_of(dev, b);
+            }
+        }
         if self.nr_live > self.region.capacity {
             self.trim();
         }
         Ok(written)
+    }
+
+    /// Forget the ordering edges into and out of (dev, b): it was written.
+    fn drop_edges_of(&mut self, dev: Dev, b: BlockNo) {
+        if let Some(before) = self.edges.remove(&(dev, b)) {
+            for p in before {
+                if let Some(s) = self.succ.get_mut(&(dev, p)) {
+                    s.remove(&b);
+                    if s.is_empty() {
+                        self.succ.remove(&(dev, p));
+                    }
+                }
+            }
+        }
+        if let Some(after) = self.succ.remove(&(dev, b)) {
+            for a in after {
+                if let Some(s) = self.edges.get_mut(&(dev, a)) {
+                    s.remove(&b);
+                    if s.is_empty() {
+                        self.edges.remove(&(dev, a));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a chain of edges leads from `from` to `to` through dirty
+    /// blocks of `dev` (true as well when the search grows past a bound:
+    /// the caller then flushes rather than risk a cycle).
+    fn reaches(&self, dev: Dev, from: BlockNo, to: BlockNo) -> bool {
+        let mut stack = vec![from];
+        let mut seen = BTreeSet::new();
+        while let Some(b) = stack.pop() {
+            if b == to {
+                return true;
+            }
+            if !seen.insert(b) {
+                continue;
+            }
+            if seen.len() > ORDER_SEARCH_LIMIT {
+                return true;
+            }
+            if let Some(next) = self.succ.get(&(dev, b)) {
+                stack.extend(next.iter().copied().filter(|&n| self.dirty(dev, n)));
+            }
+        }
+        false
+    }
+
+    fn order(&mut self, dev: Dev, before: BlockNo, after: BlockNo) -> Result<bool> {
+        if before == after || !self.dirty(dev, before) {
+            return Ok(false);
+        }
+        if self
+            .edges
+            .get(&(dev, after))
+            .is_some_and(|s| s.contains(&before))
+        {
+            return Ok(false);
+        }
+        if self.reaches(dev, after, before) {
+            // `after` must already precede `before`: write everything now,
+            // in order, so `before` is durable and no edge is needed.
+            self.flush_dev(dev)?;
+            if self.dirty(dev, before) {
+                return Err(CacheError::Busy);
+            }
+            return Ok(true);
+        }
+        self.edges.entry((dev, after)).or_default().insert(before);
+        self.succ.entry((dev, before)).or_default().insert(after);
+        Ok(false)
     }
 
     /// Write `blocks` (sorted (block, slot) pairs) with one request each,
@@ -1145,6 +1288,8 @@ impl Cache {
             }
         }
         g.region.devs.retain(|d| d.dev != dev);
+        g.edges.retain(|(d, _), _| *d != dev);
+        g.succ.retain(|(d, _), _| *d != dev);
         Ok(g.handles.remove(k).device)
     }
 
@@ -1272,7 +1417,8 @@ impl Cache {
     /// Write back every unreferenced dirty block of `dev` (MINIX
     /// `lmfs_flushdev`): sorted by block number, each run of consecutive
     /// blocks one vectored write of at most 64 blocks, then the device's
-    /// `flush`. Referenced blocks are never written (the file server may be
+    /// `flush`. Blocks under ordering constraints ([`Cache::order`]) are
+    /// written in layers, each ended by the device's `flush`. Referenced blocks are never written (the file server may be
     /// half-way through changing them). A short write marks the fully
     /// written blocks clean and retries from the first unwritten block; a
     /// write that makes no progress stops the flush and is returned as the
@@ -1280,6 +1426,40 @@ impl Cache {
     /// block and only prints). Returns blocks written.
     pub fn flush_dev(&self, dev: Dev) -> Result<usize> {
         self.inner.borrow_mut().flush_dev(dev)
+    }
+
+    /// Write ordering (not in MINIX): the current contents of `before`
+    /// must be written, and the device flushed, before `after` is written
+    /// at all. Call it before changing `after` in a way that depends on
+    /// `before`. Nothing is recorded when `before` is clean (already
+    /// durable) or is `after` itself (one block is written whole). Every
+    /// write-back ([`Cache::flush_dev`], eviction, detach) honours the
+    /// constraints, writing in layers with a device flush between them;
+    /// a constraint is forgotten once `before` is written.
+    ///
+    /// If `after` must already precede `before` (directly or through other
+    /// constraints) the new one would close a cycle: the device is flushed
+    /// first, in order, so `before` is durable and nothing needs recording.
+    /// Returns whether that flush happened. Errors: the flush's error;
+    /// `Busy` if `before` could not be written (it is referenced).
+    pub fn order(&self, dev: Dev, before: BlockNo, after: BlockNo) -> Result<bool> {
+        let mut g = self.inner.borrow_mut();
+        let flushed = g.order(dev, before, after)?;
+        if flushed {
+            g.counters.order_flushes += 1;
+        }
+        Ok(flushed)
+    }
+
+    /// Ordering constraints currently recorded for `dev` (pairs
+    /// `(before, after)`), for tests and statistics.
+    pub fn order_constraints(&self, dev: Dev) -> Vec<(BlockNo, BlockNo)> {
+        let g = self.inner.borrow();
+        g.edges
+            .iter()
+            .filter(|((d, _), _)| *d == dev)
+            .flat_map(|((_, a), before)| before.iter().map(move |b| (*b, *a)))
+            .collect()
     }
 
     /// [`Cache::flush_dev`] for every attached device (MINIX
@@ -1305,6 +1485,8 @@ impl Cache {
             h.ra_window = 1;
             h.size = None;
         }
+        g.edges.retain(|(d, _), _| *d != dev);
+        g.succ.retain(|(d, _), _| *d != dev);
     }
 
     /// The file system freed `block`: forget it if cached, even if

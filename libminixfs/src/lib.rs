@@ -10,6 +10,10 @@
 //!   drop, with [`How::Normal`] / [`How::NoRead`] / [`How::Peek`]; dirty
 //!   marking; [`Cache::flush_dev`] / [`Cache::flush_all`] (sorted,
 //!   coalesced vectored writes of unreferenced dirty blocks);
+//!   [`Cache::order`]: write-ordering constraints between blocks, honoured
+//!   by every write-back (flush, eviction) in layers separated by device
+//!   flushes, so a file server can keep its image consistent across a
+//!   power cut;
 //!   [`Cache::invalidate`], [`Cache::free_block`], [`Cache::zero_block`],
 //!   [`Cache::resize`]; LRU replacement over an intrusive list and a hash
 //!   index keyed by (device, block).

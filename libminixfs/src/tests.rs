@@ -918,3 +918,103 @@ fn adopt_keeps_block_usage_and_partial_dirty_blocks() {
     assert!(!report.usage_kept);
     assert_eq!(c.stats(), BlockUsage::default());
 }
+
+/// The device requests of `dev` as (write position in blocks | flush).
+fn write_log(dev: &TestDev) -> Vec<Option<u64>> {
+    dev.0
+        .borrow()
+        .log
+        .iter()
+        .filter_map(|r| match r {
+            Req::Write { pos, .. } => Some(Some(pos / BS as u64)),
+            Req::Flush => Some(None),
+            Req::Read { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn order_writes_in_layers_with_a_flush_between() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 9, 9);
+    fill(&c, 3, 3);
+    fill(&c, 5, 5);
+    // 9 before 3, 3 before 5: three layers despite block order.
+    assert!(!c.order(D, 9, 3).unwrap());
+    assert!(!c.order(D, 3, 5).unwrap());
+    assert_eq!(c.order_constraints(D).len(), 2);
+    assert_eq!(c.flush_dev(D).unwrap(), 3);
+    assert_eq!(
+        write_log(&dev),
+        vec![Some(9), None, Some(3), None, Some(5), None]
+    );
+    assert!(c.order_constraints(D).is_empty());
+    assert_eq!(c.counters().barriers, 3);
+    // Without constraints: one sorted layer, one flush.
+    dev.0.borrow_mut().log.clear();
+    fill(&c, 9, 1);
+    fill(&c, 3, 1);
+    assert_eq!(c.flush_dev(D).unwrap(), 2);
+    assert_eq!(write_log(&dev), vec![Some(3), Some(9), None]);
+}
+
+#[test]
+fn order_on_a_clean_block_or_itself_records_nothing() {
+    let (c, _dev) = setup(16, 64);
+    fill(&c, 2, 2);
+    c.get_block(D, 4, How::Normal).unwrap();
+    assert!(!c.order(D, 4, 2).unwrap());
+    assert!(!c.order(D, 2, 2).unwrap());
+    assert!(c.order_constraints(D).is_empty());
+}
+
+#[test]
+fn order_closing_a_cycle_flushes_first() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 1);
+    fill(&c, 2, 2);
+    c.order(D, 1, 2).unwrap();
+    // 2 before 1 would close the cycle: everything is written in order.
+    assert!(c.order(D, 2, 1).unwrap());
+    assert_eq!(write_log(&dev), vec![Some(1), None, Some(2), None]);
+    assert_eq!(c.dirty_count(D), 0);
+    assert_eq!(c.counters().order_flushes, 1);
+    assert!(c.order_constraints(D).is_empty());
+}
+
+#[test]
+fn eviction_honours_order() {
+    let (c, dev) = setup(6, 64);
+    for b in 10..16 {
+        fill(&c, b, b as u8);
+    }
+    // Each block waits for the next one up.
+    for b in 10..15 {
+        c.order(D, b + 1, b).unwrap();
+    }
+    // A miss evicts: the whole device is written back in order.
+    c.get_block(D, 40, How::Normal).unwrap();
+    let log = write_log(&dev);
+    let order: Vec<u64> = log.iter().flatten().copied().collect();
+    assert_eq!(order, vec![15, 14, 13, 12, 11, 10]);
+    assert_eq!(log.iter().filter(|e| e.is_none()).count(), 6);
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn a_referenced_predecessor_holds_back_its_successors() {
+    let (c, dev) = setup(16, 64);
+    fill(&c, 1, 1);
+    fill(&c, 2, 2);
+    fill(&c, 3, 3);
+    c.order(D, 1, 2).unwrap();
+    let held = c.get_block(D, 1, How::Normal).unwrap();
+    assert_eq!(c.flush_dev(D).unwrap(), 1);
+    assert_eq!(write_log(&dev), vec![Some(3), None]);
+    drop(held);
+    assert_eq!(c.flush_dev(D).unwrap(), 2);
+    assert_eq!(
+        write_log(&dev),
+        vec![Some(3), None, Some(1), None, Some(2), None]
+    );
+}
