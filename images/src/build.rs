@@ -62,6 +62,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("child", "child", "/bin/child"),
     ("proctest", "proctest", "/bin/proctest"),
     ("procbench", "procbench", "/bin/procbench"),
+    ("sh", "sh", "/bin/sh"),
     ("sysutils", "true", "/bin/true"),
     ("sysutils", "false", "/bin/false"),
     ("sysutils", "wc", "/bin/wc"),

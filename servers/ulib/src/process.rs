@@ -300,6 +300,9 @@ pub fn reboot(how: u32) -> Result<()> {
 /// both to VM read-only and asks PM to replace this program. Returns only
 /// on failure (`ENOENT`, `EACCES`, `ENOEXEC`, `ENOMEM`, `E2BIG`...), with
 /// the caller intact. `PWD` is added to the environment when missing.
+/// A file starting with `#!` is a script: its interpreter is exec'd with
+/// `[interpreter, optional argument, path, argv[1..]...]` (up to 4 levels
+/// of scripts naming scripts, `ELOOP` beyond; see [`parse_shebang`]).
 pub fn exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) -> Errno {
     match try_exec(path, argv, envp) {
         Ok(never) => match never {},
@@ -333,7 +336,64 @@ pub fn execvp<A: AsRef<str>, E: AsRef<str>>(name: &str, argv: &[A], envp: &[E]) 
 
 enum Never {}
 
+/// Interpreter levels followed (`#!` naming a script naming a script...).
+const MAX_INTERPRETERS: u32 = 4;
+
+/// The interpreter and its optional argument from a `#!` first line
+/// (`#!/bin/sh -e` gives `("/bin/sh", Some("-e"))`): `None` if `image`
+/// does not start with `#!`, `Some(Err(ENOEXEC))` if no interpreter is
+/// named. Everything after the interpreter's name, blanks trimmed, is one
+/// argument (as Linux and MINIX do); the line is read up to 255 bytes.
+pub fn parse_shebang(image: &[u8]) -> Option<Result<(String, Option<String>)>> {
+    let rest = image.strip_prefix(b"#!")?;
+    let end = rest
+        .iter()
+        .take(255)
+        .position(|&b| b == b'\n')
+        .unwrap_or(rest.len().min(255));
+    let line = String::from_utf8_lossy(&rest[..end]);
+    let line = line.trim_matches([' ', '\t', '\r']);
+    let (interp, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim_matches([' ', '\t']))),
+        None => (line, None),
+    };
+    if interp.is_empty() {
+        return Some(Err(Errno::ENOEXEC));
+    }
+    let arg = arg.filter(|a| !a.is_empty()).map(String::from);
+    Some(Ok((String::from(interp), arg)))
+}
+
+/// Whether the caller may execute the file `meta` describes (the check PM
+/// makes for a program, made here for a `#!` script, which PM never sees).
+fn may_execute(meta: &crate::fs::Metadata) -> Result<()> {
+    let perm = meta.permissions();
+    let ids = ids()?;
+    let ok = if ids.euid == 0 {
+        perm & 0o111 != 0
+    } else if u32::from(meta.uid()) == ids.euid {
+        perm & 0o100 != 0
+    } else if u32::from(meta.gid()) == ids.egid {
+        perm & 0o010 != 0
+    } else {
+        perm & 0o001 != 0
+    };
+    if !meta.is_file() || !ok {
+        return Err(Errno::EACCES);
+    }
+    Ok(())
+}
+
 fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) -> Result<Never> {
+    try_exec_at(path, argv, envp, 0)
+}
+
+fn try_exec_at<A: AsRef<str>, E: AsRef<str>>(
+    path: &str,
+    argv: &[A],
+    envp: &[E],
+    level: u32,
+) -> Result<Never> {
     let mut env: Vec<&str> = envp.iter().map(|e| e.as_ref()).collect();
     let pwd;
     if !env.iter().any(|e| e.starts_with("PWD=")) {
@@ -346,6 +406,22 @@ fn try_exec<A: AsRef<str>, E: AsRef<str>>(path: &str, argv: &[A], envp: &[E]) ->
     let (image, len) = read_program(&mut file)?;
     if len == 0 {
         return Err(Errno::ENOEXEC);
+    }
+    // A script: exec its interpreter with [interpreter, optional
+    // argument, script path, the original arguments after argv[0]].
+    if let Some(shebang) = parse_shebang(&image.bytes()[..len.min(257)]) {
+        let (interp, arg) = shebang?;
+        may_execute(&file.metadata()?)?;
+        drop(image);
+        drop(file);
+        if level >= MAX_INTERPRETERS {
+            return Err(Errno::ELOOP);
+        }
+        let mut args: Vec<String> = alloc::vec![interp.clone()];
+        args.extend(arg);
+        args.push(String::from(path));
+        args.extend(argv.iter().skip(1).map(|a| String::from(a.as_ref())));
+        return try_exec_at(&interp, &args, envp, level + 1);
     }
     crate::io::flush();
     let gi = Grant::read(Server::Vm, &image.bytes()[..len])?;
@@ -430,6 +506,28 @@ pub fn close_from(first: fd::Fd) {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn shebang_lines_name_an_interpreter_and_one_argument() {
+        let p = |s: &[u8]| parse_shebang(s);
+        assert_eq!(p(b"\x7fELF..."), None);
+        assert_eq!(
+            p(b"#!/bin/sh\necho hi\n"),
+            Some(Ok(("/bin/sh".to_string(), None)))
+        );
+        assert_eq!(
+            p(b"#!  /bin/sh   -e -x  \r\nexit 0"),
+            Some(Ok(("/bin/sh".to_string(), Some("-e -x".to_string()))))
+        );
+        assert_eq!(p(b"#!/bin/sh"), Some(Ok(("/bin/sh".to_string(), None))));
+        assert_eq!(p(b"#!\n"), Some(Err(Errno::ENOEXEC)));
+        assert_eq!(p(b"#!   \t\n"), Some(Err(Errno::ENOEXEC)));
+        // Only the first 255 bytes of the line count.
+        let mut long = b"#!/".to_vec();
+        long.extend(core::iter::repeat_n(b'a', 400));
+        let (interp, _) = p(&long).unwrap().unwrap();
+        assert_eq!(interp.len(), 255);
+    }
 
     #[test]
     fn status_decodes_exits_and_signals() {
