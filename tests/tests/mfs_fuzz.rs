@@ -2,7 +2,9 @@
 //! nightly): random byte mutations of valid, populated images of every
 //! version are checked and repaired; neither may panic, a repair must
 //! never make things worse than "errors left", and a repaired image checks
-//! clean or reports only what repair said it could not fix.
+//! clean or reports only what repair said it could not fix: on exit 4 the
+//! same number and kinds of error a re-check finds (damage repair cannot
+//! undo is injected on purpose, so exit 4 is always exercised).
 
 mod mfs_common;
 
@@ -41,7 +43,9 @@ fn mutate(base: &[u8], muts: &[(usize, u8, bool)]) -> Vec<u8> {
     img
 }
 
-fn check_and_repair(img: &[u8]) {
+/// Checks and repairs `img` with the contract's assertions; returns the
+/// repair's exit code.
+fn check_and_repair(img: &[u8]) -> i32 {
     // The core must cope with the same bytes: walk, then try changes.
     let _ = mount_and_walk(img.to_vec());
     mount_and_modify(img.to_vec());
@@ -68,6 +72,58 @@ fn check_and_repair(img: &[u8]) {
             after.findings
         );
     }
+    // Exit 4: what the repair said it left is exactly what a fresh check
+    // finds (the same count, and the same kinds of error).
+    if rcode == 4 {
+        let mut left: Vec<String> = rr
+            .errors()
+            .filter(|f| !f.repaired)
+            .map(|f| format!("{:?}", f.kind))
+            .collect();
+        let mut found: Vec<String> = after.errors().map(|f| format!("{:?}", f.kind)).collect();
+        assert_eq!(
+            after.remaining_errors, rr.remaining_errors,
+            "repair reported {} errors left, a re-check finds {:#?}",
+            rr.remaining_errors, after.findings
+        );
+        left.sort();
+        left.dedup();
+        found.sort();
+        found.dedup();
+        assert_eq!(left, found, "kinds of error left vs found by a re-check");
+    }
+    rcode
+}
+
+/// `base` with its root inode's mode made a regular file's.
+fn root_made_a_file(base: &[u8]) -> Vec<u8> {
+    let mut img = base.to_vec();
+    let g = mfs::format::SuperBlock::parse(&img[1024..1024 + 64])
+        .expect("sample superblock")
+        .geometry();
+    let (b, o) = g.inode_location(1);
+    let at = b as usize * g.block_size as usize + o;
+    // The mode is the first field of every inode version.
+    img[at..at + 2].copy_from_slice(&0o100644u16.to_le_bytes());
+    img
+}
+
+#[test]
+fn a_root_that_is_not_a_directory_exits_4_and_says_so() {
+    for (v, base) in images() {
+        let img = root_made_a_file(&base);
+        assert_eq!(fsck::check_bytes(&img).exit_code(), 4, "{v:?}");
+        let mut dev = VecDevice::new(img.clone());
+        let rr = fsck::fsck(&mut dev, Options { repair: true });
+        assert_eq!(rr.exit_code(), 4, "{v:?}");
+        assert!(
+            rr.errors()
+                .any(|f| f.kind == fsck::FindingKind::Root && !f.repaired),
+            "{v:?}: {:#?}",
+            rr.findings
+        );
+        assert_eq!(check_and_repair(&img), 4, "{v:?}");
+    }
 }
 
 proptest! {
@@ -87,6 +143,18 @@ proptest! {
         let mut img = base.clone();
         img[1024..1056].copy_from_slice(&sb);
         check_and_repair(&img);
+    }
+
+    /// Damage repair cannot undo (the root inode made a regular file) plus
+    /// random mutations: the repair exits 4 (or 8 when the superblock went
+    /// too), and what it says is left is what a re-check finds.
+    #[test]
+    fn unrepairable_damage_exits_4_with_what_is_left(which in 0usize..4, muts in prop::collection::vec(mutation(), 0..12)) {
+        let imgs = images();
+        let (_, base) = &imgs[which];
+        let img = mutate(&root_made_a_file(base), &muts);
+        let rcode = check_and_repair(&img);
+        prop_assert!(matches!(rcode, 4 | 8), "repair exit {}", rcode);
     }
 
     #[test]

@@ -433,6 +433,7 @@ pub fn mount_and_modify(data: Vec<u8>) {
         read_only: false,
         force_rw_unclean: true,
     };
+    let before = mfs::fsck::check_bytes(&data);
     let Ok(mut fs) = FileSystem::mount(MemBlocks::new(data), opts) else {
         return;
     };
@@ -440,5 +441,17 @@ pub fn mount_and_modify(data: Vec<u8>) {
     let _ = fs.mkdir_path(b"/new-dir", 0o755, 1);
     let _ = fs.rename_path(b"/new-file", b"/new-dir/moved", 1);
     let _ = fs.remove_path(b"/new-dir", true, 1);
-    let _ = fs.unmount();
+    let Ok(io) = fs.unmount() else { return };
+    // Writes to a damaged image are refused or add no damage: a check
+    // afterwards finds no more errors than before (issue 14).
+    if before.fatal.is_none() {
+        let after = mfs::fsck::check_bytes(&io.into_image());
+        assert!(
+            after.remaining_errors <= before.remaining_errors,
+            "writes added damage: {} errors before, {} after: {:#?}",
+            before.remaining_errors,
+            after.remaining_errors,
+            after.findings
+        );
+    }
 }
