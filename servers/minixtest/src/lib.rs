@@ -33,7 +33,7 @@ pub const MAX_ERROR: u32 = 5;
 pub const SKIP: i32 = 77;
 
 /// Seconds a subtest may run before its alarm ends it.
-pub const TIME_LIMIT: u32 = 120;
+pub const TIME_LIMIT: u32 = 60;
 
 /// A subtest: its letter (`a`..), what it covers, and the code.
 #[derive(Clone, Copy)]
@@ -59,6 +59,15 @@ impl Subtest {
     pub fn new(letter: char) -> Self {
         Subtest {
             nr: subtest_nr(letter),
+            errct: 0,
+        }
+    }
+
+    /// A fresh recorder for the same subtest, for a child it forks (which
+    /// exits with its own error count).
+    pub fn fresh(&self) -> Subtest {
+        Subtest {
+            nr: self.nr,
             errct: 0,
         }
     }
