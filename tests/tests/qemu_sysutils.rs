@@ -5,7 +5,7 @@
 //! systems on two blank disks with `/sbin/mkfs.mfs` and checks them with
 //! `/sbin/fsck.mfs`, then powers off with `/sbin/poweroff`. On the host:
 //! wc counts, `cksum` equal to the host's `cksum` of the same bytes, grep
-//! counts, sort orders, `ps` listing init, `date`'s year equal to the
+//! counts and regular expressions, sort orders, `ps` listing init, `date`'s year equal to the
 //! host's (the kernel's `BootTime` from the CMOS clock, which QEMU starts
 //! at the host's UTC time), the exit codes init reports (grep without a
 //! match 1, a missing file 1), and the new file systems clean under the
@@ -91,6 +91,8 @@ const RC: &str = "\
 /bin/grep -n -i APPLE /tmp/words.txt
 /bin/grep -v -c a /tmp/words.txt
 /bin/grep nothing-matches-this /tmp/words.txt
+/bin/grep -c ^apple$ /tmp/words.txt
+/bin/grep -E -n fig|^d /tmp/words.txt
 /bin/sort /tmp/words.txt
 /bin/sort -n -r /tmp/nums.txt
 /bin/sort -u /tmp/words.txt
@@ -231,6 +233,15 @@ fn qemu_sysutils_text_tools_ps_date_mkfs_fsck_and_poweroff() {
             "grep"
         )
         .is_empty()
+    );
+    // Regular expressions: anchors (basic), alternatives (extended).
+    assert_eq!(
+        output_of(&log, "/bin/grep -c ^apple$ /tmp/words.txt", "grep"),
+        ["2"]
+    );
+    assert_eq!(
+        output_of(&log, "/bin/grep -E -n fig|^d /tmp/words.txt", "grep"),
+        ["6:date", "8:fig and banana"]
     );
 
     // sort: byte order (LC_ALL=C), numeric reverse, unique.

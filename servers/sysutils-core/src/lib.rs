@@ -2,7 +2,8 @@
 //! tested on the host:
 //!
 //! - [`cksum`]: the POSIX `cksum` CRC.
-//! - [`text`]: `wc` counts, `grep` fixed-string matching, `sort` ordering,
+//! - [`text`]: `wc` counts, `grep` matching (fixed strings or [`regex`]:
+//!   POSIX basic/extended expressions without groups), `sort` ordering,
 //!   `head`/`tail` line keeping.
 //! - [`dump`]: `od` and `hexdump -C` layouts.
 //! - [`date`]: `date`'s `strftime` subset (UTC).
@@ -22,6 +23,7 @@ pub mod date;
 pub mod disk;
 pub mod dump;
 pub mod proc;
+pub mod regex;
 pub mod text;
 
 use alloc::string::String;

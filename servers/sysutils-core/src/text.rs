@@ -3,7 +3,9 @@
 //! works on bytes (lines need not be UTF-8) and on input arriving in
 //! chunks.
 
+use crate::regex::{Regex, Syntax};
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -203,31 +205,56 @@ pub struct GrepOpts {
     pub invert: bool,
     /// `-x`: the whole line must equal a pattern.
     pub whole_line: bool,
+    /// `-F`: fixed strings, not regular expressions.
+    pub fixed: bool,
+    /// `-E`: extended regular expressions (else basic ones).
+    pub extended: bool,
 }
 
-/// Fixed-string patterns, any of which selects a line.
+/// Patterns, any of which selects a line: fixed strings or regular
+/// expressions ([`crate::regex`]).
 #[derive(Clone, Debug)]
 pub struct Matcher {
     patterns: Vec<Vec<u8>>,
+    regexes: Vec<Regex>,
     opts: GrepOpts,
 }
 
 impl Matcher {
     /// Patterns given as `-e` or the first operand; a pattern with
-    /// newlines is several patterns (as in POSIX grep).
-    pub fn new<P: AsRef<[u8]>>(patterns: &[P], opts: GrepOpts) -> Self {
+    /// newlines is several patterns (as in POSIX grep). An invalid
+    /// regular expression is an error (its reason).
+    pub fn new<P: AsRef<[u8]>>(patterns: &[P], opts: GrepOpts) -> Result<Self, String> {
+        let icase = opts.ignore_case;
         let fold = |p: &[u8]| -> Vec<u8> {
-            if opts.ignore_case {
+            if icase {
                 p.to_ascii_lowercase()
             } else {
                 p.to_vec()
             }
         };
-        let patterns = patterns
+        let split: Vec<&[u8]> = patterns
             .iter()
-            .flat_map(|p| p.as_ref().split(|&b| b == b'\n').map(fold))
+            .flat_map(|p| p.as_ref().split(|&b| b == b'\n'))
             .collect();
-        Matcher { patterns, opts }
+        let mut m = Matcher {
+            patterns: Vec::new(),
+            regexes: Vec::new(),
+            opts,
+        };
+        if m.opts.fixed {
+            m.patterns = split.into_iter().map(fold).collect();
+        } else {
+            let syntax = if m.opts.extended {
+                Syntax::Extended
+            } else {
+                Syntax::Basic
+            };
+            for p in split {
+                m.regexes.push(Regex::new(p, syntax, m.opts.ignore_case)?);
+            }
+        }
+        Ok(m)
     }
 
     fn matches_one(&self, line: &[u8], p: &[u8]) -> bool {
@@ -246,7 +273,14 @@ impl Matcher {
 
     /// Whether `line` (without its newline) is selected.
     pub fn selects(&self, line: &[u8]) -> bool {
-        let hit = self.patterns.iter().any(|p| self.matches_one(line, p));
+        let hit = self.patterns.iter().any(|p| self.matches_one(line, p))
+            || self.regexes.iter().any(|r| {
+                if self.opts.whole_line {
+                    r.is_full_match(line)
+                } else {
+                    r.is_match(line)
+                }
+            });
         hit != self.opts.invert
     }
 }
@@ -439,41 +473,89 @@ mod tests {
         assert!(t.finish().is_empty());
     }
 
+    fn fixed() -> GrepOpts {
+        GrepOpts {
+            fixed: true,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn grep_fixed_strings() {
-        let m = Matcher::new(&["lo w"], GrepOpts::default());
+        let m = Matcher::new(&["lo w"], fixed()).unwrap();
         assert!(m.selects(b"hello world"));
         assert!(!m.selects(b"Hello"));
         let m = Matcher::new(
             &["HELLO"],
             GrepOpts {
                 ignore_case: true,
-                ..Default::default()
+                ..fixed()
             },
-        );
+        )
+        .unwrap();
         assert!(m.selects(b"say hello"));
         let m = Matcher::new(
             &["x"],
             GrepOpts {
                 invert: true,
-                ..Default::default()
+                ..fixed()
             },
-        );
+        )
+        .unwrap();
         assert!(m.selects(b"abc"));
         assert!(!m.selects(b"axc"));
         // Several patterns (-e a -e b, or a newline in one).
-        let m = Matcher::new(&["one\ntwo"], GrepOpts::default());
+        let m = Matcher::new(&["one\ntwo"], fixed()).unwrap();
         assert!(m.selects(b"two") && m.selects(b"one") && !m.selects(b"three"));
         // An empty pattern matches every line.
-        assert!(Matcher::new(&[""], GrepOpts::default()).selects(b"anything"));
+        assert!(Matcher::new(&[""], fixed()).unwrap().selects(b"anything"));
+        // -F: regular-expression characters are ordinary.
+        let m = Matcher::new(&["a.c"], fixed()).unwrap();
+        assert!(m.selects(b"xa.c") && !m.selects(b"abc"));
         let m = Matcher::new(
             &["ab"],
             GrepOpts {
                 whole_line: true,
+                ..fixed()
+            },
+        )
+        .unwrap();
+        assert!(m.selects(b"ab") && !m.selects(b"abc"));
+    }
+
+    #[test]
+    fn grep_regular_expressions() {
+        let m = Matcher::new(&["^ap*le$"], GrepOpts::default()).unwrap();
+        assert!(m.selects(b"apple") && m.selects(b"ale") && !m.selects(b"apples"));
+        let m = Matcher::new(
+            &["^APP"],
+            GrepOpts {
+                ignore_case: true,
+                invert: true,
                 ..Default::default()
             },
-        );
-        assert!(m.selects(b"ab") && !m.selects(b"abc"));
+        )
+        .unwrap();
+        assert!(!m.selects(b"apple") && m.selects(b"pineapple"));
+        let m = Matcher::new(
+            &["fig|date"],
+            GrepOpts {
+                extended: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(m.selects(b"date") && m.selects(b"fig and banana") && !m.selects(b"grape"));
+        let m = Matcher::new(
+            &["[0-9]*"],
+            GrepOpts {
+                whole_line: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(m.selects(b"123") && m.selects(b"") && !m.selects(b"12a"));
+        assert!(Matcher::new(&["[oops"], GrepOpts::default()).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `grep [-cilnqvxFh] [-e pattern ...] [pattern] [file ...]`: the lines
-//! containing a fixed string (any of several), from files or standard
-//! input. Exit 0 if a line was selected, 1 if none, 2 on an error.
+//! `grep [-EFGchHilnqvx] [-e pattern ...] [pattern] [file ...]`: the lines
+//! matching a POSIX basic regular expression (`-E` extended, `-F` a fixed
+//! string; groups and back-references are not supported), any of several,
+//! from files or standard input. Exit 0 if a line was selected, 1 if none,
+//! 2 on an error.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -15,11 +17,11 @@ use ulib::{io, println};
 
 ulib::main!(main);
 
-const USAGE: &str = "grep [-chilnqvxF] [-e pattern] ... [pattern] [file ...]";
+const USAGE: &str = "grep [-EFGcHhilnqvx] [-e pattern] ... [pattern] [file ...]";
 
 fn main(args: &[String]) -> i32 {
     let prog = cli::prog_name(args, "grep");
-    let o = match Opts::parse(args, "cilnqvxFHhe:") {
+    let o = match Opts::parse(args, "EFGcilnqvxHhe:") {
         Ok(o) => o,
         Err(e) => {
             ulib::eprintln!("{prog}: {e}");
@@ -35,14 +37,22 @@ fn main(args: &[String]) -> i32 {
         patterns.push(p);
         operands = rest;
     }
-    let m = Matcher::new(
+    let m = match Matcher::new(
         &patterns,
         GrepOpts {
             ignore_case: o.has('i'),
             invert: o.has('v'),
             whole_line: o.has('x'),
+            fixed: o.has('F'),
+            extended: o.has('E'),
         },
-    );
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            ulib::eprintln!("{prog}: {e}");
+            return 2;
+        }
+    };
     let paths = sysutils::inputs(operands);
     let prefix = (paths.len() > 1 || o.has('H')) && !o.has('h');
     let (count, list, quiet, number) = (o.has('c'), o.has('l'), o.has('q'), o.has('n'));
