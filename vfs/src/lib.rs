@@ -232,6 +232,11 @@ const DS_MNT: usize = usize::MAX;
 /// answering (never sent to a user: jobs turn it into a resend or `EIO`).
 pub const DRIVER_DIED: Errno = Errno::EDEADSRCDST(None);
 
+/// The result of a character-driver request that could not be sent (the
+/// driver is dead): it never reached a driver, so any request may be sent
+/// again once the driver is back (never sent to a user).
+pub const DRIVER_UNREACHED: Errno = Errno::EDEADSRCDST(Some(Endpoint::NONE));
+
 /// An FS answer plus the filled `Out` buffer, if any.
 pub type FsResult = Result<(FsAnswer, Option<Vec<u8>>), Errno>;
 
@@ -248,6 +253,12 @@ pub struct VfsStats {
     pub resent: u64,
     /// Jobs suspended on an FS answer at the same time, maximum.
     pub max_concurrent: u64,
+    /// Character-driver requests that could not be sent (the driver was
+    /// dead: sent again once it is back).
+    pub cdev_unreached: u64,
+    /// Character-driver requests the driver died with (a bounce or its
+    /// restart notice said so).
+    pub cdev_lost: u64,
 }
 
 /// State shared between the executor and the jobs.
@@ -820,15 +831,23 @@ impl Vfs {
                 .get(op.mnt)
                 .map_or(0, |m| m.generation);
             self.stats.fs_requests += 1;
-            let held = sys.request(ep, msg).is_err();
-            if held && is_cdev {
-                // A character driver's state died with it: the job decides
-                // whether to ask the new instance again.
-                self.driver_died(op.mnt, generation);
+            let sent = sys.request(ep, msg);
+            let held = sent.is_err();
+            if let (true, Err(e)) = (is_cdev, sent) {
+                // Not delivered: a dead driver is waited for (the job
+                // sends it again); anything else (the kernel's bound on
+                // owed answers) fails the request.
+                let r = if e.is_dead_peer() {
+                    self.driver_died(op.mnt, generation);
+                    self.stats.cdev_unreached += 1;
+                    DRIVER_UNREACHED
+                } else {
+                    Errno::EIO
+                };
                 for (g, _) in grants {
                     let _ = sys.grant_revoke(g);
                 }
-                self.fail(sys, job, id, Err(DRIVER_DIED));
+                self.fail(sys, job, id, Err(r));
                 continue;
             }
             if held {
@@ -974,6 +993,7 @@ impl Vfs {
             {
                 let _ = sys.send(p.to, CdevRequest::Cancel { id, minor }.to_message());
             }
+            self.stats.cdev_lost += 1;
             if !self.st.borrow_mut().abandoned.remove(&id) {
                 self.st.borrow_mut().results.insert(id, Err(DRIVER_DIED));
                 self.poll_job(sys, p.job);
@@ -1177,6 +1197,7 @@ impl Vfs {
             // with EIO); files open on the driver are reopened on their
             // next use.
             self.driver_died(mnt, generation);
+            self.stats.cdev_lost += 1;
             if let Some(p) = self.pending.remove(&id) {
                 for (g, _) in p.grants {
                     let _ = sys.grant_revoke(g);

@@ -385,16 +385,17 @@ impl V {
     }
 
     /// A character-driver request; the answer's count and filled buffer
-    /// (`EIO` if the driver died before answering).
+    /// (`EIO` if the driver is dead or died before answering).
     async fn cdev_req(&self, mnt: usize, c: CdevRequest, g1: GSpec) -> R<(u64, Option<Vec<u8>>)> {
         match self.cdev_once(mnt, c, g1).await {
-            Err(crate::DRIVER_DIED) => Err(Errno::EIO),
+            Err(crate::DRIVER_DIED | crate::DRIVER_UNREACHED) => Err(Errno::EIO),
             r => r,
         }
     }
 
     /// [`Self::cdev_req`], but a driver that died before answering gives
-    /// [`crate::DRIVER_DIED`].
+    /// [`crate::DRIVER_DIED`], one that could not be sent to
+    /// [`crate::DRIVER_UNREACHED`].
     async fn cdev_once(&self, mnt: usize, c: CdevRequest, g1: GSpec) -> R<(u64, Option<Vec<u8>>)> {
         let op = FsOp {
             mnt,
@@ -411,34 +412,47 @@ impl V {
         }
     }
 
-    /// A request on open device file `idx` that has not completed when
-    /// its driver dies — a read, a select query, an ioctl: nothing the
-    /// driver accepted is lost by asking again — goes again to the new
-    /// instance once it is back (the file reopened there first) instead of
-    /// failing. `EIO` if the driver is down for good or the reopen fails.
+    /// Request `c` on open device file `idx`, sent when the driver is
+    /// running (the file reopened on a new instance first). A request that
+    /// could not be sent (the driver is dead) waits for the new instance.
+    /// With `resend`, one the driver took and died before answering — a
+    /// read, a select query, an ioctl: nothing the driver accepted is lost
+    /// by asking again — goes to the new instance as well instead of
+    /// failing; without (a write, which may have been taken in), `EIO`.
+    /// `EIO` if the driver is down for good or the reopen fails.
     async fn cdev_io(
         &self,
         idx: usize,
         f: &Filp,
         c: CdevRequest,
         g: GSpec,
+        resend: bool,
     ) -> R<(u64, Option<Vec<u8>>)> {
+        use crate::{DRIVER_DIED, DRIVER_UNREACHED};
         loop {
             DriverBack {
                 st: self.st.clone(),
                 mnt: f.mnt,
             }
             .await?;
-            self.cdev_usable(idx, f).await?;
+            match self.cdev_usable(idx, f).await {
+                // The reopen met the next death: wait for that one.
+                Err(DRIVER_DIED | DRIVER_UNREACHED) => continue,
+                Err(_) => return Err(Errno::EIO),
+                Ok(()) => {}
+            }
             match self.cdev_once(f.mnt, c, g.clone()).await {
-                Err(crate::DRIVER_DIED) => continue,
+                Err(DRIVER_UNREACHED) => continue,
+                Err(DRIVER_DIED) if resend => continue,
+                Err(DRIVER_DIED) => return Err(Errno::EIO),
                 r => return r,
             }
         }
     }
 
     /// A device file whose driver restarted since it was opened is opened
-    /// again on the new instance (MINIX reopen); `EIO` if that fails.
+    /// again on the new instance (MINIX reopen); the open's error (the
+    /// driver-death markers as they are).
     async fn cdev_usable(&self, idx: usize, f: &Filp) -> R<()> {
         let generation = self.cdev_generation(f.mnt);
         // The open file's current generation (a resend reopened it already).
@@ -454,16 +468,16 @@ impl V {
             minor: f.ino,
             access: cdev_access(f.flags),
         };
-        match self.cdev_req(f.mnt, c, GSpec::None).await {
-            Ok(_) => {
-                let now_gen = self.cdev_generation(f.mnt).max(generation);
-                if let Some(Some(fp)) = self.st.borrow_mut().filps.get_mut(idx) {
-                    fp.generation = now_gen;
-                }
-                Ok(())
-            }
-            Err(_) => Err(Errno::EIO),
+        self.cdev_once(f.mnt, c, GSpec::None).await?;
+        // Opened on the instance of `generation` (a later restart makes
+        // the next use reopen again).
+        if let Some(Some(fp)) = self.st.borrow_mut().filps.get_mut(idx)
+            && fp.mnt == f.mnt
+            && fp.ino == f.ino
+        {
+            fp.generation = generation;
         }
+        Ok(())
     }
 
     async fn pipe(&self) -> R<i64> {
@@ -1058,13 +1072,26 @@ impl V {
                 .iter()
                 .position(|m| m.cdev == Some(major))
                 .ok_or(Errno::ENXIO)?;
-            let generation = self.cdev_generation(dm);
             let c = CdevRequest::Open {
                 id: 0,
                 minor,
                 access: cdev_access(flags),
             };
-            self.cdev_req(dm, c, GSpec::None).await?;
+            // A dead driver is waited for; an open it took with it fails.
+            let generation = loop {
+                DriverBack {
+                    st: self.st.clone(),
+                    mnt: dm,
+                }
+                .await?;
+                let generation = self.cdev_generation(dm);
+                match self.cdev_once(dm, c, GSpec::None).await {
+                    Err(crate::DRIVER_UNREACHED) => continue,
+                    Err(crate::DRIVER_DIED) => return Err(Errno::EIO),
+                    Err(e) => return Err(e),
+                    Ok(_) => break generation,
+                }
+            };
             let filp = Filp {
                 mnt: dm,
                 ino: minor,
@@ -1079,11 +1106,30 @@ impl V {
                 Ok(fd) => {
                     // A session leader's first terminal is its controlling
                     // terminal.
-                    let mut st = self.st.borrow_mut();
-                    let tty = major == st.tty_major;
-                    let p = st.proc_mut(self.caller);
-                    if tty && !noctty && p.session_leader && p.ctty.is_none() {
-                        p.ctty = Some(rdev);
+                    let acquired = {
+                        let mut st = self.st.borrow_mut();
+                        let tty = major == st.tty_major;
+                        let p = st.proc_mut(self.caller);
+                        let acquire = tty && !noctty && p.session_leader && p.ctty.is_none();
+                        if acquire {
+                            p.ctty = Some(rdev);
+                        }
+                        acquire
+                    };
+                    if acquired {
+                        // The driver makes the leader's session its
+                        // foreground group (it asks PM for the pid), so
+                        // ^C and a hang-up reach it. Best effort: the
+                        // terminal is acquired either way.
+                        let c = CdevRequest::Ioctl {
+                            id: 0,
+                            minor,
+                            req: sys::proto::tty::req::TIOCSCTTY,
+                            grant: sys::GrantId(0),
+                            len: 4,
+                        };
+                        let leader = self.caller.0.to_le_bytes().to_vec();
+                        let _ = self.cdev_req(dm, c, GSpec::In(leader)).await;
                     }
                     Ok(fd)
                 }
@@ -1183,7 +1229,7 @@ impl V {
                 nonblock: f.flags & oflag::O_NONBLOCK != 0,
             };
             let into = self.pass(buf, len.min(MAX_IO), GrantAccess::WRITE);
-            let (n, _) = self.cdev_io(idx, &f, c, into).await?;
+            let (n, _) = self.cdev_io(idx, &f, c, into, true).await?;
             return Ok(n);
         }
         let req = FsRequest::Read {
@@ -1234,7 +1280,7 @@ impl V {
             };
             self.pass(Buf { grant, len }, len as usize, access)
         };
-        let (n, _) = self.cdev_io(idx, &f, c, g).await?;
+        let (n, _) = self.cdev_io(idx, &f, c, g, true).await?;
         Ok(n as i64)
     }
 
@@ -1247,7 +1293,6 @@ impl V {
             return Err(Errno::EBADF);
         }
         if self.is_cdev_mnt(f.mnt) {
-            self.cdev_usable(idx, &f).await?;
             let c = CdevRequest::Write {
                 id: 0,
                 minor: f.ino,
@@ -1256,7 +1301,7 @@ impl V {
                 nonblock: f.flags & oflag::O_NONBLOCK != 0,
             };
             let from = self.pass(buf, len, GrantAccess::READ);
-            return Ok(self.cdev_req(f.mnt, c, from).await?.0);
+            return Ok(self.cdev_io(idx, &f, c, from, false).await?.0);
         }
         // With O_APPEND the file server writes at the end (atomically) and
         // answers the size after the write: the new position.
@@ -1403,7 +1448,7 @@ impl V {
                         ops: u32::from(ops),
                         notify: false,
                     };
-                    got = match self.cdev_io(idx, f, c, GSpec::None).await {
+                    got = match self.cdev_io(idx, f, c, GSpec::None, true).await {
                         Ok((n, _)) => (n as u8) & ops,
                         Err(_) => ops,
                     };
@@ -1460,7 +1505,7 @@ impl V {
                         ops: u32::from(ops),
                         notify: true,
                     };
-                    match self.cdev_io(idx, f, c, GSpec::None).await {
+                    match self.cdev_io(idx, f, c, GSpec::None, true).await {
                         Ok((n, _)) if (n as u8) & ops == 0 => {
                             let g = self.cdev_generation(f.mnt);
                             waiters.push(Waiter::Cdev(self.st.clone(), key, ops, g));

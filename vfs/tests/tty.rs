@@ -590,3 +590,28 @@ fn a_resent_read_is_interrupted_by_a_signal() {
     assert_eq!(fake(&t, |f| f.held.len()), 0, "cancelled in the driver");
     assert_eq!(t.vfs(|v| v.in_flight()), (0, 0, 0));
 }
+
+/// Calls made while the driver is dead (before it is back) wait for the
+/// new instance instead of failing: an open, a write and an ioctl.
+#[test]
+fn calls_to_a_dead_driver_wait_for_the_new_instance() {
+    let mut t = world(88);
+    let p = t.puppet("p");
+    let fd = t.get(&p, |s, c| c.open(s, "/term0", O_RDWR, 0).unwrap());
+    let before = t.vfs(|v| v.stats());
+    assert!(t.w.sim.crash_now("faketty"));
+    t.on(&p, move |s, c| {
+        assert_eq!(c.write(s, fd, b"still").unwrap(), 5);
+        let (_, b) = c.ioctl(s, fd, FIONREAD, &u32_arg(0)).unwrap();
+        assert_eq!(b, u32_arg(5), "written to the new instance");
+        let g = c.open(s, "/term1", O_RDWR, 0).unwrap();
+        assert_eq!(c.write(s, g, b"x").unwrap(), 1);
+    });
+    let after = t.vfs(|v| v.stats());
+    assert!(
+        after.cdev_unreached > before.cdev_unreached,
+        "the write found the driver dead"
+    );
+    assert_eq!(t.w.sim.rs_service("faketty").unwrap().restarts, 1);
+    assert_eq!(fake(&t, |f| (f.lines[0].opens, f.lines[1].opens)), (1, 1));
+}
