@@ -85,6 +85,10 @@ struct Pty {
     line: Line,
     master_open: bool,
     slave_opens: u32,
+    /// The slave was closed while the master stayed open (MINIX
+    /// `TTY_CLOSED`): master writes fail with `EIO`, master reads see end
+    /// of file, until the slave is opened again.
+    slave_closed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +143,12 @@ pub struct Tty<S: Serial> {
     stats: TtyStats,
     /// Signals sent (group, signal), newest last, for tests (bounded).
     sent_signals: Vec<(u32, u32)>,
+    /// TIOCSCTTY look-ups at PM: (GetCred id, device, the line's pgrp
+    /// settings when asked).
+    ctty_asks: Vec<(u64, Dev, u64)>,
+    /// Per line (console, then the ptys): TIOCSPGRP count, so a late PM
+    /// answer does not undo a later setting.
+    pgrp_sets: [u64; 1 + NPTY],
 }
 
 impl<S: Serial> Tty<S> {
@@ -158,6 +168,8 @@ impl<S: Serial> Tty<S> {
             alarm_at: None,
             stats: TtyStats::default(),
             sent_signals: Vec::new(),
+            ctty_asks: Vec::new(),
+            pgrp_sets: [0; 1 + NPTY],
         }
     }
 
@@ -190,7 +202,9 @@ impl<S: Serial> Tty<S> {
     pub fn save_blob(&self) -> Vec<u8> {
         let mut lines = vec![LineState::of(&self.console, false, self.console_opens)];
         for p in &self.ptys {
-            lines.push(LineState::of(&p.line, p.master_open, p.slave_opens));
+            let mut l = LineState::of(&p.line, p.master_open, p.slave_opens);
+            l.slave_closed = p.slave_closed;
+            lines.push(l);
         }
         state::encode(&lines)
     }
@@ -207,6 +221,7 @@ impl<S: Serial> Tty<S> {
             p.line = s.to_line();
             p.master_open = s.master_open;
             p.slave_opens = s.opens;
+            p.slave_closed = s.slave_closed;
         }
         Ok(())
     }
@@ -221,14 +236,30 @@ impl<S: Serial> Tty<S> {
         if self.sent_signals.len() < 64 {
             self.sent_signals.push((pgrp, s));
         }
-        let id = self.next_sig_id;
-        self.next_sig_id += 1;
+        let id = self.pm_id();
         let m = PmCall::SigGroup {
             id,
             pgrp: pgrp as i32,
             sig: s,
         }
         .to_message();
+        if !self.send_pm(cx, m) {
+            cx.sys.log(&format!(
+                "tty: no PM to send signal {} to group {pgrp}",
+                sig::name(s)
+            ));
+        }
+    }
+
+    fn pm_id(&mut self) -> u64 {
+        let id = self.next_sig_id;
+        self.next_sig_id += 1;
+        id
+    }
+
+    /// Send `m` to PM (asynchronously: PM's answer comes as a message);
+    /// false if there is no PM.
+    fn send_pm(&mut self, cx: &mut Ctx<'_>, m: Message) -> bool {
         // PM may have restarted at a new endpoint: look it up again once.
         for _ in 0..2 {
             let pm = match self.pm {
@@ -238,19 +269,39 @@ impl<S: Serial> Tty<S> {
                         self.pm = Some(pm);
                         pm
                     }
-                    Err(_) => {
-                        cx.sys.log(&format!(
-                            "tty: no PM to send signal {} to group {pgrp}",
-                            sig::name(s)
-                        ));
-                        return;
-                    }
+                    Err(_) => return false,
                 },
             };
             if cx.sys.send(pm, m).is_ok() {
-                return;
+                return true;
             }
             self.pm = None;
+        }
+        false
+    }
+
+    fn line_index(d: Dev) -> usize {
+        match d {
+            Dev::Console => 0,
+            Dev::Slave(i) | Dev::Master(i) => 1 + i,
+        }
+    }
+
+    /// PM's answer to a GetCred asked for TIOCSCTTY: the session leader's
+    /// pid (its session's group) becomes the foreground group, unless the
+    /// group was set since.
+    fn pm_answer(&mut self, r: PmReply) {
+        let Some(i) = self.ctty_asks.iter().position(|a| a.0 == r.id) else {
+            return;
+        };
+        let (_, d, sets) = self.ctty_asks.remove(i);
+        if let Ok(pid) = r.result
+            && pid > 0
+            && pid <= i64::from(i32::MAX)
+            && self.pgrp_sets[Self::line_index(d)] == sets
+        {
+            self.line_mut(d).pgrp = pid as u32;
+            self.dirty = true;
         }
     }
 
@@ -303,11 +354,11 @@ impl<S: Serial> Tty<S> {
         match d {
             Dev::Console => self.console_opens += 1,
             Dev::Slave(i) => {
+                // Old-style pairs: the slave opens with or without its
+                // master; what it writes waits for the master.
                 let p = &mut self.ptys[i];
-                if !p.master_open {
-                    return Err(Errno::EIO);
-                }
                 p.slave_opens += 1;
+                p.slave_closed = false;
             }
             Dev::Master(i) => {
                 let p = &mut self.ptys[i];
@@ -315,11 +366,18 @@ impl<S: Serial> Tty<S> {
                     // One master per pair.
                     return Err(Errno::EIO);
                 }
-                *p = Pty {
-                    line: Line::new(),
-                    master_open: true,
-                    slave_opens: 0,
-                };
+                if p.slave_opens > 0 && !p.line.hungup {
+                    // The slave was opened first: its settings and the
+                    // output it wrote meanwhile are the master's to read.
+                    p.master_open = true;
+                } else {
+                    *p = Pty {
+                        line: Line::new(),
+                        master_open: true,
+                        slave_opens: p.slave_opens,
+                        slave_closed: false,
+                    };
+                }
                 self.dirty = true;
             }
         }
@@ -332,10 +390,25 @@ impl<S: Serial> Tty<S> {
             Dev::Slave(i) => {
                 let p = &mut self.ptys[i];
                 p.slave_opens = p.slave_opens.saturating_sub(1);
+                if p.slave_opens == 0 {
+                    if p.master_open {
+                        p.slave_closed = true;
+                    } else if p.line.hungup {
+                        // Both sides gone: the pair is free and fresh.
+                        *p = Pty::default();
+                    }
+                    self.dirty = true;
+                }
             }
             Dev::Master(i) => {
                 let p = &mut self.ptys[i];
                 if !p.master_open {
+                    return;
+                }
+                if p.slave_opens == 0 {
+                    // No slave to hang up (MINIX): the pair is fresh again.
+                    *p = Pty::default();
+                    self.dirty = true;
                     return;
                 }
                 p.master_open = false;
@@ -394,7 +467,21 @@ impl<S: Serial> Tty<S> {
                     return Err(Errno::EINVAL);
                 }
                 self.line_mut(d).pgrp = p;
+                self.pgrp_sets[Self::line_index(d)] += 1;
                 self.dirty = true;
+            }
+            req::TIOCSCTTY => {
+                let ep = word(cx)?;
+                let id = self.pm_id();
+                let sets = self.pgrp_sets[Self::line_index(d)];
+                let m = PmCall::GetCred { id, ep }.to_message();
+                if self.send_pm(cx, m) {
+                    self.ctty_asks.push((id, d, sets));
+                    // Bounded: asks PM never answered are forgotten.
+                    if self.ctty_asks.len() > 32 {
+                        self.ctty_asks.remove(0);
+                    }
+                }
             }
             req::TIOCGWINSZ => {
                 let w = self.line(d).winsize.to_bytes();
@@ -453,11 +540,13 @@ impl<S: Serial> Tty<S> {
                 }
             }
             Dev::Master(i) => {
-                let l = &self.ptys[i].line;
-                if !l.out.is_empty() && !l.stopped {
+                let p = &self.ptys[i];
+                let l = &p.line;
+                // With the slave closed, reads see EOF and writes fail.
+                if (!l.out.is_empty() && !l.stopped) || p.slave_closed {
                     r |= sel::READ;
                 }
-                if self.master_room(i) > 0 {
+                if self.master_room(i) > 0 || p.slave_closed {
                     r |= sel::WRITE;
                 }
             }
@@ -540,12 +629,17 @@ impl<S: Serial> Tty<S> {
                 Dev::Console => self.console.out_room(),
                 Dev::Slave(i) => {
                     let p = &self.ptys[i];
-                    if p.line.hungup || !p.master_open {
+                    if p.line.hungup {
                         return Err(Errno::EIO);
                     }
                     p.line.out_room()
                 }
-                Dev::Master(i) => self.master_room(i),
+                Dev::Master(i) => {
+                    if self.ptys[i].slave_closed {
+                        return Err(Errno::EIO);
+                    }
+                    self.master_room(i)
+                }
             };
             let n = (w.size - done).min(room).min(CHUNK);
             if n == 0 {
@@ -606,8 +700,12 @@ impl<S: Serial> Tty<S> {
     fn read_some(&mut self, r: Read, now: u64) -> ReadPoll {
         match Dev::of(r.minor) {
             Some(Dev::Master(i)) => {
+                let closed = self.ptys[i].slave_closed;
                 let l = &mut self.ptys[i].line;
-                if l.out.is_empty() || l.stopped {
+                if l.out.is_empty() && closed {
+                    // The slave went away: end of file.
+                    ReadPoll::Data(Vec::new())
+                } else if l.out.is_empty() || l.stopped {
                     ReadPoll::Wait(None)
                 } else {
                     ReadPoll::Data(l.take_output(r.size))
@@ -685,14 +783,8 @@ impl<S: Serial> Tty<S> {
                 size,
                 nonblock,
             } => {
-                let Some(d) = Dev::of(minor) else {
+                if Dev::of(minor).is_none() {
                     return done(id, Err(Errno::ENXIO));
-                };
-                if let Dev::Slave(i) = d
-                    && !self.ptys[i].master_open
-                    && !self.ptys[i].line.hungup
-                {
-                    return done(id, Err(Errno::EIO));
                 }
                 let rd = Read {
                     client: from,
@@ -884,8 +976,12 @@ impl<S: Serial + 'static> Service for Tty<S> {
             return None;
         }
         if PmReply::is_pm_reply(&msg) {
-            // PM's answer to a SigGroup: nothing to do (ESRCH means the
-            // group had gone).
+            // PM's answer to a SigGroup (nothing to do: ESRCH means the
+            // group had gone) or to a TIOCSCTTY look-up.
+            if let Ok(r) = PmReply::try_from(&msg) {
+                self.pm_answer(r);
+                self.progress(cx);
+            }
             return None;
         }
         let from = msg.source();

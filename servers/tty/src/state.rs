@@ -1,14 +1,15 @@
 //! What a restarted TTY takes back (SEF state in DS): for every line its
 //! termios, foreground process group, window size and unread input (ready
 //! chunks and the line being edited), and for pty pairs whether the master
-//! is open and the line hung up. Output in flight and suspended requests
-//! are not kept: VFS sends its outstanding requests again.
+//! is open, the line hung up and the slave closed under an open master.
+//! Output in flight and suspended requests are not kept: VFS sends its
+//! outstanding requests again.
 //!
 //! Layout (little-endian): magic `u32`, line count `u8`, then per line:
-//! flags `u8` (bit 0 master open, bit 1 hung up), termios (44 bytes),
-//! pgrp `u32`, winsize (8 bytes), slave opens `u32`, chunk count `u16`,
-//! each chunk: complete `u8`, length `u16`, bytes; then the edit line:
-//! length `u16`, bytes. Decoding checks every length.
+//! flags `u8` (bit 0 master open, bit 1 hung up, bit 2 slave closed),
+//! termios (44 bytes), pgrp `u32`, winsize (8 bytes), slave opens `u32`,
+//! chunk count `u16`, each chunk: complete `u8`, length `u16`, bytes; then
+//! the edit line: length `u16`, bytes. Decoding checks every length.
 
 use crate::line::{Chunk, Line, MAX_INPUT};
 use alloc::vec::Vec;
@@ -24,6 +25,8 @@ pub struct LineState {
     pub master_open: bool,
     /// Hung up (pty master closed).
     pub hungup: bool,
+    /// The pty slave was closed while its master stayed open.
+    pub slave_closed: bool,
     /// Settings.
     pub termios: Termios,
     /// Foreground process group.
@@ -44,6 +47,7 @@ impl LineState {
         LineState {
             master_open,
             hungup: l.hungup,
+            slave_closed: false,
             termios: l.termios,
             pgrp: l.pgrp,
             winsize: l.winsize,
@@ -72,7 +76,7 @@ pub fn encode(lines: &[LineState]) -> Vec<u8> {
     v.extend_from_slice(&MAGIC.to_le_bytes());
     v.push(lines.len() as u8);
     for l in lines {
-        v.push(u8::from(l.master_open) | u8::from(l.hungup) << 1);
+        v.push(u8::from(l.master_open) | u8::from(l.hungup) << 1 | u8::from(l.slave_closed) << 2);
         v.extend_from_slice(&l.termios.to_bytes());
         v.extend_from_slice(&l.pgrp.to_le_bytes());
         v.extend_from_slice(&l.winsize.to_bytes());
@@ -150,6 +154,7 @@ pub fn decode(b: &[u8]) -> Result<Vec<LineState>, Errno> {
         lines.push(LineState {
             master_open: flags & 1 != 0,
             hungup: flags & 2 != 0,
+            slave_closed: flags & 4 != 0,
             termios,
             pgrp,
             winsize,
@@ -187,10 +192,13 @@ mod tests {
         b.set_termios(raw);
         b.input(b"\x00\xff raw", 0);
         b.hungup = true;
+        let mut closed = LineState::of(&Line::new(), true, 0);
+        closed.slave_closed = true;
         vec![
             LineState::of(&a, false, 2),
             LineState::of(&b, true, 1),
             LineState::of(&Line::new(), false, 0),
+            closed,
         ]
     }
 

@@ -65,6 +65,12 @@ impl Service for FakePm {
                 self.0.borrow_mut().push((pgrp, sig));
                 Some(PmReply::value(id, 1).to_message())
             }
+            // The pid of a session leader: its endpoint's low bits + 1000
+            // here; ESRCH for endpoint 0.
+            Ok(PmCall::GetCred { id, ep }) if ep != 0 => {
+                Some(PmReply::value(id, i64::from(ep & 0xffff) + 1000).to_message())
+            }
+            Ok(PmCall::GetCred { id, .. }) => Some(PmReply::error(id, Errno::ESRCH).to_message()),
             _ => None,
         }
     }
@@ -477,8 +483,6 @@ fn select_reports_readiness_now_and_later() {
 #[test]
 fn pty_master_and_slave_talk_both_ways() {
     let mut t = setup();
-    // A slave needs its master.
-    assert_eq!(t.open(SLAVE0), Err(Errno::EIO));
     assert_eq!(t.open(MASTER0), Ok(0));
     assert_eq!(t.open(MASTER0), Err(Errno::EIO), "one master per pair");
     assert_eq!(t.open(SLAVE0), Ok(0));
@@ -517,6 +521,56 @@ fn pty_master_and_slave_talk_both_ways() {
     assert_eq!(t.open(SLAVE1), Ok(0));
     assert_eq!(t.read_now(SLAVE1, 10), Err(Errno::EAGAIN));
     assert_eq!(t.read_now(MASTER1, 10), Err(Errno::EAGAIN));
+}
+
+/// MINIX's old-style pairs (test77 a, c): the slave opens without its
+/// master and what it writes waits for one; once the slave is closed under
+/// an open master, master writes fail with EIO and reads see EOF until the
+/// slave is opened again; a master closed with no slave open leaves the
+/// pair fresh.
+#[test]
+fn old_style_pairs_open_in_either_order() {
+    let mut t = setup();
+    // The slave first: its raw settings and its output wait for the master.
+    assert_eq!(t.open(SLAVE0), Ok(0));
+    let mut raw = t.tcgets(SLAVE0);
+    raw.make_raw();
+    t.tcsets(SLAVE0, raw);
+    assert_eq!(t.write(SLAVE0, b"F"), Ok(1));
+    assert_eq!(t.open(MASTER0), Ok(0));
+    assert_eq!(t.read_now(MASTER0, 10), Ok(b"F".to_vec()));
+    assert_eq!(t.tcgets(MASTER0), raw);
+    assert_eq!(t.write(MASTER0, b"A"), Ok(1));
+    assert_eq!(t.read_now(SLAVE0, 10), Ok(b"A".to_vec()));
+    // The slave closed under the open master: EOF and EIO, both "ready".
+    t.close(SLAVE0);
+    assert_eq!(t.read_now(MASTER0, 10), Ok(Vec::new()));
+    assert_eq!(t.write(MASTER0, b"E"), Err(Errno::EIO));
+    assert_eq!(
+        t.select(MASTER0, sel::READ | sel::WRITE, false),
+        Ok(sel::READ | sel::WRITE)
+    );
+    // Reopened, it talks again.
+    assert_eq!(t.open(SLAVE0), Ok(0));
+    assert_eq!(t.write(MASTER0, b"B"), Ok(1));
+    assert_eq!(t.read_now(SLAVE0, 10), Ok(b"B".to_vec()));
+    assert_eq!(t.select(MASTER0, sel::READ, false), Ok(0));
+    // Closed in order slave, master: no hang-up is left behind; a slave
+    // alone opens and closes; the next master starts fresh.
+    t.close(SLAVE0);
+    t.close(MASTER0);
+    assert_eq!(t.open(SLAVE0), Ok(0));
+    t.close(SLAVE0);
+    assert_eq!(t.open(MASTER0), Ok(0));
+    assert_eq!(t.tcgets(MASTER0), Termios::default());
+    // Master writes before any slave wait for it (not EIO).
+    assert_eq!(t.write(MASTER0, b"w"), Ok(1));
+    assert_eq!(t.open(SLAVE0), Ok(0));
+    let mut raw = t.tcgets(SLAVE0);
+    raw.make_raw();
+    t.tcsets(SLAVE0, raw);
+    assert_eq!(t.read_now(SLAVE0, 10), Ok(b"w".to_vec()));
+    assert_eq!(t.signals(), vec![]);
 }
 
 #[test]
@@ -626,4 +680,48 @@ fn garbage_gets_errors_not_a_crash() {
     assert!(done(&r).is_err());
     assert!(t.sim.is_alive("tty"));
     assert_eq!(t.open(CONSOLE), Ok(0));
+}
+
+/// VFS's TIOCSCTTY after a session leader acquired the slave: the
+/// leader's pid (from PM) becomes the foreground group, so closing the
+/// master sends SIGHUP to that session (test77 e); an explicit TIOCSPGRP
+/// still rules, and an unknown endpoint changes nothing.
+#[test]
+fn acquiring_a_controlling_terminal_makes_its_session_the_foreground() {
+    let mut t = setup();
+    t.open(MASTER0).unwrap();
+    t.open(SLAVE0).unwrap();
+    let pgrp = |t: &mut T, minor| {
+        let (r, b) = t.ioctl(minor, req::TIOCGPGRP, vec![0; 4], true);
+        assert_eq!(r, Ok(0));
+        u32::from_le_bytes(b.try_into().unwrap())
+    };
+    assert_eq!(pgrp(&mut t, SLAVE0), 0);
+    let leader = 0x0003_0017u32;
+    let (r, _) = t.ioctl(SLAVE0, req::TIOCSCTTY, leader.to_le_bytes().to_vec(), false);
+    assert_eq!(r, Ok(0));
+    t.sim.run_for(5);
+    assert_eq!(pgrp(&mut t, SLAVE0), 0x17 + 1000);
+    // Unknown to PM: the group stays.
+    let (r, _) = t.ioctl(SLAVE0, req::TIOCSCTTY, 0u32.to_le_bytes().to_vec(), false);
+    assert_eq!(r, Ok(0));
+    t.sim.run_for(5);
+    assert_eq!(pgrp(&mut t, SLAVE0), 0x17 + 1000);
+    t.close(MASTER0);
+    assert_eq!(t.signals(), vec![(0x17 + 1000, sig::SIGHUP)]);
+    // The console: a later TIOCSPGRP wins.
+    t.open(CONSOLE).unwrap();
+    let (r, _) = t.ioctl(
+        CONSOLE,
+        req::TIOCSCTTY,
+        leader.to_le_bytes().to_vec(),
+        false,
+    );
+    assert_eq!(r, Ok(0));
+    t.sim.run_for(5);
+    t.set_pgrp(CONSOLE, 5);
+    assert_eq!(pgrp(&mut t, CONSOLE), 5);
+    // A short argument is refused.
+    let (r, _) = t.ioctl(CONSOLE, req::TIOCSCTTY, vec![0; 2], false);
+    assert_eq!(r, Err(Errno::EINVAL));
 }

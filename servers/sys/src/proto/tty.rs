@@ -121,6 +121,12 @@ pub mod req {
     pub const FIONREAD: u32 = 9;
     /// Flush queues (in, `u32`: [`TCIFLUSH`](super::TCIFLUSH)...).
     pub const TCFLSH: u32 = 10;
+    /// VFS to the driver: the terminal became the controlling terminal of
+    /// the session whose leader is at this endpoint (in, `u32`); the
+    /// driver makes that session its foreground group (the leader's pid,
+    /// from PM) unless a TIOCSPGRP comes first. Sent after the open that
+    /// acquired it.
+    pub const TIOCSCTTY: u32 = 11;
 }
 
 /// TCFLSH: flush unread input.
@@ -148,7 +154,8 @@ pub fn ioctl_dir(r: u32) -> Option<IoctlDir> {
         | req::TCSETSF
         | req::TIOCSPGRP
         | req::TIOCSWINSZ
-        | req::TCFLSH => Some(IoctlDir::In),
+        | req::TCFLSH
+        | req::TIOCSCTTY => Some(IoctlDir::In),
         _ => None,
     }
 }
@@ -158,7 +165,7 @@ pub fn ioctl_len(r: u32) -> Option<usize> {
     match r {
         req::TCGETS | req::TCSETS | req::TCSETSW | req::TCSETSF => Some(TERMIOS_LEN),
         req::TIOCGWINSZ | req::TIOCSWINSZ => Some(WINSIZE_LEN),
-        req::TIOCGPGRP | req::TIOCSPGRP | req::FIONREAD | req::TCFLSH => Some(4),
+        req::TIOCGPGRP | req::TIOCSPGRP | req::FIONREAD | req::TCFLSH | req::TIOCSCTTY => Some(4),
         _ => None,
     }
 }
@@ -332,11 +339,11 @@ mod tests {
 
     #[test]
     fn ioctl_table() {
-        for r in 1..=10 {
+        for r in 1..=11 {
             assert!(ioctl_dir(r).is_some() && ioctl_len(r).is_some(), "{r}");
         }
         assert_eq!(ioctl_dir(0), None);
-        assert_eq!(ioctl_len(11), None);
+        assert_eq!(ioctl_len(12), None);
         assert_eq!(ioctl_dir(req::TCGETS), Some(IoctlDir::Out));
         assert_eq!(ioctl_dir(req::TIOCSPGRP), Some(IoctlDir::In));
         assert_eq!(ioctl_len(req::TCSETSF), Some(TERMIOS_LEN));
