@@ -81,6 +81,9 @@ struct Shell {
     loops: usize,
     /// Function calls being run (for `return`).
     calls: usize,
+    /// Status of the last command substitution of the command being
+    /// expanded (the status of a command made only of assignments).
+    subst_status: Option<i32>,
 }
 
 fn status_code(st: Status) -> i32 {
@@ -118,6 +121,29 @@ fn signal_text(sig: u32) -> Option<&'static str> {
 /// descriptor is (`sh -i` makes the shell interactive).
 fn isatty(_fd: Fd) -> bool {
     false
+}
+
+/// A pipe whose two descriptors are 10 or above, so that moving them onto
+/// 0 and 1 in a child never overwrites one with the other (a shell started
+/// without descriptors would get 0 and 1 from pipe(2)).
+fn pipe() -> Result<(Fd, Fd), Errno> {
+    let (r, w) = fd::pipe()?;
+    let high = |f: Fd| -> Result<Fd, Errno> {
+        if f >= 10 {
+            return Ok(f);
+        }
+        let h = fd::fcntl(f, fd::F_DUPFD, 10);
+        let _ = fd::close(f);
+        h.map(|h| h as Fd)
+    };
+    match (high(r), high(w)) {
+        (Ok(r), Ok(w)) => Ok((r, w)),
+        (Ok(x), Err(e)) | (Err(e), Ok(x)) => {
+            let _ = fd::close(x);
+            Err(e)
+        }
+        (Err(e), Err(_)) => Err(e),
+    }
 }
 
 /// Reads lines from a descriptor (any length: the buffer grows).
@@ -269,7 +295,7 @@ impl Context for Shell {
     }
 
     fn command_subst(&mut self, list: &List) -> Result<String, String> {
-        let (r, w) = fd::pipe().map_err(|e| alloc::format!("pipe: {}", strerror(e)))?;
+        let (r, w) = pipe().map_err(|e| alloc::format!("pipe: {}", strerror(e)))?;
         let pid = match process::fork() {
             Ok(0) => {
                 let _ = fd::close(r);
@@ -298,7 +324,7 @@ impl Context for Shell {
             }
         }
         let _ = fd::close(r);
-        self.status = self.wait_fg(pid);
+        self.subst_status = Some(self.wait_fg(pid));
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 }
@@ -331,6 +357,7 @@ impl Shell {
             cond: 0,
             loops: 0,
             calls: 0,
+            subst_status: None,
         }
     }
 
@@ -496,7 +523,7 @@ impl Shell {
             let pipe = if last {
                 None
             } else {
-                match fd::pipe() {
+                match pipe() {
                     Ok(p) => Some(p),
                     Err(e) => {
                         eprintln!("sh: pipe: {}", strerror(e));
@@ -717,8 +744,7 @@ impl Shell {
     }
 
     fn run_simple(&mut self, s: &Simple, forked: bool) -> i32 {
-        // Command substitutions set $?; a command without one starts at 0.
-        self.status = 0;
+        self.subst_status = None;
         let argv = match expand::expand_words(self, &s.words) {
             Ok(a) => a,
             Err(e) => {
@@ -751,7 +777,9 @@ impl Shell {
             eprintln!("{line}");
         }
         let Some(name) = argv.first().cloned() else {
-            let st = self.status;
+            // A command of assignments only: the status of its last
+            // command substitution, else 0.
+            let st = self.subst_status.unwrap_or(0);
             for (k, v) in &assigns {
                 self.vars.set(k, v);
             }
