@@ -84,6 +84,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("sysutils", "mkfs-mfs", "/sbin/mkfs.mfs"),
     ("sysutils", "fsck-mfs", "/sbin/fsck.mfs"),
     ("pmcheck", "pmcheck", "/bin/pmcheck"),
+    ("ttytest", "ttytest", "/bin/ttytest"),
     ("service", "service", "/bin/service"),
     ("test85", "test85", "/bin/test85"),
     ("fileutils", "ls", "/bin/ls"),
