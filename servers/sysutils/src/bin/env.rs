@@ -1,6 +1,7 @@
 //! `env [-i] [-u name] [name=value ...] [command [arg ...]]`: prints the
 //! environment, or runs a command (found in `PATH`) with a changed one.
-//! Exit 127 if the command is not found, 126 if it cannot be run.
+//! Exit 127 if the command is not found, 126 if it cannot be run. (The
+//! runtime's exec adds `PWD` to an environment without one, `-i` too.)
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
