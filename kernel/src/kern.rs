@@ -661,8 +661,14 @@ fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         Syscall::DebugPrint => debug_print(k, slot, frame.rdi, frame.rsi),
         Syscall::Exit => {
             let code = frame.rdi as i32;
-            let name = &k.procs.get(slot).expect("current slot").name;
-            kprintln!("kernel: process '{name}' exited with code {code}");
+            let p = k.procs.get(slot).expect("current slot");
+            // A plain user with a manager (PM) is reported there, as every
+            // exit of a shell command is: a console line each would land in
+            // the middle of the user's terminal session.
+            if !(is_plain_user(k, slot) && p.ctx.signal_manager.is_some()) {
+                let name = &p.name;
+                kprintln!("kernel: process '{name}' exited with code {code}");
+            }
             if code != 0 && k.options.strict {
                 k.failed = true;
             }

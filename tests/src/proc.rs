@@ -8,12 +8,12 @@ use images::qemu::RunResult;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The boot image: RS, DS, the vault, the drivers, MFS, PFS, VFS (as
-/// `scripts/boot.sh`), PM and VM (started by RS from their images) and
-/// `bootinit`.
+/// The boot image: RS, DS, the vault, the drivers (the terminal driver
+/// `tty` among them), MFS, PFS, VFS (as `scripts/boot.sh`), PM and VM
+/// (started by RS from their images) and `bootinit`.
 pub const PROC_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,\
-                                mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image,\
-                                pm image,vm image,bootinit";
+                                tty image,mfs-native:mfs image,pfs-native:pfs image,\
+                                vfs-native:vfs image,pm image,vm image,bootinit";
 
 /// Kernel options: RS is critical, bootinit a plain user process.
 pub const PROC_APPEND: &str = "critical=rs user=bootinit";

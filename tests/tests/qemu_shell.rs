@@ -76,7 +76,11 @@ fn qemu_shell_pipelines_redirections_interrupts_and_bad_input() {
     assert_eq!(sh.ok("echo still here"), "still here\n");
     let long = "a".repeat(10_000);
     let out = sh.ok(&format!("echo {long}"));
-    assert_eq!(out.trim_end(), long, "a 10,000-character line comes through whole");
+    assert_eq!(
+        out.trim_end(),
+        long,
+        "a 10,000-character line comes through whole"
+    );
 
     // ^C ends a running sleep and the prompt comes back. The sleep is far
     // longer than any test run, so only the interrupt can end it.
@@ -93,6 +97,9 @@ fn qemu_shell_pipelines_redirections_interrupts_and_bad_input() {
     assert!(r.passed(), "{}", r.describe());
     assert_eq!(mfs::cat(&root, "/tmp/r.txt"), b"first\nsecond\n");
     let err = String::from_utf8_lossy(&mfs::cat(&root, "/tmp/err.txt")).into_owned();
-    assert!(err.contains("/nonexistent"), "ls's error went to the file: {err}");
+    assert!(
+        err.contains("/nonexistent"),
+        "ls's error went to the file: {err}"
+    );
     mfs::assert_clean(&root);
 }
