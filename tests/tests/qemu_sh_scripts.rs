@@ -47,6 +47,8 @@ i=0; while [ $i -lt 5 ]; do i=$((i+1)); if [ $i = 4 ]; then break; fi; done; ech
 if [ -d /etc ]; then echo if1; else echo no; fi
 if test -f /nope; then echo no; elif [ "a" = "a" ] && [ ! -e /nope ]; then echo elif1; fi
 case hello.txt in *.sh) echo no;; *.txt) echo case1;; esac
+for f in /etc/*.sh; do echo "g1 $f"; done
+echo g2 /etc/h*.sh /etc/nomatch* '/etc/*.sh'
 greet() { echo "fn $1 $#"; return 4; }
 greet a b; echo "fr $?"
 
@@ -169,6 +171,11 @@ fn qemu_sh_scripts_run_from_rc() {
         "if1",
         "elif1",
         "case1",
+        "g1 /etc/hello.sh",
+        "g1 /etc/noexec.sh",
+        "g1 /etc/plain.sh",
+        "g1 /etc/script.sh",
+        "g2 /etc/hello.sh /etc/nomatch* /etc/*.sh",
         "fn a 2",
         "fr 4",
         "p1 piped",

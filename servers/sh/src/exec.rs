@@ -117,10 +117,9 @@ fn signal_text(sig: u32) -> Option<&'static str> {
     })
 }
 
-/// Whether `fd` is a terminal. Until the runtime can ask the driver, no
-/// descriptor is (`sh -i` makes the shell interactive).
-fn isatty(_fd: Fd) -> bool {
-    false
+/// Whether `fd` is a terminal (its driver answers TCGETS).
+fn isatty(fd: Fd) -> bool {
+    ulib::term::isatty(fd)
 }
 
 /// A pipe whose two descriptors are 10 or above, so that moving them onto
@@ -292,6 +291,14 @@ impl Context for Shell {
             }
             _ => None,
         }
+    }
+
+    fn glob(&mut self, pattern: &str) -> Vec<String> {
+        sh::glob::expand_path(pattern, &mut |dir| {
+            fs::read_dir(dir)
+                .ok()
+                .map(|es| es.into_iter().map(|e| e.name).collect())
+        })
     }
 
     fn command_subst(&mut self, list: &List) -> Result<String, String> {

@@ -1,7 +1,8 @@
 //! Word expansion: tilde, parameters (`$x`, `${x:-w}`, `$@`, ...), command
-//! substitution and arithmetic, then field splitting on `IFS`. Quote
-//! removal is implicit (the parser kept quoted text apart). There is no
-//! pathname (glob) expansion: words keep their `*` and `?`.
+//! substitution and arithmetic, then field splitting on `IFS` and
+//! pathname expansion of unquoted `*`, `?`, `[` (through
+//! [`Context::glob`]). Quote removal is implicit (the parser kept quoted
+//! text apart).
 //!
 //! The shell's state is reached through [`Context`], so expansion is pure
 //! and host-tested; the executor implements it (command substitution runs
@@ -28,6 +29,13 @@ pub trait Context {
     /// The output of running `list` (trailing newlines are removed by the
     /// caller).
     fn command_subst(&mut self, list: &List) -> core::result::Result<String, String>;
+    /// Pathname expansion of `pattern` (see [`crate::glob::expand_path`]):
+    /// the matching paths, sorted; empty keeps the word as it is (the
+    /// default: no expansion).
+    fn glob(&mut self, pattern: &str) -> Vec<String> {
+        let _ = pattern;
+        Vec::new()
+    }
 }
 
 /// Why an expansion failed (the message after `sh: `).
@@ -44,8 +52,14 @@ type Result<T> = core::result::Result<T, ExpandError>;
 
 /// Fields being built.
 struct Fields {
-    out: Vec<String>,
+    /// Finished fields, each with its pattern when it needs pathname
+    /// expansion.
+    out: Vec<(String, Option<String>)>,
     cur: String,
+    /// `cur` as a pattern: quoted characters escaped.
+    pat: String,
+    /// `pat` has an unquoted `*`, `?` or `[`.
+    magic: bool,
     /// The current field exists (even if empty: `""`).
     have: bool,
     /// Field splitting applies (off for assignments, redirections, case).
@@ -54,23 +68,65 @@ struct Fields {
 }
 
 impl Fields {
+    fn new(split: bool, ifs: String) -> Fields {
+        Fields {
+            out: Vec::new(),
+            cur: String::new(),
+            pat: String::new(),
+            magic: false,
+            have: false,
+            split,
+            ifs,
+        }
+    }
+
+    /// Quoted text.
     fn push_str(&mut self, s: &str) {
         self.cur.push_str(s);
+        self.pat.push_str(&crate::glob::escape(s));
         self.have = true;
+    }
+
+    /// One unquoted character (pattern characters stay active).
+    fn push_char(&mut self, c: char) {
+        self.cur.push(c);
+        if c == '\\' {
+            self.pat.push('\\');
+        }
+        self.pat.push(c);
+        self.magic |= matches!(c, '*' | '?' | '[');
+        self.have = true;
+    }
+
+    /// Unquoted literal text.
+    fn push_lit(&mut self, s: &str) {
+        s.chars().for_each(|c| self.push_char(c));
+        self.have = true;
+    }
+
+    fn take(&mut self) -> (String, Option<String>) {
+        let pat = core::mem::take(&mut self.pat);
+        let magic = core::mem::replace(&mut self.magic, false);
+        (core::mem::take(&mut self.cur), magic.then_some(pat))
     }
 
     fn end_field(&mut self) {
         if self.have {
-            self.out.push(core::mem::take(&mut self.cur));
+            let f = self.take();
+            self.out.push(f);
             self.have = false;
         }
+    }
+
+    fn texts(self) -> Vec<String> {
+        self.out.into_iter().map(|(t, _)| t).collect()
     }
 
     /// An unquoted expansion's result: split on IFS.
     fn push_split(&mut self, value: &str) {
         if !self.split || self.ifs.is_empty() {
             if !value.is_empty() {
-                self.push_str(value);
+                self.push_lit(value);
             }
             return;
         }
@@ -80,7 +136,8 @@ impl Fields {
                 if c == ' ' || c == '\t' || c == '\n' {
                     ws_break = true;
                 } else {
-                    self.out.push(core::mem::take(&mut self.cur));
+                    let f = self.take();
+                    self.out.push(f);
                     self.have = false;
                     ws_break = false;
                 }
@@ -89,8 +146,7 @@ impl Fields {
                     self.end_field();
                     ws_break = false;
                 }
-                self.cur.push(c);
-                self.have = true;
+                self.push_char(c);
             }
         }
         if ws_break {
@@ -100,7 +156,8 @@ impl Fields {
 
     /// A forced field boundary (between the words of `"$@"`).
     fn force_break(&mut self) {
-        self.out.push(core::mem::take(&mut self.cur));
+        let f = self.take();
+        self.out.push(f);
         self.have = false;
     }
 }
@@ -109,37 +166,39 @@ fn ifs(ctx: &dyn Context) -> String {
     ctx.var("IFS").unwrap_or_else(|| " \t\n".to_string())
 }
 
-/// Expands `words` into fields (with field splitting): the argv of a
-/// command, or the items of `for`.
+/// Expands `words` into fields (with field splitting and pathname
+/// expansion): the argv of a command, or the items of `for`.
 pub fn expand_words(ctx: &mut dyn Context, words: &[Word]) -> Result<Vec<String>> {
-    let mut f = Fields {
-        out: Vec::new(),
-        cur: String::new(),
-        have: false,
-        split: true,
-        ifs: ifs(ctx),
-    };
+    let mut f = Fields::new(true, ifs(ctx));
     for w in words {
         expand_parts(ctx, &w.parts, &mut f, true, 0)?;
         f.end_field();
     }
-    Ok(f.out)
+    let mut out = Vec::with_capacity(f.out.len());
+    for (text, pat) in f.out {
+        match pat {
+            Some(p) => {
+                let found = ctx.glob(&p);
+                if found.is_empty() {
+                    out.push(text);
+                } else {
+                    out.extend(found);
+                }
+            }
+            None => out.push(text),
+        }
+    }
+    Ok(out)
 }
 
 /// Expands `word` into one string without field splitting (assignment
 /// values, redirection targets, the `case` word).
 pub fn expand_string(ctx: &mut dyn Context, word: &Word) -> Result<String> {
-    let mut f = Fields {
-        out: Vec::new(),
-        cur: String::new(),
-        have: false,
-        split: false,
-        ifs: String::new(),
-    };
+    let mut f = Fields::new(false, String::new());
     expand_parts(ctx, &word.parts, &mut f, true, 0)?;
     f.end_field();
     // `"$@"` still makes fields: joined with blanks here.
-    Ok(f.out.join(" "))
+    Ok(f.texts().join(" "))
 }
 
 /// Expands a `case` pattern: quoted characters come out escaped with `\`
@@ -203,9 +262,17 @@ fn expand_parts(
         match p {
             Part::Lit(s) if i == 0 && word_start && s.starts_with('~') => {
                 let t = tilde(ctx, s);
-                f.push_str(&t);
+                // The home directory is not a pattern; what follows it is.
+                match t.strip_suffix(&s[1..]).filter(|_| t != *s) {
+                    Some(home) => {
+                        f.push_str(home);
+                        f.push_lit(&s[1..]);
+                    }
+                    None => f.push_lit(&t),
+                }
             }
-            Part::Lit(s) | Part::Quoted(s) => f.push_str(s),
+            Part::Lit(s) => f.push_lit(s),
+            Part::Quoted(s) => f.push_str(s),
             Part::Param(param, quoted) => expand_param(ctx, param, *quoted, f, depth)?,
             Part::Command(list, quoted) => {
                 let mut out = ctx.command_subst(list).map_err(ExpandError)?;
@@ -321,16 +388,10 @@ fn expand_param(
                             name_text(&param.name)
                         )));
                     };
-                    let mut sub = Fields {
-                        out: Vec::new(),
-                        cur: String::new(),
-                        have: false,
-                        split: false,
-                        ifs: String::new(),
-                    };
+                    let mut sub = Fields::new(false, String::new());
                     expand_parts(ctx, &word.parts, &mut sub, false, depth + 1)?;
                     sub.end_field();
-                    let v = sub.out.join(" ");
+                    let v = sub.texts().join(" ");
                     ctx.set_var(n, &v).map_err(ExpandError)?;
                     if quoted {
                         f.push_str(&v);
@@ -339,16 +400,10 @@ fn expand_param(
                     }
                 }
                 OpKind::Error if !set => {
-                    let mut sub = Fields {
-                        out: Vec::new(),
-                        cur: String::new(),
-                        have: false,
-                        split: false,
-                        ifs: String::new(),
-                    };
+                    let mut sub = Fields::new(false, String::new());
                     expand_parts(ctx, &word.parts, &mut sub, false, depth + 1)?;
                     sub.end_field();
-                    let msg = sub.out.join(" ");
+                    let msg = sub.texts().join(" ");
                     let msg = if msg.is_empty() {
                         if *colon {
                             "parameter null or not set".to_string()

@@ -140,3 +140,117 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     }
     p[pi..].iter().all(|x| matches!(x, Pat::Star))
 }
+
+/// Whether `pattern` (escaped as [`escape`] does) has an unescaped `*`,
+/// `?` or `[`: a word that needs pathname expansion.
+pub fn has_magic(pattern: &str) -> bool {
+    let mut esc = false;
+    for c in pattern.chars() {
+        if esc {
+            esc = false;
+        } else if c == '\\' {
+            esc = true;
+        } else if matches!(c, '*' | '?' | '[') {
+            return true;
+        }
+    }
+    false
+}
+
+/// `pattern` without its escapes.
+pub fn unescape(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut esc = false;
+    for c in pattern.chars() {
+        if !esc && c == '\\' {
+            esc = true;
+            continue;
+        }
+        esc = false;
+        out.push(c);
+    }
+    out
+}
+
+/// Most paths one pattern expands to.
+pub const MAX_MATCHES: usize = 10_000;
+
+/// Pathname expansion: the paths matching `pattern` (components split at
+/// `/`; a component with `*`, `?` or `[` is matched against the names
+/// `list(dir)` gives, others are taken as they are), sorted. Names
+/// starting with `.` match only a component starting with `.`. `list`
+/// answers `None` for what is not a readable directory. Empty when nothing
+/// matches (the caller keeps the word).
+pub fn expand_path(
+    pattern: &str,
+    list: &mut dyn FnMut(&str) -> Option<Vec<String>>,
+) -> Vec<String> {
+    let (start, rest) = match pattern.strip_prefix('/') {
+        Some(r) => (String::from("/"), r),
+        None => (String::new(), pattern),
+    };
+    let comps: Vec<&str> = rest.split('/').collect();
+    let mut out = Vec::new();
+    walk(&start, &comps, list, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(
+    prefix: &str,
+    comps: &[&str],
+    list: &mut dyn FnMut(&str) -> Option<Vec<String>>,
+    out: &mut Vec<String>,
+) {
+    let Some((first, rest)) = comps.split_first() else {
+        if out.len() < MAX_MATCHES {
+            out.push(String::from(prefix));
+        }
+        return;
+    };
+    let join = |name: &str| {
+        let mut p = String::from(prefix);
+        if !p.is_empty() && !p.ends_with('/') {
+            p.push('/');
+        }
+        p.push_str(name);
+        p
+    };
+    if first.is_empty() {
+        // `a//b` or a trailing `/`.
+        let mut p = String::from(prefix);
+        p.push('/');
+        walk(&p, rest, list, out);
+        return;
+    }
+    if !has_magic(first) {
+        let name = unescape(first);
+        if rest.is_empty() {
+            // The last component must exist.
+            let dir = if prefix.is_empty() { "." } else { prefix };
+            if list(dir).is_some_and(|names| names.iter().any(|n| *n == name)) {
+                walk(&join(&name), rest, list, out);
+            }
+        } else {
+            walk(&join(&name), rest, list, out);
+        }
+        return;
+    }
+    let dir = if prefix.is_empty() { "." } else { prefix };
+    let Some(mut names) = list(dir) else {
+        return;
+    };
+    names.sort();
+    let dot_ok = first.starts_with('.') || first.starts_with("\\.");
+    for n in names {
+        if n == "." || n == ".." || (n.starts_with('.') && !dot_ok) {
+            continue;
+        }
+        if matches(first, &n) {
+            walk(&join(&n), rest, list, out);
+            if out.len() >= MAX_MATCHES {
+                return;
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `sh`: the shell's pure half, host-tested. [`parse`] turns text into the
 //! syntax tree of [`ast`]; [`expand`] expands words against the shell's
 //! state (through a trait), with [`arith`] for `$((...))`; [`glob`]
-//! matches `case` patterns; [`testexpr`] evaluates `test` / `[`; [`vars`]
+//! matches `case` patterns and expands pathnames; [`testexpr`] evaluates `test` / `[`; [`vars`]
 //! keeps variables and builds the environment of programs.
 //!
 //! The executor (`src/exec.rs`, built only for the OS) runs the tree on

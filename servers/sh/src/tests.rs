@@ -692,6 +692,87 @@ fn case_patterns() {
     assert_eq!(expand::expand_pattern(&mut c, &w[3]).unwrap(), "*");
 }
 
+/// A directory tree for pathname expansion.
+fn tree(dir: &str) -> Option<Vec<String>> {
+    let names: &[&str] = match dir {
+        "." => &["a.txt", "b.txt", "c.rs", ".hidden.txt", "sub", "x*y"],
+        "sub" | "./sub" => &["one.txt", "two.md", "deep"],
+        "sub/deep" => &["z.txt"],
+        "/" => &["etc", "bin", "tmp"],
+        "/etc" => &["motd", "rc", "passwd"],
+        _ => return None,
+    };
+    Some(names.iter().map(|s| s.to_string()).collect())
+}
+
+#[test]
+fn pathname_expansion_walks_directories() {
+    let g = |p: &str| glob::expand_path(p, &mut tree);
+    assert_eq!(g("*.txt"), ["a.txt", "b.txt"]);
+    assert_eq!(g(".*.txt"), [".hidden.txt"]);
+    assert_eq!(g("?.rs"), ["c.rs"]);
+    assert_eq!(g("[ab].*"), ["a.txt", "b.txt"]);
+    assert_eq!(g("sub/*.txt"), ["sub/one.txt"]);
+    assert_eq!(g("*/*.md"), ["sub/two.md"]);
+    assert_eq!(g("sub/*/z.txt"), ["sub/deep/z.txt"]);
+    assert_eq!(g("sub/*/nope"), Vec::<String>::new());
+    assert_eq!(g("/etc/[mr]*"), ["/etc/motd", "/etc/rc"]);
+    assert_eq!(g("/*/motd"), ["/etc/motd"]);
+    assert_eq!(g("*.none"), Vec::<String>::new());
+    assert_eq!(g("x\\*y"), ["x*y"]);
+    assert_eq!(g("nodir/*"), Vec::<String>::new());
+    assert!(glob::has_magic("a*") && glob::has_magic("[x]") && !glob::has_magic("a\\*"));
+    assert_eq!(glob::unescape("a\\*b\\\\"), "a*b\\");
+}
+
+/// [`Ctx`] with pathname expansion over [`tree`].
+struct GlobCtx(Ctx);
+
+impl Context for GlobCtx {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.var(name)
+    }
+    fn set_var(&mut self, name: &str, value: &str) -> Result<(), String> {
+        self.0.set_var(name, value)
+    }
+    fn arg0(&self) -> String {
+        self.0.arg0()
+    }
+    fn params(&self) -> &[String] {
+        self.0.params()
+    }
+    fn special(&self, c: char) -> Option<String> {
+        self.0.special(c)
+    }
+    fn command_subst(&mut self, list: &List) -> Result<String, String> {
+        self.0.command_subst(list)
+    }
+    fn glob(&mut self, pattern: &str) -> Vec<String> {
+        glob::expand_path(pattern, &mut tree)
+    }
+}
+
+#[test]
+fn words_with_unquoted_pattern_characters_expand_to_paths() {
+    let mut c = GlobCtx(Ctx::with(&[("P", "*.txt"), ("HOME", "sub")], &[]));
+    let w = |c: &mut GlobCtx, t: &str| expand::expand_words(c, &simple(t).words).unwrap();
+    assert_eq!(w(&mut c, "ls *.txt"), ["ls", "a.txt", "b.txt"]);
+    assert_eq!(
+        w(&mut c, "ls '*.txt' \\*.txt \"*.txt\""),
+        ["ls", "*.txt", "*.txt", "*.txt"]
+    );
+    assert_eq!(w(&mut c, "ls $P \"$P\""), ["ls", "a.txt", "b.txt", "*.txt"]);
+    assert_eq!(w(&mut c, "ls *.none"), ["ls", "*.none"]);
+    assert_eq!(w(&mut c, "ls ~/*.md"), ["ls", "sub/two.md"]);
+    assert_eq!(w(&mut c, "ls sub/\"*\""), ["ls", "sub/*"]);
+    // Assignments and case words are not expanded.
+    let s = simple("X=*.txt");
+    assert_eq!(
+        expand::expand_string(&mut c, &s.assigns[0].1).unwrap(),
+        "*.txt"
+    );
+}
+
 // ---- test ----
 
 struct FakeFs;
