@@ -62,3 +62,39 @@ pub fn cat(img: &Path, path: &str) -> Vec<u8> {
     ok(&["get", &img.to_string_lossy(), path, &dst.to_string_lossy()]);
     std::fs::read(dst).expect("reading the file taken out of the image")
 }
+
+/// Every file and directory under `path` in `img`, by path relative to it:
+/// a directory as `None`, a file (or symlink target) as its bytes. Read
+/// through the `mfs` core mounted read-only, so the image is not touched.
+pub fn tree(img: &Path, path: &str) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    use ::mfs::{FileSystem, MemBlocks, MountOptions};
+    let bytes = std::fs::read(img).expect("reading the image");
+    let opts = MountOptions {
+        read_only: true,
+        force_rw_unclean: false,
+    };
+    let mut fs = FileSystem::mount(MemBlocks::new(bytes), opts).expect("mounting the image");
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let full = format!("{path}{rel}");
+        let ino = fs.resolve(full.as_bytes(), false).expect("resolving");
+        for e in fs.read_dir(ino).expect("reading a directory") {
+            if e.name == b"." || e.name == b".." {
+                continue;
+            }
+            let name = format!("{rel}/{}", String::from_utf8_lossy(&e.name));
+            let st = fs.stat(e.ino).expect("stat");
+            if st.mode & 0o170000 == 0o040000 {
+                out.insert(name.clone(), None);
+                stack.push(name);
+            } else {
+                let data = fs
+                    .read_path(format!("{path}{name}").as_bytes())
+                    .expect("reading a file");
+                out.insert(name, Some(data));
+            }
+        }
+    }
+    out
+}

@@ -4,8 +4,15 @@
 //! separated by blanks; empty lines and `#` comments are skipped) with fork + exec + wait, reaping any orphan that
 //! ends meanwhile. When the list is done it reaps until no child is left
 //! and prints `init: all done`. A last line `shutdown` then ends the run:
-//! a pass if every command exited 0, a failure otherwise; without it init
-//! stays, reaping the orphans it adopts.
+//! a pass if every command exited 0, a failure otherwise. Without it init
+//! stays, reaping the orphans it adopts, and, when the console can be
+//! opened and `/bin/sh` exists, runs a login shell on it: the child becomes
+//! a session leader, opens `/dev/console` as descriptors 0, 1 and 2 (its
+//! controlling terminal), makes itself the terminal's foreground process
+//! group and execs `/bin/sh -i`; when that shell ends, init starts another.
+//!
+//! The rc commands' output stays on the kernel console (`[name] text`
+//! lines): init keeps no descriptors open itself.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -57,6 +64,73 @@ fn wait_for(pid: Pid) -> Result<Status, Errno> {
 
 fn on_sigchld(_: u32) {}
 
+/// The environment of the commands init starts.
+const ENV: [&str; 4] = ["HOME=/", "PATH=/bin:/sbin", "PWD=/", "INIT=1"];
+/// The console device and the shell run on it.
+const CONSOLE: &str = "/dev/console";
+const SHELL: &str = "/bin/sh";
+/// A shell that ends within this many clock ticks of its start is
+/// restarted only after a pause, so a broken shell does not spin.
+const QUICK_EXIT_TICKS: u64 = 2 * 100;
+
+/// Whether a console shell can run: the TTY driver answers the console
+/// and the shell is on the disk.
+fn console_usable() -> bool {
+    if !fs::exists(SHELL) {
+        return false;
+    }
+    match fs::open_fd(CONSOLE, fs::O_RDWR | fs::O_NOCTTY, 0) {
+        Ok(fd) => {
+            let _ = ulib::fd::close(fd);
+            true
+        }
+        Err(e) => {
+            println!("init: {CONSOLE}: {}; no console shell", strerror(e));
+            false
+        }
+    }
+}
+
+/// Starts the console shell; returns its pid.
+fn start_console_shell() -> Result<Pid, Errno> {
+    match process::fork()? {
+        0 => process::exit(console_child()),
+        pid => Ok(pid),
+    }
+}
+
+/// In the child: a new session on the console, then the shell.
+fn console_child() -> i32 {
+    // init blocks SIGCHLD while it waits; the shell must not inherit that.
+    let _ = signal::sigprocmask(signal::SIG_SETMASK, 0);
+    let _ = signal::signal(SIGCHLD, Handler::Default);
+    if let Err(e) = process::setsid() {
+        println!("init: setsid: {}", strerror(e));
+        return 1;
+    }
+    let fd = match fs::open_fd(CONSOLE, fs::O_RDWR, 0) {
+        Ok(fd) => fd,
+        Err(e) => {
+            println!("init: {CONSOLE}: {}", strerror(e));
+            return 1;
+        }
+    };
+    for target in 0..3 {
+        if fd != target && ulib::fd::dup2(fd, target).is_err() {
+            return 1;
+        }
+    }
+    if fd > 2 {
+        let _ = ulib::fd::close(fd);
+    }
+    if let Err(e) = ulib::term::tcsetpgrp(0, process::getpid()) {
+        println!("init: tcsetpgrp on {CONSOLE}: {}", strerror(e));
+    }
+    let e = process::exec(SHELL, &["sh", "-i"], &ENV);
+    println!("init: {SHELL}: {}", strerror(e));
+    127
+}
+
 fn main(_args: &[String]) -> i32 {
     let me = process::getpid();
     println!("init: process {me} started from /sbin/init");
@@ -70,7 +144,7 @@ fn main(_args: &[String]) -> i32 {
             (Vec::new(), false)
         }
     };
-    let env = ["HOME=/", "PATH=/bin:/sbin", "PWD=/", "INIT=1"];
+    let env = ENV;
     let mut failures = 0;
     for argv in &cmds {
         let line = argv.join(" ");
@@ -111,17 +185,47 @@ fn main(_args: &[String]) -> i32 {
             println!("init: reboot: {}", strerror(e));
         }
     }
-    // Stay, reaping adopted orphans: SIGCHLD is blocked except inside
-    // sigsuspend, so one that ends between the reaping and the wait is
-    // not missed.
+    // Stay, reaping adopted orphans (and running the console shell):
+    // SIGCHLD is blocked except inside sigsuspend, so one that ends between
+    // the reaping and the wait is not missed.
     let mask = signal::sigprocmask(signal::SIG_BLOCK, signal::bit(SIGCHLD)).unwrap_or(0);
+    let mut shell = None;
+    if console_usable() {
+        shell = launch_shell();
+    }
     loop {
         while let Ok((p, st)) = process::waitpid(-1, process::WNOHANG) {
             if p <= 0 {
                 break;
             }
-            reaped(p, st);
+            match shell {
+                Some((pid, started)) if pid == p => {
+                    println!("init: console shell {p} ended ({st}); starting another");
+                    if ulib::time::uptime().saturating_sub(started) < QUICK_EXIT_TICKS {
+                        let _ = ulib::time::sleep(2);
+                    }
+                    shell = launch_shell();
+                }
+                // Orphans of the shell's commands end here all the time;
+                // only say so while no shell shares the console.
+                Some(_) => {}
+                None => reaped(p, st),
+            }
         }
         signal::sigsuspend(mask & !signal::bit(SIGCHLD));
+    }
+}
+
+/// Starts a console shell, remembering when.
+fn launch_shell() -> Option<(Pid, u64)> {
+    match start_console_shell() {
+        Ok(pid) => {
+            println!("init: console shell {pid} on {CONSOLE}");
+            Some((pid, ulib::time::uptime()))
+        }
+        Err(e) => {
+            println!("init: starting the console shell: {}", strerror(e));
+            None
+        }
     }
 }
