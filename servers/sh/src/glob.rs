@@ -228,7 +228,7 @@ fn walk(
         if rest.is_empty() {
             // The last component must exist.
             let dir = if prefix.is_empty() { "." } else { prefix };
-            if list(dir).is_some_and(|names| names.iter().any(|n| *n == name)) {
+            if list(dir).is_some_and(|names| names.contains(&name)) {
                 walk(&join(&name), rest, list, out);
             }
         } else {
