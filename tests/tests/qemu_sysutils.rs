@@ -3,7 +3,8 @@
 //! on files the host put on the root disk (their output goes to the
 //! kernel console as `[prog] ...` lines, fd 1 being closed), makes file
 //! systems on two blank disks with `/sbin/mkfs.mfs` and checks them with
-//! `/sbin/fsck.mfs`, then powers off with `/sbin/poweroff`. On the host:
+//! `/sbin/fsck.mfs` (both refuse a device `/etc/mtab` lists as
+//! mounted), then powers off with `/sbin/poweroff`. On the host:
 //! wc counts, `cksum` equal to the host's `cksum` of the same bytes, grep
 //! counts and regular expressions, sort orders, `ps` listing init, `date`'s year equal to the
 //! host's (the kernel's `BootTime` from the CMOS clock, which QEMU starts
@@ -113,6 +114,8 @@ const RC: &str = "\
 /bin/wc /tmp/no-such-file
 /sbin/mkfs.mfs /dev/c0d1
 /sbin/fsck.mfs /dev/c0d1
+/sbin/mkfs.mfs /dev/c0d3
+/sbin/fsck.mfs -r /dev/c0d3
 /sbin/mkfs.mfs -V 2 -B 1024 -i 96 /dev/c0d2 2048
 /sbin/fsck.mfs /dev/c0d2
 /sbin/poweroff
@@ -127,7 +130,13 @@ fn qemu_sysutils_text_tools_ps_date_mkfs_fsck_and_poweroff() {
     std::fs::write(&words, WORDS).unwrap();
     std::fs::write(&nums, NUMS).unwrap();
     let mut files = images::rootdisk::user_programs(out);
-    for (host, path) in [(&words, "/tmp/words.txt"), (&nums, "/tmp/nums.txt")] {
+    let mtab = dir.path().join("mtab");
+    std::fs::write(&mtab, "/dev/c0d3 /mnt mfs rw\n").unwrap();
+    for (host, path) in [
+        (&words, "/tmp/words.txt"),
+        (&nums, "/tmp/nums.txt"),
+        (&mtab, "/etc/mtab"),
+    ] {
         files.push(images::rootdisk::DiskFile {
             path: path.into(),
             host: host.clone(),
@@ -344,6 +353,18 @@ fn qemu_sysutils_text_tools_ps_date_mkfs_fsck_and_poweroff() {
         ["/dev/c0d1: clean"]
     );
     assert_eq!(status_of(&log, "/sbin/fsck.mfs /dev/c0d1"), "exit 0");
+    // A device /etc/mtab lists as mounted: mkfs.mfs and fsck.mfs -r
+    // refuse it (before opening it).
+    assert_eq!(
+        output_of(&log, "/sbin/mkfs.mfs /dev/c0d3", "mkfs.mfs"),
+        ["mkfs.mfs: /dev/c0d3 is mounted on /mnt"]
+    );
+    assert_eq!(status_of(&log, "/sbin/mkfs.mfs /dev/c0d3"), "exit 1");
+    assert_eq!(
+        output_of(&log, "/sbin/fsck.mfs -r /dev/c0d3", "fsck.mfs"),
+        ["fsck.mfs: /dev/c0d3 is mounted on /mnt: not repairing it"]
+    );
+    assert_eq!(status_of(&log, "/sbin/fsck.mfs -r /dev/c0d3"), "exit 8");
     let cmd2 = "/sbin/mkfs.mfs -V 2 -B 1024 -i 96 /dev/c0d2 2048";
     let mk = output_of(&log, cmd2, "mkfs.mfs");
     assert!(
@@ -360,7 +381,7 @@ fn qemu_sysutils_text_tools_ps_date_mkfs_fsck_and_poweroff() {
     mfs::assert_clean(&d1);
     mfs::assert_clean(&d2);
     let ls = mfs::ok(&["ls", &d1.to_string_lossy(), "/"]);
-    assert!(ls.split_whitespace().all(|n| n == "." || n == ".."), "{ls}");
+    assert!(ls.trim().is_empty(), "{ls}");
     if let Some((code, text)) = fsck_minix(&d2) {
         assert_eq!(
             code, 0,

@@ -33,6 +33,15 @@ pub fn probe_size(mut readable: impl FnMut(u64) -> bool) -> u64 {
     lo + 1
 }
 
+/// Where `/etc/mtab` (`device directory type options` lines, as `mount`
+/// writes them) says `device` is mounted, if it is.
+pub fn mount_point<'a>(mtab: &'a str, device: &str) -> Option<&'a str> {
+    mtab.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some(device)).then(|| w.next().unwrap_or("?"))
+    })
+}
+
 /// A parsed `mkfs.mfs` command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MkfsCmd {
@@ -229,6 +238,16 @@ mod tests {
         ] {
             assert!(parse_mkfs(&w(bad), 0).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn mounted_devices_are_found_in_mtab() {
+        let mtab = "/dev/c0d0 / mfs rw\n/dev/c0d1 /mnt mfs rw\n\n";
+        assert_eq!(mount_point(mtab, "/dev/c0d1"), Some("/mnt"));
+        assert_eq!(mount_point(mtab, "/dev/c0d0"), Some("/"));
+        assert_eq!(mount_point(mtab, "/dev/c0d2"), None);
+        assert_eq!(mount_point("", "/dev/c0d1"), None);
+        assert_eq!(mount_point("/dev/c0d1", "/dev/c0d1"), Some("?"));
     }
 
     #[test]

@@ -82,6 +82,13 @@ pub fn feed(prog: &str, path: &str, f: impl FnMut(&[u8])) -> bool {
     }
 }
 
+/// The directory `device` is mounted on, if `/etc/mtab` lists it
+/// (`mkfs.mfs` and `fsck.mfs -r` refuse such a device).
+pub fn mounted_on(device: &str) -> Option<alloc::string::String> {
+    let mtab = ulib::fs::read_to_string("/etc/mtab").ok()?;
+    sysutils_core::disk::mount_point(&mtab, device).map(alloc::string::String::from)
+}
+
 /// `halt` / `poweroff`: syncs, then asks PM to power off (PM syncs
 /// through VFS once more and the kernel ends the run). Returns only on
 /// failure (not root: `EPERM`), with the exit code.

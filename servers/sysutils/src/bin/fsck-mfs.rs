@@ -2,7 +2,8 @@
 //! repairs) the MINIX file system on a block device or image file with
 //! the `mfs` crate the host tool uses; prints each finding and a summary
 //! as `mfs fsck` does. Exit 0 clean, 1 errors corrected, 4 errors left, 8
-//! could not check (16 for a bad command line, as fsck(8)).
+//! could not check (16 for a bad command line, as fsck(8)). A device
+//! `/etc/mtab` lists as mounted is checked but never repaired.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -32,6 +33,12 @@ fn main(args: &[String]) -> i32 {
         }
     };
     let name = &cmd.device;
+    if cmd.repair
+        && let Some(dir) = sysutils::mounted_on(name)
+    {
+        ulib::eprintln!("{prog}: {name} is mounted on {dir}: not repairing it");
+        return fsck::EXIT_CANNOT_CHECK;
+    }
     let mut dev = match FileDevice::open(name, cmd.repair) {
         Ok(d) => d,
         Err(e) => {

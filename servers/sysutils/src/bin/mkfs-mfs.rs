@@ -1,7 +1,8 @@
 //! `/sbin/mkfs.mfs [-V 1|2|3] [-B blocksize] [-b blocks] [-i inodes] [-n
 //! namelen] device [blocks]`: makes an empty MINIX file system on a block
 //! device (or image file) with the `mfs` crate the host tool uses. The
-//! size defaults to the whole device.
+//! size defaults to the whole device. A device `/etc/mtab` lists as
+//! mounted is refused.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -26,6 +27,9 @@ fn main(args: &[String]) -> i32 {
         }
     };
     let dev_name = cmd.device.clone();
+    if let Some(dir) = sysutils::mounted_on(&dev_name) {
+        return cli::error(prog, &alloc::format!("{dev_name} is mounted on {dir}"));
+    }
     let mut dev = match FileDevice::open(&dev_name, true) {
         Ok(d) => d,
         Err(e) => return cli::fail(prog, &dev_name, e),
