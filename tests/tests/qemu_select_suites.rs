@@ -1,10 +1,14 @@
 //! QEMU: MINIX's select suites as disk programs run by init from `/etc/rc`
-//! on the process system (PM, VM, `bootinit`): `/bin/test40` (select on
-//! descriptor sets and bad arguments, regular files, pseudo terminals,
-//! FIFOs and pipes, timeouts). Each prints a line per subtest and MINIX's
-//! `Test NN ... ok` only if every check held (its timing checks are the
-//! program's own, in guest clock ticks, as MINIX's are); the host checks
-//! those lines and that init saw every command exit 0.
+//! on the process system (PM, VM, `bootinit`) with the terminal driver:
+//! `/bin/test40` (select on descriptor sets and bad arguments, regular
+//! files, pseudo terminals, FIFOs and pipes, timeouts) and `/bin/test77`
+//! (old-style pseudo terminals: open/close orders, second opens, half-open
+//! pairs, controlling terminals, SIGHUP on hang-up, select on `/dev/tty`;
+//! ten iterations as MINIX). Each prints a line per subtest and MINIX's
+//! `Test NN ... ok` only if every check held (the timing checks are the
+//! programs' own, in guest clock ticks, as MINIX's are); the host checks
+//! those lines and that init saw both commands exit 0. Subtests the system
+//! cannot run (sockets, Unix98 ptys) must say "skipped", and only those.
 
 use images::qemu::RunResult;
 use std::time::Duration;
@@ -18,12 +22,20 @@ fn boot_with_tty(rc: &str) -> Option<RunResult> {
     let (_dir, img) = root_disk_with(rc);
     let modules = PROC_MODULES.replace(",bootinit", ",tty image,bootinit");
     assert_ne!(modules, PROC_MODULES, "no bootinit in {PROC_MODULES}");
-    boot_with_disks(&modules, PROC_APPEND, &[&img], Duration::from_secs(900))
+    boot_with_disks(&modules, PROC_APPEND, &[&img], Duration::from_secs(1200))
+}
+
+/// Lines of `log` from `prog` that report a subtest's verdict `what`.
+fn verdicts(log: &str, prog: &str, what: &str) -> usize {
+    let tag = format!("{prog}: subtest ");
+    log.lines()
+        .filter(|l| l.contains(&tag) && l.trim_end().ends_with(what))
+        .count()
 }
 
 #[test]
-fn qemu_select_suites_test40_passes() {
-    let Some(r) = boot_with_tty("/bin/test40\nshutdown\n") else {
+fn qemu_select_suites_test40_and_test77_pass() {
+    let Some(r) = boot_with_tty("/bin/test40\n/bin/test77\nshutdown\n") else {
         return;
     };
     let log = r.serial;
@@ -39,8 +51,21 @@ fn qemu_select_suites_test40_passes() {
             "test40: subtest e (sockets): skipped",
             "test40: subtest f (timeouts): ok",
             "Test 40 ... ok",
-            "init: all done (1 commands, 0 failed)",
+            "test77: subtest a (open and close orders) (iteration 1): ok",
+            "test77: subtest e (SIGHUP on master close) (iteration 1): ok",
+            "test77: subtest f (select on /dev/tty) (iteration 1): ok",
+            "test77: subtest g (Unix98 ptys and /dev/pts) (iteration 1): skipped",
+            "test77: subtest f (select on /dev/tty) (iteration 10): ok",
+            "test77: subtest h (old-style and Unix98 exclusion) (iteration 10): skipped",
+            "Test 77 ... ok",
+            "init: all done (2 commands, 0 failed)",
         ],
     );
+    // Every subtest ran: test40 a-d and f, test77 a-f ten times; only the
+    // sockets and Unix98 ones were skipped.
+    assert_eq!(verdicts(&log, "test40", ": ok"), 5, "{log}");
+    assert_eq!(verdicts(&log, "test40", ": skipped"), 1, "{log}");
+    assert_eq!(verdicts(&log, "test77", ": ok"), 6 * 10, "{log}");
+    assert_eq!(verdicts(&log, "test77", ": skipped"), 2 * 10, "{log}");
     assert_eq!(r.status, Some(33), "{log}");
 }
