@@ -30,6 +30,36 @@ pub fn shell_modules() -> String {
     }
 }
 
+/// The root shell's prompt.
+pub const PROMPT: &str = "# ";
+
+/// `text` without the lines the kernel and the servers print on the same
+/// serial console (`kernel: ...`, `[name] ...`): they may come between a
+/// command's output lines at any time.
+pub fn without_console_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| !is_console_line(l))
+        .collect()
+}
+
+fn is_console_line(l: &str) -> bool {
+    if l.starts_with("kernel: ") {
+        return true;
+    }
+    let Some(rest) = l.strip_prefix('[') else {
+        return false;
+    };
+    match rest.split_once("] ") {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+        }
+        None => false,
+    }
+}
+
 /// A booted system at its shell prompt.
 pub struct Shell {
     /// The QEMU session (for raw typing: ^C, unbalanced quotes...).
@@ -64,7 +94,7 @@ pub fn boot_shell(rc: &str, extra: &[DiskFile], disks: &[&Path]) -> Option<Shell
     if let Err(e) = sh
         .session
         .expect("init: console shell", BOOT_TIMEOUT)
-        .and_then(|_| sh.session.expect("# ", BOOT_TIMEOUT))
+        .and_then(|_| sh.session.expect(PROMPT, BOOT_TIMEOUT))
     {
         sh.fail(&format!("no shell prompt after boot: {e}"));
     }
@@ -99,6 +129,11 @@ impl Shell {
             Ok(s) => s.trim_end_matches("@@").trim().parse::<i32>().unwrap_or(-1),
             Err(e) => self.fail(&format!("marker of {cmd:?} incomplete: {e}")),
         };
+        // The next prompt, so the next command is typed after it (and its
+        // echo does not come before the prompt).
+        if let Err(e) = self.session.expect(PROMPT, timeout) {
+            self.fail(&format!("no prompt after {cmd:?}: {e}"));
+        }
         let text = text.replace("\r\n", "\n");
         let echoed = format!("@@{n}\"\":$?@@\n");
         let body = match text.find(&echoed) {
@@ -106,7 +141,7 @@ impl Shell {
             None => &text[..],
         };
         let body = body.strip_suffix(&format!("@@{n}:")).unwrap_or(body);
-        (body.to_string(), status)
+        (without_console_lines(body), status)
     }
 
     /// Runs `cmd`, asserting that it exits 0, and returns its output.
@@ -151,5 +186,17 @@ impl Shell {
         let log = self.session.output();
         keep_log(&log);
         panic!("{why}\n---- serial so far ----\n{log}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_console_lines;
+
+    #[test]
+    fn console_lines_are_dropped_and_output_kept() {
+        let t =
+            "1143\n[virtio-blk] poll found 1\nkernel: process 'x' exited\n[not a tag\nx [y] z\n";
+        assert_eq!(without_console_lines(t), "1143\n[not a tag\nx [y] z\n");
     }
 }
