@@ -20,6 +20,8 @@ pub const MAX_INPUT: usize = 4096;
 pub const MAX_CANON: usize = 4096;
 /// Output bytes a line queues before writers wait.
 pub const OUT_CAP: usize = 8192;
+/// Output bytes beyond which input is no longer echoed.
+pub const ECHO_CAP: usize = 2 * OUT_CAP;
 
 /// One piece of ready input: a canonical line (with its `\n` or EOL, or
 /// none when ^D ended it; an empty one is an end of file), or raw bytes.
@@ -269,7 +271,9 @@ impl Line {
     fn input_byte(&mut self, mut c: u8) -> Option<u32> {
         let t = self.termios;
         let canon = self.canonical();
-        let echo = self.lflag(lflag::ECHO);
+        // Echo stops piling up when nobody takes the output (a pty master
+        // that is written to and never read).
+        let echo = self.lflag(lflag::ECHO) && self.out.len() < ECHO_CAP;
         if self.lnext {
             self.lnext = false;
             self.store(c, canon, echo);
@@ -800,6 +804,14 @@ mod tests {
         assert_eq!(l.flush(TCIFLUSH), Ok(()));
         assert_eq!(l.available(), 0);
         assert_eq!(l.flush(7), Err(sys::Errno::EINVAL));
+        // Echo into output nobody takes stops at ECHO_CAP.
+        let mut e = Line::new();
+        e.termios.lflag &= !lflag::ICANON;
+        for _ in 0..(ECHO_CAP / 100 + 10) {
+            e.input(&[b'e'; 100], 0);
+            e.take_raw(100);
+        }
+        assert_eq!(e.out.len(), ECHO_CAP);
     }
 
     #[test]
