@@ -302,9 +302,11 @@ pub enum VfsCall {
     Chroot { id: u64, path: Buf },
     /// ioctl(fd, req, buf) -> the driver's result (0 for most requests):
     /// `req` is a device request (for terminals [`crate::proto::tty`]
-    /// codes); `grant` (`len` bytes, readable and writable) carries its
-    /// argument in and its result out. Character devices only (`ENOTTY`
-    /// for anything else).
+    /// codes); `grant` (`len` bytes; 0 for none) carries its argument in
+    /// and its result out: VFS passes it on readable for a request
+    /// [`crate::proto::tty::ioctl_dir`] calls `In`, writable for `Out`,
+    /// both for a request it does not list. Character devices only
+    /// (`ENOTTY` for anything else).
     Ioctl {
         id: u64,
         fd: i32,
