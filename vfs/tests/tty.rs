@@ -30,6 +30,8 @@ const DEV_TTY: u32 = vfs::CTTY_MAJOR << 8;
 /// A request only the fake knows: held until its minor has input, then
 /// answered with the number of bytes waiting (nothing consumed).
 const WAIT_INPUT: u32 = 0x7e00;
+/// A write starting with these bytes is taken in and never answered.
+const STALL: &[u8] = b"STALL";
 
 #[derive(Default)]
 struct Line {
@@ -66,6 +68,8 @@ struct FakeTty {
     selectors: Vec<(Endpoint, u32, u32)>,
     /// Ioctl requests received.
     ioctls: u32,
+    /// Writes taken in and held (they start with [`STALL`]).
+    stalled: Vec<Vec<u8>>,
 }
 
 fn fake_tty() -> Box<dyn Process> {
@@ -244,6 +248,12 @@ impl Service for FakeTty {
                 let mut b = vec![0u8; size as usize];
                 if let Err(e) = cx.sys.safecopy_from(src, grant, 0, &mut b) {
                     return reply(id, Err(e));
+                }
+                if b.starts_with(STALL) {
+                    // Taken in, never answered (an output queue that does
+                    // not drain).
+                    self.stalled.push(b);
+                    return None;
                 }
                 self.lines[line].input.extend(b);
                 self.progress(cx, minor);
@@ -614,4 +624,41 @@ fn calls_to_a_dead_driver_wait_for_the_new_instance() {
     );
     assert_eq!(t.w.sim.rs_service("faketty").unwrap().restarts, 1);
     assert_eq!(fake(&t, |f| (f.lines[0].opens, f.lines[1].opens)), (1, 1));
+}
+
+/// A write the driver took in and died with is not repeated: it fails
+/// with EIO and the new instance never sees it; the descriptor goes on
+/// working.
+#[test]
+fn a_write_the_driver_took_is_not_repeated() {
+    let mut t = world(89);
+    let p = t.puppet("p");
+    let fd = t.get(&p, |s, c| c.open(s, "/term0", O_RDWR, 0).unwrap());
+    let id = t.id();
+    t.start(&p, move |s, vfs| {
+        let g = s
+            .grant_create(vfs, GrantAccess::READ, b"STALL me".to_vec())
+            .unwrap();
+        VfsCall::Write {
+            id,
+            fd,
+            buf: sys::proto::fs::Buf { grant: g, len: 8 },
+        }
+    });
+    t.w.sim.run_for(HZ);
+    assert_eq!(fake(&t, |f| f.stalled.len()), 1, "taken in");
+    t.w.sim
+        .service_request(ServiceRequest::Fi {
+            id: 1,
+            label: "faketty".into(),
+        })
+        .unwrap();
+    assert_eq!(t.answer(&p, id), Err(EIO));
+    t.w.sim.run_for(HZ);
+    assert_eq!(fake(&t, |f| f.stalled.len()), 0, "not sent again");
+    t.on(&p, move |s, c| {
+        assert_eq!(c.write(s, fd, b"ok").unwrap(), 2);
+        assert_eq!(c.read(s, fd, 8).unwrap(), b"ok");
+    });
+    assert_eq!(t.w.sim.rs_service("faketty").unwrap().restarts, 1);
 }
