@@ -1439,22 +1439,10 @@ impl V {
             let mut count = 0i64;
             for &(fd, ops, ref f, pipe, cdev, idx) in &entries {
                 let mut got = 0u8;
-                if cdev {
-                    // A device whose driver is down for good or cannot
-                    // reopen it reports ready (its calls fail at once).
-                    let c = CdevRequest::Select {
-                        id: 0,
-                        minor: f.ino,
-                        ops: u32::from(ops),
-                        notify: false,
-                    };
-                    got = match self.cdev_io(idx, f, c, GSpec::None, true).await {
-                        Ok((n, _)) => (n as u8) & ops,
-                        Err(_) => ops,
-                    };
-                } else if pipe {
-                    // An end not open for an op is "ready" for it: the call
-                    // would not block (it fails at once).
+                // A device or pipe end not open for an op is "ready" for
+                // it: the call would not block (it fails at once). MINIX
+                // decides this without asking the driver.
+                if cdev || pipe {
                     let acc = f.flags & oflag::O_ACCMODE;
                     if acc == oflag::O_WRONLY {
                         got |= ops & SEL_RD;
@@ -1462,6 +1450,24 @@ impl V {
                     if acc == oflag::O_RDONLY {
                         got |= ops & SEL_WR;
                     }
+                }
+                if cdev {
+                    // A device whose driver is down for good or cannot
+                    // reopen it reports ready (its calls fail at once).
+                    let ask = ops & !got;
+                    if ask != 0 {
+                        let c = CdevRequest::Select {
+                            id: 0,
+                            minor: f.ino,
+                            ops: u32::from(ask),
+                            notify: false,
+                        };
+                        got |= match self.cdev_io(idx, f, c, GSpec::None, true).await {
+                            Ok((n, _)) => (n as u8) & ask,
+                            Err(_) => ask,
+                        };
+                    }
+                } else if pipe {
                     let ask = ops & !got;
                     if ask != 0 {
                         let p = PipeRequest::Select {

@@ -50,6 +50,44 @@ fn loopback_device_read_write_select() {
     assert_eq!(*done.borrow(), Some(true));
 }
 
+/// MINIX (select.c): a descriptor not open for reading is ready for
+/// reading at once (the read would fail at once), and one not open for
+/// writing ready for writing, whatever the driver would say: an empty
+/// device opened write-only is readable at once, while its read-only
+/// descriptor is not.
+#[test]
+fn a_direction_a_device_is_not_open_for_is_ready_at_once() {
+    let mut w = w(55);
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        c.mknod(s, "/loop", mode::S_IFCHR | 0o666, LOOP).unwrap();
+        let rd = c.open(s, "/loop", O_RDONLY, 0).unwrap();
+        let wr = c.open(s, "/loop", O_WRONLY, 0).unwrap();
+        let (r, wb) = (1u64 << rd, 1u64 << wr);
+        let top = rd.max(wr) + 1;
+        // Empty: only the write-only descriptor is "readable"; no timeout
+        // is needed for the answer.
+        assert_eq!(
+            c.select(s, top, [r | wb, 0, 0], None).unwrap(),
+            (1, [wb, 0, 0])
+        );
+        assert_eq!(
+            c.select(s, top, [r, 0, 0], Some((0, 0))).unwrap(),
+            (0, [0; 3])
+        );
+        // Both writable: the read-only one because a write fails at once.
+        assert_eq!(
+            c.select(s, top, [0, r | wb, 0], Some((0, 0))).unwrap(),
+            (2, [0, r | wb, 0])
+        );
+        c.close(s, rd).unwrap();
+        c.close(s, wr).unwrap();
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}
+
 /// Asks RS for a controlled crash of `label` (`service fi`) on its first
 /// alarm, i.e. while another process is blocked.
 struct Crasher {
