@@ -51,6 +51,15 @@ for f in /etc/*.sh; do echo "g1 $f"; done
 echo g2 /etc/h*.sh /etc/nomatch* '/etc/*.sh'
 greet() { echo "fn $1 $#"; return 4; }
 greet a b; echo "fr $?"
+/bin/sh -c 'r() { r; }; r'; echo "d1 $?"
+F=/etc/file.tar.gz; echo "t1 ${F##*/} ${F%.gz}"
+read a b <<EOF
+$GREETING there
+EOF
+echo "h1 $a $b"
+{ read l; echo "h2 $l"; } <<-'EOF'
+	literal $GREETING
+	EOF
 
 # pipelines
 echo piped | /bin/sh -c 'read l; echo "p1 $l"'
@@ -178,6 +187,11 @@ fn qemu_sh_scripts_run_from_rc() {
         "g2 /etc/hello.sh /etc/nomatch* /etc/*.sh",
         "fn a 2",
         "fr 4",
+        "sh: commands nested too deeply",
+        "d1 2",
+        "t1 file.tar.gz /etc/file.tar",
+        "h1 hi there",
+        "h2 literal $GREETING",
         "p1 piped",
         "p2 b c",
         "p3 0",

@@ -139,13 +139,16 @@ pub enum RedirOp {
     DupIn,
     /// `>&`.
     DupOut,
+    /// `<<` / `<<-`: the target is the document's text (the tabs of `<<-`
+    /// already removed; quoted when the delimiter was).
+    HereDoc,
 }
 
 impl RedirOp {
     /// The descriptor used when none is given.
     pub fn default_fd(self) -> u32 {
         match self {
-            RedirOp::In | RedirOp::ReadWrite | RedirOp::DupIn => 0,
+            RedirOp::In | RedirOp::ReadWrite | RedirOp::DupIn | RedirOp::HereDoc => 0,
             _ => 1,
         }
     }
@@ -220,6 +223,17 @@ pub enum ParamOp {
     Plain,
     /// `${#name}`: the value's length in characters.
     Length,
+    /// `${name%word}`, `${name%%word}`, `${name#word}`, `${name##word}`:
+    /// the value without the shortest / longest suffix / prefix matching
+    /// the pattern `word`.
+    Trim {
+        /// `#` (prefix) rather than `%` (suffix).
+        prefix: bool,
+        /// Doubled: the longest match.
+        longest: bool,
+        /// The pattern.
+        word: Word,
+    },
     /// `${name-word}` and friends; `colon`: an empty value counts as
     /// unset too.
     With {

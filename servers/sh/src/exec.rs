@@ -145,6 +145,31 @@ fn pipe() -> Result<(Fd, Fd), Errno> {
     }
 }
 
+/// A here-document's text in an unnamed file (made in /tmp and unlinked
+/// at once), open for reading at its start.
+fn here_file(text: &str) -> Result<Fd, Errno> {
+    static SEQ: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    let mut tries = 0;
+    let f = loop {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = alloc::format!("/tmp/.sh-here-{}-{n}", process::getpid());
+        match fs::open_fd(&path, fs::O_RDWR | fs::O_CREAT | fs::O_EXCL, 0o600) {
+            Ok(f) => {
+                let _ = fs::unlink(&path);
+                break f;
+            }
+            Err(Errno::EEXIST) if tries < 100 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let r = fd::write_all(f, text.as_bytes()).and_then(|()| fd::lseek(f, 0, fd::SEEK_SET));
+    if let Err(e) = r {
+        let _ = fd::close(f);
+        return Err(e);
+    }
+    Ok(f)
+}
+
 /// Reads lines from a descriptor (any length: the buffer grows).
 struct Input {
     fd: Fd,
@@ -1003,12 +1028,31 @@ impl Shell {
                 };
                 save.push(Saved { fd: n, copy });
             }
+            if r.op == RedirOp::HereDoc {
+                match here_file(&target) {
+                    Ok(f) => {
+                        if f != n {
+                            let r = fd::dup2(f, n);
+                            let _ = fd::close(f);
+                            if let Err(e) = r {
+                                eprintln!("sh: {n}: {}", strerror(e));
+                                return Err(());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("sh: cannot make a here-document in /tmp: {}", strerror(e));
+                        return Err(());
+                    }
+                }
+                continue;
+            }
             let flags = match r.op {
                 RedirOp::In => fs::O_RDONLY,
                 RedirOp::Out | RedirOp::Clobber => fs::O_WRONLY | fs::O_CREAT | fs::O_TRUNC,
                 RedirOp::Append => fs::O_WRONLY | fs::O_CREAT | fs::O_APPEND,
                 RedirOp::ReadWrite => fs::O_RDWR | fs::O_CREAT,
-                RedirOp::DupIn | RedirOp::DupOut => {
+                RedirOp::HereDoc | RedirOp::DupIn | RedirOp::DupOut => {
                     if target == "-" {
                         let _ = fd::close(n);
                         continue;
@@ -1357,7 +1401,7 @@ impl Shell {
         }
         let mut st = 0;
         for a in args {
-            let Ok(pid) = a.parse::<Pid>() else {
+            let Some(pid) = a.parse::<Pid>().ok().filter(|p| *p > 0) else {
                 eprintln!("sh: wait: {a}: bad pid");
                 st = 2;
                 continue;

@@ -314,6 +314,27 @@ pub fn lookup(ctx: &dyn Context, name: &ParamName) -> Option<String> {
     }
 }
 
+/// `v` without its shortest or longest prefix or suffix matching `pat`.
+pub fn trim<'a>(v: &'a str, pat: &str, prefix: bool, longest: bool) -> &'a str {
+    let mut cuts: Vec<usize> = v.char_indices().map(|(i, _)| i).collect();
+    cuts.push(v.len());
+    // Candidate cut points, the shortest piece first.
+    if prefix == longest {
+        cuts.reverse();
+    }
+    for i in cuts {
+        let (piece, rest) = if prefix {
+            (&v[..i], &v[i..])
+        } else {
+            (&v[i..], &v[..i])
+        };
+        if crate::glob::matches(pat, piece) {
+            return rest;
+        }
+    }
+    v
+}
+
 fn name_text(name: &ParamName) -> String {
     match name {
         ParamName::Var(n) => n.clone(),
@@ -362,6 +383,20 @@ fn expand_param(
                 f.push_str(&v);
             } else {
                 f.push_split(&v);
+            }
+        }
+        ParamOp::Trim {
+            prefix,
+            longest,
+            word,
+        } => {
+            let v = value.unwrap_or_default();
+            let pat = expand_pattern(ctx, word)?;
+            let t = trim(&v, &pat, *prefix, *longest);
+            if quoted {
+                f.push_str(t);
+            } else {
+                f.push_split(t);
             }
         }
         ParamOp::Length => {

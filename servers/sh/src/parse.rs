@@ -8,8 +8,9 @@
 //! script runs command by command and an interactive shell can ask for
 //! more input when [`ParseError::is_incomplete`].
 //!
-//! Not supported (a clear syntax error instead): here-documents and the
-//! `${name%pattern}` family. Nesting is limited to [`MAX_DEPTH`] levels so
+//! Here-documents: the bodies of a line's `<<` redirections are read when
+//! the redirection is parsed (from after the line's newline), and the
+//! lexer skips them when it reaches that newline. Nesting is limited to [`MAX_DEPTH`] levels so
 //! that no input can exhaust the stack.
 
 use crate::ast::*;
@@ -33,8 +34,6 @@ pub enum ParseError {
     Incomplete(String),
     /// A token where it cannot be.
     Unexpected(String),
-    /// Syntax this shell does not have.
-    Unsupported(&'static str),
     /// Nested deeper than [`MAX_DEPTH`].
     TooDeep,
     /// A malformed `${...}`.
@@ -57,7 +56,6 @@ impl fmt::Display for ParseError {
                 write!(f, "syntax error: unexpected end of file (expecting {what})")
             }
             ParseError::Unexpected(t) => write!(f, "syntax error: unexpected {t}"),
-            ParseError::Unsupported(what) => write!(f, "syntax error: {what} not supported"),
             ParseError::TooDeep => write!(f, "syntax error: nested too deeply"),
             ParseError::BadSubstitution => write!(f, "syntax error: bad substitution"),
         }
@@ -87,8 +85,8 @@ pub enum Op {
     RParen,
     /// A redirection operator.
     Redir(RedirOp),
-    /// `<<` / `<<-`
-    HereDoc,
+    /// `<<` / `<<-` (`true`: leading tabs removed)
+    HereDoc(bool),
 }
 
 impl Op {
@@ -102,7 +100,8 @@ impl Op {
             Op::Pipe => "|",
             Op::LParen => "(",
             Op::RParen => ")",
-            Op::HereDoc => "<<",
+            Op::HereDoc(false) => "<<",
+            Op::HereDoc(true) => "<<-",
             Op::Redir(r) => match r {
                 RedirOp::In => "<",
                 RedirOp::Out => ">",
@@ -111,6 +110,7 @@ impl Op {
                 RedirOp::ReadWrite => "<>",
                 RedirOp::DupIn => "<&",
                 RedirOp::DupOut => ">&",
+                RedirOp::HereDoc => "<<",
             },
         }
     }
@@ -165,6 +165,9 @@ pub struct Parser {
     pos: usize,
     peeked: Option<Tok>,
     depth: usize,
+    /// Where the text goes on after the here-documents of the current
+    /// line (their bodies follow its newline).
+    heredoc_end: Option<usize>,
 }
 
 /// Parses all of `text` into one list (for `sh -c` and tests).
@@ -185,6 +188,7 @@ impl Parser {
             pos: 0,
             peeked: None,
             depth: 0,
+            heredoc_end: None,
         }
     }
 
@@ -409,7 +413,7 @@ impl Parser {
                 Some(Compound::Subshell(l))
             }
             Tok::Eof => return Err(ParseError::Incomplete("a command".to_string())),
-            Tok::IoNumber(_) | Tok::Op(Op::Redir(_) | Op::HereDoc) => None,
+            Tok::IoNumber(_) | Tok::Op(Op::Redir(_) | Op::HereDoc(_)) => None,
             t => return Err(ParseError::Unexpected(describe(t))),
         };
         if let Some(c) = compound {
@@ -422,12 +426,118 @@ impl Parser {
         self.simple()
     }
 
+    /// The body of a here-document whose delimiter is `delim`: the lines
+    /// after the current line's newline (and after the bodies already read
+    /// for it) up to a line that is the delimiter.
+    fn here_document(&mut self, delim: &Word, strip: bool) -> Result<Word> {
+        let mut end_text = String::new();
+        let mut quoted = false;
+        for p in &delim.parts {
+            match p {
+                Part::Lit(s) => end_text.push_str(s),
+                Part::Quoted(s) => {
+                    quoted = true;
+                    end_text.push_str(s);
+                }
+                _ => {
+                    return Err(ParseError::Unexpected(
+                        "here-document delimiter".to_string(),
+                    ));
+                }
+            }
+        }
+        let mut start = match self.heredoc_end {
+            Some(e) => e,
+            None => match self.src[self.pos..].iter().position(|&c| c == '\n') {
+                Some(i) => self.pos + i + 1,
+                None => {
+                    return Err(ParseError::Incomplete(alloc::format!(
+                        "here-document ending with '{end_text}'"
+                    )));
+                }
+            },
+        };
+        let mut body = String::new();
+        loop {
+            if start >= self.src.len() {
+                return Err(ParseError::Incomplete(alloc::format!(
+                    "here-document ending with '{end_text}'"
+                )));
+            }
+            let line_end = self.src[start..]
+                .iter()
+                .position(|&c| c == '\n')
+                .map_or(self.src.len(), |i| start + i);
+            let mut line = &self.src[start..line_end];
+            if strip {
+                while line.first() == Some(&'\t') {
+                    line = &line[1..];
+                }
+            }
+            let next = (line_end + 1).min(self.src.len());
+            if line.iter().copied().eq(end_text.chars()) {
+                self.heredoc_end = Some(next);
+                break;
+            }
+            body.extend(line.iter());
+            body.push('\n');
+            start = next;
+            if line_end >= self.src.len() {
+                return Err(ParseError::Incomplete(alloc::format!(
+                    "here-document ending with '{end_text}'"
+                )));
+            }
+        }
+        if quoted {
+            return Ok(Word {
+                parts: alloc::vec![Part::Quoted(body)],
+            });
+        }
+        self.enter()?;
+        let mut sub = Parser::new(&body);
+        sub.depth = self.depth;
+        let r = sub.here_parts();
+        self.leave();
+        Ok(Word { parts: r? })
+    }
+
+    /// A here-document's text as parts: `$` and `` ` `` expand, `\`
+    /// escapes only `$`, `` ` ``, `\` and newline; nothing is split.
+    fn here_parts(&mut self) -> Result<Vec<Part>> {
+        let mut parts = Vec::new();
+        while let Some(c) = self.cur() {
+            self.pos += 1;
+            match c {
+                '\\' => match self.cur() {
+                    Some('\n') => self.pos += 1,
+                    Some(n @ ('$' | '`' | '\\')) => {
+                        self.pos += 1;
+                        push_quoted(&mut parts, n);
+                    }
+                    _ => push_quoted(&mut parts, '\\'),
+                },
+                '$' => match self.dollar(true)? {
+                    Part::Lit(s) => s.chars().for_each(|ch| push_quoted(&mut parts, ch)),
+                    p => parts.push(p),
+                },
+                '`' => {
+                    let l = self.backquote()?;
+                    parts.push(Part::Command(Box::new(l), true));
+                }
+                c => push_quoted(&mut parts, c),
+            }
+        }
+        if parts.is_empty() {
+            parts.push(Part::Quoted(String::new()));
+        }
+        Ok(parts)
+    }
+
     /// A redirection if one is next.
     fn redirect(&mut self) -> Result<Option<Redirect>> {
         let fd = match self.peek()? {
             Tok::IoNumber(n) => Some(*n),
-            Tok::Op(Op::Redir(_)) => None,
-            Tok::Op(Op::HereDoc) => return Err(ParseError::Unsupported("here-document")),
+            Tok::Op(Op::Redir(_) | Op::HereDoc(_)) => None,
             _ => return Ok(None),
         };
         if fd.is_some() {
@@ -435,7 +545,18 @@ impl Parser {
         }
         let op = match self.take()? {
             Tok::Op(Op::Redir(op)) => op,
-            Tok::Op(Op::HereDoc) => return Err(ParseError::Unsupported("here-document")),
+            Tok::Op(Op::HereDoc(strip)) => {
+                let delim = match self.take()? {
+                    Tok::Word(w) => w,
+                    t => return Err(ParseError::Unexpected(describe(&t))),
+                };
+                let target = self.here_document(&delim, strip)?;
+                return Ok(Some(Redirect {
+                    fd,
+                    op: RedirOp::HereDoc,
+                    target,
+                }));
+            }
             t => return Err(ParseError::Unexpected(describe(&t))),
         };
         match self.take()? {
@@ -651,7 +772,11 @@ impl Parser {
         };
         match c {
             '\n' => {
-                self.pos += 1;
+                // The here-documents of this line follow it.
+                self.pos = match self.heredoc_end.take() {
+                    Some(e) if e > self.pos => e,
+                    _ => self.pos + 1,
+                };
                 Ok(Tok::Newline)
             }
             '&' if two(self, "&&") => op(self, 2, Op::AndIf),
@@ -662,7 +787,8 @@ impl Parser {
             ';' => op(self, 1, Op::Semi),
             '(' => op(self, 1, Op::LParen),
             ')' => op(self, 1, Op::RParen),
-            '<' if two(self, "<<") => op(self, 2, Op::HereDoc),
+            '<' if two(self, "<<") && self.at(2) == Some('-') => op(self, 3, Op::HereDoc(true)),
+            '<' if two(self, "<<") => op(self, 2, Op::HereDoc(false)),
             '<' if two(self, "<&") => op(self, 2, Op::Redir(RedirOp::DupIn)),
             '<' if two(self, "<>") => op(self, 2, Op::Redir(RedirOp::ReadWrite)),
             '<' => op(self, 1, Op::Redir(RedirOp::In)),
@@ -989,9 +1115,24 @@ impl Parser {
             Some('=') => OpKind::Assign,
             Some('?') => OpKind::Error,
             Some('+') => OpKind::Alternate,
-            Some('%' | '#') if !colon => {
-                return Err(ParseError::Unsupported(
-                    "${name%pattern} and ${name#pattern}",
+            Some(c @ ('%' | '#')) if !colon => {
+                self.pos += 1;
+                let longest = self.cur() == Some(c);
+                if longest {
+                    self.pos += 1;
+                }
+                // The pattern is a pattern even inside double quotes.
+                let word = self.brace_word(false)?;
+                return Ok(Part::Param(
+                    Param {
+                        name,
+                        op: ParamOp::Trim {
+                            prefix: c == '#',
+                            longest,
+                            word,
+                        },
+                    },
+                    quoted,
                 ));
             }
             None => return Err(ParseError::UnterminatedQuote),
