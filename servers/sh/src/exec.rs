@@ -1666,6 +1666,8 @@ impl Shell {
             for l in &cmds {
                 self.run_list(l);
                 if self.flow == Flow::Interrupted {
+                    // As if the command line had been killed by SIGINT.
+                    self.status = 128 + SIGINT as i32;
                     break;
                 }
             }
