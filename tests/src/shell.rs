@@ -60,6 +60,22 @@ fn is_console_line(l: &str) -> bool {
     }
 }
 
+/// A system that powered off: how the run ended, and its root disk.
+pub struct Halted {
+    /// The run.
+    pub run: RunResult,
+    /// The root disk image.
+    pub root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Halted {
+    type Target = RunResult;
+    fn deref(&self) -> &RunResult {
+        &self.run
+    }
+}
+
 /// A booted system at its shell prompt.
 pub struct Shell {
     /// The QEMU session (for raw typing: ^C, unbalanced quotes...).
@@ -169,8 +185,9 @@ impl Shell {
     }
 
     /// Syncs and powers off with `halt`, and returns the run (a pass when
-    /// the system shut down cleanly).
-    pub fn shutdown(mut self) -> RunResult {
+    /// the system shut down cleanly) with the root disk, kept for reading
+    /// on the host as long as the returned value lives.
+    pub fn shutdown(mut self) -> Halted {
         self.type_line("sync; halt");
         let r = self
             .session
@@ -178,7 +195,11 @@ impl Shell {
             .expect("waiting for QEMU to end");
         eprintln!("---- serial ({}) ----\n{}", r.describe(), r.serial);
         keep_log(&r.serial);
-        r
+        Halted {
+            run: r,
+            root: self.root,
+            _dir: self._dir,
+        }
     }
 
     /// Prints the serial log so far and fails the test.
