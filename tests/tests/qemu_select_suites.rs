@@ -9,11 +9,14 @@
 //! programs' own, in guest clock ticks, as MINIX's are); the host checks
 //! those lines and that init saw both commands exit 0. Subtests the system
 //! cannot run (sockets, Unix98 ptys) must say "skipped", and only those.
+//! The second test runs both from the console shell, as a person would
+//! (test77 with two iterations), and checks their pass lines and status.
 
 use images::qemu::RunResult;
 use std::time::Duration;
 use system_tests::proc::{PROC_APPEND, PROC_MODULES, root_disk_with};
 use system_tests::qemu::{assert_in_order, boot_with_disks};
+use system_tests::shell::boot_shell;
 
 /// Boots the process system with the terminal driver (`tty image`: the
 /// console and the pseudo terminals `/dev/ptypN`, `/dev/ttypN`) and an
@@ -68,4 +71,22 @@ fn qemu_select_suites_test40_and_test77_pass() {
     assert_eq!(verdicts(&log, "test77", ": ok"), 6 * 10, "{log}");
     assert_eq!(verdicts(&log, "test77", ": skipped"), 2 * 10, "{log}");
     assert_eq!(r.status, Some(33), "{log}");
+}
+
+#[test]
+fn qemu_select_suites_run_from_the_shell() {
+    let Some(mut sh) = boot_shell("", &[], &[]) else {
+        return;
+    };
+    for (cmd, pass) in [
+        ("test40", "Test 40 ... ok"),
+        ("test77 iterations=2", "Test 77 ... ok"),
+    ] {
+        let (out, status) = sh.run_timeout(cmd, Duration::from_secs(900));
+        if status != 0 || !out.contains(pass) || out.contains("FAILED") {
+            sh.fail(&format!("{cmd} at the prompt: status {status}\n{out}"));
+        }
+    }
+    let r = sh.shutdown();
+    assert!(r.passed(), "{}", r.describe());
 }
