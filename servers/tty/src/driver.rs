@@ -198,12 +198,37 @@ impl<S: Serial> Tty<S> {
         &self.serial
     }
 
-    /// The state a restart keeps, encoded.
+    /// The state a restart keeps, encoded, at most `sys::sef::MAX_STATE`
+    /// bytes: if every line's unread input does not fit, the ptys' is left
+    /// out, then the console's too (settings always fit).
     pub fn save_blob(&self) -> Vec<u8> {
-        let mut lines = vec![LineState::of(&self.console, false, self.console_opens)];
+        let full = self.encode_state(false, false);
+        if full.len() <= sys::sef::MAX_STATE {
+            return full;
+        }
+        let b = self.encode_state(true, false);
+        if b.len() <= sys::sef::MAX_STATE {
+            return b;
+        }
+        self.encode_state(true, true)
+    }
+
+    fn encode_state(&self, drop_pty_input: bool, drop_console_input: bool) -> Vec<u8> {
+        let drop = |l: &mut LineState| {
+            l.ready.clear();
+            l.edit.clear();
+        };
+        let mut c = LineState::of(&self.console, false, self.console_opens);
+        if drop_console_input {
+            drop(&mut c);
+        }
+        let mut lines = vec![c];
         for p in &self.ptys {
             let mut l = LineState::of(&p.line, p.master_open, p.slave_opens);
             l.slave_closed = p.slave_closed;
+            if drop_pty_input {
+                drop(&mut l);
+            }
             lines.push(l);
         }
         state::encode(&lines)
@@ -557,8 +582,7 @@ impl<S: Serial> Tty<S> {
     /// Bytes a master write may feed to its slave's input now.
     fn master_room(&self, i: usize) -> usize {
         let l = &self.ptys[i].line;
-        let queued = l.ready.iter().map(|c| c.data.len()).sum::<usize>() + l.edit.len();
-        let room = MAX_INPUT.saturating_sub(queued);
+        let room = MAX_INPUT.saturating_sub(l.queued());
         if room == 0 && l.canonical() && !l.readable() {
             // A full line with no end: take (and drop) input rather than
             // wait forever, as a terminal does.
@@ -994,5 +1018,53 @@ impl<S: Serial + 'static> Service for Tty<S> {
         };
         self.progress(cx);
         reply.map(|r| r.to_message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSerial;
+
+    impl Serial for NoSerial {
+        fn start(&mut self) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn receive(&mut self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn transmit(&mut self, bytes: &[u8]) -> usize {
+            bytes.len()
+        }
+    }
+
+    #[test]
+    fn the_saved_state_always_fits_sefs_limit() {
+        let mut t = Tty::new(NoSerial);
+        t.console.termios.lflag &= !tty::lflag::ECHO;
+        t.console.input(b"console line\n", 0);
+        // Every pty full of input: too much for one blob.
+        for p in &mut t.ptys {
+            p.master_open = true;
+            p.line.pgrp = 7;
+            p.line.input(&vec![b'p'; MAX_INPUT], 0);
+            assert!(p.line.queued() >= MAX_INPUT - 1);
+        }
+        let blob = t.save_blob();
+        assert!(blob.len() <= sys::sef::MAX_STATE, "{}", blob.len());
+        let mut back = Tty::new(NoSerial);
+        back.restore(&blob).unwrap();
+        // The ptys' input went, their settings and the console's input
+        // stayed.
+        assert_eq!(back.console.available(), 13);
+        for p in &back.ptys {
+            assert_eq!((p.line.queued(), p.line.pgrp, p.master_open), (0, 7, true));
+        }
+        // With room, everything is kept.
+        t.ptys[1..].iter_mut().for_each(|p| p.line.flush_input());
+        let mut back = Tty::new(NoSerial);
+        back.restore(&t.save_blob()).unwrap();
+        assert_eq!(back.ptys[0].line.queued(), t.ptys[0].line.queued());
     }
 }

@@ -12,12 +12,13 @@ use sys::proto::pm::sig;
 use sys::proto::tty::{TCIFLUSH, TCIOFLUSH, TCOFLUSH, Termios, VDISABLE, Winsize, cc, iflag};
 use sys::proto::tty::{lflag, oflag};
 
-/// Most unread input bytes a line holds (MINIX `TTY_IN_BYTES`); further
-/// input is dropped.
-pub const MAX_INPUT: usize = 4096;
+/// Most unread input bytes a line holds (an end-of-file mark counts as
+/// one); further input is dropped. Large enough for a 10,000-character
+/// command line typed or pasted at a prompt.
+pub const MAX_INPUT: usize = 16384;
 /// Most bytes of one canonical line (the rest of a longer line is
 /// dropped, keeping room for its terminator).
-pub const MAX_CANON: usize = 4096;
+pub const MAX_CANON: usize = MAX_INPUT;
 /// Output bytes a line queues before writers wait.
 pub const OUT_CAP: usize = 8192;
 /// Output bytes beyond which input is no longer echoed.
@@ -68,6 +69,9 @@ pub struct Line {
     last_rx: u64,
     /// The other side is gone (pty master closed): reads see EOF.
     pub hungup: bool,
+    /// Σ max(len, 1) over `ready` (kept as bytes arrive, recounted after
+    /// reads and wholesale changes), so the per-byte bound check is cheap.
+    held: usize,
 }
 
 impl Default for Line {
@@ -99,6 +103,7 @@ impl Line {
             lnext: false,
             last_rx: 0,
             hungup: false,
+            held: 0,
         }
     }
 
@@ -121,8 +126,15 @@ impl Line {
             .sum()
     }
 
-    fn queued(&self) -> usize {
-        self.ready.iter().map(|c| c.data.len()).sum::<usize>() + self.edit.len()
+    /// Unread input held, an end-of-file mark counting as one byte (so
+    /// marks cannot pile up without bound either).
+    pub fn queued(&self) -> usize {
+        self.held + self.edit.len()
+    }
+
+    /// Recount [`Line::queued`] after `ready` was changed from outside.
+    pub fn recount(&mut self) {
+        self.held = self.ready.iter().map(|c| c.data.len().max(1)).sum();
     }
 
     /// Whether a read would return at once (select's "readable").
@@ -209,6 +221,7 @@ impl Line {
     /// Drop all unread input (ready and being edited).
     pub fn flush_input(&mut self) {
         self.ready.clear();
+        self.held = 0;
         self.edit.clear();
         self.lnext = false;
     }
@@ -233,10 +246,13 @@ impl Line {
         if let Some(last) = self.ready.back_mut()
             && !last.complete
         {
+            let before = last.data.len().max(1);
             last.data.extend(line);
             last.complete = true;
+            self.held += last.data.len().max(1) - before;
             return;
         }
+        self.held += line.len().max(1);
         self.ready.push_back(Chunk {
             data: line.into(),
             complete: true,
@@ -245,11 +261,18 @@ impl Line {
 
     fn push_raw(&mut self, c: u8) {
         match self.ready.back_mut() {
-            Some(last) if !last.complete => last.data.push_back(c),
-            _ => self.ready.push_back(Chunk {
-                data: VecDeque::from([c]),
-                complete: false,
-            }),
+            Some(last) if !last.complete => {
+                let before = last.data.len().max(1);
+                last.data.push_back(c);
+                self.held += last.data.len() - before;
+            }
+            _ => {
+                self.held += 1;
+                self.ready.push_back(Chunk {
+                    data: VecDeque::from([c]),
+                    complete: false,
+                });
+            }
         }
     }
 
@@ -367,11 +390,17 @@ impl Line {
             if is_char(&t, cc::VEOF, c) {
                 // The line so far is ready without the ^D; at the start of
                 // a line it is an end of file (an empty line).
+                if self.edit.is_empty() && self.queued() >= MAX_INPUT {
+                    return None;
+                }
                 let line = core::mem::take(&mut self.edit);
                 self.push_line(line, None);
                 return None;
             }
             if c == b'\n' || is_char(&t, cc::VEOL, c) {
+                if self.edit.is_empty() && self.queued() >= MAX_INPUT {
+                    return None;
+                }
                 let line = core::mem::take(&mut self.edit);
                 if echo || (c == b'\n' && t.lflag & lflag::ECHONL != 0) {
                     self.echo(c);
@@ -429,6 +458,7 @@ impl Line {
         if t.iflag & iflag::IXON == 0 {
             self.stopped = false;
         }
+        self.recount();
     }
 
     // ---- reads ----
@@ -448,6 +478,7 @@ impl Line {
                 if first.data.is_empty() {
                     self.ready.pop_front();
                 }
+                self.recount();
                 return ReadPoll::Data(out);
             }
             return if self.hungup {
@@ -526,6 +557,7 @@ impl Line {
                 self.ready.pop_front();
             }
         }
+        self.recount();
         out
     }
 
@@ -812,6 +844,84 @@ mod tests {
             e.take_raw(100);
         }
         assert_eq!(e.out.len(), ECHO_CAP);
+    }
+
+    #[test]
+    fn a_ten_thousand_character_line_comes_through_whole() {
+        let mut l = Line::new();
+        let long = vec![b'a'; 10_000];
+        l.input(&long, 0);
+        l.input(b"\r", 0);
+        let mut got = Vec::new();
+        while let ReadPoll::Data(d) = l.poll_read(512, 0, 0) {
+            got.extend(d);
+            if got.ends_with(b"\n") {
+                break;
+            }
+        }
+        assert_eq!(got.len(), 10_001);
+        assert!(got[..10_000].iter().all(|&b| b == b'a'));
+        // The echo too.
+        assert_eq!(l.out.len(), 10_002);
+    }
+
+    #[test]
+    fn end_of_file_marks_are_bounded() {
+        let mut l = Line::new();
+        l.input(&vec![0x04; MAX_INPUT + 50], 0);
+        assert_eq!(l.ready.len(), MAX_INPUT);
+        assert_eq!(l.queued(), MAX_INPUT);
+        assert_eq!(l.poll_read(10, 0, 0), data(b""));
+        // Empty lines likewise.
+        let mut l = Line::new();
+        l.input(&vec![b'\n'; MAX_INPUT + 50], 0);
+        assert_eq!(l.queued(), MAX_INPUT);
+    }
+
+    /// The running count behind `queued` agrees with a recount through
+    /// any mix of input, reads, mode changes and flushes.
+    #[test]
+    fn the_input_count_stays_exact() {
+        let mut l = Line::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"ab \r\n\x04\x7f\x15\x17\x03\x16";
+        for step in 0..20_000 {
+            match next() % 10 {
+                0..=5 => {
+                    let c = alphabet[(next() % alphabet.len() as u64) as usize];
+                    l.input(&[c], step);
+                }
+                6 | 7 => {
+                    let _ = l.poll_read((next() % 7) as usize, 0, step);
+                }
+                8 => {
+                    let mut t = l.termios;
+                    if next() % 2 == 0 {
+                        t.make_raw();
+                        t.cc[cc::VMIN] = 0;
+                    } else {
+                        t = Termios::default();
+                    }
+                    l.set_termios(t);
+                }
+                _ => {
+                    if next() % 8 == 0 {
+                        l.flush_input();
+                    }
+                    l.out.clear();
+                }
+            }
+            let held = l.held;
+            l.recount();
+            assert_eq!(held, l.held, "step {step}");
+            assert!(l.queued() <= MAX_INPUT + 1, "step {step}");
+        }
     }
 
     #[test]

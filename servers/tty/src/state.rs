@@ -66,6 +66,7 @@ impl LineState {
         l.hungup = self.hungup;
         l.ready = self.ready.iter().cloned().collect();
         l.edit = self.edit.clone();
+        l.recount();
         l
     }
 }
@@ -148,7 +149,7 @@ pub fn decode(b: &[u8]) -> Result<Vec<LineState>, Errno> {
         }
         let elen = r.u16()?;
         let edit = r.take(elen)?.to_vec();
-        if total + elen > MAX_INPUT || chunks > MAX_INPUT + 1 {
+        if total + elen > MAX_INPUT || chunks > MAX_INPUT {
             return Err(Errno::EINVAL);
         }
         lines.push(LineState {
