@@ -80,6 +80,13 @@ exec 3>/tmp/fd3.txt; echo via3 >&3; exec 3>&-; read v < /tmp/fd3.txt; echo "r6 $
 (echo sub1; echo sub2) > /tmp/sub.txt
 /bin/sh -c 'echo out; echo err >&2' > /tmp/both.txt 2>&1
 
+# printf, umask, commands and data from the same standard input
+printf 'pf %s=%03d|%-3s|%x\n' a 7 b 255
+umask 027; umask; umask 022
+printf 'read l\nthis is data\necho "k1 $l"\n' > /tmp/in.sh
+/bin/sh < /tmp/in.sh
+printf 'read l\nfrom a pipe\necho "k2 $l"\n' | /bin/sh
+
 # background and wait
 /bin/child exit 7 & p=$!; wait $p; echo "b1 $?"
 /bin/child sleep 50 & /bin/child sleep 20 & wait; echo "b2 $?"
@@ -205,6 +212,10 @@ fn qemu_sh_scripts_run_from_rc() {
         "sh: cannot open /nofile: No such file or directory",
         "r5 1",
         "r6 via3",
+        "pf a=007|b  |ff",
+        "0027",
+        "k1 this is data",
+        "k2 from a pipe",
         "b1 7",
         "b2 0",
         "sh: wait: pid 99999 is not a child of this shell",

@@ -171,18 +171,40 @@ fn here_file(text: &str) -> Result<Fd, Errno> {
 }
 
 /// Reads lines from a descriptor (any length: the buffer grows).
+///
+/// What follows the commands the shell has run stays for the programs
+/// they start (`sh < script` where the script runs `read`): a regular file
+/// is read in chunks and the offset put back before commands run
+/// ([`Input::give_back`]); a pipe is read a byte at a time; a terminal
+/// gives one line per read anyway.
 struct Input {
     fd: Fd,
     buf: Vec<u8>,
     eof: bool,
+    seekable: bool,
+    chunk: usize,
 }
 
 impl Input {
-    fn new(fd: Fd) -> Input {
+    fn new(fd: Fd, tty: bool) -> Input {
+        let seekable = !tty && fd::lseek(fd, 0, fd::SEEK_CUR).is_ok();
         Input {
             fd,
             buf: Vec::new(),
             eof: false,
+            seekable,
+            chunk: if tty || seekable { 1024 } else { 1 },
+        }
+    }
+
+    /// Moves the file offset back over what was read but not used.
+    fn give_back(&mut self) {
+        if self.seekable && !self.buf.is_empty() {
+            let back = -(self.buf.len() as i64);
+            if fd::lseek(self.fd, back, fd::SEEK_CUR).is_ok() {
+                self.buf.clear();
+                self.eof = false;
+            }
         }
     }
 
@@ -203,7 +225,7 @@ impl Input {
                 return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
             }
             let mut chunk = [0u8; 1024];
-            let n = fd::read(self.fd, &mut chunk)?;
+            let n = fd::read(self.fd, &mut chunk[..self.chunk])?;
             if n == 0 {
                 self.eof = true;
             } else {
@@ -275,7 +297,7 @@ impl Probe for FsProbe {
 
 const BUILTINS: &[&str] = &[
     ":", ".", "[", "break", "cd", "continue", "echo", "eval", "exec", "exit", "export", "false",
-    "pwd", "read", "return", "set", "shift", "test", "true", "unset", "wait",
+    "printf", "pwd", "read", "return", "set", "shift", "test", "true", "umask", "unset", "wait",
 ];
 
 impl Context for Shell {
@@ -371,6 +393,7 @@ impl Shell {
             vars.set("IFS", " \t\n");
         }
         vars.set("PWD", &fs::getcwd());
+        vars.set("PPID", &process::getppid().to_string());
         Shell {
             vars,
             arg0,
@@ -1282,6 +1305,44 @@ impl Shell {
                 self.run_text(&text, file)
             }
             "read" => self.builtin_read(args),
+            "printf" => {
+                let Some(format) = args.first() else {
+                    eprintln!("sh: printf: usage: printf format [arguments]");
+                    return 2;
+                };
+                let o = sh::printf::printf(format, &args[1..]);
+                print!("{}", o.text);
+                for e in &o.errors {
+                    eprintln!("sh: printf: {e}");
+                }
+                i32::from(!o.errors.is_empty())
+            }
+            "umask" => match args.first() {
+                None => match fs::umask(0) {
+                    Ok(old) => {
+                        let _ = fs::umask(old);
+                        println!("{old:04o}");
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("sh: umask: {}", strerror(e));
+                        1
+                    }
+                },
+                Some(m) => match u16::from_str_radix(m, 8).ok().filter(|v| *v <= 0o777) {
+                    Some(v) => match fs::umask(v) {
+                        Ok(_) => 0,
+                        Err(e) => {
+                            eprintln!("sh: umask: {}", strerror(e));
+                            1
+                        }
+                    },
+                    None => {
+                        eprintln!("sh: umask: {m}: bad mode");
+                        1
+                    }
+                },
+            },
             _ => {
                 eprintln!("sh: {name}: not found");
                 127
@@ -1595,7 +1656,7 @@ impl Shell {
     /// Reads commands from `fd` (standard input) until its end: with
     /// prompts when interactive.
     fn run_input(&mut self, fd: Fd) -> i32 {
-        let mut input = Input::new(fd);
+        let mut input = Input::new(fd, isatty(fd));
         let mut text = String::new();
         loop {
             if self.interactive {
@@ -1663,6 +1724,7 @@ impl Shell {
                 continue;
             }
             text.clear();
+            input.give_back();
             for l in &cmds {
                 self.run_list(l);
                 if self.flow == Flow::Interrupted {

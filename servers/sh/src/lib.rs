@@ -1,7 +1,8 @@
 //! `sh`: the shell's pure half, host-tested. [`parse`] turns text into the
 //! syntax tree of [`ast`]; [`expand`] expands words against the shell's
 //! state (through a trait), with [`arith`] for `$((...))`; [`glob`]
-//! matches `case` patterns and expands pathnames; [`testexpr`] evaluates `test` / `[`; [`vars`]
+//! matches `case` patterns and expands pathnames; [`testexpr`] evaluates `test` / `[`;
+//! [`printf`] formats for the `printf` builtin; [`vars`]
 //! keeps variables and builds the environment of programs.
 //!
 //! The executor (`src/exec.rs`, built only for the OS) runs the tree on
@@ -17,6 +18,7 @@ pub mod ast;
 pub mod expand;
 pub mod glob;
 pub mod parse;
+pub mod printf;
 pub mod testexpr;
 pub mod vars;
 

@@ -6,7 +6,7 @@ use crate::expand::{self, Context};
 use crate::parse::{self, ParseError, Parser};
 use crate::testexpr::{self, Access, FileInfo, Kind, Probe};
 use crate::vars::{Vars, quote};
-use crate::{arith, glob};
+use crate::{arith, glob, printf};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -996,6 +996,46 @@ fn test_builtin() {
     assert!(t(&("! ".repeat(1000) + "x")).is_err());
 }
 
+// ---- printf ----
+
+fn pf(format: &str, args: &[&str]) -> (String, usize) {
+    let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let o = printf::printf(format, &a);
+    (o.text, o.errors.len())
+}
+
+#[test]
+fn printf_formats() {
+    assert_eq!(pf("%s-%d\\n", &["a", "5"]), ("a-5\n".into(), 0));
+    assert_eq!(
+        pf(
+            "%5s|%-5s|%05d|%x|%o|%X|%c|%%",
+            &["ab", "cd", "42", "255", "8", "255", "hello"]
+        ),
+        ("   ab|cd   |00042|ff|10|FF|h|%".into(), 0)
+    );
+    assert_eq!(pf("%s\\n", &["a", "b", "c"]).0, "a\nb\nc\n");
+    assert_eq!(pf("%s=%s ", &["a", "1", "b"]).0, "a=1 b= ");
+    assert_eq!(pf("hello\\n", &[]).0, "hello\n");
+    assert_eq!(pf("hello\\n", &["extra"]).0, "hello\n");
+    assert_eq!(pf("%s|%d\\n", &[]).0, "|0\n");
+    assert_eq!(pf("%d", &["abc"]), ("0".into(), 1));
+    assert_eq!(pf("\\101\\t\\\\\\q", &[]).0, "A\t\\\\q");
+    assert_eq!(pf("%d %d %d", &["'A", "0x10", "010"]).0, "65 16 8");
+    assert_eq!(
+        pf("%.2s|%.3d|%+d|%05d|% d", &["abcdef", "7", "5", "-42", "3"]).0,
+        "ab|007|+5|-0042| 3"
+    );
+    assert_eq!(pf("%*d|%-*s|", &["5", "42", "3", "a"]).0, "   42|a  |");
+    let o = printf::printf("%b|%s", &["a\\tb\\c".to_string(), "x".to_string()]);
+    assert_eq!(o.text, "a\tb");
+    assert!(o.stopped);
+    assert_eq!(pf("%b", &["\\0101\\n"]).0, "A\n");
+    assert_eq!(pf("%q", &["x"]).1, 1);
+    assert_eq!(pf("50%", &[]).0, "50%");
+    assert_eq!(pf("%99999999999d", &["1"]).0.len(), 4096);
+}
+
 // ---- variables ----
 
 #[test]
@@ -1087,6 +1127,7 @@ proptest! {
         let mut ctx = Ctx::default();
         let _ = arith::eval(&s, &mut ctx);
         let _ = glob::matches(&s, "abc");
+        let _ = printf::printf(&s, &[s.clone(), "12".to_string()]);
         let a: Vec<String> = s.split(' ').map(String::from).collect();
         let _ = testexpr::test(&a, &FakeFs);
     }
