@@ -52,6 +52,9 @@ echo g2 /etc/h*.sh /etc/nomatch* '/etc/*.sh'
 greet() { echo "fn $1 $#"; return 4; }
 greet a b; echo "fr $?"
 /bin/sh -c 'r() { r; }; r'; echo "d1 $?"
+/bin/sh -c 'f() { eval f; }; f'; echo "d2 $?"
+s='echo d3'; i=0; while [ $i -lt 35 ]; do s="{ $s; }"; i=$((i+1)); done; eval "$s"
+s='echo d4'; i=0; while [ $i -lt 20 ]; do s="if true; then $s; fi"; i=$((i+1)); done; eval "$s"
 F=/etc/file.tar.gz; echo "t1 ${F##*/} ${F%.gz}"
 read a b <<EOF
 $GREETING there
@@ -196,6 +199,10 @@ fn qemu_sh_scripts_run_from_rc() {
         "fr 4",
         "sh: commands nested too deeply",
         "d1 2",
+        "sh: commands nested too deeply",
+        "d2 2",
+        "d3",
+        "d4",
         "t1 file.tar.gz /etc/file.tar",
         "h1 hi there",
         "h2 literal $GREETING",
