@@ -39,6 +39,8 @@ pub const PTY_MASTER_BASE: u32 = 192;
 pub const PM_LABEL: &str = "pm";
 /// Bytes copied per grant transfer step.
 const CHUNK: usize = 1024;
+/// Ticks between looks at the console while someone waits on it.
+pub const POLL_TICKS: u64 = sys::HZ;
 
 /// The serial device behind the console.
 pub trait Serial {
@@ -122,6 +124,8 @@ pub struct TtyStats {
     pub rx_bytes: u64,
     /// Bytes handed to the serial device.
     pub tx_bytes: u64,
+    /// Clock polls that found input no interrupt had announced.
+    pub polls_found: u64,
 }
 
 /// The terminal driver over serial device `S`.
@@ -776,6 +780,16 @@ impl<S: Serial> Tty<S> {
                 next = Some(next.map_or(t, |n: u64| n.min(t)));
             }
         }
+        // The console is polled now and then while someone waits on it,
+        // should an interrupt edge ever be missed (ISA IRQ 4 is
+        // edge-triggered).
+        let console_waited_on = self.reads.iter().any(|r| r.minor == CONSOLE_MINOR)
+            || self.selects.iter().any(|s| s.1 == CONSOLE_MINOR)
+            || !self.console.out.is_empty();
+        if console_waited_on {
+            let t = now + POLL_TICKS;
+            next = Some(next.map_or(t, |n: u64| n.min(t)));
+        }
         if let Some(t) = next
             && self.alarm_at.is_none_or(|a| a > t || a <= now)
         {
@@ -992,10 +1006,18 @@ impl<S: Serial + 'static> Service for Tty<S> {
         if is_notify(&msg) {
             // An interrupt (from SYSTEM), the alarm (CLOCK): look at the
             // device either way; it costs a status read.
+            let before = self.stats.rx_bytes;
+            self.serial_in(cx);
             if msg.source() == Endpoint::CLOCK {
                 self.alarm_at = None;
+                if self.stats.rx_bytes != before {
+                    self.stats.polls_found += 1;
+                    if self.stats.polls_found == 1 {
+                        cx.sys
+                            .log("tty: a clock poll found console input (interrupt missed?)");
+                    }
+                }
             }
-            self.serial_in(cx);
             self.progress(cx);
             return None;
         }

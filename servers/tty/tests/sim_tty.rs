@@ -725,3 +725,22 @@ fn acquiring_a_controlling_terminal_makes_its_session_the_foreground() {
     let (r, _) = t.ioctl(CONSOLE, req::TIOCSCTTY, vec![0; 2], false);
     assert_eq!(r, Err(Errno::EINVAL));
 }
+
+/// A missed interrupt edge does not hang the console: while a read waits,
+/// the driver looks at the device every `POLL_TICKS`.
+#[test]
+fn a_missed_interrupt_is_covered_by_the_clock_poll() {
+    let mut t = setup();
+    t.open(CONSOLE).unwrap();
+    let rd = t.start_read(CONSOLE, 100);
+    assert!(t.finish_read(rd).is_none());
+    // Bytes arrive but no interrupt is delivered.
+    t.uart.0.borrow_mut().rx.extend(b"quiet\r");
+    t.sim.run_for(2 * tty::driver::POLL_TICKS);
+    assert_eq!(t.finish_read(rd), Some(Ok(b"quiet\n".to_vec())));
+    let found = t
+        .sim
+        .with_process::<Sef<Tty<FakeSerial>>, _>("tty", |s| s.service().stats().polls_found)
+        .unwrap();
+    assert_eq!(found, 1);
+}
