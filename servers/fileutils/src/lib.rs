@@ -260,58 +260,53 @@ pub fn current_umask() -> u16 {
     }
 }
 
-/// Talking to RS for `mount` / `umount`: start an MFS instance for a
-/// disk, stop it again.
+/// Talking to RS for `mount` / `umount` (through `ulib::service`): start
+/// an MFS instance for a disk, stop it again.
 pub mod rs {
     use super::*;
-    use sys::proto::service::{Policy, ServiceReply, ServiceRequest};
-    use sys::{Endpoint, message::Message};
-    use zerocopy::{FromBytes, IntoBytes};
+    use sys::proto::service::{Policy, RunState, ServiceRequest};
 
     /// The ping period RS uses for file servers (5 s, as the boot table's
     /// `mfs`).
     const FS_PING_TICKS: u32 = 5 * ulib::time::HZ as u32;
 
-    fn call(req: ServiceRequest) -> Result<()> {
-        let m = req.to_message()?;
-        let mut raw = [0u8; rt::abi::MESSAGE_SIZE];
-        raw.copy_from_slice(m.as_bytes());
-        rt::ipc::sendrec(Endpoint::RS.0, &mut raw).map_err(ulib::errno::from_kernel)?;
-        let reply = Message::read_from_bytes(&raw[..]).map_err(|_| Errno::EBADCALL)?;
-        ServiceReply::try_from(&reply)?.result.map(drop)
-    }
-
-    /// Whether a process is published as `label`.
-    pub fn running(label: &str) -> bool {
-        rt::ipc::whois(label).is_ok()
+    /// Whether RS runs a service labelled `label` (the process itself is
+    /// named after its program, so the kernel's name look-up cannot
+    /// tell).
+    pub fn running(label: &str) -> Result<bool> {
+        match ulib::service::request(ServiceRequest::Status {
+            id: 0,
+            label: label.into(),
+        }) {
+            Ok(s) => Ok(s.state == RunState::Running),
+            Err(Errno::ESRCH) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Has RS start the MFS program as `label` (stateful restarts, as the
-    /// root's `mfs`) and waits until it is there (up to `secs` seconds).
-    pub fn start_mfs(label: &str, secs: u64) -> Result<()> {
-        call(ServiceRequest::Up {
-            id: 1,
+    /// root's `mfs`); RS answers once the new instance has initialised.
+    pub fn start_mfs(label: &str) -> Result<()> {
+        match ulib::service::request(ServiceRequest::Up {
+            id: 0,
             label: label.into(),
             program: "mfs".into(),
             policy: Policy::Stateful,
             period: FS_PING_TICKS,
             flags: 0,
-        })?;
-        let start = ulib::time::uptime();
-        while !running(label) {
-            if ulib::time::uptime() - start > secs * ulib::time::HZ {
-                return Err(Errno::ETIMEDOUT);
-            }
-            ulib::time::sleep_ms(10)?;
+        }) {
+            // Started meanwhile by someone else.
+            Ok(_) | Err(Errno::EBUSY) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Has RS stop service `label`.
     pub fn stop(label: &str) -> Result<()> {
-        call(ServiceRequest::Down {
-            id: 2,
+        ulib::service::request(ServiceRequest::Down {
+            id: 0,
             label: label.into(),
         })
+        .map(drop)
     }
 }

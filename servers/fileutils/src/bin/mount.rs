@@ -20,9 +20,6 @@ ulib::main!(main);
 
 const USAGE: &str = "mount [device directory]";
 
-/// How long a file server RS starts may take to appear (a slow emulator).
-const START_SECS: u64 = 60;
-
 fn list(tool: &mut Tool) -> i32 {
     let text = match fs::read_to_string(mtab::MTAB) {
         Ok(t) => t,
@@ -92,8 +89,8 @@ fn main(args: &[String]) -> i32 {
     let Some(label) = label_of(&mut tool, dev) else {
         return tool.status;
     };
-    if !rs::running(&label)
-        && let Err(e) = rs::start_mfs(&label, START_SECS)
+    if let Err(e) =
+        rs::running(&label).and_then(|up| if up { Ok(()) } else { rs::start_mfs(&label) })
     {
         tool.fail(&format!("{dev}: cannot start file server {label}"), e);
         return tool.status;
