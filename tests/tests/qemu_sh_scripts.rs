@@ -108,6 +108,8 @@ cd; pwd
 /etc/plain.sh pa; echo "x4 $?"
 /bin/sh -e -c '/bin/true; /bin/child exit 2; echo notreached'; echo "x5 $?"
 /bin/sh -c 'echo "$0 $1"' name first
+printf 'echo fine\nif then\n' > /tmp/bad.sh; /bin/sh /tmp/bad.sh; echo "x6 $?"
+command -v sh true greet; type cd
 
 # a 10,000-character word and line
 s=; i=0; while [ $i -lt 1000 ]; do s="${s}xxxxxxxxxx"; i=$((i+1)); done
@@ -241,6 +243,13 @@ fn qemu_sh_scripts_run_from_rc() {
         "x4 0",
         "x5 2",
         "name first",
+        "fine",
+        "sh: /tmp/bad.sh: line 2: syntax error: unexpected 'then'",
+        "x6 2",
+        "/bin/sh",
+        "true",
+        "greet",
+        "cd is a shell builtin",
         "l1 10000",
         "l2 0",
         "i1",

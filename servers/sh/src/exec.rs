@@ -296,8 +296,9 @@ impl Probe for FsProbe {
 }
 
 const BUILTINS: &[&str] = &[
-    ":", ".", "[", "break", "cd", "continue", "echo", "eval", "exec", "exit", "export", "false",
-    "printf", "pwd", "read", "return", "set", "shift", "test", "true", "umask", "unset", "wait",
+    ":", ".", "[", "break", "cd", "command", "continue", "echo", "eval", "exec", "exit", "export",
+    "false", "type", "printf", "pwd", "read", "return", "set", "shift", "test", "true", "umask",
+    "unset", "wait",
 ];
 
 impl Context for Shell {
@@ -1305,6 +1306,43 @@ impl Shell {
                 self.run_text(&text, file)
             }
             "read" => self.builtin_read(args),
+            "command" | "type" => {
+                // `command -v NAME...` and `type NAME...`: what a name is.
+                let (names, short) = match (name, args.first().map(String::as_str)) {
+                    ("command", Some("-v")) => (&args[1..], true),
+                    ("command", _) => {
+                        eprintln!("sh: command: only -v is supported");
+                        return 2;
+                    }
+                    _ => (args, false),
+                };
+                let mut st = 0;
+                for n in names {
+                    let what = if self.funcs.contains_key(n) {
+                        Some((n.clone(), "a function"))
+                    } else if BUILTINS.contains(&n.as_str()) {
+                        Some((n.clone(), "a shell builtin"))
+                    } else {
+                        let p = self.vars.get("PATH").unwrap_or("/bin:/sbin").to_string();
+                        ulib::path::search(n, Some(&p))
+                            .into_iter()
+                            .find(|c| fs::stat(c).is_ok_and(|m| m.is_file()))
+                            .map(|c| (c, ""))
+                    };
+                    match what {
+                        Some((w, _)) if short => println!("{w}"),
+                        Some((w, "")) => println!("{n} is {w}"),
+                        Some((_, kind)) => println!("{n} is {kind}"),
+                        None => {
+                            if !short {
+                                eprintln!("sh: type: {n}: not found");
+                            }
+                            st = 1;
+                        }
+                    }
+                }
+                st
+            }
             "printf" => {
                 let Some(format) = args.first() else {
                     eprintln!("sh: printf: usage: printf format [arguments]");
@@ -1613,7 +1651,7 @@ impl Shell {
                     if what == "eval" || what == "-c" {
                         eprintln!("sh: {e}");
                     } else {
-                        eprintln!("sh: {what}: {e}");
+                        eprintln!("sh: {what}: line {}: {e}", p.line());
                     }
                     self.status = 2;
                     return 2;

@@ -192,6 +192,12 @@ impl Parser {
         }
     }
 
+    /// The line (from 1) the parser has reached: where an error was found.
+    pub fn line(&self) -> usize {
+        let end = self.pos.min(self.src.len());
+        1 + self.src[..end].iter().filter(|&&c| c == '\n').count()
+    }
+
     /// The next complete command (one line's list, or more lines when a
     /// compound command spans them); `None` at the end of the text.
     pub fn next_command(&mut self) -> Result<Option<List>> {

@@ -676,6 +676,7 @@ fn commands_come_one_at_a_time() {
         Command::Compound(Compound::If { .. }, _)
     ));
     assert_eq!(p.next_command(), Err(ParseError::UnterminatedQuote));
+    assert_eq!(p.line(), 7);
     let mut p = Parser::new("\n\n  \n");
     assert_eq!(p.next_command(), Ok(None));
     // An interactive shell sees "incomplete", then the whole.
