@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod chmod;
+pub mod columns;
 pub mod dd;
 pub mod mode;
 pub mod mtab;

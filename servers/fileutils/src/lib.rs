@@ -10,7 +10,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-pub use fileutils_core::{chmod, dd, mode, mtab, owner, paths, size};
+pub use fileutils_core::{chmod, columns, dd, mode, mtab, owner, paths, size};
 use ulib::cli;
 use ulib::fs::{self, File, Metadata, OpenOptions};
 use ulib::{Errno, Result};

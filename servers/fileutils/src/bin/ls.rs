@@ -2,7 +2,8 @@
 //! `-l` long form: mode, links, uid, gid, size (major, minor for
 //! devices), name and `-> target` for symbolic links; `-a` also names
 //! starting with `.`; `-d` directories themselves; `-R` recursively;
-//! `-1` one name per line (the only layout).
+//! `-1` one name per line, the layout when standard output is not a
+//! terminal (on one, names go down columns that fit its width).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -11,7 +12,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use fileutils::{Tool, mode, paths};
+use fileutils::{Tool, columns, mode, paths};
 use ulib::fs::{self, Metadata};
 use ulib::println;
 
@@ -24,6 +25,8 @@ struct Ls {
     recursive: bool,
     headers: bool,
     first: bool,
+    /// Terminal width for the column layout (`None`: one per line).
+    width: Option<usize>,
 }
 
 impl Ls {
@@ -83,6 +86,11 @@ impl Ls {
             println!("{path}:");
         }
         self.first = false;
+        if let Some(w) = self.width {
+            for line in columns::columns(&names, w) {
+                println!("{line}");
+            }
+        }
         let mut subdirs = Vec::new();
         for n in &names {
             let p = paths::join(path, n);
@@ -91,7 +99,9 @@ impl Ls {
             } else {
                 None
             };
-            self.entry(&p, n, m.as_ref());
+            if self.width.is_none() {
+                self.entry(&p, n, m.as_ref());
+            }
             if self.recursive && !paths::is_dot(n) && m.is_some_and(|m| m.is_dir()) {
                 subdirs.push(p);
             }
@@ -115,13 +125,19 @@ fn main(args: &[String]) -> i32 {
         recursive: opts.has('R') && !opts.has('d'),
         headers: (opts.has('R') && !opts.has('d')) || opts.operands().len() > 1,
         first: true,
+        width: None,
     };
+    if !opts.has('1') && !ls.long && ulib::term::isatty(ulib::fd::STDOUT) {
+        let cols = ulib::term::get_winsize(ulib::fd::STDOUT).map_or(0, |w| w.col);
+        ls.width = Some(if cols == 0 { 80 } else { usize::from(cols) });
+    }
     let mut operands: Vec<String> = opts.operands().to_vec();
     if operands.is_empty() {
         operands.push(String::from("."));
     }
     operands.sort();
     let mut dirs = Vec::new();
+    let mut files: Vec<String> = Vec::new();
     for p in &operands {
         // Operands are followed when they are links (to a directory).
         let m = match fs::stat(p).or_else(|_| fs::lstat(p)) {
@@ -139,8 +155,17 @@ fn main(args: &[String]) -> i32 {
             } else {
                 m
             };
-            ls.entry(p, p, Some(&shown));
+            if ls.width.is_some() {
+                files.push(p.clone());
+            } else {
+                ls.entry(p, p, Some(&shown));
+            }
             ls.first = false;
+        }
+    }
+    if let Some(w) = ls.width {
+        for line in columns::columns(&files, w) {
+            println!("{line}");
         }
     }
     for d in dirs {
