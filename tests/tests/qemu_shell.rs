@@ -73,6 +73,7 @@ fn qemu_shell_pipelines_redirections_interrupts_and_bad_input() {
     );
     sh.type_line("echo \"unbalanced");
     sh.expect("unterminated", Duration::from_secs(60));
+    sh.expect(system_tests::shell::PROMPT, Duration::from_secs(60));
     assert_eq!(sh.ok("echo still here"), "still here\n");
     let long = "a".repeat(10_000);
     let out = sh.ok(&format!("echo {long}"));
