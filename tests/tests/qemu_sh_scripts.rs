@@ -51,6 +51,10 @@ for f in /etc/*.sh; do echo "g1 $f"; done
 echo g2 /etc/h*.sh /etc/nomatch* '/etc/*.sh'
 greet() { echo "fn $1 $#"; return 4; }
 greet a b; echo "fr $?"
+tf() { local v=inner w; echo "lo1 $v"; }; v=outer; tf; echo "lo2 $v"
+/bin/sh -c 'trap "echo tr-exit \$?" EXIT; exit 3'; echo "tr1 $?"
+/bin/sh -c 'trap "echo got-usr1" USR1; /bin/kill -USR1 $$; echo tr2'
+/bin/sh -c 'trap "" TERM; /bin/kill -TERM $$; echo tr3 survived'
 /bin/sh -c 'r() { r; }; r'; echo "d1 $?"
 /bin/sh -c 'f() { eval f; }; f'; echo "d2 $?"
 s='echo d3'; i=0; while [ $i -lt 35 ]; do s="{ $s; }"; i=$((i+1)); done; eval "$s"
@@ -199,6 +203,13 @@ fn qemu_sh_scripts_run_from_rc() {
         "g2 /etc/hello.sh /etc/nomatch* /etc/*.sh",
         "fn a 2",
         "fr 4",
+        "lo1 inner",
+        "lo2 outer",
+        "tr-exit 3",
+        "tr1 3",
+        "got-usr1",
+        "tr2",
+        "tr3 survived",
         "sh: commands nested too deeply",
         "d1 2",
         "sh: commands nested too deeply",

@@ -24,7 +24,7 @@ use sh::vars::{Vars, quote};
 use ulib::errno::strerror;
 use ulib::fd::{self, Fd};
 use ulib::process::{self, Pid, Status};
-use ulib::signal::{self, Handler, SIGINT, SIGQUIT, SIGTERM};
+use ulib::signal::{self, Handler, SIGINT, SIGKILL, SIGQUIT, SIGSTOP, SIGTERM};
 use ulib::{Errno, eprint, eprintln, fs, io, print, println};
 
 /// Set by the SIGINT handler of an interactive shell.
@@ -32,6 +32,34 @@ static GOT_INT: AtomicBool = AtomicBool::new(false);
 
 fn on_sigint(_: u32) {
     GOT_INT.store(true, Ordering::SeqCst);
+}
+
+/// Signals caught for a `trap`, not yet acted on (bit n = signal n).
+static PENDING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+fn on_trap(sig: u32) {
+    PENDING.fetch_or(1 << (sig & 63), Ordering::SeqCst);
+    if sig == SIGINT {
+        GOT_INT.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A signal named as `trap` and `kill` take it: `INT`, `SIGINT`, `2`;
+/// `EXIT` / `0` is 0.
+fn signal_number(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return (n < 32).then_some(n);
+    }
+    let up = name.to_ascii_uppercase();
+    if up == "EXIT" {
+        return Some(0);
+    }
+    let full = if up.starts_with("SIG") {
+        up
+    } else {
+        alloc::format!("SIG{up}")
+    };
+    (1..32).find(|&s| signal::name(s) == full)
 }
 
 /// Deepest nesting of commands being run (compound commands, function
@@ -84,6 +112,11 @@ struct Shell {
     /// Status of the last command substitution of the command being
     /// expanded (the status of a command made only of assignments).
     subst_status: Option<i32>,
+    /// `trap` actions by signal (0: EXIT).
+    traps: BTreeMap<u32, String>,
+    /// Per function call being run, the variables `local` saved: name
+    /// and value before.
+    locals: Vec<Vec<(String, Option<String>)>>,
 }
 
 fn status_code(st: Status) -> i32 {
@@ -297,8 +330,8 @@ impl Probe for FsProbe {
 
 const BUILTINS: &[&str] = &[
     ":", ".", "[", "break", "cd", "command", "continue", "echo", "eval", "exec", "exit", "export",
-    "false", "type", "printf", "pwd", "read", "return", "set", "shift", "test", "true", "umask",
-    "unset", "wait",
+    "false", "local", "trap", "type", "printf", "pwd", "read", "return", "set", "shift", "test",
+    "true", "umask", "unset", "wait",
 ];
 
 impl Context for Shell {
@@ -414,12 +447,49 @@ impl Shell {
             loops: 0,
             calls: 0,
             subst_status: None,
+            traps: BTreeMap::new(),
+            locals: Vec::new(),
         }
     }
 
-    fn exit(&self, code: i32) -> ! {
+    /// Ends the shell: runs the EXIT trap first (once).
+    fn exit(&mut self, code: i32) -> ! {
+        if let Some(t) = self.traps.remove(&0) {
+            let saved = self.status;
+            self.status = code;
+            self.run_text(&t, "trap");
+            self.status = saved;
+        }
         io::flush();
         process::exit(code)
+    }
+
+    /// Runs the actions of trapped signals that arrived; `$?` is kept.
+    /// The last such signal, if any.
+    fn run_traps(&mut self) -> Option<u32> {
+        let bits = PENDING.swap(0, Ordering::SeqCst);
+        if bits == 0 {
+            return None;
+        }
+        let mut last = None;
+        for sig in 1..64u32 {
+            if bits & (1 << sig) == 0 {
+                continue;
+            }
+            last = Some(sig);
+            if let Some(t) = self.traps.get(&sig).cloned() {
+                let saved = self.status;
+                let flow = core::mem::replace(&mut self.flow, Flow::Normal);
+                self.run_text(&t, "trap");
+                self.flow = flow;
+                self.status = saved;
+            }
+        }
+        if last == Some(SIGINT) && self.traps.contains_key(&SIGINT) {
+            // Handled by its trap: the command line goes on.
+            GOT_INT.store(false, Ordering::SeqCst);
+        }
+        last
     }
 
     /// Signal dispositions of a forked child: a background one ignores
@@ -434,6 +504,14 @@ impl Shell {
                 let _ = signal::signal(s, Handler::Default);
             }
         }
+        // Traps are not inherited: caught signals go back to the default.
+        for (&sig, action) in &self.traps {
+            if sig != 0 && !action.is_empty() && !(background && (sig == SIGINT || sig == SIGQUIT))
+            {
+                let _ = signal::signal(sig, Handler::Default);
+            }
+        }
+        self.traps.retain(|_, a| a.is_empty());
         self.interactive = false;
         self.jobs.clear();
         self.done.clear();
@@ -473,6 +551,7 @@ impl Shell {
 
     fn run_list(&mut self, list: &List) -> i32 {
         for item in &list.items {
+            self.run_traps();
             if self.flow != Flow::Normal {
                 break;
             }
@@ -487,6 +566,7 @@ impl Shell {
             };
             self.status = st;
         }
+        self.run_traps();
         self.status
     }
 
@@ -853,7 +933,14 @@ impl Shell {
                 }
                 let old = core::mem::replace(&mut sh.params, argv[1..].to_vec());
                 sh.calls += 1;
+                sh.locals.push(Vec::new());
                 let st = sh.run_command(&f, false);
+                for (k, v) in sh.locals.pop().unwrap_or_default().into_iter().rev() {
+                    match v {
+                        Some(v) => sh.vars.set(&k, &v),
+                        None => sh.vars.unset(&k),
+                    }
+                }
                 sh.calls -= 1;
                 sh.params = old;
                 if sh.flow == Flow::Return {
@@ -1306,6 +1393,36 @@ impl Shell {
                 self.run_text(&text, file)
             }
             "read" => self.builtin_read(args),
+            "local" => {
+                let Some(frame) = self.locals.last_mut() else {
+                    eprintln!("sh: local: not in a function");
+                    return 1;
+                };
+                let mut st = 0;
+                let mut sets = Vec::new();
+                for a in args {
+                    let (k, v) = match a.split_once('=') {
+                        Some((k, v)) => (k, Some(v)),
+                        None => (a.as_str(), None),
+                    };
+                    if !is_name(k) {
+                        eprintln!("sh: local: {k}: bad variable name");
+                        st = 1;
+                        continue;
+                    }
+                    if !frame.iter().any(|(n, _)| n == k) {
+                        frame.push((k.to_string(), self.vars.get(k).map(String::from)));
+                    }
+                    if let Some(v) = v {
+                        sets.push((k, v));
+                    }
+                }
+                for (k, v) in sets {
+                    self.vars.set(k, v);
+                }
+                st
+            }
+            "trap" => self.builtin_trap(args),
             "command" | "type" => {
                 // `command -v NAME...` and `type NAME...`: what a name is.
                 let (names, short) = match (name, args.first().map(String::as_str)) {
@@ -1386,6 +1503,61 @@ impl Shell {
                 127
             }
         }
+    }
+
+    fn builtin_trap(&mut self, args: &[String]) -> i32 {
+        if args.is_empty() {
+            for (sig, action) in &self.traps {
+                let name = if *sig == 0 {
+                    "EXIT"
+                } else {
+                    signal::name(*sig).trim_start_matches("SIG")
+                };
+                println!("trap -- {} {name}", quote(action));
+            }
+            return 0;
+        }
+        // `trap SIG...` (first word a signal number) resets them.
+        let (action, sigs) = if args[0].parse::<u32>().is_ok() {
+            ("-", args)
+        } else {
+            (args[0].as_str(), &args[1..])
+        };
+        let mut st = 0;
+        for s in sigs {
+            let Some(sig) = signal_number(s).filter(|&n| n != SIGKILL && n != SIGSTOP) else {
+                eprintln!("sh: trap: {s}: bad trap");
+                st = 1;
+                continue;
+            };
+            let handler = match action {
+                "-" => {
+                    self.traps.remove(&sig);
+                    if self.interactive && sig == SIGINT {
+                        Handler::Catch(on_sigint)
+                    } else if self.interactive && (sig == SIGQUIT || sig == SIGTERM) {
+                        Handler::Ignore
+                    } else {
+                        Handler::Default
+                    }
+                }
+                "" => {
+                    self.traps.insert(sig, String::new());
+                    Handler::Ignore
+                }
+                a => {
+                    self.traps.insert(sig, a.to_string());
+                    Handler::Catch(on_trap)
+                }
+            };
+            if sig != 0
+                && let Err(e) = signal::signal(sig, handler)
+            {
+                eprintln!("sh: trap: {s}: {}", strerror(e));
+                st = 1;
+            }
+        }
+        st
     }
 
     fn builtin_cd(&mut self, args: &[String]) -> i32 {
@@ -1485,6 +1657,9 @@ impl Shell {
                         self.jobs.retain(|&p| p != pid);
                     }
                     Err(Errno::EINTR) => {
+                        if let Some(sig) = self.run_traps() {
+                            return 128 + sig as i32;
+                        }
                         if self.interrupted() {
                             return 130;
                         }
