@@ -114,6 +114,10 @@ cd; pwd
 /bin/sh -c 'echo "$0 $1"' name first
 printf 'echo fine\nif then\n' > /tmp/bad.sh; /bin/sh /tmp/bad.sh; echo "x6 $?"
 command -v sh true greet; type cd
+/bin/sh /bin/true; echo "x7 $?"
+/etc; echo "x8 $?"
+echo x > /etc; echo "x9 $?"
+cd /etc/motd; echo "x10 $?"
 
 # a 10,000-character word and line
 s=; i=0; while [ $i -lt 1000 ]; do s="${s}xxxxxxxxxx"; i=$((i+1)); done
@@ -261,6 +265,13 @@ fn qemu_sh_scripts_run_from_rc() {
         "true",
         "greet",
         "cd is a shell builtin",
+        "sh: /bin/true: cannot execute binary file",
+        "x7 126",
+        "x8 126",
+        "sh: cannot open /etc: Is a directory",
+        "x9 1",
+        "sh: cd: /etc/motd: Not a directory",
+        "x10 1",
         "l1 10000",
         "l2 0",
         "i1",

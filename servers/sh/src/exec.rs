@@ -1083,7 +1083,7 @@ impl Shell {
                 self.exit(126)
             }
         };
-        if text[..text.len().min(512)].contains(&0) {
+        if is_binary(&text) {
             eprintln!("sh: {path}: cannot execute binary file");
             self.exit(126);
         }
@@ -1952,6 +1952,11 @@ impl Shell {
     }
 }
 
+/// A NUL in the first 512 bytes: not a script.
+fn is_binary(text: &[u8]) -> bool {
+    text[..text.len().min(512)].contains(&0)
+}
+
 fn usage() -> i32 {
     eprintln!("usage: sh [-eix] [-c command [name [args...]] | file [args...]]");
     2
@@ -2006,6 +2011,10 @@ pub fn main(args: &[String]) -> i32 {
     }
     if let Some(file) = rest.first() {
         let text = match fs::read(file) {
+            Ok(t) if is_binary(&t) => {
+                eprintln!("sh: {file}: cannot execute binary file");
+                return 126;
+            }
             Ok(t) => String::from_utf8_lossy(&t).into_owned(),
             Err(e) => {
                 eprintln!("sh: cannot open {file}: {}", strerror(e));
