@@ -39,6 +39,14 @@ pub trait BlockAccess {
     }
     /// Writes every dirty block and makes it durable.
     fn flush(&mut self) -> Result<()>;
+    /// Write ordering: block `before`, as it is now, must be durable before
+    /// block `after` is written (called before `after` is changed). A
+    /// store that writes through at once, or keeps no order at all, needs
+    /// nothing (the default).
+    fn order(&mut self, before: u32, after: u32) -> Result<()> {
+        let _ = (before, after);
+        Ok(())
+    }
 }
 
 /// An image held in memory, accessed block by block with no cache.

@@ -147,6 +147,13 @@ impl BlockAccess for CachedDevice {
     fn flush(&mut self) -> Result<()> {
         self.cache.flush_dev(self.dev).map(|_| ()).map_err(err)
     }
+
+    fn order(&mut self, before: u32, after: u32) -> Result<()> {
+        self.cache
+            .order(self.dev, BlockNo::from(before), BlockNo::from(after))
+            .map(|_| ())
+            .map_err(err)
+    }
 }
 
 impl crate::fs::FileSystem<CachedDevice> {

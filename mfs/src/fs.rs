@@ -16,6 +16,34 @@
 //! operation that changes them; the in-core inode table only tracks open
 //! references, so an unlinked file stays readable until its last
 //! [`FileSystem::put`].
+//!
+//! Write ordering (power cuts; on by default, [`FileSystem::set_write_ordering`]).
+//! Before a block is changed in a way that depends on another, the core
+//! tells the cache ([`BlockAccess::order`]) that the other must be durable
+//! first; every write-back (flush, eviction) honours that, in layers with
+//! a device flush between. The rules:
+//!
+//! - a new block (data, indirect, directory) and its bitmap bit before the
+//!   block that points at it;
+//! - an inode and its bitmap bit before the directory entry naming it; a
+//!   raised link count (link, rename of a file across blocks, a parent's
+//!   count for a new subdirectory's "..") before the name that needs it;
+//! - a name removed before the link count drops or the inode is freed; a
+//!   pointer removed before its bit is cleared, and before the freed zone
+//!   is written again if it is reused;
+//! - an indirect block's cleared entries before the inode's smaller size;
+//! - a directory moving to another block loses its old name first (a cut
+//!   leaves it unnamed, which fsck reconnects, never named twice); its
+//!   ".." changes after that and before the new name appears; a rename
+//!   within one block is one write.
+//!
+//! A constraint that would close a cycle makes the cache flush first. An
+//! image cut at any point then needs at most a leak-only repair (blocks or
+//! inodes marked in use that nothing names, link counts above the names,
+//! blocks past the end of a file), and [`FileSystem::fsync`] (an ordered
+//! flush) makes a file and its path durable. Server restarts that adopt
+//! the cache region (`server.rs`) keep the dirty blocks but not the
+//! constraints: the first write-back after one is unordered.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
@@ -206,6 +234,15 @@ pub struct FileSystem<B: BlockAccess> {
     inconsistency: Option<&'static str>,
     /// The inconsistency has been handed out by [`FileSystem::take_inconsistency`].
     inconsistency_told: bool,
+    /// Write ordering on (the default): see the module docs.
+    ordered: bool,
+    /// Bits freed by the current step, cleared by
+    /// [`FileSystem::commit_frees`] once the blocks that dropped the
+    /// pointers to them are changed: (inode map?, bit).
+    pending_free: Vec<(bool, u64)>,
+    /// Zones freed since the last full flush -> the blocks whose pointer
+    /// removal must be durable before the zone is written again.
+    recent_free: BTreeMap<u32, Vec<u32>>,
 }
 
 impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
@@ -217,6 +254,10 @@ impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
             .finish_non_exhaustive()
     }
 }
+
+/// Most zones remembered as freed since the last flush before a sync
+/// writes everything (write ordering).
+const RECENT_FREE_MAX: usize = 1 << 16;
 
 /// Most file blocks mapped and handed to prefetch at once (MINIX `NR_IOREQS`).
 pub const PREFETCH_BLOCKS: u64 = 64;
@@ -278,6 +319,9 @@ impl<B: BlockAccess> FileSystem<B> {
             used_zones: 0,
             inconsistency: None,
             inconsistency_told: false,
+            ordered: true,
+            pending_free: Vec::new(),
+            recent_free: BTreeMap::new(),
         };
         let root = fs.load(ROOT_INO).map_err(|_| MountError::BadRoot)?;
         if !root.is_dir() {
@@ -309,6 +353,8 @@ impl<B: BlockAccess> FileSystem<B> {
                 self.free_inode_now(ino)?;
             }
             self.orphans.clear();
+            // Everything else is durable before the clean flag is.
+            self.sync()?;
             self.sb.set_clean(true);
             self.write_super()?;
         }
@@ -316,9 +362,105 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok(self.io)
     }
 
-    /// Writes every dirty block to the device.
+    /// Writes every dirty block to the device (in order, with write
+    /// ordering on).
     pub fn sync(&mut self) -> Result<()> {
-        self.io.flush()
+        self.io.flush()?;
+        self.recent_free.clear();
+        Ok(())
+    }
+
+    /// Makes file `ino` durable: its data, its inode and the directory
+    /// entries that lead to it from the root. With write ordering on this
+    /// is one ordered flush of every dirty block (a superset of what the
+    /// file depends on). Without ordering it is a plain flush.
+    pub fn fsync(&mut self, ino: u32) -> Result<()> {
+        self.load(ino)?;
+        self.sync()
+    }
+
+    /// Turns write ordering on or off (on by default; off only to measure
+    /// what it costs, or to show what a power cut does without it).
+    /// Switching syncs first, so every constraint recorded is met.
+    pub fn set_write_ordering(&mut self, on: bool) -> Result<()> {
+        if on != self.ordered && !self.read_only {
+            self.sync()?;
+        }
+        self.ordered = on;
+        Ok(())
+    }
+
+    /// Whether write ordering is on.
+    pub fn write_ordering(&self) -> bool {
+        self.ordered
+    }
+
+    /// Write ordering: block `before` (as it is now) must be durable before
+    /// block `after` is written. Called before `after` is changed.
+    fn dep(&mut self, before: u32, after: u32) -> Result<()> {
+        if self.ordered && before != after {
+            self.io.order(before, after)?;
+        }
+        Ok(())
+    }
+
+    /// The inode-table block holding inode `ino`.
+    fn inode_block(&self, ino: u32) -> u32 {
+        self.g.inode_location(ino).0
+    }
+
+    /// The inode-bitmap block holding the bit of inode `ino`.
+    fn imap_block(&self, ino: u32) -> u32 {
+        self.g.imap_start + (u64::from(ino) / self.g.bits_per_block()) as u32
+    }
+
+    /// The zone-bitmap block holding the bit of data zone `zone`.
+    fn zmap_block(&self, zone: u32) -> u32 {
+        self.g.zmap_start + (self.g.bit_of_zone(zone) / self.g.bits_per_block()) as u32
+    }
+
+    /// What a directory entry naming `ino` waits for: the inode and its
+    /// bitmap bit.
+    fn name_deps(&self, ino: u32) -> [u32; 2] {
+        [self.inode_block(ino), self.imap_block(ino)]
+    }
+
+    /// Clears the bits freed by the step that has just changed `holders`
+    /// (the blocks that dropped the pointers to them): each bitmap block
+    /// is written only after those blocks, and a freed zone written again
+    /// (reused) only after them too.
+    fn commit_frees(&mut self, holders: &[u32]) -> Result<()> {
+        let list = core::mem::take(&mut self.pending_free);
+        let mut res = Ok(());
+        for (imap, bit) in list {
+            if res.is_err() {
+                // Not cleared: a leak, never a bit cleared too early.
+                continue;
+            }
+            let (start, _, _) = self.map_geometry(imap);
+            let blk = start + (bit / self.g.bits_per_block()) as u32;
+            for &h in holders {
+                if let Err(e) = self.dep(h, blk) {
+                    res = Err(e);
+                }
+            }
+            if res.is_ok() {
+                res = self.clear_bit(imap, bit);
+            }
+            if !imap && res.is_ok() {
+                let zone = self.g.zone_of_bit(bit);
+                let e = self.recent_free.entry(zone).or_default();
+                for &h in holders {
+                    if !e.contains(&h) {
+                        e.push(h);
+                    }
+                }
+            }
+        }
+        if self.recent_free.len() > RECENT_FREE_MAX {
+            self.sync()?;
+        }
+        res
     }
 
     /// The warning of the mount, if any (print it).
@@ -501,10 +643,19 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok(())
     }
 
-    /// Drops one link; frees the inode now or at its last put.
-    fn drop_link(&mut self, ino: u32, inode: &mut DiskInode, now: u32) -> Result<()> {
+    /// Drops one link, whose name was removed in directory block
+    /// `name_block` (the lower count is written only after that block);
+    /// frees the inode now or at its last put.
+    fn drop_link(
+        &mut self,
+        ino: u32,
+        inode: &mut DiskInode,
+        name_block: u32,
+        now: u32,
+    ) -> Result<()> {
         inode.nlinks = inode.nlinks.saturating_sub(1);
         inode.ctime = now;
+        self.dep(name_block, self.inode_block(ino))?;
         self.store(ino, inode)?;
         if inode.nlinks == 0 {
             if self.open_count(ino) > 0 {
@@ -518,16 +669,19 @@ impl<B: BlockAccess> FileSystem<B> {
 
     fn free_inode_now(&mut self, ino: u32) -> Result<()> {
         let mut inode = self.load_raw(ino)?;
+        let holder = self.inode_block(ino);
         if inode.has_data_zones()
-            && let Err(e) = self.free_from(&mut inode, 0)
+            && let Err(e) = self.free_from(&mut inode, 0, holder)
         {
             // Corrupt zone tree: keep the inode, minus what was freed, so
             // no freed zone stays referenced.
             self.store(ino, &inode)?;
+            self.commit_frees(&[holder])?;
             return Err(e);
         }
         self.store(ino, &DiskInode::default())?;
-        self.free_bit(true, u64::from(ino))
+        self.free_bit(true, u64::from(ino))?;
+        self.commit_frees(&[holder])
     }
 
     fn alloc_inode(
@@ -623,7 +777,25 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok(())
     }
 
+    /// Frees a bit. With write ordering on it is only noted; the step
+    /// that drops the pointers to it clears it once they are changed
+    /// ([`FileSystem::commit_frees`]).
     fn free_bit(&mut self, imap: bool, bit: u64) -> Result<()> {
+        let (_, _, nbits) = self.map_geometry(imap);
+        if bit == 0 || bit >= nbits {
+            return Err(Errno::EIO);
+        }
+        if !self.ordered {
+            return self.clear_bit(imap, bit);
+        }
+        if !self.pending_free.contains(&(imap, bit)) {
+            self.pending_free.push((imap, bit));
+        }
+        Ok(())
+    }
+
+    /// Clears a bit in the bitmap now.
+    fn clear_bit(&mut self, imap: bool, bit: u64) -> Result<()> {
         let (start, _, nbits) = self.map_geometry(imap);
         if bit == 0 || bit >= nbits {
             return Err(Errno::EIO);
@@ -670,8 +842,9 @@ impl<B: BlockAccess> FileSystem<B> {
     }
 
     /// Allocates a data zone near `near` (a zone number, 0 = anywhere) and
-    /// zero-fills it.
-    fn alloc_zone(&mut self, near: u32) -> Result<u32> {
+    /// zero-fills it. `holder` is the block that will point at it: it is
+    /// written only after the zone and its bitmap bit.
+    fn alloc_zone(&mut self, near: u32, holder: u32) -> Result<u32> {
         let hint = if self.g.is_data_zone(near) {
             self.g.bit_of_zone(near)
         } else {
@@ -685,7 +858,16 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         self.used_zones += 1;
         self.io.change_usage(1);
+        // A zone freed since the last flush is written again only after
+        // the blocks that dropped the old pointers to it.
+        if let Some(holders) = self.recent_free.remove(&zone) {
+            for h in holders {
+                self.dep(h, zone)?;
+            }
+        }
         self.io.overwrite(zone, |_| ())?;
+        self.dep(self.zmap_block(zone), holder)?;
+        self.dep(zone, holder)?;
         Ok(zone)
     }
 
@@ -856,12 +1038,19 @@ impl<B: BlockAccess> FileSystem<B> {
 
     /// Zone for file block `fblock`, allocating it (and indirect blocks) if
     /// it is a hole. Returns the zone and whether it is new (zero-filled).
-    fn bmap_alloc(&mut self, inode: &mut DiskInode, fblock: u64, near: u32) -> Result<(u32, bool)> {
+    fn bmap_alloc(
+        &mut self,
+        ino: u32,
+        inode: &mut DiskInode,
+        fblock: u64,
+        near: u32,
+    ) -> Result<(u32, bool, u32)> {
         let p = self.block_path(fblock)?;
         let mut z = self.checked_zone(inode.zone[p.slot])?;
         let mut new = false;
+        let mut holder = self.inode_block(ino);
         if z == 0 {
-            z = self.alloc_zone(near)?;
+            z = self.alloc_zone(near, holder)?;
             inode.zone[p.slot] = z;
             new = true;
         }
@@ -870,20 +1059,29 @@ impl<B: BlockAccess> FileSystem<B> {
             let idx = p.idx[level];
             let e = self.io.read(z, |d| format::ind_get(&g, d, idx))?;
             let mut child = self.checked_zone(e)?;
+            let parent_new = new;
             new = false;
             if child == 0 {
-                child = self.alloc_zone(z)?;
+                child = self.alloc_zone(z, z)?;
                 self.io.modify(z, |d| format::ind_set(&g, d, idx, child))?;
+                if parent_new {
+                    // A new indirect block changed after its allocation
+                    // (a write-back may have come between): still before
+                    // the block that points at it.
+                    self.dep(z, holder)?;
+                }
                 new = true;
             }
+            holder = z;
             z = child;
         }
-        Ok((z, new))
+        Ok((z, new, holder))
     }
 
     /// Frees every zone of file blocks `>= first` and indirect blocks that
-    /// no longer map anything.
-    fn free_from(&mut self, inode: &mut DiskInode, first: u64) -> Result<()> {
+    /// no longer map anything. `holder` is the inode's block: indirect
+    /// blocks that keep some pointers are written before it.
+    fn free_from(&mut self, inode: &mut DiskInode, first: u64, holder: u32) -> Result<()> {
         for slot in 0..NR_DZONES {
             if slot as u64 >= first && inode.zone[slot] != 0 {
                 let z = self.checked_zone(inode.zone[slot])?;
@@ -899,7 +1097,7 @@ impl<B: BlockAccess> FileSystem<B> {
                 break;
             }
             let z = self.checked_zone(inode.zone[slot])?;
-            if z != 0 && self.free_tree(z, depth, base, first)? {
+            if z != 0 && self.free_tree(z, depth, base, first, holder)? {
                 self.free_zone(z)?;
                 inode.zone[slot] = 0;
             }
@@ -911,15 +1109,23 @@ impl<B: BlockAccess> FileSystem<B> {
 
     /// Frees, under indirect block `z` of `depth` covering file blocks from
     /// `base`, everything at or past `first`. Returns true when `z` itself
-    /// maps nothing any more (the caller frees it).
-    fn free_tree(&mut self, z: u32, depth: u32, base: u64, first: u64) -> Result<bool> {
+    /// maps nothing any more (the caller frees it, and it is not written);
+    /// otherwise its cleared entries are written before `holder`.
+    fn free_tree(
+        &mut self,
+        z: u32,
+        depth: u32,
+        base: u64,
+        first: u64,
+        holder: u32,
+    ) -> Result<bool> {
         let g = self.g;
         let n = u64::from(g.ptrs_per_block);
         let child_span = n.pow(depth - 1);
         let entries: Vec<u32> = self.io.read(z, |d| {
             (0..n as usize).map(|i| format::ind_get(&g, d, i)).collect()
         })?;
-        let mut changed = false;
+        let mut cleared = Vec::new();
         let mut all_empty = true;
         for (i, &e) in entries.iter().enumerate() {
             let child_base = base + i as u64 * child_span;
@@ -932,17 +1138,23 @@ impl<B: BlockAccess> FileSystem<B> {
             } else if depth == 1 {
                 child_base >= first
             } else {
-                self.free_tree(child, depth - 1, child_base, first)?
+                self.free_tree(child, depth - 1, child_base, first, holder)?
             };
             if drop {
                 self.free_zone(child)?;
-                self.io.modify(z, |d| format::ind_set(&g, d, i, 0))?;
-                changed = true;
+                cleared.push(i);
             } else {
                 all_empty = false;
             }
         }
-        let _ = changed;
+        if !all_empty && !cleared.is_empty() {
+            self.io.modify(z, |d| {
+                for &i in &cleared {
+                    format::ind_set(&g, d, i, 0);
+                }
+            })?;
+            self.dep(z, holder)?;
+        }
         Ok(all_empty)
     }
 
@@ -1026,7 +1238,13 @@ impl<B: BlockAccess> FileSystem<B> {
 
     /// Writes `data` at `off`, allocating zones; updates size (not times).
     /// Returns bytes written; a short count only when space ran out midway.
-    fn write_data(&mut self, inode: &mut DiskInode, off: u64, data: &[u8]) -> Result<usize> {
+    fn write_data(
+        &mut self,
+        ino: u32,
+        inode: &mut DiskInode,
+        off: u64,
+        data: &[u8],
+    ) -> Result<usize> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -1043,7 +1261,7 @@ impl<B: BlockAccess> FileSystem<B> {
             let fb = pos / bs;
             let in_blk = (pos % bs) as usize;
             let chunk = (bs as usize - in_blk).min(data.len() - done);
-            let (z, new) = match self.bmap_alloc(inode, fb, near) {
+            let (z, new, holder) = match self.bmap_alloc(ino, inode, fb, near) {
                 Ok(v) => v,
                 Err(e) => {
                     result = Err(e);
@@ -1058,6 +1276,11 @@ impl<B: BlockAccess> FileSystem<B> {
                 self.io
                     .modify(z, |d| d[in_blk..in_blk + chunk].copy_from_slice(src))?;
             }
+            if new {
+                // New data before the pointer to it (again: a write-back
+                // since the allocation may have taken the edge).
+                self.dep(z, holder)?;
+            }
             done += chunk;
         }
         let new_end = off + done as u64;
@@ -1071,7 +1294,7 @@ impl<B: BlockAccess> FileSystem<B> {
     }
 
     /// Sets the size of `inode` to `size`, freeing or zeroing as needed.
-    fn truncate_inode(&mut self, inode: &mut DiskInode, size: u64) -> Result<()> {
+    fn truncate_inode(&mut self, ino: u32, inode: &mut DiskInode, size: u64) -> Result<()> {
         if size > self.g.max_file_size() {
             return Err(Errno::EFBIG);
         }
@@ -1079,7 +1302,8 @@ impl<B: BlockAccess> FileSystem<B> {
         let old = u64::from(inode.size);
         if size < old {
             let first_free = size.div_ceil(bs);
-            self.free_from(inode, first_free)?;
+            let holder = self.inode_block(ino);
+            self.free_from(inode, first_free, holder)?;
             // Zero the tail of the last kept block so a later grow reads zeros.
             let tail = (size % bs) as usize;
             if tail != 0 {
@@ -1135,7 +1359,7 @@ impl<B: BlockAccess> FileSystem<B> {
         if !inode.is_reg() {
             return Err(Errno::EINVAL);
         }
-        let r = self.write_data(&mut inode, off, data);
+        let r = self.write_data(ino, &mut inode, off, data);
         if matches!(r, Ok(n) if n > 0) {
             inode.mtime = now;
             inode.ctime = now;
@@ -1166,12 +1390,13 @@ impl<B: BlockAccess> FileSystem<B> {
             let first_free = size.div_ceil(u64::from(self.g.block_size));
             self.check_free_from(&inode, first_free)?;
         }
-        let r = self.truncate_inode(&mut inode, size);
+        let r = self.truncate_inode(ino, &mut inode, size);
         inode.mtime = now;
         inode.ctime = now;
         // Stored even after a failure midway: zones freed so far are no
         // longer referenced.
         self.store(ino, &inode)?;
+        self.commit_frees(&[self.inode_block(ino)])?;
         r
     }
 
@@ -1343,34 +1568,68 @@ impl<B: BlockAccess> FileSystem<B> {
     }
 
     /// Writes entry (`ino`, `name`) at byte `pos` of directory `dir`.
-    fn dir_put(&mut self, dir: &mut DiskInode, pos: u64, ino: u32, name: &[u8]) -> Result<()> {
+    fn dir_put(
+        &mut self,
+        dir_ino: u32,
+        dir: &mut DiskInode,
+        pos: u64,
+        ino: u32,
+        name: &[u8],
+        before: &[u32],
+    ) -> Result<u32> {
         let mut e = vec![0u8; self.g.dirent_size as usize];
         format::dirent_write(&self.g, &mut e, ino, name);
-        if pos < u64::from(dir.size) {
-            let bs = u64::from(self.g.block_size);
+        let bs = u64::from(self.g.block_size);
+        let o = (pos % bs) as usize;
+        let mut grown = None;
+        let z = if pos < u64::from(dir.size) {
             let z = self.bmap(dir, pos / bs)?;
             if z == 0 {
                 return Err(Errno::EIO);
             }
-            let o = (pos % bs) as usize;
-            self.io.modify(z, |d| d[o..o + e.len()].copy_from_slice(&e))
+            z
         } else {
-            let n = self.write_data(dir, pos, &e)?;
-            if n != e.len() {
-                Err(Errno::ENOSPC)
-            } else {
-                Ok(())
+            let end = pos + e.len() as u64;
+            if end > self.g.max_file_size() {
+                return Err(Errno::EFBIG);
             }
+            // A new slot at the end: entries never straddle blocks.
+            let (z, _, holder) = self.bmap_alloc(dir_ino, dir, pos / bs, 0)?;
+            dir.size = end as u32;
+            grown = Some(holder);
+            z
+        };
+        for &b in before {
+            self.dep(b, z)?;
         }
+        self.io
+            .modify(z, |d| d[o..o + e.len()].copy_from_slice(&e))?;
+        if let Some(holder) = grown {
+            // The entry is in before the block that maps the slot (a
+            // write-back since the allocation may have taken the edge).
+            self.dep(z, holder)?;
+        }
+        Ok(z)
     }
 
-    /// Changes the inode number of the entry at `pos` (name kept).
-    fn dir_set_ino(&mut self, dir: &DiskInode, pos: u64, ino: u32) -> Result<()> {
-        let g = self.g;
-        let bs = u64::from(g.block_size);
+    /// The block holding the entry slot at `pos` of `dir` (which exists).
+    fn dir_block(&mut self, dir: &DiskInode, pos: u64) -> Result<u32> {
+        let bs = u64::from(self.g.block_size);
         let z = self.bmap(dir, pos / bs)?;
         if z == 0 {
             return Err(Errno::EIO);
+        }
+        Ok(z)
+    }
+
+    /// Changes the inode number of the entry at `pos` (name kept), after
+    /// the blocks `before`. Returns the directory block changed.
+    fn dir_set_ino(&mut self, dir: &DiskInode, pos: u64, ino: u32, before: &[u32]) -> Result<u32> {
+        let g = self.g;
+        let bs = u64::from(g.block_size);
+        let z = self.dir_block(dir, pos)?;
+        for &b in before {
+            self.dep(b, z)?;
         }
         let o = (pos % bs) as usize;
         let isz = g.dirent_ino_size as usize;
@@ -1380,27 +1639,32 @@ impl<B: BlockAccess> FileSystem<B> {
             } else {
                 d[o..o + 2].copy_from_slice(&(ino as u16).to_le_bytes());
             }
-        })
+        })?;
+        Ok(z)
     }
 
-    /// Adds `name` -> `ino` to directory `dir_ino` (EEXIST if present).
+    /// Adds `name` -> `ino` to directory `dir_ino` (EEXIST if present),
+    /// written after the blocks `before` (the named inode, its bitmap bit,
+    /// a raised link count). Returns the directory block changed.
     fn dir_add(
         &mut self,
         dir_ino: u32,
         dir: &mut DiskInode,
         name: &[u8],
         ino: u32,
+        before: &[u32],
         now: u32,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         let (found, free) = self.dir_find(dir, name)?;
         if found.is_some() {
             return Err(Errno::EEXIST);
         }
         let pos = free.unwrap_or(u64::from(dir.size));
-        self.dir_put(dir, pos, ino, name)?;
+        let z = self.dir_put(dir_ino, dir, pos, ino, name, before)?;
         dir.mtime = now;
         dir.ctime = now;
-        self.store(dir_ino, dir)
+        self.store(dir_ino, dir)?;
+        Ok(z)
     }
 
     /// True when a directory holds nothing but "." and "..".
@@ -1543,10 +1807,12 @@ impl<B: BlockAccess> FileSystem<B> {
     /// Undo of an inode allocation after a later step failed.
     fn abandon_inode(&mut self, ino: u32, inode: &mut DiskInode) {
         if inode.has_data_zones() {
-            let _ = self.free_from(inode, 0);
+            let holder = self.inode_block(ino);
+            let _ = self.free_from(inode, 0, holder);
         }
         let _ = self.store(ino, &DiskInode::default());
         let _ = self.free_bit(true, u64::from(ino));
+        let _ = self.commit_frees(&[self.inode_block(ino)]);
     }
 
     /// Creates a regular file `name` in `dir` with permission bits `perm`.
@@ -1611,9 +1877,10 @@ impl<B: BlockAccess> FileSystem<B> {
         if is_dev {
             inode.zone[0] = rdev;
         }
+        let before = self.name_deps(ino);
         if let Err(e) = self
             .store(ino, &inode)
-            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, now))
+            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, &before, now))
         {
             self.abandon_inode(ino, &mut inode);
             return Err(e);
@@ -1644,20 +1911,33 @@ impl<B: BlockAccess> FileSystem<B> {
             now,
         )?;
         inode.nlinks = 2;
+        // "." and ".." in the new directory's own block need nothing
+        // before them: that block is reachable only through the new inode.
+        // The parent's link count for ".." goes up before the name appears.
+        let [iblk, mblk] = self.name_deps(ino);
+        let before = [iblk, mblk, self.inode_block(dir_ino)];
+        let mut raised = false;
         let r = self
-            .dir_put(&mut inode, 0, ino, b".")
+            .dir_put(ino, &mut inode, 0, ino, b".", &[])
             .and_then(|_| {
                 let pos = u64::from(inode.size);
-                self.dir_put(&mut inode, pos, dir_ino, b"..")
+                self.dir_put(ino, &mut inode, pos, dir_ino, b"..", &[])
             })
             .and_then(|_| self.store(ino, &inode))
-            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, now));
+            .and_then(|_| {
+                dir.nlinks += 1;
+                raised = true;
+                self.store(dir_ino, &dir)
+            })
+            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, &before, now));
         if let Err(e) = r {
             self.abandon_inode(ino, &mut inode);
+            if raised && let Ok(mut d) = self.load_dir(dir_ino) {
+                d.nlinks = d.nlinks.saturating_sub(1);
+                let _ = self.store(dir_ino, &d);
+            }
             return Err(e);
         }
-        dir.nlinks += 1;
-        self.store(dir_ino, &dir)?;
         Ok(ino)
     }
 
@@ -1681,8 +1961,9 @@ impl<B: BlockAccess> FileSystem<B> {
         let (mut dir, ino, mut inode) =
             self.new_node(dir_ino, name, mode::S_IFLNK | 0o777, uid, gid, now)?;
         inode.nlinks = 1;
+        let before = self.name_deps(ino);
         let r = self
-            .write_data(&mut inode, 0, target)
+            .write_data(ino, &mut inode, 0, target)
             .and_then(|n| {
                 if n == target.len() {
                     Ok(())
@@ -1691,7 +1972,8 @@ impl<B: BlockAccess> FileSystem<B> {
                 }
             })
             .and_then(|_| self.store(ino, &inode))
-            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, now));
+            .and_then(|_| self.dir_add(dir_ino, &mut dir, name, ino, &before, now))
+            .map(|_| ());
         if let Err(e) = r {
             self.abandon_inode(ino, &mut inode);
             return Err(e);
@@ -1732,10 +2014,17 @@ impl<B: BlockAccess> FileSystem<B> {
         if dir.nlinks == 0 {
             return Err(Errno::ENOENT);
         }
-        self.dir_add(dir_ino, &mut dir, name, ino, now)?;
+        // The count goes up before the second name can reach the disk.
+        let old = inode;
         inode.nlinks += 1;
         inode.ctime = now;
-        self.store(ino, &inode)
+        self.store(ino, &inode)?;
+        let before = [self.inode_block(ino)];
+        if let Err(e) = self.dir_add(dir_ino, &mut dir, name, ino, &before, now) {
+            let _ = self.store(ino, &old);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Removes name `name` (not a directory: EISDIR) from `dir`.
@@ -1749,11 +2038,11 @@ impl<B: BlockAccess> FileSystem<B> {
             return Err(Errno::EISDIR);
         }
         self.check_last_link(ino, &inode, 1)?;
-        self.dir_set_ino(&dir, pos, 0)?;
+        let blk = self.dir_set_ino(&dir, pos, 0, &[])?;
         dir.mtime = now;
         dir.ctime = now;
         self.store(dir_ino, &dir)?;
-        self.drop_link(ino, &mut inode, now)
+        self.drop_link(ino, &mut inode, blk, now)
     }
 
     /// Removes empty directory `name` from `dir`.
@@ -1783,14 +2072,16 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         // A directory's links are its entry and its "."; both go.
         self.check_last_link(ino, &inode, inode.nlinks)?;
-        self.dir_set_ino(&dir, pos, 0)?;
+        let blk = self.dir_set_ino(&dir, pos, 0, &[])?;
         dir.nlinks = dir.nlinks.saturating_sub(1);
         dir.mtime = now;
         dir.ctime = now;
+        // The parent's count for ".." drops after the name is gone.
+        self.dep(blk, self.inode_block(dir_ino))?;
         self.store(dir_ino, &dir)?;
         // The entry and "." both go.
         inode.nlinks = 1;
-        self.drop_link(ino, &mut inode, now)
+        self.drop_link(ino, &mut inode, blk, now)
     }
 
     /// True if directory `ino` is `anc` or lies below it (walks "..").
@@ -1844,7 +2135,7 @@ impl<B: BlockAccess> FileSystem<B> {
         if is_dir && old_dir != new_dir && self.is_under(new_dir, ino)? {
             return Err(Errno::EINVAL);
         }
-        let (target, _) = self.dir_find(&ndir, new_name)?;
+        let (target, nfree) = self.dir_find(&ndir, new_name)?;
         if let Some((_, tino)) = target {
             if tino == ino {
                 // Two names of one inode: POSIX says do nothing.
@@ -1873,37 +2164,118 @@ impl<B: BlockAccess> FileSystem<B> {
             return Err(Errno::EMLINK);
         }
 
-        // 1. Point the new name at the inode.
-        let mut ndir = ndir;
-        match target {
-            Some((tpos, tino)) => {
-                self.dir_set_ino(&ndir, tpos, ino)?;
-                ndir.mtime = now;
-                ndir.ctime = now;
+        let bs = u64::from(self.g.block_size);
+        let new_pos = match target {
+            Some((tpos, _)) => tpos,
+            None => nfree.unwrap_or(u64::from(ndir.size)),
+        };
+        let ix = self.inode_block(ino);
+        if old_dir == new_dir && new_pos < u64::from(ndir.size) && new_pos / bs == opos / bs {
+            // Both names in one block: one write changes both.
+            let blk = self.dir_block(&odir, opos)?;
+            let g = self.g;
+            let es = g.dirent_size as usize;
+            let isz = g.dirent_ino_size as usize;
+            let (o_new, o_old) = ((new_pos % bs) as usize, (opos % bs) as usize);
+            let mut e = vec![0u8; es];
+            format::dirent_write(&g, &mut e, ino, new_name);
+            self.io.modify(blk, |d| {
+                d[o_new..o_new + es].copy_from_slice(&e);
+                d[o_old..o_old + isz].fill(0);
+            })?;
+            let mut dir = self.load_dir(new_dir)?;
+            dir.mtime = now;
+            dir.ctime = now;
+            if let Some((_, tino)) = target {
                 let mut t = self.load(tino)?;
                 if t.is_dir() {
-                    // The replaced directory's ".." no longer counts on new_dir.
-                    ndir.nlinks = ndir.nlinks.saturating_sub(1);
-                    self.store(new_dir, &ndir)?;
+                    // The replaced directory's ".." no longer counts.
+                    dir.nlinks = dir.nlinks.saturating_sub(1);
+                    self.dep(blk, self.inode_block(new_dir))?;
                     t.nlinks = 1;
-                } else {
-                    self.store(new_dir, &ndir)?;
                 }
-                self.drop_link(tino, &mut t, now)?;
+                self.store(new_dir, &dir)?;
+                self.drop_link(tino, &mut t, blk, now)?;
+            } else {
+                self.store(new_dir, &dir)?;
             }
-            None => self.dir_add(new_dir, &mut ndir, new_name, ino, now)?,
+            let mut inode = self.load(ino)?;
+            inode.ctime = now;
+            return self.store(ino, &inode);
         }
-        // 2. Remove the old name (reload: new_dir may be old_dir).
-        let mut odir = self.load_dir(old_dir)?;
-        self.dir_set_ino(&odir, opos, 0)?;
-        odir.mtime = now;
-        odir.ctime = now;
-        if moving_dir_across {
-            odir.nlinks = odir.nlinks.saturating_sub(1);
+        if is_dir {
+            self.rename_dir(
+                old_dir, &odir, opos, ino, new_dir, new_name, new_pos, target, now,
+            )
+        } else {
+            // A file: its count goes up before the second name can reach
+            // the disk and down only after the old name has left it.
+            let mut x = inode;
+            let raised = x.nlinks < self.g.link_max;
+            if raised {
+                x.nlinks += 1;
+                self.store(ino, &x)?;
+            }
+            let mut dir = self.load_dir(new_dir)?;
+            let new_blk = match target {
+                Some((tpos, _)) => self.dir_set_ino(&dir, tpos, ino, &[ix])?,
+                None => self.dir_put(new_dir, &mut dir, new_pos, ino, new_name, &[ix])?,
+            };
+            dir.mtime = now;
+            dir.ctime = now;
+            self.store(new_dir, &dir)?;
+            if let Some((_, tino)) = target {
+                let mut t = self.load(tino)?;
+                self.drop_link(tino, &mut t, new_blk, now)?;
+            }
+            let mut odir = self.load_dir(old_dir)?;
+            let old_blk = self.dir_set_ino(&odir, opos, 0, &[new_blk])?;
+            odir.mtime = now;
+            odir.ctime = now;
+            self.store(old_dir, &odir)?;
+            let mut x = self.load(ino)?;
+            if raised {
+                x.nlinks = x.nlinks.saturating_sub(1);
+            }
+            x.ctime = now;
+            self.dep(old_blk, ix)?;
+            self.store(ino, &x)
         }
-        self.store(old_dir, &odir)?;
-        // 3. Fix the moved directory's "..".
-        if moving_dir_across {
+    }
+
+    /// [`FileSystem::rename`] of a directory whose two names are in
+    /// different blocks. The old name goes first (a cut in between leaves
+    /// the directory unnamed, a leak fsck reconnects, never named twice),
+    /// then its ".." is changed, then the new name appears; parents' link
+    /// counts rise before and fall after the names that count.
+    #[allow(clippy::too_many_arguments)]
+    fn rename_dir(
+        &mut self,
+        old_dir: u32,
+        odir: &DiskInode,
+        opos: u64,
+        ino: u32,
+        new_dir: u32,
+        new_name: &[u8],
+        new_pos: u64,
+        target: Option<(u64, u32)>,
+        now: u32,
+    ) -> Result<()> {
+        let across = old_dir != new_dir;
+        let pnew = self.inode_block(new_dir);
+        if across && target.is_none() {
+            // The moved directory's ".." will count on new_dir.
+            let mut d = self.load_dir(new_dir)?;
+            d.nlinks += 1;
+            self.store(new_dir, &d)?;
+        }
+        let old_blk = self.dir_set_ino(odir, opos, 0, &[])?;
+        let mut d = self.load_dir(old_dir)?;
+        d.mtime = now;
+        d.ctime = now;
+        self.store(old_dir, &d)?;
+        let mut before = vec![old_blk, pnew, self.inode_block(ino)];
+        if across {
             let moved = self.load_dir(ino)?;
             let mut dotdot = None;
             let g = self.g;
@@ -1916,10 +2288,31 @@ impl<B: BlockAccess> FileSystem<B> {
                 }
             })?;
             let pos = dotdot.ok_or(Errno::EIO)?;
-            self.dir_set_ino(&moved, pos, new_dir)?;
-            let mut ndir = self.load_dir(new_dir)?;
-            ndir.nlinks += 1;
-            self.store(new_dir, &ndir)?;
+            before.push(self.dir_set_ino(&moved, pos, new_dir, &[old_blk])?);
+        }
+        let mut ndir = self.load_dir(new_dir)?;
+        let new_blk = match target {
+            Some((tpos, _)) => self.dir_set_ino(&ndir, tpos, ino, &before)?,
+            None => self.dir_put(new_dir, &mut ndir, new_pos, ino, new_name, &before)?,
+        };
+        ndir.mtime = now;
+        ndir.ctime = now;
+        if target.is_some() && !across {
+            // The replaced directory's ".." no longer counts.
+            ndir.nlinks = ndir.nlinks.saturating_sub(1);
+            self.dep(new_blk, pnew)?;
+        }
+        self.store(new_dir, &ndir)?;
+        if let Some((_, tino)) = target {
+            let mut t = self.load(tino)?;
+            t.nlinks = 1;
+            self.drop_link(tino, &mut t, new_blk, now)?;
+        }
+        if across {
+            let mut d = self.load_dir(old_dir)?;
+            d.nlinks = d.nlinks.saturating_sub(1);
+            self.dep(old_blk, self.inode_block(old_dir))?;
+            self.store(old_dir, &d)?;
         }
         let mut inode = self.load(ino)?;
         inode.ctime = now;

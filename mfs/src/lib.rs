@@ -4,7 +4,9 @@
 //! - [`fs`]: the file-system core, [`FileSystem`], with inode-number based
 //!   operations like MINIX's VFS<->FS protocol; [`path`] adds path helpers.
 //! - [`blockio`]: the seam to the block cache ([`BlockAccess`]); the product
-//!   runs on libminixfs's cache over a libbdev device.
+//!   runs on libminixfs's cache over a libbdev device. The core orders its
+//!   writes through it so that a power cut needs at most a leak-only fsck
+//!   repair (see [`fs`], "Write ordering").
 //! - `mkfs` and `fsck` (the tool helper's) make and check images.
 //!
 //! Used by the MFS server behind VFS and by the host `mfs` tool in `images/`.

@@ -374,6 +374,11 @@ impl BlockAccess for SharedCacheDevice {
     fn flush(&mut self) -> Result<()> {
         self.cache.flush_dev(DEV).map(|_| ()).map_err(cerr)
     }
+    fn order(&mut self, before: u32, after: u32) -> Result<()> {
+        let (b, _, _) = self.map(before);
+        let (a, _, _) = self.map(after);
+        self.cache.order(DEV, b, a).map(|_| ()).map_err(cerr)
+    }
 }
 
 /// The MFS server (run under `sys::Sef`, state store `None`: its state

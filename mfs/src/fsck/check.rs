@@ -37,6 +37,7 @@ pub(super) fn mark_clean<D: BlockDevice + ?Sized>(dev: &mut D) -> Option<Finding
         path: None,
         message,
         repaired,
+        leak: false,
     })
 }
 
@@ -338,10 +339,26 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
         message: String,
         repaired: bool,
     ) {
+        self.note_leak(kind, severity, ino, path, message, repaired, false);
+    }
+
+    /// [`Checker::note`], saying whether the problem is only a leak.
+    #[allow(clippy::too_many_arguments)]
+    fn note_leak(
+        &mut self,
+        kind: FindingKind,
+        severity: Severity,
+        ino: Option<u32>,
+        path: Option<String>,
+        message: String,
+        repaired: bool,
+        leak: bool,
+    ) {
         let n = self.per_kind.entry(kind).or_insert(0);
         *n += 1;
         if *n > MAX_PER_KIND {
-            // Still an error for the exit code; keep one summary line.
+            // Still an error for the exit code; keep one summary line,
+            // a leak only while every problem it stands for is one.
             if *n == MAX_PER_KIND + 1 {
                 self.findings.push(Finding {
                     kind,
@@ -350,7 +367,16 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                     path: None,
                     message: format!("more {} problems not listed", kind.name()),
                     repaired,
+                    leak,
                 });
+            } else if !leak
+                && let Some(f) = self
+                    .findings
+                    .iter_mut()
+                    .rev()
+                    .find(|f| f.kind == kind && f.ino.is_none() && f.path.is_none())
+            {
+                f.leak = false;
             }
             return;
         }
@@ -361,7 +387,14 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             path,
             message,
             repaired,
+            leak,
         });
+    }
+
+    /// An error that is only a leak ([`Finding::leak`]).
+    fn leak(&mut self, kind: FindingKind, ino: Option<u32>, message: String, repaired: bool) {
+        let path = ino.and_then(|i| self.paths.get(&i).cloned());
+        self.note_leak(kind, Severity::Error, ino, path, message, repaired, true);
     }
 
     fn err(&mut self, kind: FindingKind, ino: Option<u32>, message: String, repaired: bool) {
@@ -928,13 +961,17 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             }
         }
         if past_eof {
+            // Space nothing can read: a leak (what a power cut between an
+            // indirect block's new pointer and the inode's new size leaves).
             let fix = self.repair;
-            self.err_at(
+            self.note_leak(
                 FindingKind::FileSize,
-                ino,
-                path,
+                Severity::Error,
+                Some(ino),
+                Some(path.to_string()),
                 format!("zones allocated past the end of the file (size {size})"),
                 fix,
+                true,
             );
         }
         if changed {
@@ -1237,7 +1274,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             if ok {
                 *self.links.entry(ino).or_insert(0) += 1;
             }
-            self.err(
+            self.leak(
                 FindingKind::Orphan,
                 Some(ino),
                 if ok {
@@ -1360,7 +1397,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             if !reached && used {
                 let fix = self.repair;
                 if inode.mode != 0 {
-                    self.err(
+                    self.leak(
                         FindingKind::Orphan,
                         Some(ino),
                         format!(
@@ -1375,7 +1412,7 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
                         self.write_inode(ino, &DiskInode::default());
                     }
                 } else {
-                    self.err(
+                    self.leak(
                         FindingKind::InodeBitmap,
                         Some(ino),
                         "free inode marked in use in the inode bitmap".into(),
@@ -1390,15 +1427,15 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             }
             if reached && inode.mode != 0 && u32::from(inode.nlinks) != found {
                 let fix = self.repair && found <= u32::from(self.geo.link_max);
-                self.err(
-                    FindingKind::LinkCount,
-                    Some(ino),
-                    format!(
-                        "link count is {} but {found} directory entries name it",
-                        inode.nlinks
-                    ),
-                    fix,
+                let msg = format!(
+                    "link count is {} but {found} directory entries name it",
+                    inode.nlinks
                 );
+                if u32::from(inode.nlinks) > found {
+                    self.leak(FindingKind::LinkCount, Some(ino), msg, fix);
+                } else {
+                    self.err(FindingKind::LinkCount, Some(ino), msg, fix);
+                }
                 if fix {
                     inode.nlinks = found as u16;
                     self.write_inode(ino, &inode);
@@ -1440,7 +1477,11 @@ impl<'d, D: BlockDevice + ?Sized> Checker<'d, D> {
             } else {
                 format!("zone {z} is marked in use but no file uses it")
             };
-            self.err(FindingKind::ZoneBitmap, None, msg, fix);
+            if used {
+                self.err(FindingKind::ZoneBitmap, None, msg, fix);
+            } else {
+                self.leak(FindingKind::ZoneBitmap, None, msg, fix);
+            }
             if fix {
                 map_put(&mut self.zmap, bit, used);
                 changed = true;

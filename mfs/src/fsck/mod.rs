@@ -126,6 +126,7 @@ mod tests {
             path: Some("/x".into()),
             message: "m".into(),
             repaired: true,
+            leak: false,
         };
         r.findings.push(f.clone());
         assert_eq!(r.exit_code(), EXIT_CORRECTED);

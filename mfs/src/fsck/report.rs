@@ -89,6 +89,12 @@ pub struct Finding {
     pub message: String,
     /// Whether `--repair` fixed it.
     pub repaired: bool,
+    /// Whether the problem is only a leak: a block or inode marked in use
+    /// that nothing references (an allocated inode no entry names
+    /// included), or a link count above the entries that name the inode.
+    /// Nothing is lost or shared by it; a power cut on a file system with
+    /// write ordering leaves no other kind.
+    pub leak: bool,
 }
 
 impl fmt::Display for Finding {
@@ -138,6 +144,11 @@ impl Report {
         self.findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
+    }
+
+    /// Error findings that are not leaks ([`Finding::leak`]).
+    pub fn non_leak_errors(&self) -> impl Iterator<Item = &Finding> {
+        self.errors().filter(|f| !f.leak)
     }
 
     /// Whether some finding of `kind` was reported.
