@@ -115,6 +115,9 @@ cd; pwd
 printf 'echo fine\nif then\n' > /tmp/bad.sh; /bin/sh /tmp/bad.sh; echo "x6 $?"
 command -v sh true greet; type cd
 /bin/sh /bin/true; echo "x7 $?"
+/bin/sh -c 'set -u; echo $NOPE; echo notreached'; echo "u1 $?"
+/bin/sh -c 'echo ${NOPE?custom message}; echo notreached'; echo "u2 $?"
+echo -e 'e1 a\nb\c' never
 /etc; echo "x8 $?"
 echo x > /etc; echo "x9 $?"
 cd /etc/motd; echo "x10 $?"
@@ -267,6 +270,12 @@ fn qemu_sh_scripts_run_from_rc() {
         "cd is a shell builtin",
         "sh: /bin/true: cannot execute binary file",
         "x7 126",
+        "sh: NOPE: parameter not set",
+        "u1 2",
+        "sh: NOPE: custom message",
+        "u2 2",
+        "e1 a",
+        "b",
         "x8 126",
         "sh: cannot open /etc: Is a directory",
         "x9 1",
@@ -285,6 +294,7 @@ fn qemu_sh_scripts_run_from_rc() {
     .collect();
     assert_in_order(log, &expect);
     assert!(!log.contains("notreached"), "{log}");
+    assert!(!log.contains("never"), "echo -e stops at \\c: {log}");
     assert!(!log.contains("should-not-run"), "{log}");
     assert_in_order(log, &["init: /bin/sh /etc/script.sh: exit 0"]);
     assert_eq!(r.status, Some(33), "{}\n{log}", r.describe());

@@ -93,6 +93,7 @@ struct Shell {
     pid: Pid,
     last_bg: Option<Pid>,
     opt_e: bool,
+    opt_u: bool,
     opt_x: bool,
     interactive: bool,
     funcs: BTreeMap<String, Rc<Command>>,
@@ -365,6 +366,9 @@ impl Context for Shell {
                 if self.interactive {
                     s.push('i');
                 }
+                if self.opt_u {
+                    s.push('u');
+                }
                 if self.opt_x {
                     s.push('x');
                 }
@@ -372,6 +376,10 @@ impl Context for Shell {
             }
             _ => None,
         }
+    }
+
+    fn nounset(&self) -> bool {
+        self.opt_u
     }
 
     fn glob(&mut self, pattern: &str) -> Vec<String> {
@@ -436,6 +444,7 @@ impl Shell {
             pid: process::getpid(),
             last_bg: None,
             opt_e: false,
+            opt_u: false,
             opt_x: false,
             interactive: false,
             funcs: BTreeMap::new(),
@@ -541,6 +550,17 @@ impl Shell {
                 }
             }
         }
+    }
+
+    /// Reports an expansion error (`${x?}`, `set -u`, arithmetic); a
+    /// non-interactive shell exits (POSIX), an interactive one goes on
+    /// with status 1.
+    fn expansion_failed(&mut self, e: &expand::ExpandError) -> i32 {
+        eprintln!("sh: {e}");
+        if !self.interactive {
+            self.exit(2);
+        }
+        1
     }
 
     fn interrupted(&self) -> bool {
@@ -804,8 +824,7 @@ impl Shell {
                     Some(ws) => match expand::expand_words(self, ws) {
                         Ok(i) => i,
                         Err(e) => {
-                            eprintln!("sh: {e}");
-                            return 1;
+                            return self.expansion_failed(&e);
                         }
                     },
                     None => self.params.clone(),
@@ -826,8 +845,7 @@ impl Shell {
                 let w = match expand::expand_string(self, word) {
                     Ok(w) => w,
                     Err(e) => {
-                        eprintln!("sh: {e}");
-                        return 1;
+                        return self.expansion_failed(&e);
                     }
                 };
                 for (pats, body) in arms {
@@ -835,8 +853,7 @@ impl Shell {
                         let pat = match expand::expand_pattern(self, p) {
                             Ok(p) => p,
                             Err(e) => {
-                                eprintln!("sh: {e}");
-                                return 1;
+                                return self.expansion_failed(&e);
                             }
                         };
                         if sh::glob::matches(&pat, &w) {
@@ -884,8 +901,7 @@ impl Shell {
         let argv = match expand::expand_words(self, &s.words) {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("sh: {e}");
-                return 1;
+                return self.expansion_failed(&e);
             }
         };
         let mut assigns = Vec::new();
@@ -893,8 +909,7 @@ impl Shell {
             match expand::expand_string(self, w) {
                 Ok(v) => assigns.push((name.clone(), v)),
                 Err(e) => {
-                    eprintln!("sh: {e}");
-                    return 1;
+                    return self.expansion_failed(&e);
                 }
             }
         }
@@ -1118,7 +1133,7 @@ impl Shell {
             let target = match expand::expand_string(self, &r.target) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("sh: {e}");
+                    self.expansion_failed(&e);
                     return Err(());
                 }
             };
@@ -1227,19 +1242,7 @@ impl Shell {
             ":" | "true" => 0,
             "false" => 1,
             "echo" => {
-                let mut newline = true;
-                let mut rest = args;
-                while let Some(first) = rest.first()
-                    && first == "-n"
-                {
-                    newline = false;
-                    rest = &rest[1..];
-                }
-                let mut out = rest.join(" ");
-                if newline {
-                    out.push('\n');
-                }
-                print!("{out}");
+                print!("{}", sh::printf::echo(args));
                 0
             }
             "pwd" => {
@@ -1634,6 +1637,7 @@ impl Shell {
             for c in a.chars().skip(1) {
                 match c {
                     'e' => self.opt_e = on,
+                    'u' => self.opt_u = on,
                     'x' => self.opt_x = on,
                     _ => {
                         eprintln!("sh: set: -{c}: unknown option");
@@ -1986,6 +1990,7 @@ pub fn main(args: &[String]) -> i32 {
                 'c' => command = Some(true),
                 'i' => force_interactive = on,
                 'e' => sh.opt_e = on,
+                'u' => sh.opt_u = on,
                 'x' => sh.opt_x = on,
                 's' => {}
                 _ => {

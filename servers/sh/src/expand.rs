@@ -36,6 +36,10 @@ pub trait Context {
         let _ = pattern;
         Vec::new()
     }
+    /// `set -u`: expanding an unset parameter is an error.
+    fn nounset(&self) -> bool {
+        false
+    }
 }
 
 /// Why an expansion failed (the message after `sh: `).
@@ -351,6 +355,16 @@ fn expand_param(
     depth: usize,
 ) -> Result<()> {
     let value = lookup(ctx, &param.name);
+    if value.is_none()
+        && ctx.nounset()
+        && matches!(param.op, ParamOp::Plain | ParamOp::Length | ParamOp::Trim { .. })
+        && !matches!(param.name, ParamName::Special('@' | '*'))
+    {
+        return Err(ExpandError(alloc::format!(
+            "{}: parameter not set",
+            name_text(&param.name)
+        )));
+    }
     match &param.op {
         ParamOp::Plain => {
             if let ParamName::Special(c @ ('@' | '*')) = param.name {

@@ -132,6 +132,42 @@ fn pad(s: &str, width: usize, left: bool, zero: bool) -> String {
     }
 }
 
+/// The `echo` builtin: leading words made of `-n`, `-e`, `-E` are options
+/// (`-n`: no newline; `-e`: backslash escapes as `printf %b`, `\c` ends
+/// the output; `-E`: none, the default). The text to print.
+pub fn echo(args: &[String]) -> String {
+    let (mut newline, mut escapes) = (true, false);
+    let mut rest = args;
+    while let Some(first) = rest.first() {
+        let Some(flags) = first.strip_prefix('-') else {
+            break;
+        };
+        if flags.is_empty() || !flags.chars().all(|c| matches!(c, 'n' | 'e' | 'E')) {
+            break;
+        }
+        for c in flags.chars() {
+            match c {
+                'n' => newline = false,
+                'e' => escapes = true,
+                _ => escapes = false,
+            }
+        }
+        rest = &rest[1..];
+    }
+    let mut out = rest.join(" ");
+    if escapes {
+        let o = printf("%b", &[out]);
+        if o.stopped {
+            return o.text;
+        }
+        out = o.text;
+    }
+    if newline {
+        out.push('\n');
+    }
+    out
+}
+
 /// Formats `args` with `format`.
 pub fn printf(format: &str, args: &[String]) -> Output {
     let c: Vec<char> = format.chars().collect();

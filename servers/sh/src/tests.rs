@@ -17,6 +17,7 @@ struct Ctx {
     vars: BTreeMap<String, String>,
     params: Vec<String>,
     status: i32,
+    nounset: bool,
 }
 
 impl Ctx {
@@ -28,6 +29,7 @@ impl Ctx {
                 .collect(),
             params: params.iter().map(|s| s.to_string()).collect(),
             status: 0,
+            nounset: false,
         }
     }
 }
@@ -53,6 +55,9 @@ impl Context for Ctx {
             '-' => Some(String::new()),
             _ => None,
         }
+    }
+    fn nounset(&self) -> bool {
+        self.nounset
     }
     fn command_subst(&mut self, list: &List) -> Result<String, String> {
         let mut out = String::new();
@@ -294,6 +299,17 @@ fn prefix_and_suffix_removal() {
     assert_eq!(expand::trim("héllo", "?llo", false, false), "h");
     assert_eq!(expand::trim("abc", "", false, false), "abc");
     assert_eq!(expand::trim("abc", "*", false, true), "");
+}
+
+#[test]
+fn nounset_makes_unset_parameters_errors() {
+    let mut c = Ctx::with(&[("S", "")], &[]);
+    c.nounset = true;
+    assert_eq!(fields_in(&mut c, "x $S ${U-d} ${U:+a} \"$@\" $*"), ["x", "d"]);
+    for t in ["x $U", "x ${U}", "x ${#U}", "x \"$1\"", "x ${U%a}"] {
+        let e = expand::expand_words(&mut c, &simple(t).words).unwrap_err();
+        assert!(e.0.ends_with(": parameter not set"), "{t}: {e}");
+    }
 }
 
 #[test]
@@ -1003,6 +1019,22 @@ fn pf(format: &str, args: &[&str]) -> (String, usize) {
     let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let o = printf::printf(format, &a);
     (o.text, o.errors.len())
+}
+
+#[test]
+fn echo_options() {
+    let e = |a: &[&str]| printf::echo(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(e(&["a", "b"]), "a b\n");
+    assert_eq!(e(&["-n", "a"]), "a");
+    assert_eq!(e(&["-n", "-n", "a"]), "a");
+    assert_eq!(e(&["a\\tb"]), "a\\tb\n");
+    assert_eq!(e(&["-e", "a\\tb\\n"]), "a\tb\n\n");
+    assert_eq!(e(&["-ne", "x\\cy"]), "x");
+    assert_eq!(e(&["-eE", "a\\tb"]), "a\\tb\n");
+    assert_eq!(e(&["-x", "a"]), "-x a\n");
+    assert_eq!(e(&["-", "a"]), "- a\n");
+    assert_eq!(e(&["a", "-n"]), "a -n\n");
+    assert_eq!(e(&[]), "\n");
 }
 
 #[test]
