@@ -478,10 +478,16 @@ impl Ipc {
         self.deliver_async(dest, caller, msg, request, wakes)
     }
 
-    /// Answers `dest` owes or will owe once it receives its queued requests.
+    /// Answers to asynchronous requests `dest` owes or will owe once it
+    /// receives its queued requests. `sendrec` callers it has not answered
+    /// do not count: their records make room for requests (see
+    /// `delivered`), so any number of processes may wait on a server (in
+    /// PM's `wait`, or an `exec` PM answers by restarting the caller)
+    /// without shutting out the services that send it requests.
     fn owed_load(&self, dest: usize) -> Result<usize, IpcError> {
         let p = self.proc(dest)?;
-        Ok(p.owed.len() + p.async_in.iter().filter(|(_, _, r)| *r).count())
+        let requests = p.owed.iter().filter(|o| o.bounce.is_some()).count();
+        Ok(requests + p.async_in.iter().filter(|(_, _, r)| *r).count())
     }
 
     fn deliver_async(
@@ -1432,6 +1438,30 @@ mod tests {
             n
         };
         assert_eq!(count(&mut ipc, 2) + count(&mut ipc, 3), MAX_OWED_REPLIES);
+    }
+
+    #[test]
+    fn unanswered_sendrecs_never_shut_out_requests() {
+        // Slot 3 is the server; 40 callers (slots 4..44) wait on it in
+        // sendrec, received and not answered (PM's waiters).
+        let mut ipc = table(45);
+        let mut w = Vec::new();
+        for caller in 4..44usize {
+            assert_eq!(
+                ipc.sendrec(caller, ep(3), msg(1, 0), &mut w),
+                Ok(Completion::Blocked)
+            );
+            recv(&mut ipc, 3);
+        }
+        // A service's request still gets in, and its answer is owed (it
+        // bounces if the server dies without giving it).
+        ipc.senda_request(2, ep(3), request_with_id(7), &mut w)
+            .unwrap();
+        recv(&mut ipc, 3);
+        w.clear();
+        ipc.remove(3, &mut w).unwrap();
+        let m = recv(&mut ipc, 2);
+        assert_eq!(type_of(&m), DEAD_PEER_MTYPE);
     }
 
     #[test]
