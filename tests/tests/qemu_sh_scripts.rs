@@ -116,6 +116,7 @@ printf 'echo fine\nif then\n' > /tmp/bad.sh; /bin/sh /tmp/bad.sh; echo "x6 $?"
 command -v sh true greet; type cd
 /bin/sh /bin/true; echo "x7 $?"
 /bin/sh -c 'set -u; echo $NOPE; echo notreached'; echo "u1 $?"
+/bin/sh -c 'while getopts ab:c o; do echo "go $o ${OPTARG-none}"; done; shift $((OPTIND-1)); echo "go rest $*"' sh -a -b val -cx file
 /bin/sh -c 'echo ${NOPE?custom message}; echo notreached'; echo "u2 $?"
 echo -e 'e1 a\nb\c' never
 /etc; echo "x8 $?"
@@ -272,6 +273,12 @@ fn qemu_sh_scripts_run_from_rc() {
         "x7 126",
         "sh: NOPE: parameter not set",
         "u1 2",
+        "go a none",
+        "go b val",
+        "go c none",
+        "sh: illegal option -- x",
+        "go ? none",
+        "go rest file",
         "sh: NOPE: custom message",
         "u2 2",
         "e1 a",

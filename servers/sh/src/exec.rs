@@ -118,6 +118,10 @@ struct Shell {
     /// Per function call being run, the variables `local` saved: name
     /// and value before.
     locals: Vec<Vec<(String, Option<String>)>>,
+    /// `getopts`: the `OPTIND` it last set and the character position in
+    /// that word (a script that sets `OPTIND` itself starts over).
+    getopts_ind: usize,
+    getopts_pos: usize,
 }
 
 fn status_code(st: Status) -> i32 {
@@ -331,8 +335,8 @@ impl Probe for FsProbe {
 
 const BUILTINS: &[&str] = &[
     ":", ".", "[", "break", "cd", "command", "continue", "echo", "eval", "exec", "exit", "export",
-    "false", "local", "trap", "type", "printf", "pwd", "read", "return", "set", "shift", "test",
-    "true", "umask", "unset", "wait",
+    "false", "getopts", "local", "trap", "type", "printf", "pwd", "read", "return", "set", "shift",
+    "test", "true", "umask", "unset", "wait",
 ];
 
 impl Context for Shell {
@@ -436,6 +440,7 @@ impl Shell {
         }
         vars.set("PWD", &fs::getcwd());
         vars.set("PPID", &process::getppid().to_string());
+        vars.set("OPTIND", "1");
         Shell {
             vars,
             arg0,
@@ -458,6 +463,8 @@ impl Shell {
             subst_status: None,
             traps: BTreeMap::new(),
             locals: Vec::new(),
+            getopts_ind: 1,
+            getopts_pos: 1,
         }
     }
 
@@ -1426,6 +1433,41 @@ impl Shell {
                 st
             }
             "trap" => self.builtin_trap(args),
+            "getopts" => {
+                let (Some(spec), Some(var)) = (args.first(), args.get(1)) else {
+                    eprintln!("sh: getopts: usage: getopts optstring name [arg...]");
+                    return 2;
+                };
+                if !is_name(var) {
+                    eprintln!("sh: getopts: {var}: bad variable name");
+                    return 2;
+                }
+                let list = if args.len() > 2 {
+                    args[2..].to_vec()
+                } else {
+                    self.params.clone()
+                };
+                let mut ind = self
+                    .vars
+                    .get("OPTIND")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(1);
+                if ind != self.getopts_ind {
+                    self.getopts_pos = 1;
+                }
+                let g = sh::printf::getopts(spec, &list, &mut ind, &mut self.getopts_pos);
+                self.getopts_ind = ind;
+                self.vars.set("OPTIND", &ind.to_string());
+                self.vars.set(var, &g.name.to_string());
+                match g.optarg {
+                    Some(a) => self.vars.set("OPTARG", &a),
+                    None => self.vars.unset("OPTARG"),
+                }
+                if let Some(e) = g.error {
+                    eprintln!("sh: {e}");
+                }
+                g.status
+            }
             "command" | "type" => {
                 // `command -v NAME...` and `type NAME...`: what a name is.
                 let (names, short) = match (name, args.first().map(String::as_str)) {

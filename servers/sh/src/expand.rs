@@ -357,7 +357,10 @@ fn expand_param(
     let value = lookup(ctx, &param.name);
     if value.is_none()
         && ctx.nounset()
-        && matches!(param.op, ParamOp::Plain | ParamOp::Length | ParamOp::Trim { .. })
+        && matches!(
+            param.op,
+            ParamOp::Plain | ParamOp::Length | ParamOp::Trim { .. }
+        )
         && !matches!(param.name, ParamName::Special('@' | '*'))
     {
         return Err(ExpandError(alloc::format!(

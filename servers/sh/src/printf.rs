@@ -1,4 +1,6 @@
-//! The `printf` builtin's formatting (POSIX): escapes `\n \t \\ \a \b \f
+//! The pure parts of the `printf`, `echo` and `getopts` builtins.
+//!
+//! `printf` formatting (POSIX): escapes `\n \t \\ \a \b \f
 //! \r \v \0NNN`, conversions `%s %b %c %d %i %u %o %x %X %%` with flags
 //! `-`, `0`, `+`, blank, width and precision (also `*`). The format is
 //! used again while arguments remain; missing arguments are empty / 0.
@@ -325,5 +327,118 @@ pub fn printf(format: &str, args: &[String]) -> Output {
         if next >= args.len() || next == start_next {
             return out;
         }
+    }
+}
+
+/// One `getopts` step's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Getopt {
+    /// The value for the name variable: the option letter, `?` or `:`.
+    pub name: char,
+    /// `OPTARG` (`None`: unset it).
+    pub optarg: Option<String>,
+    /// 0 while options remain, 1 at their end.
+    pub status: i32,
+    /// A message for standard error (not in silent mode).
+    pub error: Option<String>,
+}
+
+/// `getopts OPTSTRING NAME [ARGS]` (POSIX): the option at `args[*optind
+/// - 1]`, character `*pos` (1 after the `-`); both are advanced. A
+/// leading `:` in `optstring` is silent mode (errors reported through
+/// `NAME`/`OPTARG` only).
+pub fn getopts(optstring: &str, args: &[String], optind: &mut usize, pos: &mut usize) -> Getopt {
+    let silent = optstring.starts_with(':');
+    let spec = optstring.strip_prefix(':').unwrap_or(optstring);
+    let end = Getopt {
+        name: '?',
+        optarg: None,
+        status: 1,
+        error: None,
+    };
+    if *optind == 0 {
+        *optind = 1;
+    }
+    let Some(word) = args.get(*optind - 1) else {
+        return end;
+    };
+    let chars: Vec<char> = word.chars().collect();
+    if *pos <= 1 {
+        if word == "--" {
+            *optind += 1;
+            *pos = 1;
+            return end;
+        }
+        if chars.len() < 2 || chars[0] != '-' {
+            return end;
+        }
+        *pos = 1;
+    }
+    let Some(&c) = chars.get(*pos) else {
+        // Stale position: start on the next word.
+        *optind += 1;
+        *pos = 1;
+        return getopts(optstring, args, optind, pos);
+    };
+    *pos += 1;
+    let at_end = *pos >= chars.len();
+    let advance = |optind: &mut usize, pos: &mut usize| {
+        *optind += 1;
+        *pos = 1;
+    };
+    let known = c != ':' && spec.contains(c);
+    if !known {
+        if at_end {
+            advance(optind, pos);
+        }
+        return Getopt {
+            name: '?',
+            optarg: silent.then(|| c.to_string()),
+            status: 0,
+            error: (!silent).then(|| alloc::format!("illegal option -- {c}")),
+        };
+    }
+    let takes_arg = spec
+        .char_indices()
+        .find(|&(_, x)| x == c)
+        .is_some_and(|(i, _)| spec[i + c.len_utf8()..].starts_with(':'));
+    if !takes_arg {
+        if at_end {
+            advance(optind, pos);
+        }
+        return Getopt {
+            name: c,
+            optarg: None,
+            status: 0,
+            error: None,
+        };
+    }
+    if !at_end {
+        let arg: String = chars[*pos..].iter().collect();
+        advance(optind, pos);
+        return Getopt {
+            name: c,
+            optarg: Some(arg),
+            status: 0,
+            error: None,
+        };
+    }
+    advance(optind, pos);
+    match args.get(*optind - 1) {
+        Some(a) => {
+            *optind += 1;
+            Getopt {
+                name: c,
+                optarg: Some(a.clone()),
+                status: 0,
+                error: None,
+            }
+        }
+        None => Getopt {
+            name: if silent { ':' } else { '?' },
+            optarg: silent.then(|| c.to_string()),
+            status: 0,
+            error: (!silent).then(|| alloc::format!("option requires an argument -- {c}")),
+        },
     }
 }

@@ -305,7 +305,10 @@ fn prefix_and_suffix_removal() {
 fn nounset_makes_unset_parameters_errors() {
     let mut c = Ctx::with(&[("S", "")], &[]);
     c.nounset = true;
-    assert_eq!(fields_in(&mut c, "x $S ${U-d} ${U:+a} \"$@\" $*"), ["x", "d"]);
+    assert_eq!(
+        fields_in(&mut c, "x $S ${U-d} ${U:+a} \"$@\" $*"),
+        ["x", "d"]
+    );
     for t in ["x $U", "x ${U}", "x ${#U}", "x \"$1\"", "x ${U%a}"] {
         let e = expand::expand_words(&mut c, &simple(t).words).unwrap_err();
         assert!(e.0.ends_with(": parameter not set"), "{t}: {e}");
@@ -1035,6 +1038,54 @@ fn echo_options() {
     assert_eq!(e(&["-", "a"]), "- a\n");
     assert_eq!(e(&["a", "-n"]), "a -n\n");
     assert_eq!(e(&[]), "\n");
+}
+
+/// Every `getopts` step over `args`: (name, OPTARG, error?) until the end,
+/// and OPTIND after.
+fn all_getopts(spec: &str, args: &[&str]) -> (Vec<(char, Option<String>, bool)>, usize) {
+    let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (mut ind, mut pos) = (1, 1);
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        let g = printf::getopts(spec, &a, &mut ind, &mut pos);
+        if g.status != 0 {
+            return (out, ind);
+        }
+        out.push((g.name, g.optarg, g.error.is_some()));
+    }
+    panic!("getopts does not end: {out:?}");
+}
+
+#[test]
+fn getopts_steps() {
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(
+        all_getopts("ab:c", &["-a", "-b", "val", "-cb", "glued", "file"]),
+        (
+            vec![
+                ('a', None, false),
+                ('b', s("val"), false),
+                ('c', None, false),
+                ('b', s("glued"), false)
+            ],
+            6
+        )
+    );
+    assert_eq!(
+        all_getopts("ab", &["-ab", "--", "-a"]),
+        (vec![('a', None, false), ('b', None, false)], 3)
+    );
+    assert_eq!(all_getopts("a", &["x", "-a"]), (vec![], 1));
+    assert_eq!(all_getopts("a", &["-", "-a"]), (vec![], 1));
+    assert_eq!(all_getopts("a", &["-x"]), (vec![('?', None, true)], 2));
+    assert_eq!(all_getopts(":a", &["-x"]), (vec![('?', s("x"), false)], 2));
+    assert_eq!(all_getopts("b:", &["-b"]), (vec![('?', None, true)], 2));
+    assert_eq!(all_getopts(":b:", &["-b"]), (vec![(':', s("b"), false)], 2));
+    assert_eq!(all_getopts("a", &[]), (vec![], 1));
+    assert_eq!(
+        all_getopts("a:", &["-é", "-a", "é"]),
+        (vec![('?', None, true), ('a', s("é"), false)], 4)
+    );
 }
 
 #[test]
