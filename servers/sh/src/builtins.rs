@@ -1,4 +1,5 @@
-//! The pure parts of the `printf`, `echo` and `getopts` builtins.
+//! The pure parts of the `printf`, `echo` and `getopts` builtins (the
+//! executor's `exec/builtins.rs` runs them).
 //!
 //! `printf` formatting (POSIX): escapes `\n \t \\ \a \b \f
 //! \r \v \0NNN`, conversions `%s %b %c %d %i %u %o %x %X %%` with flags

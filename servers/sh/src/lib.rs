@@ -2,7 +2,7 @@
 //! syntax tree of [`ast`]; [`expand`] expands words against the shell's
 //! state (through a trait), with [`arith`] for `$((...))`; [`glob`]
 //! matches `case` patterns and expands pathnames; [`testexpr`] evaluates `test` / `[`;
-//! [`printf`] formats for the `printf` builtin; [`vars`]
+//! [`builtins`] has the pure parts of `printf`, `echo` and `getopts`; [`vars`]
 //! keeps variables and builds the environment of programs.
 //!
 //! The executor (`src/exec.rs`, built only for the OS) runs the tree on
@@ -15,10 +15,10 @@ extern crate alloc;
 
 pub mod arith;
 pub mod ast;
+pub mod builtins;
 pub mod expand;
 pub mod glob;
 pub mod parse;
-pub mod printf;
 pub mod testexpr;
 pub mod vars;
 

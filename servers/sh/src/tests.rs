@@ -6,7 +6,7 @@ use crate::expand::{self, Context};
 use crate::parse::{self, ParseError, Parser};
 use crate::testexpr::{self, Access, FileInfo, Kind, Probe};
 use crate::vars::{Vars, quote};
-use crate::{arith, glob, printf};
+use crate::{arith, builtins, glob};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -1020,13 +1020,13 @@ fn test_builtin() {
 
 fn pf(format: &str, args: &[&str]) -> (String, usize) {
     let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let o = printf::printf(format, &a);
+    let o = builtins::printf(format, &a);
     (o.text, o.errors.len())
 }
 
 #[test]
 fn echo_options() {
-    let e = |a: &[&str]| printf::echo(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let e = |a: &[&str]| builtins::echo(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     assert_eq!(e(&["a", "b"]), "a b\n");
     assert_eq!(e(&["-n", "a"]), "a");
     assert_eq!(e(&["-n", "-n", "a"]), "a");
@@ -1047,7 +1047,7 @@ fn all_getopts(spec: &str, args: &[&str]) -> (Vec<(char, Option<String>, bool)>,
     let (mut ind, mut pos) = (1, 1);
     let mut out = Vec::new();
     for _ in 0..20 {
-        let g = printf::getopts(spec, &a, &mut ind, &mut pos);
+        let g = builtins::getopts(spec, &a, &mut ind, &mut pos);
         if g.status != 0 {
             return (out, ind);
         }
@@ -1111,7 +1111,7 @@ fn printf_formats() {
         "ab|007|+5|-0042| 3"
     );
     assert_eq!(pf("%*d|%-*s|", &["5", "42", "3", "a"]).0, "   42|a  |");
-    let o = printf::printf("%b|%s", &["a\\tb\\c".to_string(), "x".to_string()]);
+    let o = builtins::printf("%b|%s", &["a\\tb\\c".to_string(), "x".to_string()]);
     assert_eq!(o.text, "a\tb");
     assert!(o.stopped);
     assert_eq!(pf("%b", &["\\0101\\n"]).0, "A\n");
@@ -1211,7 +1211,7 @@ proptest! {
         let mut ctx = Ctx::default();
         let _ = arith::eval(&s, &mut ctx);
         let _ = glob::matches(&s, "abc");
-        let _ = printf::printf(&s, &[s.clone(), "12".to_string()]);
+        let _ = builtins::printf(&s, &[s.clone(), "12".to_string()]);
         let a: Vec<String> = s.split(' ').map(String::from).collect();
         let _ = testexpr::test(&a, &FakeFs);
     }
