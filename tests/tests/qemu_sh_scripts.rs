@@ -115,6 +115,7 @@ cd; pwd
 printf 'echo fine\nif then\n' > /tmp/bad.sh; /bin/sh /tmp/bad.sh; echo "x6 $?"
 command -v sh true greet; type cd
 /bin/sh /bin/true; echo "x7 $?"
+/etc/badint.sh; echo "x11 $?"
 /bin/sh -c 'set -u; echo $NOPE; echo notreached'; echo "u1 $?"
 /bin/sh -c 'while getopts ab:c o; do echo "go $o ${OPTARG-none}"; done; shift $((OPTIND-1)); echo "go rest $*"' sh -a -b val -cx file
 /bin/sh -c 'echo ${NOPE?custom message}; echo notreached'; echo "u2 $?"
@@ -143,6 +144,7 @@ const INPUT: &str =
 const HELLO: &str = "#!/bin/sh\necho \"hs $0 $# $1 $2\"\nexit 9\n";
 const PLAIN: &str = "echo \"plain $1\"\n";
 const NOEXEC: &str = "#!/bin/sh\necho should-not-run\n";
+const BADINT: &str = "#!/bin/nosuch -x\necho should-not-run\n";
 
 /// A root disk with the user programs, the scripts and `rc`.
 fn disk(dir: &Path, rc: &str) -> PathBuf {
@@ -154,6 +156,7 @@ fn disk(dir: &Path, rc: &str) -> PathBuf {
         ("hello.sh", HELLO, 0o755),
         ("plain.sh", PLAIN, 0o755),
         ("noexec.sh", NOEXEC, 0o644),
+        ("badint.sh", BADINT, 0o755),
     ] {
         let host = dir.join(name);
         std::fs::write(&host, text).expect("writing a script");
@@ -204,6 +207,7 @@ fn qemu_sh_scripts_run_from_rc() {
         "if1",
         "elif1",
         "case1",
+        "g1 /etc/badint.sh",
         "g1 /etc/hello.sh",
         "g1 /etc/noexec.sh",
         "g1 /etc/plain.sh",
@@ -271,6 +275,8 @@ fn qemu_sh_scripts_run_from_rc() {
         "cd is a shell builtin",
         "sh: /bin/true: cannot execute binary file",
         "x7 126",
+        "sh: /etc/badint.sh: bad interpreter: No such file or directory",
+        "x11 126",
         "sh: NOPE: parameter not set",
         "u1 2",
         "go a none",

@@ -1075,6 +1075,11 @@ impl Shell {
         let mut found = None;
         for c in &cands {
             match process::exec(c, argv, env) {
+                Errno::ENOENT if found.is_none() && fs::stat(c).is_ok_and(|m| m.is_file()) => {
+                    // There, but its `#!` interpreter is not.
+                    err = Errno::ENOENT;
+                    found = Some(c.clone());
+                }
                 Errno::ENOENT | Errno::ENOTDIR => {}
                 Errno::ENOEXEC => {
                     // A text file without `#!`: a script for this shell.
@@ -1090,6 +1095,10 @@ impl Shell {
             None => {
                 eprintln!("sh: {name}: not found");
                 self.exit(127)
+            }
+            Some(c) if err == Errno::ENOENT => {
+                eprintln!("sh: {c}: bad interpreter: {}", strerror(err));
+                self.exit(126)
             }
             Some(c) => {
                 eprintln!("sh: {c}: {}", strerror(err));
