@@ -47,6 +47,9 @@ fn qemu_shell_pipelines_redirections_interrupts_and_bad_input() {
 
     // The harness itself: a builtin and a program, output and status.
     assert_eq!(sh.ok("echo hello world"), "hello world\n");
+    // Backspace editing at the prompt (the terminal's canonical mode):
+    // BS and DEL each erase the character before them.
+    assert_eq!(sh.ok("echo abx\u{8}c dex\u{7f}f"), "abc def\n");
     let (_, st) = sh.run("false");
     assert_eq!(st, 1, "false exits 1");
 
