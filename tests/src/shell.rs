@@ -210,6 +210,17 @@ impl Shell {
     }
 }
 
+/// The restart count in a `service status LABEL` line
+/// (`mfs: running, endpoint .., restarts N, ...`).
+pub fn restarts(status: &str) -> u32 {
+    let at = status.find("restarts ").expect("a restart count") + "restarts ".len();
+    status[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_console_lines;

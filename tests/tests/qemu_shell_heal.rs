@@ -6,17 +6,7 @@
 
 use std::time::Duration;
 use system_tests::mfs;
-use system_tests::shell::boot_shell;
-
-/// The restart count in `service status LABEL`'s line.
-fn restarts(status: &str) -> u32 {
-    let at = status.find("restarts ").expect("a restart count") + "restarts ".len();
-    status[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a number")
-}
+use system_tests::shell::{boot_shell, restarts};
 
 #[test]
 fn qemu_shell_service_fi_mfs_during_cp_r_and_driver_down_up() {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 use system_tests::mfs;
-use system_tests::shell::boot_shell;
+use system_tests::shell::{boot_shell, restarts};
 
 /// The commands of the README's tour block (the `# ` prompt stripped).
 fn tour() -> Vec<String> {
@@ -36,15 +36,6 @@ fn sums_agree(out: &str) -> bool {
         })
         .collect();
     sums.len() == 2 && sums[0] == sums[1]
-}
-
-fn restarts(status: &str) -> u32 {
-    let at = status.find("restarts ").expect("a restart count") + "restarts ".len();
-    status[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a number")
 }
 
 #[test]
