@@ -80,7 +80,8 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("sysutils", "uname", "/bin/uname"),
     ("sysutils", "env", "/bin/env"),
     ("sysutils", "halt", "/sbin/halt"),
-    ("sysutils", "poweroff", "/sbin/poweroff"),
+    // One program under two names (it tells them apart by argv[0]).
+    ("sysutils", "halt", "/sbin/poweroff"),
     ("sysutils", "mkfs-mfs", "/sbin/mkfs.mfs"),
     ("sysutils", "fsck-mfs", "/sbin/fsck.mfs"),
     ("pmcheck", "pmcheck", "/bin/pmcheck"),

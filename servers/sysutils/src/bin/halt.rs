@@ -1,6 +1,6 @@
-//! `halt`: syncs the file systems and powers the machine off (PM's
-//! reboot: PM syncs again through VFS, then the kernel ends the run).
-//! Root only.
+//! `halt` and `poweroff` (one program installed under both names): syncs
+//! the file systems and powers the machine off (PM's reboot: PM syncs
+//! again through VFS, then the kernel ends the run). Root only.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
