@@ -104,3 +104,36 @@ pub fn power_off(prog: &str) -> i32 {
         Err(e) => ulib::cli::fail(prog, "power off", e),
     }
 }
+
+/// `od` / `hexdump`: the inputs named by `operands` (standard input when
+/// none) as one stream, `skip` bytes skipped and at most `limit` dumped
+/// through `dump`; returns the exit code (1 if an input failed).
+pub fn dump_inputs(
+    prog: &str,
+    operands: &[alloc::string::String],
+    mut dump: dump::Dump,
+    skip: u64,
+    mut limit: u64,
+) -> i32 {
+    let mut to_skip = skip;
+    let mut status = ulib::cli::EXIT_OK;
+    for path in inputs(operands) {
+        if limit == 0 {
+            break;
+        }
+        let ok = feed(prog, &path, |mut d| {
+            let s = (to_skip.min(d.len() as u64)) as usize;
+            to_skip -= s as u64;
+            d = &d[s..];
+            let take = (limit.min(d.len() as u64)) as usize;
+            limit -= take as u64;
+            ulib::print!("{}", dump.push(&d[..take]));
+        });
+        if !ok {
+            status = ulib::cli::EXIT_FAIL;
+        }
+    }
+    ulib::print!("{}", dump.finish());
+    ulib::io::flush();
+    status
+}

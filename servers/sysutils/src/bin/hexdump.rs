@@ -10,7 +10,6 @@ extern crate alloc;
 use alloc::string::String;
 use sysutils::dump::Dump;
 use ulib::cli::{self, Opts};
-use ulib::{io, print};
 
 ulib::main!(main);
 
@@ -28,31 +27,11 @@ fn main(args: &[String]) -> i32 {
         Some(Some(n)) => n,
         Some(None) => return cli::usage(USAGE),
     };
-    let mut limit = match num('n') {
+    let limit = match num('n') {
         None => u64::MAX,
         Some(Some(n)) => n,
         Some(None) => return cli::usage(USAGE),
     };
-    let mut dump = Dump::canonical(o.has('v'), skip);
-    let mut to_skip = skip;
-    let mut status = cli::EXIT_OK;
-    for path in sysutils::inputs(o.operands()) {
-        if limit == 0 {
-            break;
-        }
-        let ok = sysutils::feed(prog, &path, |mut d| {
-            let s = (to_skip.min(d.len() as u64)) as usize;
-            to_skip -= s as u64;
-            d = &d[s..];
-            let take = (limit.min(d.len() as u64)) as usize;
-            limit -= take as u64;
-            print!("{}", dump.push(&d[..take]));
-        });
-        if !ok {
-            status = cli::EXIT_FAIL;
-        }
-    }
-    print!("{}", dump.finish());
-    io::flush();
-    status
+    let dump = Dump::canonical(o.has('v'), skip);
+    sysutils::dump_inputs(prog, o.operands(), dump, skip, limit)
 }
