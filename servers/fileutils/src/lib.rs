@@ -310,3 +310,17 @@ pub mod rs {
         .map(drop)
     }
 }
+
+/// Calls `f` with the path of every entry of directory `path` but `.` and
+/// `..` (`chmod -R`, `chown -R`); a directory that cannot be read is
+/// reported through `tool`.
+pub fn for_each_child(tool: &mut Tool, path: &str, mut f: impl FnMut(&mut Tool, &str)) {
+    match fs::read_dir(path) {
+        Ok(v) => {
+            for e in v.iter().filter(|e| !paths::is_dot(&e.name)) {
+                f(tool, &paths::join(path, &e.name));
+            }
+        }
+        Err(e) => tool.fail(path, e),
+    }
+}

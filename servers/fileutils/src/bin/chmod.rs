@@ -8,7 +8,7 @@
 extern crate alloc;
 
 use alloc::string::String;
-use fileutils::{Tool, chmod, current_umask, paths};
+use fileutils::{Tool, chmod, current_umask};
 use ulib::{cli, fs};
 
 ulib::main!(main);
@@ -34,14 +34,7 @@ fn change(tool: &mut Tool, spec: &str, umask: u16, path: &str, recursive: bool) 
         tool.fail(path, e);
     }
     if recursive && m.is_dir() {
-        match fs::read_dir(path) {
-            Ok(v) => {
-                for e in v.iter().filter(|e| !paths::is_dot(&e.name)) {
-                    change(tool, spec, umask, &paths::join(path, &e.name), true);
-                }
-            }
-            Err(e) => tool.fail(path, e),
-        }
+        fileutils::for_each_child(tool, path, |t, child| change(t, spec, umask, child, true));
     }
 }
 

@@ -8,7 +8,7 @@
 extern crate alloc;
 
 use alloc::string::String;
-use fileutils::{Tool, owner, paths};
+use fileutils::{Tool, owner};
 use ulib::{cli, fs};
 
 ulib::main!(main);
@@ -31,14 +31,7 @@ fn change(tool: &mut Tool, uid: Option<u16>, gid: Option<u16>, path: &str, recur
         tool.fail(path, e);
     }
     if recursive && m.is_dir() {
-        match fs::read_dir(path) {
-            Ok(v) => {
-                for e in v.iter().filter(|e| !paths::is_dot(&e.name)) {
-                    change(tool, uid, gid, &paths::join(path, &e.name), true);
-                }
-            }
-            Err(e) => tool.fail(path, e),
-        }
+        fileutils::for_each_child(tool, path, |t, child| change(t, uid, gid, child, true));
     }
 }
 
