@@ -883,11 +883,16 @@ impl Inner {
     /// Blocks waiting for a block that cannot be written (referenced) stay
     /// dirty. Returns blocks written.
     fn flush_dev(&mut self, dev: Dev) -> Result<usize> {
+        self.flush_some(dev, None)
+    }
+
+    /// [`Inner::flush_dev`], limited to the blocks in `only` if given.
+    fn flush_some(&mut self, dev: Dev, only: Option<&BTreeSet<BlockNo>>) -> Result<usize> {
         let mut total = 0;
         loop {
             // Without constraints one layer writes everything writable.
             let constrained = self.edges.keys().any(|(d, _)| *d == dev);
-            let n = self.flush_layer(dev)?;
+            let n = self.flush_layer(dev, only)?;
             total += n;
             if n == 0 || !constrained {
                 break;
@@ -910,7 +915,7 @@ impl Inner {
     /// One layer of [`Inner::flush_dev`]: writes the dirty unreferenced
     /// blocks of `dev` with no dirty predecessor, then flushes the device.
     /// Returns blocks written (0: nothing was writable, no flush sent).
-    fn flush_layer(&mut self, dev: Dev) -> Result<usize> {
+    fn flush_layer(&mut self, dev: Dev, only: Option<&BTreeSet<BlockNo>>) -> Result<usize> {
         let bs = self.block_size(dev).ok_or(CacheError::NoDevice)?;
         let mut list: Vec<(BlockNo, u32)> = self
             .region
@@ -918,7 +923,11 @@ impl Inner {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                s.meta.dev == dev && s.meta.dirty && s.meta.refcount == 0 && s.buf.is_some()
+                s.meta.dev == dev
+                    && s.meta.dirty
+                    && s.meta.refcount == 0
+                    && s.buf.is_some()
+                    && only.is_none_or(|o| o.contains(&s.meta.block))
             })
             .map(|(i, s)| (s.meta.block, i as u32))
             .collect();
@@ -1058,6 +1067,21 @@ impl Inner {
         false
     }
 
+    /// `b` and every dirty block it waits for, directly or not.
+    fn predecessors(&self, dev: Dev, b: BlockNo) -> BTreeSet<BlockNo> {
+        let mut set = BTreeSet::new();
+        let mut stack = vec![b];
+        while let Some(x) = stack.pop() {
+            if !set.insert(x) {
+                continue;
+            }
+            if let Some(before) = self.edges.get(&(dev, x)) {
+                stack.extend(before.iter().copied().filter(|&p| self.dirty(dev, p)));
+            }
+        }
+        set
+    }
+
     fn order(&mut self, dev: Dev, before: BlockNo, after: BlockNo) -> Result<bool> {
         if before == after || !self.dirty(dev, before) {
             return Ok(false);
@@ -1070,9 +1094,11 @@ impl Inner {
             return Ok(false);
         }
         if self.reaches(dev, after, before) {
-            // `after` must already precede `before`: write everything now,
-            // in order, so `before` is durable and no edge is needed.
-            self.flush_dev(dev)?;
+            // `after` must already precede `before`: write `before` now,
+            // with everything it waits for, in order, so it is durable
+            // and no edge is needed.
+            let closure = self.predecessors(dev, before);
+            self.flush_some(dev, Some(&closure))?;
             if self.dirty(dev, before) {
                 return Err(CacheError::Busy);
             }
@@ -1438,9 +1464,10 @@ impl Cache {
     /// a constraint is forgotten once `before` is written.
     ///
     /// If `after` must already precede `before` (directly or through other
-    /// constraints) the new one would close a cycle: the device is flushed
-    /// first, in order, so `before` is durable and nothing needs recording.
-    /// Returns whether that flush happened. Errors: the flush's error;
+    /// constraints) the new one would close a cycle: `before` is written
+    /// at once, after the blocks it waits for (in layers, each ended by a
+    /// device flush), so it is durable and nothing needs recording; other
+    /// dirty blocks stay cached. Returns whether that write happened. Errors: the flush's error;
     /// `Busy` if `before` could not be written (it is referenced).
     pub fn order(&self, dev: Dev, before: BlockNo, after: BlockNo) -> Result<bool> {
         let mut g = self.inner.borrow_mut();

@@ -1594,9 +1594,11 @@ impl<B: BlockAccess> FileSystem<B> {
                 return Err(Errno::EFBIG);
             }
             // A new slot at the end: entries never straddle blocks.
-            let (z, _, holder) = self.bmap_alloc(dir_ino, dir, pos / bs, 0)?;
+            let (z, new, holder) = self.bmap_alloc(dir_ino, dir, pos / bs, 0)?;
             dir.size = end as u32;
-            grown = Some(holder);
+            if new {
+                grown = Some(holder);
+            }
             z
         };
         for &b in before {
@@ -1605,8 +1607,10 @@ impl<B: BlockAccess> FileSystem<B> {
         self.io
             .modify(z, |d| d[o..o + e.len()].copy_from_slice(&e))?;
         if let Some(holder) = grown {
-            // The entry is in before the block that maps the slot (a
-            // write-back since the allocation may have taken the edge).
+            // A new block: the entry is in before the block that maps it
+            // (a write-back since the allocation may have taken the edge).
+            // A slot appended in a block already mapped needs nothing: past
+            // the old size it is invisible, and a larger size shows it empty.
             self.dep(z, holder)?;
         }
         Ok(z)
@@ -2019,7 +2023,8 @@ impl<B: BlockAccess> FileSystem<B> {
         inode.nlinks += 1;
         inode.ctime = now;
         self.store(ino, &inode)?;
-        let before = [self.inode_block(ino)];
+        // The inode's bitmap bit too: it may still be on its way to the disk.
+        let before = self.name_deps(ino);
         if let Err(e) = self.dir_add(dir_ino, &mut dir, name, ino, &before, now) {
             let _ = self.store(ino, &old);
             return Err(e);
@@ -2217,9 +2222,10 @@ impl<B: BlockAccess> FileSystem<B> {
                 self.store(ino, &x)?;
             }
             let mut dir = self.load_dir(new_dir)?;
+            let names = self.name_deps(ino);
             let new_blk = match target {
-                Some((tpos, _)) => self.dir_set_ino(&dir, tpos, ino, &[ix])?,
-                None => self.dir_put(new_dir, &mut dir, new_pos, ino, new_name, &[ix])?,
+                Some((tpos, _)) => self.dir_set_ino(&dir, tpos, ino, &names)?,
+                None => self.dir_put(new_dir, &mut dir, new_pos, ino, new_name, &names)?,
             };
             dir.mtime = now;
             dir.ctime = now;
@@ -2274,7 +2280,8 @@ impl<B: BlockAccess> FileSystem<B> {
         d.mtime = now;
         d.ctime = now;
         self.store(old_dir, &d)?;
-        let mut before = vec![old_blk, pnew, self.inode_block(ino)];
+        let mut before = vec![old_blk, pnew];
+        before.extend(self.name_deps(ino));
         if across {
             let moved = self.load_dir(ino)?;
             let mut dotdot = None;

@@ -393,6 +393,45 @@ mod tests {
         }
     }
 
+    /// Issue 14 item 5: findings say whether they are only leaks (what a
+    /// power cut under write ordering may leave) or worse.
+    #[test]
+    fn findings_say_whether_they_are_leaks() {
+        let (img, g) = fresh(Version::V2);
+        let bs = 1024;
+        // A zone marked in use that nothing uses: a leak.
+        let mut a = img.clone();
+        let zmap = g.zmap_start as usize * bs;
+        format::bit_set(&mut a[zmap..zmap + bs], 5, true);
+        let r = check_bytes(&a);
+        assert!(r.errors().all(|f| f.leak), "{r:?}");
+        assert_eq!(r.non_leak_errors().count(), 0);
+        // The root marked free: not a leak.
+        let mut b = img.clone();
+        let imap = g.imap_start as usize * bs;
+        format::bit_set(&mut b[imap..imap + bs], 1, false);
+        let r = check_bytes(&b);
+        assert!(
+            r.non_leak_errors()
+                .any(|f| f.kind == FindingKind::InodeBitmap)
+        );
+        // Link count above the names: a leak; below: not.
+        for (nlinks, leak) in [(3u16, true), (1, false)] {
+            let mut c = img.clone();
+            let (blk, off) = g.inode_location(1);
+            let p = blk as usize * bs + off;
+            let mut i = format::DiskInode::decode(g.version, &c[p..]).unwrap();
+            i.nlinks = nlinks;
+            i.encode(g.version, &mut c[p..]).unwrap();
+            let r = check_bytes(&c);
+            let f = r
+                .errors()
+                .find(|f| f.kind == FindingKind::LinkCount)
+                .unwrap();
+            assert_eq!(f.leak, leak, "{f}");
+        }
+    }
+
     #[test]
     fn superblock_field_damage_is_fatal() {
         let (img, _) = fresh(Version::V3);
