@@ -7,8 +7,10 @@
 //! operations ([`mfs::fs::FileSystem`] over libminixfs's block cache, as
 //! in the MFS server, on a [`HostFile`] device). Errors
 //! are one line, `mfs: IMAGE: PATH: what is wrong`, and a nonzero exit; a
-//! corrupt or foreign image is an error, never a panic.
+//! corrupt or foreign image is an error, never a panic. Trees go to and
+//! from FAT images (`mkfs --from-fat`, `export-fat`) through [`fat`].
 
+pub mod fat;
 pub mod tree;
 
 use std::ffi::OsString;
@@ -141,6 +143,9 @@ pub enum Command {
         /// The image file.
         image: PathBuf,
     },
+    /// Write the MFS tree (or the directory PATH in it) to a new FAT image;
+    /// what FAT cannot hold is reported on standard error.
+    ExportFat(fat::ExportArgs),
 }
 
 /// Arguments of `mfs mkfs`.
@@ -168,6 +173,9 @@ pub struct MkfsArgs {
     /// Copy this host directory tree in (files, directories, symlinks, devices, modes, owners, times).
     #[arg(long, value_name = "DIR", conflicts_with = "proto")]
     pub from: Option<PathBuf>,
+    /// Copy a FAT12/16/32 image's tree in (owned by root, directories 0755, files 0644).
+    #[arg(long, value_name = "FAT_IMAGE", conflicts_with_all = ["from", "proto"])]
+    pub from_fat: Option<PathBuf>,
     /// Build the tree a MINIX proto file describes.
     #[arg(long, value_name = "FILE")]
     pub proto: Option<PathBuf>,
@@ -307,7 +315,7 @@ where
             return code;
         }
     };
-    match execute(cli, out) {
+    match execute(cli, out, err) {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(err, "{e}");
@@ -316,11 +324,12 @@ where
     }
 }
 
-/// Run a parsed command; `Ok(code)` for commands with a meaningful exit code.
-pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<i32, ToolError> {
+/// Run a parsed command; `Ok(code)` for commands with a meaningful exit
+/// code. Warnings (what a copy left out) go to `err`.
+pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, ToolError> {
     FORCE.with(|f| f.set(cli.force));
     match cli.command {
-        Command::Mkfs(a) => cmd_mkfs(&a, out).map(|()| 0),
+        Command::Mkfs(a) => cmd_mkfs(&a, out, err).map(|()| 0),
         Command::Fsck { repair, image } => cmd_fsck(&image, repair, out),
         Command::Ls { long, image, path } => cmd_ls(&image, &path, long, out).map(|()| 0),
         Command::Cat { image, path } => cmd_cat(&image, &path, out).map(|()| 0),
@@ -360,6 +369,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<i32, ToolError> {
         .map(|()| 0),
         Command::Stat { image, path } => cmd_stat(&image, &path, out).map(|()| 0),
         Command::Df { image } => cmd_df(&image, out).map(|()| 0),
+        Command::ExportFat(a) => fat::cmd_export(&a, out, err),
     }
 }
 
@@ -471,8 +481,14 @@ pub fn make_image(
     Ok(sb)
 }
 
-fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write) -> Result<(), ToolError> {
+fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), ToolError> {
     let o = mkfs_options(a)?;
+    // A bad FAT image is refused before the output image is touched.
+    let fat_src = a
+        .from_fat
+        .as_deref()
+        .map(fat::FatSource::open)
+        .transpose()?;
     let contents = match (&a.from, &a.proto) {
         (Some(d), _) => Contents::Dir(d),
         (None, Some(p)) => Contents::Proto(p),
@@ -491,7 +507,41 @@ fn cmd_mkfs(a: &MkfsArgs, out: &mut dyn Write) -> Result<(), ToolError> {
         g.first_data_zone,
         g.name_len
     );
+    if let Some(src) = fat_src {
+        let s = src.import_into(&a.image, err)?;
+        let _ = writeln!(
+            out,
+            "{}: {} files, {} directories, {} bytes from {} ({}){}",
+            a.image.display(),
+            s.files,
+            s.dirs,
+            s.bytes,
+            src_name(a),
+            fat::fat_type_name(src.fat_type()),
+            if s.skipped > 0 {
+                format!("; {} entries skipped (see above)", s.skipped)
+            } else {
+                String::new()
+            }
+        );
+        if s.skipped > 0 {
+            let _ = writeln!(
+                err,
+                "mfs: {}: {} entries of {} skipped",
+                a.image.display(),
+                s.skipped,
+                src_name(a)
+            );
+        }
+    }
     Ok(())
+}
+
+fn src_name(a: &MkfsArgs) -> String {
+    a.from_fat
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 fn cmd_fsck(image: &Path, repair: bool, out: &mut dyn Write) -> Result<i32, ToolError> {
