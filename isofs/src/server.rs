@@ -1,0 +1,742 @@
+//! The ISOFS server: serves the VFS<->FS protocol (`sys::proto::fs`),
+//! read-only, over an [`IsoFs`] on a libminixfs [`Cache`] of 2 KiB blocks
+//! over a block device (a libbdev client to a driver; in the simulator
+//! libbdev's `SimDriver`).
+//!
+//! Served: READSUPER, LOOKUP (search permission on every directory, mount
+//! points, symlinks and `..` at the root handed back to VFS), STAT, READ
+//! (block by block straight from the cache into the client's grant, with
+//! prefetch of sequential runs), GETDENTS, READLINK, STATVFS, MOUNTPOINT,
+//! PUTNODE, SYNC and UNMOUNT. Every modifying call (create, mkdir, mknod,
+//! unlink, rmdir, rename, link, symlink, write, truncate, chmod, chown,
+//! utimes) is `EROFS`; NEWNODE (pipes) is `ENOSYS` as in MFS.
+//!
+//! Crash recovery (stateful restart). Inode numbers name directory records
+//! on the medium (see [`crate::fs`]), so a restarted instance understands
+//! every number VFS holds without any table. What must survive is small:
+//! the mount ([`Volume`]: naming scheme, root, size) and the directories
+//! other file systems are mounted on. It is saved through SEF (in DS,
+//! crc32-sealed) after every mount and every MOUNTPOINT change, before the
+//! answer goes out; a restarted instance remounts from it without reading
+//! the volume descriptors again (checking the root) and keeps the mount
+//! points, so lookups still stop where VFS mounted something. Nothing can
+//! be half-applied: the file system never changes, and a resent request is
+//! simply served again (no exactly-once record is needed; MOUNTPOINT on is
+//! idempotent). The block cache holds only clean blocks and starts cold.
+//! A stateless restart (no blob, or one refused by its checksum) mounts
+//! from the volume descriptors and forgets the mount points.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use libminixfs::{BlockDevice, Cache};
+use sys::proto::fs::{
+    Buf, Cred, FsAnswer, FsReply, FsRequest, FsStat, FsStatVfs, LookupFlags, NodeAttr, WalkOutcome,
+    put_dirent,
+};
+use sys::proto::kernel::is_notify;
+use sys::proto::rs::InitKind;
+use sys::{Ctx, Endpoint, Errno as SysErrno, InitInfo, Message, Service};
+
+use crate::block::{CachedBlocks, ISO_DEV};
+use crate::error::IsoError;
+use crate::format::{BLOCK, mode};
+use crate::fs::{IsoFs, MountOptions, Naming, Stat, Volume};
+
+/// Longest path a lookup accepts (MINIX `PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+/// Largest single read or getdents transfer.
+pub const MAX_IO: usize = 1 << 20;
+
+/// Opens the block device (a fresh libbdev handle each time: a new instance
+/// cannot use the dead one's).
+pub type DeviceOpener = Rc<dyn Fn() -> Result<Box<dyn BlockDevice>, SysErrno>>;
+
+/// Server settings.
+#[derive(Debug, Clone, Copy)]
+pub struct IsoConfig {
+    /// Cache buffers (2 KiB each).
+    pub nr_bufs: usize,
+    /// Keep the mount and mount points across a restart (SEF state).
+    pub stateful: bool,
+    /// The only process allowed to send requests, by DS label (`vfs` on
+    /// the native system); `None` accepts any sender.
+    pub client_label: Option<&'static str>,
+    /// Mount options (ignore Rock Ridge or Joliet).
+    pub mount: MountOptions,
+}
+
+impl Default for IsoConfig {
+    fn default() -> Self {
+        IsoConfig {
+            nr_bufs: 512,
+            stateful: true,
+            client_label: None,
+            mount: MountOptions::default(),
+        }
+    }
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IsoStats {
+    /// Requests served.
+    pub served: u64,
+    /// Malformed or refused requests.
+    pub bad: u64,
+    /// Modifying requests refused with EROFS.
+    pub erofs: u64,
+}
+
+/// What a restarted instance takes over (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsoState {
+    /// The mount.
+    pub volume: Volume,
+    /// Directories something is mounted on.
+    pub mountpoints: BTreeSet<u32>,
+}
+
+/// Magic of [`IsoState::to_bytes`] ("ISOSTAT1").
+const STATE_MAGIC: u64 = 0x3154_4154_534f_5349;
+
+fn naming_code(n: Naming) -> u8 {
+    match n {
+        Naming::RockRidge => 1,
+        Naming::Joliet => 2,
+        Naming::Plain => 3,
+    }
+}
+
+impl IsoState {
+    /// The state as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let v = &self.volume;
+        let mut out = Vec::new();
+        out.extend_from_slice(&STATE_MAGIC.to_le_bytes());
+        out.push(naming_code(v.naming));
+        out.push(v.susp_skip);
+        out.push(u8::from(v.has_joliet));
+        out.push(u8::from(v.has_rock_ridge));
+        for w in [
+            v.blocks,
+            v.root_extent,
+            v.path_table,
+            v.path_table_size,
+            self.mountpoints.len() as u32,
+        ] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&v.volume_id);
+        for &m in &self.mountpoints {
+            out.extend_from_slice(&m.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads [`IsoState::to_bytes`]' output; `None` if malformed.
+    pub fn from_bytes(b: &[u8]) -> Option<IsoState> {
+        let magic = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+        if magic != STATE_MAGIC {
+            return None;
+        }
+        let naming = match *b.get(8)? {
+            1 => Naming::RockRidge,
+            2 => Naming::Joliet,
+            3 => Naming::Plain,
+            _ => return None,
+        };
+        let word = |i: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(
+                b.get(12 + 4 * i..16 + 4 * i)?.try_into().ok()?,
+            ))
+        };
+        let n = word(4)? as usize;
+        let mut volume_id = [0u8; 32];
+        volume_id.copy_from_slice(b.get(32..64)?);
+        let rest = b.get(64..)?;
+        if rest.len() != n.checked_mul(4)? {
+            return None;
+        }
+        let mountpoints = rest
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Some(IsoState {
+            volume: Volume {
+                naming,
+                blocks: word(0)?,
+                root_extent: word(1)?,
+                susp_skip: b[9],
+                has_joliet: b[10] != 0,
+                has_rock_ridge: b[11] != 0,
+                volume_id,
+                path_table: word(2)?,
+                path_table_size: word(3)?,
+            },
+            mountpoints,
+        })
+    }
+}
+
+/// The ISOFS server (run under `sys::Sef` with `StateStore::Ds`).
+pub struct IsoServer {
+    cfg: IsoConfig,
+    opener: DeviceOpener,
+    fs: Option<IsoFs<CachedBlocks>>,
+    mountpoints: BTreeSet<u32>,
+    stats: IsoStats,
+    device_name: String,
+    mount_problem: Option<String>,
+    client: sys::ds::OnlyClient,
+    restart_note: Option<String>,
+    open_failed: bool,
+}
+
+fn sys_err(e: IsoError) -> SysErrno {
+    SysErrno::from_code(e.errno()).unwrap_or(SysErrno::EIO)
+}
+
+fn attr(st: &Stat) -> NodeAttr {
+    NodeAttr {
+        ino: st.ino,
+        mode: st.mode,
+        uid: st.uid,
+        gid: st.gid,
+        nlinks: st.nlinks,
+        size: st.size,
+        rdev: st.rdev,
+    }
+}
+
+fn is_type(st: &Stat, t: u32) -> bool {
+    u32::from(st.mode) & mode::S_IFMT == t
+}
+
+/// Whether `cred` has all of `want` (4 read, 2 write, 1 search/exec) on
+/// a file with mode `st_mode` owned by `st_uid`/`st_gid`. Root passes.
+pub fn permitted(st_mode: u16, st_uid: u16, st_gid: u16, cred: Cred, want: u16) -> bool {
+    if cred.uid == 0 {
+        return true;
+    }
+    let bits = if cred.uid == st_uid {
+        st_mode >> 6
+    } else if cred.gid == st_gid {
+        st_mode >> 3
+    } else {
+        st_mode
+    };
+    bits & want & 7 == want
+}
+
+impl IsoServer {
+    /// A server with `cfg`, opening its device with `opener`.
+    pub fn new(cfg: IsoConfig, opener: DeviceOpener) -> Self {
+        IsoServer {
+            cfg,
+            opener,
+            fs: None,
+            mountpoints: BTreeSet::new(),
+            stats: IsoStats::default(),
+            device_name: String::from("device"),
+            mount_problem: None,
+            client: sys::ds::OnlyClient::new(cfg.client_label),
+            restart_note: None,
+            open_failed: false,
+        }
+    }
+
+    /// Name the device in log lines (e.g. `virtio-blk minor 1`).
+    pub fn with_device_name(mut self, name: &str) -> Self {
+        self.device_name = String::from(name);
+        self
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> IsoStats {
+        self.stats
+    }
+
+    /// Whether a volume is mounted.
+    pub fn is_mounted(&self) -> bool {
+        self.fs.is_some()
+    }
+
+    /// The cache of the mounted volume (counters in tests and benchmarks).
+    pub fn cache(&self) -> Option<Rc<Cache>> {
+        self.fs.as_ref().map(|f| f.io().cache().clone())
+    }
+
+    /// How the last init treated the previous instance's state.
+    pub fn restart_note(&self) -> Option<&str> {
+        self.restart_note.as_deref()
+    }
+
+    /// One line saying what is mounted (the boot log's mount line).
+    pub fn mount_summary(&self) -> Option<String> {
+        let fs = self.fs.as_ref()?;
+        let v = fs.volume();
+        let id = core::str::from_utf8(&v.volume_id).unwrap_or("?").trim_end();
+        Some(format!(
+            "{}: ISO 9660 volume \"{id}\", {:?} names, {} blocks of 2 KiB ({} KiB){}",
+            self.device_name,
+            v.naming,
+            v.blocks,
+            u64::from(v.blocks) * 2,
+            if v.has_joliet && v.naming != Naming::Joliet {
+                ", Joliet tree present"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    fn state(&self) -> Option<IsoState> {
+        Some(IsoState {
+            volume: self.fs.as_ref()?.volume(),
+            mountpoints: self.mountpoints.clone(),
+        })
+    }
+
+    fn save(&self, cx: &mut Ctx<'_>) -> Result<(), SysErrno> {
+        if !self.cfg.stateful {
+            return Ok(());
+        }
+        match self.state() {
+            Some(s) => cx.save_state(&s.to_bytes()),
+            None => Ok(()),
+        }
+    }
+
+    /// Mounts: from `saved` (a restart) or from the volume descriptors.
+    fn mount(&mut self, saved: Option<&IsoState>) -> Result<(), SysErrno> {
+        self.mount_problem = None;
+        self.open_failed = false;
+        self.fs = None;
+        let device = match (self.opener)() {
+            Ok(d) => d,
+            Err(e) => {
+                self.open_failed = true;
+                self.mount_problem = Some(format!("cannot open the device: {e}"));
+                return Err(e);
+            }
+        };
+        let io = CachedBlocks::attach(Rc::new(Cache::new(self.cfg.nr_bufs)), ISO_DEV, device)
+            .map_err(sys_err)?;
+        let r = match saved {
+            Some(s) => IsoFs::remount(io, s.volume),
+            None => IsoFs::mount(io, self.cfg.mount),
+        };
+        match r {
+            Ok(fs) => {
+                self.fs = Some(fs);
+                Ok(())
+            }
+            Err(e) => {
+                self.mount_problem = Some(format!("{e}"));
+                Err(sys_err(e))
+            }
+        }
+    }
+
+    fn fetch(cx: &mut Ctx<'_>, from: Endpoint, b: Buf, limit: usize) -> Result<Vec<u8>, SysErrno> {
+        let n = b.len as usize;
+        if n > limit {
+            return Err(SysErrno::ENAMETOOLONG);
+        }
+        let mut v = vec![0u8; n];
+        cx.sys
+            .safecopy_from(from, b.grant, 0, &mut v)
+            .map_err(|_| SysErrno::EFAULT)?;
+        Ok(v)
+    }
+
+    fn walk(
+        &self,
+        dir: u32,
+        path: &[u8],
+        flags: LookupFlags,
+        cred: Cred,
+    ) -> Result<WalkOutcome, SysErrno> {
+        let fs = self.fs.as_ref().ok_or(SysErrno::EIO)?;
+        let root = fs.root();
+        let mut comps: Vec<(usize, &[u8])> = Vec::new();
+        let mut i = 0;
+        while i < path.len() {
+            if path[i] == b'/' {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < path.len() && path[i] != b'/' {
+                i += 1;
+            }
+            comps.push((s, &path[s..i]));
+        }
+        let trailing_slash = path.last() == Some(&b'/');
+        let mut cur = dir;
+        let mut parent = dir;
+        for (k, &(off, comp)) in comps.iter().enumerate() {
+            let last = k + 1 == comps.len();
+            let st = fs.stat(cur).map_err(sys_err)?;
+            if !is_type(&st, mode::S_IFDIR) {
+                return Err(SysErrno::ENOTDIR);
+            }
+            if !permitted(st.mode, st.uid, st.gid, cred, 1) {
+                return Err(SysErrno::EACCES);
+            }
+            if comp == b".." && cur == root && flags.leave_at_root {
+                return Ok(WalkOutcome::LeaveRoot {
+                    consumed: off as u32,
+                });
+            }
+            let child = fs.lookup(cur, comp).map_err(sys_err)?;
+            let cst = fs.stat(child).map_err(sys_err)?;
+            let end = (off + comp.len()) as u32;
+            if is_type(&cst, mode::S_IFLNK) && (!last || flags.follow_last || trailing_slash) {
+                return Ok(WalkOutcome::Symlink {
+                    ino: child,
+                    dir: cur,
+                    consumed: end,
+                });
+            }
+            if self.mountpoints.contains(&child) && comp != b"." && comp != b".." {
+                return Ok(WalkOutcome::MountPoint {
+                    ino: child,
+                    consumed: end,
+                });
+            }
+            parent = cur;
+            cur = child;
+        }
+        let st = fs.stat(cur).map_err(sys_err)?;
+        if trailing_slash && !comps.is_empty() && !is_type(&st, mode::S_IFDIR) {
+            return Err(SysErrno::ENOTDIR);
+        }
+        Ok(WalkOutcome::Found {
+            node: attr(&st),
+            parent,
+        })
+    }
+
+    fn apply(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        from: Endpoint,
+        req: &FsRequest,
+    ) -> Result<FsAnswer, SysErrno> {
+        use FsRequest::*;
+        match *req {
+            ReadSuper { .. } => {
+                if self.fs.is_none() {
+                    // Not mounted (failed at init, or unmounted): try now.
+                    self.mount(None)?;
+                    self.save(cx)?;
+                }
+                let fs = self.fs.as_ref().ok_or(SysErrno::EIO)?;
+                return fs
+                    .stat(fs.root())
+                    .map(|s| FsAnswer::Node(attr(&s)))
+                    .map_err(sys_err);
+            }
+            Unmount { .. } => {
+                if self.fs.take().is_none() {
+                    return Err(SysErrno::EINVAL);
+                }
+                self.mountpoints.clear();
+                return Ok(FsAnswer::Done);
+            }
+            Create { .. }
+            | Mkdir { .. }
+            | Mknod { .. }
+            | Unlink { .. }
+            | Rmdir { .. }
+            | Rename { .. }
+            | Link { .. }
+            | Symlink { .. }
+            | Write { .. }
+            | Truncate { .. }
+            | Chmod { .. }
+            | Chown { .. }
+            | Utimes { .. } => {
+                self.stats.erofs += 1;
+                return Err(SysErrno::EROFS);
+            }
+            NewNode { .. } => return Err(SysErrno::ENOSYS),
+            _ => {}
+        }
+        let fs = self.fs.as_ref().ok_or(SysErrno::EIO)?;
+        let e = sys_err;
+        Ok(match *req {
+            Lookup {
+                dir,
+                path,
+                flags,
+                cred,
+                ..
+            } => {
+                let p = Self::fetch(cx, from, path, PATH_MAX)?;
+                FsAnswer::Walk(self.walk(dir, &p, flags, cred)?)
+            }
+            Mountpoint { ino, on, .. } => {
+                let st = fs.stat(ino).map_err(e)?;
+                if !is_type(&st, mode::S_IFDIR) {
+                    return Err(SysErrno::ENOTDIR);
+                }
+                // Idempotent: a request resent after a crash finds it set.
+                if on {
+                    self.mountpoints.insert(ino);
+                } else {
+                    self.mountpoints.remove(&ino);
+                }
+                self.save(cx)?;
+                FsAnswer::Done
+            }
+            Stat { ino, .. } => {
+                let s = fs.stat(ino).map_err(e)?;
+                FsAnswer::Stat(FsStat {
+                    ino: s.ino,
+                    mode: s.mode,
+                    nlinks: s.nlinks,
+                    uid: s.uid,
+                    gid: s.gid,
+                    size: s.size,
+                    atime: s.atime,
+                    mtime: s.mtime,
+                    ctime: s.ctime,
+                    rdev: s.rdev,
+                    blksize: BLOCK as u32,
+                })
+            }
+            Readlink { ino, buf, .. } => {
+                let t = fs.readlink(ino).map_err(e)?;
+                let n = t.len().min(buf.len as usize);
+                cx.sys
+                    .safecopy_to(from, buf.grant, 0, &t[..n])
+                    .map_err(|_| SysErrno::EFAULT)?;
+                FsAnswer::Count {
+                    n: n as u64,
+                    pos: 0,
+                }
+            }
+            Read { ino, pos, buf, .. } => {
+                let len = (buf.len as usize).min(MAX_IO);
+                let st = fs.stat(ino).map_err(e)?;
+                if is_type(&st, mode::S_IFBLK) {
+                    // No block devices are served from a CD.
+                    return Err(SysErrno::ENXIO);
+                }
+                let mut copy_failed = false;
+                let r = fs.read_with(ino, pos, len, |at, bytes| {
+                    cx.sys.safecopy_to(from, buf.grant, at, bytes).map_err(|_| {
+                        copy_failed = true;
+                        IsoError::Device(5)
+                    })
+                });
+                let n = match r {
+                    Err(_) if copy_failed => return Err(SysErrno::EFAULT),
+                    r => r.map_err(e)?,
+                };
+                FsAnswer::Count {
+                    n: n as u64,
+                    pos: pos + n as u64,
+                }
+            }
+            Getdents { ino, pos, buf, .. } => {
+                let cap = (buf.len as usize).min(MAX_IO);
+                let ents = fs.getdents(ino, pos, cap / 16 + 1).map_err(e)?;
+                let mut out = vec![0u8; cap];
+                let mut at = 0;
+                let mut next = pos;
+                for d in &ents {
+                    match put_dirent(&mut out, at, d.ino, d.next_pos, &d.name) {
+                        Some(n) => {
+                            at += n;
+                            next = d.next_pos;
+                        }
+                        None => break,
+                    }
+                }
+                if at == 0 && !ents.is_empty() {
+                    return Err(SysErrno::EINVAL);
+                }
+                cx.sys
+                    .safecopy_to(from, buf.grant, 0, &out[..at])
+                    .map_err(|_| SysErrno::EFAULT)?;
+                FsAnswer::Count {
+                    n: at as u64,
+                    pos: next,
+                }
+            }
+            Statvfs { .. } => {
+                let s = fs.statvfs();
+                FsAnswer::StatVfs(FsStatVfs {
+                    bsize: s.bsize,
+                    namemax: s.namemax,
+                    blocks: s.blocks,
+                    bfree: 0,
+                    files: 0,
+                    ffree: 0,
+                })
+            }
+            // Nothing is ever dirty, and references need no bookkeeping:
+            // nothing can be unlinked while open.
+            Putnode { .. } | Sync { .. } => FsAnswer::Done,
+            _ => return Err(SysErrno::EINVAL),
+        })
+    }
+
+    fn handle_request(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Message {
+        let req = match FsRequest::try_from(&msg) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.bad += 1;
+                return FsReply {
+                    id: msg.request_id(),
+                    result: Err(e),
+                }
+                .to_message();
+            }
+        };
+        if !self.client.allows(cx.sys, msg.source()) {
+            self.stats.bad += 1;
+            return FsReply {
+                id: msg.request_id(),
+                result: Err(SysErrno::EPERM),
+            }
+            .to_message();
+        }
+        self.stats.served += 1;
+        let result = self.apply(cx, msg.source(), &req);
+        FsReply {
+            id: req.id(),
+            result,
+        }
+        .to_message()
+    }
+}
+
+impl Service for IsoServer {
+    fn init(&mut self, cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), SysErrno> {
+        let restart = info.kind != InitKind::Fresh || info.restarts > 0;
+        let saved = info
+            .state
+            .as_deref()
+            .filter(|_| self.cfg.stateful)
+            .and_then(IsoState::from_bytes);
+        self.restart_note = None;
+        let mounted = match &saved {
+            Some(s) => match self.mount(Some(s)) {
+                Ok(()) => {
+                    self.mountpoints = s.mountpoints.clone();
+                    self.restart_note = Some(format!(
+                        "took over the mount and {} mount point(s)",
+                        self.mountpoints.len()
+                    ));
+                    Ok(())
+                }
+                Err(_) if !self.open_failed => {
+                    self.restart_note = Some(String::from(
+                        "the saved mount no longer fits the volume; mounted afresh",
+                    ));
+                    self.mount(None)
+                }
+                Err(e) => Err(e),
+            },
+            None => {
+                if restart {
+                    self.restart_note = Some(String::from(
+                        "no saved state; mounted afresh (mount points forgotten)",
+                    ));
+                }
+                self.mount(None)
+            }
+        };
+        if let Some(note) = &self.restart_note {
+            cx.sys
+                .log(&format!("isofs: {}: restart: {note}", cx.label()));
+        }
+        match mounted {
+            Ok(()) => {
+                if let Err(e) = self.save(cx) {
+                    cx.sys.log(&format!(
+                        "isofs: {}: cannot save the mount state: {e}",
+                        cx.label()
+                    ));
+                }
+                if let Some(line) = self.mount_summary() {
+                    cx.sys.log(&format!("isofs: {} {line}", cx.label()));
+                }
+            }
+            Err(e) if restart && self.open_failed => {
+                cx.sys.log(&format!(
+                    "isofs: {}: restart: {}: {e}; RS will try again",
+                    cx.label(),
+                    self.mount_problem.clone().unwrap_or_default()
+                ));
+                return Err(SysErrno::EAGAIN);
+            }
+            Err(e) => {
+                // Stay up unmounted: VFS learns the error from READSUPER.
+                cx.sys.log(&format!(
+                    "isofs: {}: cannot mount {}: {e}: {}",
+                    cx.label(),
+                    self.device_name,
+                    self.mount_problem.clone().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        if is_notify(&msg) {
+            return None;
+        }
+        Some(self.handle_request(cx, msg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_bytes() {
+        let s = IsoState {
+            volume: Volume {
+                naming: Naming::Joliet,
+                blocks: 12345,
+                root_extent: 25,
+                susp_skip: 0,
+                has_joliet: true,
+                has_rock_ridge: true,
+                volume_id: *b"CDROM                           ",
+                path_table: 20,
+                path_table_size: 300,
+            },
+            mountpoints: [64 * 30, 64 * 31].into_iter().collect(),
+        };
+        let b = s.to_bytes();
+        assert_eq!(IsoState::from_bytes(&b), Some(s.clone()));
+        assert_eq!(IsoState::from_bytes(&b[..b.len() - 1]), None);
+        let mut bad = b.clone();
+        bad[8] = 9;
+        assert_eq!(IsoState::from_bytes(&bad), None);
+        assert_eq!(IsoState::from_bytes(&[]), None);
+    }
+
+    #[test]
+    fn permission_bits() {
+        let u = Cred { uid: 5, gid: 7 };
+        assert!(permitted(0o700, 5, 1, u, 7));
+        assert!(!permitted(0o070, 5, 7, u, 4));
+        assert!(permitted(0o555, 1, 1, u, 5));
+        assert!(permitted(0, 1, 1, Cred::ROOT, 7));
+    }
+}
