@@ -62,10 +62,11 @@ mkdir -p out/batch
 echo "==> running the file-system checks in the guest (logs in out/batch/)" >&2
 if QEMU_LOG_DIR="$PWD/out/batch" cargo test -q -p system-tests \
     --test qemu_shell --test qemu_shell_heal --test qemu_shell_tty --test qemu_select_suites \
+    --test qemu_shell_crashload \
     --test qemu_fs_mount --test qemu_fs_test85 --test qemu_fs_select \
     --test qemu_fs_crash_under_load --test qemu_fs_bad_disks --test qemu_fs_ramdisk_root \
     --test qemu_proc; then
-    echo "boot.sh --batch: all checks passed (the shell over the serial line, healing from the shell, test40/test77, mount, test85, select, crash under load, bad disks, RAM-disk root, processes)" >&2
+    echo "boot.sh --batch: all checks passed (the shell over the serial line, healing from the shell, test40/test77, crashload and test85 from the shell, mount, test85, select, crash under load, bad disks, RAM-disk root, processes)" >&2
 else
     echo "boot.sh --batch: some checks FAILED (see above; serial logs in out/batch/)" >&2
     exit 1

@@ -110,6 +110,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("fileutils", "mknod", "/bin/mknod"),
     ("test40", "test40", "/bin/test40"),
     ("test77", "test77", "/bin/test77"),
+    ("crashload", "crashload", "/bin/crashload"),
 ];
 /// Name of the RAM disk's data module (`servers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";

@@ -7,7 +7,9 @@
 //! (`die=PPM`), so VFS resends them and MFS must answer from its record.
 //! The guest checks every acknowledged write reads back, nothing was
 //! applied twice, no client hung; the host then checks the image with
-//! `mfs fsck` and the contents of every file the guest reported keeping.
+//! `mfs fsck` and the contents of every file the guest reported keeping
+//! (`system_tests::fsload`). `qemu_shell_crashload` runs the same load as
+//! the disk program `/bin/crashload` from the shell.
 //!
 //! Negative controls, each asserting the specific effect: without the
 //! exactly-once record resends are applied twice (`dup`); with a volatile
@@ -25,12 +27,6 @@ use system_tests::qemu::boot_with_disks;
 
 const FS_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,\
                           pfs-native:pfs image,vfs-native:vfs image";
-
-/// Byte `i` of the file with sequence number `seq` of client `k` (as
-/// `servers/fsload`).
-fn pattern(k: u64, seq: u64, i: u64) -> u8 {
-    ((i * 31 + seq * 7 + k * 13) % 251) as u8
-}
 
 /// `key=value` numbers of the coordinator's `summary` line.
 fn summary(log: &str) -> std::collections::BTreeMap<String, u64> {
@@ -65,25 +61,7 @@ fn run(
 
 /// The files the guest reported keeping hold what it wrote.
 fn check_kept_files(root: &Path, log: &str) -> usize {
-    let mut n = 0;
-    for line in log.lines().filter(|l| l.contains("] kept /tmp/c")) {
-        let words: Vec<&str> = line.split_ascii_whitespace().collect();
-        let path = words[2];
-        let num = |key: &str| -> u64 {
-            words
-                .iter()
-                .find_map(|w| w.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{key} in {line}"))
-        };
-        let (len, seq, k) = (num("len="), num("seq="), num("client="));
-        let got = mfs::cat(root, path);
-        assert_eq!(got.len() as u64, len, "{path}: length on the disk");
-        let want: Vec<u8> = (0..len).map(|i| pattern(k, seq, i)).collect();
-        assert!(got == want, "{path}: contents on the disk differ");
-        n += 1;
-    }
-    n
+    system_tests::fsload::check_kept_files(root, log, "/tmp/c")
 }
 
 #[test]

@@ -169,8 +169,9 @@ pub fn setting<'a>(args: &'a [String], key: &str) -> Option<&'a str> {
         .find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// The last line of a test: MINIX's `ok`, or the error count.
-pub fn summary(test: u32, errors: u32) -> String {
+/// The last line of a test: MINIX's `ok`, or the error count (`test` is
+/// the number, or a name for a program that is not a numbered MINIX test).
+pub fn summary(test: impl Display, errors: u32) -> String {
     if errors == 0 {
         format!("Test {test} ... ok")
     } else {
@@ -331,5 +332,6 @@ mod tests {
         assert_eq!(summary(40, 0), "Test 40 ... ok");
         assert_eq!(summary(77, 3), "Test 77 ... FAILED, 3 errors");
         assert_eq!(scratch_dir(40), "/tmp/DIR_40");
+        assert_eq!(summary("crashload", 0), "Test crashload ... ok");
     }
 }
