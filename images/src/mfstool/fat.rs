@@ -553,10 +553,19 @@ impl Import<'_> {
             if name == "." || name == ".." {
                 continue;
             }
-            let child = format!("{path}/{name}");
-            if name.is_empty() || name.contains('/') || name.contains('\0') {
-                return Err(self.fat(&child, "bad name in directory entry"));
+            // FAT forbids these in names: a damaged directory (and a name
+            // that must not reach a one-line message as it is).
+            if name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| c < ' ' || c == '\u{7f}' || "\"*/:<>?\\|".contains(c))
+            {
+                return Err(self.fat(
+                    path,
+                    format!("bad name {name:?} in a directory entry: damaged directory?"),
+                ));
             }
+            let child = format!("{path}/{name}");
             if name.len() > max_name {
                 self.skip(
                     &child,
@@ -665,6 +674,19 @@ pub fn fat_name_problem(name: &[u8]) -> Option<String> {
     None
 }
 
+/// `s` with control characters escaped, for one-line messages.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A node of the tree to write.
 #[derive(Debug)]
 struct Plan {
@@ -727,7 +749,7 @@ impl Planner<'_> {
         let mut out = Vec::new();
         for e in ents {
             let shown = String::from_utf8_lossy(&e.name).into_owned();
-            let child = format!("{path}/{shown}");
+            let child = format!("{path}/{}", printable(&shown));
             let st = fs
                 .stat(e.ino)
                 .map_err(|er| ToolError::new(self.image, Some(&child), er))?;
