@@ -53,6 +53,9 @@ ensure_tools() {
     need_apt util-linux mkfs.minix
     need_apt util-linux fsck.minix
     need_apt xorriso xorriso
+    # FAT interchange is cross-checked against dosfstools and mtools.
+    need_apt dosfstools mkfs.fat
+    need_apt mtools mcopy
     # mkfs.minix and fsck.minix live in /sbin, which is not on every user's PATH.
     export PATH="$PATH:/usr/sbin:/sbin"
 }
