@@ -56,6 +56,8 @@ ensure_tools() {
     # FAT interchange is cross-checked against dosfstools and mtools.
     need_apt dosfstools mkfs.fat
     need_apt mtools mcopy
+    # fusermount3: `mfs mount` (FUSE) as an ordinary user, its tests and scripts/bench-fuse.sh.
+    need_apt fuse3 fusermount3
     # mkfs.minix and fsck.minix live in /sbin, which is not on every user's PATH.
     export PATH="$PATH:/usr/sbin:/sbin"
 }

@@ -11,6 +11,8 @@
 //! from FAT images (`mkfs --from-fat`, `export-fat`) through [`fat`].
 
 pub mod fat;
+pub mod fuse;
+pub mod mount;
 pub mod tree;
 
 use std::ffi::OsString;
@@ -146,6 +148,9 @@ pub enum Command {
     /// Write the MFS tree (or the directory PATH in it) to a new FAT image;
     /// what FAT cannot hold is reported on standard error.
     ExportFat(fat::ExportArgs),
+    /// Mount the image on a directory through FUSE (read-only with a
+    /// warning if it is unclean, unless --force).
+    Mount(mount::MountArgs),
 }
 
 /// Arguments of `mfs mkfs`.
@@ -370,6 +375,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32
         Command::Stat { image, path } => cmd_stat(&image, &path, out).map(|()| 0),
         Command::Df { image } => cmd_df(&image, out).map(|()| 0),
         Command::ExportFat(a) => fat::cmd_export(&a, out, err),
+        Command::Mount(a) => mount::cmd_mount(&a, FORCE.with(|f| f.get()), err),
     }
 }
 

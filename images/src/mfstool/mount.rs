@@ -1,0 +1,343 @@
+//! The `mfs mount` command: options, foreground or background, signals,
+//! and a clean unmount (see [`super::fuse`] for the file system itself).
+//!
+//! In the background (the default) the command starts itself again in the
+//! foreground as a new process group, waits until that process has mounted
+//! the image (it prints `ready`) and exits 0, or with the server's error.
+//! The server ends when the mount goes: `fusermount3 -u DIR` (or `umount`),
+//! SIGINT, SIGTERM or SIGHUP (which unmount DIR, lazily if it is busy).
+//! Either way it then writes everything back and marks the image clean.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use super::fuse::{IdMap, MfsFuse, Ops};
+use super::{ToolError, io_err};
+
+/// Arguments of `mfs mount`.
+#[derive(Debug, clap::Args)]
+pub struct MountArgs {
+    /// Mount options, comma separated (repeatable): ro, rw, allow_other,
+    /// uid=N and gid=N (the image's owner 0 shows as host uid/gid N).
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    pub options: Vec<String>,
+    /// Stay in the foreground (default: detach once mounted).
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+    /// Internal: print `ready` on standard output once mounted, then
+    /// close standard output and error (used by the background start).
+    #[arg(long, hide = true)]
+    pub notify_ready: bool,
+    /// The image file.
+    pub image: PathBuf,
+    /// The directory to mount it on.
+    pub dir: PathBuf,
+}
+
+/// Parsed `-o` options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountOpts {
+    /// Read-only.
+    pub ro: bool,
+    /// Let every user in (not just the one who mounted).
+    pub allow_other: bool,
+    /// Owner mapping.
+    pub ids: IdMap,
+}
+
+/// Parses the `-o` lists.
+pub fn parse_options(lists: &[String]) -> Result<MountOpts, String> {
+    let mut o = MountOpts::default();
+    for list in lists {
+        for opt in list.split(',').filter(|s| !s.is_empty()) {
+            let num = |v: &str| {
+                v.parse::<u32>()
+                    .map_err(|_| format!("bad number in mount option {opt:?}"))
+            };
+            match opt.split_once('=') {
+                None if opt == "ro" => o.ro = true,
+                None if opt == "rw" => o.ro = false,
+                None if opt == "allow_other" => o.allow_other = true,
+                // Always on: the kernel checks permissions.
+                None if opt == "default_permissions" => {}
+                Some(("uid", v)) => o.ids.uid = Some(num(v)?),
+                Some(("gid", v)) => o.ids.gid = Some(num(v)?),
+                _ => {
+                    return Err(format!(
+                        "unknown mount option {opt:?} (known: ro, rw, allow_other, uid=N, gid=N)"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// True when the superblock says the image was not cleanly unmounted (a
+/// V3 superblock without any flags, as util-linux writes, counts as clean).
+pub fn is_unclean(image: &Path) -> Result<bool, ToolError> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(image).map_err(|e| io_err(image, e))?;
+    let mut area = [0u8; 64];
+    f.read_exact_at(&mut area, 1024)
+        .map_err(|e| io_err(image, format!("reading the superblock: {e}")))?;
+    match mfs::format::SuperBlock::parse(&area) {
+        Ok(sb) => {
+            let no_flags = sb.version == mfs::format::Version::V3 && sb.flags == 0;
+            Ok(!sb.is_clean() && !no_flags)
+        }
+        Err(e) => Err(io_err(image, format!("bad superblock: {e}"))),
+    }
+}
+
+/// Runs `mfs mount`; `force` is the global `--force`.
+pub fn cmd_mount(a: &MountArgs, force: bool, err: &mut dyn Write) -> Result<i32, ToolError> {
+    let opts = parse_options(&a.options).map_err(|e| io_err(&a.image, e))?;
+    if !a.dir.is_dir() {
+        return Err(io_err(
+            &a.image,
+            format!("{}: not a directory", a.dir.display()),
+        ));
+    }
+    if a.foreground {
+        serve(a, opts, force, err)
+    } else {
+        start_background(a, force)
+    }
+}
+
+/// Starts `mfs mount -f` detached and waits until it has mounted.
+fn start_background(a: &MountArgs, force: bool) -> Result<i32, ToolError> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| io_err(&a.image, e))?;
+    let mut cmd = Command::new(exe);
+    if force {
+        cmd.arg("--force");
+    }
+    cmd.args(["mount", "-f", "--notify-ready"]);
+    for o in &a.options {
+        cmd.arg("-o").arg(o);
+    }
+    cmd.arg(&a.image).arg(&a.dir);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| io_err(&a.image, format!("starting the server: {e}")))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    if line.trim() == "ready" {
+        return Ok(0);
+    }
+    let st = child.wait().map_err(|e| io_err(&a.image, e))?;
+    // The server has said why on standard error.
+    Ok(st.code().filter(|&c| c != 0).unwrap_or(1))
+}
+
+/// Unmounts `dir` (lazily if it is busy; through fusermount3 when the
+/// mount system call is not allowed).
+fn unmount_dir(dir: &Path) {
+    use nix::mount::{MntFlags, umount2};
+    match umount2(dir, MntFlags::empty()) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EBUSY) => {
+            let _ = umount2(dir, MntFlags::MNT_DETACH);
+        }
+        Err(_) => {
+            for bin in ["fusermount3", "fusermount"] {
+                let ok = Command::new(bin)
+                    .args(["-u", "-z"])
+                    .arg(dir)
+                    .stdin(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Mounts and serves in this process until the mount goes.
+fn serve(
+    a: &MountArgs,
+    opts: MountOpts,
+    force: bool,
+    err: &mut dyn Write,
+) -> Result<i32, ToolError> {
+    let image = &a.image;
+    let mut write = !opts.ro;
+    if write && !force {
+        // Unclean, or failing the check (a V3 image without a clean flag,
+        // as util-linux makes them, is judged by the check alone): read-only.
+        let why = if is_unclean(image)? {
+            Some("file system not cleanly unmounted".to_string())
+        } else {
+            super::precheck_for_write(image).err().map(|e| e.message)
+        };
+        if let Some(why) = why {
+            let _ = writeln!(
+                err,
+                "mfs: {}: warning: {why}; mounting read-only (run `mfs fsck --repair`, or mount with --force)",
+                image.display()
+            );
+            write = false;
+        }
+    }
+    // Signals go to the thread that waits for them, never to a worker.
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| io_err(image, format!("blocking signals: {e}")))?;
+    // The core is mounted on its own thread and stays there.
+    let (told, mounted) = std::sync::mpsc::sync_channel(1);
+    let (img, img2, ids) = (image.clone(), image.clone(), opts.ids);
+    let started = MfsFuse::start(
+        move || {
+            // Checked above already (or forced).
+            super::FORCE.with(|f| f.set(true));
+            match super::mount(&img, write) {
+                Ok(fs) => {
+                    // Told to the main thread, which prints it (on the
+                    // tool's error stream).
+                    let _ = told.send(Ok((fs.is_read_only(), fs.warning())));
+                    Some(Ops::new(fs, ids))
+                }
+                Err(e) => {
+                    let _ = told.send(Err(e));
+                    None
+                }
+            }
+        },
+        move |ops| finish(&img2, ops),
+    );
+    let (adapter, core) =
+        started.map_err(|e| io_err(image, format!("starting the core thread: {e}")))?;
+    let read_only = match mounted.recv() {
+        Ok(r) => {
+            let (ro, warning) = r?;
+            if let Some(w) = warning {
+                let _ = writeln!(err, "mfs: {}: warning: {w}", image.display());
+            }
+            ro
+        }
+        Err(_) => return Err(io_err(image, "the core thread ended before mounting")),
+    };
+
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName(image.display().to_string()),
+        fuser::MountOption::Subtype("mfs".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+        if read_only {
+            fuser::MountOption::RO
+        } else {
+            fuser::MountOption::RW
+        },
+    ];
+    if opts.allow_other {
+        config.acl = fuser::SessionACL::All;
+    }
+    let session = fuser::Session::new(adapter, &a.dir, &config);
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => {
+            // The adapter went with the failed session: the core thread
+            // stops and leaves the image clean.
+            join(image, core)?;
+            return Err(io_err(
+                image,
+                format!("mounting on {}: {e}", a.dir.display()),
+            ));
+        }
+    };
+    if a.notify_ready {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "ready");
+        let _ = out.flush();
+        drop(out);
+        // Detached: nobody reads these any more (and holding the starter's
+        // pipes open would keep it waiting).
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+        }
+    }
+    let dir = a.dir.canonicalize().unwrap_or_else(|_| a.dir.clone());
+    std::thread::Builder::new()
+        .name("mfs-signals".into())
+        .spawn(move || {
+            if signals.wait().is_ok() {
+                unmount_dir(&dir);
+            }
+        })
+        .map_err(|e| io_err(image, format!("starting the signal thread: {e}")))?;
+    let served = session.run();
+    join(image, core)?;
+    served.map_err(|e| io_err(image, format!("serving: {e}")))?;
+    Ok(0)
+}
+
+/// Waits for the core thread to finish (see [`finish`]).
+fn join(
+    image: &Path,
+    core: std::thread::JoinHandle<Option<Result<(), ToolError>>>,
+) -> Result<(), ToolError> {
+    match core.join() {
+        Ok(Some(r)) => r,
+        Ok(None) => Ok(()),
+        Err(_) => Err(io_err(
+            image,
+            "the core thread panicked; image left unclean",
+        )),
+    }
+}
+
+/// Unmounts the core at the end (writing everything back and marking the
+/// image clean), on the core thread.
+fn finish(image: &Path, ops: Ops) -> Result<(), ToolError> {
+    let fs = ops.into_fs();
+    if let Some(what) = fs.inconsistency() {
+        return Err(io_err(
+            image,
+            format!("file system inconsistent ({what}); left unclean, run `mfs fsck`"),
+        ));
+    }
+    fs.unmount()
+        .map_err(|e| io_err(image, format!("unmount: {e}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(s: &[&str]) -> Result<MountOpts, String> {
+        parse_options(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn mount_options_parse() {
+        assert_eq!(opts(&[]), Ok(MountOpts::default()));
+        let o = opts(&["ro,allow_other", "uid=1000,gid=100"]).unwrap();
+        assert!(o.ro && o.allow_other);
+        assert_eq!(o.ids.uid, Some(1000));
+        assert_eq!(o.ids.gid, Some(100));
+        assert!(!opts(&["ro,rw"]).unwrap().ro);
+        assert!(opts(&["uid=x"]).is_err());
+        assert!(opts(&["bogus"]).is_err());
+        assert!(opts(&["uid"]).is_err());
+    }
+}

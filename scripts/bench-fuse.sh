@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `mfs mount` (MFS through FUSE) against fuse2fs (ext4 through FUSE, when
+# installed) on this machine, side by side: fio sequential write (1 MiB
+# blocks, fsync at the end), cold sequential read (remounted, host page
+# cache dropped), 4 KiB random reads, and a create loop (10,000 empty files
+# over 100 directories). Compare with ../shared/reference/anchors.md.
+#   scripts/bench-fuse.sh [FILE_SIZE_MIB (default 1024)] [RANDREAD_SECONDS (default 15)]
+# Needs root (or fusermount3) and /dev/fuse; installs fio and fuse3 with apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+ensure_tools
+need_apt fio fio
+
+SIZE_MIB=${1:-1024}
+RAND_SECS=${2:-15}
+DIRS=100
+PER_DIR=100
+WORK=out/bench-fuse
+MNT=$WORK/mnt
+
+cargo build -q --release -p images --bin mfs
+MFS=$(pwd)/target/release/mfs
+[ -n "${CARGO_TARGET_DIR:-}" ] && MFS=$CARGO_TARGET_DIR/release/mfs
+
+mkdir -p "$MNT"
+cleanup() {
+    mountpoint -q "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+drop_caches() {
+    sync
+    if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+}
+
+# Waits until a background FUSE server has written its image back.
+wait_unmounted() {
+    local i
+    for i in $(seq 1 600); do
+        mountpoint -q "$MNT" || return 0
+        sleep 0.1
+    done
+    die "$MNT still mounted"
+}
+
+# fio JOB RW BS [extra args]: prints bandwidth in MiB/s and IOPS.
+fio_run() {
+    local name=$1 rw=$2 bs=$3
+    shift 3
+    fio --name="$name" --directory="$MNT" --filename=bench.dat --rw="$rw" --bs="$bs" \
+        --size="${SIZE_MIB}M" --ioengine=psync --numjobs=1 --output-format=terse \
+        --terse-version=3 "$@" 2>/dev/null |
+        awk -F';' -v rw="$rw" '{
+            if (rw ~ /write/) { bw = $48; iops = $49 } else { bw = $7; iops = $8 }
+            printf "%.0f %.0f\n", bw / 1024, iops
+        }'
+}
+
+creates() {
+    local d i start end
+    start=$(date +%s%N)
+    for d in $(seq 1 $DIRS); do
+        mkdir "$MNT/c$d"
+        for i in $(seq 1 $PER_DIR); do
+            : >"$MNT/c$d/f$i"
+        done
+    done
+    sync -f "$MNT/c1"
+    end=$(date +%s%N)
+    echo $((DIRS * PER_DIR * 1000000000 / (end - start)))
+}
+
+# measure NAME MOUNT_CMD UNMOUNT_CMD: four figures for one file system.
+declare -A R
+measure() {
+    local name=$1 mount_cmd=$2
+    echo "bench-fuse: $name: sequential write of ${SIZE_MIB} MiB" >&2
+    eval "$mount_cmd"
+    read -r R[$name.w] _ < <(fio_run seqwrite write 1M --end_fsync=1)
+    fusermount3 -u "$MNT"
+    wait_unmounted
+    drop_caches
+    echo "bench-fuse: $name: cold sequential read, 4 KiB random reads" >&2
+    eval "$mount_cmd"
+    read -r R[$name.r] _ < <(fio_run seqread read 1M)
+    read -r _ R[$name.rr] < <(fio_run randread randread 4k --runtime="$RAND_SECS" --time_based)
+    rm -f "$MNT/bench.dat"
+    echo "bench-fuse: $name: creating $((DIRS * PER_DIR)) files" >&2
+    R[$name.c]=$(creates)
+    fusermount3 -u "$MNT"
+    wait_unmounted
+}
+
+IMG_MIB=$((SIZE_MIB * 3 / 2 + 256))
+rm -f "$WORK/mfs.img"
+"$MFS" mkfs --size "${IMG_MIB}M" --block-size 4096 --inodes 65536 "$WORK/mfs.img" >/dev/null
+measure mfs "\"$MFS\" mount \"$WORK/mfs.img\" \"$MNT\""
+"$MFS" fsck "$WORK/mfs.img" >/dev/null || die "the MFS image is not clean after the benchmark"
+rm -f "$WORK/mfs.img"
+
+names=(mfs)
+if command -v fuse2fs >/dev/null 2>&1; then
+    rm -f "$WORK/ext4.img"
+    truncate -s "${IMG_MIB}M" "$WORK/ext4.img"
+    mkfs.ext4 -q -F "$WORK/ext4.img"
+    measure fuse2fs "fuse2fs \"$WORK/ext4.img\" \"$MNT\" >/dev/null"
+    rm -f "$WORK/ext4.img"
+    names+=(fuse2fs)
+else
+    echo "bench-fuse: fuse2fs not installed (apt install fuse2fs): MFS figures only" >&2
+fi
+
+printf '%-22s' ""
+for n in "${names[@]}"; do printf '%14s' "$n"; done
+[ ${#names[@]} -gt 1 ] && printf '%14s' "mfs/fuse2fs"
+echo
+row() {
+    local label=$1 key=$2 unit=$3
+    printf '%-22s' "$label"
+    for n in "${names[@]}"; do printf '%14s' "${R[$n.$key]} $unit"; done
+    if [ ${#names[@]} -gt 1 ] && [ "${R[fuse2fs.$key]}" -gt 0 ]; then
+        awk -v a="${R[mfs.$key]}" -v b="${R[fuse2fs.$key]}" 'BEGIN { printf "%13.2fx", a / b }'
+    fi
+    echo
+}
+row "seq write ${SIZE_MIB} MiB" w MiB/s
+row "cold seq read" r MiB/s
+row "4 KiB random read" rr IOPS
+row "creates" c "/s"
