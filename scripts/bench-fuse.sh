@@ -5,6 +5,7 @@
 # cache dropped), 4 KiB random reads, and a create loop (10,000 empty files
 # over 100 directories). Compare with ../shared/reference/anchors.md.
 #   scripts/bench-fuse.sh [FILE_SIZE_MIB (default 1024)] [RANDREAD_SECONDS (default 15)]
+#   MFS_MOUNT_OPTS=nobarrier scripts/bench-fuse.sh   # mount options for `mfs mount -o`
 # Needs root (or fusermount3) and /dev/fuse; installs fio and fuse3 with apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,7 +97,7 @@ measure() {
 IMG_MIB=$((SIZE_MIB * 3 / 2 + 256))
 rm -f "$WORK/mfs.img"
 "$MFS" mkfs --size "${IMG_MIB}M" --block-size 4096 --inodes 65536 "$WORK/mfs.img" >/dev/null
-measure mfs "\"$MFS\" mount \"$WORK/mfs.img\" \"$MNT\""
+measure mfs "\"$MFS\" mount -o \"${MFS_MOUNT_OPTS:-barrier}\" \"$WORK/mfs.img\" \"$MNT\""
 "$MFS" fsck "$WORK/mfs.img" >/dev/null || die "the MFS image is not clean after the benchmark"
 rm -f "$WORK/mfs.img"
 

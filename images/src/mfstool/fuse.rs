@@ -180,11 +180,17 @@ pub fn kind_of(m: u16) -> FileType {
     }
 }
 
+/// Whether the image's device flushes reach the disk (`fdatasync`): always
+/// with barriers (the default); without them (`-o nobarrier`) only while
+/// [`Ops`] makes something durable (fsync, unmount).
+pub type FlushGate = std::rc::Rc<std::cell::Cell<bool>>;
+
 /// The operation layer: the MFS core answering in POSIX terms.
 pub struct Ops {
     fs: Fs,
     ids: IdMap,
     clock: fn() -> u32,
+    gate: Option<FlushGate>,
 }
 
 impl std::fmt::Debug for Ops {
@@ -200,7 +206,26 @@ impl Ops {
             fs,
             ids,
             clock: super::now,
+            gate: None,
         }
+    }
+
+    /// Like [`Ops::new`] on a device whose flushes pass `gate`: opened for
+    /// fsync, syncs and the final unmount.
+    pub fn with_gate(fs: Fs, ids: IdMap, gate: FlushGate) -> Ops {
+        let mut o = Ops::new(fs, ids);
+        o.gate = Some(gate);
+        o
+    }
+
+    /// Runs `f` with device flushes reaching the disk.
+    fn durably<T>(&mut self, f: impl FnOnce(&mut Fs) -> T) -> T {
+        let was = self.gate.as_ref().map(|g| g.replace(true));
+        let r = f(&mut self.fs);
+        if let (Some(g), Some(w)) = (&self.gate, was) {
+            g.set(w);
+        }
+        r
     }
 
     /// The core (for unmounting and for tests).
@@ -208,8 +233,12 @@ impl Ops {
         &mut self.fs
     }
 
-    /// Gives the core back.
+    /// Gives the core back (for unmounting: device flushes reach the
+    /// disk from now on).
     pub fn into_fs(self) -> Fs {
+        if let Some(g) = &self.gate {
+            g.set(true);
+        }
         self.fs
     }
 
@@ -512,7 +541,8 @@ impl Ops {
         if self.fs.is_read_only() {
             return Ok(());
         }
-        self.fs.fsync(Self::ino(ino)?).map_err(errno)
+        let i = Self::ino(ino)?;
+        self.durably(|fs| fs.fsync(i)).map_err(errno)
     }
 
     /// Writes every dirty block back.
@@ -520,7 +550,7 @@ impl Ops {
         if self.fs.is_read_only() {
             return Ok(());
         }
-        self.fs.sync().map_err(errno)
+        self.durably(|fs| fs.sync()).map_err(errno)
     }
 
     /// Opens directory `ino` (held like a file, so readdir on a removed

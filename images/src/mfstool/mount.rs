@@ -14,14 +14,19 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{SigSet, Signal};
 
-use super::fuse::{IdMap, MfsFuse, Ops};
-use super::{ToolError, io_err};
+use libbdev::BlockDevice;
+
+use super::fuse::{FlushGate, IdMap, MfsFuse, Ops};
+use super::{Fs, HostFile, ToolError, io_err};
 
 /// Arguments of `mfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
     /// Mount options, comma separated (repeatable): ro, rw, allow_other,
-    /// uid=N and gid=N (the image's owner 0 shows as host uid/gid N).
+    /// uid=N and gid=N (the image's owner 0 shows as host uid/gid N),
+    /// nobarrier (flush the image to disk only at fsync and unmount:
+    /// faster, safe against the server being killed but not against a
+    /// host crash; the default, barrier, flushes at every ordering point).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Stay in the foreground (default: detach once mounted).
@@ -46,6 +51,11 @@ pub struct MountOpts {
     pub allow_other: bool,
     /// Owner mapping.
     pub ids: IdMap,
+    /// No device flush at the core's ordering points, only at fsync and
+    /// unmount (`nobarrier`): the write order still holds against the
+    /// server being killed (the host's page cache keeps what was written),
+    /// not against a host crash.
+    pub nobarrier: bool,
 }
 
 /// Parses the `-o` lists.
@@ -61,13 +71,15 @@ pub fn parse_options(lists: &[String]) -> Result<MountOpts, String> {
                 None if opt == "ro" => o.ro = true,
                 None if opt == "rw" => o.ro = false,
                 None if opt == "allow_other" => o.allow_other = true,
+                None if opt == "barrier" => o.nobarrier = false,
+                None if opt == "nobarrier" => o.nobarrier = true,
                 // Always on: the kernel checks permissions.
                 None if opt == "default_permissions" => {}
                 Some(("uid", v)) => o.ids.uid = Some(num(v)?),
                 Some(("gid", v)) => o.ids.gid = Some(num(v)?),
                 _ => {
                     return Err(format!(
-                        "unknown mount option {opt:?} (known: ro, rw, allow_other, uid=N, gid=N)"
+                        "unknown mount option {opt:?} (known: ro, rw, allow_other, uid=N, gid=N, barrier, nobarrier)"
                     ));
                 }
             }
@@ -202,17 +214,15 @@ fn serve(
         .map_err(|e| io_err(image, format!("blocking signals: {e}")))?;
     // The core is mounted on its own thread and stays there.
     let (told, mounted) = std::sync::mpsc::sync_channel(1);
-    let (img, img2, ids) = (image.clone(), image.clone(), opts.ids);
+    let (img, img2, ids, nobarrier) = (image.clone(), image.clone(), opts.ids, opts.nobarrier);
     let started = MfsFuse::start(
         move || {
-            // Checked above already (or forced).
-            super::FORCE.with(|f| f.set(true));
-            match super::mount(&img, write) {
-                Ok(fs) => {
+            match open_core(&img, write, nobarrier) {
+                Ok((fs, gate)) => {
                     // Told to the main thread, which prints it (on the
                     // tool's error stream).
                     let _ = told.send(Ok((fs.is_read_only(), fs.warning())));
-                    Some(Ops::new(fs, ids))
+                    Some(Ops::with_gate(fs, ids, gate))
                 }
                 Err(e) => {
                     let _ = told.send(Err(e));
@@ -290,6 +300,64 @@ fn serve(
     Ok(0)
 }
 
+/// Block cache of a mount: 64 MiB (at least the tool's default count).
+const CACHE_BYTES: usize = 64 << 20;
+
+/// The image file under a mount: device flushes pass a [`FlushGate`].
+struct ImageFile {
+    inner: HostFile,
+    gate: FlushGate,
+}
+
+impl BlockDevice for ImageFile {
+    fn read_vectored(&mut self, pos: u64, bufs: &mut [&mut [u8]]) -> libbdev::Result<usize> {
+        self.inner.read_vectored(pos, bufs)
+    }
+    fn write_vectored(&mut self, pos: u64, bufs: &[&[u8]]) -> libbdev::Result<usize> {
+        self.inner.write_vectored(pos, bufs)
+    }
+    fn size(&mut self) -> libbdev::Result<u64> {
+        self.inner.size()
+    }
+    fn flush(&mut self) -> libbdev::Result<()> {
+        if self.gate.get() {
+            self.inner.flush()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Mounts the core on the image (checked, or forced, already): read-only
+/// unless `write`; device flushes always reach the disk unless
+/// `nobarrier`.
+fn open_core(image: &Path, write: bool, nobarrier: bool) -> Result<(Fs, FlushGate), ToolError> {
+    let block_size = {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(image).map_err(|e| io_err(image, e))?;
+        let mut area = [0u8; 64];
+        f.read_exact_at(&mut area, 1024)
+            .map_err(|e| io_err(image, format!("reading the superblock: {e}")))?;
+        mfs::format::SuperBlock::parse(&area)
+            .map_err(|e| io_err(image, format!("bad superblock: {e}")))?
+            .block_size as usize
+    };
+    let bufs = (CACHE_BYTES / block_size.max(1024)).max(mfs::cache::DEFAULT_BUFS);
+    let inner = HostFile::open(image, write).map_err(|e| io_err(image, e))?;
+    let gate: FlushGate = std::rc::Rc::new(std::cell::Cell::new(!nobarrier));
+    let dev = ImageFile {
+        inner,
+        gate: gate.clone(),
+    };
+    let opts = mfs::fs::MountOptions {
+        read_only: !write,
+        force_rw_unclean: true,
+    };
+    let fs = mfs::fs::FileSystem::mount_device(Box::new(dev), bufs, opts)
+        .map_err(|e| io_err(image, e))?;
+    Ok((fs, gate))
+}
+
 /// Waits for the core thread to finish (see [`finish`]).
 fn join(
     image: &Path,
@@ -336,6 +404,8 @@ mod tests {
         assert_eq!(o.ids.uid, Some(1000));
         assert_eq!(o.ids.gid, Some(100));
         assert!(!opts(&["ro,rw"]).unwrap().ro);
+        assert!(opts(&["nobarrier"]).unwrap().nobarrier);
+        assert!(!opts(&["nobarrier,barrier"]).unwrap().nobarrier);
         assert!(opts(&["uid=x"]).is_err());
         assert!(opts(&["bogus"]).is_err());
         assert!(opts(&["uid"]).is_err());
