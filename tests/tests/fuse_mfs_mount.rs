@@ -159,8 +159,9 @@ impl Mount {
 
     fn signal(mut self, sig: &str) {
         let mut child = self.child.take().unwrap();
-        let st = Command::new("kill")
-            .args(["-s", sig, &child.id().to_string()])
+        // The shell's kill: /bin/kill (procps) may not be installed.
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -s {sig} {}", child.id())])
             .status()
             .unwrap();
         assert!(st.success());
