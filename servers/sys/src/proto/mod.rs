@@ -18,6 +18,7 @@ pub mod service;
 pub mod tty;
 pub mod vfs;
 pub mod vm;
+pub mod wire;
 
 /// A fixed-size label field (service labels, program names).
 pub const LABEL_LEN: usize = 16;
