@@ -20,6 +20,7 @@ use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::ipc::GrantId;
 use crate::message::Message;
+use crate::proto::wire::{Codec, Le, messages};
 use zerocopy::little_endian::{I32, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -88,85 +89,85 @@ struct ReplyP {
     v: [U64; 5],
 }
 
-const _: () = assert!(core::mem::size_of::<CallP>() <= 56);
-const _: () = assert!(core::mem::size_of::<PmP>() <= 56);
 const _: () = assert!(core::mem::size_of::<ReplyP>() <= 56);
 
-/// A user process's request about its own address space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VmCall {
-    /// Set the program break to `addr` (0: only ask) -> the break now.
-    /// The break moves within `HEAP_BASE..=HEAP_END`; pages between the
-    /// old and new break are mapped zeroed (growth) or unmapped (shrink).
-    /// `ENOMEM` out of range or out of memory (the break stays).
-    Brk {
-        /// Request id.
-        id: u64,
-        /// Wanted break.
-        addr: u64,
-    },
-    /// Anonymous private zeroed mapping of `len` bytes (rounded up to
-    /// pages) with protection `prot` -> its address, in
-    /// `MMAP_BASE..MMAP_END`.
-    Mmap {
-        /// Request id.
-        id: u64,
-        /// Bytes.
-        len: u64,
-        /// [`prot`] bits.
-        prot: u32,
-    },
-    /// Unmap `addr..addr+len` (page-aligned `addr`) of the mmap area -> 0.
-    Munmap {
-        /// Request id.
-        id: u64,
-        /// First byte (page-aligned).
-        addr: u64,
-        /// Bytes (rounded up to pages).
-        len: u64,
-    },
-    /// Change the protection of mapped pages -> 0.
-    Mprotect {
-        /// Request id.
-        id: u64,
-        /// First byte (page-aligned).
-        addr: u64,
-        /// Bytes (rounded up to pages).
-        len: u64,
-        /// [`prot`] bits.
-        prot: u32,
-    },
-    /// Memory figures -> [`MemInfo`].
-    Info {
-        /// Request id.
-        id: u64,
-    },
-    /// Read-only private mapping (`mmap(PROT_READ, MAP_PRIVATE)`) of
-    /// `len` bytes (rounded up to pages) of the block device open on the
-    /// caller's descriptor `fd`, from byte `offset` (page-aligned) ->
-    /// [`VmAnswer::Mapped`]. VM asks VFS for the bytes (read through the
-    /// file server's cache), maps them in the mmap area and makes them
-    /// read-only; the rest of the last page holding device bytes is zero,
-    /// and pages wholly beyond the device end (beyond
-    /// `roundup(size, page)`) are reserved but not mapped (an access
-    /// faults; `munmap` releases them with the rest). Errors: `EACCES` if
-    /// `prot` asks for write, `EINVAL` for a zero length, an unaligned
-    /// offset or unknown `prot` bits, `ENOMEM` above [`MAX_FILE_MAP`] or
-    /// without room, `EBADF` / `ENODEV` (not a block device) from VFS, and
-    /// `ENXIO` when no page would hold device bytes (`offset` at or past
-    /// the end: the mapping would lie wholly beyond it).
-    MmapFile {
-        /// Request id.
-        id: u64,
-        /// The caller's descriptor of a block device.
-        fd: i32,
-        /// Device offset (page-aligned).
-        offset: u64,
-        /// Bytes.
-        len: u64,
-        /// [`prot`] bits (without [`prot::WRITE`]).
-        prot: u32,
-    },
+messages! {
+    /// A user process's request about its own address space.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum VmCall in CallP, unknown ENOSYS {
+        /// Set the program break to `addr` (0: only ask) -> the break now.
+        /// The break moves within `HEAP_BASE..=HEAP_END`; pages between the
+        /// old and new break are mapped zeroed (growth) or unmapped (shrink).
+        /// `ENOMEM` out of range or out of memory (the break stays).
+        Brk = BRK {
+            /// Request id.
+            id: u64 => id,
+            /// Wanted break.
+            addr: u64 => addr,
+        },
+        /// Anonymous private zeroed mapping of `len` bytes (rounded up to
+        /// pages) with protection `prot` -> its address, in
+        /// `MMAP_BASE..MMAP_END`.
+        Mmap = MMAP {
+            /// Request id.
+            id: u64 => id,
+            /// Bytes.
+            len: u64 => len,
+            /// [`prot`] bits.
+            prot: u32 => prot,
+        },
+        /// Unmap `addr..addr+len` (page-aligned `addr`) of the mmap area -> 0.
+        Munmap = MUNMAP {
+            /// Request id.
+            id: u64 => id,
+            /// First byte (page-aligned).
+            addr: u64 => addr,
+            /// Bytes (rounded up to pages).
+            len: u64 => len,
+        },
+        /// Change the protection of mapped pages -> 0.
+        Mprotect = MPROTECT {
+            /// Request id.
+            id: u64 => id,
+            /// First byte (page-aligned).
+            addr: u64 => addr,
+            /// Bytes (rounded up to pages).
+            len: u64 => len,
+            /// [`prot`] bits.
+            prot: u32 => prot,
+        },
+        /// Memory figures -> [`MemInfo`].
+        Info = INFO {
+            /// Request id.
+            id: u64 => id,
+        },
+        /// Read-only private mapping (`mmap(PROT_READ, MAP_PRIVATE)`) of
+        /// `len` bytes (rounded up to pages) of the block device open on the
+        /// caller's descriptor `fd`, from byte `offset` (page-aligned) ->
+        /// [`VmAnswer::Mapped`]. VM asks VFS for the bytes (read through the
+        /// file server's cache), maps them in the mmap area and makes them
+        /// read-only; the rest of the last page holding device bytes is zero,
+        /// and pages wholly beyond the device end (beyond
+        /// `roundup(size, page)`) are reserved but not mapped (an access
+        /// faults; `munmap` releases them with the rest). Errors: `EACCES` if
+        /// `prot` asks for write, `EINVAL` for a zero length, an unaligned
+        /// offset or unknown `prot` bits, `ENOMEM` above [`MAX_FILE_MAP`] or
+        /// without room, `EBADF` / `ENODEV` (not a block device) from VFS, and
+        /// `ENXIO` when no page would hold device bytes (`offset` at or past
+        /// the end: the mapping would lie wholly beyond it).
+        MmapFile = MMAP_FILE {
+            /// Request id.
+            id: u64 => id,
+            /// The caller's descriptor of a block device.
+            fd: i32 => fd,
+            /// Device offset (page-aligned).
+            offset: u64 => addr,
+            /// Bytes.
+            len: u64 => len,
+            /// [`prot`] bits (without [`prot::WRITE`]).
+            prot: u32 => prot,
+        },
+    }
 }
 
 impl VmCall {
@@ -182,53 +183,6 @@ impl VmCall {
         }
     }
 
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        let mut p = CallP {
-            id: U64::new(self.id()),
-            ..CallP::default()
-        };
-        let t = match *self {
-            VmCall::Brk { addr, .. } => {
-                p.addr = U64::new(addr);
-                BRK
-            }
-            VmCall::Mmap { len, prot, .. } => {
-                p.len = U64::new(len);
-                p.prot = U32::new(prot);
-                MMAP
-            }
-            VmCall::Munmap { addr, len, .. } => {
-                p.addr = U64::new(addr);
-                p.len = U64::new(len);
-                MUNMAP
-            }
-            VmCall::Mprotect {
-                addr, len, prot, ..
-            } => {
-                p.addr = U64::new(addr);
-                p.len = U64::new(len);
-                p.prot = U32::new(prot);
-                MPROTECT
-            }
-            VmCall::Info { .. } => INFO,
-            VmCall::MmapFile {
-                fd,
-                offset,
-                len,
-                prot,
-                ..
-            } => {
-                p.fd = I32::new(fd);
-                p.addr = U64::new(offset);
-                p.len = U64::new(len);
-                p.prot = U32::new(prot);
-                MMAP_FILE
-            }
-        };
-        Message::with(t, &p)
-    }
-
     /// Whether `m` carries a [`VmCall`] number.
     pub fn is_vm_call(m: &Message) -> bool {
         (BRK..=MMAP_FILE).contains(&m.mtype())
@@ -237,45 +191,6 @@ impl VmCall {
     /// Decode (the same as `TryFrom<&Message>`).
     pub fn from_message(m: &Message) -> Result<Self, Errno> {
         Self::try_from(m)
-    }
-}
-
-impl TryFrom<&Message> for VmCall {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: CallP = m.payload_as()?;
-        let id = p.id.get();
-        Ok(match m.mtype() {
-            BRK => VmCall::Brk {
-                id,
-                addr: p.addr.get(),
-            },
-            MMAP => VmCall::Mmap {
-                id,
-                len: p.len.get(),
-                prot: p.prot.get(),
-            },
-            MUNMAP => VmCall::Munmap {
-                id,
-                addr: p.addr.get(),
-                len: p.len.get(),
-            },
-            MPROTECT => VmCall::Mprotect {
-                id,
-                addr: p.addr.get(),
-                len: p.len.get(),
-                prot: p.prot.get(),
-            },
-            INFO => VmCall::Info { id },
-            MMAP_FILE => VmCall::MmapFile {
-                id,
-                fd: p.fd.get(),
-                offset: p.addr.get(),
-                len: p.len.get(),
-                prot: p.prot.get(),
-            },
-            _ => return Err(Errno::ENOSYS),
-        })
     }
 }
 
@@ -291,50 +206,52 @@ pub struct GrantRef {
     pub len: u64,
 }
 
-/// PM's requests (accepted only from the process DS names `pm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VmPmCall {
-    /// Copy-on-write clone of `parent` (kernel `ProcFork`); the child is
-    /// stopped, with the parent's regions and VM as its pager -> the
-    /// child's endpoint ([`VmAnswer::Value`]).
-    Fork {
-        /// Request id.
-        id: u64,
-        /// The process to clone.
-        parent: Endpoint,
-    },
-    /// Replace `ep`'s address space with the ELF executable in `image`,
-    /// with the exec block (argv strings each NUL-terminated, an empty
-    /// string, then the environment strings) in `block` at the top of a
-    /// fresh stack -> [`VmAnswer::Exec`]. The image is copied and
-    /// validated and the memory checked before the old space is torn
-    /// down: an error (`ENOEXEC`, `ENOMEM`, `E2BIG`, `EFAULT`) leaves `ep`
-    /// as it was. PM then starts it with `SetEntry`.
-    Exec {
-        /// Request id.
-        id: u64,
-        /// The process whose space is replaced.
-        ep: Endpoint,
-        /// The executable's bytes.
-        image: GrantRef,
-        /// The exec block.
-        block: GrantRef,
-    },
-    /// `ep` is gone: forget its regions -> 0.
-    Exit {
-        /// Request id.
-        id: u64,
-        /// The process.
-        ep: Endpoint,
-    },
-    /// Adopt `ep`, a user process the kernel started from the boot image:
-    /// record its regions and become its pager -> 0.
-    NewProc {
-        /// Request id.
-        id: u64,
-        /// The process.
-        ep: Endpoint,
-    },
+messages! {
+    /// PM's requests (accepted only from the process DS names `pm`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum VmPmCall in PmP, unknown ENOSYS {
+        /// Copy-on-write clone of `parent` (kernel `ProcFork`); the child is
+        /// stopped, with the parent's regions and VM as its pager -> the
+        /// child's endpoint ([`VmAnswer::Value`]).
+        Fork = PM_FORK {
+            /// Request id.
+            id: u64 => id,
+            /// The process to clone.
+            parent: Endpoint => ep,
+        },
+        /// Replace `ep`'s address space with the ELF executable in `image`,
+        /// with the exec block (argv strings each NUL-terminated, an empty
+        /// string, then the environment strings) in `block` at the top of a
+        /// fresh stack -> [`VmAnswer::Exec`]. The image is copied and
+        /// validated and the memory checked before the old space is torn
+        /// down: an error (`ENOEXEC`, `ENOMEM`, `E2BIG`, `EFAULT`) leaves `ep`
+        /// as it was. PM then starts it with `SetEntry`.
+        Exec = PM_EXEC {
+            /// Request id.
+            id: u64 => id,
+            /// The process whose space is replaced.
+            ep: Endpoint => ep,
+            /// The executable's bytes.
+            image: GrantRef => (image_granter, image_grant, image_len),
+            /// The exec block.
+            block: GrantRef => (block_granter, block_grant, block_len),
+        },
+        /// `ep` is gone: forget its regions -> 0.
+        Exit = PM_EXIT {
+            /// Request id.
+            id: u64 => id,
+            /// The process.
+            ep: Endpoint => ep,
+        },
+        /// Adopt `ep`, a user process the kernel started from the boot image:
+        /// record its regions and become its pager -> 0.
+        NewProc = PM_NEWPROC {
+            /// Request id.
+            id: u64 => id,
+            /// The process.
+            ep: Endpoint => ep,
+        },
+    }
 }
 
 impl VmPmCall {
@@ -348,41 +265,6 @@ impl VmPmCall {
         }
     }
 
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        let mut p = PmP {
-            id: U64::new(self.id()),
-            ..PmP::default()
-        };
-        let t = match *self {
-            VmPmCall::Fork { parent, .. } => {
-                p.ep = U32::new(parent.0);
-                PM_FORK
-            }
-            VmPmCall::Exec {
-                ep, image, block, ..
-            } => {
-                p.ep = U32::new(ep.0);
-                p.image_granter = U32::new(image.granter.0);
-                p.image_grant = U32::new(image.grant.0);
-                p.image_len = U64::new(image.len);
-                p.block_granter = U32::new(block.granter.0);
-                p.block_grant = U32::new(block.grant.0);
-                p.block_len = U64::new(block.len);
-                PM_EXEC
-            }
-            VmPmCall::Exit { ep, .. } => {
-                p.ep = U32::new(ep.0);
-                PM_EXIT
-            }
-            VmPmCall::NewProc { ep, .. } => {
-                p.ep = U32::new(ep.0);
-                PM_NEWPROC
-            }
-        };
-        Message::with(t, &p)
-    }
-
     /// Whether `m` carries a [`VmPmCall`] number.
     pub fn is_vm_pm_call(m: &Message) -> bool {
         (PM_FORK..=PM_NEWPROC).contains(&m.mtype())
@@ -394,31 +276,16 @@ impl VmPmCall {
     }
 }
 
-impl TryFrom<&Message> for VmPmCall {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: PmP = m.payload_as()?;
-        let id = p.id.get();
-        let ep = Endpoint(p.ep.get());
-        Ok(match m.mtype() {
-            PM_FORK => VmPmCall::Fork { id, parent: ep },
-            PM_EXEC => VmPmCall::Exec {
-                id,
-                ep,
-                image: GrantRef {
-                    granter: Endpoint(p.image_granter.get()),
-                    grant: GrantId(p.image_grant.get()),
-                    len: p.image_len.get(),
-                },
-                block: GrantRef {
-                    granter: Endpoint(p.block_granter.get()),
-                    grant: GrantId(p.block_grant.get()),
-                    len: p.block_len.get(),
-                },
-            },
-            PM_EXIT => VmPmCall::Exit { id, ep },
-            PM_NEWPROC => VmPmCall::NewProc { id, ep },
-            _ => return Err(Errno::ENOSYS),
+/// A [`GrantRef`] in a granter, a grant and a length slot.
+impl Codec<GrantRef, (U32, U32, U64)> for Le {
+    fn enc(g: GrantRef) -> (U32, U32, U64) {
+        (U32::new(g.granter.0), U32::new(g.grant.0), U64::new(g.len))
+    }
+    fn dec((granter, grant, len): (U32, U32, U64)) -> Result<GrantRef, Errno> {
+        Ok(GrantRef {
+            granter: Endpoint(granter.get()),
+            grant: GrantId(grant.get()),
+            len: len.get(),
         })
     }
 }
@@ -571,6 +438,23 @@ impl TryFrom<&Message> for VmReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::wire::hex;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    const GOLDEN: &[&str] = &[
+        "b00:010000000000000000100048",
+        "b00:02",
+        "b01:03000000000000000000000000000000000010000000000003",
+        "b02:040000000000000000000060000000000020",
+        "b03:ffffffffffffffff0010006000000000001000000000000001",
+        "b04:06",
+        "b05:07000000000000000010000000000000005200000000000001000000fdffffff",
+        "b40:0100000000000000030011",
+        "b41:0200000000000000010014000100140007000000020015000800000000000001000000007b",
+        "b42:030000000000000000001e",
+        "b43:0400000000000000000009",
+    ];
 
     #[test]
     fn user_calls_roundtrip() {
@@ -723,5 +607,77 @@ mod tests {
             VmReply::try_from(&Message::new(0xb00)),
             Err(Errno::EBADCALL)
         );
+    }
+
+    /// The wire bytes of one instance of each message, fixed from the
+    /// hand-written encoder this module had before it was declared with
+    /// `messages!`.
+    #[test]
+    fn golden_wire_bytes() {
+        let user = [
+            VmCall::Brk {
+                id: 1,
+                addr: 0x4800_1000,
+            },
+            VmCall::Brk { id: 2, addr: 0 },
+            VmCall::Mmap {
+                id: 3,
+                len: 1 << 20,
+                prot: prot::READ | prot::WRITE,
+            },
+            VmCall::Munmap {
+                id: 4,
+                addr: 0x6000_0000,
+                len: 8192,
+            },
+            VmCall::Mprotect {
+                id: u64::MAX,
+                addr: 0x6000_1000,
+                len: 4096,
+                prot: prot::READ,
+            },
+            VmCall::Info { id: 6 },
+            VmCall::MmapFile {
+                id: 7,
+                fd: -3,
+                offset: 0x1000,
+                len: 20_992,
+                prot: prot::READ,
+            },
+        ];
+        let pm = [
+            VmPmCall::Fork {
+                id: 1,
+                parent: Endpoint::new(3, 17),
+            },
+            VmPmCall::Exec {
+                id: 2,
+                ep: Endpoint::new(1, 20),
+                image: GrantRef {
+                    granter: Endpoint::new(1, 20),
+                    grant: GrantId(7),
+                    len: 16 << 20,
+                },
+                block: GrantRef {
+                    granter: Endpoint::new(2, 21),
+                    grant: GrantId(8),
+                    len: 123,
+                },
+            },
+            VmPmCall::Exit {
+                id: 3,
+                ep: Endpoint::new(0, 30),
+            },
+            VmPmCall::NewProc {
+                id: 4,
+                ep: Endpoint::new(0, 9),
+            },
+        ];
+        let got: Vec<String> = user
+            .iter()
+            .map(|c| hex(&c.to_message()))
+            .chain(pm.iter().map(|c| hex(&c.to_message())))
+            .collect();
+        assert_eq!(got, GOLDEN);
     }
 }
