@@ -5,11 +5,13 @@
 //! KiB: page-frame lists of address spaces grow at run time, so large
 //! blocks must be reused or user processes could exhaust the heap). Only
 //! blocks aligned to more than 4 KiB are carved from the arena and not
-//! reused. Single CPU, interrupts off: no locking.
+//! reused. The state sits behind a `spin::Mutex` (single CPU, interrupts
+//! off: never contended).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::ptr;
+use spin::Mutex;
 
 const ARENA_SIZE: usize = 4 << 20;
 const MIN_CLASS: usize = 16;
@@ -29,17 +31,17 @@ struct State {
 /// The kernel's global allocator.
 pub struct KernelHeap {
     arena: UnsafeCell<Arena>,
-    state: UnsafeCell<State>,
+    state: Mutex<State>,
 }
 
-// SAFETY: one CPU, interrupts disabled while the kernel runs, and no
-// allocation in trap stubs, so calls never overlap.
+// SAFETY: the arena is only reached through blocks handed out under the
+// `state` lock, each to one owner at a time.
 unsafe impl Sync for KernelHeap {}
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap {
     arena: UnsafeCell::new(Arena([0; ARENA_SIZE])),
-    state: UnsafeCell::new(State {
+    state: Mutex::new(State {
         next: 0,
         free: [0; CLASSES],
     }),
@@ -60,8 +62,7 @@ fn class_of(layout: &Layout) -> Option<(usize, usize)> {
 // the list of their own size) and are handed out once until freed.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: no concurrent calls (see `Sync` above).
-        let st = unsafe { &mut *self.state.get() };
+        let mut st = self.state.lock();
         let base = self.arena.get() as usize;
         let (size, align) = match class_of(&layout) {
             Some((idx, size)) => {
@@ -89,10 +90,9 @@ unsafe impl GlobalAlloc for KernelHeap {
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         if let Some((idx, _)) = class_of(&layout) {
-            // SAFETY: no concurrent calls; `p` was a block of this class and
-            // is at least 16 bytes, 16-aligned, so it can hold the link.
-            let st = unsafe { &mut *self.state.get() };
-            // SAFETY: as above.
+            let mut st = self.state.lock();
+            // SAFETY: `p` was a block of this class and is at least 16
+            // bytes, 16-aligned, so it can hold the link.
             unsafe { ptr::write(p as *mut usize, st.free[idx]) };
             st.free[idx] = p as usize;
         }

@@ -24,21 +24,23 @@
 //!   it). A foreign page may be made writable again only if it was mapped
 //!   writable ([`MAY_WRITE`]).
 
+use x86_64::structures::paging::PageTableFlags;
+
 /// Present.
-pub const PRESENT: u64 = 1;
+pub const PRESENT: u64 = PageTableFlags::PRESENT.bits();
 /// Writable.
-pub const WRITABLE: u64 = 1 << 1;
+pub const WRITABLE: u64 = PageTableFlags::WRITABLE.bits();
 /// User-accessible.
-pub const USER: u64 = 1 << 2;
+pub const USER: u64 = PageTableFlags::USER_ACCESSIBLE.bits();
 /// Software bit: physical memory the space does not own (`MapPhys`,
 /// data modules): never freed, copied or counted.
-pub const FOREIGN: u64 = 1 << 9;
+pub const FOREIGN: u64 = PageTableFlags::BIT_9.bits();
 /// Software bit: an owned page shared copy-on-write (mapped read-only; it
 /// was writable).
-pub const COW: u64 = 1 << 10;
+pub const COW: u64 = PageTableFlags::BIT_10.bits();
 /// Software bit: a foreign page that was mapped writable, so `Protect` may
 /// make it writable again after making it read-only.
-pub const MAY_WRITE: u64 = 1 << 11;
+pub const MAY_WRITE: u64 = PageTableFlags::BIT_11.bits();
 /// Physical address bits of an entry.
 pub const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 

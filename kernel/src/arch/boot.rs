@@ -8,6 +8,10 @@
 //! `kmain(magic, mbi)`. Symbols are used as absolute 32-bit addresses, which
 //! works because the kernel is linked and loaded at 1 MiB with
 //! `-C relocation-model=static`.
+//!
+//! Hand-written because it runs in 32-bit protected mode, before long mode
+//! exists: the `x86_64` crate's registers, tables and page-table types are
+//! 64-bit Rust code and cannot run here.
 
 use core::arch::global_asm;
 

@@ -7,8 +7,21 @@
 //! RPL 3), `0x20` user code (`0x23`), `0x28` TSS (two slots).
 
 use super::trap;
-use core::arch::asm;
 use core::cell::UnsafeCell;
+use spin::Lazy;
+use x86_64::instructions::port::Port;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::{lidt, load_tss};
+use x86_64::instructions::{hlt, interrupts, tlb};
+use x86_64::registers::control::{Cr2, Cr3, Cr3Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::idt::{Entry, HandlerFunc};
+use x86_64::structures::paging::PhysFrame;
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::{PhysAddr, PrivilegeLevel, VirtAddr};
 
 /// Kernel code selector.
 pub const KERNEL_CS: u16 = 0x08;
@@ -24,102 +37,50 @@ const TSS_SEL: u16 = 0x28;
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port I/O has no memory effects; the kernel only touches the
     // serial port, the PIC, the PIT, the CMOS clock and the QEMU exit
-    // device.
-    unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
-    }
+    // device, and user requests reach here only for ports in the caller's
+    // privilege record.
+    unsafe { Port::new(port).write(value) }
 }
 
 /// Reads a byte from an I/O port.
 pub fn inb(port: u16) -> u8 {
-    let value: u8;
     // SAFETY: as for `outb`.
-    unsafe {
-        asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
-    }
-    value
+    unsafe { Port::new(port).read() }
 }
 
 /// Writes a 16-bit value to an I/O port.
 pub fn outw(port: u16, value: u16) {
-    // SAFETY: port I/O has no memory effects; user requests reach here only
-    // for ports in the caller's privilege record.
-    unsafe {
-        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
-    }
+    // SAFETY: as for `outb`.
+    unsafe { Port::new(port).write(value) }
 }
 
 /// Reads a 16-bit value from an I/O port.
 pub fn inw(port: u16) -> u16 {
-    let value: u16;
-    // SAFETY: as for `outw`.
-    unsafe {
-        asm!("in ax, dx", in("dx") port, out("ax") value, options(nomem, nostack, preserves_flags))
-    }
-    value
+    // SAFETY: as for `outb`.
+    unsafe { Port::new(port).read() }
 }
 
 /// Reads a 32-bit value from an I/O port.
 pub fn inl(port: u16) -> u32 {
-    let value: u32;
-    // SAFETY: as for `outw`.
-    unsafe {
-        asm!("in eax, dx", in("dx") port, out("eax") value, options(nomem, nostack, preserves_flags))
-    }
-    value
+    // SAFETY: as for `outb`.
+    unsafe { Port::new(port).read() }
 }
 
 /// Writes a 32-bit value to an I/O port.
 pub fn outl(port: u16, value: u32) {
     // SAFETY: as for `outb`.
-    unsafe {
-        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
-    }
+    unsafe { Port::new(port).write(value) }
 }
-
-/// Writes a model-specific register.
-fn wrmsr(msr: u32, value: u64) {
-    // SAFETY: only called by `init` for the SYSCALL MSRs (EFER, STAR,
-    // LSTAR, FMASK) with values that keep long mode and paging enabled.
-    unsafe {
-        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32,
-             options(nomem, nostack, preserves_flags))
-    }
-}
-
-/// Reads a model-specific register.
-fn rdmsr(msr: u32) -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: reading EFER has no side effects.
-    unsafe {
-        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi,
-             options(nomem, nostack, preserves_flags))
-    }
-    (u64::from(hi) << 32) | u64::from(lo)
-}
-
-const MSR_EFER: u32 = 0xC000_0080;
-const MSR_STAR: u32 = 0xC000_0081;
-const MSR_LSTAR: u32 = 0xC000_0082;
-const MSR_FMASK: u32 = 0xC000_0084;
-const EFER_SCE: u64 = 1;
-/// RFLAGS bits cleared on SYSCALL: TF, IF, DF, AC.
-const FMASK: u64 = 0x100 | 0x200 | 0x400 | 0x4_0000;
 
 /// Faulting address of the last page fault.
 pub fn read_cr2() -> u64 {
-    let v: u64;
-    // SAFETY: reading CR2 has no side effects.
-    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) }
-    v
+    Cr2::read_raw()
 }
 
 /// The time-stamp counter (for per-process system time).
 pub fn rdtsc() -> u64 {
-    let (lo, hi): (u32, u32);
     // SAFETY: `rdtsc` only reads the time-stamp counter; no memory access.
-    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
-    (u64::from(hi) << 32) | u64::from(lo)
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Switches to the address space rooted at `pml4` (physical address).
@@ -127,27 +88,21 @@ pub fn rdtsc() -> u64 {
 /// Every address space maps the kernel's identity region identically, so the
 /// kernel keeps running across the switch.
 pub fn write_cr3(pml4: u64) {
+    let frame = PhysFrame::containing_address(PhysAddr::new(pml4));
     // SAFETY: callers pass the root of a page table built by `paging`, which
     // always contains the kernel's identity mapping.
-    unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
+    unsafe { Cr3::write(frame, Cr3Flags::empty()) }
 }
 
 /// The physical address of the loaded page-table root.
 pub fn read_cr3() -> u64 {
-    let v: u64;
-    // SAFETY: reading CR3 has no side effects.
-    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) }
-    v & 0x000F_FFFF_FFFF_F000
+    Cr3::read().0.start_address().as_u64()
 }
 
 /// Drops the TLB entry of virtual address `va` in the loaded address
 /// space (after its page-table entry changed).
 pub fn invlpg(va: u64) {
-    // SAFETY: `invlpg` only invalidates a cached translation; the next
-    // access walks the (valid) page tables again. `nomem` does not hold
-    // because later accesses depend on it, so no options allow reordering
-    // memory accesses across it.
-    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
+    tlb::flush(VirtAddr::new(va));
 }
 
 /// An address no page table maps (PDPT entry 4 is never present).
@@ -165,8 +120,8 @@ pub fn provoke_kernel_page_fault() -> u8 {
 /// Stops the CPU forever.
 pub fn halt_forever() -> ! {
     loop {
-        // SAFETY: interrupts are off; `hlt` just parks the CPU.
-        unsafe { asm!("cli; hlt", options(nomem, nostack)) }
+        interrupts::disable();
+        hlt();
     }
 }
 
@@ -177,176 +132,131 @@ pub fn qemu_exit(code: u32) -> ! {
     halt_forever()
 }
 
-/// A cell for CPU tables that are written once during single-threaded
-/// start-up and afterwards only read by the hardware.
-struct CpuTable<T>(UnsafeCell<T>);
-
-// SAFETY: written only by `init` before interrupts or processes exist, on
-// the only CPU.
-unsafe impl<T> Sync for CpuTable<T> {}
-
-/// 64-bit Task State Segment.
-#[repr(C, packed)]
-struct Tss {
-    reserved0: u32,
-    rsp: [u64; 3],
-    reserved1: u64,
-    ist: [u64; 7],
-    reserved2: u64,
-    reserved3: u16,
-    iomap_base: u16,
-}
-
+/// A stack the CPU switches to (TSS.RSP0, IST1); Rust code only takes its
+/// address.
 #[repr(C, align(16))]
-struct Stack<const N: usize>([u8; N]);
+struct Stack<const N: usize>(UnsafeCell<[u8; N]>);
 
-const TRAP_STACK_SIZE: usize = 64 * 1024;
-const DF_STACK_SIZE: usize = 16 * 1024;
+// SAFETY: Rust code never reads or writes the stacks; only the CPU (and
+// the trap stubs) push frames on them, on the only CPU.
+unsafe impl<const N: usize> Sync for Stack<N> {}
 
-static TRAP_STACK: CpuTable<Stack<TRAP_STACK_SIZE>> =
-    CpuTable(UnsafeCell::new(Stack([0; TRAP_STACK_SIZE])));
-static DF_STACK: CpuTable<Stack<DF_STACK_SIZE>> =
-    CpuTable(UnsafeCell::new(Stack([0; DF_STACK_SIZE])));
-
-static TSS: CpuTable<Tss> = CpuTable(UnsafeCell::new(Tss {
-    reserved0: 0,
-    rsp: [0; 3],
-    reserved1: 0,
-    ist: [0; 7],
-    reserved2: 0,
-    reserved3: 0,
-    // No I/O bitmap: with IOPL 0 every port is closed to ring 3.
-    iomap_base: core::mem::size_of::<Tss>() as u16,
-}));
-
-static GDT: CpuTable<[u64; 7]> = CpuTable(UnsafeCell::new([
-    0,
-    0x00AF_9A00_0000_FFFF, // kernel code, 64-bit
-    0x00CF_9200_0000_FFFF, // kernel data
-    0x00CF_F200_0000_FFFF, // user data, DPL 3
-    0x00AF_FA00_0000_FFFF, // user code, 64-bit, DPL 3
-    0,                     // TSS low (filled by init)
-    0,                     // TSS high
-]));
-
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct IdtEntry {
-    offset_low: u16,
-    selector: u16,
-    ist: u8,
-    type_attr: u8,
-    offset_mid: u16,
-    offset_high: u32,
-    reserved: u32,
-}
-
-const MISSING: IdtEntry = IdtEntry {
-    offset_low: 0,
-    selector: 0,
-    ist: 0,
-    type_attr: 0,
-    offset_mid: 0,
-    offset_high: 0,
-    reserved: 0,
-};
-
-static IDT: CpuTable<[IdtEntry; 256]> = CpuTable(UnsafeCell::new([MISSING; 256]));
-
-#[repr(C, packed)]
-struct DescriptorPtr {
-    limit: u16,
-    base: u64,
-}
-
-fn gate(handler: u64, dpl: u8, ist: u8) -> IdtEntry {
-    IdtEntry {
-        offset_low: handler as u16,
-        selector: KERNEL_CS,
-        ist,
-        // Present, interrupt gate (IF cleared on entry).
-        type_attr: 0x80 | (dpl << 5) | 0xE,
-        offset_mid: (handler >> 16) as u16,
-        offset_high: (handler >> 32) as u32,
-        reserved: 0,
+impl<const N: usize> Stack<N> {
+    fn top(&self) -> u64 {
+        self.0.get() as u64 + N as u64
     }
 }
 
-/// Sets up GDT, TSS, IDT and masks the legacy PIC. Call once, first thing.
+static TRAP_STACK: Stack<{ 64 * 1024 }> = Stack(UnsafeCell::new([0; 64 * 1024]));
+static DF_STACK: Stack<{ 16 * 1024 }> = Stack(UnsafeCell::new([0; 16 * 1024]));
+
+/// The TSS: RSP0 = the trap stack, IST1 = the double-fault stack; no I/O
+/// bitmap (`iomap_base` past the end), so with IOPL 0 every port is closed
+/// to ring 3.
+static TSS: Lazy<TaskStateSegment> = Lazy::new(|| {
+    let mut tss = TaskStateSegment::new();
+    tss.privilege_stack_table[0] = VirtAddr::new(TRAP_STACK.top());
+    tss.interrupt_stack_table[0] = VirtAddr::new(DF_STACK.top());
+    tss
+});
+
+/// The GDT (order fixed, SYSRET-compatible): kernel code, kernel data,
+/// user data, user code, TSS.
+static GDT: Lazy<GlobalDescriptorTable> = Lazy::new(|| {
+    let mut gdt = GlobalDescriptorTable::new();
+    let selectors = [
+        gdt.append(Descriptor::kernel_code_segment()),
+        gdt.append(Descriptor::kernel_data_segment()),
+        gdt.append(Descriptor::user_data_segment()),
+        gdt.append(Descriptor::user_code_segment()),
+        gdt.append(Descriptor::tss_segment(&TSS)),
+    ];
+    let expected = [
+        KERNEL_CS,
+        KERNEL_DS,
+        USER_DS as u16,
+        USER_CS as u16,
+        TSS_SEL,
+    ];
+    assert!(selectors.iter().map(|s| s.0).eq(expected));
+    gdt
+});
+
+/// The IDT: a gate for each stub in `trap` (exceptions 0-31, IRQs 32-47,
+/// `int 0x80`); the rest not present. An array of the crate's entry type
+/// rather than its `InterruptDescriptorTable`, whose typed fields leave
+/// no way to set the reserved vectors 15, 22-27 and 31, which get stubs
+/// here like every other exception.
+static IDT: Lazy<[Entry<HandlerFunc>; 256]> = Lazy::new(|| {
+    let mut idt = [const { Entry::missing() }; 256];
+    let stubs = trap::exception_stubs().into_iter().enumerate().chain(
+        trap::irq_stubs()
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (usize::from(IRQ_BASE) + i, h)),
+    );
+    for (vector, handler) in stubs {
+        // SAFETY: `handler` is a stub from `trap`, which builds the frame
+        // for any vector (with or without a CPU error code).
+        let gate = unsafe { idt[vector].set_handler_addr(VirtAddr::new(handler)) };
+        if vector == 8 {
+            // SAFETY: IST1 (index 0) is the double-fault stack, used by
+            // no other vector.
+            unsafe { gate.set_stack_index(0) };
+        }
+    }
+    let syscall = &mut idt[usize::from(abi::SYSCALL_VECTOR)];
+    // SAFETY: the system-call stub of `trap`.
+    unsafe { syscall.set_handler_addr(VirtAddr::new(trap::syscall_stub())) }
+        .set_privilege_level(PrivilegeLevel::Ring3);
+    idt
+});
+
+/// Sets up GDT, TSS, IDT, the SYSCALL MSRs, the legacy PIC and the clock.
+/// Call once, first thing.
 pub fn init() {
-    let trap_top = TRAP_STACK.0.get() as u64 + TRAP_STACK_SIZE as u64;
-    let df_top = DF_STACK.0.get() as u64 + DF_STACK_SIZE as u64;
-    // SAFETY: single-threaded start-up; nothing else references the TSS yet.
-    let tss = unsafe { &mut *TSS.0.get() };
-    tss.rsp[0] = trap_top;
-    tss.ist[0] = df_top; // IST1
-
-    let base = TSS.0.get() as u64;
-    let limit = (core::mem::size_of::<Tss>() - 1) as u64;
-    // SAFETY: as above, the GDT is not loaded yet.
-    let gdt = unsafe { &mut *GDT.0.get() };
-    gdt[5] = (limit & 0xFFFF)
-        | ((base & 0xFF_FFFF) << 16)
-        | (0x89 << 40) // present, 64-bit TSS (available)
-        | (((limit >> 16) & 0xF) << 48)
-        | (((base >> 24) & 0xFF) << 56);
-    gdt[6] = base >> 32;
-
-    let gdt_ptr = DescriptorPtr {
-        limit: (core::mem::size_of::<[u64; 7]>() - 1) as u16,
-        base: GDT.0.get() as u64,
-    };
-    // SAFETY: the GDT is a static with valid descriptors; the code and data
-    // selectors match the boot GDT, so reloading them keeps execution going.
+    GDT.load();
+    // SAFETY: the code and data selectors match the boot GDT's, and the
+    // TSS selector points at a valid, unused TSS descriptor.
     unsafe {
-        asm!(
-            "lgdt [{ptr}]",
-            "push {cs}",
-            "lea {tmp}, [rip + 2f]",
-            "push {tmp}",
-            "retfq",
-            "2:",
-            "mov ds, {ds:x}",
-            "mov es, {ds:x}",
-            "mov ss, {ds:x}",
-            "ltr {tss:x}",
-            ptr = in(reg) &gdt_ptr,
-            cs = in(reg) u64::from(KERNEL_CS),
-            tmp = out(reg) _,
-            ds = in(reg) u64::from(KERNEL_DS),
-            tss = in(reg) u64::from(TSS_SEL),
-        );
+        CS::set_reg(SegmentSelector(KERNEL_CS));
+        DS::set_reg(SegmentSelector(KERNEL_DS));
+        ES::set_reg(SegmentSelector(KERNEL_DS));
+        SS::set_reg(SegmentSelector(KERNEL_DS));
+        load_tss(SegmentSelector(TSS_SEL));
     }
 
-    // SAFETY: the IDT is not loaded yet; nothing else references it.
-    let idt = unsafe { &mut *IDT.0.get() };
-    for (vector, handler) in trap::exception_stubs().iter().enumerate() {
-        let ist = if vector == 8 { 1 } else { 0 };
-        idt[vector] = gate(*handler, 0, ist);
-    }
-    idt[usize::from(abi::SYSCALL_VECTOR)] = gate(trap::syscall_stub(), 3, 0);
-    let idt_ptr = DescriptorPtr {
-        limit: (core::mem::size_of::<[IdtEntry; 256]>() - 1) as u16,
-        base: IDT.0.get() as u64,
+    let idt_ptr = DescriptorTablePointer {
+        limit: (core::mem::size_of::<[Entry<HandlerFunc>; 256]>() - 1) as u16,
+        base: VirtAddr::from_ptr(IDT.as_ptr()),
     };
-    // SAFETY: the IDT holds valid gates to the stubs in `trap`.
-    unsafe { asm!("lidt [{}]", in(reg) &idt_ptr, options(nostack)) }
+    // SAFETY: the IDT is a static that lives for the kernel's lifetime and
+    // holds only valid gates to the stubs in `trap`.
+    unsafe { lidt(&idt_ptr) }
 
     // SYSCALL enters at `syscall_entry` with kernel CS 0x08 / SS 0x10 and
     // interrupts off. The return path is the shared `iretq`, so SYSRET's
     // selector base (STAR[63:48]) is set only for completeness.
-    trap::set_syscall_stack(trap_top);
-    wrmsr(
-        MSR_STAR,
-        (u64::from(KERNEL_DS) << 48) | (u64::from(KERNEL_CS) << 32),
+    trap::set_syscall_stack(TRAP_STACK.top());
+    Star::write(
+        SegmentSelector(USER_CS as u16),
+        SegmentSelector(USER_DS as u16),
+        SegmentSelector(KERNEL_CS),
+        SegmentSelector(KERNEL_DS),
+    )
+    .expect("GDT order fits SYSCALL/SYSRET");
+    LStar::write(VirtAddr::new(trap::syscall_entry_addr()));
+    // RFLAGS bits cleared on SYSCALL.
+    SFMask::write(
+        RFlags::TRAP_FLAG
+            | RFlags::INTERRUPT_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::ALIGNMENT_CHECK,
     );
-    wrmsr(MSR_LSTAR, trap::syscall_entry_addr());
-    wrmsr(MSR_FMASK, FMASK);
-    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+    // SAFETY: setting SCE only enables the SYSCALL instruction, whose
+    // entry (LSTAR, STAR, FMASK) is set up above.
+    unsafe { Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
 
-    for (i, handler) in trap::irq_stubs().iter().enumerate() {
-        idt[IRQ_BASE as usize + i] = gate(*handler, 0, 0);
-    }
     init_pic_and_timer();
 }
 

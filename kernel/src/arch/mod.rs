@@ -1,7 +1,10 @@
 //! The architecture layer: everything that touches the CPU, page tables or
 //! physical memory directly. This is the only place with `unsafe` (each
 //! block carries a `// SAFETY:` comment); it offers safe functions to
-//! `crate::kern`.
+//! `crate::kern`. Registers, descriptor tables, the TSS, IDT entries,
+//! page-table entries and port I/O are the `x86_64` crate's types and
+//! instructions; only the 32-bit trampoline (`boot`) and the trap and
+//! SYSCALL entry stubs (`trap`) are hand-written assembly.
 
 pub mod boot;
 pub mod cpu;

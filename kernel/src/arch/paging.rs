@@ -32,6 +32,8 @@ use super::{boot, cpu, phys};
 use alloc::vec::Vec;
 use kernel_core::cow::{self, ADDR_MASK, COW, FOREIGN, MAY_WRITE, PRESENT, USER, WRITABLE};
 use kernel_core::frame::{FrameAllocator, FrameError};
+use x86_64::PhysAddr;
+use x86_64::structures::paging::{PageTable, PageTableFlags};
 /// Pages in the user GiB.
 const USER_PAGES: u64 = (abi::USER_END - abi::USER_BASE) / 4096;
 /// Page-directory entry bits of a user page table this space alone uses.
@@ -43,23 +45,21 @@ const TABLE_SHARED: u64 = PRESENT | USER;
 /// Page table that splits the first 2 MiB of the identity map into 4 KiB
 /// pages so page 0 can stay unmapped: a kernel null-pointer access then
 /// faults (and becomes a kernel panic) instead of reading low memory.
-#[repr(C, align(4096))]
-struct LowTable([u64; 512]);
-
-static LOW_TABLE: crate::global::Global<LowTable> = crate::global::Global::new(LowTable([0; 512]));
+static LOW_TABLE: crate::global::Global<PageTable> = crate::global::Global::new(PageTable::new());
 
 /// Unmaps physical page 0 from the shared kernel identity map. Call once,
 /// before any process exists.
 pub fn unmap_null_page() {
     LOW_TABLE.with(|t| {
-        for (i, e) in t.0.iter_mut().enumerate().skip(1) {
-            *e = (i as u64 * 4096) | PRESENT | WRITABLE;
+        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+        for (i, e) in t.iter_mut().enumerate().skip(1) {
+            e.set_addr(PhysAddr::new(i as u64 * 4096), flags);
         }
-        t.0[0] = 0;
-        let table = t.0.as_ptr() as u64;
+        t[0].set_unused();
         // The kernel image is linked in the identity map, so the table's
         // virtual address is its physical address.
-        phys::write_entry(boot::kernel_pd_phys(), 0, table | PRESENT | WRITABLE);
+        let table = core::ptr::from_ref(t) as u64;
+        phys::write_entry(boot::kernel_pd_phys(), 0, table | flags.bits());
     });
     // Reloading CR3 flushes the stale 2 MiB translation.
     super::cpu::write_cr3(boot::boot_pml4_phys());

@@ -7,6 +7,11 @@
 //! stack (TSS.RSP0) and calls `trap_entry`. Whatever the dispatcher leaves in
 //! the frame is restored by `iretq`, so switching processes means replacing
 //! the frame contents and CR3.
+//!
+//! The stubs stay assembly: they build the frame before any Rust code
+//! runs, and the `x86_64` crate's handler types need the nightly-only
+//! `x86-interrupt` ABI (the IDT entries themselves are the crate's, in
+//! `cpu`).
 
 use core::arch::global_asm;
 
