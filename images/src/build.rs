@@ -38,6 +38,7 @@ pub const PROGRAMS: &[&str] = &[
     "counter",
     "sysfuzz",
     "mfs-native",
+    "isofs-native",
     "vfs-native",
     "pfs-native",
     "fsclient",

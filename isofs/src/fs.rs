@@ -248,12 +248,41 @@ pub struct IsoFs<B: BlockAccess> {
     vol: Volume,
 }
 
-fn read_desc<B: BlockAccess>(io: &B, sector: u64) -> Result<VolDesc> {
-    io.read(sector, |d| VolDesc::read_from_bytes(d).ok())?
-        .ok_or(IsoError::Device(5))
+/// What the mount needs of a volume descriptor (kept small: the whole
+/// sector never goes on the stack).
+#[derive(Debug, Clone, Copy)]
+struct Desc {
+    vd_type: u8,
+    id: [u8; 5],
+    version: u8,
+    escape: [u8; 3],
+    space_size: u32,
+    block_size: u16,
+    root: [u8; crate::format::ROOT_RECORD_LEN],
+    volume_id: [u8; 32],
+    l_path: u32,
+    path_table_size: u32,
 }
 
-fn root_record(vd: &VolDesc, vol_blocks: u64) -> Result<DirRecord> {
+fn read_desc<B: BlockAccess>(io: &B, sector: u64) -> Result<Desc> {
+    io.read(sector, |d| {
+        VolDesc::ref_from_bytes(d).ok().map(|v| Desc {
+            vd_type: v.vd_type,
+            id: v.id,
+            version: v.version,
+            escape: [v.escape[0], v.escape[1], v.escape[2]],
+            space_size: v.space_size.get(),
+            block_size: v.block_size.get(),
+            root: v.root,
+            volume_id: v.volume_id,
+            l_path: v.l_path.get(),
+            path_table_size: v.path_table_size.get(),
+        })
+    })?
+    .ok_or(IsoError::Device(5))
+}
+
+fn root_record(vd: &Desc, vol_blocks: u64) -> Result<DirRecord> {
     let (r, _) = DirRecord::read_from_prefix(&vd.root[..]).map_err(|_| Corruption::BadRoot)?;
     if usize::from(r.len) < DIR_RECORD_HEAD + 1
         || r.flags & file_flags::DIRECTORY == 0
@@ -273,8 +302,8 @@ impl<B: BlockAccess> IsoFs<B> {
     /// out), and checks the root directory.
     pub fn mount(io: B, opts: MountOptions) -> Result<Self> {
         let dev_blocks = io.size()? / BLOCK as u64;
-        let mut primary: Option<VolDesc> = None;
-        let mut joliet: Option<VolDesc> = None;
+        let mut primary: Option<Desc> = None;
+        let mut joliet: Option<Desc> = None;
         let mut terminated = false;
         for i in 0..MAX_VDS {
             let sector = FIRST_VD_SECTOR + i;
@@ -298,7 +327,7 @@ impl<B: BlockAccess> IsoFs<B> {
                 vd_type::SUPPLEMENTARY
                     if joliet.is_none()
                         && vd.version == 1
-                        && JOLIET_ESCAPES.iter().any(|e| vd.escape[..3] == e[..]) =>
+                        && JOLIET_ESCAPES.iter().any(|e| vd.escape == **e) =>
                 {
                     joliet = Some(vd)
                 }
@@ -313,11 +342,11 @@ impl<B: BlockAccess> IsoFs<B> {
         if !terminated {
             return Err(Corruption::NoTerminator.into());
         }
-        let bs = pvd.block_size.get();
+        let bs = pvd.block_size;
         if usize::from(bs) != BLOCK {
             return Err(IsoError::Unsupported("logical block size other than 2048"));
         }
-        let blocks = u64::from(pvd.space_size.get());
+        let blocks = u64::from(pvd.space_size);
         if blocks > dev_blocks {
             return Err(Corruption::Truncated {
                 volume_blocks: blocks,
@@ -337,8 +366,8 @@ impl<B: BlockAccess> IsoFs<B> {
             has_joliet: joliet.is_some(),
             has_rock_ridge: false,
             volume_id: pvd.volume_id,
-            path_table: pvd.l_path.get(),
-            path_table_size: pvd.path_table_size.get(),
+            path_table: pvd.l_path,
+            path_table_size: pvd.path_table_size,
         };
         let mut fs = IsoFs { io, vol };
         // Rock Ridge: SUSP's SP opens the system use area of the root's ".".
@@ -353,8 +382,8 @@ impl<B: BlockAccess> IsoFs<B> {
             let jroot = root_record(j, blocks)?;
             vol.naming = Naming::Joliet;
             vol.root_extent = jroot.extent.get();
-            vol.path_table = j.l_path.get();
-            vol.path_table_size = j.path_table_size.get();
+            vol.path_table = j.l_path;
+            vol.path_table_size = j.path_table_size;
         }
         fs.vol = vol;
         let root = fs.node(fs.root())?;

@@ -181,6 +181,22 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
+        // The ISO 9660 file server (`servers/isofs-native`), started on
+        // request (`service up /sbin/isofs -label isofsN` serves minor N-1
+        // of virtio-blk), not at boot. Stateful: the mount and the mount
+        // points on the ISO come back through SEF state in DS.
+        label: "isofs",
+        program: "isofs",
+        policy: Policy::Stateful,
+        period: FS_PING_PERIOD,
+        process_mgmt: false,
+        hardware: false,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: true,
+        boot: false,
+    },
+    ServiceSpec {
         label: "pfs",
         program: "pfs",
         policy: Policy::Stateful,
