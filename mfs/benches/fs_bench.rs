@@ -69,6 +69,7 @@ fn run_mfs(img: &Path, big: usize, chunk: &[u8], ordering: bool) -> (Vec<Duratio
         m.sync().unwrap();
     });
     times.push(t);
+    let b1 = m.io().cache().counters().barriers;
     // 2. 10,000 files in a tree of 100 directories.
     let (_, t) = time(|| {
         let top = m.mkdir(ROOT_INO, b"tree", 0o755, 0, 0, NOW).unwrap();
@@ -84,6 +85,7 @@ fn run_mfs(img: &Path, big: usize, chunk: &[u8], ordering: bool) -> (Vec<Duratio
         m.sync().unwrap();
     });
     times.push(t);
+    let b2 = m.io().cache().counters().barriers;
     // 3. Sequential write of the big file (through to the image file).
     let (ino, t) = time(|| {
         let ino = m.create(ROOT_INO, b"big", 0o644, 0, 0, NOW).unwrap();
@@ -113,12 +115,14 @@ fn run_mfs(img: &Path, big: usize, chunk: &[u8], ordering: bool) -> (Vec<Duratio
     times.push(t);
     let c = m.io().cache().counters();
     println!(
-        "mfs, write ordering {}: read requests {} for {} blocks (prefetched {}); {} device flushes, {} forced by ordering",
+        "mfs, write ordering {}: read requests {} for {} blocks (prefetched {}); device flushes (workloads 1, 2, 3) {}, {}, {}; {} forced by ordering",
         if ordering { "on" } else { "off" },
         c.read_requests,
         c.blocks_read,
         c.prefetched,
-        c1.barriers,
+        b1,
+        b2 - b1,
+        c1.barriers - b2,
         c1.order_flushes
     );
     let io = m.unmount().unwrap();

@@ -47,6 +47,12 @@ pub trait BlockAccess {
         let _ = (before, after);
         Ok(())
     }
+    /// A number that changes whenever any block is written to the device
+    /// (`None`: the store cannot tell). Lets the core know that nothing
+    /// reached the disk between two points.
+    fn write_epoch(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// An image held in memory, accessed block by block with no cache.

@@ -154,6 +154,10 @@ impl BlockAccess for CachedDevice {
             .map(|_| ())
             .map_err(err)
     }
+
+    fn write_epoch(&self) -> Option<u64> {
+        Some(self.cache.counters().blocks_written)
+    }
 }
 
 impl crate::fs::FileSystem<CachedDevice> {

@@ -37,7 +37,11 @@
 //!   ".." changes after that and before the new name appears; a rename
 //!   within one block is one write.
 //!
-//! A constraint that would close a cycle makes the cache flush first. An
+//! A constraint that would close a cycle makes the cache write its first
+//! block (with what that waits for) at once. One exception avoids a cycle
+//! per `mkdir`: a directory block just allocated for a direct slot, with
+//! nothing written since, is unreachable on disk, so inodes in the
+//! directory's own inode block need no ordering before names in it. An
 //! image cut at any point then needs at most a leak-only repair (blocks or
 //! inodes marked in use that nothing names, link counts above the names,
 //! blocks past the end of a file), and [`FileSystem::fsync`] (an ordered
@@ -243,6 +247,9 @@ pub struct FileSystem<B: BlockAccess> {
     /// Zones freed since the last full flush -> the blocks whose pointer
     /// removal must be durable before the zone is written again.
     recent_free: BTreeMap<u32, Vec<u32>>,
+    /// Directory blocks allocated for a direct slot -> the device's write
+    /// epoch then (see `dir_put`).
+    fresh_dir: BTreeMap<u32, u64>,
 }
 
 impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
@@ -258,6 +265,10 @@ impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
 /// Most zones remembered as freed since the last flush before a sync
 /// writes everything (write ordering).
 const RECENT_FREE_MAX: usize = 1 << 16;
+
+/// Most new directory blocks remembered (write ordering; forgetting one
+/// only costs an ordering constraint).
+const FRESH_DIR_MAX: usize = 4096;
 
 /// Most file blocks mapped and handed to prefetch at once (MINIX `NR_IOREQS`).
 pub const PREFETCH_BLOCKS: u64 = 64;
@@ -322,6 +333,7 @@ impl<B: BlockAccess> FileSystem<B> {
             ordered: true,
             pending_free: Vec::new(),
             recent_free: BTreeMap::new(),
+            fresh_dir: BTreeMap::new(),
         };
         let root = fs.load(ROOT_INO).map_err(|_| MountError::BadRoot)?;
         if !root.is_dir() {
@@ -367,6 +379,7 @@ impl<B: BlockAccess> FileSystem<B> {
     pub fn sync(&mut self) -> Result<()> {
         self.io.flush()?;
         self.recent_free.clear();
+        self.fresh_dir.clear();
         Ok(())
     }
 
@@ -1582,6 +1595,7 @@ impl<B: BlockAccess> FileSystem<B> {
         let bs = u64::from(self.g.block_size);
         let o = (pos % bs) as usize;
         let mut grown = None;
+        let mut new_direct = false;
         let z = if pos < u64::from(dir.size) {
             let z = self.bmap(dir, pos / bs)?;
             if z == 0 {
@@ -1598,11 +1612,32 @@ impl<B: BlockAccess> FileSystem<B> {
             dir.size = end as u32;
             if new {
                 grown = Some(holder);
+                new_direct = pos / bs < NR_DZONES as u64;
             }
             z
         };
+        // A directory block allocated for a direct slot, with nothing
+        // written to the device since, is unreachable on disk (the inode's
+        // old copy does not point at it): an inode in the directory's own
+        // inode block needs no ordering before the name, it reaches the
+        // disk together with the pointer. (A new directory's first
+        // children share its inode block; ordering them would force a
+        // write for every mkdir.)
+        let epoch = self.io.write_epoch();
+        if new_direct && let Some(e) = epoch {
+            if self.fresh_dir.len() >= FRESH_DIR_MAX {
+                self.fresh_dir.clear();
+            }
+            self.fresh_dir.insert(z, e);
+        }
+        let unreached = self.ordered
+            && pos / bs < NR_DZONES as u64
+            && epoch.is_some()
+            && self.fresh_dir.get(&z).copied() == epoch;
         for &b in before {
-            self.dep(b, z)?;
+            if !(unreached && b == self.inode_block(dir_ino)) {
+                self.dep(b, z)?;
+            }
         }
         self.io
             .modify(z, |d| d[o..o + e.len()].copy_from_slice(&e))?;

@@ -379,6 +379,9 @@ impl BlockAccess for SharedCacheDevice {
         let (a, _, _) = self.map(after);
         self.cache.order(DEV, b, a).map(|_| ()).map_err(cerr)
     }
+    fn write_epoch(&self) -> Option<u64> {
+        Some(self.cache.counters().blocks_written)
+    }
 }
 
 /// The MFS server (run under `sys::Sef`, state store `None`: its state
