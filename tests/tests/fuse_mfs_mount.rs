@@ -845,3 +845,38 @@ fn fuse_mfs_killed_mid_workload() {
         "the fsync'd file changed"
     );
 }
+
+/// A short run of fsx (the Rust port: `cargo install fsx`) on the mount,
+/// when it is installed (or named by $FSX); the long run (100,000
+/// operations) is `fsx -N 100000` by hand. Without fsx this test only
+/// notes that it did not run: fsx is not a FUSE capability, and
+/// fuse_mfs_random_operations_match_a_model covers the same ground.
+#[test]
+fn fuse_mfs_fsx_short_run() {
+    if !fuse_or_skip() {
+        return;
+    }
+    let fsx = std::env::var_os("FSX").map_or_else(|| PathBuf::from("fsx"), PathBuf::from);
+    if Command::new(&fsx).arg("-V").output().is_err() {
+        eprintln!("note: fsx not installed (cargo install fsx); skipping the fsx run");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("fsx.img");
+    mkfs(&img, &["--size", "64M", "--block-size", "1024"]);
+    let m = Mount::start(&img, &t.path().join("mnt"), &[]);
+    let o = Command::new(&fsx)
+        .args(["-N", "3000", "-S", "11", "-P"])
+        .arg(t.path())
+        .arg(m.dir.join("fsx.dat"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "fsx failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    m.unmount();
+    assert_clean(&img);
+}
