@@ -1095,10 +1095,11 @@ mod tests {
         buf(g, l)
     }
 
-    #[test]
-    fn requests_roundtrip() {
+    /// One instance of each request: the round trip and the golden
+    /// wire bytes use the same list.
+    fn sample_requests() -> Vec<FsRequest> {
         let c = Cred { uid: 7, gid: 9 };
-        let reqs = [
+        vec![
             FsRequest::ReadSuper { id: 1 },
             FsRequest::Unmount { id: 2 },
             FsRequest::Lookup {
@@ -1237,22 +1238,11 @@ mod tests {
                 rdev: 0,
                 cred: c,
             },
-        ];
-        for r in reqs {
-            let m = r.to_message();
-            assert!(FsRequest::is_fs_request(&m));
-            assert_eq!(m.request_id(), r.id());
-            assert_eq!(FsRequest::try_from(&m).unwrap(), r);
-        }
-        assert_eq!(
-            FsRequest::try_from(&Message::new(0x6ff)),
-            Err(Errno::ENOSYS)
-        );
+        ]
     }
 
-    #[test]
-    fn replies_roundtrip() {
-        let node = NodeAttr {
+    fn sample_node() -> NodeAttr {
+        NodeAttr {
             ino: 5,
             mode: 0o100644,
             uid: 1,
@@ -1260,8 +1250,12 @@ mod tests {
             nlinks: 1,
             size: 1 << 34,
             rdev: 0,
-        };
-        let answers = [
+        }
+    }
+
+    /// One answer of each kind (round trip and golden bytes).
+    fn sample_answers(node: NodeAttr) -> Vec<Result<FsAnswer, Errno>> {
+        vec![
             Err(Errno::ENOENT),
             Err(Errno::ENOTEMPTY),
             Ok(FsAnswer::Done),
@@ -1302,7 +1296,28 @@ mod tests {
                 files: 64,
                 ffree: 60,
             })),
-        ];
+        ]
+    }
+
+    #[test]
+    fn requests_roundtrip() {
+        let reqs = sample_requests();
+        for r in reqs {
+            let m = r.to_message();
+            assert!(FsRequest::is_fs_request(&m));
+            assert_eq!(m.request_id(), r.id());
+            assert_eq!(FsRequest::try_from(&m).unwrap(), r);
+        }
+        assert_eq!(
+            FsRequest::try_from(&Message::new(0x6ff)),
+            Err(Errno::ENOSYS)
+        );
+    }
+
+    #[test]
+    fn replies_roundtrip() {
+        let node = sample_node();
+        let answers = sample_answers(node);
         for (i, result) in answers.into_iter().enumerate() {
             let r = FsReply {
                 id: 100 + i as u64,
@@ -1363,198 +1378,9 @@ mod tests {
     /// `messages!`.
     #[test]
     fn golden_wire_bytes() {
-        let c = Cred { uid: 7, gid: 9 };
-        let reqs = [
-            FsRequest::ReadSuper { id: 1 },
-            FsRequest::Unmount { id: 2 },
-            FsRequest::Lookup {
-                id: 3,
-                dir: 1,
-                path: b(4, 10),
-                flags: LookupFlags {
-                    follow_last: true,
-                    leave_at_root: false,
-                    open: true,
-                },
-                cred: c,
-            },
-            FsRequest::Create {
-                id: 4,
-                dir: 2,
-                name: b(5, 3),
-                mode: 0o644,
-                cred: c,
-            },
-            FsRequest::Mkdir {
-                id: 5,
-                dir: 2,
-                name: b(5, 3),
-                mode: 0o755,
-                cred: c,
-            },
-            FsRequest::Mknod {
-                id: 6,
-                dir: 2,
-                name: b(5, 3),
-                mode: 0o60644,
-                rdev: 0x0301,
-                cred: c,
-            },
-            FsRequest::Unlink {
-                id: 7,
-                dir: 2,
-                name: b(1, 1),
-                cred: c,
-            },
-            FsRequest::Rmdir {
-                id: 8,
-                dir: 2,
-                name: b(1, 1),
-                cred: c,
-            },
-            FsRequest::Rename {
-                id: 9,
-                old_dir: 2,
-                old_name: b(1, 2),
-                new_dir: 3,
-                new_name: b(4, 5),
-                cred: c,
-            },
-            FsRequest::Link {
-                id: 10,
-                dir: 2,
-                name: b(1, 2),
-                ino: 33,
-                cred: c,
-            },
-            FsRequest::Symlink {
-                id: 11,
-                dir: 2,
-                name: b(1, 2),
-                target: b(3, 4),
-                cred: c,
-            },
-            FsRequest::Readlink {
-                id: 12,
-                ino: 5,
-                buf: b(1, 100),
-            },
-            FsRequest::Read {
-                id: 13,
-                ino: 5,
-                pos: 1 << 33,
-                buf: b(1, 100),
-                flags: 4,
-            },
-            FsRequest::Write {
-                id: 14,
-                ino: 5,
-                pos: 77,
-                buf: b(1, 100),
-                flags: 0,
-            },
-            FsRequest::Truncate {
-                id: 15,
-                ino: 5,
-                size: 1 << 35,
-            },
-            FsRequest::Stat { id: 16, ino: 5 },
-            FsRequest::Chmod {
-                id: 17,
-                ino: 5,
-                mode: 0o4755,
-                cred: c,
-            },
-            FsRequest::Chown {
-                id: 18,
-                ino: 5,
-                uid: 65535,
-                gid: 3,
-                cred: c,
-            },
-            FsRequest::Utimes {
-                id: 19,
-                ino: 5,
-                atime: 100,
-                mtime: 200,
-                cred: c,
-            },
-            FsRequest::Getdents {
-                id: 20,
-                ino: 1,
-                pos: 128,
-                buf: b(2, 4096),
-            },
-            FsRequest::Statvfs { id: 21 },
-            FsRequest::Sync { id: 22 },
-            FsRequest::Putnode {
-                id: 23,
-                ino: 9,
-                count: 2,
-            },
-            FsRequest::Mountpoint {
-                id: 24,
-                ino: 9,
-                on: true,
-            },
-            FsRequest::NewNode {
-                id: 25,
-                mode: 0o10600,
-                rdev: 0,
-                cred: c,
-            },
-        ];
-        let node = NodeAttr {
-            ino: 5,
-            mode: 0o100644,
-            uid: 1,
-            gid: 2,
-            nlinks: 1,
-            size: 1 << 34,
-            rdev: 0,
-        };
-        let answers = [
-            Err(Errno::ENOENT),
-            Err(Errno::ENOTEMPTY),
-            Ok(FsAnswer::Done),
-            Ok(FsAnswer::Node(node)),
-            Ok(FsAnswer::Walk(WalkOutcome::Found { node, parent: 1 })),
-            Ok(FsAnswer::Walk(WalkOutcome::Symlink {
-                ino: 4,
-                dir: 1,
-                consumed: 8,
-            })),
-            Ok(FsAnswer::Walk(WalkOutcome::MountPoint {
-                ino: 4,
-                consumed: 3,
-            })),
-            Ok(FsAnswer::Walk(WalkOutcome::LeaveRoot { consumed: 0 })),
-            Ok(FsAnswer::Count {
-                n: 4096,
-                pos: (1 << 40) + 3,
-            }),
-            Ok(FsAnswer::Stat(FsStat {
-                ino: 3,
-                mode: 0o40755,
-                nlinks: 2,
-                uid: 0,
-                gid: 0,
-                size: 128,
-                atime: 1,
-                mtime: 2,
-                ctime: 3,
-                rdev: 0,
-                blksize: 4096,
-            })),
-            Ok(FsAnswer::StatVfs(FsStatVfs {
-                bsize: 4096,
-                namemax: 60,
-                blocks: 100,
-                bfree: 50,
-                files: 64,
-                ffree: 60,
-            })),
-        ];
+        let reqs = sample_requests();
+        let node = sample_node();
+        let answers = sample_answers(node);
         let mut got: Vec<String> = reqs.iter().map(|r| hex(&r.to_message())).collect();
         for (i, result) in answers.into_iter().enumerate() {
             got.push(hex(&FsReply {
