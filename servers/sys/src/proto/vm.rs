@@ -456,9 +456,9 @@ mod tests {
         "b43:0400000000000000000009",
     ];
 
-    #[test]
-    fn user_calls_roundtrip() {
-        let calls = [
+    /// One instance of each call (round trip and golden wire bytes).
+    fn sample_user_calls() -> alloc::vec::Vec<VmCall> {
+        alloc::vec![
             VmCall::Brk {
                 id: 1,
                 addr: 0x4800_1000,
@@ -488,18 +488,12 @@ mod tests {
                 len: 20_992,
                 prot: prot::READ,
             },
-        ];
-        for c in calls {
-            let m = c.to_message();
-            assert!(VmCall::is_vm_call(&m) && !VmPmCall::is_vm_pm_call(&m));
-            assert_eq!(VmCall::from_message(&m), Ok(c));
-            assert_eq!(m.request_id(), c.id());
-        }
+        ]
     }
 
-    #[test]
-    fn pm_calls_roundtrip() {
-        let calls = [
+    /// One instance of each PM call (round trip and golden wire bytes).
+    fn sample_pm_calls() -> alloc::vec::Vec<VmPmCall> {
+        alloc::vec![
             VmPmCall::Fork {
                 id: 1,
                 parent: Endpoint::new(3, 17),
@@ -526,7 +520,23 @@ mod tests {
                 id: 4,
                 ep: Endpoint::new(0, 9),
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn user_calls_roundtrip() {
+        let calls = sample_user_calls();
+        for c in calls {
+            let m = c.to_message();
+            assert!(VmCall::is_vm_call(&m) && !VmPmCall::is_vm_pm_call(&m));
+            assert_eq!(VmCall::from_message(&m), Ok(c));
+            assert_eq!(m.request_id(), c.id());
+        }
+    }
+
+    #[test]
+    fn pm_calls_roundtrip() {
+        let calls = sample_pm_calls();
         for c in calls {
             let m = c.to_message();
             assert!(VmPmCall::is_vm_pm_call(&m) && !VmCall::is_vm_call(&m));
@@ -614,65 +624,8 @@ mod tests {
     /// `messages!`.
     #[test]
     fn golden_wire_bytes() {
-        let user = [
-            VmCall::Brk {
-                id: 1,
-                addr: 0x4800_1000,
-            },
-            VmCall::Brk { id: 2, addr: 0 },
-            VmCall::Mmap {
-                id: 3,
-                len: 1 << 20,
-                prot: prot::READ | prot::WRITE,
-            },
-            VmCall::Munmap {
-                id: 4,
-                addr: 0x6000_0000,
-                len: 8192,
-            },
-            VmCall::Mprotect {
-                id: u64::MAX,
-                addr: 0x6000_1000,
-                len: 4096,
-                prot: prot::READ,
-            },
-            VmCall::Info { id: 6 },
-            VmCall::MmapFile {
-                id: 7,
-                fd: -3,
-                offset: 0x1000,
-                len: 20_992,
-                prot: prot::READ,
-            },
-        ];
-        let pm = [
-            VmPmCall::Fork {
-                id: 1,
-                parent: Endpoint::new(3, 17),
-            },
-            VmPmCall::Exec {
-                id: 2,
-                ep: Endpoint::new(1, 20),
-                image: GrantRef {
-                    granter: Endpoint::new(1, 20),
-                    grant: GrantId(7),
-                    len: 16 << 20,
-                },
-                block: GrantRef {
-                    granter: Endpoint::new(2, 21),
-                    grant: GrantId(8),
-                    len: 123,
-                },
-            },
-            VmPmCall::Exit {
-                id: 3,
-                ep: Endpoint::new(0, 30),
-            },
-            VmPmCall::NewProc {
-                id: 4,
-                ep: Endpoint::new(0, 9),
-            },
-        ];
+        let user = sample_user_calls();
+        let pm = sample_pm_calls();
         let got: Vec<String> = user
             .iter()
             .map(|c| hex(&c.to_message()))
