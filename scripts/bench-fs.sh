@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The in-guest file-system benchmarks (servers/fsbench), release build,
+# The in-guest file-system benchmarks (tests/programs/fsbench), release build,
 # under QEMU TCG: 64 MiB write+fsync, cold read, 2,000 creates, 2,000
 # unlinks on a 4 KiB-block V3 disk made by `mfs mkfs`, each with its ratio
 # to Linux 6.1's minix driver in the same QEMU (../shared/reference/anchors.md).

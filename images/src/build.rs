@@ -113,7 +113,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("test77", "test77", "/bin/test77"),
     ("crashload", "crashload", "/bin/crashload"),
 ];
-/// Name of the RAM disk's data module (`servers/memory` maps it).
+/// Name of the RAM disk's data module (`servers/drivers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";
 /// Argument that marks a boot module as data (`abi::DATA_MODULE_ARG`).
 pub const DATA_MODULE_ARG: &str = "data";

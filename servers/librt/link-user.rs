@@ -1,9 +1,18 @@
-//! The build script of every boot program (`build = "../rt/link-user.rs"`
-//! in its Cargo.toml): links it with the shared user linker script
-//! (`servers/rt/user.ld`) when building for the OS target.
+//! The build script of every boot program (`build =
+//! "<relative path>/servers/librt/link-user.rs"` in its Cargo.toml): links it with the shared user linker script
+//! (`servers/librt/user.ld`) when building for the OS target. The script's
+//! path comes from `USER_LD` in `.cargo/config.toml` (`[env]`, relative to
+//! the workspace root), so a program links the same wherever its folder sits.
 fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let script = format!("{dir}/../rt/user.ld");
+    println!("cargo:rerun-if-env-changed=USER_LD");
+    let Ok(script) = std::env::var("USER_LD") else {
+        // Host builds (`cargo test` of a workspace member) never link with
+        // the script; an OS build without it would link at the wrong address.
+        if std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-none") {
+            panic!("USER_LD is unset: build from the workspace so .cargo/config.toml applies");
+        }
+        return;
+    };
     if std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-none") {
         println!("cargo:rustc-link-arg-bins=-T{script}");
     }

@@ -1,4 +1,4 @@
-//! QEMU: the file utilities (`servers/fileutils`: /bin/ls, cp, mv, rm,
+//! QEMU: the file utilities (`commands/fileutils`: /bin/ls, cp, mv, rm,
 //! mkdir, ln, chmod, chown, touch, dd, mknod, stat, du, df, mount, umount,
 //! sync, echo, cat) run by init from `/etc/rc` in one boot of the process
 //! system with a second, empty disk. Programs started by init have no

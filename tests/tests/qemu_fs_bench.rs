@@ -1,4 +1,4 @@
-//! QEMU: the in-guest file-system benchmark (`servers/fsbench`) runs to the
+//! QEMU: the in-guest file-system benchmark (`tests/programs/fsbench`) runs to the
 //! end on a smaller workload (8 MiB, 200 files; the full one is
 //! `scripts/bench-fs.sh`), printing every figure with its ratio to the
 //! Linux anchor and where each phase's CPU ticks went. It checks that each

@@ -1,5 +1,5 @@
 //! QEMU tests: the `sysfuzz` boot program makes thousands of system calls
-//! with random numbers and hostile arguments (see servers/sysfuzz); the
+//! with random numbers and hostile arguments (see tests/programs/sysfuzz); the
 //! kernel must answer each with a result or an errno, never panic or hang.
 //! Bugs it found: `DebugPrint` with a buffer in the last page of the
 //! address space overflowed the kernel's page arithmetic (pinned down by

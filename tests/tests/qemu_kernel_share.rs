@@ -1,6 +1,6 @@
 //! QEMU: kernel call `SharePages` (VM keeps the read-only text of exec'd
 //! programs and maps its frames into the next exec of the same program),
-//! driven by `privs share` (servers/privs/src/share.rs).
+//! driven by `privs share` (tests/programs/privs/src/share.rs).
 
 use system_tests::qemu::boot;
 

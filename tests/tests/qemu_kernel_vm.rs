@@ -385,7 +385,7 @@ fn qemu_kernel_cow_fork_pager_stop_and_registers() {
             "fault held for the other pager",
             "pager death fails the held fault",
             "release the victim",
-            // Protect (servers/privs/src/protect.rs).
+            // Protect (tests/programs/privs/src/protect.rs).
             "protect worker ready",
             "manage and page the protect worker",
             "protect arguments refused",
@@ -487,7 +487,7 @@ fn qemu_kernel_set_name_renames_and_keeps_server_names() {
     // `sh` is a plain user: never renamed after a server plain users reach
     // (pm, vfs, vm) or a critical process, never preferred by WhoIs over a
     // system process of the same name; renames show in the console
-    // prefixes and kernel messages (see servers/privs/src/names.rs).
+    // prefixes and kernel messages (see tests/programs/privs/src/names.rs).
     let Some(r) = boot(
         "pong:vfs,privs:namer setname,privs:sh plainname,privs:other other",
         "user=sh critical=rs strict",

@@ -1,4 +1,4 @@
-//! QEMU: the text and system utilities (`servers/sysutils`) in one boot
+//! QEMU: the text and system utilities (`commands/sysutils`) in one boot
 //! of the process system. init runs an `/etc/rc` that calls each utility
 //! on files the host put on the root disk (their output goes to the
 //! kernel console as `[prog] ...` lines, fd 1 being closed), makes file

@@ -1,4 +1,4 @@
-//! QEMU: the terminal driver (`servers/tty`, issue 12 item 1). Boots the
+//! QEMU: the terminal driver (`servers/drivers/tty`, issue 12 item 1). Boots the
 //! process system with the `tty` driver; `/etc/rc` runs `/bin/ttytest`,
 //! whose cases go through VFS to the pty pairs (both directions, termios,
 //! select, ^C and SIGHUP to the foreground group through PM, `/dev/tty`),

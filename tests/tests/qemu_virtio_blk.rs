@@ -1,4 +1,4 @@
-//! QEMU: the native virtio-blk driver (`servers/virtio-blk`) and the block
+//! QEMU: the native virtio-blk driver (`servers/drivers/virtio-blk`) and the block
 //! device protocol (`sys::proto::bdev`) end to end. RS starts the driver
 //! (`service up virtio-blk`, from `blkclient`), which finds the two virtio
 //! disks the host made, and `blkclient` uses them through libbdev's `Bdev`

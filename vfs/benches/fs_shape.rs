@@ -1,4 +1,4 @@
-//! The in-guest benchmark's workload (`servers/fsbench`) in the simulator,
+//! The in-guest benchmark's workload (`tests/programs/fsbench`) in the simulator,
 //! for profiling the servers' own code on the host (`perf record` on this
 //! binary): 1,000 creates + 100-byte writes in one directory, their
 //! unlinks, and a sequential write in 1 MiB calls (6 MiB: the simulated disk is small). Prints the host

@@ -2,7 +2,7 @@
 //! codes, exit codes and the user address-space layout are defined.
 //!
 //! Shared by the kernel (`kernel/`, which decodes calls with
-//! [`Syscall::try_from`]) and the user runtime (`servers/rt`, which encodes
+//! [`Syscall::try_from`]) and the user runtime (`servers/librt`, which encodes
 //! them). Decoding is hand-written `TryFrom`, so an unknown number is an error
 //! value ([`Errno::NoSys`]) and never a crash.
 //!
@@ -705,7 +705,7 @@ impl TryFrom<u64> for Syscall {
 }
 
 /// Errors returned by system calls, as `-(code)` in `rax`. The numbers are
-/// the MINIX-style codes used by `servers/sys` (`sys::errno`), so user
+/// the MINIX-style codes used by `servers/libsys` (`sys::errno`), so user
 /// space decodes kernel errors with the same table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]

@@ -9,6 +9,6 @@ rt::entry!(main);
 
 fn main(_args: &str) -> i32 {
     // DS keeps its store in preserved memory: natively in the `vault` boot
-    // server if one runs (see servers/native/README.md).
+    // server if one runs (see servers/libnative/README.md).
     native::run(sys::Sef::new(ds::Ds::new(), sys::StateStore::Preserved))
 }

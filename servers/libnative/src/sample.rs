@@ -1,5 +1,5 @@
-//! Crash hooks of the native echo sample (`servers/echo`), shared with its
-//! test client (`servers/echoclient`): an echo request whose data starts
+//! Crash hooks of the native echo sample (`tests/programs/echo`), shared with its
+//! test client (`tests/programs/echoclient`): an echo request whose data starts
 //! with one of these prefixes makes echo fail in a real way instead of
 //! answering, so QEMU tests can show how RS copes with each kind of death.
 //! (`service fi` covers the SEF-level crash, a panic.)

@@ -1,9 +1,9 @@
 //! The user runtime for programs on our microkernel (the "native" runtime).
 //!
 //! A program is a `#![no_std] #![no_main]` binary for `x86_64-unknown-none`
-//! that depends on this crate, links with `user.ld` (via a two-line
-//! `build.rs`, see `servers/hello`) and names its main function with
-//! [`entry!`]:
+//! that depends on this crate, links with `user.ld` (via the shared build
+//! script `servers/librt/link-user.rs`, see `tests/programs/hello`) and
+//! names its main function with [`entry!`]:
 //!
 //! ```ignore
 //! rt::entry!(main);

@@ -109,7 +109,7 @@ pub const SERVICES: &[ServiceSpec] = &[
     // VFS, which finds them in DS at its init. RS starts these only when
     // their images are in the boot image (see `rs-native`).
     ServiceSpec {
-        // The virtio-blk block driver (`servers/virtio-blk`): takes the PCI
+        // The virtio-blk block driver (`servers/drivers/virtio-blk`): takes the PCI
         // configuration ports, its devices' ports and IRQ lines and DMA
         // memory itself (the hardware calls).
         label: "virtio-blk",
@@ -124,7 +124,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
-        // The memory driver (`servers/memory`): the RAM disk from a boot
+        // The memory driver (`servers/drivers/memory`): the RAM disk from a boot
         // data module, /dev/null and /dev/zero.
         label: "memory",
         program: "memory",
@@ -138,7 +138,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
-        // The terminal driver (`servers/tty`): the COM1 console (its ports
+        // The terminal driver (`servers/drivers/tty`): the COM1 console (its ports
         // and IRQ 4) and the pseudo-terminal pairs. Stateful: termios,
         // foreground group, window size and unread input of every line
         // survive a restart (SEF state in DS). Before VFS, which looks it

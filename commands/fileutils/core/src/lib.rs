@@ -1,4 +1,4 @@
-//! The pure parts of the file utilities (`servers/fileutils`): everything
+//! The pure parts of the file utilities (`commands/fileutils`): everything
 //! a utility computes without calling a server, so it is tested on the
 //! host. See the README for the modules.
 #![cfg_attr(not(test), no_std)]

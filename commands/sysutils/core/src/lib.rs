@@ -1,4 +1,4 @@
-//! The pure parts of the text and system utilities (`servers/sysutils`),
+//! The pure parts of the text and system utilities (`commands/sysutils`),
 //! tested on the host:
 //!
 //! - [`cksum`]: the POSIX `cksum` CRC.
