@@ -54,6 +54,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::blockio::BlockAccess;
+use crate::dirindex::{
+    self, DirIndex, DirIndexLimits, DirIndexStats, DirIndexes, Fingerprint, Slot,
+};
 use crate::errno::{Errno, Result};
 use crate::format::{
     self, DiskInode, Geometry, NR_DZONES, ROOT_INO, SUPER_OFFSET, SuperBlock, SuperError, Version,
@@ -250,6 +253,8 @@ pub struct FileSystem<B: BlockAccess> {
     /// Directory blocks allocated for a direct slot -> the device's write
     /// epoch then (see `dir_put`).
     fresh_dir: BTreeMap<u32, u64>,
+    /// Name indexes of large directories (see `crate::dirindex`).
+    dindex: DirIndexes,
 }
 
 impl<B: BlockAccess> core::fmt::Debug for FileSystem<B> {
@@ -334,6 +339,7 @@ impl<B: BlockAccess> FileSystem<B> {
             pending_free: Vec::new(),
             recent_free: BTreeMap::new(),
             fresh_dir: BTreeMap::new(),
+            dindex: DirIndexes::default(),
         };
         let root = fs.load(ROOT_INO).map_err(|_| MountError::BadRoot)?;
         if !root.is_dir() {
@@ -681,6 +687,7 @@ impl<B: BlockAccess> FileSystem<B> {
     }
 
     fn free_inode_now(&mut self, ino: u32) -> Result<()> {
+        self.dindex.forget(ino);
         let mut inode = self.load_raw(ino)?;
         let holder = self.inode_block(ino);
         if inode.has_data_zones()
@@ -710,6 +717,9 @@ impl<B: BlockAccess> FileSystem<B> {
         let bit = self.alloc_bit(true, self.isearch)?;
         let ino = u32::try_from(bit).map_err(|_| Errno::EIO)?;
         self.isearch = bit;
+        // A directory of that number was freed: its index is gone already,
+        // but a reused number must never meet an old index.
+        self.dindex.forget(ino);
         let inode = DiskInode {
             mode: mode_bits,
             nlinks: 0,
@@ -1552,9 +1562,19 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok(None)
     }
 
-    /// Finds `name` in directory inode `dir`: (position, inode) if present,
-    /// and the first free slot seen.
-    fn dir_find(&mut self, dir: &DiskInode, name: &[u8]) -> Result<DirFind> {
+    /// Finds `name` in directory `dir_ino` (inode `dir`): (position, inode)
+    /// if present, and the first free slot before it. Large directories
+    /// answer from their name index (`crate::dirindex`), with the same
+    /// result as the scan.
+    fn dir_find(&mut self, dir_ino: u32, dir: &DiskInode, name: &[u8]) -> Result<DirFind> {
+        if let Some(r) = self.indexed_find(dir_ino, dir, name) {
+            return Ok(r);
+        }
+        self.linear_find(dir, name)
+    }
+
+    /// The scan: every slot up to the name.
+    fn linear_find(&mut self, dir: &DiskInode, name: &[u8]) -> Result<DirFind> {
         let mut free = None;
         let mut found = None;
         let g = self.g;
@@ -1580,6 +1600,152 @@ impl<B: BlockAccess> FileSystem<B> {
         Ok((found, free))
     }
 
+    /// [`FileSystem::dir_find`] through the index of `dir_ino`, built
+    /// first if the directory is large enough. `None`: the scan must answer
+    /// (no index, or the disk disagreed with it; the attempt then left no
+    /// trace: the inconsistency state is as it was, so errors and their
+    /// effects are exactly the scan's).
+    fn indexed_find(&mut self, dir_ino: u32, dir: &DiskInode, name: &[u8]) -> Option<DirFind> {
+        if name.is_empty() || name.contains(&0) {
+            return None;
+        }
+        let fp = Fingerprint::of(dir);
+        let es = u64::from(self.g.dirent_size);
+        let saved = (self.inconsistency, self.read_only);
+        if self.dindex.get(dir_ino, &fp).is_none() {
+            if !self.dindex.wants(dir_ino, u64::from(dir.size) / es, &fp) {
+                return None;
+            }
+            match self.build_index(dir) {
+                Ok(ix) => self.dindex.insert(dir_ino, ix, fp),
+                Err(_) => {
+                    (self.inconsistency, self.read_only) = saved;
+                    self.dindex.build_failed(dir_ino, fp);
+                    return None;
+                }
+            }
+        }
+        let r = self.indexed_find_in(dir_ino, dir, name, &fp);
+        if r.is_none() {
+            (self.inconsistency, self.read_only) = saved;
+            self.dindex.contradicted(dir_ino);
+        } else {
+            self.dindex.stats.indexed_finds += 1;
+        }
+        r
+    }
+
+    /// The search itself, every answer checked on disk; `None` when the
+    /// disk disagrees or cannot be read.
+    fn indexed_find_in(
+        &mut self,
+        dir_ino: u32,
+        dir: &DiskInode,
+        name: &[u8],
+        fp: &Fingerprint,
+    ) -> Option<DirFind> {
+        let es = u64::from(self.g.dirent_size);
+        let h = dirindex::name_hash(name);
+        let (cands, first_free): (Vec<u32>, Option<u32>) = {
+            let ix = self.dindex.get(dir_ino, fp)?;
+            (ix.candidates(h).collect(), ix.first_free())
+        };
+        let mut found = None;
+        for slot in cands {
+            let pos = u64::from(slot) * es;
+            let (ino, is, hh) = self.read_slot(dir, pos, name).ok()?;
+            if ino == 0 || hh != h {
+                return None;
+            }
+            if is {
+                found = Some((pos, ino));
+                break;
+            }
+        }
+        if let Some((_, ino)) = found
+            && !self.g.is_valid_ino(ino)
+        {
+            // The scan says EIO.
+            return None;
+        }
+        let mut free = None;
+        if let Some(slot) = first_free {
+            let pos = u64::from(slot) * es;
+            if found.is_none_or(|(p, _)| pos < p) {
+                if pos >= u64::from(dir.size) || self.read_slot(dir, pos, name).ok()?.0 != 0 {
+                    return None;
+                }
+                free = Some(pos);
+            }
+        }
+        Some((found, free))
+    }
+
+    /// The entry slot at `pos` of `dir`: its inode number, whether it is
+    /// named `name`, and the hash of its name.
+    fn read_slot(&mut self, dir: &DiskInode, pos: u64, name: &[u8]) -> Result<(u32, bool, u32)> {
+        let g = self.g;
+        let bs = u64::from(g.block_size);
+        let es = g.dirent_size as usize;
+        let z = self.dir_block(dir, pos)?;
+        let o = (pos % bs) as usize;
+        self.io.read(z, |d| {
+            let e = &d[o..o + es];
+            (
+                format::dirent_ino(&g, e),
+                format::dirent_name_is(&g, e, name),
+                dirindex::name_hash(format::dirent_name(&g, e)),
+            )
+        })
+    }
+
+    /// Scans a whole directory into a new index.
+    fn build_index(&mut self, dir: &DiskInode) -> Result<DirIndex> {
+        let g = self.g;
+        let es = u64::from(g.dirent_size);
+        let mut ix = DirIndex::new();
+        self.dir_scan(dir, 0, |pos, e| {
+            let slot = (pos / es) as u32;
+            if format::dirent_ino(&g, e) == 0 {
+                ix.add_scanned(slot, Slot::Free);
+            } else {
+                ix.add_scanned(
+                    slot,
+                    Slot::Used(dirindex::name_hash(format::dirent_name(&g, e))),
+                );
+            }
+            false
+        })?;
+        Ok(ix)
+    }
+
+    /// What slot bytes `e` hold, for the index.
+    fn slot_state(g: &Geometry, e: &[u8]) -> Slot {
+        if format::dirent_ino(g, e) == 0 {
+            Slot::Free
+        } else {
+            Slot::Used(dirindex::name_hash(format::dirent_name(g, e)))
+        }
+    }
+
+    /// Bounds on the directory name indexes (default
+    /// [`DirIndexLimits::default`]; [`DirIndexLimits::OFF`] turns them
+    /// off). Drops every index.
+    pub fn set_dir_index_limits(&mut self, limits: DirIndexLimits) {
+        self.dindex.set_limits(limits);
+    }
+
+    /// The directory name indexes' counters.
+    pub fn dir_index_stats(&self) -> DirIndexStats {
+        self.dindex.stats()
+    }
+
+    /// Drops every directory name index (they are rebuilt from disk on
+    /// use): for callers that changed directory blocks behind the core.
+    pub fn forget_dir_indexes(&mut self) {
+        self.dindex.clear();
+    }
+
     /// Writes entry (`ino`, `name`) at byte `pos` of directory `dir`.
     fn dir_put(
         &mut self,
@@ -1590,13 +1756,47 @@ impl<B: BlockAccess> FileSystem<B> {
         name: &[u8],
         before: &[u32],
     ) -> Result<u32> {
+        let fp = Fingerprint::of(dir);
+        match self.dir_put_inner(dir_ino, dir, pos, ino, name, before) {
+            Ok((z, old)) => {
+                let es = u64::from(self.g.dirent_size);
+                let new = if ino == 0 {
+                    Slot::Free
+                } else {
+                    Slot::Used(dirindex::name_hash(name))
+                };
+                let change = [((pos / es) as u32, old, new)];
+                self.dindex
+                    .changed(dir_ino, &fp, Fingerprint::of(dir), &change);
+                Ok(z)
+            }
+            Err(e) => {
+                self.dindex.forget(dir_ino);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`FileSystem::dir_put`] without the index: also returns what the
+    /// slot held.
+    fn dir_put_inner(
+        &mut self,
+        dir_ino: u32,
+        dir: &mut DiskInode,
+        pos: u64,
+        ino: u32,
+        name: &[u8],
+        before: &[u32],
+    ) -> Result<(u32, Slot)> {
+        let g = self.g;
         let mut e = vec![0u8; self.g.dirent_size as usize];
         format::dirent_write(&self.g, &mut e, ino, name);
         let bs = u64::from(self.g.block_size);
         let o = (pos % bs) as usize;
         let mut grown = None;
         let mut new_direct = false;
-        let z = if pos < u64::from(dir.size) {
+        let appended = pos >= u64::from(dir.size);
+        let z = if !appended {
             let z = self.bmap(dir, pos / bs)?;
             if z == 0 {
                 return Err(Errno::EIO);
@@ -1639,8 +1839,15 @@ impl<B: BlockAccess> FileSystem<B> {
                 self.dep(b, z)?;
             }
         }
-        self.io
-            .modify(z, |d| d[o..o + e.len()].copy_from_slice(&e))?;
+        let old = self.io.modify(z, |d| {
+            let old = if appended {
+                Slot::Absent
+            } else {
+                Self::slot_state(&g, &d[o..o + e.len()])
+            };
+            d[o..o + e.len()].copy_from_slice(&e);
+            old
+        })?;
         if let Some(holder) = grown {
             // A new block: the entry is in before the block that maps it
             // (a write-back since the allocation may have taken the edge).
@@ -1648,7 +1855,7 @@ impl<B: BlockAccess> FileSystem<B> {
             // the old size it is invisible, and a larger size shows it empty.
             self.dep(z, holder)?;
         }
-        Ok(z)
+        Ok((z, old))
     }
 
     /// The block holding the entry slot at `pos` of `dir` (which exists).
@@ -1663,23 +1870,45 @@ impl<B: BlockAccess> FileSystem<B> {
 
     /// Changes the inode number of the entry at `pos` (name kept), after
     /// the blocks `before`. Returns the directory block changed.
-    fn dir_set_ino(&mut self, dir: &DiskInode, pos: u64, ino: u32, before: &[u32]) -> Result<u32> {
+    fn dir_set_ino(
+        &mut self,
+        dir_ino: u32,
+        dir: &DiskInode,
+        pos: u64,
+        ino: u32,
+        before: &[u32],
+    ) -> Result<u32> {
         let g = self.g;
         let bs = u64::from(g.block_size);
-        let z = self.dir_block(dir, pos)?;
-        for &b in before {
-            self.dep(b, z)?;
-        }
-        let o = (pos % bs) as usize;
-        let isz = g.dirent_ino_size as usize;
-        self.io.modify(z, |d| {
-            if isz == 4 {
-                d[o..o + 4].copy_from_slice(&ino.to_le_bytes());
-            } else {
-                d[o..o + 2].copy_from_slice(&(ino as u16).to_le_bytes());
+        let es = g.dirent_size as usize;
+        let r = self.dir_block(dir, pos).and_then(|z| {
+            for &b in before {
+                self.dep(b, z)?;
             }
-        })?;
-        Ok(z)
+            let o = (pos % bs) as usize;
+            let isz = g.dirent_ino_size as usize;
+            self.io.modify(z, |d| {
+                let old = Self::slot_state(&g, &d[o..o + es]);
+                if isz == 4 {
+                    d[o..o + 4].copy_from_slice(&ino.to_le_bytes());
+                } else {
+                    d[o..o + 2].copy_from_slice(&(ino as u16).to_le_bytes());
+                }
+                (z, old, Self::slot_state(&g, &d[o..o + es]))
+            })
+        });
+        match r {
+            Ok((z, old, new)) => {
+                let fp = Fingerprint::of(dir);
+                let change = [((pos / es as u64) as u32, old, new)];
+                self.dindex.changed(dir_ino, &fp, fp, &change);
+                Ok(z)
+            }
+            Err(e) => {
+                self.dindex.forget(dir_ino);
+                Err(e)
+            }
+        }
     }
 
     /// Adds `name` -> `ino` to directory `dir_ino` (EEXIST if present),
@@ -1694,7 +1923,7 @@ impl<B: BlockAccess> FileSystem<B> {
         before: &[u32],
         now: u32,
     ) -> Result<u32> {
-        let (found, free) = self.dir_find(dir, name)?;
+        let (found, free) = self.dir_find(dir_ino, dir, name)?;
         if found.is_some() {
             return Err(Errno::EEXIST);
         }
@@ -1731,7 +1960,7 @@ impl<B: BlockAccess> FileSystem<B> {
         if name.len() > self.g.name_len as usize {
             return Err(Errno::ENAMETOOLONG);
         }
-        match self.dir_find(&d, name)?.0 {
+        match self.dir_find(dir, &d, name)?.0 {
             Some((_, ino)) => Ok(ino),
             None => Err(Errno::ENOENT),
         }
@@ -1845,6 +2074,7 @@ impl<B: BlockAccess> FileSystem<B> {
 
     /// Undo of an inode allocation after a later step failed.
     fn abandon_inode(&mut self, ino: u32, inode: &mut DiskInode) {
+        self.dindex.forget(ino);
         if inode.has_data_zones() {
             let holder = self.inode_block(ino);
             let _ = self.free_from(inode, 0, holder);
@@ -2072,13 +2302,13 @@ impl<B: BlockAccess> FileSystem<B> {
         self.check_rw()?;
         self.check_name(name)?;
         let mut dir = self.load_dir(dir_ino)?;
-        let (pos, ino) = self.dir_find(&dir, name)?.0.ok_or(Errno::ENOENT)?;
+        let (pos, ino) = self.dir_find(dir_ino, &dir, name)?.0.ok_or(Errno::ENOENT)?;
         let mut inode = self.load(ino)?;
         if inode.is_dir() {
             return Err(Errno::EISDIR);
         }
         self.check_last_link(ino, &inode, 1)?;
-        let blk = self.dir_set_ino(&dir, pos, 0, &[])?;
+        let blk = self.dir_set_ino(dir_ino, &dir, pos, 0, &[])?;
         dir.mtime = now;
         dir.ctime = now;
         self.store(dir_ino, &dir)?;
@@ -2096,7 +2326,7 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         self.check_name(name)?;
         let mut dir = self.load_dir(dir_ino)?;
-        let (pos, ino) = self.dir_find(&dir, name)?.0.ok_or(Errno::ENOENT)?;
+        let (pos, ino) = self.dir_find(dir_ino, &dir, name)?.0.ok_or(Errno::ENOENT)?;
         let mut inode = self.load(ino)?;
         if !inode.is_dir() {
             return Err(Errno::ENOTDIR);
@@ -2112,7 +2342,7 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         // A directory's links are its entry and its "."; both go.
         self.check_last_link(ino, &inode, inode.nlinks)?;
-        let blk = self.dir_set_ino(&dir, pos, 0, &[])?;
+        let blk = self.dir_set_ino(dir_ino, &dir, pos, 0, &[])?;
         dir.nlinks = dir.nlinks.saturating_sub(1);
         dir.mtime = now;
         dir.ctime = now;
@@ -2163,7 +2393,10 @@ impl<B: BlockAccess> FileSystem<B> {
         }
         let odir = self.load_dir(old_dir)?;
         let ndir = self.load_dir(new_dir)?;
-        let (opos, ino) = self.dir_find(&odir, old_name)?.0.ok_or(Errno::ENOENT)?;
+        let (opos, ino) = self
+            .dir_find(old_dir, &odir, old_name)?
+            .0
+            .ok_or(Errno::ENOENT)?;
         let inode = self.load(ino)?;
         let is_dir = inode.is_dir();
         if is_dir && self.mountpoints.contains(&ino) {
@@ -2175,7 +2408,7 @@ impl<B: BlockAccess> FileSystem<B> {
         if is_dir && old_dir != new_dir && self.is_under(new_dir, ino)? {
             return Err(Errno::EINVAL);
         }
-        let (target, nfree) = self.dir_find(&ndir, new_name)?;
+        let (target, nfree) = self.dir_find(new_dir, &ndir, new_name)?;
         if let Some((_, tino)) = target {
             if tino == ino {
                 // Two names of one inode: POSIX says do nothing.
@@ -2219,10 +2452,34 @@ impl<B: BlockAccess> FileSystem<B> {
             let (o_new, o_old) = ((new_pos % bs) as usize, (opos % bs) as usize);
             let mut e = vec![0u8; es];
             format::dirent_write(&g, &mut e, ino, new_name);
-            self.io.modify(blk, |d| {
+            let r = self.io.modify(blk, |d| {
+                let was = (
+                    Self::slot_state(&g, &d[o_new..o_new + es]),
+                    Self::slot_state(&g, &d[o_old..o_old + es]),
+                );
                 d[o_new..o_new + es].copy_from_slice(&e);
                 d[o_old..o_old + isz].fill(0);
-            })?;
+                was
+            });
+            let fp = Fingerprint::of(&odir);
+            match r {
+                Ok((was_new, was_old)) => {
+                    let es64 = es as u64;
+                    let changes = [
+                        (
+                            (new_pos / es64) as u32,
+                            was_new,
+                            Slot::Used(dirindex::name_hash(new_name)),
+                        ),
+                        ((opos / es64) as u32, was_old, Slot::Free),
+                    ];
+                    self.dindex.changed(old_dir, &fp, fp, &changes);
+                }
+                Err(e) => {
+                    self.dindex.forget(old_dir);
+                    return Err(e);
+                }
+            }
             let mut dir = self.load_dir(new_dir)?;
             dir.mtime = now;
             dir.ctime = now;
@@ -2259,7 +2516,7 @@ impl<B: BlockAccess> FileSystem<B> {
             let mut dir = self.load_dir(new_dir)?;
             let names = self.name_deps(ino);
             let new_blk = match target {
-                Some((tpos, _)) => self.dir_set_ino(&dir, tpos, ino, &names)?,
+                Some((tpos, _)) => self.dir_set_ino(new_dir, &dir, tpos, ino, &names)?,
                 None => self.dir_put(new_dir, &mut dir, new_pos, ino, new_name, &names)?,
             };
             dir.mtime = now;
@@ -2270,7 +2527,7 @@ impl<B: BlockAccess> FileSystem<B> {
                 self.drop_link(tino, &mut t, new_blk, now)?;
             }
             let mut odir = self.load_dir(old_dir)?;
-            let old_blk = self.dir_set_ino(&odir, opos, 0, &[new_blk])?;
+            let old_blk = self.dir_set_ino(old_dir, &odir, opos, 0, &[new_blk])?;
             odir.mtime = now;
             odir.ctime = now;
             self.store(old_dir, &odir)?;
@@ -2310,7 +2567,7 @@ impl<B: BlockAccess> FileSystem<B> {
             d.nlinks += 1;
             self.store(new_dir, &d)?;
         }
-        let old_blk = self.dir_set_ino(odir, opos, 0, &[])?;
+        let old_blk = self.dir_set_ino(old_dir, odir, opos, 0, &[])?;
         let mut d = self.load_dir(old_dir)?;
         d.mtime = now;
         d.ctime = now;
@@ -2330,11 +2587,11 @@ impl<B: BlockAccess> FileSystem<B> {
                 }
             })?;
             let pos = dotdot.ok_or(Errno::EIO)?;
-            before.push(self.dir_set_ino(&moved, pos, new_dir, &[old_blk])?);
+            before.push(self.dir_set_ino(ino, &moved, pos, new_dir, &[old_blk])?);
         }
         let mut ndir = self.load_dir(new_dir)?;
         let new_blk = match target {
-            Some((tpos, _)) => self.dir_set_ino(&ndir, tpos, ino, &before)?,
+            Some((tpos, _)) => self.dir_set_ino(new_dir, &ndir, tpos, ino, &before)?,
             None => self.dir_put(new_dir, &mut ndir, new_pos, ino, new_name, &before)?,
         };
         ndir.mtime = now;

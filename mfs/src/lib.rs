@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod blockio;
 pub mod cache;
+pub mod dirindex;
 pub mod errno;
 pub mod format;
 pub mod fs;
@@ -29,6 +30,7 @@ mod testutil;
 
 pub use blockio::{BlockAccess, MemBlocks};
 pub use cache::CachedDevice;
+pub use dirindex::{DirIndexLimits, DirIndexStats};
 pub use errno::Errno;
 pub use fs::{
     DirEntry, FileSystem, MountError, MountOptions, MountWarning, Stat, StatVfs, Walk, WalkFlags,

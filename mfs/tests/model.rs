@@ -3,13 +3,15 @@
 //! every result (errno included), on the whole tree (names, types, contents,
 //! symlink targets, modes, link counts, hard-link identity) after every
 //! remount and at the end; the final image then checks clean with our fsck.
-//! Run for V1 (14-char names), V2 (30), V3 with 1 KiB and with 4 KiB blocks.
+//! Run for V1 (14-char names), V2 (30), V3 with 1 KiB and with 4 KiB blocks,
+//! each with the directory name index as by default (small directories
+//! scanned) and with every directory indexed in room for two.
 
 use std::collections::BTreeMap;
 
 use mfs::format::{ROOT_INO, Version, mode};
 use mfs::mkfs::{MkfsOptions, mkfs_to_vec};
-use mfs::{Errno, FileSystem, MemBlocks};
+use mfs::{DirIndexLimits, Errno, FileSystem, MemBlocks};
 use proptest::prelude::*;
 
 type Id = usize;
@@ -193,6 +195,7 @@ struct Harness {
     ino: BTreeMap<Id, u32>,
     names: Vec<Vec<u8>>,
     now: u32,
+    limits: DirIndexLimits,
 }
 
 impl Harness {
@@ -378,7 +381,9 @@ impl Harness {
             }
             Op::Remount => {
                 let io = self.fs.take().expect("mounted").unmount().expect("unmount");
-                self.fs = Some(FileSystem::mount_rw(io).expect("remount"));
+                let mut fs = FileSystem::mount_rw(io).expect("remount");
+                fs.set_dir_index_limits(self.limits);
+                self.fs = Some(fs);
                 assert!(self.fs().warning().is_none());
                 self.compare();
             }
@@ -474,19 +479,40 @@ impl Harness {
     }
 }
 
+/// Every directory indexed, at most two at a time.
+const INDEX_ALL: DirIndexLimits = DirIndexLimits {
+    min_slots: 0,
+    max_slots: 1 << 16,
+    max_dirs: 2,
+};
+
 fn run(version: Version, name_len: usize, block_size: u32, ops: &[Op]) {
+    for limits in [DirIndexLimits::default(), INDEX_ALL] {
+        run_with(version, name_len, block_size, ops, limits);
+    }
+}
+
+fn run_with(
+    version: Version,
+    name_len: usize,
+    block_size: u32,
+    ops: &[Op],
+    limits: DirIndexLimits,
+) {
     let mut opts = MkfsOptions::for_version(version, 4096);
     opts.name_len = name_len;
     opts.block_size = block_size;
     opts.inodes = Some(512);
     let image = mkfs_to_vec(&opts).expect("mkfs");
-    let fs = FileSystem::mount_rw(MemBlocks::new(image)).expect("mount");
+    let mut fs = FileSystem::mount_rw(MemBlocks::new(image)).expect("mount");
+    fs.set_dir_index_limits(limits);
     let mut h = Harness {
         fs: Some(fs),
         model: Model::new(),
         ino: BTreeMap::new(),
         names: names(name_len),
         now: 1000,
+        limits,
     };
     for op in ops {
         h.apply(op);
