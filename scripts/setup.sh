@@ -61,3 +61,28 @@ ensure_tools() {
     # mkfs.minix and fsck.minix live in /sbin, which is not on every user's PATH.
     export PATH="$PATH:/usr/sbin:/sbin"
 }
+
+# fsx, the Rust port (https://github.com/asomers/fsx-rs), for the FUSE
+# mount's fsx runs (scripts/fsx-fuse.sh, tests/tests/fuse_mfs_mount.rs):
+# built once with `cargo install --locked` into a per-user cache that the
+# test looks in too. Sets FSX to the binary. $FSX set by the caller wins.
+FSX_VERSION=0.3.2
+fsx_cache_root() {
+    echo "${XDG_CACHE_HOME:-$HOME/.cache}/mfs-tools/fsx-$FSX_VERSION"
+}
+ensure_fsx() {
+    if [ -n "${FSX:-}" ]; then
+        [ -x "$FSX" ] || die "FSX=$FSX is not an executable"
+        return 0
+    fi
+    local root
+    root=$(fsx_cache_root)
+    if [ ! -x "$root/bin/fsx" ]; then
+        echo "setup: installing fsx $FSX_VERSION into $root (cargo install --locked)" >&2
+        cargo install --quiet --locked --version "$FSX_VERSION" --root "$root" fsx >&2 \
+            || die "could not install fsx $FSX_VERSION with cargo install (network?)"
+    fi
+    FSX=$root/bin/fsx
+    export FSX
+}
+

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 ensure_tools
+# fsx for fuse_mfs_fsx_short_run, into the cache the test looks in (the
+# test installs it itself when this fails, and under CI fails without it).
+(ensure_fsx) || echo "setup: fsx not installed now; fuse_mfs_fsx_short_run tries again" >&2
 
 step() { echo "==> $*" >&2; }
 

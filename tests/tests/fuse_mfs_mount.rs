@@ -846,37 +846,92 @@ fn fuse_mfs_killed_mid_workload() {
     );
 }
 
-/// A short run of fsx (the Rust port: `cargo install fsx`) on the mount,
-/// when it is installed (or named by $FSX); the long run (100,000
-/// operations) is `fsx -N 100000` by hand. Without fsx this test only
-/// notes that it did not run: fsx is not a FUSE capability, and
-/// fuse_mfs_random_operations_match_a_model covers the same ground.
+/// The fsx version the tests and scripts/fsx-fuse.sh use.
+const FSX_VERSION: &str = "0.3.2";
+
+/// fsx, the Rust port: $FSX if set, else the per-user cache that
+/// scripts/setup.sh's ensure_fsx fills
+/// (`${XDG_CACHE_HOME:-~/.cache}/mfs-tools/fsx-VERSION/bin/fsx`), installed
+/// there with `cargo install --locked` when missing. `None` (after a note)
+/// only outside CI when the install fails; under CI=true that panics.
+fn fsx_or_install() -> Option<PathBuf> {
+    if let Some(f) = std::env::var_os("FSX") {
+        let f = PathBuf::from(f);
+        assert!(f.is_file(), "FSX={} does not exist", f.display());
+        return Some(f);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .expect("neither XDG_CACHE_HOME nor HOME is set");
+    let root = cache.join("mfs-tools").join(format!("fsx-{FSX_VERSION}"));
+    let bin = root.join("bin").join("fsx");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    eprintln!(
+        "note: installing fsx {FSX_VERSION} into {} (cargo install --locked)",
+        root.display()
+    );
+    let o = Command::new(env!("CARGO"))
+        .args([
+            "install",
+            "--quiet",
+            "--locked",
+            "--version",
+            FSX_VERSION,
+            "--root",
+        ])
+        .arg(&root)
+        .arg("fsx")
+        .output();
+    let why = match o {
+        Ok(o) if o.status.success() && bin.is_file() => return Some(bin),
+        Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    if in_ci() {
+        panic!("CI is set but fsx {FSX_VERSION} could not be installed: {why}");
+    }
+    eprintln!("note: fsx could not be installed ({why}); skipping the fsx run");
+    None
+}
+
+/// A short run of fsx (the Rust port, 3,000 operations) on the mount with
+/// scripts/fsx-mfs.toml (every fsx operation a FUSE mount of MFS supports:
+/// pread/pwrite, mmap reads and writes, truncate, close/reopen,
+/// msync(MS_INVALIDATE), fsync, fdatasync, sendfile, posix_fadvise,
+/// copy_file_range, posix_fallocate; a 1 MiB file, so double-indirect
+/// blocks on 1 KiB blocks), then mfs fsck and fsck.minix -f clean. The
+/// long run (100,000 operations per format) is scripts/fsx-fuse.sh.
 #[test]
 fn fuse_mfs_fsx_short_run() {
     if !fuse_or_skip() {
         return;
     }
-    let fsx = std::env::var_os("FSX").map_or_else(|| PathBuf::from("fsx"), PathBuf::from);
-    if Command::new(&fsx).arg("-V").output().is_err() {
-        eprintln!("note: fsx not installed (cargo install fsx); skipping the fsx run");
+    let Some(fsx) = fsx_or_install() else {
         return;
-    }
+    };
+    let conf = images::build::workspace_root().join("scripts/fsx-mfs.toml");
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("fsx.img");
     mkfs(&img, &["--size", "64M", "--block-size", "1024"]);
     let m = Mount::start(&img, &t.path().join("mnt"), &[]);
     let o = Command::new(&fsx)
-        .args(["-N", "3000", "-S", "11", "-P"])
+        .args(["-N", "3000", "-S", "11", "-f"])
+        .arg(&conf)
+        .arg("-P")
         .arg(t.path())
         .arg(m.dir.join("fsx.dat"))
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "fsx failed: {}{}",
+    let out = format!(
+        "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    assert!(o.status.success(), "fsx failed: {out}");
+    assert!(out.contains("All operations completed A-OK!"), "{out}");
     m.unmount();
     assert_clean(&img);
 }
