@@ -435,10 +435,31 @@ pub fn is_request(mtype: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::wire::hex;
+    use alloc::vec::Vec;
 
-    #[test]
-    fn roundtrips() {
-        let reqs = [
+    const GOLDEN: &[&str] = &[
+        "400:0100000000000000612e620000000000000000000000000000000000000000000000000000000000100000100000000007",
+        "400:02000000000000006563686f000000000000000000000000000000000000000000000000000000000001000000000000050001",
+        "400:0300000000000000730000000000000000000000000000000000000000000000000000000000000040000400000000000400000064",
+        "400:0300000000000000730000000000000000000000000000000000000000000000000000000000000020000000000000000100000003",
+        "401:0400000000000000730000000000000000000000000000000000000000000000000000000000000040000000010000000200000040",
+        "401:0500000000000000730000000000000000000000000000000000000000000000000000000000000010",
+        "402:060000000000000073000000000000000000000000000000000000000000000000000000000000000001",
+        "403:07000000000000006472762e2a00000000000000000000000000000000000000000000000000000000000020",
+        "404:08",
+        "405:090000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000090009",
+        "400:0a000000000000006b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b10000a0000000000ffffffff",
+        "480:01",
+        "480:02000000000000006b00000000000000000000000000000000000000000000000000000000000000000101004d",
+        "480:03000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000fdffffff",
+        "480:040000000000000000000000000000000000000000000000000000000000000000000000000000002000000000000000e803",
+    ];
+
+    /// One instance of each request shape: the round trip and the golden
+    /// wire bytes use the same list.
+    fn sample_requests() -> Vec<DsRequest> {
+        alloc::vec![
             DsRequest::Publish {
                 id: 1,
                 key: "a.b".into(),
@@ -497,13 +518,18 @@ mod tests {
                 id: 9,
                 endpoint: Endpoint::new(9, 9),
             },
-        ];
-        for r in reqs {
-            let m = r.to_message().unwrap();
-            assert!(is_request(m.mtype()));
-            assert_eq!(DsRequest::try_from(&m).unwrap(), r);
-        }
-        let reps = [
+            DsRequest::Publish {
+                id: 10,
+                key: "k".repeat(KEY_LEN),
+                value: PubValue::U32(u32::MAX),
+                flags: DsFlags::PRIV_RETRIEVE.with(DsFlags::PRIV_SUBSCRIBE),
+            },
+        ]
+    }
+
+    /// One reply of each shape (round trip and golden bytes).
+    fn sample_replies() -> Vec<DsReply> {
+        alloc::vec![
             DsReply {
                 id: 1,
                 result: Ok(DsAnswer::default()),
@@ -522,20 +548,106 @@ mod tests {
                 id: 3,
                 result: Err(Errno::ESRCH),
             },
-        ];
-        for r in reps {
-            assert_eq!(DsReply::try_from(&r.to_message()).unwrap(), r);
+            DsReply {
+                id: 4,
+                result: Ok(DsAnswer {
+                    key: String::new(),
+                    ty: Some(DsType::Str),
+                    value: 0,
+                    len: 1000,
+                    deleted: false,
+                }),
+            },
+        ]
+    }
+
+    #[test]
+    fn requests_roundtrip() {
+        for r in sample_requests() {
+            let m = r.to_message().unwrap();
+            assert!(is_request(m.mtype()));
+            assert_eq!(DsRequest::try_from(&m).unwrap(), r);
         }
         let long = "k".repeat(KEY_LEN + 1);
         assert!(DsRequest::Check { id: 0 }.to_message().is_ok());
-        assert!(
+        assert_eq!(
             DsRequest::Delete {
                 id: 0,
                 key: long,
                 ty: DsType::U32
             }
-            .to_message()
-            .is_err()
+            .to_message(),
+            Err(Errno::ENAMETOOLONG)
         );
+        assert_eq!(
+            DsRequest::Delete {
+                id: 0,
+                key: String::new(),
+                ty: DsType::U32
+            }
+            .to_message(),
+            Err(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn replies_roundtrip() {
+        for r in sample_replies() {
+            let m = r.to_message();
+            assert!(!is_request(m.mtype()));
+            assert_eq!(m.request_id(), r.id);
+            assert_eq!(DsReply::try_from(&m).unwrap(), r);
+        }
+    }
+
+    /// Malformed messages decode to errors: an unknown type, a bad value
+    /// type, a key that is not UTF-8 or is empty, a forged status.
+    #[test]
+    fn malformed_messages_are_errors() {
+        assert_eq!(
+            DsRequest::try_from(&Message::new(0x4ff)),
+            Err(Errno::ENOSYS)
+        );
+        assert_eq!(
+            DsReply::try_from(&Message::new(PUBLISH)),
+            Err(Errno::EBADCALL)
+        );
+        let publish = sample_requests()[0].to_message().unwrap();
+        // The value type (payload bytes 40..42) is not a DsType bit.
+        let mut m = publish;
+        m.payload_mut()[40] = 0x33;
+        assert_eq!(DsRequest::try_from(&m), Err(Errno::EINVAL));
+        // A key that is not UTF-8.
+        let mut m = publish;
+        m.payload_mut()[8] = 0xff;
+        assert_eq!(DsRequest::try_from(&m), Err(Errno::EINVAL));
+        // An empty key.
+        let mut m = publish;
+        m.payload_mut()[8] = 0;
+        assert_eq!(DsRequest::try_from(&m), Err(Errno::EINVAL));
+        // Retrieve of a type DS does not know.
+        let mut m = sample_requests()[4].to_message().unwrap();
+        m.payload_mut()[40] = 0x7;
+        assert_eq!(DsRequest::try_from(&m), Err(Errno::EINVAL));
+        // A reply with an unknown type, and with a positive status.
+        let mut m = sample_replies()[1].to_message();
+        m.payload_mut()[40] = 0x7;
+        assert_eq!(DsReply::try_from(&m), Err(Errno::EINVAL));
+        let mut m = sample_replies()[0].to_message();
+        m.payload_mut()[52] = 5;
+        assert_eq!(DsReply::try_from(&m).unwrap().result, Err(Errno::EBADCALL));
+    }
+
+    /// The wire bytes of one instance of each message, fixed from the
+    /// hand-written encoder this module had before it was declared with
+    /// `messages!`.
+    #[test]
+    fn golden_wire_bytes() {
+        let got: Vec<String> = sample_requests()
+            .iter()
+            .map(|r| hex(&r.to_message().unwrap()))
+            .chain(sample_replies().iter().map(|r| hex(&r.to_message())))
+            .collect();
+        assert_eq!(got, GOLDEN);
     }
 }
