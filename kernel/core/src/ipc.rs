@@ -815,6 +815,37 @@ mod tests {
         message(t, &[byte; 56])
     }
 
+    /// `m` as `source:type:payload` hex, trailing zero payload bytes
+    /// dropped.
+    fn hex(m: &Message) -> String {
+        let n = m.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1).max(8);
+        let h: String = m[..n].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:{}:{}", &h[..8], &h[8..16], &h[16..])
+    }
+
+    /// The kernel's own messages byte for byte: a notification and a
+    /// dead-peer bounce (layouts in `abi`; `sys::proto::kernel` decodes
+    /// them).
+    #[test]
+    fn kernel_messages_golden_bytes() {
+        let mut lost = message(0x777, &core::array::from_fn::<u8, 56, _>(|i| i as u8));
+        stamp(&mut lost, ep(3));
+        assert_eq!(
+            hex(&notification(
+                Endpoint::new(1, 0),
+                0x1122_3344_5566_7788,
+                0b101
+            )),
+            "01000000:00010000:887766554433221105"
+        );
+        assert_eq!(
+            hex(&dead_peer_bounce(Endpoint::new(6, 1), &lost)),
+            "00000000:01010000:06000100feffffff77070000\
+             000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+             202122232425262728292a2b"
+        );
+    }
+
     #[test]
     fn ping_pong_with_sendrec() {
         let mut ipc = table(2);

@@ -218,40 +218,102 @@ impl TryFrom<&Message> for ProcDied {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::wire::hex;
+    use alloc::string::String;
+    use alloc::vec::Vec;
 
-    #[test]
-    fn roundtrips() {
+    const GOLDEN: &[&str] = &[
+        "100:8877665544332211",
+        "101:06000100feffffff77070000630000000000000008090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b",
+        "101:060001000600020077070000630000000000000008090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b",
+        "102:080002",
+        "102:08000200010000000b",
+        "102:0800020002000000fdffffff",
+        "102:0800020003",
+    ];
+
+    /// A bounce of a request with id 99 and recognisable head bytes.
+    fn sample_bounces() -> Vec<DeadPeer> {
         let mut req = Message::new(0x777);
+        for (i, b) in req.payload_mut().iter_mut().enumerate() {
+            *b = i as u8;
+        }
         req.payload_mut()[..8].copy_from_slice(&99u64.to_le_bytes());
-        let b = DeadPeer::for_request(Endpoint::new(6, 1), None, &req);
-        let mut m = b.to_message();
-        m.set_source(Endpoint::SYSTEM);
-        let back = DeadPeer::try_from(&m).unwrap();
-        assert_eq!(back, b);
-        assert_eq!(back.request_id(), 99);
-        assert_eq!(back.mtype, 0x777);
-        assert_eq!(back.errno(), Errno::EDEADSRCDST(None));
-        // Forged source is refused.
-        m.set_source(Endpoint::new(9, 0));
-        assert!(DeadPeer::try_from(&m).is_err());
+        alloc::vec![
+            DeadPeer::for_request(Endpoint::new(6, 1), None, &req),
+            DeadPeer::for_request(Endpoint::new(6, 1), Some(Endpoint::new(6, 2)), &req),
+        ]
+    }
 
-        for cause in [
+    /// One crash report per cause.
+    fn sample_deaths() -> Vec<ProcDied> {
+        [
             Cause::Panic,
             Cause::Fault(sig::SIGSEGV),
             Cause::Exit(-3),
             Cause::Killed,
-        ] {
-            let d = ProcDied {
-                ep: Endpoint::new(8, 2),
-                cause,
-            };
-            let mut m = d.to_message();
-            m.set_source(Endpoint::SYSTEM);
+        ]
+        .into_iter()
+        .map(|cause| ProcDied {
+            ep: Endpoint::new(8, 2),
+            cause,
+        })
+        .collect()
+    }
+
+    fn from_system(mut m: Message) -> Message {
+        m.set_source(Endpoint::SYSTEM);
+        m
+    }
+
+    #[test]
+    fn roundtrips() {
+        for b in sample_bounces() {
+            let m = from_system(b.to_message());
+            let back = DeadPeer::try_from(&m).unwrap();
+            assert_eq!(back, b);
+            assert_eq!(back.request_id(), 99);
+            assert_eq!(back.mtype, 0x777);
+            assert_eq!(back.errno(), Errno::EDEADSRCDST(b.new));
+        }
+        for d in sample_deaths() {
+            let m = from_system(d.to_message());
             assert_eq!(ProcDied::try_from(&m).unwrap(), d);
         }
         let mut n = notify_message(1234);
         n.set_source(Endpoint::CLOCK);
         assert!(is_notify(&n));
         assert_eq!(notify_time(&n), 1234);
+    }
+
+    /// Forged sources, unknown types and causes decode to errors.
+    #[test]
+    fn malformed_messages_are_errors() {
+        let mut m = sample_bounces()[0].to_message();
+        m.set_source(Endpoint::new(9, 0));
+        assert_eq!(DeadPeer::try_from(&m), Err(Errno::EBADCALL));
+        let mut m = sample_deaths()[0].to_message();
+        m.set_source(Endpoint::new(9, 0));
+        assert_eq!(ProcDied::try_from(&m), Err(Errno::EBADCALL));
+        let mut m = from_system(sample_deaths()[0].to_message());
+        m.payload_mut()[4] = 4;
+        assert_eq!(ProcDied::try_from(&m), Err(Errno::EINVAL));
+        let m = from_system(notify_message(1));
+        assert_eq!(DeadPeer::try_from(&m), Err(Errno::EBADCALL));
+        assert_eq!(ProcDied::try_from(&m), Err(Errno::EBADCALL));
+        assert!(!is_notify(&from_system(sample_deaths()[0].to_message())));
+    }
+
+    /// The wire bytes of each message, fixed from the hand-written encoder
+    /// this module had before it was declared with `messages!`.
+    #[test]
+    fn golden_wire_bytes() {
+        let got: Vec<String> = [notify_message(0x1122_3344_5566_7788)]
+            .into_iter()
+            .chain(sample_bounces().iter().map(DeadPeer::to_message))
+            .chain(sample_deaths().iter().map(ProcDied::to_message))
+            .map(|m| hex(&m))
+            .collect();
+        assert_eq!(got, GOLDEN);
     }
 }

@@ -202,10 +202,26 @@ pub const CONTROLLER: Endpoint = Endpoint::RS;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::wire::hex;
+    use alloc::vec::Vec;
 
-    #[test]
-    fn roundtrips() {
-        for r in [
+    const GOLDEN: &[&str] = &[
+        "200:02000000030000006563686f",
+        "200:010000000000000078",
+        "200:00000000ffffffff7369787465656e2d627974652d6c626c",
+        "202:0f",
+        "203:",
+        "204:",
+        "201:0000000001",
+        "201:38ffffff",
+        "205:",
+        "205:ddffffff",
+    ];
+
+    /// One instance of each RS -> service message (round trip and golden
+    /// bytes).
+    fn sample_controls() -> Vec<RsToService> {
+        alloc::vec![
             RsToService::Init {
                 kind: InitKind::Restart,
                 restarts: 3,
@@ -216,15 +232,20 @@ mod tests {
                 restarts: 0,
                 label: "x".into(),
             },
+            RsToService::Init {
+                kind: InitKind::Fresh,
+                restarts: u32::MAX,
+                label: "sixteen-byte-lbl".into(),
+            },
             RsToService::Signal(15),
             RsToService::FiCrash,
             RsToService::LuPrepare,
-        ] {
-            let m = r.to_message().unwrap();
-            assert!(is_control(m.mtype()));
-            assert_eq!(RsToService::try_from(&m).unwrap(), r);
-        }
-        for s in [
+        ]
+    }
+
+    /// One instance of each service -> RS message.
+    fn sample_answers() -> Vec<ServiceToRs> {
+        alloc::vec![
             ServiceToRs::InitDone {
                 result: Ok(()),
                 state_refused: true,
@@ -233,16 +254,82 @@ mod tests {
                 result: Err(Errno::ERESTART),
                 state_refused: false,
             },
+            ServiceToRs::LuReady(Ok(())),
             ServiceToRs::LuReady(Err(Errno::EAGAIN)),
-        ] {
-            assert_eq!(ServiceToRs::try_from(&s.to_message()).unwrap(), s);
+        ]
+    }
+
+    #[test]
+    fn roundtrips() {
+        for r in sample_controls() {
+            let m = r.to_message().unwrap();
+            assert!(is_control(m.mtype()));
+            assert_eq!(RsToService::try_from(&m).unwrap(), r);
         }
+        for s in sample_answers() {
+            let m = s.to_message();
+            assert!(is_control(m.mtype()));
+            assert_eq!(ServiceToRs::try_from(&m).unwrap(), s);
+        }
+        // A label that does not fit, or is empty, is refused.
+        for (label, e) in [
+            ("seventeen-bytes-x", Errno::ENAMETOOLONG),
+            ("", Errno::EINVAL),
+        ] {
+            let init = RsToService::Init {
+                kind: InitKind::Fresh,
+                restarts: 0,
+                label: label.into(),
+            };
+            assert_eq!(init.to_message(), Err(e));
+        }
+    }
+
+    /// Malformed messages decode to errors: an unknown type, a bad init
+    /// kind, an empty label, a positive status.
+    #[test]
+    fn malformed_messages_are_errors() {
         let mut bad = Message::new(INIT);
         bad.payload_mut()[0] = 9;
         assert_eq!(RsToService::try_from(&bad), Err(Errno::EINVAL));
+        // Kind 0 (fresh) but no label.
+        assert_eq!(
+            RsToService::try_from(&Message::new(INIT)),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(
             RsToService::try_from(&Message::new(0x2ff)),
             Err(Errno::EBADCALL)
         );
+        assert_eq!(
+            RsToService::try_from(&Message::new(INIT_DONE)),
+            Err(Errno::EBADCALL)
+        );
+        assert_eq!(
+            ServiceToRs::try_from(&Message::new(INIT)),
+            Err(Errno::EBADCALL)
+        );
+        let mut m = sample_answers()[0].to_message();
+        m.payload_mut()[0] = 3;
+        assert_eq!(
+            ServiceToRs::try_from(&m),
+            Ok(ServiceToRs::InitDone {
+                result: Err(Errno::EBADCALL),
+                state_refused: true
+            })
+        );
+    }
+
+    /// The wire bytes of one instance of each message, fixed from the
+    /// hand-written encoder this module had before it was declared with
+    /// `messages!`.
+    #[test]
+    fn golden_wire_bytes() {
+        let got: Vec<String> = sample_controls()
+            .iter()
+            .map(|r| hex(&r.to_message().unwrap()))
+            .chain(sample_answers().iter().map(|s| hex(&s.to_message())))
+            .collect();
+        assert_eq!(got, GOLDEN);
     }
 }

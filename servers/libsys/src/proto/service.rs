@@ -478,10 +478,30 @@ impl TryFrom<&Message> for ServiceListReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::wire::hex;
+    use alloc::vec::Vec;
 
-    #[test]
-    fn roundtrips() {
-        let reqs = [
+    const GOLDEN: &[&str] = &[
+        "300:01000000000000006563686f3200000000000000000000006563686f000000000000000000000000020000006400000001",
+        "301:020000000000000061",
+        "302:030000000000000061",
+        "303:040000000000000061",
+        "304:05000000000000006100000000000000000000000000000062",
+        "305:060000000000000061",
+        "306:070000000000000061",
+        "307:08",
+        "307:0900000000000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffff",
+        "300:0a000000000000007369787465656e2d627974652d6c626c70726f6772616d2d31362d627974657303",
+        "380:09000000000000000000000004000100020000000200000003",
+        "380:0a00000000000000f0fffffffeffffff",
+        "380:0b0000000000000000000000feffffff000000000500000001",
+        "381:0b00000000000000000000000900030070110100070200007369787465656e2d627974652d6c626c6d6673",
+        "381:0c00000000000000fdfffffffeffffff",
+    ];
+
+    /// One instance of each request (round trip and golden bytes).
+    fn sample_requests() -> Vec<ServiceRequest> {
+        alloc::vec![
             ServiceRequest::Up {
                 id: 1,
                 label: "echo2".into(),
@@ -520,81 +540,180 @@ mod tests {
                 id: 9,
                 index: u32::MAX,
             },
-        ];
-        for r in reqs {
+            ServiceRequest::Up {
+                id: 10,
+                label: "sixteen-byte-lbl".into(),
+                program: "program-16-bytes".into(),
+                policy: Policy::Stateful,
+                period: 0,
+                flags: 0,
+            },
+        ]
+    }
+
+    /// One reply of each shape (round trip and golden bytes).
+    fn sample_replies() -> Vec<ServiceReply> {
+        alloc::vec![
+            ServiceReply {
+                id: 9,
+                result: Ok(ServiceStatus {
+                    endpoint: Endpoint::new(4, 1),
+                    restarts: 2,
+                    state: RunState::Running,
+                    policy: Policy::Stateful,
+                }),
+            },
+            ServiceReply {
+                id: 10,
+                result: Err(Errno::EBUSY),
+            },
+            ServiceReply {
+                id: 11,
+                result: Ok(ServiceStatus {
+                    endpoint: Endpoint::NONE,
+                    restarts: 0,
+                    state: RunState::Down,
+                    policy: Policy::Restart,
+                }),
+            },
+        ]
+    }
+
+    fn sample_entry() -> ServiceEntry {
+        ServiceEntry {
+            label: "sixteen-byte-lbl".into(),
+            program: "mfs".into(),
+            status: ServiceStatus {
+                endpoint: Endpoint::new(9, 3),
+                restarts: 70_000,
+                state: RunState::Updating,
+                policy: Policy::Reset,
+            },
+        }
+    }
+
+    /// One list reply of each shape (round trip and golden bytes).
+    fn sample_list_replies() -> Vec<ServiceListReply> {
+        alloc::vec![
+            ServiceListReply {
+                id: 11,
+                result: Ok(sample_entry()),
+            },
+            ServiceListReply {
+                id: 12,
+                result: Err(Errno::ESRCH),
+            },
+        ]
+    }
+
+    #[test]
+    fn roundtrips() {
+        for r in sample_requests() {
             let m = r.to_message().unwrap();
             assert_eq!(m.request_id(), r.id());
             assert_eq!(ServiceRequest::try_from(&m).unwrap(), r);
         }
-        let ok = ServiceReply {
-            id: 9,
-            result: Ok(ServiceStatus {
-                endpoint: Endpoint::new(4, 1),
-                restarts: 2,
-                state: RunState::Running,
-                policy: Policy::Stateful,
-            }),
-        };
-        assert_eq!(ServiceReply::try_from(&ok.to_message()).unwrap(), ok);
-        let err = ServiceReply {
-            id: 10,
-            result: Err(Errno::EBUSY),
-        };
-        assert_eq!(ServiceReply::try_from(&err.to_message()).unwrap(), err);
-        assert!(
+        for r in sample_replies() {
+            let m = r.to_message();
+            assert_eq!(m.request_id(), r.id);
+            assert_eq!(ServiceReply::try_from(&m).unwrap(), r);
+        }
+        assert_eq!(
             ServiceRequest::Down {
                 id: 1,
                 label: "a-very-long-label-x".into()
             }
-            .to_message()
-            .is_err()
+            .to_message(),
+            Err(Errno::ENAMETOOLONG)
+        );
+        assert_eq!(
+            ServiceRequest::Update {
+                id: 1,
+                label: "a".into(),
+                program: String::new(),
+            }
+            .to_message(),
+            Err(Errno::EINVAL)
         );
     }
 
     #[test]
     fn list_replies_roundtrip() {
-        let entry = ServiceListReply {
-            id: 11,
-            result: Ok(ServiceEntry {
-                label: "sixteen-byte-lbl".into(),
-                program: "mfs".into(),
-                status: ServiceStatus {
-                    endpoint: Endpoint::new(9, 3),
-                    restarts: 70_000,
-                    state: RunState::Updating,
-                    policy: Policy::Reset,
-                },
-            }),
-        };
-        let m = entry.to_message().unwrap();
-        assert_eq!(m.request_id(), 11);
-        assert_eq!(ServiceListReply::try_from(&m).unwrap(), entry);
-        // Not a plain service reply, and the other way round.
-        assert_eq!(ServiceReply::try_from(&m), Err(Errno::EBADCALL));
-        let plain = ServiceReply {
-            id: 1,
-            result: Err(Errno::ESRCH),
+        for r in sample_list_replies() {
+            let m = r.to_message().unwrap();
+            assert_eq!(m.request_id(), r.id);
+            assert_eq!(ServiceListReply::try_from(&m).unwrap(), r);
         }
-        .to_message();
+        // Not a plain service reply, and the other way round.
+        let m = sample_list_replies()[0].to_message().unwrap();
+        assert_eq!(ServiceReply::try_from(&m), Err(Errno::EBADCALL));
+        let plain = sample_replies()[1].to_message();
         assert_eq!(ServiceListReply::try_from(&plain), Err(Errno::EBADCALL));
-        let end = ServiceListReply {
-            id: 12,
-            result: Err(Errno::ESRCH),
-        };
-        let m = end.to_message().unwrap();
-        assert_eq!(ServiceListReply::try_from(&m).unwrap(), end);
         // A name too long for the field is refused, not cut.
         let long = ServiceListReply {
             id: 13,
             result: Ok(ServiceEntry {
                 label: "seventeen-bytes-x".into(),
-                ..entry.result.clone().unwrap()
+                ..sample_entry()
             }),
         };
         assert_eq!(long.to_message(), Err(Errno::ENAMETOOLONG));
-        // A forged state byte is refused.
-        let mut m = entry.to_message().unwrap();
+    }
+
+    /// Malformed messages decode to errors: unknown types, bad policy and
+    /// state numbers, empty or non-UTF-8 names.
+    #[test]
+    fn malformed_messages_are_errors() {
+        assert_eq!(
+            ServiceRequest::try_from(&Message::new(0x3ff)),
+            Err(Errno::EBADCALL)
+        );
+        assert_eq!(
+            ServiceRequest::try_from(&Message::new(REPLY)),
+            Err(Errno::EBADCALL)
+        );
+        // An empty label.
+        assert_eq!(
+            ServiceRequest::try_from(&Message::new(DOWN)),
+            Err(Errno::EINVAL)
+        );
+        let up = sample_requests()[0].to_message().unwrap();
+        // Policy (payload bytes 40..44) out of range.
+        let mut m = up;
+        m.payload_mut()[40] = 4;
+        assert_eq!(ServiceRequest::try_from(&m), Err(Errno::EINVAL));
+        // A program name that is not UTF-8.
+        let mut m = up;
+        m.payload_mut()[24] = 0xc0;
+        assert_eq!(ServiceRequest::try_from(&m), Err(Errno::EINVAL));
+        // A reply with a state or policy RS does not have.
+        let ok = sample_replies()[0].to_message();
+        for (at, v) in [(20, 0), (20, 8), (24, 0), (24, 4)] {
+            let mut m = ok;
+            m.payload_mut()[at] = v;
+            assert_eq!(ServiceReply::try_from(&m), Err(Errno::EINVAL), "{at} {v}");
+        }
+        // A forged state byte in a list reply is refused.
+        let mut m = sample_list_replies()[0].to_message().unwrap();
         m.payload_mut()[20] = 99;
         assert_eq!(ServiceListReply::try_from(&m), Err(Errno::EINVAL));
+    }
+
+    /// The wire bytes of one instance of each message, fixed from the
+    /// hand-written encoder this module had before it was declared with
+    /// `messages!`.
+    #[test]
+    fn golden_wire_bytes() {
+        let got: Vec<String> = sample_requests()
+            .iter()
+            .map(|r| hex(&r.to_message().unwrap()))
+            .chain(sample_replies().iter().map(|r| hex(&r.to_message())))
+            .chain(
+                sample_list_replies()
+                    .iter()
+                    .map(|r| hex(&r.to_message().unwrap())),
+            )
+            .collect();
+        assert_eq!(got, GOLDEN);
     }
 }

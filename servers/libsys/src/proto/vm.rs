@@ -456,6 +456,15 @@ mod tests {
         "b43:0400000000000000000009",
     ];
 
+    const REPLY_GOLDEN: &[&str] = &[
+        "b80:01000000000000000000000000200048",
+        "b80:0200000000000000f4ffffff",
+        "b80:0300000000000000f8ffffff",
+        "b81:040000000000000000000000007d000000000000204e0000000000000c000000000000000500000000000000ffffffffffffffff",
+        "b82:0500000000000000000000000000004000000000c0effe7f00000000d0effe7f000000001e",
+        "b83:06000000000000000000000000300060000000000030",
+    ];
+
     /// One instance of each call (round trip and golden wire bytes).
     fn sample_user_calls() -> alloc::vec::Vec<VmCall> {
         alloc::vec![
@@ -558,9 +567,9 @@ mod tests {
         assert_eq!(VmCall::try_from(&Message::new(0xbff)), Err(Errno::ENOSYS));
     }
 
-    #[test]
-    fn replies_roundtrip() {
-        let replies = [
+    /// One reply of each answer kind (round trip and golden bytes).
+    fn sample_replies() -> Vec<VmReply> {
+        alloc::vec![
             VmReply {
                 id: 1,
                 result: Ok(VmAnswer::Value(0x4800_2000)),
@@ -599,9 +608,15 @@ mod tests {
                     readable: 3 * 4096,
                 }),
             },
-        ];
-        for r in replies {
-            assert_eq!(VmReply::from_message(&r.to_message()), Ok(r));
+        ]
+    }
+
+    #[test]
+    fn replies_roundtrip() {
+        for r in sample_replies() {
+            let m = r.to_message();
+            assert_eq!(m.request_id(), r.id);
+            assert_eq!(VmReply::from_message(&m), Ok(r));
         }
         let v = VmReply {
             id: 9,
@@ -617,6 +632,42 @@ mod tests {
             VmReply::try_from(&Message::new(0xb00)),
             Err(Errno::EBADCALL)
         );
+    }
+
+    /// A reply with a positive status is malformed (`EBADCALL` as the
+    /// result), whatever its kind; an error status wins over the words.
+    #[test]
+    fn malformed_replies_are_errors() {
+        for r in sample_replies() {
+            let mut m = r.to_message();
+            m.payload_mut()[8..12].copy_from_slice(&1i32.to_le_bytes());
+            assert_eq!(
+                VmReply::try_from(&m).map(|r| r.result),
+                Ok(Err(Errno::EBADCALL))
+            );
+        }
+        let mut m = sample_replies()[3].to_message();
+        m.payload_mut()[8..12].copy_from_slice(&(-Errno::EFAULT.code()).to_le_bytes());
+        assert_eq!(
+            VmReply::try_from(&m).map(|r| r.result),
+            Ok(Err(Errno::EFAULT))
+        );
+        assert_eq!(
+            VmReply::try_from(&Message::new(R_MAPPED + 1)),
+            Err(Errno::EBADCALL)
+        );
+    }
+
+    /// The wire bytes of one reply of each kind, fixed from the
+    /// hand-written encoder before [`VmReply`] was declared with
+    /// `messages!`.
+    #[test]
+    fn golden_reply_wire_bytes() {
+        let got: Vec<String> = sample_replies()
+            .iter()
+            .map(|r| hex(&r.to_message()))
+            .collect();
+        assert_eq!(got, REPLY_GOLDEN);
     }
 
     /// The wire bytes of one instance of each message, fixed from the
