@@ -8,6 +8,7 @@ use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::ipc::GrantId;
 use crate::message::{Message, get_name, put_name};
+use crate::proto::wire::{Codec, Le, Name, NonZero, messages};
 use alloc::string::{String, ToString};
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -114,66 +115,68 @@ pub enum PubValue {
     },
 }
 
-/// A DS request. The id is echoed in the reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DsRequest {
-    /// Publish `key`.
-    Publish {
-        /// Request id.
-        id: u64,
-        /// Key.
-        key: String,
-        /// Value.
-        value: PubValue,
-        /// Flags.
-        flags: DsFlags,
-    },
-    /// Retrieve `key` of type `ty`. Str/Mem need a grant with write access
-    /// and its capacity; the reply's `len` is the stored length (copied:
-    /// min(len, cap)).
-    Retrieve {
-        /// Request id.
-        id: u64,
-        /// Key.
-        key: String,
-        /// Type.
-        ty: DsType,
-        /// Grant and capacity for Str/Mem.
-        grant: Option<(GrantId, u32)>,
-    },
-    /// Delete `key` of type `ty` (owner only).
-    Delete {
-        /// Request id.
-        id: u64,
-        /// Key.
-        key: String,
-        /// Type.
-        ty: DsType,
-    },
-    /// Subscribe to keys matching a glob `pattern` (`*`, `?`, anchored).
-    /// `type_mask` is a union of [`DsType::bit`]s; 0 means all types.
-    Subscribe {
-        /// Request id.
-        id: u64,
-        /// Pattern.
-        pattern: String,
-        /// Type mask.
-        type_mask: u16,
-        /// Flags (OVERWRITE, INITIAL).
-        flags: DsFlags,
-    },
-    /// Fetch one pending change (lowest key first); `ENOENT` when none.
-    Check {
-        /// Request id.
-        id: u64,
-    },
-    /// Which label is `endpoint`?
-    LabelName {
-        /// Request id.
-        id: u64,
-        /// The endpoint.
-        endpoint: Endpoint,
-    },
+messages! {
+    /// A DS request. The id is echoed in the reply.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum DsRequest in P, unknown ENOSYS, fallible {
+        /// Publish `key`.
+        Publish = PUBLISH {
+            /// Request id.
+            id: u64 => id,
+            /// Key.
+            key: String => key via Name,
+            /// Value.
+            value: PubValue => (ty, b, c),
+            /// Flags.
+            flags: DsFlags => flags,
+        },
+        /// Retrieve `key` of type `ty`. Str/Mem need a grant with write access
+        /// and its capacity; the reply's `len` is the stored length (copied:
+        /// min(len, cap)).
+        Retrieve = RETRIEVE {
+            /// Request id.
+            id: u64 => id,
+            /// Key.
+            key: String => key via Name,
+            /// Type.
+            ty: DsType => ty,
+            /// Grant and capacity for Str/Mem.
+            grant: Option<(GrantId, u32)> => (a, b, c) via Granted,
+        },
+        /// Delete `key` of type `ty` (owner only).
+        Delete = DELETE {
+            /// Request id.
+            id: u64 => id,
+            /// Key.
+            key: String => key via Name,
+            /// Type.
+            ty: DsType => ty,
+        },
+        /// Subscribe to keys matching a glob `pattern` (`*`, `?`, anchored).
+        /// `type_mask` is a union of [`DsType::bit`]s; 0 means all types.
+        Subscribe = SUBSCRIBE {
+            /// Request id.
+            id: u64 => id,
+            /// Pattern.
+            pattern: String => key via Name,
+            /// Type mask.
+            type_mask: u16 => ty,
+            /// Flags (OVERWRITE, INITIAL).
+            flags: DsFlags => flags,
+        },
+        /// Fetch one pending change (lowest key first); `ENOENT` when none.
+        Check = CHECK {
+            /// Request id.
+            id: u64 => id,
+        },
+        /// Which label is `endpoint`?
+        LabelName = LABEL_NAME {
+            /// Request id.
+            id: u64 => id,
+            /// The endpoint.
+            endpoint: Endpoint => b,
+        },
+    }
 }
 
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
@@ -190,153 +193,90 @@ struct P {
 
 const _: () = assert!(core::mem::size_of::<P>() == 56);
 
-impl P {
-    fn new(id: u64) -> Self {
-        P {
-            id: U64::new(id),
-            key: [0; KEY_LEN],
-            ty: U16::new(0),
-            flags: U16::new(0),
-            a: U32::new(0),
-            b: U32::new(0),
-            c: U32::new(0),
+/// A value type in its type slot; an unknown type is `EINVAL`.
+impl Codec<DsType, U16> for Le {
+    fn enc(t: DsType) -> U16 {
+        U16::new(t.bit())
+    }
+    fn dec(w: U16) -> Result<DsType, Errno> {
+        DsType::from_raw(w.get())
+    }
+}
+
+/// A reply's type slot: 0 for none.
+impl Codec<Option<DsType>, U16> for Le {
+    fn enc(t: Option<DsType>) -> U16 {
+        U16::new(t.map_or(0, DsType::bit))
+    }
+    fn dec(w: U16) -> Result<Option<DsType>, Errno> {
+        match w.get() {
+            0 => Ok(None),
+            t => DsType::from_raw(t).map(Some),
         }
     }
 }
 
-// Value kinds in `a` of a Publish request carrying a grant.
-const PUB_INLINE: u32 = 0;
-
-impl DsRequest {
-    /// Encode; key errors as errno.
-    pub fn to_message(&self) -> Result<Message, Errno> {
-        let (mtype, p) = match self {
-            DsRequest::Publish {
-                id,
-                key,
-                value,
-                flags,
-            } => {
-                let mut p = P::new(*id);
-                put_name(&mut p.key, key)?;
-                p.flags = U16::new(flags.0);
-                match *value {
-                    PubValue::U32(v) => {
-                        p.ty = U16::new(T_U32);
-                        p.b = U32::new(v);
-                        p.a = U32::new(PUB_INLINE);
-                    }
-                    PubValue::Label(ep) => {
-                        p.ty = U16::new(T_LABEL);
-                        p.b = U32::new(ep.0);
-                    }
-                    PubValue::Str { grant, len } => {
-                        p.ty = U16::new(T_STR);
-                        p.b = U32::new(grant.0);
-                        p.c = U32::new(len);
-                    }
-                    PubValue::Mem { grant, len } => {
-                        p.ty = U16::new(T_MEM);
-                        p.b = U32::new(grant.0);
-                        p.c = U32::new(len);
-                    }
-                }
-                (PUBLISH, p)
-            }
-            DsRequest::Retrieve { id, key, ty, grant } => {
-                let mut p = P::new(*id);
-                put_name(&mut p.key, key)?;
-                p.ty = U16::new(ty.bit());
-                if let Some((g, cap)) = grant {
-                    p.a = U32::new(1);
-                    p.b = U32::new(g.0);
-                    p.c = U32::new(*cap);
-                }
-                (RETRIEVE, p)
-            }
-            DsRequest::Delete { id, key, ty } => {
-                let mut p = P::new(*id);
-                put_name(&mut p.key, key)?;
-                p.ty = U16::new(ty.bit());
-                (DELETE, p)
-            }
-            DsRequest::Subscribe {
-                id,
-                pattern,
-                type_mask,
-                flags,
-            } => {
-                let mut p = P::new(*id);
-                put_name(&mut p.key, pattern)?;
-                p.ty = U16::new(*type_mask);
-                p.flags = U16::new(flags.0);
-                (SUBSCRIBE, p)
-            }
-            DsRequest::Check { id } => (CHECK, P::new(*id)),
-            DsRequest::LabelName { id, endpoint } => {
-                let mut p = P::new(*id);
-                p.b = U32::new(endpoint.0);
-                (LABEL_NAME, p)
-            }
-        };
-        Ok(Message::with(mtype, &p))
+impl Codec<DsFlags, U16> for Le {
+    fn enc(f: DsFlags) -> U16 {
+        U16::new(f.0)
+    }
+    fn dec(w: U16) -> Result<DsFlags, Errno> {
+        Ok(DsFlags(w.get()))
     }
 }
 
-impl TryFrom<&Message> for DsRequest {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: P = m.payload_as()?;
-        let id = p.id.get();
-        Ok(match m.mtype() {
-            PUBLISH => {
-                let key = get_name(&p.key)?.to_string();
-                let b = p.b.get();
-                let value = match p.ty.get() {
-                    T_U32 => PubValue::U32(b),
-                    T_LABEL => PubValue::Label(Endpoint(b)),
-                    T_STR => PubValue::Str {
-                        grant: GrantId(b),
-                        len: p.c.get(),
-                    },
-                    T_MEM => PubValue::Mem {
-                        grant: GrantId(b),
-                        len: p.c.get(),
-                    },
-                    _ => return Err(Errno::EINVAL),
-                };
-                DsRequest::Publish {
-                    id,
-                    key,
-                    value,
-                    flags: DsFlags(p.flags.get()),
-                }
-            }
-            RETRIEVE => DsRequest::Retrieve {
-                id,
-                key: get_name(&p.key)?.to_string(),
-                ty: DsType::from_raw(p.ty.get())?,
-                grant: (p.a.get() == 1).then(|| (GrantId(p.b.get()), p.c.get())),
+/// A published value: its type, then an inline value or a grant in `b`
+/// and a length in `c`.
+impl Codec<PubValue, (U16, U32, U32)> for Le {
+    fn enc(v: PubValue) -> (U16, U32, U32) {
+        let (t, b, c) = match v {
+            PubValue::U32(v) => (T_U32, v, 0),
+            PubValue::Label(ep) => (T_LABEL, ep.0, 0),
+            PubValue::Str { grant, len } => (T_STR, grant.0, len),
+            PubValue::Mem { grant, len } => (T_MEM, grant.0, len),
+        };
+        (U16::new(t), U32::new(b), U32::new(c))
+    }
+    fn dec((t, b, c): (U16, U32, U32)) -> Result<PubValue, Errno> {
+        let (b, len) = (b.get(), c.get());
+        Ok(match DsType::from_raw(t.get())? {
+            DsType::U32 => PubValue::U32(b),
+            DsType::Label => PubValue::Label(Endpoint(b)),
+            DsType::Str => PubValue::Str {
+                grant: GrantId(b),
+                len,
             },
-            DELETE => DsRequest::Delete {
-                id,
-                key: get_name(&p.key)?.to_string(),
-                ty: DsType::from_raw(p.ty.get())?,
+            DsType::Mem => PubValue::Mem {
+                grant: GrantId(b),
+                len,
             },
-            SUBSCRIBE => DsRequest::Subscribe {
-                id,
-                pattern: get_name(&p.key)?.to_string(),
-                type_mask: p.ty.get(),
-                flags: DsFlags(p.flags.get()),
-            },
-            CHECK => DsRequest::Check { id },
-            LABEL_NAME => DsRequest::LabelName {
-                id,
-                endpoint: Endpoint(p.b.get()),
-            },
-            // An unknown request type: the server answers ENOSYS.
-            _ => return Err(Errno::ENOSYS),
         })
+    }
+}
+
+/// An optional grant and capacity: `a` = 1 says there is one (grant in
+/// `b`, capacity in `c`); any other `a` means none.
+struct Granted;
+
+impl Codec<Option<(GrantId, u32)>, (U32, U32, U32)> for Granted {
+    fn enc(g: Option<(GrantId, u32)>) -> (U32, U32, U32) {
+        let (a, b, c) = g.map_or((0, 0, 0), |(g, cap)| (1, g.0, cap));
+        (U32::new(a), U32::new(b), U32::new(c))
+    }
+    fn dec((a, b, c): (U32, U32, U32)) -> Result<Option<(GrantId, u32)>, Errno> {
+        Ok((a.get() == 1).then(|| (GrantId(b.get()), c.get())))
+    }
+}
+
+/// A reply status in an unsigned slot: 0, or the errno negated.
+struct UStatus;
+
+impl Codec<Result<(), Errno>, U32> for UStatus {
+    fn enc(r: Result<(), Errno>) -> U32 {
+        U32::new(Errno::to_status(r) as u32)
+    }
+    fn dec(w: U32) -> Result<Result<(), Errno>, Errno> {
+        Ok(Errno::from_status(w.get() as i32))
     }
 }
 
@@ -374,54 +314,73 @@ pub struct DsReply {
     pub result: Result<DsAnswer, Errno>,
 }
 
+messages! {
+    /// The wire form of [`DsReply`]: an error leaves the answer fields
+    /// zero.
+    #[derive(Clone, Copy)]
+    struct Rep in P = REPLY, unknown EBADCALL {
+        id: u64 => id,
+        key: [u8; KEY_LEN] => key,
+        ty: Option<DsType> => ty,
+        deleted: bool => flags via NonZero,
+        value: u32 => a,
+        len: u32 => b,
+        status: Result<(), Errno> => c via UStatus,
+    }
+}
+
 impl DsReply {
     /// Encode.
     pub fn to_message(&self) -> Message {
-        let mut p = P::new(self.id);
+        let mut rep = Rep {
+            id: self.id,
+            key: [0; KEY_LEN],
+            ty: None,
+            deleted: false,
+            value: 0,
+            len: 0,
+            status: Ok(()),
+        };
         match &self.result {
             Ok(a) => {
                 if !a.key.is_empty() {
                     // Keys DS stores always fit; a failure here would be a DS bug.
-                    let _ = put_name(&mut p.key, &a.key);
+                    let _ = put_name(&mut rep.key, &a.key);
                 }
-                p.ty = U16::new(a.ty.map(|t| t.bit()).unwrap_or(0));
-                p.flags = U16::new(u16::from(a.deleted));
-                p.a = U32::new(a.value);
-                p.b = U32::new(a.len);
+                rep.ty = a.ty;
+                rep.deleted = a.deleted;
+                rep.value = a.value;
+                rep.len = a.len;
             }
-            Err(e) => p.c = U32::new(e.code().wrapping_neg() as u32),
+            Err(e) => rep.status = Err(*e),
         }
-        Message::with(REPLY, &p)
+        rep.to_message()
     }
 }
 
 impl TryFrom<&Message> for DsReply {
     type Error = Errno;
     fn try_from(m: &Message) -> Result<Self, Errno> {
-        if m.mtype() != REPLY {
-            return Err(Errno::EBADCALL);
-        }
-        let p: P = m.payload_as()?;
-        let result = match Errno::from_status(p.c.get() as i32) {
-            Err(e) => Err(e),
-            Ok(()) => Ok(DsAnswer {
-                key: if p.key[0] == 0 {
+        let r = Rep::try_from(m)?;
+        let answer = || {
+            Ok(DsAnswer {
+                key: if r.key[0] == 0 {
                     String::new()
                 } else {
-                    get_name(&p.key)?.to_string()
+                    get_name(&r.key)?.to_string()
                 },
-                ty: match p.ty.get() {
-                    0 => None,
-                    t => Some(DsType::from_raw(t)?),
-                },
-                value: p.a.get(),
-                len: p.b.get(),
-                deleted: p.flags.get() != 0,
-            }),
+                ty: r.ty,
+                value: r.value,
+                len: r.len,
+                deleted: r.deleted,
+            })
         };
         Ok(DsReply {
-            id: p.id.get(),
-            result,
+            id: r.id,
+            result: match r.status {
+                Err(e) => Err(e),
+                Ok(()) => Ok(answer()?),
+            },
         })
     }
 }

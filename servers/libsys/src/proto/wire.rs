@@ -14,6 +14,8 @@
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::ipc::GrantId;
+use crate::message::{get_name, put_name};
+use alloc::string::{String, ToString};
 use zerocopy::little_endian::{I32, I64, U16, U32, U64};
 
 /// How a field of type `T` is stored in a payload slot of type `W`.
@@ -98,6 +100,15 @@ impl Codec<bool, U32> for NonZero {
     }
 }
 
+impl Codec<bool, U16> for NonZero {
+    fn enc(v: bool) -> U16 {
+        U16::new(u16::from(v))
+    }
+    fn dec(w: U16) -> Result<bool, Errno> {
+        Ok(w.get() != 0)
+    }
+}
+
 /// A `u64` split over two 32-bit slots (low, high).
 pub struct Split64;
 
@@ -128,6 +139,17 @@ impl Codec<Result<u32, Errno>, I32> for Status {
         } else {
             Err(Errno::from_code(s.wrapping_neg()).unwrap_or(Errno::EGENERIC))
         })
+    }
+}
+
+/// An outcome without a value: 0, or the errno as a negative status (a
+/// positive one is `EBADCALL`, an unknown negative one `EGENERIC`).
+impl Codec<Result<(), Errno>, I32> for Status {
+    fn enc(v: Result<(), Errno>) -> I32 {
+        I32::new(Errno::to_status(v))
+    }
+    fn dec(w: I32) -> Result<Result<(), Errno>, Errno> {
+        Ok(Errno::from_status(w.get()))
     }
 }
 
@@ -169,6 +191,54 @@ impl<const N: usize> Codec<[u8; N], [u8; N]> for Le {
     }
 }
 
+/// How a field of type `T` is stored in a slot of type `W` when encoding
+/// may fail or `T` is not `Copy` (the `fallible` form of [`messages!`]).
+/// Every [`Codec`] of a `Copy` type is one.
+pub trait TryCodec<T, W> {
+    /// The slot value for `v`, or why it does not fit.
+    fn try_enc(v: &T) -> Result<W, Errno>;
+    /// The field value of a slot, or why it is malformed.
+    fn try_dec(w: W) -> Result<T, Errno>;
+}
+
+impl<C: Codec<T, W>, T: Copy, W> TryCodec<T, W> for C {
+    fn try_enc(v: &T) -> Result<W, Errno> {
+        Ok(C::enc(*v))
+    }
+    fn try_dec(w: W) -> Result<T, Errno> {
+        C::dec(w)
+    }
+}
+
+/// A name in a fixed, zero-padded field ([`put_name`], [`get_name`]):
+/// `ENAMETOOLONG` if it does not fit, `EINVAL` if empty, with a NUL or not
+/// UTF-8.
+pub struct Name;
+
+impl<const N: usize> TryCodec<String, [u8; N]> for Name {
+    fn try_enc(v: &String) -> Result<[u8; N], Errno> {
+        let mut f = [0; N];
+        put_name(&mut f, v)?;
+        Ok(f)
+    }
+    fn try_dec(w: [u8; N]) -> Result<String, Errno> {
+        Ok(get_name(&w)?.to_string())
+    }
+}
+
+/// A boolean as one bit (`MASK`) of a flag slot; other bits are ignored on
+/// decode.
+pub struct Bit<const MASK: u32>;
+
+impl<const MASK: u32> Codec<bool, U32> for Bit<MASK> {
+    fn enc(v: bool) -> U32 {
+        U32::new(if v { MASK } else { 0 })
+    }
+    fn dec(w: U32) -> Result<bool, Errno> {
+        Ok(w.get() & MASK != 0)
+    }
+}
+
 /// Declare a protocol enum once; derive the enum, `to_message()` and
 /// `TryFrom<&Message>`.
 ///
@@ -186,13 +256,21 @@ impl<const N: usize> Codec<[u8; N], [u8; N]> for Le {
 ///         },
 ///         /// A variant with its own payload struct.
 ///         Big = BIG [BigPayload] { /* ... */ },
+///         /// A variant without fields (an all-zero payload).
+///         Ping = PING,
 ///     }
 /// }
 /// ```
 ///
 /// A single-message protocol is declared the same way as a struct:
 /// `pub struct Reply in Payload = REPLY, unknown EBADCALL { ... }` (its
-/// fields are public).
+/// fields are public); `from Endpoint::SYSTEM` after the unknown errno
+/// makes decoding refuse (with that errno) a message from anyone else.
+///
+/// `, fallible` after the header (enum or struct) is for messages with
+/// fields that may not encode, such as names ([`Name`]): `to_message()`
+/// returns `Result<Message, Errno>`, fields go through [`TryCodec`] by
+/// reference, and they need not be `Copy`.
 ///
 /// Slots a variant does not name are zero on the wire and ignored on
 /// decode. The type numbers are constants matched as patterns, so a number
@@ -204,12 +282,12 @@ macro_rules! messages {
         $vis:vis enum $name:ident in $payload:ty, unknown $unknown:ident {
             $(
                 $(#[$vm:meta])*
-                $variant:ident = $num:path $([$vpayload:ty])? {
+                $variant:ident = $num:path $([$vpayload:ty])? $({
                     $(
                         $(#[$fm:meta])*
                         $field:ident : $fty:ty => $slot:tt $(via $codec:ty)?
                     ),* $(,)?
-                }
+                })?
             ),* $(,)?
         }
     ) => {
@@ -217,12 +295,12 @@ macro_rules! messages {
         $vis enum $name {
             $(
                 $(#[$vm])*
-                $variant {
+                $variant $({
                     $(
                         $(#[$fm])*
                         $field: $fty,
                     )*
-                },
+                })?,
             )*
         }
 
@@ -241,18 +319,18 @@ macro_rules! messages {
             pub fn to_message(&self) -> $crate::message::Message {
                 match *self {
                     $(
-                        $name::$variant { $($field,)* } => {
+                        $name::$variant $({ $($field,)* })? => {
                             #[allow(unused_mut)]
                             let mut p = <$crate::proto::wire::payload_ty!($payload $(, $vpayload)?)
                                 as zerocopy::FromZeros>::new_zeroed();
-                            $(
+                            $($(
                                 $crate::proto::wire::slot_put!(
                                     p,
                                     $slot,
                                     <$crate::proto::wire::codec_ty!($($codec)?)
                                         as $crate::proto::wire::Codec<$fty, _>>::enc($field)
                                 );
-                            )*
+                            )*)?
                             $crate::message::Message::with($num, &p)
                         }
                     )*
@@ -271,14 +349,100 @@ macro_rules! messages {
                             #[allow(unused_variables)]
                             let p: $crate::proto::wire::payload_ty!($payload $(, $vpayload)?) =
                                 m.payload_as()?;
-                            Ok($name::$variant {
+                            Ok($name::$variant $({
                                 $(
                                     $field: <$crate::proto::wire::codec_ty!($($codec)?)
                                         as $crate::proto::wire::Codec<$fty, _>>::dec(
                                         $crate::proto::wire::slot_get!(p, $slot),
                                     )?,
                                 )*
-                            })
+                            })?)
+                        }
+                    )*
+                    _ => Err($crate::errno::Errno::$unknown),
+                }
+            }
+        }
+    };
+    (
+        $(#[$em:meta])*
+        $vis:vis enum $name:ident in $payload:ty, unknown $unknown:ident, fallible {
+            $(
+                $(#[$vm:meta])*
+                $variant:ident = $num:path $([$vpayload:ty])? $({
+                    $(
+                        $(#[$fm:meta])*
+                        $field:ident : $fty:ty => $slot:tt $(via $codec:ty)?
+                    ),* $(,)?
+                })?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$em])*
+        $vis enum $name {
+            $(
+                $(#[$vm])*
+                $variant $({
+                    $(
+                        $(#[$fm])*
+                        $field: $fty,
+                    )*
+                })?,
+            )*
+        }
+
+        $(
+            const _: () = assert!(
+                core::mem::size_of::<$crate::proto::wire::payload_ty!($payload $(, $vpayload)?)>()
+                    <= $crate::message::PAYLOAD_LEN
+            );
+        )*
+
+        impl $name {
+            /// Encode; a field that does not fit its slot is an error.
+            pub fn to_message(
+                &self,
+            ) -> Result<$crate::message::Message, $crate::errno::Errno> {
+                match self {
+                    $(
+                        $name::$variant $({ $($field,)* })? => {
+                            #[allow(unused_mut)]
+                            let mut p = <$crate::proto::wire::payload_ty!($payload $(, $vpayload)?)
+                                as zerocopy::FromZeros>::new_zeroed();
+                            $($(
+                                $crate::proto::wire::slot_put!(
+                                    p,
+                                    $slot,
+                                    <$crate::proto::wire::codec_ty!($($codec)?)
+                                        as $crate::proto::wire::TryCodec<$fty, _>>::try_enc($field)?
+                                );
+                            )*)?
+                            Ok($crate::message::Message::with($num, &p))
+                        }
+                    )*
+                }
+            }
+        }
+
+        impl TryFrom<&$crate::message::Message> for $name {
+            type Error = $crate::errno::Errno;
+            fn try_from(
+                m: &$crate::message::Message,
+            ) -> Result<Self, $crate::errno::Errno> {
+                match m.mtype() {
+                    $(
+                        $num => {
+                            #[allow(unused_variables)]
+                            let p: $crate::proto::wire::payload_ty!($payload $(, $vpayload)?) =
+                                m.payload_as()?;
+                            Ok($name::$variant $({
+                                $(
+                                    $field: <$crate::proto::wire::codec_ty!($($codec)?)
+                                        as $crate::proto::wire::TryCodec<$fty, _>>::try_dec(
+                                        $crate::proto::wire::slot_get!(p, $slot),
+                                    )?,
+                                )*
+                            })?)
                         }
                     )*
                     _ => Err($crate::errno::Errno::$unknown),
@@ -288,7 +452,8 @@ macro_rules! messages {
     };
     (
         $(#[$sm:meta])*
-        $vis:vis struct $name:ident in $payload:ty = $num:path, unknown $unknown:ident {
+        $vis:vis struct $name:ident in $payload:ty = $num:path, unknown $unknown:ident
+            $(from $src:path)? {
             $(
                 $(#[$fm:meta])*
                 $field:ident : $fty:ty => $slot:tt $(via $codec:ty)?
@@ -307,6 +472,7 @@ macro_rules! messages {
 
         impl $name {
             /// Encode.
+            #[allow(clippy::wrong_self_convention)]
             pub fn to_message(&self) -> $crate::message::Message {
                 let mut p = <$payload as zerocopy::FromZeros>::new_zeroed();
                 $(
@@ -326,7 +492,7 @@ macro_rules! messages {
             fn try_from(
                 m: &$crate::message::Message,
             ) -> Result<Self, $crate::errno::Errno> {
-                if m.mtype() != $num {
+                if m.mtype() != $num $(|| m.source() != $src)? {
                     return Err($crate::errno::Errno::$unknown);
                 }
                 let p: $payload = m.payload_as()?;
@@ -334,6 +500,63 @@ macro_rules! messages {
                     $(
                         $field: <$crate::proto::wire::codec_ty!($($codec)?)
                             as $crate::proto::wire::Codec<$fty, _>>::dec(
+                            $crate::proto::wire::slot_get!(p, $slot),
+                        )?,
+                    )*
+                })
+            }
+        }
+    };
+    (
+        $(#[$sm:meta])*
+        $vis:vis struct $name:ident in $payload:ty = $num:path, unknown $unknown:ident, fallible {
+            $(
+                $(#[$fm:meta])*
+                $field:ident : $fty:ty => $slot:tt $(via $codec:ty)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$sm])*
+        $vis struct $name {
+            $(
+                $(#[$fm])*
+                pub $field: $fty,
+            )*
+        }
+
+        const _: () = assert!(core::mem::size_of::<$payload>() <= $crate::message::PAYLOAD_LEN);
+
+        impl $name {
+            /// Encode; a field that does not fit its slot is an error.
+            pub fn to_message(
+                &self,
+            ) -> Result<$crate::message::Message, $crate::errno::Errno> {
+                let mut p = <$payload as zerocopy::FromZeros>::new_zeroed();
+                $(
+                    $crate::proto::wire::slot_put!(
+                        p,
+                        $slot,
+                        <$crate::proto::wire::codec_ty!($($codec)?)
+                            as $crate::proto::wire::TryCodec<$fty, _>>::try_enc(&self.$field)?
+                    );
+                )*
+                Ok($crate::message::Message::with($num, &p))
+            }
+        }
+
+        impl TryFrom<&$crate::message::Message> for $name {
+            type Error = $crate::errno::Errno;
+            fn try_from(
+                m: &$crate::message::Message,
+            ) -> Result<Self, $crate::errno::Errno> {
+                if m.mtype() != $num {
+                    return Err($crate::errno::Errno::$unknown);
+                }
+                let p: $payload = m.payload_as()?;
+                Ok($name {
+                    $(
+                        $field: <$crate::proto::wire::codec_ty!($($codec)?)
+                            as $crate::proto::wire::TryCodec<$fty, _>>::try_dec(
                             $crate::proto::wire::slot_get!(p, $slot),
                         )?,
                     )*
