@@ -349,7 +349,7 @@ impl<S: Service> Sef<S> {
                     self.do_init(sys, kind, restarts, label);
                 }
             }
-            RsToService::Signal(s) => {
+            RsToService::Signal { sig: s } => {
                 if self.phase == Phase::Running {
                     let label = core::mem::take(&mut self.label);
                     let mut cx = Ctx {
@@ -378,7 +378,7 @@ impl<S: Service> Sef<S> {
                 };
                 let _ = cx
                     .sys
-                    .send(Endpoint::RS, ServiceToRs::LuReady(result).to_message());
+                    .send(Endpoint::RS, ServiceToRs::LuReady { result }.to_message());
                 self.label = label;
             }
         }

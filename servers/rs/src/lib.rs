@@ -1001,7 +1001,7 @@ impl Rs {
                         s.after_death = AfterDeath::Down;
                         s.state = RunState::Stopping;
                         s.stop_started = now;
-                        if let Ok(m) = RsToService::Signal(sig::SIGTERM).to_message() {
+                        if let Ok(m) = (RsToService::Signal { sig: sig::SIGTERM }).to_message() {
                             let _ = sys.send(s.ep, m);
                         }
                         Ok(None)
@@ -1169,7 +1169,7 @@ impl Process for Rs {
                         self.on_init_done(sys, i, result, state_refused);
                     }
                 }
-                ServiceToRs::LuReady(result) => self.on_lu_ready(sys, i, result),
+                ServiceToRs::LuReady { result } => self.on_lu_ready(sys, i, result),
             }
             return;
         }

@@ -4,9 +4,9 @@
 
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
-use crate::message::{Message, get_name, put_name};
 use crate::proto::LABEL_LEN;
-use alloc::string::{String, ToString};
+use crate::proto::wire::{Bit, Codec, Le, Name, Status, messages};
+use alloc::string::String;
 use zerocopy::little_endian::{I32, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -33,16 +33,17 @@ pub enum InitKind {
     Restart,
 }
 
-impl InitKind {
-    fn to_raw(self) -> u32 {
-        match self {
+/// A start kind in its slot; an unknown kind is `EINVAL`.
+impl Codec<InitKind, U32> for Le {
+    fn enc(k: InitKind) -> U32 {
+        U32::new(match k {
             InitKind::Fresh => 0,
             InitKind::LiveUpdate => 1,
             InitKind::Restart => 2,
-        }
+        })
     }
-    fn from_raw(v: u32) -> Result<Self, Errno> {
-        Ok(match v {
+    fn dec(w: U32) -> Result<InitKind, Errno> {
+        Ok(match w.get() {
             0 => InitKind::Fresh,
             1 => InitKind::LiveUpdate,
             2 => InitKind::Restart,
@@ -76,123 +77,48 @@ struct SignalP {
 /// (checksum mismatch) and the service started fresh instead.
 const FLAG_STATE_REFUSED: u32 = 1;
 
-/// RS -> service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RsToService {
-    /// Initialise (answered by [`ServiceToRs::InitDone`]).
-    Init {
-        /// Start kind.
-        kind: InitKind,
-        /// How many times this service has been restarted.
-        restarts: u32,
-        /// The service's label.
-        label: String,
-    },
-    /// A signal (SIGTERM on `service down`).
-    Signal(u32),
-    /// Fault injection: crash now (`service fi`).
-    FiCrash,
-    /// Live update: save state for a successor (answered by [`ServiceToRs::LuReady`]).
-    LuPrepare,
-}
-
-impl RsToService {
-    /// Encode; `ENAMETOOLONG`/`EINVAL` for a bad label.
-    pub fn to_message(&self) -> Result<Message, Errno> {
-        Ok(match self {
-            RsToService::Init {
-                kind,
-                restarts,
-                label,
-            } => {
-                let mut p = InitP {
-                    kind: U32::new(kind.to_raw()),
-                    restarts: U32::new(*restarts),
-                    label: [0; LABEL_LEN],
-                };
-                put_name(&mut p.label, label)?;
-                Message::with(INIT, &p)
-            }
-            RsToService::Signal(s) => Message::with(SIGNAL, &SignalP { sig: U32::new(*s) }),
-            RsToService::FiCrash => Message::new(FI_CRASH),
-            RsToService::LuPrepare => Message::new(LU_PREPARE),
-        })
+messages! {
+    /// RS -> service.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum RsToService in InitP, unknown EBADCALL, fallible {
+        /// Initialise (answered by [`ServiceToRs::InitDone`]).
+        Init = INIT {
+            /// Start kind.
+            kind: InitKind => kind,
+            /// How many times this service has been restarted.
+            restarts: u32 => restarts,
+            /// The service's label.
+            label: String => label via Name,
+        },
+        /// A signal (SIGTERM on `service down`).
+        Signal = SIGNAL [SignalP] {
+            /// The signal number.
+            sig: u32 => sig,
+        },
+        /// Fault injection: crash now (`service fi`).
+        FiCrash = FI_CRASH,
+        /// Live update: save state for a successor (answered by [`ServiceToRs::LuReady`]).
+        LuPrepare = LU_PREPARE,
     }
 }
 
-impl TryFrom<&Message> for RsToService {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        Ok(match m.mtype() {
-            INIT => {
-                let p: InitP = m.payload_as()?;
-                RsToService::Init {
-                    kind: InitKind::from_raw(p.kind.get())?,
-                    restarts: p.restarts.get(),
-                    label: get_name(&p.label)?.to_string(),
-                }
-            }
-            SIGNAL => RsToService::Signal(m.payload_as::<SignalP>()?.sig.get()),
-            FI_CRASH => RsToService::FiCrash,
-            LU_PREPARE => RsToService::LuPrepare,
-            _ => return Err(Errno::EBADCALL),
-        })
-    }
-}
-
-/// Service -> RS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceToRs {
-    /// Result of initialisation. `Err(ERESTART)` asks RS for a fresh
-    /// instance with a new endpoint (MINIX reset).
-    InitDone {
-        /// Init result.
-        result: Result<(), Errno>,
-        /// A corrupted state blob was refused (fresh start instead).
-        state_refused: bool,
-    },
-    /// Live-update preparation result (state saved).
-    LuReady(Result<(), Errno>),
-}
-
-impl ServiceToRs {
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        match *self {
-            ServiceToRs::InitDone {
-                result,
-                state_refused,
-            } => Message::with(
-                INIT_DONE,
-                &StatusP {
-                    status: I32::new(Errno::to_status(result)),
-                    flags: U32::new(if state_refused { FLAG_STATE_REFUSED } else { 0 }),
-                },
-            ),
-            ServiceToRs::LuReady(result) => Message::with(
-                LU_READY,
-                &StatusP {
-                    status: I32::new(Errno::to_status(result)),
-                    flags: U32::new(0),
-                },
-            ),
-        }
-    }
-}
-
-impl TryFrom<&Message> for ServiceToRs {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: StatusP = m.payload_as()?;
-        let result = Errno::from_status(p.status.get());
-        Ok(match m.mtype() {
-            INIT_DONE => ServiceToRs::InitDone {
-                result,
-                state_refused: p.flags.get() & FLAG_STATE_REFUSED != 0,
-            },
-            LU_READY => ServiceToRs::LuReady(result),
-            _ => return Err(Errno::EBADCALL),
-        })
+messages! {
+    /// Service -> RS.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ServiceToRs in StatusP, unknown EBADCALL {
+        /// Result of initialisation. `Err(ERESTART)` asks RS for a fresh
+        /// instance with a new endpoint (MINIX reset).
+        InitDone = INIT_DONE {
+            /// Init result.
+            result: Result<(), Errno> => status via Status,
+            /// A corrupted state blob was refused (fresh start instead).
+            state_refused: bool => flags via Bit<FLAG_STATE_REFUSED>,
+        },
+        /// Live-update preparation result (state saved).
+        LuReady = LU_READY {
+            /// Preparation result.
+            result: Result<(), Errno> => status via Status,
+        },
     }
 }
 
@@ -202,6 +128,7 @@ pub const CONTROLLER: Endpoint = Endpoint::RS;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
     use crate::proto::wire::hex;
     use alloc::vec::Vec;
 
@@ -237,7 +164,7 @@ mod tests {
                 restarts: u32::MAX,
                 label: "sixteen-byte-lbl".into(),
             },
-            RsToService::Signal(15),
+            RsToService::Signal { sig: 15 },
             RsToService::FiCrash,
             RsToService::LuPrepare,
         ]
@@ -254,8 +181,10 @@ mod tests {
                 result: Err(Errno::ERESTART),
                 state_refused: false,
             },
-            ServiceToRs::LuReady(Ok(())),
-            ServiceToRs::LuReady(Err(Errno::EAGAIN)),
+            ServiceToRs::LuReady { result: Ok(()) },
+            ServiceToRs::LuReady {
+                result: Err(Errno::EAGAIN),
+            },
         ]
     }
 
