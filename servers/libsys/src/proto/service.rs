@@ -11,9 +11,9 @@
 
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
-use crate::message::{Message, get_name, put_name};
 use crate::proto::LABEL_LEN;
-use alloc::string::{String, ToString};
+use crate::proto::wire::{Codec, Le, Name, TryCodec, messages};
+use alloc::string::String;
 use zerocopy::little_endian::{I32, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -144,137 +144,81 @@ const _: () = assert!(core::mem::size_of::<ListReplyP>() <= 56);
 /// `up` flag: no binary exponential back-off (MINIX `-b`).
 pub const UP_NO_BACKOFF: u32 = 1;
 
-/// A `service` request to RS. Every request carries an id echoed in the reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceRequest {
-    /// Start a new service.
-    Up {
-        /// Request id.
-        id: u64,
-        /// Label (must be unused, else `EBUSY`).
-        label: String,
-        /// Program name.
-        program: String,
-        /// Restart policy.
-        policy: Policy,
-        /// Ping period in ticks (0: no pings).
-        period: u32,
-        /// `UP_*` flags.
-        flags: u32,
-    },
-    /// Stop a service (SIGTERM, SIGKILL after 2 s); no further restarts.
-    Down {
-        /// Request id.
-        id: u64,
-        /// Label.
-        label: String,
-    },
-    /// Start a stopped / backing-off service now (`EBUSY` if running).
-    Restart {
-        /// Request id.
-        id: u64,
-        /// Label.
-        label: String,
-    },
-    /// Stop and restart a running service.
-    Refresh {
-        /// Request id.
-        id: u64,
-        /// Label.
-        label: String,
-    },
-    /// Live update to `program` (may be the same), state handed over.
-    Update {
-        /// Request id.
-        id: u64,
-        /// Label.
-        label: String,
-        /// New program.
-        program: String,
-    },
-    /// Controlled crash (`service fi`).
-    Fi {
-        /// Request id.
-        id: u64,
-        /// Label.
-        label: String,
-    },
-    /// Query endpoint, restart count, state.
-    Status {
-        /// Request id.
-        id: u64,
-        /// Label.
-        label: String,
-    },
-    /// The `index`-th entry of RS's table (from 0), answered with a
-    /// [`ServiceListReply`]; `ESRCH` past the end.
-    List {
-        /// Request id.
-        id: u64,
-        /// Table position.
-        index: u32,
-    },
+messages! {
+    /// A `service` request to RS. Every request carries an id echoed in the reply.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum ServiceRequest in ReqP, unknown EBADCALL, fallible {
+        /// Start a new service.
+        Up = UP {
+            /// Request id.
+            id: u64 => id,
+            /// Label (must be unused, else `EBUSY`).
+            label: String => label via Name,
+            /// Program name.
+            program: String => program via Name,
+            /// Restart policy.
+            policy: Policy => policy,
+            /// Ping period in ticks (0: no pings).
+            period: u32 => period,
+            /// `UP_*` flags.
+            flags: u32 => flags,
+        },
+        /// Stop a service (SIGTERM, SIGKILL after 2 s); no further restarts.
+        Down = DOWN {
+            /// Request id.
+            id: u64 => id,
+            /// Label.
+            label: String => label via Name,
+        },
+        /// Start a stopped / backing-off service now (`EBUSY` if running).
+        Restart = RESTART {
+            /// Request id.
+            id: u64 => id,
+            /// Label.
+            label: String => label via Name,
+        },
+        /// Stop and restart a running service.
+        Refresh = REFRESH {
+            /// Request id.
+            id: u64 => id,
+            /// Label.
+            label: String => label via Name,
+        },
+        /// Live update to `program` (may be the same), state handed over.
+        Update = UPDATE {
+            /// Request id.
+            id: u64 => id,
+            /// Label.
+            label: String => label via Name,
+            /// New program.
+            program: String => program via Name,
+        },
+        /// Controlled crash (`service fi`).
+        Fi = FI {
+            /// Request id.
+            id: u64 => id,
+            /// Label.
+            label: String => label via Name,
+        },
+        /// Query endpoint, restart count, state.
+        Status = STATUS {
+            /// Request id.
+            id: u64 => id,
+            /// Label.
+            label: String => label via Name,
+        },
+        /// The `index`-th entry of RS's table (from 0), answered with a
+        /// [`ServiceListReply`]; `ESRCH` past the end.
+        List = LIST {
+            /// Request id.
+            id: u64 => id,
+            /// Table position (it travels in the `period` slot).
+            index: u32 => period,
+        },
+    }
 }
 
 impl ServiceRequest {
-    /// Encode; label/program errors as errno.
-    pub fn to_message(&self) -> Result<Message, Errno> {
-        let mut p = ReqP {
-            id: U64::new(0),
-            label: [0; LABEL_LEN],
-            program: [0; LABEL_LEN],
-            policy: U32::new(0),
-            period: U32::new(0),
-            flags: U32::new(0),
-        };
-        let mtype = match self {
-            ServiceRequest::Up {
-                id,
-                label,
-                program,
-                policy,
-                period,
-                flags,
-            } => {
-                p.id = U64::new(*id);
-                put_name(&mut p.label, label)?;
-                put_name(&mut p.program, program)?;
-                p.policy = U32::new(policy.to_raw());
-                p.period = U32::new(*period);
-                p.flags = U32::new(*flags);
-                UP
-            }
-            ServiceRequest::Update { id, label, program } => {
-                p.id = U64::new(*id);
-                put_name(&mut p.label, label)?;
-                put_name(&mut p.program, program)?;
-                UPDATE
-            }
-            ServiceRequest::Down { id, label }
-            | ServiceRequest::Restart { id, label }
-            | ServiceRequest::Refresh { id, label }
-            | ServiceRequest::Fi { id, label }
-            | ServiceRequest::Status { id, label } => {
-                p.id = U64::new(*id);
-                put_name(&mut p.label, label)?;
-                match self {
-                    ServiceRequest::Down { .. } => DOWN,
-                    ServiceRequest::Restart { .. } => RESTART,
-                    ServiceRequest::Refresh { .. } => REFRESH,
-                    ServiceRequest::Fi { .. } => FI,
-                    _ => STATUS,
-                }
-            }
-            ServiceRequest::List { id, index } => {
-                p.id = U64::new(*id);
-                // The index travels in the `period` field.
-                p.period = U32::new(*index);
-                LIST
-            }
-        };
-        Ok(Message::with(mtype, &p))
-    }
-
     /// The request id.
     pub fn id(&self) -> u64 {
         match self {
@@ -287,44 +231,6 @@ impl ServiceRequest {
             | ServiceRequest::Status { id, .. }
             | ServiceRequest::List { id, .. } => *id,
         }
-    }
-}
-
-impl TryFrom<&Message> for ServiceRequest {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        if !(UP..=LIST).contains(&m.mtype()) {
-            return Err(Errno::EBADCALL);
-        }
-        let p: ReqP = m.payload_as()?;
-        let id = p.id.get();
-        if m.mtype() == LIST {
-            return Ok(ServiceRequest::List {
-                id,
-                index: p.period.get(),
-            });
-        }
-        let label = get_name(&p.label)?.to_string();
-        Ok(match m.mtype() {
-            UP => ServiceRequest::Up {
-                id,
-                label,
-                program: get_name(&p.program)?.to_string(),
-                policy: Policy::from_raw(p.policy.get())?,
-                period: p.period.get(),
-                flags: p.flags.get(),
-            },
-            UPDATE => ServiceRequest::Update {
-                id,
-                label,
-                program: get_name(&p.program)?.to_string(),
-            },
-            DOWN => ServiceRequest::Down { id, label },
-            RESTART => ServiceRequest::Restart { id, label },
-            REFRESH => ServiceRequest::Refresh { id, label },
-            FI => ServiceRequest::Fi { id, label },
-            _ => ServiceRequest::Status { id, label },
-        })
     }
 }
 
@@ -341,59 +247,15 @@ pub struct ServiceStatus {
     pub policy: Policy,
 }
 
-/// RS's answer to a [`ServiceRequest`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServiceReply {
-    /// The request's id.
-    pub id: u64,
-    /// Outcome; the status is filled for every successful request.
-    pub result: Result<ServiceStatus, Errno>,
-}
-
-impl ServiceReply {
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        let mut p = ReplyP {
-            id: U64::new(self.id),
-            status: I32::new(0),
-            endpoint: U32::new(Endpoint::NONE.0),
-            restarts: U32::new(0),
-            state: U32::new(0),
-            policy: U32::new(0),
-        };
-        match self.result {
-            Ok(s) => {
-                p.endpoint = U32::new(s.endpoint.0);
-                p.restarts = U32::new(s.restarts);
-                p.state = U32::new(s.state.to_raw());
-                p.policy = U32::new(s.policy.to_raw());
-            }
-            Err(e) => p.status = I32::new(-e.code()),
-        }
-        Message::with(REPLY, &p)
-    }
-}
-
-impl TryFrom<&Message> for ServiceReply {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        if m.mtype() != REPLY {
-            return Err(Errno::EBADCALL);
-        }
-        let p: ReplyP = m.payload_as()?;
-        let result = match Errno::from_status(p.status.get()) {
-            Ok(()) => Ok(ServiceStatus {
-                endpoint: Endpoint(p.endpoint.get()),
-                restarts: p.restarts.get(),
-                state: RunState::from_raw(p.state.get())?,
-                policy: Policy::from_raw(p.policy.get())?,
-            }),
-            Err(e) => Err(e),
-        };
-        Ok(ServiceReply {
-            id: p.id.get(),
-            result,
-        })
+messages! {
+    /// RS's answer to a [`ServiceRequest`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ServiceReply in ReplyP = REPLY, unknown EBADCALL {
+        /// The request's id.
+        id: u64 => id,
+        /// Outcome; the status is filled for every successful request.
+        result: Result<ServiceStatus, Errno> => (status, endpoint, restarts, state, policy)
+            via Outcome,
     }
 }
 
@@ -408,69 +270,165 @@ pub struct ServiceEntry {
     pub status: ServiceStatus,
 }
 
-/// RS's answer to [`ServiceRequest::List`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceListReply {
-    /// The request's id.
-    pub id: u64,
-    /// The entry, or `ESRCH` past the end of the table.
-    pub result: Result<ServiceEntry, Errno>,
-}
-
-impl ServiceListReply {
-    /// Encode; a label or program that does not fit a name field is an
-    /// error.
-    pub fn to_message(&self) -> Result<Message, Errno> {
-        let mut p = ListReplyP {
-            id: U64::new(self.id),
-            status: I32::new(0),
-            endpoint: U32::new(Endpoint::NONE.0),
-            restarts: U32::new(0),
-            state: 0,
-            policy: 0,
-            _pad: [0; 2],
-            label: [0; LABEL_LEN],
-            program: [0; LABEL_LEN],
-        };
-        match &self.result {
-            Ok(e) => {
-                put_name(&mut p.label, &e.label)?;
-                put_name(&mut p.program, &e.program)?;
-                p.endpoint = U32::new(e.status.endpoint.0);
-                p.restarts = U32::new(e.status.restarts);
-                // Both fit a byte (1..=7 and 1..=3).
-                p.state = e.status.state.to_raw() as u8;
-                p.policy = e.status.policy.to_raw() as u8;
-            }
-            Err(e) => p.status = I32::new(-e.code()),
-        }
-        Ok(Message::with(LIST_REPLY, &p))
+messages! {
+    /// RS's answer to [`ServiceRequest::List`]; a label or program that
+    /// does not fit a name field does not encode.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ServiceListReply in ListReplyP = LIST_REPLY, unknown EBADCALL, fallible {
+        /// The request's id.
+        id: u64 => id,
+        /// The entry, or `ESRCH` past the end of the table.
+        result: Result<ServiceEntry, Errno>
+            => (status, endpoint, restarts, state, policy, label, program) via Outcome,
     }
 }
 
-impl TryFrom<&Message> for ServiceListReply {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        if m.mtype() != LIST_REPLY {
-            return Err(Errno::EBADCALL);
-        }
-        let p: ListReplyP = m.payload_as()?;
-        let result = match Errno::from_status(p.status.get()) {
+/// A policy in its slot (a word, or a byte in a list reply); an unknown
+/// policy is `EINVAL`.
+impl Codec<Policy, U32> for Le {
+    fn enc(p: Policy) -> U32 {
+        U32::new(p.to_raw())
+    }
+    fn dec(w: U32) -> Result<Policy, Errno> {
+        Policy::from_raw(w.get())
+    }
+}
+
+impl Codec<Policy, u8> for Le {
+    fn enc(p: Policy) -> u8 {
+        // 1..=3 fits a byte.
+        p.to_raw() as u8
+    }
+    fn dec(w: u8) -> Result<Policy, Errno> {
+        Policy::from_raw(u32::from(w))
+    }
+}
+
+/// A run state in its slot; an unknown state is `EINVAL`.
+impl Codec<RunState, U32> for Le {
+    fn enc(s: RunState) -> U32 {
+        U32::new(s.to_raw())
+    }
+    fn dec(w: U32) -> Result<RunState, Errno> {
+        RunState::from_raw(w.get())
+    }
+}
+
+impl Codec<RunState, u8> for Le {
+    fn enc(s: RunState) -> u8 {
+        // 1..=7 fits a byte.
+        s.to_raw() as u8
+    }
+    fn dec(w: u8) -> Result<RunState, Errno> {
+        RunState::from_raw(u32::from(w))
+    }
+}
+
+/// A [`ServiceStatus`] in endpoint, restarts, state and policy slots.
+impl<S: Copy> Codec<ServiceStatus, (U32, U32, S, S)> for Le
+where
+    Le: Codec<RunState, S> + Codec<Policy, S>,
+{
+    fn enc(s: ServiceStatus) -> (U32, U32, S, S) {
+        (
+            U32::new(s.endpoint.0),
+            U32::new(s.restarts),
+            Le::enc(s.state),
+            Le::enc(s.policy),
+        )
+    }
+    fn dec((endpoint, restarts, state, policy): (U32, U32, S, S)) -> Result<ServiceStatus, Errno> {
+        Ok(ServiceStatus {
+            endpoint: Endpoint(endpoint.get()),
+            restarts: restarts.get(),
+            state: Le::dec(state)?,
+            policy: Le::dec(policy)?,
+        })
+    }
+}
+
+/// An outcome: status 0 and the status or entry, or the errno as a
+/// negative status with the endpoint `NONE` and the rest zero (not
+/// decoded).
+struct Outcome;
+
+/// A reply with no service: endpoint `NONE`, the rest zero.
+fn no_service<S: zerocopy::FromZeros>() -> (U32, U32, S, S) {
+    (
+        U32::new(Endpoint::NONE.0),
+        U32::new(0),
+        S::new_zeroed(),
+        S::new_zeroed(),
+    )
+}
+
+impl Codec<Result<ServiceStatus, Errno>, (I32, U32, U32, U32, U32)> for Outcome {
+    fn enc(r: Result<ServiceStatus, Errno>) -> (I32, U32, U32, U32, U32) {
+        let (ep, restarts, state, policy) = match r {
+            Ok(s) => Le::enc(s),
+            Err(_) => no_service(),
+        };
+        (
+            I32::new(Errno::to_status(r.map(|_| ()))),
+            ep,
+            restarts,
+            state,
+            policy,
+        )
+    }
+    fn dec(
+        (status, ep, restarts, state, policy): (I32, U32, U32, U32, U32),
+    ) -> Result<Result<ServiceStatus, Errno>, Errno> {
+        Ok(match Errno::from_status(status.get()) {
+            Ok(()) => Ok(Le::dec((ep, restarts, state, policy))?),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// A list entry's slots.
+type EntrySlots = (I32, U32, U32, u8, u8, [u8; LABEL_LEN], [u8; LABEL_LEN]);
+
+impl TryCodec<Result<ServiceEntry, Errno>, EntrySlots> for Outcome {
+    fn try_enc(r: &Result<ServiceEntry, Errno>) -> Result<EntrySlots, Errno> {
+        Ok(match r {
+            Ok(e) => {
+                let (ep, restarts, state, policy) = Le::enc(e.status);
+                (
+                    I32::new(0),
+                    ep,
+                    restarts,
+                    state,
+                    policy,
+                    Name::try_enc(&e.label)?,
+                    Name::try_enc(&e.program)?,
+                )
+            }
+            Err(e) => {
+                let (ep, restarts, state, policy) = no_service();
+                let status = I32::new(-e.code());
+                (
+                    status,
+                    ep,
+                    restarts,
+                    state,
+                    policy,
+                    [0; LABEL_LEN],
+                    [0; LABEL_LEN],
+                )
+            }
+        })
+    }
+    fn try_dec(
+        (status, ep, restarts, state, policy, label, program): EntrySlots,
+    ) -> Result<Result<ServiceEntry, Errno>, Errno> {
+        Ok(match Errno::from_status(status.get()) {
             Ok(()) => Ok(ServiceEntry {
-                label: get_name(&p.label)?.to_string(),
-                program: get_name(&p.program)?.to_string(),
-                status: ServiceStatus {
-                    endpoint: Endpoint(p.endpoint.get()),
-                    restarts: p.restarts.get(),
-                    state: RunState::from_raw(u32::from(p.state))?,
-                    policy: Policy::from_raw(u32::from(p.policy))?,
-                },
+                label: Name::try_dec(label)?,
+                program: Name::try_dec(program)?,
+                status: Le::dec((ep, restarts, state, policy))?,
             }),
             Err(e) => Err(e),
-        };
-        Ok(ServiceListReply {
-            id: p.id.get(),
-            result,
         })
     }
 }
@@ -478,6 +436,7 @@ impl TryFrom<&Message> for ServiceListReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
     use crate::proto::wire::hex;
     use alloc::vec::Vec;
 
