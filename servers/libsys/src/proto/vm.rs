@@ -20,7 +20,7 @@ use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::ipc::GrantId;
 use crate::message::Message;
-use crate::proto::wire::{Codec, Le, messages};
+use crate::proto::wire::{Codec, Le, Status, StatusValue, messages};
 use zerocopy::little_endian::{I32, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -86,7 +86,11 @@ struct PmP {
 struct ReplyP {
     id: U64,
     status: I32,
-    v: [U64; 5],
+    v0: U64,
+    v1: U64,
+    v2: U64,
+    v3: U64,
+    v4: U64,
 }
 
 const _: () = assert!(core::mem::size_of::<ReplyP>() <= 56);
@@ -347,44 +351,93 @@ pub struct VmReply {
     pub result: Result<VmAnswer, Errno>,
 }
 
+/// Four or five words.
+type Words4 = (U64, U64, U64, U64);
+type Words5 = (U64, U64, U64, U64, U64);
+
+impl Codec<MemInfo, Words5> for Le {
+    fn enc(i: MemInfo) -> Words5 {
+        let w = U64::new;
+        (
+            w(i.total),
+            w(i.free),
+            w(i.shared),
+            w(i.cow_copies),
+            w(i.cow_nocopy),
+        )
+    }
+    fn dec((total, free, shared, cow_copies, cow_nocopy): Words5) -> Result<MemInfo, Errno> {
+        Ok(MemInfo {
+            total: total.get(),
+            free: free.get(),
+            shared: shared.get(),
+            cow_copies: cow_copies.get(),
+            cow_nocopy: cow_nocopy.get(),
+        })
+    }
+}
+
+impl Codec<ExecImage, Words4> for Le {
+    fn enc(x: ExecImage) -> Words4 {
+        let w = U64::new;
+        (w(x.entry), w(x.rsp), w(x.block_addr), w(x.block_len))
+    }
+    fn dec((entry, rsp, block_addr, block_len): Words4) -> Result<ExecImage, Errno> {
+        Ok(ExecImage {
+            entry: entry.get(),
+            rsp: rsp.get(),
+            block_addr: block_addr.get(),
+            block_len: block_len.get(),
+        })
+    }
+}
+
+messages! {
+    /// The wire form of [`VmReply`]: one message per answer kind, an error
+    /// as a `Value` one. Every kind carries the status, so an error status
+    /// wins whatever the kind.
+    #[derive(Clone, Copy)]
+    enum Rep in ReplyP, unknown EBADCALL {
+        Value = R_VALUE {
+            id: u64 => id,
+            result: Result<u64, Errno> => (status, v0) via StatusValue,
+        },
+        Info = R_INFO {
+            id: u64 => id,
+            status: Result<(), Errno> => status via Status,
+            info: MemInfo => (v0, v1, v2, v3, v4),
+        },
+        Exec = R_EXEC {
+            id: u64 => id,
+            status: Result<(), Errno> => status via Status,
+            image: ExecImage => (v0, v1, v2, v3),
+        },
+        Mapped = R_MAPPED {
+            id: u64 => id,
+            status: Result<(), Errno> => status via Status,
+            addr: u64 => v0,
+            readable: u64 => v1,
+        },
+    }
+}
+
 impl VmReply {
     /// Encode.
     pub fn to_message(&self) -> Message {
-        let mut p = ReplyP {
-            id: U64::new(self.id),
-            ..ReplyP::default()
-        };
-        let words = |p: &mut ReplyP, w: &[u64]| {
-            for (d, s) in p.v.iter_mut().zip(w) {
-                *d = U64::new(*s);
-            }
-        };
-        let t = match self.result {
-            Err(e) => {
-                p.status = I32::new(-e.code());
-                R_VALUE
-            }
-            Ok(VmAnswer::Value(v)) => {
-                words(&mut p, &[v]);
-                R_VALUE
-            }
-            Ok(VmAnswer::Info(i)) => {
-                words(
-                    &mut p,
-                    &[i.total, i.free, i.shared, i.cow_copies, i.cow_nocopy],
-                );
-                R_INFO
-            }
-            Ok(VmAnswer::Exec(x)) => {
-                words(&mut p, &[x.entry, x.rsp, x.block_addr, x.block_len]);
-                R_EXEC
-            }
-            Ok(VmAnswer::Mapped { addr, readable }) => {
-                words(&mut p, &[addr, readable]);
-                R_MAPPED
-            }
-        };
-        Message::with(t, &p)
+        let (id, status) = (self.id, Ok(()));
+        match self.result {
+            Err(e) => Rep::Value { id, result: Err(e) },
+            Ok(VmAnswer::Value(v)) => Rep::Value { id, result: Ok(v) },
+            Ok(VmAnswer::Info(info)) => Rep::Info { id, status, info },
+            Ok(VmAnswer::Exec(image)) => Rep::Exec { id, status, image },
+            Ok(VmAnswer::Mapped { addr, readable }) => Rep::Mapped {
+                id,
+                status,
+                addr,
+                readable,
+            },
+        }
+        .to_message()
     }
 
     /// Decode (the same as `TryFrom<&Message>`).
@@ -405,33 +458,18 @@ impl VmReply {
 impl TryFrom<&Message> for VmReply {
     type Error = Errno;
     fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: ReplyP = m.payload_as()?;
-        let v = |i: usize| p.v[i].get();
-        let answer = match m.mtype() {
-            R_VALUE => VmAnswer::Value(v(0)),
-            R_INFO => VmAnswer::Info(MemInfo {
-                total: v(0),
-                free: v(1),
-                shared: v(2),
-                cow_copies: v(3),
-                cow_nocopy: v(4),
-            }),
-            R_EXEC => VmAnswer::Exec(ExecImage {
-                entry: v(0),
-                rsp: v(1),
-                block_addr: v(2),
-                block_len: v(3),
-            }),
-            R_MAPPED => VmAnswer::Mapped {
-                addr: v(0),
-                readable: v(1),
-            },
-            _ => return Err(Errno::EBADCALL),
+        let (id, result) = match Rep::try_from(m)? {
+            Rep::Value { id, result } => (id, result.map(VmAnswer::Value)),
+            Rep::Info { id, status, info } => (id, status.map(|()| VmAnswer::Info(info))),
+            Rep::Exec { id, status, image } => (id, status.map(|()| VmAnswer::Exec(image))),
+            Rep::Mapped {
+                id,
+                status,
+                addr,
+                readable,
+            } => (id, status.map(|()| VmAnswer::Mapped { addr, readable })),
         };
-        Ok(VmReply {
-            id: p.id.get(),
-            result: Errno::from_status(p.status.get()).map(|()| answer),
-        })
+        Ok(VmReply { id, result })
     }
 }
 
