@@ -29,6 +29,9 @@
 //! `extern "C" fn(*const u8, usize) -> !`.
 #![no_std]
 
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 /// Interrupt vector of the system-call gate (DPL 3).
 pub const SYSCALL_VECTOR: u8 = 0x80;
 
@@ -774,15 +777,29 @@ pub const MSG_SOURCE_OFFSET: usize = 0;
 pub const MSG_TYPE_OFFSET: usize = 4;
 /// Byte offset of the 56-byte payload.
 pub const MSG_PAYLOAD_OFFSET: usize = 8;
-/// Message type of a dead-peer bounce (`sys::proto::kernel::DEAD_PEER`):
+/// Message type of a dead-peer bounce (`sys::proto::kernel::DeadPeer`):
 /// an asynchronous message ([`Syscall::SendA`]) whose destination died
-/// before receiving it comes back from [`SYSTEM_ENDPOINT`] with payload
-/// `u32` dead endpoint @0, `u32` endpoint now in its slot (or
-/// [`ENDPOINT_NONE`]) @4, `u32` type of the lost message @8, and its first
-/// [`BOUNCE_HEAD`] payload bytes @12.
+/// before receiving it comes back from [`SYSTEM_ENDPOINT`] with a
+/// [`DeadPeerPayload`].
 pub const DEAD_PEER_MTYPE: u32 = 0x101;
 /// Payload bytes of the lost message carried in a bounce.
 pub const BOUNCE_HEAD: usize = 44;
+
+/// The payload of a [`DEAD_PEER_MTYPE`] bounce (little-endian).
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct DeadPeerPayload {
+    /// The endpoint the lost message was sent to.
+    pub dead: U32,
+    /// The endpoint now in its slot, or [`ENDPOINT_NONE`].
+    pub new: U32,
+    /// The type of the lost message.
+    pub mtype: U32,
+    /// Its first [`BOUNCE_HEAD`] payload bytes.
+    pub head: [u8; BOUNCE_HEAD],
+}
+
+const _: () = assert!(size_of::<DeadPeerPayload>() == MESSAGE_SIZE - MSG_PAYLOAD_OFFSET);
 /// "No process" (`sys::Endpoint::NONE`).
 pub const ENDPOINT_NONE: u32 = 0xFFFF_FFFE;
 /// Most asynchronous messages queued for one receiver.
@@ -799,10 +816,19 @@ pub const SENDA_REQUEST: u64 = 1;
 /// fails with [`Errno::NotReady`] at the sender, like a full queue.
 pub const MAX_OWED_REPLIES: usize = 32;
 
-/// Message type of a notification (`sys::proto::kernel::NOTIFY`). Payload:
-/// `u64` time stamp at payload offset 0, `u64` bitmap of the slots with a
-/// pending notification for the receiver at payload offset 8.
+/// Message type of a notification (`sys::proto::kernel::Notify`), with a
+/// [`NotifyPayload`].
 pub const NOTIFY_MTYPE: u32 = 0x100;
+
+/// The payload of a [`NOTIFY_MTYPE`] notification (little-endian).
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct NotifyPayload {
+    /// Clock ticks when it was delivered.
+    pub time: U64,
+    /// Bitmap of the slots with a notification pending for the receiver.
+    pub pending: U64,
+}
 
 /// Exit code of a program that returned normally.
 pub const EXIT_SUCCESS: i32 = 0;

@@ -44,11 +44,14 @@
 
 use crate::process::{Endpoint, NR_PROCS, SYSTEM_SLOT};
 use abi::{
-    BOUNCE_HEAD, DEAD_PEER_MTYPE, ENDPOINT_NONE, Errno, MAX_ASYNC_QUEUE, MAX_OWED_REPLIES,
-    MESSAGE_SIZE, MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET, NOTIFY_MTYPE,
+    BOUNCE_HEAD, DEAD_PEER_MTYPE, DeadPeerPayload, ENDPOINT_NONE, Errno, MAX_ASYNC_QUEUE,
+    MAX_OWED_REPLIES, MESSAGE_SIZE, MSG_PAYLOAD_OFFSET, MSG_SOURCE_OFFSET, MSG_TYPE_OFFSET,
+    NOTIFY_MTYPE, NotifyPayload,
 };
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use zerocopy::IntoBytes;
+use zerocopy::little_endian::{U32, U64};
 
 /// A raw 64-byte message (layout in `abi`).
 pub type Message = [u8; MESSAGE_SIZE];
@@ -772,24 +775,27 @@ impl Ipc {
     }
 }
 
-/// The bounce for `lost`, an asynchronous message to `dead` (layout in
-/// `abi::DEAD_PEER_MTYPE`).
+/// The bounce for `lost`, an asynchronous message to `dead`.
 fn dead_peer_bounce(dead: Endpoint, lost: &Message) -> Message {
-    let mut payload = [0u8; 12 + BOUNCE_HEAD];
-    payload[..4].copy_from_slice(&dead.0.to_le_bytes());
-    payload[4..8].copy_from_slice(&ENDPOINT_NONE.to_le_bytes());
-    payload[8..12].copy_from_slice(&type_of(lost).to_le_bytes());
-    payload[12..].copy_from_slice(&lost[MSG_PAYLOAD_OFFSET..MSG_PAYLOAD_OFFSET + BOUNCE_HEAD]);
-    let mut m = message(DEAD_PEER_MTYPE, &payload);
+    let mut head = [0u8; BOUNCE_HEAD];
+    head.copy_from_slice(&lost[MSG_PAYLOAD_OFFSET..MSG_PAYLOAD_OFFSET + BOUNCE_HEAD]);
+    let payload = DeadPeerPayload {
+        dead: U32::new(dead.0),
+        new: U32::new(ENDPOINT_NONE),
+        mtype: U32::new(type_of(lost)),
+        head,
+    };
+    let mut m = message(DEAD_PEER_MTYPE, payload.as_bytes());
     stamp(&mut m, Endpoint::new(SYSTEM_SLOT as u16, 0));
     m
 }
 
 fn notification(source: Endpoint, now: u64, pending: u64) -> Message {
-    let mut payload = [0u8; 16];
-    payload[..8].copy_from_slice(&now.to_le_bytes());
-    payload[8..].copy_from_slice(&pending.to_le_bytes());
-    let mut m = message(NOTIFY_MTYPE, &payload);
+    let payload = NotifyPayload {
+        time: U64::new(now),
+        pending: U64::new(pending),
+    };
+    let mut m = message(NOTIFY_MTYPE, payload.as_bytes());
     stamp(&mut m, source);
     m
 }

@@ -5,18 +5,21 @@
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::message::Message;
-use zerocopy::little_endian::{I32, U32, U64};
+use crate::proto::wire::{Codec, Le, messages};
+use abi::{DeadPeerPayload, NotifyPayload};
+use zerocopy::little_endian::{I32, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// A notification; the source says who notified (CLOCK = alarm).
-pub const NOTIFY: u32 = 0x100;
+pub const NOTIFY: u32 = abi::NOTIFY_MTYPE;
 /// An asynchronous request could not be answered: the peer died.
-pub const DEAD_PEER: u32 = 0x101;
-/// A process died (sent to RS only).
+pub const DEAD_PEER: u32 = abi::DEAD_PEER_MTYPE;
+/// A process died (sent to RS only; the native runtime and the simulator
+/// make it, not the kernel).
 pub const PROC_DIED: u32 = 0x102;
 
 /// Payload bytes of the failed request carried in a [`DeadPeer`] bounce.
-pub const BOUNCE_HEAD: usize = 44;
+pub const BOUNCE_HEAD: usize = abi::BOUNCE_HEAD;
 
 /// Signal numbers (NetBSD/MINIX).
 pub mod sig {
@@ -38,37 +41,31 @@ pub mod sig {
 
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
-struct NotifyP {
-    time: U64,
-}
-
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
-#[repr(C)]
-struct DeadPeerP {
-    dead: U32,
-    new: U32,
-    mtype: U32,
-    head: [u8; BOUNCE_HEAD],
-}
-
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
-#[repr(C)]
 struct DiedP {
     ep: U32,
     kind: U32,
     value: I32,
 }
 
-const _: () = assert!(core::mem::size_of::<DeadPeerP>() == 56);
+messages! {
+    /// A notification (layout [`abi::NotifyPayload`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Notify in NotifyPayload = NOTIFY, unknown EBADCALL {
+        /// The time it was raised (clock ticks).
+        time: u64 => time,
+        /// The kernel's bitmap of slots with a notification pending for
+        /// the receiver (0 from the simulator).
+        pending: u64 => pending,
+    }
+}
 
 /// Build a notification stamped with the time it was raised.
 pub fn notify_message(now: u64) -> Message {
-    Message::with(
-        NOTIFY,
-        &NotifyP {
-            time: U64::new(now),
-        },
-    )
+    Notify {
+        time: now,
+        pending: 0,
+    }
+    .to_message()
 }
 
 /// Whether `m` is a notification.
@@ -78,21 +75,39 @@ pub fn is_notify(m: &Message) -> bool {
 
 /// The time stamp of a notification.
 pub fn notify_time(m: &Message) -> u64 {
-    m.payload_as::<NotifyP>().map(|p| p.time.get()).unwrap_or(0)
+    m.payload_as::<NotifyPayload>()
+        .map(|p| p.time.get())
+        .unwrap_or(0)
 }
 
-/// Bounce of an asynchronous request whose destination died before
-/// answering. Source is [`Endpoint::SYSTEM`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeadPeer {
-    /// The endpoint the request was sent to.
-    pub dead: Endpoint,
-    /// The slot's new endpoint, if a new instance is already running there.
-    pub new: Option<Endpoint>,
-    /// Type of the failed request.
-    pub mtype: u32,
-    /// First [`BOUNCE_HEAD`] payload bytes of the failed request.
-    pub head: [u8; BOUNCE_HEAD],
+/// An endpoint slot where [`Endpoint::NONE`] means none.
+struct OrNone;
+
+impl Codec<Option<Endpoint>, U32> for OrNone {
+    fn enc(e: Option<Endpoint>) -> U32 {
+        U32::new(e.unwrap_or(Endpoint::NONE).0)
+    }
+    fn dec(w: U32) -> Result<Option<Endpoint>, Errno> {
+        let e = Endpoint(w.get());
+        Ok((e != Endpoint::NONE).then_some(e))
+    }
+}
+
+messages! {
+    /// Bounce of an asynchronous request whose destination died before
+    /// answering (layout [`abi::DeadPeerPayload`]). Source is
+    /// [`Endpoint::SYSTEM`]; from anyone else it does not decode.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct DeadPeer in DeadPeerPayload = DEAD_PEER, unknown EBADCALL from Endpoint::SYSTEM {
+        /// The endpoint the request was sent to.
+        dead: Endpoint => dead,
+        /// The slot's new endpoint, if a new instance is already running there.
+        new: Option<Endpoint> => new via OrNone,
+        /// Type of the failed request.
+        mtype: u32 => mtype,
+        /// First [`BOUNCE_HEAD`] payload bytes of the failed request.
+        head: [u8; BOUNCE_HEAD] => head,
+    }
 }
 
 impl DeadPeer {
@@ -119,36 +134,6 @@ impl DeadPeer {
     pub fn errno(&self) -> Errno {
         Errno::EDEADSRCDST(self.new)
     }
-
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        Message::with(
-            DEAD_PEER,
-            &DeadPeerP {
-                dead: U32::new(self.dead.0),
-                new: U32::new(self.new.unwrap_or(Endpoint::NONE).0),
-                mtype: U32::new(self.mtype),
-                head: self.head,
-            },
-        )
-    }
-}
-
-impl TryFrom<&Message> for DeadPeer {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        if m.mtype() != DEAD_PEER || m.source() != Endpoint::SYSTEM {
-            return Err(Errno::EBADCALL);
-        }
-        let p: DeadPeerP = m.payload_as()?;
-        let new = Endpoint(p.new.get());
-        Ok(DeadPeer {
-            dead: Endpoint(p.dead.get()),
-            new: (new != Endpoint::NONE).then_some(new),
-            mtype: p.mtype.get(),
-            head: p.head,
-        })
-    }
 }
 
 /// Why a process died.
@@ -164,54 +149,39 @@ pub enum Cause {
     Killed,
 }
 
-/// Crash report to RS (source [`Endpoint::SYSTEM`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcDied {
-    /// The dead process.
-    pub ep: Endpoint,
-    /// Why it died.
-    pub cause: Cause,
-}
-
-impl ProcDied {
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        let (kind, value) = match self.cause {
+/// A cause as a kind and a value (the signal or exit code); an unknown
+/// kind is `EINVAL`.
+impl Codec<Cause, (U32, I32)> for Le {
+    fn enc(c: Cause) -> (U32, I32) {
+        let (kind, value) = match c {
             Cause::Panic => (0, 0),
             Cause::Fault(s) => (1, s as i32),
             Cause::Exit(c) => (2, c),
             Cause::Killed => (3, 0),
         };
-        Message::with(
-            PROC_DIED,
-            &DiedP {
-                ep: U32::new(self.ep.0),
-                kind: U32::new(kind),
-                value: I32::new(value),
-            },
-        )
+        (U32::new(kind), I32::new(value))
     }
-}
-
-impl TryFrom<&Message> for ProcDied {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        if m.mtype() != PROC_DIED || m.source() != Endpoint::SYSTEM {
-            return Err(Errno::EBADCALL);
-        }
-        let p: DiedP = m.payload_as()?;
-        let v = p.value.get();
-        let cause = match p.kind.get() {
+    fn dec((kind, value): (U32, I32)) -> Result<Cause, Errno> {
+        let v = value.get();
+        Ok(match kind.get() {
             0 => Cause::Panic,
             1 => Cause::Fault(v as u32),
             2 => Cause::Exit(v),
             3 => Cause::Killed,
             _ => return Err(Errno::EINVAL),
-        };
-        Ok(ProcDied {
-            ep: Endpoint(p.ep.get()),
-            cause,
         })
+    }
+}
+
+messages! {
+    /// Crash report to RS (source [`Endpoint::SYSTEM`]; from anyone else
+    /// it does not decode).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ProcDied in DiedP = PROC_DIED, unknown EBADCALL from Endpoint::SYSTEM {
+        /// The dead process.
+        ep: Endpoint => ep,
+        /// Why it died.
+        cause: Cause => (kind, value),
     }
 }
 
