@@ -22,7 +22,7 @@
 
 use crate::cache::How;
 use crate::error::{CacheError, Result};
-use crate::{BlockNo, Cache, Dev, NO_DEV};
+use crate::{BlockIndex, BlockNo, Cache, Dev, NO_DEV};
 
 enum Op<'a> {
     Read(&'a mut [u8]),
@@ -37,7 +37,7 @@ enum Op<'a> {
 ///
 /// Errors: `Invalid` (`dev == NO_DEV`, `pos + len - 1 > i64::MAX`), the
 /// device-size query's error, the first block's error.
-pub fn read(cache: &Cache, dev: Dev, pos: u64, buf: &mut [u8]) -> Result<usize> {
+pub fn read<I: BlockIndex>(cache: &Cache<I>, dev: Dev, pos: u64, buf: &mut [u8]) -> Result<usize> {
     let len = buf.len();
     transfer(cache, dev, pos, len, Op::Read(buf))
 }
@@ -46,14 +46,14 @@ pub fn read(cache: &Cache, dev: Dev, pos: u64, buf: &mut [u8]) -> Result<usize> 
 /// accepted: 0 at or after the end, fewer than given across the end.
 /// Blocks overwritten whole are not read first; a partly overwritten block
 /// is read (read-modify-write). Errors as [`read`].
-pub fn write(cache: &Cache, dev: Dev, pos: u64, data: &[u8]) -> Result<usize> {
+pub fn write<I: BlockIndex>(cache: &Cache<I>, dev: Dev, pos: u64, data: &[u8]) -> Result<usize> {
     transfer(cache, dev, pos, data.len(), Op::Write(data))
 }
 
 /// Bring `len` bytes of `dev` at `pos` into the cache without copying them
 /// anywhere (MINIX `FSC_PEEK`, used to page in an mmapped device). Returns
 /// the bytes covered, with the same EOF rules as [`read`].
-pub fn peek(cache: &Cache, dev: Dev, pos: u64, len: usize) -> Result<usize> {
+pub fn peek<I: BlockIndex>(cache: &Cache<I>, dev: Dev, pos: u64, len: usize) -> Result<usize> {
     transfer(cache, dev, pos, len, Op::Peek)
 }
 
@@ -61,13 +61,19 @@ pub fn peek(cache: &Cache, dev: Dev, pos: u64, len: usize) -> Result<usize> {
 /// (MINIX `lmfs_bflush`, run when the last opener closes the device). Unlike
 /// MINIX, if the write-back fails nothing is dropped (the error is returned
 /// and the dirty blocks stay for a later try).
-pub fn flush(cache: &Cache, dev: Dev) -> Result<usize> {
+pub fn flush<I: BlockIndex>(cache: &Cache<I>, dev: Dev) -> Result<usize> {
     let n = cache.flush_dev(dev)?;
     cache.invalidate(dev);
     Ok(n)
 }
 
-fn transfer(cache: &Cache, dev: Dev, pos: u64, len: usize, mut op: Op<'_>) -> Result<usize> {
+fn transfer<I: BlockIndex>(
+    cache: &Cache<I>,
+    dev: Dev,
+    pos: u64,
+    len: usize,
+    mut op: Op<'_>,
+) -> Result<usize> {
     if dev == NO_DEV {
         return Err(CacheError::Invalid);
     }
@@ -161,8 +167,8 @@ fn transfer(cache: &Cache, dev: Dev, pos: u64, len: usize, mut op: Op<'_>) -> Re
 /// starts there (at most the read-ahead limit; `n` blocks remain in the
 /// request, the last of `last_size` bytes) in one request (MINIX
 /// `block_prefetch`). Failures are left to the `get_block` that follows.
-fn block_prefetch(
-    cache: &Cache,
+fn block_prefetch<I: BlockIndex>(
+    cache: &Cache<I>,
     dev: Dev,
     block: BlockNo,
     n: u64,

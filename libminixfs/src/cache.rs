@@ -1,11 +1,11 @@
-//! The buffer cache: buffer slots in a [`CacheRegion`], a hash index keyed
-//! by (device, block), an intrusive LRU list of unreferenced slots, the
-//! device table, write-back, prefetch and read-ahead.
+//! The buffer cache: buffer slots in a [`CacheRegion`], a block index keyed
+//! by (device, block) with the replacement order of unreferenced slots
+//! ([`crate::index`]), the device table, write-back, prefetch and read-ahead.
 //!
 //! Invariants (checked by the property test):
-//! * a slot is in the hash index iff its device is not [`NO_DEV`];
-//! * a slot is on the LRU list iff its reference count is 0 and it holds
-//!   memory; referenced slots are never evicted, retired or written back;
+//! * a slot is in the index iff its device is not [`NO_DEV`];
+//! * a slot is a replacement candidate iff its reference count is 0 and it
+//!   holds memory; referenced slots are never evicted, retired or written back;
 //! * at most one slot holds a given (device, block), whatever its size.
 
 use alloc::boxed::Box;
@@ -18,8 +18,9 @@ use core::cell::{Cell, Ref, RefCell, RefMut};
 use libbdev::{BdevError, BlockDevice, MAX_SEGMENTS};
 
 use crate::error::{CacheError, Result};
+use crate::index::{BlockIndex, Intrusive, Key};
 use crate::mem::BlockMem;
-use crate::region::{self, AdoptReport, Buf, CacheRegion, NIL, RegionDev, RegionEntry, Slot};
+use crate::region::{self, AdoptReport, Buf, CacheRegion, RegionDev, RegionEntry, Slot};
 use crate::{BlockNo, Dev, MIN_BUFS, NO_DEV, valid_block_size};
 
 /// How [`Cache::get_block`] treats a block that is not cached (a cached
@@ -97,21 +98,14 @@ struct DevHandle {
     size: Option<u64>,
 }
 
-pub(crate) struct Inner {
+pub(crate) struct Inner<I: BlockIndex> {
     region: CacheRegion,
     /// Slots holding memory.
     nr_live: usize,
     /// Slots holding no memory, for reuse.
     retired: Vec<u32>,
-    buckets: Vec<u32>,
-    hash_bits: u32,
-    /// Least recently used (next victim).
-    lru_head: u32,
-    /// Most recently used.
-    lru_tail: u32,
-    /// LRU links [prev, next] per slot, apart from the slots so that
-    /// relinking on a hit touches few cache lines.
-    links: Vec<[u32; 2]>,
+    /// Block index and replacement order.
+    index: I,
     /// Slots with a reference count > 0.
     in_use: usize,
     handles: Vec<DevHandle>,
@@ -136,11 +130,11 @@ pub(crate) struct Inner {
 /// The block cache of one file server. Single-threaded: interior
 /// mutability lets several [`BlockRef`]s be held at once while the cache is
 /// shared by `&Cache`.
-pub struct Cache {
-    inner: RefCell<Inner>,
+pub struct Cache<I: BlockIndex = Intrusive> {
+    inner: RefCell<Inner<I>>,
 }
 
-impl core::fmt::Debug for Cache {
+impl<I: BlockIndex> core::fmt::Debug for Cache<I> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.inner.try_borrow() {
             Ok(g) => f
@@ -159,8 +153,8 @@ impl core::fmt::Debug for Cache {
 /// nor written back; dropping it (or [`BlockRef::put`]) releases the
 /// reference (MINIX `lmfs_put_block`). Several `BlockRef`s, to the same or
 /// different blocks, may be held at once.
-pub struct BlockRef<'c> {
-    cache: &'c Cache,
+pub struct BlockRef<'c, I: BlockIndex = Intrusive> {
+    cache: &'c Cache<I>,
     slot: u32,
     dev: Dev,
     block: BlockNo,
@@ -170,7 +164,7 @@ pub struct BlockRef<'c> {
     touched: Cell<bool>,
 }
 
-impl core::fmt::Debug for BlockRef<'_> {
+impl<I: BlockIndex> core::fmt::Debug for BlockRef<'_, I> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("BlockRef")
             .field("dev", &self.dev)
@@ -180,7 +174,7 @@ impl core::fmt::Debug for BlockRef<'_> {
     }
 }
 
-impl BlockRef<'_> {
+impl<I: BlockIndex> BlockRef<'_, I> {
     /// Device of the block.
     pub fn dev(&self) -> Dev {
         self.dev
@@ -256,31 +250,20 @@ impl BlockRef<'_> {
     pub fn put(self) {}
 }
 
-impl Drop for BlockRef<'_> {
+impl<I: BlockIndex> Drop for BlockRef<'_, I> {
     fn drop(&mut self) {
         let mut g = self.cache.inner.borrow_mut();
         g.release(self.slot, self.touched.get());
     }
 }
 
-fn bucket_bits(capacity: usize) -> u32 {
-    let n = capacity.max(16).next_power_of_two();
-    n.trailing_zeros()
-}
-
-impl Inner {
-    fn empty(region: CacheRegion) -> Inner {
-        let bits = bucket_bits(region.capacity);
-        let nslots = region.slots.len();
+impl<I: BlockIndex> Inner<I> {
+    fn empty(region: CacheRegion) -> Inner<I> {
         Inner {
+            index: I::new(region.capacity, region.slots.len()),
             region,
             nr_live: 0,
             retired: Vec::new(),
-            buckets: vec![NIL; 1usize << bits],
-            hash_bits: bits,
-            lru_head: NIL,
-            lru_tail: NIL,
-            links: vec![[NIL, NIL]; nslots],
             in_use: 0,
             handles: Vec::new(),
             counters: Counters::default(),
@@ -295,107 +278,38 @@ impl Inner {
     }
 
     #[inline]
-    fn bucket(&self, dev: Dev, block: BlockNo) -> usize {
-        let h = (block ^ ((dev as u64) << 40) ^ dev as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> (64 - self.hash_bits)) as usize
-    }
-
-    #[inline]
     fn lookup(&self, dev: Dev, block: BlockNo) -> Option<u32> {
-        let mut i = self.buckets[self.bucket(dev, block)];
-        while i != NIL {
-            let s = &self.region.slots[i as usize];
-            if s.meta.block == block && s.meta.dev == dev {
-                return Some(i);
-            }
-            i = s.hash_next;
-        }
-        None
+        self.index.lookup((dev, block))
     }
 
-    fn hash_insert(&mut self, i: u32) {
-        let m = self.region.slots[i as usize].meta;
-        let b = self.bucket(m.dev, m.block);
-        self.region.slots[i as usize].hash_next = self.buckets[b];
-        self.buckets[b] = i;
-    }
-
-    fn hash_remove(&mut self, i: u32) {
-        let m = self.region.slots[i as usize].meta;
-        let b = self.bucket(m.dev, m.block);
-        let next = self.region.slots[i as usize].hash_next;
-        if self.buckets[b] == i {
-            self.buckets[b] = next;
-        } else {
-            let mut p = self.buckets[b];
-            while p != NIL {
-                let pn = self.region.slots[p as usize].hash_next;
-                if pn == i {
-                    self.region.slots[p as usize].hash_next = next;
-                    break;
-                }
-                p = pn;
-            }
-        }
-        self.region.slots[i as usize].hash_next = NIL;
-    }
-
-    fn rehash(&mut self) {
-        let bits = bucket_bits(self.region.capacity.max(self.nr_live));
-        self.hash_bits = bits;
-        self.buckets = vec![NIL; 1usize << bits];
-        for i in 0..self.region.slots.len() {
-            if self.region.slots[i].meta.dev != NO_DEV {
-                self.hash_insert(i as u32);
-            }
-        }
-    }
-
+    /// The block slot `i` holds, if any.
     #[inline]
-    fn lru_unlink(&mut self, i: u32) {
-        let s = &mut self.region.slots[i as usize];
-        if !s.on_lru {
-            return;
-        }
-        s.on_lru = false;
-        let [p, n] = self.links[i as usize];
-        self.links[i as usize] = [NIL, NIL];
-        if p == NIL {
-            self.lru_head = n;
-        } else {
-            self.links[p as usize][1] = n;
-        }
-        if n == NIL {
-            self.lru_tail = p;
-        } else {
-            self.links[n as usize][0] = p;
-        }
+    fn key(&self, i: u32) -> Option<Key> {
+        let m = &self.region.slots[i as usize].meta;
+        (m.dev != NO_DEV).then_some((m.dev, m.block))
     }
 
-    #[inline]
-    fn lru_push_back(&mut self, i: u32) {
-        let t = self.lru_tail;
-        self.region.slots[i as usize].on_lru = true;
-        self.links[i as usize] = [t, NIL];
-        if t == NIL {
-            self.lru_head = i;
-        } else {
-            self.links[t as usize][1] = i;
-        }
-        self.lru_tail = i;
+    /// The first unreferenced slot holding memory, in replacement order,
+    /// for which `pred` holds.
+    fn first_unreferenced(&self, mut pred: impl FnMut(u32, &Slot) -> bool) -> Option<u32> {
+        let (slots, bufs) = (&self.region.slots, &self.region.bufs);
+        self.index.find(|i| {
+            let s = &slots[i as usize];
+            s.meta.refcount == 0 && bufs[i as usize].is_some() && pred(i, s)
+        })
     }
 
-    #[inline]
-    fn lru_push_front(&mut self, i: u32) {
-        let h = self.lru_head;
-        self.region.slots[i as usize].on_lru = true;
-        self.links[i as usize] = [NIL, h];
-        if h == NIL {
-            self.lru_tail = i;
-        } else {
-            self.links[h as usize][0] = i;
-        }
-        self.lru_head = i;
+    /// The unreferenced slots holding memory for which `pred` holds, next
+    /// victim first.
+    fn unreferenced(&self, mut pred: impl FnMut(&Slot) -> bool) -> Vec<u32> {
+        let mut v = Vec::new();
+        self.first_unreferenced(|i, s| {
+            if pred(s) {
+                v.push(i);
+            }
+            false
+        });
+        v
     }
 
     #[inline]
@@ -424,14 +338,15 @@ impl Inner {
     }
 
     /// Take a reference on slot `i` (a hit).
-    #[inline]
+    #[inline(always)]
     fn take_ref(&mut self, i: u32) -> Result<()> {
         let rc = self.region.slots[i as usize].meta.refcount;
         if rc == u32::MAX {
             return Err(CacheError::Busy);
         }
         if rc == 0 {
-            self.lru_unlink(i);
+            let key = self.key(i);
+            self.index.acquire(key, i);
             self.in_use += 1;
         }
         self.region.slots[i as usize].meta.refcount = rc + 1;
@@ -447,7 +362,9 @@ impl Inner {
             if s.meta.dev == NO_DEV {
                 continue;
             }
-            let Some(buf) = s.buf.as_ref() else { continue };
+            let Some(buf) = self.region.bufs[i as usize].as_ref() else {
+                continue;
+            };
             match buf.try_borrow() {
                 Ok(b) => {
                     if s.meta.dirty || clean_too {
@@ -476,7 +393,7 @@ impl Inner {
             }
         } else if touched
             && s.meta.dev != NO_DEV
-            && let Some(buf) = s.buf.as_ref()
+            && let Some(buf) = self.region.bufs[i as usize].as_ref()
             && let Ok(b) = buf.try_borrow()
         {
             // Another holder with a live write borrow refreshes it on its release.
@@ -492,13 +409,9 @@ impl Inner {
         }
         self.in_use -= 1;
         self.region.clock += 1;
-        let s = &mut self.region.slots[i as usize];
-        s.meta.stamp = self.region.clock;
-        if s.meta.dev == NO_DEV {
-            self.lru_push_front(i);
-        } else {
-            self.lru_push_back(i);
-        }
+        self.region.slots[i as usize].meta.stamp = self.region.clock;
+        let key = self.key(i);
+        self.index.release(key, i);
         if self.nr_live > self.region.capacity {
             self.trim();
         }
@@ -507,29 +420,28 @@ impl Inner {
     /// Detach slot `i` from its block: contents dropped, dirty data lost.
     /// A referenced slot stays with its holders until released.
     fn forget(&mut self, i: u32) {
-        if self.region.slots[i as usize].meta.dev != NO_DEV {
-            self.hash_remove(i);
+        if let Some(key) = self.key(i) {
+            let s = &self.region.slots[i as usize];
+            let unreferenced = s.meta.refcount == 0 && self.region.bufs[i as usize].is_some();
+            self.index.remove(key, i, unreferenced);
         }
         let s = &mut self.region.slots[i as usize];
         s.meta.dev = NO_DEV;
         s.meta.dirty = false;
         s.prefetched = false;
-        if s.meta.refcount == 0 && s.on_lru {
-            self.lru_unlink(i);
-            self.lru_push_front(i);
-        }
     }
 
     /// Free the memory of unreferenced slot `i`.
     fn retire(&mut self, i: u32) {
-        self.lru_unlink(i);
-        if self.region.slots[i as usize].meta.dev != NO_DEV {
-            self.hash_remove(i);
+        let key = self.key(i);
+        self.index.acquire(key, i);
+        if let Some(key) = key {
+            self.index.remove(key, i, false);
         }
         let s = &mut self.region.slots[i as usize];
         s.meta = RegionEntry::FREE;
-        s.buf = None;
         s.prefetched = false;
+        self.region.bufs[i as usize] = None;
         self.nr_live -= 1;
         self.retired.push(i);
     }
@@ -537,25 +449,12 @@ impl Inner {
     /// Retire clean unreferenced slots, least recently used first, while the
     /// cache holds more slots than its capacity.
     fn trim(&mut self) {
-        let mut i = self.lru_head;
-        while self.nr_live > self.region.capacity && i != NIL {
-            let next = self.links[i as usize][1];
-            if !self.region.slots[i as usize].meta.dirty {
-                self.retire(i);
+        for i in self.unreferenced(|s| !s.meta.dirty) {
+            if self.nr_live <= self.region.capacity {
+                break;
             }
-            i = next;
+            self.retire(i);
         }
-    }
-
-    fn first_clean_lru(&self) -> Option<u32> {
-        let mut i = self.lru_head;
-        while i != NIL {
-            if !self.region.slots[i as usize].meta.dirty {
-                return Some(i);
-            }
-            i = self.links[i as usize][1];
-        }
-        None
     }
 
     /// A slot with a zeroed buffer of `size` bytes, referenced once, not in
@@ -569,36 +468,36 @@ impl Inner {
                 Some(i) => i,
                 None => {
                     self.region.slots.push(Slot::new());
-                    self.links.push([NIL, NIL]);
+                    self.region.bufs.push(None);
+                    self.index.add_slot();
                     (self.region.slots.len() - 1) as u32
                 }
             };
             let mem = BlockMem::zeroed(size).ok_or(CacheError::NoBuffers)?;
-            self.region.slots[i as usize].buf = Some(Rc::new(RefCell::new(mem)));
+            self.region.bufs[i as usize] = Some(Rc::new(RefCell::new(mem)));
             self.nr_live += 1;
             i
         } else {
-            let mut v = self.lru_head;
-            if v == NIL {
-                return Err(CacheError::NoBuffers);
-            }
+            let mut v = self
+                .first_unreferenced(|_, _| true)
+                .ok_or(CacheError::NoBuffers)?;
             if self.region.slots[v as usize].meta.dirty {
                 let dev = self.region.slots[v as usize].meta.dev;
                 let r = self.flush_dev(dev);
                 if self.region.slots[v as usize].meta.dirty {
-                    v = match self.first_clean_lru() {
+                    v = match self.first_unreferenced(|_, s| !s.meta.dirty) {
                         Some(c) => c,
                         None => return Err(r.err().unwrap_or(CacheError::Short)),
                     };
                 }
             }
-            self.lru_unlink(v);
-            if self.region.slots[v as usize].meta.dev != NO_DEV {
-                self.hash_remove(v);
+            let key = self.key(v);
+            self.index.acquire(key, v);
+            if let Some(key) = key {
+                self.index.remove(key, v, false);
                 self.counters.evictions += 1;
             }
-            let s = &mut self.region.slots[v as usize];
-            let reuse = match s.buf.as_mut() {
+            let reuse = match self.region.bufs[v as usize].as_mut() {
                 Some(b) if b.borrow().len() == size && Rc::strong_count(b) == 1 => {
                     b.borrow_mut().bytes_mut().fill(0);
                     true
@@ -607,13 +506,12 @@ impl Inner {
             };
             if !reuse {
                 // On failure the victim stays evicted as a retired slot.
-                s.buf = None;
-                s.meta = RegionEntry::FREE;
+                self.region.bufs[v as usize] = None;
+                self.region.slots[v as usize].meta = RegionEntry::FREE;
                 self.nr_live -= 1;
                 self.retired.push(v);
                 let mem = BlockMem::zeroed(size).ok_or(CacheError::NoBuffers)?;
-                let s = &mut self.region.slots[v as usize];
-                s.buf = Some(Rc::new(RefCell::new(mem)));
+                self.region.bufs[v as usize] = Some(Rc::new(RefCell::new(mem)));
                 self.retired.pop();
                 self.nr_live += 1;
             }
@@ -635,7 +533,7 @@ impl Inner {
         let m = &mut self.region.slots[i as usize].meta;
         m.dev = dev;
         m.block = block;
-        self.hash_insert(i);
+        self.index.insert((dev, block), i);
     }
 
     /// Drop the reference `alloc_slot`/`fill_range` took on slot `i`.
@@ -643,13 +541,31 @@ impl Inner {
         self.release(i, false);
     }
 
-    /// Get (dev, block) of `size` bytes with a reference taken.
-    fn get(&mut self, dev: Dev, block: BlockNo, how: How, size: usize, bs: usize) -> Result<u32> {
+    /// The buffer of referenced slot `i`.
+    #[inline]
+    fn buf(&self, i: u32) -> Buf {
+        self.region.bufs[i as usize]
+            .clone()
+            .expect("a referenced slot holds memory")
+    }
+
+    /// Get (dev, block) of `size` bytes with a reference taken, and its buffer.
+    fn get(
+        &mut self,
+        dev: Dev,
+        block: BlockNo,
+        how: How,
+        size: usize,
+        bs: usize,
+    ) -> Result<(u32, Buf)> {
         // Same as block > u64::MAX / bs, without a division on the hot path.
         if block.checked_mul(bs as u64).is_none() {
             return Err(CacheError::Invalid);
         }
         if let Some(i) = self.lookup(dev, block) {
+            // Take the buffer handle first: on a hit its cache line, and the
+            // slot's, are the misses; this way they overlap.
+            let buf = self.buf(i);
             if self.region.slots[i as usize].meta.bytes as usize != size {
                 return Err(CacheError::SizeMismatch);
             }
@@ -665,7 +581,7 @@ impl Inner {
             {
                 h.ra_next = block.wrapping_add(1);
             }
-            return Ok(i);
+            return Ok((i, buf));
         }
         self.counters.misses += 1;
         match how {
@@ -676,7 +592,7 @@ impl Inner {
                 }
                 let i = self.alloc_slot(size)?;
                 self.assign(i, dev, block);
-                Ok(i)
+                Ok((i, self.buf(i)))
             }
             How::Normal => {
                 let limit = self.readahead_limit();
@@ -706,7 +622,8 @@ impl Inner {
                     }
                     r => r?,
                 };
-                held.ok_or(CacheError::Short)
+                let i = held.ok_or(CacheError::Short)?;
+                Ok((i, self.buf(i)))
             }
         }
     }
@@ -781,8 +698,7 @@ impl Inner {
             .iter()
             .flatten()
             .map(|i| {
-                self.region.slots[*i as usize]
-                    .buf
+                self.region.bufs[*i as usize]
                     .clone()
                     .expect("allocated slot has memory")
             })
@@ -835,7 +751,7 @@ impl Inner {
                 nread += 1;
                 self.counters.blocks_read += 1;
                 let s = &mut self.region.slots[i as usize];
-                if let Some(buf) = s.buf.as_ref()
+                if let Some(buf) = self.region.bufs[i as usize].as_ref()
                     && self.checksum_clean
                 {
                     s.meta.crc = crc32fast::hash(buf.borrow().bytes());
@@ -922,11 +838,11 @@ impl Inner {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| {
+            .filter(|(i, s)| {
                 s.meta.dev == dev
                     && s.meta.dirty
                     && s.meta.refcount == 0
-                    && s.buf.is_some()
+                    && self.region.bufs[*i].is_some()
                     && only.is_none_or(|o| o.contains(&s.meta.block))
             })
             .map(|(i, s)| (s.meta.block, i as u32))
@@ -958,7 +874,7 @@ impl Inner {
             }
             let bufs: Vec<Buf> = list[i..j]
                 .iter()
-                .filter_map(|(_, s)| self.region.slots[*s as usize].buf.clone())
+                .filter_map(|(_, s)| self.region.bufs[*s as usize].clone())
                 .collect();
             let result = {
                 let refs: Vec<Ref<'_, BlockMem>> = bufs.iter().map(|b| b.borrow()).collect();
@@ -1121,7 +1037,7 @@ impl Inner {
         let mut written = 0;
         let mut first_err = None;
         for &(b, s) in blocks {
-            let Some(buf) = self.region.slots[s as usize].buf.clone() else {
+            let Some(buf) = self.region.bufs[s as usize].clone() else {
                 continue;
             };
             let len = buf.borrow().len();
@@ -1174,6 +1090,20 @@ impl Cache {
     /// An empty cache of `nr_bufs` buffers (at least [`MIN_BUFS`]; fewer are
     /// raised to it). Buffers are allocated on first use.
     pub fn new(nr_bufs: usize) -> Cache {
+        Cache::with_index(nr_bufs)
+    }
+
+    /// Take over the region of a dead cache owner: see
+    /// [`Cache::adopt_with_index`].
+    pub fn adopt(region: CacheRegion) -> (Cache, AdoptReport) {
+        Cache::adopt_with_index(region)
+    }
+}
+
+impl<I: BlockIndex> Cache<I> {
+    /// [`Cache::new`] with the block index `I` (the benchmark compares
+    /// them; see [`crate::index`]).
+    pub fn with_index(nr_bufs: usize) -> Cache<I> {
         let region = CacheRegion::new(nr_bufs.max(MIN_BUFS));
         Cache {
             inner: RefCell::new(Inner::empty(region)),
@@ -1189,11 +1119,11 @@ impl Cache {
     /// them can be flushed or missed blocks read; hits work at once.
     /// Counters start from zero; block usage is kept if valid
     /// ([`AdoptReport::usage_kept`]).
-    pub fn adopt(mut region: CacheRegion) -> (Cache, AdoptReport) {
+    pub fn adopt_with_index(mut region: CacheRegion) -> (Cache<I>, AdoptReport) {
         let report = region::validate(&mut region);
         region.capacity = region.capacity.max(MIN_BUFS);
         let (total, used) = region.usage;
-        let mut inner = Inner::empty(region);
+        let mut inner: Inner<I> = Inner::empty(region);
         inner.usage = BlockUsage {
             total,
             used,
@@ -1202,21 +1132,23 @@ impl Cache {
         let mut valid: Vec<(u64, u32)> = Vec::new();
         for i in 0..inner.region.slots.len() {
             let s = &inner.region.slots[i];
-            if s.buf.is_none() {
+            if inner.region.bufs[i].is_none() {
                 inner.retired.push(i as u32);
                 continue;
             }
             inner.nr_live += 1;
             if s.meta.dev == NO_DEV {
-                inner.lru_push_front(i as u32);
+                inner.index.release(None, i as u32);
             } else {
                 valid.push((s.meta.stamp, i as u32));
             }
         }
         valid.sort_unstable();
-        inner.rehash();
+        inner.index.resize(inner.region.capacity.max(inner.nr_live));
         for &(_, i) in &valid {
-            inner.lru_push_back(i);
+            let m = inner.region.slots[i as usize].meta;
+            inner.index.insert((m.dev, m.block), i);
+            inner.index.release(Some((m.dev, m.block)), i);
         }
         if inner.nr_live > inner.region.capacity {
             inner.trim();
@@ -1365,17 +1297,13 @@ impl Cache {
     ///
     /// Other errors: `Invalid` (dev 0, block * block size overflows),
     /// `NoDevice` (dev unknown, or not attached on a miss).
-    pub fn get_block(&self, dev: Dev, block: BlockNo, how: How) -> Result<BlockRef<'_>> {
+    pub fn get_block(&self, dev: Dev, block: BlockNo, how: How) -> Result<BlockRef<'_, I>> {
         if dev == NO_DEV {
             return Err(CacheError::Invalid);
         }
         let mut g = self.inner.borrow_mut();
         let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
-        let i = g.get(dev, block, how, bs, bs)?;
-        let buf = g.region.slots[i as usize]
-            .buf
-            .clone()
-            .expect("a referenced slot holds memory");
+        let (i, buf) = g.get(dev, block, how, bs, bs)?;
         Ok(BlockRef {
             cache: self,
             slot: i,
@@ -1396,7 +1324,7 @@ impl Cache {
         block: BlockNo,
         how: How,
         size: usize,
-    ) -> Result<BlockRef<'_>> {
+    ) -> Result<BlockRef<'_, I>> {
         if dev == NO_DEV {
             return Err(CacheError::Invalid);
         }
@@ -1405,11 +1333,7 @@ impl Cache {
         if size == 0 || size > bs {
             return Err(CacheError::Invalid);
         }
-        let i = g.get(dev, block, how, size, bs)?;
-        let buf = g.region.slots[i as usize]
-            .buf
-            .clone()
-            .expect("a referenced slot holds memory");
+        let (i, buf) = g.get(dev, block, how, size, bs)?;
         Ok(BlockRef {
             cache: self,
             slot: i,
@@ -1422,7 +1346,7 @@ impl Cache {
 
     /// Get block `block` of `dev` for overwriting: no read, zero-filled,
     /// marked dirty (MFS `zero_block` after a `NO_READ` get).
-    pub fn zero_block(&self, dev: Dev, block: BlockNo) -> Result<BlockRef<'_>> {
+    pub fn zero_block(&self, dev: Dev, block: BlockNo) -> Result<BlockRef<'_, I>> {
         let mut b = self.get_block(dev, block, How::NoRead)?;
         b.zero();
         Ok(b)
@@ -1431,7 +1355,7 @@ impl Cache {
     /// Release a reference (MINIX `lmfs_put_block`); same as dropping it.
     /// The block goes to the most-recently-used end of the LRU list when its
     /// last reference goes, or to the front if it was invalidated meanwhile.
-    pub fn put_block(&self, block: BlockRef<'_>) {
+    pub fn put_block(&self, block: BlockRef<'_, I>) {
         drop(block);
     }
 
@@ -1540,9 +1464,8 @@ impl Cache {
         }
         let mut g = self.inner.borrow_mut();
         g.region.capacity = nr_bufs;
-        if bucket_bits(nr_bufs.max(g.nr_live)) != g.hash_bits {
-            g.rehash();
-        }
+        let n = nr_bufs.max(g.nr_live);
+        g.index.resize(n);
         let mut res = Ok(());
         if g.nr_live > nr_bufs {
             g.trim();
@@ -1774,16 +1697,13 @@ impl Cache {
     #[cfg(test)]
     pub(crate) fn lru_order(&self) -> Vec<(Dev, BlockNo)> {
         let g = self.inner.borrow();
-        let mut v = Vec::new();
-        let mut i = g.lru_head;
-        while i != NIL {
-            let s = &g.region.slots[i as usize];
-            if s.meta.dev != NO_DEV {
-                v.push((s.meta.dev, s.meta.block));
-            }
-            i = g.links[i as usize][1];
-        }
-        v
+        g.unreferenced(|s| s.meta.dev != NO_DEV)
+            .into_iter()
+            .map(|i| {
+                let m = &g.region.slots[i as usize].meta;
+                (m.dev, m.block)
+            })
+            .collect()
     }
 
     /// Reference count of a cached block.
@@ -1798,46 +1718,44 @@ impl Cache {
     /// For tests and debugging; O(buffers).
     pub fn check_invariants(&self) -> core::result::Result<(), &'static str> {
         let g = self.inner.borrow();
-        let mut lru = 0;
-        let mut i = g.lru_head;
-        let mut prev = NIL;
-        while i != NIL {
-            let s = &g.region.slots[i as usize];
-            if !s.on_lru || g.links[i as usize][0] != prev {
-                return Err("broken LRU links");
-            }
-            if s.meta.refcount != 0 {
-                return Err("referenced slot on the LRU list");
-            }
-            lru += 1;
-            if lru > g.region.slots.len() {
-                return Err("LRU cycle");
-            }
-            prev = i;
-            i = g.links[i as usize][1];
+        let slots = &g.region.slots;
+        g.index
+            .check(&|i| slots.get(i as usize).is_none_or(|s| s.meta.refcount > 0))?;
+        let mut candidates = g.unreferenced(|_| true);
+        candidates.sort_unstable();
+        if candidates.windows(2).any(|w| w[0] == w[1]) {
+            return Err("slot twice in the replacement order");
         }
-        if g.lru_tail != prev {
-            return Err("LRU tail wrong");
+        let bufs = &g.region.bufs;
+        if bufs.len() != slots.len() {
+            return Err("buffer table length wrong");
+        }
+        let unreferenced = slots
+            .iter()
+            .zip(bufs)
+            .filter(|(s, b)| s.meta.refcount == 0 && b.is_some())
+            .count();
+        if candidates.len() != unreferenced {
+            return Err("unreferenced slot missing from the replacement order");
+        }
+        let keyed = slots.iter().filter(|s| s.meta.dev != NO_DEV).count();
+        if keyed != g.index.len() {
+            return Err("index holds stale keys");
         }
         let mut live = 0;
         let mut used = 0;
-        for (k, s) in g.region.slots.iter().enumerate() {
-            if s.buf.is_some() {
+        for (k, (s, buf)) in slots.iter().zip(bufs).enumerate() {
+            if buf.is_some() {
                 live += 1;
             }
             if s.meta.refcount > 0 {
                 used += 1;
-                if s.on_lru {
-                    return Err("referenced slot on LRU");
-                }
-            } else if s.buf.is_some() && !s.on_lru {
-                return Err("unreferenced slot off the LRU list");
             }
             if s.meta.dev != NO_DEV {
                 if g.lookup(s.meta.dev, s.meta.block) != Some(k as u32) {
                     return Err("slot missing from hash");
                 }
-                if s.buf
+                if buf
                     .as_ref()
                     .is_none_or(|b| b.borrow().len() != s.meta.bytes as usize)
                 {

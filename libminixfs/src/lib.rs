@@ -15,8 +15,10 @@
 //!   flushes, so a file server can keep its image consistent across a
 //!   power cut;
 //!   [`Cache::invalidate`], [`Cache::free_block`], [`Cache::zero_block`],
-//!   [`Cache::resize`]; LRU replacement over an intrusive list and a hash
-//!   index keyed by (device, block).
+//!   [`Cache::resize`]; LRU replacement of unreferenced blocks, with the
+//!   block index and LRU order behind [`BlockIndex`] ([`Intrusive`] by
+//!   default; `LruCrate` over the `lru` crate with the `lru-crate`
+//!   feature, for the benchmark; see [`index`]).
 //! * [`Cache::prefetch`] by block numbers, and sequential read-ahead.
 //! * [`bio`]: byte-granular I/O on block-special files, exact at a device
 //!   end that is not a multiple of the block size.
@@ -40,11 +42,15 @@ extern crate alloc;
 pub mod bio;
 mod cache;
 mod error;
+pub mod index;
 mod mem;
 mod region;
 
 pub use cache::{BlockRef, BlockUsage, Cache, Counters, How};
 pub use error::{CacheError, Result};
+#[cfg(feature = "lru-crate")]
+pub use index::LruCrate;
+pub use index::{BlockIndex, Intrusive};
 pub use libbdev::{BdevError, BlockDevice, MAX_SEGMENTS};
 pub use region::{AdoptReport, CacheRegion, DropReason, DroppedBlock, RegionDev, RegionEntry};
 

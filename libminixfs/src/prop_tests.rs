@@ -78,8 +78,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-struct Held<'c> {
-    r: BlockRef<'c>,
+struct Held<'c, I: BlockIndex> {
+    r: BlockRef<'c, I>,
     touched: bool,
 }
 
@@ -87,10 +87,10 @@ fn device_block(dev: &TestDev, b: u64) -> Vec<u8> {
     dev.bytes(b as usize * BS, BS)
 }
 
-fn run(ops: Vec<Op>, nr_bufs: usize) {
+fn run<I: BlockIndex>(ops: Vec<Op>, nr_bufs: usize) {
     let dev = TestDev::new(NBLOCKS as usize * BS);
     let mut model: Vec<Vec<u8>> = (0..NBLOCKS).map(|b| device_block(&dev, b)).collect();
-    let mut cache = Cache::new(nr_bufs);
+    let mut cache = Cache::<I>::with_index(nr_bufs);
     cache.attach(D, dev.boxed(), BS).unwrap();
     let mut ops = ops.into_iter();
     loop {
@@ -99,7 +99,7 @@ fn run(ops: Vec<Op>, nr_bufs: usize) {
         let mut crashed = false;
         {
             let c = &cache;
-            let mut held: Vec<Held<'_>> = Vec::new();
+            let mut held: Vec<Held<'_, I>> = Vec::new();
             for op in ops.by_ref() {
                 match op {
                     Op::Read(b) => {
@@ -240,7 +240,7 @@ fn run(ops: Vec<Op>, nr_bufs: usize) {
             break;
         }
         let writes_before = dev.writes().len();
-        let (c, report) = Cache::adopt(cache.crash());
+        let (c, report) = Cache::<I>::adopt_with_index(cache.crash());
         assert_eq!(
             dev.writes().len(),
             writes_before,
@@ -271,13 +271,18 @@ proptest! {
 
     #[test]
     fn cache_matches_model(ops in proptest::collection::vec(op(), 1..160), nr_bufs in MIN_BUFS..20usize) {
-        run(ops, nr_bufs);
+        run::<Intrusive>(ops, nr_bufs);
+    }
+
+    #[test]
+    fn cache_matches_model_lru_crate(ops in proptest::collection::vec(op(), 1..160), nr_bufs in MIN_BUFS..20usize) {
+        run::<LruCrate>(ops, nr_bufs);
     }
 }
 
 #[test]
 fn model_smoke_sequence() {
-    run(
+    run::<Intrusive>(
         vec![
             Op::WriteFull(3, 1),
             Op::Hold(3),

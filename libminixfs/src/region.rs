@@ -24,8 +24,6 @@ use crate::{BlockNo, Dev, NO_DEV};
 pub(crate) const REGION_MAGIC: u32 = 0x4c4d_4653;
 /// Layout version of the region.
 pub(crate) const REGION_VERSION: u32 = 1;
-/// "No slot" in the intrusive links.
-pub(crate) const NIL: u32 = u32::MAX;
 
 /// The shared block buffer of one slot. A [`crate::BlockRef`] holds a clone
 /// so it can reach the bytes without borrowing the cache.
@@ -71,13 +69,9 @@ impl RegionEntry {
     };
 }
 
-/// One buffer slot: stored metadata, the buffer, and volatile links.
+/// One buffer slot's metadata (its buffer is in [`CacheRegion::bufs`]).
 pub(crate) struct Slot {
     pub(crate) meta: RegionEntry,
-    /// `None`: retired, holds no memory.
-    pub(crate) buf: Option<Buf>,
-    pub(crate) on_lru: bool,
-    pub(crate) hash_next: u32,
     /// Read by prefetch/read-ahead and not yet asked for.
     pub(crate) prefetched: bool,
     /// Modified since its checksum was last computed, and listed for the
@@ -89,9 +83,6 @@ impl Slot {
     pub(crate) fn new() -> Slot {
         Slot {
             meta: RegionEntry::FREE,
-            buf: None,
-            on_lru: false,
-            hash_next: NIL,
             prefetched: false,
             stale: false,
         }
@@ -119,6 +110,10 @@ pub struct CacheRegion {
     pub(crate) usage: (u64, u64),
     pub(crate) devs: Vec<RegionDev>,
     pub(crate) slots: Vec<Slot>,
+    /// The buffer of each slot (`None`: retired, holds no memory). Apart
+    /// from the slots so that a hit reaches the buffer through this dense,
+    /// cache-resident table rather than waiting for its slot's cache line.
+    pub(crate) bufs: Vec<Option<Buf>>,
 }
 
 impl core::fmt::Debug for CacheRegion {
@@ -141,6 +136,7 @@ impl CacheRegion {
             usage: (0, 0),
             devs: Vec::new(),
             slots: Vec::new(),
+            bufs: Vec::new(),
         }
     }
 
@@ -168,7 +164,7 @@ impl CacheRegion {
     /// Mutable contents of slot `i` (None if it holds no memory), for fault
     /// injection.
     pub fn data_mut(&mut self, i: usize) -> Option<&mut [u8]> {
-        let buf = self.slots.get_mut(i)?.buf.as_mut()?;
+        let buf = self.bufs.get_mut(i)?.as_mut()?;
         Rc::get_mut(buf).map(|c| c.get_mut().bytes_mut())
     }
 
@@ -192,7 +188,7 @@ impl CacheRegion {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.meta.dev != NO_DEV && s.buf.is_some())
+            .filter(|(i, s)| s.meta.dev != NO_DEV && self.bufs[*i].is_some())
             .map(|(i, s)| (i, s.meta))
     }
 }
@@ -279,9 +275,7 @@ pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
     region.devs = devs;
 
     let mut seen: Vec<(Dev, BlockNo, usize)> = Vec::new();
-    for (i, slot) in region.slots.iter_mut().enumerate() {
-        slot.on_lru = false;
-        slot.hash_next = NIL;
+    for (i, (slot, buf)) in region.slots.iter_mut().zip(&region.bufs).enumerate() {
         slot.prefetched = false;
         slot.stale = false;
         slot.meta.refcount = 0;
@@ -290,7 +284,7 @@ pub(crate) fn validate(region: &mut CacheRegion) -> AdoptReport {
             slot.meta = RegionEntry::FREE;
             continue;
         }
-        let Some(buf) = slot.buf.as_ref() else {
+        let Some(buf) = buf.as_ref() else {
             slot.meta = RegionEntry::FREE;
             continue;
         };

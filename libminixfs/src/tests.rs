@@ -11,21 +11,30 @@ const BS: usize = 1024;
 const D: Dev = 3;
 
 fn setup(nr_bufs: usize, blocks: usize) -> (Cache, TestDev) {
+    setup_with(nr_bufs, blocks)
+}
+
+fn setup_with<I: BlockIndex>(nr_bufs: usize, blocks: usize) -> (Cache<I>, TestDev) {
     let dev = TestDev::new(blocks * BS);
-    let c = Cache::new(nr_bufs);
+    let c = Cache::with_index(nr_bufs);
     c.attach(D, dev.boxed(), BS).unwrap();
     c.set_readahead(false);
     (c, dev)
 }
 
-fn fill(c: &Cache, block: BlockNo, v: u8) {
+fn fill<I: BlockIndex>(c: &Cache<I>, block: BlockNo, v: u8) {
     let mut b = c.get_block(D, block, How::NoRead).unwrap();
     b.data_mut().fill(v);
 }
 
 #[test]
 fn vector_get_twice_put_twice_one_read_lru_rear() {
-    let (c, dev) = setup(16, 64);
+    get_twice_put_twice_one_read_lru_rear::<Intrusive>();
+    get_twice_put_twice_one_read_lru_rear::<LruCrate>();
+}
+
+fn get_twice_put_twice_one_read_lru_rear<I: BlockIndex>() {
+    let (c, dev) = setup_with::<I>(16, 64);
     fill(&c, 1, 1);
     let a = c.get_block(D, 5, How::Normal).unwrap();
     let b = c.get_block(D, 5, How::Normal).unwrap();
@@ -241,7 +250,12 @@ fn bad_arguments_are_errors() {
 
 #[test]
 fn referenced_blocks_never_evicted_no_buffers_error() {
-    let (c, _dev) = setup(6, 64);
+    referenced_blocks_never_evicted::<Intrusive>();
+    referenced_blocks_never_evicted::<LruCrate>();
+}
+
+fn referenced_blocks_never_evicted<I: BlockIndex>() {
+    let (c, _dev) = setup_with::<I>(6, 64);
     let held: Vec<_> = (0..6)
         .map(|b| c.get_block(D, b, How::Normal).unwrap())
         .collect();
@@ -816,11 +830,16 @@ fn adopt_then_attach_with_other_block_size_refused() {
 
 #[test]
 fn adopt_keeps_lru_order_and_capacity() {
-    let (c, _dev) = setup(8, 64);
+    adopt_keeps_lru_order::<Intrusive>();
+    adopt_keeps_lru_order::<LruCrate>();
+}
+
+fn adopt_keeps_lru_order<I: BlockIndex>() {
+    let (c, _dev) = setup_with::<I>(8, 64);
     for b in [5, 3, 9] {
         drop(c.get_block(D, b, How::Normal).unwrap());
     }
-    let (c, _) = Cache::adopt(c.crash());
+    let (c, _) = Cache::<I>::adopt_with_index(c.crash());
     assert_eq!(c.capacity(), 8);
     assert_eq!(c.lru_order(), vec![(D, 5), (D, 3), (D, 9)]);
 }
@@ -836,7 +855,12 @@ fn into_region_flushes_first() {
 
 #[test]
 fn prefetch_never_evicts_cached_blocks_of_its_range() {
-    let (c, _dev) = setup(6, 64);
+    prefetch_keeps_cached_blocks_of_its_range::<Intrusive>();
+    prefetch_keeps_cached_blocks_of_its_range::<LruCrate>();
+}
+
+fn prefetch_keeps_cached_blocks_of_its_range<I: BlockIndex>() {
+    let (c, _dev) = setup_with::<I>(6, 64);
     fill(&c, 17, 0x17);
     for b in 30..35 {
         drop(c.get_block(D, b, How::Normal).unwrap());
