@@ -36,6 +36,20 @@ need_apt() {
         || die "package '$pkg' installed but '$cmd' is still missing"
 }
 
+# need_apt_force PACKAGE: install PACKAGE with apt (for files, not commands).
+need_apt_force() {
+    local pkg=$1
+    echo "setup: installing $pkg" >&2
+    command -v apt-get >/dev/null 2>&1 || die "package '$pkg' is missing and apt-get is not available to install it"
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
+            || die "'apt-get update' failed; cannot install '$pkg'"
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2 \
+        || die "could not install package '$pkg'; install it by hand and retry"
+}
+
 ensure_tools() {
     command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust with rustup (https://rustup.rs) first"
     command -v rustup >/dev/null 2>&1 || die "rustup is missing: it is needed to add the x86_64-unknown-none target"
@@ -53,6 +67,16 @@ ensure_tools() {
     need_apt util-linux mkfs.minix
     need_apt util-linux fsck.minix
     need_apt xorriso xorriso
+    # The installation ISO (images iso): grub-mkrescue, GRUB's BIOS files
+    # (grub-pc-bin: also boot.img and grub-mkimage's i386-pc modules for
+    # the installer), mformat for grub-mkrescue, fakeroot for the ISO's
+    # device nodes when not building as root.
+    need_apt grub-common grub-mkrescue
+    need_apt grub-pc-bin grub-mkimage
+    [ -f /usr/lib/grub/i386-pc/boot.img ] || need_apt_force grub-pc-bin
+    [ -f /usr/lib/grub/i386-pc/boot.img ] \
+        || die "GRUB's BIOS files (/usr/lib/grub/i386-pc) are missing: install grub-pc-bin"
+    need_apt fakeroot fakeroot
     # FAT interchange is cross-checked against dosfstools and mtools.
     need_apt dosfstools mkfs.fat
     need_apt mtools mcopy

@@ -7,6 +7,10 @@
 //!   then makes an MFS root disk: `images/rootfs.proto` plus the user
 //!   programs (`/sbin/init`, `/bin/...`) and `/etc/rc` (FILE, or
 //!   `images::rootdisk::DEFAULT_RC`).
+//! * `images iso [--release] [--rc FILE] OUT.iso`: builds, then makes
+//!   the bootable installation ISO (`images::iso`): the root disk's tree,
+//!   `/boot` with the kernel, the modules and GRUB's configuration, made
+//!   with `grub-mkrescue`; the root is the ISO itself (isofs).
 //! * `images clippy`: clippy with `-D warnings` on the OS crates for
 //!   `x86_64-unknown-none`.
 //! * `images ipc-bench [--rounds N] [--release] [--kvm]`: median `sendrec`
@@ -54,6 +58,18 @@ enum Cmd {
         size_mib: u64,
         /// The image file to make.
         image: PathBuf,
+    },
+    /// Build, then make the bootable installation ISO (GRUB, the kernel,
+    /// the boot modules and the system tree; the root is the ISO).
+    Iso {
+        /// Use the release profile.
+        #[arg(long)]
+        release: bool,
+        /// The ISO's /etc/rc (default: images::iso::ISO_RC).
+        #[arg(long)]
+        rc: Option<PathBuf>,
+        /// The ISO file to make.
+        iso: PathBuf,
     },
     /// Run clippy (-D warnings) on the OS crates for x86_64-unknown-none.
     Clippy,
@@ -136,6 +152,17 @@ fn main() -> anyhow::Result<()> {
                 &rc,
             )?;
             println!("root disk with the user programs: {}", image.display());
+            Ok(())
+        }
+        Cmd::Iso { release, rc, iso } => {
+            let out = build::build(BuildOptions { release })?;
+            let rc = match rc {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+                None => images::iso::ISO_RC.to_string(),
+            };
+            images::iso::make_iso(&out, &iso, &rc, &[])?;
+            println!("installation ISO: {}", iso.display());
             Ok(())
         }
         Cmd::Clippy => Ok(build::clippy()?),

@@ -42,8 +42,10 @@ pub enum QemuError {
 /// What to run and how.
 #[derive(Clone, Debug)]
 pub struct QemuConfig {
-    /// Kernel in ELF32 form (`-kernel`).
-    pub kernel: PathBuf,
+    /// Kernel in ELF32 form (`-kernel`); `None` boots through the
+    /// firmware (SeaBIOS) from the drives, as a PC would (the installation
+    /// ISO, an installed disk).
+    pub kernel: Option<PathBuf>,
     /// `-initrd` string (see `build::stage_modules`).
     pub initrd: String,
     /// Kernel command line (`-append`), may be empty.
@@ -57,6 +59,9 @@ pub struct QemuConfig {
     /// Raw disk images attached as virtio-blk drives, in order (the
     /// `virtio-blk` driver's minors 0, 1, ...).
     pub disks: Vec<PathBuf>,
+    /// Raw images attached read-only as further virtio-blk drives, after
+    /// `disks` (an ISO as a disk: grub-mkrescue's images are hybrid).
+    pub readonly_disks: Vec<PathBuf>,
     /// Echo the serial console to the terminal and connect stdin.
     pub interactive: bool,
     /// Guest memory (`-m`).
@@ -67,16 +72,25 @@ impl QemuConfig {
     /// A TCG run of `kernel` with modules `initrd`, logging to `log`.
     pub fn new(kernel: PathBuf, initrd: String, log: PathBuf) -> Self {
         Self {
-            kernel,
+            kernel: Some(kernel),
             initrd,
             append: String::new(),
             kvm: false,
             timeout: DEFAULT_TIMEOUT,
             log,
             disks: Vec::new(),
+            readonly_disks: Vec::new(),
             interactive: false,
             memory: "256M".to_string(),
         }
+    }
+
+    /// A TCG run that boots through the firmware (SeaBIOS) from the
+    /// disks, logging to `log`.
+    pub fn firmware(log: PathBuf) -> Self {
+        let mut c = Self::new(PathBuf::new(), String::new(), log);
+        c.kernel = None;
+        c
     }
 
     /// The full QEMU argument list.
@@ -111,21 +125,28 @@ impl QemuConfig {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        a.push("-kernel".into());
-        a.push(self.kernel.to_string_lossy().into_owned());
-        if !self.initrd.is_empty() {
-            a.push("-initrd".into());
-            a.push(self.initrd.clone());
+        if let Some(kernel) = &self.kernel {
+            a.push("-kernel".into());
+            a.push(kernel.to_string_lossy().into_owned());
+            if !self.initrd.is_empty() {
+                a.push("-initrd".into());
+                a.push(self.initrd.clone());
+            }
+            if !self.append.is_empty() {
+                a.push("-append".into());
+                a.push(self.append.clone());
+            }
         }
-        if !self.append.is_empty() {
-            a.push("-append".into());
-            a.push(self.append.clone());
-        }
+        let file = |p: &PathBuf| p.to_string_lossy().replace(',', ",,");
         for disk in &self.disks {
             a.push("-drive".into());
+            a.push(format!("file={},format=raw,if=virtio", file(disk)));
+        }
+        for disk in &self.readonly_disks {
+            a.push("-drive".into());
             a.push(format!(
-                "file={},format=raw,if=virtio",
-                disk.to_string_lossy().replace(',', ",,")
+                "file={},format=raw,if=virtio,readonly=on",
+                file(disk)
             ));
         }
         a
@@ -349,5 +370,17 @@ mod tests {
         ));
         c.kvm = true;
         assert!(c.args().join(" ").contains("-accel kvm"));
+    }
+
+    #[test]
+    fn firmware_boot_has_no_kernel() {
+        let mut c = QemuConfig::firmware("log".into());
+        c.disks = vec!["blank.img".into()];
+        c.readonly_disks = vec!["sys.iso".into()];
+        let a = c.args().join(" ");
+        assert!(!a.contains("-kernel") && !a.contains("-initrd"), "{a}");
+        assert!(a.ends_with(
+            "-drive file=blank.img,format=raw,if=virtio -drive file=sys.iso,format=raw,if=virtio,readonly=on"
+        ));
     }
 }

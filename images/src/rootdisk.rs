@@ -130,11 +130,12 @@ pub fn rootfs_proto() -> anyhow::Result<String> {
     Ok(text.replace(" images/", &format!(" {}/images/", root.display())))
 }
 
-/// Makes the root disk `img` (`size` bytes, 4 KiB blocks): the rootfs
-/// tree, `files`, and `rc` as `/etc/rc`. The proto file and rc text are
-/// written beside `img` (`IMG.proto`, `IMG.rc`).
-pub fn make_root_disk(img: &Path, size: u64, files: &[DiskFile], rc: &str) -> anyhow::Result<()> {
-    let rc_file = absolute(&img.with_extension("rc"))?;
+/// Writes the proto file of the system tree (the rootfs tree, `files`,
+/// and `rc` as `/etc/rc`) as `BASE.proto`, with the rc text in `BASE.rc`,
+/// and returns the proto file's path. The root disk and the installation
+/// ISO (`images::iso`) are made from it.
+pub fn write_proto(base: &Path, files: &[DiskFile], rc: &str) -> anyhow::Result<PathBuf> {
+    let rc_file = absolute(&base.with_extension("rc"))?;
     std::fs::write(&rc_file, rc).with_context(|| format!("writing {}", rc_file.display()))?;
     let mut all = files.to_vec();
     all.push(DiskFile {
@@ -149,9 +150,17 @@ pub fn make_root_disk(img: &Path, size: u64, files: &[DiskFile], rc: &str) -> an
             bail!("{} (for {}) does not exist", f.host.display(), f.path);
         }
     }
-    let proto = img.with_extension("proto");
+    let proto = base.with_extension("proto");
     std::fs::write(&proto, proto_with(&rootfs_proto()?, &all)?)
         .with_context(|| format!("writing {}", proto.display()))?;
+    Ok(proto)
+}
+
+/// Makes the root disk `img` (`size` bytes, 4 KiB blocks): the rootfs
+/// tree, `files`, and `rc` as `/etc/rc`. The proto file and rc text are
+/// written beside `img` (`IMG.proto`, `IMG.rc`).
+pub fn make_root_disk(img: &Path, size: u64, files: &[DiskFile], rc: &str) -> anyhow::Result<()> {
+    let proto = write_proto(img, files, rc)?;
     let _ = std::fs::remove_file(img);
     let mut o = MkfsOptions::new(0);
     o.blocks = size / u64::from(o.block_size);

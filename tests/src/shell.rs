@@ -117,6 +117,37 @@ pub fn boot_shell(rc: &str, extra: &[DiskFile], disks: &[&Path]) -> Option<Shell
     Some(sh)
 }
 
+/// Boots through the firmware as `cfg` says (no `-kernel`: the
+/// installation ISO on the CD or as a disk, an installed disk; GRUB loads
+/// the kernel and the modules) and waits for the first prompt; `root` is
+/// the disk image [`Shell::shutdown`] hands back. `None` when QEMU is
+/// missing outside CI.
+pub fn boot_firmware_shell(mut cfg: images::qemu::QemuConfig, root: PathBuf) -> Option<Shell> {
+    if !qemu::qemu_or_skip() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stage = tempfile::tempdir().expect("temp dir");
+    cfg.log = stage.path().join("serial.log");
+    cfg.timeout = BOOT_TIMEOUT + CMD_TIMEOUT * 20;
+    let session = Session::start(&cfg).expect("starting QEMU");
+    let mut sh = Shell {
+        session,
+        root,
+        marker: 0,
+        _dir: dir,
+        _stage: stage,
+    };
+    if let Err(e) = sh
+        .session
+        .expect("init: console shell", BOOT_TIMEOUT)
+        .and_then(|_| sh.session.expect(PROMPT, BOOT_TIMEOUT))
+    {
+        sh.fail(&format!("no shell prompt after boot: {e}"));
+    }
+    Some(sh)
+}
+
 impl Shell {
     /// Types `cmd` and returns its output (CR LF turned into LF, without
     /// the echoed command line) and its exit status.

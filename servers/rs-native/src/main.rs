@@ -7,7 +7,10 @@
 //!
 //! The boot image decides what starts (as in MINIX): a table row marked
 //! for boot whose program is not among the boot modules is only known, for
-//! a later `service up`, so one table serves every test image.
+//! a later `service up`, so one table serves every test image. A module
+//! line with the word `noboot` (`mfs-native:mfs image noboot`) puts the
+//! program in the image for `service up` only: the installation ISO has
+//! MFS for `mount` and the installer but no MFS root.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -19,7 +22,10 @@ fn main(_args: &str) -> i32 {
     // Without a readable module list nothing is filtered.
     if rt::sys::boot_modules(&mut [0u8; 1]).is_ok() {
         for s in cfg.services.iter_mut().filter(|s| s.boot) {
-            s.boot = rt::sys::in_boot_image(&s.program);
+            s.boot = rt::sys::boot_module_line(&s.program, |l| {
+                l.is_some_and(|l| !l.split_ascii_whitespace().any(|w| w == "noboot"))
+            })
+            .unwrap_or(false);
         }
     }
     native::run(rs::Rs::new(cfg))

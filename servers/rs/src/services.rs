@@ -181,10 +181,12 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
-        // The ISO 9660 file server (`servers/isofs-native`), started on
-        // request (`service up /sbin/isofs -label isofsN` serves minor N-1
-        // of virtio-blk), not at boot. Stateful: the mount and the mount
-        // points on the ISO come back through SEF state in DS.
+        // The ISO 9660 file server (`servers/isofs-native`): started at
+        // boot when its image is in the boot image without `noboot` (the
+        // installation ISO's root), else on request (`service up
+        // /sbin/isofs -label isofsN` serves minor N-1 of virtio-blk).
+        // Stateful: the mount and the mount points on the ISO come back
+        // through SEF state in DS.
         label: "isofs",
         program: "isofs",
         policy: Policy::Stateful,
@@ -194,7 +196,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         ipc: Ipc::Any,
         endpoint: None,
         no_backoff: true,
-        boot: false,
+        boot: true,
     },
     ServiceSpec {
         label: "pfs",

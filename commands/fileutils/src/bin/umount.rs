@@ -11,7 +11,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use fileutils::{Tool, absolute, mtab, rs};
-use ulib::{cli, fs, println};
+use ulib::{Errno, cli, fs, println};
 
 ulib::main!(main);
 
@@ -41,7 +41,11 @@ fn main(args: &[String]) -> i32 {
     if let Some(left) = mtab::remove(&table, &dir)
         && let Err(e) = fs::write(mtab::MTAB, mtab::format(&left).as_bytes())
     {
-        tool.fail(mtab::MTAB, e);
+        // On a read-only root (the installation CD) mount could not list
+        // it either.
+        if e != Errno::EROFS {
+            tool.fail(mtab::MTAB, e);
+        }
     }
     let label: Option<String> = entry.as_ref().and_then(|e| {
         e.opts
