@@ -56,6 +56,7 @@ extern crate alloc;
 pub mod client;
 #[cfg(feature = "std")]
 pub mod file;
+pub mod mbr;
 pub mod mem;
 mod segs;
 

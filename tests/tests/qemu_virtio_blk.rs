@@ -126,3 +126,60 @@ fn qemu_virtio_blk_driver_crash_during_io_is_recovered_by_libbdev() {
     assert_pattern(&img0, 0x11, 262144 + 32 * 4096..SIZE0, "disk 0 rest");
     assert_pattern(&img1, 0x44, 0..SIZE1, "disk 1 untouched");
 }
+
+#[test]
+fn qemu_virtio_blk_partitions_from_the_mbr() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d0 = dir.path().join("disk0.img");
+    // 2 MiB = 4096 sectors: p0 2048..3048, p2 from 1900 running past the end.
+    let mut bytes: Vec<u8> = (0..(2usize << 20) as u64).map(|o| pat(0x11, o)).collect();
+    for b in &mut bytes[446..512] {
+        *b = 0;
+    }
+    let entry = |kind: u8, start: u32, n: u32| {
+        let mut e = [0u8; 16];
+        e[4] = kind;
+        e[8..12].copy_from_slice(&start.to_le_bytes());
+        e[12..16].copy_from_slice(&n.to_le_bytes());
+        e
+    };
+    bytes[446..462].copy_from_slice(&entry(0x81, 2048, 1000));
+    bytes[478..494].copy_from_slice(&entry(0x81, 1900, 100_000));
+    bytes[510] = 0x55;
+    bytes[511] = 0xaa;
+    std::fs::write(&d0, &bytes).expect("disk 0");
+    let Some(r) = boot_with_disks(
+        "rs-native:rs,ds-native:ds,vault,virtio-blk image,blkclient partitions",
+        "critical=rs",
+        &[&d0],
+        Duration::from_secs(120),
+    ) else {
+        return;
+    };
+    assert!(!r.serial.contains("FAIL"), "{}", r.serial);
+    assert_eq!(r.status, Some(33), "{}", r.describe());
+    assert_in_order(
+        &r.serial,
+        &[
+            &format!(
+                "[blkclient] p0 {} bytes, p1 absent, p2 {} bytes",
+                1000 * 512,
+                (4096 - 1900) * 512
+            ),
+            "[blkclient] p0: wrote 512 bytes at its end, 0 past it",
+            "[blkclient] after the new MBR: p1 51200 bytes",
+            "[blkclient] PASS",
+        ],
+    );
+    let img = std::fs::read(&d0).expect("disk 0");
+    // The write landed in p0's last sector (disk sector 3047), nothing after.
+    let end = 3048 * 512;
+    for (i, &b) in img[end - 512..end].iter().enumerate() {
+        assert_eq!(b, pat(0x66, i as u64), "p0's last sector, byte {i}");
+    }
+    assert_pattern(&img, 0x11, end..img.len(), "after p0");
+    assert_pattern(&img, 0x11, 512..end - 512, "before p0's last sector");
+    // The new entry 1 in the MBR.
+    assert_eq!(img[462 + 4], 0x81);
+    assert_eq!(&img[462 + 8..462 + 12], &3000u32.to_le_bytes());
+}

@@ -20,7 +20,16 @@
 //! Positions and transfer lengths must be multiples of 512 (the sector
 //! size); transfers reaching the end of the disk are cut there (0 bytes at
 //! or past it), so a disk whose size is not a multiple of the file
-//! system's block size works. Unknown requests get `ENOSYS`, malformed
+//! system's block size works.
+//!
+//! Partitions (`libbdev::mbr`): minor `128 + N*4 + P` is primary partition
+//! P of disk N (`/dev/c0dNpP`), its transfers moved by the partition's
+//! start and cut at its end. The MBR is read (a request of the driver's
+//! own into a DMA page, the open answered when it is back) when a
+//! partition minor is opened while no partition of the disk is open and
+//! either the whole disk is not open or sector 0 was written since the
+//! last read; an entry that is unused or lies outside the disk leaves
+//! its minor `ENXIO`. Unknown requests get `ENOSYS`, malformed
 //! ones `EINVAL`; nothing a client sends makes it panic.
 //!
 //! Listed as a boot module with the argument `image` so `Spawn` finds the
@@ -36,6 +45,7 @@ mod virtq;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+use libbdev::mbr::{self, MinorKind, Partition};
 use rt::abi::{self, DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::dma::DmaRegion;
 use rt::sys::{port_in, port_out};
@@ -93,7 +103,12 @@ struct InFlight {
     id: u64,
     /// Bytes reported on success.
     bytes: u64,
+    /// The driver's own read of the MBR (no client to answer).
+    mbr: bool,
 }
+
+/// Offset of the MBR sector's page in a disk's DMA region.
+const MBR_PAGE: usize = 8192;
 
 /// A request waiting for free descriptors.
 struct Waiting {
@@ -104,6 +119,14 @@ struct Waiting {
     sector: u64,
     data: Vec<Buf>,
     bytes: u64,
+    mbr: bool,
+}
+
+/// A partition open waiting for the MBR.
+struct PendingOpen {
+    client: Endpoint,
+    id: u64,
+    part: usize,
 }
 
 /// One virtio-blk device.
@@ -114,11 +137,21 @@ struct Disk {
     read_only: bool,
     flush: bool,
     queue: Queue,
-    /// Request headers (16 bytes per descriptor head) and status bytes
-    /// (page 1, one per head).
+    /// Request headers (16 bytes per descriptor head), status bytes
+    /// (page 1, one per head) and the MBR sector (page 2).
     hdrs: DmaRegion,
     inflight: BTreeMap<u16, InFlight>,
+    /// Opens of all its minors (0: not opened with this instance).
     opens: u32,
+    /// Opens of the whole disk and of each partition.
+    whole_opens: u32,
+    part_opens: [u32; mbr::ENTRIES],
+    /// The partitions as last read; `stale` until read, and after a write
+    /// to sector 0.
+    table: [Option<Partition>; mbr::ENTRIES],
+    stale: bool,
+    /// Opens waiting for the MBR read in flight.
+    pending: Vec<PendingOpen>,
 }
 
 impl Disk {
@@ -132,6 +165,28 @@ impl Disk {
 
     fn size(&self) -> u64 {
         self.sectors.saturating_mul(SECTOR)
+    }
+
+    /// The partition table from the MBR page, after the read.
+    fn take_table(&mut self) {
+        let mut sector = [0u8; SECTOR as usize];
+        self.table = match self.hdrs.read(MBR_PAGE, &mut sector) {
+            Ok(()) => mbr::parse(&sector, self.sectors).unwrap_or([None; mbr::ENTRIES]),
+            Err(_) => [None; mbr::ENTRIES],
+        };
+        self.stale = false;
+    }
+
+    /// Answers an open of partition `part` from the table.
+    fn open_part(&mut self, part: usize) -> Result<u64, Errno> {
+        match self.table.get(part) {
+            Some(Some(_)) => {
+                self.opens = self.opens.saturating_add(1);
+                self.part_opens[part] = self.part_opens[part].saturating_add(1);
+                Ok(0)
+            }
+            _ => Err(Errno::ENXIO),
+        }
     }
 
     /// Puts one request on the queue and tells the device.
@@ -174,6 +229,7 @@ impl Disk {
                 client: w.client,
                 id: w.id,
                 bytes: w.bytes,
+                mbr: w.mbr,
             },
         );
         self.reg_out(REG_QUEUE_NOTIFY, DEVIO_WORD, 0)
@@ -216,7 +272,7 @@ fn set_up(bdf: pci::Bdf) -> Result<Disk, Errno> {
             return Err(native::errno(err));
         }
     };
-    let hdrs = DmaRegion::alloc(2).map_err(e)?;
+    let hdrs = DmaRegion::alloc(3).map_err(e)?;
     port_out(port(REG_QUEUE_PFN), DEVIO_LONG, queue.pfn()).map_err(e)?;
     let lo = port_in(port(REG_CONFIG), DEVIO_LONG).map_err(e)?;
     let hi = port_in(port(REG_CONFIG + 4), DEVIO_LONG).map_err(e)?;
@@ -236,6 +292,11 @@ fn set_up(bdf: pci::Bdf) -> Result<Disk, Errno> {
         hdrs,
         inflight: BTreeMap::new(),
         opens: 0,
+        whole_opens: 0,
+        part_opens: [0; mbr::ENTRIES],
+        table: [None; mbr::ENTRIES],
+        stale: true,
+        pending: Vec::new(),
     })
 }
 
@@ -249,13 +310,35 @@ impl VirtioBlk {
         .to_message()
     }
 
-    fn disk(&mut self, minor: u32) -> Result<&mut Disk, Errno> {
-        let d = self.disks.get_mut(minor as usize).ok_or(Errno::ENXIO)?;
+    /// The disk of `minor`, its index and its partition (if it names one).
+    fn resolve(&mut self, minor: u32) -> Result<(usize, Option<usize>), Errno> {
+        let (drive, part) = match mbr::split_minor(minor) {
+            MinorKind::Whole(n) => (n as usize, None),
+            MinorKind::Partition { drive, part } => (drive as usize, Some(part)),
+        };
+        if drive >= self.disks.len() {
+            return Err(Errno::ENXIO);
+        }
+        Ok((drive, part))
+    }
+
+    /// The open disk of `minor`, its index, and the partition's
+    /// placement (`None`: the whole disk).
+    fn disk(&mut self, minor: u32) -> Result<(usize, Option<Partition>), Errno> {
+        let (n, part) = self.resolve(minor)?;
+        let d = &self.disks[n];
         // Not opened with this instance: it restarted since the open.
-        if d.opens == 0 {
+        let opened = match part {
+            None => d.whole_opens > 0,
+            Some(p) => d.part_opens[p] > 0,
+        };
+        if d.opens == 0 || !opened {
             return Err(Errno::ERESTART);
         }
-        Ok(d)
+        match part {
+            None => Ok((n, None)),
+            Some(p) => d.table[p].map(|t| (n, Some(t))).ok_or(Errno::ENXIO),
+        }
     }
 
     /// Decodes and starts one request; `Some` is an immediate answer.
@@ -267,34 +350,64 @@ impl VirtioBlk {
     ) -> Result<Option<u64>, Errno> {
         match req {
             BdevRequest::Open {
-                minor, access: a, ..
+                id,
+                minor,
+                access: a,
             } => {
-                let d = self.disks.get_mut(minor as usize).ok_or(Errno::ENXIO)?;
+                let (n, part) = self.resolve(minor)?;
+                let d = &mut self.disks[n];
                 if a & access::WRITE != 0 && d.read_only {
                     return Err(Errno::EROFS);
                 }
-                d.opens = d.opens.saturating_add(1);
-                Ok(Some(0))
+                let Some(part) = part else {
+                    d.opens = d.opens.saturating_add(1);
+                    d.whole_opens = d.whole_opens.saturating_add(1);
+                    return Ok(Some(0));
+                };
+                let parts_open = d.part_opens.iter().any(|&c| c > 0);
+                let reread = !parts_open && (d.whole_opens == 0 || d.stale);
+                if !reread && d.pending.is_empty() {
+                    return d.open_part(part).map(Some);
+                }
+                let first = d.pending.is_empty();
+                d.pending.push(PendingOpen { client, id, part });
+                if first {
+                    self.read_mbr(n)?;
+                }
+                Ok(None)
             }
             BdevRequest::Close { minor, .. } => {
-                let d = self.disk(minor)?;
+                let (n, part) = self.disk(minor)?;
+                let d = &mut self.disks[n];
                 d.opens -= 1;
+                match part {
+                    None => d.whole_opens -= 1,
+                    Some(_) => {
+                        if let MinorKind::Partition { part, .. } = mbr::split_minor(minor) {
+                            d.part_opens[part] -= 1;
+                        }
+                    }
+                }
                 Ok(Some(0))
             }
-            BdevRequest::Size { minor, .. } => Ok(Some(self.disk(minor)?.size())),
+            BdevRequest::Size { minor, .. } => {
+                let (n, part) = self.disk(minor)?;
+                Ok(Some(part.map_or(self.disks[n].size(), |p| p.size())))
+            }
             BdevRequest::Flush { id, minor } => {
-                let d = self.disk(minor)?;
-                if !d.flush {
+                let (n, _) = self.disk(minor)?;
+                if !self.disks[n].flush {
                     return Ok(Some(0));
                 }
                 self.start(Waiting {
                     client,
                     id,
-                    minor: minor as usize,
+                    minor: n,
                     kind: T_FLUSH,
                     sector: 0,
                     data: Vec::new(),
                     bytes: 0,
+                    mbr: false,
                 })?;
                 Ok(None)
             }
@@ -343,6 +456,27 @@ impl VirtioBlk {
         }
     }
 
+    /// Starts the driver's own read of disk `n`'s MBR into its DMA page;
+    /// the opens waiting for it are answered when it is back.
+    fn read_mbr(&mut self, n: usize) -> Result<(), Errno> {
+        let d = &self.disks[n];
+        let w = Waiting {
+            client: Endpoint(0),
+            id: 0,
+            minor: n,
+            kind: T_IN,
+            sector: 0,
+            data: alloc::vec![Buf {
+                phys: d.hdrs.phys(MBR_PAGE),
+                len: SECTOR as u32,
+                device_writes: true,
+            }],
+            bytes: SECTOR,
+            mbr: true,
+        };
+        self.start(w).inspect_err(|_| self.disks[n].pending.clear())
+    }
+
     /// A read or write of the segments (grants of `client`) at `pos`.
     fn transfer(
         &mut self,
@@ -353,7 +487,8 @@ impl VirtioBlk {
         segs: &[(GrantId, u32)],
         write: bool,
     ) -> Result<Option<u64>, Errno> {
-        let d = self.disk(minor)?;
+        let (disk_n, part) = self.disk(minor)?;
+        let d = &mut self.disks[disk_n];
         if write && d.read_only {
             return Err(Errno::EROFS);
         }
@@ -361,11 +496,18 @@ impl VirtioBlk {
         if !pos.is_multiple_of(SECTOR) || !total.is_multiple_of(SECTOR) || total > MAX_TRANSFER {
             return Err(Errno::EINVAL);
         }
-        let size = d.size();
-        // Cut at the end of the disk (a sector multiple).
-        let n = total.min(size.saturating_sub(pos));
+        // Cut at the end of the partition or the disk (sector multiples).
+        let (pos, n) = match part {
+            Some(p) => p.map(pos, total).ok_or(Errno::EINVAL)?,
+            None => (pos, total.min(d.size().saturating_sub(pos))),
+        };
         if n == 0 {
             return Ok(Some(0));
+        }
+        if write && pos < SECTOR {
+            // The partition table may change: read it again at the next
+            // partition open.
+            d.stale = true;
         }
         let queue_size = usize::from(d.queue.size());
         // The device writes memory on a read.
@@ -403,11 +545,12 @@ impl VirtioBlk {
         self.start(Waiting {
             client,
             id,
-            minor: minor as usize,
+            minor: disk_n,
             kind: if write { T_OUT } else { T_IN },
             sector: pos / SECTOR,
             data,
             bytes: n,
+            mbr: false,
         })?;
         Ok(None)
     }
@@ -444,6 +587,26 @@ impl VirtioBlk {
                 let mut status = [0xffu8];
                 let ok =
                     d.hdrs.read(4096 + usize::from(head), &mut status).is_ok() && status[0] == 0;
+                if f.mbr {
+                    if ok {
+                        d.take_table();
+                    }
+                    for p in core::mem::take(&mut d.pending) {
+                        let result = if ok {
+                            d.open_part(p.part)
+                        } else {
+                            Err(Errno::EIO)
+                        };
+                        let m = BdevReply {
+                            id: p.id,
+                            instance,
+                            result,
+                        }
+                        .to_message();
+                        let _ = cx.sys.send(p.client, m);
+                    }
+                    continue;
+                }
                 let result = if ok { Ok(f.bytes) } else { Err(Errno::EIO) };
                 let m = BdevReply {
                     id: f.id,
@@ -462,7 +625,14 @@ impl VirtioBlk {
             match self.disks.get_mut(w.minor) {
                 Some(d) if !blocked && d.queue.free() >= w.data.len() + 2 => {
                     if let Err(e) = d.submit(&w) {
-                        let _ = cx.sys.send(w.client, self.reply(w.id, Err(e)));
+                        if w.mbr {
+                            let pending = core::mem::take(&mut d.pending);
+                            for p in pending {
+                                let _ = cx.sys.send(p.client, self.reply(p.id, Err(e)));
+                            }
+                        } else {
+                            let _ = cx.sys.send(w.client, self.reply(w.id, Err(e)));
+                        }
                     }
                 }
                 _ => still.push_back(w),

@@ -8,6 +8,13 @@
 //!   heap buffers), runs several raw requests in flight at once, reads the
 //!   sizes, and on the second disk (size not a multiple of 4096) reads and
 //!   writes across and past its end. The host then checks the image bytes.
+//! * `partitions`: disk 0 carries an MBR the host wrote (partition 0 at
+//!   sector 2048, 1000 sectors; partition 2 from sector 1900 past the end
+//!   of the disk); opens minors 128 (p0), 129 (p1: unused, ENXIO) and 130
+//!   (p2: cut at the end of the disk), reads and writes at p0's start and
+//!   end and past it, then writes a new MBR through minor 0 that adds p1
+//!   and opens it once the partitions are closed (the table is read
+//!   again after a write to sector 0).
 //! * `restart`: writes a run of blocks while RS crashes the driver
 //!   (`service fi virtio-blk`) in the middle; libbdev must reconnect,
 //!   reopen and resend, and every block must read back right.
@@ -75,7 +82,10 @@ fn main(args: &str) -> i32 {
         match mode {
             "basic" => basic(&client),
             "restart" => restart(&mut sys, &client),
-            other => Err(format!("unknown mode {other:?} (basic or restart)")),
+            "partitions" => partitions(&client),
+            other => Err(format!(
+                "unknown mode {other:?} (basic, partitions or restart)"
+            )),
         }
     });
     match r {
@@ -149,6 +159,65 @@ fn start_driver(sys: &mut NativeSys) -> Result<(), String> {
 
 fn open(client: &Client, minor: u32) -> Result<BdevDevice<IpcDriver>, String> {
     BdevDevice::open(client, minor, Access::RW).map_err(|e| format!("open minor {minor}: {e}"))
+}
+
+fn partitions(client: &Client) -> Result<(), String> {
+    use libbdev::mbr;
+    let mut p0 = open(client, 128)?;
+    let size = p0.size().map_err(|e| format!("size p0: {e}"))?;
+    if size != 1000 * 512 {
+        return Err(format!("p0 is {size} bytes, want {}", 1000 * 512));
+    }
+    match BdevDevice::open(client, 129, Access::RW) {
+        Err(e) if e.errno() == Errno::ENXIO.code() => {}
+        Err(e) => return Err(format!("open p1 (unused): {e}, want ENXIO")),
+        Ok(_) => return Err("open p1 (unused) succeeded".into()),
+    }
+    let mut p2 = open(client, 130)?;
+    let s2 = p2.size().map_err(|e| format!("size p2: {e}"))?;
+    rt::println!("p0 {size} bytes, p1 absent, p2 {s2} bytes");
+    // Byte 0 of p0 is byte 2048*512 of the disk.
+    let mut buf = vec![0u8; 4096];
+    p0.read_vectored(0, &mut [&mut buf])
+        .map_err(|e| format!("read p0: {e}"))?;
+    check("p0 start", 0x11, 2048 * 512, &buf)?;
+    // The last sector of p0, and nothing after it.
+    let mut w = vec![0u8; 4096];
+    fill(0x66, 0, &mut w);
+    let n = p0
+        .write_vectored(size - 512, &[&w])
+        .map_err(|e| format!("write p0 end: {e}"))?;
+    let past = p0
+        .write_vectored(size, &[&w])
+        .map_err(|e| format!("write past p0: {e}"))?;
+    rt::println!("p0: wrote {n} bytes at its end, {past} past it");
+    p0.flush().map_err(|e| format!("flush: {e}"))?;
+    drop(p0);
+    drop(p2);
+    // A new table through the whole disk: p1 at 3000, 100 sectors.
+    let mut d0 = open(client, 0)?;
+    let mut sector = vec![0u8; 512];
+    d0.read_vectored(0, &mut [&mut sector])
+        .map_err(|e| format!("read MBR: {e}"))?;
+    mbr::set_entry(
+        &mut sector,
+        1,
+        &mbr::Partition {
+            kind: mbr::TYPE_MINIX,
+            active: false,
+            start: 3000,
+            sectors: 100,
+        },
+    )
+    .ok_or("set_entry")?;
+    d0.write_vectored(0, &[&sector])
+        .map_err(|e| format!("write MBR: {e}"))?;
+    let mut p1 = open(client, 129)?;
+    let s1 = p1.size().map_err(|e| format!("size p1: {e}"))?;
+    rt::println!("after the new MBR: p1 {s1} bytes");
+    drop(p1);
+    drop(d0);
+    Ok(())
 }
 
 fn basic(client: &Client) -> Result<(), String> {
