@@ -3,8 +3,11 @@
 //! from the heap-growth window (`abi::HEAP_BASE..abi::HEAP_END`), whose
 //! pages are mapped on demand with `MapPages` on the process itself. A
 //! process without that kernel call (a plain user) keeps to the static
-//! arena. Programs are single-threaded and never interrupted by their own
-//! code, so no locking is needed.
+//! arena. The allocator's own state sits behind a `spin::Mutex`: programs
+//! are single-threaded, so it is never contended, but it makes every use of
+//! the state exclusive without hand-made `Sync` promises (an allocation
+//! re-entered from inside an allocation would hang on it rather than
+//! corrupt the free lists).
 //!
 //! Power-of-two classes waste up to half of a large block, but they make
 //! every free O(1) and let a file server's cache buffers and per-request
@@ -61,8 +64,9 @@ struct Arena([u8; HEAP_SIZE]);
 /// zeros in `.data`, read and copied by every exec).
 pub struct ArenaCell(UnsafeCell<Arena>);
 
-// SAFETY: only the one heap given the arena uses it, and user programs are
-// single-threaded (see `StaticHeap`).
+// SAFETY: the arena is raw memory, never read or written through the cell:
+// only the one heap given it carves blocks from it, under that heap's lock,
+// and each block is handed out once until freed.
 unsafe impl Sync for ArenaCell {}
 
 impl ArenaCell {
@@ -203,6 +207,12 @@ enum Mode {
     Suspended,
 }
 
+/// The volatile heap's state and the mode, under the heap's lock.
+struct Local {
+    state: State,
+    control: Control,
+}
+
 struct Control {
     mode: Mode,
     /// `state.ops` of the preserved heap when this instance started it.
@@ -216,8 +226,9 @@ struct Control {
 /// switching to a preserved window.
 pub struct StaticHeap {
     arena: &'static ArenaCell,
-    state: UnsafeCell<State>,
-    control: UnsafeCell<Control>,
+    /// Held by every call; also serialises the use of the preserved
+    /// header, which is plain memory in the window.
+    local: spin::Mutex<Local>,
     win_base: usize,
     win_end: usize,
     map: MapFn,
@@ -225,10 +236,6 @@ pub struct StaticHeap {
     pres_end: usize,
     pres_map: MapFn,
 }
-
-// SAFETY: user programs are single-threaded; allocation calls never
-// overlap.
-unsafe impl Sync for StaticHeap {}
 
 fn no_map(_: usize, _: usize) -> bool {
     false
@@ -315,11 +322,13 @@ impl StaticHeap {
     ) -> Self {
         Self {
             arena,
-            state: UnsafeCell::new(State::new(base)),
-            control: UnsafeCell::new(Control {
-                mode: Mode::Volatile,
-                ops_at_start: 0,
-                carry: None,
+            local: spin::Mutex::new(Local {
+                state: State::new(base),
+                control: Control {
+                    mode: Mode::Volatile,
+                    ops_at_start: 0,
+                    carry: None,
+                },
             }),
             win_base: base,
             win_end: end,
@@ -332,9 +341,7 @@ impl StaticHeap {
 
     /// Bytes mapped in the growth window so far.
     pub fn window_mapped(&self) -> usize {
-        // SAFETY: single-threaded; a plain read of the state.
-        let st = unsafe { &*self.state.get() };
-        st.win_mapped - self.win_base
+        self.local.lock().state.win_mapped - self.win_base
     }
 
     fn header(&self) -> *mut Header {
@@ -345,17 +352,14 @@ impl StaticHeap {
         self.pres_base != 0 && (self.pres_base..self.pres_end).contains(&p)
     }
 
-    fn mode(&self) -> Mode {
-        // SAFETY: single-threaded; a plain read.
-        unsafe { (*self.control.get()).mode }
-    }
-
     /// Sets or clears the header's busy word, ordered against the state
-    /// changes it brackets (a kill can strike at any instruction).
+    /// changes it brackets (a kill can strike at any instruction). Called
+    /// with the heap's lock held.
     fn set_busy(&self, on: bool) {
         compiler_fence(Ordering::SeqCst);
         // SAFETY: the header page is mapped once the preserved heap has
-        // been started (only then is this called); single-threaded.
+        // been started (only then is this called); the caller holds the
+        // heap's lock, so no other reference to the header is in use.
         unsafe { ptr::write_volatile(&raw mut (*self.header()).busy, u32::from(on)) };
         compiler_fence(Ordering::SeqCst);
     }
@@ -381,9 +385,9 @@ impl StaticHeap {
             state,
         };
         // SAFETY: the header page is mapped and writable (mapped by
-        // `start_preserved` before this is called); single-threaded. The
-        // magic is written last, so a kill in between leaves no valid
-        // header.
+        // `start_preserved` before this is called, with the heap's lock
+        // held, so nothing else uses the header). The magic is written
+        // last, so a kill in between leaves no valid header.
         unsafe {
             ptr::write_volatile(self.header(), h);
             compiler_fence(Ordering::SeqCst);
@@ -399,16 +403,19 @@ impl StaticHeap {
         if self.pres_base == 0 || self.pres_end < self.pres_base + 2 * HEADER_BYTES + CARRY_BYTES {
             return Err(PreserveError::NoWindow);
         }
-        // SAFETY: single-threaded; plain reads of the volatile state.
-        let (st, ctl) = unsafe { (&*self.state.get(), &mut *self.control.get()) };
+        let mut local = self.local.lock();
+        let Local {
+            state: st,
+            control: ctl,
+        } = &mut *local;
         if ctl.mode != Mode::Volatile || st.next != 0 || st.win_next != self.win_base {
             return Err(PreserveError::TooLate);
         }
         if !(self.pres_map)(self.pres_base, HEADER_BYTES) {
             return Err(PreserveError::MapFailed);
         }
-        // SAFETY: the header page was just mapped; single-threaded, and no
-        // reference into it is held elsewhere.
+        // SAFETY: the header page was just mapped; the heap's lock is held,
+        // and no reference into the header is held elsewhere.
         let h = unsafe { &mut *self.header() };
         let data = self.pres_base + HEADER_BYTES;
         let heap_end = self.heap_end();
@@ -465,19 +472,23 @@ impl StaticHeap {
 
     /// Figures of the preserved heap, once started.
     pub fn preserved_usage(&self) -> Option<Usage> {
-        if self.mode() == Mode::Volatile {
+        let local = self.local.lock();
+        if local.control.mode == Mode::Volatile {
             return None;
         }
-        // SAFETY: started, so the header page is mapped; single-threaded.
+        // SAFETY: started, so the header page is mapped; the heap's lock
+        // is held.
         Some(self.usage_of(unsafe { &*self.header() }))
     }
 
     /// The registered root (address, type tag), if any.
     pub fn preserved_root(&self) -> Option<(usize, u64)> {
-        if self.mode() == Mode::Volatile {
+        let local = self.local.lock();
+        if local.control.mode == Mode::Volatile {
             return None;
         }
-        // SAFETY: started, so the header page is mapped; single-threaded.
+        // SAFETY: started, so the header page is mapped; the heap's lock
+        // is held.
         let h = unsafe { &*self.header() };
         (h.root != 0).then_some((h.root, h.root_tag))
     }
@@ -485,14 +496,16 @@ impl StaticHeap {
     /// Registers `addr` (a block of the preserved heap) as the root with
     /// type tag `tag`; false if not started or `addr` is outside it.
     pub fn set_preserved_root(&self, addr: usize, tag: u64) -> bool {
-        if self.mode() != Mode::Preserved
+        let local = self.local.lock();
+        if local.control.mode != Mode::Preserved
             || !self.in_preserved(addr)
             || addr < self.pres_base + HEADER_BYTES
         {
             return false;
         }
         self.set_busy(true);
-        // SAFETY: started, so the header page is mapped; single-threaded.
+        // SAFETY: started, so the header page is mapped; the heap's lock
+        // is held.
         unsafe {
             (*self.header()).root = addr;
             (*self.header()).root_tag = tag;
@@ -504,19 +517,18 @@ impl StaticHeap {
     /// Whether this instance has allocated or freed nothing in the
     /// preserved heap since starting it.
     pub fn preserved_untouched(&self) -> bool {
-        // SAFETY: single-threaded plain reads; the header is mapped when
-        // the mode is not volatile.
-        unsafe {
-            let ctl = &*self.control.get();
-            ctl.mode == Mode::Preserved && (*self.header()).state.ops == ctl.ops_at_start
-        }
+        let local = self.local.lock();
+        let ctl = &local.control;
+        // SAFETY: the header is mapped when the mode is not volatile (the
+        // read is only made then); the heap's lock is held.
+        ctl.mode == Mode::Preserved && unsafe { (*self.header()).state.ops } == ctl.ops_at_start
     }
 
     /// Allocations go to the volatile heap (`true`) or back to the
     /// preserved one (`false`); only while the preserved heap is started.
     pub fn suspend_preserved(&self, on: bool) {
-        // SAFETY: single-threaded.
-        let ctl = unsafe { &mut *self.control.get() };
+        let mut local = self.local.lock();
+        let ctl = &mut local.control;
         ctl.mode = match (ctl.mode, on) {
             (Mode::Preserved, true) => Mode::Suspended,
             (Mode::Suspended, false) => Mode::Preserved,
@@ -533,7 +545,8 @@ impl StaticHeap {
     /// caller must die right after (`rt::persist::restart_fresh`): its own
     /// blocks stay valid until then, since nothing is reset now.
     pub fn request_reset(&self, carry: &[u8]) -> Result<(), PreserveError> {
-        if self.mode() == Mode::Volatile {
+        let local = self.local.lock();
+        if local.control.mode == Mode::Volatile {
             return Err(PreserveError::NotNow);
         }
         if carry.len() > CARRY_BYTES {
@@ -551,7 +564,7 @@ impl StaticHeap {
         }
         // SAFETY: the carry area lies outside every heap block and was just
         // mapped writable for `carry.len()` bytes; the header page is mapped
-        // (started); single-threaded.
+        // (started); the heap's lock is held.
         unsafe {
             ptr::copy_nonoverlapping(carry.as_ptr(), at as *mut u8, carry.len());
             let h = self.header();
@@ -568,21 +581,13 @@ impl StaticHeap {
     /// (`None` if there was none or it fails its crc32), copied out of the
     /// carry area into a new block.
     pub fn take_carry(&self) -> Option<alloc::vec::Vec<u8>> {
-        // SAFETY: single-threaded.
-        let ctl = unsafe { &mut *self.control.get() };
-        let (len, crc) = ctl.carry.take()?;
+        // The lock is released before `to_vec` allocates.
+        let (len, crc) = self.local.lock().control.carry.take()?;
         // SAFETY: `start_preserved` found these bytes in the carry area,
         // which the previous instance mapped (its pages were moved here)
         // and which no heap block overlaps.
         let bytes = unsafe { core::slice::from_raw_parts(self.heap_end() as *const u8, len) };
         (crc32(bytes) == crc).then(|| bytes.to_vec())
-    }
-
-    /// Allocation in the volatile heap: static arena, then heap window.
-    fn alloc_volatile(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: no concurrent calls (single-threaded program).
-        let st = unsafe { &mut *self.state.get() };
-        self.alloc_in(st, layout, true)
     }
 
     fn alloc_in(&self, st: &mut State, layout: Layout, volatile: bool) -> *mut u8 {
@@ -624,8 +629,9 @@ impl StaticHeap {
     fn dealloc_in(st: &mut State, p: *mut u8, layout: Layout) {
         match class_of(&layout) {
             Some((idx, size, _)) => {
-                // SAFETY: single-threaded; `p` is a block of this class, at
-                // least 16 bytes and 16-aligned, so it can hold the link.
+                // SAFETY: `p` is a free block of this class (the heap's lock
+                // is held), at least 16 bytes and 16-aligned, so it can hold
+                // the link.
                 unsafe { ptr::write(p as *mut usize, st.free[idx]) };
                 st.free[idx] = p as usize;
                 st.in_use -= size.min(st.in_use);
@@ -659,13 +665,15 @@ fn crc32(data: &[u8]) -> u32 {
 // and are handed out once until freed.
 unsafe impl GlobalAlloc for StaticHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if self.mode() != Mode::Preserved {
-            return self.alloc_volatile(layout);
+        let mut local = self.local.lock();
+        if local.control.mode != Mode::Preserved {
+            // The volatile heap: static arena, then heap window.
+            return self.alloc_in(&mut local.state, layout, true);
         }
         self.set_busy(true);
         // SAFETY: the preserved heap is started, so its header page is
-        // mapped; no concurrent calls; no other reference to the header
-        // lives across this call.
+        // mapped; the heap's lock is held, so no other reference to the
+        // header lives across this call.
         let st = unsafe { &mut (*self.header()).state };
         let p = self.alloc_in(st, layout, false);
         self.set_busy(false);
@@ -673,18 +681,17 @@ unsafe impl GlobalAlloc for StaticHeap {
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        if self.mode() != Mode::Volatile && self.in_preserved(p as usize) {
+        let mut local = self.local.lock();
+        if local.control.mode != Mode::Volatile && self.in_preserved(p as usize) {
             self.set_busy(true);
             // SAFETY: as in `alloc`: the block belongs to the preserved
-            // heap, whose header is mapped.
+            // heap, whose header is mapped; the heap's lock is held.
             let st = unsafe { &mut (*self.header()).state };
             Self::dealloc_in(st, p, layout);
             self.set_busy(false);
         } else {
-            // SAFETY: single-threaded; the block came from the volatile
-            // heap.
-            let st = unsafe { &mut *self.state.get() };
-            Self::dealloc_in(st, p, layout);
+            // The block came from the volatile heap.
+            Self::dealloc_in(&mut local.state, p, layout);
         }
     }
 }

@@ -106,26 +106,19 @@ pub unsafe fn start_bytes(args: *const u8, len: usize, main: fn(&'static [u8]) -
 /// `abi::HEAP_BASE..abi::HEAP_END`) usable, true on success.
 pub type HeapGrower = fn(usize, usize) -> bool;
 
-static HEAP_GROWER: core::sync::atomic::AtomicPtr<()> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+static HEAP_GROWER: spin::Once<HeapGrower> = spin::Once::new();
 
 /// Replaces the heap window's growth (by default `MapPages` on the
 /// process itself, which plain user processes may not call): user
-/// programs ask VM to move their break instead (`ulib`).
+/// programs ask VM to move their break instead (`ulib`, at start). Set
+/// once: later calls are ignored.
 pub fn set_heap_grower(f: HeapGrower) {
-    HEAP_GROWER.store(f as *mut (), core::sync::atomic::Ordering::SeqCst);
+    HEAP_GROWER.call_once(|| f);
 }
 
 /// The grower set with [`set_heap_grower`], if any.
 pub fn heap_grower() -> Option<HeapGrower> {
-    let p = HEAP_GROWER.load(core::sync::atomic::Ordering::SeqCst);
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: the only non-null values ever stored are `HeapGrower`
-    // function pointers (see `set_heap_grower`), and a function pointer
-    // round-trips through a data pointer of the same size on this target.
-    Some(unsafe { core::mem::transmute::<*mut (), HeapGrower>(p) })
+    HEAP_GROWER.get().copied()
 }
 
 #[cfg(target_os = "none")]
