@@ -601,8 +601,8 @@ macro_rules! slot_get {
 pub(crate) use {codec_ty, messages, payload_ty, slot_get, slot_put};
 
 /// Test support: a message as `type:payload` hex, trailing zero bytes
-/// dropped, for golden tests that pin the wire bytes.
-#[cfg(test)]
+/// dropped, for golden tests that pin the wire bytes (here and in the
+/// crates that declare their own protocols).
 pub fn hex(m: &crate::message::Message) -> alloc::string::String {
     use core::fmt::Write;
     let p = m.payload();
