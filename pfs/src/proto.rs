@@ -16,6 +16,7 @@
 //! [`FsReply`]: sys::proto::fs::FsReply
 
 use crate::pipe::{Access, SEL_ERR, SEL_RD, SEL_WR};
+use sys::proto::wire::{Bit, Codec, messages};
 use sys::{Errno, Message};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -48,60 +49,62 @@ struct PipeP {
 
 const _: () = assert!(core::mem::size_of::<PipeP>() <= 56);
 
-const F_NONBLOCK: u8 = 1;
-const F_BLOCK: u8 = 2;
+const F_NONBLOCK: u32 = 1;
+const F_BLOCK: u32 = 2;
 
-/// Pipe requests from VFS to PFS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PipeRequest {
-    /// Open FIFO `key` (VFS's name for the FIFO inode, e.g. `dev << 32 | ino`)
-    /// for `access`; the pipe is created on first open. Answer
-    /// `FsAnswer::Node` (ino = the pipe), possibly suspended until the other
-    /// side opens; `ENXIO` for a non-blocking write open without readers.
-    Open {
-        /// Request id.
-        id: u64,
-        /// FIFO key.
-        key: u64,
-        /// Which ends.
-        access: Access,
-        /// `O_NONBLOCK`.
-        nonblock: bool,
-    },
-    /// Close one end (VFS dropped the last reference to an open file of
-    /// that end). Answer `FsAnswer::Done`; the pipe is freed when no ends remain.
-    Close {
-        /// Request id.
-        id: u64,
-        /// The pipe.
-        ino: u32,
-        /// Which ends.
-        access: Access,
-    },
-    /// Select on a pipe: answer `FsAnswer::Count { n: ready ops, pos: 0 }`
-    /// (bits `SEL_RD`/`SEL_WR`/`SEL_ERR`). With `block` and nothing ready,
-    /// the answer is withheld until an op becomes ready (or the request is
-    /// cancelled: `n = 0`).
-    Select {
-        /// Request id.
-        id: u64,
-        /// The pipe.
-        ino: u32,
-        /// Ops wanted.
-        ops: u8,
-        /// Wait for readiness.
-        block: bool,
-    },
-    /// Cancel suspended request `target` (signal, select finished, caller
-    /// gone): `target` is answered first (`EINTR`, a partial write's count,
-    /// or a select's `n = 0`), then this with `Done`; `ESRCH` if `target`
-    /// is not suspended (it was answered already).
-    Cancel {
-        /// Request id.
-        id: u64,
-        /// The request to cancel.
-        target: u64,
-    },
+messages! {
+    /// Pipe requests from VFS to PFS.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PipeRequest in PipeP, unknown ENOSYS {
+        /// Open FIFO `key` (VFS's name for the FIFO inode, e.g. `dev << 32 | ino`)
+        /// for `access`; the pipe is created on first open. Answer
+        /// `FsAnswer::Node` (ino = the pipe), possibly suspended until the other
+        /// side opens; `ENXIO` for a non-blocking write open without readers.
+        Open = OPEN {
+            /// Request id.
+            id: u64 => id,
+            /// FIFO key.
+            key: u64 => arg,
+            /// Which ends.
+            access: Access => access via AccessCode,
+            /// `O_NONBLOCK`.
+            nonblock: bool => flags via Bit<F_NONBLOCK>,
+        },
+        /// Close one end (VFS dropped the last reference to an open file of
+        /// that end). Answer `FsAnswer::Done`; the pipe is freed when no ends remain.
+        Close = CLOSE {
+            /// Request id.
+            id: u64 => id,
+            /// The pipe.
+            ino: u32 => ino,
+            /// Which ends.
+            access: Access => access via AccessCode,
+        },
+        /// Select on a pipe: answer `FsAnswer::Count { n: ready ops, pos: 0 }`
+        /// (bits `SEL_RD`/`SEL_WR`/`SEL_ERR`). With `block` and nothing ready,
+        /// the answer is withheld until an op becomes ready (or the request is
+        /// cancelled: `n = 0`).
+        Select = SELECT {
+            /// Request id.
+            id: u64 => id,
+            /// The pipe.
+            ino: u32 => ino,
+            /// Ops wanted.
+            ops: u8 => ops via SelOps,
+            /// Wait for readiness.
+            block: bool => flags via Bit<F_BLOCK>,
+        },
+        /// Cancel suspended request `target` (signal, select finished, caller
+        /// gone): `target` is answered first (`EINTR`, a partial write's count,
+        /// or a select's `n = 0`), then this with `Done`; `ESRCH` if `target`
+        /// is not suspended (it was answered already).
+        Cancel = CANCEL {
+            /// Request id.
+            id: u64 => id,
+            /// The request to cancel.
+            target: u64 => arg,
+        },
+    }
 }
 
 impl PipeRequest {
@@ -115,103 +118,46 @@ impl PipeRequest {
         }
     }
 
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        let mut p = PipeP {
-            id: U64::new(self.id()),
-            ..PipeP::default()
-        };
-        let t = match *self {
-            PipeRequest::Open {
-                key,
-                access,
-                nonblock,
-                ..
-            } => {
-                p.arg = U64::new(key);
-                p.access = access_code(access);
-                p.flags = if nonblock { F_NONBLOCK } else { 0 };
-                OPEN
-            }
-            PipeRequest::Close { ino, access, .. } => {
-                p.ino = U32::new(ino);
-                p.access = access_code(access);
-                CLOSE
-            }
-            PipeRequest::Select {
-                ino, ops, block, ..
-            } => {
-                p.ino = U32::new(ino);
-                p.ops = ops;
-                p.flags = if block { F_BLOCK } else { 0 };
-                SELECT
-            }
-            PipeRequest::Cancel { target, .. } => {
-                p.arg = U64::new(target);
-                CANCEL
-            }
-        };
-        Message::with(t, &p)
-    }
-
     /// Whether `m` carries one of these request numbers.
     pub fn is_pipe_request(m: &Message) -> bool {
         (OPEN..=CANCEL).contains(&m.mtype())
     }
 }
 
-fn access_code(a: Access) -> u8 {
-    match a {
-        Access::Read => 1,
-        Access::Write => 2,
-        Access::ReadWrite => 3,
+/// Which ends, as 1 (read), 2 (write) or 3 (both); anything else is
+/// `EINVAL`.
+struct AccessCode;
+
+impl Codec<Access, u8> for AccessCode {
+    fn enc(a: Access) -> u8 {
+        match a {
+            Access::Read => 1,
+            Access::Write => 2,
+            Access::ReadWrite => 3,
+        }
+    }
+    fn dec(c: u8) -> Result<Access, Errno> {
+        Ok(match c {
+            1 => Access::Read,
+            2 => Access::Write,
+            3 => Access::ReadWrite,
+            _ => return Err(Errno::EINVAL),
+        })
     }
 }
 
-fn access_from(c: u8) -> Result<Access, Errno> {
-    Ok(match c {
-        1 => Access::Read,
-        2 => Access::Write,
-        3 => Access::ReadWrite,
-        _ => return Err(Errno::EINVAL),
-    })
-}
+/// Select ops: bits outside `SEL_RD | SEL_WR | SEL_ERR` are `EINVAL`.
+struct SelOps;
 
-impl TryFrom<&Message> for PipeRequest {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: PipeP = m.payload_as()?;
-        let id = p.id.get();
-        Ok(match m.mtype() {
-            OPEN => PipeRequest::Open {
-                id,
-                key: p.arg.get(),
-                access: access_from(p.access)?,
-                nonblock: p.flags & F_NONBLOCK != 0,
-            },
-            CLOSE => PipeRequest::Close {
-                id,
-                ino: p.ino.get(),
-                access: access_from(p.access)?,
-            },
-            SELECT => {
-                if p.ops & !(SEL_RD | SEL_WR | SEL_ERR) != 0 {
-                    return Err(Errno::EINVAL);
-                }
-                PipeRequest::Select {
-                    id,
-                    ino: p.ino.get(),
-                    ops: p.ops,
-                    block: p.flags & F_BLOCK != 0,
-                }
-            }
-            CANCEL => PipeRequest::Cancel {
-                id,
-                target: p.arg.get(),
-            },
-            // An unknown request type: the server answers ENOSYS.
-            _ => return Err(Errno::ENOSYS),
-        })
+impl Codec<u8, u8> for SelOps {
+    fn enc(ops: u8) -> u8 {
+        ops
+    }
+    fn dec(ops: u8) -> Result<u8, Errno> {
+        if ops & !(SEL_RD | SEL_WR | SEL_ERR) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(ops)
     }
 }
 

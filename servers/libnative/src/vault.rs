@@ -8,6 +8,7 @@
 //! only place these numbers live.
 
 use alloc::vec::Vec;
+use sys::proto::wire::{StatusValue, messages};
 use sys::{Endpoint, Errno, GrantAccess, Message, Sys};
 use zerocopy::little_endian::{I32, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -40,83 +41,48 @@ struct ReplyP {
     len: U32,
 }
 
-/// A decoded vault request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VaultRequest {
-    /// Keep `len` bytes of grant `grant`.
-    Put {
-        /// Request id.
-        id: u64,
-        /// The client's read grant.
-        grant: u32,
-        /// Bytes to keep.
-        len: u32,
-    },
-    /// Copy the blob into grant `grant` of `len` bytes.
-    Get {
-        /// Request id.
-        id: u64,
-        /// The client's write grant.
-        grant: u32,
-        /// Room in it.
-        len: u32,
-    },
-}
-
-impl VaultRequest {
-    /// Encode.
-    pub fn to_message(&self) -> Message {
-        let (mtype, id, grant, len) = match *self {
-            VaultRequest::Put { id, grant, len } => (PUT, id, grant, len),
-            VaultRequest::Get { id, grant, len } => (GET, id, grant, len),
-        };
-        Message::with(
-            mtype,
-            &ReqP {
-                id: U64::new(id),
-                grant: U32::new(grant),
-                len: U32::new(len),
-            },
-        )
+messages! {
+    /// A decoded vault request.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum VaultRequest in ReqP, unknown EBADCALL {
+        /// Keep `len` bytes of grant `grant`.
+        Put = PUT {
+            /// Request id.
+            id: u64 => id,
+            /// The client's read grant.
+            grant: u32 => grant,
+            /// Bytes to keep.
+            len: u32 => len,
+        },
+        /// Copy the blob into grant `grant` of `len` bytes.
+        Get = GET {
+            /// Request id.
+            id: u64 => id,
+            /// The client's write grant.
+            grant: u32 => grant,
+            /// Room in it.
+            len: u32 => len,
+        },
     }
 }
 
-impl TryFrom<&Message> for VaultRequest {
-    type Error = Errno;
-    fn try_from(m: &Message) -> Result<Self, Errno> {
-        let p: ReqP = m.payload_as()?;
-        let (id, grant, len) = (p.id.get(), p.grant.get(), p.len.get());
-        match m.mtype() {
-            PUT => Ok(VaultRequest::Put { id, grant, len }),
-            GET => Ok(VaultRequest::Get { id, grant, len }),
-            _ => Err(Errno::EBADCALL),
-        }
+messages! {
+    /// The vault's answer.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct VaultReply in ReplyP = REPLY, unknown EBADCALL {
+        id: u64 => id,
+        result: Result<u32, Errno> => (status, len) via StatusValue,
     }
 }
 
 /// The vault's answer: bytes stored or copied, or why not.
 pub fn reply_message(id: u64, result: Result<u32, Errno>) -> Message {
-    let (status, len) = match result {
-        Ok(n) => (0, n),
-        Err(e) => (Errno::to_status(Err(e)), 0),
-    };
-    Message::with(
-        REPLY,
-        &ReplyP {
-            id: U64::new(id),
-            status: I32::new(status),
-            len: U32::new(len),
-        },
-    )
+    VaultReply { id, result }.to_message()
 }
 
 /// Decode an answer.
 pub fn parse_reply(m: &Message) -> Result<u32, Errno> {
-    if m.mtype() != REPLY {
-        return Err(Errno::EBADCALL);
-    }
-    let p: ReplyP = m.payload_as()?;
-    Errno::from_status(p.status.get()).map(|()| p.len.get())
+    VaultReply::try_from(m)?.result
 }
 
 /// Hands `blob` to the vault at `vault`; gives the buffer back either way.

@@ -169,6 +169,18 @@ impl Codec<Result<i64, Errno>, (I32, I64)> for StatusValue {
     }
 }
 
+impl Codec<Result<u32, Errno>, (I32, U32)> for StatusValue {
+    fn enc(v: Result<u32, Errno>) -> (I32, U32) {
+        match v {
+            Ok(v) => (I32::new(0), U32::new(v)),
+            Err(e) => (I32::new(-e.code()), U32::new(0)),
+        }
+    }
+    fn dec((status, value): (I32, U32)) -> Result<Result<u32, Errno>, Errno> {
+        Ok(Errno::from_status(status.get()).map(|()| value.get()))
+    }
+}
+
 impl Codec<Result<u64, Errno>, (I32, U64)> for StatusValue {
     fn enc(v: Result<u64, Errno>) -> (I32, U64) {
         match v {
@@ -239,6 +251,16 @@ impl<const MASK: u32> Codec<bool, U32> for Bit<MASK> {
     }
 }
 
+/// In a byte slot, only the low eight bits of `MASK` count.
+impl<const MASK: u32> Codec<bool, u8> for Bit<MASK> {
+    fn enc(v: bool) -> u8 {
+        if v { MASK as u8 } else { 0 }
+    }
+    fn dec(w: u8) -> Result<bool, Errno> {
+        Ok(w & MASK as u8 != 0)
+    }
+}
+
 /// Declare a protocol enum once; derive the enum, `to_message()` and
 /// `TryFrom<&Message>`.
 ///
@@ -276,6 +298,7 @@ impl<const MASK: u32> Codec<bool, U32> for Bit<MASK> {
 /// decode. The type numbers are constants matched as patterns, so a number
 /// used twice is an unreachable-pattern warning (an error under
 /// `-D warnings`).
+#[macro_export]
 macro_rules! messages {
     (
         $(#[$em:meta])*
@@ -322,7 +345,7 @@ macro_rules! messages {
                         $name::$variant $({ $($field,)* })? => {
                             #[allow(unused_mut)]
                             let mut p = <$crate::proto::wire::payload_ty!($payload $(, $vpayload)?)
-                                as zerocopy::FromZeros>::new_zeroed();
+                                as $crate::proto::wire::FromZeros>::new_zeroed();
                             $($(
                                 $crate::proto::wire::slot_put!(
                                     p,
@@ -408,7 +431,7 @@ macro_rules! messages {
                         $name::$variant $({ $($field,)* })? => {
                             #[allow(unused_mut)]
                             let mut p = <$crate::proto::wire::payload_ty!($payload $(, $vpayload)?)
-                                as zerocopy::FromZeros>::new_zeroed();
+                                as $crate::proto::wire::FromZeros>::new_zeroed();
                             $($(
                                 $crate::proto::wire::slot_put!(
                                     p,
@@ -474,7 +497,7 @@ macro_rules! messages {
             /// Encode.
             #[allow(clippy::wrong_self_convention)]
             pub fn to_message(&self) -> $crate::message::Message {
-                let mut p = <$payload as zerocopy::FromZeros>::new_zeroed();
+                let mut p = <$payload as $crate::proto::wire::FromZeros>::new_zeroed();
                 $(
                     $crate::proto::wire::slot_put!(
                         p,
@@ -531,7 +554,7 @@ macro_rules! messages {
             pub fn to_message(
                 &self,
             ) -> Result<$crate::message::Message, $crate::errno::Errno> {
-                let mut p = <$payload as zerocopy::FromZeros>::new_zeroed();
+                let mut p = <$payload as $crate::proto::wire::FromZeros>::new_zeroed();
                 $(
                     $crate::proto::wire::slot_put!(
                         p,
@@ -567,6 +590,8 @@ macro_rules! messages {
 }
 
 /// The variant's own payload type if it names one, else the protocol's.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! payload_ty {
     ($d:ty) => {
         $d
@@ -577,6 +602,8 @@ macro_rules! payload_ty {
 }
 
 /// The named codec, else [`Le`].
+#[doc(hidden)]
+#[macro_export]
 macro_rules! codec_ty {
     () => {
         $crate::proto::wire::Le
@@ -587,18 +614,28 @@ macro_rules! codec_ty {
 }
 
 /// Store a slot value (a tuple for a parenthesised slot list).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! slot_put {
     ($p:ident, ($($s:ident),+), $v:expr) => { ($($p.$s),+) = $v; };
     ($p:ident, $s:ident, $v:expr) => { $p.$s = $v; };
 }
 
 /// Load a slot value (a tuple for a parenthesised slot list).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! slot_get {
     ($p:ident, ($($s:ident),+)) => { ($($p.$s),+) };
     ($p:ident, $s:ident) => { $p.$s };
 }
 
-pub(crate) use {codec_ty, messages, payload_ty, slot_get, slot_put};
+// `#[macro_export]` puts the macros at the crate root; they are used from
+// here (and by other crates as `sys::proto::wire::messages`).
+pub use crate::messages;
+#[doc(hidden)]
+pub use crate::{codec_ty, payload_ty, slot_get, slot_put};
+#[doc(hidden)]
+pub use zerocopy::FromZeros;
 
 /// Test support: a message as `type:payload` hex, trailing zero bytes
 /// dropped, for golden tests that pin the wire bytes (here and in the
