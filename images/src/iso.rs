@@ -104,6 +104,156 @@ pub fn boot_module_files(out: &BuildOutput) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// Copies the boot modules, stripped (symbols are of no use to the kernel
+/// and would make GRUB read megabytes more), into `dir` under their
+/// process names.
+fn stage_boot_modules(out: &BuildOutput, dir: &Path) -> anyhow::Result<()> {
+    for (name, host) in boot_module_files(out) {
+        let st = Command::new("objcopy")
+            .arg("--strip-all")
+            .arg(&host)
+            .arg(dir.join(&name))
+            .status()
+            .context("running objcopy")?;
+        if !st.success() {
+            bail!("objcopy --strip-all {} failed", host.display());
+        }
+    }
+    Ok(())
+}
+
+/// The GRUB modules built into the installed disk's core.img: the BIOS
+/// disk, MBR partitions, the MINIX file system (V3), multiboot, and what
+/// grub.cfg uses.
+pub const CORE_MODULES: &[&str] = &[
+    "biosdisk",
+    "part_msdos",
+    "minix3",
+    "multiboot",
+    "boot",
+    "configfile",
+    "normal",
+    "serial",
+    "terminal",
+];
+
+/// Makes GRUB's core.img for an installed disk (`grub-mkimage -O
+/// i386-pc`) at `dst`: [`CORE_MODULES`] and an embedded configuration
+/// that sets the root to the first partition of the boot disk, where
+/// `normal` finds `/boot/grub/grub.cfg`. Checked against the layout the
+/// installer writes (`setup_core::layout::check_core`).
+pub fn grub_core_img(dst: &Path) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let embed = dir.path().join("embed.cfg");
+    std::fs::write(
+        &embed,
+        "set root=(hd0,msdos1)\nset prefix=(hd0,msdos1)/boot/grub\n",
+    )?;
+    let st = Command::new("grub-mkimage")
+        .args(["-O", "i386-pc", "-o"])
+        .arg(dst)
+        .arg("-c")
+        .arg(&embed)
+        .args(["-p", "(hd0,msdos1)/boot/grub"])
+        .args(CORE_MODULES)
+        .status()
+        .context("running grub-mkimage (install grub-pc-bin)")?;
+    if !st.success() {
+        bail!("grub-mkimage failed ({st})");
+    }
+    let core = std::fs::read(dst)?;
+    setup_core::layout::check_core(&core).map_err(|e| anyhow::anyhow!("core.img: {e}"))?;
+    Ok(())
+}
+
+/// The installed disk's `grub.cfg`: the disk's boot modules
+/// (`setup_core::DISK_MODULES`, MFS on the first partition as the root).
+pub fn disk_grub_cfg() -> anyhow::Result<String> {
+    setup_core::grub_cfg(&setup_core::BootEntry {
+        title: "MINIX-rs",
+        append: setup_core::APPEND,
+        modules: setup_core::DISK_MODULES,
+    })
+    .map_err(|e| anyhow::anyhow!("grub.cfg: {}", e.0))
+}
+
+/// Makes on the host what `/bin/setup` makes in the guest: a disk image
+/// `disk` of `size` bytes with the MBR (boot.img's code, one MINIX
+/// partition from sector 2048 to the end), core.img in sectors 1..2048
+/// and an MFS V3 file system on the partition holding the root disk's
+/// tree (with `rc` as `/etc/rc`) plus `/boot` (kernel, modules,
+/// grub.cfg). Returns the partition's offset in bytes.
+pub fn make_installed_disk(
+    out: &BuildOutput,
+    disk: &Path,
+    size: u64,
+    rc: &str,
+) -> anyhow::Result<u64> {
+    use setup_core::layout::{self, PART_START, SECTOR};
+    let sectors = size / SECTOR as u64;
+    let boot = std::fs::read(Path::new(GRUB_I386_PC).join("boot.img"))
+        .context("reading GRUB's boot.img (install grub-pc-bin)")?;
+    let mbr = layout::mbr_sector(&boot, sectors).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let part = layout::partition(sectors).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let work = tempfile::tempdir()?;
+    let core_img = work.path().join("core.img");
+    grub_core_img(&core_img)?;
+    let fs = work.path().join("part.mfs");
+    rootdisk::make_root_disk(&fs, part.size(), &rootdisk::user_programs(out), rc)?;
+    let boot_dir = work.path().join("boot");
+    std::fs::create_dir_all(boot_dir.join("modules"))?;
+    stage_boot_modules(out, &boot_dir.join("modules"))?;
+    std::fs::write(boot_dir.join("grub.cfg"), disk_grub_cfg()?)?;
+    let fs_s = fs.to_string_lossy().into_owned();
+    let mut cmds: Vec<Vec<String>> = ["/boot", "/boot/modules", "/boot/grub"]
+        .iter()
+        .map(|d| vec!["mkdir".into(), fs_s.clone(), d.to_string()])
+        .collect();
+    cmds.push(vec![
+        "put".into(),
+        fs_s.clone(),
+        out.kernel32.to_string_lossy().into_owned(),
+        "/boot/kernel".into(),
+    ]);
+    cmds.push(vec![
+        "put".into(),
+        fs_s.clone(),
+        boot_dir.join("grub.cfg").to_string_lossy().into_owned(),
+        "/boot/grub/grub.cfg".into(),
+    ]);
+    for (name, _) in boot_module_files(out) {
+        cmds.push(vec![
+            "put".into(),
+            fs_s.clone(),
+            boot_dir
+                .join("modules")
+                .join(&name)
+                .to_string_lossy()
+                .into_owned(),
+            format!("/boot/modules/{name}"),
+        ]);
+    }
+    for c in cmds {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let code = crate::mfstool::run_with(
+            std::iter::once("mfs".to_string()).chain(c.iter().cloned()),
+            &mut o,
+            &mut e,
+        );
+        if code != 0 {
+            bail!("mfs {}: {}", c.join(" "), String::from_utf8_lossy(&e));
+        }
+    }
+    let mut image = vec![0u8; (PART_START as usize) * SECTOR];
+    image[..SECTOR].copy_from_slice(&mbr);
+    let core = std::fs::read(&core_img)?;
+    image[SECTOR..SECTOR + core.len()].copy_from_slice(&core);
+    image.extend_from_slice(&std::fs::read(&fs)?);
+    image.resize(size as usize, 0);
+    std::fs::write(disk, &image).with_context(|| format!("writing {}", disk.display()))?;
+    Ok(PART_START * SECTOR as u64)
+}
+
 /// How the build script gets the privileges that device nodes and owners
 /// need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,19 +334,15 @@ pub fn make_iso(out: &BuildOutput, iso: &Path, rc: &str, extra: &[DiskFile]) -> 
     std::fs::create_dir_all(tree.join("boot/grub"))?;
     std::fs::copy(&out.kernel32, tree.join("boot/kernel"))
         .with_context(|| format!("copying {}", out.kernel32.display()))?;
-    for (name, host) in boot_module_files(out) {
-        // Stripped: symbols are of no use to the kernel and would make
-        // GRUB read megabytes more from the CD.
-        let st = Command::new("objcopy")
-            .arg("--strip-all")
-            .arg(&host)
-            .arg(modules.join(&name))
-            .status()
-            .context("running objcopy")?;
-        if !st.success() {
-            bail!("objcopy --strip-all {} failed", host.display());
-        }
-    }
+    stage_boot_modules(out, &modules)?;
+    let setup = tree.join("boot/setup");
+    std::fs::create_dir_all(&setup)?;
+    std::fs::copy(
+        Path::new(GRUB_I386_PC).join("boot.img"),
+        setup.join("boot.img"),
+    )
+    .context("copying GRUB's boot.img")?;
+    grub_core_img(&setup.join("core.img"))?;
     let cfg = setup_core::grub_cfg(&setup_core::BootEntry {
         title: "MINIX-rs installation ISO",
         append: setup_core::APPEND,

@@ -11,6 +11,9 @@
 //!   the bootable installation ISO (`images::iso`): the root disk's tree,
 //!   `/boot` with the kernel, the modules and GRUB's configuration, made
 //!   with `grub-mkrescue`; the root is the ISO itself (isofs).
+//! * `images installed-disk [--size-mib N] DISK`: builds, then makes on
+//!   the host what `/bin/setup` makes: GRUB (boot.img, core.img) and an
+//!   MFS partition with the system, bootable by the firmware.
 //! * `images clippy`: clippy with `-D warnings` on the OS crates for
 //!   `x86_64-unknown-none`.
 //! * `images ipc-bench [--rounds N] [--release] [--kvm]`: median `sendrec`
@@ -70,6 +73,18 @@ enum Cmd {
         rc: Option<PathBuf>,
         /// The ISO file to make.
         iso: PathBuf,
+    },
+    /// Build, then make on the host what the installer makes: a disk
+    /// with GRUB in its MBR gap and the system on an MFS partition.
+    InstalledDisk {
+        /// Use the release profile.
+        #[arg(long)]
+        release: bool,
+        /// Disk size in MiB.
+        #[arg(long, default_value_t = 128)]
+        size_mib: u64,
+        /// The disk image to make.
+        image: PathBuf,
     },
     /// Run clippy (-D warnings) on the OS crates for x86_64-unknown-none.
     Clippy,
@@ -163,6 +178,24 @@ fn main() -> anyhow::Result<()> {
             };
             images::iso::make_iso(&out, &iso, &rc, &[])?;
             println!("installation ISO: {}", iso.display());
+            Ok(())
+        }
+        Cmd::InstalledDisk {
+            release,
+            size_mib,
+            image,
+        } => {
+            let out = build::build(BuildOptions { release })?;
+            let at = images::iso::make_installed_disk(
+                &out,
+                &image,
+                size_mib << 20,
+                images::rootdisk::DEFAULT_RC,
+            )?;
+            println!(
+                "installed disk: {} (MFS partition at byte {at})",
+                image.display()
+            );
             Ok(())
         }
         Cmd::Clippy => Ok(build::clippy()?),

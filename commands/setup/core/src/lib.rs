@@ -1,10 +1,13 @@
 //! What the installation ISO (`images iso`, on the host) and the
 //! installer (`/bin/setup`, in the guest) share, as pure code tested on
 //! the host: the boot module lists ([`ISO_MODULES`], [`DISK_MODULES`]),
-//! and the GRUB configuration that loads them ([`grub_cfg`]).
+//! the GRUB configuration that loads them ([`grub_cfg`]), and the
+//! installed disk's layout ([`layout`]).
 #![no_std]
 
 extern crate alloc;
+
+pub mod layout;
 
 use alloc::format;
 use alloc::string::String;
