@@ -484,6 +484,13 @@ impl<I: BlockIndex> Inner<I> {
             if self.region.slots[v as usize].meta.dirty {
                 let dev = self.region.slots[v as usize].meta.dev;
                 let r = self.flush_dev(dev);
+                if self.region.bufs[v as usize].is_none() {
+                    // Over capacity (a shrink around held blocks), the
+                    // flush trimmed the cache and retired the victim
+                    // itself: start again. Each round has fewer live
+                    // buffers, so this ends.
+                    return self.alloc_slot(size);
+                }
                 if self.region.slots[v as usize].meta.dirty {
                     v = match self.first_unreferenced(|_, s| !s.meta.dirty) {
                         Some(c) => c,

@@ -1044,3 +1044,39 @@ fn a_referenced_predecessor_holds_back_its_successors() {
         vec![Some(3), None, Some(1), None, Some(2), None]
     );
 }
+
+#[test]
+fn a_dirty_victim_retired_by_its_own_flush_is_not_reused() {
+    dirty_victim_retired_by_its_flush::<Intrusive>();
+    dirty_victim_retired_by_its_flush::<LruCrate>();
+}
+
+/// Over its capacity (a shrink around held dirty blocks), a miss picks the
+/// dirty LRU block as victim; the flush that cleans it also trims the
+/// cache back to its capacity, retiring that very block. The miss must
+/// take another buffer, not the retired slot.
+fn dirty_victim_retired_by_its_flush<I: BlockIndex>() {
+    let (c, dev) = setup_with::<I>(8, 64);
+    let held: Vec<_> = (0..8)
+        .map(|b| {
+            let mut r = c.get_block(D, b, How::NoRead).unwrap();
+            r.data_mut().fill(b as u8);
+            r
+        })
+        .collect();
+    c.resize(6).unwrap();
+    drop(held);
+    assert_eq!(c.live_buffers(), 8);
+    assert_eq!(c.dirty_count(D), 8);
+    let b = c.get_block(D, 40, How::Normal).unwrap();
+    assert_eq!(&b.data()[..], &dev.bytes(40 * BS, BS)[..]);
+    drop(b);
+    assert_eq!(dev.bytes(7 * BS, BS), vec![7; BS]);
+    assert_eq!(c.live_buffers(), 6);
+    c.check_invariants().unwrap();
+    for b in 0..20 {
+        drop(c.get_block(D, b, How::Normal).unwrap());
+        c.check_invariants().unwrap();
+    }
+    assert_eq!(c.live_buffers(), 6);
+}
