@@ -112,6 +112,7 @@ pub const DISK_PROGRAMS: &[(&str, &str, &str)] = &[
     ("test40", "test40", "/bin/test40"),
     ("test77", "test77", "/bin/test77"),
     ("crashload", "crashload", "/bin/crashload"),
+    ("setup", "setup", "/bin/setup"),
 ];
 /// Name of the RAM disk's data module (`servers/drivers/memory` maps it).
 pub const RAMDISK_MODULE: &str = "ramdisk";

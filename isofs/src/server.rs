@@ -11,6 +11,16 @@
 //! unlink, rmdir, rename, link, symlink, write, truncate, chmod, chown,
 //! utimes) is `EROFS`; NEWNODE (pipes) is `ENOSYS` as in MFS.
 //!
+//! Block-special nodes (the ISO's `/dev/c0d0`... when it is the root: the
+//! installer writes disks through them) are served like MFS serves its
+//! own: READ and WRITE go through libminixfs `bio` on a second cache of
+//! 4 KiB blocks, on devices registered with
+//! [`IsoServer::with_block_device`] and opened at their first use; a
+//! PUTNODE of the node (VFS sends one at a device's last close) and SYNC
+//! write its blocks back, and PUTNODE also closes the device, so the next
+//! open sees a changed partition table. Their cached writes do not
+//! survive a crash of the server (the CD's own blocks are all clean).
+//!
 //! Crash recovery (stateful restart). Inode numbers name directory records
 //! on the medium (see [`crate::fs`]), so a restarted instance understands
 //! every number VFS holds without any table. What must survive is small:
@@ -196,6 +206,21 @@ pub struct IsoServer {
     client: sys::ds::OnlyClient,
     restart_note: Option<String>,
     open_failed: bool,
+    /// Block-special nodes served: (device number, opener); the device
+    /// of index i is `FIRST_BDEV + i` in `bdev_cache`.
+    bdevs: Vec<(u32, DeviceOpener)>,
+    bdev_cache: Option<Rc<Cache>>,
+    bdev_open: BTreeSet<libminixfs::Dev>,
+}
+
+/// Cache device number of the first block-special node's device.
+const FIRST_BDEV: libminixfs::Dev = 1;
+/// Block size and buffers of the block-device cache.
+const BDEV_BLOCK: usize = 4096;
+const BDEV_BUFS: usize = 256;
+
+fn cache_err(e: libminixfs::CacheError) -> SysErrno {
+    SysErrno::from_code(e.errno()).unwrap_or(SysErrno::EIO)
 }
 
 fn sys_err(e: IsoError) -> SysErrno {
@@ -248,7 +273,77 @@ impl IsoServer {
             client: sys::ds::OnlyClient::new(cfg.client_label),
             restart_note: None,
             open_failed: false,
+            bdevs: Vec::new(),
+            bdev_cache: None,
+            bdev_open: BTreeSet::new(),
         }
+    }
+
+    /// Serves block-special nodes of device number `rdev` (`major << 8 |
+    /// minor`) through `opener`, opened at their first use.
+    pub fn with_block_device(mut self, rdev: u32, opener: DeviceOpener) -> Self {
+        self.bdevs.push((rdev, opener));
+        self
+    }
+
+    /// The cache and device of a block-special node's `rdev`, the device
+    /// opened and attached if it is not.
+    fn bdev(&mut self, rdev: u32) -> Result<(Rc<Cache>, libminixfs::Dev), SysErrno> {
+        let i = self
+            .bdevs
+            .iter()
+            .position(|(r, _)| *r == rdev)
+            .ok_or(SysErrno::ENXIO)?;
+        let dev = FIRST_BDEV + i as libminixfs::Dev;
+        let cache = self
+            .bdev_cache
+            .get_or_insert_with(|| Rc::new(Cache::new(BDEV_BUFS)))
+            .clone();
+        if !self.bdev_open.contains(&dev) {
+            let d = (self.bdevs[i].1)()?;
+            cache.attach(dev, d, BDEV_BLOCK).map_err(cache_err)?;
+            self.bdev_open.insert(dev);
+        }
+        Ok((cache, dev))
+    }
+
+    /// Writes back a node's device and closes it.
+    fn bdev_close(&mut self, rdev: u32) -> Result<(), SysErrno> {
+        let Some(i) = self.bdevs.iter().position(|(r, _)| *r == rdev) else {
+            return Ok(());
+        };
+        let dev = FIRST_BDEV + i as libminixfs::Dev;
+        if let Some(cache) = &self.bdev_cache
+            && self.bdev_open.contains(&dev)
+        {
+            // Dropping the device closes it.
+            drop(cache.detach(dev).map_err(cache_err)?);
+            self.bdev_open.remove(&dev);
+        }
+        Ok(())
+    }
+
+    /// WRITE to a block-special node; anything else on the CD is EROFS.
+    fn write_bdev(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        from: Endpoint,
+        ino: u32,
+        pos: u64,
+        buf: Buf,
+    ) -> Result<FsAnswer, SysErrno> {
+        let st = self.fs.as_ref().and_then(|fs| fs.stat(ino).ok());
+        let Some(st) = st.filter(|st| is_type(st, mode::S_IFBLK)) else {
+            self.stats.erofs += 1;
+            return Err(SysErrno::EROFS);
+        };
+        let v = Self::fetch(cx, from, buf, MAX_IO)?;
+        let (cache, dev) = self.bdev(st.rdev)?;
+        let n = libminixfs::bio::write(&cache, dev, pos, &v).map_err(cache_err)?;
+        Ok(FsAnswer::Count {
+            n: n as u64,
+            pos: pos + n as u64,
+        })
     }
 
     /// Name the device in log lines (e.g. `virtio-blk minor 1`).
@@ -462,7 +557,6 @@ impl IsoServer {
             | Rename { .. }
             | Link { .. }
             | Symlink { .. }
-            | Write { .. }
             | Truncate { .. }
             | Chmod { .. }
             | Chown { .. }
@@ -471,6 +565,44 @@ impl IsoServer {
                 return Err(SysErrno::EROFS);
             }
             NewNode { .. } => return Err(SysErrno::ENOSYS),
+            Write { ino, pos, buf, .. } => return self.write_bdev(cx, from, ino, pos, buf),
+            Read { ino, pos, buf, .. } => {
+                let fs = self.fs.as_ref().ok_or(SysErrno::EIO)?;
+                let st = fs.stat(ino).map_err(sys_err)?;
+                if is_type(&st, mode::S_IFBLK) {
+                    let len = (buf.len as usize).min(MAX_IO);
+                    let mut v = vec![0u8; len];
+                    let (cache, dev) = self.bdev(st.rdev)?;
+                    let n = libminixfs::bio::read(&cache, dev, pos, &mut v).map_err(cache_err)?;
+                    cx.sys
+                        .safecopy_to(from, buf.grant, 0, &v[..n])
+                        .map_err(|_| SysErrno::EFAULT)?;
+                    return Ok(FsAnswer::Count {
+                        n: n as u64,
+                        pos: pos + n as u64,
+                    });
+                }
+            }
+            Putnode { ino, .. } => {
+                let rdev = self
+                    .fs
+                    .as_ref()
+                    .and_then(|fs| fs.stat(ino).ok())
+                    .filter(|st| is_type(st, mode::S_IFBLK))
+                    .map(|st| st.rdev);
+                if let Some(rdev) = rdev {
+                    self.bdev_close(rdev)?;
+                }
+                return Ok(FsAnswer::Done);
+            }
+            Sync { .. } => {
+                if let Some(cache) = &self.bdev_cache {
+                    for &dev in &self.bdev_open {
+                        cache.flush_dev(dev).map_err(cache_err)?;
+                    }
+                }
+                return Ok(FsAnswer::Done);
+            }
             _ => {}
         }
         let fs = self.fs.as_ref().ok_or(SysErrno::EIO)?;
@@ -529,11 +661,6 @@ impl IsoServer {
             }
             Read { ino, pos, buf, .. } => {
                 let len = (buf.len as usize).min(MAX_IO);
-                let st = fs.stat(ino).map_err(e)?;
-                if is_type(&st, mode::S_IFBLK) {
-                    // No block devices are served from a CD.
-                    return Err(SysErrno::ENXIO);
-                }
                 let mut copy_failed = false;
                 let r = fs.read_with(ino, pos, len, |at, bytes| {
                     cx.sys.safecopy_to(from, buf.grant, at, bytes).map_err(|_| {
@@ -587,9 +714,6 @@ impl IsoServer {
                     ffree: 0,
                 })
             }
-            // Nothing is ever dirty, and references need no bookkeeping:
-            // nothing can be unlinked while open.
-            Putnode { .. } | Sync { .. } => FsAnswer::Done,
             _ => return Err(SysErrno::EINVAL),
         })
     }
