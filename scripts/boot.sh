@@ -6,6 +6,17 @@
 #                              a second disk (out/disk2.mfs, made from docs/)
 #                              is attached for `mount /dev/c0d1 /mnt`;
 #                              `halt` powers off, Ctrl-A X quits QEMU
+#   scripts/boot.sh --iso      builds the installation ISO out/sys.iso
+#                              (images iso: GRUB, the kernel, the modules,
+#                              the system tree) and boots it the way a PC
+#                              boots a CD: the firmware, GRUB, the root on
+#                              the ISO (isofs, read-only); a blank disk
+#                              out/target.img (256 MiB) is attached to
+#                              install onto with 'setup /dev/c0d1';
+#                              afterwards 'scripts/boot.sh --disk' boots
+#                              the installed disk alone
+#   scripts/boot.sh --disk     boots out/target.img alone (GRUB from its
+#                              MBR, the system from its MFS partition)
 #   scripts/boot.sh --batch    non-interactive: drives the same system's shell
 #                              over the serial line (commands, pipelines,
 #                              redirections, ^C, service fi during cp -r, the
@@ -24,9 +35,33 @@ ensure_tools
 mode=interactive
 case "${1:-}" in
     --batch) mode=batch ;;
+    --iso) mode=iso ;;
+    --disk) mode=disk ;;
     "") ;;
-    *) die "usage: scripts/boot.sh [--batch]" ;;
+    *) die "usage: scripts/boot.sh [--batch | --iso | --disk]" ;;
 esac
+
+mkdir -p out
+if [ "$mode" = iso ]; then
+    echo "==> building the OS and the installation ISO out/sys.iso" >&2
+    cargo run -q -p images -- iso out/sys.iso || die "making the ISO failed"
+    echo "==> a blank 256 MiB disk out/target.img to install onto" >&2
+    rm -f out/target.img
+    truncate -s 256M out/target.img
+    # The ISO goes in as the first virtio disk (grub-mkrescue's images are
+    # hybrid), a copy so that nothing done in the guest touches sys.iso.
+    cp out/sys.iso out/cd.img
+    echo "==> booting the ISO in QEMU (TCG; the ISO is /dev/c0d0, the blank disk /dev/c0d1):" >&2
+    echo "    install with 'setup /dev/c0d1', then 'halt' and 'scripts/boot.sh --disk'" >&2
+    exec cargo run -q -p images -- run --interactive --timeout 0 --firmware \
+        --disk out/cd.img --disk out/target.img --log out/serial-iso.log
+fi
+if [ "$mode" = disk ]; then
+    [ -f out/target.img ] || die "out/target.img does not exist: install onto it first (scripts/boot.sh --iso)"
+    echo "==> booting out/target.img alone in QEMU (TCG): firmware, GRUB, the MFS partition" >&2
+    exec cargo run -q -p images -- run --interactive --timeout 0 --firmware \
+        --disk out/target.img --log out/serial-disk.log
+fi
 
 # The boot image of the file-system system: RS, DS, the vault, the drivers,
 # MFS, PFS and VFS (RS starts the services from its table).
@@ -35,7 +70,6 @@ FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,mfs-native:mfs
 # bootinit, a plain user process that execs /sbin/init from the root disk.
 PROC="pm image,vm image,tty image,bootinit"
 
-mkdir -p out
 echo "==> building the OS" >&2
 cargo run -q -p images -- build || die "building the OS failed"
 echo "==> making the MFS root disk out/disk.mfs (images/rootfs.proto, the user programs, /etc/rc)" >&2

@@ -21,7 +21,8 @@
 //!   ping-pong on the host, both in TSC cycles.
 //! * `images run [--release] [--kvm] [--timeout SECS] [--log FILE]
 //!   [--modules "prog[:name] args,..."] [--append ARGS] [--disk IMAGE]...
-//!   [--ramdisk IMAGE] [--interactive]`: builds, then boots in QEMU (TCG unless `--kvm`).
+//!   [--ramdisk IMAGE] [--interactive] [--firmware]`: builds, then boots in QEMU (TCG unless `--kvm`);
+//!   `--firmware` boots the disks through SeaBIOS instead (an ISO, an installed disk).
 //!   Exits 0 only when QEMU exits with status 33 (the kernel's pass code).
 //!
 //! The work is done by the library (`images::build`, `images::qemu`) so the
@@ -136,6 +137,11 @@ enum Cmd {
         /// Show the serial console on the terminal while running.
         #[arg(long)]
         interactive: bool,
+        /// Boot through the firmware from the disks (an installation ISO,
+        /// an installed disk) instead of loading the kernel and modules
+        /// (`--modules`, `--append`, `--ramdisk` are then not used).
+        #[arg(long)]
+        firmware: bool,
     },
 }
 
@@ -214,7 +220,33 @@ fn main() -> anyhow::Result<()> {
             disks,
             ramdisk,
             interactive,
+            firmware,
         } => {
+            if firmware {
+                if let Some(d) = disks.iter().find(|d| !d.is_file()) {
+                    bail!("disk image {} does not exist", d.display());
+                }
+                let log = log.unwrap_or_else(|| build::os_target_dir().join("serial.log"));
+                let mut cfg = QemuConfig::firmware(log.clone());
+                cfg.kvm = kvm;
+                cfg.timeout = Duration::from_secs(timeout);
+                cfg.disks = disks;
+                cfg.interactive = interactive;
+                let result = qemu::run(&cfg).context("running QEMU")?;
+                if !interactive {
+                    print!("{}", result.serial);
+                }
+                eprintln!(
+                    "images: {} (serial log: {})",
+                    result.describe(),
+                    log.display()
+                );
+                return if result.passed() {
+                    Ok(())
+                } else {
+                    std::process::exit(1)
+                };
+            }
             let out = build::build(BuildOptions { release })?;
             let mut specs =
                 ModuleSpec::parse_list(modules.as_deref().unwrap_or(build::DEFAULT_MODULES))?;
