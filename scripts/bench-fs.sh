@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 ensure_tools
 
-FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image"
+FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,at_wini image,memory image,mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image"
 mfs() { cargo run -q -p images --bin mfs -- "$@"; }
 
 mkdir -p out

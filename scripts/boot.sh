@@ -65,7 +65,7 @@ fi
 
 # The boot image of the file-system system: RS, DS, the vault, the drivers,
 # MFS, PFS and VFS (RS starts the services from its table).
-FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,mfs-native:mfs image,pfs-native:pfs image,vfs-native:vfs image"
+FS="rs-native:rs,ds-native:ds,vault,virtio-blk image,at_wini image,memory image,mfs-native:mfs image,isofs-native:isofs image noboot,pfs-native:pfs image,vfs-native:vfs image"
 # Processes: PM and VM (started by RS), the TTY driver (the console) and
 # bootinit, a plain user process that execs /sbin/init from the root disk.
 PROC="pm image,vm image,tty image,bootinit"

@@ -44,6 +44,7 @@ pub const PROGRAMS: &[&str] = &[
     "fsclient",
     "fstest",
     "virtio-blk",
+    "at_wini",
     "blkclient",
     "memory",
     "slowdev",

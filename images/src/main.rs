@@ -129,6 +129,15 @@ enum Cmd {
         /// driver's minors 0, 1, ... in order).
         #[arg(long = "disk")]
         disks: Vec<PathBuf>,
+        /// CD image (ISO) on the IDE secondary master (`at_wini` drive 2,
+        /// `/dev/c1d2`), on a PIIX3 IDE controller added to the machine.
+        #[arg(long)]
+        cdrom: Option<PathBuf>,
+        /// Raw disk image on IDE drive N (0 primary master .. 3 secondary
+        /// slave: `at_wini` minor N, `/dev/c1dN`), written `N:IMAGE`
+        /// (repeatable).
+        #[arg(long = "ide-disk", value_parser = parse_ide_disk)]
+        ide_disks: Vec<(u8, PathBuf)>,
         /// Disk image loaded as the RAM disk (boot data module `ramdisk`,
         /// the memory driver's block minor 0; MFS mounts it as the root
         /// when the boot image has no virtio-blk driver).
@@ -143,6 +152,17 @@ enum Cmd {
         #[arg(long)]
         firmware: bool,
     },
+}
+
+/// `N:IMAGE` of `--ide-disk`: drive N (0-3) and the image.
+fn parse_ide_disk(s: &str) -> Result<(u8, PathBuf), String> {
+    let (n, path) = s
+        .split_once(':')
+        .ok_or_else(|| format!("'{s}': expected DRIVE:IMAGE (drive 0-3)"))?;
+    match n.parse::<u8>() {
+        Ok(n) if n < 4 && !path.is_empty() => Ok((n, PathBuf::from(path))),
+        _ => Err(format!("'{s}': expected DRIVE:IMAGE (drive 0-3)")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -218,6 +238,8 @@ fn main() -> anyhow::Result<()> {
             modules,
             append,
             disks,
+            cdrom,
+            ide_disks,
             ramdisk,
             interactive,
             firmware,
@@ -258,7 +280,8 @@ fn main() -> anyhow::Result<()> {
             }
             let stage = out.kernel32.with_file_name("boot");
             let initrd = build::stage_modules(&out, &specs, &stage)?;
-            if let Some(d) = disks.iter().find(|d| !d.is_file()) {
+            let ide = ide_disks.iter().map(|(_, p)| p);
+            if let Some(d) = disks.iter().chain(ide).chain(&cdrom).find(|d| !d.is_file()) {
                 bail!("disk image {} does not exist", d.display());
             }
             let log = log.unwrap_or_else(|| build::os_target_dir().join("serial.log"));
@@ -267,6 +290,8 @@ fn main() -> anyhow::Result<()> {
             cfg.timeout = Duration::from_secs(timeout);
             cfg.append = append;
             cfg.disks = disks;
+            cfg.cdrom = cdrom;
+            cfg.ide_disks = ide_disks;
             cfg.interactive = interactive;
             let result = qemu::run(&cfg).context("running QEMU")?;
             if !interactive {

@@ -62,6 +62,13 @@ pub struct QemuConfig {
     /// Raw images attached read-only as further virtio-blk drives, after
     /// `disks` (an ISO as a disk: grub-mkrescue's images are hybrid).
     pub readonly_disks: Vec<PathBuf>,
+    /// A CD image (ISO) on the IDE secondary master (`at_wini` drive 2,
+    /// `/dev/c1d2`), as on a PC's `-cdrom`.
+    pub cdrom: Option<PathBuf>,
+    /// Raw disk images on the IDE channels: (drive, image), drive 0
+    /// primary master, 1 primary slave, 2 secondary master, 3 secondary
+    /// slave (`at_wini` minors, `/dev/c1dN`).
+    pub ide_disks: Vec<(u8, PathBuf)>,
     /// Echo the serial console to the terminal and connect stdin.
     pub interactive: bool,
     /// Guest memory (`-m`).
@@ -80,6 +87,8 @@ impl QemuConfig {
             log,
             disks: Vec::new(),
             readonly_disks: Vec::new(),
+            cdrom: None,
+            ide_disks: Vec::new(),
             interactive: false,
             memory: "256M".to_string(),
         }
@@ -147,6 +156,43 @@ impl QemuConfig {
             a.push(format!(
                 "file={},format=raw,if=virtio,readonly=on",
                 file(disk)
+            ));
+        }
+        a.extend(self.ide_args());
+        a
+    }
+
+    /// The q35 machine's disk controller is AHCI; CDs and IDE disks go on
+    /// a PIIX3 IDE function added to it, whose two channels sit at the
+    /// legacy ports and IRQs 14 and 15 (what `at_wini` drives), bus
+    /// `pata.0` the primary, `pata.1` the secondary channel.
+    fn ide_args(&self) -> Vec<String> {
+        if self.cdrom.is_none() && self.ide_disks.is_empty() {
+            return Vec::new();
+        }
+        let mut a = vec!["-device".to_string(), "piix3-ide,id=pata".to_string()];
+        let esc = |p: &PathBuf| p.to_string_lossy().replace(',', ",,");
+        let mut drives: Vec<(u8, String, &str)> = self
+            .ide_disks
+            .iter()
+            .map(|(n, p)| (*n, esc(p), "ide-hd"))
+            .collect();
+        if let Some(cd) = &self.cdrom {
+            drives.push((2, esc(cd), "ide-cd"));
+        }
+        for (n, file, kind) in drives {
+            let media = if kind == "ide-cd" {
+                ",media=cdrom,readonly=on"
+            } else {
+                ""
+            };
+            a.push("-drive".into());
+            a.push(format!("file={file},format=raw,if=none,id=ide{n}{media}"));
+            a.push("-device".into());
+            a.push(format!(
+                "{kind},drive=ide{n},bus=pata.{},unit={}",
+                n / 2,
+                n % 2
             ));
         }
         a
@@ -368,6 +414,10 @@ mod tests {
         assert!(a.ends_with(
             "-drive file=root.mfs,format=raw,if=virtio -drive file=b,,c.img,format=raw,if=virtio"
         ));
+        assert!(
+            !a.contains("piix3-ide"),
+            "no IDE controller unless asked for"
+        );
         c.kvm = true;
         assert!(c.args().join(" ").contains("-accel kvm"));
     }
@@ -381,6 +431,21 @@ mod tests {
         assert!(!a.contains("-kernel") && !a.contains("-initrd"), "{a}");
         assert!(a.ends_with(
             "-drive file=blank.img,format=raw,if=virtio -drive file=sys.iso,format=raw,if=virtio,readonly=on"
+        ));
+    }
+
+    #[test]
+    fn ide_disks_and_cdrom_go_on_a_piix3_ide_function() {
+        let mut c = QemuConfig::new("k32.elf".into(), String::new(), "log".into());
+        c.cdrom = Some("x.iso".into());
+        c.ide_disks = vec![(0, "d,0.img".into()), (3, "d3.img".into())];
+        let a = c.args().join(" ");
+        assert!(a.ends_with(
+            "-device piix3-ide,id=pata \
+             -drive file=d,,0.img,format=raw,if=none,id=ide0 -device ide-hd,drive=ide0,bus=pata.0,unit=0 \
+             -drive file=d3.img,format=raw,if=none,id=ide3 -device ide-hd,drive=ide3,bus=pata.1,unit=1 \
+             -drive file=x.iso,format=raw,if=none,id=ide2,media=cdrom,readonly=on \
+             -device ide-cd,drive=ide2,bus=pata.1,unit=0"
         ));
     }
 }

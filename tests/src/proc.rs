@@ -8,11 +8,13 @@ use images::qemu::RunResult;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The boot image: RS, DS, the vault, the drivers (the terminal driver
-/// `tty` among them), MFS, PFS, VFS (as `scripts/boot.sh`), PM and VM
+/// The boot image: RS, DS, the vault, the drivers (virtio-blk, the IDE
+/// driver at_wini, memory, the terminal driver tty), MFS, ISOFS (started
+/// by `mount -t isofs`), PFS, VFS (as `scripts/boot.sh`), PM and VM
 /// (started by RS from their images) and `bootinit`.
-pub const PROC_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,\
-                                tty image,mfs-native:mfs image,pfs-native:pfs image,\
+pub const PROC_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,at_wini image,\
+                                memory image,tty image,mfs-native:mfs image,\
+                                isofs-native:isofs image noboot,pfs-native:pfs image,\
                                 vfs-native:vfs image,pm image,vm image,bootinit";
 
 /// Kernel options: RS is critical, bootinit a plain user process.

@@ -90,6 +90,28 @@ pub fn start_session(
     disks: &[&std::path::Path],
     timeout: Duration,
 ) -> Option<(tempfile::TempDir, Session)> {
+    start_session_ide(modules, append, disks, &Ide::default(), timeout)
+}
+
+/// Drives on the IDE channels (a PIIX3 IDE function, `at_wini`): a CD on
+/// the secondary master and disks by drive number (see
+/// [`QemuConfig::ide_disks`]).
+#[derive(Default, Clone, Debug)]
+pub struct Ide {
+    /// The CD image (`/dev/c1d2`).
+    pub cdrom: Option<std::path::PathBuf>,
+    /// (drive, image) pairs (`/dev/c1dN`).
+    pub disks: Vec<(u8, std::path::PathBuf)>,
+}
+
+/// [`start_session`] with drives on the IDE channels too.
+pub fn start_session_ide(
+    modules: &str,
+    append: &str,
+    disks: &[&std::path::Path],
+    ide: &Ide,
+    timeout: Duration,
+) -> Option<(tempfile::TempDir, Session)> {
     if !qemu_or_skip() {
         return None;
     }
@@ -101,6 +123,8 @@ pub fn start_session(
     cfg.append = append.to_string();
     cfg.timeout = timeout;
     cfg.disks = disks.iter().map(|d| d.to_path_buf()).collect();
+    cfg.cdrom = ide.cdrom.clone();
+    cfg.ide_disks = ide.disks.clone();
     let session = Session::start(&cfg).expect("starting QEMU");
     Some((dir, session))
 }

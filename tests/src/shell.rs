@@ -8,7 +8,7 @@
 //! and the marker is the command's output.
 
 use crate::proc::{PROC_APPEND, PROC_MODULES};
-use crate::qemu::{self, keep_log, start_session};
+use crate::qemu::{self, Ide, keep_log, start_session_ide};
 use images::qemu::RunResult;
 use images::rootdisk::DiskFile;
 use images::session::Session;
@@ -91,6 +91,11 @@ pub struct Shell {
 /// `/etc/rc` of `rc`, plus `disks` as further virtio disks, and waits for
 /// the first prompt. `None` when QEMU is missing outside CI.
 pub fn boot_shell(rc: &str, extra: &[DiskFile], disks: &[&Path]) -> Option<Shell> {
+    boot_shell_ide(rc, extra, disks, &Ide::default())
+}
+
+/// [`boot_shell`] with drives on the IDE channels too (`at_wini`).
+pub fn boot_shell_ide(rc: &str, extra: &[DiskFile], disks: &[&Path], ide: &Ide) -> Option<Shell> {
     let out = qemu::built();
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("root.mfs");
@@ -99,7 +104,8 @@ pub fn boot_shell(rc: &str, extra: &[DiskFile], disks: &[&Path]) -> Option<Shell
     images::rootdisk::make_root_disk(&root, 64 << 20, &files, rc).expect("making the root disk");
     let mut all: Vec<&Path> = vec![&root];
     all.extend_from_slice(disks);
-    let (stage, session) = start_session(&shell_modules(), PROC_APPEND, &all, BOOT_TIMEOUT)?;
+    let (stage, session) =
+        start_session_ide(&shell_modules(), PROC_APPEND, &all, ide, BOOT_TIMEOUT)?;
     let mut sh = Shell {
         session,
         root: root.clone(),

@@ -94,8 +94,7 @@ fn qemu_isofs_mount_list_checksum_and_crash() {
     let files: Vec<String> = FILES.iter().map(|f| format!("/mnt/{f}")).collect();
     let rc = RC.replace("CKSUM_FILES", &files.join(" "));
     let (_dir, root) = root_disk_with(&rc);
-    let modules = format!("{PROC_MODULES},isofs-native:isofs image noboot");
-    let Some(r) = boot_with_disks(&modules, PROC_APPEND, &[&root, &iso], TIMEOUT) else {
+    let Some(r) = boot_with_disks(PROC_MODULES, PROC_APPEND, &[&root, &iso], TIMEOUT) else {
         return;
     };
     let log = r.serial.clone();

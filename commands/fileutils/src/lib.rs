@@ -284,13 +284,14 @@ pub mod rs {
         }
     }
 
-    /// Has RS start the MFS program as `label` (stateful restarts, as the
-    /// root's `mfs`); RS answers once the new instance has initialised.
-    pub fn start_mfs(label: &str) -> Result<()> {
+    /// Has RS start the file-server program `program` (`mfs`, `isofs`) as
+    /// `label` (stateful restarts, as the root's `mfs`); RS answers once
+    /// the new instance has initialised.
+    pub fn start_fs(program: &str, label: &str) -> Result<()> {
         match ulib::service::request(ServiceRequest::Up {
             id: 0,
             label: label.into(),
-            program: "mfs".into(),
+            program: program.into(),
             policy: Policy::Stateful,
             period: FS_PING_TICKS,
             flags: 0,

@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod devname;
 pub mod ds;
 pub mod endpoint;
 pub mod errno;

@@ -1,7 +1,10 @@
 //! `mfs`: the MINIX file-system server (`mfs::server`) on the kernel. RS
 //! starts one instance per mounted disk from its service table; the label
-//! names the disk: `mfs` serves minor 0 of the block driver `virtio-blk`,
-//! `mfs2` minor 1, `mfsN` minor N-1. The device is reached through libbdev
+//! names the disk (`sys::devname::instance_disk`): `mfs` serves minor 0 of
+//! the block driver `virtio-blk`, `mfs2` minor 1, `mfsN` minor N-1, and
+//! `mfs-c1d0` the disk `/dev/c1d0` (driver `at_wini`, drive 0); the boot
+//! instance may name its disk with `dev=NAME` on its boot module line
+//! (`mfs-native:mfs image dev=c1d0`). The device is reached through libbdev
 //! (`Bdev`: retries, reopen and resend after a driver restart) over the
 //! native block-driver transport (`native::bdev`).
 //!
@@ -51,44 +54,37 @@ use libbdev::{Access, Bdev, BdevDevice, Minor};
 use libminixfs::BlockDevice;
 use mfs::server::{DeviceOpener, Durable, MfsConfig, MfsMemory, MfsMemoryInner, MfsServer};
 use rt::persist::{FreshReason, Start};
+use sys::devname::{self, DiskName};
 use sys::{Ctx, Errno, InitInfo, Message, Service};
 
 rt::entry!(main);
 
-/// Label of the disk driver.
+/// Label of the virtio-blk driver (the root disk's).
 const DRIVER: &str = "virtio-blk";
 /// Label of the memory driver (RAM disk at its block minor 0).
 const MEMORY: &str = "memory";
-/// Device numbers (major << 8 | minor) of block-special nodes: the disk
-/// driver is major 3 (`/dev/c0dN`), the RAM disk major 1 minor 0
-/// (`/dev/ram`), as in MINIX.
-const DISK_MAJOR: u32 = 3;
+/// Device number (major << 8 | minor) of the RAM disk's block-special node
+/// (`/dev/ram`, major 1 minor 0, as in MINIX); the disks' majors are in
+/// `sys::devname::CONTROLLERS` (`/dev/c0dN` 3, `/dev/c1dN` 8).
 const MEMORY_MAJOR: u32 = 1;
-/// Disks reachable through `/dev/c0d0` .. `/dev/c0d3`.
-const DISK_NODES: u32 = 4;
-
-/// The disk a label names: `mfs` → 0, `mfsN` → N-1.
-fn minor_of(label: &str) -> Option<Minor> {
-    let rest = label.strip_prefix("mfs")?;
-    if rest.is_empty() {
-        return Some(0);
-    }
-    rest.parse::<Minor>()
-        .ok()
-        .filter(|&n| n >= 1)
-        .map(|n| n - 1)
-}
 
 /// Reconnect-and-reopen rounds per libbdev recovery.
 const RECOVER_ROUNDS: u32 = 8;
 
-fn open(driver: &str, minor: Minor) -> Result<Box<dyn BlockDevice>, Errno> {
+fn open(driver: &'static str, minor: Minor) -> Result<Box<dyn BlockDevice>, Errno> {
     // RS restarts a crashed driver within ticks, and it may die again while
     // this client is still reopening: allow more rounds than MINIX's 2.
     let client = Rc::new(RefCell::new(
         Bdev::new(native::bdev::IpcDriver::new(driver)).with_recover_tries(RECOVER_ROUNDS),
     ));
+    // A read-only disk (a CD behind a block-special node) opens read-only.
     BdevDevice::open(&client, minor, Access::RW)
+        .or_else(|e| match e.errno() {
+            c if Errno::from_code(c) == Some(Errno::EROFS) => {
+                BdevDevice::open(&client, minor, Access::R)
+            }
+            _ => Err(e),
+        })
         .map(|d| Box::new(d) as Box<dyn BlockDevice>)
         .map_err(|e| Errno::from_code(e.errno()).unwrap_or(Errno::EIO))
 }
@@ -102,6 +98,8 @@ struct Options {
     heap_limit: usize,
     /// Cache buffers (`cache=MIB`: MiB of 4 KiB blocks).
     bufs: usize,
+    /// `dev=NAME`: the boot instance's disk (`None` inside: a bad name).
+    dev: Option<Option<DiskName>>,
 }
 
 /// Default cache: 16 MiB of 4 KiB blocks (buffers are allocated as used).
@@ -121,6 +119,7 @@ fn options() -> Options {
         die_ppm: 0,
         heap_limit: (DEFAULT_CACHE_MIB << 20) + HEAP_SLACK,
         bufs: DEFAULT_CACHE_MIB * 256,
+        dev: None,
     };
     let mut heap_limit_given = false;
     let _ = rt::sys::boot_module_line("mfs", |line| {
@@ -133,6 +132,7 @@ fn options() -> Options {
                     heap_limit_given = true;
                     o.heap_limit = v.parse::<usize>().map_or(o.heap_limit, |k| k << 10)
                 }
+                Some(("dev", v)) => o.dev = Some(DiskName::parse(v)),
                 Some(("cache", v)) => {
                     if let Ok(mib) = v.parse::<usize>() {
                         o.bufs = mib.max(1) * 256;
@@ -269,18 +269,24 @@ fn main(args: &str) -> i32 {
     let opts = options();
     let mem = memory(&opts);
     let label = args.split_ascii_whitespace().next().unwrap_or("mfs");
-    let Some(minor) = minor_of(label) else {
-        rt::println!("label '{label}' names no disk (mfs, mfs2, ...)");
+    let disk = match opts.dev {
+        // The boot module line's `dev=` is the boot instance's.
+        Some(d) if label == "mfs" => d,
+        _ => devname::instance_disk("mfs", label, args),
+    };
+    let Some(disk) = disk else {
+        rt::println!("label '{label}' names no disk (mfs, mfs2, mfs-c1d0, dev=c1d0, ...)");
         return 1;
     };
+    let minor: Minor = disk.minor();
     // The root comes from the first disk, or from the RAM disk when the
     // machine has no disk driver (booted without a disk). Chosen once, so
     // a driver restart never switches devices under the file system.
-    let driver = if minor == 0 && !rt::sys::in_boot_image(DRIVER) && rt::sys::in_boot_image(MEMORY)
-    {
+    let first = disk.controller == 0 && minor == 0;
+    let driver = if first && !rt::sys::in_boot_image(DRIVER) && rt::sys::in_boot_image(MEMORY) {
         MEMORY
     } else {
-        DRIVER
+        disk.driver()
     };
     let opener: DeviceOpener = Rc::new(move || open(driver, minor));
     let cfg = MfsConfig {
@@ -308,10 +314,14 @@ fn main(args: &str) -> i32 {
         MfsServer::new(cfg, mem, opener).with_device_name(&format!("{driver} minor {minor}"));
     // Only drivers the boot image has: opening a device of one that is
     // not there waits for it in DS (libbdev's reconnect) at every mount.
-    if rt::sys::in_boot_image(DRIVER) {
-        for n in 0..DISK_NODES {
-            server =
-                server.with_block_device(DISK_MAJOR << 8 | n, Rc::new(move || open(DRIVER, n)));
+    for &(controller, _, drv) in devname::CONTROLLERS {
+        if !rt::sys::in_boot_image(drv) {
+            continue;
+        }
+        for drive in 0..devname::DRIVES {
+            let d = DiskName { controller, drive };
+            let n = d.minor();
+            server = server.with_block_device(d.rdev(), Rc::new(move || open(drv, n)));
         }
     }
     if rt::sys::in_boot_image(MEMORY) {

@@ -124,6 +124,21 @@ pub const SERVICES: &[ServiceSpec] = &[
         boot: true,
     },
     ServiceSpec {
+        // The IDE/ATA driver (`servers/drivers/at_wini`, MINIX's at_wini): the two
+        // legacy IDE channels' ports and IRQ lines 14 and 15, taken by
+        // itself (the hardware calls); ATA disks and ATAPI CD-ROMs.
+        label: "at_wini",
+        program: "at_wini",
+        policy: Policy::Restart,
+        period: FS_PING_PERIOD,
+        process_mgmt: false,
+        hardware: true,
+        ipc: Ipc::Any,
+        endpoint: None,
+        no_backoff: false,
+        boot: true,
+    },
+    ServiceSpec {
         // The memory driver (`servers/drivers/memory`): the RAM disk from a boot
         // data module, /dev/null and /dev/zero.
         label: "memory",

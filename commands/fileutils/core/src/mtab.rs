@@ -1,8 +1,10 @@
 //! `/etc/mtab`, the list of mounted file systems `mount` keeps (as MINIX's
 //! mount does: VFS itself has no call that lists mounts), one line per
 //! mount: `device directory type options`. And the file server a disk
-//! device needs: MFS instance `mfs` serves minor 0 of the disk driver
-//! (major 3, `/dev/c0d0`), `mfsN` serves minor N-1.
+//! device needs (`sys::devname`): MFS instance `mfs` serves minor 0 of the
+//! virtio-blk driver (major 3, `/dev/c0d0`), `mfsN` minor N-1, `mfs-c1d0`
+//! the IDE disk `/dev/c1d0` (major 8); ISOFS instances likewise
+//! (`isofs2`, `isofs-c1d2`).
 
 use alloc::format;
 use alloc::string::String;
@@ -10,8 +12,6 @@ use alloc::vec::Vec;
 
 /// The path of the mount table.
 pub const MTAB: &str = "/etc/mtab";
-/// Major number of the disk driver (`/dev/c0dN`).
-pub const DISK_MAJOR: u32 = 3;
 
 /// One mounted file system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,14 +77,14 @@ pub fn remove(entries: &[Entry], dir: &str) -> Option<Vec<Entry>> {
     Some(out)
 }
 
-/// The label of the MFS instance that serves block device
-/// (`major`, `minor`), if any does.
-pub fn label_for_device(major: u32, minor: u32) -> Option<String> {
-    match (major, minor) {
-        (DISK_MAJOR, 0) => Some("mfs".into()),
-        (DISK_MAJOR, m) if m < 255 => Some(format!("mfs{}", m + 1)),
-        _ => None,
-    }
+/// File-system types `mount -t` knows: the program RS runs for each.
+pub const FS_TYPES: &[&str] = &["mfs", "isofs"];
+
+/// The label of the instance of file server `fs` (`mfs`, `isofs`) that
+/// serves block device (`major`, `minor`), if it is a disk.
+pub fn label_for_device(fs: &str, major: u32, minor: u32) -> Option<String> {
+    let disk = sys::devname::DiskName::from_device(major, minor)?;
+    Some(sys::devname::instance_label(fs, disk))
 }
 
 #[cfg(test)]
@@ -108,10 +108,17 @@ mod tests {
 
     #[test]
     fn labels_for_disks() {
-        assert_eq!(label_for_device(3, 0).as_deref(), Some("mfs"));
-        assert_eq!(label_for_device(3, 1).as_deref(), Some("mfs2"));
-        assert_eq!(label_for_device(3, 3).as_deref(), Some("mfs4"));
-        assert_eq!(label_for_device(1, 0), None);
-        assert_eq!(label_for_device(4, 0), None);
+        assert_eq!(label_for_device("mfs", 3, 0).as_deref(), Some("mfs"));
+        assert_eq!(label_for_device("mfs", 3, 1).as_deref(), Some("mfs2"));
+        assert_eq!(label_for_device("mfs", 3, 3).as_deref(), Some("mfs4"));
+        assert_eq!(label_for_device("isofs", 3, 1).as_deref(), Some("isofs2"));
+        assert_eq!(
+            label_for_device("isofs", 8, 2).as_deref(),
+            Some("isofs-c1d2")
+        );
+        assert_eq!(label_for_device("mfs", 8, 0).as_deref(), Some("mfs-c1d0"));
+        assert_eq!(label_for_device("mfs", 8, 4), None);
+        assert_eq!(label_for_device("mfs", 1, 0), None);
+        assert_eq!(label_for_device("mfs", 4, 0), None);
     }
 }

@@ -1,7 +1,10 @@
 //! `mount`: lists the mounted file systems (`/etc/mtab`).
-//! `mount device directory`: mounts the disk `device` (`/dev/c0d1`, a
-//! block special file of the disk driver) on `directory`. The disk's file
-//! server is the MFS instance `mfsN` for minor N-1 (MINIX's one server per
+//! `mount [-t type] device directory`: mounts the disk `device` (a block
+//! special file of a disk driver: `/dev/c0dN` virtio-blk, `/dev/c1dN` the
+//! IDE driver at_wini) on `directory`, as file-system `type` (`mfs`, the
+//! default, or `isofs`, read-only). The disk's file server is an instance
+//! of that program labelled after the disk (`sys::devname`: `mfs2` for
+//! `/dev/c0d1`, `isofs-c1d2` for `/dev/c1d2`; MINIX's one server per
 //! mounted file system): when it is not running, RS starts it (`service
 //! up`), then VFS mounts it and the mount is added to `/etc/mtab`.
 //! `device` may also be a file server's label (`mfs2`).
@@ -18,7 +21,7 @@ use ulib::{Errno, cli, fs, println};
 
 ulib::main!(main);
 
-const USAGE: &str = "mount [device directory]";
+const USAGE: &str = "mount [[-t mfs|isofs] device directory]";
 
 fn list(tool: &mut Tool) -> i32 {
     let text = match fs::read_to_string(mtab::MTAB) {
@@ -39,8 +42,8 @@ fn list(tool: &mut Tool) -> i32 {
     tool.status
 }
 
-/// The label of the file server for `dev`.
-fn label_of(tool: &mut Tool, dev: &str) -> Option<String> {
+/// The label of the file server of type `fs` for `dev`.
+fn label_of(tool: &mut Tool, fs: &str, dev: &str) -> Option<String> {
     if !dev.contains('/') {
         return Some(String::from(dev));
     }
@@ -56,7 +59,7 @@ fn label_of(tool: &mut Tool, dev: &str) -> Option<String> {
         return None;
     }
     let (major, minor) = mode::dev_split(m.0.rdev);
-    let label = mtab::label_for_device(major, minor);
+    let label = mtab::label_for_device(fs, major, minor);
     if label.is_none() {
         tool.error(&format!("{dev}: no file server for device {major},{minor}"));
     }
@@ -65,10 +68,15 @@ fn label_of(tool: &mut Tool, dev: &str) -> Option<String> {
 
 fn main(args: &[String]) -> i32 {
     let mut tool = Tool::new(args, "mount");
-    let opts = match tool.options(args, "", USAGE) {
+    let opts = match tool.options(args, "t:", USAGE) {
         Ok(o) => o,
         Err(code) => return code,
     };
+    let fs = opts.value('t').unwrap_or("mfs");
+    if !mtab::FS_TYPES.contains(&fs) {
+        tool.error(&format!("unknown file-system type '{fs}' (mfs, isofs)"));
+        return tool.status;
+    }
     let ops = opts.operands();
     let (dev, dir) = match ops {
         [] => return list(&mut tool),
@@ -86,11 +94,11 @@ fn main(args: &[String]) -> i32 {
             return tool.status;
         }
     }
-    let Some(label) = label_of(&mut tool, dev) else {
+    let Some(label) = label_of(&mut tool, fs, dev) else {
         return tool.status;
     };
     if let Err(e) =
-        rs::running(&label).and_then(|up| if up { Ok(()) } else { rs::start_mfs(&label) })
+        rs::running(&label).and_then(|up| if up { Ok(()) } else { rs::start_fs(fs, &label) })
     {
         tool.fail(&format!("{dev}: cannot start file server {label}"), e);
         return tool.status;
@@ -103,8 +111,8 @@ fn main(args: &[String]) -> i32 {
     table.push(mtab::Entry {
         dev: dev.clone(),
         dir: fileutils::absolute(dir),
-        fstype: "mfs".into(),
-        opts: format!("rw,label={label}"),
+        fstype: fs.into(),
+        opts: format!("{},label={label}", if fs == "isofs" { "ro" } else { "rw" }),
     });
     match fs::write(mtab::MTAB, mtab::format(&table).as_bytes()) {
         Ok(()) => {}
