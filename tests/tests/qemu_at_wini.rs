@@ -124,11 +124,12 @@ fn qemu_at_wini_cd_and_disk_from_the_shell() {
     // The driver crashes while a loop reads the large file.
     let (crc, size) = host_cksum(&src.join("large.bin"));
     let before = restarts(&sh.ok("service status at_wini"));
-    sh.ok("for i in 1 2 3; do cksum /mnt/large.bin; done > /tmp/loop.out &");
+    sh.ok("sh -c 'for i in 1 2 3; do cksum /mnt/large.bin; done' > /tmp/loop.out 2>&1 &");
     sh.ok("sleep 2");
-    sh.ok("service fi at_wini");
-    sh.ok("wait");
+    let fi = sh.ok("service fi at_wini");
+    let waited = sh.ok("wait");
     let out = sh.ok("cat /tmp/loop.out");
+    eprintln!("service fi: {fi}\nwait: {waited}\nloop: {out}");
     let want = format!("{crc} {size} /mnt/large.bin");
     assert_eq!(
         out.lines().collect::<Vec<_>>(),

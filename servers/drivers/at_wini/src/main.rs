@@ -1024,7 +1024,15 @@ impl Service for AtWini {
                 queue: VecDeque::new(),
                 active: None,
             };
-            // Interrupts on (nIEN clear).
+            // A crashed predecessor may have left a command half done (a
+            // device with data pending ignores new commands): reset the
+            // channel first, which also turns interrupts on (nIEN clear).
+            if inb(base + REG_STATUS)? != 0xff {
+                ch.reset();
+                if ch.wait_not_busy(200)?.is_none() {
+                    rt::println!("channel {i}: still busy after a reset");
+                }
+            }
             outb(ctl, 0)?;
             for unit in 0..2u8 {
                 let minor = i * 2 + usize::from(unit);
