@@ -268,15 +268,16 @@ impl Channel {
     /// IDENTIFY (PACKET) DEVICE of `unit` by polling (at init).
     fn probe(&self, unit: u8) -> Result<Option<Drive>, Errno> {
         self.select(unit, 0)?;
-        let st = inb(self.reg(REG_STATUS))?;
-        // 0: no such drive (QEMU, an absent slave); 0xff: floating bus.
-        if st == 0 || st == 0xff {
+        // 0xff: a floating bus, no drives. (A status of 0 is not yet
+        // absence: an ATAPI device reads 0 after a reset.)
+        if inb(self.reg(REG_STATUS))? == 0xff {
             return Ok(None);
         }
         for r in [REG_COUNT, REG_LBA0, REG_LBA1, REG_LBA2] {
             outb(self.reg(r), 0)?;
         }
         outb(self.reg(REG_COMMAND), CMD_IDENTIFY)?;
+        // Still 0 after a command: no such drive (QEMU, an absent slave).
         if self.delay()? == 0 {
             return Ok(None);
         }
