@@ -5,8 +5,9 @@
 //! protocol in [`proto`] (the only place raw message numbers appear), the
 //! transport trait [`Sys`] and process trait [`Process`] that both runtimes
 //! implement (the native kernel loop, and the `sim` crate's deterministic
-//! simulator), DS client calls in [`ds`], and SEF in [`sef`] (init kinds,
-//! automatic ping replies, signals, crc-checked state save/restore).
+//! simulator), DS client calls in [`ds`], disk names in [`devname`], and
+//! SEF in [`sef`] (init kinds, automatic ping replies, signals,
+//! crc-checked state save/restore).
 //!
 //! `no_std` + `alloc`; no `unsafe`.
 #![no_std]
