@@ -6,6 +6,8 @@
 # over 100 directories). Compare with ../shared/reference/anchors.md.
 #   scripts/bench-fuse.sh [FILE_SIZE_MIB (default 1024)] [RANDREAD_SECONDS (default 15)]
 #   MFS_MOUNT_OPTS=nobarrier scripts/bench-fuse.sh   # mount options for `mfs mount -o`
+#   MFS_BIN=/path/to/mfs scripts/bench-fuse.sh        # that binary instead of a fresh release build
+#   FUSE2FS=0 scripts/bench-fuse.sh                    # MFS only
 # Needs root (or fusermount3) and /dev/fuse; installs fio and fuse3 with apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +22,13 @@ PER_DIR=100
 WORK=out/bench-fuse
 MNT=$WORK/mnt
 
-cargo build -q --release -p images --bin mfs
-MFS=$(pwd)/target/release/mfs
-[ -n "${CARGO_TARGET_DIR:-}" ] && MFS=$CARGO_TARGET_DIR/release/mfs
+if [ -n "${MFS_BIN:-}" ]; then
+    MFS=$MFS_BIN
+else
+    cargo build -q --release -p images --bin mfs
+    MFS=$(pwd)/target/release/mfs
+    [ -n "${CARGO_TARGET_DIR:-}" ] && MFS=$CARGO_TARGET_DIR/release/mfs
+fi
 
 mkdir -p "$MNT"
 cleanup() {
@@ -102,7 +108,7 @@ measure mfs "\"$MFS\" mount -o \"${MFS_MOUNT_OPTS:-barrier}\" \"$WORK/mfs.img\" 
 rm -f "$WORK/mfs.img"
 
 names=(mfs)
-if command -v fuse2fs >/dev/null 2>&1; then
+if [ "${FUSE2FS:-1}" != 0 ] && command -v fuse2fs >/dev/null 2>&1; then
     rm -f "$WORK/ext4.img"
     truncate -s "${IMG_MIB}M" "$WORK/ext4.img"
     mkfs.ext4 -q -F "$WORK/ext4.img"
