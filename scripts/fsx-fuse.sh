@@ -7,6 +7,7 @@
 # are kept under out/fsx-fuse/ then).
 #   scripts/fsx-fuse.sh [OPERATIONS (default 100000)] [SEED (default 1)]
 #   FSX_FORMATS="v3-1k v3-4k v2 v1" (default: all four)
+#   FSX_MOUNT_OPTS=writeback (options for `mfs mount -o`; default barrier)
 # Needs root (or fusermount3) and /dev/fuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ wait_unmounted() {
     die "$MNT still mounted"
 }
 
-echo "fsx $("$FSX" -V | awk '{print $2}') against mfs mount: $OPS operations per format, seed $SEED, $CONF"
+echo "fsx $("$FSX" -V | awk '{print $2}') against mfs mount -o ${FSX_MOUNT_OPTS:-barrier}: $OPS operations per format, seed $SEED, $CONF"
 for f in $FORMATS; do
     case $f in
         v3-1k) mk=(--version 3 --block-size 1024) ;;
@@ -55,7 +56,7 @@ for f in $FORMATS; do
     img=$WORK/$f.img
     rm -f "$img"
     "$MFS" mkfs --size 32M "${mk[@]}" "$img" >/dev/null
-    "$MFS" mount "$img" "$MNT"
+    "$MFS" mount -o "${FSX_MOUNT_OPTS:-barrier}" "$img" "$MNT"
     start=$SECONDS
     if ! "$FSX" -N "$OPS" -S "$SEED" -f "$CONF" -P "$WORK" "$MNT/fsx.dat" >"$WORK/$f.log" 2>&1; then
         tail -40 "$WORK/$f.log" >&2

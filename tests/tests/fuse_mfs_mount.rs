@@ -902,8 +902,9 @@ fn fsx_or_install() -> Option<PathBuf> {
 /// pread/pwrite, mmap reads and writes, truncate, close/reopen,
 /// msync(MS_INVALIDATE), fsync, fdatasync, sendfile, posix_fadvise,
 /// copy_file_range, posix_fallocate; a 1 MiB file, so double-indirect
-/// blocks on 1 KiB blocks), then mfs fsck and fsck.minix -f clean. The
-/// long run (100,000 operations per format) is scripts/fsx-fuse.sh.
+/// blocks on 1 KiB blocks), then mfs fsck and fsck.minix -f clean; once
+/// write-through (the default) and once with `-o writeback`. The long run
+/// (100,000 operations per format) is scripts/fsx-fuse.sh.
 #[test]
 fn fuse_mfs_fsx_short_run() {
     if !fuse_or_skip() {
@@ -913,25 +914,31 @@ fn fuse_mfs_fsx_short_run() {
         return;
     };
     let conf = images::build::workspace_root().join("scripts/fsx-mfs.toml");
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("fsx.img");
-    mkfs(&img, &["--size", "64M", "--block-size", "1024"]);
-    let m = Mount::start(&img, &t.path().join("mnt"), &[]);
-    let o = Command::new(&fsx)
-        .args(["-N", "3000", "-S", "11", "-f"])
-        .arg(&conf)
-        .arg("-P")
-        .arg(t.path())
-        .arg(m.dir.join("fsx.dat"))
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "fsx failed: {out}");
-    assert!(out.contains("All operations completed A-OK!"), "{out}");
-    m.unmount();
-    assert_clean(&img);
+    // Write-through (the default) and the kernel's writeback cache.
+    for (opts, seed) in [(&[][..], "11"), (&["-o", "writeback"][..], "12")] {
+        let t = tempfile::tempdir().unwrap();
+        let img = t.path().join("fsx.img");
+        mkfs(&img, &["--size", "64M", "--block-size", "1024"]);
+        let m = Mount::start(&img, &t.path().join("mnt"), opts);
+        let o = Command::new(&fsx)
+            .args(["-N", "3000", "-S", seed, "-f"])
+            .arg(&conf)
+            .arg("-P")
+            .arg(t.path())
+            .arg(m.dir.join("fsx.dat"))
+            .output()
+            .unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "fsx {opts:?} failed: {out}");
+        assert!(
+            out.contains("All operations completed A-OK!"),
+            "{opts:?}: {out}"
+        );
+        m.unmount();
+        assert_clean(&img);
+    }
 }

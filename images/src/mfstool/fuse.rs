@@ -631,6 +631,8 @@ type Job = Box<dyn FnOnce(&mut Ops) + Send>;
 #[derive(Debug)]
 pub struct MfsFuse {
     tx: mpsc::Sender<Job>,
+    /// Ask for the kernel's writeback cache (`-o writeback`).
+    writeback: bool,
 }
 
 impl MfsFuse {
@@ -653,7 +655,23 @@ impl MfsFuse {
                 }
                 Some(end(ops))
             })?;
-        Ok((MfsFuse { tx }, h))
+        Ok((
+            MfsFuse {
+                tx,
+                writeback: false,
+            },
+            h,
+        ))
+    }
+
+    /// With `on`, the kernel keeps written pages in its page cache and
+    /// sends them later in large writes (FUSE_WRITEBACK_CACHE): write(2)
+    /// returns once the page cache has the data, as on a local file
+    /// system; the kernel then owns file sizes and modification times
+    /// while pages are dirty, and `fsync`, `close` and unmount push them.
+    pub fn with_writeback_cache(mut self, on: bool) -> Self {
+        self.writeback = on;
+        self
     }
 
     fn run(&self, job: impl FnOnce(&mut Ops) + Send + 'static) {
@@ -695,6 +713,10 @@ impl fuser::Filesystem for MfsFuse {
         let _ = config.set_max_write(1 << 20);
         let _ = config.set_max_readahead(1 << 20);
         let _ = config.set_time_granularity(Duration::from_secs(1));
+        if self.writeback {
+            // A kernel without it: plain write-through.
+            let _ = config.add_capabilities(fuser::InitFlags::FUSE_WRITEBACK_CACHE);
+        }
         Ok(())
     }
 
