@@ -537,6 +537,11 @@ impl MfsServer {
         self.stats
     }
 
+    /// The directory name indexes' counters (`None` unmounted).
+    pub fn dir_index_stats(&self) -> Option<crate::DirIndexStats> {
+        self.fs.as_ref().map(|f| f.dir_index_stats())
+    }
+
     /// The mounted file system (inspection in tests).
     pub fn is_mounted(&self) -> bool {
         self.fs.is_some()

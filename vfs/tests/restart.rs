@@ -193,6 +193,78 @@ fn open_file_survives_a_stateful_restart() {
     assert_eq!(refs, 1);
 }
 
+fn dir_index(w: &World) -> mfs::DirIndexStats {
+    w.sim
+        .with_process::<sys::Sef<mfs::server::MfsServer>, _>("mfs", |s| {
+            s.service().dir_index_stats()
+        })
+        .flatten()
+        .expect("mfs mounted")
+}
+
+/// A directory large enough for MFS's name index (300 names), changed
+/// while MFS crashes mid-way: the restarted server has no index, builds
+/// it again from disk on first use, and every name resolves as written.
+#[test]
+fn a_large_directory_stays_right_across_a_restart() {
+    let mut w = world(24, 1, MfsConfig::default(), Policy::Stateful);
+    w.wait_ready();
+    w.run(move |s, c| {
+        c.mkdir(s, "/big", 0o755).unwrap();
+        for i in 0..300 {
+            let fd = c
+                .open(s, &format!("/big/f{i}"), O_CREAT | O_EXCL | O_WRONLY, 0o644)
+                .unwrap();
+            c.close(s, fd).unwrap();
+        }
+    });
+    let before = dir_index(&w);
+    assert!(before.dirs >= 1 && before.indexed_finds > 0, "{before:?}");
+    // Dies on the 40th request of the script below.
+    w.sim.crash_at("mfs", 40);
+    w.run(move |s, c| {
+        for i in (0..300).step_by(3) {
+            c.unlink(s, &format!("/big/f{i}")).unwrap();
+        }
+        for i in (1..300).step_by(3) {
+            c.rename(s, &format!("/big/f{i}"), &format!("/big/r{i}"))
+                .unwrap();
+        }
+        for i in 300..340 {
+            let fd = c
+                .open(s, &format!("/big/f{i}"), O_CREAT | O_EXCL | O_WRONLY, 0o644)
+                .unwrap();
+            c.close(s, fd).unwrap();
+        }
+    });
+    assert_eq!(restarts(&w), 1);
+    let after = dir_index(&w);
+    assert!(after.builds >= 1 && after.indexed_finds > 0, "{after:?}");
+    let done = slot::<bool>();
+    let d2 = done.clone();
+    w.run(move |s, c| {
+        for i in 0..340 {
+            let (f, r) = (
+                c.stat(s, &format!("/big/f{i}")),
+                c.stat(s, &format!("/big/r{i}")),
+            );
+            let want = if i >= 300 || i % 3 == 2 {
+                (true, false)
+            } else if i % 3 == 1 {
+                (false, true)
+            } else {
+                (false, false)
+            };
+            assert_eq!((f.is_ok(), r.is_ok()), want, "{i}");
+            for x in [f, r] {
+                assert!(matches!(x, Ok(_) | Err(ENOENT)), "{i}: {x:?}");
+            }
+        }
+        d2.borrow_mut().replace(true);
+    });
+    assert_eq!(*done.borrow(), Some(true));
+}
+
 /// Sends RS `service down LABEL` when its alarm fires (a process of its
 /// own, so it acts while a client is blocked in VFS).
 struct Downer {
