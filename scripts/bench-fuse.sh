@@ -46,10 +46,17 @@ drop_caches() {
 wait_unmounted() {
     local i
     for i in $(seq 1 600); do
-        mountpoint -q "$MNT" || return 0
+        mountpoint -q "$MNT" || break
         sleep 0.1
     done
-    die "$MNT still mounted"
+    mountpoint -q "$MNT" && die "$MNT still mounted"
+    # The server writes the image back after the unmount: wait for it to
+    # exit (its command line names the mount point) before using the image.
+    for i in $(seq 1 600); do
+        pgrep -f -- "--notify-ready .* $MNT\$" >/dev/null || return 0
+        sleep 0.1
+    done
+    die "the mfs mount server for $MNT did not exit"
 }
 
 # fio JOB RW BS [extra args]: prints bandwidth in MiB/s and IOPS.
