@@ -245,7 +245,8 @@ fn main() -> anyhow::Result<()> {
             firmware,
         } => {
             if firmware {
-                if let Some(d) = disks.iter().find(|d| !d.is_file()) {
+                let ide = ide_disks.iter().map(|(_, p)| p);
+                if let Some(d) = disks.iter().chain(ide).chain(&cdrom).find(|d| !d.is_file()) {
                     bail!("disk image {} does not exist", d.display());
                 }
                 let log = log.unwrap_or_else(|| build::os_target_dir().join("serial.log"));
@@ -253,6 +254,8 @@ fn main() -> anyhow::Result<()> {
                 cfg.kvm = kvm;
                 cfg.timeout = Duration::from_secs(timeout);
                 cfg.disks = disks;
+                cfg.cdrom = cdrom;
+                cfg.ide_disks = ide_disks;
                 cfg.interactive = interactive;
                 let result = qemu::run(&cfg).context("running QEMU")?;
                 if !interactive {

@@ -37,7 +37,8 @@ fn names(listing: &str) -> BTreeSet<String> {
     listing.split_whitespace().map(String::from).collect()
 }
 
-/// Boots the ISO attached as a (read-only) virtio disk, the only drive.
+/// Boots the ISO attached as a (read-only) virtio disk, the only drive
+/// (grub-mkrescue's images are hybrid: SeaBIOS boots them as disks).
 fn boot_iso(iso: &Path) -> Option<(Shell, f64)> {
     let mut cfg = QemuConfig::firmware(PathBuf::new());
     cfg.readonly_disks = vec![iso.to_path_buf()];
@@ -75,7 +76,7 @@ fn qemu_iso_boots_with_its_root_on_the_iso() {
         host_iso(&["cat", iso.to_str().unwrap(), "/etc/motd"])
     );
     // Device nodes from Rock Ridge PN entries, owners from PX.
-    let dev = sh.ok("ls -l /dev/c0d0 /dev/null /home");
+    let dev = sh.ok("ls -l /dev/c0d0p0 /dev/null /home");
     assert!(dev.contains("brw-------"), "{dev}");
     assert!(dev.contains("crw-rw-rw-"), "{dev}");
     // Nothing can be written on the ISO.
@@ -96,11 +97,12 @@ fn patterned(path: &Path, len: usize) -> Vec<u8> {
 }
 
 #[test]
-fn qemu_iso_installs_onto_a_disk() {
+fn qemu_iso_installs_onto_a_disk_that_then_boots() {
     let dir = tempfile::tempdir().expect("temp dir");
     let iso = make_iso(dir.path());
-    // Until the IDE driver attaches the ISO as a CD, it is the first virtio
-    // disk (a copy: the driver sees it writable), the target the second.
+    // The ISO is the first virtio disk (a copy: the driver sees it
+    // writable), the target /dev/c0d1, a disk too small /dev/c0d2, no
+    // /dev/c0d3.
     let cd = dir.path().join("cd.img");
     std::fs::copy(&iso, &cd).expect("copying the ISO");
     let target = dir.path().join("disk.img");
@@ -110,7 +112,7 @@ fn qemu_iso_installs_onto_a_disk() {
     let small = dir.path().join("small.img");
     let small_bytes = patterned(&small, 16 << 20);
     let mut cfg = QemuConfig::firmware(PathBuf::new());
-    cfg.disks = vec![cd.clone(), target.clone(), small.clone()];
+    cfg.disks = vec![cd, target.clone(), small.clone()];
     let Some(mut sh) = boot_firmware_shell(cfg, target.clone()) else {
         return;
     };
@@ -140,6 +142,44 @@ fn qemu_iso_installs_onto_a_disk() {
     );
     eprintln!("install under TCG: {install_secs:.1} s");
     check_installed_disk(&iso, &target, dir.path());
+
+    // The installed disk alone: SeaBIOS → GRUB from its MBR → the kernel
+    // and modules from the MFS partition → MFS on c0d0p0 as the root.
+    let mut cfg = QemuConfig::firmware(PathBuf::new());
+    cfg.disks = vec![target.clone()];
+    let t = Instant::now();
+    let Some(mut sh) = boot_firmware_shell(cfg, target.clone()) else {
+        return;
+    };
+    eprintln!(
+        "boot from the installed disk to the prompt: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let df = sh.ok("df /");
+    assert!(df.contains('/'), "{df}");
+    let (out, st) = sh.run("echo x > /etc/new; cat /etc/new");
+    assert_eq!((out.as_str(), st), ("x\n", 0), "the root is writable now");
+    sh.ok("echo written on the installed disk > /home/user/note.txt");
+    assert_eq!(
+        sh.ok("cat /etc/motd"),
+        host_iso(&["cat", iso.to_str().unwrap(), "/etc/motd"])
+    );
+    let halted = sh.shutdown();
+    assert!(halted.passed(), "{}", halted.describe());
+    let img = std::fs::read(&target).expect("disk");
+    let part = dir.path().join("part-after.mfs");
+    std::fs::write(&part, &img[2048 * 512..]).expect("partition image");
+    let part_s = part.to_str().unwrap();
+    let (code, out) = host_mfs(&["fsck", part_s]);
+    assert_eq!(
+        code,
+        0,
+        "mfs fsck after the boot: {}",
+        String::from_utf8_lossy(&out)
+    );
+    let (code, note) = host_mfs(&["cat", part_s, "/home/user/note.txt"]);
+    assert_eq!(code, 0);
+    assert_eq!(note, b"written on the installed disk\n");
 }
 
 /// `mfs ARGS...` (the host tool); exit code and output.

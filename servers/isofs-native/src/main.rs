@@ -75,10 +75,7 @@ fn open(driver: &'static str, minor: Minor, access: Access) -> Result<Box<dyn Bl
 /// of virtio-blk, major 3; `/dev/c1dN` of at_wini, major 8), of the
 /// drivers the boot image has: (device number, driver, driver minor).
 fn disk_nodes() -> impl Iterator<Item = (u32, &'static str, Minor)> {
-    const VIRTIO: DiskName = DiskName {
-        controller: 0,
-        drive: 0,
-    };
+    const VIRTIO: DiskName = DiskName::disk(0, 0);
     let major = VIRTIO.major();
     let drives = u32::from(devname::DRIVES);
     let virtio = (0..drives)
@@ -92,10 +89,7 @@ fn disk_nodes() -> impl Iterator<Item = (u32, &'static str, Minor)> {
         .map(|(rdev, m)| (rdev, VIRTIO.driver(), m));
     // The IDE drives (`/dev/c1dN`) when the boot image has at_wini.
     let ide = (0..devname::DRIVES)
-        .map(|drive| DiskName {
-            controller: 1,
-            drive,
-        })
+        .map(|drive| DiskName::disk(1, drive))
         .filter(|d| rt::sys::in_boot_image(d.driver()))
         .map(|d| (d.rdev(), d.driver(), d.minor()));
     virtio.chain(ide)

@@ -5,7 +5,9 @@
 //! * `c0dN`: the virtio-blk driver's minor N (major 3, `/dev/c0dN`);
 //! * `c1dN`: the IDE driver `at_wini`'s drive N (major 8, `/dev/c1dN`):
 //!   0 primary master, 1 primary slave, 2 secondary master (QEMU's
-//!   `-cdrom`), 3 secondary slave.
+//!   `-cdrom`), 3 secondary slave;
+//! * `cCdDpP`: primary partition P (0..4) of that disk, from its MBR: the
+//!   driver's minor `128 + D*4 + P` (`libbdev::mbr`).
 //!
 //! A file-server instance (MFS, ISOFS) finds its disk with
 //! [`instance_disk`]: a `dev=NAME` word among its arguments, else a label
@@ -23,32 +25,76 @@ pub const CONTROLLERS: &[(u8, u32, &str)] = &[(0, 3, "virtio-blk"), (1, 8, "at_w
 /// Drives (minors) per controller that have nodes in `/dev`.
 pub const DRIVES: u8 = 4;
 
-/// A disk name: controller and drive.
+/// Partitions per disk, and the first partition minor (the drivers'
+/// `libbdev::mbr::ENTRIES` and `PARTITION_BASE`).
+pub const PARTITIONS: u8 = 4;
+const PARTITION_BASE: u32 = 128;
+
+/// A disk name: controller, drive and maybe a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskName {
     /// The `c` number (a row of [`CONTROLLERS`]).
     pub controller: u8,
-    /// The `d` number: the driver's minor.
+    /// The `d` number: the driver's minor of the whole disk.
     pub drive: u8,
+    /// The `p` number: a primary partition of the disk.
+    pub partition: Option<u8>,
 }
 
 impl DiskName {
-    /// Parses `cCdD` or `/dev/cCdD` (C a known controller, D below
-    /// [`DRIVES`]).
+    /// A whole disk.
+    pub const fn disk(controller: u8, drive: u8) -> DiskName {
+        DiskName {
+            controller,
+            drive,
+            partition: None,
+        }
+    }
+
+    /// Parses `cCdD[pP]` or `/dev/cCdD[pP]` (C a known controller, D below
+    /// [`DRIVES`], P below [`PARTITIONS`]).
     pub fn parse(s: &str) -> Option<DiskName> {
         let s = s.strip_prefix("/dev/").unwrap_or(s);
         let (c, d) = s.strip_prefix('c')?.split_once('d')?;
         let controller = small_number(c)?;
+        let (d, partition) = match d.split_once('p') {
+            Some((d, p)) => (d, Some(small_number(p).filter(|&p| p < PARTITIONS)?)),
+            None => (d, None),
+        };
         let drive = small_number(d)?;
-        let n = DiskName { controller, drive };
+        let n = DiskName {
+            controller,
+            drive,
+            partition,
+        };
         (drive < DRIVES && n.row().is_some()).then_some(n)
     }
 
-    /// The name of block device `major`, `minor`, if it is a disk.
+    /// The name of block device `major`, `minor`, if it is a disk or a
+    /// partition of one.
     pub fn from_device(major: u32, minor: u32) -> Option<DiskName> {
         let &(controller, _, _) = CONTROLLERS.iter().find(|r| r.1 == major)?;
-        let drive = u8::try_from(minor).ok().filter(|&d| d < DRIVES)?;
-        Some(DiskName { controller, drive })
+        let (drive, partition) = match minor.checked_sub(PARTITION_BASE) {
+            None => (minor, None),
+            Some(n) => (
+                n / u32::from(PARTITIONS),
+                Some((n % u32::from(PARTITIONS)) as u8),
+            ),
+        };
+        let drive = u8::try_from(drive).ok().filter(|&d| d < DRIVES)?;
+        Some(DiskName {
+            controller,
+            drive,
+            partition,
+        })
+    }
+
+    /// The same name with partition `p` (`c0d0` → `c0d0p0`).
+    pub fn with_partition(self, p: u8) -> Option<DiskName> {
+        (p < PARTITIONS).then_some(DiskName {
+            partition: Some(p),
+            ..self
+        })
     }
 
     fn row(&self) -> Option<&'static (u8, u32, &'static str)> {
@@ -65,9 +111,15 @@ impl DiskName {
         self.row().map_or(0, |r| r.1)
     }
 
-    /// The driver's minor.
+    /// The driver's minor: the drive, or `128 + drive*4 + p` for
+    /// partition p.
     pub fn minor(&self) -> u32 {
-        u32::from(self.drive)
+        match self.partition {
+            None => u32::from(self.drive),
+            Some(p) => {
+                PARTITION_BASE + u32::from(self.drive) * u32::from(PARTITIONS) + u32::from(p)
+            }
+        }
     }
 
     /// The node's device number (`major << 8 | minor`).
@@ -78,7 +130,11 @@ impl DiskName {
 
 impl fmt::Display for DiskName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}d{}", self.controller, self.drive)
+        write!(f, "c{}d{}", self.controller, self.drive)?;
+        match self.partition {
+            Some(p) => write!(f, "p{p}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -111,19 +167,16 @@ pub fn instance_disk(fs: &str, label: &str, args: &str) -> Option<DiskName> {
         small_number(rest).filter(|&n| n >= 1)? - 1
     };
     // Old labels may name any virtio-blk minor, not only those with nodes.
-    Some(DiskName {
-        controller: 0,
-        drive,
-    })
+    Some(DiskName::disk(0, drive))
 }
 
 /// The label `mount` gives the instance of `fs` serving `disk`: the old
 /// `FS` / `FSN` for virtio-blk disks (`mfs2` is `/dev/c0d1`), `FS-NAME`
 /// for the others (`isofs-c1d2`); [`instance_disk`] reads both back.
 pub fn instance_label(fs: &str, disk: DiskName) -> alloc::string::String {
-    match (disk.controller, disk.drive) {
-        (0, 0) => alloc::string::String::from(fs),
-        (0, d) => alloc::format!("{fs}{}", u32::from(d) + 1),
+    match (disk.controller, disk.drive, disk.partition) {
+        (0, 0, None) => alloc::string::String::from(fs),
+        (0, d, None) => alloc::format!("{fs}{}", u32::from(d) + 1),
         _ => alloc::format!("{fs}-{disk}"),
     }
 }
@@ -134,7 +187,29 @@ mod tests {
     use alloc::string::ToString;
 
     fn n(controller: u8, drive: u8) -> DiskName {
-        DiskName { controller, drive }
+        DiskName::disk(controller, drive)
+    }
+
+    #[test]
+    fn partitions_have_names_minors_and_labels() {
+        let p = DiskName::parse("/dev/c0d1p2").unwrap();
+        assert_eq!(p, n(0, 1).with_partition(2).unwrap());
+        assert_eq!((p.driver(), p.minor()), ("virtio-blk", 128 + 4 + 2));
+        assert_eq!(p.rdev(), 3 << 8 | 134);
+        assert_eq!(p.to_string(), "c0d1p2");
+        assert_eq!(DiskName::from_device(3, 134), Some(p));
+        assert_eq!(DiskName::from_device(3, 128 + 4 * 4), None);
+        assert_eq!(DiskName::parse("c1d2p0").map(|d| d.minor()), Some(128 + 8));
+        for bad in ["c0d0p4", "c0d0p", "c0dp0", "c0d0p01", "c0d4p0"] {
+            assert_eq!(DiskName::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(instance_label("mfs", p), "mfs-c0d1p2");
+        assert_eq!(instance_disk("mfs", "mfs-c0d1p2", ""), Some(p));
+        assert_eq!(
+            instance_disk("mfs", "mfs", "image dev=c0d0p0"),
+            DiskName::parse("c0d0p0")
+        );
+        assert!(n(0, 0).with_partition(4).is_none());
     }
 
     #[test]

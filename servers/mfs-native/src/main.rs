@@ -319,9 +319,13 @@ fn main(args: &str) -> i32 {
             continue;
         }
         for drive in 0..devname::DRIVES {
-            let d = DiskName { controller, drive };
-            let n = d.minor();
-            server = server.with_block_device(d.rdev(), Rc::new(move || open(drv, n)));
+            let d = DiskName::disk(controller, drive);
+            // The disk and its partitions (`/dev/c0d0`, `/dev/c0d0p0`...).
+            let parts = (0..devname::PARTITIONS).filter_map(|p| d.with_partition(p));
+            for d in core::iter::once(d).chain(parts) {
+                let n = d.minor();
+                server = server.with_block_device(d.rdev(), Rc::new(move || open(drv, n)));
+            }
         }
     }
     if rt::sys::in_boot_image(MEMORY) {
