@@ -45,10 +45,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use libminixfs::{BlockDevice, Cache};
-use sys::proto::fs::{
-    Buf, Cred, FsAnswer, FsReply, FsRequest, FsStat, FsStatVfs, LookupFlags, NodeAttr, WalkOutcome,
-    put_dirent,
-};
+use sys::fsserver::{self, DirTree};
+use sys::proto::fs::{Buf, FsAnswer, FsReply, FsRequest, FsStat, FsStatVfs, NodeAttr};
 use sys::proto::kernel::is_notify;
 use sys::proto::rs::InitKind;
 use sys::{Ctx, Endpoint, Errno as SysErrno, InitInfo, Message, Service};
@@ -243,20 +241,20 @@ fn is_type(st: &Stat, t: u32) -> bool {
     u32::from(st.mode) & mode::S_IFMT == t
 }
 
-/// Whether `cred` has all of `want` (4 read, 2 write, 1 search/exec) on
-/// a file with mode `st_mode` owned by `st_uid`/`st_gid`. Root passes.
-pub fn permitted(st_mode: u16, st_uid: u16, st_gid: u16, cred: Cred, want: u16) -> bool {
-    if cred.uid == 0 {
-        return true;
+/// The permission rule every file server shares.
+pub use sys::fsserver::permitted;
+
+/// The path walk's view of the mounted volume.
+impl DirTree for IsoFs<CachedBlocks> {
+    fn root(&self) -> u32 {
+        IsoFs::root(self)
     }
-    let bits = if cred.uid == st_uid {
-        st_mode >> 6
-    } else if cred.gid == st_gid {
-        st_mode >> 3
-    } else {
-        st_mode
-    };
-    bits & want & 7 == want
+    fn node(&mut self, ino: u32) -> Result<NodeAttr, SysErrno> {
+        self.stat(ino).map(|s| attr(&s)).map_err(sys_err)
+    }
+    fn lookup(&mut self, dir: u32, name: &[u8]) -> Result<u32, SysErrno> {
+        IsoFs::lookup(self, dir, name).map_err(sys_err)
+    }
 }
 
 impl IsoServer {
@@ -337,7 +335,7 @@ impl IsoServer {
             self.stats.erofs += 1;
             return Err(SysErrno::EROFS);
         };
-        let v = Self::fetch(cx, from, buf, MAX_IO)?;
+        let v = fsserver::fetch(cx.sys, from, buf, MAX_IO)?;
         let (cache, dev) = self.bdev(st.rdev)?;
         let n = libminixfs::bio::write(&cache, dev, pos, &v).map_err(cache_err)?;
         Ok(FsAnswer::Count {
@@ -442,86 +440,6 @@ impl IsoServer {
         }
     }
 
-    fn fetch(cx: &mut Ctx<'_>, from: Endpoint, b: Buf, limit: usize) -> Result<Vec<u8>, SysErrno> {
-        let n = b.len as usize;
-        if n > limit {
-            return Err(SysErrno::ENAMETOOLONG);
-        }
-        let mut v = vec![0u8; n];
-        cx.sys
-            .safecopy_from(from, b.grant, 0, &mut v)
-            .map_err(|_| SysErrno::EFAULT)?;
-        Ok(v)
-    }
-
-    fn walk(
-        &self,
-        dir: u32,
-        path: &[u8],
-        flags: LookupFlags,
-        cred: Cred,
-    ) -> Result<WalkOutcome, SysErrno> {
-        let fs = self.fs.as_ref().ok_or(SysErrno::EIO)?;
-        let root = fs.root();
-        let mut comps: Vec<(usize, &[u8])> = Vec::new();
-        let mut i = 0;
-        while i < path.len() {
-            if path[i] == b'/' {
-                i += 1;
-                continue;
-            }
-            let s = i;
-            while i < path.len() && path[i] != b'/' {
-                i += 1;
-            }
-            comps.push((s, &path[s..i]));
-        }
-        let trailing_slash = path.last() == Some(&b'/');
-        let mut cur = dir;
-        let mut parent = dir;
-        for (k, &(off, comp)) in comps.iter().enumerate() {
-            let last = k + 1 == comps.len();
-            let st = fs.stat(cur).map_err(sys_err)?;
-            if !is_type(&st, mode::S_IFDIR) {
-                return Err(SysErrno::ENOTDIR);
-            }
-            if !permitted(st.mode, st.uid, st.gid, cred, 1) {
-                return Err(SysErrno::EACCES);
-            }
-            if comp == b".." && cur == root && flags.leave_at_root {
-                return Ok(WalkOutcome::LeaveRoot {
-                    consumed: off as u32,
-                });
-            }
-            let child = fs.lookup(cur, comp).map_err(sys_err)?;
-            let cst = fs.stat(child).map_err(sys_err)?;
-            let end = (off + comp.len()) as u32;
-            if is_type(&cst, mode::S_IFLNK) && (!last || flags.follow_last || trailing_slash) {
-                return Ok(WalkOutcome::Symlink {
-                    ino: child,
-                    dir: cur,
-                    consumed: end,
-                });
-            }
-            if self.mountpoints.contains(&child) && comp != b"." && comp != b".." {
-                return Ok(WalkOutcome::MountPoint {
-                    ino: child,
-                    consumed: end,
-                });
-            }
-            parent = cur;
-            cur = child;
-        }
-        let st = fs.stat(cur).map_err(sys_err)?;
-        if trailing_slash && !comps.is_empty() && !is_type(&st, mode::S_IFDIR) {
-            return Err(SysErrno::ENOTDIR);
-        }
-        Ok(WalkOutcome::Found {
-            node: attr(&st),
-            parent,
-        })
-    }
-
     fn apply(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -615,8 +533,12 @@ impl IsoServer {
                 cred,
                 ..
             } => {
-                let p = Self::fetch(cx, from, path, PATH_MAX)?;
-                FsAnswer::Walk(self.walk(dir, &p, flags, cred)?)
+                let p = fsserver::fetch(cx.sys, from, path, PATH_MAX)?;
+                let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
+                let mounts = &self.mountpoints;
+                FsAnswer::Walk(fsserver::walk(fs, dir, &p, flags, cred, |i| {
+                    mounts.contains(&i)
+                })?)
             }
             Mountpoint { ino, on, .. } => {
                 let st = fs.stat(ino).map_err(e)?;
@@ -650,14 +572,7 @@ impl IsoServer {
             }
             Readlink { ino, buf, .. } => {
                 let t = fs.readlink(ino).map_err(e)?;
-                let n = t.len().min(buf.len as usize);
-                cx.sys
-                    .safecopy_to(from, buf.grant, 0, &t[..n])
-                    .map_err(|_| SysErrno::EFAULT)?;
-                FsAnswer::Count {
-                    n: n as u64,
-                    pos: 0,
-                }
+                fsserver::reply_bytes(cx.sys, from, buf, &t)?
             }
             Read { ino, pos, buf, .. } => {
                 let len = (buf.len as usize).min(MAX_IO);
@@ -680,28 +595,8 @@ impl IsoServer {
             Getdents { ino, pos, buf, .. } => {
                 let cap = (buf.len as usize).min(MAX_IO);
                 let ents = fs.getdents(ino, pos, cap / 16 + 1).map_err(e)?;
-                let mut out = vec![0u8; cap];
-                let mut at = 0;
-                let mut next = pos;
-                for d in &ents {
-                    match put_dirent(&mut out, at, d.ino, d.next_pos, &d.name) {
-                        Some(n) => {
-                            at += n;
-                            next = d.next_pos;
-                        }
-                        None => break,
-                    }
-                }
-                if at == 0 && !ents.is_empty() {
-                    return Err(SysErrno::EINVAL);
-                }
-                cx.sys
-                    .safecopy_to(from, buf.grant, 0, &out[..at])
-                    .map_err(|_| SysErrno::EFAULT)?;
-                FsAnswer::Count {
-                    n: at as u64,
-                    pos: next,
-                }
+                let ents = ents.iter().map(|d| (d.ino, d.next_pos, &d.name[..]));
+                fsserver::reply_dirents(cx.sys, from, buf, cap, pos, ents)?
             }
             Statvfs { .. } => {
                 let s = fs.statvfs();
@@ -856,14 +751,5 @@ mod tests {
         bad[8] = 9;
         assert_eq!(IsoState::from_bytes(&bad), None);
         assert_eq!(IsoState::from_bytes(&[]), None);
-    }
-
-    #[test]
-    fn permission_bits() {
-        let u = Cred { uid: 5, gid: 7 };
-        assert!(permitted(0o700, 5, 1, u, 7));
-        assert!(!permitted(0o070, 5, 7, u, 4));
-        assert!(permitted(0o555, 1, 1, u, 5));
-        assert!(permitted(0, 1, 1, Cred::ROOT, 7));
     }
 }

@@ -42,9 +42,9 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use libminixfs::{BlockDevice, BlockNo, Cache, CacheError, Dev, How};
+use sys::fsserver::{self, DirTree};
 use sys::proto::fs::{
-    Buf, Cred, FsAnswer, FsReply, FsRequest, FsStat, FsStatVfs, LookupFlags, NodeAttr, WalkOutcome,
-    put_dirent,
+    Cred, FsAnswer, FsReply, FsRequest, FsStat, FsStatVfs, LookupFlags, NodeAttr, WalkOutcome,
 };
 use sys::proto::kernel::is_notify;
 use sys::{Ctx, Endpoint, Errno as SysErrno, HZ, InitInfo, Message, Service};
@@ -430,20 +430,20 @@ fn attr(st: &Stat) -> NodeAttr {
     }
 }
 
-/// Whether `cred` has all of `want` (4 read, 2 write, 1 search/exec) on
-/// an inode with attributes `st`. Root passes everything.
-pub fn permitted(st_mode: u16, st_uid: u16, st_gid: u16, cred: Cred, want: u16) -> bool {
-    if cred.uid == 0 {
-        return true;
+/// The permission rule every file server shares.
+pub use sys::fsserver::permitted;
+
+/// The path walk's view of the mounted file system.
+impl DirTree for FileSystem<SharedCacheDevice> {
+    fn root(&self) -> u32 {
+        FileSystem::root(self)
     }
-    let bits = if cred.uid == st_uid {
-        st_mode >> 6
-    } else if cred.gid == st_gid {
-        st_mode >> 3
-    } else {
-        st_mode
-    };
-    bits & want & 7 == want
+    fn node(&mut self, ino: u32) -> core::result::Result<NodeAttr, SysErrno> {
+        self.stat(ino).map(|s| attr(&s)).map_err(sys_err)
+    }
+    fn lookup(&mut self, dir: u32, name: &[u8]) -> core::result::Result<u32, SysErrno> {
+        FileSystem::lookup(self, dir, name).map_err(sys_err)
+    }
 }
 
 fn is_type(st: &Stat, t: u16) -> bool {
@@ -727,23 +727,6 @@ impl MfsServer {
         }
     }
 
-    fn fetch(
-        cx: &mut Ctx<'_>,
-        from: Endpoint,
-        b: Buf,
-        limit: usize,
-    ) -> core::result::Result<Vec<u8>, SysErrno> {
-        let n = b.len as usize;
-        if n > limit {
-            return Err(SysErrno::ENAMETOOLONG);
-        }
-        let mut v = vec![0u8; n];
-        cx.sys
-            .safecopy_from(from, b.grant, 0, &mut v)
-            .map_err(|_| SysErrno::EFAULT)?;
-        Ok(v)
-    }
-
     fn now(cx: &Ctx<'_>) -> u32 {
         (cx.sys.now() / HZ) as u32
     }
@@ -763,6 +746,8 @@ impl MfsServer {
         Ok(())
     }
 
+    /// Walk a path (the shared walk); an open of the node found takes a
+    /// reference to it.
     fn walk(
         &mut self,
         dir: u32,
@@ -772,68 +757,14 @@ impl MfsServer {
     ) -> core::result::Result<WalkOutcome, SysErrno> {
         let mountpoints = self.mem.borrow().durable.mountpoints.clone();
         let fs = self.fs.as_mut().ok_or(SysErrno::EIO)?;
-        let root = fs.root();
-        let mut comps: Vec<(usize, &[u8])> = Vec::new();
-        let mut i = 0;
-        while i < path.len() {
-            if path[i] == b'/' {
-                i += 1;
-                continue;
-            }
-            let s = i;
-            while i < path.len() && path[i] != b'/' {
-                i += 1;
-            }
-            comps.push((s, &path[s..i]));
+        let out = fsserver::walk(fs, dir, path, flags, cred, |i| mountpoints.contains(&i))?;
+        if flags.open
+            && let WalkOutcome::Found { node, .. } = out
+        {
+            fs.get(node.ino).map_err(sys_err)?;
+            self.add_ref(node.ino, 1);
         }
-        let trailing_slash = path.last() == Some(&b'/');
-        let mut cur = dir;
-        let mut parent = dir;
-        for (k, &(off, comp)) in comps.iter().enumerate() {
-            let last = k + 1 == comps.len();
-            let st = fs.stat(cur).map_err(sys_err)?;
-            if !is_type(&st, mode::S_IFDIR) {
-                return Err(SysErrno::ENOTDIR);
-            }
-            if !permitted(st.mode, st.uid, st.gid, cred, 1) {
-                return Err(SysErrno::EACCES);
-            }
-            if comp == b".." && cur == root && flags.leave_at_root {
-                return Ok(WalkOutcome::LeaveRoot {
-                    consumed: off as u32,
-                });
-            }
-            let child = fs.lookup(cur, comp).map_err(sys_err)?;
-            let cst = fs.stat(child).map_err(sys_err)?;
-            let end = (off + comp.len()) as u32;
-            if is_type(&cst, mode::S_IFLNK) && (!last || flags.follow_last || trailing_slash) {
-                return Ok(WalkOutcome::Symlink {
-                    ino: child,
-                    dir: cur,
-                    consumed: end,
-                });
-            }
-            if mountpoints.contains(&child) && comp != b"." && comp != b".." {
-                return Ok(WalkOutcome::MountPoint {
-                    ino: child,
-                    consumed: end,
-                });
-            }
-            parent = cur;
-            cur = child;
-        }
-        let st = fs.stat(cur).map_err(sys_err)?;
-        if trailing_slash && !comps.is_empty() && !is_type(&st, mode::S_IFDIR) {
-            return Err(SysErrno::ENOTDIR);
-        }
-        if flags.open {
-            fs.get(cur).map_err(sys_err)?;
-            self.add_ref(cur, 1);
-        }
-        Ok(WalkOutcome::Found {
-            node: attr(&st),
-            parent,
-        })
+        Ok(out)
     }
 
     fn apply(
@@ -910,7 +841,7 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let p = Self::fetch(cx, from, path, PATH_MAX)?;
+                let p = fsserver::fetch(cx.sys, from, path, PATH_MAX)?;
                 return self.walk(dir, &p, flags, cred).map(FsAnswer::Walk);
             }
             Mountpoint { ino, on, .. } => {
@@ -955,7 +886,7 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 let ino = fs
                     .create(dir, &n, m & 0o7777, cred.uid, cred.gid, now)
@@ -971,7 +902,7 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 let ino = fs
                     .mkdir(dir, &n, m & 0o7777, cred.uid, cred.gid, now)
@@ -986,7 +917,7 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 let ino = if m & mode::S_IFMT == mode::S_IFREG || m & mode::S_IFMT == 0 {
                     fs.create(dir, &n, m & 0o7777, cred.uid, cred.gid, now)
@@ -999,7 +930,7 @@ impl MfsServer {
             Unlink {
                 dir, name, cred, ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 fs.unlink(dir, &n, now).map_err(e)?;
                 FsAnswer::Done
@@ -1007,7 +938,7 @@ impl MfsServer {
             Rmdir {
                 dir, name, cred, ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 let child = fs.lookup(dir, &n).map_err(e)?;
                 if self_mounted(&self.mem, child) {
@@ -1024,8 +955,8 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let a = Self::fetch(cx, from, old_name, PATH_MAX)?;
-                let b = Self::fetch(cx, from, new_name, PATH_MAX)?;
+                let a = fsserver::fetch(cx.sys, from, old_name, PATH_MAX)?;
+                let b = fsserver::fetch(cx.sys, from, new_name, PATH_MAX)?;
                 Self::check_dir_write(fs, old_dir, cred)?;
                 Self::check_dir_write(fs, new_dir, cred)?;
                 // Moving or replacing a mount point would detach the file
@@ -1045,7 +976,7 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 fs.link(dir, &n, ino, now).map_err(e)?;
                 FsAnswer::Done
@@ -1057,8 +988,8 @@ impl MfsServer {
                 cred,
                 ..
             } => {
-                let n = Self::fetch(cx, from, name, PATH_MAX)?;
-                let t = Self::fetch(cx, from, target, PATH_MAX)?;
+                let n = fsserver::fetch(cx.sys, from, name, PATH_MAX)?;
+                let t = fsserver::fetch(cx.sys, from, target, PATH_MAX)?;
                 Self::check_dir_write(fs, dir, cred)?;
                 let ino = fs
                     .symlink(dir, &n, &t, cred.uid, cred.gid, now)
@@ -1067,14 +998,7 @@ impl MfsServer {
             }
             Readlink { ino, buf, .. } => {
                 let t = fs.readlink(ino).map_err(e)?;
-                let n = t.len().min(buf.len as usize);
-                cx.sys
-                    .safecopy_to(from, buf.grant, 0, &t[..n])
-                    .map_err(|_| SysErrno::EFAULT)?;
-                FsAnswer::Count {
-                    n: n as u64,
-                    pos: 0,
-                }
+                fsserver::reply_bytes(cx.sys, from, buf, &t)?
             }
             Read { ino, pos, buf, .. } => {
                 let len = (buf.len as usize).min(MAX_IO);
@@ -1114,7 +1038,7 @@ impl MfsServer {
                 flags,
                 ..
             } => {
-                let v = Self::fetch(cx, from, buf, MAX_IO).map_err(|e| {
+                let v = fsserver::fetch(cx.sys, from, buf, MAX_IO).map_err(|e| {
                     if e == SysErrno::ENAMETOOLONG {
                         SysErrno::EINVAL
                     } else {
@@ -1205,28 +1129,8 @@ impl MfsServer {
             Getdents { ino, pos, buf, .. } => {
                 let cap = (buf.len as usize).min(MAX_IO);
                 let ents = fs.getdents(ino, pos, cap / 16 + 1).map_err(e)?;
-                let mut out = vec![0u8; cap];
-                let mut at = 0;
-                let mut next = pos;
-                for d in &ents {
-                    match put_dirent(&mut out, at, d.ino, d.next_pos, &d.name) {
-                        Some(n) => {
-                            at += n;
-                            next = d.next_pos;
-                        }
-                        None => break,
-                    }
-                }
-                if at == 0 && !ents.is_empty() {
-                    return Err(SysErrno::EINVAL);
-                }
-                cx.sys
-                    .safecopy_to(from, buf.grant, 0, &out[..at])
-                    .map_err(|_| SysErrno::EFAULT)?;
-                FsAnswer::Count {
-                    n: at as u64,
-                    pos: next,
-                }
+                let ents = ents.iter().map(|d| (d.ino, d.next_pos, &d.name[..]));
+                fsserver::reply_dirents(cx.sys, from, buf, cap, pos, ents)?
             }
             Statvfs { .. } => {
                 let s = fs.statvfs().map_err(e)?;
@@ -1474,15 +1378,5 @@ mod tests {
             ..dev
         };
         assert_eq!(same.map(7), (7, 0, 4096));
-    }
-
-    #[test]
-    fn permission_bits() {
-        let u = Cred { uid: 5, gid: 7 };
-        assert!(permitted(0o700, 5, 1, u, 7));
-        assert!(!permitted(0o070, 5, 7, u, 4)); // owner class wins
-        assert!(permitted(0o070, 1, 7, u, 6));
-        assert!(!permitted(0o007 & 0o5, 1, 1, u, 2));
-        assert!(permitted(0, 1, 1, Cred::ROOT, 7));
     }
 }

@@ -19,6 +19,7 @@ pub mod devname;
 pub mod ds;
 pub mod endpoint;
 pub mod errno;
+pub mod fsserver;
 pub mod ipc;
 pub mod message;
 pub mod proto;
