@@ -12,7 +12,10 @@
 //! reading the large file gives the same checksums and RS a restarted
 //! driver; the IDE disk is mounted as MFS, files are written on it (ATA
 //! PIO writes), and after `halt` the host reads them back with the `mfs`
-//! library and fsck finds it clean.
+//! library and fsck finds it clean. A second IDE disk (primary slave)
+//! has an MBR whose partition 0 holds another MFS: `mount /dev/c1d1p0`
+//! reads the table through the driver and every transfer lands inside the
+//! partition (checked on the host: the bytes around it are untouched).
 
 use std::path::Path;
 use std::process::Command;
@@ -66,9 +69,25 @@ fn qemu_at_wini_cd_and_disk_from_the_shell() {
     assert!(st.success());
     let disk = t.path().join("ide.mfs");
     mfs::ok(&["mkfs", "--size", "16M", &disk.to_string_lossy()]);
+    // The slave: sector 0 an MBR, 1 MiB of 0x5a, partition 0 an 8 MiB MFS
+    // from sector 2048 (1 MiB), 1 MiB of 0x5a after it.
+    let part_img = t.path().join("part.mfs");
+    mfs::ok(&["mkfs", "--size", "8M", &part_img.to_string_lossy()]);
+    let mut slave = vec![0x5au8; 10 << 20];
+    slave[..512].fill(0);
+    let part = libbdev::mbr::Partition {
+        kind: libbdev::mbr::TYPE_MINIX,
+        active: false,
+        start: 2048,
+        sectors: (8 << 20) / 512,
+    };
+    libbdev::mbr::set_entry(&mut slave[..512], 0, &part).unwrap();
+    slave[1 << 20..9 << 20].copy_from_slice(&std::fs::read(&part_img).unwrap());
+    let slave_img = t.path().join("slave.img");
+    std::fs::write(&slave_img, &slave).unwrap();
     let ide = Ide {
         cdrom: Some(iso.clone()),
-        disks: vec![(0, disk.clone())],
+        disks: vec![(0, disk.clone()), (1, slave_img.clone())],
     };
     let Some(mut sh) = boot_shell_ide("", &[], &[], &ide) else {
         return;
@@ -98,7 +117,7 @@ fn qemu_at_wini_cd_and_disk_from_the_shell() {
     let (out, st) = sh.run("touch /mnt/new");
     assert_ne!(st, 0);
     assert!(out.contains("Read-only file system"), "{out}");
-    let (out, st) = sh.run("dd if=/dev/c1d1 of=/tmp/x bs=512 count=1");
+    let (out, st) = sh.run("dd if=/dev/c1d3 of=/tmp/x bs=512 count=1");
     assert_ne!(st, 0);
     assert!(out.contains("Device not configured"), "{out}");
     let cd_blocks = std::fs::metadata(&iso).unwrap().len() / 2048;
@@ -152,6 +171,16 @@ fn qemu_at_wini_cd_and_disk_from_the_shell() {
         format!("{crc} {size} /ide/big.bin")
     );
     sh.ok("umount /ide");
+
+    // The partition of the slave.
+    let out = sh.ok("mount /dev/c1d1p0 /ide");
+    assert!(out.contains("/dev/c1d1p0 is mounted on /ide"), "{out}");
+    sh.ok("cp /mnt/sub/data.bin /ide/in-partition.bin");
+    let out = sh.ok("df /ide");
+    assert!(out.contains("8192"), "an 8 MiB file system: {out}");
+    sh.ok("umount /ide");
+    let (out, st) = sh.run("mount /dev/c1d1p1 /ide");
+    assert_ne!(st, 0, "an unused partition entry mounts nothing: {out}");
     let r = sh.shutdown();
     assert!(r.passed(), "{}", r.describe());
     assert!(!r.serial.contains("panicked"), "a process panicked");
@@ -172,4 +201,15 @@ fn qemu_at_wini_cd_and_disk_from_the_shell() {
         "d/data.bin on the IDE disk"
     );
     assert_eq!(mfs::cat(&disk, "/note.txt"), b"written over ATA\n");
+
+    let slave_after = std::fs::read(&slave_img).unwrap();
+    assert_eq!(&slave_after[..512], &slave[..512], "the MBR is untouched");
+    assert!(
+        slave_after[512..1 << 20].iter().all(|&b| b == 0x5a)
+            && slave_after[9 << 20..].iter().all(|&b| b == 0x5a),
+        "nothing written outside the partition"
+    );
+    std::fs::write(&part_img, &slave_after[1 << 20..9 << 20]).unwrap();
+    mfs::assert_clean(&part_img);
+    assert_eq!(mfs::cat(&part_img, "/in-partition.bin"), files[3].1);
 }

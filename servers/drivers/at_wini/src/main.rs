@@ -41,6 +41,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ata::*;
+use libbdev::mbr::{self, MinorKind, Partition};
 use rt::abi::{DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::sys::{port_in, port_out};
 use sys::proto::bdev::{BdevReply, BdevRequest, IoVec, MAX_IOVEC, access, request_id};
@@ -93,10 +94,25 @@ struct Drive {
     /// without a medium.
     sectors: u64,
     model: String,
+    /// Opens of the whole drive and of each partition.
     opens: u32,
+    part_opens: [u32; mbr::ENTRIES],
+    /// The partitions as read when the first of them was opened.
+    table: [Option<Partition>; mbr::ENTRIES],
 }
 
 impl Drive {
+    fn new(kind: Kind, sectors: u64, model: String) -> Drive {
+        Drive {
+            kind,
+            sectors,
+            model,
+            opens: 0,
+            part_opens: [0; mbr::ENTRIES],
+            table: [None; mbr::ENTRIES],
+        }
+    }
+
     fn sector_size(&self) -> u64 {
         match self.kind {
             Kind::Ata { .. } => 512,
@@ -120,6 +136,11 @@ enum Op {
     },
     /// REQUEST SENSE before a retried READ CAPACITY; no answer.
     Sense,
+    /// Sector 0 of an ATA disk for its partition table; answers the open
+    /// of partition `part`.
+    Mbr {
+        part: usize,
+    },
 }
 
 /// One request of a channel's queue.
@@ -127,7 +148,8 @@ struct Job {
     /// Who gets the answer (`None`: internal, no answer).
     client: Option<Endpoint>,
     id: u64,
-    minor: usize,
+    /// The drive (channel `drive / 2`, unit `drive % 2`).
+    drive: usize,
     op: Op,
     segs: Vec<(GrantId, u32)>,
     /// First device sector and device sectors in all.
@@ -273,6 +295,12 @@ impl Channel {
         if inb(self.reg(REG_STATUS))? == 0xff {
             return Ok(None);
         }
+        // A device still busy (QEMU finishes a soft reset later, in its
+        // own time) ignores commands: wait until this one is not.
+        if self.wait_not_busy(200)?.is_none() {
+            rt::println!("drive unit {unit} at {:#x}: busy, not probed", self.base);
+            return Ok(None);
+        }
         for r in [REG_COUNT, REG_LBA0, REG_LBA1, REG_LBA2] {
             outb(self.reg(r), 0)?;
         }
@@ -313,12 +341,7 @@ impl Channel {
         } else {
             match id.ata_geometry() {
                 Some((lba48, sectors)) => {
-                    return Ok(Some(Drive {
-                        kind: Kind::Ata { lba48 },
-                        sectors,
-                        model,
-                        opens: 0,
-                    }));
+                    return Ok(Some(Drive::new(Kind::Ata { lba48 }, sectors, model)));
                 }
                 None => {
                     rt::println!("drive {unit}: '{model}': no LBA (CHS only), not supported");
@@ -326,12 +349,7 @@ impl Channel {
                 }
             }
         };
-        Ok(Some(Drive {
-            kind,
-            sectors: 0,
-            model,
-            opens: 0,
-        }))
+        Ok(Some(Drive::new(kind, 0, model)))
     }
 
     /// Issues the (next) command of the active job.
@@ -339,7 +357,7 @@ impl Channel {
         let Some(a) = self.active.as_mut() else {
             return Ok(());
         };
-        let unit = (a.job.minor % 2) as u8;
+        let unit = (a.job.drive % 2) as u8;
         a.deadline = rt::sys::uptime() + TIMEOUT_TICKS;
         a.chunk_start = a.job.done;
         let job = &a.job;
@@ -356,7 +374,7 @@ impl Channel {
                     }
                     Op::Capacity { .. } => read_capacity(),
                     Op::Sense => request_sense(),
-                    Op::Write | Op::Flush => return Err(Errno::EROFS),
+                    Op::Write | Op::Flush | Op::Mbr { .. } => return Err(Errno::EROFS),
                 };
                 a.phase = Phase::Packet(packet);
                 let limit = ATAPI_BYTE_LIMIT.to_le_bytes();
@@ -368,6 +386,11 @@ impl Channel {
                 outb(base + REG_COMMAND, CMD_PACKET)?;
             }
             (Kind::Ata { lba48 }, op) => {
+                let op = if matches!(op, Op::Mbr { .. }) {
+                    Op::Read
+                } else {
+                    op
+                };
                 let (lba, count) = match op {
                     Op::Read | Op::Write => {
                         (job.lba + job.done, (job.count - job.done).min(ATA_CHUNK))
@@ -449,7 +472,7 @@ impl Channel {
                 if rt::sys::uptime() > a.deadline {
                     rt::println!(
                         "drive {}: timeout (status {st:#x}); channel reset",
-                        a.job.minor
+                        a.job.drive
                     );
                     self.reset();
                     return Ok(Some(Err(Errno::EIO)));
@@ -627,23 +650,36 @@ impl AtWini {
         .to_message()
     }
 
-    /// A drive this instance has open.
-    fn opened(&mut self, minor: u32) -> Result<&mut Drive, Errno> {
-        let d = self
-            .drives
-            .get_mut(minor as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Errno::ENXIO)?;
-        // Not opened with this instance: it restarted since the open.
-        if d.opens == 0 {
-            return Err(Errno::ERESTART);
+    /// The drive of `minor` (an index into `drives`) and its partition,
+    /// if the minor names one; `ENXIO` for no such drive.
+    fn split(minor: u32) -> Result<(usize, Option<usize>), Errno> {
+        let (drive, part) = match mbr::split_minor(minor) {
+            MinorKind::Whole(d) => (d, None),
+            MinorKind::Partition { drive, part } => (drive, Some(part)),
+        };
+        let drive = usize::try_from(drive).map_err(|_| Errno::ENXIO)?;
+        if drive >= 4 {
+            return Err(Errno::ENXIO);
         }
-        Ok(d)
+        Ok((drive, part))
+    }
+
+    /// A drive or partition this instance has open: the drive's index and
+    /// the partition.
+    fn opened(&mut self, minor: u32) -> Result<(usize, Option<Partition>), Errno> {
+        let (n, part) = Self::split(minor)?;
+        let d = self.drives[n].as_mut().ok_or(Errno::ENXIO)?;
+        // Not opened with this instance: it restarted since the open.
+        match part {
+            None if d.opens > 0 => Ok((n, None)),
+            Some(p) if d.part_opens[p] > 0 => Ok((n, Some(d.table[p].ok_or(Errno::EIO)?))),
+            _ => Err(Errno::ERESTART),
+        }
     }
 
     /// Queues `job` on its channel and starts the channel if it is idle.
     fn submit(&mut self, job: Job) -> Vec<Answer> {
-        let c = job.minor / 2;
+        let c = job.drive / 2;
         self.channels[c].queue.push_back(job);
         let out = self.pump(c);
         self.arm();
@@ -668,7 +704,7 @@ impl AtWini {
                 let Some(job) = ch.queue.pop_front() else {
                     break;
                 };
-                let Some(drive) = self.drives[job.minor].as_ref() else {
+                let Some(drive) = self.drives[job.drive].as_ref() else {
                     out.extend(self.complete(job, Err(Errno::ENXIO)));
                     continue;
                 };
@@ -689,7 +725,7 @@ impl AtWini {
                 }
             }
             let ch = &mut self.channels[c];
-            let Some(minor) = ch.active.as_ref().map(|a| a.job.minor) else {
+            let Some(minor) = ch.active.as_ref().map(|a| a.job.drive) else {
                 continue;
             };
             let Some(drive) = self.drives[minor].as_ref() else {
@@ -723,9 +759,23 @@ impl AtWini {
             }
             Op::Write | Op::Flush => r,
             Op::Sense => return None,
+            Op::Mbr { part } => match self.drives[job.drive].as_mut() {
+                Some(d) => {
+                    d.table = match r {
+                        Ok(_) => mbr::parse(&job.buf, d.sectors).unwrap_or([None; mbr::ENTRIES]),
+                        Err(_) => [None; mbr::ENTRIES],
+                    };
+                    r.and_then(|_| {
+                        d.table[part].ok_or(Errno::ENXIO)?;
+                        d.part_opens[part] = d.part_opens[part].saturating_add(1);
+                        Ok(0)
+                    })
+                }
+                None => Err(Errno::ENXIO),
+            },
             Op::Capacity { tries } => {
                 let got = r.ok().and_then(|_| parse_capacity(&job.buf));
-                match (got, self.drives[job.minor].as_mut()) {
+                match (got, self.drives[job.drive].as_mut()) {
                     (Some(blocks), Some(d)) => {
                         d.sectors = blocks;
                         if job.client.is_some() {
@@ -736,7 +786,7 @@ impl AtWini {
                     (None, Some(d)) if tries + 1 < CAPACITY_TRIES => {
                         // Clear a UNIT ATTENTION, then ask again.
                         d.sectors = 0;
-                        let c = job.minor / 2;
+                        let c = job.drive / 2;
                         job.op = Op::Capacity { tries: tries + 1 };
                         job.done = 0;
                         job.buf = vec![0; 8];
@@ -809,12 +859,32 @@ impl AtWini {
                 minor,
                 access: a,
             } => {
-                let m = minor as usize;
-                let d = self
-                    .drives
-                    .get_mut(m)
-                    .and_then(Option::as_mut)
-                    .ok_or(Errno::ENXIO)?;
+                let (m, part) = Self::split(minor)?;
+                let d = self.drives[m].as_mut().ok_or(Errno::ENXIO)?;
+                if let Some(part) = part {
+                    // CDs have no partition table.
+                    if d.kind == Kind::Atapi {
+                        return Err(Errno::ENXIO);
+                    }
+                    if d.part_opens.iter().any(|&n| n > 0) {
+                        d.table[part].ok_or(Errno::ENXIO)?;
+                        d.part_opens[part] += 1;
+                        return Ok(Some(0));
+                    }
+                    // The first partition open reads the table (it may
+                    // have been written through the whole disk since).
+                    let job = Job {
+                        client: Some(client),
+                        id,
+                        lba: 0,
+                        count: 1,
+                        bytes: 512,
+                        ..Job::internal(m, Op::Mbr { part }, 512)
+                    };
+                    let answers = self.submit(job);
+                    self.send_all(cx, answers);
+                    return Ok(None);
+                }
                 if d.kind == Kind::Atapi {
                     if a & access::WRITE != 0 {
                         return Err(Errno::EROFS);
@@ -835,16 +905,28 @@ impl AtWini {
                 Ok(Some(0))
             }
             BdevRequest::Close { minor, .. } => {
-                let d = self.opened(minor)?;
-                d.opens -= 1;
+                let (n, part) = Self::split(minor)?;
+                self.opened(minor)?;
+                let d = self.drives[n].as_mut().ok_or(Errno::ENXIO)?;
+                match part {
+                    Some(p) => d.part_opens[p] -= 1,
+                    None => d.opens -= 1,
+                }
                 Ok(Some(0))
             }
-            BdevRequest::Size { minor, .. } => Ok(Some(self.opened(minor)?.size())),
+            BdevRequest::Size { minor, .. } => match self.opened(minor)? {
+                (_, Some(p)) => Ok(Some(p.size())),
+                (n, None) => Ok(Some(self.drives[n].as_ref().map_or(0, Drive::size))),
+            },
             BdevRequest::Flush { id, minor } => {
-                if self.opened(minor)?.kind == Kind::Atapi {
+                let (n, _) = self.opened(minor)?;
+                if self.drives[n]
+                    .as_ref()
+                    .is_none_or(|d| d.kind == Kind::Atapi)
+                {
                     return Ok(Some(0));
                 }
-                let job = Job::internal(minor as usize, Op::Flush, 0);
+                let job = Job::internal(n, Op::Flush, 0);
                 let answers = self.submit(Job {
                     client: Some(client),
                     id,
@@ -910,7 +992,8 @@ impl AtWini {
         segs: Vec<(GrantId, u32)>,
         write: bool,
     ) -> Result<Option<u64>, Errno> {
-        let d = self.opened(minor)?;
+        let (drive, part) = self.opened(minor)?;
+        let d = self.drives[drive].as_ref().ok_or(Errno::ENXIO)?;
         if write && d.kind == Kind::Atapi {
             return Err(Errno::EROFS);
         }
@@ -918,8 +1001,11 @@ impl AtWini {
         if !pos.is_multiple_of(UNIT) || !total.is_multiple_of(UNIT) || total > MAX_TRANSFER {
             return Err(Errno::EINVAL);
         }
-        // Cut at the end of the drive (a multiple of 512).
-        let n = total.min(d.size().saturating_sub(pos));
+        // Cut at the end of the partition or the drive (multiples of 512).
+        let (pos, n) = match part {
+            Some(p) => p.map(pos, total).ok_or(Errno::EINVAL)?,
+            None => (pos, total.min(d.size().saturating_sub(pos))),
+        };
         if n == 0 {
             return Ok(Some(0));
         }
@@ -947,7 +1033,7 @@ impl AtWini {
         let answers = self.submit(Job {
             client: Some(client),
             id,
-            minor: minor as usize,
+            drive,
             op: if write { Op::Write } else { Op::Read },
             segs,
             lba,
@@ -991,11 +1077,11 @@ impl AtWini {
 
 impl Job {
     /// A job of the driver's own (no client yet) with a `len`-byte buffer.
-    fn internal(minor: usize, op: Op, len: usize) -> Job {
+    fn internal(drive: usize, op: Op, len: usize) -> Job {
         Job {
             client: None,
             id: 0,
-            minor,
+            drive,
             op,
             segs: Vec::new(),
             lba: 0,
@@ -1008,7 +1094,7 @@ impl Job {
     }
 
     fn internal_copy(&self) -> Job {
-        Job::internal(self.minor, self.op, 0)
+        Job::internal(self.drive, self.op, 0)
     }
 }
 
