@@ -587,7 +587,10 @@ impl<K: Kernel> Vm<K> {
                     self.make_room(&mut t)?;
                 }
                 self.kernel.set_pager(ep)?;
-                t.spaces.insert(ep.0, Space::adopted());
+                // A boot process may have called VM (brk) before PM
+                // adopted it: keep the space that built, or its next brk
+                // would map fresh pages over its live heap.
+                t.spaces.entry(ep.0).or_insert_with(Space::adopted);
                 Ok(VmAnswer::Value(0))
             }
         }

@@ -667,6 +667,27 @@ fn unknown_processes_are_adopted_conservatively() {
 }
 
 #[test]
+fn adoption_keeps_the_heap_a_process_grew_before_it() {
+    // bootinit grows its heap through VM before PM adopts it (NewProc):
+    // the adoption must not reset its break, or the next brk maps fresh
+    // zero pages over the live heap (bootinit then failed debug checks
+    // in copy_nonoverlapping on the heap's corrupted contents).
+    let mut vm = vm();
+    let h = abi::HEAP_BASE;
+    assert_eq!(brk(&mut vm, h + 2 * PAGE + 7), Ok(h + 2 * PAGE + 7));
+    vm.kernel.copy_to(P, h + PAGE, b"live heap").unwrap();
+    assert_eq!(
+        vm.pm_call(VmPmCall::NewProc { id: 1, ep: P }).value(),
+        Ok(0)
+    );
+    assert!(vm.kernel.pagers.contains(&20));
+    assert_eq!(brk(&mut vm, 0), Ok(h + 2 * PAGE + 7));
+    assert_eq!(brk(&mut vm, h + 5 * PAGE), Ok(h + 5 * PAGE));
+    assert_eq!(vm.kernel.mapped(20), 5);
+    assert_eq!(vm.kernel.read(20, h + PAGE, 9), Some(b"live heap".to_vec()));
+}
+
+#[test]
 fn the_space_table_is_bounded() {
     let mut vm = vm();
     for ep in 1000..1000 + MAX_SPACES as u32 {
