@@ -9,10 +9,10 @@
 #   scripts/boot.sh --iso      builds the installation ISO out/sys.iso
 #                              (images iso: GRUB, the kernel, the modules,
 #                              the system tree) and boots it the way a PC
-#                              boots a CD: the firmware, GRUB, the root on
+#                              boots a CD (-cdrom): the firmware, GRUB, the root on
 #                              the ISO (isofs, read-only); a blank disk
 #                              out/target.img (256 MiB) is attached to
-#                              install onto with 'setup /dev/c0d1';
+#                              install onto with 'setup /dev/c0d0';
 #                              afterwards 'scripts/boot.sh --disk' boots
 #                              the installed disk alone
 #   scripts/boot.sh --disk     boots out/target.img alone (GRUB from its
@@ -48,13 +48,12 @@ if [ "$mode" = iso ]; then
     echo "==> a blank 256 MiB disk out/target.img to install onto" >&2
     rm -f out/target.img
     truncate -s 256M out/target.img
-    # The ISO goes in as the first virtio disk (grub-mkrescue's images are
-    # hybrid), a copy so that nothing done in the guest touches sys.iso.
-    cp out/sys.iso out/cd.img
-    echo "==> booting the ISO in QEMU (TCG; the ISO is /dev/c0d0, the blank disk /dev/c0d1):" >&2
-    echo "    install with 'setup /dev/c0d1', then 'halt' and 'scripts/boot.sh --disk'" >&2
+    # The ISO goes in QEMU's CD-ROM drive (the secondary IDE master,
+    # /dev/c1d2 through at_wini); the firmware boots GRUB from it.
+    echo "==> booting the ISO in QEMU (TCG; the ISO is /dev/c1d2, the blank disk /dev/c0d0):" >&2
+    echo "    install with 'setup /dev/c0d0', then 'halt' and 'scripts/boot.sh --disk'" >&2
     exec cargo run -q -p images -- run --interactive --timeout 0 --firmware \
-        --disk out/cd.img --disk out/target.img --log out/serial-iso.log
+        --cdrom out/sys.iso --disk out/target.img --log out/serial-iso.log
 fi
 if [ "$mode" = disk ]; then
     [ -f out/target.img ] || die "out/target.img does not exist: install onto it first (scripts/boot.sh --iso)"

@@ -37,11 +37,11 @@ fn names(listing: &str) -> BTreeSet<String> {
     listing.split_whitespace().map(String::from).collect()
 }
 
-/// Boots the ISO attached as a (read-only) virtio disk, the only drive
-/// (grub-mkrescue's images are hybrid: SeaBIOS boots them as disks).
+/// Boots the ISO from QEMU's CD-ROM drive (`-cdrom`: the secondary IDE
+/// master, `/dev/c1d2` through `at_wini`), the only drive.
 fn boot_iso(iso: &Path) -> Option<(Shell, f64)> {
     let mut cfg = QemuConfig::firmware(PathBuf::new());
-    cfg.readonly_disks = vec![iso.to_path_buf()];
+    cfg.cdrom = Some(iso.to_path_buf());
     let t = Instant::now();
     let sh = boot_firmware_shell(cfg, iso.to_path_buf())?;
     Some((sh, t.elapsed().as_secs_f64()))
@@ -59,7 +59,7 @@ fn qemu_iso_boots_with_its_root_on_the_iso() {
     // The root is the ISO through isofs, read-only.
     let mounts = sh.ok("mount");
     assert!(
-        mounts.contains("/dev/c0d0 on / type isofs (ro,label=isofs)"),
+        mounts.contains("/dev/c1d2 on / type isofs (ro,label=isofs)"),
         "{mounts}"
     );
     assert_eq!(
@@ -100,11 +100,8 @@ fn patterned(path: &Path, len: usize) -> Vec<u8> {
 fn qemu_iso_installs_onto_a_disk_that_then_boots() {
     let dir = tempfile::tempdir().expect("temp dir");
     let iso = make_iso(dir.path());
-    // The ISO is the first virtio disk (a copy: the driver sees it
-    // writable), the target /dev/c0d1, a disk too small /dev/c0d2, no
-    // /dev/c0d3.
-    let cd = dir.path().join("cd.img");
-    std::fs::copy(&iso, &cd).expect("copying the ISO");
+    // The ISO in the CD-ROM drive (/dev/c1d2), the target the first
+    // virtio disk /dev/c0d0, a disk too small /dev/c0d1, no /dev/c0d2.
     let target = dir.path().join("disk.img");
     std::fs::File::create(&target)
         .and_then(|f| f.set_len(128 << 20))
@@ -112,24 +109,25 @@ fn qemu_iso_installs_onto_a_disk_that_then_boots() {
     let small = dir.path().join("small.img");
     let small_bytes = patterned(&small, 16 << 20);
     let mut cfg = QemuConfig::firmware(PathBuf::new());
-    cfg.disks = vec![cd, target.clone(), small.clone()];
+    cfg.cdrom = Some(iso.clone());
+    cfg.disks = vec![target.clone(), small.clone()];
     let Some(mut sh) = boot_firmware_shell(cfg, target.clone()) else {
         return;
     };
     // Negative controls first: a missing disk, a disk too small, no
     // confirmation.
-    let (out, st) = sh.run("setup -y /dev/c0d3");
-    assert_ne!(st, 0, "{out}");
-    assert!(out.contains("no such disk"), "{out}");
     let (out, st) = sh.run("setup -y /dev/c0d2");
     assert_ne!(st, 0, "{out}");
+    assert!(out.contains("no such disk"), "{out}");
+    let (out, st) = sh.run("setup -y /dev/c0d1");
+    assert_ne!(st, 0, "{out}");
     assert!(out.contains("at least") && out.contains("needed"), "{out}");
-    let (out, st) = sh.run("echo no | setup /dev/c0d1");
+    let (out, st) = sh.run("echo no | setup /dev/c0d0");
     assert_ne!(st, 0, "{out}");
     assert!(out.contains("not confirmed; nothing was written"), "{out}");
 
     let t = Instant::now();
-    let out = sh.run_timeout("setup -y /dev/c0d1", std::time::Duration::from_secs(1200));
+    let out = sh.run_timeout("setup -y /dev/c0d0", std::time::Duration::from_secs(1200));
     let install_secs = t.elapsed().as_secs_f64();
     eprintln!("setup output:\n{}\ninstall took {install_secs:.1} s", out.0);
     assert_eq!(out.1, 0, "{}", out.0);

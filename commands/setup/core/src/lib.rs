@@ -19,9 +19,9 @@ pub const MODULE_DIR: &str = "/boot/modules";
 /// GRUB's configuration file.
 pub const GRUB_CFG: &str = "/boot/grub/grub.cfg";
 
-/// The ISO's disk as the system sees it (`/dev/NAME`): the virtio-blk
-/// driver's first disk when QEMU attaches the ISO as a disk.
-pub const ISO_DEVICE: &str = "c0d0";
+/// The ISO's drive as the system sees it (`/dev/NAME`): the CD-ROM drive
+/// on the secondary IDE channel (QEMU's `-cdrom`), driven by `at_wini`.
+pub const ISO_DEVICE: &str = "c1d2";
 
 /// The ISO's `/etc/mtab`: the root is the ISO, read-only, through isofs
 /// (`mount` and `df` read it; nothing can write it there).
@@ -36,14 +36,14 @@ pub const APPEND: &str = "critical=rs user=bootinit";
 /// `-initrd` lists): the root is the ISO through isofs (`root=isofs` for
 /// VFS); MFS is in the image only for `mount` and the installer
 /// (`noboot`: RS does not start it at boot).
-pub const ISO_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,\
-    tty image,isofs-native:isofs image,mfs-native:mfs image noboot,pfs-native:pfs image,\
+pub const ISO_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,at_wini image,\
+    memory image,tty image,isofs-native:isofs image dev=c1d2,mfs-native:mfs image noboot,pfs-native:pfs image,\
     vfs-native:vfs image root=isofs,pm image,vm image,bootinit";
 
 /// The boot image of an installed disk: the root is MFS on the first
 /// partition of the first disk; isofs is there for mounting a CD.
-pub const DISK_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,memory image,\
-    tty image,mfs-native:mfs image dev=c0d0p0,isofs-native:isofs image noboot,\
+pub const DISK_MODULES: &str = "rs-native:rs,ds-native:ds,vault,virtio-blk image,at_wini image,\
+    memory image,tty image,mfs-native:mfs image dev=c0d0p0,isofs-native:isofs image noboot,\
     pfs-native:pfs image,vfs-native:vfs image,pm image,vm image,bootinit";
 
 /// One boot module of a list: the file's name under [`MODULE_DIR`] (the
