@@ -160,6 +160,18 @@ pub fn split_minor(minor: u32) -> MinorKind {
     }
 }
 
+/// The drive index and partition (`None`: the whole drive) that `minor`
+/// names for a driver with `drives` drives; `None` when it names no drive
+/// of it (drivers answer `ENXIO`).
+pub fn locate(minor: u32, drives: usize) -> Option<(usize, Option<usize>)> {
+    let (drive, part) = match split_minor(minor) {
+        MinorKind::Whole(d) => (d, None),
+        MinorKind::Partition { drive, part } => (drive, Some(part)),
+    };
+    let drive = usize::try_from(drive).ok()?;
+    (drive < drives).then_some((drive, part))
+}
+
 /// The minor of partition `part` of `drive`.
 pub fn partition_minor(drive: u32, part: usize) -> Option<u32> {
     (drive < MAX_DRIVES && part < ENTRIES)
@@ -299,5 +311,16 @@ mod tests {
             };
             assert_eq!(partition_minor(drive, part), Some(m));
         }
+    }
+
+    #[test]
+    fn locate_bounds_the_drive() {
+        assert_eq!(locate(0, 1), Some((0, None)));
+        assert_eq!(locate(1, 1), None);
+        assert_eq!(locate(3, 4), Some((3, None)));
+        assert_eq!(locate(4, 4), None);
+        assert_eq!(locate(128 + 4 + 2, 2), Some((1, Some(2))));
+        assert_eq!(locate(128 + 8, 2), None);
+        assert_eq!(locate(0, 0), None);
     }
 }

@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod bdev;
+pub mod blockdriver;
 pub mod sample;
 pub mod vault;
 

@@ -41,13 +41,12 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ata::*;
-use libbdev::mbr::{self, MinorKind, Partition};
+use libbdev::mbr::{self, Partition};
+use native::blockdriver::{self, BlockDriver};
 use rt::abi::{DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::sys::{port_in, port_out};
-use sys::proto::bdev::{BdevReply, BdevRequest, IoVec, MAX_IOVEC, access, request_id};
-use sys::proto::kernel::is_notify;
+use sys::proto::bdev::{BdevRequest, access};
 use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo, Message, Service};
-use zerocopy::FromBytes;
 
 rt::entry!(main);
 
@@ -641,27 +640,10 @@ struct ReadOut {
 }
 
 impl AtWini {
-    fn reply(&self, id: u64, result: Result<u64, Errno>) -> Message {
-        BdevReply {
-            id,
-            instance: self.instance,
-            result,
-        }
-        .to_message()
-    }
-
     /// The drive of `minor` (an index into `drives`) and its partition,
     /// if the minor names one; `ENXIO` for no such drive.
     fn split(minor: u32) -> Result<(usize, Option<usize>), Errno> {
-        let (drive, part) = match mbr::split_minor(minor) {
-            MinorKind::Whole(d) => (d, None),
-            MinorKind::Partition { drive, part } => (drive, Some(part)),
-        };
-        let drive = usize::try_from(drive).map_err(|_| Errno::ENXIO)?;
-        if drive >= 4 {
-            return Err(Errno::ENXIO);
-        }
-        Ok((drive, part))
+        mbr::locate(minor, 4).ok_or(Errno::ENXIO)
     }
 
     /// A drive or partition this instance has open: the drive's index and
@@ -846,6 +828,79 @@ impl AtWini {
         }
     }
 
+    /// A read or write of the segments (grants of `client`) at `pos`.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        client: Endpoint,
+        id: u64,
+        minor: u32,
+        pos: u64,
+        segs: Vec<(GrantId, u32)>,
+        write: bool,
+    ) -> Result<Option<u64>, Errno> {
+        let (drive, part) = self.opened(minor)?;
+        let d = self.drives[drive].as_ref().ok_or(Errno::ENXIO)?;
+        if write && d.kind == Kind::Atapi {
+            return Err(Errno::EROFS);
+        }
+        let total: u64 = segs.iter().map(|&(_, l)| u64::from(l)).sum();
+        if !pos.is_multiple_of(UNIT) || !total.is_multiple_of(UNIT) || total > MAX_TRANSFER {
+            return Err(Errno::EINVAL);
+        }
+        // Cut at the end of the partition or the drive (multiples of 512).
+        let (pos, n) = match part {
+            Some(p) => p.map(pos, total).ok_or(Errno::EINVAL)?,
+            None => (pos, total.min(d.size().saturating_sub(pos))),
+        };
+        if n == 0 {
+            return Ok(Some(0));
+        }
+        let ss = d.sector_size();
+        let lba = pos / ss;
+        let count = (pos + n).div_ceil(ss) - lba;
+        let skip = (pos % ss) as usize;
+        let buf = if write {
+            // The data first: a bad grant fails before the disk is touched.
+            let mut buf = vec![0u8; n as usize];
+            let mut off = 0usize;
+            for &(g, len) in &segs {
+                if off >= buf.len() {
+                    break;
+                }
+                let take = (len as usize).min(buf.len() - off);
+                cx.sys
+                    .safecopy_from(client, g, 0, &mut buf[off..off + take])?;
+                off += take;
+            }
+            buf
+        } else {
+            vec![0u8; (count * ss) as usize]
+        };
+        let answers = self.submit(Job {
+            client: Some(client),
+            id,
+            drive,
+            op: if write { Op::Write } else { Op::Read },
+            segs,
+            lba,
+            count,
+            skip,
+            bytes: n,
+            buf,
+            done: 0,
+        });
+        self.send_all(cx, answers);
+        Ok(None)
+    }
+}
+
+impl BlockDriver for AtWini {
+    fn instance(&self) -> u64 {
+        self.instance
+    }
+
     /// Decodes and starts one request; `Ok(Some)` is an immediate answer.
     fn request(
         &mut self,
@@ -967,84 +1022,10 @@ impl AtWini {
                 count,
             } => {
                 let write = matches!(req, BdevRequest::Scatter { .. });
-                let count = count.min(MAX_IOVEC) as usize;
-                let mut raw = vec![0u8; count * IoVec::SIZE];
-                cx.sys.safecopy_from(client, iovec, 0, &mut raw)?;
-                let segs: Vec<(GrantId, u32)> = raw
-                    .chunks_exact(IoVec::SIZE)
-                    .filter_map(|c| IoVec::read_from_bytes(c).ok())
-                    .map(|v| (v.grant(), v.len()))
-                    .collect();
+                let segs = blockdriver::segments(cx, client, iovec, count)?;
                 self.transfer(cx, client, id, minor, pos, segs, write)
             }
         }
-    }
-
-    /// A read or write of the segments (grants of `client`) at `pos`.
-    #[allow(clippy::too_many_arguments)]
-    fn transfer(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        minor: u32,
-        pos: u64,
-        segs: Vec<(GrantId, u32)>,
-        write: bool,
-    ) -> Result<Option<u64>, Errno> {
-        let (drive, part) = self.opened(minor)?;
-        let d = self.drives[drive].as_ref().ok_or(Errno::ENXIO)?;
-        if write && d.kind == Kind::Atapi {
-            return Err(Errno::EROFS);
-        }
-        let total: u64 = segs.iter().map(|&(_, l)| u64::from(l)).sum();
-        if !pos.is_multiple_of(UNIT) || !total.is_multiple_of(UNIT) || total > MAX_TRANSFER {
-            return Err(Errno::EINVAL);
-        }
-        // Cut at the end of the partition or the drive (multiples of 512).
-        let (pos, n) = match part {
-            Some(p) => p.map(pos, total).ok_or(Errno::EINVAL)?,
-            None => (pos, total.min(d.size().saturating_sub(pos))),
-        };
-        if n == 0 {
-            return Ok(Some(0));
-        }
-        let ss = d.sector_size();
-        let lba = pos / ss;
-        let count = (pos + n).div_ceil(ss) - lba;
-        let skip = (pos % ss) as usize;
-        let buf = if write {
-            // The data first: a bad grant fails before the disk is touched.
-            let mut buf = vec![0u8; n as usize];
-            let mut off = 0usize;
-            for &(g, len) in &segs {
-                if off >= buf.len() {
-                    break;
-                }
-                let take = (len as usize).min(buf.len() - off);
-                cx.sys
-                    .safecopy_from(client, g, 0, &mut buf[off..off + take])?;
-                off += take;
-            }
-            buf
-        } else {
-            vec![0u8; (count * ss) as usize]
-        };
-        let answers = self.submit(Job {
-            client: Some(client),
-            id,
-            drive,
-            op: if write { Op::Write } else { Op::Read },
-            segs,
-            lba,
-            count,
-            skip,
-            bytes: n,
-            buf,
-            done: 0,
-        });
-        self.send_all(cx, answers);
-        Ok(None)
     }
 
     fn interrupt(&mut self, cx: &mut Ctx<'_>) {
@@ -1183,39 +1164,17 @@ impl Service for AtWini {
     }
 
     fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
-        if is_notify(&msg) {
-            if msg.source() == Endpoint::SYSTEM {
-                self.interrupt(cx);
-            } else if msg.source() == Endpoint::CLOCK {
-                self.poll(cx);
-            }
-            return None;
-        }
-        let Some(id) = request_id(&msg) else {
-            // Not this protocol: answer in it anyway (the id is unknown).
-            return Some(self.reply(0, Err(Errno::ENOSYS)));
-        };
-        let client = msg.source();
-        match BdevRequest::try_from(&msg).and_then(|r| self.request(cx, client, r)) {
-            Ok(Some(v)) => Some(self.reply(id, Ok(v))),
-            Ok(None) => None,
-            Err(err) => Some(self.reply(id, Err(err))),
-        }
+        blockdriver::handle(self, cx, msg)
     }
 }
 
 fn main(args: &str) -> i32 {
-    if native::is_image_only(args) {
-        rt::println!("boot image only; RS starts the service");
-        return 0;
-    }
-    let driver = AtWini {
+    blockdriver::main(args, || AtWini {
         channels: Vec::new(),
         drives: [None, None, None, None],
         instance: rt::ipc::rdtsc() | 1,
         alarm_set: false,
         irqs_seen: 0,
         polls_found: 0,
-    };
-    native::run(sys::Sef::new(driver, sys::StateStore::None))
+    })
 }

@@ -46,11 +46,11 @@ mod virtq;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use libbdev::mbr::{self, MinorKind, Partition};
+use native::blockdriver::{self, BlockDriver};
 use rt::abi::{self, DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::dma::DmaRegion;
 use rt::sys::{port_in, port_out};
-use sys::proto::bdev::{BdevReply, BdevRequest, IoVec, MAX_IOVEC, access, request_id};
-use sys::proto::kernel::is_notify;
+use sys::proto::bdev::{BdevReply, BdevRequest, access};
 use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo, Message, Service};
 use virtq::{Buf, Queue};
 use zerocopy::little_endian::{U32, U64};
@@ -301,25 +301,9 @@ fn set_up(bdf: pci::Bdf) -> Result<Disk, Errno> {
 }
 
 impl VirtioBlk {
-    fn reply(&self, id: u64, result: Result<u64, Errno>) -> Message {
-        BdevReply {
-            id,
-            instance: self.instance,
-            result,
-        }
-        .to_message()
-    }
-
     /// The disk of `minor`, its index and its partition (if it names one).
     fn resolve(&mut self, minor: u32) -> Result<(usize, Option<usize>), Errno> {
-        let (drive, part) = match mbr::split_minor(minor) {
-            MinorKind::Whole(n) => (n as usize, None),
-            MinorKind::Partition { drive, part } => (drive as usize, Some(part)),
-        };
-        if drive >= self.disks.len() {
-            return Err(Errno::ENXIO);
-        }
-        Ok((drive, part))
+        mbr::locate(minor, self.disks.len()).ok_or(Errno::ENXIO)
     }
 
     /// The open disk of `minor`, its index, and the partition's
@@ -338,121 +322,6 @@ impl VirtioBlk {
         match part {
             None => Ok((n, None)),
             Some(p) => d.table[p].map(|t| (n, Some(t))).ok_or(Errno::ENXIO),
-        }
-    }
-
-    /// Decodes and starts one request; `Some` is an immediate answer.
-    fn request(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        req: BdevRequest,
-    ) -> Result<Option<u64>, Errno> {
-        match req {
-            BdevRequest::Open {
-                id,
-                minor,
-                access: a,
-            } => {
-                let (n, part) = self.resolve(minor)?;
-                let d = &mut self.disks[n];
-                if a & access::WRITE != 0 && d.read_only {
-                    return Err(Errno::EROFS);
-                }
-                let Some(part) = part else {
-                    d.opens = d.opens.saturating_add(1);
-                    d.whole_opens = d.whole_opens.saturating_add(1);
-                    return Ok(Some(0));
-                };
-                let parts_open = d.part_opens.iter().any(|&c| c > 0);
-                let reread = !parts_open && (d.whole_opens == 0 || d.stale);
-                if !reread && d.pending.is_empty() {
-                    return d.open_part(part).map(Some);
-                }
-                let first = d.pending.is_empty();
-                d.pending.push(PendingOpen { client, id, part });
-                if first {
-                    self.read_mbr(n)?;
-                }
-                Ok(None)
-            }
-            BdevRequest::Close { minor, .. } => {
-                let (n, part) = self.disk(minor)?;
-                let d = &mut self.disks[n];
-                d.opens -= 1;
-                match part {
-                    None => d.whole_opens -= 1,
-                    Some(_) => {
-                        if let MinorKind::Partition { part, .. } = mbr::split_minor(minor) {
-                            d.part_opens[part] -= 1;
-                        }
-                    }
-                }
-                Ok(Some(0))
-            }
-            BdevRequest::Size { minor, .. } => {
-                let (n, part) = self.disk(minor)?;
-                Ok(Some(part.map_or(self.disks[n].size(), |p| p.size())))
-            }
-            BdevRequest::Flush { id, minor } => {
-                let (n, _) = self.disk(minor)?;
-                if !self.disks[n].flush {
-                    return Ok(Some(0));
-                }
-                self.start(Waiting {
-                    client,
-                    id,
-                    minor: n,
-                    kind: T_FLUSH,
-                    sector: 0,
-                    data: Vec::new(),
-                    bytes: 0,
-                    mbr: false,
-                })?;
-                Ok(None)
-            }
-            BdevRequest::Read {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            }
-            | BdevRequest::Write {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            } => {
-                let write = matches!(req, BdevRequest::Write { .. });
-                self.transfer(client, id, minor, pos, &[(grant, len)], write)
-            }
-            BdevRequest::Gather {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            }
-            | BdevRequest::Scatter {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            } => {
-                let write = matches!(req, BdevRequest::Scatter { .. });
-                let count = count.min(MAX_IOVEC) as usize;
-                let mut raw = alloc::vec![0u8; count * IoVec::SIZE];
-                cx.sys.safecopy_from(client, iovec, 0, &mut raw)?;
-                let segs: Vec<(GrantId, u32)> = raw
-                    .chunks_exact(IoVec::SIZE)
-                    .filter_map(|c| IoVec::read_from_bytes(c).ok())
-                    .map(|v| (v.grant(), v.len()))
-                    .collect();
-                self.transfer(client, id, minor, pos, &segs, write)
-            }
         }
     }
 
@@ -641,6 +510,120 @@ impl VirtioBlk {
         self.waiting = still;
         found
     }
+}
+
+impl BlockDriver for VirtioBlk {
+    fn instance(&self) -> u64 {
+        self.instance
+    }
+
+    /// Decodes and starts one request; `Some` is an immediate answer.
+    fn request(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        client: Endpoint,
+        req: BdevRequest,
+    ) -> Result<Option<u64>, Errno> {
+        match req {
+            BdevRequest::Open {
+                id,
+                minor,
+                access: a,
+            } => {
+                let (n, part) = self.resolve(minor)?;
+                let d = &mut self.disks[n];
+                if a & access::WRITE != 0 && d.read_only {
+                    return Err(Errno::EROFS);
+                }
+                let Some(part) = part else {
+                    d.opens = d.opens.saturating_add(1);
+                    d.whole_opens = d.whole_opens.saturating_add(1);
+                    return Ok(Some(0));
+                };
+                let parts_open = d.part_opens.iter().any(|&c| c > 0);
+                let reread = !parts_open && (d.whole_opens == 0 || d.stale);
+                if !reread && d.pending.is_empty() {
+                    return d.open_part(part).map(Some);
+                }
+                let first = d.pending.is_empty();
+                d.pending.push(PendingOpen { client, id, part });
+                if first {
+                    self.read_mbr(n)?;
+                }
+                Ok(None)
+            }
+            BdevRequest::Close { minor, .. } => {
+                let (n, part) = self.disk(minor)?;
+                let d = &mut self.disks[n];
+                d.opens -= 1;
+                match part {
+                    None => d.whole_opens -= 1,
+                    Some(_) => {
+                        if let MinorKind::Partition { part, .. } = mbr::split_minor(minor) {
+                            d.part_opens[part] -= 1;
+                        }
+                    }
+                }
+                Ok(Some(0))
+            }
+            BdevRequest::Size { minor, .. } => {
+                let (n, part) = self.disk(minor)?;
+                Ok(Some(part.map_or(self.disks[n].size(), |p| p.size())))
+            }
+            BdevRequest::Flush { id, minor } => {
+                let (n, _) = self.disk(minor)?;
+                if !self.disks[n].flush {
+                    return Ok(Some(0));
+                }
+                self.start(Waiting {
+                    client,
+                    id,
+                    minor: n,
+                    kind: T_FLUSH,
+                    sector: 0,
+                    data: Vec::new(),
+                    bytes: 0,
+                    mbr: false,
+                })?;
+                Ok(None)
+            }
+            BdevRequest::Read {
+                id,
+                minor,
+                pos,
+                grant,
+                len,
+            }
+            | BdevRequest::Write {
+                id,
+                minor,
+                pos,
+                grant,
+                len,
+            } => {
+                let write = matches!(req, BdevRequest::Write { .. });
+                self.transfer(client, id, minor, pos, &[(grant, len)], write)
+            }
+            BdevRequest::Gather {
+                id,
+                minor,
+                pos,
+                iovec,
+                count,
+            }
+            | BdevRequest::Scatter {
+                id,
+                minor,
+                pos,
+                iovec,
+                count,
+            } => {
+                let write = matches!(req, BdevRequest::Scatter { .. });
+                let segs = blockdriver::segments(cx, client, iovec, count)?;
+                self.transfer(client, id, minor, pos, &segs, write)
+            }
+        }
+    }
 
     fn interrupt(&mut self, cx: &mut Ctx<'_>) {
         self.irqs_seen += 1;
@@ -731,33 +714,12 @@ impl Service for VirtioBlk {
     }
 
     fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
-        if is_notify(&msg) {
-            if msg.source() == Endpoint::SYSTEM {
-                self.interrupt(cx);
-            } else if msg.source() == Endpoint::CLOCK {
-                self.poll(cx);
-            }
-            return None;
-        }
-        let Some(id) = request_id(&msg) else {
-            // Not this protocol: answer in it anyway (the id is unknown).
-            return Some(self.reply(0, Err(Errno::ENOSYS)));
-        };
-        let client = msg.source();
-        match BdevRequest::try_from(&msg).and_then(|r| self.request(cx, client, r)) {
-            Ok(Some(v)) => Some(self.reply(id, Ok(v))),
-            Ok(None) => None,
-            Err(e) => Some(self.reply(id, Err(e))),
-        }
+        blockdriver::handle(self, cx, msg)
     }
 }
 
 fn main(args: &str) -> i32 {
-    if native::is_image_only(args) {
-        rt::println!("boot image only; RS starts the service");
-        return 0;
-    }
-    let driver = VirtioBlk {
+    blockdriver::main(args, || VirtioBlk {
         disks: Vec::new(),
         waiting: VecDeque::new(),
         instance: rt::ipc::rdtsc() | 1,
@@ -765,6 +727,5 @@ fn main(args: &str) -> i32 {
         irqs_seen: 0,
         polls_found: 0,
         alarm_set: false,
-    };
-    native::run(sys::Sef::new(driver, sys::StateStore::None))
+    })
 }
