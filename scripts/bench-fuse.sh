@@ -42,23 +42,6 @@ drop_caches() {
     if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
 }
 
-# Waits until a background FUSE server has written its image back.
-wait_unmounted() {
-    local i
-    for i in $(seq 1 600); do
-        mountpoint -q "$MNT" || break
-        sleep 0.1
-    done
-    mountpoint -q "$MNT" && die "$MNT still mounted"
-    # The server writes the image back after the unmount: wait for it to
-    # exit (its command line names the mount point) before using the image.
-    for i in $(seq 1 600); do
-        pgrep -f -- "--notify-ready .* $MNT\$" >/dev/null || return 0
-        sleep 0.1
-    done
-    die "the mfs mount server for $MNT did not exit"
-}
-
 # fio JOB RW BS [extra args]: prints bandwidth in MiB/s and IOPS.
 fio_run() {
     local name=$1 rw=$2 bs=$3
@@ -94,7 +77,7 @@ measure() {
     eval "$mount_cmd"
     read -r R[$name.w] _ < <(fio_run seqwrite write 1M --end_fsync=1)
     fusermount3 -u "$MNT"
-    wait_unmounted
+    wait_unmounted "$MNT"
     drop_caches
     echo "bench-fuse: $name: cold sequential read, 4 KiB random reads" >&2
     eval "$mount_cmd"
@@ -104,7 +87,7 @@ measure() {
     echo "bench-fuse: $name: creating $((DIRS * PER_DIR)) files" >&2
     R[$name.c]=$(creates)
     fusermount3 -u "$MNT"
-    wait_unmounted
+    wait_unmounted "$MNT"
 }
 
 IMG_MIB=$((SIZE_MIB * 3 / 2 + 256))

@@ -35,22 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_unmounted() {
-    local i
-    for i in $(seq 1 600); do
-        mountpoint -q "$MNT" || break
-        sleep 0.1
-    done
-    mountpoint -q "$MNT" && die "$MNT still mounted"
-    # The server writes the image back after the unmount: wait for it to
-    # exit (its command line names the mount point) before using the image.
-    for i in $(seq 1 600); do
-        pgrep -f -- "--notify-ready .* $MNT\$" >/dev/null || return 0
-        sleep 0.1
-    done
-    die "the mfs mount server for $MNT did not exit"
-}
-
 echo "fsx $("$FSX" -V | awk '{print $2}') against mfs mount -o ${FSX_MOUNT_OPTS:-barrier}: $OPS operations per format, seed $SEED, $CONF"
 for f in $FORMATS; do
     case $f in
@@ -71,7 +55,7 @@ for f in $FORMATS; do
     fi
     secs=$((SECONDS - start))
     fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT"
-    wait_unmounted
+    wait_unmounted "$MNT"
     "$MFS" fsck "$img" >"$WORK/$f.fsck" 2>&1 || die "$f: mfs fsck: $(cat "$WORK/$f.fsck")"
     extra=""
     if [ "$f" != v3-4k ]; then

@@ -1,4 +1,4 @@
-# Sourced by boot.sh and test.sh: installs what the build and the tests need
+# Sourced by boot.sh, test.sh and the FUSE scripts: installs what the build and the tests need
 # and stops with a message naming anything it could not install.
 
 die() {
@@ -110,3 +110,21 @@ ensure_fsx() {
     export FSX
 }
 
+# wait_unmounted MNT: waits until the background FUSE server mounted at MNT
+# (scripts/fsx-fuse.sh, scripts/bench-fuse.sh) is unmounted and has written
+# its image back.
+wait_unmounted() {
+    local mnt=$1 i
+    for i in $(seq 1 600); do
+        mountpoint -q "$mnt" || break
+        sleep 0.1
+    done
+    mountpoint -q "$mnt" && die "$mnt still mounted"
+    # The server writes the image back after the unmount: wait for it to
+    # exit (its command line names the mount point) before using the image.
+    for i in $(seq 1 600); do
+        pgrep -f -- "--notify-ready .* $mnt\$" >/dev/null || return 0
+        sleep 0.1
+    done
+    die "the mfs mount server for $mnt did not exit"
+}
