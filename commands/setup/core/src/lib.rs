@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn module_lists_parse_with_names_and_arguments() {
         let iso: Vec<Module<'_>> = modules(ISO_MODULES).collect();
-        assert_eq!(iso.len(), 13);
+        assert_eq!(iso.len(), 14);
         assert_eq!(
             iso[0],
             Module {
@@ -174,7 +174,13 @@ mod tests {
         assert_eq!(iso[2].name, "vault");
         let vfs = iso.iter().find(|m| m.name == "vfs").unwrap();
         assert_eq!(vfs.args, "image root=isofs");
-        assert!(iso.iter().any(|m| m.name == "isofs" && m.args == "image"));
+        // The root: isofs on the CD drive (at_wini's secondary master).
+        assert!(
+            iso.iter()
+                .any(|m| m.name == "isofs" && m.args == "image dev=c1d2")
+        );
+        assert!(iso.iter().any(|m| m.name == "at_wini" && m.args == "image"));
+        assert_eq!(iso_mtab(), "/dev/c1d2 / isofs ro,label=isofs\n");
         let disk: Vec<Module<'_>> = modules(DISK_MODULES).collect();
         let mfs = disk.iter().find(|m| m.name == "mfs").unwrap();
         assert_eq!(mfs.args, "image dev=c0d0p0");
