@@ -22,7 +22,7 @@
 //! Positions and lengths are multiples of 512; on a CD (2048-byte sectors)
 //! a read need not be sector-aligned (the covering sectors are read).
 //! Transfers reaching the end of the drive are cut there, 0 bytes at or
-//! past it. CD errors (no medium, bad sector) are `EIO`, writes to a CD
+//! past it (`native::blockdriver` checks and cuts). CD errors (no medium, bad sector) are `EIO`, writes to a CD
 //! `EROFS`. Stateless: a restarted instance probes again, and libbdev
 //! reopens and resends.
 //!
@@ -42,18 +42,14 @@ use alloc::vec;
 use alloc::vec::Vec;
 use ata::*;
 use libbdev::mbr::{self, Partition};
-use native::blockdriver::{self, BlockDriver};
+use native::blockdriver::{self, BlockDriver, Geometry, Transfer};
 use rt::abi::{DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::sys::{port_in, port_out};
-use sys::proto::bdev::{BdevRequest, access};
-use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo, Message, Service};
+use sys::proto::bdev::access;
+use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo};
 
 rt::entry!(main);
 
-/// Bytes the protocol counts in (positions and lengths are multiples).
-const UNIT: u64 = 512;
-/// Most bytes of one request.
-const MAX_TRANSFER: u64 = 1 << 20;
 /// Most sectors per ATA command (a count of 0 means 256 with LBA28).
 const ATA_CHUNK: u64 = 256;
 /// Most 2048-byte blocks per READ(10) (64 KiB).
@@ -827,73 +823,6 @@ impl AtWini {
             let _ = cx.sys.send(a.client, self.reply(a.id, result));
         }
     }
-
-    /// A read or write of the segments (grants of `client`) at `pos`.
-    #[allow(clippy::too_many_arguments)]
-    fn transfer(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        minor: u32,
-        pos: u64,
-        segs: Vec<(GrantId, u32)>,
-        write: bool,
-    ) -> Result<Option<u64>, Errno> {
-        let (drive, part) = self.opened(minor)?;
-        let d = self.drives[drive].as_ref().ok_or(Errno::ENXIO)?;
-        if write && d.kind == Kind::Atapi {
-            return Err(Errno::EROFS);
-        }
-        let total: u64 = segs.iter().map(|&(_, l)| u64::from(l)).sum();
-        if !pos.is_multiple_of(UNIT) || !total.is_multiple_of(UNIT) || total > MAX_TRANSFER {
-            return Err(Errno::EINVAL);
-        }
-        // Cut at the end of the partition or the drive (multiples of 512).
-        let (pos, n) = match part {
-            Some(p) => p.map(pos, total).ok_or(Errno::EINVAL)?,
-            None => (pos, total.min(d.size().saturating_sub(pos))),
-        };
-        if n == 0 {
-            return Ok(Some(0));
-        }
-        let ss = d.sector_size();
-        let lba = pos / ss;
-        let count = (pos + n).div_ceil(ss) - lba;
-        let skip = (pos % ss) as usize;
-        let buf = if write {
-            // The data first: a bad grant fails before the disk is touched.
-            let mut buf = vec![0u8; n as usize];
-            let mut off = 0usize;
-            for &(g, len) in &segs {
-                if off >= buf.len() {
-                    break;
-                }
-                let take = (len as usize).min(buf.len() - off);
-                cx.sys
-                    .safecopy_from(client, g, 0, &mut buf[off..off + take])?;
-                off += take;
-            }
-            buf
-        } else {
-            vec![0u8; (count * ss) as usize]
-        };
-        let answers = self.submit(Job {
-            client: Some(client),
-            id,
-            drive,
-            op: if write { Op::Write } else { Op::Read },
-            segs,
-            lba,
-            count,
-            skip,
-            bytes: n,
-            buf,
-            done: 0,
-        });
-        self.send_all(cx, answers);
-        Ok(None)
-    }
 }
 
 impl BlockDriver for AtWini {
@@ -901,185 +830,6 @@ impl BlockDriver for AtWini {
         self.instance
     }
 
-    /// Decodes and starts one request; `Ok(Some)` is an immediate answer.
-    fn request(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        req: BdevRequest,
-    ) -> Result<Option<u64>, Errno> {
-        match req {
-            BdevRequest::Open {
-                id,
-                minor,
-                access: a,
-            } => {
-                let (m, part) = Self::split(minor)?;
-                let d = self.drives[m].as_mut().ok_or(Errno::ENXIO)?;
-                if let Some(part) = part {
-                    // CDs have no partition table.
-                    if d.kind == Kind::Atapi {
-                        return Err(Errno::ENXIO);
-                    }
-                    if d.part_opens.iter().any(|&n| n > 0) {
-                        d.table[part].ok_or(Errno::ENXIO)?;
-                        d.part_opens[part] += 1;
-                        return Ok(Some(0));
-                    }
-                    // The first partition open reads the table (it may
-                    // have been written through the whole disk since).
-                    let job = Job {
-                        client: Some(client),
-                        id,
-                        lba: 0,
-                        count: 1,
-                        bytes: 512,
-                        ..Job::internal(m, Op::Mbr { part }, 512)
-                    };
-                    let answers = self.submit(job);
-                    self.send_all(cx, answers);
-                    return Ok(None);
-                }
-                if d.kind == Kind::Atapi {
-                    if a & access::WRITE != 0 {
-                        return Err(Errno::EROFS);
-                    }
-                    if d.opens == 0 {
-                        // The medium may have changed: its capacity again.
-                        let job = Job::internal(m, Op::Capacity { tries: 0 }, 8);
-                        let answers = self.submit(Job {
-                            client: Some(client),
-                            id,
-                            ..job
-                        });
-                        self.send_all(cx, answers);
-                        return Ok(None);
-                    }
-                }
-                d.opens = d.opens.saturating_add(1);
-                Ok(Some(0))
-            }
-            BdevRequest::Close { minor, .. } => {
-                let (n, part) = Self::split(minor)?;
-                self.opened(minor)?;
-                let d = self.drives[n].as_mut().ok_or(Errno::ENXIO)?;
-                match part {
-                    Some(p) => d.part_opens[p] -= 1,
-                    None => d.opens -= 1,
-                }
-                Ok(Some(0))
-            }
-            BdevRequest::Size { minor, .. } => match self.opened(minor)? {
-                (_, Some(p)) => Ok(Some(p.size())),
-                (n, None) => Ok(Some(self.drives[n].as_ref().map_or(0, Drive::size))),
-            },
-            BdevRequest::Flush { id, minor } => {
-                let (n, _) = self.opened(minor)?;
-                if self.drives[n]
-                    .as_ref()
-                    .is_none_or(|d| d.kind == Kind::Atapi)
-                {
-                    return Ok(Some(0));
-                }
-                let job = Job::internal(n, Op::Flush, 0);
-                let answers = self.submit(Job {
-                    client: Some(client),
-                    id,
-                    ..job
-                });
-                self.send_all(cx, answers);
-                Ok(None)
-            }
-            BdevRequest::Read {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            }
-            | BdevRequest::Write {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            } => {
-                let write = matches!(req, BdevRequest::Write { .. });
-                self.transfer(cx, client, id, minor, pos, alloc::vec![(grant, len)], write)
-            }
-            BdevRequest::Gather {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            }
-            | BdevRequest::Scatter {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            } => {
-                let write = matches!(req, BdevRequest::Scatter { .. });
-                let segs = blockdriver::segments(cx, client, iovec, count)?;
-                self.transfer(cx, client, id, minor, pos, segs, write)
-            }
-        }
-    }
-
-    fn interrupt(&mut self, cx: &mut Ctx<'_>) {
-        self.irqs_seen += 1;
-        if self.irqs_seen == 1 {
-            rt::println!("first interrupt");
-        }
-        for c in 0..self.channels.len() {
-            let answers = self.pump(c);
-            self.send_all(cx, answers);
-        }
-        self.arm();
-    }
-
-    fn poll(&mut self, cx: &mut Ctx<'_>) {
-        self.alarm_set = false;
-        for c in 0..self.channels.len() {
-            let answers = self.pump(c);
-            if !answers.is_empty() {
-                self.polls_found += 1;
-                if self.polls_found == 1 {
-                    rt::println!("poll found a finished command (interrupt missed?)");
-                }
-            }
-            self.send_all(cx, answers);
-        }
-        self.arm();
-    }
-}
-
-impl Job {
-    /// A job of the driver's own (no client yet) with a `len`-byte buffer.
-    fn internal(drive: usize, op: Op, len: usize) -> Job {
-        Job {
-            client: None,
-            id: 0,
-            drive,
-            op,
-            segs: Vec::new(),
-            lba: 0,
-            count: 0,
-            skip: 0,
-            bytes: 0,
-            buf: vec![0; len],
-            done: 0,
-        }
-    }
-
-    fn internal_copy(&self) -> Job {
-        Job::internal(self.drive, self.op, 0)
-    }
-}
-
-impl Service for AtWini {
     fn init(&mut self, _cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
         let me = rt::ipc::whois("").map_err(e)?;
         for (i, &(base, ctl, irq)) in CHANNELS.iter().enumerate() {
@@ -1163,8 +913,202 @@ impl Service for AtWini {
         Ok(())
     }
 
-    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
-        blockdriver::handle(self, cx, msg)
+    fn open(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        client: Endpoint,
+        id: u64,
+        minor: u32,
+        a: u32,
+    ) -> Result<Option<u64>, Errno> {
+        let (m, part) = Self::split(minor)?;
+        let d = self.drives[m].as_mut().ok_or(Errno::ENXIO)?;
+        if let Some(part) = part {
+            // CDs have no partition table.
+            if d.kind == Kind::Atapi {
+                return Err(Errno::ENXIO);
+            }
+            if d.part_opens.iter().any(|&n| n > 0) {
+                d.table[part].ok_or(Errno::ENXIO)?;
+                d.part_opens[part] += 1;
+                return Ok(Some(0));
+            }
+            // The first partition open reads the table (it may
+            // have been written through the whole disk since).
+            let job = Job {
+                client: Some(client),
+                id,
+                lba: 0,
+                count: 1,
+                bytes: 512,
+                ..Job::internal(m, Op::Mbr { part }, 512)
+            };
+            let answers = self.submit(job);
+            self.send_all(cx, answers);
+            return Ok(None);
+        }
+        if d.kind == Kind::Atapi {
+            if a & access::WRITE != 0 {
+                return Err(Errno::EROFS);
+            }
+            if d.opens == 0 {
+                // The medium may have changed: its capacity again.
+                let job = Job::internal(m, Op::Capacity { tries: 0 }, 8);
+                let answers = self.submit(Job {
+                    client: Some(client),
+                    id,
+                    ..job
+                });
+                self.send_all(cx, answers);
+                return Ok(None);
+            }
+        }
+        d.opens = d.opens.saturating_add(1);
+        Ok(Some(0))
+    }
+
+    fn close(&mut self, minor: u32) -> Result<(), Errno> {
+        let (n, part) = Self::split(minor)?;
+        self.opened(minor)?;
+        let d = self.drives[n].as_mut().ok_or(Errno::ENXIO)?;
+        match part {
+            Some(p) => d.part_opens[p] -= 1,
+            None => d.opens -= 1,
+        }
+        Ok(())
+    }
+
+    fn geometry(&mut self, minor: u32) -> Result<Geometry, Errno> {
+        let (n, part) = self.opened(minor)?;
+        let d = self.drives[n].as_ref().ok_or(Errno::ENXIO)?;
+        Ok(Geometry {
+            device: n,
+            size: d.size(),
+            part,
+            read_only: d.kind == Kind::Atapi,
+        })
+    }
+
+    /// Queues the transfer as a job of whole device sectors (on a CD the
+    /// covering 2048-byte ones).
+    fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno> {
+        let d = self
+            .drives
+            .get(t.device)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::ENXIO)?;
+        let (pos, n) = (t.pos, t.bytes);
+        let ss = d.sector_size();
+        let lba = pos / ss;
+        let count = (pos + n).div_ceil(ss) - lba;
+        let skip = (pos % ss) as usize;
+        let buf = if t.write {
+            // The data first: a bad grant fails before the disk is touched.
+            let mut buf = vec![0u8; n as usize];
+            let mut off = 0usize;
+            for &(g, len) in &t.segs {
+                if off >= buf.len() {
+                    break;
+                }
+                let take = (len as usize).min(buf.len() - off);
+                cx.sys
+                    .safecopy_from(t.client, g, 0, &mut buf[off..off + take])?;
+                off += take;
+            }
+            buf
+        } else {
+            vec![0u8; (count * ss) as usize]
+        };
+        let answers = self.submit(Job {
+            client: Some(t.client),
+            id: t.id,
+            drive: t.device,
+            op: if t.write { Op::Write } else { Op::Read },
+            segs: t.segs,
+            lba,
+            count,
+            skip,
+            bytes: n,
+            buf,
+            done: 0,
+        });
+        self.send_all(cx, answers);
+        Ok(None)
+    }
+
+    fn flush(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        client: Endpoint,
+        id: u64,
+        n: usize,
+    ) -> Result<Option<u64>, Errno> {
+        if self
+            .drives
+            .get(n)
+            .and_then(Option::as_ref)
+            .is_none_or(|d| d.kind == Kind::Atapi)
+        {
+            return Ok(Some(0));
+        }
+        let job = Job::internal(n, Op::Flush, 0);
+        let answers = self.submit(Job {
+            client: Some(client),
+            id,
+            ..job
+        });
+        self.send_all(cx, answers);
+        Ok(None)
+    }
+
+    fn interrupt(&mut self, cx: &mut Ctx<'_>) {
+        self.irqs_seen += 1;
+        if self.irqs_seen == 1 {
+            rt::println!("first interrupt");
+        }
+        for c in 0..self.channels.len() {
+            let answers = self.pump(c);
+            self.send_all(cx, answers);
+        }
+        self.arm();
+    }
+
+    fn poll(&mut self, cx: &mut Ctx<'_>) {
+        self.alarm_set = false;
+        for c in 0..self.channels.len() {
+            let answers = self.pump(c);
+            if !answers.is_empty() {
+                self.polls_found += 1;
+                if self.polls_found == 1 {
+                    rt::println!("poll found a finished command (interrupt missed?)");
+                }
+            }
+            self.send_all(cx, answers);
+        }
+        self.arm();
+    }
+}
+
+impl Job {
+    /// A job of the driver's own (no client yet) with a `len`-byte buffer.
+    fn internal(drive: usize, op: Op, len: usize) -> Job {
+        Job {
+            client: None,
+            id: 0,
+            drive,
+            op,
+            segs: Vec::new(),
+            lba: 0,
+            count: 0,
+            skip: 0,
+            bytes: 0,
+            buf: vec![0; len],
+            done: 0,
+        }
+    }
+
+    fn internal_copy(&self) -> Job {
+        Job::internal(self.drive, self.op, 0)
     }
 }
 

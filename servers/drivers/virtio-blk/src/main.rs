@@ -20,7 +20,7 @@
 //! Positions and transfer lengths must be multiples of 512 (the sector
 //! size); transfers reaching the end of the disk are cut there (0 bytes at
 //! or past it), so a disk whose size is not a multiple of the file
-//! system's block size works.
+//! system's block size works (`native::blockdriver` checks and cuts).
 //!
 //! Partitions (`libbdev::mbr`): minor `128 + N*4 + P` is primary partition
 //! P of disk N (`/dev/c0dNpP`), its transfers moved by the partition's
@@ -46,12 +46,12 @@ mod virtq;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use libbdev::mbr::{self, MinorKind, Partition};
-use native::blockdriver::{self, BlockDriver};
+use native::blockdriver::{self, BlockDriver, Geometry, Transfer};
 use rt::abi::{self, DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::dma::DmaRegion;
 use rt::sys::{port_in, port_out};
-use sys::proto::bdev::{BdevReply, BdevRequest, access};
-use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo, Message, Service};
+use sys::proto::bdev::{BdevReply, access};
+use sys::{Ctx, Endpoint, Errno, InitInfo};
 use virtq::{Buf, Queue};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -85,8 +85,6 @@ const T_OUT: u32 = 1;
 const T_FLUSH: u32 = 4;
 /// Clock ticks between polls of the used rings while requests are out.
 const POLL_TICKS: u64 = 20;
-/// Most bytes of one transfer (chains must fit the queue anyway).
-const MAX_TRANSFER: u64 = 1 << 20;
 
 /// `struct virtio_blk_outhdr`.
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -346,84 +344,6 @@ impl VirtioBlk {
         self.start(w).inspect_err(|_| self.disks[n].pending.clear())
     }
 
-    /// A read or write of the segments (grants of `client`) at `pos`.
-    fn transfer(
-        &mut self,
-        client: Endpoint,
-        id: u64,
-        minor: u32,
-        pos: u64,
-        segs: &[(GrantId, u32)],
-        write: bool,
-    ) -> Result<Option<u64>, Errno> {
-        let (disk_n, part) = self.disk(minor)?;
-        let d = &mut self.disks[disk_n];
-        if write && d.read_only {
-            return Err(Errno::EROFS);
-        }
-        let total: u64 = segs.iter().map(|&(_, l)| u64::from(l)).sum();
-        if !pos.is_multiple_of(SECTOR) || !total.is_multiple_of(SECTOR) || total > MAX_TRANSFER {
-            return Err(Errno::EINVAL);
-        }
-        // Cut at the end of the partition or the disk (sector multiples).
-        let (pos, n) = match part {
-            Some(p) => p.map(pos, total).ok_or(Errno::EINVAL)?,
-            None => (pos, total.min(d.size().saturating_sub(pos))),
-        };
-        if n == 0 {
-            return Ok(Some(0));
-        }
-        if write && pos < SECTOR {
-            // The partition table may change: read it again at the next
-            // partition open.
-            d.stale = true;
-        }
-        let queue_size = usize::from(d.queue.size());
-        // The device writes memory on a read.
-        let access = if write {
-            abi::GRANT_READ
-        } else {
-            abi::GRANT_WRITE
-        };
-        let mut data = Vec::new();
-        let mut left = n;
-        for &(grant, len) in segs {
-            let mut off = 0u64;
-            while off < u64::from(len) && left > 0 {
-                // One page of the client's buffer at a time: each is
-                // physically contiguous.
-                let phys = rt::sys::umap_grant(client.0, grant.0, off, 1, access)
-                    .map_err(native::errno)?;
-                let in_page = 4096 - (phys & 0xfff);
-                let chunk = in_page.min(u64::from(len) - off).min(left);
-                // Checks the whole chunk (rights, contiguity) once more.
-                rt::sys::umap_grant(client.0, grant.0, off, chunk, access)
-                    .map_err(native::errno)?;
-                data.push(Buf {
-                    phys,
-                    len: chunk as u32,
-                    device_writes: !write,
-                });
-                off += chunk;
-                left -= chunk;
-            }
-        }
-        if data.len() + 2 > queue_size {
-            return Err(Errno::EINVAL);
-        }
-        self.start(Waiting {
-            client,
-            id,
-            minor: disk_n,
-            kind: if write { T_OUT } else { T_IN },
-            sector: pos / SECTOR,
-            data,
-            bytes: n,
-            mbr: false,
-        })?;
-        Ok(None)
-    }
-
     /// Submits now, or queues behind earlier waiting requests.
     fn start(&mut self, w: Waiting) -> Result<(), Errno> {
         let fits = self
@@ -517,146 +437,6 @@ impl BlockDriver for VirtioBlk {
         self.instance
     }
 
-    /// Decodes and starts one request; `Some` is an immediate answer.
-    fn request(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        req: BdevRequest,
-    ) -> Result<Option<u64>, Errno> {
-        match req {
-            BdevRequest::Open {
-                id,
-                minor,
-                access: a,
-            } => {
-                let (n, part) = self.resolve(minor)?;
-                let d = &mut self.disks[n];
-                if a & access::WRITE != 0 && d.read_only {
-                    return Err(Errno::EROFS);
-                }
-                let Some(part) = part else {
-                    d.opens = d.opens.saturating_add(1);
-                    d.whole_opens = d.whole_opens.saturating_add(1);
-                    return Ok(Some(0));
-                };
-                let parts_open = d.part_opens.iter().any(|&c| c > 0);
-                let reread = !parts_open && (d.whole_opens == 0 || d.stale);
-                if !reread && d.pending.is_empty() {
-                    return d.open_part(part).map(Some);
-                }
-                let first = d.pending.is_empty();
-                d.pending.push(PendingOpen { client, id, part });
-                if first {
-                    self.read_mbr(n)?;
-                }
-                Ok(None)
-            }
-            BdevRequest::Close { minor, .. } => {
-                let (n, part) = self.disk(minor)?;
-                let d = &mut self.disks[n];
-                d.opens -= 1;
-                match part {
-                    None => d.whole_opens -= 1,
-                    Some(_) => {
-                        if let MinorKind::Partition { part, .. } = mbr::split_minor(minor) {
-                            d.part_opens[part] -= 1;
-                        }
-                    }
-                }
-                Ok(Some(0))
-            }
-            BdevRequest::Size { minor, .. } => {
-                let (n, part) = self.disk(minor)?;
-                Ok(Some(part.map_or(self.disks[n].size(), |p| p.size())))
-            }
-            BdevRequest::Flush { id, minor } => {
-                let (n, _) = self.disk(minor)?;
-                if !self.disks[n].flush {
-                    return Ok(Some(0));
-                }
-                self.start(Waiting {
-                    client,
-                    id,
-                    minor: n,
-                    kind: T_FLUSH,
-                    sector: 0,
-                    data: Vec::new(),
-                    bytes: 0,
-                    mbr: false,
-                })?;
-                Ok(None)
-            }
-            BdevRequest::Read {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            }
-            | BdevRequest::Write {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            } => {
-                let write = matches!(req, BdevRequest::Write { .. });
-                self.transfer(client, id, minor, pos, &[(grant, len)], write)
-            }
-            BdevRequest::Gather {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            }
-            | BdevRequest::Scatter {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            } => {
-                let write = matches!(req, BdevRequest::Scatter { .. });
-                let segs = blockdriver::segments(cx, client, iovec, count)?;
-                self.transfer(client, id, minor, pos, &segs, write)
-            }
-        }
-    }
-
-    fn interrupt(&mut self, cx: &mut Ctx<'_>) {
-        self.irqs_seen += 1;
-        if self.irqs_seen == 1 {
-            rt::println!("first interrupt");
-        }
-        // Reading the ISR acknowledges (deasserts) the device's interrupt.
-        for d in &self.disks {
-            let _ = d.reg_in(REG_ISR, DEVIO_BYTE);
-        }
-        self.complete(cx);
-        for &line in &self.lines {
-            let _ = rt::sys::irq_ctl(line, true);
-        }
-    }
-
-    fn poll(&mut self, cx: &mut Ctx<'_>) {
-        self.alarm_set = false;
-        let found = self.complete(cx);
-        if found > 0 {
-            self.polls_found += found;
-            if self.polls_found == found {
-                rt::println!("poll found {found} finished request(s) (interrupt missed?)");
-            }
-        }
-        let busy = self.disks.iter().any(|d| !d.inflight.is_empty()) || !self.waiting.is_empty();
-        if busy && rt::sys::set_alarm(POLL_TICKS).is_ok() {
-            self.alarm_set = true;
-        }
-    }
-}
-
-impl Service for VirtioBlk {
     fn init(&mut self, _cx: &mut Ctx<'_>, info: InitInfo) -> Result<(), Errno> {
         let e = native::errno;
         let me = rt::ipc::whois("").map_err(e)?;
@@ -713,8 +493,178 @@ impl Service for VirtioBlk {
         Ok(())
     }
 
-    fn handle(&mut self, cx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
-        blockdriver::handle(self, cx, msg)
+    fn open(
+        &mut self,
+        _cx: &mut Ctx<'_>,
+        client: Endpoint,
+        id: u64,
+        minor: u32,
+        a: u32,
+    ) -> Result<Option<u64>, Errno> {
+        let (n, part) = self.resolve(minor)?;
+        let d = &mut self.disks[n];
+        if a & access::WRITE != 0 && d.read_only {
+            return Err(Errno::EROFS);
+        }
+        let Some(part) = part else {
+            d.opens = d.opens.saturating_add(1);
+            d.whole_opens = d.whole_opens.saturating_add(1);
+            return Ok(Some(0));
+        };
+        let parts_open = d.part_opens.iter().any(|&c| c > 0);
+        let reread = !parts_open && (d.whole_opens == 0 || d.stale);
+        if !reread && d.pending.is_empty() {
+            return d.open_part(part).map(Some);
+        }
+        let first = d.pending.is_empty();
+        d.pending.push(PendingOpen { client, id, part });
+        if first {
+            self.read_mbr(n)?;
+        }
+        Ok(None)
+    }
+
+    fn close(&mut self, minor: u32) -> Result<(), Errno> {
+        let (n, part) = self.disk(minor)?;
+        let d = &mut self.disks[n];
+        d.opens -= 1;
+        match part {
+            None => d.whole_opens -= 1,
+            Some(_) => {
+                if let MinorKind::Partition { part, .. } = mbr::split_minor(minor) {
+                    d.part_opens[part] -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn geometry(&mut self, minor: u32) -> Result<Geometry, Errno> {
+        let (n, part) = self.disk(minor)?;
+        let d = &self.disks[n];
+        Ok(Geometry {
+            device: n,
+            size: d.size(),
+            part,
+            read_only: d.read_only,
+        })
+    }
+
+    /// Puts the transfer on its disk's queue: the client's granted pages
+    /// themselves are the data.
+    fn transfer(&mut self, _cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno> {
+        let Transfer {
+            client,
+            id,
+            device: disk_n,
+            pos,
+            bytes: n,
+            write,
+            segs,
+        } = t;
+        let d = self.disks.get_mut(disk_n).ok_or(Errno::ENXIO)?;
+        if write && pos < SECTOR {
+            // The partition table may change: read it again at the next
+            // partition open.
+            d.stale = true;
+        }
+        let queue_size = usize::from(d.queue.size());
+        // The device writes memory on a read.
+        let access = if write {
+            abi::GRANT_READ
+        } else {
+            abi::GRANT_WRITE
+        };
+        let mut data = Vec::new();
+        let mut left = n;
+        for (grant, len) in segs {
+            let mut off = 0u64;
+            while off < u64::from(len) && left > 0 {
+                // One page of the client's buffer at a time: each is
+                // physically contiguous.
+                let phys = rt::sys::umap_grant(client.0, grant.0, off, 1, access)
+                    .map_err(native::errno)?;
+                let in_page = 4096 - (phys & 0xfff);
+                let chunk = in_page.min(u64::from(len) - off).min(left);
+                // Checks the whole chunk (rights, contiguity) once more.
+                rt::sys::umap_grant(client.0, grant.0, off, chunk, access)
+                    .map_err(native::errno)?;
+                data.push(Buf {
+                    phys,
+                    len: chunk as u32,
+                    device_writes: !write,
+                });
+                off += chunk;
+                left -= chunk;
+            }
+        }
+        if data.len() + 2 > queue_size {
+            return Err(Errno::EINVAL);
+        }
+        self.start(Waiting {
+            client,
+            id,
+            minor: disk_n,
+            kind: if write { T_OUT } else { T_IN },
+            sector: pos / SECTOR,
+            data,
+            bytes: n,
+            mbr: false,
+        })?;
+        Ok(None)
+    }
+
+    fn flush(
+        &mut self,
+        _cx: &mut Ctx<'_>,
+        client: Endpoint,
+        id: u64,
+        n: usize,
+    ) -> Result<Option<u64>, Errno> {
+        if !self.disks.get(n).is_some_and(|d| d.flush) {
+            return Ok(Some(0));
+        }
+        self.start(Waiting {
+            client,
+            id,
+            minor: n,
+            kind: T_FLUSH,
+            sector: 0,
+            data: Vec::new(),
+            bytes: 0,
+            mbr: false,
+        })?;
+        Ok(None)
+    }
+
+    fn interrupt(&mut self, cx: &mut Ctx<'_>) {
+        self.irqs_seen += 1;
+        if self.irqs_seen == 1 {
+            rt::println!("first interrupt");
+        }
+        // Reading the ISR acknowledges (deasserts) the device's interrupt.
+        for d in &self.disks {
+            let _ = d.reg_in(REG_ISR, DEVIO_BYTE);
+        }
+        self.complete(cx);
+        for &line in &self.lines {
+            let _ = rt::sys::irq_ctl(line, true);
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Ctx<'_>) {
+        self.alarm_set = false;
+        let found = self.complete(cx);
+        if found > 0 {
+            self.polls_found += found;
+            if self.polls_found == found {
+                rt::println!("poll found {found} finished request(s) (interrupt missed?)");
+            }
+        }
+        let busy = self.disks.iter().any(|d| !d.inflight.is_empty()) || !self.waiting.is_empty();
+        if busy && rt::sys::set_alarm(POLL_TICKS).is_ok() {
+            self.alarm_set = true;
+        }
     }
 }
 
