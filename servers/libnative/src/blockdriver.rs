@@ -51,8 +51,9 @@ impl Geometry {
 /// A read or write that passed [`bounds`], for the driver to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transfer {
-    /// Who asked (the owner of the grants), and its request id.
+    /// Who asked (the owner of the grants).
     pub client: Endpoint,
+    /// The request's id.
     pub id: u64,
     /// [`Geometry::device`] of the minor.
     pub device: usize,
@@ -350,5 +351,316 @@ mod tests {
         // A position past what u64 holds on the disk.
         let far = u64::MAX - u64::MAX % SECTOR;
         assert_eq!(bounds(&g, far, 512, false), Err(Errno::EINVAL));
+    }
+}
+
+/// The provided request decoding, with a RAM-disk driver under RS in the
+/// simulator: what reaches the driver's `transfer` and what the client gets.
+#[cfg(test)]
+mod sim_tests {
+    use super::*;
+    use alloc::boxed::Box;
+    use alloc::collections::BTreeSet;
+    use alloc::rc::Rc;
+    use core::cell::RefCell;
+    use sim::system::{ds_service, register_programs, service};
+    use sim::{Sim, SimConfig};
+    use sys::proto::bdev::access;
+    use sys::proto::service::Policy;
+    use sys::{GrantAccess, HZ, Sef, StateStore};
+    use zerocopy::IntoBytes;
+
+    type Disks = Rc<RefCell<[Vec<u8>; 2]>>;
+    /// What `transfer` was given: (device, pos, bytes, write, segments).
+    type Log = Rc<RefCell<Vec<(usize, u64, u64, bool, usize)>>>;
+    type Flushed = Rc<RefCell<Vec<usize>>>;
+
+    /// Device 0: 10 sectors, writable, partition 0 (minor 128) at sectors
+    /// 4..8; device 1 (minor 1): 2 sectors, read-only.
+    struct Ram {
+        disks: Disks,
+        log: Log,
+        flushed: Flushed,
+        open: BTreeSet<u32>,
+    }
+
+    const PART: Partition = Partition {
+        kind: 0x81,
+        active: false,
+        start: 4,
+        sectors: 4,
+    };
+
+    impl BlockDriver for Ram {
+        fn instance(&self) -> u64 {
+            7
+        }
+        fn init(&mut self, _: &mut Ctx<'_>, _: InitInfo) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn open(
+            &mut self,
+            _: &mut Ctx<'_>,
+            _: Endpoint,
+            _: u64,
+            minor: u32,
+            _: u32,
+        ) -> Result<Option<u64>, Errno> {
+            if ![0, 1, 128].contains(&minor) {
+                return Err(Errno::ENXIO);
+            }
+            self.open.insert(minor);
+            Ok(Some(0))
+        }
+        fn close(&mut self, minor: u32) -> Result<(), Errno> {
+            self.open
+                .remove(&minor)
+                .then_some(())
+                .ok_or(Errno::ERESTART)
+        }
+        fn geometry(&mut self, minor: u32) -> Result<Geometry, Errno> {
+            if !self.open.contains(&minor) {
+                return Err(Errno::ERESTART);
+            }
+            let device = usize::from(minor == 1);
+            Ok(Geometry {
+                device,
+                size: self.disks.borrow()[device].len() as u64,
+                part: (minor == 128).then_some(PART),
+                read_only: device == 1,
+            })
+        }
+        fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno> {
+            self.log
+                .borrow_mut()
+                .push((t.device, t.pos, t.bytes, t.write, t.segs.len()));
+            let mut disks = self.disks.borrow_mut();
+            let bytes = &mut disks[t.device][t.pos as usize..(t.pos + t.bytes) as usize];
+            let mut off = 0;
+            for (g, len) in t.segs {
+                let take = (len as usize).min(bytes.len() - off);
+                let part = &mut bytes[off..off + take];
+                if t.write {
+                    cx.sys.safecopy_from(t.client, g, 0, part)?;
+                } else {
+                    cx.sys.safecopy_to(t.client, g, 0, part)?;
+                }
+                off += take;
+            }
+            Ok(Some(t.bytes))
+        }
+        fn flush(
+            &mut self,
+            _: &mut Ctx<'_>,
+            _: Endpoint,
+            _: u64,
+            device: usize,
+        ) -> Result<Option<u64>, Errno> {
+            self.flushed.borrow_mut().push(device);
+            Ok(Some(0))
+        }
+        fn interrupt(&mut self, _: &mut Ctx<'_>) {}
+        fn poll(&mut self, _: &mut Ctx<'_>) {}
+    }
+
+    fn setup() -> (Sim, Endpoint, Disks, Log, Flushed) {
+        let disks = Rc::new(RefCell::new([
+            (0..5120).map(|i| (i / 512) as u8).collect(),
+            alloc::vec![0xEE; 1024],
+        ]));
+        let log: Log = Rc::default();
+        let flushed = Rc::new(RefCell::new(Vec::new()));
+        let mut sim = Sim::new(SimConfig::new(3));
+        register_programs(&mut sim);
+        let (d, l, f) = (disks.clone(), log.clone(), flushed.clone());
+        sim.register("ram", move || {
+            let ram = Ram {
+                disks: d.clone(),
+                log: l.clone(),
+                flushed: f.clone(),
+                open: BTreeSet::new(),
+            };
+            Box::new(Sef::new(Driver(ram), StateStore::None))
+        });
+        let table = alloc::vec![ds_service(), service("ram", "ram", Policy::Restart, HZ)];
+        assert!(
+            sim.start_rs(Box::new(rs::Rs::new(rs::RsConfig::with_table(table))))
+                .is_ok()
+        );
+        assert!(sim.run_until(100 * HZ, |s| {
+            s.with_process::<rs::Rs, _>("rs", |rs| rs.booted())
+                .unwrap_or(false)
+        }));
+        let ep = sim.endpoint_of("ram").unwrap();
+        (sim, ep, disks, log, flushed)
+    }
+
+    fn call(sim: &mut Sim, ep: Endpoint, req: BdevRequest) -> Result<u64, Errno> {
+        let r = BdevReply::try_from(&sim.call(ep, req.to_message()).unwrap()).unwrap();
+        assert_eq!((r.id, r.instance), (req.id(), 7));
+        r.result
+    }
+
+    fn open(sim: &mut Sim, ep: Endpoint, minor: u32) {
+        let req = BdevRequest::Open {
+            id: 1,
+            minor,
+            access: access::READ,
+        };
+        assert_eq!(call(sim, ep, req), Ok(0));
+    }
+
+    /// A READ (or WRITE of `data`) of `len` bytes at `pos` of `minor`: the
+    /// answer and the client's buffer after it.
+    fn rw(
+        sim: &mut Sim,
+        ep: Endpoint,
+        minor: u32,
+        pos: u64,
+        len: usize,
+        data: Option<u8>,
+    ) -> (Result<u64, Errno>, Vec<u8>) {
+        let (rights, fill) = match data {
+            Some(b) => (GrantAccess::READ, b),
+            None => (GrantAccess::WRITE, 0),
+        };
+        let g = sim
+            .harness_grant(ep, rights, alloc::vec![fill; len])
+            .unwrap();
+        let (id, grant, len) = (2, g, len as u32);
+        let req = match data {
+            Some(_) => BdevRequest::Write {
+                id,
+                minor,
+                pos,
+                grant,
+                len,
+            },
+            None => BdevRequest::Read {
+                id,
+                minor,
+                pos,
+                grant,
+                len,
+            },
+        };
+        let r = call(sim, ep, req);
+        (r, sim.harness_revoke(g).unwrap())
+    }
+
+    #[test]
+    fn reads_and_writes_are_checked_cut_and_handed_on_once() {
+        let (mut sim, ep, disks, log, _) = setup();
+        // Not opened with this instance.
+        assert_eq!(rw(&mut sim, ep, 0, 0, 512, None).0, Err(Errno::ERESTART));
+        open(&mut sim, ep, 0);
+        let (r, data) = rw(&mut sim, ep, 0, 1024, 1024, None);
+        assert_eq!(r, Ok(1024));
+        assert_eq!(data[..512], [2; 512]);
+        assert_eq!(data[512..], [3; 512]);
+        assert_eq!(log.borrow().last(), Some(&(0, 1024, 1024, false, 1)));
+        // Refused before the driver: misaligned position and length.
+        let seen = log.borrow().len();
+        assert_eq!(rw(&mut sim, ep, 0, 100, 512, None).0, Err(Errno::EINVAL));
+        assert_eq!(rw(&mut sim, ep, 0, 0, 600, Some(9)).0, Err(Errno::EINVAL));
+        // At or past the end: 0 at once.
+        assert_eq!(rw(&mut sim, ep, 0, 5120, 512, None).0, Ok(0));
+        assert_eq!(rw(&mut sim, ep, 0, 1 << 40, 512, Some(9)).0, Ok(0));
+        assert_eq!(log.borrow().len(), seen, "the driver saw none of them");
+        // Across the end: cut there.
+        let (r, data) = rw(&mut sim, ep, 0, 4096, 2048, Some(0xAB));
+        assert_eq!(r, Ok(1024));
+        assert_eq!(data.len(), 2048);
+        assert_eq!(log.borrow().last(), Some(&(0, 4096, 1024, true, 1)));
+        assert_eq!(disks.borrow()[0][4096..], [0xAB; 1024]);
+        assert_eq!(disks.borrow()[0][4095], 7, "before the write untouched");
+        // A read-only device: reads go through, writes are EROFS.
+        open(&mut sim, ep, 1);
+        assert_eq!(rw(&mut sim, ep, 1, 0, 512, Some(1)).0, Err(Errno::EROFS));
+        assert_eq!(disks.borrow()[1], [0xEE; 1024]);
+        let (r, data) = rw(&mut sim, ep, 1, 512, 512, None);
+        assert_eq!((r, data), (Ok(512), alloc::vec![0xEE; 512]));
+        assert_eq!(log.borrow().last(), Some(&(1, 512, 512, false, 1)));
+    }
+
+    #[test]
+    fn partitions_sizes_vectors_flush_and_close() {
+        let (mut sim, ep, disks, log, flushed) = setup();
+        open(&mut sim, ep, 128);
+        let size = BdevRequest::Size { id: 3, minor: 128 };
+        assert_eq!(call(&mut sim, ep, size), Ok(2048));
+        open(&mut sim, ep, 0);
+        assert_eq!(
+            call(&mut sim, ep, BdevRequest::Size { id: 3, minor: 0 }),
+            Ok(5120)
+        );
+        // Moved by the partition's start (sector 4), cut at its end (8).
+        let (r, data) = rw(&mut sim, ep, 128, 1536, 1024, None);
+        assert_eq!(r, Ok(512));
+        assert_eq!(data[..512], [7; 512]);
+        assert_eq!(log.borrow().last(), Some(&(0, 3584, 512, false, 1)));
+        assert_eq!(rw(&mut sim, ep, 128, 2048, 512, None).0, Ok(0));
+        // A scatter of two segments, the second cut at the partition end.
+        let a = sim
+            .harness_grant(ep, GrantAccess::READ, alloc::vec![1; 1024])
+            .unwrap();
+        let b = sim
+            .harness_grant(ep, GrantAccess::READ, alloc::vec![2; 1024])
+            .unwrap();
+        let iov: Vec<u8> = [IoVec::new(a, 1024), IoVec::new(b, 1024)]
+            .iter()
+            .flat_map(|v| v.as_bytes().to_vec())
+            .collect();
+        let iovec = sim.harness_grant(ep, GrantAccess::READ, iov).unwrap();
+        let sc = BdevRequest::Scatter {
+            id: 4,
+            minor: 128,
+            pos: 512,
+            iovec,
+            count: 2,
+        };
+        assert_eq!(call(&mut sim, ep, sc), Ok(1536));
+        assert_eq!(log.borrow().last(), Some(&(0, 2560, 1536, true, 2)));
+        assert_eq!(disks.borrow()[0][2560..3584], [1; 1024]);
+        assert_eq!(disks.borrow()[0][3584..4096], [2; 512]);
+        assert_eq!(disks.borrow()[0][4096], 8, "after the partition untouched");
+        // A gather reads into both segments in order.
+        let (c, d) = (
+            sim.harness_grant(ep, GrantAccess::WRITE, alloc::vec![0; 512])
+                .unwrap(),
+            sim.harness_grant(ep, GrantAccess::WRITE, alloc::vec![0; 512])
+                .unwrap(),
+        );
+        let iov: Vec<u8> = [IoVec::new(c, 512), IoVec::new(d, 512)]
+            .iter()
+            .flat_map(|v| v.as_bytes().to_vec())
+            .collect();
+        let iovec = sim.harness_grant(ep, GrantAccess::READ, iov).unwrap();
+        let ga = BdevRequest::Gather {
+            id: 5,
+            minor: 0,
+            pos: 0,
+            iovec,
+            count: 2,
+        };
+        assert_eq!(call(&mut sim, ep, ga), Ok(1024));
+        assert_eq!(sim.harness_revoke(c).unwrap(), [0; 512]);
+        assert_eq!(sim.harness_revoke(d).unwrap(), [1; 512]);
+        // Flush names the minor's device; close ends the open.
+        assert_eq!(
+            call(&mut sim, ep, BdevRequest::Flush { id: 6, minor: 128 }),
+            Ok(0)
+        );
+        assert_eq!(*flushed.borrow(), [0]);
+        assert_eq!(
+            call(&mut sim, ep, BdevRequest::Close { id: 7, minor: 128 }),
+            Ok(0)
+        );
+        assert_eq!(call(&mut sim, ep, size), Err(Errno::ERESTART));
+        assert_eq!(
+            call(&mut sim, ep, BdevRequest::Flush { id: 8, minor: 128 }),
+            Err(Errno::ERESTART)
+        );
+        assert_eq!(*flushed.borrow(), [0], "no flush of a closed minor");
     }
 }
