@@ -28,6 +28,10 @@ use zerocopy::FromBytes;
 /// Most bytes of one transfer.
 pub const MAX_TRANSFER: u64 = 1 << 20;
 
+/// A request started: answered now (`Ok(Some(value))`), later by the
+/// driver when the device is done (`Ok(None)`), or refused.
+pub type Started = Result<Option<u64>, Errno>;
+
 /// Where an open minor lies: what the shared checks need of a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -102,7 +106,7 @@ pub trait BlockDriver {
         id: u64,
         minor: u32,
         access: u32,
-    ) -> Result<Option<u64>, Errno>;
+    ) -> Started;
     /// Closes one open of `minor`.
     fn close(&mut self, minor: u32) -> Result<(), Errno>;
     /// The geometry of `minor`, which this instance has open (`ERESTART`
@@ -110,15 +114,9 @@ pub trait BlockDriver {
     fn geometry(&mut self, minor: u32) -> Result<Geometry, Errno>;
     /// Starts a checked transfer; `Ok(Some)` is an immediate answer,
     /// `Ok(None)` one the driver sends when the device is done.
-    fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno>;
+    fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Started;
     /// Makes the written data of `device` durable (answers as `transfer`).
-    fn flush(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        device: usize,
-    ) -> Result<Option<u64>, Errno>;
+    fn flush(&mut self, cx: &mut Ctx<'_>, client: Endpoint, id: u64, device: usize) -> Started;
     /// An interrupt notification (from SYSTEM).
     fn interrupt(&mut self, cx: &mut Ctx<'_>);
     /// A clock alarm (from CLOCK): the poll that covers a missed interrupt.
@@ -127,13 +125,8 @@ pub trait BlockDriver {
     /// Decodes and starts one request of `client`; `Ok(Some)` is an
     /// immediate answer, `Ok(None)` one the driver sends later. Transfers
     /// go through [`bounds`]; the gather/scatter I/O vector is read first.
-    fn request(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        req: BdevRequest,
-    ) -> Result<Option<u64>, Errno> {
-        let (id, minor, pos, segs) = match req {
+    fn request(&mut self, cx: &mut Ctx<'_>, client: Endpoint, req: BdevRequest) -> Started {
+        let (pos, segs) = match req {
             BdevRequest::Open { id, minor, access } => {
                 return self.open(cx, client, id, minor, access);
             }
@@ -146,34 +139,19 @@ pub trait BlockDriver {
                 return self.flush(cx, client, id, device);
             }
             BdevRequest::Read {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
+                pos, grant, len, ..
             }
             | BdevRequest::Write {
-                id,
-                minor,
-                pos,
-                grant,
-                len,
-            } => (id, minor, pos, alloc::vec![(grant, len)]),
+                pos, grant, len, ..
+            } => (pos, alloc::vec![(grant, len)]),
             BdevRequest::Gather {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
+                pos, iovec, count, ..
             }
             | BdevRequest::Scatter {
-                id,
-                minor,
-                pos,
-                iovec,
-                count,
-            } => (id, minor, pos, segments(cx, client, iovec, count)?),
+                pos, iovec, count, ..
+            } => (pos, segments(cx, client, iovec, count)?),
         };
+        let (id, minor) = (req.id(), req.minor());
         let write = matches!(req, BdevRequest::Write { .. } | BdevRequest::Scatter { .. });
         let g = self.geometry(minor)?;
         let total = segs.iter().map(|&(_, l)| u64::from(l)).sum();
@@ -363,7 +341,7 @@ mod sim_tests {
     use alloc::collections::BTreeSet;
     use alloc::rc::Rc;
     use core::cell::RefCell;
-    use sim::system::{ds_service, register_programs, service};
+    use sim::system::{boot_rs, ds_service, register_programs, service};
     use sim::{Sim, SimConfig};
     use sys::proto::bdev::access;
     use sys::proto::service::Policy;
@@ -398,14 +376,7 @@ mod sim_tests {
         fn init(&mut self, _: &mut Ctx<'_>, _: InitInfo) -> Result<(), Errno> {
             Ok(())
         }
-        fn open(
-            &mut self,
-            _: &mut Ctx<'_>,
-            _: Endpoint,
-            _: u64,
-            minor: u32,
-            _: u32,
-        ) -> Result<Option<u64>, Errno> {
+        fn open(&mut self, _: &mut Ctx<'_>, _: Endpoint, _: u64, minor: u32, _: u32) -> Started {
             if ![0, 1, 128].contains(&minor) {
                 return Err(Errno::ENXIO);
             }
@@ -430,7 +401,7 @@ mod sim_tests {
                 read_only: device == 1,
             })
         }
-        fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno> {
+        fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Started {
             self.log
                 .borrow_mut()
                 .push((t.device, t.pos, t.bytes, t.write, t.segs.len()));
@@ -449,13 +420,7 @@ mod sim_tests {
             }
             Ok(Some(t.bytes))
         }
-        fn flush(
-            &mut self,
-            _: &mut Ctx<'_>,
-            _: Endpoint,
-            _: u64,
-            device: usize,
-        ) -> Result<Option<u64>, Errno> {
+        fn flush(&mut self, _: &mut Ctx<'_>, _: Endpoint, _: u64, device: usize) -> Started {
             self.flushed.borrow_mut().push(device);
             Ok(Some(0))
         }
@@ -483,14 +448,7 @@ mod sim_tests {
             Box::new(Sef::new(Driver(ram), StateStore::None))
         });
         let table = alloc::vec![ds_service(), service("ram", "ram", Policy::Restart, HZ)];
-        assert!(
-            sim.start_rs(Box::new(rs::Rs::new(rs::RsConfig::with_table(table))))
-                .is_ok()
-        );
-        assert!(sim.run_until(100 * HZ, |s| {
-            s.with_process::<rs::Rs, _>("rs", |rs| rs.booted())
-                .unwrap_or(false)
-        }));
+        boot_rs(&mut sim, rs::RsConfig::with_table(table));
         let ep = sim.endpoint_of("ram").unwrap();
         (sim, ep, disks, log, flushed)
     }
@@ -548,6 +506,15 @@ mod sim_tests {
         (r, sim.harness_revoke(g).unwrap())
     }
 
+    /// A grant of the I/O vector of `segs`, `len` bytes each.
+    fn iovec(sim: &mut Sim, ep: Endpoint, segs: &[GrantId], len: u32) -> GrantId {
+        let iov: Vec<u8> = segs
+            .iter()
+            .flat_map(|&g| IoVec::new(g, len).as_bytes().to_vec())
+            .collect();
+        sim.harness_grant(ep, GrantAccess::READ, iov).unwrap()
+    }
+
     #[test]
     fn reads_and_writes_are_checked_cut_and_handed_on_once() {
         let (mut sim, ep, disks, log, _) = setup();
@@ -601,22 +568,13 @@ mod sim_tests {
         assert_eq!(log.borrow().last(), Some(&(0, 3584, 512, false, 1)));
         assert_eq!(rw(&mut sim, ep, 128, 2048, 512, None).0, Ok(0));
         // A scatter of two segments, the second cut at the partition end.
-        let a = sim
-            .harness_grant(ep, GrantAccess::READ, alloc::vec![1; 1024])
-            .unwrap();
-        let b = sim
-            .harness_grant(ep, GrantAccess::READ, alloc::vec![2; 1024])
-            .unwrap();
-        let iov: Vec<u8> = [IoVec::new(a, 1024), IoVec::new(b, 1024)]
-            .iter()
-            .flat_map(|v| v.as_bytes().to_vec())
-            .collect();
-        let iovec = sim.harness_grant(ep, GrantAccess::READ, iov).unwrap();
+        let a = sim.harness_grant(ep, GrantAccess::READ, alloc::vec![1; 1024]);
+        let b = sim.harness_grant(ep, GrantAccess::READ, alloc::vec![2; 1024]);
         let sc = BdevRequest::Scatter {
             id: 4,
             minor: 128,
             pos: 512,
-            iovec,
+            iovec: iovec(&mut sim, ep, &[a.unwrap(), b.unwrap()], 1024),
             count: 2,
         };
         assert_eq!(call(&mut sim, ep, sc), Ok(1536));
@@ -625,22 +583,14 @@ mod sim_tests {
         assert_eq!(disks.borrow()[0][3584..4096], [2; 512]);
         assert_eq!(disks.borrow()[0][4096], 8, "after the partition untouched");
         // A gather reads into both segments in order.
-        let (c, d) = (
-            sim.harness_grant(ep, GrantAccess::WRITE, alloc::vec![0; 512])
-                .unwrap(),
-            sim.harness_grant(ep, GrantAccess::WRITE, alloc::vec![0; 512])
-                .unwrap(),
-        );
-        let iov: Vec<u8> = [IoVec::new(c, 512), IoVec::new(d, 512)]
-            .iter()
-            .flat_map(|v| v.as_bytes().to_vec())
-            .collect();
-        let iovec = sim.harness_grant(ep, GrantAccess::READ, iov).unwrap();
+        let c = sim.harness_grant(ep, GrantAccess::WRITE, alloc::vec![0; 512]);
+        let d = sim.harness_grant(ep, GrantAccess::WRITE, alloc::vec![0; 512]);
+        let (c, d) = (c.unwrap(), d.unwrap());
         let ga = BdevRequest::Gather {
             id: 5,
             minor: 0,
             pos: 0,
-            iovec,
+            iovec: iovec(&mut sim, ep, &[c, d], 512),
             count: 2,
         };
         assert_eq!(call(&mut sim, ep, ga), Ok(1024));

@@ -84,6 +84,14 @@ pub fn boot(cfg: SimConfig, table: Vec<ServiceConfig>) -> Sim {
 pub fn boot_with(cfg: SimConfig, rs_cfg: RsConfig) -> Sim {
     let mut sim = Sim::new(cfg);
     register_programs(&mut sim);
+    boot_rs(&mut sim, rs_cfg);
+    sim
+}
+
+/// Start RS in `sim`, whose programs (the tested service's too) are
+/// registered, and run until every boot service answered its init.
+/// Panics if boot does not finish: only a bug can cause that.
+pub fn boot_rs(sim: &mut Sim, rs_cfg: RsConfig) {
     let started = sim.start_rs(Box::new(Rs::new(rs_cfg)));
     assert!(started.is_ok(), "RS did not start: {started:?}");
     let ok = sim.run_until(100 * HZ, |s| {
@@ -91,7 +99,6 @@ pub fn boot_with(cfg: SimConfig, rs_cfg: RsConfig) -> Sim {
             .unwrap_or(false)
     });
     assert!(ok, "boot did not finish (seed {})", sim.seed());
-    sim
 }
 
 impl Sim {

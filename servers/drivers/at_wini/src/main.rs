@@ -42,7 +42,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use ata::*;
 use libbdev::mbr::{self, Partition};
-use native::blockdriver::{self, BlockDriver, Geometry, Transfer};
+use native::blockdriver::{self, BlockDriver, Geometry, Started, Transfer};
 use rt::abi::{DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::sys::{port_in, port_out};
 use sys::proto::bdev::access;
@@ -913,14 +913,7 @@ impl BlockDriver for AtWini {
         Ok(())
     }
 
-    fn open(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        minor: u32,
-        a: u32,
-    ) -> Result<Option<u64>, Errno> {
+    fn open(&mut self, cx: &mut Ctx<'_>, client: Endpoint, id: u64, minor: u32, a: u32) -> Started {
         let (m, part) = Self::split(minor)?;
         let d = self.drives[m].as_mut().ok_or(Errno::ENXIO)?;
         if let Some(part) = part {
@@ -991,7 +984,7 @@ impl BlockDriver for AtWini {
 
     /// Queues the transfer as a job of whole device sectors (on a CD the
     /// covering 2048-byte ones).
-    fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno> {
+    fn transfer(&mut self, cx: &mut Ctx<'_>, t: Transfer) -> Started {
         let d = self
             .drives
             .get(t.device)
@@ -1036,13 +1029,7 @@ impl BlockDriver for AtWini {
         Ok(None)
     }
 
-    fn flush(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        n: usize,
-    ) -> Result<Option<u64>, Errno> {
+    fn flush(&mut self, cx: &mut Ctx<'_>, client: Endpoint, id: u64, n: usize) -> Started {
         if self
             .drives
             .get(n)

@@ -5,7 +5,7 @@
 //! or unknown requests.
 
 use memory::{Disk, Memory, NULL_MINOR, ZERO_MINOR};
-use sim::system::{ds_service, register_programs, service};
+use sim::system::{boot_rs, ds_service, register_programs, service};
 use sim::{Sim, SimConfig};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -48,14 +48,7 @@ fn setup() -> (Sim, Endpoint, Shared) {
         ds_service(),
         service("memory", "memory", Policy::Restart, HZ),
     ];
-    assert!(
-        sim.start_rs(Box::new(rs::Rs::new(rs::RsConfig::with_table(table))))
-            .is_ok()
-    );
-    assert!(sim.run_until(100 * HZ, |s| {
-        s.with_process::<rs::Rs, _>("rs", |rs| rs.booted())
-            .unwrap_or(false)
-    }));
+    boot_rs(&mut sim, rs::RsConfig::with_table(table));
     let ep = sim.endpoint_of("memory").unwrap();
     (sim, ep, disk)
 }

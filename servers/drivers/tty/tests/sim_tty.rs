@@ -3,7 +3,7 @@
 //! is a notification from the harness. The harness plays VFS: it opens,
 //! reads, writes, selects and sends ioctls over `sys::proto::cdev`.
 
-use sim::system::{ds_service, service};
+use sim::system::{boot_rs, ds_service, service};
 use sim::{Sim, SimConfig};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -104,14 +104,7 @@ fn setup() -> T {
         service("pm", "pm", Policy::Restart, HZ),
         service("tty", "tty", Policy::Stateful, HZ),
     ];
-    assert!(
-        sim.start_rs(Box::new(rs::Rs::new(rs::RsConfig::with_table(table))))
-            .is_ok()
-    );
-    assert!(sim.run_until(100 * HZ, |s| {
-        s.with_process::<rs::Rs, _>("rs", |rs| rs.booted())
-            .unwrap_or(false)
-    }));
+    boot_rs(&mut sim, rs::RsConfig::with_table(table));
     let ep = sim.endpoint_of("tty").unwrap();
     T {
         sim,

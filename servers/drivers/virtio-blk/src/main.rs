@@ -46,7 +46,7 @@ mod virtq;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use libbdev::mbr::{self, MinorKind, Partition};
-use native::blockdriver::{self, BlockDriver, Geometry, Transfer};
+use native::blockdriver::{self, BlockDriver, Geometry, Started, Transfer};
 use rt::abi::{self, DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
 use rt::dma::DmaRegion;
 use rt::sys::{port_in, port_out};
@@ -493,14 +493,7 @@ impl BlockDriver for VirtioBlk {
         Ok(())
     }
 
-    fn open(
-        &mut self,
-        _cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        minor: u32,
-        a: u32,
-    ) -> Result<Option<u64>, Errno> {
+    fn open(&mut self, _: &mut Ctx<'_>, client: Endpoint, id: u64, minor: u32, a: u32) -> Started {
         let (n, part) = self.resolve(minor)?;
         let d = &mut self.disks[n];
         if a & access::WRITE != 0 && d.read_only {
@@ -552,7 +545,7 @@ impl BlockDriver for VirtioBlk {
 
     /// Puts the transfer on its disk's queue: the client's granted pages
     /// themselves are the data.
-    fn transfer(&mut self, _cx: &mut Ctx<'_>, t: Transfer) -> Result<Option<u64>, Errno> {
+    fn transfer(&mut self, _cx: &mut Ctx<'_>, t: Transfer) -> Started {
         let Transfer {
             client,
             id,
@@ -614,13 +607,7 @@ impl BlockDriver for VirtioBlk {
         Ok(None)
     }
 
-    fn flush(
-        &mut self,
-        _cx: &mut Ctx<'_>,
-        client: Endpoint,
-        id: u64,
-        n: usize,
-    ) -> Result<Option<u64>, Errno> {
+    fn flush(&mut self, _cx: &mut Ctx<'_>, client: Endpoint, id: u64, n: usize) -> Started {
         if !self.disks.get(n).is_some_and(|d| d.flush) {
             return Ok(Some(0));
         }
