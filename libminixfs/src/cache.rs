@@ -457,12 +457,14 @@ impl<I: BlockIndex> Inner<I> {
         }
     }
 
-    /// A slot with a zeroed buffer of `size` bytes, referenced once, not in
-    /// the hash, device [`NO_DEV`]. Evicts the least recently used
+    /// A slot with a buffer of `size` bytes, referenced once, not in the
+    /// hash, device [`NO_DEV`]. The buffer is zeroed if `zero`; otherwise
+    /// a reused one keeps its old bytes, for a caller about to replace
+    /// them all (a device read, a whole-block write). Evicts the least recently used
     /// unreferenced block if the cache is full; a dirty victim first makes
     /// its whole device flush (as MINIX does), and if it still cannot be
     /// written the first clean unreferenced block is taken instead.
-    fn alloc_slot(&mut self, size: usize) -> Result<u32> {
+    fn alloc_slot(&mut self, size: usize, zero: bool) -> Result<u32> {
         let i = if self.nr_live < self.region.capacity {
             let i = match self.retired.pop() {
                 Some(i) => i,
@@ -489,7 +491,7 @@ impl<I: BlockIndex> Inner<I> {
                     // flush trimmed the cache and retired the victim
                     // itself: start again. Each round has fewer live
                     // buffers, so this ends.
-                    return self.alloc_slot(size);
+                    return self.alloc_slot(size, zero);
                 }
                 if self.region.slots[v as usize].meta.dirty {
                     v = match self.first_unreferenced(|_, s| !s.meta.dirty) {
@@ -506,7 +508,9 @@ impl<I: BlockIndex> Inner<I> {
             }
             let reuse = match self.region.bufs[v as usize].as_mut() {
                 Some(b) if b.borrow().len() == size && Rc::strong_count(b) == 1 => {
-                    b.borrow_mut().bytes_mut().fill(0);
+                    if zero {
+                        b.borrow_mut().bytes_mut().fill(0);
+                    }
                     true
                 }
                 _ => false,
@@ -564,6 +568,7 @@ impl<I: BlockIndex> Inner<I> {
         how: How,
         size: usize,
         bs: usize,
+        zero: bool,
     ) -> Result<(u32, Buf)> {
         // Same as block > u64::MAX / bs, without a division on the hot path.
         if block.checked_mul(bs as u64).is_none() {
@@ -597,7 +602,7 @@ impl<I: BlockIndex> Inner<I> {
                 if self.handle_idx(dev).is_none() {
                     return Err(CacheError::NoDevice);
                 }
-                let i = self.alloc_slot(size)?;
+                let i = self.alloc_slot(size, zero)?;
                 self.assign(i, dev, block);
                 Ok((i, self.buf(i)))
             }
@@ -673,7 +678,8 @@ impl<I: BlockIndex> Inner<I> {
                 plan.push(None);
                 continue;
             }
-            match self.alloc_slot(size) {
+            // The read replaces every byte; a failed one forgets the slot.
+            match self.alloc_slot(size, false) {
                 Ok(i) => {
                     self.assign(i, dev, b);
                     plan.push(Some(i));
@@ -1310,7 +1316,7 @@ impl<I: BlockIndex> Cache<I> {
         }
         let mut g = self.inner.borrow_mut();
         let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
-        let (i, buf) = g.get(dev, block, how, bs, bs)?;
+        let (i, buf) = g.get(dev, block, how, bs, bs, true)?;
         Ok(BlockRef {
             cache: self,
             slot: i,
@@ -1340,7 +1346,7 @@ impl<I: BlockIndex> Cache<I> {
         if size == 0 || size > bs {
             return Err(CacheError::Invalid);
         }
-        let (i, buf) = g.get(dev, block, how, size, bs)?;
+        let (i, buf) = g.get(dev, block, how, size, bs, true)?;
         Ok(BlockRef {
             cache: self,
             slot: i,
@@ -1354,8 +1360,39 @@ impl<I: BlockIndex> Cache<I> {
     /// Get block `block` of `dev` for overwriting: no read, zero-filled,
     /// marked dirty (MFS `zero_block` after a `NO_READ` get).
     pub fn zero_block(&self, dev: Dev, block: BlockNo) -> Result<BlockRef<'_, I>> {
-        let mut b = self.get_block(dev, block, How::NoRead)?;
+        let mut b = self.get_unfilled(dev, block)?;
         b.zero();
+        Ok(b)
+    }
+
+    /// A whole block of `dev` for its bytes to be replaced: `NoRead`, and
+    /// on a miss a reused buffer is not zeroed (the caller fills it all).
+    fn get_unfilled(&self, dev: Dev, block: BlockNo) -> Result<BlockRef<'_, I>> {
+        if dev == NO_DEV {
+            return Err(CacheError::Invalid);
+        }
+        let mut g = self.inner.borrow_mut();
+        let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
+        let (i, buf) = g.get(dev, block, How::NoRead, bs, bs, false)?;
+        Ok(BlockRef {
+            cache: self,
+            slot: i,
+            dev,
+            block,
+            buf,
+            touched: Cell::new(false),
+        })
+    }
+
+    /// Get block `block` of `dev` with every byte replaced by `src` (which
+    /// must be a whole block): no read and no zero-fill first, marked dirty.
+    /// The fast form of [`Cache::zero_block`] followed by a full copy.
+    pub fn replace_block(&self, dev: Dev, block: BlockNo, src: &[u8]) -> Result<BlockRef<'_, I>> {
+        if self.block_size(dev) != Some(src.len()) {
+            return Err(CacheError::Invalid);
+        }
+        let mut b = self.get_unfilled(dev, block)?;
+        b.data_mut().copy_from_slice(src);
         Ok(b)
     }
 

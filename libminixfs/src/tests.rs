@@ -365,6 +365,64 @@ fn zero_block_is_zero_and_dirty() {
     assert!(!b.is_dirty());
 }
 
+/// Fills a 2-buffer cache with written-back blocks of 0xAA, so the next
+/// allocations reuse buffers that still hold those bytes.
+fn stale_buffers() -> (Cache, TestDev) {
+    let (c, dev) = setup(2, 64);
+    fill(&c, 1, 0xAA);
+    fill(&c, 2, 0xAA);
+    c.flush_all().unwrap();
+    (c, dev)
+}
+
+#[test]
+fn replace_block_takes_src_whole_without_a_read() {
+    let (c, dev) = stale_buffers();
+    let reads = dev.reads();
+    let src: Vec<u8> = (0..BS).map(|i| i as u8).collect();
+    let b = c.replace_block(D, 9, &src).unwrap();
+    assert_eq!(&b.data()[..], &src[..]);
+    assert!(b.is_dirty());
+    drop(b);
+    assert_eq!(dev.reads(), reads, "no device read");
+    // A hit is replaced too.
+    let b = c.replace_block(D, 9, &[7; BS]).unwrap();
+    assert!(b.data().iter().all(|&x| x == 7));
+    drop(b);
+    c.flush_all().unwrap();
+    assert_eq!(dev.bytes(9 * BS, BS), vec![7; BS]);
+    assert_eq!(
+        c.replace_block(D, 9, &[0; BS - 1]).unwrap_err(),
+        CacheError::Invalid
+    );
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn zero_block_on_a_reused_buffer_is_zero() {
+    let (c, _dev) = stale_buffers();
+    let b = c.zero_block(D, 5).unwrap();
+    assert!(b.data().iter().all(|&x| x == 0), "stale bytes showed");
+    drop(b);
+    let b = c.get_block(D, 6, How::NoRead).unwrap();
+    assert!(b.data().iter().all(|&x| x == 0), "NoRead gives zeros");
+}
+
+#[test]
+fn a_failed_read_into_a_reused_buffer_caches_nothing() {
+    let (c, dev) = stale_buffers();
+    // Past the end: the read into a reused (not zeroed) buffer is short.
+    assert_eq!(
+        c.get_block(D, 64, How::Normal).unwrap_err(),
+        CacheError::Short
+    );
+    assert!(!c.is_cached(D, 64));
+    // A good read overwrites every stale byte.
+    let b = c.get_block(D, 7, How::Normal).unwrap();
+    assert_eq!(&b.data()[..], &dev.bytes(7 * BS, BS)[..]);
+    c.check_invariants().unwrap();
+}
+
 #[test]
 fn resize_shrinks_lazily_around_held_blocks_and_grows() {
     let (c, dev) = setup(32, 64);

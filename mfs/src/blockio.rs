@@ -26,6 +26,11 @@ pub trait BlockAccess {
     /// Gets block `block` without reading the device, hands `f` a zero-filled
     /// buffer, and marks it dirty (the whole block is being replaced).
     fn overwrite<R>(&mut self, block: u32, f: impl FnOnce(&mut [u8]) -> R) -> Result<R>;
+    /// Replaces block `block` with `src` (a whole block) and marks it
+    /// dirty: [`BlockAccess::overwrite`] without the zero-fill first.
+    fn replace(&mut self, block: u32, src: &[u8]) -> Result<()> {
+        self.overwrite(block, |d| d.copy_from_slice(src))
+    }
     /// Hint: these blocks will be read soon (the first is needed now).
     fn prefetch(&mut self, blocks: &[u32]);
     /// Sets the block-usage counters (total blocks, used blocks) for statvfs.

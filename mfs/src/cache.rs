@@ -124,6 +124,13 @@ impl BlockAccess for CachedDevice {
         Ok(f(&mut d))
     }
 
+    fn replace(&mut self, block: u32, src: &[u8]) -> Result<()> {
+        self.cache
+            .replace_block(self.dev, BlockNo::from(block), src)
+            .map_err(err)?;
+        Ok(())
+    }
+
     fn prefetch(&mut self, blocks: &[u32]) {
         let v: Vec<BlockNo> = blocks.iter().map(|&b| BlockNo::from(b)).collect();
         // A failed prefetch is only a lost hint: the read that needs the

@@ -867,7 +867,9 @@ impl<B: BlockAccess> FileSystem<B> {
     /// Allocates a data zone near `near` (a zone number, 0 = anywhere) and
     /// zero-fills it. `holder` is the block that will point at it: it is
     /// written only after the zone and its bitmap bit.
-    fn alloc_zone(&mut self, near: u32, holder: u32) -> Result<u32> {
+    /// Allocates a zone near `near`, for `holder` to point at, filled with
+    /// `content` (a whole block) or zeros.
+    fn alloc_zone(&mut self, near: u32, holder: u32, content: Option<&[u8]>) -> Result<u32> {
         let hint = if self.g.is_data_zone(near) {
             self.g.bit_of_zone(near)
         } else {
@@ -888,7 +890,10 @@ impl<B: BlockAccess> FileSystem<B> {
                 self.dep(h, zone)?;
             }
         }
-        self.io.overwrite(zone, |_| ())?;
+        match content {
+            Some(src) => self.io.replace(zone, src)?,
+            None => self.io.overwrite(zone, |_| ())?,
+        }
         self.dep(self.zmap_block(zone), holder)?;
         self.dep(zone, holder)?;
         Ok(zone)
@@ -1060,20 +1065,24 @@ impl<B: BlockAccess> FileSystem<B> {
     }
 
     /// Zone for file block `fblock`, allocating it (and indirect blocks) if
-    /// it is a hole. Returns the zone and whether it is new (zero-filled).
+    /// it is a hole. Returns the zone and whether it is new: then it holds
+    /// `content` if given (a whole block), else zeros.
     fn bmap_alloc(
         &mut self,
         ino: u32,
         inode: &mut DiskInode,
         fblock: u64,
         near: u32,
+        content: Option<&[u8]>,
     ) -> Result<(u32, bool, u32)> {
         let p = self.block_path(fblock)?;
         let mut z = self.checked_zone(inode.zone[p.slot])?;
         let mut new = false;
         let mut holder = self.inode_block(ino);
+        // Only the data zone (the last level) gets `content`.
+        let fill = |level: usize| if level == p.depth { content } else { None };
         if z == 0 {
-            z = self.alloc_zone(near, holder)?;
+            z = self.alloc_zone(near, holder, fill(0))?;
             inode.zone[p.slot] = z;
             new = true;
         }
@@ -1085,7 +1094,7 @@ impl<B: BlockAccess> FileSystem<B> {
             let parent_new = new;
             new = false;
             if child == 0 {
-                child = self.alloc_zone(z, z)?;
+                child = self.alloc_zone(z, z, fill(level + 1))?;
                 self.io.modify(z, |d| format::ind_set(&g, d, idx, child))?;
                 if parent_new {
                     // A new indirect block changed after its allocation
@@ -1284,7 +1293,10 @@ impl<B: BlockAccess> FileSystem<B> {
             let fb = pos / bs;
             let in_blk = (pos % bs) as usize;
             let chunk = (bs as usize - in_blk).min(data.len() - done);
-            let (z, new, holder) = match self.bmap_alloc(ino, inode, fb, near) {
+            let src = &data[done..done + chunk];
+            let whole = chunk == bs as usize;
+            let (z, new, holder) = match self.bmap_alloc(ino, inode, fb, near, whole.then_some(src))
+            {
                 Ok(v) => v,
                 Err(e) => {
                     result = Err(e);
@@ -1292,10 +1304,9 @@ impl<B: BlockAccess> FileSystem<B> {
                 }
             };
             near = z;
-            let src = &data[done..done + chunk];
-            if chunk == bs as usize && !new {
-                self.io.overwrite(z, |d| d.copy_from_slice(src))?;
-            } else {
+            if whole && !new {
+                self.io.replace(z, src)?;
+            } else if !whole {
                 self.io
                     .modify(z, |d| d[in_blk..in_blk + chunk].copy_from_slice(src))?;
             }
@@ -1808,7 +1819,7 @@ impl<B: BlockAccess> FileSystem<B> {
                 return Err(Errno::EFBIG);
             }
             // A new slot at the end: entries never straddle blocks.
-            let (z, new, holder) = self.bmap_alloc(dir_ino, dir, pos / bs, 0)?;
+            let (z, new, holder) = self.bmap_alloc(dir_ino, dir, pos / bs, 0, None)?;
             dir.size = end as u32;
             if new {
                 grown = Some(holder);
