@@ -764,6 +764,107 @@ fn fuse_mfs_random_operations_match_a_model() {
     assert_clean(&img);
 }
 
+/// Several processes' worth of requests at once: the mount's two FUSE
+/// threads take turns on the core. Four client threads each create,
+/// write, read back, rename and remove files, half in a directory they
+/// share; every byte and name must come out as each thread left it, in
+/// the mount, after a remount, and with the image clean.
+#[test]
+fn fuse_mfs_parallel_clients() {
+    if !fuse_or_skip() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("par.img");
+    mkfs(&img, &["--size", "96M"]);
+    let dir = t.path().join("mnt");
+    let m = Mount::start(&img, &dir, &[]);
+    fs::create_dir(dir.join("shared")).unwrap();
+    const CLIENTS: usize = 4;
+    const FILES: usize = 60;
+    // The bytes client `c` leaves in its file `i` (sizes up to 300 KiB,
+    // none a multiple of the block size).
+    let content = |c: usize, i: usize| -> Vec<u8> {
+        let len = 1 + (c * 7919 + i * 104_729) % 300_000;
+        (0..len)
+            .map(|k| (k as u32 ^ (c * 31 + i) as u32) as u8)
+            .collect()
+    };
+    let name = |c: usize, i: usize| {
+        let sub = if i.is_multiple_of(2) {
+            "shared".to_string()
+        } else {
+            format!("own{c}")
+        };
+        dir.join(sub).join(format!("c{c}-f{i}"))
+    };
+    std::thread::scope(|s| {
+        for c in 0..CLIENTS {
+            let (content, name, dir) = (&content, &name, &dir);
+            s.spawn(move || {
+                fs::create_dir(dir.join(format!("own{c}"))).unwrap();
+                for i in 0..FILES {
+                    let p = name(c, i);
+                    let want = content(c, i);
+                    let mut f = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&p)
+                        .unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+                    // Uneven pieces, so writes of different clients interleave.
+                    for piece in want.chunks(40_000 + c * 1_000) {
+                        f.write_all(piece).unwrap();
+                    }
+                    drop(f);
+                    assert!(fs::read(&p).unwrap() == want, "{} read back", p.display());
+                    if i.is_multiple_of(3) {
+                        let tmp = p.with_extension("tmp");
+                        fs::rename(&p, &tmp).unwrap();
+                        fs::rename(&tmp, &p).unwrap();
+                    }
+                    if i % 5 == 4 {
+                        fs::remove_file(&p).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let check = |when: &str| {
+        let mut want_shared = Vec::new();
+        for c in 0..CLIENTS {
+            for i in 0..FILES {
+                let p = name(c, i);
+                if i % 5 == 4 {
+                    assert!(!p.exists(), "{when}: {} should be gone", p.display());
+                    continue;
+                }
+                assert!(
+                    fs::read(&p).unwrap() == content(c, i),
+                    "{when}: {}",
+                    p.display()
+                );
+                if i.is_multiple_of(2) {
+                    want_shared.push(format!("c{c}-f{i}"));
+                }
+            }
+        }
+        let mut got: Vec<String> = fs::read_dir(dir.join("shared"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        got.sort();
+        want_shared.sort();
+        assert_eq!(got, want_shared, "{when}: the shared directory");
+    };
+    check("mounted");
+    m.unmount();
+    assert_clean(&img);
+    let m = Mount::start(&img, &dir, &["-o", "ro"]);
+    check("remounted");
+    m.unmount();
+    assert_clean(&img);
+}
+
 /// kill -9 of the server in the middle of writes (`-o nobarrier`): the
 /// image needs at most a leak-only repair (write ordering), and a file
 /// fsync'd before is whole.

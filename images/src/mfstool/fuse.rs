@@ -10,12 +10,12 @@
 //!   of the FUSE channel, so unit tests call it directly.
 //! - [`MfsFuse`]: `fuser::Filesystem`, a thin adapter. The core is
 //!   single-threaded (every operation, reads included, takes `&mut` for the
-//!   block cache) and its block device is not `Send`, so it lives on one
-//!   core thread that owns it and runs requests in the order the kernel sent
-//!   them; the FUSE loop hands each request over (with its reply) and goes
-//!   straight back to reading the next one, so decoding requests and
-//!   sending replies overlap the core's work, but no two operations ever
-//!   run at once.
+//!   block cache), so it sits behind one lock ([`SharedCore`]) and each
+//!   FUSE thread runs its request on it directly: no hand-over to another
+//!   thread, whose wake-up cost as much as the operation itself. Two FUSE
+//!   threads read requests, so one decodes the next request (or copies a
+//!   reply to the kernel, after the lock is released) while the other runs
+//!   the core; no two operations ever run on the core at once.
 //!
 //! Permission checks are the kernel's (`default_permissions`: mode bits,
 //! owners, the sticky bit, who may chown or set times), against the owners
@@ -25,7 +25,6 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
@@ -623,45 +622,56 @@ impl Ops {
     }
 }
 
-/// A job for the core thread.
-type Job = Box<dyn FnOnce(&mut Ops) + Send>;
+/// The operation layer as the FUSE threads share it.
+pub struct Core(Ops);
 
-/// `fuser::Filesystem` over [`Ops`] on its core thread (see the module
-/// documentation).
+// SAFETY: `Ops` is not `Send` only because the block cache shares its
+// buffers through `Rc` and the flush gate is an `Rc` shared by `Ops` and
+// its own device. Every one of those `Rc`s is made inside the `Ops` that
+// owns it and none leaves it (operations return owned data, and only
+// [`MfsFuse::call`] reaches the inside), so moving the whole `Ops` to
+// another thread moves every clone along; the `Mutex` in [`SharedCore`]
+// lets one thread at a time touch it, ordered by the lock. The core is
+// `no_std` code with no thread-local state.
+unsafe impl Send for Core {}
+
+/// The core behind its lock: the adapter holds one handle, the mount
+/// command keeps another to write the image back when the session is over.
+pub type SharedCore = std::sync::Arc<std::sync::Mutex<Option<Core>>>;
+
+/// Puts `ops` behind a lock for [`MfsFuse::new`].
+pub fn share(ops: Ops) -> SharedCore {
+    std::sync::Arc::new(std::sync::Mutex::new(Some(Core(ops))))
+}
+
+/// Takes the core back once the session is over; `None` if an operation
+/// panicked inside it (its state is not to be trusted, so nothing is
+/// written back and the image stays unclean).
+pub fn take(core: &SharedCore) -> Option<Ops> {
+    core.lock().ok()?.take().map(|c| c.0)
+}
+
+/// `fuser::Filesystem` over [`Ops`] (see the module documentation).
 #[derive(Debug)]
 pub struct MfsFuse {
-    tx: mpsc::Sender<Job>,
+    core: SharedCore,
     /// Ask for the kernel's writeback cache (`-o writeback`).
     writeback: bool,
 }
 
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl MfsFuse {
-    /// Starts the core thread: it builds the operation layer with `make`
-    /// (the core and its block device stay on that thread; `None` ends it
-    /// at once), serves requests until the adapter is dropped (at the end
-    /// of the FUSE session), then hands the layer to `end` and returns what
-    /// that gives.
-    pub fn start<R: Send + 'static>(
-        make: impl FnOnce() -> Option<Ops> + Send + 'static,
-        end: impl FnOnce(Ops) -> R + Send + 'static,
-    ) -> std::io::Result<(MfsFuse, std::thread::JoinHandle<Option<R>>)> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let h = std::thread::Builder::new()
-            .name("mfs-core".into())
-            .spawn(move || {
-                let mut ops = make()?;
-                while let Ok(job) = rx.recv() {
-                    job(&mut ops);
-                }
-                Some(end(ops))
-            })?;
-        Ok((
-            MfsFuse {
-                tx,
-                writeback: false,
-            },
-            h,
-        ))
+    /// Serves `core` (see [`share`]).
+    pub fn new(core: SharedCore) -> MfsFuse {
+        MfsFuse {
+            core,
+            writeback: false,
+        }
     }
 
     /// With `on`, the kernel keeps written pages in its page cache and
@@ -674,11 +684,19 @@ impl MfsFuse {
         self
     }
 
-    fn run(&self, job: impl FnOnce(&mut Ops) + Send + 'static) {
-        // The core thread outlives every request (it stops only when this
-        // adapter is dropped); a send failure would mean it died, and the
-        // dropped reply then answers EIO.
-        let _ = self.tx.send(Box::new(job));
+    /// Runs one operation on the core, on the calling FUSE thread (no
+    /// hand-over: a create's round trips are its latency). EIO once an
+    /// operation has panicked (the lock is poisoned then) or after the
+    /// core was taken back.
+    fn call<T>(&self, f: impl FnOnce(&mut Ops) -> OpResult<T>) -> OpResult<T> {
+        let run = std::panic::AssertUnwindSafe(|| {
+            let mut core = self.core.lock().ok()?;
+            Some(f(&mut core.as_mut()?.0))
+        });
+        match std::panic::catch_unwind(run) {
+            Ok(Some(r)) => r,
+            _ => Err(Errno::EIO),
+        }
     }
 }
 
@@ -703,10 +721,22 @@ fn reply_empty(r: OpResult<()>, reply: ReplyEmpty) {
     }
 }
 
-fn name_bytes(n: &OsStr) -> Vec<u8> {
-    n.as_bytes().to_vec()
+fn reply_attr(r: OpResult<FileAttr>, reply: ReplyAttr) {
+    match r {
+        Ok(a) => reply.attr(&TTL, &a),
+        Err(e) => reply.error(e),
+    }
 }
 
+fn reply_open(r: OpResult<()>, reply: ReplyOpen) {
+    match r {
+        Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+        Err(e) => reply.error(e),
+    }
+}
+
+// Replies go out after the core's lock is released, so another FUSE
+// thread's operation overlaps the copy to the kernel.
 impl fuser::Filesystem for MfsFuse {
     fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
         // Large requests: fewer round trips for sequential I/O.
@@ -721,21 +751,18 @@ impl fuser::Filesystem for MfsFuse {
     }
 
     fn destroy(&mut self) {
-        self.run(|ops| {
-            let _ = ops.sync();
-        });
+        let _ = self.call(|ops| ops.sync());
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let name = name_bytes(name);
-        self.run(move |ops| reply_entry(ops.lookup(parent.0, &name), reply));
+        reply_entry(
+            self.call(|ops| ops.lookup(parent.0, name.as_bytes())),
+            reply,
+        );
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.run(move |ops| match ops.getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
-        });
+        reply_attr(self.call(|ops| ops.getattr(ino.0)), reply);
     }
 
     fn setattr(
@@ -764,17 +791,14 @@ impl fuser::Filesystem for MfsFuse {
             atime,
             mtime,
         };
-        self.run(move |ops| match ops.setattr(ino.0, &set) {
-            Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
-        });
+        reply_attr(self.call(|ops| ops.setattr(ino.0, &set)), reply);
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.run(move |ops| match ops.readlink(ino.0) {
+        match self.call(|ops| ops.readlink(ino.0)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(e),
-        });
+        }
     }
 
     fn mknod(
@@ -787,8 +811,9 @@ impl fuser::Filesystem for MfsFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (name, who) = (name_bytes(name), caller(req));
-        self.run(move |ops| reply_entry(ops.mknod(parent.0, &name, mode, rdev, who), reply));
+        let who = caller(req);
+        let r = self.call(|ops| ops.mknod(parent.0, name.as_bytes(), mode, rdev, who));
+        reply_entry(r, reply);
     }
 
     fn mkdir(
@@ -800,18 +825,20 @@ impl fuser::Filesystem for MfsFuse {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let (name, who) = (name_bytes(name), caller(req));
-        self.run(move |ops| reply_entry(ops.mkdir(parent.0, &name, mode, who), reply));
+        let who = caller(req);
+        let r = self.call(|ops| ops.mkdir(parent.0, name.as_bytes(), mode, who));
+        reply_entry(r, reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = name_bytes(name);
-        self.run(move |ops| reply_empty(ops.unlink(parent.0, &name), reply));
+        reply_empty(
+            self.call(|ops| ops.unlink(parent.0, name.as_bytes())),
+            reply,
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = name_bytes(name);
-        self.run(move |ops| reply_empty(ops.rmdir(parent.0, &name), reply));
+        reply_empty(self.call(|ops| ops.rmdir(parent.0, name.as_bytes())), reply);
     }
 
     fn symlink(
@@ -822,9 +849,10 @@ impl fuser::Filesystem for MfsFuse {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let (name, who) = (name_bytes(link_name), caller(req));
-        let target = target.as_os_str().as_bytes().to_vec();
-        self.run(move |ops| reply_entry(ops.symlink(parent.0, &name, &target, who), reply));
+        let who = caller(req);
+        let target = target.as_os_str().as_bytes();
+        let r = self.call(|ops| ops.symlink(parent.0, link_name.as_bytes(), target, who));
+        reply_entry(r, reply);
     }
 
     fn rename(
@@ -837,14 +865,9 @@ impl fuser::Filesystem for MfsFuse {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let (name, newname) = (name_bytes(name), name_bytes(newname));
-        let flags = flags.bits();
-        self.run(move |ops| {
-            reply_empty(
-                ops.rename(parent.0, &name, newparent.0, &newname, flags),
-                reply,
-            )
-        });
+        let (name, newname, flags) = (name.as_bytes(), newname.as_bytes(), flags.bits());
+        let r = self.call(|ops| ops.rename(parent.0, name, newparent.0, newname, flags));
+        reply_empty(r, reply);
     }
 
     fn link(
@@ -855,15 +878,12 @@ impl fuser::Filesystem for MfsFuse {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let newname = name_bytes(newname);
-        self.run(move |ops| reply_entry(ops.link(ino.0, newparent.0, &newname), reply));
+        let r = self.call(|ops| ops.link(ino.0, newparent.0, newname.as_bytes()));
+        reply_entry(r, reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.run(move |ops| match ops.open(ino.0) {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        });
+        reply_open(self.call(|ops| ops.open(ino.0)), reply);
     }
 
     fn read(
@@ -877,10 +897,10 @@ impl fuser::Filesystem for MfsFuse {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        self.run(move |ops| match ops.read(ino.0, offset, size) {
+        match self.call(|ops| ops.read(ino.0, offset, size)) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
-        });
+        }
     }
 
     fn write(
@@ -895,11 +915,10 @@ impl fuser::Filesystem for MfsFuse {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        let data = data.to_vec();
-        self.run(move |ops| match ops.write(ino.0, offset, &data) {
+        match self.call(|ops| ops.write(ino.0, offset, data)) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
-        });
+        }
     }
 
     fn flush(
@@ -911,8 +930,9 @@ impl fuser::Filesystem for MfsFuse {
         reply: ReplyEmpty,
     ) {
         // Writes reach the core as they happen; close(2) has nothing to
-        // push further (fsync makes them durable).
-        reply.ok();
+        // push further (fsync makes them durable). ENOSYS tells the kernel
+        // so once: it sends no more FLUSH, a round trip saved per close.
+        reply.error(Errno::ENOSYS);
     }
 
     fn release(
@@ -925,7 +945,7 @@ impl fuser::Filesystem for MfsFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.run(move |ops| reply_empty(ops.release(ino.0), reply));
+        reply_empty(self.call(|ops| ops.release(ino.0)), reply);
     }
 
     fn fsync(
@@ -936,14 +956,11 @@ impl fuser::Filesystem for MfsFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.run(move |ops| reply_empty(ops.fsync(ino.0), reply));
+        reply_empty(self.call(|ops| ops.fsync(ino.0)), reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.run(move |ops| match ops.opendir(ino.0) {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        });
+        reply_open(self.call(|ops| ops.opendir(ino.0)), reply);
     }
 
     fn readdir(
@@ -954,7 +971,7 @@ impl fuser::Filesystem for MfsFuse {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        self.run(move |ops| match ops.readdir(ino.0, offset) {
+        match self.call(|ops| ops.readdir(ino.0, offset)) {
             Ok(ents) => {
                 for e in ents {
                     if reply.add(
@@ -969,7 +986,7 @@ impl fuser::Filesystem for MfsFuse {
                 reply.ok();
             }
             Err(e) => reply.error(e),
-        });
+        }
     }
 
     fn releasedir(
@@ -980,7 +997,7 @@ impl fuser::Filesystem for MfsFuse {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.run(move |ops| reply_empty(ops.release(ino.0), reply));
+        reply_empty(self.call(|ops| ops.release(ino.0)), reply);
     }
 
     fn fsyncdir(
@@ -991,22 +1008,22 @@ impl fuser::Filesystem for MfsFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.run(move |ops| reply_empty(ops.sync(), reply));
+        reply_empty(self.call(|ops| ops.sync()), reply);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.run(move |ops| match ops.statfs() {
+        match self.call(|ops| ops.statfs()) {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namemax, s.frsize,
             ),
             Err(e) => reply.error(e),
-        });
+        }
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let who = caller(req);
         let mask = mask.bits();
-        self.run(move |ops| reply_empty(ops.access(ino.0, mask, who), reply));
+        reply_empty(self.call(|ops| ops.access(ino.0, mask, who)), reply);
     }
 
     fn create(
@@ -1019,11 +1036,11 @@ impl fuser::Filesystem for MfsFuse {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let (name, who) = (name_bytes(name), caller(req));
-        self.run(move |ops| match ops.create(parent.0, &name, mode, who) {
+        let who = caller(req);
+        match self.call(|ops| ops.create(parent.0, name.as_bytes(), mode, who)) {
             Ok(a) => reply.created(&TTL, &a, Generation(0), FileHandle(0), FopenFlags::empty()),
             Err(e) => reply.error(e),
-        });
+        }
     }
 }
 
@@ -1277,5 +1294,51 @@ mod tests {
         assert_eq!(o.mkdir(ROOT, b"x", 0o755, ME).unwrap_err(), Errno::EROFS);
         assert_eq!(o.access(ROOT, libc::W_OK, ME), Err(Errno::EROFS));
         assert_eq!(o.fsync(ROOT), Ok(()));
+    }
+
+    /// The shared core serves calls from several threads, one at a time;
+    /// an operation that panics leaves it poisoned: every later call is
+    /// EIO and the mount command gets nothing back to write to the image.
+    #[test]
+    fn shared_core_serves_threads_and_a_panic_poisons_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(dir.path(), Version::V3, 4096, 4096);
+        let core = share(ops_on(&img, IdMap::default()));
+        let fuse = MfsFuse::new(core.clone());
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let fuse = &fuse;
+                s.spawn(move || {
+                    for i in 0..50u8 {
+                        let name = format!("f{t}-{i}").into_bytes();
+                        let a = fuse.call(|ops| ops.create(ROOT, &name, 0o644, ME)).unwrap();
+                        let ino = a.ino.0;
+                        let n = fuse.call(|ops| ops.write(ino, 0, &name)).unwrap();
+                        assert_eq!(n as usize, name.len());
+                        fuse.call(|ops| ops.release(ino)).unwrap();
+                    }
+                });
+            }
+        });
+        let names = fuse.call(|ops| ops.readdir(ROOT, 0)).unwrap();
+        assert_eq!(names.len(), 2 + 4 * 50, "., .. and every file");
+
+        let r: OpResult<()> = fuse.call(|_| panic!("injected into the core"));
+        assert_eq!(r, Err(Errno::EIO));
+        assert_eq!(fuse.call(|ops| ops.getattr(ROOT)).err(), Some(Errno::EIO));
+        assert!(take(&core).is_none(), "a poisoned core is not handed back");
+    }
+
+    /// Once the mount command has taken the core back, late calls are EIO.
+    #[test]
+    fn calls_after_the_core_is_taken_are_eio() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(dir.path(), Version::V3, 4096, 4096);
+        let core = share(ops_on(&img, IdMap::default()));
+        let fuse = MfsFuse::new(core.clone());
+        assert!(fuse.call(|ops| ops.getattr(ROOT)).is_ok());
+        let ops = take(&core).expect("a healthy core comes back");
+        assert_eq!(fuse.call(|ops| ops.getattr(ROOT)).err(), Some(Errno::EIO));
+        clean(&img, ops);
     }
 }

@@ -16,7 +16,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use libbdev::BlockDevice;
 
-use super::fuse::{FlushGate, IdMap, MfsFuse, Ops};
+use super::fuse::{self, FlushGate, IdMap, MfsFuse, Ops};
 use super::{Fs, HostFile, ToolError, io_err};
 
 /// Arguments of `mfs mount`.
@@ -219,39 +219,13 @@ fn serve(
     signals
         .thread_block()
         .map_err(|e| io_err(image, format!("blocking signals: {e}")))?;
-    // The core is mounted on its own thread and stays there.
-    let (told, mounted) = std::sync::mpsc::sync_channel(1);
-    let (img, img2, ids, nobarrier) = (image.clone(), image.clone(), opts.ids, opts.nobarrier);
-    let started = MfsFuse::start(
-        move || {
-            match open_core(&img, write, nobarrier) {
-                Ok((fs, gate)) => {
-                    // Told to the main thread, which prints it (on the
-                    // tool's error stream).
-                    let _ = told.send(Ok((fs.is_read_only(), fs.warning())));
-                    Some(Ops::with_gate(fs, ids, gate))
-                }
-                Err(e) => {
-                    let _ = told.send(Err(e));
-                    None
-                }
-            }
-        },
-        move |ops| finish(&img2, ops),
-    );
-    let (adapter, core) =
-        started.map_err(|e| io_err(image, format!("starting the core thread: {e}")))?;
-    let adapter = adapter.with_writeback_cache(opts.writeback);
-    let read_only = match mounted.recv() {
-        Ok(r) => {
-            let (ro, warning) = r?;
-            if let Some(w) = warning {
-                let _ = writeln!(err, "mfs: {}: warning: {w}", image.display());
-            }
-            ro
-        }
-        Err(_) => return Err(io_err(image, "the core thread ended before mounting")),
-    };
+    let (fs, gate) = open_core(image, write, opts.nobarrier)?;
+    if let Some(w) = fs.warning() {
+        let _ = writeln!(err, "mfs: {}: warning: {w}", image.display());
+    }
+    let read_only = fs.is_read_only();
+    let core = fuse::share(Ops::with_gate(fs, opts.ids, gate));
+    let adapter = MfsFuse::new(core.clone()).with_writeback_cache(opts.writeback);
 
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -268,13 +242,16 @@ fn serve(
     if opts.allow_other {
         config.acl = fuser::SessionACL::All;
     }
+    // Two FUSE threads, each with its own /dev/fuse descriptor (see the
+    // fuse module documentation).
+    config.n_threads = Some(2);
+    config.clone_fd = true;
     let session = fuser::Session::new(adapter, &a.dir, &config);
     let session = match session {
         Ok(s) => s,
         Err(e) => {
-            // The adapter went with the failed session: the core thread
-            // stops and leaves the image clean.
-            join(image, core)?;
+            // Nothing was served: the image is left as it was, clean.
+            finish(image, &core)?;
             return Err(io_err(
                 image,
                 format!("mounting on {}: {e}", a.dir.display()),
@@ -303,7 +280,7 @@ fn serve(
         })
         .map_err(|e| io_err(image, format!("starting the signal thread: {e}")))?;
     let served = session.run();
-    join(image, core)?;
+    finish(image, &core)?;
     match served {
         // Now and then (about one unmount in ten after an fsx run, on
         // Linux 6.18) the last read of /dev/fuse at an unmount returns
@@ -388,24 +365,15 @@ fn open_core(image: &Path, write: bool, nobarrier: bool) -> Result<(Fs, FlushGat
     Ok((fs, gate))
 }
 
-/// Waits for the core thread to finish (see [`finish`]).
-fn join(
-    image: &Path,
-    core: std::thread::JoinHandle<Option<Result<(), ToolError>>>,
-) -> Result<(), ToolError> {
-    match core.join() {
-        Ok(Some(r)) => r,
-        Ok(None) => Ok(()),
-        Err(_) => Err(io_err(
+/// Unmounts the core once the session is over (writing everything back
+/// and marking the image clean).
+fn finish(image: &Path, core: &fuse::SharedCore) -> Result<(), ToolError> {
+    let Some(ops) = fuse::take(core) else {
+        return Err(io_err(
             image,
-            "the core thread panicked; image left unclean",
-        )),
-    }
-}
-
-/// Unmounts the core at the end (writing everything back and marking the
-/// image clean), on the core thread.
-fn finish(image: &Path, ops: Ops) -> Result<(), ToolError> {
+            "an operation panicked in the core; image left unclean",
+        ));
+    };
     let fs = ops.into_fs();
     if let Some(what) = fs.inconsistency() {
         return Err(io_err(
