@@ -18,7 +18,6 @@ pub mod tree;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
@@ -247,35 +246,82 @@ impl HostFile {
     }
 }
 
+/// Most buffers one `preadv`/`pwritev` takes (Linux's IOV_MAX).
+const IOV_MAX: usize = 1024;
+
+/// Moves `(i, off)`, a position in `bufs` (buffer, offset in it), `n`
+/// bytes on.
+fn advance(
+    lens: impl Fn(usize) -> usize,
+    (mut i, mut off): (usize, usize),
+    mut n: usize,
+) -> (usize, usize) {
+    while n > 0 {
+        let rest = lens(i) - off;
+        if n < rest {
+            return (i, off + n);
+        }
+        n -= rest;
+        i += 1;
+        off = 0;
+    }
+    (i, off)
+}
+
+// One system call per run of buffers (the cache reads and writes runs of
+// blocks): a pread per block cost a third of the server's time.
 impl BlockDevice for HostFile {
     fn read_vectored(&mut self, pos: u64, bufs: &mut [&mut [u8]]) -> libbdev::Result<usize> {
-        let mut p = pos;
-        let mut total = 0;
-        for b in bufs.iter_mut() {
-            let mut done = 0;
-            while done < b.len() {
-                match self.file.read_at(&mut b[done..], p) {
-                    Ok(0) => return Ok(total + done),
-                    Ok(n) => {
-                        done += n;
-                        p += n as u64;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => return Err(BdevError::Io),
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        let (mut total, mut at) = (0usize, (0usize, 0usize));
+        while total < want {
+            let (i, off) = at;
+            let (first, rest) = bufs[i..].split_first_mut().ok_or(BdevError::Io)?;
+            let mut iov = Vec::with_capacity(rest.len().min(IOV_MAX - 1) + 1);
+            iov.push(std::io::IoSliceMut::new(&mut first[off..]));
+            iov.extend(
+                rest.iter_mut()
+                    .take(IOV_MAX - 1)
+                    .map(|b| std::io::IoSliceMut::new(b)),
+            );
+            let at_pos = i64::try_from(pos + total as u64).map_err(|_| BdevError::Io)?;
+            match nix::sys::uio::preadv(&self.file, &mut iov, at_pos) {
+                Ok(0) => break,
+                Ok(n) => {
+                    total += n;
+                    at = advance(|k| bufs[k].len(), at, n);
                 }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return Err(BdevError::Io),
             }
-            total += done;
         }
         Ok(total)
     }
 
     fn write_vectored(&mut self, pos: u64, bufs: &[&[u8]]) -> libbdev::Result<usize> {
-        let mut p = pos;
-        let mut total = 0;
-        for b in bufs {
-            self.file.write_all_at(b, p).map_err(|_| BdevError::Io)?;
-            p += b.len() as u64;
-            total += b.len();
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        let (mut total, mut at) = (0usize, (0usize, 0usize));
+        while total < want {
+            let (i, off) = at;
+            let mut iov = Vec::with_capacity(bufs.len().saturating_sub(i).min(IOV_MAX));
+            iov.push(std::io::IoSlice::new(&bufs[i][off..]));
+            iov.extend(
+                bufs[i + 1..]
+                    .iter()
+                    .take(IOV_MAX - 1)
+                    .map(|b| std::io::IoSlice::new(b)),
+            );
+            let at_pos = i64::try_from(pos + total as u64).map_err(|_| BdevError::Io)?;
+            match nix::sys::uio::pwritev(&self.file, &iov, at_pos) {
+                // A regular file takes every byte or fails; 0 would loop.
+                Ok(0) => return Err(BdevError::Io),
+                Ok(n) => {
+                    total += n;
+                    at = advance(|k| bufs[k].len(), at, n);
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return Err(BdevError::Io),
+            }
         }
         Ok(total)
     }
@@ -1074,6 +1120,45 @@ fn cmd_df(image: &Path, out: &mut dyn Write) -> Result<(), ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Vectored I/O on an image file: more buffers than one system call
+    /// takes, uneven and empty ones, every byte where it belongs, and a
+    /// read past the end short by exactly what is missing.
+    #[test]
+    fn host_file_vectored_io_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("img");
+        std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
+        let mut f = HostFile::open(&path, true).unwrap();
+        let lens: Vec<usize> = (0..2500).map(|k| [512, 0, 1024, 7, 4096][k % 5]).collect();
+        let total: usize = lens.iter().sum();
+        let data: Vec<Vec<u8>> = lens
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| (0..n).map(|j| (k * 31 + j) as u8).collect())
+            .collect();
+        let pos = 12_345;
+        let srcs: Vec<&[u8]> = data.iter().map(|d| &d[..]).collect();
+        assert_eq!(f.write_vectored(pos, &srcs), Ok(total));
+        let flat: Vec<u8> = data.concat();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert!(on_disk[pos as usize..pos as usize + total] == flat[..]);
+
+        let mut back: Vec<Vec<u8>> = lens.iter().map(|&n| vec![0xEE; n]).collect();
+        let mut dsts: Vec<&mut [u8]> = back.iter_mut().map(|d| &mut d[..]).collect();
+        assert_eq!(f.read_vectored(pos, &mut dsts), Ok(total));
+        assert!(back == data);
+
+        // 1000 bytes before the end: a short count, the rest untouched.
+        let end = on_disk.len() as u64;
+        let mut a = vec![0xEE; 600];
+        let mut b = vec![0xEE; 600];
+        let mut dsts: Vec<&mut [u8]> = vec![&mut a, &mut b];
+        assert_eq!(f.read_vectored(end - 1000, &mut dsts), Ok(1000));
+        assert!(a[..] == on_disk[on_disk.len() - 1000..on_disk.len() - 400]);
+        assert!(b[..400] == on_disk[on_disk.len() - 400..]);
+        assert!(b[400..].iter().all(|&x| x == 0xEE));
+    }
 
     #[test]
     fn sizes_with_suffixes() {
