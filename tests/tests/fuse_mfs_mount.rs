@@ -764,8 +764,8 @@ fn fuse_mfs_random_operations_match_a_model() {
     assert_clean(&img);
 }
 
-/// Several processes' worth of requests at once, queued by the kernel
-/// and served in turn by the one core. Four client threads each create,
+/// Several processes' worth of requests at once: the mount's two FUSE
+/// threads take turns on the core. Four client threads each create,
 /// write, read back, rename and remove files, half in a directory they
 /// share; every byte and name must come out as each thread left it, in
 /// the mount, after a remount, and with the image clean.

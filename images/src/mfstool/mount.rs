@@ -242,8 +242,10 @@ fn serve(
     if opts.allow_other {
         config.acl = fuser::SessionACL::All;
     }
-    // One FUSE thread (see the fuse module documentation for why).
-    config.n_threads = Some(1);
+    // Two FUSE threads, each with its own /dev/fuse descriptor (see the
+    // fuse module documentation for why).
+    config.n_threads = Some(2);
+    config.clone_fd = true;
     let session = fuser::Session::new(adapter, &a.dir, &config);
     let session = match session {
         Ok(s) => s,
