@@ -358,7 +358,7 @@ fn open_core(image: &Path, write: bool, nobarrier: bool) -> Result<(Fs, FlushGat
     // adopts the cache (the OS); a mount's cache dies with its process, so
     // none are computed: none for blocks read, and modified blocks are
     // checksummed only at a seal, which never comes. (They cost a third of
-    // the core thread's time on a sequential write.)
+    // the server's time on a sequential write.)
     let cache = fs.io().cache();
     cache.set_checksum_clean(false);
     cache.set_deferred_checksums(true);
