@@ -1311,12 +1311,31 @@ impl<I: BlockIndex> Cache<I> {
     /// Other errors: `Invalid` (dev 0, block * block size overflows),
     /// `NoDevice` (dev unknown, or not attached on a miss).
     pub fn get_block(&self, dev: Dev, block: BlockNo, how: How) -> Result<BlockRef<'_, I>> {
+        self.acquire(dev, block, how, None, true)
+    }
+
+    /// The getters' shared body: `size` `None` is the whole block; `zero`
+    /// as for `alloc_slot`.
+    #[inline]
+    fn acquire(
+        &self,
+        dev: Dev,
+        block: BlockNo,
+        how: How,
+        size: Option<usize>,
+        zero: bool,
+    ) -> Result<BlockRef<'_, I>> {
         if dev == NO_DEV {
             return Err(CacheError::Invalid);
         }
         let mut g = self.inner.borrow_mut();
         let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
-        let (i, buf) = g.get(dev, block, how, bs, bs, true)?;
+        let size = match size {
+            None => bs,
+            Some(s) if s != 0 && s <= bs => s,
+            Some(_) => return Err(CacheError::Invalid),
+        };
+        let (i, buf) = g.get(dev, block, how, size, bs, zero)?;
         Ok(BlockRef {
             cache: self,
             slot: i,
@@ -1338,23 +1357,7 @@ impl<I: BlockIndex> Cache<I> {
         how: How,
         size: usize,
     ) -> Result<BlockRef<'_, I>> {
-        if dev == NO_DEV {
-            return Err(CacheError::Invalid);
-        }
-        let mut g = self.inner.borrow_mut();
-        let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
-        if size == 0 || size > bs {
-            return Err(CacheError::Invalid);
-        }
-        let (i, buf) = g.get(dev, block, how, size, bs, true)?;
-        Ok(BlockRef {
-            cache: self,
-            slot: i,
-            dev,
-            block,
-            buf,
-            touched: Cell::new(false),
-        })
+        self.acquire(dev, block, how, Some(size), true)
     }
 
     /// Get block `block` of `dev` for overwriting: no read, zero-filled,
@@ -1368,20 +1371,7 @@ impl<I: BlockIndex> Cache<I> {
     /// A whole block of `dev` for its bytes to be replaced: `NoRead`, and
     /// on a miss a reused buffer is not zeroed (the caller fills it all).
     fn get_unfilled(&self, dev: Dev, block: BlockNo) -> Result<BlockRef<'_, I>> {
-        if dev == NO_DEV {
-            return Err(CacheError::Invalid);
-        }
-        let mut g = self.inner.borrow_mut();
-        let bs = g.block_size(dev).ok_or(CacheError::NoDevice)?;
-        let (i, buf) = g.get(dev, block, How::NoRead, bs, bs, false)?;
-        Ok(BlockRef {
-            cache: self,
-            slot: i,
-            dev,
-            block,
-            buf,
-            touched: Cell::new(false),
-        })
+        self.acquire(dev, block, How::NoRead, None, false)
     }
 
     /// Get block `block` of `dev` with every byte replaced by `src` (which

@@ -1299,15 +1299,21 @@ mod tests {
         assert_eq!(o.fsync(ROOT), Ok(()));
     }
 
+    /// A fresh image in `dir` served by an adapter (the core shared).
+    fn adapter_on(dir: &Path) -> (std::path::PathBuf, SharedCore, MfsFuse) {
+        let img = image(dir, Version::V3, 4096, 4096);
+        let core = share(ops_on(&img, IdMap::default()));
+        let fuse = MfsFuse::new(core.clone());
+        (img, core, fuse)
+    }
+
     /// The shared core serves calls from several threads, one at a time;
     /// an operation that panics leaves it poisoned: every later call is
     /// EIO and the mount command gets nothing back to write to the image.
     #[test]
     fn shared_core_serves_threads_and_a_panic_poisons_it() {
         let dir = tempfile::tempdir().unwrap();
-        let img = image(dir.path(), Version::V3, 4096, 4096);
-        let core = share(ops_on(&img, IdMap::default()));
-        let fuse = MfsFuse::new(core.clone());
+        let (_img, core, fuse) = adapter_on(dir.path());
         std::thread::scope(|s| {
             for t in 0..4u8 {
                 let fuse = &fuse;
@@ -1336,9 +1342,7 @@ mod tests {
     #[test]
     fn calls_after_the_core_is_taken_are_eio() {
         let dir = tempfile::tempdir().unwrap();
-        let img = image(dir.path(), Version::V3, 4096, 4096);
-        let core = share(ops_on(&img, IdMap::default()));
-        let fuse = MfsFuse::new(core.clone());
+        let (img, core, fuse) = adapter_on(dir.path());
         assert!(fuse.call(|ops| ops.getattr(ROOT)).is_ok());
         let ops = take(&core).expect("a healthy core comes back");
         assert_eq!(fuse.call(|ops| ops.getattr(ROOT)).err(), Some(Errno::EIO));
