@@ -764,21 +764,28 @@ fn fuse_mfs_random_operations_match_a_model() {
     assert_clean(&img);
 }
 
-/// Several processes' worth of requests at once: the mount's two FUSE
-/// threads take turns on the core. Four client threads each create,
-/// write, read back, rename and remove files, half in a directory they
-/// share; every byte and name must come out as each thread left it, in
-/// the mount, after a remount, and with the image clean.
+/// Several processes' worth of requests at once: the mount's FUSE
+/// threads (two by default, then one and four) take turns on the core.
+/// Four client threads each create, write, read back, rename and remove
+/// files, half in a directory they share; every byte and name must come
+/// out as each thread left it, in the mount, after a remount, and with
+/// the image clean.
 #[test]
 fn fuse_mfs_parallel_clients() {
     if !fuse_or_skip() {
         return;
     }
+    for opts in [&[][..], &["-o", "threads=1"], &["-o", "threads=4"]] {
+        parallel_clients(opts);
+    }
+}
+
+fn parallel_clients(mount_opts: &[&str]) {
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("par.img");
     mkfs(&img, &["--size", "96M"]);
     let dir = t.path().join("mnt");
-    let m = Mount::start(&img, &dir, &[]);
+    let m = Mount::start(&img, &dir, mount_opts);
     fs::create_dir(dir.join("shared")).unwrap();
     const CLIENTS: usize = 4;
     const FILES: usize = 60;
@@ -854,7 +861,10 @@ fn fuse_mfs_parallel_clients() {
             .collect();
         got.sort();
         want_shared.sort();
-        assert_eq!(got, want_shared, "{when}: the shared directory");
+        assert_eq!(
+            got, want_shared,
+            "{when} ({mount_opts:?}): the shared directory"
+        );
     };
     check("mounted");
     m.unmount();

@@ -14,12 +14,12 @@
 //!   FUSE thread runs each request on it directly: no hand-over to another
 //!   thread, whose wake-up cost as much as the operation itself.
 //!
-//! Two FUSE threads read requests (each with its own cloned /dev/fuse
-//! descriptor) and take turns on the core; replies go out after the lock
-//! is released. Against one thread, measured in `scripts/bench-fuse.sh`
-//! runs: 4 KiB random reads about 2.1 times as many per second (26k
-//! against 12k IOPS), cold sequential reads about 6% slower, creates and
-//! writes within noise.
+//! Two FUSE threads by default (`-o threads=N`) read requests, each
+//! with its own cloned /dev/fuse descriptor, and take turns on the core;
+//! replies go out after the lock is released. Against one thread,
+//! measured in `scripts/bench-fuse.sh` runs: 4 KiB random reads about 2.1
+//! times as many per second (26k against 12k IOPS), cold sequential reads
+//! 6-15% slower, creates and writes within noise.
 //!
 //! Permission checks are the kernel's (`default_permissions`: mode bits,
 //! owners, the sticky bit, who may chown or set times), against the owners

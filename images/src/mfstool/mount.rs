@@ -28,7 +28,10 @@ pub struct MountArgs {
     /// faster, safe against the server being killed but not against a
     /// host crash; the default, barrier, flushes at every ordering point),
     /// writeback (the kernel's writeback cache: writes return once in
-    /// the page cache and reach the image in large batches; off by default).
+    /// the page cache and reach the image in large batches; off by default),
+    /// threads=N (FUSE threads taking turns on the file system, 1 to 8,
+    /// default 2: 2 serve small random reads twice as fast, 1 streams
+    /// large cold reads a little faster).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Stay in the foreground (default: detach once mounted).
@@ -61,7 +64,13 @@ pub struct MountOpts {
     /// The kernel's writeback cache (`writeback`; `nowriteback`, the
     /// default, sends every write to the server as it happens).
     pub writeback: bool,
+    /// FUSE threads (`threads=N`); `None` is [`DEFAULT_THREADS`].
+    pub threads: Option<usize>,
 }
+
+/// FUSE threads when `threads=` is not given (see the fuse module
+/// documentation for the measurements behind it).
+pub const DEFAULT_THREADS: usize = 2;
 
 /// Parses the `-o` lists.
 pub fn parse_options(lists: &[String]) -> Result<MountOpts, String> {
@@ -84,9 +93,13 @@ pub fn parse_options(lists: &[String]) -> Result<MountOpts, String> {
                 None if opt == "default_permissions" => {}
                 Some(("uid", v)) => o.ids.uid = Some(num(v)?),
                 Some(("gid", v)) => o.ids.gid = Some(num(v)?),
+                Some(("threads", v)) => match num(v)? {
+                    n @ 1..=8 => o.threads = Some(n as usize),
+                    _ => return Err(format!("mount option {opt:?}: threads must be 1 to 8")),
+                },
                 _ => {
                     return Err(format!(
-                        "unknown mount option {opt:?} (known: ro, rw, allow_other, uid=N, gid=N, barrier, nobarrier, writeback, nowriteback)"
+                        "unknown mount option {opt:?} (known: ro, rw, allow_other, uid=N, gid=N, barrier, nobarrier, writeback, nowriteback, threads=N)"
                     ));
                 }
             }
@@ -242,10 +255,10 @@ fn serve(
     if opts.allow_other {
         config.acl = fuser::SessionACL::All;
     }
-    // Two FUSE threads, each with its own /dev/fuse descriptor (see the
-    // fuse module documentation for why).
-    config.n_threads = Some(2);
-    config.clone_fd = true;
+    // Each FUSE thread with its own /dev/fuse descriptor.
+    let threads = opts.threads.unwrap_or(DEFAULT_THREADS);
+    config.n_threads = Some(threads);
+    config.clone_fd = threads > 1;
     let session = fuser::Session::new(adapter, &a.dir, &config);
     let session = match session {
         Ok(s) => s,
@@ -407,5 +420,9 @@ mod tests {
         assert!(opts(&["uid=x"]).is_err());
         assert!(opts(&["bogus"]).is_err());
         assert!(opts(&["uid"]).is_err());
+        assert_eq!(opts(&["threads=1"]).unwrap().threads, Some(1));
+        assert_eq!(opts(&[]).unwrap().threads, None);
+        assert!(opts(&["threads=0"]).is_err());
+        assert!(opts(&["threads=9"]).is_err());
     }
 }
