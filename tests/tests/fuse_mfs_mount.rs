@@ -566,10 +566,29 @@ fn fuse_mfs_unclean_image_mounts_read_only() {
     assert_eq!(errno_of(fs::write(m.dir.join("x"), b"")), EROFS);
     m.unmount();
     let m = Mount::start(&img, &t.path().join("mnt"), &["--force"]);
+    assert!(
+        m.stderr()
+            .contains("unclean, mounted read-write as requested"),
+        "{}",
+        m.stderr()
+    );
     fs::write(m.dir.join("x"), b"forced").unwrap();
     m.unmount();
     // The forced read-write mount unmounted cleanly.
     assert_clean(&img);
+
+    // A V3 superblock without flags, as util-linux writes it, is judged by
+    // the check: read-write, and no warning of an unclean file system.
+    let v3 = t.path().join("flagless.img");
+    mkfs(&v3, &["--size", "4M"]);
+    let mut sb = fs::read(&v3).unwrap();
+    sb[1024 + 14..1024 + 16].copy_from_slice(&[0, 0]); // s_flags
+    fs::write(&v3, &sb).unwrap();
+    let m = Mount::start(&v3, &t.path().join("mnt"), &[]);
+    fs::write(m.dir.join("y"), b"written").unwrap();
+    assert!(!m.stderr().contains("unclean"), "{}", m.stderr());
+    m.unmount();
+    assert_clean(&v3);
 }
 
 #[test]

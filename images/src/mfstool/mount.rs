@@ -233,8 +233,15 @@ fn serve(
         .thread_block()
         .map_err(|e| io_err(image, format!("blocking signals: {e}")))?;
     let (fs, gate) = open_core(image, write, opts.nobarrier)?;
-    if let Some(w) = fs.warning() {
-        let _ = writeln!(err, "mfs: {}: warning: {w}", image.display());
+    match fs.warning() {
+        // Not forced, yet read-write on an image not marked clean: a V3
+        // superblock without flags (util-linux writes none), judged by the
+        // check above. Nothing to warn of.
+        Some(mfs::fs::MountWarning::UncleanForced) if !force => {}
+        Some(w) => {
+            let _ = writeln!(err, "mfs: {}: warning: {w}", image.display());
+        }
+        None => {}
     }
     let read_only = fs.is_read_only();
     let core = fuse::share(Ops::with_gate(fs, opts.ids, gate));
