@@ -12,8 +12,8 @@ use sys::{Endpoint, Errno, Sys};
 
 use crate::{GSpec, Outcome, PATH_MAX, Shared};
 
-use super::path::mfs_permitted;
 use super::{JobFut, R, V, data_out, done, fetch, is_dir, job, no_buf, stat_out, value};
+use sys::fsserver::permitted;
 
 /// Copy the call's inputs from the caller and build its job.
 pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall) -> JobFut {
@@ -366,7 +366,7 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 if is_dir(n.attr.mode) {
                     return Err(Errno::EISDIR);
                 }
-                if !mfs_permitted(n.attr.mode, n.attr.uid, n.attr.gid, v.cred, 2) {
+                if !permitted(n.attr.mode, n.attr.uid, n.attr.gid, v.cred, 2) {
                     return Err(Errno::EACCES);
                 }
                 let req = FsRequest::Truncate {

@@ -11,9 +11,9 @@ use sys::{Errno, GrantAccess};
 
 use crate::{Filp, GSpec, MAX_IO};
 
-use super::path::mfs_permitted;
 use super::requests::{access_of, cdev_access};
 use super::{DriverBack, Node, R, V, is_dir, no_buf};
+use sys::fsserver::permitted;
 
 impl V {
     pub(super) async fn open(&self, path: &[u8], flags: u32, perm: u16) -> R<i32> {
@@ -62,7 +62,7 @@ impl V {
                     oflag::O_WRONLY => 2,
                     _ => 6,
                 } | if flags & oflag::O_TRUNC != 0 { 2 } else { 0 };
-                if !mfs_permitted(a.mode, a.uid, a.gid, self.cred, want) {
+                if !permitted(a.mode, a.uid, a.gid, self.cred, want) {
                     return Err(Errno::EACCES);
                 }
             }

@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use sys::Errno;
+use sys::fsserver::permitted;
 use sys::proto::fs::{Cred, FsAnswer, FsRequest, LookupFlags, WalkOutcome};
 
 use crate::{GSpec, PATH_MAX, SYMLOOP_MAX};
@@ -81,7 +82,7 @@ impl V {
         let a = n.attr;
         let bad = if !is_dir(a.mode) {
             Some(Errno::ENOTDIR)
-        } else if !mfs_permitted(a.mode, a.uid, a.gid, self.cred, 1) {
+        } else if !permitted(a.mode, a.uid, a.gid, self.cred, 1) {
             Some(Errno::EACCES)
         } else {
             None
@@ -325,21 +326,6 @@ fn dotdot_at(path: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-/// The permission rule shared with the file servers.
-pub(super) fn mfs_permitted(st_mode: u16, st_uid: u16, st_gid: u16, cred: Cred, want: u16) -> bool {
-    if cred.uid == 0 {
-        return true;
-    }
-    let bits = if cred.uid == st_uid {
-        st_mode >> 6
-    } else if cred.gid == st_gid {
-        st_mode >> 3
-    } else {
-        st_mode
-    };
-    bits & want & 7 == want
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,11 +333,11 @@ mod tests {
     #[test]
     fn permission_rule() {
         let u = Cred { uid: 10, gid: 20 };
-        assert!(mfs_permitted(0o600, 10, 0, u, 6));
-        assert!(!mfs_permitted(0o060, 10, 20, u, 4));
-        assert!(mfs_permitted(0o040, 1, 20, u, 4));
-        assert!(mfs_permitted(0o004, 1, 1, u, 4));
-        assert!(!mfs_permitted(0o004, 1, 1, u, 2));
-        assert!(mfs_permitted(0, 1, 1, Cred::ROOT, 6));
+        assert!(permitted(0o600, 10, 0, u, 6));
+        assert!(!permitted(0o060, 10, 20, u, 4));
+        assert!(permitted(0o040, 1, 20, u, 4));
+        assert!(permitted(0o004, 1, 1, u, 4));
+        assert!(!permitted(0o004, 1, 1, u, 2));
+        assert!(permitted(0, 1, 1, Cred::ROOT, 6));
     }
 }

@@ -11,8 +11,8 @@ use sys::{Endpoint, Errno, GrantAccess};
 
 use crate::{GSpec, MAX_IO, Shared};
 
-use super::path::mfs_permitted;
 use super::{JobFut, R, V, no_buf, stat_out, value};
+use sys::fsserver::permitted;
 
 impl V {
     /// One more file-server reference on directory `(mnt, ino)` (an
@@ -142,7 +142,7 @@ pub fn pm_exec_check(st: Shared, id: u64, ep: Endpoint, fd: i32) -> JobFut {
             let x = if v.cred.uid == 0 {
                 s.mode & 0o111 != 0
             } else {
-                mfs_permitted(s.mode, s.uid, s.gid, v.cred, 1)
+                permitted(s.mode, s.uid, s.gid, v.cred, 1)
             };
             if !x {
                 return Err(Errno::EACCES);
