@@ -6,17 +6,10 @@
 
 use system_tests::qemu::built;
 
+/// `mfs ARGS` in-process: the exit code and its output and errors together.
 fn mfs(args: &[&str]) -> (i32, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = images::mfstool::run_with(
-        std::iter::once("mfs").chain(args.iter().copied()),
-        &mut out,
-        &mut err,
-    );
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned() + &String::from_utf8_lossy(&err),
-    )
+    let (code, out, err) = system_tests::mfs::run(args);
+    (code, out + &err)
 }
 
 #[test]
