@@ -25,13 +25,7 @@ need_apt() {
     fi
     echo "setup: installing $pkg (for $cmd)" >&2
     command -v apt-get >/dev/null 2>&1 || die "'$cmd' is missing and apt-get is not available to install package '$pkg'"
-    if [ "$apt_updated" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
-            || die "'apt-get update' failed; cannot install '$pkg' (needed for '$cmd')"
-        apt_updated=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2 \
-        || die "could not install package '$pkg' (needed for '$cmd'); install it by hand and retry"
+    apt_get_install "$pkg" " (needed for '$cmd')"
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/sbin/$cmd" ] || [ -x "/usr/sbin/$cmd" ] \
         || die "package '$pkg' installed but '$cmd' is still missing"
 }
@@ -41,13 +35,20 @@ need_apt_force() {
     local pkg=$1
     echo "setup: installing $pkg" >&2
     command -v apt-get >/dev/null 2>&1 || die "package '$pkg' is missing and apt-get is not available to install it"
+    apt_get_install "$pkg" ""
+}
+
+# apt_get_install PACKAGE FOR: apt-get update (once per run), then install
+# PACKAGE; FOR says in the error messages what it is needed for.
+apt_get_install() {
+    local pkg=$1 for=$2
     if [ "$apt_updated" -eq 0 ]; then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
-            || die "'apt-get update' failed; cannot install '$pkg'"
+            || die "'apt-get update' failed; cannot install '$pkg'$for"
         apt_updated=1
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2 \
-        || die "could not install package '$pkg'; install it by hand and retry"
+        || die "could not install package '$pkg'$for; install it by hand and retry"
 }
 
 ensure_tools() {
