@@ -244,54 +244,32 @@ fn main() -> anyhow::Result<()> {
             interactive,
             firmware,
         } => {
-            if firmware {
-                let ide = ide_disks.iter().map(|(_, p)| p);
-                if let Some(d) = disks.iter().chain(ide).chain(&cdrom).find(|d| !d.is_file()) {
-                    bail!("disk image {} does not exist", d.display());
-                }
-                let log = log.unwrap_or_else(|| build::os_target_dir().join("serial.log"));
-                let mut cfg = QemuConfig::firmware(log.clone());
-                cfg.kvm = kvm;
-                cfg.timeout = Duration::from_secs(timeout);
-                cfg.disks = disks;
-                cfg.cdrom = cdrom;
-                cfg.ide_disks = ide_disks;
-                cfg.interactive = interactive;
-                let result = qemu::run(&cfg).context("running QEMU")?;
-                if !interactive {
-                    print!("{}", result.serial);
-                }
-                eprintln!(
-                    "images: {} (serial log: {})",
-                    result.describe(),
-                    log.display()
-                );
-                return if result.passed() {
-                    Ok(())
-                } else {
-                    std::process::exit(1)
-                };
-            }
-            let out = build::build(BuildOptions { release })?;
-            let mut specs =
-                ModuleSpec::parse_list(modules.as_deref().unwrap_or(build::DEFAULT_MODULES))?;
-            if let Some(r) = &ramdisk {
-                if !r.is_file() {
-                    bail!("RAM-disk image {} does not exist", r.display());
-                }
-                specs.push(ModuleSpec::ramdisk(r));
-            }
-            let stage = out.kernel32.with_file_name("boot");
-            let initrd = build::stage_modules(&out, &specs, &stage)?;
             let ide = ide_disks.iter().map(|(_, p)| p);
             if let Some(d) = disks.iter().chain(ide).chain(&cdrom).find(|d| !d.is_file()) {
                 bail!("disk image {} does not exist", d.display());
             }
             let log = log.unwrap_or_else(|| build::os_target_dir().join("serial.log"));
-            let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, log.clone());
+            let mut cfg = if firmware {
+                // GRUB on the CD or disk loads the kernel and modules.
+                QemuConfig::firmware(log.clone())
+            } else {
+                let out = build::build(BuildOptions { release })?;
+                let mut specs =
+                    ModuleSpec::parse_list(modules.as_deref().unwrap_or(build::DEFAULT_MODULES))?;
+                if let Some(r) = &ramdisk {
+                    if !r.is_file() {
+                        bail!("RAM-disk image {} does not exist", r.display());
+                    }
+                    specs.push(ModuleSpec::ramdisk(r));
+                }
+                let stage = out.kernel32.with_file_name("boot");
+                let initrd = build::stage_modules(&out, &specs, &stage)?;
+                let mut cfg = QemuConfig::new(out.kernel32.clone(), initrd, log.clone());
+                cfg.append = append;
+                cfg
+            };
             cfg.kvm = kvm;
             cfg.timeout = Duration::from_secs(timeout);
-            cfg.append = append;
             cfg.disks = disks;
             cfg.cdrom = cdrom;
             cfg.ide_disks = ide_disks;
