@@ -113,13 +113,7 @@ pub fn boot_shell_ide(rc: &str, extra: &[DiskFile], disks: &[&Path], ide: &Ide) 
         _dir: dir,
         _stage: stage,
     };
-    if let Err(e) = sh
-        .session
-        .expect("init: console shell", BOOT_TIMEOUT)
-        .and_then(|_| sh.session.expect(PROMPT, BOOT_TIMEOUT))
-    {
-        sh.fail(&format!("no shell prompt after boot: {e}"));
-    }
+    sh.await_prompt();
     Some(sh)
 }
 
@@ -144,17 +138,23 @@ pub fn boot_firmware_shell(mut cfg: images::qemu::QemuConfig, root: PathBuf) -> 
         _dir: dir,
         _stage: stage,
     };
-    if let Err(e) = sh
-        .session
-        .expect("init: console shell", BOOT_TIMEOUT)
-        .and_then(|_| sh.session.expect(PROMPT, BOOT_TIMEOUT))
-    {
-        sh.fail(&format!("no shell prompt after boot: {e}"));
-    }
+    sh.await_prompt();
     Some(sh)
 }
 
 impl Shell {
+    /// Waits for init to start the console shell and for its first prompt
+    /// (the test fails with the serial log otherwise).
+    fn await_prompt(&mut self) {
+        if let Err(e) = self
+            .session
+            .expect("init: console shell", BOOT_TIMEOUT)
+            .and_then(|_| self.session.expect(PROMPT, BOOT_TIMEOUT))
+        {
+            self.fail(&format!("no shell prompt after boot: {e}"));
+        }
+    }
+
     /// Types `cmd` and returns its output (CR LF turned into LF, without
     /// the echoed command line) and its exit status.
     pub fn run(&mut self, cmd: &str) -> (String, i32) {
