@@ -13,6 +13,7 @@
 pub mod fat;
 pub mod fuse;
 pub mod mount;
+pub mod poll;
 pub mod tree;
 
 use std::ffi::OsString;

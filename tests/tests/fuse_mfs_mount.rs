@@ -784,7 +784,8 @@ fn fuse_mfs_random_operations_match_a_model() {
 }
 
 /// Several processes' worth of requests at once: the mount's FUSE
-/// threads (two by default, then one and four) take turns on the core.
+/// threads (one polling by default; one blocking; two, one of them
+/// polling; four blocking) take turns on the core.
 /// Four client threads each create, write, read back, rename and remove
 /// files, half in a directory they share; every byte and name must come
 /// out as each thread left it, in the mount, after a remount, and with
@@ -794,7 +795,12 @@ fn fuse_mfs_parallel_clients() {
     if !fuse_or_skip() {
         return;
     }
-    for opts in [&[][..], &["-o", "threads=1"], &["-o", "threads=4"]] {
+    for opts in [
+        &[][..],
+        &["-o", "nopoll"],
+        &["-o", "threads=2"],
+        &["-o", "threads=4,nopoll"],
+    ] {
         parallel_clients(opts);
     }
 }

@@ -14,12 +14,20 @@
 //!   FUSE thread runs each request on it directly: no hand-over to another
 //!   thread, whose wake-up cost as much as the operation itself.
 //!
-//! Two FUSE threads by default (`-o threads=N`) read requests, each
+//! One FUSE thread by default reads requests and polls for them during
+//! a burst ([`super::poll`]). With `-o threads=N` more threads read, each
 //! with its own cloned /dev/fuse descriptor, and take turns on the core;
-//! replies go out after the lock is released. Against one thread,
-//! measured in `scripts/bench-fuse.sh` runs: 4 KiB random reads about 2.1
-//! times as many per second (26k against 12k IOPS), cold sequential reads
-//! 6-15% slower, creates and writes within noise.
+//! replies go out after the lock is released. Measured with fio and the
+//! create loop of `scripts/bench-fuse.sh` (1 GiB file, 2-CPU guest):
+//!
+//! | | 1 thread, polling | 2 threads, polling | 2 threads, `nopoll` |
+//! |---|---|---|---|
+//! | cold sequential read | 947-955 MiB/s | 728-735 MiB/s | 675-794 MiB/s |
+//! | 4 KiB random read | 31.5k IOPS | 32.4k IOPS | 20-21k IOPS |
+//! | creates | 12.9-14.3k/s | 14.7k/s | 6.6-7.5k/s |
+//!
+//! Without polling two threads serve random reads about twice as fast as
+//! one, so `nopoll` defaults to two.
 //!
 //! Permission checks are the kernel's (`default_permissions`: mode bits,
 //! owners, the sticky bit, who may chown or set times), against the owners
@@ -29,6 +37,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
@@ -41,6 +50,7 @@ use mfs::format::mode;
 use mfs::fs::{Stat, StatVfs};
 
 use super::Fs;
+use super::poll::Poller;
 
 /// How long the kernel may keep names and attributes: the image changes
 /// only through this mount.
@@ -661,6 +671,9 @@ pub struct MfsFuse {
     core: SharedCore,
     /// Ask for the kernel's writeback cache (`-o writeback`).
     writeback: bool,
+    /// Told of every request once the session has a descriptor to poll
+    /// (`-o poll`, see [`super::poll`]).
+    poller: Arc<OnceLock<Poller>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -675,7 +688,14 @@ impl MfsFuse {
         MfsFuse {
             core,
             writeback: false,
+            poller: Arc::default(),
         }
+    }
+
+    /// Where the mount puts its [`Poller`] once the session exists (the
+    /// adapter has moved into it by then).
+    pub fn poller_slot(&self) -> Arc<OnceLock<Poller>> {
+        self.poller.clone()
     }
 
     /// With `on`, the kernel keeps written pages in its page cache and
@@ -693,6 +713,9 @@ impl MfsFuse {
     /// operation has panicked (the lock is poisoned then) or after the
     /// core was taken back.
     fn call<T>(&self, f: impl FnOnce(&mut Ops) -> OpResult<T>) -> OpResult<T> {
+        if let Some(p) = self.poller.get() {
+            p.request();
+        }
         let run = std::panic::AssertUnwindSafe(|| {
             let mut core = self.core.lock().ok()?;
             Some(f(&mut core.as_mut()?.0))
