@@ -17,8 +17,9 @@
 //! One FUSE thread by default reads requests and polls for them during
 //! a burst ([`super::poll`]). With `-o threads=N` more threads read, each
 //! with its own cloned /dev/fuse descriptor, and take turns on the core;
-//! replies go out after the lock is released. Measured with fio and the
-//! create loop of `scripts/bench-fuse.sh` (1 GiB file, 2-CPU guest):
+//! replies go out after the lock is released. Measured in interleaved
+//! runs with the fio jobs of `scripts/bench-fuse.sh` (1 GiB file, 2-CPU
+//! guest) and a loop creating 10,000 files:
 //!
 //! | | 1 thread, polling | 2 threads, polling | 2 threads, `nopoll` |
 //! |---|---|---|---|
