@@ -236,6 +236,14 @@ fn qemu_port_io_needs_a_port_range_privilege() {
         "[io] check grant scratch port: ok",
         "[io] check scratch reads back: ok",
         "[io] check other port still refused: ok",
+        "[io] check string port I/O refused before SetIoPriv: ok",
+        "[io] check string write: ok",
+        "[io] check string write left its last byte: ok",
+        "[io] check string read: ok",
+        "[io] check string word access past the range refused: ok",
+        "[io] check string length of 0 or over the limit refused: ok",
+        "[io] check string write from unmapped memory refused, port untouched: ok",
+        "[io] check string read into read-only memory refused: ok",
     ] {
         assert!(r.serial.contains(check), "missing {check:?}");
     }

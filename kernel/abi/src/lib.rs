@@ -189,6 +189,16 @@ pub enum Syscall {
     /// write. Returns the value read (0 for a write). Only on ports the
     /// caller was given with [`Syscall::SetIoPriv`].
     DevIo = 23,
+    /// String port I/O (MINIX `SYS_SDEVIO`): `r10` bytes between port
+    /// `rdi` and the caller's buffer at `rsi`, one access of the width in
+    /// `rdx` (flags as for [`Syscall::DevIo`]) per `width` bytes, so a
+    /// driver moves a data block in one kernel call instead of one per
+    /// word. `r10` must be a nonzero multiple of the width, at most
+    /// [`DEVIO_REP_MAX`] ([`Errno::Inval`]); the port rule is DevIo's
+    /// ([`Errno::Perm`]). The whole buffer is checked before the port is
+    /// touched ([`Errno::Fault`]: no device data consumed, nothing
+    /// written). Returns 0.
+    DevIoRep = 30,
     /// Stop process `rdi` as if it had faulted: it is reported (and kept
     /// for its signal manager, if it has one) and its peers are woken with
     /// [`Errno::DeadSrcDst`].
@@ -593,6 +603,8 @@ pub const DEVIO_BYTE: u64 = 0;
 pub const DEVIO_WORD: u64 = 2;
 /// [`Syscall::DevIo`] width: 32 bits.
 pub const DEVIO_LONG: u64 = 4;
+/// Most bytes one [`Syscall::DevIoRep`] call moves.
+pub const DEVIO_REP_MAX: u64 = 4096;
 
 impl Syscall {
     /// Kernel calls are checked against the caller's call mask; the others
@@ -663,6 +675,7 @@ impl TryFrom<u64> for Syscall {
             21 => Ok(Self::SetPriority),
             22 => Ok(Self::SetIoPriv),
             23 => Ok(Self::DevIo),
+            30 => Ok(Self::DevIoRep),
             24 => Ok(Self::Kill),
             25 => Ok(Self::SendA),
             26 => Ok(Self::MapPages),
@@ -877,6 +890,7 @@ mod tests {
             Syscall::SetPriority,
             Syscall::SetIoPriv,
             Syscall::DevIo,
+            Syscall::DevIoRep,
             Syscall::Kill,
             Syscall::SendA,
             Syscall::MapPages,

@@ -9,6 +9,7 @@ use kernel_core::ipc::Privileges;
 use kernel_core::process::{Endpoint, USER_SERVERS};
 use kernel_core::range::AddrRange;
 
+use super::memory::{prepare_write, write_to};
 use super::start::boot_privileges;
 use super::{Ctx, Kernel, live_slot};
 
@@ -106,9 +107,9 @@ pub(super) fn set_io_priv(k: &mut Kernel, f: &TrapFrame) -> Result<u64, Errno> {
     Ok(0)
 }
 
-/// `DevIo`: one port access, if every byte of it lies in one of the
-/// caller's port ranges.
-pub(super) fn dev_io(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+/// The port and access width (bytes) of a `DevIo` or `DevIoRep` call, if
+/// every byte of the access lies in one of the caller's port ranges.
+fn allowed_port(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<(u16, u32), Errno> {
     let port = u16::try_from(f.rdi).map_err(|_| Errno::Inval)?;
     let width: u32 = match f.rdx & !abi::DEVIO_WRITE {
         abi::DEVIO_BYTE => 1,
@@ -121,24 +122,67 @@ pub(super) fn dev_io(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errn
     if !ranges.iter().any(|&(s, e)| u32::from(s) <= lo && hi <= e) {
         return Err(Errno::Perm);
     }
-    let write = f.rdx & abi::DEVIO_WRITE != 0;
-    Ok(match (width, write) {
-        (1, true) => {
-            cpu::outb(port, f.rsi as u8);
-            0
+    Ok((port, width))
+}
+
+fn port_read(port: u16, width: u32) -> u32 {
+    match width {
+        1 => u32::from(cpu::inb(port)),
+        2 => u32::from(cpu::inw(port)),
+        _ => cpu::inl(port),
+    }
+}
+
+fn port_write(port: u16, width: u32, v: u32) {
+    match width {
+        1 => cpu::outb(port, v as u8),
+        2 => cpu::outw(port, v as u16),
+        _ => cpu::outl(port, v),
+    }
+}
+
+/// `DevIo`: one port access, if every byte of it lies in one of the
+/// caller's port ranges.
+pub(super) fn dev_io(k: &Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let (port, width) = allowed_port(k, slot, f)?;
+    if f.rdx & abi::DEVIO_WRITE != 0 {
+        port_write(port, width, f.rsi as u32);
+        Ok(0)
+    } else {
+        Ok(u64::from(port_read(port, width)))
+    }
+}
+
+/// `DevIoRep`: `r10` bytes between a port and the caller's buffer at
+/// `rsi`, one access per `width` bytes (little-endian, as `rep ins`/`outs`
+/// lay them out). The buffer is checked whole before the port is touched.
+pub(super) fn dev_io_rep(k: &mut Kernel, slot: usize, f: &TrapFrame) -> Result<u64, Errno> {
+    let (port, width) = allowed_port(k, slot, f)?;
+    let len = f.r10;
+    if len == 0 || len > abi::DEVIO_REP_MAX || !len.is_multiple_of(u64::from(width)) {
+        return Err(Errno::Inval);
+    }
+    let mut buf = [0u8; abi::DEVIO_REP_MAX as usize];
+    let buf = &mut buf[..len as usize];
+    let w = width as usize;
+    if f.rdx & abi::DEVIO_WRITE != 0 {
+        let space = &k.procs.get(slot).ok_or(Errno::Inval)?.ctx.space;
+        space.read_user(f.rsi, buf).ok_or(Errno::Fault)?;
+        for c in buf.chunks_exact(w) {
+            let mut v = [0u8; 4];
+            v[..w].copy_from_slice(c);
+            port_write(port, width, u32::from_le_bytes(v));
         }
-        (2, true) => {
-            cpu::outw(port, f.rsi as u16);
-            0
+    } else {
+        // Writable (copy-on-write broken) before any device data is
+        // consumed: the copy out below cannot fail then.
+        prepare_write(k, slot, f.rsi, len)?;
+        for c in buf.chunks_exact_mut(w) {
+            c.copy_from_slice(&port_read(port, width).to_le_bytes()[..w]);
         }
-        (_, true) => {
-            cpu::outl(port, f.rsi as u32);
-            0
-        }
-        (1, false) => u64::from(cpu::inb(port)),
-        (2, false) => u64::from(cpu::inw(port)),
-        (_, false) => u64::from(cpu::inl(port)),
-    })
+        write_to(k, slot, f.rsi, buf)?;
+    }
+    Ok(0)
 }
 
 /// `MapPages` by a process on itself inside the preserved window needs no

@@ -24,7 +24,8 @@ use super::memory::{
     module_map, protect, share_pages, umap, umap_grant, unmap, write_to,
 };
 use super::privileges::{
-    dev_io, is_plain_user, own_window_map, set_io_priv, set_irq_priv, set_mem_priv, set_priv,
+    dev_io, dev_io_rep, is_plain_user, own_window_map, set_io_priv, set_irq_priv, set_mem_priv,
+    set_priv,
 };
 use super::process::{
     fork, get_regs, proc_fork, proc_info, process_gone, set_entry, set_name, set_regs, spawn, stop,
@@ -188,6 +189,7 @@ pub(super) fn syscall(k: &mut Kernel, frame: &mut TrapFrame) {
         }
         Syscall::SetIoPriv => set_io_priv(k, frame),
         Syscall::DevIo => dev_io(k, slot, frame),
+        Syscall::DevIoRep => dev_io_rep(k, slot, frame),
         Syscall::Kill => {
             let r = kill(k, slot, frame);
             if k.procs.current() != Some(slot) {

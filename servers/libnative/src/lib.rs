@@ -337,6 +337,7 @@ pub fn kernel_calls(p: &Privileges) -> u64 {
 const HARDWARE_CALLS: &[abi::Syscall] = &[
     abi::Syscall::SetIoPriv,
     abi::Syscall::DevIo,
+    abi::Syscall::DevIoRep,
     abi::Syscall::IrqHook,
     abi::Syscall::IrqUnhook,
     abi::Syscall::IrqCtl,

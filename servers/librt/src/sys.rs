@@ -590,6 +590,38 @@ pub fn port_out(port: u16, width: u64, value: u32) -> Result<(), Errno> {
     Errno::from_return(raw_syscall6(Syscall::DevIo as u64, a)).map(drop)
 }
 
+/// String port I/O, the raw call: `len` bytes between `port` and the
+/// memory at `addr`, `flags` as for [`port_in`]/[`port_out`] widths plus
+/// `abi::DEVIO_WRITE` (see `abi::Syscall::DevIoRep`; at most
+/// `abi::DEVIO_REP_MAX` bytes).
+pub fn dev_io_rep(port: u16, flags: u64, addr: u64, len: u64) -> Result<(), Errno> {
+    let a = [u64::from(port), addr, flags, len, 0, 0];
+    Errno::from_return(raw_syscall6(Syscall::DevIoRep as u64, a)).map(drop)
+}
+
+/// Fills `buf` from `port`, one access of `width` bytes (`abi::DEVIO_*`)
+/// per `width` bytes of it, in as few kernel calls as the size limit
+/// allows.
+pub fn port_in_rep(port: u16, width: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    for c in buf.chunks_mut(abi::DEVIO_REP_MAX as usize) {
+        dev_io_rep(port, width, c.as_mut_ptr() as u64, c.len() as u64)?;
+    }
+    Ok(())
+}
+
+/// Writes `buf` to `port`, one access of `width` bytes per `width` bytes.
+pub fn port_out_rep(port: u16, width: u64, buf: &[u8]) -> Result<(), Errno> {
+    for c in buf.chunks(abi::DEVIO_REP_MAX as usize) {
+        dev_io_rep(
+            port,
+            abi::DEVIO_WRITE | width,
+            c.as_ptr() as u64,
+            c.len() as u64,
+        )?;
+    }
+    Ok(())
+}
+
 /// Maps the data module `name` (a boot module with the argument
 /// [`abi::DATA_MODULE_ARG`]) writable at page-aligned `addr` of this
 /// process; returns its size in bytes.

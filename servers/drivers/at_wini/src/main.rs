@@ -44,7 +44,7 @@ use ata::*;
 use libbdev::mbr::{self, Partition};
 use native::blockdriver::{self, BlockDriver, Geometry, Started, Transfer};
 use rt::abi::{DEVIO_BYTE, DEVIO_LONG, DEVIO_WORD};
-use rt::sys::{port_in, port_out};
+use rt::sys::{port_in, port_in_rep, port_out, port_out_rep};
 use sys::proto::bdev::access;
 use sys::{Ctx, Endpoint, Errno, GrantId, InitInfo};
 
@@ -58,6 +58,8 @@ const ATAPI_CHUNK: u64 = 32;
 const ATAPI_BYTE_LIMIT: u16 = 0xf800;
 /// A command that shows no progress for this long fails (3 s).
 const TIMEOUT_TICKS: u64 = 300;
+/// Clock ticks to wait after a soft reset (ATA: 2 ms at least).
+const RESET_SETTLE_TICKS: u64 = 1;
 /// Ticks between polls while a command is out (a missed interrupt).
 const POLL_TICKS: u64 = 1;
 /// READ CAPACITY attempts (the first after a reset or a media change gets
@@ -222,39 +224,50 @@ impl Channel {
         self.delay().map(drop)
     }
 
+    /// Reads a data block: 32-bit accesses, then a 16-bit one for an odd
+    /// word, each run in one kernel call per 4 KiB.
     fn read_data(&self, out: &mut [u8]) -> Result<(), Errno> {
         let port = self.reg(REG_DATA);
-        let mut chunks = out.chunks_exact_mut(4);
-        for c in &mut chunks {
-            let v = port_in(port, DEVIO_LONG).map_err(e)?;
-            c.copy_from_slice(&v.to_le_bytes());
+        let longs = out.len() & !3;
+        let (body, tail) = out.split_at_mut(longs);
+        if !body.is_empty() {
+            port_in_rep(port, DEVIO_LONG, body).map_err(e)?;
         }
-        for c in chunks.into_remainder().chunks_mut(2) {
-            let v = port_in(port, DEVIO_WORD).map_err(e)? as u16;
-            let b = v.to_le_bytes();
-            c.copy_from_slice(&b[..c.len()]);
+        if !tail.is_empty() {
+            let mut words = [0u8; 4];
+            let n = tail.len().next_multiple_of(2);
+            port_in_rep(port, DEVIO_WORD, &mut words[..n]).map_err(e)?;
+            tail.copy_from_slice(&words[..tail.len()]);
         }
         Ok(())
     }
 
+    /// Writes a data block, as [`Self::read_data`] reads one (an odd last
+    /// byte goes out padded with 0).
     fn write_data(&self, data: &[u8]) -> Result<(), Errno> {
         let port = self.reg(REG_DATA);
-        let mut chunks = data.chunks_exact(4);
-        for c in &mut chunks {
-            let v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            port_out(port, DEVIO_LONG, v).map_err(e)?;
+        let longs = data.len() & !3;
+        let (body, tail) = data.split_at(longs);
+        if !body.is_empty() {
+            port_out_rep(port, DEVIO_LONG, body).map_err(e)?;
         }
-        for c in chunks.remainder().chunks(2) {
-            let v = u16::from(c[0]) | u16::from(c.get(1).copied().unwrap_or(0)) << 8;
-            port_out(port, DEVIO_WORD, u32::from(v)).map_err(e)?;
+        if !tail.is_empty() {
+            let mut words = [0u8; 4];
+            words[..tail.len()].copy_from_slice(tail);
+            let n = tail.len().next_multiple_of(2);
+            port_out_rep(port, DEVIO_WORD, &words[..n]).map_err(e)?;
         }
         Ok(())
     }
 
     /// Discards `n` bytes of a data block (more than was asked for).
     fn drain(&self, n: usize) -> Result<(), Errno> {
-        for _ in 0..n.div_ceil(2) {
-            port_in(self.reg(REG_DATA), DEVIO_WORD).map_err(e)?;
+        let mut scratch = [0u8; 512];
+        let mut left = n.next_multiple_of(2);
+        while left > 0 {
+            let k = left.min(scratch.len());
+            port_in_rep(self.reg(REG_DATA), DEVIO_WORD, &mut scratch[..k]).map_err(e)?;
+            left -= k;
         }
         Ok(())
     }
@@ -264,7 +277,14 @@ impl Channel {
         let _ = outb(self.ctl, CTL_SRST);
         let _ = self.delay();
         let _ = outb(self.ctl, 0);
-        let _ = self.delay();
+        // ATA wants at least 2 ms after SRST clears before the status
+        // means anything: QEMU finishes the reset later, in its own time,
+        // and a command sent before that is lost in it (a CD probed too
+        // soon looked absent).
+        let end = rt::sys::uptime() + RESET_SETTLE_TICKS;
+        while rt::sys::uptime() <= end {
+            let _ = self.delay();
+        }
     }
 
     /// Busy-waits (init only) for BSY clear; the status, or `None` after
@@ -488,13 +508,7 @@ impl Channel {
                         return Ok(None);
                     }
                     a.phase = Phase::PacketData;
-                    let mut words = [0u16; 6];
-                    for (w, c) in words.iter_mut().zip(p.chunks_exact(2)) {
-                        *w = u16::from_le_bytes([c[0], c[1]]);
-                    }
-                    for w in words {
-                        port_out(base + REG_DATA, DEVIO_WORD, u32::from(w)).map_err(e)?;
-                    }
+                    port_out_rep(base + REG_DATA, DEVIO_WORD, &p).map_err(e)?;
                     self.delay()?;
                 }
                 Phase::PacketData => {

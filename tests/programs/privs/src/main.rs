@@ -10,7 +10,10 @@
 //!
 //! `privs io` alone checks port I/O privileges: a port access is refused
 //! before `SetIoPriv`, works after it (COM1's scratch register reads back
-//! what was written), and a port outside the range is still refused.
+//! what was written), and a port outside the range is still refused. String
+//! port I/O (`DevIoRep`) follows the same rule, moves a run of bytes in one
+//! call, refuses bad lengths, and refuses a bad buffer before it touches
+//! the port.
 //!
 //! `privs plain` runs as a plain user process (kernel option
 //! `user=<its name>`): a request to `vfs` works, a send to `other` and
@@ -93,7 +96,7 @@ mod names;
 mod protect;
 mod share;
 
-use rt::abi::{Errno, Syscall};
+use rt::abi::{DEVIO_BYTE, DEVIO_REP_MAX, DEVIO_WORD, DEVIO_WRITE, Errno, Syscall};
 use rt::{grant, ipc, sys};
 
 const GO: u32 = 30;
@@ -170,6 +173,11 @@ fn main(args: &str) -> i32 {
                 "port I/O refused before SetIoPriv",
                 sys::inb(SCRATCH) == Err(Errno::Perm),
             );
+            let mut run = [0u8; 3];
+            check(
+                "string port I/O refused before SetIoPriv",
+                sys::port_in_rep(SCRATCH, DEVIO_BYTE, &mut run) == Err(Errno::Perm),
+            );
             check(
                 "grant scratch port",
                 sys::set_io_priv(me, SCRATCH, 1).is_ok(),
@@ -179,6 +187,46 @@ fn main(args: &str) -> i32 {
             check(
                 "other port still refused",
                 sys::inb(0x3fe) == Err(Errno::Perm),
+            );
+            // String I/O: one kernel call, one access per byte; the
+            // register keeps the last byte written.
+            check(
+                "string write",
+                sys::port_out_rep(SCRATCH, DEVIO_BYTE, &[1, 2, 0x77]).is_ok(),
+            );
+            check(
+                "string write left its last byte",
+                sys::inb(SCRATCH) == Ok(0x77),
+            );
+            check(
+                "string read",
+                sys::port_in_rep(SCRATCH, DEVIO_BYTE, &mut run).is_ok() && run == [0x77; 3],
+            );
+            check(
+                "string word access past the range refused",
+                sys::port_in_rep(SCRATCH, DEVIO_WORD, &mut [0u8; 2]) == Err(Errno::Perm),
+            );
+            let ok_addr = run.as_mut_ptr() as u64;
+            check(
+                "string length of 0 or over the limit refused",
+                sys::dev_io_rep(SCRATCH, DEVIO_BYTE, ok_addr, 0) == Err(Errno::Inval)
+                    && sys::dev_io_rep(SCRATCH, DEVIO_BYTE, ok_addr, DEVIO_REP_MAX + 1)
+                        == Err(Errno::Inval),
+            );
+            // A bad buffer is refused before the port is touched: the
+            // write from unmapped memory leaves the register as it was,
+            // the read into a read-only static writes nothing there.
+            check(
+                "string write from unmapped memory refused, port untouched",
+                sys::dev_io_rep(SCRATCH, DEVIO_BYTE | DEVIO_WRITE, 0x10, 2) == Err(Errno::Fault)
+                    && sys::inb(SCRATCH) == Ok(0x77),
+            );
+            static READ_ONLY: [u8; 4] = [9, 8, 7, 6];
+            check(
+                "string read into read-only memory refused",
+                sys::dev_io_rep(SCRATCH, DEVIO_BYTE, READ_ONLY.as_ptr() as u64, 4)
+                    == Err(Errno::Fault)
+                    && core::hint::black_box(&READ_ONLY) == &[9, 8, 7, 6],
             );
         }
         Some("plain") => {

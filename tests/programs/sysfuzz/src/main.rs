@@ -672,6 +672,22 @@ impl Fuzz {
                 a[2] &= !abi::DEVIO_WRITE;
                 self.call(nr, a);
             }
+            Syscall::DevIoRep => {
+                a[0] = self.pick(&[0, 0x20, 0x40, 0x80, 0xf4, 0x3f8, 0x501, 0x604, 0xcf8]);
+                a[1] = self.wptr();
+                a[2] &= !abi::DEVIO_WRITE;
+                a[3] = self.pick(&[
+                    0,
+                    1,
+                    2,
+                    3,
+                    4,
+                    512,
+                    abi::DEVIO_REP_MAX,
+                    abi::DEVIO_REP_MAX + 4,
+                ]);
+                self.call(nr, a);
+            }
             Syscall::Kill | Syscall::SigSend | Syscall::ClearSpace => {
                 a[0] = self.other_ep();
                 if call == Syscall::SigSend {
