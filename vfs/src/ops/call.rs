@@ -366,6 +366,11 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
                 if is_dir(n.attr.mode) {
                     return Err(Errno::EISDIR);
                 }
+                // As Linux: only a regular file has a length to set (a
+                // device's driver was sent one and never answered).
+                if n.attr.mode & mode::S_IFMT != mode::S_IFREG {
+                    return Err(Errno::EINVAL);
+                }
                 if !permitted(n.attr.mode, n.attr.uid, n.attr.gid, v.cred, 2) {
                     return Err(Errno::EACCES);
                 }
@@ -382,7 +387,9 @@ pub fn start_call(sys: &mut dyn Sys, st: Shared, caller: Endpoint, call: VfsCall
         Ftruncate { fd, size, .. } => job(async move {
             let r = async {
                 let (_, f) = v.filp(fd)?;
-                if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY || is_dir(f.mode) {
+                if f.flags & oflag::O_ACCMODE == oflag::O_RDONLY
+                    || f.mode & mode::S_IFMT != mode::S_IFREG
+                {
                     return Err(Errno::EINVAL);
                 }
                 let req = FsRequest::Truncate {

@@ -94,7 +94,10 @@ fn main(args: &[String]) -> i32 {
         let Some(at) = o.seek_bytes() else {
             return cli::fail(&tool.prog, &out_name, Errno::EINVAL);
         };
+        // Only a regular file is cut at the seek point (as GNU dd): a
+        // device such as /dev/null has no length to set.
         if !o.notrunc
+            && f.metadata().is_ok_and(|m| m.is_file())
             && let Err(e) = f.set_len(at)
         {
             return cli::fail(&tool.prog, &out_name, e);
