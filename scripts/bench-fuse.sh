@@ -27,13 +27,9 @@ MNT=$WORK/mnt
 if [ -n "${MFS_BIN:-}" ]; then
     MFS=$MFS_BIN
 else
-    cargo build -q --release -p images --bin mfs
-    MFS=$(pwd)/target/release/mfs
-    [ -n "${CARGO_TARGET_DIR:-}" ] && MFS=$CARGO_TARGET_DIR/release/mfs
+    MFS=$(release_bin images mfs)
 fi
-cargo build -q --release -p system-tests --bin fs-creates
-CREATES=$(pwd)/target/release/fs-creates
-[ -n "${CARGO_TARGET_DIR:-}" ] && CREATES=$CARGO_TARGET_DIR/release/fs-creates
+CREATES=$(release_bin system-tests fs-creates)
 
 mkdir -p "$MNT"
 cleanup() {

@@ -21,9 +21,7 @@ FORMATS=${FSX_FORMATS:-v3-1k v3-4k v2 v1}
 WORK=out/fsx-fuse
 CONF=$(pwd)/scripts/fsx-mfs.toml
 
-cargo build -q --release -p images --bin mfs
-MFS=$(pwd)/target/release/mfs
-[ -n "${CARGO_TARGET_DIR:-}" ] && MFS=$CARGO_TARGET_DIR/release/mfs
+MFS=$(release_bin images mfs)
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

@@ -129,3 +129,10 @@ wait_unmounted() {
     done
     die "the mfs mount server for $mnt did not exit"
 }
+
+# release_bin PACKAGE BIN: builds BIN of the workspace package PACKAGE in
+# release mode and prints its path (under CARGO_TARGET_DIR when set).
+release_bin() {
+    cargo build -q --release -p "$1" --bin "$2" || die "building $2 failed"
+    echo "${CARGO_TARGET_DIR:-$(pwd)/target}/release/$2"
+}
